@@ -1,0 +1,65 @@
+"""Envelope encryption of package secrets: values under a per-package data key (DEK),
+the DEK wrapped by a master key (KEK).
+
+Associated data binds every value to its package UID, secret name and secrets version, and
+every wrapped DEK to its package UID, so rows cannot be swapped between packages, names or
+versions without decryption failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from ferris_runner.aead import KEY_SIZE, open_sealed, seal
+from ferris_runner.wire import Header, Kind, UnknownKeyId, split
+
+from ferris_operator.crypto.keyring import KeyRing
+
+
+@dataclass(frozen=True)
+class DataKey:
+    key_id: str
+    key: bytes
+
+    def __repr__(self) -> str:
+        return f"DataKey(key_id={self.key_id!r})"
+
+
+def new_data_key() -> DataKey:
+    return DataKey(key_id="dek-" + secrets.token_hex(6), key=os.urandom(KEY_SIZE))
+
+
+def wrap_data_key(ring: KeyRing, package_uid: str, dek: DataKey) -> bytes:
+    payload = dek.key_id.encode() + b"\x00" + dek.key
+    return seal(ring.active_key, Header(Kind.WRAPPED_DEK, ring.active_id), payload, "dek", package_uid)
+
+
+def wrapped_key_id(wrapped: bytes) -> str:
+    return split(wrapped, Kind.WRAPPED_DEK)[0].key_id
+
+
+def unwrap_data_key(ring: KeyRing, package_uid: str, wrapped: bytes) -> DataKey:
+    header, header_bytes, body = split(wrapped, Kind.WRAPPED_DEK)
+    payload = open_sealed(ring.get(header.key_id), header_bytes, body, "dek", package_uid)
+    key_id, _, key = payload.partition(b"\x00")
+    return DataKey(key_id.decode(), key)
+
+
+def rewrap_data_key(ring: KeyRing, package_uid: str, wrapped: bytes) -> bytes:
+    return wrap_data_key(ring, package_uid, unwrap_data_key(ring, package_uid, wrapped))
+
+
+def encrypt_value(dek: DataKey, package_uid: str, name: str, version: int, value: Any) -> bytes:
+    plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return seal(dek.key, Header(Kind.SECRET_VALUE, dek.key_id), plaintext, "secret", package_uid, name, str(version))
+
+
+def decrypt_value(dek: DataKey, package_uid: str, name: str, version: int, blob: bytes) -> Any:
+    header, header_bytes, body = split(blob, Kind.SECRET_VALUE)
+    if header.key_id != dek.key_id:
+        raise UnknownKeyId(header.key_id, "data key")
+    return json.loads(open_sealed(dek.key, header_bytes, body, "secret", package_uid, name, str(version)))

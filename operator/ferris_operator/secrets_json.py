@@ -1,0 +1,94 @@
+"""Validation of a ``secrets.json`` document: the only way secrets enter Ferris.
+
+Every rejection names the offending key or position and the fix. Error messages never
+contain a secret value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 32
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SecretsJsonError(ValueError):
+    """secrets.json was rejected; nothing stored was changed."""
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise SecretsJsonError(f"secrets.json: duplicate key {key!r}; each name may appear once")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str) -> None:
+    raise SecretsJsonError(f"secrets.json: {name} is not valid JSON; use a string or a finite number")
+
+
+def parse_secrets_json(raw: bytes | str) -> dict[str, Any]:
+    """Parse and validate; returns the name -> value mapping."""
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if len(data) > MAX_BYTES:
+        raise SecretsJsonError(
+            f"secrets.json: {len(data)} bytes is over the limit of {MAX_BYTES} bytes (256 KiB); split the package"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SecretsJsonError(f"secrets.json: invalid UTF-8 at byte {exc.start}; save the file as UTF-8") from None
+    if _nesting_exceeds(text):
+        raise SecretsJsonError(f"secrets.json: nested deeper than {MAX_DEPTH} levels; flatten the values")
+    try:
+        document = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SecretsJsonError(
+            f"secrets.json: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(document, dict):
+        raise SecretsJsonError(
+            f"secrets.json: top level is a {type(document).__name__ if document is not None else 'null'}, "
+            'must be an object of names to values, e.g. {"DB_PASS": "..."}'
+        )
+    if not document:
+        raise SecretsJsonError("secrets.json: the object is empty; add at least one secret or drop secretsFrom")
+    for name, value in document.items():
+        if not NAME_PATTERN.match(name):
+            raise SecretsJsonError(
+                f"secrets.json: key {name!r} is not a valid name; names match {NAME_PATTERN.pattern}"
+            )
+        if value is None or isinstance(value, list):
+            kind = "null" if value is None else "an array"
+            raise SecretsJsonError(
+                f"secrets.json: key {name!r} is {kind}; values are strings, numbers, booleans or objects"
+            )
+    return document
+
+
+def _nesting_exceeds(text: str) -> bool:
+    """Count bracket depth outside strings, so that a hostile document cannot exhaust the parser."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "}]":
+            depth -= 1
+    return False

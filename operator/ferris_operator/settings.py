@@ -1,0 +1,61 @@
+"""The operator's one typed settings object, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    master_key_dir: Path
+    namespace: str = "ferris-system"
+    sealing_secret: str = "ferris-sealing-key"
+    sealing_configmap: str = "ferris-sealing-public-key"
+    runner_image: str = "ghcr.io/ferris-run/ferris-runner:0.1.0"
+    runner_api_bind: str = "0.0.0.0"
+    runner_api_port: int = 8443
+    runner_api_url: str = "http://ferris-operator.ferris-system.svc:8443"
+    health_port: int = 8080
+    watch_namespaces: tuple[str, ...] = ()
+    db_pool_max: int = 8
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        missing = [name for name in ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR") if not env.get(name)]
+        if missing:
+            raise SystemExit(f"ferris-operator: set {', '.join(missing)} (see docs/architecture.md#settings)")
+        defaults = cls(database_url="", master_key_dir=Path("."))
+        watch = env.get("FERRIS_WATCH_NAMESPACES", "")
+        return cls(
+            database_url=env["FERRIS_DATABASE_URL"],
+            master_key_dir=Path(env["FERRIS_MASTER_KEY_DIR"]),
+            namespace=env.get("FERRIS_NAMESPACE", defaults.namespace),
+            sealing_secret=env.get("FERRIS_SEALING_SECRET", defaults.sealing_secret),
+            sealing_configmap=env.get("FERRIS_SEALING_CONFIGMAP", defaults.sealing_configmap),
+            runner_image=env.get("FERRIS_RUNNER_IMAGE", defaults.runner_image),
+            runner_api_bind=env.get("FERRIS_RUNNER_API_BIND", defaults.runner_api_bind),
+            runner_api_port=int(env.get("FERRIS_RUNNER_API_PORT", defaults.runner_api_port)),
+            runner_api_url=env.get("FERRIS_RUNNER_API_URL", defaults.runner_api_url),
+            health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
+            watch_namespaces=tuple(ns for ns in watch.split(",") if ns),
+            db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
+        )

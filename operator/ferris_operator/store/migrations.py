@@ -1,0 +1,97 @@
+"""Versioned schema migrations, applied at operator start.
+
+Idempotent, and safe when two operators start at once: the whole run holds a transaction-level
+advisory lock, so a second migrator waits, then finds nothing left to apply.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+MIGRATION_LOCK_ID = 0x46455252  # "FERR"
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE packages (
+            uid              text PRIMARY KEY,
+            namespace        text NOT NULL,
+            name             text NOT NULL,
+            wrapped_dek      bytea NOT NULL,
+            kek_id           text NOT NULL,
+            secrets_version  integer NOT NULL DEFAULT 0,
+            created_at       timestamptz NOT NULL DEFAULT now(),
+            updated_at       timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX packages_by_name ON packages (namespace, name);
+        CREATE INDEX packages_by_kek ON packages (kek_id);
+        CREATE TABLE secrets (
+            package_uid  text NOT NULL REFERENCES packages (uid) ON DELETE CASCADE,
+            name         text NOT NULL,
+            version      integer NOT NULL,
+            ciphertext   bytea NOT NULL,
+            created_at   timestamptz NOT NULL DEFAULT now(),
+            updated_at   timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (package_uid, name)
+        );
+        CREATE TABLE package_state (
+            package_uid  text NOT NULL REFERENCES packages (uid) ON DELETE CASCADE,
+            key          text NOT NULL,
+            value        jsonb NOT NULL,
+            updated_at   timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (package_uid, key)
+        );
+        CREATE TABLE runs (
+            uid                 text PRIMARY KEY,
+            namespace           text NOT NULL,
+            name                text NOT NULL,
+            package_name        text NOT NULL,
+            package_uid         text,
+            package_generation  bigint,
+            secrets_version     integer,
+            phase               text NOT NULL DEFAULT 'Pending',
+            reason              text,
+            message             text,
+            job_name            text,
+            created_at          timestamptz NOT NULL DEFAULT now(),
+            started_at          timestamptz,
+            finished_at         timestamptz
+        );
+        CREATE INDEX runs_by_name ON runs (namespace, name);
+        CREATE INDEX runs_by_package ON runs (namespace, package_name, created_at);
+        CREATE TABLE steps (
+            run_uid      text NOT NULL REFERENCES runs (uid) ON DELETE CASCADE,
+            idx          integer NOT NULL,
+            name         text NOT NULL,
+            phase        text NOT NULL,
+            exit_code    integer,
+            started_at   timestamptz,
+            finished_at  timestamptz,
+            output       text NOT NULL DEFAULT '',
+            PRIMARY KEY (run_uid, idx)
+        );
+        """,
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: psycopg.Connection[object]) -> list[int]:
+    """Apply pending migrations; returns the versions applied by this call."""
+    applied: list[int] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            conn.execute(sql)  # type: ignore[arg-type]  # trusted, static SQL
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied
