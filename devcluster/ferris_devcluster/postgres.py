@@ -102,10 +102,11 @@ class LocalPostgres:
                 self._process.wait()
         self._process = None
 
-    def dump(self) -> bytes:
+    def dump(self, database: str | None = None) -> bytes:
         """The whole database as pg_dump prints it (plain SQL)."""
+        url = self.url_for(database or self.database)
         return subprocess.run(
-            [str(self.bin_dir / "pg_dump"), "--dbname", self.url, "--inserts"], check=True, capture_output=True
+            [str(self.bin_dir / "pg_dump"), "--dbname", url, "--inserts"], check=True, capture_output=True
         ).stdout
 
     def destroy(self) -> None:

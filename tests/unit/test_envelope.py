@@ -1,0 +1,121 @@
+"""Envelope encryption: round trips, and every tampering path fails closed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferris_operator.crypto.envelope import (
+    decrypt_value,
+    encrypt_value,
+    new_data_key,
+    rewrap_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+    wrapped_key_id,
+)
+from ferris_operator.crypto.keyring import KeyRing
+from ferris_runner.wire import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
+
+RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
+DEK = new_data_key()
+
+json_values = st.recursive(
+    st.text() | st.integers() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
+
+
+@given(value=json_values, name=names, version=st.integers(1, 10**6))
+def test_value_round_trips(value: object, name: str, version: int) -> None:
+    blob = encrypt_value(DEK, "uid-a", name, version, value)
+    assert decrypt_value(DEK, "uid-a", name, version, blob) == value
+
+
+@settings(max_examples=300)
+@given(data=st.data())
+def test_any_flipped_byte_fails_closed(data: st.DataObject) -> None:
+    blob = bytearray(encrypt_value(DEK, "uid-a", "DB_PASS", 1, "hunter2"))
+    index = data.draw(st.integers(0, len(blob) - 1))
+    blob[index] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(CiphertextError):
+        decrypt_value(DEK, "uid-a", "DB_PASS", 1, bytes(blob))
+
+
+@given(cut=st.integers(0, 60))
+def test_truncation_fails_as_malformed_or_tampered(cut: int) -> None:
+    blob = encrypt_value(DEK, "uid-a", "DB_PASS", 1, "hunter2")
+    with pytest.raises((MalformedCiphertext, TamperedCiphertext)):
+        decrypt_value(DEK, "uid-a", "DB_PASS", 1, blob[: len(blob) - 1 - cut])
+
+
+def test_header_truncated_below_minimum_is_malformed() -> None:
+    with pytest.raises(MalformedCiphertext, match="bad magic|truncated"):
+        decrypt_value(DEK, "uid-a", "DB_PASS", 1, b"FRS\x01")
+
+
+@pytest.mark.parametrize(
+    ("uid", "name", "version"),
+    [("uid-b", "DB_PASS", 1), ("uid-a", "DB_NAME", 1), ("uid-a", "DB_PASS", 2)],
+    ids=["swapped-package", "swapped-name", "swapped-version"],
+)
+def test_value_moved_to_another_context_is_tampered(uid: str, name: str, version: int) -> None:
+    blob = encrypt_value(DEK, "uid-a", "DB_PASS", 1, "hunter2")
+    with pytest.raises(TamperedCiphertext, match="another context"):
+        decrypt_value(DEK, uid, name, version, blob)
+
+
+def test_swapped_rows_between_secrets_fail() -> None:
+    a = encrypt_value(DEK, "uid-a", "A", 1, "one")
+    b = encrypt_value(DEK, "uid-a", "B", 1, "two")
+    with pytest.raises(TamperedCiphertext):
+        decrypt_value(DEK, "uid-a", "A", 1, b)
+    with pytest.raises(TamperedCiphertext):
+        decrypt_value(DEK, "uid-a", "B", 1, a)
+
+
+def test_value_under_another_data_key_names_that_key() -> None:
+    blob = encrypt_value(new_data_key(), "uid-a", "A", 1, "one")
+    with pytest.raises(UnknownKeyId, match="data key id 'dek-"):
+        decrypt_value(DEK, "uid-a", "A", 1, blob)
+
+
+def test_wrapped_dek_round_trips_and_carries_the_active_key_id() -> None:
+    wrapped = wrap_data_key(RING, "uid-a", DEK)
+    assert wrapped_key_id(wrapped) == "k1"
+    unwrapped = unwrap_data_key(RING, "uid-a", wrapped)
+    assert unwrapped.key == DEK.key and unwrapped.key_id == DEK.key_id
+
+
+def test_wrapped_dek_of_another_package_is_tampered() -> None:
+    wrapped = wrap_data_key(RING, "uid-a", DEK)
+    with pytest.raises(TamperedCiphertext):
+        unwrap_data_key(RING, "uid-b", wrapped)
+
+
+def test_wrong_master_key_is_tampered() -> None:
+    wrapped = wrap_data_key(RING, "uid-a", DEK)
+    impostor = KeyRing({"k1": b"\x09" * 32}, "k1")
+    with pytest.raises(TamperedCiphertext):
+        unwrap_data_key(impostor, "uid-a", wrapped)
+
+
+def test_unknown_master_key_id_is_named() -> None:
+    wrapped = wrap_data_key(RING, "uid-a", DEK)
+    with pytest.raises(UnknownKeyId, match="master key id 'k1'"):
+        unwrap_data_key(KeyRing({"k2": b"\x02" * 32}, "k2"), "uid-a", wrapped)
+
+
+def test_rewrap_moves_to_the_active_key_and_keeps_the_dek() -> None:
+    wrapped = wrap_data_key(RING, "uid-a", DEK)
+    rotated = KeyRing(RING.keys, "k2")
+    rewrapped = rewrap_data_key(rotated, "uid-a", wrapped)
+    assert wrapped_key_id(rewrapped) == "k2"
+    assert unwrap_data_key(rotated, "uid-a", rewrapped).key == DEK.key
+
+
+def test_reprs_never_show_key_bytes() -> None:
+    assert "\\x01" not in repr(RING) and repr(DEK.key) not in repr(DEK)
