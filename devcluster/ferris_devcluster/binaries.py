@@ -1,0 +1,75 @@
+"""Where the control-plane binaries come from: KUBEBUILDER_ASSETS, PATH, or a cached build.
+
+The build compiles etcd, kube-apiserver, kube-controller-manager, kubectl and helm from Go
+modules into a cache directory outside git (``$FERRIS_CACHE_DIR`` or ``~/.cache/ferris``),
+once; later calls reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+K8S_VERSION = "v1.35.4"
+TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
+BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "gobuild" / "build.sh"
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("FERRIS_CACHE_DIR", Path.home() / ".cache" / "ferris"))
+    return root / f"bins-{K8S_VERSION}"
+
+
+@dataclass(frozen=True)
+class Binaries:
+    paths: dict[str, Path]
+    sources: dict[str, str]
+
+    def __getitem__(self, tool: str) -> str:
+        return str(self.paths[tool])
+
+    def describe(self) -> str:
+        return ", ".join(f"{tool} from {self.sources[tool]}" for tool in TOOLS)
+
+
+def _candidates(tool: str) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / tool).is_file():
+        found.append((Path(assets) / tool, "KUBEBUILDER_ASSETS"))
+    if (cache_dir() / tool).is_file():
+        found.append((cache_dir() / tool, "cache"))
+    on_path = shutil.which(tool)
+    if on_path:
+        found.append((Path(on_path), "PATH"))
+    return found
+
+
+def build(out: Path | None = None) -> Path:
+    out = out or cache_dir()
+    print(f"ferris devcluster: building {', '.join(TOOLS)} {K8S_VERSION} into {out} (first time only)", file=sys.stderr)
+    subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], check=True)
+    return out
+
+
+def resolve(build_missing: bool = True) -> Binaries:
+    """Pick each tool from KUBEBUILDER_ASSETS, then the cache, then PATH; build what is missing."""
+    paths: dict[str, Path] = {}
+    sources: dict[str, str] = {}
+    for attempt in range(2):
+        missing = []
+        for tool in TOOLS:
+            candidates = _candidates(tool)
+            if candidates:
+                paths[tool], sources[tool] = candidates[0]
+            else:
+                missing.append(tool)
+        if not missing:
+            return Binaries(paths, sources)
+        if attempt == 0 and build_missing:
+            build()
+    raise RuntimeError(f"missing binaries: {', '.join(missing)}; run `ferris devcluster build`")

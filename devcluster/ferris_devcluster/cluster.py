@@ -1,0 +1,218 @@
+"""A real control plane on loopback: etcd, kube-apiserver, kube-controller-manager, and the
+process node. Random free ports, a private directory, RBAC on; stopped as a whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from ferris_devcluster import binaries, pki
+from ferris_devcluster.kubeconfig import write_kubeconfig
+from ferris_devcluster.ports import free_port
+from ferris_devcluster.processes import Supervised
+
+CONTROLLERS = "*,-node-lifecycle-controller,-node-ipam-controller,-cloud-node-lifecycle-controller"
+STATE_FILE = "cluster.json"
+
+
+class ClusterStartError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    directory: Path
+    kubeconfig: Path
+    server: str
+    pids: dict[str, int]
+
+    def export_line(self) -> str:
+        return f"export KUBECONFIG={self.kubeconfig}"
+
+
+class LocalCluster:
+    """Start with ``start()`` (or ``with``), stop with ``stop()``; ``directory`` holds it all."""
+
+    def __init__(self, directory: Path | None = None, node_name: str = "process-node",
+                 images: dict[str, list[str]] | None = None) -> None:
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-cluster-"))
+        self.node_name = node_name
+        self.images = images
+        self.processes: list[Supervised] = []
+        self.bins = binaries.resolve()
+        self.api_port = free_port()
+        self.kubeconfig = self.directory / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def node_dir(self) -> Path:
+        return self.directory / "node"
+
+    def start(self, timeout: float = 90.0) -> ClusterInfo:
+        started = time.monotonic()
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        info = self.info()
+        (self.directory / STATE_FILE).write_text(json.dumps(
+            {"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids}
+        ))
+        print(f"ferris devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})",
+              file=sys.stderr)
+        return info
+
+    def _start(self, timeout: float) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        certs = pki.generate(self.directory / "pki")
+        write_kubeconfig(self.kubeconfig, self.server, certs.ca_cert, certs.admin_cert, certs.admin_key)
+        etcd_port, etcd_peer = free_port(), free_port()
+        self._spawn("etcd", [
+            self.bins["etcd"], "--name", "ferris", "--data-dir", str(self.directory / "etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
+            "--initial-cluster", f"ferris=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync", "--log-level", "warn",
+        ])
+        self._spawn("kube-apiserver", [
+            self.bins["kube-apiserver"],
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.api_port}",
+            f"--tls-cert-file={certs.server_cert}", f"--tls-private-key-file={certs.server_key}",
+            f"--client-ca-file={certs.ca_cert}",
+            f"--service-account-key-file={certs.sa_pub}",
+            f"--service-account-signing-key-file={certs.sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            "--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
+            "--allow-privileged=true", "--enable-priority-and-fairness=false",
+            "--endpoint-reconciler-type=none", f"--cert-dir={self.directory / 'pki'}",
+            "--v=0",
+        ])
+        self._wait_ready(timeout)
+        self._spawn("kube-controller-manager", [
+            self.bins["kube-controller-manager"], f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+            f"--controllers={CONTROLLERS}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}", f"--service-account-private-key-file={certs.sa_key}",
+            f"--root-ca-file={certs.ca_cert}", "--use-service-account-credentials=true",
+            "--concurrent-job-syncs=20", "--concurrent-gc-syncs=20", "--v=0",
+        ])
+        node_argv = [sys.executable, "-m", "ferris_devcluster.node", "--kubeconfig", str(self.kubeconfig),
+                     "--name", self.node_name, "--state-dir", str(self.node_dir), "--api-port", str(self.api_port)]
+        if self.images is not None:
+            node_argv += ["--images", json.dumps(self.images)]
+        self._spawn("process-node", node_argv)
+        self._wait_default_service_account(timeout)
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        self.processes.append(Supervised(name, argv, self.logs))
+
+    def _check_alive(self) -> None:
+        for proc in self.processes:
+            if not proc.alive():
+                raise ClusterStartError(f"{proc.name} exited with {proc.process.returncode}:\n{proc.tail()}")
+
+    def _wait_ready(self, timeout: float) -> None:
+        certs = self.directory / "pki"
+        context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+        context.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise ClusterStartError("kube-apiserver did not become ready in time")
+            time.sleep(0.2)
+
+    def _wait_default_service_account(self, timeout: float) -> None:
+        """Pods can be created once the default ServiceAccount exists."""
+        from ferris_devcluster.kube import client_for
+
+        core = client_for(self.kubeconfig).core
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                core.read_namespaced_service_account("default", "default")
+                core.read_node(self.node_name)
+                return
+            except Exception:  # noqa: BLE001 - not there yet
+                if time.monotonic() > deadline:
+                    raise ClusterStartError("default ServiceAccount or node did not appear in time") from None
+                time.sleep(0.2)
+
+    def info(self) -> ClusterInfo:
+        return ClusterInfo(self.directory, self.kubeconfig, self.server, {p.name: p.pid for p in self.processes})
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.destroy()
+
+
+def stop_from_state(directory: Path, grace: float = 10.0) -> bool:
+    """Stop a cluster started by another process (``ferris devcluster down``)."""
+    state_path = directory / STATE_FILE
+    if not state_path.exists():
+        return False
+    pids: dict[str, int] = json.loads(state_path.read_text())["pids"]
+    order = ["process-node", "kube-controller-manager", "kube-apiserver", "etcd"]
+    for name in order:
+        pid = pids.get(name)
+        if pid is None:
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    state_path.unlink()
+    return True

@@ -1,0 +1,44 @@
+"""python -m ferris_devcluster.node --kubeconfig PATH --name NODE --state-dir DIR"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from kubernetes import client, config
+
+from ferris_devcluster.node.agent import Node
+from ferris_devcluster.node.images import load_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="process-node")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--name", default="process-node")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--api-port", type=int, required=True)
+    parser.add_argument("--images", help="JSON object: image repository -> entrypoint argv")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = 64
+    node = Node(client.ApiClient(configuration), args.name, args.state_dir, load_table(args.images), args.api_port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        node.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=node.run, name="watch", daemon=True).start()
+    while not node.stopping.wait(1):
+        pass
+    node.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The `ferris` command line: seal, keys, run, results, demo and the local cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ferris_operator import cli_keys, cli_seal
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferris", description="Run scripts with secrets on Kubernetes.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_seal.register(commands)
+    cli_keys.register(commands)
+    try:
+        from ferris_operator import cli_runs
+
+        cli_runs.register(commands)
+    except ImportError:  # pragma: no cover - partial installs
+        pass
+    devcluster = commands.add_parser("devcluster", help="the local Kubernetes cluster (up, down, env, build)")
+    devcluster.add_argument("args", nargs=argparse.REMAINDER)
+    devcluster.set_defaults(handler=_devcluster)
+    return parser
+
+
+def _devcluster(args: argparse.Namespace) -> int:
+    from ferris_devcluster.cli import main as devcluster_main
+
+    return devcluster_main(args.args)
+
+
+def read_input(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""`ferris seal`: encrypt a secrets.json on the client to the operator's public sealing key."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ferris_operator.crypto.sealing import PublicSealingKey, seal_text
+from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("seal", help="seal a secrets.json for one package (safe to commit)")
+    parser.add_argument("file", nargs="?", default="-", help="secrets.json path, or - for standard input")
+    parser.add_argument("--namespace", "-n", required=True, help="namespace of the FerrisPackage")
+    parser.add_argument("--package", required=True, help="name of the FerrisPackage")
+    parser.add_argument("--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')")
+    parser.add_argument("--operator-namespace", default="ferris-system")
+    parser.add_argument("--configmap", default="ferris-sealing-public-key")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        parse_secrets_json(raw)
+    except SecretsJsonError as exc:
+        print(f"ferris seal: {exc}", file=sys.stderr)
+        return 2
+    if args.public_key:
+        key = PublicSealingKey.from_text(args.public_key.read_text())
+    else:
+        from ferris_operator.k8s.clients import core_api
+        from ferris_operator.k8s.sealing_keys import read_public_key
+
+        key = read_public_key(core_api(), args.operator_namespace, args.configmap)
+    print(seal_text(key, raw, args.namespace, args.package))
+    return 0
