@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -197,12 +199,13 @@ def test_two_clusters_side_by_side_and_clean_teardown() -> None:
 
 
 def test_devcluster_cli_up_env_down() -> None:
+    cli = str(Path(sys.executable).parent / "ferris-devcluster")
     name = f"cli-{int(time.time())}"
-    up = subprocess.run(["ferris-devcluster", "up", "--name", name], capture_output=True, text=True, timeout=180)
+    up = subprocess.run([cli, "up", "--name", name], capture_output=True, text=True, timeout=180)
     assert up.returncode == 0, up.stderr
     assert up.stdout.startswith("export KUBECONFIG=")
-    env = subprocess.run(["ferris-devcluster", "env", "--name", name], capture_output=True, text=True)
+    env = subprocess.run([cli, "env", "--name", name], capture_output=True, text=True)
     assert env.stdout == up.stdout
-    down = subprocess.run(["ferris-devcluster", "down", "--name", name], capture_output=True, text=True)
+    down = subprocess.run([cli, "down", "--name", name], capture_output=True, text=True)
     assert down.returncode == 0
-    assert subprocess.run(["ferris-devcluster", "env", "--name", name], capture_output=True).returncode == 1
+    assert subprocess.run([cli, "env", "--name", name], capture_output=True).returncode == 1

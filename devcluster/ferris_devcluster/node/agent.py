@@ -144,9 +144,9 @@ class Node:
     def finalize_deletion(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
         with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0,
-                                            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                                                uid=meta["uid"])))
+            # Grace period and precondition both in the body: the API server reads the body.
+            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=client.V1DeleteOptions(
+                grace_period_seconds=0, preconditions=client.V1Preconditions(uid=meta["uid"])))
 
     def shutdown(self) -> None:
         self.stopping.set()
