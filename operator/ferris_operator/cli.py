@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from ferris_operator import cli_keys, cli_seal
+from ferris_operator import cli_keys, cli_runs, cli_seal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,12 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_seal.register(commands)
     cli_keys.register(commands)
-    try:
-        from ferris_operator import cli_runs
-
-        cli_runs.register(commands)
-    except ImportError:  # pragma: no cover - partial installs
-        pass
+    cli_runs.register(commands)
     devcluster = commands.add_parser("devcluster", help="the local Kubernetes cluster (up, down, env, build)")
     devcluster.add_argument("args", nargs=argparse.REMAINDER)
     devcluster.set_defaults(handler=_devcluster)
@@ -31,10 +24,6 @@ def _devcluster(args: argparse.Namespace) -> int:
     from ferris_devcluster.cli import main as devcluster_main
 
     return devcluster_main(args.args)
-
-
-def read_input(path: str) -> bytes:
-    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

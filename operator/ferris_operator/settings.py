@@ -32,6 +32,8 @@ class Settings:
     health_port: int = 8080
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
+    standalone: bool = True
+    peering_name: str = "ferris"
 
     @property
     def database_url_redacted(self) -> str:
@@ -58,4 +60,6 @@ class Settings:
             health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
             watch_namespaces=tuple(ns for ns in watch.split(",") if ns),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
+            standalone=env.get("FERRIS_PEERING", "") != "true",
+            peering_name=env.get("FERRIS_PEERING_NAME", defaults.peering_name),
         )

@@ -57,6 +57,11 @@ class Vault:
             assert row is not None
         return unwrap_data_key(self._ring, uid, bytes(row[0])), int(row[1])
 
+    def ensure_package(self, namespace: str, name: str, uid: str) -> int:
+        """Create the package's row (and data key) if missing; returns its secrets version."""
+        with self._pool.connection() as conn, conn.transaction():
+            return self._lock_package(conn, uid, namespace, name)[1]
+
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version."""
         with self._pool.connection() as conn, conn.transaction():

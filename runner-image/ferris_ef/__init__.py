@@ -1,0 +1,121 @@
+"""The script helper of the Ferris executor contract.
+
+``sys.argv[1]`` is one JSON object: the run's params at top level, plus ``package_name``,
+``package_id``, ``run_id`` and ``secrets``. This module reads it; scripts written for the
+Ferris executor run unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Any
+
+__all__ = ["context", "get_param", "get_secret"]
+
+
+@functools.cache
+def _arguments() -> dict[str, Any]:
+    if len(sys.argv) < 2:
+        return {}
+    try:
+        value = json.loads(sys.argv[1])
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def get_secret(name: str) -> Any:
+    secrets = _arguments().get("secrets") or {}
+    if name in secrets:
+        return secrets[name]
+    print(f"Secret {name} not found!")
+    return None
+
+
+def get_param(name: str) -> Any:
+    arguments = _arguments()
+    if name in arguments:
+        return arguments[name]
+    print(f"Parameter {name} not found!")
+    return None
+
+
+class _Secrets:
+    def get(self, name: str) -> Any:
+        return get_secret(name)
+
+    def set(self, name: str, value: Any) -> None:
+        raise NotImplementedError("context.secrets.set is not supported yet: update the package's secrets.json")
+
+
+class _Package:
+    @property
+    def name(self) -> str | None:
+        return _arguments().get("package_name")
+
+    @property
+    def id(self) -> str | None:
+        return _arguments().get("package_id")
+
+
+class _State:
+    """Per-package state kept across runs, through the runner (no credentials in this process)."""
+
+    def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        fds = os.environ.get("FERRIS_STATE_FDS")
+        if not fds:
+            raise RuntimeError("context.state is only available inside a Ferris run")
+        read_fd, write_fd = (int(x) for x in fds.split(","))
+        os.write(write_fd, (json.dumps(message) + "\n").encode())
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                raise RuntimeError("the runner closed the state channel")
+            reply += chunk
+        result: dict[str, Any] = json.loads(reply)
+        if not result.get("ok"):
+            raise RuntimeError(f"context.state failed: {result.get('error')}")
+        return result
+
+    def get(self) -> dict[str, Any]:
+        value = self._call({"op": "get"}).get("value")
+        return value if isinstance(value, dict) else {}
+
+    def put(self, key: str, value: Any) -> None:
+        self._call({"op": "put", "key": key, "value": value})
+
+
+class _Events:
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("context.events.send is not supported yet")
+
+
+class _Context:
+    secrets = _Secrets()
+    package = _Package()
+    state = _State()
+    events = _Events()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in _arguments().items() if k != "secrets"}
+
+    @property
+    def run_id(self) -> str | None:
+        return _arguments().get("run_id")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        path = os.environ.get("FERRIS_CONFIG_FILE")
+        if not path or not os.path.exists(path):
+            return {}
+        with open(path) as handle:
+            value = json.load(handle)
+        return value if isinstance(value, dict) else {}
+
+
+context = _Context()

@@ -54,6 +54,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             reason              text,
             message             text,
             job_name            text,
+            token_sha256        text,
             created_at          timestamptz NOT NULL DEFAULT now(),
             started_at          timestamptz,
             finished_at         timestamptz

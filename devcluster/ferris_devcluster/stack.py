@@ -1,0 +1,133 @@
+"""The whole local Ferris: PostgreSQL, the cluster, the CRDs and the operator as a process.
+
+Used by `ferris demo` and the end-to-end tests. The operator runs from this checkout with the
+same settings a Helm install gives it, pointed at loopback addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.ports import free_port
+from ferris_devcluster.postgres import LocalPostgres
+from ferris_devcluster.processes import Supervised
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_NAMESPACE = "ferris-system"
+
+
+class FerrisStack:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-stack-"))
+        self.directory.chmod(0o755)  # PostgreSQL runs unprivileged below it
+        self.postgres = LocalPostgres(self.directory / "postgres")
+        self.cluster = LocalCluster(self.directory / "cluster")
+        self.key_dir = self.directory / "master-key"
+        self.api_port = free_port()
+        self.health_port = free_port()
+        self.operator: Supervised | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster.kubeconfig
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.cluster.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
+                              input=input, capture_output=True, text=True, check=check, timeout=120)
+
+    def env(self) -> dict[str, str]:
+        """Environment for the operator and for the `ferris` CLI against this stack."""
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "FERRIS_DATABASE_URL": self.postgres.url,
+            "FERRIS_MASTER_KEY_DIR": str(self.key_dir),
+            "FERRIS_NAMESPACE": OPERATOR_NAMESPACE,
+            "FERRIS_RUNNER_API_BIND": "127.0.0.1",
+            "FERRIS_RUNNER_API_PORT": str(self.api_port),
+            "FERRIS_RUNNER_API_URL": f"http://127.0.0.1:{self.api_port}",
+            "FERRIS_HEALTH_PORT": str(self.health_port),
+        }
+
+    def start(self) -> None:
+        try:
+            self.postgres.start()
+            self.cluster.start()
+            self._write_master_key()
+            self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+            self.kubectl("wait", "--for=condition=Established", "crd/ferrispackages.ferris.io",
+                         "crd/ferrisruns.ferris.io", "--timeout=60s")
+            self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+            self.start_operator()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _write_master_key(self) -> None:
+        if self.key_dir.exists():
+            return
+        self.key_dir.mkdir(parents=True)
+        (self.key_dir / "k1").write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        (self.key_dir / "active").write_text("k1")
+        for path in self.key_dir.iterdir():
+            path.chmod(0o600)
+
+    def start_operator(self, timeout: float = 60) -> None:
+        self.operator = Supervised("operator", [str(Path(sys.executable).parent / "ferris-operator")],
+                                   self.cluster.logs, env=self.env())
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.operator.alive():
+                raise RuntimeError(f"the operator exited:\n{self.operator.tail(40)}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1):  # noqa: S310
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the operator did not become ready:\n{self.operator.tail(40)}") from None
+                time.sleep(0.2)
+
+    def kill_operator(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would."""
+        if self.operator:
+            import signal
+
+            os.killpg(self.operator.pid, signal.SIGKILL)
+            self.operator.process.wait()
+            self.operator = None
+
+    def stop_operator(self) -> None:
+        if self.operator:
+            self.operator.stop()
+            self.operator = None
+
+    @property
+    def operator_log(self) -> Path:
+        return self.cluster.logs / "operator.log"
+
+    def stop(self) -> None:
+        self.stop_operator()
+        self.cluster.stop()
+        self.postgres.stop()
+
+    def destroy(self) -> None:
+        self.stop()
+        import shutil
+
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> FerrisStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()

@@ -1,0 +1,141 @@
+"""Pure builders of a run's children: the run-key Secret, the bundle and scripts ConfigMaps,
+and the Job. Every object is owned by the FerrisRun, with a deterministic name."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ferris_operator import model
+
+RUNNER_DIR = "/var/run/ferris"
+KEY_DIR = f"{RUNNER_DIR}/key"
+BUNDLE_DIR = f"{RUNNER_DIR}/bundle"
+SCRIPTS_DIR = f"{RUNNER_DIR}/scripts"
+WORK_DIR = "/ferris/work"
+RUNNER_UID = 65532
+
+
+@dataclass(frozen=True)
+class RunRef:
+    namespace: str
+    name: str
+    uid: str
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": "FerrisRun", "name": self.name,
+                "uid": self.uid, "controller": True, "blockOwnerDeletion": True}
+
+    def labels(self, package: str, component: str) -> dict[str, str]:
+        return {**model.MANAGED_BY, model.LABEL_RUN: self.name, model.LABEL_RUN_UID: self.uid,
+                model.LABEL_PACKAGE: package, model.LABEL_COMPONENT: component}
+
+    def metadata(self, name: str, package: str, component: str) -> dict[str, Any]:
+        return {"name": name, "namespace": self.namespace, "labels": self.labels(package, component),
+                "ownerReferences": [self.owner_reference()]}
+
+
+def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[str, Any]:
+    """The run key and the runner API token: the only secret material the pod receives."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": run.metadata(model.key_secret_name(run.name), package, "run-key"),
+        "data": {"run.key": base64.b64encode(run_key).decode(),
+                 "token": base64.b64encode(token.encode()).decode()},
+    }
+
+
+def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], secrets_version: int) -> dict[str, Any]:
+    """Non-secret description of the run that the runner reads next to the bundle."""
+    spec = package["spec"]
+    return {
+        "runId": run.uid, "runName": run.name, "namespace": run.namespace,
+        "packageName": package["metadata"]["name"], "packageId": package["metadata"]["uid"],
+        "params": params, "config": spec.get("config") or {},
+        "steps": model.step_names(spec["scripts"], spec.get("entrypoint")),
+        "files": [s["name"] for s in spec["scripts"]],
+        "maskSecrets": spec.get("maskSecretsInOutput", True),
+        "secretsVersion": secrets_version,
+    }
+
+
+def bundle_configmap(run: RunRef, package: str, bundle: bytes, document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": run.metadata(model.bundle_name(run.name), package, "run-bundle"),
+        "data": {"run.json": json.dumps(document, sort_keys=True)},
+        "binaryData": {"bundle": base64.b64encode(bundle).decode()},
+        "immutable": True,
+    }
+
+
+def scripts_configmap(run: RunRef, package: str, scripts: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": run.metadata(model.scripts_name(run.name), package, "run-scripts"),
+        "data": dict(scripts),
+        "immutable": True,
+    }
+
+
+def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_seconds: int) -> dict[str, Any]:
+    spec = package["spec"]
+    runner = spec.get("runner") or {}
+    name = package["metadata"]["name"]
+    env = [
+        {"name": "FERRIS_RUN_UID", "value": run.uid},
+        {"name": "FERRIS_API_URL", "value": api_url},
+        {"name": "FERRIS_RUN_DIR", "value": RUNNER_DIR},
+        {"name": "FERRIS_WORK_DIR", "value": WORK_DIR},
+    ] + [{"name": e["name"], "value": e["value"]} for e in runner.get("env") or []]
+    container: dict[str, Any] = {
+        "name": "runner",
+        "image": runner.get("image") or image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "workingDir": WORK_DIR,
+        "volumeMounts": [
+            {"name": "run-key", "mountPath": KEY_DIR, "readOnly": True},
+            {"name": "bundle", "mountPath": BUNDLE_DIR, "readOnly": True},
+            {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},
+            {"name": "work", "mountPath": WORK_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID, "capabilities": {"drop": ["ALL"]},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if runner.get("resources"):
+        container["resources"] = runner["resources"]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUNNER_UID, "runAsGroup": RUNNER_UID,
+                            "fsGroup": RUNNER_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [
+            {"name": "run-key", "secret": {"secretName": model.key_secret_name(run.name), "defaultMode": 0o400}},
+            {"name": "bundle", "configMap": {"name": model.bundle_name(run.name)}},
+            {"name": "scripts", "configMap": {"name": model.scripts_name(run.name)}},
+            {"name": "work", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    for field in ("serviceAccountName", "nodeSelector", "tolerations"):
+        if runner.get(field):
+            pod_spec[field] = runner[field]
+    labels = run.labels(name, "runner")
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": run.metadata(model.job_name(run.name), name, "runner"),
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": timeout_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,131 @@
+"""`ferris run`, `ferris results` and `ferris demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from ferris_operator import model
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="create a FerrisRun of a package")
+    run.add_argument("package")
+    run.add_argument("-n", "--namespace", default="default")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a param (VALUE is parsed as JSON when it can be)")
+    run.add_argument("--timeout", type=int, help="run timeout in seconds")
+    run.add_argument("--wait", action="store_true", help="wait for the result; exit code from the run")
+    run.add_argument("--follow", action="store_true", help="with --wait: print each step's output as it ends")
+    run.set_defaults(handler=cmd_run)
+
+    results = commands.add_parser("results", help="every step of a run with its full output (from PostgreSQL)")
+    results.add_argument("run")
+    results.add_argument("-n", "--namespace", default="default")
+    results.add_argument("--database-url", default=os.environ.get("FERRIS_DATABASE_URL"))
+    results.set_defaults(handler=cmd_results)
+
+    demo = commands.add_parser("demo", help="local cluster + PostgreSQL + operator, then run examples/secrets-demo")
+    demo.add_argument("--keep", action="store_true", help="leave everything running and print how to reach it")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"ferris run: -p takes KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def run_manifest(package: str, params: dict[str, Any], timeout: int | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"packageRef": {"name": package}}
+    if params:
+        spec["params"] = params
+    if timeout:
+        spec["timeoutSeconds"] = timeout
+    return {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": "FerrisRun",
+            "metadata": {"generateName": f"{package[:40]}-", "labels": {model.LABEL_PACKAGE: package}},
+            "spec": spec}
+
+
+def progress_line(run: dict[str, Any]) -> str:
+    status = run.get("status") or {}
+    steps = status.get("steps") or []
+    marks = {"Succeeded": "ok", "Failed": "FAILED", "Running": "..", "Skipped": "skipped", "Pending": "  "}
+    parts = [f"{s['name']}[{marks.get(s['phase'], s['phase'])}]" for s in steps]
+    return f"{run['metadata']['name']}: {status.get('phase', 'Pending')} {status.get('progress', '')} {' '.join(parts)}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ferris_operator.k8s.clients import custom_api
+
+    api = custom_api()
+    created: dict[str, Any] = api.create_namespaced_custom_object(
+        model.GROUP, model.VERSION, args.namespace, model.RUNS,
+        run_manifest(args.package, parse_params(args.param), args.timeout))
+    name = created["metadata"]["name"]
+    print(f"ferrisrun.ferris.io/{name} created")
+    if not args.wait:
+        return 0
+    last = ""
+    printed: set[str] = set()
+    while True:
+        run: dict[str, Any] = api.get_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace,
+                                                                model.RUNS, name)
+        line = progress_line(run)
+        if line != last:
+            print(line, flush=True)
+            last = line
+        status = run.get("status") or {}
+        if args.follow:
+            for step in status.get("steps") or []:
+                if step["phase"] in ("Succeeded", "Failed") and step["name"] not in printed:
+                    printed.add(step["name"])
+                    print(f"--- {step['name']} (exit {step.get('exitCode')}) ---\n{step.get('outputTail', '')}")
+        if status.get("phase") in model.TERMINAL:
+            reason = next((c for c in status.get("conditions") or [] if c["type"] == "Succeeded"), {})
+            print(f"{name}: {status['phase']} ({reason.get('reason', '')}) {reason.get('message', '')}".rstrip())
+            return 0 if status["phase"] == model.SUCCEEDED else 1
+        time.sleep(0.5)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    if not args.database_url:
+        raise SystemExit("ferris results: set --database-url or FERRIS_DATABASE_URL")
+    from ferris_operator.store.db import open_pool
+    from ferris_operator.store.runs import RunStore
+
+    with open_pool(args.database_url, max_size=1) as pool:
+        store = RunStore(pool)
+        record = store.find(args.namespace, args.run)
+        if record is None:
+            print(f"ferris results: no run {args.namespace}/{args.run} recorded", file=sys.stderr)
+            return 1
+        steps = store.steps(record.uid)
+    print(f"run {record.namespace}/{record.name}  package {record.package_name}  phase {record.phase}"
+          f"  reason {record.reason or '-'}")
+    print(f"package generation {record.package_generation}  secrets version {record.secrets_version}")
+    if record.message:
+        print(f"message: {record.message}")
+    for step in steps:
+        code = "" if step.exit_code is None else f" exit {step.exit_code}"
+        print(f"\n=== step {step.idx + 1}: {step.name}  {step.phase}{code} ===")
+        if step.output:
+            print(step.output, end="" if step.output.endswith("\n") else "\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ferris_operator.demo import run_demo
+
+    return run_demo(keep=args.keep)

@@ -1,0 +1,62 @@
+"""`ferris demo`: the whole path a user takes, on a local cluster with an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def run_demo(keep: bool = False) -> int:
+    from ferris_devcluster.stack import REPO, FerrisStack
+
+    example = REPO / "examples" / "secrets-demo"
+    _step("starting PostgreSQL, the local Kubernetes cluster and the Ferris operator")
+    started = time.monotonic()
+    stack = FerrisStack()
+    stack.start()
+    print(f"ready in {time.monotonic() - started:.1f}s; KUBECONFIG={stack.kubeconfig}")
+    env = stack.env()
+    ferris = str(Path(sys.executable).parent / "ferris")
+    kubectl = stack.cluster.bins["kubectl"]
+    code = 1
+    try:
+        _step(f"kubectl apply -k {example.relative_to(REPO)}")
+        subprocess.run([kubectl, "apply", "-k", str(example)], env=env, check=True)
+        for name in ("secrets-demo", "secrets-demo-unmasked"):
+            subprocess.run([kubectl, "wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready",
+                            "--timeout=60s"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([kubectl, "get", "ferrispackages", "-n", "ferris-demo"], env=env, check=True)
+        _step("the source Secrets were ingested and deleted:")
+        subprocess.run([kubectl, "get", "secrets", "-n", "ferris-demo"], env=env)
+        codes = []
+        for name in ("secrets-demo", "secrets-demo-unmasked"):
+            _step(f"ferris run {name} -n ferris-demo --wait")
+            output = subprocess.run([ferris, "run", name, "-n", "ferris-demo", "--wait"], env=env,
+                                    capture_output=True, text=True)
+            print(output.stdout, end="")
+            codes.append(output.returncode)
+            run_name = output.stdout.split("/", 1)[1].split()[0] if "/" in output.stdout else ""
+            _step(f"ferris results {run_name} -n ferris-demo")
+            subprocess.run([ferris, "results", run_name, "-n", "ferris-demo"], env=env)
+        _step("kubectl get ferrisruns -n ferris-demo")
+        subprocess.run([kubectl, "get", "ferrisruns", "-n", "ferris-demo"], env=env)
+        code = 0 if all(c == 0 for c in codes) else 1
+        print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
+    finally:
+        if keep:
+            print(f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_DATABASE_URL={env['FERRIS_DATABASE_URL']}"
+                  f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        stack.destroy()
+    return code

@@ -1,0 +1,157 @@
+"""kopf handlers: thin. Each one hands the object to a service and turns outcomes into
+status, Events and kopf's retry signals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+import psycopg
+import psycopg_pool
+
+from ferris_operator import metrics, model
+from ferris_operator.builders import run_status
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.package_service import PackageService
+from ferris_operator.run_service import RunService, RunWaiting
+from ferris_operator.vault import Vault
+
+log = logging.getLogger("ferris.handlers")
+DB_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+DB_RETRY_SECONDS = 3
+
+
+@dataclass
+class Components:
+    kube: Kube
+    vault: Vault
+    runs: RunService
+    packages: PackageService
+
+
+_components: Components | None = None
+
+
+def install(components: Components) -> None:
+    global _components
+    _components = components
+
+
+def c() -> Components:
+    assert _components is not None, "handlers.install() was not called"
+    return _components
+
+
+def _database_down(kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
+    metrics.DATABASE_ERRORS.inc()
+    metrics.RECONCILE_ERRORS.labels(kind, "DatabaseUnavailable").inc()
+    meta = body["metadata"]
+    message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
+    conditions = (body.get("status") or {}).get("conditions")
+    ready = model.condition("Ready", False, "DatabaseUnavailable", message, meta.get("generation"), conditions)
+    try:
+        c().kube.patch_status(plural, meta["namespace"], meta["name"],
+                              {"conditions": model.merge_conditions(conditions, ready)})
+    except Exception:  # noqa: BLE001 - best effort; the retry matters
+        log.warning("could not report DatabaseUnavailable on %s/%s", meta["namespace"], meta["name"])
+    return kopf.TemporaryError(message, delay=DB_RETRY_SECONDS)
+
+
+def _guarded(kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
+    try:
+        action()
+    except DB_ERRORS:
+        raise _database_down(kind, body, plural) from None
+
+
+# ---- FerrisRun ----------------------------------------------------------------------------------
+def _run_active(body: kopf.Body, **_: Any) -> bool:
+    return (body.get("status") or {}).get("phase") not in model.TERMINAL
+
+
+@kopf.on.resume(model.GROUP, model.VERSION, model.RUNS, when=_run_active)
+@kopf.on.create(model.GROUP, model.VERSION, model.RUNS)
+def run_started(body: kopf.Body, **_: Any) -> None:
+    raw = dict(body)
+    try:
+        _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.start(raw))
+    except RunWaiting as waiting:
+        meta = raw["metadata"]
+        c().kube.patch_status(model.RUNS, meta["namespace"], meta["name"], run_status.waiting_on(
+            waiting.reason, waiting.message, meta.get("generation"), (raw.get("status") or {}).get("conditions")))
+        raise kopf.TemporaryError(waiting.message, delay=2) from None
+
+
+@kopf.on.field(model.GROUP, model.VERSION, model.RUNS, field="spec.cancel")
+def run_cancel_requested(body: kopf.Body, new: Any, **_: Any) -> None:
+    if new and _run_active(body):
+        raw = dict(body)
+        _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.cancel(raw))
+
+
+@kopf.timer(model.GROUP, model.VERSION, model.RUNS, interval=10, initial_delay=10, when=_run_active)
+def run_resync(body: kopf.Body, **_: Any) -> None:
+    """Level-based safety net: catch up with Job and pod changes missed while down."""
+    raw = dict(body)
+    _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.resync(raw))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={model.LABEL_RUN_UID: kopf.PRESENT})
+def job_event(body: kopf.Body, **_: Any) -> None:
+    try:
+        c().runs.on_job(dict(body))
+    except DB_ERRORS:
+        metrics.DATABASE_ERRORS.inc()  # the run's resync timer catches up later
+
+
+@kopf.on.event("", "v1", "pods", labels={model.LABEL_RUN_UID: kopf.PRESENT})
+def pod_event(body: kopf.Body, **_: Any) -> None:
+    try:
+        c().runs.on_pod(dict(body))
+    except DB_ERRORS:
+        metrics.DATABASE_ERRORS.inc()
+
+
+# ---- FerrisPackage ------------------------------------------------------------------------------
+@kopf.on.resume(model.GROUP, model.VERSION, model.PACKAGES)
+@kopf.on.create(model.GROUP, model.VERSION, model.PACKAGES)
+@kopf.on.update(model.GROUP, model.VERSION, model.PACKAGES, field="spec")
+def package_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    raw = dict(body)
+    _reconcile_package(raw, patch)
+
+
+@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30)
+def package_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Re-read a kept source Secret, and clean finished runs past their TTL."""
+    raw = dict(body)
+    _reconcile_package(raw, patch)
+    c().runs.clean_history(raw["metadata"]["namespace"], raw["metadata"]["name"])
+
+
+def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
+    try:
+        outcome = c().packages.reconcile(raw)
+    except DB_ERRORS:
+        raise _database_down("FerrisPackage", raw, model.PACKAGES) from None
+    patch.status.update(outcome.status)
+    for warning in outcome.warnings:
+        c().kube.event(raw, "FerrisPackage", "ShortSecretNotMasked", warning)
+    if outcome.problem:
+        reason, message = outcome.problem
+        metrics.RECONCILE_ERRORS.labels("FerrisPackage", reason).inc()
+        previous = (raw.get("status") or {}).get("conditions") or []
+        already = any(cond.get("reason") == reason and cond.get("message") == message for cond in previous)
+        if not already:
+            c().kube.event(raw, "FerrisPackage", reason, message)
+        if outcome.retry:
+            raise kopf.TemporaryError(message, delay=5)
+
+
+@kopf.on.delete(model.GROUP, model.VERSION, model.PACKAGES)
+def package_deleted(body: kopf.Body, **_: Any) -> None:
+    raw = dict(body)
+    _guarded("FerrisPackage", model.PACKAGES, raw, lambda: c().vault.forget(raw["metadata"]["uid"]))

@@ -1,0 +1,161 @@
+"""The operator's Kubernetes adapter: every API call the handlers and services make."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ferris_operator import model
+
+log = logging.getLogger("ferris.k8s")
+
+
+def _is(exc: ApiException, *statuses: int) -> bool:
+    return exc.status in statuses
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        return result
+
+    # ---- custom resources ------------------------------------------------------------------
+    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                model.GROUP, model.VERSION, namespace, model.PACKAGES, name)
+            return obj
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                model.GROUP, model.VERSION, namespace, plural, name, {"status": status})
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+    def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
+        result: dict[str, Any] = self.custom.list_namespaced_custom_object(
+            model.GROUP, model.VERSION, namespace, model.RUNS, label_selector=f"{model.LABEL_PACKAGE}={package}")
+        return list(result.get("items") or [])
+
+    def label_run(self, namespace: str, name: str, package: str) -> None:
+        self.custom.patch_namespaced_custom_object(
+            model.GROUP, model.VERSION, namespace, model.RUNS, name,
+            {"metadata": {"labels": {model.LABEL_PACKAGE: package}}})
+
+    def delete_run(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+    # ---- core objects ----------------------------------------------------------------------
+    def read_secret_data(self, namespace: str, name: str) -> tuple[dict[str, bytes], str] | None:
+        """A Secret's decoded data and resourceVersion, or None when absent."""
+        try:
+            secret: Any = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        return data, str(secret.metadata.resource_version)
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+    def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
+        try:
+            cm: Any = self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+        value = (cm.data or {}).get(key)
+        return None if value is None else str(value)
+
+    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create ``obj``; when it exists already, return the stored one. (object, created)"""
+        kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
+        create, read = {
+            "Secret": (self.core.create_namespaced_secret, self.core.read_namespaced_secret),
+            "ConfigMap": (self.core.create_namespaced_config_map, self.core.read_namespaced_config_map),
+            "Job": (self.batch.create_namespaced_job, self.batch.read_namespaced_job),
+        }[kind]
+        try:
+            return self._plain(create(namespace, obj)), True
+        except ApiException as exc:
+            if not _is(exc, 409):
+                raise
+        return self._plain(read(name, namespace)), False
+
+    def replace_configmap(self, obj: dict[str, Any]) -> None:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        try:
+            self.core.delete_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+        self.core.create_namespaced_config_map(namespace, obj)
+
+    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._plain(self.batch.read_namespaced_job(name, namespace))
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+
+    def job_exists(self, namespace: str, name: str) -> bool:
+        return self.read_job(namespace, name) is not None
+
+    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+        pods: Any = self.core.list_namespaced_pod(namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
+        return [self._plain(p) for p in pods.items]
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            self.batch.delete_namespaced_job(name, namespace, body=client.V1DeleteOptions(
+                propagation_policy="Background", grace_period_seconds=0))
+        except ApiException as exc:
+            if not _is(exc, 404):
+                raise
+
+    def event(self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+              ) -> None:
+        """Record an Event for a person to act on. Never include a secret value in ``message``."""
+        meta = involved["metadata"]
+        now = model.timestamp()
+        body = {
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": kind, "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta.get("uid")},
+            "reason": reason, "message": message[:1024], "type": event_type,
+            "source": {"component": "ferris-operator"}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "reportingComponent": "ferris.io/operator", "reportingInstance": "ferris-operator",
+        }
+        try:
+            self.core.create_namespaced_event(meta["namespace"], body)
+        except ApiException as exc:
+            log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)

@@ -1,0 +1,120 @@
+"""`ferris-operator`: load settings and keys (failing fast), migrate the database, then run kopf
+with the runner API and the health server beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import logging
+import sys
+import time
+from typing import Any
+
+import kopf
+import psycopg
+from aiohttp import web
+
+from ferris_operator import handlers
+from ferris_operator.crypto.keyring import KeyRingError, load_keyring
+from ferris_operator.health import health_app
+from ferris_operator.k8s.clients import api_client
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
+from ferris_operator.package_service import PackageService
+from ferris_operator.run_service import RunService
+from ferris_operator.runner_api import RunnerApi
+from ferris_operator.settings import Settings
+from ferris_operator.store.db import open_pool
+from ferris_operator.store.migrations import migrate
+from ferris_operator.store.runs import RunStore
+from ferris_operator.vault import Vault
+
+log = logging.getLogger("ferris.operator")
+_servers: list[web.AppRunner] = []
+_ready = False
+
+
+def wait_and_migrate(settings: Settings, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
+                applied = migrate(conn)
+            log.info("database %s ready; migrations applied: %s", settings.database_url_redacted, applied or "none")
+            return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"ferris-operator: database {settings.database_url_redacted} unreachable: "
+                                 f"{type(exc).__name__}") from None
+            log.warning("database %s not reachable yet; retrying", settings.database_url_redacted)
+            time.sleep(2)
+
+
+def build(settings: Settings) -> handlers.Components:
+    try:
+        ring = load_keyring(settings.master_key_dir)
+    except KeyRingError as exc:
+        raise SystemExit(f"ferris-operator: master key: {exc}") from None
+    log.info("master key ring loaded: %s", ring)
+    wait_and_migrate(settings)
+    pool = open_pool(settings.database_url, max_size=settings.db_pool_max)
+    kube = Kube(api_client())
+    sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
+    log.info("sealing keys ready: %s", sealing)
+    vault = Vault(pool, ring)
+    runs = RunService(kube, vault, RunStore(pool), settings)
+    return handlers.Components(kube, vault, runs, PackageService(kube, vault, sealing))
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    _servers.append(runner)
+
+
+def _install_startup(settings: Settings) -> None:
+    @kopf.on.startup()
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:  # noqa: F811 - kopf's settings
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="ferris.io")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="ferris.io", key="last-handled-configuration")
+        settings.persistence.finalizer = "ferris.io/cleanup"
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 270
+        settings.watching.client_timeout = 300
+        settings.networking.request_timeout = 60
+        settings.execution.max_workers = 32
+
+    @kopf.on.startup()
+    async def servers(**_: Any) -> None:
+        global _ready
+        await _serve(RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind,
+                     operator_settings.runner_api_port)
+        await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
+        _ready = True
+
+    @kopf.on.cleanup()
+    async def cleanup(**_: Any) -> None:
+        for runner in _servers:
+            await runner.cleanup()
+
+    operator_settings = settings
+
+
+def main() -> None:
+    logging.basicConfig(level=getattr(logging, os.environ.get("FERRIS_LOG_LEVEL", "INFO")), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    settings = Settings.from_env()
+    handlers.install(build(settings))
+    _install_startup(settings)
+    namespaces = list(settings.watch_namespaces)
+    asyncio.run(kopf.operator(
+        clusterwide=not namespaces, namespaces=namespaces, standalone=settings.standalone,
+        # Naming a peering makes it mandatory in kopf: only when peering is asked for.
+        peering_name=None if settings.standalone else settings.peering_name,
+    ))
+
+
+if __name__ == "__main__":
+    main()

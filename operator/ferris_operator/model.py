@@ -1,0 +1,104 @@
+"""Names, labels, phases and conditions of Ferris objects: pure, no I/O."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Any
+
+GROUP = "ferris.io"
+VERSION = "v1alpha1"
+PACKAGES = "ferrispackages"
+RUNS = "ferrisruns"
+
+LABEL_RUN = "ferris.io/run"
+LABEL_RUN_UID = "ferris.io/run-uid"
+LABEL_PACKAGE = "ferris.io/package"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
+
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "Pending", "Running", "Succeeded", "Failed", "Cancelled"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+STEP_PENDING, STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED = (
+    "Pending", "Running", "Succeeded", "Failed", "Skipped")
+
+OUTPUT_TAIL_CHARS = 1024
+MAX_SCRIPTS_BYTES = 512 * 1024
+SCRIPT_SUFFIXES_RUN = (".py", ".sh")
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def timestamp(moment: datetime.datetime | None = None) -> str:
+    return (moment or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def child_name(run_name: str, suffix: str) -> str:
+    """Deterministic child name: a restarted operator computes the same one."""
+    name = f"{run_name}-{suffix}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
+    return f"{run_name[: 63 - len(suffix) - 10]}-{digest}-{suffix}"
+
+
+def job_name(run_name: str) -> str:
+    return child_name(run_name, "run")
+
+
+def key_secret_name(run_name: str) -> str:
+    return child_name(run_name, "key")
+
+
+def bundle_name(run_name: str) -> str:
+    return child_name(run_name, "bundle")
+
+
+def scripts_name(run_name: str) -> str:
+    return child_name(run_name, "scripts")
+
+
+def condition(kind: str, status: bool | None, reason: str, message: str, generation: int | None,
+              previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A condition whose lastTransitionTime changes only when its status changes."""
+    text = "Unknown" if status is None else ("True" if status else "False")
+    last = timestamp()
+    for old in previous or []:
+        if old.get("type") == kind and old.get("status") == text:
+            last = old.get("lastTransitionTime", last)
+    result: dict[str, Any] = {"type": kind, "status": text, "reason": reason, "message": message,
+                              "lastTransitionTime": last}
+    if generation is not None:
+        result["observedGeneration"] = generation
+    return result
+
+
+def merge_conditions(previous: list[dict[str, Any]] | None, *updates: dict[str, Any]) -> list[dict[str, Any]]:
+    by_type = {c["type"]: c for c in previous or []}
+    for update in updates:
+        by_type[update["type"]] = update
+    return list(by_type.values())
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m"
+
+
+def step_names(scripts: list[dict[str, Any]], entrypoint: str | None) -> list[str]:
+    """The scripts that run as steps, in order."""
+    if entrypoint:
+        return [entrypoint]
+    return [s["name"] for s in scripts if s["name"].endswith(SCRIPT_SUFFIXES_RUN)]

@@ -1,0 +1,154 @@
+"""What happens to a package: validate its scripts, ingest its secrets from either source
+(encrypted into PostgreSQL, the source Secret then deleted), and report it in status."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferris_operator import metrics, model
+from ferris_operator.crypto.sealing import SealingKeyRing
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
+from ferris_operator.vault import Vault
+from ferris_runner.wire import CiphertextError
+
+log = logging.getLogger("ferris.packages")
+MIN_MASKED_LENGTH = 4
+
+
+@dataclass
+class PackageOutcome:
+    status: dict[str, Any]
+    problem: tuple[str, str] | None = None  # (reason, message)
+    retry: bool = False  # the problem heals by itself (a Secret not created yet...)
+    warnings: list[str] = field(default_factory=list)
+
+
+def short_secret_warnings(values: dict[str, Any]) -> list[str]:
+    names = sorted(k for k, v in values.items() if isinstance(v, str | int | float) and len(str(v)) < MIN_MASKED_LENGTH)
+    return [f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output"
+            for name in names]
+
+
+class PackageService:
+    def __init__(self, kube: Kube, vault: Vault, sealing: SealingKeyRing) -> None:
+        self.kube = kube
+        self.vault = vault
+        self.sealing = sealing
+
+    def reconcile(self, body: dict[str, Any]) -> PackageOutcome:
+        meta, spec = body["metadata"], body["spec"]
+        status = body.get("status") or {}
+        generation = meta.get("generation")
+        previous = status.get("conditions")
+        secrets_status = dict(status.get("secrets") or {})
+        warnings = list(status.get("warnings") or [])
+
+        def outcome(reason: str, message: str, retry: bool = False) -> PackageOutcome:
+            cond = model.condition("Ready", False, reason, message, generation, previous)
+            return PackageOutcome({"observedGeneration": generation, "conditions": model.merge_conditions(
+                previous, cond)}, (reason, message), retry)
+
+        script_problem = self._check_scripts(meta["namespace"], spec)
+        if script_problem:
+            return outcome(*script_problem, retry=script_problem[0] == "ScriptSourceMissing")
+
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        mask = spec.get("maskSecretsInOutput", True)
+        try:
+            ingested = self._ingest(namespace, name, uid, spec, secrets_status)
+        except _SecretsProblem as problem:
+            return outcome(problem.reason, problem.message, problem.retry)
+        if ingested is not None:
+            values, source, digest = ingested
+            version = self.vault.ingest(namespace, name, uid, values)
+            metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
+            secrets_status = {"names": sorted(values), "count": len(values), "version": version, "source": source,
+                              "sourceDigest": digest, "updatedAt": model.timestamp()}
+            warnings = short_secret_warnings(values) if mask else []
+            source_secret = spec.get("secretsFrom")
+            if source_secret and not source_secret.get("keepSource", False):
+                self.kube.delete_secret(namespace, source_secret["secretName"])
+        elif not secrets_status:
+            version = self.vault.ensure_package(namespace, name, uid)
+            secrets_status = {"names": [], "count": 0, "version": version}
+        ready = model.condition("Ready", True, "Ready",
+                                f"{secrets_status.get('count', 0)} secrets at version {secrets_status.get('version', 0)}",
+                                generation, previous)
+        new_status = {"observedGeneration": generation, "secrets": secrets_status, "warnings": warnings,
+                      "conditions": model.merge_conditions(previous, ready)}
+        fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
+        return PackageOutcome(new_status, warnings=fresh_warnings)
+
+    def _check_scripts(self, namespace: str, spec: dict[str, Any]) -> tuple[str, str] | None:
+        total = 0
+        for script in spec.get("scripts") or []:
+            name = script["name"]
+            if "/" in name or name in (".", ".."):
+                return "InvalidScripts", f"spec.scripts: name {name!r} must be a file name without a path"
+            if "configMapRef" in script:
+                ref = script["configMapRef"]
+                content = self.kube.read_configmap_key(namespace, ref["name"], ref["key"])
+                if content is None:
+                    return ("ScriptSourceMissing", f"spec.scripts[{name}]: ConfigMap {ref['name']} with key "
+                            f"{ref['key']} not found; create it")
+            else:
+                content = script.get("content", "")
+            total += len(content.encode())
+        if not spec.get("scripts"):
+            return "InvalidScripts", "spec.scripts is empty; add at least one script"
+        if total > model.MAX_SCRIPTS_BYTES:
+            return "InvalidScripts", f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}"
+        return None
+
+    def _ingest(self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
+                ) -> tuple[dict[str, Any], str, str] | None:
+        """The secrets to ingest now, with their source and digest; None when nothing changed."""
+        sealed = spec.get("sealedSecrets")
+        if sealed:
+            digest = "sha256:" + hashlib.sha256(sealed.encode()).hexdigest()
+            if current.get("sourceDigest") == digest:
+                return None
+            try:
+                raw = self.sealing.open(sealed, namespace, name)
+            except CiphertextError as exc:
+                raise _SecretsProblem("SealedSecretsInvalid", f"spec.sealedSecrets: {exc}") from None
+            return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest
+        source = spec.get("secretsFrom")
+        if not source:
+            return None
+        secret_name, key = source["secretName"], source.get("key", "secrets.json")
+        found = self.kube.read_secret_data(namespace, secret_name)
+        label = f"secret:{secret_name}"
+        if found is None:
+            if current.get("source") == label and current.get("version"):
+                return None  # ingested earlier; the source was deleted as designed
+            raise _SecretsProblem("SecretSourceNotFound", f"spec.secretsFrom: Secret {secret_name} not found in "
+                                  f"namespace {namespace}; create it with key {key}", retry=True)
+        data, resource_version = found
+        digest = f"resourceVersion:{resource_version}"
+        if current.get("source") == label and current.get("sourceDigest") == digest:
+            return None
+        if key not in data:
+            present = ", ".join(sorted(data)) or "none"
+            raise _SecretsProblem("SecretKeyMissing", f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
+                                  f"(keys present: {present}); set spec.secretsFrom.key or add the key")
+        return self._parse(data[key], f"Secret {secret_name} key {key}"), label, digest
+
+    @staticmethod
+    def _parse(raw: bytes, where: str) -> dict[str, Any]:
+        try:
+            return parse_secrets_json(raw)
+        except SecretsJsonError as exc:
+            raise _SecretsProblem("InvalidSecretsJson", f"{where}: {exc}") from None
+
+
+class _SecretsProblem(Exception):
+    def __init__(self, reason: str, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry = retry

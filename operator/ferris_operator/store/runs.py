@@ -1,0 +1,167 @@
+"""Runs, their steps and outputs, and per-package state, in PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ferris_operator import model
+
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    uid: str
+    namespace: str
+    name: str
+    package_name: str
+    package_uid: str | None
+    package_generation: int | None
+    secrets_version: int | None
+    phase: str
+    reason: str | None
+    message: str | None
+    token_sha256: str | None
+    created_at: datetime.datetime
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in model.TERMINAL
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    idx: int
+    name: str
+    phase: str
+    exit_code: int | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    output: str
+
+
+RUN_COLUMNS = ("uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
+               "reason, message, token_sha256, created_at, started_at, finished_at")
+
+
+class RunStore:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def record_start(self, uid: str, namespace: str, name: str, package_name: str, package_uid: str,
+                     generation: int, secrets_version: int, token_sha256: str, steps: list[str]) -> RunRecord:
+        """Insert the run and its pending steps once; a second call returns what the first stored."""
+        with self._pool.connection() as conn, conn.transaction():
+            inserted = conn.execute(
+                "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
+                " secrets_version, token_sha256, job_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (uid) DO NOTHING RETURNING uid",
+                (uid, namespace, name, package_name, package_uid, generation, secrets_version, token_sha256,
+                 model.job_name(name)),
+            ).fetchone()
+            if inserted:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO steps (run_uid, idx, name, phase) VALUES (%s, %s, %s, %s)",
+                        [(uid, i, step, model.STEP_PENDING) for i, step in enumerate(steps)],
+                    )
+        record = self.get(uid)
+        assert record is not None
+        return record
+
+    def record_failure_before_start(self, uid: str, namespace: str, name: str, package_name: str,
+                                    phase: str, reason: str, message: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, now()) ON CONFLICT (uid) DO NOTHING",
+                (uid, namespace, name, package_name, phase, reason, message),
+            )
+
+    def set_token(self, uid: str, token_sha256: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE runs SET token_sha256 = %s WHERE uid = %s", (token_sha256, uid))
+
+    def get(self, uid: str) -> RunRecord | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE uid = %s", (uid,)).fetchone()  # noqa: S608
+        return RunRecord(*row) if row else None
+
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
+                " ORDER BY created_at DESC LIMIT 1", (namespace, name)).fetchone()
+        return RunRecord(*row) if row else None
+
+    def mark_running(self, uid: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE runs SET phase = %s, started_at = COALESCE(started_at, now())"
+                " WHERE uid = %s AND phase = %s", (model.RUNNING, uid, model.PENDING))
+
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
+        """Move the run to a terminal phase once; returns False when it already was terminal.
+
+        Steps still Pending or Running become Skipped (or Failed for a Running step)."""
+        with self._pool.connection() as conn, conn.transaction():
+            changed = conn.execute(
+                "UPDATE runs SET phase = %s, reason = %s, message = %s, finished_at = now(),"
+                " started_at = COALESCE(started_at, now()), token_sha256 = NULL"
+                " WHERE uid = %s AND phase <> ALL(%s) RETURNING uid",
+                (phase, reason, message, uid, list(model.TERMINAL)),
+            ).fetchone()
+            if changed:
+                conn.execute("UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
+                             (model.STEP_FAILED, uid, model.STEP_RUNNING))
+                conn.execute("UPDATE steps SET phase = %s WHERE run_uid = %s AND phase = %s",
+                             (model.STEP_SKIPPED, uid, model.STEP_PENDING))
+        return changed is not None
+
+    def record_step(self, uid: str, idx: int, name: str, phase: str, exit_code: int | None,
+                    started_at: str | None, finished_at: str | None, output: str | None) -> None:
+        if output is not None and len(output) > MAX_OUTPUT_CHARS:
+            output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO steps (run_uid, idx, name, phase, exit_code, started_at, finished_at, output)"
+                " VALUES (%s, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz, COALESCE(%s::text, ''))"
+                " ON CONFLICT (run_uid, idx) DO UPDATE SET phase = EXCLUDED.phase,"
+                " exit_code = COALESCE(EXCLUDED.exit_code, steps.exit_code),"
+                " started_at = COALESCE(EXCLUDED.started_at, steps.started_at),"
+                " finished_at = COALESCE(EXCLUDED.finished_at, steps.finished_at),"
+                " output = CASE WHEN %s::text IS NULL THEN steps.output ELSE EXCLUDED.output END",
+                (uid, idx, name, phase, exit_code, started_at, finished_at, output, output),
+            )
+
+    def steps(self, uid: str) -> list[StepRecord]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT idx, name, phase, exit_code, started_at, finished_at, output FROM steps"
+                " WHERE run_uid = %s ORDER BY idx", (uid,)).fetchall()
+        return [StepRecord(*row) for row in rows]
+
+    def state_get(self, package_uid: str) -> dict[str, Any]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT key, value FROM package_state WHERE package_uid = %s", (package_uid,))
+            return {key: value for key, value in rows}
+
+    def state_put(self, package_uid: str, key: str, value: Any) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO package_state (package_uid, key, value) VALUES (%s, %s, %s)"
+                " ON CONFLICT (package_uid, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                (package_uid, key, Jsonb(value)),
+            )

@@ -1,0 +1,60 @@
+"""The runner's client of the operator's runner API: bearer token, retries with backoff,
+and a clear failure instead of hanging when the API stays unreachable."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class RunnerApiError(Exception):
+    """The runner API refused the request or stayed unreachable."""
+
+
+class RunnerApiClient:
+    def __init__(self, base_url: str, run_uid: str, token: str, deadline_seconds: float = 120.0) -> None:
+        self.base = base_url.rstrip("/") + f"/v1/runs/{run_uid}"
+        self._token = token
+        self.deadline_seconds = deadline_seconds
+
+    def __repr__(self) -> str:
+        return f"RunnerApiClient(base={self.base!r})"
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        deadline = time.monotonic() + self.deadline_seconds
+        delay = 0.25
+        attempts = 0
+        while True:
+            attempts += 1
+            req = urllib.request.Request(self.base + path, data=data, method=method, headers={  # noqa: S310
+                "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=15) as response:  # noqa: S310 - operator URL from the Job
+                    return json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403, 400, 404):
+                    raise RunnerApiError(f"runner API refused {method} {path}: HTTP {exc.code}") from None
+                reason = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                reason = str(getattr(exc, "reason", exc))
+            if time.monotonic() + delay > deadline:
+                raise RunnerApiError(f"runner API at {self.base} unreachable after {attempts} attempts "
+                                     f"over {self.deadline_seconds:.0f}s: {reason}")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def step(self, idx: int, report: dict[str, Any]) -> None:
+        self.request("POST", f"/steps/{idx}", report)
+
+    def finish(self, succeeded: bool, message: str) -> None:
+        self.request("POST", "/finish", {"succeeded": succeeded, "message": message})
+
+    def state_get(self) -> Any:
+        return self.request("GET", "/state")
+
+    def state_put(self, key: str, value: Any) -> None:
+        self.request("PUT", f"/state/{key}", {"value": value})

@@ -1,0 +1,158 @@
+"""`ferris-runner`: the container a run's Job starts.
+
+Reads its run key (mounted from a Secret) and its bundle (from a ConfigMap), decrypts the
+secrets, runs the package's scripts in order with ``sys.argv[1]`` as one JSON object, and
+reports every step to the operator. Fails closed: a bundle that does not open stops the run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from ferris_runner.api_client import RunnerApiClient, RunnerApiError
+from ferris_runner.bundle import open_bundle
+from ferris_runner.masking import Masker
+from ferris_runner.wire import CiphertextError
+
+OUTPUT_LIMIT = 4 * 1024 * 1024
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fail(message: str, code: int) -> int:
+    print(f"ferris-runner: {message}", file=sys.stderr, flush=True)
+    try:
+        TERMINATION_LOG.write_text(message[:4000])
+    except OSError:
+        pass
+    return code
+
+
+class StateServer(threading.Thread):
+    """Serves ``ferris_ef.context.state`` to one script over a pair of pipes (no token in its env)."""
+
+    def __init__(self, api: RunnerApiClient, requests: IO[str], responses: IO[str]) -> None:
+        super().__init__(daemon=True)
+        self.api, self.requests, self.responses = api, requests, responses
+
+    def run(self) -> None:
+        for line in self.requests:
+            try:
+                message = json.loads(line)
+                if message.get("op") == "get":
+                    reply: dict[str, Any] = {"ok": True, "value": self.api.state_get()}
+                elif message.get("op") == "put":
+                    self.api.state_put(str(message["key"]), message.get("value"))
+                    reply = {"ok": True}
+                else:
+                    reply = {"ok": False, "error": "unknown operation"}
+            except (RunnerApiError, ValueError, KeyError) as exc:
+                reply = {"ok": False, "error": str(exc)}
+            self.responses.write(json.dumps(reply) + "\n")
+            self.responses.flush()
+
+
+def script_env(work: Path, config_file: Path, state_fds: tuple[int, int]) -> dict[str, str]:
+    """The environment of a script: the container's, less everything Ferris-internal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRIS_")}
+    env.update({"HOME": str(work), "PYTHONUNBUFFERED": "1", "LANG": env.get("LANG", "C.UTF-8"),
+                "FERRIS_CONFIG_FILE": str(config_file), "FERRIS_STATE_FDS": f"{state_fds[0]},{state_fds[1]}"})
+    return env
+
+
+def command_for(path: Path, argument: str) -> list[str]:
+    if path.suffix == ".sh":
+        return ["bash", str(path), argument]
+    return [sys.executable, "-u", str(path), argument]
+
+
+def run_step(path: Path, argument: str, work: Path, config_file: Path, api: RunnerApiClient,
+             mask: Masker | None) -> tuple[int, str]:
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    env = script_env(work, config_file, (to_child_r, from_child_w))
+    process = subprocess.Popen(command_for(path, argument), cwd=work, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               pass_fds=(to_child_r, from_child_w))
+    os.close(to_child_r)
+    os.close(from_child_w)
+    server = StateServer(api, os.fdopen(from_child_r, "r"), os.fdopen(to_child_w, "w"))
+    server.start()
+    captured: list[str] = []
+    size = 0
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.decode("utf-8", errors="replace")
+        if mask:
+            line = mask(line)
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        size += len(line)
+        captured.append(line)
+        while size > OUTPUT_LIMIT and len(captured) > 1:
+            size -= len(captured.pop(0))
+    return process.wait(), "".join(captured)
+
+
+def main() -> int:
+    run_dir = Path(os.environ.get("FERRIS_RUN_DIR", "/var/run/ferris"))
+    work = Path(os.environ.get("FERRIS_WORK_DIR", "/ferris/work"))
+    uid = os.environ.get("FERRIS_RUN_UID", "")
+    api_url = os.environ.get("FERRIS_API_URL", "")
+    if not uid or not api_url:
+        return fail("FERRIS_RUN_UID and FERRIS_API_URL must be set (the operator sets them in the Job)", 2)
+    try:
+        run_key = (run_dir / "key" / "run.key").read_bytes()
+        token = (run_dir / "key" / "token").read_text().strip()
+        document = json.loads((run_dir / "bundle" / "run.json").read_text())
+        secrets = open_bundle(run_key, uid, (run_dir / "bundle" / "bundle").read_bytes())
+    except FileNotFoundError as exc:
+        return fail(f"missing run input {exc.filename}: the run key is removed once a run ends", 2)
+    except (CiphertextError, ValueError) as exc:
+        return fail(f"the run bundle does not open: {exc}", 2)
+    del run_key
+    api = RunnerApiClient(api_url, uid, token, float(os.environ.get("FERRIS_API_DEADLINE", "120")))
+    work.mkdir(parents=True, exist_ok=True)
+    for name in document["files"]:
+        shutil.copyfile(run_dir / "scripts" / name, work / name)
+    config_file = work / ".ferris-config.json"
+    config_file.write_text(json.dumps(document.get("config") or {}))
+    argument = json.dumps({**document["params"], "package_name": document["packageName"],
+                           "package_id": document["packageId"], "run_id": document["runId"], "secrets": secrets})
+    mask = Masker(secrets) if document.get("maskSecrets", True) else None
+    steps: list[str] = document["steps"]
+    try:
+        failed: str | None = None
+        for idx, name in enumerate(steps):
+            if failed:
+                api.step(idx, {"name": name, "phase": "Skipped"})
+                continue
+            started = now()
+            api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
+            code, output = run_step(work / name, argument, work, config_file, api, mask)
+            phase = "Succeeded" if code == 0 else "Failed"
+            api.step(idx, {"name": name, "phase": phase, "exitCode": code, "startedAt": started,
+                           "finishedAt": now(), "output": output})
+            if code != 0:
+                failed = f"step {name} exited with code {code}"
+        api.finish(failed is None, failed or f"all {len(steps)} steps succeeded")
+    except RunnerApiError as exc:
+        return fail(str(exc), 3)
+    if failed:
+        return fail(failed, 1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
