@@ -3,6 +3,7 @@ process node. Random free ports, a private directory, RBAC on; stopped as a whol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,8 +44,9 @@ class ClusterInfo:
 class LocalCluster:
     """Start with ``start()`` (or ``with``), stop with ``stop()``; ``directory`` holds it all."""
 
-    def __init__(self, directory: Path | None = None, node_name: str = "process-node",
-                 images: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, node_name: str = "process-node", images: dict[str, list[str]] | None = None
+    ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-cluster-"))
         self.node_name = node_name
         self.images = images
@@ -73,11 +75,12 @@ class LocalCluster:
             self.stop()
             raise
         info = self.info()
-        (self.directory / STATE_FILE).write_text(json.dumps(
-            {"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids}
-        ))
-        print(f"ferris devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})",
-              file=sys.stderr)
+        (self.directory / STATE_FILE).write_text(
+            json.dumps({"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids})
+        )
+        print(
+            f"ferris devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})", file=sys.stderr
+        )
         return info
 
     def _start(self, timeout: float) -> None:
@@ -85,40 +88,85 @@ class LocalCluster:
         certs = pki.generate(self.directory / "pki")
         write_kubeconfig(self.kubeconfig, self.server, certs.ca_cert, certs.admin_cert, certs.admin_key)
         etcd_port, etcd_peer = free_port(), free_port()
-        self._spawn("etcd", [
-            self.bins["etcd"], "--name", "ferris", "--data-dir", str(self.directory / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-cluster", f"ferris=http://127.0.0.1:{etcd_peer}",
-            "--unsafe-no-fsync", "--log-level", "warn",
-        ])
-        self._spawn("kube-apiserver", [
-            self.bins["kube-apiserver"],
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.api_port}",
-            f"--tls-cert-file={certs.server_cert}", f"--tls-private-key-file={certs.server_key}",
-            f"--client-ca-file={certs.ca_cert}",
-            f"--service-account-key-file={certs.sa_pub}",
-            f"--service-account-signing-key-file={certs.sa_key}",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            "--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
-            "--allow-privileged=true", "--enable-priority-and-fairness=false",
-            "--endpoint-reconciler-type=none", f"--cert-dir={self.directory / 'pki'}",
-            "--v=0",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                self.bins["etcd"],
+                "--name",
+                "ferris",
+                "--data-dir",
+                str(self.directory / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-cluster",
+                f"ferris=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
+        self._spawn(
+            "kube-apiserver",
+            [
+                self.bins["kube-apiserver"],
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--tls-cert-file={certs.server_cert}",
+                f"--tls-private-key-file={certs.server_key}",
+                f"--client-ca-file={certs.ca_cert}",
+                f"--service-account-key-file={certs.sa_pub}",
+                f"--service-account-signing-key-file={certs.sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={self.directory / 'pki'}",
+                "--v=0",
+            ],
+        )
         self._wait_ready(timeout)
-        self._spawn("kube-controller-manager", [
-            self.bins["kube-controller-manager"], f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
-            f"--controllers={CONTROLLERS}", "--leader-elect=false", "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}", f"--service-account-private-key-file={certs.sa_key}",
-            f"--root-ca-file={certs.ca_cert}", "--use-service-account-credentials=true",
-            "--concurrent-job-syncs=20", "--concurrent-gc-syncs=20", "--v=0",
-        ])
-        node_argv = [sys.executable, "-m", "ferris_devcluster.node", "--kubeconfig", str(self.kubeconfig),
-                     "--name", self.node_name, "--state-dir", str(self.node_dir), "--api-port", str(self.api_port)]
+        self._spawn(
+            "kube-controller-manager",
+            [
+                self.bins["kube-controller-manager"],
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--controllers={CONTROLLERS}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--service-account-private-key-file={certs.sa_key}",
+                f"--root-ca-file={certs.ca_cert}",
+                "--use-service-account-credentials=true",
+                "--concurrent-job-syncs=20",
+                "--concurrent-gc-syncs=20",
+                "--v=0",
+            ],
+        )
+        node_argv = [
+            sys.executable,
+            "-m",
+            "ferris_devcluster.node",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--name",
+            self.node_name,
+            "--state-dir",
+            str(self.node_dir),
+            "--api-port",
+            str(self.api_port),
+        ]
         if self.images is not None:
             node_argv += ["--images", json.dumps(self.images)]
         self._spawn("process-node", node_argv)
@@ -161,7 +209,7 @@ class LocalCluster:
                 core.read_namespaced_service_account("default", "default")
                 core.read_node(self.node_name)
                 return
-            except Exception:  # noqa: BLE001 - not there yet
+            except Exception:
                 if time.monotonic() > deadline:
                     raise ClusterStartError("default ServiceAccount or node did not appear in time") from None
                 time.sleep(0.2)
@@ -182,8 +230,9 @@ class LocalCluster:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.destroy()
 
 
@@ -210,9 +259,7 @@ def stop_from_state(directory: Path, grace: float = 10.0) -> bool:
                 break
             time.sleep(0.05)
         else:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     state_path.unlink()
     return True

@@ -7,8 +7,15 @@ from pathlib import Path
 import yaml
 
 
-def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path | None = None, key: Path | None = None,
-                     token: str | None = None, user: str = "admin") -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    ca: Path,
+    cert: Path | None = None,
+    key: Path | None = None,
+    token: str | None = None,
+    user: str = "admin",
+) -> Path:
     credentials: dict[str, str] = {}
     if cert and key:
         credentials = {"client-certificate": str(cert), "client-key": str(key)}

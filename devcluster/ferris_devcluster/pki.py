@@ -75,25 +75,37 @@ def generate(directory: Path) -> Pki:
 
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = _issue(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), server_key, ca_name, ca_key,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        server_key,
+        ca_name,
+        ca_key,
         server_names=("127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
         usage=(ExtendedKeyUsageOID.SERVER_AUTH,),
     )
     admin_key = ec.generate_private_key(ec.SECP256R1())
     admin = _issue(
-        x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "ferris-admin"),
-        ]),
-        admin_key, ca_name, ca_key, usage=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "ferris-admin"),
+            ]
+        ),
+        admin_key,
+        ca_name,
+        ca_key,
+        usage=(ExtendedKeyUsageOID.CLIENT_AUTH,),
     )
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     pem = serialization.Encoding.PEM
     pki = Pki(
-        ca_cert=directory / "ca.crt", server_cert=directory / "apiserver.crt", server_key=directory / "apiserver.key",
-        admin_cert=directory / "admin.crt", admin_key=directory / "admin.key",
-        sa_key=directory / "sa.key", sa_pub=directory / "sa.pub",
+        ca_cert=directory / "ca.crt",
+        server_cert=directory / "apiserver.crt",
+        server_key=directory / "apiserver.key",
+        admin_cert=directory / "admin.crt",
+        admin_key=directory / "admin.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
     )
     pki.ca_cert.write_bytes(ca.public_bytes(pem))
     pki.server_cert.write_bytes(server.public_bytes(pem))
@@ -101,7 +113,5 @@ def generate(directory: Path) -> Pki:
     pki.admin_cert.write_bytes(admin.public_bytes(pem))
     _write_key(pki.admin_key, admin_key)
     _write_key(pki.sa_key, sa_key)
-    pki.sa_pub.write_bytes(
-        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    pki.sa_pub.write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki

@@ -67,18 +67,47 @@ class LocalPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.data_dir)
         subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust",
-             "--encoding=UTF8", "--no-sync"],
-            check=True, user=self._run_as, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            user=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def start(self, timeout: float = 30.0) -> None:
         self.init()
         log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 - handed to the child
         self._process = subprocess.Popen(
-            [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", str(self.data_dir), "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
-            user=self._run_as, stdout=log, stderr=log, start_new_session=True,
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            user=self._run_as,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -86,7 +115,10 @@ class LocalPostgres:
             try:
                 with psycopg.connect(self.url_for("postgres"), connect_timeout=2) as conn:
                     conn.autocommit = True
-                    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone() is None:
+                    if (
+                        conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+                        is None
+                    ):
                         conn.execute(f'CREATE DATABASE "{self.database}"')
                 return
             except psycopg.OperationalError:

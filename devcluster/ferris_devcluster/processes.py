@@ -3,6 +3,7 @@ and always stopped (TERM, then KILL) together with everything they started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,8 +18,12 @@ class Supervised:
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
             )
 
     @property
@@ -45,8 +50,6 @@ class Supervised:
         while self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait()

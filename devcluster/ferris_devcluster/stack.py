@@ -41,8 +41,14 @@ class FerrisStack:
         return self.cluster.kubeconfig
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.cluster.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
-                              input=input, capture_output=True, text=True, check=check, timeout=120)
+        return subprocess.run(
+            [self.cluster.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
 
     def env(self) -> dict[str, str]:
         """Environment for the operator and for the `ferris` CLI against this stack."""
@@ -64,8 +70,13 @@ class FerrisStack:
             self.cluster.start()
             self._write_master_key()
             self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-            self.kubectl("wait", "--for=condition=Established", "crd/ferrispackages.ferris.io",
-                         "crd/ferrisruns.ferris.io", "--timeout=60s")
+            self.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/ferrispackages.ferris.io",
+                "crd/ferrisruns.ferris.io",
+                "--timeout=60s",
+            )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
             self.start_operator()
         except BaseException:
@@ -82,14 +93,15 @@ class FerrisStack:
             path.chmod(0o600)
 
     def start_operator(self, timeout: float = 60) -> None:
-        self.operator = Supervised("operator", [str(Path(sys.executable).parent / "ferris-operator")],
-                                   self.cluster.logs, env=self.env())
+        self.operator = Supervised(
+            "operator", [str(Path(sys.executable).parent / "ferris-operator")], self.cluster.logs, env=self.env()
+        )
         deadline = time.monotonic() + timeout
         while True:
             if not self.operator.alive():
                 raise RuntimeError(f"the operator exited:\n{self.operator.tail(40)}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1):
                     return
             except OSError:
                 if time.monotonic() > deadline:

@@ -16,8 +16,14 @@ def register(commands: Any) -> None:
     run = commands.add_parser("run", help="create a FerrisRun of a package")
     run.add_argument("package")
     run.add_argument("-n", "--namespace", default="default")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a param (VALUE is parsed as JSON when it can be)")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a param (VALUE is parsed as JSON when it can be)",
+    )
     run.add_argument("--timeout", type=int, help="run timeout in seconds")
     run.add_argument("--wait", action="store_true", help="wait for the result; exit code from the run")
     run.add_argument("--follow", action="store_true", help="with --wait: print each step's output as it ends")
@@ -53,9 +59,12 @@ def run_manifest(package: str, params: dict[str, Any], timeout: int | None) -> d
         spec["params"] = params
     if timeout:
         spec["timeoutSeconds"] = timeout
-    return {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": "FerrisRun",
-            "metadata": {"generateName": f"{package[:40]}-", "labels": {model.LABEL_PACKAGE: package}},
-            "spec": spec}
+    return {
+        "apiVersion": f"{model.GROUP}/{model.VERSION}",
+        "kind": "FerrisRun",
+        "metadata": {"generateName": f"{package[:40]}-", "labels": {model.LABEL_PACKAGE: package}},
+        "spec": spec,
+    }
 
 
 def progress_line(run: dict[str, Any]) -> str:
@@ -70,9 +79,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ferris_operator.k8s.clients import custom_api
 
     api = custom_api()
-    created: dict[str, Any] = api.create_namespaced_custom_object(
-        model.GROUP, model.VERSION, args.namespace, model.RUNS,
-        run_manifest(args.package, parse_params(args.param), args.timeout))
+    created: Any = api.create_namespaced_custom_object(
+        model.GROUP,
+        model.VERSION,
+        args.namespace,
+        model.RUNS,
+        run_manifest(args.package, parse_params(args.param), args.timeout),
+    )
     name = created["metadata"]["name"]
     print(f"ferrisrun.ferris.io/{name} created")
     if not args.wait:
@@ -80,8 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     last = ""
     printed: set[str] = set()
     while True:
-        run: dict[str, Any] = api.get_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace,
-                                                                model.RUNS, name)
+        run: Any = api.get_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.RUNS, name)
         line = progress_line(run)
         if line != last:
             print(line, flush=True)
@@ -93,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     printed.add(step["name"])
                     print(f"--- {step['name']} (exit {step.get('exitCode')}) ---\n{step.get('outputTail', '')}")
         if status.get("phase") in model.TERMINAL:
-            reason = next((c for c in status.get("conditions") or [] if c["type"] == "Succeeded"), {})
+            reason: dict[str, Any] = next((c for c in status.get("conditions") or [] if c["type"] == "Succeeded"), {})
             print(f"{name}: {status['phase']} ({reason.get('reason', '')}) {reason.get('message', '')}".rstrip())
             return 0 if status["phase"] == model.SUCCEEDED else 1
         time.sleep(0.5)
@@ -112,8 +124,10 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"ferris results: no run {args.namespace}/{args.run} recorded", file=sys.stderr)
             return 1
         steps = store.steps(record.uid)
-    print(f"run {record.namespace}/{record.name}  package {record.package_name}  phase {record.phase}"
-          f"  reason {record.reason or '-'}")
+    print(
+        f"run {record.namespace}/{record.name}  package {record.package_name}  phase {record.phase}"
+        f"  reason {record.reason or '-'}"
+    )
     print(f"package generation {record.package_generation}  secrets version {record.secrets_version}")
     if record.message:
         print(f"message: {record.message}")

@@ -16,7 +16,9 @@ def register(commands: Any) -> None:
     parser.add_argument("file", nargs="?", default="-", help="secrets.json path, or - for standard input")
     parser.add_argument("--namespace", "-n", required=True, help="namespace of the FerrisPackage")
     parser.add_argument("--package", required=True, help="name of the FerrisPackage")
-    parser.add_argument("--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')")
+    parser.add_argument(
+        "--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')"
+    )
     parser.add_argument("--operator-namespace", default="ferris-system")
     parser.add_argument("--configmap", default="ferris-sealing-public-key")
     parser.set_defaults(handler=run)

@@ -30,16 +30,29 @@ def run_demo(keep: bool = False) -> int:
         _step(f"kubectl apply -k {example.relative_to(REPO)}")
         subprocess.run([kubectl, "apply", "-k", str(example)], env=env, check=True)
         for name in ("secrets-demo", "secrets-demo-unmasked"):
-            subprocess.run([kubectl, "wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready",
-                            "--timeout=60s"], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    kubectl,
+                    "wait",
+                    "-n",
+                    "ferris-demo",
+                    f"ferrispackage/{name}",
+                    "--for=condition=Ready",
+                    "--timeout=60s",
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         subprocess.run([kubectl, "get", "ferrispackages", "-n", "ferris-demo"], env=env, check=True)
         _step("the source Secrets were ingested and deleted:")
         subprocess.run([kubectl, "get", "secrets", "-n", "ferris-demo"], env=env)
         codes = []
         for name in ("secrets-demo", "secrets-demo-unmasked"):
             _step(f"ferris run {name} -n ferris-demo --wait")
-            output = subprocess.run([ferris, "run", name, "-n", "ferris-demo", "--wait"], env=env,
-                                    capture_output=True, text=True)
+            output = subprocess.run(
+                [ferris, "run", name, "-n", "ferris-demo", "--wait"], env=env, capture_output=True, text=True
+            )
             print(output.stdout, end="")
             codes.append(output.returncode)
             run_name = output.stdout.split("/", 1)[1].split()[0] if "/" in output.stdout else ""
@@ -51,8 +64,10 @@ def run_demo(keep: bool = False) -> int:
         print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
     finally:
         if keep:
-            print(f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_DATABASE_URL={env['FERRIS_DATABASE_URL']}"
-                  f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)")
+            print(
+                f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_DATABASE_URL={env['FERRIS_DATABASE_URL']}"
+                f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)"
+            )
             try:
                 while True:
                     time.sleep(3600)

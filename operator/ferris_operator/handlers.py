@@ -53,9 +53,10 @@ def _database_down(kind: str, body: dict[str, Any], plural: str) -> kopf.Tempora
     conditions = (body.get("status") or {}).get("conditions")
     ready = model.condition("Ready", False, "DatabaseUnavailable", message, meta.get("generation"), conditions)
     try:
-        c().kube.patch_status(plural, meta["namespace"], meta["name"],
-                              {"conditions": model.merge_conditions(conditions, ready)})
-    except Exception:  # noqa: BLE001 - best effort; the retry matters
+        c().kube.patch_status(
+            plural, meta["namespace"], meta["name"], {"conditions": model.merge_conditions(conditions, ready)}
+        )
+    except Exception:
         log.warning("could not report DatabaseUnavailable on %s/%s", meta["namespace"], meta["name"])
     return kopf.TemporaryError(message, delay=DB_RETRY_SECONDS)
 
@@ -80,8 +81,14 @@ def run_started(body: kopf.Body, **_: Any) -> None:
         _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.start(raw))
     except RunWaiting as waiting:
         meta = raw["metadata"]
-        c().kube.patch_status(model.RUNS, meta["namespace"], meta["name"], run_status.waiting_on(
-            waiting.reason, waiting.message, meta.get("generation"), (raw.get("status") or {}).get("conditions")))
+        c().kube.patch_status(
+            model.RUNS,
+            meta["namespace"],
+            meta["name"],
+            run_status.waiting_on(
+                waiting.reason, waiting.message, meta.get("generation"), (raw.get("status") or {}).get("conditions")
+            ),
+        )
         raise kopf.TemporaryError(waiting.message, delay=2) from None
 
 

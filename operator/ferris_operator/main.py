@@ -4,8 +4,8 @@ with the runner API and the health server beside it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -44,8 +44,9 @@ def wait_and_migrate(settings: Settings, timeout: float = 300) -> None:
             return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise SystemExit(f"ferris-operator: database {settings.database_url_redacted} unreachable: "
-                                 f"{type(exc).__name__}") from None
+                raise SystemExit(
+                    f"ferris-operator: database {settings.database_url_redacted} unreachable: {type(exc).__name__}"
+                ) from None
             log.warning("database %s not reachable yet; retrying", settings.database_url_redacted)
             time.sleep(2)
 
@@ -75,10 +76,11 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
 
 def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:  # noqa: F811 - kopf's settings
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="ferris.io")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="ferris.io", key="last-handled-configuration")
+            prefix="ferris.io", key="last-handled-configuration"
+        )
         settings.persistence.finalizer = "ferris.io/cleanup"
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 270
@@ -89,8 +91,9 @@ def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def servers(**_: Any) -> None:
         global _ready
-        await _serve(RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind,
-                     operator_settings.runner_api_port)
+        await _serve(
+            RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
+        )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
         _ready = True
 
@@ -103,17 +106,24 @@ def _install_startup(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=getattr(logging, os.environ.get("FERRIS_LOG_LEVEL", "INFO")), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=getattr(logging, os.environ.get("FERRIS_LOG_LEVEL", "INFO")),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     settings = Settings.from_env()
     handlers.install(build(settings))
     _install_startup(settings)
     namespaces = list(settings.watch_namespaces)
-    asyncio.run(kopf.operator(
-        clusterwide=not namespaces, namespaces=namespaces, standalone=settings.standalone,
-        # Naming a peering makes it mandatory in kopf: only when peering is asked for.
-        peering_name=None if settings.standalone else settings.peering_name,
-    ))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=settings.standalone,
+            # Naming a peering makes it mandatory in kopf: only when peering is asked for.
+            peering_name=None if settings.standalone else settings.peering_name,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ from prometheus_client import Counter, Gauge, Histogram
 RUNS_STARTED = Counter("ferris_runs_started_total", "Runs whose Job was created")
 RUNS_FINISHED = Counter("ferris_runs_finished_total", "Runs that reached a terminal phase", ["phase", "reason"])
 RUNS_ACTIVE = Gauge("ferris_runs_active", "Runs started and not yet finished by this operator process")
-RUN_DURATION = Histogram("ferris_run_duration_seconds", "Run duration from start to completion",
-                         buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400))
+RUN_DURATION = Histogram(
+    "ferris_run_duration_seconds",
+    "Run duration from start to completion",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400),
+)
 RECONCILE_ERRORS = Counter("ferris_reconcile_errors_total", "Reconcile attempts that failed", ["kind", "reason"])
 DATABASE_ERRORS = Counter("ferris_database_errors_total", "Operations that failed because PostgreSQL was unavailable")
 SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json documents ingested", ["source"])

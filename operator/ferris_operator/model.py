@@ -20,7 +20,12 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "Pending", "Running", "Succeeded", "Failed", "Cancelled"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 STEP_PENDING, STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED = (
-    "Pending", "Running", "Succeeded", "Failed", "Skipped")
+    "Pending",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "Skipped",
+)
 
 OUTPUT_TAIL_CHARS = 1024
 MAX_SCRIPTS_BYTES = 512 * 1024
@@ -64,16 +69,27 @@ def scripts_name(run_name: str) -> str:
     return child_name(run_name, "scripts")
 
 
-def condition(kind: str, status: bool | None, reason: str, message: str, generation: int | None,
-              previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def condition(
+    kind: str,
+    status: bool | None,
+    reason: str,
+    message: str,
+    generation: int | None,
+    previous: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A condition whose lastTransitionTime changes only when its status changes."""
     text = "Unknown" if status is None else ("True" if status else "False")
     last = timestamp()
     for old in previous or []:
         if old.get("type") == kind and old.get("status") == text:
             last = old.get("lastTransitionTime", last)
-    result: dict[str, Any] = {"type": kind, "status": text, "reason": reason, "message": message,
-                              "lastTransitionTime": last}
+    result: dict[str, Any] = {
+        "type": kind,
+        "status": text,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": last,
+    }
     if generation is not None:
         result["observedGeneration"] = generation
     return result
@@ -87,7 +103,7 @@ def merge_conditions(previous: list[dict[str, Any]] | None, *updates: dict[str, 
 
 
 def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)

@@ -29,8 +29,9 @@ class PackageOutcome:
 
 def short_secret_warnings(values: dict[str, Any]) -> list[str]:
     names = sorted(k for k, v in values.items() if isinstance(v, str | int | float) and len(str(v)) < MIN_MASKED_LENGTH)
-    return [f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output"
-            for name in names]
+    return [
+        f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output" for name in names
+    ]
 
 
 class PackageService:
@@ -49,8 +50,11 @@ class PackageService:
 
         def outcome(reason: str, message: str, retry: bool = False) -> PackageOutcome:
             cond = model.condition("Ready", False, reason, message, generation, previous)
-            return PackageOutcome({"observedGeneration": generation, "conditions": model.merge_conditions(
-                previous, cond)}, (reason, message), retry)
+            return PackageOutcome(
+                {"observedGeneration": generation, "conditions": model.merge_conditions(previous, cond)},
+                (reason, message),
+                retry,
+            )
 
         script_problem = self._check_scripts(meta["namespace"], spec)
         if script_problem:
@@ -66,8 +70,14 @@ class PackageService:
             values, source, digest = ingested
             version = self.vault.ingest(namespace, name, uid, values)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
-            secrets_status = {"names": sorted(values), "count": len(values), "version": version, "source": source,
-                              "sourceDigest": digest, "updatedAt": model.timestamp()}
+            secrets_status = {
+                "names": sorted(values),
+                "count": len(values),
+                "version": version,
+                "source": source,
+                "sourceDigest": digest,
+                "updatedAt": model.timestamp(),
+            }
             warnings = short_secret_warnings(values) if mask else []
             source_secret = spec.get("secretsFrom")
             if source_secret and not source_secret.get("keepSource", False):
@@ -75,11 +85,20 @@ class PackageService:
         elif not secrets_status:
             version = self.vault.ensure_package(namespace, name, uid)
             secrets_status = {"names": [], "count": 0, "version": version}
-        ready = model.condition("Ready", True, "Ready",
-                                f"{secrets_status.get('count', 0)} secrets at version {secrets_status.get('version', 0)}",
-                                generation, previous)
-        new_status = {"observedGeneration": generation, "secrets": secrets_status, "warnings": warnings,
-                      "conditions": model.merge_conditions(previous, ready)}
+        ready = model.condition(
+            "Ready",
+            True,
+            "Ready",
+            f"{secrets_status.get('count', 0)} secrets at version {secrets_status.get('version', 0)}",
+            generation,
+            previous,
+        )
+        new_status = {
+            "observedGeneration": generation,
+            "secrets": secrets_status,
+            "warnings": warnings,
+            "conditions": model.merge_conditions(previous, ready),
+        }
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
         return PackageOutcome(new_status, warnings=fresh_warnings)
 
@@ -93,8 +112,10 @@ class PackageService:
                 ref = script["configMapRef"]
                 content = self.kube.read_configmap_key(namespace, ref["name"], ref["key"])
                 if content is None:
-                    return ("ScriptSourceMissing", f"spec.scripts[{name}]: ConfigMap {ref['name']} with key "
-                            f"{ref['key']} not found; create it")
+                    return (
+                        "ScriptSourceMissing",
+                        f"spec.scripts[{name}]: ConfigMap {ref['name']} with key {ref['key']} not found; create it",
+                    )
             else:
                 content = script.get("content", "")
             total += len(content.encode())
@@ -104,8 +125,9 @@ class PackageService:
             return "InvalidScripts", f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}"
         return None
 
-    def _ingest(self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
-                ) -> tuple[dict[str, Any], str, str] | None:
+    def _ingest(
+        self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
+    ) -> tuple[dict[str, Any], str, str] | None:
         """The secrets to ingest now, with their source and digest; None when nothing changed."""
         sealed = spec.get("sealedSecrets")
         if sealed:
@@ -126,16 +148,22 @@ class PackageService:
         if found is None:
             if current.get("source") == label and current.get("version"):
                 return None  # ingested earlier; the source was deleted as designed
-            raise _SecretsProblem("SecretSourceNotFound", f"spec.secretsFrom: Secret {secret_name} not found in "
-                                  f"namespace {namespace}; create it with key {key}", retry=True)
+            raise _SecretsProblem(
+                "SecretSourceNotFound",
+                f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
+                retry=True,
+            )
         data, resource_version = found
         digest = f"resourceVersion:{resource_version}"
         if current.get("source") == label and current.get("sourceDigest") == digest:
             return None
         if key not in data:
             present = ", ".join(sorted(data)) or "none"
-            raise _SecretsProblem("SecretKeyMissing", f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
-                                  f"(keys present: {present}); set spec.secretsFrom.key or add the key")
+            raise _SecretsProblem(
+                "SecretKeyMissing",
+                f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
+                f"(keys present: {present}); set spec.secretsFrom.key or add the key",
+            )
         return self._parse(data[key], f"Secret {secret_name} key {key}"), label, digest
 
     @staticmethod

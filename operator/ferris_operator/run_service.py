@@ -86,11 +86,14 @@ class RunService:
         self._create_children(ref, package, spec, existing is not None)
         self.publish(ref.uid, generation, conditions)
 
-    def _package_problem(self, ref: RunRef, package: dict[str, Any] | None, name: str,
-                         started: bool) -> PackageProblem | None:
+    def _package_problem(
+        self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool
+    ) -> PackageProblem | None:
         if package is None:
-            return PackageProblem("PackageNotFound", f"FerrisPackage {ref.namespace}/{name} does not exist; "
-                                  "create it, then create a new FerrisRun")
+            return PackageProblem(
+                "PackageNotFound",
+                f"FerrisPackage {ref.namespace}/{name} does not exist; create it, then create a new FerrisRun",
+            )
         if started:
             return None  # already pinned: later package changes do not matter
         ready = _ready_condition(package)
@@ -98,24 +101,31 @@ class RunService:
         if ready is None or observed != package["metadata"].get("generation"):
             raise RunWaiting("PackageNotReconciled", f"waiting for FerrisPackage {name} to be reconciled")
         if ready.get("status") != "True":
-            return PackageProblem("PackageNotReady", f"FerrisPackage {name} is not Ready "
-                                  f"({ready.get('reason')}): {ready.get('message', '')}")
+            return PackageProblem(
+                "PackageNotReady",
+                f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
+            )
         return None
 
     def _apply_concurrency_policy(self, ref: RunRef, package: dict[str, Any]) -> PackageProblem | None:
         policy = package["spec"].get("concurrencyPolicy", "Allow")
         if policy == "Allow":
             return None
-        active = [r for r in self.kube.list_runs(ref.namespace, package["metadata"]["name"])
-                  if r["metadata"]["uid"] != ref.uid
-                  and (r.get("status") or {}).get("phase") not in model.TERMINAL
-                  and (r.get("status") or {}).get("phase") is not None]
+        active = [
+            r
+            for r in self.kube.list_runs(ref.namespace, package["metadata"]["name"])
+            if r["metadata"]["uid"] != ref.uid
+            and (r.get("status") or {}).get("phase") not in model.TERMINAL
+            and (r.get("status") or {}).get("phase") is not None
+        ]
         if not active:
             return None
         if policy == "Forbid":
             names = ", ".join(sorted(r["metadata"]["name"] for r in active))
-            return PackageProblem("ConcurrencyForbidden",
-                                  f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active")
+            return PackageProblem(
+                "ConcurrencyForbidden",
+                f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
+            )
         for other in active:  # Replace
             self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
         return None
@@ -134,29 +144,36 @@ class RunService:
             fresh_key = False
         else:
             run_key, token = new_run_key(), random_tokens.token_urlsafe(32)
-            created, fresh_key = self.kube.create_or_get(
-                run_objects.key_secret(ref, package_name, run_key, token))
+            _, fresh_key = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
             if not fresh_key:  # lost a race with ourselves after a restart: use what is stored
                 current = self.kube.read_secret_data(ref.namespace, key_secret_name)
                 assert current is not None
                 run_key, token = current[0]["run.key"], current[0]["token"].decode()
         params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
-        record = self.runs.record_start(ref.uid, ref.namespace, ref.name, package_name, pkg_meta["uid"],
-                                        int(pkg_meta.get("generation") or 0), stored.version,
-                                        token_digest(token), steps)
+        record = self.runs.record_start(
+            ref.uid,
+            ref.namespace,
+            ref.name,
+            package_name,
+            pkg_meta["uid"],
+            int(pkg_meta.get("generation") or 0),
+            stored.version,
+            token_digest(token),
+            steps,
+        )
         if record.token_sha256 != token_digest(token):
             self.runs.set_token(ref.uid, token_digest(token))
         document = run_objects.run_document(ref, package, params, stored.version)
-        bundle = run_objects.bundle_configmap(ref, package_name, seal_bundle(run_key, ref.uid, stored.values),
-                                              document)
+        bundle = run_objects.bundle_configmap(ref, package_name, seal_bundle(run_key, ref.uid, stored.values), document)
         _, created = self.kube.create_or_get(bundle)
         if not created and fresh_key:
             self.kube.replace_configmap(bundle)
         self.kube.create_or_get(run_objects.scripts_configmap(ref, package_name, self._scripts(ref, pkg_spec)))
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         _, job_created = self.kube.create_or_get(
-            run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout))
+            run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
+        )
         if job_created:
             metrics.RUNS_STARTED.inc()
             metrics.RUNS_ACTIVE.inc()
@@ -170,24 +187,32 @@ class RunService:
             cm = script["configMapRef"]
             value = self.kube.read_configmap_key(ref.namespace, cm["name"], cm["key"])
             if value is None:
-                raise RunWaiting("ScriptSourceMissing",
-                                 f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}")
+                raise RunWaiting(
+                    "ScriptSourceMissing", f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}"
+                )
             contents[script["name"]] = value
         return contents
 
     def _fail_before_start(self, body: dict[str, Any], package_name: str, problem: PackageProblem) -> None:
         meta = body["metadata"]
-        self.runs.record_failure_before_start(meta["uid"], meta["namespace"], meta["name"], package_name,
-                                              model.FAILED, problem.reason, problem.message)
-        status = run_status.failed_before_start(model.FAILED, problem.reason, problem.message,
-                                                meta.get("generation"), (body.get("status") or {}).get("conditions"))
+        self.runs.record_failure_before_start(
+            meta["uid"], meta["namespace"], meta["name"], package_name, model.FAILED, problem.reason, problem.message
+        )
+        status = run_status.failed_before_start(
+            model.FAILED,
+            problem.reason,
+            problem.message,
+            meta.get("generation"),
+            (body.get("status") or {}).get("conditions"),
+        )
         self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
         self.kube.event(body, "FerrisRun", problem.reason, problem.message)
         metrics.RUNS_FINISHED.labels(model.FAILED, problem.reason).inc()
 
     # ---- follow --------------------------------------------------------------------------------
-    def publish(self, uid: str, generation: int | None = None,
-                previous_conditions: list[dict[str, Any]] | None = None) -> None:
+    def publish(
+        self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+    ) -> None:
         record = self.runs.get(uid)
         if record is None:
             return
@@ -221,8 +246,9 @@ class RunService:
         uid = (job["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID)
         if not uid:
             return
-        conditions = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []
-                      if c.get("status") == "True"}
+        conditions = {
+            c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+        }
         if "Failed" in conditions:
             cond = conditions["Failed"]
             if cond.get("reason") == "DeadlineExceeded":
@@ -232,11 +258,16 @@ class RunService:
                 steps = self.runs.steps(uid)
                 failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
                 if failed:
-                    self.finish(uid, model.FAILED, "StepFailed",
-                                f"step {failed.name} exited with code {failed.exit_code}")
+                    self.finish(
+                        uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}"
+                    )
                 else:
-                    self.finish(uid, model.FAILED, "RunnerFailed",
-                                f"the runner pod failed ({cond.get('reason')}): {cond.get('message', '')}".strip())
+                    self.finish(
+                        uid,
+                        model.FAILED,
+                        "RunnerFailed",
+                        f"the runner pod failed ({cond.get('reason')}): {cond.get('message', '')}".strip(),
+                    )
         elif "Complete" in conditions:
             steps = self.runs.steps(uid)
             failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
@@ -245,23 +276,37 @@ class RunService:
             else:
                 self.finish(uid, model.SUCCEEDED, "Succeeded", f"all {len(steps)} steps succeeded")
 
-    def cancel(self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"
-               ) -> None:
+    def cancel(
+        self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"
+    ) -> None:
         meta = body["metadata"]
         self.kube.delete_job(meta["namespace"], model.job_name(meta["name"]))
         if self.runs.get(meta["uid"]) is None:
             package = body["spec"]["packageRef"]["name"]
-            self.runs.record_failure_before_start(meta["uid"], meta["namespace"], meta["name"], package,
-                                                  model.CANCELLED, reason, message)
-            self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], run_status.failed_before_start(
-                model.CANCELLED, reason, message, meta.get("generation"), None))
+            self.runs.record_failure_before_start(
+                meta["uid"], meta["namespace"], meta["name"], package, model.CANCELLED, reason, message
+            )
+            self.kube.patch_status(
+                model.RUNS,
+                meta["namespace"],
+                meta["name"],
+                run_status.failed_before_start(model.CANCELLED, reason, message, meta.get("generation"), None),
+            )
             return
         self.finish(meta["uid"], model.CANCELLED, reason, message)
 
     # ---- runner reports --------------------------------------------------------------------------
     def record_step(self, uid: str, idx: int, report: dict[str, Any]) -> None:
-        self.runs.record_step(uid, idx, str(report["name"]), str(report["phase"]), report.get("exitCode"),
-                              report.get("startedAt"), report.get("finishedAt"), report.get("output"))
+        self.runs.record_step(
+            uid,
+            idx,
+            str(report["name"]),
+            str(report["phase"]),
+            report.get("exitCode"),
+            report.get("startedAt"),
+            report.get("finishedAt"),
+            report.get("output"),
+        )
         self.runs.mark_running(uid)
         self.publish(uid)
 
@@ -290,8 +335,12 @@ class RunService:
             self.kube.event(involved, "FerrisRun", reason, message, "Normal")
         else:
             self.kube.event(involved, "FerrisRun", reason, message)
-        self.kube.patch_status(model.PACKAGES, record.namespace, record.package_name, {
-            "lastRun": {"name": record.name, "phase": phase, "completionTime": model.timestamp(record.finished_at)}})
+        self.kube.patch_status(
+            model.PACKAGES,
+            record.namespace,
+            record.package_name,
+            {"lastRun": {"name": record.name, "phase": phase, "completionTime": model.timestamp(record.finished_at)}},
+        )
         self.clean_history(record.namespace, record.package_name)
 
     def clean_history(self, namespace: str, package_name: str) -> None:
@@ -301,12 +350,16 @@ class RunService:
             return
         spec = package["spec"]
         ttl = spec.get("ttlSecondsAfterFinished")
-        limits = {model.SUCCEEDED: spec.get("successfulRunsHistoryLimit", 10),
-                  model.FAILED: spec.get("failedRunsHistoryLimit", 10),
-                  model.CANCELLED: spec.get("failedRunsHistoryLimit", 10)}
-        finished = [r for r in self.kube.list_runs(namespace, package_name)
-                    if (r.get("status") or {}).get("phase") in model.TERMINAL
-                    and (r.get("status") or {}).get("completionTime")]
+        limits = {
+            model.SUCCEEDED: spec.get("successfulRunsHistoryLimit", 10),
+            model.FAILED: spec.get("failedRunsHistoryLimit", 10),
+            model.CANCELLED: spec.get("failedRunsHistoryLimit", 10),
+        }
+        finished = [
+            r
+            for r in self.kube.list_runs(namespace, package_name)
+            if (r.get("status") or {}).get("phase") in model.TERMINAL and (r.get("status") or {}).get("completionTime")
+        ]
         finished.sort(key=lambda r: r["status"]["completionTime"], reverse=True)
         kept: dict[str, int] = {}
         now = model.utcnow()

@@ -35,12 +35,14 @@ class RunnerApi:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._database_errors])
-        app.add_routes([
-            web.post("/v1/runs/{uid}/steps/{idx}", self.step),
-            web.post("/v1/runs/{uid}/finish", self.finish),
-            web.get("/v1/runs/{uid}/state", self.state_get),
-            web.put("/v1/runs/{uid}/state/{key}", self.state_put),
-        ])
+        app.add_routes(
+            [
+                web.post("/v1/runs/{uid}/steps/{idx}", self.step),
+                web.post("/v1/runs/{uid}/finish", self.finish),
+                web.get("/v1/runs/{uid}/state", self.state_get),
+                web.put("/v1/runs/{uid}/state/{key}", self.state_put),
+            ]
+        )
         return app
 
     @web.middleware
@@ -75,8 +77,12 @@ class RunnerApi:
         if isinstance(record, web.Response):
             return record
         report: dict[str, Any] = await request.json()
-        await asyncio.to_thread(self.service.runner_finished, record.uid, bool(report.get("succeeded")),
-                                str(report.get("message", ""))[:1024])
+        await asyncio.to_thread(
+            self.service.runner_finished,
+            record.uid,
+            bool(report.get("succeeded")),
+            str(report.get("message", ""))[:1024],
+        )
         return web.json_response({"ok": True})
 
     async def state_get(self, request: web.Request) -> web.Response:
@@ -97,6 +103,7 @@ class RunnerApi:
         body: dict[str, Any] = await request.json()
         if "value" not in body:
             return _error(400, 'body must be {"value": ...}')
-        await asyncio.to_thread(self.service.runs.state_put, record.package_uid, request.match_info["key"],
-                                body["value"])
+        await asyncio.to_thread(
+            self.service.runs.state_put, record.package_uid, request.match_info["key"], body["value"]
+        )
         return web.json_response({"ok": True})

@@ -23,10 +23,10 @@ class Settings:
     database_url: str = field(repr=False)
     master_key_dir: Path
     namespace: str = "ferris-system"
-    sealing_secret: str = "ferris-sealing-key"
+    sealing_secret: str = "ferris-sealing-key"  # noqa: S105 - a Secret name, not a secret
     sealing_configmap: str = "ferris-sealing-public-key"
     runner_image: str = "ghcr.io/ferris-run/ferris-runner:0.1.0"
-    runner_api_bind: str = "0.0.0.0"
+    runner_api_bind: str = "0.0.0.0"  # noqa: S104 - runner pods reach it through a Service
     runner_api_port: int = 8443
     runner_api_url: str = "http://ferris-operator.ferris-system.svc:8443"
     health_port: int = 8080

@@ -74,7 +74,8 @@ class Vault:
                     "INSERT INTO secrets (package_uid, name, version, ciphertext) VALUES (%s, %s, %s, %s)", rows
                 )
             conn.execute(
-                "UPDATE packages SET secrets_version = %s, namespace = %s, name = %s, updated_at = now() WHERE uid = %s",
+                "UPDATE packages SET secrets_version = %s, namespace = %s, name = %s, updated_at = now()"
+                " WHERE uid = %s",
                 (version, namespace, name, uid),
             )
         return version

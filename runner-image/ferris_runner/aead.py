@@ -25,8 +25,7 @@ def open_sealed(key: bytes, header_bytes: bytes, body: bytes, *context: str) -> 
         return AESGCM(key).decrypt(nonce, sealed, associated_data(header_bytes, *context))
     except InvalidTag as exc:
         raise TamperedCiphertext(
-            "authentication failed: the ciphertext was modified, belongs to another "
-            "context, or the key is wrong"
+            "authentication failed: the ciphertext was modified, belongs to another context, or the key is wrong"
         ) from exc
 
 

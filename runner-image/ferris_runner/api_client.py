@@ -30,8 +30,15 @@ class RunnerApiClient:
         attempts = 0
         while True:
             attempts += 1
-            req = urllib.request.Request(self.base + path, data=data, method=method, headers={  # noqa: S310
-                "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+            req = urllib.request.Request(  # noqa: S310 - http(s) URL set by the operator in the Job
+                self.base + path,
+                data=data,
+                method=method,
+                headers={
+                    "Authorization": f"Bearer {self._token}",
+                    "Content-Type": "application/json",
+                },
+            )
             try:
                 with urllib.request.urlopen(req, timeout=15) as response:  # noqa: S310 - operator URL from the Job
                     return json.loads(response.read() or b"null")
@@ -42,8 +49,10 @@ class RunnerApiClient:
             except (urllib.error.URLError, OSError) as exc:
                 reason = str(getattr(exc, "reason", exc))
             if time.monotonic() + delay > deadline:
-                raise RunnerApiError(f"runner API at {self.base} unreachable after {attempts} attempts "
-                                     f"over {self.deadline_seconds:.0f}s: {reason}")
+                raise RunnerApiError(
+                    f"runner API at {self.base} unreachable after {attempts} attempts "
+                    f"over {self.deadline_seconds:.0f}s: {reason}"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 

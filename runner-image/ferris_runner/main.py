@@ -7,6 +7,7 @@ reports every step to the operator. Fails closed: a bundle that does not open st
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -32,10 +33,8 @@ def now() -> str:
 
 def fail(message: str, code: int) -> int:
     print(f"ferris-runner: {message}", file=sys.stderr, flush=True)
-    try:
+    with contextlib.suppress(OSError):
         TERMINATION_LOG.write_text(message[:4000])
-    except OSError:
-        pass
     return code
 
 
@@ -66,8 +65,15 @@ class StateServer(threading.Thread):
 def script_env(work: Path, config_file: Path, state_fds: tuple[int, int]) -> dict[str, str]:
     """The environment of a script: the container's, less everything Ferris-internal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRIS_")}
-    env.update({"HOME": str(work), "PYTHONUNBUFFERED": "1", "LANG": env.get("LANG", "C.UTF-8"),
-                "FERRIS_CONFIG_FILE": str(config_file), "FERRIS_STATE_FDS": f"{state_fds[0]},{state_fds[1]}"})
+    env.update(
+        {
+            "HOME": str(work),
+            "PYTHONUNBUFFERED": "1",
+            "LANG": env.get("LANG", "C.UTF-8"),
+            "FERRIS_CONFIG_FILE": str(config_file),
+            "FERRIS_STATE_FDS": f"{state_fds[0]},{state_fds[1]}",
+        }
+    )
     return env
 
 
@@ -77,14 +83,21 @@ def command_for(path: Path, argument: str) -> list[str]:
     return [sys.executable, "-u", str(path), argument]
 
 
-def run_step(path: Path, argument: str, work: Path, config_file: Path, api: RunnerApiClient,
-             mask: Masker | None) -> tuple[int, str]:
+def run_step(
+    path: Path, argument: str, work: Path, config_file: Path, api: RunnerApiClient, mask: Masker | None
+) -> tuple[int, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     env = script_env(work, config_file, (to_child_r, from_child_w))
-    process = subprocess.Popen(command_for(path, argument), cwd=work, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               pass_fds=(to_child_r, from_child_w))
+    process = subprocess.Popen(
+        command_for(path, argument),
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        pass_fds=(to_child_r, from_child_w),
+    )
     os.close(to_child_r)
     os.close(from_child_w)
     server = StateServer(api, os.fdopen(from_child_r, "r"), os.fdopen(to_child_w, "w"))
@@ -128,8 +141,15 @@ def main() -> int:
         shutil.copyfile(run_dir / "scripts" / name, work / name)
     config_file = work / ".ferris-config.json"
     config_file.write_text(json.dumps(document.get("config") or {}))
-    argument = json.dumps({**document["params"], "package_name": document["packageName"],
-                           "package_id": document["packageId"], "run_id": document["runId"], "secrets": secrets})
+    argument = json.dumps(
+        {
+            **document["params"],
+            "package_name": document["packageName"],
+            "package_id": document["packageId"],
+            "run_id": document["runId"],
+            "secrets": secrets,
+        }
+    )
     mask = Masker(secrets) if document.get("maskSecrets", True) else None
     steps: list[str] = document["steps"]
     try:
@@ -142,8 +162,17 @@ def main() -> int:
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
             code, output = run_step(work / name, argument, work, config_file, api, mask)
             phase = "Succeeded" if code == 0 else "Failed"
-            api.step(idx, {"name": name, "phase": phase, "exitCode": code, "startedAt": started,
-                           "finishedAt": now(), "output": output})
+            api.step(
+                idx,
+                {
+                    "name": name,
+                    "phase": phase,
+                    "exitCode": code,
+                    "startedAt": started,
+                    "finishedAt": now(),
+                    "output": output,
+                },
+            )
             if code != 0:
                 failed = f"step {name} exited with code {code}"
         api.finish(failed is None, failed or f"all {len(steps)} steps succeeded")

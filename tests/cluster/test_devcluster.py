@@ -26,9 +26,19 @@ def apply(cluster: ClusterHandle, namespace: str, manifest: dict[str, Any]) -> N
 
 def job(name: str, script: str, **spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": 0, **spec, "template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", script]}]}}},
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", script]}],
+                }
+            },
+        },
     }
 
 
@@ -65,11 +75,14 @@ def test_job_exiting_0_completes_and_exiting_3_fails(cluster: ClusterHandle, nam
 
 def test_pod_reads_secret_and_configmap_through_volumes_and_env(cluster: ClusterHandle, namespace: str) -> None:
     cluster.kubectl("create", "secret", "generic", "creds", "-n", namespace, "--from-literal=password=s3cr3t")
-    cluster.kubectl("create", "configmap", "settings", "-n", namespace, "--from-literal=mode=fast",
-                    "--from-literal=other=x")
-    script = ("cat /etc/creds/password; echo; cat /etc/settings/renamed; echo; echo $PASS $MODE $POD $NS; "
-              "ls /etc/settings; stat -c %a /etc/creds/password; touch /etc/creds/x 2>/dev/null || echo read-only; "
-              "pwd; echo done > /dev/termination-log")
+    cluster.kubectl(
+        "create", "configmap", "settings", "-n", namespace, "--from-literal=mode=fast", "--from-literal=other=x"
+    )
+    script = (
+        "cat /etc/creds/password; echo; cat /etc/settings/renamed; echo; echo $PASS $MODE $POD $NS; "
+        "ls /etc/settings; stat -c %a /etc/creds/password; touch /etc/creds/x 2>/dev/null || echo read-only; "
+        "pwd; echo done > /dev/termination-log"
+    )
     manifest = job("reader", script)
     pod_spec = manifest["spec"]["template"]["spec"]
     pod_spec["volumes"] = [
@@ -95,7 +108,13 @@ def test_pod_reads_secret_and_configmap_through_volumes_and_env(cluster: Cluster
     pod = get(cluster, namespace, "pods", "-l", "job-name=reader")["items"][0]
     name = pod["metadata"]["name"]
     assert cluster.pod_log(namespace, name, "main").splitlines() == [
-        "s3cr3t", "fast", f"s3cr3t fast {name} {namespace}", "renamed", "400", "read-only", "/work/scratch",
+        "s3cr3t",
+        "fast",
+        f"s3cr3t fast {name} {namespace}",
+        "renamed",
+        "400",
+        "read-only",
+        "/work/scratch",
     ]
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "done\n"
 
@@ -105,14 +124,19 @@ def test_projected_token_authenticates_as_the_service_account_and_rbac_applies(
 ) -> None:
     cluster.kubectl("create", "serviceaccount", "reader", "-n", namespace)
     cluster.kubectl("create", "role", "read-cm", "-n", namespace, "--verb=get,list", "--resource=configmaps")
-    cluster.kubectl("create", "rolebinding", "read-cm", "-n", namespace, "--role=read-cm",
-                    f"--serviceaccount={namespace}:reader")
-    script = ("kubectl get configmaps -o name && echo CM-OK; kubectl get secrets 2>&1 | grep -q Forbidden "
-              "&& echo SECRETS-FORBIDDEN")
+    cluster.kubectl(
+        "create", "rolebinding", "read-cm", "-n", namespace, "--role=read-cm", f"--serviceaccount={namespace}:reader"
+    )
+    script = (
+        "kubectl get configmaps -o name && echo CM-OK; kubectl get secrets 2>&1 | grep -q Forbidden "
+        "&& echo SECRETS-FORBIDDEN"
+    )
     manifest = job("sa", script)
     spec = manifest["spec"]["template"]["spec"]
     spec["serviceAccountName"] = "reader"
-    spec["containers"][0]["env"] = [{"name": "PATH", "value": f"{cluster.cluster.bins.paths['kubectl'].parent}:/usr/bin:/bin"}]
+    spec["containers"][0]["env"] = [
+        {"name": "PATH", "value": f"{cluster.cluster.bins.paths['kubectl'].parent}:/usr/bin:/bin"}
+    ]
     apply(cluster, namespace, manifest)
     assert wait_for(lambda: job_condition(cluster, namespace, "sa"), 60, "job sa") == "Complete"
     pod = get(cluster, namespace, "pods", "-l", "job-name=sa")["items"][0]
@@ -125,23 +149,38 @@ def test_garbage_collector_deletes_children_and_namespaces_finish(cluster: Clust
     cluster.kubectl("create", "namespace", ns)
     wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", ns, check=False).returncode == 0, 30, "sa")
     owner = json.loads(cluster.kubectl("create", "configmap", "owner", "-n", ns, "-o", "json").stdout)
-    child = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "child", "ownerReferences": [
-        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]}}
+    child = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "child",
+            "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+            ],
+        },
+    }
     apply(cluster, ns, child)
     apply(cluster, ns, job("sleeper", "sleep 300"))
     wait_for(lambda: get(cluster, ns, "pods", "-l", "job-name=sleeper")["items"], 30, "sleeper pod")
     cluster.kubectl("delete", "configmap", "owner", "-n", ns)
-    wait_for(lambda: cluster.kubectl("get", "configmap", "child", "-n", ns, check=False).returncode != 0, 60,
-             "garbage collection of the child")
+    wait_for(
+        lambda: cluster.kubectl("get", "configmap", "child", "-n", ns, check=False).returncode != 0,
+        60,
+        "garbage collection of the child",
+    )
     cluster.kubectl("delete", "namespace", ns, "--wait=false")
-    wait_for(lambda: cluster.kubectl("get", "namespace", ns, check=False).returncode != 0, 90,
-             "namespace deletion to finish")
+    wait_for(
+        lambda: cluster.kubectl("get", "namespace", ns, check=False).returncode != 0, 90, "namespace deletion to finish"
+    )
 
 
 def test_finished_job_with_ttl_disappears(cluster: ClusterHandle, namespace: str) -> None:
     apply(cluster, namespace, job("short-lived", "true", ttlSecondsAfterFinished=1))
-    wait_for(lambda: cluster.kubectl("get", "job", "short-lived", "-n", namespace, check=False).returncode != 0,
-             90, "the TTL controller to delete the job")
+    wait_for(
+        lambda: cluster.kubectl("get", "job", "short-lived", "-n", namespace, check=False).returncode != 0,
+        90,
+        "the TTL controller to delete the job",
+    )
 
 
 def test_unknown_image_ends_in_image_pull_backoff(cluster: ClusterHandle, namespace: str) -> None:
@@ -166,12 +205,22 @@ def test_active_deadline_terminates_the_pod(cluster: ClusterHandle, namespace: s
 
 def test_deleting_a_pod_stops_its_process(cluster: ClusterHandle, namespace: str) -> None:
     apply(cluster, namespace, job("victim", "echo started; exec sleep 301"))
-    pod = wait_for(lambda: next(iter(get(cluster, namespace, "pods", "-l", "job-name=victim")["items"]), None)
-                   if "started" in _victim_log(cluster, namespace) else None, 60, "victim running")
+    pod = wait_for(
+        lambda: (
+            next(iter(get(cluster, namespace, "pods", "-l", "job-name=victim")["items"]), None)
+            if "started" in _victim_log(cluster, namespace)
+            else None
+        ),
+        60,
+        "victim running",
+    )
     assert any("sleep 301" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
     cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", namespace, "--wait=true", "--timeout=60s")
-    wait_for(lambda: not any("sleep 301" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])),
-             30, "the process to stop")
+    wait_for(
+        lambda: not any("sleep 301" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])),
+        30,
+        "the process to stop",
+    )
 
 
 def _victim_log(cluster: ClusterHandle, namespace: str) -> str:

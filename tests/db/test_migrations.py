@@ -32,7 +32,7 @@ def test_two_concurrent_migrators_apply_each_migration_once(database_url: str) -
             with psycopg.connect(database_url) as conn:
                 barrier.wait()
                 results.append(migrate(conn))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]

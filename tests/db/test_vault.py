@@ -13,7 +13,7 @@ from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.vault import Vault, kek_ids_in_use, rewrap_batch
 from ferris_runner.wire import TamperedCiphertext
 
-CANARY = "canary-Zq9!x\"7$"
+CANARY = 'canary-Zq9!x"7$'
 
 
 def test_ingest_then_read_back(pool: ConnectionPool, ring: KeyRing) -> None:

@@ -53,7 +53,7 @@ def test_truncation_fails_as_malformed_or_tampered(cut: int) -> None:
 
 
 def test_header_truncated_below_minimum_is_malformed() -> None:
-    with pytest.raises(MalformedCiphertext, match="bad magic|truncated"):
+    with pytest.raises(MalformedCiphertext, match=r"bad magic|truncated"):
         decrypt_value(DEK, "uid-a", "DB_PASS", 1, b"FRS\x01")
 
 

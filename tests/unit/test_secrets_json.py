@@ -8,19 +8,43 @@ from ferris_operator.secrets_json import MAX_BYTES, SecretsJsonError, parse_secr
 
 CORPUS: list[tuple[str, bytes, str]] = [
     ("not-json", b"DB_PASS=1", "secrets.json: not valid JSON at line 1 column 1: Expecting value"),
-    ("a-list", b'["a"]', 'secrets.json: top level is a list, must be an object of names to values, e.g. {"DB_PASS": "..."}'),
-    ("null", b"null", 'secrets.json: top level is a null, must be an object of names to values, e.g. {"DB_PASS": "..."}'),
+    (
+        "a-list",
+        b'["a"]',
+        'secrets.json: top level is a list, must be an object of names to values, e.g. {"DB_PASS": "..."}',
+    ),
+    (
+        "null",
+        b"null",
+        'secrets.json: top level is a null, must be an object of names to values, e.g. {"DB_PASS": "..."}',
+    ),
     ("duplicate-keys", b'{"A": "1", "A": "2"}', "secrets.json: duplicate key 'A'; each name may appear once"),
-    ("bad-name", b'{"db-pass": "1"}', "secrets.json: key 'db-pass' is not a valid name; names match ^[A-Za-z_][A-Za-z0-9_]*$"),
+    (
+        "bad-name",
+        b'{"db-pass": "1"}',
+        "secrets.json: key 'db-pass' is not a valid name; names match ^[A-Za-z_][A-Za-z0-9_]*$",
+    ),
     ("digit-first", b'{"1A": "1"}', "secrets.json: key '1A' is not a valid name; names match ^[A-Za-z_][A-Za-z0-9_]*$"),
-    ("oversize", b'{"A": "' + b"x" * MAX_BYTES + b'"}', f"secrets.json: {MAX_BYTES + 9} bytes is over the limit of {MAX_BYTES} bytes (256 KiB); split the package"),
+    (
+        "oversize",
+        b'{"A": "' + b"x" * MAX_BYTES + b'"}',
+        f"secrets.json: {MAX_BYTES + 9} bytes is over the limit of {MAX_BYTES} bytes (256 KiB); split the package",
+    ),
     ("invalid-utf8", b'{"A": "\xff"}', "secrets.json: invalid UTF-8 at byte 7; save the file as UTF-8"),
     ("nan", b'{"A": NaN}', "secrets.json: NaN is not valid JSON; use a string or a finite number"),
     ("infinity", b'{"A": Infinity}', "secrets.json: Infinity is not valid JSON; use a string or a finite number"),
-    ("deep-nesting", b'{"A": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, "secrets.json: nested deeper than 32 levels; flatten the values"),
+    (
+        "deep-nesting",
+        b'{"A": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+        "secrets.json: nested deeper than 32 levels; flatten the values",
+    ),
     ("empty-object", b"{}", "secrets.json: the object is empty; add at least one secret or drop secretsFrom"),
     ("null-value", b'{"A": null}', "secrets.json: key 'A' is null; values are strings, numbers, booleans or objects"),
-    ("list-value", b'{"A": [1]}', "secrets.json: key 'A' is an array; values are strings, numbers, booleans or objects"),
+    (
+        "list-value",
+        b'{"A": [1]}',
+        "secrets.json: key 'A' is an array; values are strings, numbers, booleans or objects",
+    ),
     ("empty-file", b"", "secrets.json: not valid JSON at line 1 column 1: Expecting value"),
 ]
 

@@ -36,8 +36,9 @@ def _die_with_parent() -> None:
 
 
 class Node:
-    def __init__(self, api: client.ApiClient, name: str, state_dir: Path, images: dict[str, list[str]],
-                 api_port: int) -> None:
+    def __init__(
+        self, api: client.ApiClient, name: str, state_dir: Path, images: dict[str, list[str]], api_port: int
+    ) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.name = name
@@ -50,22 +51,50 @@ class Node:
 
     # ---- registration and the watch loop -------------------------------------------------
     def register(self) -> None:
-        body = client.V1Node(metadata=client.V1ObjectMeta(name=self.name, labels={
-            "kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "type": "process-node"}))
+        body = client.V1Node(
+            metadata=client.V1ObjectMeta(
+                name=self.name,
+                labels={"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "type": "process-node"},
+            )
+        )
         with contextlib.suppress(ApiException):
             self.core.create_node(body)
         capacity = {"cpu": str(os.cpu_count() or 2), "memory": "16Gi", "pods": "1000"}
-        self.core.patch_node_status(self.name, {"status": {
-            "capacity": capacity, "allocatable": capacity,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "ProcessNodeReady",
+        self.core.patch_node_status(
+            self.name,
+            {
+                "status": {
+                    "capacity": capacity,
+                    "allocatable": capacity,
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "reason": "ProcessNodeReady",
                             "message": "process node is running pods as local processes",
-                            "lastHeartbeatTime": pod_status.now(), "lastTransitionTime": pod_status.now()}],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],
-            "nodeInfo": {"kubeletVersion": "process-node", "containerRuntimeVersion": "process://local",
-                         "operatingSystem": "linux", "architecture": "amd64", "kernelVersion": os.uname().release,
-                         "osImage": "process-node", "kubeProxyVersion": "", "machineID": "", "systemUUID": "",
-                         "bootID": ""},
-        }})
+                            "lastHeartbeatTime": pod_status.now(),
+                            "lastTransitionTime": pod_status.now(),
+                        }
+                    ],
+                    "addresses": [
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": self.name},
+                    ],
+                    "nodeInfo": {
+                        "kubeletVersion": "process-node",
+                        "containerRuntimeVersion": "process://local",
+                        "operatingSystem": "linux",
+                        "architecture": "amd64",
+                        "kernelVersion": os.uname().release,
+                        "osImage": "process-node",
+                        "kubeProxyVersion": "",
+                        "machineID": "",
+                        "systemUUID": "",
+                        "bootID": "",
+                    },
+                }
+            },
+        )
 
     def run(self) -> None:
         self.register()
@@ -76,9 +105,13 @@ class Node:
                     pods = self.core.list_pod_for_all_namespaces()
                     for pod in pods.items:
                         self.handle(self.api.sanitize_for_serialization(pod))
-                    resource_version = pods.metadata.resource_version
-                stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces, resource_version=resource_version,
-                                              timeout_seconds=30, allow_watch_bookmarks=True)
+                    resource_version = str(pods.metadata.resource_version) if pods.metadata else ""
+                stream = watch.Watch().stream(
+                    self.core.list_pod_for_all_namespaces,
+                    resource_version=resource_version,
+                    timeout_seconds=30,
+                    allow_watch_bookmarks=True,
+                )
                 for event in stream:
                     obj = event["object"]
                     raw = obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
@@ -97,7 +130,7 @@ class Node:
                 else:
                     log.warning("watch failed: %s", exc.reason)
                     time.sleep(1)
-            except Exception as exc:  # noqa: BLE001 - the node must keep running
+            except Exception as exc:
                 log.warning("watch error: %s", exc)
                 resource_version = ""
                 time.sleep(1)
@@ -106,7 +139,9 @@ class Node:
         spec, meta = pod["spec"], pod["metadata"]
         node_name = spec.get("nodeName")
         if not node_name:
-            if spec.get("schedulerName", "default-scheduler") == "default-scheduler" and not meta.get("deletionTimestamp"):
+            if spec.get("schedulerName", "default-scheduler") == "default-scheduler" and not meta.get(
+                "deletionTimestamp"
+            ):
                 self.bind(pod)
             return
         if node_name != self.name:
@@ -133,8 +168,10 @@ class Node:
 
     def bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        body = client.V1Binding(metadata=client.V1ObjectMeta(name=meta["name"]),
-                                target=client.V1ObjectReference(kind="Node", name=self.name, api_version="v1"))
+        body = client.V1Binding(
+            metadata=client.V1ObjectMeta(name=meta["name"]),
+            target=client.V1ObjectReference(kind="Node", name=self.name, api_version="v1"),
+        )
         try:
             self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], body, _preload_content=False)
         except ApiException as exc:
@@ -145,8 +182,13 @@ class Node:
         meta = pod["metadata"]
         with contextlib.suppress(ApiException):
             # Grace period and precondition both in the body: the API server reads the body.
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=client.V1DeleteOptions(
-                grace_period_seconds=0, preconditions=client.V1Preconditions(uid=meta["uid"])))
+            self.core.delete_namespaced_pod(
+                meta["name"],
+                meta["namespace"],
+                body=client.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=meta["uid"])
+                ),
+            )
 
     def shutdown(self) -> None:
         self.stopping.set()
@@ -174,11 +216,15 @@ class Node:
     def request_token(self, pod: dict[str, Any], sa: str, audience: str | None, expiration: int) -> str:
         meta = pod["metadata"]
         spec = client.V1TokenRequestSpec(
-            audiences=[audience] if audience else [], expiration_seconds=max(expiration, 600),
-            bound_object_ref=client.V1BoundObjectReference(kind="Pod", api_version="v1", name=meta["name"],
-                                                           uid=meta["uid"]))
+            audiences=[audience] if audience else [],
+            expiration_seconds=max(expiration, 600),
+            bound_object_ref=client.V1BoundObjectReference(
+                kind="Pod", api_version="v1", name=meta["name"], uid=meta["uid"]
+            ),
+        )
         response: Any = self.core.create_namespaced_service_account_token(
-            sa, meta["namespace"], client.AuthenticationV1TokenRequest(spec=spec))
+            sa, meta["namespace"], client.AuthenticationV1TokenRequest(spec=spec)
+        )
         return str(response.status.token)
 
     def patch_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
@@ -230,12 +276,16 @@ class PodWorker(threading.Thread):
         started = time.monotonic()
         try:
             results, reason = self._run_pod(start_time, started)
-        except Exception as exc:  # noqa: BLE001 - report, never crash the node
+        except Exception as exc:
             log.exception("pod %s failed in the node", self.name)
             results, reason = [], ("NodeError", str(exc))
         if results or reason:
-            self.node.patch_status(self.pod, pod_status.terminated(
-                results, start_time, reason[0] if reason else None, reason[1] if reason else None))
+            self.node.patch_status(
+                self.pod,
+                pod_status.terminated(
+                    results, start_time, reason[0] if reason else None, reason[1] if reason else None
+                ),
+            )
         if self.stop_reason == "deleted" or self.pod["metadata"].get("deletionTimestamp"):
             self.node.finalize_deletion(self.pod)
         shutil.rmtree(self.dir / "volumes", ignore_errors=True)
@@ -248,24 +298,34 @@ class PodWorker(threading.Thread):
     def _wait_or_stop(self, seconds: float) -> bool:
         return self.stop_event.wait(seconds)
 
-    def _run_pod(self, start_time: str, started: float) -> tuple[list[pod_status.ContainerResult], tuple[str, str] | None]:
+    def _run_pod(
+        self, start_time: str, started: float
+    ) -> tuple[list[pod_status.ContainerResult], tuple[str, str] | None]:
         spec = self.pod["spec"]
         # Images: an image missing from the table never starts, as on a node that cannot pull it.
         for container in spec.get("initContainers", []) + spec["containers"]:
-            if resolve_argv(self.node.images, container["image"], container.get("command"), container.get("args")) is None:
+            if (
+                resolve_argv(self.node.images, container["image"], container.get("command"), container.get("args"))
+                is None
+            ):
                 message = f'Failed to pull image "{container["image"]}": not in the process node\'s image table'
-                self.node.patch_status(self.pod, pod_status.waiting(self._containers(), "ErrImagePull", message, start_time))
+                self.node.patch_status(
+                    self.pod, pod_status.waiting(self._containers(), "ErrImagePull", message, start_time)
+                )
                 if self._wait_or_stop(3):
                     return [], None
                 backoff = f'Back-off pulling image "{container["image"]}"'
-                self.node.patch_status(self.pod, pod_status.waiting(self._containers(), "ImagePullBackOff", backoff, start_time))
+                self.node.patch_status(
+                    self.pod, pod_status.waiting(self._containers(), "ImagePullBackOff", backoff, start_time)
+                )
                 self.stop_event.wait()
                 return [], None
         # Volumes and env: wait, as a kubelet does, until what they reference exists.
         while True:
             try:
-                volume_paths = materialize(self.pod, self.dir, self.fetch,
-                                           lambda sa, aud, exp: self.node.request_token(self.pod, sa, aud, exp))
+                volume_paths = materialize(
+                    self.pod, self.dir, self.fetch, lambda sa, aud, exp: self.node.request_token(self.pod, sa, aud, exp)
+                )
                 for container in spec.get("initContainers", []) + spec["containers"]:
                     resolve_env(self.pod, container, self.fetch)
                 break
@@ -283,8 +343,9 @@ class PodWorker(threading.Thread):
             if proc.process.returncode != 0:
                 return [self._result(proc)], None
         procs = [self._start(c, volume_paths) for c in spec["containers"]]
-        self.node.patch_status(self.pod, pod_status.running(
-            [(p.name, p.image, p.started_at) for p in procs], start_time))
+        self.node.patch_status(
+            self.pod, pod_status.running([(p.name, p.image, p.started_at) for p in procs], start_time)
+        )
         stopped = self._wait(procs, started, deadline)
         return [self._result(p) for p in procs], stopped
 
@@ -316,10 +377,23 @@ class PodWorker(threading.Thread):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{container['name']}.log", "ab") as out:
             process = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", sys.executable, "-I", "-m",
-                 "ferris_devcluster.node.podexec", str(spec_file)],
-                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    sys.executable,
+                    "-I",
+                    "-m",
+                    "ferris_devcluster.node.podexec",
+                    str(spec_file),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         return ContainerProcess(container["name"], container["image"], process, termination_file)
 
@@ -328,7 +402,10 @@ class PodWorker(threading.Thread):
         while any(p.process.poll() is None for p in procs):
             if deadline is not None and time.monotonic() - started > deadline:
                 self._kill(procs)
-                return "DeadlineExceeded", f"Pod was active on the node longer than the specified deadline ({deadline}s)"
+                return (
+                    "DeadlineExceeded",
+                    f"Pod was active on the node longer than the specified deadline ({deadline}s)",
+                )
             if self.stop_event.wait(0.1):
                 self._kill(procs)
                 return None

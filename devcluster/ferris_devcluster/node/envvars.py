@@ -49,7 +49,7 @@ def _from_ref(ref: dict[str, Any], kind: str, fetch: Fetch) -> str | None:
     if ref["key"] not in data:
         if optional:
             return None
-        raise EnvError(f'couldn\'t find key {ref["key"]} in {kind} {obj["metadata"]["namespace"]}/{ref["name"]}')
+        raise EnvError(f"couldn't find key {ref['key']} in {kind} {obj['metadata']['namespace']}/{ref['name']}")
     return str(data[ref["key"]])
 
 
@@ -63,9 +63,9 @@ def resolve_env(pod: dict[str, Any], container: dict[str, Any], fetch: Fetch) ->
                     if source[key].get("optional"):
                         continue
                     raise EnvError(f'{kind.lower()} "{source[key]["name"]}" not found')
-                for name, value in (obj.get("data") or {}).items():
-                    text = base64.b64decode(value).decode() if kind == "Secret" else value
-                    env[source.get("prefix", "") + name] = str(text)
+                for key_name, raw in (obj.get("data") or {}).items():
+                    text = base64.b64decode(raw).decode() if kind == "Secret" else raw
+                    env[source.get("prefix", "") + key_name] = str(text)
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" not in var:

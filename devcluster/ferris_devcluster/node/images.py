@@ -45,8 +45,9 @@ def repository(image: str) -> str:
     return name
 
 
-def resolve_argv(table: dict[str, list[str]], image: str, command: list[str] | None,
-                 args: list[str] | None) -> list[str] | None:
+def resolve_argv(
+    table: dict[str, list[str]], image: str, command: list[str] | None, args: list[str] | None
+) -> list[str] | None:
     """The argv to run, or None when the image is not in the table (it cannot be pulled)."""
     entrypoint = table.get(repository(image))
     if entrypoint is None:

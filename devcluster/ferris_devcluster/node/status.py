@@ -42,8 +42,13 @@ def _condition(kind: str, status: bool, reason: str | None = None) -> dict[str, 
 
 def _container_status(name: str, image: str, state: dict[str, Any], ready: bool, restarts: int = 0) -> dict[str, Any]:
     return {
-        "name": name, "image": image, "imageID": f"process-node://{image}", "ready": ready,
-        "started": "running" in state, "restartCount": restarts, "state": state,
+        "name": name,
+        "image": image,
+        "imageID": f"process-node://{image}",
+        "ready": ready,
+        "started": "running" in state,
+        "restartCount": restarts,
+        "state": state,
     }
 
 
@@ -52,9 +57,12 @@ def waiting(containers: list[tuple[str, str]], reason: str, message: str, start_
         "phase": "Pending",
         "startTime": start_time,
         "hostIP": "127.0.0.1",
-        "conditions": [_condition("PodScheduled", True), _condition("Initialized", True),
-                       _condition("ContainersReady", False, "ContainersNotReady"),
-                       _condition("Ready", False, "ContainersNotReady")],
+        "conditions": [
+            _condition("PodScheduled", True),
+            _condition("Initialized", True),
+            _condition("ContainersReady", False, "ContainersNotReady"),
+            _condition("Ready", False, "ContainersNotReady"),
+        ],
         "containerStatuses": [
             _container_status(name, image, {"waiting": {"reason": reason, "message": message}}, False)
             for name, image in containers
@@ -62,8 +70,9 @@ def waiting(containers: list[tuple[str, str]], reason: str, message: str, start_
     }
 
 
-def running(containers: list[tuple[str, str, str]], start_time: str, restarts: dict[str, int] | None = None
-            ) -> dict[str, Any]:
+def running(
+    containers: list[tuple[str, str, str]], start_time: str, restarts: dict[str, int] | None = None
+) -> dict[str, Any]:
     restarts = restarts or {}
     return {
         "phase": "Running",
@@ -72,8 +81,12 @@ def running(containers: list[tuple[str, str, str]], start_time: str, restarts: d
         "hostIPs": [{"ip": "127.0.0.1"}],
         "podIP": "127.0.0.1",
         "podIPs": [{"ip": "127.0.0.1"}],
-        "conditions": [_condition("PodScheduled", True), _condition("Initialized", True),
-                       _condition("ContainersReady", True), _condition("Ready", True)],
+        "conditions": [
+            _condition("PodScheduled", True),
+            _condition("Initialized", True),
+            _condition("ContainersReady", True),
+            _condition("Ready", True),
+        ],
         "containerStatuses": [
             _container_status(name, image, {"running": {"startedAt": started}}, True, restarts.get(name, 0))
             for name, image, started in containers
@@ -81,17 +94,21 @@ def running(containers: list[tuple[str, str, str]], start_time: str, restarts: d
     }
 
 
-def terminated(results: list[ContainerResult], start_time: str, reason: str | None = None,
-               message: str | None = None) -> dict[str, Any]:
+def terminated(
+    results: list[ContainerResult], start_time: str, reason: str | None = None, message: str | None = None
+) -> dict[str, Any]:
     succeeded = reason is None and all(r.exit_code == 0 for r in results)
     status: dict[str, Any] = {
         "phase": "Succeeded" if succeeded else "Failed",
         "startTime": start_time,
         "hostIP": "127.0.0.1",
         "podIP": "127.0.0.1",
-        "conditions": [_condition("PodScheduled", True), _condition("Initialized", True),
-                       _condition("ContainersReady", False, "PodCompleted"),
-                       _condition("Ready", False, "PodCompleted")],
+        "conditions": [
+            _condition("PodScheduled", True),
+            _condition("Initialized", True),
+            _condition("ContainersReady", False, "PodCompleted"),
+            _condition("Ready", False, "PodCompleted"),
+        ],
         "containerStatuses": [_container_status(r.name, r.image, r.state(), False) for r in results],
     }
     if reason:

@@ -43,8 +43,9 @@ def _object_files(obj: dict[str, Any], kind: str) -> dict[str, bytes]:
     return files
 
 
-def _project_object(target: Path, source: dict[str, Any], kind: str, name_key: str, fetch: Fetch,
-                    default_mode: int) -> None:
+def _project_object(
+    target: Path, source: dict[str, Any], kind: str, name_key: str, fetch: Fetch, default_mode: int
+) -> None:
     name = source[name_key]
     obj = fetch(kind, name)
     if obj is None:
@@ -106,7 +107,9 @@ def materialize(pod: dict[str, Any], pod_dir: Path, fetch: Fetch, request_token:
 
 
 def mounts_for(pod: dict[str, Any], container: dict[str, Any], volume_paths: dict[str, Path]) -> list[Mount]:
-    kinds = {v["name"]: next((k for k in READ_ONLY_KINDS if k in v), "emptyDir") for v in pod["spec"].get("volumes") or []}
+    kinds = {
+        v["name"]: next((k for k in READ_ONLY_KINDS if k in v), "emptyDir") for v in pod["spec"].get("volumes") or []
+    }
     mounts = []
     for mount in container.get("volumeMounts") or []:
         name = mount["name"]

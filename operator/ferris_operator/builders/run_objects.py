@@ -25,25 +25,41 @@ class RunRef:
     uid: str
 
     def owner_reference(self) -> dict[str, Any]:
-        return {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": "FerrisRun", "name": self.name,
-                "uid": self.uid, "controller": True, "blockOwnerDeletion": True}
+        return {
+            "apiVersion": f"{model.GROUP}/{model.VERSION}",
+            "kind": "FerrisRun",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
 
     def labels(self, package: str, component: str) -> dict[str, str]:
-        return {**model.MANAGED_BY, model.LABEL_RUN: self.name, model.LABEL_RUN_UID: self.uid,
-                model.LABEL_PACKAGE: package, model.LABEL_COMPONENT: component}
+        return {
+            **model.MANAGED_BY,
+            model.LABEL_RUN: self.name,
+            model.LABEL_RUN_UID: self.uid,
+            model.LABEL_PACKAGE: package,
+            model.LABEL_COMPONENT: component,
+        }
 
     def metadata(self, name: str, package: str, component: str) -> dict[str, Any]:
-        return {"name": name, "namespace": self.namespace, "labels": self.labels(package, component),
-                "ownerReferences": [self.owner_reference()]}
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels(package, component),
+            "ownerReferences": [self.owner_reference()],
+        }
 
 
 def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[str, Any]:
     """The run key and the runner API token: the only secret material the pod receives."""
     return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
         "metadata": run.metadata(model.key_secret_name(run.name), package, "run-key"),
-        "data": {"run.key": base64.b64encode(run_key).decode(),
-                 "token": base64.b64encode(token.encode()).decode()},
+        "data": {"run.key": base64.b64encode(run_key).decode(), "token": base64.b64encode(token.encode()).decode()},
     }
 
 
@@ -51,9 +67,13 @@ def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], s
     """Non-secret description of the run that the runner reads next to the bundle."""
     spec = package["spec"]
     return {
-        "runId": run.uid, "runName": run.name, "namespace": run.namespace,
-        "packageName": package["metadata"]["name"], "packageId": package["metadata"]["uid"],
-        "params": params, "config": spec.get("config") or {},
+        "runId": run.uid,
+        "runName": run.name,
+        "namespace": run.namespace,
+        "packageName": package["metadata"]["name"],
+        "packageId": package["metadata"]["uid"],
+        "params": params,
+        "config": spec.get("config") or {},
         "steps": model.step_names(spec["scripts"], spec.get("entrypoint")),
         "files": [s["name"] for s in spec["scripts"]],
         "maskSecrets": spec.get("maskSecretsInOutput", True),
@@ -63,7 +83,8 @@ def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], s
 
 def bundle_configmap(run: RunRef, package: str, bundle: bytes, document: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": run.metadata(model.bundle_name(run.name), package, "run-bundle"),
         "data": {"run.json": json.dumps(document, sort_keys=True)},
         "binaryData": {"bundle": base64.b64encode(bundle).decode()},
@@ -73,7 +94,8 @@ def bundle_configmap(run: RunRef, package: str, bundle: bytes, document: dict[st
 
 def scripts_configmap(run: RunRef, package: str, scripts: dict[str, str]) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": run.metadata(model.scripts_name(run.name), package, "run-scripts"),
         "data": dict(scripts),
         "immutable": True,
@@ -104,8 +126,11 @@ def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
         ],
         "securityContext": {
-            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-            "runAsUser": RUNNER_UID, "capabilities": {"drop": ["ALL"]},
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "capabilities": {"drop": ["ALL"]},
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
@@ -115,8 +140,13 @@ def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUNNER_UID, "runAsGroup": RUNNER_UID,
-                            "fsGroup": RUNNER_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "runAsGroup": RUNNER_UID,
+            "fsGroup": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
         "volumes": [
             {"name": "run-key", "secret": {"secretName": model.key_secret_name(run.name), "defaultMode": 0o400}},
@@ -131,7 +161,8 @@ def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_
             pod_spec[field] = runner[field]
     labels = run.labels(name, "runner")
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": run.metadata(model.job_name(run.name), name, "runner"),
         "spec": {
             "backoffLimit": 0,

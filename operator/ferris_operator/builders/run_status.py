@@ -24,12 +24,13 @@ def step_status(step: StepRecord) -> dict[str, Any]:
     if step.finished_at:
         result["finishedAt"] = _ts(step.finished_at)
     if step.output:
-        result["outputTail"] = step.output[-model.OUTPUT_TAIL_CHARS:]
+        result["outputTail"] = step.output[-model.OUTPUT_TAIL_CHARS :]
     return result
 
 
-def run_status(record: RunRecord, steps: list[StepRecord], generation: int | None,
-               previous_conditions: list[dict[str, Any]] | None) -> dict[str, Any]:
+def run_status(
+    record: RunRecord, steps: list[StepRecord], generation: int | None, previous_conditions: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     done = sum(1 for s in steps if s.phase == model.STEP_SUCCEEDED)
     status: dict[str, Any] = {
         "phase": record.phase,
@@ -61,26 +62,34 @@ def run_status(record: RunRecord, steps: list[StepRecord], generation: int | Non
     return {k: v for k, v in status.items() if v is not None}
 
 
-def failed_before_start(phase: str, reason: str, message: str, generation: int | None,
-                        previous_conditions: list[dict[str, Any]] | None) -> dict[str, Any]:
+def failed_before_start(
+    phase: str, reason: str, message: str, generation: int | None, previous_conditions: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """Status of a run that never got a Job (missing package, package not ready...)."""
     now = model.timestamp()
     return {
-        "phase": phase, "progress": "0/0", "completionTime": now, "observedGeneration": generation,
+        "phase": phase,
+        "progress": "0/0",
+        "completionTime": now,
+        "observedGeneration": generation,
         "conditions": model.merge_conditions(
             previous_conditions,
             model.condition("Succeeded", False, reason, message, generation, previous_conditions),
-            model.condition("Ready", False, reason, message, generation, previous_conditions)),
+            model.condition("Ready", False, reason, message, generation, previous_conditions),
+        ),
     }
 
 
-def waiting_on(reason: str, message: str, generation: int | None,
-               previous_conditions: list[dict[str, Any]] | None) -> dict[str, Any]:
+def waiting_on(
+    reason: str, message: str, generation: int | None, previous_conditions: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """A run that waits for something that will heal (the database, the package's secrets)."""
     return {
-        "phase": model.PENDING, "observedGeneration": generation,
+        "phase": model.PENDING,
+        "observedGeneration": generation,
         "conditions": model.merge_conditions(
             previous_conditions,
             model.condition("Succeeded", None, reason, message, generation, previous_conditions),
-            model.condition("Ready", False, reason, message, generation, previous_conditions)),
+            model.condition("Ready", False, reason, message, generation, previous_conditions),
+        ),
     }

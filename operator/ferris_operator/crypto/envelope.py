@@ -14,10 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from ferris_operator.crypto.keyring import KeyRing
 from ferris_runner.aead import KEY_SIZE, open_sealed, seal
 from ferris_runner.wire import Header, Kind, UnknownKeyId, split
-
-from ferris_operator.crypto.keyring import KeyRing
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,10 @@ class PublicSealingKey:
         except (binascii.Error, ValueError):
             public = b""
         if not sep or not key_id or len(public) != PUBLIC_KEY_SIZE:
-            raise ValueError("a public sealing key reads KEY_ID:BASE64 (32 bytes); read it from the ferris-sealing-public-key ConfigMap")
+            raise ValueError(
+                "a public sealing key reads KEY_ID:BASE64 (32 bytes); "
+                "read it from the ferris-sealing-public-key ConfigMap"
+            )
         return cls(key_id, public)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -33,9 +33,10 @@ class Kube:
     # ---- custom resources ------------------------------------------------------------------
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                model.GROUP, model.VERSION, namespace, model.PACKAGES, name)
-            return obj
+            obj: Any = self.custom.get_namespaced_custom_object(
+                model.GROUP, model.VERSION, namespace, model.PACKAGES, name
+            )
+            return dict(obj)
         except ApiException as exc:
             if _is(exc, 404):
                 return None
@@ -44,20 +45,27 @@ class Kube:
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
             self.custom.patch_namespaced_custom_object_status(
-                model.GROUP, model.VERSION, namespace, plural, name, {"status": status})
+                model.GROUP, model.VERSION, namespace, plural, name, {"status": status}
+            )
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
 
     def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
-        result: dict[str, Any] = self.custom.list_namespaced_custom_object(
-            model.GROUP, model.VERSION, namespace, model.RUNS, label_selector=f"{model.LABEL_PACKAGE}={package}")
+        result: Any = self.custom.list_namespaced_custom_object(
+            model.GROUP, model.VERSION, namespace, model.RUNS, label_selector=f"{model.LABEL_PACKAGE}={package}"
+        )
         return list(result.get("items") or [])
 
     def label_run(self, namespace: str, name: str, package: str) -> None:
         self.custom.patch_namespaced_custom_object(
-            model.GROUP, model.VERSION, namespace, model.RUNS, name,
-            {"metadata": {"labels": {model.LABEL_PACKAGE: package}}})
+            model.GROUP,
+            model.VERSION,
+            namespace,
+            model.RUNS,
+            name,
+            {"metadata": {"labels": {model.LABEL_PACKAGE: package}}},
+        )
 
     def delete_run(self, namespace: str, name: str) -> None:
         try:
@@ -98,6 +106,8 @@ class Kube:
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; when it exists already, return the stored one. (object, created)"""
         kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
+        create: Any
+        read: Any
         create, read = {
             "Secret": (self.core.create_namespaced_secret, self.core.read_namespaced_secret),
             "ConfigMap": (self.core.create_namespaced_config_map, self.core.read_namespaced_config_map),
@@ -117,7 +127,7 @@ class Kube:
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
-        self.core.create_namespaced_config_map(namespace, obj)
+        self.core.create_namespaced_config_map(namespace, cast(Any, obj))
 
     def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -136,26 +146,39 @@ class Kube:
 
     def delete_job(self, namespace: str, name: str) -> None:
         try:
-            self.batch.delete_namespaced_job(name, namespace, body=client.V1DeleteOptions(
-                propagation_policy="Background", grace_period_seconds=0))
+            self.batch.delete_namespaced_job(
+                name, namespace, body=client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=0)
+            )
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
 
-    def event(self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
-              ) -> None:
+    def event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+    ) -> None:
         """Record an Event for a person to act on. Never include a secret value in ``message``."""
         meta = involved["metadata"]
         now = model.timestamp()
         body = {
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
-            "involvedObject": {"apiVersion": f"{model.GROUP}/{model.VERSION}", "kind": kind, "name": meta["name"],
-                               "namespace": meta["namespace"], "uid": meta.get("uid")},
-            "reason": reason, "message": message[:1024], "type": event_type,
-            "source": {"component": "ferris-operator"}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": "ferris.io/operator", "reportingInstance": "ferris-operator",
+            "involvedObject": {
+                "apiVersion": f"{model.GROUP}/{model.VERSION}",
+                "kind": kind,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": event_type,
+            "source": {"component": "ferris-operator"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "ferris.io/operator",
+            "reportingInstance": "ferris-operator",
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
+            self.core.create_namespaced_event(meta["namespace"], cast(Any, body))
         except ApiException as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)

@@ -21,8 +21,10 @@ def ring_from_secret_data(data: dict[str, str]) -> SealingKeyRing:
     return SealingKeyRing(keys, active)
 
 
-def secret_data_for(ring: SealingKeyRing) -> dict[str, str]:
-    data = {key_id: base64.b64encode(base64.b64encode(raw)).decode() for key_id, raw in ring.private_keys.items()}
+def secret_data_for(ring: SealingKeyRing) -> dict[str, bytes | str]:
+    data: dict[str, bytes | str] = {
+        key_id: base64.b64encode(base64.b64encode(raw)).decode() for key_id, raw in ring.private_keys.items()
+    }
     data[ACTIVE] = base64.b64encode(ring.active_id.encode()).decode()
     return data
 
@@ -33,7 +35,9 @@ def public_configmap_data(ring: SealingKeyRing) -> dict[str, str]:
     return data
 
 
-def ensure_sealing_keys(core: client.CoreV1Api, namespace: str, secret_name: str, configmap_name: str) -> SealingKeyRing:
+def ensure_sealing_keys(
+    core: client.CoreV1Api, namespace: str, secret_name: str, configmap_name: str
+) -> SealingKeyRing:
     """Read the sealing key ring, creating it on first start; publish its public keys."""
     try:
         secret: Any = core.read_namespaced_secret(secret_name, namespace)
@@ -44,7 +48,7 @@ def ensure_sealing_keys(core: client.CoreV1Api, namespace: str, secret_name: str
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=secret_name, labels=LABELS),
             type="Opaque",
-            data=secret_data_for(SealingKeyRing({key_id: private}, key_id)),
+            data=dict(secret_data_for(SealingKeyRing({key_id: private}, key_id))),
         )
         try:
             core.create_namespaced_secret(namespace, body)

@@ -6,11 +6,13 @@ advisory lock, so a second migrator waits, then finds nothing left to apply.
 
 from __future__ import annotations
 
+from typing import Any, LiteralString
+
 import psycopg
 
 MIGRATION_LOCK_ID = 0x46455252  # "FERR"
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
     (
         1,
         """
@@ -79,7 +81,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 LATEST = MIGRATIONS[-1][0]
 
 
-def migrate(conn: psycopg.Connection[object]) -> list[int]:
+def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     """Apply pending migrations; returns the versions applied by this call."""
     applied: list[int] = []
     with conn.transaction():
@@ -92,7 +94,7 @@ def migrate(conn: psycopg.Connection[object]) -> list[int]:
         for version, sql in MIGRATIONS:
             if version in done:
                 continue
-            conn.execute(sql)  # type: ignore[arg-type]  # trusted, static SQL
+            conn.execute(sql)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
     return applied

