@@ -99,19 +99,12 @@ def run_cancel_requested(body: kopf.Body, new: Any, **_: Any) -> None:
         _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.cancel(raw))
 
 
-@kopf.timer(model.GROUP, model.VERSION, model.RUNS, interval=10, initial_delay=10, when=_run_active)
-def run_resync(body: kopf.Body, **_: Any) -> None:
-    """Level-based safety net: catch up with Job and pod changes missed while down."""
-    raw = dict(body)
-    _guarded("FerrisRun", model.RUNS, raw, lambda: c().runs.resync(raw))
-
-
 @kopf.on.event("batch", "v1", "jobs", labels={model.LABEL_RUN_UID: kopf.PRESENT})
 def job_event(body: kopf.Body, **_: Any) -> None:
     try:
         c().runs.on_job(dict(body))
     except DB_ERRORS:
-        metrics.DATABASE_ERRORS.inc()  # the run's resync timer catches up later
+        metrics.DATABASE_ERRORS.inc()  # the periodic resync catches up later
 
 
 @kopf.on.event("", "v1", "pods", labels={model.LABEL_RUN_UID: kopf.PRESENT})
@@ -125,7 +118,7 @@ def pod_event(body: kopf.Body, **_: Any) -> None:
 # ---- FerrisPackage ------------------------------------------------------------------------------
 @kopf.on.resume(model.GROUP, model.VERSION, model.PACKAGES)
 @kopf.on.create(model.GROUP, model.VERSION, model.PACKAGES)
-@kopf.on.update(model.GROUP, model.VERSION, model.PACKAGES, field="spec")
+@kopf.on.update(model.GROUP, model.VERSION, model.PACKAGES)  # spec, labels or annotations
 def package_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     raw = dict(body)
     _reconcile_package(raw, patch)
@@ -162,3 +155,13 @@ def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
 def package_deleted(body: kopf.Body, **_: Any) -> None:
     raw = dict(body)
     _guarded("FerrisPackage", model.PACKAGES, raw, lambda: c().vault.forget(raw["metadata"]["uid"]))
+
+
+def resync_active_runs() -> None:
+    """Level-based safety net, run periodically: catch up with Job and pod changes missed while
+    the operator or the database was down. Active runs come from PostgreSQL, so this needs no
+    per-run timer (and no finalizer on runs)."""
+    try:
+        c().runs.resync_active()
+    except DB_ERRORS:
+        metrics.DATABASE_ERRORS.inc()

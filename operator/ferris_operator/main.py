@@ -31,6 +31,8 @@ from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
 _servers: list[web.AppRunner] = []
+_background: list[asyncio.Task[None]] = []
+RESYNC_SECONDS = 10
 _ready = False
 
 
@@ -74,6 +76,15 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     _servers.append(runner)
 
 
+async def _resync_forever() -> None:
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        try:
+            await asyncio.to_thread(handlers.resync_active_runs)
+        except Exception:
+            log.exception("periodic resync failed")
+
+
 def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -95,10 +106,13 @@ def _install_startup(settings: Settings) -> None:
             RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
+        _background.append(asyncio.create_task(_resync_forever()))
         _ready = True
 
     @kopf.on.cleanup()
     async def cleanup(**_: Any) -> None:
+        for task in _background:
+            task.cancel()
         for runner in _servers:
             await runner.cleanup()
 

@@ -370,6 +370,17 @@ class RunService:
             if kept[phase] > limits[phase] or (ttl is not None and age > ttl):
                 self.kube.delete_run(namespace, run["metadata"]["name"])
 
+    def resync_active(self) -> None:
+        for record in self.runs.active():
+            body = self.kube.get_run(record.namespace, record.name)
+            if body is None or body["metadata"]["uid"] != record.uid:
+                self.finish(record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished")
+                continue
+            try:
+                self.resync(body)
+            except RunWaiting:
+                continue
+
     def resync(self, body: dict[str, Any]) -> None:
         """Catch up with the Job and pod of a run that is still active (missed events, restarts)."""
         meta = body["metadata"]

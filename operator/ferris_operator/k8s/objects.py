@@ -42,6 +42,15 @@ class Kube:
                 return None
             raise
 
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: Any = self.custom.get_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
+            return dict(obj)
+        except ApiException as exc:
+            if _is(exc, 404):
+                return None
+            raise
+
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
             self.custom.patch_namespaced_custom_object_status(

@@ -130,6 +130,14 @@ class RunStore:
             ).fetchone()
         return RunRecord(*row) if row else None
 
+    def active(self) -> list[RunRecord]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE phase <> ALL(%s) ORDER BY created_at",  # noqa: S608
+                (list(model.TERMINAL),),
+            ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
     def mark_running(self, uid: str) -> None:
         with self._pool.connection() as conn:
             conn.execute(

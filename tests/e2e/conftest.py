@@ -1,0 +1,113 @@
+"""End-to-end fixtures: PostgreSQL, the local cluster and the operator, as `ferris demo` runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from ferris_devcluster.stack import FerrisStack
+
+FERRIS = str(Path(sys.executable).parent / "ferris")
+
+
+class Ferris:
+    """Drives the stack as a user would: kubectl, the ferris CLI, and a look into PostgreSQL."""
+
+    def __init__(self, stack: FerrisStack) -> None:
+        self.stack = stack
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.stack.kubectl(*args, input=input, check=check)
+
+    def apply(self, namespace: str, *objects: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        documents = yaml.safe_dump_all(list(objects))
+        return self.kubectl("apply", "-n", namespace, "-f", "-", input=documents, check=check)
+
+    def ferris(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([FERRIS, *args], env=self.stack.env(), input=input, capture_output=True, text=True,
+                              timeout=300)
+
+    def get(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.kubectl("get", "-n", namespace, kind, name, "-o", "json").stdout)
+        return result
+
+    def exists(self, namespace: str, kind: str, name: str) -> bool:
+        return self.kubectl("get", "-n", namespace, kind, name, check=False).returncode == 0
+
+    def create_run(self, namespace: str, package: str, name: str | None = None, **spec: Any) -> str:
+        name = name or f"{package[:40]}-{uuid.uuid4().hex[:6]}"
+        self.apply(namespace, {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisRun", "metadata": {"name": name},
+                               "spec": {"packageRef": {"name": package}, **spec}})
+        return name
+
+    def wait_run(self, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(namespace, "ferrisrun", name)
+            if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Cancelled"):
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {name} did not finish: {json.dumps(run.get('status'), indent=1)}\n"
+                                     f"{self.operator_log()[-3000:]}")
+            time.sleep(0.3)
+
+    def wait_condition(self, namespace: str, kind: str, name: str, reason: str, timeout: float = 60
+                       ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.get(namespace, kind, name)
+            for cond in (obj.get("status") or {}).get("conditions") or []:
+                if cond["type"] == "Ready" and cond.get("reason") == reason:
+                    return dict(cond)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{kind} {name}: no Ready reason {reason}: {json.dumps(obj.get('status'))}")
+            time.sleep(0.3)
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        items = json.loads(self.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+        return [e for e in items if e["involvedObject"].get("name") == name]
+
+    def steps(self, run_uid: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.stack.postgres.url) as conn:
+            return conn.execute("SELECT idx, name, phase, exit_code, output FROM steps WHERE run_uid = %s"
+                                " ORDER BY idx", (run_uid,)).fetchall()
+
+    def run_row(self, run_uid: str) -> tuple[Any, ...] | None:
+        with psycopg.connect(self.stack.postgres.url) as conn:
+            return conn.execute("SELECT phase, reason, secrets_version, package_generation FROM runs WHERE uid = %s",
+                                (run_uid,)).fetchone()
+
+    def operator_log(self) -> str:
+        return self.stack.operator_log.read_text(errors="replace")
+
+    def package(self, namespace: str, name: str, script: str | list[tuple[str, str]], **spec: Any) -> None:
+        scripts = [{"name": "main.py", "content": script}] if isinstance(script, str) else [
+            {"name": n, "content": c} for n, c in script]
+        self.apply(namespace, {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisPackage",
+                               "metadata": {"name": name}, "spec": {"scripts": scripts, **spec}})
+
+    def secret(self, namespace: str, name: str, document: str, key: str = "secrets.json") -> None:
+        self.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={document}")
+
+
+@pytest.fixture(scope="session")
+def ferris() -> Iterator[Ferris]:
+    with FerrisStack() as stack:
+        yield Ferris(stack)
+
+
+@pytest.fixture
+def ns(ferris: Ferris) -> str:
+    name = "e2e-" + uuid.uuid4().hex[:8]
+    ferris.kubectl("create", "namespace", name)
+    return name

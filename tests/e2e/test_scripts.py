@@ -1,0 +1,103 @@
+"""The script contract: steps in order, failures, params, missing secrets, state, re-uploads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+
+def test_second_of_three_scripts_fails_the_run_and_skips_the_third(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "three", [
+        ("one.py", "print('first ran')"),
+        ("two.sh", "echo 'second ran'; echo 'to stderr' >&2; exit 1"),
+        ("three.py", "print('third ran')"),
+    ])
+    ferris.wait_condition(ns, "ferrispackage", "three", "Ready")
+    run = ferris.create_run(ns, "three")
+    status = ferris.wait_run(ns, run)["status"]
+    assert status["phase"] == "Failed"
+    assert [(s["name"], s["phase"], s.get("exitCode")) for s in status["steps"]] == [
+        ("one.py", "Succeeded", 0), ("two.sh", "Failed", 1), ("three.py", "Skipped", None)]
+    succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert succeeded["status"] == "False" and succeeded["reason"] == "StepFailed"
+    assert "two.sh" in succeeded["message"]
+    steps = ferris.steps(ferris.get(ns, "ferrisrun", run)["metadata"]["uid"])
+    assert steps[0][4] == "first ran\n"
+    assert steps[1][4] == "second ran\nto stderr\n"
+    assert steps[2][2] == "Skipped" and steps[2][4] == ""
+    assert status["progress"] == "1/3"
+
+
+PARAMS_SCRIPT = """
+import json, sys
+from ferris_ef import context, get_param, get_secret
+print("region", get_param("region"))
+print("retries", get_param("retries"))
+print("missing-param", get_param("nope"))
+print("missing-secret", get_secret("NOPE"))
+print("params", json.dumps(context.params, sort_keys=True))
+print("config", json.dumps(context.config, sort_keys=True))
+print("package", context.package.name, context.package.id == json.loads(sys.argv[1])["package_id"])
+print("secret-via-context", context.secrets.get("TOKEN") == get_secret("TOKEN"))
+state = context.state.get()
+count = state.get("count", 0) + 1
+context.state.put("count", count)
+print("count", count)
+"""
+
+
+def test_params_merge_missing_names_and_state_across_runs(ferris: Ferris, ns: str) -> None:
+    ferris.secret(ns, "params-secrets", json.dumps({"TOKEN": "tok-123456"}))
+    ferris.package(ns, "params", PARAMS_SCRIPT, params={"region": "eu", "retries": 1},
+                   config={"mode": "fast"}, secretsFrom={"secretName": "params-secrets"})
+    ferris.wait_condition(ns, "ferrispackage", "params", "Ready")
+    first = ferris.create_run(ns, "params", params={"retries": 5})
+    assert ferris.wait_run(ns, first)["status"]["phase"] == "Succeeded"
+    uid = ferris.get(ns, "ferrisrun", first)["metadata"]["uid"]
+    output = ferris.steps(uid)[0][4]
+    assert "region eu\n" in output and "retries 5\n" in output
+    assert "Parameter nope not found!\nmissing-param None\n" in output
+    assert "Secret NOPE not found!\nmissing-secret None\n" in output
+    params = json.loads(output.split("params ", 1)[1].splitlines()[0])
+    assert params["region"] == "eu" and params["retries"] == 5 and params["package_name"] == "params"
+    assert "secrets" not in params
+    assert 'config {"mode": "fast"}' in output
+    assert "package params True" in output and "secret-via-context True" in output
+    assert "count 1\n" in output
+    second = ferris.create_run(ns, "params")
+    assert ferris.wait_run(ns, second)["status"]["phase"] == "Succeeded"
+    output = ferris.steps(ferris.get(ns, "ferrisrun", second)["metadata"]["uid"])[0][4]
+    assert "retries 1\n" in output and "count 2\n" in output
+
+
+def test_reuploaded_secrets_reach_the_next_run_and_the_first_keeps_its_version(ferris: Ferris, ns: str) -> None:
+    script = "from ferris_ef import get_secret\nprint('value', get_secret('KEY'))"
+    ferris.secret(ns, "rotating", json.dumps({"KEY": "old-value-1"}))
+    ferris.package(ns, "rotating", script, secretsFrom={"secretName": "rotating"}, maskSecretsInOutput=False)
+    ferris.wait_condition(ns, "ferrispackage", "rotating", "Ready")
+    first = ferris.create_run(ns, "rotating")
+    assert ferris.wait_run(ns, first)["status"]["secretsVersion"] == 1
+    ferris.secret(ns, "rotating", json.dumps({"KEY": "new-value-2"}))
+    ferris.kubectl("annotate", "-n", ns, "ferrispackage", "rotating", "ferris.io/reingest=1", "--overwrite")
+    deadline_check = ferris.wait_condition(ns, "ferrispackage", "rotating", "Ready")
+    assert deadline_check["status"] == "True"
+    for _ in range(100):
+        if ferris.get(ns, "ferrispackage", "rotating")["status"]["secrets"]["version"] == 2:
+            break
+        import time
+
+        time.sleep(0.2)
+    second = ferris.create_run(ns, "rotating")
+    status = ferris.wait_run(ns, second)["status"]
+    assert status["secretsVersion"] == 2
+    uid1 = ferris.get(ns, "ferrisrun", first)["metadata"]["uid"]
+    uid2 = ferris.get(ns, "ferrisrun", second)["metadata"]["uid"]
+    assert "value old-value-1" in ferris.steps(uid1)[0][4]
+    assert "value new-value-2" in ferris.steps(uid2)[0][4]
+    assert ferris.run_row(uid1)[2] == 1  # type: ignore[index]
+    assert ferris.run_row(uid2)[2] == 2  # type: ignore[index]
