@@ -34,8 +34,9 @@ class Ferris:
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=documents, check=check)
 
     def ferris(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([FERRIS, *args], env=self.stack.env(), input=input, capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run(
+            [FERRIS, *args], env=self.stack.env(), input=input, capture_output=True, text=True, timeout=300
+        )
 
     def get(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.kubectl("get", "-n", namespace, kind, name, "-o", "json").stdout)
@@ -46,8 +47,15 @@ class Ferris:
 
     def create_run(self, namespace: str, package: str, name: str | None = None, **spec: Any) -> str:
         name = name or f"{package[:40]}-{uuid.uuid4().hex[:6]}"
-        self.apply(namespace, {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisRun", "metadata": {"name": name},
-                               "spec": {"packageRef": {"name": package}, **spec}})
+        self.apply(
+            namespace,
+            {
+                "apiVersion": "ferris.io/v1alpha1",
+                "kind": "FerrisRun",
+                "metadata": {"name": name},
+                "spec": {"packageRef": {"name": package}, **spec},
+            },
+        )
         return name
 
     def wait_run(self, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
@@ -57,12 +65,13 @@ class Ferris:
             if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Cancelled"):
                 return run
             if time.monotonic() > deadline:
-                raise AssertionError(f"run {name} did not finish: {json.dumps(run.get('status'), indent=1)}\n"
-                                     f"{self.operator_log()[-3000:]}")
+                raise AssertionError(
+                    f"run {name} did not finish: {json.dumps(run.get('status'), indent=1)}\n"
+                    f"{self.operator_log()[-3000:]}"
+                )
             time.sleep(0.3)
 
-    def wait_condition(self, namespace: str, kind: str, name: str, reason: str, timeout: float = 60
-                       ) -> dict[str, Any]:
+    def wait_condition(self, namespace: str, kind: str, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             obj = self.get(namespace, kind, name)
@@ -79,22 +88,34 @@ class Ferris:
 
     def steps(self, run_uid: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.stack.postgres.url) as conn:
-            return conn.execute("SELECT idx, name, phase, exit_code, output FROM steps WHERE run_uid = %s"
-                                " ORDER BY idx", (run_uid,)).fetchall()
+            return conn.execute(
+                "SELECT idx, name, phase, exit_code, output FROM steps WHERE run_uid = %s ORDER BY idx", (run_uid,)
+            ).fetchall()
 
     def run_row(self, run_uid: str) -> tuple[Any, ...] | None:
         with psycopg.connect(self.stack.postgres.url) as conn:
-            return conn.execute("SELECT phase, reason, secrets_version, package_generation FROM runs WHERE uid = %s",
-                                (run_uid,)).fetchone()
+            return conn.execute(
+                "SELECT phase, reason, secrets_version, package_generation FROM runs WHERE uid = %s", (run_uid,)
+            ).fetchone()
 
     def operator_log(self) -> str:
         return self.stack.operator_log.read_text(errors="replace")
 
     def package(self, namespace: str, name: str, script: str | list[tuple[str, str]], **spec: Any) -> None:
-        scripts = [{"name": "main.py", "content": script}] if isinstance(script, str) else [
-            {"name": n, "content": c} for n, c in script]
-        self.apply(namespace, {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisPackage",
-                               "metadata": {"name": name}, "spec": {"scripts": scripts, **spec}})
+        scripts = (
+            [{"name": "main.py", "content": script}]
+            if isinstance(script, str)
+            else [{"name": n, "content": c} for n, c in script]
+        )
+        self.apply(
+            namespace,
+            {
+                "apiVersion": "ferris.io/v1alpha1",
+                "kind": "FerrisPackage",
+                "metadata": {"name": name},
+                "spec": {"scripts": scripts, **spec},
+            },
+        )
 
     def secret(self, namespace: str, name: str, document: str, key: str = "secrets.json") -> None:
         self.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={document}")

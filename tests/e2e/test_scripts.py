@@ -12,17 +12,24 @@ pytestmark = pytest.mark.cluster
 
 
 def test_second_of_three_scripts_fails_the_run_and_skips_the_third(ferris: Ferris, ns: str) -> None:
-    ferris.package(ns, "three", [
-        ("one.py", "print('first ran')"),
-        ("two.sh", "echo 'second ran'; echo 'to stderr' >&2; exit 1"),
-        ("three.py", "print('third ran')"),
-    ])
+    ferris.package(
+        ns,
+        "three",
+        [
+            ("one.py", "print('first ran')"),
+            ("two.sh", "echo 'second ran'; echo 'to stderr' >&2; exit 1"),
+            ("three.py", "print('third ran')"),
+        ],
+    )
     ferris.wait_condition(ns, "ferrispackage", "three", "Ready")
     run = ferris.create_run(ns, "three")
     status = ferris.wait_run(ns, run)["status"]
     assert status["phase"] == "Failed"
     assert [(s["name"], s["phase"], s.get("exitCode")) for s in status["steps"]] == [
-        ("one.py", "Succeeded", 0), ("two.sh", "Failed", 1), ("three.py", "Skipped", None)]
+        ("one.py", "Succeeded", 0),
+        ("two.sh", "Failed", 1),
+        ("three.py", "Skipped", None),
+    ]
     succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert succeeded["status"] == "False" and succeeded["reason"] == "StepFailed"
     assert "two.sh" in succeeded["message"]
@@ -53,8 +60,14 @@ print("count", count)
 
 def test_params_merge_missing_names_and_state_across_runs(ferris: Ferris, ns: str) -> None:
     ferris.secret(ns, "params-secrets", json.dumps({"TOKEN": "tok-123456"}))
-    ferris.package(ns, "params", PARAMS_SCRIPT, params={"region": "eu", "retries": 1},
-                   config={"mode": "fast"}, secretsFrom={"secretName": "params-secrets"})
+    ferris.package(
+        ns,
+        "params",
+        PARAMS_SCRIPT,
+        params={"region": "eu", "retries": 1},
+        config={"mode": "fast"},
+        secretsFrom={"secretName": "params-secrets"},
+    )
     ferris.wait_condition(ns, "ferrispackage", "params", "Ready")
     first = ferris.create_run(ns, "params", params={"retries": 5})
     assert ferris.wait_run(ns, first)["status"]["phase"] == "Succeeded"

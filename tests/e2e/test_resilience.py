@@ -1,0 +1,96 @@
+"""No lost or duplicated runs: the operator killed mid-burst, PostgreSQL gone for 20 seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+import yaml
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+
+def run_objects(package: str, names: list[str]) -> str:
+    return yaml.safe_dump_all(
+        [
+            {
+                "apiVersion": "ferris.io/v1alpha1",
+                "kind": "FerrisRun",
+                "metadata": {"name": n},
+                "spec": {"packageRef": {"name": package}},
+            }
+            for n in names
+        ]
+    )
+
+
+def wait_all(ferris: Ferris, ns: str, names: list[str], timeout: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = json.loads(ferris.kubectl("get", "ferrisruns", "-n", ns, "-o", "json").stdout)["items"]
+        phases = {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
+        if all(phases.get(n) in ("Succeeded", "Failed", "Cancelled") for n in names):
+            return phases
+        if time.monotonic() > deadline:
+            pending = {n: phases.get(n) for n in names if phases.get(n) not in ("Succeeded", "Failed")}
+            raise AssertionError(f"runs not finished: {pending}\n{ferris.operator_log()[-3000:]}")
+        time.sleep(1)
+
+
+def test_sigkill_in_a_burst_of_50_runs_neither_loses_nor_duplicates(ferris: Ferris, ns: str) -> None:
+    ferris.package(
+        ns,
+        "burst",
+        "import sys, json\nprint('ran', json.loads(sys.argv[1])['run_id'])",
+        successfulRunsHistoryLimit=100,
+        failedRunsHistoryLimit=100,
+    )
+    ferris.wait_condition(ns, "ferrispackage", "burst", "Ready")
+    names = [f"burst-{i:02d}" for i in range(50)]
+    ferris.kubectl("apply", "-n", ns, "-f", "-", input=run_objects("burst", names))
+    time.sleep(2)
+    ferris.stack.kill_operator()
+    time.sleep(2)
+    ferris.stack.start_operator()
+    phases = wait_all(ferris, ns, names, timeout=400)
+    assert Counter(phases[n] for n in names) == {"Succeeded": 50}
+    jobs = json.loads(ferris.kubectl("get", "jobs", "-n", ns, "-o", "json").stdout)["items"]
+    assert Counter(j["metadata"]["labels"]["ferris.io/run"] for j in jobs) == {n: 1 for n in names}
+    pods = json.loads(ferris.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+    assert Counter(p["metadata"]["labels"]["ferris.io/run"] for p in pods) == {n: 1 for n in names}
+    for name in names:
+        uid = ferris.get(ns, "ferrisrun", name)["metadata"]["uid"]
+        steps = ferris.steps(uid)
+        assert len(steps) == 1 and steps[0][2] == "Succeeded" and steps[0][4] == f"ran {uid}\n"
+
+
+def test_postgresql_down_for_20_seconds_loses_nothing(ferris: Ferris, ns: str) -> None:
+    ferris.package(
+        ns,
+        "outage",
+        "import time\nprint('start', flush=True)\ntime.sleep(4)\nprint('end')",
+        successfulRunsHistoryLimit=100,
+    )
+    ferris.wait_condition(ns, "ferrispackage", "outage", "Ready")
+    before = [f"before-{i}" for i in range(4)]
+    ferris.kubectl("apply", "-n", ns, "-f", "-", input=run_objects("outage", before))
+    for name in before:
+        ferris.kubectl("wait", "-n", ns, f"ferrisrun/{name}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
+    ferris.stack.postgres.stop()
+    try:
+        during = "during-outage"
+        ferris.kubectl("apply", "-n", ns, "-f", "-", input=run_objects("outage", [during]))
+        cond = ferris.wait_condition(ns, "ferrisrun", during, "DatabaseUnavailable", timeout=30)
+        assert "PostgreSQL is unavailable" in cond["message"]
+        time.sleep(15)
+    finally:
+        ferris.stack.postgres.start()
+    phases = wait_all(ferris, ns, [*before, during], timeout=240)
+    assert all(phases[n] == "Succeeded" for n in [*before, during]), phases
+    for name in [*before, during]:
+        uid = ferris.get(ns, "ferrisrun", name)["metadata"]["uid"]
+        assert ferris.steps(uid)[0][4] == "start\nend\n"

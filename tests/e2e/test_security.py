@@ -1,0 +1,126 @@
+"""Every surface a secret could leak to is checked for a canary value."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+
+def encodings(value: str) -> list[str]:
+    raw = value.encode()
+    return [
+        value,
+        json.dumps(value)[1:-1],
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+    ]
+
+
+def assert_clean(surface: str, text: str, canaries: list[str]) -> None:
+    for canary in canaries:
+        for form in encodings(canary):
+            assert form not in text, f"canary ({form!r}) found in {surface}"
+
+
+def every_object_as_yaml(ferris: Ferris) -> str:
+    kinds = ferris.kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()
+    return "\n".join(ferris.kubectl("get", kind, "-A", "-o", "yaml", check=False).stdout for kind in kinds)
+
+
+def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
+    canary = "c4n4ry-" + uuid.uuid4().hex
+    nested = "n3sted-" + uuid.uuid4().hex
+    sealed_canary = "s3aled-" + uuid.uuid4().hex
+    script = (
+        "import json, sys\nfrom ferris_ef import get_secret\n"
+        "print('plain', get_secret('CANARY'))\nprint('nested', get_secret('NESTED'))\n"
+        "print('argv', sys.argv[1])\nprint('json', json.dumps(get_secret('CANARY')))\n"
+    )
+    ferris.secret(ns, "canary-source", json.dumps({"CANARY": canary, "NESTED": {"inner": nested}}))
+    ferris.package(ns, "canary", script, secretsFrom={"secretName": "canary-source"})
+    sealed = ferris.ferris(
+        "seal", "--namespace", ns, "--package", "canary-sealed", input=json.dumps({"CANARY": sealed_canary})
+    )
+    ferris.package(ns, "canary-sealed", script, sealedSecrets=sealed.stdout.strip())
+    ferris.package(
+        ns,
+        "canary-failing",
+        script + "raise SystemExit(4)\n",
+        sealedSecrets=ferris.ferris(
+            "seal", "--namespace", ns, "--package", "canary-failing", input=json.dumps({"CANARY": canary})
+        ).stdout.strip(),
+    )
+    runs = []
+    for package, phase in (("canary", "Succeeded"), ("canary-sealed", "Succeeded"), ("canary-failing", "Failed")):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+        run = ferris.create_run(ns, package)
+        status = ferris.wait_run(ns, run)["status"]
+        assert status["phase"] == phase
+        runs.append((run, status))
+    canaries = [canary, nested, sealed_canary]
+
+    # The script really saw the values (the canary is live), and its output was masked.
+    uid = ferris.get(ns, "ferrisrun", runs[0][0])["metadata"]["uid"]
+    assert "plain ****" in ferris.steps(uid)[0][4]
+
+    assert_clean("cluster objects (every listable kind, Events included)", every_object_as_yaml(ferris), canaries)
+    assert_clean("the operator's log", ferris.operator_log(), canaries)
+    node_logs = "\n".join(
+        p.read_text(errors="replace") for p in Path(ferris.stack.cluster.node_dir, "logs").rglob("*.log")
+    )
+    assert "plain ****" in node_logs
+    assert_clean("runner pod logs", node_logs, canaries)
+    for log in Path(ferris.stack.cluster.logs).glob("*.log"):
+        assert_clean(f"control-plane log {log.name}", log.read_text(errors="replace"), canaries)
+    dump = subprocess.run(
+        [str(ferris.stack.postgres.bin_dir / "pg_dump"), "--dbname", ferris.stack.postgres.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "canary" in dump  # the package rows are there
+    assert_clean("pg_dump", dump, canaries)
+
+    for run, _ in runs:
+        assert not ferris.exists(ns, "secret", f"{run}-key"), "run key Secret outlived its run"
+        pods = json.loads(ferris.kubectl("get", "pods", "-n", ns, "-l", f"ferris.io/run={run}", "-o", "json").stdout)
+        for pod in pods["items"]:
+            spec = pod["spec"]
+            assert spec["automountServiceAccountToken"] is False
+            assert not any("projected" in v or "serviceAccountToken" in json.dumps(v) for v in spec["volumes"])
+            container = spec["containers"][0]
+            assert not any(
+                m["mountPath"].startswith("/var/run/secrets/kubernetes.io") for m in container["volumeMounts"]
+            )
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_runner_api_refuses_a_wrong_or_revoked_token(ferris: Ferris, ns: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    ferris.package(ns, "api", "print('x')")
+    ferris.wait_condition(ns, "ferrispackage", "api", "Ready")
+    run = ferris.create_run(ns, "api")
+    ferris.wait_run(ns, run)
+    uid = ferris.get(ns, "ferrisrun", run)["metadata"]["uid"]
+    for token in ("wrong", ""):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ferris.stack.api_port}/v1/runs/{uid}/state",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 401
