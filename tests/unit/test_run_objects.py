@@ -1,0 +1,117 @@
+"""The pure builders of a run's children."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.builders import run_objects
+from ferris_operator.builders.run_objects import RunRef
+
+RUN = RunRef("team", "nightly-abc12", "uid-run-1")
+PACKAGE: dict[str, Any] = {
+    "metadata": {"name": "nightly", "uid": "uid-pkg-1", "generation": 3},
+    "spec": {
+        "scripts": [
+            {"name": "a.py", "content": "1"},
+            {"name": "lib.txt", "content": "x"},
+            {"name": "b.sh", "content": "2"},
+        ],
+        "params": {"x": 1},
+        "config": {"mode": "fast"},
+        "runner": {
+            "env": [{"name": "TZ", "value": "UTC"}],
+            "serviceAccountName": "runner-sa",
+            "nodeSelector": {"pool": "batch"},
+        },
+    },
+}
+
+
+def test_names_are_deterministic_and_fit_in_63_characters() -> None:
+    assert model.job_name("nightly-abc12") == "nightly-abc12-run"
+    long_name = "x" * 56
+    assert model.job_name(long_name) == model.job_name(long_name)
+    assert len(model.job_name(long_name)) <= 63 and len(model.key_secret_name(long_name)) <= 63
+    assert model.job_name(long_name) != model.job_name("x" * 55 + "y")
+
+
+def test_every_child_is_owned_by_the_run_and_labelled() -> None:
+    children = [
+        run_objects.key_secret(RUN, "nightly", b"k" * 32, "token"),
+        run_objects.bundle_configmap(RUN, "nightly", b"bundle", {}),
+        run_objects.scripts_configmap(RUN, "nightly", {"a.py": "1"}),
+        run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60),
+    ]
+    for child in children:
+        owner = child["metadata"]["ownerReferences"][0]
+        assert owner == {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "name": RUN.name,
+            "uid": RUN.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        assert child["metadata"]["labels"][model.LABEL_RUN_UID] == RUN.uid
+
+
+def test_key_secret_holds_only_the_key_and_token() -> None:
+    secret = run_objects.key_secret(RUN, "nightly", b"k" * 32, "tok")
+    assert set(secret["data"]) == {"run.key", "token"}
+    assert base64.b64decode(secret["data"]["token"]) == b"tok"
+
+
+def test_job_is_locked_down() -> None:
+    job = run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60)
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 60
+    assert pod["automountServiceAccountToken"] is False and pod["enableServiceLinks"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": run_objects.RUNNER_UID,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    key_volume = next(v for v in pod["volumes"] if v["name"] == "run-key")
+    assert key_volume["secret"]["defaultMode"] == 0o400
+    assert {"name": "TZ", "value": "UTC"} in container["env"]
+    assert all("valueFrom" not in e for e in container["env"])  # no secret reaches the environment
+    assert pod["serviceAccountName"] == "runner-sa" and pod["nodeSelector"] == {"pool": "batch"}
+    assert container["image"] == "img:1"
+
+
+def test_package_runner_image_overrides_the_default() -> None:
+    package = json.loads(json.dumps(PACKAGE))
+    package["spec"]["runner"]["image"] = "custom:2"
+    assert (
+        run_objects.job(RUN, package, "img:1", "http://api", 60)["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "custom:2"
+    )
+
+
+def test_run_document_lists_steps_in_order_and_assets_separately() -> None:
+    document = run_objects.run_document(RUN, PACKAGE, {"x": 2}, 7)
+    assert document["steps"] == ["a.py", "b.sh"]
+    assert document["files"] == ["a.py", "lib.txt", "b.sh"]
+    assert document["params"] == {"x": 2} and document["secretsVersion"] == 7
+    assert "secrets" not in document and "maskSecrets" in document
+
+
+def test_entrypoint_runs_alone() -> None:
+    assert model.step_names(PACKAGE["spec"]["scripts"], "b.sh") == ["b.sh"]
+
+
+def test_condition_keeps_its_transition_time_while_status_holds() -> None:
+    first = model.condition("Ready", True, "Ready", "ok", 1)
+    first["lastTransitionTime"] = "2020-01-01T00:00:00Z"
+    again = model.condition("Ready", True, "Ready", "still ok", 2, [first])
+    assert again["lastTransitionTime"] == "2020-01-01T00:00:00Z" and again["observedGeneration"] == 2
+    flipped = model.condition("Ready", False, "Broken", "no", 3, [first])
+    assert flipped["lastTransitionTime"] != "2020-01-01T00:00:00Z"
