@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ferris_runner.masking import Masker
 from ferris_runner.main import command_for, script_env
+from ferris_runner.masking import Masker
 
 
 def test_masks_values_and_their_escaped_forms() -> None:
