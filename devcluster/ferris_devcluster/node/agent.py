@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.envvars import EnvError, resolve_env
-from ferris_devcluster.node.images import resolve_argv
+from ferris_devcluster.node.images import image_roots, resolve_argv
 from ferris_devcluster.node.volumes import VolumeError, materialize, mounts_for
 
 log = logging.getLogger("process-node")
@@ -369,6 +369,7 @@ class PodWorker(threading.Thread):
         spec = {
             "argv": argv,
             "workingDir": container.get("workingDir"),
+            "preserve": image_roots(),
             "mounts": [{"source": m.source, "target": m.target, "readOnly": m.read_only} for m in mounts]
             + [{"source": str(termination_file), "target": termination_path, "readOnly": False}],
         }

@@ -28,6 +28,14 @@ def default_table() -> dict[str, list[str]]:
     }
 
 
+def image_roots() -> list[str]:
+    """Host directories that make up the mapped images' file systems (the Python install, the
+    virtualenv, this checkout). A volume mounted over one of their parents (an emptyDir at
+    /tmp, say) must not hide them, just as a volume never hides a container image's /usr."""
+    checkout = Path(__file__).resolve().parents[3]
+    return sorted({sys.prefix, sys.base_prefix, str(checkout)})
+
+
 def load_table(extra: str | None = None) -> dict[str, list[str]]:
     table = default_table()
     for source in (os.environ.get("FERRIS_NODE_IMAGES"), extra):

@@ -45,12 +45,19 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     _mount(None, "/", MS_REC | MS_PRIVATE)
     opened = [(os.open(m["source"], os.O_PATH), Path(m["source"]).is_dir(), m) for m in spec["mounts"]]
+    targets = [Path(m["target"]) for m in spec["mounts"]]
+    preserved = [(os.open(p, os.O_PATH), Path(p)) for p in spec.get("preserve", []) if Path(p).is_dir()]
     for fd, is_dir, mount in opened:
         target = Path(mount["target"])
         prepare_target(is_dir, target)
         _mount(f"/proc/self/fd/{fd}", str(target), MS_BIND)
         if mount["readOnly"]:
             _mount(None, str(target), MS_BIND | MS_REMOUNT | MS_RDONLY)
+        os.close(fd)
+    for fd, path in preserved:  # put back image directories that a volume mounted over
+        if any(target in path.parents for target in targets):
+            path.mkdir(parents=True, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", str(path), MS_BIND | MS_REC)
         os.close(fd)
     workdir = spec.get("workingDir")
     if workdir:
