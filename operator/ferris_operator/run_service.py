@@ -262,12 +262,8 @@ class RunService:
                         uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}"
                     )
                 else:
-                    self.finish(
-                        uid,
-                        model.FAILED,
-                        "RunnerFailed",
-                        f"the runner pod failed ({cond.get('reason')}): {cond.get('message', '')}".strip(),
-                    )
+                    detail = self._termination_message(job) or cond.get("message", "")
+                    self.finish(uid, model.FAILED, "RunnerFailed", f"the runner failed: {detail}".strip())
         elif "Complete" in conditions:
             steps = self.runs.steps(uid)
             failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
@@ -275,6 +271,15 @@ class RunService:
                 self.finish(uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
             else:
                 self.finish(uid, model.SUCCEEDED, "Succeeded", f"all {len(steps)} steps succeeded")
+
+    def _termination_message(self, job: dict[str, Any]) -> str:
+        uid = job["metadata"]["labels"][model.LABEL_RUN_UID]
+        for pod in self.kube.list_run_pods(job["metadata"]["namespace"], uid):
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (container.get("state") or {}).get("terminated") or {}
+                if terminated.get("message"):
+                    return f"exit code {terminated.get('exitCode')}: {terminated['message'].strip()[:512]}"
+        return ""
 
     def cancel(
         self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"

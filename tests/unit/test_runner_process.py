@@ -1,0 +1,70 @@
+"""The runner as a process, with its inputs laid out as the Job mounts them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ferris_runner.bundle import new_run_key, seal_bundle
+
+RUNNER = str(Path(sys.executable).parent / "ferris-runner")
+
+
+def lay_out(tmp_path: Path, bundle_uid: str = "run-1") -> tuple[Path, dict[str, str]]:
+    run_dir = tmp_path / "run"
+    for sub in ("key", "bundle", "scripts"):
+        (run_dir / sub).mkdir(parents=True)
+    key = new_run_key()
+    (run_dir / "key" / "run.key").write_bytes(key)
+    (run_dir / "key" / "token").write_text("tok")
+    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}))
+    (run_dir / "bundle" / "run.json").write_text(
+        json.dumps(
+            {
+                "runId": "run-1",
+                "packageName": "p",
+                "packageId": "pid",
+                "params": {},
+                "config": {},
+                "steps": ["a.py"],
+                "files": ["a.py"],
+                "maskSecrets": True,
+            }
+        )
+    )
+    (run_dir / "scripts" / "a.py").write_text("print('hello')")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FERRIS_RUN_DIR": str(run_dir),
+        "FERRIS_WORK_DIR": str(tmp_path / "work"),
+        "FERRIS_RUN_UID": "run-1",
+        "FERRIS_API_URL": "http://127.0.0.1:9",
+        "FERRIS_API_DEADLINE": "2",
+    }
+    return run_dir, env
+
+
+def test_unreachable_runner_api_fails_with_a_reason_instead_of_hanging(tmp_path: Path) -> None:
+    _, env = lay_out(tmp_path)
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "runner API at http://127.0.0.1:9/v1/runs/run-1 unreachable after" in result.stderr
+
+
+def test_bundle_of_another_run_fails_closed(tmp_path: Path) -> None:
+    _, env = lay_out(tmp_path, bundle_uid="another-run")
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "the run bundle does not open: authentication failed" in result.stderr
+    assert "secret-value" not in result.stderr + result.stdout
+
+
+def test_missing_run_key_fails_closed(tmp_path: Path) -> None:
+    run_dir, env = lay_out(tmp_path)
+    (run_dir / "key" / "run.key").unlink()
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "missing run input" in result.stderr
+    assert base64.b64encode(b"secret-value").decode() not in result.stderr
