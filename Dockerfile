@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The Ferris operator image. Build from the repository root:
+#   docker build -t ghcr.io/ferris-run/ferris-operator:0.1.0 .
+# Entry point: ferris-operator (the process node of the local cluster runs the same command).
+
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY runner-image/ferris_runner/ runner-image/ferris_runner/
+COPY runner-image/ferris_ef/ runner-image/ferris_ef/
+COPY devcluster/ferris_devcluster/ devcluster/ferris_devcluster/
+RUN python -m venv /opt/ferris \
+    && /opt/ferris/bin/pip install --no-compile . \
+    && find /opt/ferris -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="ferris-operator" \
+      org.opencontainers.image.description="Ferris: run scripts with secrets on Kubernetes (operator)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/ferris-run/ferris"
+COPY --from=build /opt/ferris /opt/ferris
+ENV PATH=/opt/ferris/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 65532:65532
+EXPOSE 8443 8080
+ENTRYPOINT ["ferris-operator"]
