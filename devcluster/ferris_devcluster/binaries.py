@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 K8S_VERSION = "v1.35.4"
+# Bump when build.sh changes what it produces: a cache with another stamp is rebuilt.
+BUILD_STAMP = f"{K8S_VERSION} helm-v3.19.5 build-2"
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "gobuild" / "build.sh"
 
@@ -41,7 +43,7 @@ def _candidates(tool: str) -> list[tuple[Path, str]]:
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and (Path(assets) / tool).is_file():
         found.append((Path(assets) / tool, "KUBEBUILDER_ASSETS"))
-    if (cache_dir() / tool).is_file():
+    if (cache_dir() / tool).is_file() and cache_is_current():
         found.append((cache_dir() / tool, "cache"))
     on_path = shutil.which(tool)
     if on_path:
@@ -49,10 +51,17 @@ def _candidates(tool: str) -> list[tuple[Path, str]]:
     return found
 
 
+def cache_is_current() -> bool:
+    stamp = cache_dir() / "VERSION"
+    return stamp.is_file() and stamp.read_text().strip() == BUILD_STAMP
+
+
 def build(out: Path | None = None) -> Path:
     out = out or cache_dir()
     print(f"ferris devcluster: building {', '.join(TOOLS)} {K8S_VERSION} into {out} (first time only)", file=sys.stderr)
-    subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], check=True)
+    subprocess.run(
+        ["bash", str(BUILD_SCRIPT), str(out)], check=True, env={**os.environ, "FERRIS_BUILD_STAMP": BUILD_STAMP}
+    )
     return out
 
 

@@ -88,9 +88,9 @@ async def _resync_forever() -> None:
 def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="ferris.io")
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.ferris.io")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="ferris.io", key="last-handled-configuration"
+            prefix="kopf.ferris.io", key="last-handled-configuration"
         )
         settings.persistence.finalizer = "ferris.io/cleanup"
         settings.posting.level = logging.WARNING

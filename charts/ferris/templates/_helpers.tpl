@@ -1,0 +1,119 @@
+{{/* Chart name, truncated to fit label values. */}}
+{{- define "ferris.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: release-chart unless the release name contains the chart name. */}}
+{{- define "ferris.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ferris.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: stable across upgrades. */}}
+{{- define "ferris.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ferris.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The standard labels on every object. */}}
+{{- define "ferris.labels" -}}
+helm.sh/chart: {{ include "ferris.chart" . }}
+{{ include "ferris.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ferris
+{{- end }}
+
+{{- define "ferris.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ferris.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ferris.operatorImage" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "ferris.runnerImage" -}}
+{{- printf "%s:%s" .Values.runner.image.repository (default .Chart.AppVersion .Values.runner.image.tag) }}
+{{- end }}
+
+{{- define "ferris.masterKeySecretName" -}}
+{{- default (printf "%s-master-key" (include "ferris.fullname" .)) .Values.masterKey.existingSecret }}
+{{- end }}
+
+{{/* The Secret holding the database URL; one of the two database values is required. */}}
+{{- define "ferris.databaseSecretName" -}}
+{{- if .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else if .Values.database.url }}
+{{- printf "%s-database" (include "ferris.fullname" .) }}
+{{- else }}
+{{- fail "set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" }}
+{{- end }}
+{{- end }}
+
+{{- define "ferris.databaseSecretKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}url{{ end }}
+{{- end }}
+
+{{- define "ferris.runnerApiUrl" -}}
+{{- default (printf "http://%s.%s.svc:%d" (include "ferris.fullname" .) .Release.Namespace (int .Values.runnerApi.port)) .Values.runnerApi.url }}
+{{- end }}
+
+{{/* Labels of runner pods, as the operator sets them on every run's Job. */}}
+{{- define "ferris.runnerPodLabels" -}}
+app.kubernetes.io/managed-by: ferris-operator
+app.kubernetes.io/component: runner
+{{- end }}
+
+{{/* Rules the operator needs in each namespace it serves (see rbac.yaml). */}}
+{{- define "ferris.namespacedRules" }}
+# Reconcile packages and runs; kopf patches annotations (progress) and finalizers (package
+# cleanup); the operator deletes finished runs past their TTL or history limit.
+- apiGroups: ["ferris.io"]
+  resources: ["ferrispackages", "ferrisruns"]
+  verbs: ["get", "list", "watch", "patch", "update", "delete"]
+# Write phase, steps and conditions.
+- apiGroups: ["ferris.io"]
+  resources: ["ferrispackages/status", "ferrisruns/status"]
+  verbs: ["get", "patch", "update"]
+# Read a package's source secrets.json (then delete it), create and delete each run's key.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "delete"]
+# Read scripts from ConfigMaps; create each run's bundle and scripts ConfigMaps.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "delete"]
+# One Job per run; follow it; stop it on cancel, timeout or a missing image.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+# Follow runner pods (image pull failures, termination messages).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# Events for what a person must act on.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
