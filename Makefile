@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins bench clean
+.PHONY: setup demo test lint unit cluster-bins manifests bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -33,6 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## deploy/ferris.yaml from the chart (a test keeps them in sync).
+manifests: cluster-bins
+	$(BIN)/python -m ferris_devcluster.manifests
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

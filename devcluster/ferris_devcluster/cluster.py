@@ -45,7 +45,11 @@ class LocalCluster:
     """Start with ``start()`` (or ``with``), stop with ``stop()``; ``directory`` holds it all."""
 
     def __init__(
-        self, directory: Path | None = None, node_name: str = "process-node", images: dict[str, list[str]] | None = None
+        self,
+        directory: Path | None = None,
+        node_name: str = "process-node",
+        images: dict[str, list[str]] | None = None,
+        audit: bool = False,
     ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-cluster-"))
         self.node_name = node_name
@@ -54,6 +58,7 @@ class LocalCluster:
         self.bins = binaries.resolve()
         self.api_port = free_port()
         self.kubeconfig = self.directory / "admin.kubeconfig"
+        self.audit = audit
 
     @property
     def server(self) -> str:
@@ -132,6 +137,7 @@ class LocalCluster:
                 "--endpoint-reconciler-type=none",
                 f"--cert-dir={self.directory / 'pki'}",
                 "--v=0",
+                *self._audit_flags(),
             ],
         )
         self._wait_ready(timeout)
@@ -171,6 +177,20 @@ class LocalCluster:
             node_argv += ["--images", json.dumps(self.images)]
         self._spawn("process-node", node_argv)
         self._wait_default_service_account(timeout)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "audit.log"
+
+    def _audit_flags(self) -> list[str]:
+        """Metadata-level audit of every request: which user did what to which resource."""
+        if not self.audit:
+            return []
+        policy = self.directory / "audit-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n"
+        )
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self.processes.append(Supervised(name, argv, self.logs))

@@ -50,8 +50,10 @@ class PackageService:
 
         def outcome(reason: str, message: str, retry: bool = False) -> PackageOutcome:
             cond = model.condition("Ready", False, reason, message, generation, previous)
+            # A problem that heals by itself is progress; one the user must fix is stalled.
+            stalled = model.condition("Stalled", not retry, reason, message, generation, previous)
             return PackageOutcome(
-                {"observedGeneration": generation, "conditions": model.merge_conditions(previous, cond)},
+                {"observedGeneration": generation, "conditions": model.merge_conditions(previous, cond, stalled)},
                 (reason, message),
                 retry,
             )
@@ -97,7 +99,9 @@ class PackageService:
             "observedGeneration": generation,
             "secrets": secrets_status,
             "warnings": warnings,
-            "conditions": model.merge_conditions(previous, ready),
+            "conditions": model.merge_conditions(
+                previous, ready, model.condition("Stalled", False, "Ready", "", generation, previous)
+            ),
         }
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
         return PackageOutcome(new_status, warnings=fresh_warnings)

@@ -53,12 +53,15 @@ def run_status(
         message = record.message or ""
         succeeded = model.condition("Succeeded", ok, reason, message, generation, previous_conditions)
         ready = model.condition("Ready", ok, reason, message, generation, previous_conditions)
+        # kstatus and Flux read Stalled=True as "failed, will not progress by itself".
+        stalled = model.condition("Stalled", not ok, reason, message, generation, previous_conditions)
     else:
         reason = IN_PROGRESS_REASON.get(record.phase, record.phase)
         message = "the run is in progress" if record.phase == model.RUNNING else "waiting for the runner to start"
         succeeded = model.condition("Succeeded", None, reason, message, generation, previous_conditions)
         ready = model.condition("Ready", False, reason, message, generation, previous_conditions)
-    status["conditions"] = model.merge_conditions(previous_conditions, succeeded, ready)
+        stalled = model.condition("Stalled", False, reason, message, generation, previous_conditions)
+    status["conditions"] = model.merge_conditions(previous_conditions, succeeded, ready, stalled)
     return {k: v for k, v in status.items() if v is not None}
 
 
@@ -76,6 +79,7 @@ def failed_before_start(
             previous_conditions,
             model.condition("Succeeded", False, reason, message, generation, previous_conditions),
             model.condition("Ready", False, reason, message, generation, previous_conditions),
+            model.condition("Stalled", True, reason, message, generation, previous_conditions),
         ),
     }
 
