@@ -1,0 +1,80 @@
+"""The GitOps layout, applied as Argo CD or Flux would, and read by kstatus-style health rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Ferris
+
+GITOPS = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+pytestmark = pytest.mark.cluster
+
+
+def kstatus(obj: dict[str, Any]) -> str:
+    """The generic rules kstatus applies to a custom resource with conditions."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        return "InProgress"
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    if conditions.get("Stalled", {}).get("status") == "True":
+        return "Failed"
+    if conditions.get("Ready", {}).get("status") == "True":
+        return "Current"
+    return "InProgress"
+
+
+def wait_status(ferris: Ferris, ns: str, kind: str, name: str, wanted: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while (current := kstatus(ferris.get(ns, kind, name))) != wanted:
+        assert time.monotonic() < deadline, f"{kind}/{name} is {current}, not {wanted}"
+        time.sleep(0.3)
+
+
+def test_gitops_layout_reconciles_and_reports_health(ferris: Ferris, tmp_path: Path) -> None:
+    repo = tmp_path / "gitops"
+    shutil.copytree(GITOPS, repo)
+    sealed = ferris.ferris(
+        "seal",
+        "-",
+        "--namespace",
+        "reports",
+        "--package",
+        "nightly-report",
+        input=json.dumps({"WAREHOUSE_URL": "postgresql://report:pw-9f8e7d@warehouse/prod"}),
+    )
+    (repo / "sealed.txt").write_text(sealed.stdout)
+    ferris.kubectl("apply", "-k", str(repo))
+    wait_status(ferris, "reports", "ferrispackage", "nightly-report", "Current")
+    wait_status(ferris, "reports", "ferrisrun", "nightly-report-initial", "Current", timeout=120)
+    run = ferris.get("reports", "ferrisrun", "nightly-report-initial")
+    assert run["status"]["phase"] == "Succeeded"
+    assert "building the report for yesterday from ****" in run["status"]["steps"][0]["outputTail"]
+
+    # A change in Git: the package is InProgress until the operator has observed it, then Current.
+    package = (repo / "package.yaml").read_text().replace("day: yesterday", "day: today")
+    (repo / "package.yaml").write_text(package)
+    ferris.kubectl("apply", "-k", str(repo))
+    assert kstatus(ferris.get("reports", "ferrispackage", "nightly-report")) in ("InProgress", "Current")
+    wait_status(ferris, "reports", "ferrispackage", "nightly-report", "Current")
+    assert ferris.get("reports", "ferrispackage", "nightly-report")["status"]["observedGeneration"] == 2
+
+    # A sealed text committed for the wrong package is a failure kstatus reports as such.
+    wrong = ferris.ferris("seal", "-", "--namespace", "reports", "--package", "another", input='{"A": "1234"}')
+    (repo / "sealed.txt").write_text(wrong.stdout)
+    ferris.kubectl("apply", "-k", str(repo))
+    wait_status(ferris, "reports", "ferrispackage", "nightly-report", "Failed")
+
+
+def test_failed_run_reads_as_failed_and_running_as_in_progress(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "fails", "import time\ntime.sleep(2)\nraise SystemExit(2)")
+    wait_status(ferris, ns, "ferrispackage", "fails", "Current")
+    run = ferris.create_run(ns, "fails")
+    ferris.kubectl("wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
+    assert kstatus(ferris.get(ns, "ferrisrun", run)) == "InProgress"
+    wait_status(ferris, ns, "ferrisrun", run, "Failed")
