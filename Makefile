@@ -38,6 +38,10 @@ lint: $(STAMP)
 manifests: cluster-bins
 	$(BIN)/python -m ferris_devcluster.manifests
 
+## Benchmarks against the bare API server (not part of the tests; prints a table, writes bench/results/).
+bench: setup
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 

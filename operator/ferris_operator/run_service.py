@@ -4,6 +4,8 @@ finish it exactly once, and clean finished runs up. Handlers and the runner API 
 from __future__ import annotations
 
 import logging
+import math
+import time
 import secrets as random_tokens
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from ferris_runner.bundle import new_run_key, seal_bundle
 
 log = logging.getLogger("ferris.runs")
 
+HISTORY_CLEANUP_INTERVAL = 10.0
 POD_WAITING_FAILURES = {
     "ErrImagePull": "ImagePullBackOff",
     "ImagePullBackOff": "ImagePullBackOff",
@@ -55,6 +58,7 @@ class RunService:
         self.vault = vault
         self.runs = runs
         self.settings = settings
+        self._last_cleanup: dict[tuple[str, str], float] = {}
 
     # ---- start ---------------------------------------------------------------------------------
     def start(self, body: dict[str, Any]) -> None:
@@ -346,10 +350,18 @@ class RunService:
             record.package_name,
             {"lastRun": {"name": record.name, "phase": phase, "completionTime": model.timestamp(record.finished_at)}},
         )
-        self.clean_history(record.namespace, record.package_name)
+        self.clean_history(record.namespace, record.package_name, min_interval=HISTORY_CLEANUP_INTERVAL)
 
-    def clean_history(self, namespace: str, package_name: str) -> None:
-        """Delete finished runs past the package's history limits or TTL; PostgreSQL keeps them."""
+    def clean_history(self, namespace: str, package_name: str, min_interval: float = 0.0) -> None:
+        """Delete finished runs past the package's history limits or TTL; PostgreSQL keeps them.
+
+        Listing a package's runs costs O(runs); after each finished run it happens at most once
+        per ``min_interval`` seconds for that package, so a burst stays linear."""
+        key = (namespace, package_name)
+        now_monotonic = time.monotonic()
+        if now_monotonic - self._last_cleanup.get(key, -math.inf) < min_interval:
+            return
+        self._last_cleanup[key] = now_monotonic
         package = self.kube.get_package(namespace, package_name)
         if package is None:
             return

@@ -1,0 +1,268 @@
+"""`make bench`: Ferris against the bare API server, in one run on the local cluster.
+
+Prints a table and writes JSON (bench/results/<time>.json) for comparison between commits.
+Not part of the test suite: figures are measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+from kubernetes import client
+
+from bench import admission, runner_overhead
+from bench.stats import ratio
+from ferris_devcluster.kube import client_for
+from ferris_devcluster.stack import FerrisStack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of one process over a window."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> ProcessMeter:
+        times = self.process.cpu_times()
+        self.cpu0 = times.user + times.system
+        self.peak = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        times = self.process.cpu_times()
+        self.cpu = times.user + times.system - self.cpu0
+
+
+def package(api: client.ApiClient, namespace: str, name: str) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "ferris.io",
+        "v1alpha1",
+        namespace,
+        "ferrispackages",
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": name},
+            "spec": {
+                "scripts": [{"name": "noop.py", "content": "pass"}],
+                "successfulRunsHistoryLimit": 1000,
+                "failedRunsHistoryLimit": 1000,
+                "ttlSecondsAfterFinished": 86400,
+            },
+        },
+    )
+
+
+def wait_ready(api: client.ApiClient, namespace: str, name: str, timeout: float = 300) -> None:
+    custom = client.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj: Any = custom.get_namespaced_custom_object("ferris.io", "v1alpha1", namespace, "ferrispackages", name)
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions", [])):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"package {namespace}/{name} not Ready")
+
+
+def namespace(api: client.ApiClient, name: str) -> str:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    while True:
+        try:
+            core.read_namespaced_service_account("default", name)
+            return name
+        except client.exceptions.ApiException:
+            time.sleep(0.2)
+
+
+def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+    raw_ns = namespace(api, f"bench-raw-{tag}")
+    raw = admission.raw_batch(api, raw_ns, n, concurrency).summary(n, objects_per_item=2)
+    ferris_ns = namespace(api, f"bench-ferris-{tag}")
+    package(api, ferris_ns, "trivial")
+    wait_ready(api, ferris_ns, "trivial")
+    assert stack.operator is not None
+    with ProcessMeter(stack.operator.pid) as meter:
+        timeline, failed = admission.ferris_batch(api, ferris_ns, "trivial", n, concurrency)
+    # FerrisRun, run-key Secret, bundle and scripts ConfigMaps, Job: five objects per run.
+    ferris = timeline.summary(n, objects_per_item=5)
+    ferris.update(
+        {
+            "failed": len(failed),
+            "operator_cpu_s": meter.cpu,
+            "operator_peak_rss_mib": meter.peak / 2**20,
+            "operator_cpu_s_per_1000_runs": meter.cpu / n * 1000,
+        }
+    )
+    return {
+        "raw": raw,
+        "ferris": ferris,
+        "ratios": {
+            "time_to_all_jobs": ratio(ferris["time_to_all_jobs_s"], raw["time_to_all_jobs_s"]),
+            "time_to_all_done": ratio(ferris["time_to_all_done_s"], raw["time_to_all_done_s"]),
+            "objects_written_per_s": ratio(ferris["objects_written_per_s"], raw["objects_written_per_s"]),
+        },
+    }
+
+
+def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, seconds: float) -> dict[str, Any]:
+    ns = namespace(api, "bench-paced")
+    package(api, ns, "paced")
+    wait_ready(api, ns, "paced")
+    n = int(rate * seconds)
+    timeline, failed = admission.ferris_batch(api, ns, "paced", n, concurrency=8, rate=rate)
+    summary = timeline.summary(n, objects_per_item=5)
+    return {
+        "rate_per_s": rate,
+        "n": n,
+        "failed": len(failed),
+        "create_to_job_p50_ms": summary["create_to_job_p50_ms"],
+        "create_to_job_p99_ms": summary["create_to_job_p99_ms"],
+    }
+
+
+def seed_history(stack: FerrisStack, api: client.ApiClient, packages: int, runs: int) -> dict[str, Any]:
+    started = time.monotonic()
+    ns = namespace(api, "bench-history")
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: package(api, ns, f"pkg-{i:05d}"), range(packages)))
+    created = time.monotonic() - started
+    wait_ready(api, ns, f"pkg-{packages - 1:05d}", timeout=1800)
+    with psycopg.connect(stack.postgres.url) as conn:
+        conn.execute(
+            "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation, secrets_version,"
+            " phase, reason, message, created_at, started_at, finished_at)"
+            " SELECT 'hist-' || g, 'bench-history', 'run-' || g, 'pkg-' || lpad((g % %s)::text, 5, '0'), NULL, 1, 0,"
+            " 'Succeeded', 'Succeeded', 'all 1 steps succeeded', now() - interval '1 day', now() - interval '1 day',"
+            " now() - interval '1 day' FROM generate_series(1, %s) AS g",
+            (packages, runs),
+        )
+        conn.execute(
+            "INSERT INTO steps (run_uid, idx, name, phase, exit_code, started_at, finished_at, output)"
+            " SELECT 'hist-' || g, 0, 'noop.py', 'Succeeded', 0, now(), now(), 'ok' || chr(10)"
+            " FROM generate_series(1, %s) AS g",
+            (runs,),
+        )
+    return {
+        "packages": packages,
+        "runs": runs,
+        "seconds_to_create_packages": created,
+        "seconds_until_all_ready": time.monotonic() - started,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "Admission (FerrisRun vs Secret+Job created directly; same client concurrency)",
+        f"{'N':>6} {'raw jobs s':>10} {'ferris jobs s':>13} {'ratio':>6} {'raw done s':>10} "
+        f"{'ferris done s':>13} {'ratio':>6} {'runs/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'obj/s ratio':>11}",
+    ]
+    for row in results["admission"]:
+        raw, fer, rat = row["raw"], row["ferris"], row["ratios"]
+        lines.append(
+            f"{fer['n']:>6} {raw['time_to_all_jobs_s']:>10.2f} {fer['time_to_all_jobs_s']:>13.2f} "
+            f"{rat['time_to_all_jobs']:>6.2f} {raw['time_to_all_done_s']:>10.2f} "
+            f"{fer['time_to_all_done_s']:>13.2f} {rat['time_to_all_done']:>6.2f} {fer['items_per_s']:>7.1f} "
+            f"{fer['create_to_job_p50_ms']:>7.0f} {fer['create_to_job_p99_ms']:>7.0f} "
+            f"{rat['objects_written_per_s']:>11.2f}"
+        )
+    if "scaling" in results:
+        s = results["scaling"]
+        lines.append(f"per-run cost N={s['large_n']} / N={s['small_n']}: {s['per_run_ratio']:.2f} (flat = 1.00)")
+    if "paced" in results:
+        p = results["paced"]
+        lines.append(
+            f"at {p['rate_per_s']:.0f} runs/s: create->Job p50 {p['create_to_job_p50_ms']:.0f} ms, "
+            f"p99 {p['create_to_job_p99_ms']:.0f} ms"
+        )
+    for row in results["admission"]:
+        fer = row["ferris"]
+        lines.append(
+            f"operator at N={fer['n']}: {fer['operator_cpu_s_per_1000_runs']:.1f} CPU s per 1000 runs, "
+            f"peak RSS {fer['operator_peak_rss_mib']:.0f} MiB, failed runs {fer['failed']}"
+        )
+    if "history" in results:
+        h = results["history"]
+        lines.append(
+            f"with {h['seed']['packages']} packages and {h['seed']['runs']} finished runs stored: operator "
+            f"RSS at rest {h['rss_at_rest_mib']:.0f} MiB; admission N={h['admission']['ferris']['n']} "
+            f"ratio to all done {h['admission']['ratios']['time_to_all_done']:.2f}, "
+            f"p50 {h['admission']['ferris']['create_to_job_p50_ms']:.0f} ms"
+        )
+    r = results["runner"]
+    lines.append(
+        f"runner: start->first script line {r['runner_to_first_line_ms']:.0f} ms; python -c pass "
+        f"{r['python_c_pass_ms']:.0f} ms; script run directly {r['direct_script_to_first_line_ms']:.0f} ms; "
+        f"overhead over python -c pass {r['overhead_over_python_pass_ms']:.0f} ms"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--history-packages", type=int, default=10000)
+    parser.add_argument("--history-runs", type=int, default=100000)
+    parser.add_argument("--skip-history", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results["commit"] = commit
+    results["runner"] = runner_overhead.measure()
+    with FerrisStack() as stack:
+        api = client_for(stack.kubeconfig).api
+        api.configuration.connection_pool_maxsize = 32
+        results["admission"] = [admission_pair(stack, api, n, args.concurrency, str(n)) for n in sizes]
+        by_n = {row["ferris"]["n"]: row["ferris"] for row in results["admission"]}
+        if len(sizes) > 1:
+            small, large = min(sizes), max(sizes)
+            results["scaling"] = {
+                "small_n": small,
+                "large_n": large,
+                "per_run_ratio": by_n[large]["per_item_ms"] / by_n[small]["per_item_ms"],
+            }
+        results["paced"] = paced_latency(stack, api, args.rate, seconds=10)
+        if not args.skip_history:
+            seed = seed_history(stack, api, args.history_packages, args.history_runs)
+            time.sleep(10)
+            assert stack.operator is not None
+            rss = psutil.Process(stack.operator.pid).memory_info().rss / 2**20
+            results["history"] = {
+                "seed": seed,
+                "rss_at_rest_mib": rss,
+                "admission": admission_pair(stack, api, min(sizes), args.concurrency, "history"),
+            }
+    print(table(results))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{commit or 'dirty'}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Admission: N FerrisRuns created at once against N Secrets + Jobs created directly, on the
+same cluster, at the same client concurrency, each run to completion."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes import client, watch
+
+from bench.stats import percentile
+
+RUNNER_COMMAND = ["python3", "-c", "pass"]
+
+
+@dataclass
+class Timeline:
+    """Wall-clock marks of one batch, seconds since its start."""
+
+    created: dict[str, float] = field(default_factory=dict)
+    job_seen: dict[str, float] = field(default_factory=dict)
+    done: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, n: int, objects_per_item: int) -> dict[str, float]:
+        latencies = [self.job_seen[k] - self.created[k] for k in self.created if k in self.job_seen]
+        all_jobs = max(self.job_seen.values()) if len(self.job_seen) >= n else float("nan")
+        all_done = max(self.done.values()) if len(self.done) >= n else float("nan")
+        return {
+            "n": n,
+            "time_to_all_jobs_s": all_jobs,
+            "time_to_all_done_s": all_done,
+            "items_per_s": n / all_done,
+            "objects_written_per_s": n * objects_per_item / all_jobs,
+            "create_to_job_p50_ms": percentile(latencies, 50) * 1000,
+            "create_to_job_p99_ms": percentile(latencies, 99) * 1000,
+            "per_item_ms": all_done / n * 1000,
+        }
+
+
+class JobWatcher(threading.Thread):
+    """Records when each Job of a namespace first appears and when it completes."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        key: Callable[[Any], str],
+        start: float,
+        timeline: Timeline,
+        track_completion: bool,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.batch = client.BatchV1Api(api)
+        self.namespace, self.key, self.start_time, self.timeline = namespace, key, start, timeline
+        self.track_completion = track_completion
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            stream = watch.Watch().stream(self.batch.list_namespaced_job, self.namespace, timeout_seconds=5)
+            for event in stream:
+                job = event["object"]
+                name = self.key(job)
+                now = time.monotonic() - self.start_time
+                self.timeline.job_seen.setdefault(name, now)
+                if self.track_completion:
+                    for cond in job.status.conditions or []:
+                        if cond.type == "Complete" and cond.status == "True":
+                            self.timeline.done.setdefault(name, now)
+                if self.stop.is_set():
+                    break
+
+
+class RunWatcher(threading.Thread):
+    """Records when each FerrisRun of a namespace reaches a terminal phase."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, start: float, timeline: Timeline) -> None:
+        super().__init__(daemon=True)
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace, self.start_time, self.timeline = namespace, start, timeline
+        self.stop = threading.Event()
+        self.failed: set[str] = set()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            stream = watch.Watch().stream(
+                self.custom.list_namespaced_custom_object,
+                "ferris.io",
+                "v1alpha1",
+                self.namespace,
+                "ferrisruns",
+                timeout_seconds=5,
+            )
+            for event in stream:
+                run = event["object"]
+                phase = (run.get("status") or {}).get("phase")
+                if phase in ("Succeeded", "Failed", "Cancelled"):
+                    self.timeline.done.setdefault(run["metadata"]["name"], time.monotonic() - self.start_time)
+                    if phase != "Succeeded":
+                        self.failed.add(run["metadata"]["name"])
+                if self.stop.is_set():
+                    break
+
+
+def _wait(timeline: Timeline, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(timeline.done) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def ferris_batch(
+    api: client.ApiClient,
+    namespace: str,
+    package: str,
+    n: int,
+    concurrency: int,
+    timeout: float = 1800,
+    rate: float | None = None,
+) -> tuple[Timeline, set[str]]:
+    custom = client.CustomObjectsApi(api)
+    timeline = Timeline()
+    start = time.monotonic()
+    jobs = JobWatcher(api, namespace, lambda job: job.metadata.labels["ferris.io/run"], start, timeline, False)
+    runs = RunWatcher(api, namespace, start, timeline)
+    jobs.start()
+    runs.start()
+    time.sleep(1)  # both watches established
+    start = time.monotonic()
+    jobs.start_time = runs.start_time = start
+
+    def create(i: int) -> None:
+        if rate:
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        name = f"{package}-{i:05d}"
+        body = {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "metadata": {"name": name},
+            "spec": {"packageRef": {"name": package}},
+        }
+        t0 = time.monotonic() - start
+        custom.create_namespaced_custom_object("ferris.io", "v1alpha1", namespace, "ferrisruns", body)
+        timeline.created[name] = t0
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(create, range(n)))
+    _wait(timeline, n, timeout)
+    jobs.stop.set()
+    runs.stop.set()
+    return timeline, runs.failed
+
+
+def raw_batch(api: client.ApiClient, namespace: str, n: int, concurrency: int, timeout: float = 1800) -> Timeline:
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    timeline = Timeline()
+    start = time.monotonic()
+    jobs = JobWatcher(api, namespace, lambda job: job.metadata.name, start, timeline, True)
+    jobs.start()
+    time.sleep(1)
+    start = time.monotonic()
+    jobs.start_time = start
+
+    def create(i: int) -> None:
+        name = f"raw-{i:05d}"
+        t0 = time.monotonic() - start
+        core.create_namespaced_secret(
+            namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name), data={"k": "dmFsdWU="})
+        )
+        batch.create_namespaced_job(
+            namespace,
+            cast(
+                Any,
+                {
+                    "metadata": {"name": name},
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "automountServiceAccountToken": False,
+                                "containers": [{"name": "main", "image": "python:3.11", "command": RUNNER_COMMAND}],
+                            }
+                        },
+                    },
+                },
+            ),
+        )
+        timeline.created[name] = t0
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(create, range(n)))
+    _wait(timeline, n, timeout)
+    jobs.stop.set()
+    return timeline
