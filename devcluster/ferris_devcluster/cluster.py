@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -233,6 +234,17 @@ class LocalCluster:
                 if time.monotonic() > deadline:
                     raise ClusterStartError("default ServiceAccount or node did not appear in time") from None
                 time.sleep(0.2)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run kubectl as the cluster admin."""
+        return subprocess.run(
+            [self.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
 
     def info(self) -> ClusterInfo:
         return ClusterInfo(self.directory, self.kubeconfig, self.server, {p.name: p.pid for p in self.processes})

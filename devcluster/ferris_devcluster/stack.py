@@ -41,14 +41,7 @@ class FerrisStack:
         return self.cluster.kubeconfig
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.cluster.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-        )
+        return self.cluster.kubectl(*args, input=input, check=check)
 
     def env(self) -> dict[str, str]:
         """Environment for the operator and for the `ferris` CLI against this stack."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import secrets as random_tokens
+import time
 from dataclasses import dataclass
 from typing import Any
 

@@ -22,14 +22,7 @@ class ClusterHandle:
         self.clients: Clients = client_for(cluster.kubeconfig)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.cluster.bins["kubectl"], f"--kubeconfig={self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-        )
+        return self.cluster.kubectl(*args, input=input, check=check)
 
     def pod_log(self, namespace: str, pod: str, container: str) -> str:
         path = self.cluster.node_dir / "logs" / namespace / pod / f"{container}.log"

@@ -90,6 +90,17 @@ class Install:
                 raise AssertionError(f"operator pod not ready: {json.dumps([p.get('status') for p in pods])}\n{logs}")
             time.sleep(0.5)
 
+    def package(self, name: str, script_name: str, content: str) -> None:
+        """A one-script package in ferris-demo, waited for until Ready."""
+        manifest = {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": name},
+            "spec": {"scripts": [{"name": script_name, "content": content}]},
+        }
+        self.kubectl("apply", "-n", "ferris-demo", "-f", "-", input=json.dumps(manifest))
+        self.kubectl("wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready", "--timeout=60s")
+
     def run_example(self, package: str) -> str:
         name = f"{package}-{int(time.time() * 1000) % 10**8}"
         self.kubectl(
@@ -321,44 +332,14 @@ def test_the_runner_pod_can_do_nothing_against_the_api(install: Install) -> None
         "except urllib.error.HTTPError as e:\n"
         "    print('API status', e.code)\n"
     )
-    install.kubectl(
-        "apply",
-        "-n",
-        "ferris-demo",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "ferris.io/v1alpha1",
-                "kind": "FerrisPackage",
-                "metadata": {"name": "probe"},
-                "spec": {"scripts": [{"name": "probe.py", "content": script}]},
-            }
-        ),
-    )
-    install.kubectl("wait", "-n", "ferris-demo", "ferrispackage/probe", "--for=condition=Ready", "--timeout=60s")
+    install.package("probe", "probe.py", script)
     output = install.output(install.run_example("probe"))
     assert "token file False" in output and "API status 403" in output and "API ALLOWED" not in output
 
 
 def test_long_and_cancelled_runs_under_the_chart_rbac(install: Install) -> None:
     """A run that outlives the periodic resync, and one that is cancelled (its Job deleted)."""
-    install.kubectl(
-        "apply",
-        "-n",
-        "ferris-demo",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "ferris.io/v1alpha1",
-                "kind": "FerrisPackage",
-                "metadata": {"name": "slow"},
-                "spec": {"scripts": [{"name": "slow.py", "content": "import time\ntime.sleep(12)\nprint('done')"}]},
-            }
-        ),
-    )
-    install.kubectl("wait", "-n", "ferris-demo", "ferrispackage/slow", "--for=condition=Ready", "--timeout=60s")
+    install.package("slow", "slow.py", "import time\ntime.sleep(12)\nprint('done')")
     for name in ("slow-finishes", "slow-cancelled"):
         install.kubectl(
             "create",
