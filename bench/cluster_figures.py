@@ -42,7 +42,7 @@ def main(repeats: int = 10) -> None:
                 capture_output=True,
             )
             durations.append(time.monotonic() - t0)
-    print(f"control plane + process node ready: {startup:.1f} s (includes stopping nothing; binaries cached)")
+    print(f"control plane + process node ready: {startup:.1f} s (binaries cached)")
     print(
         f"trivial Job, creation to Complete: median {statistics.median(durations) * 1000:.0f} ms, "
         f"min {min(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms over {repeats}"

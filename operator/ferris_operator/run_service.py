@@ -85,8 +85,6 @@ class RunService:
             if problem:
                 self._fail_before_start(body, package_name, problem)
                 return
-        if (meta.get("labels") or {}).get(model.LABEL_PACKAGE) != package_name:
-            self.kube.label_run(ref.namespace, ref.name, package_name)
         self._create_children(ref, package, spec, existing is not None)
         self.publish(ref.uid, generation, conditions)
 
@@ -142,7 +140,8 @@ class RunService:
             return  # everything was created before a restart
         stored = self.vault.read(pkg_meta["uid"])
         key_secret_name = model.key_secret_name(ref.name)
-        current = self.kube.read_secret_data(ref.namespace, key_secret_name)
+        # A first start has no key yet; after a restart, reuse the one already handed out.
+        current = self.kube.read_secret_data(ref.namespace, key_secret_name) if started else None
         if current is not None:
             run_key, token = current[0]["run.key"], current[0]["token"].decode()
             fresh_key = False
@@ -317,7 +316,10 @@ class RunService:
             report.get("output"),
         )
         self.runs.mark_running(uid)
-        self.publish(uid)
+        # A step's result is published with the next step's start or with the run's end, which
+        # follow at once: one status write per step instead of two.
+        if report["phase"] == model.STEP_RUNNING:
+            self.publish(uid)
 
     def runner_finished(self, uid: str, succeeded: bool, message: str) -> None:
         if succeeded:

@@ -61,20 +61,9 @@ class Kube:
                 raise
 
     def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
-        result: Any = self.custom.list_namespaced_custom_object(
-            model.GROUP, model.VERSION, namespace, model.RUNS, label_selector=f"{model.LABEL_PACKAGE}={package}"
-        )
-        return list(result.get("items") or [])
-
-    def label_run(self, namespace: str, name: str, package: str) -> None:
-        self.custom.patch_namespaced_custom_object(
-            model.GROUP,
-            model.VERSION,
-            namespace,
-            model.RUNS,
-            name,
-            {"metadata": {"labels": {model.LABEL_PACKAGE: package}}},
-        )
+        """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
+        result: Any = self.custom.list_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS)
+        return [r for r in result.get("items") or [] if r["spec"]["packageRef"]["name"] == package]
 
     def delete_run(self, namespace: str, name: str) -> None:
         try:
