@@ -22,6 +22,7 @@ from kubernetes import client
 from bench import admission, runner_overhead
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
+from ferris_devcluster.processes import exit_on_sigterm
 from ferris_devcluster.stack import FerrisStack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -229,6 +230,7 @@ def main() -> None:
     parser.add_argument("--history-runs", type=int, default=100000)
     parser.add_argument("--skip-history", action="store_true")
     args = parser.parse_args()
+    exit_on_sigterm()
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

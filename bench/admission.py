@@ -61,6 +61,13 @@ class JobWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
+            try:
+                self._watch()
+            except client.exceptions.ApiException:
+                time.sleep(0.2)  # e.g. 504 "too large resource version": list and watch again
+
+    def _watch(self) -> None:
+        if not self.stop.is_set():
             stream = watch.Watch().stream(self.batch.list_namespaced_job, self.namespace, timeout_seconds=5)
             for event in stream:
                 job = event["object"]
@@ -87,6 +94,13 @@ class RunWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
+            try:
+                self._watch()
+            except client.exceptions.ApiException:
+                time.sleep(0.2)
+
+    def _watch(self) -> None:
+        if not self.stop.is_set():
             stream = watch.Watch().stream(
                 self.custom.list_namespaced_custom_object,
                 "ferris.io",

@@ -11,6 +11,16 @@ import time
 from pathlib import Path
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that `with` blocks and `finally` clauses stop every
+    child process (Ctrl-C already does this through KeyboardInterrupt)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 class Supervised:
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name

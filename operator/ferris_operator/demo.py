@@ -14,7 +14,10 @@ def _step(text: str) -> None:
 
 
 def run_demo(keep: bool = False) -> int:
+    from ferris_devcluster.processes import exit_on_sigterm
     from ferris_devcluster.stack import REPO, FerrisStack
+
+    exit_on_sigterm()
 
     example = REPO / "examples" / "secrets-demo"
     _step("starting PostgreSQL, the local Kubernetes cluster and the Ferris operator")
