@@ -235,11 +235,22 @@ def main() -> None:
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     results["commit"] = commit
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{commit or 'dirty'}.json"
+
+    def save(stage: str) -> None:
+        """Write what is measured so far, so that a long run that is stopped still reports."""
+        out.write_text(json.dumps(results, indent=2))
+        print(f"[{stage} done]\n{table(results)}", flush=True)
+
     results["runner"] = runner_overhead.measure()
+    results["admission"] = []
     with FerrisStack() as stack:
         api = client_for(stack.kubeconfig).api
         api.configuration.connection_pool_maxsize = 32
-        results["admission"] = [admission_pair(stack, api, n, args.concurrency, str(n)) for n in sizes]
+        for n in sizes:
+            results["admission"].append(admission_pair(stack, api, n, args.concurrency, str(n)))
+            save(f"admission N={n}")
         by_n = {row["ferris"]["n"]: row["ferris"] for row in results["admission"]}
         if len(sizes) > 1:
             small, large = min(sizes), max(sizes)
@@ -249,6 +260,7 @@ def main() -> None:
                 "per_run_ratio": by_n[large]["per_item_ms"] / by_n[small]["per_item_ms"],
             }
         results["paced"] = paced_latency(stack, api, args.rate, seconds=10)
+        save("paced")
         if not args.skip_history:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             time.sleep(10)
@@ -259,10 +271,7 @@ def main() -> None:
                 "rss_at_rest_mib": rss,
                 "admission": admission_pair(stack, api, min(sizes), args.concurrency, "history"),
             }
-    print(table(results))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{commit or 'dirty'}.json"
-    out.write_text(json.dumps(results, indent=2))
+    save("all")
     print(f"\nwrote {out}")
 
 

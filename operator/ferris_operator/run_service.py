@@ -15,13 +15,14 @@ from ferris_operator.builders import run_objects, run_status
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunStore, token_digest
+from ferris_operator.store.runs import RunRecord, RunStore, token_digest
 from ferris_operator.vault import Vault
 from ferris_runner.bundle import new_run_key, seal_bundle
 
 log = logging.getLogger("ferris.runs")
 
 HISTORY_CLEANUP_INTERVAL = 10.0
+RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
 POD_WAITING_FAILURES = {
     "ErrImagePull": "ImagePullBackOff",
     "ImagePullBackOff": "ImagePullBackOff",
@@ -390,31 +391,26 @@ class RunService:
                 self.kube.delete_run(namespace, run["metadata"]["name"])
 
     def resync_active(self) -> None:
-        for record in self.runs.active():
-            body = self.kube.get_run(record.namespace, record.name)
-            if body is None or body["metadata"]["uid"] != record.uid:
-                self.finish(record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished")
-                continue
-            try:
-                self.resync(body)
-            except RunWaiting:
-                continue
+        """Catch up with runs whose Job finished or vanished while nobody was watching.
 
-    def resync(self, body: dict[str, Any]) -> None:
-        """Catch up with the Job and pod of a run that is still active (missed events, restarts)."""
-        meta = body["metadata"]
-        record = self.runs.get(meta["uid"])
-        if record is None:
-            self.start(body)
-            return
-        if record.terminal:
-            self.publish(record.uid, meta.get("generation"), (body.get("status") or {}).get("conditions"))
-            return
-        job = self.kube.read_job(meta["namespace"], model.job_name(meta["name"]))
-        if job is None:
-            self.start(body)  # the Job was never created, or deleted: start() recreates it idempotently
-            return
-        for pod in self.kube.list_run_pods(meta["namespace"], record.uid):
-            self.on_pod(pod)
-        self.on_job(job)
-        self.publish(record.uid, meta.get("generation"), (body.get("status") or {}).get("conditions"))
+        Two LIST calls per namespace with active runs, whatever their number: a run with a
+        live Job needs nothing here (its Job and pod events do the work)."""
+        by_namespace: dict[str, list[RunRecord]] = {}
+        for record in self.runs.active():
+            by_namespace.setdefault(record.namespace, []).append(record)
+        for namespace, records in by_namespace.items():
+            runs = {r["metadata"]["uid"]: r for r in self.kube.list_runs_in(namespace)}
+            jobs = {j["metadata"]["labels"].get(model.LABEL_RUN_UID): j for j in self.kube.list_run_jobs(namespace)}
+            for record in records:
+                body = runs.get(record.uid)
+                if body is None:
+                    self.finish(
+                        record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished"
+                    )
+                elif record.uid in jobs:
+                    self.on_job(jobs[record.uid])
+                elif (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS:
+                    try:
+                        self.start(body)  # the Job was never created, or was deleted: recreate it
+                    except RunWaiting:
+                        continue

@@ -42,15 +42,6 @@ class Kube:
                 return None
             raise
 
-    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: Any = self.custom.get_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
-            return dict(obj)
-        except ApiException as exc:
-            if _is(exc, 404):
-                return None
-            raise
-
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
             self.custom.patch_namespaced_custom_object_status(
@@ -60,10 +51,17 @@ class Kube:
             if not _is(exc, 404):
                 raise
 
+    def list_runs_in(self, namespace: str) -> list[dict[str, Any]]:
+        result: Any = self.custom.list_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS)
+        return list(result.get("items") or [])
+
     def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
         """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
-        result: Any = self.custom.list_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS)
-        return [r for r in result.get("items") or [] if r["spec"]["packageRef"]["name"] == package]
+        return [r for r in self.list_runs_in(namespace) if r["spec"]["packageRef"]["name"] == package]
+
+    def list_run_jobs(self, namespace: str) -> list[dict[str, Any]]:
+        jobs: Any = self.batch.list_namespaced_job(namespace, label_selector=model.LABEL_RUN_UID)
+        return [self._plain(j) for j in jobs.items]
 
     def delete_run(self, namespace: str, name: str) -> None:
         try:
