@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -102,6 +103,9 @@ def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def servers(**_: Any) -> None:
         global _ready
+        # The runner API's database and API calls run in threads: give them their own pool
+        # instead of asyncio's default of a few threads, which a burst of runners exhausts.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="api"))
         await _serve(
             RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
         )

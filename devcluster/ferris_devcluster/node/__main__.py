@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -22,12 +23,25 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--api-port", type=int, required=True)
     parser.add_argument("--images", help="JSON object: image repository -> entrypoint argv")
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=int(os.environ.get("FERRIS_NODE_MAX_PODS", "16")),
+        help="pods running at once; more wait unbound, as on a full node",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     configuration = client.Configuration()
     config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = 64
-    node = Node(client.ApiClient(configuration), args.name, args.state_dir, load_table(args.images), args.api_port)
+    node = Node(
+        client.ApiClient(configuration),
+        args.name,
+        args.state_dir,
+        load_table(args.images),
+        args.api_port,
+        args.max_pods,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         node.stopping.set()

@@ -37,7 +37,13 @@ def _die_with_parent() -> None:
 
 class Node:
     def __init__(
-        self, api: client.ApiClient, name: str, state_dir: Path, images: dict[str, list[str]], api_port: int
+        self,
+        api: client.ApiClient,
+        name: str,
+        state_dir: Path,
+        images: dict[str, list[str]],
+        api_port: int,
+        max_pods: int = 16,
     ) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
@@ -46,6 +52,9 @@ class Node:
         self.images = images
         self.api_port = api_port
         self.workers: dict[str, PodWorker] = {}
+        self.unbound: dict[str, dict[str, Any]] = {}  # pods waiting for a free slot
+        self.binding: set[str] = set()  # bound, their worker not started yet
+        self.max_pods = max_pods
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -142,12 +151,15 @@ class Node:
             if spec.get("schedulerName", "default-scheduler") == "default-scheduler" and not meta.get(
                 "deletionTimestamp"
             ):
-                self.bind(pod)
+                with self.lock:
+                    self.unbound[meta["uid"]] = pod
+                self.schedule()
             return
         if node_name != self.name:
             return
         uid = meta["uid"]
         with self.lock:
+            self.binding.discard(uid)
             worker = self.workers.get(uid)
             if worker is None:
                 phase = (pod.get("status") or {}).get("phase")
@@ -160,13 +172,29 @@ class Node:
                 worker.start()
         worker.update(pod)
 
+    def schedule(self) -> None:
+        """Bind waiting pods, oldest first, while fewer than ``max_pods`` run here: a node has a
+        capacity, and a burst of Jobs must queue rather than start a thousand processes."""
+        while True:
+            with self.lock:
+                if not self.unbound or len(self.workers) + len(self.binding) >= self.max_pods:
+                    return
+                uid = min(self.unbound, key=lambda u: self.unbound[u]["metadata"].get("creationTimestamp", ""))
+                pod = self.unbound.pop(uid)
+                self.binding.add(uid)
+            if not self.bind(pod):
+                with self.lock:
+                    self.binding.discard(uid)
+
     def forget(self, pod: dict[str, Any]) -> None:
         with self.lock:
+            self.unbound.pop(pod["metadata"]["uid"], None)
+            self.binding.discard(pod["metadata"]["uid"])
             worker = self.workers.pop(pod["metadata"]["uid"], None)
         if worker:
             worker.request_stop("deleted")
 
-    def bind(self, pod: dict[str, Any]) -> None:
+    def bind(self, pod: dict[str, Any]) -> bool:
         meta = pod["metadata"]
         body = client.V1Binding(
             metadata=client.V1ObjectMeta(name=meta["name"]),
@@ -174,9 +202,11 @@ class Node:
         )
         try:
             self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], body, _preload_content=False)
+            return True
         except ApiException as exc:
             if exc.status not in (404, 409):
                 log.warning("binding %s/%s failed: %s", meta["namespace"], meta["name"], exc.reason)
+            return False
 
     def finalize_deletion(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -291,6 +321,7 @@ class PodWorker(threading.Thread):
         shutil.rmtree(self.dir / "volumes", ignore_errors=True)
         with self.node.lock:
             self.node.workers.pop(self.pod["metadata"]["uid"], None)
+        self.node.schedule()
 
     def _containers(self) -> list[tuple[str, str]]:
         return [(c["name"], c["image"]) for c in self.pod["spec"]["containers"]]
