@@ -21,10 +21,6 @@ class Clients:
         return client.BatchV1Api(self.api)
 
     @property
-    def apps(self) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api)
-
-    @property
     def rbac(self) -> client.RbacAuthorizationV1Api:
         return client.RbacAuthorizationV1Api(self.api)
 

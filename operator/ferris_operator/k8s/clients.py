@@ -20,9 +20,5 @@ def core_api() -> client.CoreV1Api:
     return client.CoreV1Api(api_client())
 
 
-def batch_api() -> client.BatchV1Api:
-    return client.BatchV1Api(api_client())
-
-
 def custom_api() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client())
