@@ -106,8 +106,8 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     assert stack.operator is not None
     with ProcessMeter(stack.operator.pid) as meter:
         timeline, failed = admission.ferris_batch(api, ferris_ns, "trivial", n, concurrency)
-    # FerrisRun, run-key Secret, bundle and scripts ConfigMaps, Job: five objects per run.
-    ferris = timeline.summary(n, objects_per_item=5)
+    # FerrisRun, run-key Secret, bundle ConfigMap, Job: four objects per run.
+    ferris = timeline.summary(n, objects_per_item=4)
     ferris.update(
         {
             "failed": len(failed),
@@ -127,20 +127,50 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     }
 
 
+class Cordon:
+    """While inside, the node binds no new pod: Jobs are created but their pods wait. On this
+    machine the pods share two cores with the operator; cordoning separates what the operator
+    adds from what a saturated node costs. The pods run when every Job exists (``release``)."""
+
+    def __init__(self, stack: FerrisStack) -> None:
+        self.stack = stack
+        self.released = False
+
+    def __enter__(self) -> Cordon:
+        self.stack.kubectl("cordon", self.stack.cluster.node_name)
+        return self
+
+    def release(self) -> None:
+        if not self.released:
+            self.stack.kubectl("uncordon", self.stack.cluster.node_name)
+            self.released = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, seconds: float) -> dict[str, Any]:
-    ns = namespace(api, "bench-paced")
-    package(api, ns, "paced")
-    wait_ready(api, ns, "paced")
+    """Runs created at ``rate`` per second: create -> Job latency of Ferris, and of a Secret and
+    a Job created directly, with the node cordoned (admission alone) and, for Ferris, again with
+    the pods running beside it."""
     n = int(rate * seconds)
-    timeline, failed = admission.ferris_batch(api, ns, "paced", n, concurrency=8, rate=rate)
-    summary = timeline.summary(n, objects_per_item=5)
-    return {
-        "rate_per_s": rate,
-        "n": n,
-        "failed": len(failed),
-        "create_to_job_p50_ms": summary["create_to_job_p50_ms"],
-        "create_to_job_p99_ms": summary["create_to_job_p99_ms"],
-    }
+    figures: dict[str, Any] = {"rate_per_s": rate, "n": n}
+    raw_ns = namespace(api, "bench-paced-raw")
+    with Cordon(stack) as cordon:
+        raw = admission.raw_batch(api, raw_ns, n, concurrency=8, rate=rate, jobs_created=cordon.release)
+    figures["raw"] = raw.summary(n, objects_per_item=2)
+    for label, cordoned in (("ferris", True), ("ferris_with_pods", False)):
+        ns = namespace(api, f"bench-paced-{label.replace('_', '-')}")
+        package(api, ns, "paced")
+        wait_ready(api, ns, "paced")
+        with Cordon(stack) as cordon:
+            if not cordoned:
+                cordon.release()
+            timeline, failed = admission.ferris_batch(
+                api, ns, "paced", n, concurrency=8, rate=rate, jobs_created=cordon.release
+            )
+        figures[label] = {**timeline.summary(n, objects_per_item=4), "failed": len(failed)}
+    return figures
 
 
 def seed_history(stack: FerrisStack, api: client.ApiClient, packages: int, runs: int) -> dict[str, Any]:
@@ -194,10 +224,16 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"per-run cost N={s['large_n']} / N={s['small_n']}: {s['per_run_ratio']:.2f} (flat = 1.00)")
     if "paced" in results:
         p = results["paced"]
-        lines.append(
-            f"at {p['rate_per_s']:.0f} runs/s: create->Job p50 {p['create_to_job_p50_ms']:.0f} ms, "
-            f"p99 {p['create_to_job_p99_ms']:.0f} ms"
-        )
+        for label, title in (
+            ("raw", "Secret+Job directly, node cordoned"),
+            ("ferris", "Ferris, node cordoned"),
+            ("ferris_with_pods", "Ferris, pods running beside it"),
+        ):
+            row = p[label]
+            lines.append(
+                f"at {p['rate_per_s']:.0f}/s ({title}): create->Job p50 {row['create_to_job_p50_ms']:.0f} ms, "
+                f"p99 {row['create_to_job_p99_ms']:.0f} ms"
+            )
     for row in results["admission"]:
         fer = row["ferris"]
         lines.append(
@@ -228,10 +264,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--history-packages", type=int, default=10000)
     parser.add_argument("--history-runs", type=int, default=100000)
-    parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument(
+        "--stages", default="admission,paced,history", help="comma-separated: admission, paced, history"
+    )
     args = parser.parse_args()
     exit_on_sigterm()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    stages = set(args.stages.split(","))
+    sizes = [int(s) for s in args.sizes.split(",")] if "admission" in stages else []
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     results["commit"] = commit
@@ -259,9 +298,10 @@ def main() -> None:
                 "large_n": large,
                 "per_run_ratio": by_n[large]["per_item_ms"] / by_n[small]["per_item_ms"],
             }
-        results["paced"] = paced_latency(stack, api, args.rate, seconds=10)
-        save("paced")
-        if not args.skip_history:
+        if "paced" in stages:
+            results["paced"] = paced_latency(stack, api, args.rate, seconds=10)
+            save("paced")
+        if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             time.sleep(10)
             assert stack.operator is not None
@@ -269,7 +309,7 @@ def main() -> None:
             results["history"] = {
                 "seed": seed,
                 "rss_at_rest_mib": rss,
-                "admission": admission_pair(stack, api, min(sizes), args.concurrency, "history"),
+                "admission": admission_pair(stack, api, min(sizes, default=100), args.concurrency, "history"),
             }
     save("all")
     print(f"\nwrote {out}")

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from bench.stats import percentile
+from ferris_devcluster.kube import RawWatch
 
 RUNNER_COMMAND = ["python3", "-c", "pass"]
 
@@ -48,7 +49,7 @@ class JobWatcher(threading.Thread):
         self,
         api: client.ApiClient,
         namespace: str,
-        key: Callable[[Any], str],
+        key: Callable[[dict[str, Any]], str],
         start: float,
         timeline: Timeline,
         track_completion: bool,
@@ -68,15 +69,15 @@ class JobWatcher(threading.Thread):
 
     def _watch(self) -> None:
         if not self.stop.is_set():
-            stream = watch.Watch().stream(self.batch.list_namespaced_job, self.namespace, timeout_seconds=5)
+            stream = RawWatch().stream(self.batch.list_namespaced_job, self.namespace, timeout_seconds=5)
             for event in stream:
                 job = event["object"]
                 name = self.key(job)
                 now = time.monotonic() - self.start_time
                 self.timeline.job_seen.setdefault(name, now)
                 if self.track_completion:
-                    for cond in job.status.conditions or []:
-                        if cond.type == "Complete" and cond.status == "True":
+                    for cond in (job.get("status") or {}).get("conditions") or []:
+                        if cond["type"] == "Complete" and cond["status"] == "True":
                             self.timeline.done.setdefault(name, now)
                 if self.stop.is_set():
                     break
@@ -101,7 +102,7 @@ class RunWatcher(threading.Thread):
 
     def _watch(self) -> None:
         if not self.stop.is_set():
-            stream = watch.Watch().stream(
+            stream = RawWatch().stream(
                 self.custom.list_namespaced_custom_object,
                 "ferris.io",
                 "v1alpha1",
@@ -120,9 +121,9 @@ class RunWatcher(threading.Thread):
                     break
 
 
-def _wait(timeline: Timeline, n: int, timeout: float) -> None:
+def _wait(marks: dict[str, float], n: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while len(timeline.done) < n and time.monotonic() < deadline:
+    while len(marks) < n and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
@@ -134,11 +135,15 @@ def ferris_batch(
     concurrency: int,
     timeout: float = 1800,
     rate: float | None = None,
+    jobs_created: Callable[[], None] | None = None,
 ) -> tuple[Timeline, set[str]]:
+    """Create N runs (at ``rate`` per second, or all at once) and follow them to the end.
+    ``jobs_created`` is called once every run's Job exists (the benchmark uncordons the node
+    there when it measures admission alone)."""
     custom = client.CustomObjectsApi(api)
     timeline = Timeline()
     start = time.monotonic()
-    jobs = JobWatcher(api, namespace, lambda job: job.metadata.labels["ferris.io/run"], start, timeline, False)
+    jobs = JobWatcher(api, namespace, lambda job: job["metadata"]["labels"]["ferris.io/run"], start, timeline, False)
     runs = RunWatcher(api, namespace, start, timeline)
     jobs.start()
     runs.start()
@@ -162,23 +167,36 @@ def ferris_batch(
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(create, range(n)))
-    _wait(timeline, n, timeout)
+    if jobs_created:
+        _wait(timeline.job_seen, n, timeout)
+        jobs_created()
+    _wait(timeline.done, n, timeout)
     jobs.stop.set()
     runs.stop.set()
     return timeline, runs.failed
 
 
-def raw_batch(api: client.ApiClient, namespace: str, n: int, concurrency: int, timeout: float = 1800) -> Timeline:
+def raw_batch(
+    api: client.ApiClient,
+    namespace: str,
+    n: int,
+    concurrency: int,
+    timeout: float = 1800,
+    rate: float | None = None,
+    jobs_created: Callable[[], None] | None = None,
+) -> Timeline:
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     timeline = Timeline()
     start = time.monotonic()
-    jobs = JobWatcher(api, namespace, lambda job: job.metadata.name, start, timeline, True)
+    jobs = JobWatcher(api, namespace, lambda job: job["metadata"]["name"], start, timeline, True)
     jobs.start()
     time.sleep(1)
     start = time.monotonic()
     jobs.start_time = start
 
     def create(i: int) -> None:
+        if rate:
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
         name = f"raw-{i:05d}"
         t0 = time.monotonic() - start
         core.create_namespaced_secret(
@@ -207,6 +225,9 @@ def raw_batch(api: client.ApiClient, namespace: str, n: int, concurrency: int, t
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(create, range(n)))
-    _wait(timeline, n, timeout)
+    if jobs_created:
+        _wait(timeline.job_seen, n, timeout)
+        jobs_created()
+    _wait(timeline.done, n, timeout)
     jobs.stop.set()
     return timeline

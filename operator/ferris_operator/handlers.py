@@ -124,12 +124,15 @@ def package_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     _reconcile_package(raw, patch)
 
 
-@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30)
-def package_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Re-read a kept source Secret, and clean finished runs past their TTL."""
-    raw = dict(body)
-    _reconcile_package(raw, patch)
-    c().runs.clean_history(raw["metadata"]["namespace"], raw["metadata"]["name"])
+def _keeps_source(spec: kopf.Spec, **_: Any) -> bool:
+    return bool((spec.get("secretsFrom") or {}).get("keepSource"))
+
+
+@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30, when=_keeps_source)
+def package_source_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Re-read a kept source Secret. A timer is a task per object in kopf: only packages that
+    keep their source get one (ten thousand timers cost the operator 100 MiB and a core)."""
+    _reconcile_package(dict(body), patch)
 
 
 def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
@@ -137,7 +140,9 @@ def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
         outcome = c().packages.reconcile(raw)
     except DB_ERRORS:
         raise _database_down("FerrisPackage", raw, model.PACKAGES) from None
-    patch.status.update(outcome.status)
+    current = raw.get("status") or {}
+    if any(current.get(key) != value for key, value in outcome.status.items()):
+        patch.status.update(outcome.status)  # a resume of an unchanged package writes nothing
     for warning in outcome.warnings:
         c().kube.event(raw, "FerrisPackage", "ShortSecretNotMasked", warning)
     if outcome.problem:
@@ -155,6 +160,16 @@ def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
 def package_deleted(body: kopf.Body, **_: Any) -> None:
     raw = dict(body)
     _guarded("FerrisPackage", model.PACKAGES, raw, lambda: c().vault.forget(raw["metadata"]["uid"]))
+
+
+def clean_recent_history() -> None:
+    """Periodic: history limits of the packages whose runs finished since the last call."""
+    c().runs.sweep_history(everything=False)
+
+
+def sweep_history() -> None:
+    """Periodic: TTLs and history limits of every package."""
+    c().runs.sweep_history(everything=True)
 
 
 def resync_active_runs() -> None:

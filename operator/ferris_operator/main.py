@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +35,7 @@ log = logging.getLogger("ferris.operator")
 _servers: list[web.AppRunner] = []
 _background: list[asyncio.Task[None]] = []
 RESYNC_SECONDS = 10
+HISTORY_SWEEP_SECONDS = 60
 _ready = False
 
 
@@ -77,13 +79,13 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     _servers.append(runner)
 
 
-async def _resync_forever() -> None:
+async def _every(seconds: float, job: Callable[[], None]) -> None:
     while True:
-        await asyncio.sleep(RESYNC_SECONDS)
+        await asyncio.sleep(seconds)
         try:
-            await asyncio.to_thread(handlers.resync_active_runs)
+            await asyncio.to_thread(job)
         except Exception:
-            log.exception("periodic resync failed")
+            log.exception("periodic %s failed", job.__name__)
 
 
 def _install_startup(settings: Settings) -> None:
@@ -110,7 +112,9 @@ def _install_startup(settings: Settings) -> None:
             RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
-        _background.append(asyncio.create_task(_resync_forever()))
+        _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.resync_active_runs)))
+        _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.clean_recent_history)))
+        _background.append(asyncio.create_task(_every(HISTORY_SWEEP_SECONDS, handlers.sweep_history)))
         _ready = True
 
     @kopf.on.cleanup()

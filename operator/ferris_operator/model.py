@@ -65,10 +65,6 @@ def bundle_name(run_name: str) -> str:
     return child_name(run_name, "bundle")
 
 
-def scripts_name(run_name: str) -> str:
-    return child_name(run_name, "scripts")
-
-
 def condition(
     kind: str,
     status: bool | None,

@@ -4,8 +4,8 @@ finish it exactly once, and clean finished runs up. Handlers and the runner API 
 from __future__ import annotations
 
 import logging
-import math
 import secrets as random_tokens
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,6 @@ from ferris_runner.bundle import new_run_key, seal_bundle
 
 log = logging.getLogger("ferris.runs")
 
-HISTORY_CLEANUP_INTERVAL = 10.0
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
 POD_WAITING_FAILURES = {
     "ErrImagePull": "ImagePullBackOff",
@@ -46,6 +45,11 @@ class PackageProblem:
     message: str
 
 
+def _finished(run: dict[str, Any]) -> bool:
+    status = run.get("status") or {}
+    return status.get("phase") in model.TERMINAL and bool(status.get("completionTime"))
+
+
 def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
@@ -59,10 +63,12 @@ class RunService:
         self.vault = vault
         self.runs = runs
         self.settings = settings
-        self._last_cleanup: dict[tuple[str, str], float] = {}
+        self._finished_since_sweep: set[tuple[str, str]] = set()  # (namespace, package)
+        self._lock = threading.Lock()
 
     # ---- start ---------------------------------------------------------------------------------
     def start(self, body: dict[str, Any]) -> None:
+        began = time.monotonic()
         meta, spec = body["metadata"], body["spec"]
         ref = RunRef(meta["namespace"], meta["name"], meta["uid"])
         generation = meta.get("generation")
@@ -86,7 +92,8 @@ class RunService:
             if problem:
                 self._fail_before_start(body, package_name, problem)
                 return
-        self._create_children(ref, package, spec, existing is not None)
+        if self._create_children(ref, package, spec, existing is not None):
+            metrics.RUN_START.observe(time.monotonic() - began)
         self.publish(ref.uid, generation, conditions)
 
     def _package_problem(
@@ -133,12 +140,14 @@ class RunService:
             self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
         return None
 
-    def _create_children(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: bool) -> None:
+    def _create_children(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: bool) -> bool:
+        """Create what is missing of the run's Secret, bundle and Job; True when the Job is new."""
         pkg_meta, pkg_spec = package["metadata"], package["spec"]
         package_name = pkg_meta["name"]
         job_name = model.job_name(ref.name)
         if started and self.kube.job_exists(ref.namespace, job_name):
-            return  # everything was created before a restart
+            return False  # everything was created before a restart
+        scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
         stored = self.vault.read(pkg_meta["uid"])
         key_secret_name = model.key_secret_name(ref.name)
         # A first start has no key yet; after a restart, reuse the one already handed out.
@@ -169,11 +178,12 @@ class RunService:
         if record.token_sha256 != token_digest(token):
             self.runs.set_token(ref.uid, token_digest(token))
         document = run_objects.run_document(ref, package, params, stored.version)
-        bundle = run_objects.bundle_configmap(ref, package_name, seal_bundle(run_key, ref.uid, stored.values), document)
+        bundle = run_objects.bundle_configmap(
+            ref, package_name, seal_bundle(run_key, ref.uid, stored.values), document, scripts
+        )
         _, created = self.kube.create_or_get(bundle)
         if not created and fresh_key:
             self.kube.replace_configmap(bundle)
-        self.kube.create_or_get(run_objects.scripts_configmap(ref, package_name, self._scripts(ref, pkg_spec)))
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         _, job_created = self.kube.create_or_get(
             run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
@@ -181,12 +191,14 @@ class RunService:
         if job_created:
             metrics.RUNS_STARTED.inc()
             metrics.RUNS_ACTIVE.inc()
+        return job_created
 
-    def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> dict[str, str]:
-        contents: dict[str, str] = {}
+    def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
+        """(name, content) of every script in order; a ConfigMap-sourced one is copied now."""
+        contents: list[tuple[str, str]] = []
         for script in pkg_spec["scripts"]:
             if "content" in script:
-                contents[script["name"]] = script["content"]
+                contents.append((script["name"], script["content"]))
                 continue
             cm = script["configMapRef"]
             value = self.kube.read_configmap_key(ref.namespace, cm["name"], cm["key"])
@@ -194,7 +206,7 @@ class RunService:
                 raise RunWaiting(
                     "ScriptSourceMissing", f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}"
                 )
-            contents[script["name"]] = value
+            contents.append((script["name"], value))
         return contents
 
     def _fail_before_start(self, body: dict[str, Any], package_name: str, problem: PackageProblem) -> None:
@@ -353,18 +365,28 @@ class RunService:
             record.package_name,
             {"lastRun": {"name": record.name, "phase": phase, "completionTime": model.timestamp(record.finished_at)}},
         )
-        self.clean_history(record.namespace, record.package_name, min_interval=HISTORY_CLEANUP_INTERVAL)
+        with self._lock:
+            self._finished_since_sweep.add((record.namespace, record.package_name))
 
-    def clean_history(self, namespace: str, package_name: str, min_interval: float = 0.0) -> None:
-        """Delete finished runs past the package's history limits or TTL; PostgreSQL keeps them.
-
-        Listing a package's runs costs O(runs); after each finished run it happens at most once
-        per ``min_interval`` seconds for that package, so a burst stays linear."""
-        key = (namespace, package_name)
-        now_monotonic = time.monotonic()
-        if now_monotonic - self._last_cleanup.get(key, -math.inf) < min_interval:
+    def sweep_history(self, everything: bool) -> None:
+        """Delete finished runs past their package's history limits or TTL; PostgreSQL keeps
+        them. Periodic, never per finished run: a burst of runs costs one LIST per namespace,
+        then one GET per package with finished runs. ``everything`` sweeps every package (for
+        TTLs); otherwise only those with runs finished since the last sweep."""
+        with self._lock:
+            recent, self._finished_since_sweep = self._finished_since_sweep, set()
+        if not everything and not recent:
             return
-        self._last_cleanup[key] = now_monotonic
+        namespaces = self.settings.watch_namespaces if everything else tuple(sorted({ns for ns, _ in recent}))
+        by_package: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for run in self.kube.iter_runs(namespaces):
+            key = (run["metadata"]["namespace"], run["spec"]["packageRef"]["name"])
+            if _finished(run) and (everything or key in recent):
+                by_package.setdefault(key, []).append(run)
+        for (namespace, package_name), runs in by_package.items():
+            self._prune(namespace, package_name, runs)
+
+    def _prune(self, namespace: str, package_name: str, runs: list[dict[str, Any]]) -> None:
         package = self.kube.get_package(namespace, package_name)
         if package is None:
             return
@@ -375,12 +397,7 @@ class RunService:
             model.FAILED: spec.get("failedRunsHistoryLimit", 10),
             model.CANCELLED: spec.get("failedRunsHistoryLimit", 10),
         }
-        finished = [
-            r
-            for r in self.kube.list_runs(namespace, package_name)
-            if (r.get("status") or {}).get("phase") in model.TERMINAL and (r.get("status") or {}).get("completionTime")
-        ]
-        finished.sort(key=lambda r: r["status"]["completionTime"], reverse=True)
+        finished = sorted(filter(_finished, runs), key=lambda r: r["status"]["completionTime"], reverse=True)
         kept: dict[str, int] = {}
         now = model.utcnow()
         for run in finished:

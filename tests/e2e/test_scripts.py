@@ -111,3 +111,20 @@ def test_reuploaded_secrets_reach_the_next_run_and_the_first_keeps_its_version(f
     assert "value new-value-2" in ferris.steps(uid2)[0][4]
     assert ferris.run_row(uid1)[2] == 1  # type: ignore[index]
     assert ferris.run_row(uid2)[2] == 2  # type: ignore[index]
+
+
+def test_history_limit_removes_older_runs_from_the_cluster_and_keeps_them_in_postgres(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "kept", "print('ok')", successfulRunsHistoryLimit=1)
+    ferris.wait_condition(ns, "ferrispackage", "kept", "Ready")
+    first = ferris.create_run(ns, "kept", name="kept-first")
+    first_uid = ferris.wait_run(ns, first)["metadata"]["uid"]
+    second = ferris.create_run(ns, "kept", name="kept-second")
+    assert ferris.wait_run(ns, second)["status"]["phase"] == "Succeeded"
+    deadline = time.monotonic() + 30  # history is swept every 10 s
+    while ferris.exists(ns, "ferrisrun", first) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not ferris.exists(ns, "ferrisrun", first), "the older run is past the history limit of 1"
+    assert ferris.exists(ns, "ferrisrun", second)
+    assert ferris.run_row(first_uid) is not None and ferris.steps(first_uid)[0][4] == "ok\n"
+    results = ferris.ferris("results", first, "-n", ns)
+    assert results.returncode == 0 and "ok" in results.stdout, results.stderr

@@ -49,6 +49,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threading.Thread(target=node.run, name="watch", daemon=True).start()
+    threading.Thread(target=node.follow_cordon, name="cordon", daemon=True).start()
     while not node.stopping.wait(1):
         pass
     node.shutdown()

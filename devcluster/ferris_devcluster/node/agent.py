@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ferris_devcluster.kube import RawWatch
 from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.envvars import EnvError, resolve_env
 from ferris_devcluster.node.images import image_roots, resolve_argv
@@ -55,6 +56,7 @@ class Node:
         self.unbound: dict[str, dict[str, Any]] = {}  # pods waiting for a free slot
         self.binding: set[str] = set()  # bound, their worker not started yet
         self.max_pods = max_pods
+        self.cordoned = False  # Node spec.unschedulable (`kubectl cordon`): bind nothing new
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -105,25 +107,40 @@ class Node:
             },
         )
 
+    def follow_cordon(self) -> None:
+        """This node is its own scheduler: honour `kubectl cordon` by reading the Node's
+        spec.unschedulable twice a second, and bind what waits once it is uncordoned."""
+        while not self.stopping.wait(0.5):
+            try:
+                response: Any = self.core.read_node(self.name, _preload_content=False)
+                node = json.loads(response.data)
+            except ApiException:
+                continue
+            cordoned = bool(node["spec"].get("unschedulable"))
+            if cordoned != self.cordoned:
+                log.info("node %s", "cordoned" if cordoned else "uncordoned")
+                self.cordoned = cordoned
+                self.schedule()
+
     def run(self) -> None:
         self.register()
         resource_version = ""
         while not self.stopping.is_set():
             try:
                 if not resource_version:
-                    pods = self.core.list_pod_for_all_namespaces()
-                    for pod in pods.items:
-                        self.handle(self.api.sanitize_for_serialization(pod))
-                    resource_version = str(pods.metadata.resource_version) if pods.metadata else ""
-                stream = watch.Watch().stream(
+                    response: Any = self.core.list_pod_for_all_namespaces(_preload_content=False)
+                    pods = json.loads(response.data)
+                    for pod in pods["items"]:
+                        self.handle(pod)
+                    resource_version = str(pods["metadata"].get("resourceVersion", ""))
+                stream = RawWatch().stream(
                     self.core.list_pod_for_all_namespaces,
                     resource_version=resource_version,
                     timeout_seconds=30,
                     allow_watch_bookmarks=True,
                 )
                 for event in stream:
-                    obj = event["object"]
-                    raw = obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
+                    raw = event["object"]
                     resource_version = raw["metadata"].get("resourceVersion", resource_version)
                     if event["type"] == "BOOKMARK":
                         continue
@@ -177,7 +194,7 @@ class Node:
         capacity, and a burst of Jobs must queue rather than start a thousand processes."""
         while True:
             with self.lock:
-                if not self.unbound or len(self.workers) + len(self.binding) >= self.max_pods:
+                if self.cordoned or not self.unbound or len(self.workers) + len(self.binding) >= self.max_pods:
                     return
                 uid = min(self.unbound, key=lambda u: self.unbound[u]["metadata"].get("creationTimestamp", ""))
                 pod = self.unbound.pop(uid)

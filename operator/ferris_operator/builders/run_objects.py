@@ -1,5 +1,6 @@
-"""Pure builders of a run's children: the run-key Secret, the bundle and scripts ConfigMaps,
-and the Job. Every object is owned by the FerrisRun, with a deterministic name."""
+"""Pure builders of a run's children: the run-key Secret, the bundle ConfigMap (sealed secrets,
+run document and scripts) and the Job. Every object is owned by the FerrisRun, with a
+deterministic name."""
 
 from __future__ import annotations
 
@@ -81,23 +82,24 @@ def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], s
     }
 
 
-def bundle_configmap(run: RunRef, package: str, bundle: bytes, document: dict[str, Any]) -> dict[str, Any]:
+def script_key(index: int) -> str:
+    """ConfigMap key of the index-th script: script names may clash with ``run.json``."""
+    return f"script.{index}"
+
+
+def bundle_configmap(
+    run: RunRef, package: str, bundle: bytes, document: dict[str, Any], scripts: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Everything the runner reads besides its key, in one object: one write per run instead of
+    two. Within the 1 MiB ConfigMap limit: scripts are at most 512 KiB and secrets.json 256 KiB."""
+    data = {"run.json": json.dumps(document, sort_keys=True)}
+    data.update({script_key(i): content for i, (_, content) in enumerate(scripts)})
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": run.metadata(model.bundle_name(run.name), package, "run-bundle"),
-        "data": {"run.json": json.dumps(document, sort_keys=True)},
+        "data": data,
         "binaryData": {"bundle": base64.b64encode(bundle).decode()},
-        "immutable": True,
-    }
-
-
-def scripts_configmap(run: RunRef, package: str, scripts: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": run.metadata(model.scripts_name(run.name), package, "run-scripts"),
-        "data": dict(scripts),
         "immutable": True,
     }
 
@@ -150,8 +152,20 @@ def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_
         "containers": [container],
         "volumes": [
             {"name": "run-key", "secret": {"secretName": model.key_secret_name(run.name), "defaultMode": 0o400}},
-            {"name": "bundle", "configMap": {"name": model.bundle_name(run.name)}},
-            {"name": "scripts", "configMap": {"name": model.scripts_name(run.name)}},
+            {
+                "name": "bundle",
+                "configMap": {
+                    "name": model.bundle_name(run.name),
+                    "items": [{"key": "run.json", "path": "run.json"}, {"key": "bundle", "path": "bundle"}],
+                },
+            },
+            {
+                "name": "scripts",
+                "configMap": {
+                    "name": model.bundle_name(run.name),
+                    "items": [{"key": script_key(i), "path": s["name"]} for i, s in enumerate(spec["scripts"])],
+                },
+            },
             {"name": "work", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
         ],

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import uuid
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -26,8 +28,13 @@ class Kube:
         self.batch = client.BatchV1Api(api)
         self.custom = client.CustomObjectsApi(api)
 
-    def _plain(self, obj: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+    @staticmethod
+    def _call(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Call a typed API method and return the response as plain JSON. Skipping the client's
+        model classes halves the CPU cost of a call (measured: it was most of the operator's
+        time per run)."""
+        response = method(*args, _preload_content=False, **kwargs)
+        result: dict[str, Any] = json.loads(response.data)
         return result
 
     # ---- custom resources ------------------------------------------------------------------
@@ -44,8 +51,14 @@ class Kube:
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                model.GROUP, model.VERSION, namespace, plural, name, {"status": status}
+            self._call(
+                self.custom.patch_namespaced_custom_object_status,
+                model.GROUP,
+                model.VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": status},
             )
         except ApiException as exc:
             if not _is(exc, 404):
@@ -59,9 +72,28 @@ class Kube:
         """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
         return [r for r in self.list_runs_in(namespace) if r["spec"]["packageRef"]["name"] == package]
 
+    def iter_runs(self, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
+        """Every FerrisRun in ``namespaces`` (all namespaces when empty), a page at a time."""
+        for namespace in namespaces or (None,):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"limit": page, **({"_continue": token} if token else {})}
+                if namespace is None:
+                    result: Any = self.custom.list_cluster_custom_object(
+                        model.GROUP, model.VERSION, model.RUNS, **kwargs
+                    )
+                else:
+                    result = self.custom.list_namespaced_custom_object(
+                        model.GROUP, model.VERSION, namespace, model.RUNS, **kwargs
+                    )
+                yield from result.get("items") or []
+                token = (result.get("metadata") or {}).get("continue")
+                if not token:
+                    break
+
     def list_run_jobs(self, namespace: str) -> list[dict[str, Any]]:
-        jobs: Any = self.batch.list_namespaced_job(namespace, label_selector=model.LABEL_RUN_UID)
-        return [self._plain(j) for j in jobs.items]
+        jobs = self._call(self.batch.list_namespaced_job, namespace, label_selector=model.LABEL_RUN_UID)
+        return list(jobs.get("items") or [])
 
     def delete_run(self, namespace: str, name: str) -> None:
         try:
@@ -74,29 +106,29 @@ class Kube:
     def read_secret_data(self, namespace: str, name: str) -> tuple[dict[str, bytes], str] | None:
         """A Secret's decoded data and resourceVersion, or None when absent."""
         try:
-            secret: Any = self.core.read_namespaced_secret(name, namespace)
+            secret = self._call(self.core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if _is(exc, 404):
                 return None
             raise
-        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
-        return data, str(secret.metadata.resource_version)
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return data, str(secret["metadata"]["resourceVersion"])
 
     def delete_secret(self, namespace: str, name: str) -> None:
         try:
-            self.core.delete_namespaced_secret(name, namespace)
+            self._call(self.core.delete_namespaced_secret, name, namespace)
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
 
     def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
         try:
-            cm: Any = self.core.read_namespaced_config_map(name, namespace)
+            cm = self._call(self.core.read_namespaced_config_map, name, namespace)
         except ApiException as exc:
             if _is(exc, 404):
                 return None
             raise
-        value = (cm.data or {}).get(key)
+        value = (cm.get("data") or {}).get(key)
         return None if value is None else str(value)
 
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -110,24 +142,24 @@ class Kube:
             "Job": (self.batch.create_namespaced_job, self.batch.read_namespaced_job),
         }[kind]
         try:
-            return self._plain(create(namespace, obj)), True
+            return self._call(create, namespace, obj), True
         except ApiException as exc:
             if not _is(exc, 409):
                 raise
-        return self._plain(read(name, namespace)), False
+        return self._call(read, name, namespace), False
 
     def replace_configmap(self, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         try:
-            self.core.delete_namespaced_config_map(name, namespace)
+            self._call(self.core.delete_namespaced_config_map, name, namespace)
         except ApiException as exc:
             if not _is(exc, 404):
                 raise
-        self.core.create_namespaced_config_map(namespace, cast(Any, obj))
+        self._call(self.core.create_namespaced_config_map, namespace, obj)
 
     def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._plain(self.batch.read_namespaced_job(name, namespace))
+            return self._call(self.batch.read_namespaced_job, name, namespace)
         except ApiException as exc:
             if _is(exc, 404):
                 return None
@@ -137,13 +169,16 @@ class Kube:
         return self.read_job(namespace, name) is not None
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
-        pods: Any = self.core.list_namespaced_pod(namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
-        return [self._plain(p) for p in pods.items]
+        pods = self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
+        return list(pods.get("items") or [])
 
     def delete_job(self, namespace: str, name: str) -> None:
         try:
-            self.batch.delete_namespaced_job(
-                name, namespace, body=client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=0)
+            self._call(
+                self.batch.delete_namespaced_job,
+                name,
+                namespace,
+                body={"propagationPolicy": "Background", "gracePeriodSeconds": 0},
             )
         except ApiException as exc:
             if not _is(exc, 404):
@@ -175,6 +210,6 @@ class Kube:
             "reportingInstance": "ferris-operator",
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], cast(Any, body))
+            self._call(self.core.create_namespaced_event, meta["namespace"], body)
         except ApiException as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)

@@ -1,0 +1,77 @@
+"""History limits and TTLs of finished runs (RunService.sweep_history) against a fake Kube."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.run_service import RunService
+from ferris_operator.settings import Settings
+
+
+def run(namespace: str, name: str, package: str, phase: str | None, finished_minutes_ago: int = 0) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    if phase:
+        status["phase"] = phase
+        if phase in model.TERMINAL:
+            moment = model.utcnow() - datetime.timedelta(minutes=finished_minutes_ago)
+            status["completionTime"] = model.timestamp(moment)
+    return {
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": {"packageRef": {"name": package}},
+        "status": status,
+    }
+
+
+class FakeKube:
+    def __init__(self, runs: list[dict[str, Any]], packages: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.runs = runs
+        self.packages = packages
+        self.listed: list[tuple[str, ...]] = []
+        self.deleted: list[str] = []
+
+    def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        self.listed.append(namespaces)
+        return iter([r for r in self.runs if not namespaces or r["metadata"]["namespace"] in namespaces])
+
+    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
+        spec = self.packages.get((namespace, name))
+        return None if spec is None else {"metadata": {"name": name}, "spec": spec}
+
+    def delete_run(self, namespace: str, name: str) -> None:
+        self.deleted.append(f"{namespace}/{name}")
+
+
+def service(kube: FakeKube) -> RunService:
+    return RunService(kube, None, None, Settings(database_url="postgresql://x", master_key_dir="/x"))  # type: ignore[arg-type]
+
+
+def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:
+    runs = [run("a", f"ok-{i}", "p", model.SUCCEEDED, finished_minutes_ago=i) for i in range(4)]
+    runs += [run("a", f"bad-{i}", "p", model.FAILED, finished_minutes_ago=i) for i in range(3)]
+    runs += [run("a", "cancelled", "p", model.CANCELLED, finished_minutes_ago=10), run("a", "active", "p", "Running")]
+    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 1}})
+    service(kube).sweep_history(everything=True)
+    assert sorted(kube.deleted) == ["a/bad-1", "a/bad-2", "a/ok-2", "a/ok-3"]
+
+
+def test_ttl_deletes_runs_finished_longer_ago_whatever_the_limits() -> None:
+    runs = [run("a", "old", "p", model.SUCCEEDED, finished_minutes_ago=5), run("a", "new", "p", model.FAILED)]
+    kube = FakeKube(runs, {("a", "p"): {"ttlSecondsAfterFinished": 120}})
+    service(kube).sweep_history(everything=True)
+    assert kube.deleted == ["a/old"]
+
+
+def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
+    runs = [run(ns, f"{pkg}-{i}", pkg, model.SUCCEEDED, i) for ns in ("a", "b") for pkg in ("p", "q") for i in range(3)]
+    kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
+    runs_service = service(kube)
+    runs_service.sweep_history(everything=False)
+    assert kube.listed == [] and kube.deleted == []  # nothing finished: no API call at all
+    runs_service._finished_since_sweep.add(("b", "q"))
+    runs_service.sweep_history(everything=False)
+    assert kube.listed == [("b",)] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
+    runs_service.sweep_history(everything=False)
+    assert kube.listed == [("b",)]  # consumed
