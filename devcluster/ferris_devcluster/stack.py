@@ -87,7 +87,10 @@ class FerrisStack:
 
     def start_operator(self, timeout: float = 60) -> None:
         self.operator = Supervised(
-            "operator", [str(Path(sys.executable).parent / "ferris-operator")], self.cluster.logs, env=self.env()
+            "operator",
+            [str(Path(sys.executable).parent / "ferris-operator")],
+            self.cluster.logs,
+            env={**self.env(), "MALLOC_ARENA_MAX": "2"},  # as the operator image sets it
         )
         deadline = time.monotonic() + timeout
         while True:

@@ -124,14 +124,14 @@ def package_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     _reconcile_package(raw, patch)
 
 
-def _keeps_source(spec: kopf.Spec, **_: Any) -> bool:
-    return bool((spec.get("secretsFrom") or {}).get("keepSource"))
+def _has_secret_source(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("secretsFrom"))
 
 
-@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30, when=_keeps_source)
+@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30, when=_has_secret_source)
 def package_source_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Re-read a kept source Secret. A timer is a task per object in kopf: only packages that
-    keep their source get one (ten thousand timers cost the operator 100 MiB and a core)."""
+    """Re-read the source Secret (kept, or created again to re-upload). A kopf timer is a task
+    held in memory per object: packages with sealed or no secrets get none."""
     _reconcile_package(dict(body), patch)
 
 
@@ -160,6 +160,11 @@ def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
 def package_deleted(body: kopf.Body, **_: Any) -> None:
     raw = dict(body)
     _guarded("FerrisPackage", model.PACKAGES, raw, lambda: c().vault.forget(raw["metadata"]["uid"]))
+
+
+def publish_last_runs() -> None:
+    """Periodic (every second): packages' status.lastRun."""
+    c().runs.publish_last_runs()
 
 
 def clean_recent_history() -> None:

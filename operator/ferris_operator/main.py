@@ -36,6 +36,7 @@ _servers: list[web.AppRunner] = []
 _background: list[asyncio.Task[None]] = []
 RESYNC_SECONDS = 10
 HISTORY_SWEEP_SECONDS = 60
+LAST_RUN_SECONDS = 1
 _ready = False
 
 
@@ -113,6 +114,7 @@ def _install_startup(settings: Settings) -> None:
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
         _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.resync_active_runs)))
+        _background.append(asyncio.create_task(_every(LAST_RUN_SECONDS, handlers.publish_last_runs)))
         _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.clean_recent_history)))
         _background.append(asyncio.create_task(_every(HISTORY_SWEEP_SECONDS, handlers.sweep_history)))
         _ready = True

@@ -64,6 +64,7 @@ class RunService:
         self.runs = runs
         self.settings = settings
         self._finished_since_sweep: set[tuple[str, str]] = set()  # (namespace, package)
+        self._last_runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     # ---- start ---------------------------------------------------------------------------------
@@ -253,10 +254,8 @@ class RunService:
                     self.kube.delete_job(record.namespace, model.job_name(record.name))
                 return
         if pod_status.get("phase") == "Running":
-            record = self.runs.get(uid)
-            if record and record.phase == model.PENDING:
-                self.runs.mark_running(uid)
-                self.publish(uid)
+            # Status follows with the first step's report, a moment later: one write less.
+            self.runs.mark_running(uid)
 
     def on_job(self, job: dict[str, Any]) -> None:
         uid = (job["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID)
@@ -359,14 +358,22 @@ class RunService:
             self.kube.event(involved, "FerrisRun", reason, message, "Normal")
         else:
             self.kube.event(involved, "FerrisRun", reason, message)
-        self.kube.patch_status(
-            model.PACKAGES,
-            record.namespace,
-            record.package_name,
-            {"lastRun": {"name": record.name, "phase": phase, "completionTime": model.timestamp(record.finished_at)}},
-        )
         with self._lock:
-            self._finished_since_sweep.add((record.namespace, record.package_name))
+            key = (record.namespace, record.package_name)
+            self._finished_since_sweep.add(key)
+            self._last_runs[key] = {
+                "name": record.name,
+                "phase": phase,
+                "completionTime": model.timestamp(record.finished_at),
+            }
+
+    def publish_last_runs(self) -> None:
+        """Write each package's status.lastRun, once per call however many of its runs finished
+        since the last (a burst of a thousand runs is not a thousand writes to one object)."""
+        with self._lock:
+            pending, self._last_runs = self._last_runs, {}
+        for (namespace, package_name), last_run in pending.items():
+            self.kube.patch_status(model.PACKAGES, namespace, package_name, {"lastRun": last_run})
 
     def sweep_history(self, everything: bool) -> None:
         """Delete finished runs past their package's history limits or TTL; PostgreSQL keeps
