@@ -124,16 +124,15 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     (admission is measured alone), then runs them all (time to done includes that wait)."""
     raw_ns = namespace(api, f"bench-raw-{tag}")
     with Cordon(stack) as cordon:
-        raw = admission.raw_batch(api, raw_ns, n, concurrency, jobs_created=cordon.release).summary(
-            n, objects_per_item=2
-        )
+        raw_timeline = admission.raw_batch(api, raw_ns, admission.Batch(n, concurrency, jobs_created=cordon.release))
+    raw = raw_timeline.summary(n, objects_per_item=2)
     ferris_ns = namespace(api, f"bench-ferris-{tag}")
     package(api, ferris_ns, "trivial")
     wait_ready(api, ferris_ns, "trivial")
     assert stack.operator is not None
     with ProcessMeter(stack.operator.pid) as meter, Cordon(stack) as cordon:
         timeline, failed = admission.ferris_batch(
-            api, ferris_ns, "trivial", n, concurrency, jobs_created=cordon.release
+            api, ferris_ns, "trivial", admission.Batch(n, concurrency, jobs_created=cordon.release)
         )
     # FerrisRun, run-key Secret, bundle ConfigMap, Job: four objects per run.
     ferris = timeline.summary(n, objects_per_item=4)
@@ -164,7 +163,7 @@ def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, second
     figures: dict[str, Any] = {"rate_per_s": rate, "n": n}
     raw_ns = namespace(api, "bench-paced-raw")
     with Cordon(stack) as cordon:
-        raw = admission.raw_batch(api, raw_ns, n, concurrency=8, rate=rate, jobs_created=cordon.release)
+        raw = admission.raw_batch(api, raw_ns, admission.Batch(n, 8, rate=rate, jobs_created=cordon.release))
     figures["raw"] = raw.summary(n, objects_per_item=2)
     for label, cordoned in (("ferris", True), ("ferris_with_pods", False)):
         ns = namespace(api, f"bench-paced-{label.replace('_', '-')}")
@@ -174,7 +173,7 @@ def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, second
             if not cordoned:
                 cordon.release()
             timeline, failed = admission.ferris_batch(
-                api, ns, "paced", n, concurrency=8, rate=rate, jobs_created=cordon.release
+                api, ns, "paced", admission.Batch(n, 8, rate=rate, jobs_created=cordon.release)
             )
         figures[label] = {**timeline.summary(n, objects_per_item=4), "failed": len(failed)}
     return figures
@@ -191,7 +190,7 @@ def seed_history(stack: FerrisStack, api: client.ApiClient, packages: int, runs:
         conn.execute(
             "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation, secrets_version,"
             " phase, reason, message, created_at, started_at, finished_at)"
-            " SELECT 'hist-' || g, 'bench-history', 'run-' || g, 'pkg-' || lpad((g % %s)::text, 5, '0'), NULL, 1, 0,"
+            " SELECT 'hist-' || g, 'bench-history', 'run-' || g, 'pkg-' || lpad((g %% %s)::text, 5, '0'), NULL, 1, 0,"
             " 'Succeeded', 'Succeeded', 'all 1 steps succeeded', now() - interval '1 day', now() - interval '1 day',"
             " now() - interval '1 day' FROM generate_series(1, %s) AS g",
             (packages, runs),

@@ -127,19 +127,33 @@ def _wait(marks: dict[str, float], n: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def ferris_batch(
-    api: client.ApiClient,
-    namespace: str,
-    package: str,
-    n: int,
-    concurrency: int,
-    timeout: float = 1800,
-    rate: float | None = None,
-    jobs_created: Callable[[], None] | None = None,
-) -> tuple[Timeline, set[str]]:
-    """Create N runs (at ``rate`` per second, or all at once) and follow them to the end.
-    ``jobs_created`` is called once every run's Job exists (the benchmark uncordons the node
+@dataclass(frozen=True)
+class Batch:
+    """N items created by ``concurrency`` clients, at ``rate`` per second or all at once.
+    ``jobs_created`` is called once every item's Job exists (the benchmark uncordons the node
     there when it measures admission alone)."""
+
+    n: int
+    concurrency: int
+    rate: float | None = None
+    jobs_created: Callable[[], None] | None = None
+    timeout: float = 1800
+
+    def drive(self, timeline: Timeline, start: float, create: Callable[[int], None]) -> None:
+        def paced(i: int) -> None:
+            if self.rate:
+                time.sleep(max(0.0, start + i / self.rate - time.monotonic()))
+            create(i)
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            list(pool.map(paced, range(self.n)))
+        if self.jobs_created:
+            _wait(timeline.job_seen, self.n, self.timeout)
+            self.jobs_created()
+        _wait(timeline.done, self.n, self.timeout)
+
+
+def ferris_batch(api: client.ApiClient, namespace: str, package: str, batch: Batch) -> tuple[Timeline, set[str]]:
     custom = client.CustomObjectsApi(api)
     timeline = Timeline()
     start = time.monotonic()
@@ -152,8 +166,6 @@ def ferris_batch(
     jobs.start_time = runs.start_time = start
 
     def create(i: int) -> None:
-        if rate:
-            time.sleep(max(0.0, start + i / rate - time.monotonic()))
         name = f"{package}-{i:05d}"
         body = {
             "apiVersion": "ferris.io/v1alpha1",
@@ -165,27 +177,14 @@ def ferris_batch(
         custom.create_namespaced_custom_object("ferris.io", "v1alpha1", namespace, "ferrisruns", body)
         timeline.created[name] = t0
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(create, range(n)))
-    if jobs_created:
-        _wait(timeline.job_seen, n, timeout)
-        jobs_created()
-    _wait(timeline.done, n, timeout)
+    batch.drive(timeline, start, create)
     jobs.stop.set()
     runs.stop.set()
     return timeline, runs.failed
 
 
-def raw_batch(
-    api: client.ApiClient,
-    namespace: str,
-    n: int,
-    concurrency: int,
-    timeout: float = 1800,
-    rate: float | None = None,
-    jobs_created: Callable[[], None] | None = None,
-) -> Timeline:
-    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+def raw_batch(api: client.ApiClient, namespace: str, batch: Batch) -> Timeline:
+    core, batch_api = client.CoreV1Api(api), client.BatchV1Api(api)
     timeline = Timeline()
     start = time.monotonic()
     jobs = JobWatcher(api, namespace, lambda job: job["metadata"]["name"], start, timeline, True)
@@ -195,14 +194,12 @@ def raw_batch(
     jobs.start_time = start
 
     def create(i: int) -> None:
-        if rate:
-            time.sleep(max(0.0, start + i / rate - time.monotonic()))
         name = f"raw-{i:05d}"
         t0 = time.monotonic() - start
         core.create_namespaced_secret(
             namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name), data={"k": "dmFsdWU="})
         )
-        batch.create_namespaced_job(
+        batch_api.create_namespaced_job(
             namespace,
             cast(
                 Any,
@@ -223,11 +220,6 @@ def raw_batch(
         )
         timeline.created[name] = t0
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(create, range(n)))
-    if jobs_created:
-        _wait(timeline.job_seen, n, timeout)
-        jobs_created()
-    _wait(timeline.done, n, timeout)
+    batch.drive(timeline, start, create)
     jobs.stop.set()
     return timeline

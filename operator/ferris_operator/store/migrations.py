@@ -76,6 +76,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         );
         """,
     ),
+    (
+        2,
+        """
+        -- The periodic resync reads the active runs every 10 s: an index that holds only them
+        -- keeps that read small however long the history grows.
+        CREATE INDEX runs_active ON runs (created_at)
+            WHERE phase NOT IN ('Succeeded', 'Failed', 'Cancelled');
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,31 @@
+"""RunStore against a real PostgreSQL: what the periodic resync reads."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ferris_operator import model
+from ferris_operator.store.runs import ACTIVE_RUNS_SQL, RunStore
+
+
+def test_active_runs_are_read_through_the_partial_index_whatever_the_history(
+    pool: ConnectionPool, database_url: str
+) -> None:
+    store = RunStore(pool)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM runs WHERE namespace = 'history-test'")
+        conn.execute(
+            "INSERT INTO runs (uid, namespace, name, package_name, phase, finished_at)"
+            " SELECT 'hist-test-' || g, 'history-test', 'old-' || g, 'p', 'Succeeded', now()"
+            " FROM generate_series(1, 20000) AS g"
+        )
+        conn.execute("ANALYZE runs")
+    for name in ("pending", "running"):
+        store.record_start(f"uid-{name}-active", "history-test", name, "p", "puid", 1, 1, "digest", ["a.py"])
+    store.mark_running("uid-running-active")
+    active = [r for r in store.active() if r.namespace == "history-test"]
+    assert [(r.name, r.phase) for r in active] == [("pending", model.PENDING), ("running", model.RUNNING)]
+    with psycopg.connect(database_url) as conn:
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + ACTIVE_RUNS_SQL).fetchall())
+    assert "runs_active" in plan, plan
