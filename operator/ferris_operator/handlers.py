@@ -120,29 +120,36 @@ def pod_event(body: kopf.Body, **_: Any) -> None:
 @kopf.on.create(model.GROUP, model.VERSION, model.PACKAGES)
 @kopf.on.update(model.GROUP, model.VERSION, model.PACKAGES)  # spec, labels or annotations
 def package_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    raw = dict(body)
-    _reconcile_package(raw, patch)
+    _reconcile_package(dict(body), patch.status.update)
 
 
-def _has_secret_source(spec: kopf.Spec, **_: Any) -> bool:
-    return bool(spec.get("secretsFrom"))
+def resync_package_sources() -> None:
+    """Periodic (60 s): re-read the source Secret of packages with ``spec.secretsFrom`` (kept,
+    or created again to re-upload). Not a kopf timer: kopf keeps the latest body of every
+    object of a resource that has a timer, which with 10,000 packages is 100 MiB and more."""
+    kube = c().kube
+    for raw in kube.iter_packages(c().runs.settings.watch_namespaces):
+        meta = raw["metadata"]
+        if not raw["spec"].get("secretsFrom") or meta.get("deletionTimestamp"):
+            continue
+
+        def write(status: dict[str, Any], meta: dict[str, Any] = meta) -> None:
+            kube.patch_status(model.PACKAGES, meta["namespace"], meta["name"], status)
+
+        try:
+            _reconcile_package(raw, write)
+        except kopf.TemporaryError:
+            continue  # reported in status; the next pass tries again
 
 
-@kopf.timer(model.GROUP, model.VERSION, model.PACKAGES, interval=60, initial_delay=30, when=_has_secret_source)
-def package_source_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Re-read the source Secret (kept, or created again to re-upload). A kopf timer is a task
-    held in memory per object: packages with sealed or no secrets get none."""
-    _reconcile_package(dict(body), patch)
-
-
-def _reconcile_package(raw: dict[str, Any], patch: kopf.Patch) -> None:
+def _reconcile_package(raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
     try:
         outcome = c().packages.reconcile(raw)
     except DB_ERRORS:
         raise _database_down("FerrisPackage", raw, model.PACKAGES) from None
     current = raw.get("status") or {}
     if any(current.get(key) != value for key, value in outcome.status.items()):
-        patch.status.update(outcome.status)  # a resume of an unchanged package writes nothing
+        write_status(outcome.status)  # a resume of an unchanged package writes nothing
     for warning in outcome.warnings:
         c().kube.event(raw, "FerrisPackage", "ShortSecretNotMasked", warning)
     if outcome.problem:

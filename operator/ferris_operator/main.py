@@ -22,6 +22,7 @@ from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
+from ferris_operator.memory import release_free_memory
 from ferris_operator.package_service import PackageService
 from ferris_operator.run_service import RunService
 from ferris_operator.runner_api import RunnerApi
@@ -37,6 +38,7 @@ _background: list[asyncio.Task[None]] = []
 RESYNC_SECONDS = 10
 HISTORY_SWEEP_SECONDS = 60
 LAST_RUN_SECONDS = 1
+RELEASE_MEMORY_SECONDS = 30
 _ready = False
 
 
@@ -80,7 +82,7 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     _servers.append(runner)
 
 
-async def _every(seconds: float, job: Callable[[], None]) -> None:
+async def _every(seconds: float, job: Callable[[], object]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
@@ -113,10 +115,15 @@ def _install_startup(settings: Settings) -> None:
             RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
-        _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.resync_active_runs)))
-        _background.append(asyncio.create_task(_every(LAST_RUN_SECONDS, handlers.publish_last_runs)))
-        _background.append(asyncio.create_task(_every(RESYNC_SECONDS, handlers.clean_recent_history)))
-        _background.append(asyncio.create_task(_every(HISTORY_SWEEP_SECONDS, handlers.sweep_history)))
+        periodic: tuple[tuple[float, Callable[[], object]], ...] = (
+            (RESYNC_SECONDS, handlers.resync_active_runs),
+            (LAST_RUN_SECONDS, handlers.publish_last_runs),
+            (RESYNC_SECONDS, handlers.clean_recent_history),
+            (HISTORY_SWEEP_SECONDS, handlers.sweep_history),
+            (operator_settings.source_resync_seconds, handlers.resync_package_sources),
+            (RELEASE_MEMORY_SECONDS, release_free_memory),
+        )
+        _background.extend(asyncio.create_task(_every(seconds, job)) for seconds, job in periodic)
         _ready = True
 
     @kopf.on.cleanup()

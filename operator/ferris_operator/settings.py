@@ -34,6 +34,7 @@ class Settings:
     db_pool_max: int = 8
     standalone: bool = True
     peering_name: str = "ferris"
+    source_resync_seconds: float = 60.0  # re-read of packages' source Secrets
 
     @property
     def database_url_redacted(self) -> str:
@@ -62,4 +63,5 @@ class Settings:
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",
             peering_name=env.get("FERRIS_PEERING_NAME", defaults.peering_name),
+            source_resync_seconds=float(env.get("FERRIS_SOURCE_RESYNC_SECONDS", defaults.source_resync_seconds)),
         )

@@ -72,19 +72,24 @@ class Kube:
         """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
         return [r for r in self.list_runs_in(namespace) if r["spec"]["packageRef"]["name"] == package]
 
-    def iter_runs(self, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
+    def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisRun in ``namespaces`` (all namespaces when empty), a page at a time."""
+        return self._iter_custom(model.RUNS, namespaces)
+
+    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
+        return self._iter_custom(model.PACKAGES, namespaces)
+
+    def _iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
         for namespace in namespaces or (None,):
             token: str | None = None
             while True:
                 kwargs: dict[str, Any] = {"limit": page, **({"_continue": token} if token else {})}
                 if namespace is None:
-                    result: Any = self.custom.list_cluster_custom_object(
-                        model.GROUP, model.VERSION, model.RUNS, **kwargs
-                    )
+                    result: Any = self.custom.list_cluster_custom_object(model.GROUP, model.VERSION, plural, **kwargs)
                 else:
                     result = self.custom.list_namespaced_custom_object(
-                        model.GROUP, model.VERSION, namespace, model.RUNS, **kwargs
+                        model.GROUP, model.VERSION, namespace, plural, **kwargs
                     )
                 yield from result.get("items") or []
                 token = (result.get("metadata") or {}).get("continue")
