@@ -310,7 +310,7 @@ def main() -> None:
             save("paced")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
-            time.sleep(10)
+            time.sleep(40)  # at rest: past the operator's periodic work, memory release included (30 s)
             assert stack.operator is not None
             rss = psutil.Process(stack.operator.pid).memory_info().rss / 2**20
             results["history"] = {
