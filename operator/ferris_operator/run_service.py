@@ -3,6 +3,7 @@ finish it exactly once, and clean finished runs up. Handlers and the runner API 
 
 from __future__ import annotations
 
+import datetime
 import logging
 import secrets as random_tokens
 import threading
@@ -404,13 +405,21 @@ class RunService:
             model.FAILED: spec.get("failedRunsHistoryLimit", 10),
             model.CANCELLED: spec.get("failedRunsHistoryLimit", 10),
         }
-        finished = sorted(filter(_finished, runs), key=lambda r: r["status"]["completionTime"], reverse=True)
+        finished = [r for r in runs if _finished(r)]
+        # Newest first. status.completionTime has whole seconds; PostgreSQL breaks the ties of
+        # runs that finished within the same second.
+        precise = self.runs.finish_times([r["metadata"]["uid"] for r in finished])
+
+        def finished_at(run: dict[str, Any]) -> datetime.datetime:
+            return precise.get(run["metadata"]["uid"]) or model.parse_timestamp(run["status"]["completionTime"])
+
+        finished.sort(key=finished_at, reverse=True)
         kept: dict[str, int] = {}
         now = model.utcnow()
         for run in finished:
             phase = run["status"]["phase"]
             kept[phase] = kept.get(phase, 0) + 1
-            age = (now - model.parse_timestamp(run["status"]["completionTime"])).total_seconds()
+            age = (now - finished_at(run)).total_seconds()
             if kept[phase] > limits[phase] or (ttl is not None and age > ttl):
                 self.kube.delete_run(namespace, run["metadata"]["name"])
 

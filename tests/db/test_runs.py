@@ -29,3 +29,14 @@ def test_active_runs_are_read_through_the_partial_index_whatever_the_history(
     with psycopg.connect(database_url) as conn:
         plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + ACTIVE_RUNS_SQL).fetchall())
     assert "runs_active" in plan, plan
+
+
+def test_finish_times_are_precise_and_only_for_finished_runs(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    for name in ("done-a", "done-b", "open"):
+        store.record_start(f"uid-ft-{name}", "finish-times", name, "p", "puid", 1, 1, "digest", ["a.py"])
+    store.finish("uid-ft-done-a", model.SUCCEEDED, "Succeeded", "ok")
+    store.finish("uid-ft-done-b", model.SUCCEEDED, "Succeeded", "ok")
+    times = store.finish_times(["uid-ft-done-a", "uid-ft-done-b", "uid-ft-open", "uid-ft-unknown"])
+    assert set(times) == {"uid-ft-done-a", "uid-ft-done-b"}
+    assert times["uid-ft-done-a"] < times["uid-ft-done-b"]  # within the same second, still ordered

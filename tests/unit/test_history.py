@@ -19,7 +19,7 @@ def run(namespace: str, name: str, package: str, phase: str | None, finished_min
             moment = model.utcnow() - datetime.timedelta(minutes=finished_minutes_ago)
             status["completionTime"] = model.timestamp(moment)
     return {
-        "metadata": {"namespace": namespace, "name": name},
+        "metadata": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}"},
         "spec": {"packageRef": {"name": package}},
         "status": status,
     }
@@ -44,8 +44,19 @@ class FakeKube:
         self.deleted.append(f"{namespace}/{name}")
 
 
-def service(kube: FakeKube) -> RunService:
-    return RunService(kube, None, None, Settings(database_url="postgresql://x", master_key_dir="/x"))  # type: ignore[arg-type]
+class FakeRunStore:
+    """PostgreSQL's finish times, to the microsecond, for the runs it is told about."""
+
+    def __init__(self, finished: dict[str, datetime.datetime] | None = None) -> None:
+        self.finished = finished or {}
+
+    def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
+        return {uid: self.finished[uid] for uid in uids if uid in self.finished}
+
+
+def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
+    settings = Settings(database_url="postgresql://x", master_key_dir="/x")  # type: ignore[arg-type]
+    return RunService(kube, None, store or FakeRunStore(), settings)  # type: ignore[arg-type]
 
 
 def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:
@@ -75,3 +86,18 @@ def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     assert kube.listed == [("b",)] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
     runs_service.sweep_history(everything=False)
     assert kube.listed == [("b",)]  # consumed
+
+
+def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -> None:
+    runs = [run("a", "earlier", "p", model.SUCCEEDED), run("a", "later", "p", model.SUCCEEDED)]
+    runs[1]["status"]["completionTime"] = runs[0]["status"]["completionTime"]  # the same second
+    second = model.parse_timestamp(runs[0]["status"]["completionTime"])
+    store = FakeRunStore(
+        {
+            "uid-a-earlier": second + datetime.timedelta(milliseconds=100),
+            "uid-a-later": second + datetime.timedelta(milliseconds=900),
+        }
+    )
+    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 1}})
+    service(kube, store).sweep_history(everything=True)
+    assert kube.deleted == ["a/earlier"]

@@ -128,6 +128,14 @@ class RunStore:
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE uid = %s", (uid,)).fetchone()  # noqa: S608
         return RunRecord(*row) if row else None
 
+    def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
+        """When each of these runs finished, to the microsecond (status says it to the second)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT uid, finished_at FROM runs WHERE uid = ANY(%s) AND finished_at IS NOT NULL", (uids,)
+            ).fetchall()
+        return {uid: finished_at for uid, finished_at in rows}
+
     def find(self, namespace: str, name: str) -> RunRecord | None:
         with self._pool.connection() as conn:
             row = conn.execute(
