@@ -102,12 +102,13 @@ class Cordon:
     machine the pods share two cores with the operator; cordoning separates what the operator
     adds from what a saturated node costs. The pods run when every Job exists (``release``)."""
 
-    def __init__(self, stack: FerrisStack) -> None:
+    def __init__(self, stack: FerrisStack, active: bool = True) -> None:
         self.stack = stack
-        self.released = False
+        self.released = not active
 
     def __enter__(self) -> Cordon:
-        self.stack.kubectl("cordon", self.stack.cluster.node_name)
+        if not self.released:
+            self.stack.kubectl("cordon", self.stack.cluster.node_name)
         return self
 
     def release(self) -> None:
@@ -169,9 +170,7 @@ def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, second
         ns = namespace(api, f"bench-paced-{label.replace('_', '-')}")
         package(api, ns, "paced")
         wait_ready(api, ns, "paced")
-        with Cordon(stack) as cordon:
-            if not cordoned:
-                cordon.release()
+        with Cordon(stack, active=cordoned) as cordon:
             timeline, failed = admission.ferris_batch(
                 api, ns, "paced", admission.Batch(n, 8, rate=rate, jobs_created=cordon.release)
             )

@@ -3,6 +3,7 @@ status, Events and kopf's retry signals."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,10 +133,7 @@ def resync_package_sources() -> None:
         meta = raw["metadata"]
         if not raw["spec"].get("secretsFrom") or meta.get("deletionTimestamp"):
             continue
-
-        def write(status: dict[str, Any], meta: dict[str, Any] = meta) -> None:
-            kube.patch_status(model.PACKAGES, meta["namespace"], meta["name"], status)
-
+        write = functools.partial(kube.patch_status, model.PACKAGES, meta["namespace"], meta["name"])
         try:
             _reconcile_package(raw, write)
         except kopf.TemporaryError:

@@ -78,7 +78,7 @@ class RunService:
         package_name = spec["packageRef"]["name"]
         existing = self.runs.get(ref.uid)
         if existing and existing.terminal:
-            self.publish(ref.uid, generation, conditions)
+            self._publish(existing, generation, conditions)
             return
         if spec.get("cancel"):
             self.cancel(body)
@@ -232,9 +232,13 @@ class RunService:
         self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
     ) -> None:
         record = self.runs.get(uid)
-        if record is None:
-            return
-        status = run_status.run_status(record, self.runs.steps(uid), generation, previous_conditions)
+        if record is not None:
+            self._publish(record, generation, previous_conditions)
+
+    def _publish(
+        self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+    ) -> None:
+        status = run_status.run_status(record, self.runs.steps(record.uid), generation, previous_conditions)
         if generation is None:
             status.pop("observedGeneration", None)
         self.kube.patch_status(model.RUNS, record.namespace, record.name, status)
@@ -347,7 +351,7 @@ class RunService:
         if record is None:
             return
         self.kube.delete_secret(record.namespace, model.key_secret_name(record.name))
-        self.publish(uid)
+        self._publish(record)
         if not changed:
             return
         metrics.RUNS_FINISHED.labels(phase, reason).inc()
@@ -394,7 +398,8 @@ class RunService:
         for (namespace, package_name), runs in by_package.items():
             self._prune(namespace, package_name, runs)
 
-    def _prune(self, namespace: str, package_name: str, runs: list[dict[str, Any]]) -> None:
+    def _prune(self, namespace: str, package_name: str, finished: list[dict[str, Any]]) -> None:
+        """Delete those of the package's ``finished`` runs beyond its limits or past its TTL."""
         package = self.kube.get_package(namespace, package_name)
         if package is None:
             return
@@ -405,7 +410,6 @@ class RunService:
             model.FAILED: spec.get("failedRunsHistoryLimit", 10),
             model.CANCELLED: spec.get("failedRunsHistoryLimit", 10),
         }
-        finished = [r for r in runs if _finished(r)]
         # Newest first. status.completionTime has whole seconds; PostgreSQL breaks the ties of
         # runs that finished within the same second.
         precise = self.runs.finish_times([r["metadata"]["uid"] for r in finished])

@@ -65,8 +65,7 @@ class Kube:
                 raise
 
     def list_runs_in(self, namespace: str) -> list[dict[str, Any]]:
-        result: Any = self.custom.list_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS)
-        return list(result.get("items") or [])
+        return list(self.iter_runs((namespace,)))
 
     def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
         """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
