@@ -42,21 +42,21 @@ def _lay_out(root: Path, api_url: str) -> dict[str, str]:
     secrets = {f"SECRET_{i}": f"value-{i}-" + "x" * 32 for i in range(20)}
     (run_dir / "key" / "run.key").write_bytes(key)
     (run_dir / "key" / "token").write_text("token")
-    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", secrets))
-    (run_dir / "bundle" / "run.json").write_text(
-        json.dumps(
-            {
-                "runId": "run-1",
-                "packageName": "bench",
-                "packageId": "pid",
-                "params": {"p": 1},
-                "config": {},
-                "steps": ["first.py"],
-                "files": ["first.py"],
-                "maskSecrets": True,
-            }
-        )
+    document = json.dumps(
+        {
+            "runId": "run-1",
+            "packageName": "bench",
+            "packageId": "pid",
+            "params": {"p": 1},
+            "config": {},
+            "steps": ["first.py"],
+            "files": ["first.py"],
+            "maskSecrets": True,
+        }
     )
+    files = {"run.json": document, "script.0": SCRIPT}
+    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", secrets, files))
+    (run_dir / "bundle" / "run.json").write_text(document)
     (run_dir / "scripts" / "first.py").write_text(SCRIPT)
     return {
         "PATH": "/usr/bin:/bin",

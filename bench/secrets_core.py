@@ -41,8 +41,8 @@ def main() -> None:
 
     # Bundle decrypts (the runner's hot path) against raw AES-GCM on the same plaintext bytes.
     key = new_run_key()
-    bundle = seal_bundle(key, "run-1", values)
-    plaintext = json.dumps({"secrets": values}, separators=(",", ":")).encode()
+    bundle = seal_bundle(key, "run-1", values, {})
+    plaintext = json.dumps({"secrets": values, "files": {}}, separators=(",", ":")).encode()
     aes, nonce = AESGCM(key), os.urandom(12)
     raw = aes.encrypt(nonce, plaintext, b"aad")
     n = 20000

@@ -3,6 +3,7 @@ status, Events and kopf's retry signals."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -10,10 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
-import psycopg
-import psycopg_pool
 
-from ferris_operator import metrics, model
+from ferris_operator import isolation, metrics, model
 from ferris_operator.builders import run_status
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.package_service import PackageService
@@ -21,7 +20,7 @@ from ferris_operator.run_service import RunService, RunWaiting
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.handlers")
-DB_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+DB_ERRORS = isolation.DB_ERRORS
 DB_RETRY_SECONDS = 3
 
 
@@ -129,15 +128,23 @@ def resync_package_sources() -> None:
     or created again to re-upload). Not a kopf timer: kopf keeps the latest body of every
     object of a resource that has a timer, which with 10,000 packages is 100 MiB and more."""
     kube = c().kube
-    for raw in kube.iter_packages(c().runs.settings.watch_namespaces):
+
+    def reread(raw: dict[str, Any]) -> None:
         meta = raw["metadata"]
-        if not raw["spec"].get("secretsFrom") or meta.get("deletionTimestamp"):
-            continue
         write = functools.partial(kube.patch_status, model.PACKAGES, meta["namespace"], meta["name"])
-        try:
+        with contextlib.suppress(kopf.TemporaryError):  # reported in status; the next pass tries again
             _reconcile_package(raw, write)
-        except kopf.TemporaryError:
-            continue  # reported in status; the next pass tries again
+
+    isolation.each(
+        "package-sources",
+        (
+            raw
+            for raw in kube.iter_packages(c().runs.settings.watch_namespaces)
+            if raw["spec"].get("secretsFrom") and not raw["metadata"].get("deletionTimestamp")
+        ),
+        reread,
+        lambda raw: f"FerrisPackage {raw['metadata']['namespace']}/{raw['metadata']['name']}",
+    )
 
 
 def _reconcile_package(raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:

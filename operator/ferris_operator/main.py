@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ferris_operator import handlers
 from ferris_operator.crypto.keyring import KeyRingError, load_keyring
+from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.objects import Kube
@@ -71,7 +72,7 @@ def build(settings: Settings) -> handlers.Components:
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, ring)
-    runs = RunService(kube, vault, RunStore(pool), settings)
+    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring))
     return handlers.Components(kube, vault, runs, PackageService(kube, vault, sealing))
 
 

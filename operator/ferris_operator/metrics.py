@@ -20,3 +20,9 @@ RUN_START = Histogram(
 RECONCILE_ERRORS = Counter("ferris_reconcile_errors_total", "Reconcile attempts that failed", ["kind", "reason"])
 DATABASE_ERRORS = Counter("ferris_database_errors_total", "Operations that failed because PostgreSQL was unavailable")
 SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json documents ingested", ["source"])
+RUNNER_API_REFUSED = Counter(
+    "ferris_runner_api_refused_total", "Runner API requests refused", ["why"]
+)  # unauthorized, rate-limited, invalid, too-large
+LOOP_ERRORS = Counter(
+    "ferris_loop_object_errors_total", "Objects a periodic loop could not handle (the loop went on)", ["loop"]
+)

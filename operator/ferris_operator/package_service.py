@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from ferris_runner.wire import CiphertextError
 
 log = logging.getLogger("ferris.packages")
 MIN_MASKED_LENGTH = 4
+SOURCE_SECRET_TYPE = "ferris.io/secrets-json"  # noqa: S105 - a Secret type, set at creation
 
 
 @dataclass
@@ -27,8 +30,17 @@ class PackageOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+MAX_WARNINGS = 10  # each is an Event and a line of status: a long list becomes one summary
+
+
 def short_secret_warnings(values: dict[str, Any]) -> list[str]:
     names = sorted(k for k, v in values.items() if isinstance(v, str | int | float) and len(str(v)) < MIN_MASKED_LENGTH)
+    if len(names) > MAX_WARNINGS:
+        shown = ", ".join(names[:MAX_WARNINGS])
+        return [
+            f"{len(names)} secrets are shorter than {MIN_MASKED_LENGTH} characters and are not masked in output "
+            f"({shown}, and {len(names) - MAX_WARNINGS} more)"
+        ]
     return [
         f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output" for name in names
     ]
@@ -69,7 +81,7 @@ class PackageService:
         except _SecretsProblem as problem:
             return outcome(problem.reason, problem.message, problem.retry)
         if ingested is not None:
-            values, source, digest = ingested
+            values, source, digest, source_uid = ingested
             version = self.vault.ingest(namespace, name, uid, values)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
             secrets_status = {
@@ -82,8 +94,9 @@ class PackageService:
             }
             warnings = short_secret_warnings(values) if mask else []
             source_secret = spec.get("secretsFrom")
-            if source_secret and not source_secret.get("keepSource", False):
-                self.kube.delete_secret(namespace, source_secret["secretName"])
+            if source_uid and source_secret and not source_secret.get("keepSource", False):
+                # Exactly the Secret that was read: one created since under the name stays.
+                self.kube.delete_exact("Secret", namespace, source_secret["secretName"], source_uid)
         elif not secrets_status:
             version = self.vault.ensure_package(namespace, name, uid)
             secrets_status = {"names": [], "count": 0, "version": version}
@@ -131,8 +144,9 @@ class PackageService:
 
     def _ingest(
         self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
-    ) -> tuple[dict[str, Any], str, str] | None:
-        """The secrets to ingest now, with their source and digest; None when nothing changed."""
+    ) -> tuple[dict[str, Any], str, str, str | None] | None:
+        """The secrets to ingest now, with their source, digest and the source Secret's UID;
+        None when nothing changed."""
         sealed = spec.get("sealedSecrets")
         if sealed:
             digest = "sha256:" + hashlib.sha256(sealed.encode()).hexdigest()
@@ -142,12 +156,12 @@ class PackageService:
                 raw = self.sealing.open(sealed, namespace, name)
             except CiphertextError as exc:
                 raise _SecretsProblem("SealedSecretsInvalid", f"spec.sealedSecrets: {exc}") from None
-            return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest
+            return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest, None
         source = spec.get("secretsFrom")
         if not source:
             return None
         secret_name, key = source["secretName"], source.get("key", "secrets.json")
-        found = self.kube.read_secret_data(namespace, secret_name)
+        found = self.kube.read("Secret", namespace, secret_name)
         label = f"secret:{secret_name}"
         if found is None:
             if current.get("source") == label and current.get("version"):
@@ -157,10 +171,22 @@ class PackageService:
                 f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
                 retry=True,
             )
-        data, resource_version = found
-        digest = f"resourceVersion:{resource_version}"
+        if found.get("type") != SOURCE_SECRET_TYPE:
+            raise _SecretsProblem(
+                "SecretSourceNotMarked",
+                f"spec.secretsFrom: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads and "
+                f"deletes only Secrets of type {SOURCE_SECRET_TYPE}, so that a package cannot take another "
+                f"Secret of the namespace. Create it with: kubectl create secret generic {secret_name} "
+                f"--type={SOURCE_SECRET_TYPE} --from-file={key}",
+            )
+        meta = found["metadata"]
+        digest = f"resourceVersion:{meta['resourceVersion']}"
         if current.get("source") == label and current.get("sourceDigest") == digest:
             return None
+        try:
+            data = {k: base64.b64decode(v, validate=True) for k, v in (found.get("data") or {}).items()}
+        except (ValueError, binascii.Error):
+            data = {}
         if key not in data:
             present = ", ".join(sorted(data)) or "none"
             raise _SecretsProblem(
@@ -168,7 +194,7 @@ class PackageService:
                 f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
                 f"(keys present: {present}); set spec.secretsFrom.key or add the key",
             )
-        return self._parse(data[key], f"Secret {secret_name} key {key}"), label, digest
+        return self._parse(data[key], f"Secret {secret_name} key {key}"), label, digest, str(meta["uid"])
 
     @staticmethod
     def _parse(raw: bytes, where: str) -> dict[str, Any]:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-import secrets as random_tokens
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from ferris_operator import metrics, model
+from ferris_operator import isolation, metrics, model, ownership
 from ferris_operator.builders import run_objects, run_status
 from ferris_operator.builders.run_objects import RunRef
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.k8s.objects import Kube, Refused
+from ferris_operator.problems import Problem
+from ferris_operator.runner_reports import StepReport
 from ferris_operator.settings import Settings
 from ferris_operator.store.runs import RunRecord, RunStore, token_digest
 from ferris_operator.vault import Vault
@@ -22,7 +23,11 @@ from ferris_runner.bundle import new_run_key, seal_bundle
 
 log = logging.getLogger("ferris.runs")
 
-RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
+RESYNC_GRACE_SECONDS = 30.0
+_NOW = {
+    "propagationPolicy": "Background",
+    "gracePeriodSeconds": 0,
+}  # younger runs are still in the hands of their create handler
 POD_WAITING_FAILURES = {
     "ErrImagePull": "ImagePullBackOff",
     "ImagePullBackOff": "ImagePullBackOff",
@@ -40,12 +45,6 @@ class RunWaiting(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class PackageProblem:
-    reason: str
-    message: str
-
-
 def _finished(run: dict[str, Any]) -> bool:
     status = run.get("status") or {}
     return status.get("phase") in model.TERMINAL and bool(status.get("completionTime"))
@@ -59,11 +58,12 @@ def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class RunService:
-    def __init__(self, kube: Kube, vault: Vault, runs: RunStore, settings: Settings) -> None:
+    def __init__(self, kube: Kube, vault: Vault, runs: RunStore, settings: Settings, tokens: RunTokens) -> None:
         self.kube = kube
         self.vault = vault
         self.runs = runs
         self.settings = settings
+        self.tokens = tokens
         self._finished_since_sweep: set[tuple[str, str]] = set()  # (namespace, package)
         self._last_runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -84,45 +84,48 @@ class RunService:
             self.cancel(body)
             return
         package = self.kube.get_package(ref.namespace, package_name)
-        problem = self._package_problem(ref, package, package_name, existing is not None)
-        if problem:
-            self._fail_before_start(body, package_name, problem)
+        try:
+            self._check_package(ref, package, package_name, existing is not None)
+            assert package is not None
+            if existing is None:
+                self._apply_concurrency_policy(ref, package)
+            if self._create_children(ref, package, spec, existing is not None):
+                metrics.RUN_START.observe(time.monotonic() - began)
+        except Problem as problem:
+            self._fail(body, package_name, problem)
             return
-        assert package is not None
-        if existing is None:
-            problem = self._apply_concurrency_policy(ref, package)
-            if problem:
-                self._fail_before_start(body, package_name, problem)
-                return
-        if self._create_children(ref, package, spec, existing is not None):
-            metrics.RUN_START.observe(time.monotonic() - began)
         self.publish(ref.uid, generation, conditions)
 
-    def _package_problem(
-        self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool
-    ) -> PackageProblem | None:
+    def _fail(self, body: dict[str, Any], package_name: str, problem: Problem) -> None:
+        """End a run that cannot go on: recorded once, with a condition and an Event."""
+        uid = body["metadata"]["uid"]
+        if self.runs.get(uid) is None:
+            self._fail_before_start(body, package_name, problem)
+        else:
+            self.finish(uid, model.FAILED, problem.reason, problem.message)
+
+    def _check_package(self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool) -> None:
         if package is None:
-            return PackageProblem(
+            raise Problem(
                 "PackageNotFound",
                 f"FerrisPackage {ref.namespace}/{name} does not exist; create it, then create a new FerrisRun",
             )
         if started:
-            return None  # already pinned: later package changes do not matter
+            return  # already pinned: later package changes do not matter
         ready = _ready_condition(package)
         observed = (package.get("status") or {}).get("observedGeneration")
         if ready is None or observed != package["metadata"].get("generation"):
             raise RunWaiting("PackageNotReconciled", f"waiting for FerrisPackage {name} to be reconciled")
         if ready.get("status") != "True":
-            return PackageProblem(
+            raise Problem(
                 "PackageNotReady",
                 f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
             )
-        return None
 
-    def _apply_concurrency_policy(self, ref: RunRef, package: dict[str, Any]) -> PackageProblem | None:
+    def _apply_concurrency_policy(self, ref: RunRef, package: dict[str, Any]) -> None:
         policy = package["spec"].get("concurrencyPolicy", "Allow")
         if policy == "Allow":
-            return None
+            return
         active = [
             r
             for r in self.kube.list_runs(ref.namespace, package["metadata"]["name"])
@@ -131,39 +134,29 @@ class RunService:
             and (r.get("status") or {}).get("phase") is not None
         ]
         if not active:
-            return None
+            return
         if policy == "Forbid":
             names = ", ".join(sorted(r["metadata"]["name"] for r in active))
-            return PackageProblem(
+            raise Problem(
                 "ConcurrencyForbidden",
                 f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
             )
         for other in active:  # Replace
             self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
-        return None
 
     def _create_children(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: bool) -> bool:
-        """Create what is missing of the run's Secret, bundle and Job; True when the Job is new."""
+        """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
+        An existing child is reused only when this run controls it (else ForeignObject)."""
         pkg_meta, pkg_spec = package["metadata"], package["spec"]
         package_name = pkg_meta["name"]
-        job_name = model.job_name(ref.name)
-        if started and self.kube.job_exists(ref.namespace, job_name):
-            return False  # everything was created before a restart
+        if started:
+            job = self.kube.read("Job", ref.namespace, model.job_name(ref.name))
+            if job is not None:
+                self._own("Job", job, ref)
+                return False  # everything was created before a restart
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
         stored = self.vault.read(pkg_meta["uid"])
-        key_secret_name = model.key_secret_name(ref.name)
-        # A first start has no key yet; after a restart, reuse the one already handed out.
-        current = self.kube.read_secret_data(ref.namespace, key_secret_name) if started else None
-        if current is not None:
-            run_key, token = current[0]["run.key"], current[0]["token"].decode()
-            fresh_key = False
-        else:
-            run_key, token = new_run_key(), random_tokens.token_urlsafe(32)
-            _, fresh_key = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
-            if not fresh_key:  # lost a race with ourselves after a restart: use what is stored
-                current = self.kube.read_secret_data(ref.namespace, key_secret_name)
-                assert current is not None
-                run_key, token = current[0]["run.key"], current[0]["token"].decode()
+        run_key, token, fresh_key = self._run_key(ref, package_name)
         params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.runs.record_start(
@@ -179,39 +172,79 @@ class RunService:
         )
         if record.token_sha256 != token_digest(token):
             self.runs.set_token(ref.uid, token_digest(token))
-        document = run_objects.run_document(ref, package, params, stored.version)
+        files = run_objects.bundle_files(run_objects.run_document(ref, package, params, stored.version), scripts)
         bundle = run_objects.bundle_configmap(
-            ref, package_name, seal_bundle(run_key, ref.uid, stored.values), document, scripts
+            ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files), files
         )
-        _, created = self.kube.create_or_get(bundle)
-        if not created and fresh_key:
-            self.kube.replace_configmap(bundle)
+        existing, created = self.kube.create_or_get(bundle)
+        if not created:
+            self._own("ConfigMap", existing, ref)
+            if fresh_key:  # sealed to a key that is gone: seal again
+                self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
-        _, job_created = self.kube.create_or_get(
-            run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
-        )
-        if job_created:
+        try:
+            job, job_created = self.kube.create_or_get(
+                run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
+            )
+        except Refused as refused:
+            raise Problem(
+                "JobRejected",
+                f"the API server refused the run's Job: {refused}; fix spec.runner of the package",
+            ) from None
+        if not job_created:
+            self._own("Job", job, ref)
+        else:
             metrics.RUNS_STARTED.inc()
             metrics.RUNS_ACTIVE.inc()
         return job_created
 
+    @staticmethod
+    def _own(kind: str, obj: dict[str, Any], ref: RunRef) -> None:
+        if not ownership.owned_by_run(obj, ref.uid, ref.namespace):
+            raise ownership.ForeignObject(kind, ref.namespace, obj["metadata"]["name"])
+
+    def _run_key(self, ref: RunRef, package_name: str) -> tuple[bytes, str, bool]:
+        """The run key and token: new ones, or, after a restart, those already handed out in the
+        run's own Secret. (key, token, fresh)"""
+        run_key, token = new_run_key(), self.tokens.issue(ref.uid)
+        stored, created = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
+        if created:
+            return run_key, token, True
+        self._own("Secret", stored, ref)
+        run_key, token = run_objects.read_key_secret(stored)
+        return run_key, token, False
+
     def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
-        """(name, content) of every script in order; a ConfigMap-sourced one is copied now."""
+        """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and
+        checked again: the ConfigMap may have grown since the package was reconciled."""
         contents: list[tuple[str, str]] = []
+        configmaps: dict[str, dict[str, Any] | None] = {}  # one read per ConfigMap
+        total = 0
         for script in pkg_spec["scripts"]:
             if "content" in script:
-                contents.append((script["name"], script["content"]))
-                continue
-            cm = script["configMapRef"]
-            value = self.kube.read_configmap_key(ref.namespace, cm["name"], cm["key"])
-            if value is None:
-                raise RunWaiting(
-                    "ScriptSourceMissing", f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}"
+                value = str(script["content"])
+            else:
+                cm = script["configMapRef"]
+                if cm["name"] not in configmaps:
+                    configmaps[cm["name"]] = self.kube.read("ConfigMap", ref.namespace, cm["name"])
+                found = ((configmaps[cm["name"]] or {}).get("data") or {}).get(cm["key"])
+                if found is None:
+                    raise RunWaiting(
+                        "ScriptSourceMissing",
+                        f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}",
+                    )
+                value = str(found)
+            total += len(value.encode())
+            if total > model.MAX_SCRIPTS_BYTES:
+                raise Problem(
+                    "InvalidScripts",
+                    f"spec.scripts: the scripts total more than {model.MAX_SCRIPTS_BYTES} bytes at run start "
+                    f"(script {script['name']} reaches {total}); shrink the ConfigMap-sourced scripts",
                 )
             contents.append((script["name"], value))
         return contents
 
-    def _fail_before_start(self, body: dict[str, Any], package_name: str, problem: PackageProblem) -> None:
+    def _fail_before_start(self, body: dict[str, Any], package_name: str, problem: Problem) -> None:
         meta = body["metadata"]
         self.runs.record_failure_before_start(
             meta["uid"], meta["namespace"], meta["name"], package_name, model.FAILED, problem.reason, problem.message
@@ -238,34 +271,50 @@ class RunService:
     def _publish(
         self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
     ) -> None:
-        status = run_status.run_status(record, self.runs.steps(record.uid), generation, previous_conditions)
+        steps = self.runs.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
+        status = run_status.run_status(record, steps, generation, previous_conditions)
         if generation is None:
             status.pop("observedGeneration", None)
         self.kube.patch_status(model.RUNS, record.namespace, record.name, status)
 
+    def _record_of(self, child: dict[str, Any], run_uid: str | None, job_name: str) -> RunRecord | None:
+        """The run that ``child`` claims to belong to, if the claim holds: the run exists, lives
+        in the child's namespace and names its Job ``job_name``."""
+        record = self.runs.get(run_uid) if run_uid else None
+        if record is None or record.namespace != child["metadata"].get("namespace"):
+            return None
+        return record if model.job_name(record.name) == job_name else None
+
+    def _owned_job(self, record: RunRecord) -> dict[str, Any] | None:
+        job = self.kube.read("Job", record.namespace, model.job_name(record.name))
+        return job if job and ownership.owned_by_run(job, record.uid, record.namespace) else None
+
     def on_pod(self, pod: dict[str, Any]) -> None:
-        uid = (pod["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID)
-        if not uid:
-            return
-        pod_status = pod.get("status") or {}
-        for container in pod_status.get("containerStatuses") or []:
+        """A runner pod that cannot start ends its run. The run's Job must be the pod's
+        controller and the run the Job's: a pod anyone labels as a run's is nothing to Ferris."""
+        failure = None
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
-            reason = POD_WAITING_FAILURES.get(waiting.get("reason", ""))
-            if reason:
-                message = f"runner container cannot start: {waiting.get('reason')}: {waiting.get('message', '')}"
-                self.finish(uid, model.FAILED, reason, message.strip())
-                record = self.runs.get(uid)
-                if record:
-                    self.kube.delete_job(record.namespace, model.job_name(record.name))
-                return
-        if pod_status.get("phase") == "Running":
-            # Status follows with the first step's report, a moment later: one write less.
-            self.runs.mark_running(uid)
+            if waiting.get("reason", "") in POD_WAITING_FAILURES:
+                failure = waiting
+                break
+        claimed = ownership.controlling_job(pod)
+        if failure is None or claimed is None:
+            return  # a Running pod needs nothing: the runner's first report marks the run Running
+        record = self._record_of(pod, (pod["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID), claimed[0])
+        job = self._owned_job(record) if record else None
+        if record is None or job is None or job["metadata"]["uid"] != claimed[1]:
+            return
+        reason = POD_WAITING_FAILURES[failure.get("reason", "")]
+        message = f"runner container cannot start: {failure.get('reason')}: {failure.get('message', '')}"
+        self.finish(record.uid, model.FAILED, reason, message.strip())
+        self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], _NOW)
 
     def on_job(self, job: dict[str, Any]) -> None:
-        uid = (job["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID)
-        if not uid:
+        record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
+        if record is None:
             return
+        uid = record.uid
         conditions = {
             c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
         }
@@ -275,7 +324,7 @@ class RunService:
                 timeout = job["spec"].get("activeDeadlineSeconds")
                 self.finish(uid, model.FAILED, "Timeout", f"the run exceeded its timeout of {timeout}s and was stopped")
             else:
-                steps = self.runs.steps(uid)
+                steps = self.runs.steps(uid, tail=0)
                 failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
                 if failed:
                     self.finish(
@@ -285,16 +334,27 @@ class RunService:
                     detail = self._termination_message(job) or cond.get("message", "")
                     self.finish(uid, model.FAILED, "RunnerFailed", f"the runner failed: {detail}".strip())
         elif "Complete" in conditions:
-            steps = self.runs.steps(uid)
+            steps = self.runs.steps(uid, tail=0)
             failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
+            unfinished = [s for s in steps if s.phase not in (model.STEP_SUCCEEDED, model.STEP_SKIPPED)]
             if failed:
                 self.finish(uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
+            elif unfinished:
+                # The runner exited 0 without reporting every step: its reports cannot be trusted.
+                self.finish(
+                    uid,
+                    model.FAILED,
+                    "RunnerFailed",
+                    f"the runner exited without reporting step {unfinished[0].name}",
+                )
             else:
                 self.finish(uid, model.SUCCEEDED, "Succeeded", f"all {len(steps)} steps succeeded")
 
     def _termination_message(self, job: dict[str, Any]) -> str:
-        uid = job["metadata"]["labels"][model.LABEL_RUN_UID]
-        for pod in self.kube.list_run_pods(job["metadata"]["namespace"], uid):
+        meta = job["metadata"]
+        for pod in self.kube.list_run_pods(meta["namespace"], meta["labels"].get(model.LABEL_RUN_UID, "")):
+            if ownership.controlling_job(pod) != (meta["name"], meta["uid"]):
+                continue  # not a pod of this Job, whatever its labels say
             for container in (pod.get("status") or {}).get("containerStatuses") or []:
                 terminated = (container.get("state") or {}).get("terminated") or {}
                 if terminated.get("message"):
@@ -305,7 +365,7 @@ class RunService:
         self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"
     ) -> None:
         meta = body["metadata"]
-        self.kube.delete_job(meta["namespace"], model.job_name(meta["name"]))
+        self._delete_child("Job", meta["namespace"], model.job_name(meta["name"]), meta["uid"], _NOW)
         if self.runs.get(meta["uid"]) is None:
             package = body["spec"]["packageRef"]["name"]
             self.runs.record_failure_before_start(
@@ -321,22 +381,18 @@ class RunService:
         self.finish(meta["uid"], model.CANCELLED, reason, message)
 
     # ---- runner reports --------------------------------------------------------------------------
-    def record_step(self, uid: str, idx: int, report: dict[str, Any]) -> None:
-        self.runs.record_step(
-            uid,
-            idx,
-            str(report["name"]),
-            str(report["phase"]),
-            report.get("exitCode"),
-            report.get("startedAt"),
-            report.get("finishedAt"),
-            report.get("output"),
-        )
+    def record_step(self, uid: str, idx: int, report: StepReport) -> bool:
+        """Store a runner's step report; False when the run has no step ``idx``."""
+        if not self.runs.record_step(
+            uid, idx, report.phase, report.exit_code, report.started_at, report.finished_at, report.output
+        ):
+            return False
         self.runs.mark_running(uid)
         # A step's result is published with the next step's start or with the run's end, which
         # follow at once: one status write per step instead of two.
-        if report["phase"] == model.STEP_RUNNING:
+        if report.phase == model.STEP_RUNNING:
             self.publish(uid)
+        return True
 
     def runner_finished(self, uid: str, succeeded: bool, message: str) -> None:
         if succeeded:
@@ -350,7 +406,7 @@ class RunService:
         record = self.runs.get(uid)
         if record is None:
             return
-        self.kube.delete_secret(record.namespace, model.key_secret_name(record.name))
+        self._delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
         self._publish(record)
         if not changed:
             return
@@ -372,13 +428,25 @@ class RunService:
                 "completionTime": model.timestamp(record.finished_at),
             }
 
+    def _delete_child(
+        self, kind: str, namespace: str, name: str, run_uid: str, options: dict[str, Any] | None = None
+    ) -> None:
+        """Delete the run's child ``name`` if the run owns it; anything else of that name stays."""
+        obj = self.kube.read(kind, namespace, name)
+        if obj is not None and ownership.owned_by_run(obj, run_uid, namespace):
+            self.kube.delete_exact(kind, namespace, name, obj["metadata"]["uid"], options)
+
     def publish_last_runs(self) -> None:
         """Write each package's status.lastRun, once per call however many of its runs finished
         since the last (a burst of a thousand runs is not a thousand writes to one object)."""
         with self._lock:
             pending, self._last_runs = self._last_runs, {}
-        for (namespace, package_name), last_run in pending.items():
-            self.kube.patch_status(model.PACKAGES, namespace, package_name, {"lastRun": last_run})
+        isolation.each(
+            "last-run",
+            pending.items(),
+            lambda item: self.kube.patch_status(model.PACKAGES, item[0][0], item[0][1], {"lastRun": item[1]}),
+            lambda item: f"FerrisPackage {item[0][0]}/{item[0][1]}",
+        )
 
     def sweep_history(self, everything: bool) -> None:
         """Delete finished runs past their package's history limits or TTL; PostgreSQL keeps
@@ -395,8 +463,12 @@ class RunService:
             key = (run["metadata"]["namespace"], run["spec"]["packageRef"]["name"])
             if _finished(run) and (everything or key in recent):
                 by_package.setdefault(key, []).append(run)
-        for (namespace, package_name), runs in by_package.items():
-            self._prune(namespace, package_name, runs)
+        isolation.each(
+            "history",
+            by_package.items(),
+            lambda item: self._prune(item[0][0], item[0][1], item[1]),
+            lambda item: f"history of FerrisPackage {item[0][0]}/{item[0][1]}",
+        )
 
     def _prune(self, namespace: str, package_name: str, finished: list[dict[str, Any]]) -> None:
         """Delete those of the package's ``finished`` runs beyond its limits or past its TTL."""
@@ -436,18 +508,25 @@ class RunService:
         for record in self.runs.active():
             by_namespace.setdefault(record.namespace, []).append(record)
         for namespace, records in by_namespace.items():
-            runs = {r["metadata"]["uid"]: r for r in self.kube.list_runs_in(namespace)}
-            jobs = {j["metadata"]["labels"].get(model.LABEL_RUN_UID): j for j in self.kube.list_run_jobs(namespace)}
-            for record in records:
-                body = runs.get(record.uid)
-                if body is None:
-                    self.finish(
-                        record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished"
-                    )
-                elif record.uid in jobs:
-                    self.on_job(jobs[record.uid])
-                elif (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS:
-                    try:
-                        self.start(body)  # the Job was never created, or was deleted: recreate it
-                    except RunWaiting:
-                        continue
+            self._resync_namespace(namespace, records)
+
+    def _resync_namespace(self, namespace: str, records: list[RunRecord]) -> None:
+        runs = {r["metadata"]["uid"]: r for r in self.kube.list_runs_in(namespace)}
+        jobs = {ownership.controlling_run_uid(j): j for j in self.kube.list_run_jobs(namespace)}
+        isolation.each(
+            "resync",
+            records,
+            lambda record: self._resync_one(record, runs.get(record.uid), jobs.get(record.uid)),
+            lambda record: f"FerrisRun {record.namespace}/{record.name}",
+        )
+
+    def _resync_one(self, record: RunRecord, body: dict[str, Any] | None, job: dict[str, Any] | None) -> None:
+        if body is None:
+            self.finish(record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished")
+        elif job is not None:
+            self.on_job(job)
+        elif (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS:
+            try:
+                self.start(body)  # the Job was never created, or was deleted: recreate it
+            except RunWaiting:
+                return

@@ -1,7 +1,10 @@
 """The runner API: runner pods report steps and read or write package state here.
 
-Every request carries the run's token (``Authorization: Bearer``). It is compared in
-constant time with the digest stored for that run, and stops working when the run ends.
+Every request carries the run's token (``Authorization: Bearer``). Its MAC is checked first,
+without touching PostgreSQL; a token that passes is compared in constant time with the digest
+stored for that run, and stops working when the run ends. A source whose requests keep failing
+that check is refused (429) before any work is done. Bodies are bounded per route and validated
+field by field (``runner_reports``); a refused body is a 400 that names the field.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import psycopg
 import psycopg_pool
 from aiohttp import web
 
-from ferris_operator import metrics
+from ferris_operator import metrics, runner_reports
+from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.run_service import RunService
+from ferris_operator.runner_reports import ReportError
 from ferris_operator.store.runs import RunRecord, token_digest
+from ferris_operator.vault import StateQuotaExceeded
 
 log = logging.getLogger("ferris.runner-api")
-MAX_BODY = 8 * 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -29,12 +34,21 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+async def _body(request: web.Request, limit: int, max_containers: int) -> Any:
+    if request.content_length is not None and request.content_length > limit:
+        raise ReportError(f"body is {request.content_length} bytes, over the limit of {limit}")
+    return runner_reports.decode(await request.read(), limit, max_containers)
+
+
 class RunnerApi:
-    def __init__(self, service: RunService) -> None:
+    def __init__(self, service: RunService, limiter: FailureLimiter | None = None) -> None:
         self.service = service
+        self.limiter = limiter or FailureLimiter()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._database_errors])
+        app = web.Application(
+            client_max_size=runner_reports.MAX_STEP_BODY, middlewares=[self._refusals, self._database_errors]
+        )
         app.add_routes(
             [
                 web.post("/v1/runs/{uid}/steps/{idx}", self.step),
@@ -46,6 +60,17 @@ class RunnerApi:
         return app
 
     @web.middleware
+    async def _refusals(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ReportError as exc:
+            metrics.RUNNER_API_REFUSED.labels("invalid").inc()
+            return _error(400, str(exc))
+        except web.HTTPRequestEntityTooLarge:
+            metrics.RUNNER_API_REFUSED.labels("too-large").inc()
+            return _error(413, f"body over the limit of {runner_reports.MAX_STEP_BODY} bytes")
+
+    @web.middleware
     async def _database_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -54,13 +79,20 @@ class RunnerApi:
             return _error(503, "database unavailable; retry later")
 
     async def _authorise(self, request: web.Request) -> RunRecord | web.Response:
+        source = request.remote or "unknown"
+        if self.limiter.blocked(source):
+            metrics.RUNNER_API_REFUSED.labels("rate-limited").inc()
+            return _error(429, "too many failed requests from this address; slow down")
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-        record = await asyncio.to_thread(self.service.runs.get, request.match_info["uid"])
+        uid = request.match_info["uid"]
+        record = None
+        if self.service.tokens.verify(uid, token):  # no database work for a token we never issued
+            record = await asyncio.to_thread(self.service.runs.get, uid)
         expected = record.token_sha256 if record else None
-        # Compare even when the run is unknown, so timing does not tell which runs exist.
-        ok = hmac.compare_digest(token_digest(token), expected or "0" * 64)
-        if record is None or not expected or not ok:
+        if record is None or not expected or not hmac.compare_digest(token_digest(token), expected):
+            self.limiter.failed(source)
+            metrics.RUNNER_API_REFUSED.labels("unauthorized").inc()
             return _error(401, "invalid or revoked run token")
         return record
 
@@ -68,21 +100,22 @@ class RunnerApi:
         record = await self._authorise(request)
         if isinstance(record, web.Response):
             return record
-        report: dict[str, Any] = await request.json()
-        await asyncio.to_thread(self.service.record_step, record.uid, int(request.match_info["idx"]), report)
+        idx = runner_reports.step_index(request.match_info["idx"])
+        report = runner_reports.parse_step(
+            await _body(request, runner_reports.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
+        )
+        if not await asyncio.to_thread(self.service.record_step, record.uid, idx, report):
+            raise ReportError(f"step index {idx} is not one of this run's steps")
         return web.json_response({"ok": True})
 
     async def finish(self, request: web.Request) -> web.Response:
         record = await self._authorise(request)
         if isinstance(record, web.Response):
             return record
-        report: dict[str, Any] = await request.json()
-        await asyncio.to_thread(
-            self.service.runner_finished,
-            record.uid,
-            bool(report.get("succeeded")),
-            str(report.get("message", ""))[:1024],
+        succeeded, message = runner_reports.parse_finish(
+            await _body(request, runner_reports.MAX_FINISH_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
+        await asyncio.to_thread(self.service.runner_finished, record.uid, succeeded, message)
         return web.json_response({"ok": True})
 
     async def state_get(self, request: web.Request) -> web.Response:
@@ -91,7 +124,7 @@ class RunnerApi:
             return record
         if not record.package_uid:
             return _error(409, "the run has no package")
-        state = await asyncio.to_thread(self.service.runs.state_get, record.package_uid)
+        state = await asyncio.to_thread(self.service.vault.state_get, record.package_uid)
         return web.json_response(state)
 
     async def state_put(self, request: web.Request) -> web.Response:
@@ -100,10 +133,12 @@ class RunnerApi:
             return record
         if not record.package_uid:
             return _error(409, "the run has no package")
-        body: dict[str, Any] = await request.json()
-        if "value" not in body:
-            return _error(400, 'body must be {"value": ...}')
-        await asyncio.to_thread(
-            self.service.runs.state_put, record.package_uid, request.match_info["key"], body["value"]
+        key = request.match_info["key"]
+        value = runner_reports.parse_state_put(
+            key, await _body(request, runner_reports.MAX_STATE_BODY, runner_reports.MAX_STATE_CONTAINERS)
         )
+        try:
+            await asyncio.to_thread(self.service.vault.state_put, record.package_uid, key, value)
+        except StateQuotaExceeded as exc:
+            return _error(413, str(exc))
         return web.json_response({"ok": True})

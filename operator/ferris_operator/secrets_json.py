@@ -7,12 +7,14 @@ contain a secret value.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_NUMBER_CHARS = 64  # a longer number is almost surely an id: quote it
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # whole name: fullmatch, so "A\n" fails
 
 
 class SecretsJsonError(ValueError):
@@ -32,6 +34,48 @@ def _reject_constant(name: str) -> None:
     raise SecretsJsonError(f"secrets.json: {name} is not valid JSON; use a string or a finite number")
 
 
+def _number_text(text: str) -> None:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise SecretsJsonError(
+            f"secrets.json: a number of {len(text)} characters is over the limit of {MAX_NUMBER_CHARS}; "
+            "write it as a string"
+        )
+
+
+def _parse_int(text: str) -> int:
+    _number_text(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    _number_text(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise SecretsJsonError("secrets.json: a number is too large to be finite; write it as a string")
+    return value
+
+
+def _check_text(name: str, value: Any) -> None:
+    """Every string in a value, and every key of a nested object, must be encodable as UTF-8
+    (JSON escapes can spell lone surrogates, which nothing downstream can store)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise SecretsJsonError(
+                    f"secrets.json: key {name!r} holds an invalid Unicode escape (a lone surrogate); "
+                    "use valid UTF-8 text"
+                ) from None
+
+
 def parse_secrets_json(raw: bytes | str) -> dict[str, Any]:
     """Parse and validate; returns the name -> value mapping."""
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
@@ -46,7 +90,13 @@ def parse_secrets_json(raw: bytes | str) -> dict[str, Any]:
     if _nesting_exceeds(text):
         raise SecretsJsonError(f"secrets.json: nested deeper than {MAX_DEPTH} levels; flatten the values")
     try:
-        document = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        document = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
     except json.JSONDecodeError as exc:
         raise SecretsJsonError(
             f"secrets.json: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -59,15 +109,16 @@ def parse_secrets_json(raw: bytes | str) -> dict[str, Any]:
     if not document:
         raise SecretsJsonError("secrets.json: the object is empty; add at least one secret or drop secretsFrom")
     for name, value in document.items():
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise SecretsJsonError(
-                f"secrets.json: key {name!r} is not a valid name; names match {NAME_PATTERN.pattern}"
+                f"secrets.json: key {name!r} is not a valid name; names match ^{NAME_PATTERN.pattern}$"
             )
         if value is None or isinstance(value, list):
             kind = "null" if value is None else "an array"
             raise SecretsJsonError(
                 f"secrets.json: key {name!r} is {kind}; values are strings, numbers, booleans or objects"
             )
+        _check_text(name, value)
     return document
 
 

@@ -15,7 +15,9 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator.crypto.envelope import (
     DataKey,
+    decrypt_state,
     decrypt_value,
+    encrypt_state,
     encrypt_value,
     new_data_key,
     unwrap_data_key,
@@ -23,6 +25,13 @@ from ferris_operator.crypto.envelope import (
     wrapped_key_id,
 )
 from ferris_operator.crypto.keyring import KeyRing
+
+MAX_STATE_KEYS = 64
+MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
+
+
+class StateQuotaExceeded(Exception):
+    """A ``context.state`` write would take the package over its quota; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,67 @@ class Vault:
         dek = unwrap_data_key(self._ring, uid, bytes(pkg[0]))
         values = {name: decrypt_value(dek, uid, name, version, bytes(blob)) for name, version, blob in rows}
         return StoredSecrets(int(pkg[1]), values)
+
+    def _state_key(self, conn: psycopg.Connection[Any], package_uid: str, lock: bool) -> DataKey | None:
+        if lock:
+            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s FOR UPDATE", (package_uid,)).fetchone()
+        else:
+            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s", (package_uid,)).fetchone()
+        return None if row is None else unwrap_data_key(self._ring, package_uid, bytes(row[0]))
+
+    def state_get(self, package_uid: str) -> dict[str, Any]:
+        """The package's ``context.state``, decrypted. Values stored in plaintext by an older
+        version are encrypted now (and their plaintext cleared)."""
+        with self._pool.connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT key, value, ciphertext FROM package_state WHERE package_uid = %s", (package_uid,)
+            ).fetchall()
+            if not rows:
+                return {}
+            dek = self._state_key(conn, package_uid, lock=any(blob is None for _, _, blob in rows))
+            if dek is None:
+                return {}
+            state: dict[str, Any] = {}
+            for key, plain, blob in rows:
+                if blob is None:
+                    state[key] = plain
+                    conn.execute(
+                        "UPDATE package_state SET ciphertext = %s, value = NULL WHERE package_uid = %s AND key = %s",
+                        (encrypt_state(dek, package_uid, key, plain), package_uid, key),
+                    )
+                else:
+                    state[key] = decrypt_state(dek, package_uid, key, bytes(blob))
+        return state
+
+    def state_put(self, package_uid: str, key: str, value: Any) -> None:
+        """Store one ``context.state`` value, encrypted, within the package's quota."""
+        with self._pool.connection() as conn, conn.transaction():
+            dek = self._state_key(conn, package_uid, lock=True)  # serialises writers of one package
+            if dek is None:
+                raise StateQuotaExceeded("the package no longer exists; its state cannot be written")
+            blob = encrypt_state(dek, package_uid, key, value)
+            row = conn.execute(
+                "SELECT count(*), COALESCE(sum(octet_length(ciphertext) + COALESCE(octet_length(value::text), 0)), 0)"
+                " FROM package_state WHERE package_uid = %s AND key <> %s",
+                (package_uid, key),
+            ).fetchone()
+            assert row is not None
+            keys, size = int(row[0]) + 1, int(row[1]) + len(blob)
+            if keys > MAX_STATE_KEYS:
+                raise StateQuotaExceeded(
+                    f"context.state holds at most {MAX_STATE_KEYS} keys per package; reuse or remove keys"
+                )
+            if size > MAX_STATE_BYTES:
+                raise StateQuotaExceeded(
+                    f"context.state holds at most {MAX_STATE_BYTES} bytes per package (this write makes {size}); "
+                    "store less, or keep large data elsewhere"
+                )
+            conn.execute(
+                "INSERT INTO package_state (package_uid, key, ciphertext) VALUES (%s, %s, %s)"
+                " ON CONFLICT (package_uid, key) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, value = NULL,"
+                " updated_at = now()",
+                (package_uid, key, blob),
+            )
 
     def forget(self, uid: str) -> None:
         """Remove the package, its secrets and its state."""

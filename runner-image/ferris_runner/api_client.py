@@ -24,7 +24,7 @@ class RunnerApiClient:
         return f"RunnerApiClient(base={self.base!r})"
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
         deadline = time.monotonic() + self.deadline_seconds
         delay = 0.25
         attempts = 0

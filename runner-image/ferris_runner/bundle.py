@@ -1,33 +1,69 @@
-"""The run bundle: a run's secrets sealed under a fresh per-run key.
+"""The run bundle: a run's secrets sealed under a fresh per-run key, with the digests of every
+file the runner reads next to it (``run.json`` and the scripts).
 
 The operator builds it; the runner opens it with the key mounted into its pod only. The run
-UID is bound as associated data, so a bundle cannot be replayed into another run.
+UID is bound as associated data, so a bundle cannot be replayed into another run, and the
+digests are inside the authenticated payload, so a bundle ConfigMap rebuilt around the real
+sealed bundle with other scripts or another ``run.json`` fails closed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ferris_runner.aead import KEY_SIZE, open_blob, seal
-from ferris_runner.wire import Header, Kind
+from ferris_runner.wire import CiphertextError, Header, Kind
 
 BUNDLE_KEY_ID = "run"
+
+
+class BundleMismatch(CiphertextError):
+    """A file next to the bundle is not the one the bundle was sealed with."""
 
 
 def new_run_key() -> bytes:
     return os.urandom(KEY_SIZE)
 
 
-def seal_bundle(run_key: bytes, run_uid: str, secrets: dict[str, Any]) -> bytes:
-    payload = json.dumps({"secrets": secrets}, separators=(",", ":")).encode()
-    return seal(run_key, Header(Kind.RUN_BUNDLE, BUNDLE_KEY_ID), payload, "bundle", run_uid)
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
-def open_bundle(run_key: bytes, run_uid: str, blob: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Bundle:
+    secrets: dict[str, Any]
+    files: dict[str, str]  # file key -> SHA-256 of its bytes
+
+    def __repr__(self) -> str:  # never print values
+        return f"Bundle(secrets={sorted(self.secrets)}, files={sorted(self.files)})"
+
+    def verify(self, key: str, content: bytes) -> bytes:
+        """``content`` if it is the file ``key`` the bundle was sealed with; else BundleMismatch."""
+        if self.files.get(key) != digest(content):
+            raise BundleMismatch(f"{key} is not the file this run was sealed with (changed or replaced)")
+        return content
+
+
+def seal_bundle(run_key: bytes, run_uid: str, secrets: dict[str, Any], files: Mapping[str, str]) -> bytes:
+    """Seal ``secrets`` with the digests of ``files`` (key -> text, as the runner will read it)."""
+    payload = {"secrets": secrets, "files": {key: digest(text.encode()) for key, text in files.items()}}
+    return seal(
+        run_key,
+        Header(Kind.RUN_BUNDLE, BUNDLE_KEY_ID),
+        json.dumps(payload, separators=(",", ":")).encode(),
+        "bundle",
+        run_uid,
+    )
+
+
+def open_bundle(run_key: bytes, run_uid: str, blob: bytes) -> Bundle:
     payload = json.loads(open_blob(run_key, blob, Kind.RUN_BUNDLE, "bundle", run_uid))
-    secrets = payload["secrets"]
-    if not isinstance(secrets, dict):
-        raise ValueError("bundle secrets must be an object")
-    return secrets
+    secrets, files = payload.get("secrets"), payload.get("files")
+    if not isinstance(secrets, dict) or not isinstance(files, dict):
+        raise ValueError("bundle must hold an object of secrets and an object of file digests")
+    return Bundle(secrets, {str(k): str(v) for k, v in files.items()})

@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,11 +18,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
-from ferris_runner.bundle import open_bundle
+from ferris_runner.bundle import BundleMismatch, open_bundle
 from ferris_runner.masking import Masker
 from ferris_runner.wire import CiphertextError
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
+REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB
+TRUNCATED = "[output truncated]\n"
 TERMINATION_LOG = Path("/dev/termination-log")
 
 
@@ -83,6 +84,17 @@ def command_for(path: Path, argument: str) -> list[str]:
     return [sys.executable, "-u", str(path), argument]
 
 
+def fit_output(output: str, limit: int = REPORT_OUTPUT_BYTES) -> str:
+    """The tail of ``output`` whose JSON form fits in ``limit`` bytes (escapes count)."""
+    size = len(json.dumps(output, ensure_ascii=False).encode())
+    if size <= limit:
+        return output
+    while size > limit:
+        output = output[-max(1, int(len(output) * limit / size * 0.9)) :]
+        size = len(json.dumps(TRUNCATED + output, ensure_ascii=False).encode())
+    return TRUNCATED + output
+
+
 def run_step(
     path: Path, argument: str, work: Path, config_file: Path, api: RunnerApiClient, mask: Masker | None
 ) -> tuple[int, str]:
@@ -128,17 +140,25 @@ def main() -> int:
     try:
         run_key = (run_dir / "key" / "run.key").read_bytes()
         token = (run_dir / "key" / "token").read_text().strip()
-        document = json.loads((run_dir / "bundle" / "run.json").read_text())
-        secrets = open_bundle(run_key, uid, (run_dir / "bundle" / "bundle").read_bytes())
+        bundle = open_bundle(run_key, uid, (run_dir / "bundle" / "bundle").read_bytes())
+        # Nothing next to the bundle is trusted until its digest matches the sealed one.
+        document = json.loads(bundle.verify("run.json", (run_dir / "bundle" / "run.json").read_bytes()))
+        scripts = {
+            name: bundle.verify(f"script.{i}", (run_dir / "scripts" / name).read_bytes())
+            for i, name in enumerate(document["files"])
+        }
+        if len(scripts) != sum(1 for key in bundle.files if key.startswith("script.")):
+            raise BundleMismatch("run.json does not list the scripts this run was sealed with")
     except FileNotFoundError as exc:
         return fail(f"missing run input {exc.filename}: the run key is removed once a run ends", 2)
-    except (CiphertextError, ValueError) as exc:
+    except (CiphertextError, ValueError, KeyError, TypeError) as exc:
         return fail(f"the run bundle does not open: {exc}", 2)
     del run_key
+    secrets = bundle.secrets
     api = RunnerApiClient(api_url, uid, token, float(os.environ.get("FERRIS_API_DEADLINE", "120")))
     work.mkdir(parents=True, exist_ok=True)
-    for name in document["files"]:
-        shutil.copyfile(run_dir / "scripts" / name, work / name)
+    for name, content in scripts.items():
+        (work / name).write_bytes(content)
     config_file = work / ".ferris-config.json"
     config_file.write_text(json.dumps(document.get("config") or {}))
     argument = json.dumps(
@@ -170,7 +190,7 @@ def main() -> int:
                     "exitCode": code,
                     "startedAt": started,
                     "finishedAt": now(),
-                    "output": output,
+                    "output": fit_output(output),
                 },
             )
             if code != 0:

@@ -23,6 +23,7 @@ class Kind(enum.IntEnum):
     WRAPPED_DEK = 2
     RUN_BUNDLE = 3
     SEALED = 4
+    STATE_VALUE = 5
 
 
 class CiphertextError(Exception):

@@ -118,7 +118,16 @@ class Ferris:
         )
 
     def secret(self, namespace: str, name: str, document: str, key: str = "secrets.json") -> None:
-        self.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={document}")
+        self.kubectl(
+            "create",
+            "secret",
+            "generic",
+            name,
+            "-n",
+            namespace,
+            "--type=ferris.io/secrets-json",
+            f"--from-literal={key}={document}",
+        )
 
 
 @pytest.fixture(scope="session")

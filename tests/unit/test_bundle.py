@@ -1,23 +1,41 @@
-"""The run bundle opens only with its run key and for its own run."""
+"""The run bundle opens only with its run key and for its own run, and vouches for the files
+sealed with it."""
 
 from __future__ import annotations
 
 import pytest
 
-from ferris_runner.bundle import new_run_key, open_bundle, seal_bundle
+from ferris_runner.bundle import BundleMismatch, new_run_key, open_bundle, seal_bundle
 from ferris_runner.wire import TamperedCiphertext
 
 
 def test_round_trip() -> None:
     key = new_run_key()
     secrets = {"A": "1", "B": {"nested": True}}
-    assert open_bundle(key, "run-1", seal_bundle(key, "run-1", secrets)) == secrets
+    bundle = open_bundle(key, "run-1", seal_bundle(key, "run-1", secrets, {"run.json": "{}"}))
+    assert bundle.secrets == secrets
+    assert bundle.verify("run.json", b"{}") == b"{}"
 
 
 def test_bundle_of_another_run_or_key_fails() -> None:
     key = new_run_key()
-    blob = seal_bundle(key, "run-1", {"A": "1"})
+    blob = seal_bundle(key, "run-1", {"A": "1"}, {})
     with pytest.raises(TamperedCiphertext):
         open_bundle(key, "run-2", blob)
     with pytest.raises(TamperedCiphertext):
         open_bundle(new_run_key(), "run-1", blob)
+
+
+def test_a_file_other_than_the_sealed_one_is_refused() -> None:
+    key = new_run_key()
+    bundle = open_bundle(key, "run-1", seal_bundle(key, "run-1", {}, {"script.0": "print(1)"}))
+    with pytest.raises(BundleMismatch):
+        bundle.verify("script.0", b"print(2)")
+    with pytest.raises(BundleMismatch):
+        bundle.verify("script.1", b"print(1)")  # not sealed at all
+
+
+def test_the_repr_names_no_value() -> None:
+    key = new_run_key()
+    bundle = open_bundle(key, "run-1", seal_bundle(key, "run-1", {"A": "v4lue-canary"}, {}))
+    assert "v4lue-canary" not in repr(bundle) and "A" in repr(bundle)

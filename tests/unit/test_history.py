@@ -56,7 +56,7 @@ class FakeRunStore:
 
 def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
     settings = Settings(database_url="postgresql://x", master_key_dir="/x")  # type: ignore[arg-type]
-    return RunService(kube, None, store or FakeRunStore(), settings)  # type: ignore[arg-type]
+    return RunService(kube, None, store or FakeRunStore(), settings, None)  # type: ignore[arg-type]
 
 
 def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:

@@ -41,7 +41,7 @@ def test_names_are_deterministic_and_fit_in_63_characters() -> None:
 def test_every_child_is_owned_by_the_run_and_labelled() -> None:
     children = [
         run_objects.key_secret(RUN, "nightly", b"k" * 32, "token"),
-        run_objects.bundle_configmap(RUN, "nightly", b"bundle", {}, [("a.py", "1")]),
+        run_objects.bundle_configmap(RUN, "nightly", b"bundle", run_objects.bundle_files({}, [("a.py", "1")])),
         run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60),
     ]
     for child in children:
@@ -118,7 +118,8 @@ def test_condition_keeps_its_transition_time_while_status_holds() -> None:
 
 def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
     scripts = [("run.json", "print(1)"), ("b.sh", "echo 2")]  # a script may be called run.json
-    bundle = run_objects.bundle_configmap(RUN, "nightly", b"sealed", {"runId": RUN.uid}, scripts)
+    files = run_objects.bundle_files({"runId": RUN.uid}, scripts)
+    bundle = run_objects.bundle_configmap(RUN, "nightly", b"sealed", files)
     assert json.loads(bundle["data"]["run.json"]) == {"runId": RUN.uid}
     assert bundle["data"]["script.0"] == "print(1)" and bundle["data"]["script.1"] == "echo 2"
     assert base64.b64decode(bundle["binaryData"]["bundle"]) == b"sealed"

@@ -20,21 +20,21 @@ def lay_out(tmp_path: Path, bundle_uid: str = "run-1") -> tuple[Path, dict[str, 
     key = new_run_key()
     (run_dir / "key" / "run.key").write_bytes(key)
     (run_dir / "key" / "token").write_text("tok")
-    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}))
-    (run_dir / "bundle" / "run.json").write_text(
-        json.dumps(
-            {
-                "runId": "run-1",
-                "packageName": "p",
-                "packageId": "pid",
-                "params": {},
-                "config": {},
-                "steps": ["a.py"],
-                "files": ["a.py"],
-                "maskSecrets": True,
-            }
-        )
+    document = json.dumps(
+        {
+            "runId": "run-1",
+            "packageName": "p",
+            "packageId": "pid",
+            "params": {},
+            "config": {},
+            "steps": ["a.py"],
+            "files": ["a.py"],
+            "maskSecrets": True,
+        }
     )
+    files = {"run.json": document, "script.0": "print('hello')"}
+    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}, files))
+    (run_dir / "bundle" / "run.json").write_text(document)
     (run_dir / "scripts" / "a.py").write_text("print('hello')")
     env = {
         "PATH": "/usr/bin:/bin",
@@ -68,3 +68,24 @@ def test_missing_run_key_fails_closed(tmp_path: Path) -> None:
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "missing run input" in result.stderr
     assert base64.b64encode(b"secret-value").decode() not in result.stderr
+
+
+def test_a_replaced_script_beside_the_real_bundle_fails_closed(tmp_path: Path) -> None:
+    """A bundle ConfigMap rebuilt around the real sealed bundle with other scripts runs nothing."""
+    run_dir, env = lay_out(tmp_path)
+    (run_dir / "scripts" / "a.py").write_text("import sys; print(sys.argv[1])")
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "script.0 is not the file this run was sealed with" in result.stderr
+    assert "secret-value" not in result.stderr + result.stdout
+    assert not (tmp_path / "work" / "a.py").exists()
+
+
+def test_a_replaced_run_document_fails_closed(tmp_path: Path) -> None:
+    """run.json with masking turned off (or other params) is refused: its digest is sealed."""
+    run_dir, env = lay_out(tmp_path)
+    document = json.loads((run_dir / "bundle" / "run.json").read_text())
+    (run_dir / "bundle" / "run.json").write_text(json.dumps({**document, "maskSecrets": False}))
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "run.json is not the file this run was sealed with" in result.stderr

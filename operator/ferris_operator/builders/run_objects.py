@@ -5,11 +5,14 @@ deterministic name."""
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.problems import Problem
+from ferris_runner.aead import KEY_SIZE
 
 RUNNER_DIR = "/var/run/ferris"
 KEY_DIR = f"{RUNNER_DIR}/key"
@@ -87,21 +90,43 @@ def script_key(index: int) -> str:
     return f"script.{index}"
 
 
-def bundle_configmap(
-    run: RunRef, package: str, bundle: bytes, document: dict[str, Any], scripts: list[tuple[str, str]]
-) -> dict[str, Any]:
+def bundle_files(document: dict[str, Any], scripts: list[tuple[str, str]]) -> dict[str, str]:
+    """The files that travel next to the sealed bundle: ``run.json`` and the scripts, by key.
+    Their digests are sealed into the bundle, so the runner refuses any other files."""
+    files = {"run.json": json.dumps(document, sort_keys=True)}
+    files.update({script_key(i): content for i, (_, content) in enumerate(scripts)})
+    return files
+
+
+def bundle_configmap(run: RunRef, package: str, bundle: bytes, files: dict[str, str]) -> dict[str, Any]:
     """Everything the runner reads besides its key, in one object: one write per run instead of
     two. Within the 1 MiB ConfigMap limit: scripts are at most 512 KiB and secrets.json 256 KiB."""
-    data = {"run.json": json.dumps(document, sort_keys=True)}
-    data.update({script_key(i): content for i, (_, content) in enumerate(scripts)})
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": run.metadata(model.bundle_name(run.name), package, "run-bundle"),
-        "data": data,
+        "data": dict(files),
         "binaryData": {"bundle": base64.b64encode(bundle).decode()},
         "immutable": True,
     }
+
+
+def read_key_secret(secret: dict[str, Any]) -> tuple[bytes, str]:
+    """(run key, token) of a run-key Secret that the run owns; Problem when it was altered."""
+    meta = secret["metadata"]
+    try:
+        data = secret.get("data") or {}
+        run_key = base64.b64decode(data["run.key"], validate=True)
+        token = base64.b64decode(data["token"], validate=True).decode("ascii")
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        run_key, token = b"", ""
+    if len(run_key) != KEY_SIZE or not token:
+        raise Problem(
+            "RunKeyInvalid",
+            f"Secret {meta['namespace']}/{meta['name']} holds no valid run.key and token (it was changed); "
+            "the run cannot start safely: create a new FerrisRun",
+        )
+    return run_key, token
 
 
 def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_seconds: int) -> dict[str, Any]:

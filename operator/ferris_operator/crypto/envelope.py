@@ -62,3 +62,16 @@ def decrypt_value(dek: DataKey, package_uid: str, name: str, version: int, blob:
     if header.key_id != dek.key_id:
         raise UnknownKeyId(header.key_id, "data key")
     return json.loads(open_sealed(dek.key, header_bytes, body, "secret", package_uid, name, str(version)))
+
+
+def encrypt_state(dek: DataKey, package_uid: str, key: str, value: Any) -> bytes:
+    """A ``context.state`` value, bound to its package and key."""
+    plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return seal(dek.key, Header(Kind.STATE_VALUE, dek.key_id), plaintext, "state", package_uid, key)
+
+
+def decrypt_state(dek: DataKey, package_uid: str, key: str, blob: bytes) -> Any:
+    header, header_bytes, body = split(blob, Kind.STATE_VALUE)
+    if header.key_id != dek.key_id:
+        raise UnknownKeyId(header.key_id, "data key")
+    return json.loads(open_sealed(dek.key, header_bytes, body, "state", package_uid, key))

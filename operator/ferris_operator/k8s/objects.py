@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
@@ -19,6 +18,18 @@ log = logging.getLogger("ferris.k8s")
 
 def _is(exc: ApiException, *statuses: int) -> bool:
     return exc.status in statuses
+
+
+class Refused(Exception):
+    """The API server refused an object as invalid (422); the text is the server's reason."""
+
+
+def _refusal(exc: ApiException) -> Refused:
+    try:
+        message = str(json.loads(exc.body or "{}").get("message", ""))
+    except (TypeError, ValueError, AttributeError):
+        message = str(exc.reason)
+    return Refused(message[:900])
 
 
 class Kube:
@@ -107,24 +118,6 @@ class Kube:
                 raise
 
     # ---- core objects ----------------------------------------------------------------------
-    def read_secret_data(self, namespace: str, name: str) -> tuple[dict[str, bytes], str] | None:
-        """A Secret's decoded data and resourceVersion, or None when absent."""
-        try:
-            secret = self._call(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if _is(exc, 404):
-                return None
-            raise
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-        return data, str(secret["metadata"]["resourceVersion"])
-
-    def delete_secret(self, namespace: str, name: str) -> None:
-        try:
-            self._call(self.core.delete_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise
-
     def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
         try:
             cm = self._call(self.core.read_namespaced_config_map, name, namespace)
@@ -135,58 +128,70 @@ class Kube:
         value = (cm.get("data") or {}).get(key)
         return None if value is None else str(value)
 
+    def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
+        """(create, read, delete) of a kind of run child."""
+        verbs: dict[str, tuple[Any, Any, Any]] = {
+            "Secret": (
+                self.core.create_namespaced_secret,
+                self.core.read_namespaced_secret,
+                self.core.delete_namespaced_secret,
+            ),
+            "ConfigMap": (
+                self.core.create_namespaced_config_map,
+                self.core.read_namespaced_config_map,
+                self.core.delete_namespaced_config_map,
+            ),
+            "Job": (
+                self.batch.create_namespaced_job,
+                self.batch.read_namespaced_job,
+                self.batch.delete_namespaced_job,
+            ),
+        }
+        return verbs[kind]
+
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Create ``obj``; when it exists already, return the stored one. (object, created)"""
+        """Create ``obj``; when it exists already, return the stored one (whoever made it: the
+        caller checks its owner). (object, created)"""
         kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
-        create: Any
-        read: Any
-        create, read = {
-            "Secret": (self.core.create_namespaced_secret, self.core.read_namespaced_secret),
-            "ConfigMap": (self.core.create_namespaced_config_map, self.core.read_namespaced_config_map),
-            "Job": (self.batch.create_namespaced_job, self.batch.read_namespaced_job),
-        }[kind]
+        create, read, _ = self._verbs(kind)
         try:
             return self._call(create, namespace, obj), True
         except ApiException as exc:
+            if _is(exc, 422):
+                raise _refusal(exc) from None
             if not _is(exc, 409):
                 raise
         return self._call(read, name, namespace), False
 
-    def replace_configmap(self, obj: dict[str, Any]) -> None:
-        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        _, read, _ = self._verbs(kind)
         try:
-            self._call(self.core.delete_namespaced_config_map, name, namespace)
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise
-        self._call(self.core.create_namespaced_config_map, namespace, obj)
-
-    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self._call(self.batch.read_namespaced_job, name, namespace)
+            return self._call(read, name, namespace)
         except ApiException as exc:
             if _is(exc, 404):
                 return None
             raise
 
-    def job_exists(self, namespace: str, name: str) -> bool:
-        return self.read_job(namespace, name) is not None
+    def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None) -> None:
+        """Delete the object only if it is still the one with ``uid`` (a precondition checked by
+        the API server): an object created since under the same name is left alone."""
+        _, _, delete = self._verbs(kind)
+        options = {**(body or {}), "preconditions": {"uid": uid}}
+        try:
+            self._call(delete, name, namespace, body=options)
+        except ApiException as exc:
+            if not _is(exc, 404, 409):
+                raise
+
+    def replace_configmap(self, obj: dict[str, Any], uid: str) -> None:
+        """Delete the ConfigMap with ``uid`` and create ``obj`` in its place."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        self.delete_exact("ConfigMap", namespace, name, uid)
+        self._call(self.core.create_namespaced_config_map, namespace, obj)
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
         pods = self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
         return list(pods.get("items") or [])
-
-    def delete_job(self, namespace: str, name: str) -> None:
-        try:
-            self._call(
-                self.batch.delete_namespaced_job,
-                name,
-                namespace,
-                body={"propagationPolicy": "Background", "gracePeriodSeconds": 0},
-            )
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise
 
     def event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"

@@ -85,6 +85,18 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
             WHERE phase NOT IN ('Succeeded', 'Failed', 'Cancelled');
         """,
     ),
+    (
+        3,
+        """
+        -- context.state is encrypted under the package's data key like its secrets. Rows written
+        -- before keep their plaintext value until the package's state is next read, when the
+        -- operator encrypts them and clears the plaintext.
+        ALTER TABLE package_state ADD COLUMN ciphertext bytea;
+        ALTER TABLE package_state ALTER COLUMN value DROP NOT NULL;
+        ALTER TABLE package_state ADD CONSTRAINT package_state_one_form
+            CHECK ((value IS NULL) <> (ciphertext IS NULL));
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass
-from typing import Any, LiteralString
+from typing import LiteralString
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
@@ -183,45 +182,32 @@ class RunStore:
         self,
         uid: str,
         idx: int,
-        name: str,
         phase: str,
         exit_code: int | None,
-        started_at: str | None,
-        finished_at: str | None,
+        started_at: datetime.datetime | None,
+        finished_at: datetime.datetime | None,
         output: str | None,
-    ) -> None:
+    ) -> bool:
+        """Update one of the run's steps (created with the run); False when it has no such step."""
         if output is not None and len(output) > MAX_OUTPUT_CHARS:
             output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
         with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO steps (run_uid, idx, name, phase, exit_code, started_at, finished_at, output)"
-                " VALUES (%s, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz, COALESCE(%s::text, ''))"
-                " ON CONFLICT (run_uid, idx) DO UPDATE SET phase = EXCLUDED.phase,"
-                " exit_code = COALESCE(EXCLUDED.exit_code, steps.exit_code),"
-                " started_at = COALESCE(EXCLUDED.started_at, steps.started_at),"
-                " finished_at = COALESCE(EXCLUDED.finished_at, steps.finished_at),"
-                " output = CASE WHEN %s::text IS NULL THEN steps.output ELSE EXCLUDED.output END",
-                (uid, idx, name, phase, exit_code, started_at, finished_at, output, output),
-            )
+            updated = conn.execute(
+                "UPDATE steps SET phase = %s, exit_code = COALESCE(%s, exit_code),"
+                " started_at = COALESCE(%s, started_at), finished_at = COALESCE(%s, finished_at),"
+                " output = COALESCE(%s, output) WHERE run_uid = %s AND idx = %s RETURNING idx",
+                (phase, exit_code, started_at, finished_at, output, uid, idx),
+            ).fetchone()
+        return updated is not None
 
-    def steps(self, uid: str) -> list[StepRecord]:
+    def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]:
+        """The run's steps in order; with ``tail``, only the last ``tail`` characters of each
+        output are read (a status write needs 1 KiB, not up to 4 MiB per step)."""
         with self._pool.connection() as conn:
             rows = conn.execute(
-                "SELECT idx, name, phase, exit_code, started_at, finished_at, output FROM steps"
-                " WHERE run_uid = %s ORDER BY idx",
-                (uid,),
+                "SELECT idx, name, phase, exit_code, started_at, finished_at,"
+                " CASE WHEN %s::int IS NULL THEN output ELSE right(output, %s::int) END"
+                " FROM steps WHERE run_uid = %s ORDER BY idx",
+                (tail, tail, uid),
             ).fetchall()
         return [StepRecord(*row) for row in rows]
-
-    def state_get(self, package_uid: str) -> dict[str, Any]:
-        with self._pool.connection() as conn:
-            rows = conn.execute("SELECT key, value FROM package_state WHERE package_uid = %s", (package_uid,))
-            return {key: value for key, value in rows}
-
-    def state_put(self, package_uid: str, key: str, value: Any) -> None:
-        with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO package_state (package_uid, key, value) VALUES (%s, %s, %s)"
-                " ON CONFLICT (package_uid, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-                (package_uid, key, Jsonb(value)),
-            )

@@ -1,0 +1,120 @@
+"""What runners may send to the runner API, validated before anything is stored. Pure.
+
+A script runs with the runner's identity and can send anything the runner can, so every body
+is bounded in bytes and in JSON containers (a few MiB of ``[{},{},...]`` would otherwise become
+hundreds of MiB of Python objects) and checked field by field; each refusal names the field."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ferris_operator import model
+
+STEP_PHASES = frozenset({model.STEP_RUNNING, model.STEP_SUCCEEDED, model.STEP_FAILED, model.STEP_SKIPPED})
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+MAX_STEP_BODY = MAX_OUTPUT_CHARS + 64 * 1024  # bytes: the runner trims its output to fit
+MAX_FINISH_BODY = 8 * 1024
+MAX_STATE_BODY = 64 * 1024
+MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
+MAX_STATE_CONTAINERS = 4096
+STATE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+class ReportError(ValueError):
+    """The body was refused; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class StepReport:
+    phase: str
+    exit_code: int | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    output: str | None
+
+
+def containers(raw: bytes) -> int:
+    """How many JSON objects and arrays ``raw`` holds (brackets inside strings do not count)."""
+    bare = _STRING.sub(b"", raw)
+    return bare.count(b"{") + bare.count(b"[")
+
+
+def _reject_constant(name: str) -> None:
+    raise ReportError(f"{name} is not JSON")
+
+
+def decode(raw: bytes, limit: int, max_containers: int) -> Any:
+    """Parse a body of at most ``limit`` bytes and ``max_containers`` objects or arrays."""
+    if len(raw) > limit:
+        raise ReportError(f"body is {len(raw)} bytes, over the limit of {limit}")
+    if containers(raw) > max_containers:
+        raise ReportError(f"body nests more than {max_containers} JSON objects or arrays")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"body is not JSON: {exc}") from None
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ReportError("body must be a JSON object")
+    return body
+
+
+def _time(body: dict[str, Any], field: str) -> datetime.datetime | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ReportError(f"{field} must be a string like 2026-01-31T12:00:00Z")
+    try:
+        return model.parse_timestamp(value)
+    except ValueError:
+        raise ReportError(f"{field} must be a time like 2026-01-31T12:00:00Z, not {value[:40]!r}") from None
+
+
+def step_index(text: str) -> int:
+    """The step index of a URL; whether the run has that step is the store's to say."""
+    if not text.isascii() or not text.isdigit() or len(text) > 4:
+        raise ReportError(f"step index {text[:20]!r} must be a whole number (0 for the first step)")
+    return int(text)
+
+
+def parse_step(body: Any) -> StepReport:
+    body = _object(body)
+    phase = body.get("phase")
+    if phase not in STEP_PHASES:
+        raise ReportError(f"phase must be one of {', '.join(sorted(STEP_PHASES))}")
+    exit_code = body.get("exitCode")
+    if exit_code is not None and (type(exit_code) is not int or not -(2**31) <= exit_code < 2**31):
+        raise ReportError("exitCode must be an integer")
+    output = body.get("output")
+    if output is not None and not isinstance(output, str):
+        raise ReportError("output must be a string")
+    if output is not None and len(output) > MAX_OUTPUT_CHARS:
+        raise ReportError(f"output is over {MAX_OUTPUT_CHARS} characters; send its tail")
+    return StepReport(phase, exit_code, _time(body, "startedAt"), _time(body, "finishedAt"), output)
+
+
+def parse_finish(body: Any) -> tuple[bool, str]:
+    body = _object(body)
+    succeeded, message = body.get("succeeded"), body.get("message", "")
+    if not isinstance(succeeded, bool):
+        raise ReportError("succeeded must be true or false")
+    if not isinstance(message, str):
+        raise ReportError("message must be a string")
+    return succeeded, message[:1024]
+
+
+def parse_state_put(key: str, body: Any) -> Any:
+    if not STATE_KEY.match(key):
+        raise ReportError(f"state key {key[:40]!r} must match {STATE_KEY.pattern}")
+    body = _object(body)
+    if "value" not in body:
+        raise ReportError('body must be {"value": ...}')
+    return body["value"]
