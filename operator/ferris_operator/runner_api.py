@@ -2,9 +2,10 @@
 
 Every request carries the run's token (``Authorization: Bearer``). Its MAC is checked first,
 without touching PostgreSQL; a token that passes is compared in constant time with the digest
-stored for that run, and stops working when the run ends. A source whose requests keep failing
-that check is refused (429) before any work is done. Bodies are bounded per route and validated
-field by field (``runner_reports``); a refused body is a 400 that names the field.
+stored for that run, and stops working when the run ends. A source that keeps sending tokens
+this operator never issued is answered 429 after a short burst; a valid token is never slowed.
+Bodies are bounded per route and validated field by field (``runner_reports``); a refused body
+is a 400 that names the field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ferris_operator.run_service import RunService
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.store.runs import RunRecord, token_digest
 from ferris_operator.vault import StateQuotaExceeded
+from ferris_runner.wire import CiphertextError
 
 log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,6 +71,9 @@ class RunnerApi:
         except web.HTTPRequestEntityTooLarge:
             metrics.RUNNER_API_REFUSED.labels("too-large").inc()
             return _error(413, f"body over the limit of {runner_reports.MAX_STEP_BODY} bytes")
+        except CiphertextError as exc:  # stored state that does not open: fail closed, say why
+            log.warning("package state does not decrypt: %s", type(exc).__name__)
+            return _error(500, f"stored package state does not decrypt ({type(exc).__name__}); it was altered")
 
     @web.middleware
     async def _database_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -80,15 +85,16 @@ class RunnerApi:
 
     async def _authorise(self, request: web.Request) -> RunRecord | web.Response:
         source = request.remote or "unknown"
-        if self.limiter.blocked(source):
-            metrics.RUNNER_API_REFUSED.labels("rate-limited").inc()
-            return _error(429, "too many failed requests from this address; slow down")
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
         uid = request.match_info["uid"]
         record = None
-        if self.service.tokens.verify(uid, token):  # no database work for a token we never issued
+        if self.service.tokens.verify(uid, token):
+            # A token this operator issued for this run: never rate-limited, checked for revocation.
             record = await asyncio.to_thread(self.service.runs.get, uid)
+        elif self.limiter.blocked(source):
+            metrics.RUNNER_API_REFUSED.labels("rate-limited").inc()
+            return _error(429, "too many failed requests from this address; slow down")
         expected = record.token_sha256 if record else None
         if record is None or not expected or not hmac.compare_digest(token_digest(token), expected):
             self.limiter.failed(source)

@@ -34,6 +34,31 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("nan", b'{"A": NaN}', "secrets.json: NaN is not valid JSON; use a string or a finite number"),
     ("infinity", b'{"A": Infinity}', "secrets.json: Infinity is not valid JSON; use a string or a finite number"),
     (
+        "name-with-newline",
+        b'{"A\\n": "1"}',
+        "secrets.json: key 'A\\n' is not a valid name; names match ^[A-Za-z_][A-Za-z0-9_]*$",
+    ),
+    (
+        "overflowing-float",
+        b'{"A": 1e400}',
+        "secrets.json: a number is too large to be finite; write it as a string",
+    ),
+    (
+        "5000-digit-number",
+        b'{"A": ' + b"9" * 5000 + b"}",
+        "secrets.json: a number of 5000 characters is over the limit of 64; write it as a string",
+    ),
+    (
+        "lone-surrogate",
+        b'{"A": "ok \\ud800 not"}',
+        "secrets.json: key 'A' holds an invalid Unicode escape (a lone surrogate); use valid UTF-8 text",
+    ),
+    (
+        "lone-surrogate-in-a-nested-key",
+        b'{"A": {"\\udfff": "x"}}',
+        "secrets.json: key 'A' holds an invalid Unicode escape (a lone surrogate); use valid UTF-8 text",
+    ),
+    (
         "deep-nesting",
         b'{"A": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
         "secrets.json: nested deeper than 32 levels; flatten the values",

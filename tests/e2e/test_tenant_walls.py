@@ -1,0 +1,181 @@
+"""A hostile tenant with rights in its own namespace (or in the victim's, over Secrets,
+ConfigMaps and Jobs only) gains nothing over another tenant's run: labels prove nothing,
+children made by someone else are never adopted, and Secrets not marked for Ferris are never
+read or deleted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+SLOW_SCRIPT = "import time\ntime.sleep(8)\nprint('victim done')\n"
+
+
+def wait_phase(ferris: Ferris, namespace: str, run: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = ferris.get(namespace, "ferrisrun", run)
+        if (body.get("status") or {}).get("phase") == phase:
+            return body
+        assert time.monotonic() < deadline, f"run {run} never reached {phase}: {body.get('status')}"
+        time.sleep(0.3)
+
+
+def reason_of(run: dict[str, Any]) -> str:
+    return str(next(c for c in run["status"]["conditions"] if c["type"] == "Succeeded")["reason"])
+
+
+def spoofing_job(name: str, labels: dict[str, str], image: str, command: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": image, "command": command}]},
+            },
+        },
+    }
+
+
+def test_jobs_and_pods_labelled_as_another_tenants_run_change_nothing(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "slow", SLOW_SCRIPT)
+    ferris.wait_condition(ns, "ferrispackage", "slow", "Ready")
+    run = ferris.create_run(ns, "slow")
+    victim = wait_phase(ferris, ns, run, "Running")
+    labels = {
+        "ferris.io/run-uid": victim["metadata"]["uid"],
+        "ferris.io/run": run,
+        "ferris.io/package": "slow",
+        "app.kubernetes.io/managed-by": "ferris-operator",
+    }
+    mallory = "mallory-" + uuid.uuid4().hex[:6]
+    ferris.kubectl("create", "namespace", mallory)
+    # A Job that completes at once (as if the run had succeeded), with a termination message...
+    ferris.apply(mallory, spoofing_job("fake-done", labels, "busybox", ["sh", "-c", "echo pwned > /dev/null"]))
+    # ...and one whose image cannot be pulled (as if the runner could not start).
+    ferris.apply(mallory, spoofing_job("fake-pull", labels, "evil.invalid/none:1", ["x"]))
+    ferris.kubectl("wait", "-n", mallory, "job/fake-done", "--for=condition=Complete", "--timeout=60s")
+    deadline = time.monotonic() + 30
+    while "ImagePullBackOff" not in ferris.kubectl("get", "pods", "-n", mallory, "-o", "json").stdout:
+        assert time.monotonic() < deadline, "the spoofing pod never reached ImagePullBackOff"
+        time.sleep(0.5)
+    time.sleep(2)  # give the operator time to (wrongly) act on the events
+
+    status = ferris.get(ns, "ferrisrun", run)["status"]
+    assert status["phase"] == "Running", status
+    assert ferris.exists(ns, "secret", f"{run}-key"), "the victim's run key was deleted"
+    assert ferris.exists(ns, "job", f"{run}-run"), "the victim's Job was deleted"
+    finished = ferris.wait_run(ns, run)
+    assert finished["status"]["phase"] == "Succeeded"
+    assert "victim done" in ferris.steps(victim["metadata"]["uid"])[0][4]
+    assert ferris.exists(mallory, "job", "fake-pull"), "the operator deleted another namespace's Job"
+
+
+def key_secret(name: str, run_key: bytes, token: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {"run.key": base64.b64encode(run_key).decode(), "token": base64.b64encode(token.encode()).decode()},
+    }
+
+
+@pytest.mark.parametrize("child", ["key", "bundle", "run"])
+def test_a_child_made_before_the_run_is_never_adopted(ferris: Ferris, ns: str, child: str) -> None:
+    ferris.package(ns, "adopt", "print('x')", sealedSecrets=seal(ferris, ns, "adopt", {"PASSWORD": "hunter2-x"}))
+    ferris.wait_condition(ns, "ferrispackage", "adopt", "Ready")
+    run = f"adopt-{uuid.uuid4().hex[:6]}"
+    planted: dict[str, Any]
+    if child == "key":  # the planter knows this key: a bundle sealed to it would open for them
+        planted = key_secret(f"{run}-key", os.urandom(32), "planted-token")
+        kind = "secret"
+    elif child == "bundle":
+        planted = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run}-bundle"}, "data": {}}
+        kind = "configmap"
+    else:
+        planted = spoofing_job(f"{run}-run", {}, "busybox", ["sh", "-c", "sleep 30"])
+        kind = "job"
+    ferris.apply(ns, planted)
+    before = ferris.get(ns, kind, planted["metadata"]["name"])
+    ferris.create_run(ns, "adopt", name=run)
+    body = ferris.wait_run(ns, run, timeout=60)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject")
+    message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
+    assert f"{planted['metadata']['name']} already exists and is not owned by this run" in message
+    assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run) if e["type"] == "Warning"}
+    after = ferris.get(ns, kind, planted["metadata"]["name"])
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "the planted object changed"
+    if child == "key":  # nothing was sealed to the planted key, and nothing else was made
+        assert not ferris.exists(ns, "configmap", f"{run}-bundle")
+        assert not ferris.exists(ns, "job", f"{run}-run")
+
+
+def seal(ferris: Ferris, namespace: str, package: str, secrets: dict[str, str]) -> str:
+    result = ferris.ferris("seal", "--namespace", namespace, "--package", package, input=json.dumps(secrets))
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_secrets_from_never_reads_or_deletes_a_secret_not_marked_for_ferris(ferris: Ferris, ns: str) -> None:
+    """An image pull secret (or any Opaque Secret) named in secretsFrom stays where it is, unread."""
+    ferris.kubectl(
+        "create", "secret", "generic", "regcred", "-n", ns, '--from-literal=secrets.json={"TOKEN": "pull-secret-x"}'
+    )
+    ferris.package(ns, "grabber", "print('x')", secretsFrom={"secretName": "regcred"})
+    cond = ferris.wait_condition(ns, "ferrispackage", "grabber", "SecretSourceNotMarked")
+    assert "Secret regcred is of type Opaque" in cond["message"]
+    assert "--type=ferris.io/secrets-json" in cond["message"]
+    assert ferris.exists(ns, "secret", "regcred"), "an unmarked Secret was deleted"
+    assert "secrets" not in (ferris.get(ns, "ferrispackage", "grabber")["status"].get("secrets") or {}).get("names", [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "field"),
+    [
+        ("FerrisRun", {"packageRef": {"name": "."}}, "spec.packageRef.name"),
+        (
+            "FerrisPackage",
+            {"scripts": [{"name": "a.py", "content": "1"}], "secretsFrom": {"secretName": "."}},
+            "spec.secretsFrom.secretName",
+        ),
+        (
+            "FerrisPackage",
+            {"scripts": [{"name": "a.py", "configMapRef": {"name": "..", "key": "a.py"}}]},
+            "spec.scripts[0].configMapRef.name",
+        ),
+    ],
+    ids=["packageRef", "secretName", "configMapRef"],
+)
+def test_names_that_are_not_dns_names_are_refused_at_admission(
+    ferris: Ferris, ns: str, kind: str, spec: dict[str, Any], field: str
+) -> None:
+    result = ferris.apply(
+        ns, {"apiVersion": "ferris.io/v1alpha1", "kind": kind, "metadata": {"name": "dots"}, "spec": spec}, check=False
+    )
+    assert result.returncode != 0
+    assert f"{field} in body should match" in result.stderr, result.stderr
+
+
+def test_a_job_the_api_server_refuses_fails_its_run_and_no_other(ferris: Ferris, ns: str) -> None:
+    """A package whose Job is refused used to raise out of the resync loop on every pass."""
+    ferris.package(ns, "poison", "print('x')", runner={"tolerations": [{"operator": "Bogus", "key": "k"}]})
+    ferris.package(ns, "fine", "print('fine')")
+    for package in ("poison", "fine"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    poisoned = ferris.wait_run(ns, ferris.create_run(ns, "poison"))
+    assert (poisoned["status"]["phase"], reason_of(poisoned)) == ("Failed", "JobRejected")
+    message = next(c for c in poisoned["status"]["conditions"] if c["type"] == "Succeeded")["message"]
+    assert "the API server refused the run's Job" in message and "Bogus" in message, message
+    assert ferris.wait_run(ns, ferris.create_run(ns, "fine"))["status"]["phase"] == "Succeeded"

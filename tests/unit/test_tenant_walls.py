@@ -1,0 +1,240 @@
+"""The pure parts of the tenant walls: ownership, run tokens, the failure limiter, body
+bounds, loop isolation, the warnings cap, scripts checked again at run start."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import psycopg
+import pytest
+
+from ferris_operator import isolation, model, ownership
+from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.package_service import short_secret_warnings
+from ferris_operator.problems import Problem
+from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.run_service import RunService
+from ferris_operator.runner_reports import containers
+from ferris_operator.settings import Settings
+from ferris_operator.store.runs import RunRecord
+from ferris_runner.main import TRUNCATED, fit_output
+
+RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
+
+
+def owner(kind: str, uid: str, api_version: str = "ferris.io/v1alpha1", name: str = "r") -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True}
+
+
+def obj(namespace: str, *refs: dict[str, Any], name: str = "x", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"{name}-uid",
+            "labels": labels or {},
+            "ownerReferences": list(refs),
+        }
+    }
+
+
+# ---- ownership ---------------------------------------------------------------------------------
+def test_only_the_controller_reference_in_the_same_namespace_makes_an_object_the_runs() -> None:
+    assert ownership.owned_by_run(obj("a", owner("FerrisRun", "u1")), "u1", "a")
+    assert not ownership.owned_by_run(obj("b", owner("FerrisRun", "u1")), "u1", "a")  # other namespace
+    assert not ownership.owned_by_run(obj("a", owner("FerrisRun", "u2")), "u1", "a")
+    assert not ownership.owned_by_run(obj("a", {**owner("FerrisRun", "u1"), "controller": False}), "u1", "a")
+    assert not ownership.owned_by_run(obj("a", owner("FerrisRun", "u1", "evil.io/v1")), "u1", "a")
+    assert not ownership.owned_by_run(obj("a", labels={model.LABEL_RUN_UID: "u1"}), "u1", "a")
+
+
+class FakeStore:
+    def __init__(self, *records: RunRecord) -> None:
+        self.records = {r.uid: r for r in records}
+        self.finished: list[tuple[str, str, str]] = []
+
+    def get(self, uid: str) -> RunRecord | None:
+        return self.records.get(uid)
+
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
+        self.finished.append((uid, phase, reason))
+        return True
+
+    def steps(self, uid: str, tail: int | None = None) -> list[Any]:
+        return []
+
+
+class FakeKube:
+    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> None:
+        self.objects = objects or {}
+        self.reads: list[tuple[str, str, str]] = []
+        self.deleted: list[tuple[str, str]] = []
+
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append((kind, namespace, name))
+        return self.objects.get((kind, namespace, name))
+
+    def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: Any = None) -> None:
+        self.deleted.append((kind, name))
+
+    def patch_status(self, *args: Any) -> None:
+        pass
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+        return []
+
+
+def record(uid: str, namespace: str, name: str) -> RunRecord:
+    now = datetime.datetime.now(datetime.UTC)
+    return RunRecord(uid, namespace, name, "p", "puid", 1, 1, model.RUNNING, None, None, "d", now, now, None)
+
+
+def service(kube: FakeKube, store: FakeStore) -> RunService:
+    settings = Settings(database_url="postgresql://x", master_key_dir=".")  # type: ignore[arg-type]
+    return RunService(kube, None, store, settings, RunTokens(RING))  # type: ignore[arg-type]
+
+
+def completed_job(namespace: str, name: str, *refs: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    job = obj(namespace, *refs, name=name, labels=labels)
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    job["spec"] = {}
+    return job
+
+
+def test_a_job_labelled_as_a_run_but_not_owned_by_it_finishes_nothing() -> None:
+    victim = record("victim-uid", "team-a", "nightly")
+    store = FakeStore(victim)
+    runs = service(FakeKube(), store)
+    labels = {model.LABEL_RUN_UID: "victim-uid"}
+    runs.on_job(completed_job("mallory", "nightly-run", labels=labels))  # labels alone
+    runs.on_job(completed_job("mallory", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    runs.on_job(completed_job("team-a", "other-run", owner("FerrisRun", "victim-uid"), labels=labels))  # name
+    assert store.finished == []
+    runs.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    assert store.finished == [("victim-uid", model.SUCCEEDED, "Succeeded")]
+
+
+def failing_pod(namespace: str, job_name: str, job_uid: str) -> dict[str, Any]:
+    pod = obj(
+        namespace,
+        owner("Job", job_uid, "batch/v1", name=job_name),
+        name="pod",
+        labels={model.LABEL_RUN_UID: "victim-uid"},
+    )
+    pod["status"] = {"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff", "message": "m"}}}]}
+    return pod
+
+
+def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
+    victim = record("victim-uid", "team-a", "nightly")
+    job = obj("team-a", owner("FerrisRun", "victim-uid"), name="nightly-run")
+    store = FakeStore(victim)
+    kube = FakeKube({("Job", "team-a", "nightly-run"): job})
+    runs = service(kube, store)
+    runs.on_pod(failing_pod("mallory", "nightly-run", job["metadata"]["uid"]))  # other namespace
+    runs.on_pod(failing_pod("team-a", "nightly-run", "some-other-job-uid"))  # a Job of the same name? not this one
+    assert store.finished == [] and kube.deleted == []
+    runs.on_pod(failing_pod("team-a", "nightly-run", job["metadata"]["uid"]))
+    assert store.finished == [("victim-uid", model.FAILED, "ImagePullBackOff")]
+    assert ("Job", "nightly-run") in kube.deleted
+
+
+# ---- scripts checked again at run start --------------------------------------------------------
+def test_configmap_scripts_are_read_once_per_configmap_and_bounded_at_run_start() -> None:
+    big = "x" * (300 * 1024)
+    kube = FakeKube({("ConfigMap", "a", "lib"): {"metadata": {"name": "lib"}, "data": {"k": big, "small": "1"}}})
+    runs = service(kube, FakeStore())
+    ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
+    spec = {"scripts": [{"name": f"s{i}.py", "configMapRef": {"name": "lib", "key": "small"}} for i in range(64)]}
+    assert len(runs._scripts(ref, spec)) == 64
+    assert kube.reads == [("ConfigMap", "a", "lib")]
+    grown = {"scripts": [{"name": f"s{i}.py", "configMapRef": {"name": "lib", "key": "k"}} for i in range(2)]}
+    with pytest.raises(Problem) as caught:
+        runs._scripts(ref, grown)
+    assert caught.value.reason == "InvalidScripts" and "at run start" in caught.value.message
+
+
+# ---- run tokens --------------------------------------------------------------------------------
+def test_a_run_token_is_good_for_its_own_run_only_and_cannot_be_forged() -> None:
+    tokens = RunTokens(RING)
+    token = tokens.issue("run-1")
+    assert tokens.verify("run-1", token)
+    assert not tokens.verify("run-2", token)
+    prefix, key_id, nonce, mac = token.split(".")
+    assert not tokens.verify("run-1", f"{prefix}.{key_id}.{nonce[:-1]}A.{mac}")
+    assert not tokens.verify("run-1", f"{prefix}.k2.{nonce}.{mac}")
+    assert not tokens.verify("run-1", f"{prefix}.nope.{nonce}.{mac}")
+    assert not tokens.verify("run-1", token + "x" * 300)
+    assert not tokens.verify("run-1", "")
+    assert not RunTokens(KeyRing({"k1": b"\x09" * 32}, "k1")).verify("run-1", token)  # another master key
+
+
+def test_tokens_issued_before_a_master_key_rotation_still_verify() -> None:
+    token = RunTokens(RING).issue("run-1")
+    rotated = RunTokens(KeyRing(RING.keys, "k2"))
+    assert rotated.verify("run-1", token)
+    assert rotated.issue("run-1").split(".")[1] == "k2"
+
+
+# ---- the failure limiter -----------------------------------------------------------------------
+def test_failures_from_one_source_are_limited_and_heal_with_time() -> None:
+    now = [0.0]
+    limiter = FailureLimiter(burst=3, per_second=1, clock=lambda: now[0])
+    for _ in range(3):
+        assert not limiter.blocked("10.0.0.1")
+        limiter.failed("10.0.0.1")
+    assert limiter.blocked("10.0.0.1") and not limiter.blocked("10.0.0.2")
+    now[0] = 1.5
+    assert not limiter.blocked("10.0.0.1")
+
+
+def test_the_limiter_forgets_sources_instead_of_growing_without_bound() -> None:
+    now = [0.0]
+    limiter = FailureLimiter(burst=2, per_second=1, max_sources=100, clock=lambda: now[0])
+    for i in range(1000):
+        limiter.failed(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter._buckets) <= 101
+
+
+# ---- body bounds -------------------------------------------------------------------------------
+def test_containers_are_counted_outside_strings_only() -> None:
+    assert containers(b'{"output": "{{{[[[ \\" [[[ {{{"}') == 1
+    assert containers(json.dumps({"a": [{}, {}, [1]]}).encode()) == 5
+
+
+def test_output_is_trimmed_to_fit_the_report_whatever_its_escapes() -> None:
+    output = "\x01" * 1000  # six bytes each once escaped
+    fitted = fit_output(output, limit=600)
+    assert fitted.startswith(TRUNCATED) and len(json.dumps(fitted, ensure_ascii=False).encode()) <= 600
+    assert fit_output("short", limit=600) == "short"
+
+
+# ---- loops -------------------------------------------------------------------------------------
+def test_one_failing_object_does_not_stop_a_loop_but_the_database_going_down_does() -> None:
+    done: list[int] = []
+
+    def work(i: int) -> None:
+        if i == 1:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        done.append(i)
+
+    isolation.each("test", [0, 1, 2], work, str)
+    assert done == [0, 2]
+
+    def database_down(i: int) -> None:
+        raise psycopg.OperationalError("down")
+
+    with pytest.raises(psycopg.OperationalError):
+        isolation.each("test", [0, 1], database_down, str)
+
+
+def test_many_short_secrets_make_one_warning_not_thousands() -> None:
+    warnings = short_secret_warnings({f"K{i}": "x" for i in range(20_000)})
+    assert len(warnings) == 1 and "20000 secrets are shorter than 4 characters" in warnings[0]
+    assert len(short_secret_warnings({"A": "1", "B": "2"})) == 2
