@@ -55,6 +55,8 @@ class FerrisStack:
             "FERRIS_RUNNER_API_PORT": str(self.api_port),
             "FERRIS_RUNNER_API_URL": f"http://127.0.0.1:{self.api_port}",
             "FERRIS_HEALTH_PORT": str(self.health_port),
+            # The default runner, and one registry that never answers (to try pull failures).
+            "FERRIS_RUNNER_ALLOWED_IMAGES": "ghcr.io/ferris-run/ferris-runner:*,registry.invalid/*",
         }
 
     def start(self) -> None:

@@ -21,6 +21,7 @@ from ferris_operator.crypto.keyring import KeyRingError, load_keyring
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
+from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.memory import release_free_memory
@@ -96,7 +97,7 @@ def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.ferris.io")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        settings.persistence.diffbase_storage = DigestedDiffBaseStorage(
             prefix="kopf.ferris.io", key="last-handled-configuration"
         )
         settings.persistence.finalizer = "ferris.io/cleanup"

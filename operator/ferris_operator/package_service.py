@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,14 @@ class PackageOutcome:
     problem: tuple[str, str] | None = None  # (reason, message)
     retry: bool = False  # the problem heals by itself (a Secret not created yet...)
     warnings: list[str] = field(default_factory=list)
+
+
+MAX_ARGV_SECRETS_BYTES = 120 * 1024  # of Linux's 128 KiB per argument; the rest is for params
+
+
+def argv_bytes(values: dict[str, Any]) -> int:
+    """How many bytes the secrets take in sys.argv[1] (the runner's json.dumps)."""
+    return len(json.dumps({"secrets": values}).encode())
 
 
 MAX_WARNINGS = 10  # each is an Event and a line of status: a long list becomes one summary
@@ -82,6 +91,14 @@ class PackageService:
             return outcome(problem.reason, problem.message, problem.retry)
         if ingested is not None:
             values, source, digest, source_uid = ingested
+            size = argv_bytes(values)
+            if spec.get("secretsInArgv", True) and size > MAX_ARGV_SECRETS_BYTES:
+                return outcome(
+                    "SecretsTooLargeForArgv",
+                    f"the secrets take {size} bytes in sys.argv[1], over the {MAX_ARGV_SECRETS_BYTES} that fit "
+                    "beside the params in one argument (Linux allows 128 KiB); set spec.secretsInArgv: false "
+                    "(scripts read them through ferris_ef, unchanged) or split the package. Nothing was stored",
+                )
             version = self.vault.ingest(namespace, name, uid, values)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
             secrets_status = {

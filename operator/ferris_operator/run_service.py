@@ -88,6 +88,7 @@ class RunService:
             self._check_package(ref, package, package_name, existing is not None)
             assert package is not None
             if existing is None:
+                self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
                 self._apply_concurrency_policy(ref, package)
             if self._create_children(ref, package, spec, existing is not None):
                 metrics.RUN_START.observe(time.monotonic() - began)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ferris_operator.runner_policy import DEFAULT_FORBIDDEN_ENV, RunnerPolicy
+
 
 def redact_url(url: str) -> str:
     """A database URL fit for a log line: the password replaced by ***."""
@@ -35,6 +37,7 @@ class Settings:
     standalone: bool = True
     peering_name: str = "ferris"
     source_resync_seconds: float = 60.0  # re-read of packages' source Secrets
+    runner_policy: RunnerPolicy = field(default_factory=RunnerPolicy)
 
     @property
     def database_url_redacted(self) -> str:
@@ -59,9 +62,21 @@ class Settings:
             runner_api_port=int(env.get("FERRIS_RUNNER_API_PORT", defaults.runner_api_port)),
             runner_api_url=env.get("FERRIS_RUNNER_API_URL", defaults.runner_api_url),
             health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
-            watch_namespaces=tuple(ns for ns in watch.split(",") if ns),
+            watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",
             peering_name=env.get("FERRIS_PEERING_NAME", defaults.peering_name),
             source_resync_seconds=float(env.get("FERRIS_SOURCE_RESYNC_SECONDS", defaults.source_resync_seconds)),
+            runner_policy=RunnerPolicy(
+                allowed_images=_list(env.get("FERRIS_RUNNER_ALLOWED_IMAGES", "")),
+                allow_scheduling=env.get("FERRIS_RUNNER_ALLOW_SCHEDULING", "") == "true",
+                allow_service_account=env.get("FERRIS_RUNNER_ALLOW_SERVICE_ACCOUNT", "") == "true",
+                forbidden_env=_list(env["FERRIS_RUNNER_FORBIDDEN_ENV"])
+                if "FERRIS_RUNNER_FORBIDDEN_ENV" in env
+                else DEFAULT_FORBIDDEN_ENV,
+            ),
         )
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())

@@ -27,8 +27,27 @@ def _arguments() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@functools.cache
+def _secrets() -> dict[str, Any]:
+    """The package's secrets: from ``sys.argv[1]`` (the Ferris executor's form), or, for a
+    package with ``secretsInArgv: false``, from the descriptor the runner passes."""
+    arguments = _arguments()
+    if "secrets" in arguments:
+        value = arguments["secrets"]
+        return value if isinstance(value, dict) else {}
+    fd = os.environ.get("FERRIS_SECRETS_FD")
+    if not fd:
+        return {}
+    chunks, offset = [], 0
+    while chunk := os.pread(int(fd), 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    value = json.loads(b"".join(chunks) or b"{}")
+    return value if isinstance(value, dict) else {}
+
+
 def get_secret(name: str) -> Any:
-    secrets = _arguments().get("secrets") or {}
+    secrets = _secrets()
     if name in secrets:
         return secrets[name]
     print(f"Secret {name} not found!")

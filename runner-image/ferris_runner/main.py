@@ -25,6 +25,17 @@ from ferris_runner.wire import CiphertextError
 OUTPUT_LIMIT = 4 * 1024 * 1024
 REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB
 TRUNCATED = "[output truncated]\n"
+MAX_ARGUMENT_BYTES = 32 * 4096 - 1  # Linux's MAX_ARG_STRLEN, less the terminating NUL
+
+
+def secrets_file(secrets: dict[str, Any]) -> int:
+    """An anonymous in-memory file holding the secrets, for ``secretsInArgv: false``: the
+    scripts inherit its descriptor (ferris_ef reads it); it never touches a disk."""
+    fd = os.memfd_create("ferris-secrets", os.MFD_CLOEXEC)
+    os.write(fd, json.dumps(secrets).encode())
+    return fd
+
+
 TERMINATION_LOG = Path("/dev/termination-log")
 
 
@@ -96,11 +107,19 @@ def fit_output(output: str, limit: int = REPORT_OUTPUT_BYTES) -> str:
 
 
 def run_step(
-    path: Path, argument: str, work: Path, config_file: Path, api: RunnerApiClient, mask: Masker | None
+    path: Path,
+    argument: str,
+    work: Path,
+    config_file: Path,
+    api: RunnerApiClient,
+    mask: Masker | None,
+    secrets_fd: int | None = None,
 ) -> tuple[int, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     env = script_env(work, config_file, (to_child_r, from_child_w))
+    if secrets_fd is not None:
+        env["FERRIS_SECRETS_FD"] = str(secrets_fd)
     process = subprocess.Popen(
         command_for(path, argument),
         cwd=work,
@@ -108,7 +127,7 @@ def run_step(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        pass_fds=(to_child_r, from_child_w),
+        pass_fds=(to_child_r, from_child_w) + (() if secrets_fd is None else (secrets_fd,)),
     )
     os.close(to_child_r)
     os.close(from_child_w)
@@ -161,15 +180,24 @@ def main() -> int:
         (work / name).write_bytes(content)
     config_file = work / ".ferris-config.json"
     config_file.write_text(json.dumps(document.get("config") or {}))
+    in_argv = document.get("secretsInArgv", True)
     argument = json.dumps(
         {
             **document["params"],
             "package_name": document["packageName"],
             "package_id": document["packageId"],
             "run_id": document["runId"],
-            "secrets": secrets,
+            **({"secrets": secrets} if in_argv else {}),
         }
     )
+    if len(argument.encode()) > MAX_ARGUMENT_BYTES:
+        where = "the secrets and params" if in_argv else "the params"
+        return fail(
+            f"sys.argv[1] would be {len(argument.encode())} bytes, over Linux's limit of {MAX_ARGUMENT_BYTES} "
+            f"for one argument: {where} are too large (set spec.secretsInArgv: false, or pass smaller params)",
+            2,
+        )
+    secrets_fd = None if in_argv else secrets_file(secrets)
     mask = Masker(secrets) if document.get("maskSecrets", True) else None
     steps: list[str] = document["steps"]
     try:
@@ -180,7 +208,7 @@ def main() -> int:
                 continue
             started = now()
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
-            code, output = run_step(work / name, argument, work, config_file, api, mask)
+            code, output = run_step(work / name, argument, work, config_file, api, mask, secrets_fd)
             phase = "Succeeded" if code == 0 else "Failed"
             api.step(
                 idx,

@@ -170,12 +170,97 @@ def test_names_that_are_not_dns_names_are_refused_at_admission(
 
 def test_a_job_the_api_server_refuses_fails_its_run_and_no_other(ferris: Ferris, ns: str) -> None:
     """A package whose Job is refused used to raise out of the resync loop on every pass."""
-    ferris.package(ns, "poison", "print('x')", runner={"tolerations": [{"operator": "Bogus", "key": "k"}]})
+    ferris.package(ns, "poison", "print('x')", runner={"resources": {"limits": {"cpu": "-1"}}})
     ferris.package(ns, "fine", "print('fine')")
     for package in ("poison", "fine"):
         ferris.wait_condition(ns, "ferrispackage", package, "Ready")
     poisoned = ferris.wait_run(ns, ferris.create_run(ns, "poison"))
     assert (poisoned["status"]["phase"], reason_of(poisoned)) == ("Failed", "JobRejected")
     message = next(c for c in poisoned["status"]["conditions"] if c["type"] == "Succeeded")["message"]
-    assert "the API server refused the run's Job" in message and "Bogus" in message, message
+    assert "the API server refused the run's Job" in message and "limits[cpu]" in message, message
     assert ferris.wait_run(ns, ferris.create_run(ns, "fine"))["status"]["phase"] == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("runner", "message"),
+    [
+        ({"image": "evil.example/miner:1"}, "spec.runner.image 'evil.example/miner:1' is not allowed"),
+        ({"env": [{"name": "LD_PRELOAD", "value": "/tmp/x.so"}]}, "spec.runner.env[0].name LD_PRELOAD is forbidden"),
+        ({"env": [{"name": "PYTHONPATH", "value": "/tmp"}]}, "spec.runner.env[0].name PYTHONPATH is forbidden"),
+        (
+            {"tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]},
+            "spec.runner.tolerations may not be set",
+        ),
+        ({"nodeSelector": {"dedicated": "gpu"}}, "spec.runner.nodeSelector may not be set"),
+        ({"serviceAccountName": "deployer"}, "spec.runner.serviceAccountName may not be set"),
+    ],
+    ids=["image", "ld-preload", "pythonpath", "tolerations", "node-selector", "service-account"],
+)
+def test_the_runner_policy_refuses_what_the_platform_did_not_allow(
+    ferris: Ferris, ns: str, runner: dict[str, Any], message: str
+) -> None:
+    ferris.package(ns, "policy", "print('x')", runner=runner)
+    ferris.wait_condition(ns, "ferrispackage", "policy", "Ready")
+    run = ferris.create_run(ns, "policy")
+    body = ferris.wait_run(ns, run)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "RunnerPolicyViolation")
+    assert message in next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
+    assert not ferris.exists(ns, "job", f"{run}-run") and not ferris.exists(ns, "secret", f"{run}-key")
+
+
+ARGV_SCRIPT = (
+    "import json, sys\nfrom ferris_ef import get_secret\n"
+    "print('in argv:', 'secrets' in json.loads(sys.argv[1]))\n"
+    "print('length:', len(get_secret('BIG')))\n"
+)
+
+
+def apply_server_side(ferris: Ferris, namespace: str, package: str, **spec: Any) -> None:
+    """Large packages go through server-side apply: client-side `kubectl apply` keeps a copy of
+    the whole object in an annotation, which has a 256 KiB limit of its own."""
+    document = {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisPackage", "metadata": {"name": package}}
+    ferris.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps({**document, "spec": spec}),
+    )
+
+
+def test_secrets_too_large_for_one_argument_are_refused_at_ingestion_unless_passed_by_descriptor(
+    ferris: Ferris, ns: str
+) -> None:
+    """A 249 KB secrets.json used to fail every run with E2BIG (RunnerFailed)."""
+    sealed = seal_text(ferris, ns, "big", json.dumps({"BIG": "b" * 200_000}))
+    scripts = [{"name": "main.py", "content": ARGV_SCRIPT}]
+    apply_server_side(ferris, ns, "big", scripts=scripts, sealedSecrets=sealed)
+    cond = ferris.wait_condition(ns, "ferrispackage", "big", "SecretsTooLargeForArgv")
+    assert "set spec.secretsInArgv: false" in cond["message"]
+    apply_server_side(ferris, ns, "big", scripts=scripts, sealedSecrets=sealed, secretsInArgv=False)
+    ferris.wait_condition(ns, "ferrispackage", "big", "Ready")
+    body = ferris.wait_run(ns, ferris.create_run(ns, "big"))
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    output = ferris.steps(body["metadata"]["uid"])[0][4]
+    assert "in argv: False" in output and "length: 200000" in output
+
+
+def test_a_package_larger_than_an_annotation_becomes_ready(ferris: Ferris, ns: str) -> None:
+    """kopf kept the whole spec in an annotation (256 KiB): a 400 KB package never became Ready."""
+    padding = "# " + "p" * 199_000 + "\n"
+    scripts = [{"name": "a.py", "content": padding + "print('a')"}, {"name": "b.py", "content": padding + "print('b')"}]
+    apply_server_side(ferris, ns, "large", scripts=scripts)
+    ferris.wait_condition(ns, "ferrispackage", "large", "Ready")
+    body = ferris.wait_run(ns, ferris.create_run(ns, "large"))
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    annotations = ferris.get(ns, "ferrispackage", "large")["metadata"]["annotations"]
+    assert len(annotations["kopf.ferris.io/last-handled-configuration"]) < 4096
+
+
+def seal_text(ferris: Ferris, namespace: str, package: str, document: str) -> str:
+    result = ferris.ferris("seal", "--namespace", namespace, "--package", package, input=document)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

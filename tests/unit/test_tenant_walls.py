@@ -7,16 +7,19 @@ import datetime
 import json
 from typing import Any
 
+import kopf
 import psycopg
 import pytest
 
 from ferris_operator import isolation, model, ownership
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.package_service import short_secret_warnings
 from ferris_operator.problems import Problem
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.run_service import RunService
+from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runner_reports import containers
 from ferris_operator.settings import Settings
 from ferris_operator.store.runs import RunRecord
@@ -238,3 +241,58 @@ def test_many_short_secrets_make_one_warning_not_thousands() -> None:
     warnings = short_secret_warnings({f"K{i}": "x" for i in range(20_000)})
     assert len(warnings) == 1 and "20000 secrets are shorter than 4 characters" in warnings[0]
     assert len(short_secret_warnings({"A": "1", "B": "2"})) == 2
+
+
+# ---- the runner policy -------------------------------------------------------------------------
+DEFAULT_RUNNER = "ghcr.io/ferris-run/ferris-runner:0.1.0"
+
+
+def policy_reason(policy: RunnerPolicy, runner: dict[str, Any]) -> str | None:
+    try:
+        policy.check(runner, DEFAULT_RUNNER)
+    except Problem as problem:
+        return problem.reason
+    return None
+
+
+def test_by_default_only_the_default_runner_repository_and_no_scheduling_or_preloading() -> None:
+    policy = RunnerPolicy()
+    assert policy_reason(policy, {}) is None
+    assert policy_reason(policy, {"image": "ghcr.io/ferris-run/ferris-runner:0.2.0"}) is None
+    assert policy_reason(policy, {"image": "ghcr.io/ferris-run/ferris-runner@sha256:" + "a" * 64}) is None
+    assert policy_reason(policy, {"image": "ghcr.io/ferris-run/ferris-runner-evil:1"}) == "RunnerPolicyViolation"
+    assert policy_reason(policy, {"image": "busybox"}) == "RunnerPolicyViolation"
+    assert policy_reason(policy, {"tolerations": [{"operator": "Exists"}]}) == "RunnerPolicyViolation"
+    assert policy_reason(policy, {"env": [{"name": "LD_AUDIT", "value": "x"}]}) == "RunnerPolicyViolation"
+    assert policy_reason(policy, {"env": [{"name": "MY_SETTING", "value": "x"}]}) is None
+
+
+def test_the_policy_is_read_from_the_environment_the_chart_sets() -> None:
+    settings = Settings.from_env(
+        {
+            "FERRIS_DATABASE_URL": "postgresql://x",
+            "FERRIS_MASTER_KEY_DIR": "/k",
+            "FERRIS_RUNNER_ALLOWED_IMAGES": "registry.corp/ferris/*, busybox",
+            "FERRIS_RUNNER_ALLOW_SCHEDULING": "true",
+            "FERRIS_RUNNER_FORBIDDEN_ENV": "",
+        }
+    )
+    policy = settings.runner_policy
+    assert policy.allowed_images == ("registry.corp/ferris/*", "busybox")
+    assert policy_reason(policy, {"image": "registry.corp/ferris/runner:2", "nodeSelector": {"a": "b"}}) is None
+    assert policy_reason(policy, {"env": [{"name": "LD_PRELOAD", "value": "x"}]}) is None  # forbidden list emptied
+    assert policy_reason(policy, {"serviceAccountName": "x"}) == "RunnerPolicyViolation"
+
+
+# ---- kopf's diff base --------------------------------------------------------------------------
+def test_the_diff_base_keeps_large_fields_as_digests_and_still_sees_them_change() -> None:
+    storage = DigestedDiffBaseStorage(prefix="kopf.ferris.io", key="last-handled-configuration")
+    body = {
+        "metadata": {"name": "p", "namespace": "a", "annotations": {}},
+        "spec": {"scripts": [{"name": "a.py", "content": "x" * 300_000}], "sealedSecrets": "s" * 400_000, "n": 1},
+    }
+    essence = storage.build(body=kopf.Body(body))
+    assert len(json.dumps(essence)) < 1000
+    assert essence["spec"]["n"] == 1 and essence["spec"]["scripts"][0]["name"] == "a.py"
+    changed = {**body, "spec": {**body["spec"], "sealedSecrets": "t" * 400_000}}
+    assert storage.build(body=kopf.Body(changed)) != essence

@@ -81,6 +81,7 @@ def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], s
         "steps": model.step_names(spec["scripts"], spec.get("entrypoint")),
         "files": [s["name"] for s in spec["scripts"]],
         "maskSecrets": spec.get("maskSecretsInOutput", True),
+        "secretsInArgv": spec.get("secretsInArgv", True),
         "secretsVersion": secrets_version,
     }
 
