@@ -14,17 +14,24 @@ from ferris_devcluster import binaries
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "deploy" / "ferris.yaml"
 NAMESPACE = "ferris-system"
-VALUES = ["database.existingSecret=ferris-database", "masterKey.existingSecret=ferris-master-key"]
+VALUES = [
+    "database.existingSecret=ferris-database",
+    "masterKey.existingSecret=ferris-master-key",
+    "runnerApi.tls.existingSecret=ferris-runner-api-tls",
+]
 
 HEADER = f"""\
 # Ferris, for `kubectl apply -f` (rendered from charts/ferris by `make manifests`; do not edit).
 #
-# Before applying, create the two Secrets the operator reads (the chart would generate the
-# master key; plain manifests must not ship one):
+# Before applying, create the three Secrets the operator reads (the chart would generate the
+# master key and the runner API's certificate; plain manifests must not ship either):
 #   kubectl create namespace {NAMESPACE}
 #   kubectl -n {NAMESPACE} create secret generic ferris-master-key \\
 #     --from-literal=k1="$(ferris keys generate)" --from-literal=active=k1
 #   kubectl -n {NAMESPACE} create secret generic ferris-database --from-literal=url=postgresql://...
+#   kubectl -n {NAMESPACE} create secret generic ferris-runner-api-tls \\
+#     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris.{NAMESPACE}.svc
+#   (or let a cert-manager Certificate write that Secret)
 # then: kubectl apply --server-side -f deploy/ferris.yaml
 ---
 apiVersion: v1

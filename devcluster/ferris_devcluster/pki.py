@@ -115,3 +115,26 @@ def generate(directory: Path) -> Pki:
     _write_key(pki.sa_key, sa_key)
     pki.sa_pub.write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
+
+
+def serving_certificate(directory: Path, names: tuple[str, ...]) -> Path:
+    """A CA and a server certificate for ``names``, as a TLS Secret lays them out (``ca.crt``,
+    ``tls.crt``, ``tls.key``) in ``directory``, which is returned."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ferris-runner-api-ca")])
+    ca = _issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]),
+        key,
+        ca_name,
+        ca_key,
+        server_names=names,
+        usage=(ExtendedKeyUsageOID.SERVER_AUTH,),
+    )
+    pem = serialization.Encoding.PEM
+    (directory / "ca.crt").write_bytes(ca.public_bytes(pem))
+    (directory / "tls.crt").write_bytes(cert.public_bytes(pem))
+    _write_key(directory / "tls.key", key)
+    return directory

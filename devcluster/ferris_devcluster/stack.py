@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_devcluster.processes import Supervised
@@ -32,6 +33,7 @@ class FerrisStack:
         self.postgres = LocalPostgres(self.directory / "postgres")
         self.cluster = LocalCluster(self.directory / "cluster")
         self.key_dir = self.directory / "master-key"
+        self.api_tls_dir = self.directory / "runner-api-tls"
         self.api_port = free_port()
         self.health_port = free_port()
         self.operator: Supervised | None = None
@@ -53,7 +55,8 @@ class FerrisStack:
             "FERRIS_NAMESPACE": OPERATOR_NAMESPACE,
             "FERRIS_RUNNER_API_BIND": "127.0.0.1",
             "FERRIS_RUNNER_API_PORT": str(self.api_port),
-            "FERRIS_RUNNER_API_URL": f"http://127.0.0.1:{self.api_port}",
+            "FERRIS_RUNNER_API_URL": f"https://127.0.0.1:{self.api_port}",
+            "FERRIS_RUNNER_API_TLS_DIR": str(self.api_tls_dir),
             "FERRIS_HEALTH_PORT": str(self.health_port),
             # The default runner, and one registry that never answers (to try pull failures).
             "FERRIS_RUNNER_ALLOWED_IMAGES": "ghcr.io/ferris-run/ferris-runner:*,registry.invalid/*",
@@ -64,6 +67,8 @@ class FerrisStack:
             self.postgres.start()
             self.cluster.start()
             self._write_master_key()
+            if not self.api_tls_dir.exists():
+                serving_certificate(self.api_tls_dir, ("127.0.0.1", "localhost"))
             self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
             self.kubectl(
                 "wait",

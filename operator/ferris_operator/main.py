@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -73,15 +74,32 @@ def build(settings: Settings) -> handlers.Components:
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, ring)
-    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring))
+    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring), api_ca=runner_api_tls(settings)[1])
     return handlers.Components(kube, vault, runs, PackageService(kube, vault, sealing))
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
+async def _serve(app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=tls).start()
     _servers.append(runner)
+
+
+def runner_api_tls(settings: Settings) -> tuple[ssl.SSLContext | None, str | None]:
+    """The runner API's TLS context and the CA (PEM) that runners verify it with; (None, None)
+    without FERRIS_RUNNER_API_TLS_DIR (plain HTTP, for a cluster that encrypts pod traffic
+    itself). Missing or unreadable files stop start-up with the file named."""
+    directory = settings.runner_api_tls_dir
+    if directory is None:
+        log.warning("the runner API serves plain HTTP: set FERRIS_RUNNER_API_TLS_DIR (the chart does)")
+        return None, None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+        return context, (directory / "ca.crt").read_text()
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"ferris-operator: runner API certificate in {directory}: {exc}") from None
 
 
 async def _every(seconds: float, job: Callable[[], object]) -> None:
@@ -114,7 +132,10 @@ def _install_startup(settings: Settings) -> None:
         # instead of asyncio's default of a few threads, which a burst of runners exhausts.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="api"))
         await _serve(
-            RunnerApi(handlers.c().runs).app(), operator_settings.runner_api_bind, operator_settings.runner_api_port
+            RunnerApi(handlers.c().runs).app(),
+            operator_settings.runner_api_bind,
+            operator_settings.runner_api_port,
+            runner_api_tls(operator_settings)[0],
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
         periodic: tuple[tuple[float, Callable[[], object]], ...] = (

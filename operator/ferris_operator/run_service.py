@@ -58,8 +58,17 @@ def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class RunService:
-    def __init__(self, kube: Kube, vault: Vault, runs: RunStore, settings: Settings, tokens: RunTokens) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        vault: Vault,
+        runs: RunStore,
+        settings: Settings,
+        tokens: RunTokens,
+        api_ca: str | None = None,
+    ) -> None:
         self.kube = kube
+        self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
         self.vault = vault
         self.runs = runs
         self.settings = settings
@@ -173,7 +182,8 @@ class RunService:
         )
         if record.token_sha256 != token_digest(token):
             self.runs.set_token(ref.uid, token_digest(token))
-        files = run_objects.bundle_files(run_objects.run_document(ref, package, params, stored.version), scripts)
+        document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
+        files = run_objects.bundle_files(document, scripts)
         bundle = run_objects.bundle_configmap(
             ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files), files
         )
@@ -514,6 +524,12 @@ class RunService:
     def _resync_namespace(self, namespace: str, records: list[RunRecord]) -> None:
         runs = {r["metadata"]["uid"]: r for r in self.kube.list_runs_in(namespace)}
         jobs = {ownership.controlling_run_uid(j): j for j in self.kube.list_run_jobs(namespace)}
+        stuck = [r for r in records if r.phase == model.PENDING and r.uid in jobs and self._past_grace(r)]
+        if stuck:  # a pod that cannot mount its bundle waits forever: end its run now
+            bundles = self.kube.bundle_owners(namespace)
+            for record in stuck:
+                if bundles.get(model.bundle_name(record.name)) != record.uid:
+                    self._bundle_missing(record, jobs.pop(record.uid))
         isolation.each(
             "resync",
             records,
@@ -521,12 +537,26 @@ class RunService:
             lambda record: f"FerrisRun {record.namespace}/{record.name}",
         )
 
+    @staticmethod
+    def _past_grace(record: RunRecord) -> bool:
+        return (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS
+
+    def _bundle_missing(self, record: RunRecord, job: dict[str, Any]) -> None:
+        name = model.bundle_name(record.name)
+        self.finish(
+            record.uid,
+            model.FAILED,
+            "BundleMissing",
+            f"the run's ConfigMap {name} was deleted before the runner could read it; create a new FerrisRun",
+        )
+        self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], _NOW)
+
     def _resync_one(self, record: RunRecord, body: dict[str, Any] | None, job: dict[str, Any] | None) -> None:
         if body is None:
             self.finish(record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished")
         elif job is not None:
             self.on_job(job)
-        elif (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS:
+        elif self._past_grace(record):
             try:
                 self.start(body)  # the Job was never created, or was deleted: recreate it
             except RunWaiting:

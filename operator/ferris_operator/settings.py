@@ -30,7 +30,8 @@ class Settings:
     runner_image: str = "ghcr.io/ferris-run/ferris-runner:0.1.0"
     runner_api_bind: str = "0.0.0.0"  # noqa: S104 - runner pods reach it through a Service
     runner_api_port: int = 8443
-    runner_api_url: str = "http://ferris-operator.ferris-system.svc:8443"
+    runner_api_url: str = "https://ferris-operator.ferris-system.svc:8443"
+    runner_api_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     health_port: int = 8080
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
@@ -61,6 +62,7 @@ class Settings:
             runner_api_bind=env.get("FERRIS_RUNNER_API_BIND", defaults.runner_api_bind),
             runner_api_port=int(env.get("FERRIS_RUNNER_API_PORT", defaults.runner_api_port)),
             runner_api_url=env.get("FERRIS_RUNNER_API_URL", defaults.runner_api_url),
+            runner_api_tls_dir=Path(env["FERRIS_RUNNER_API_TLS_DIR"]) if env.get("FERRIS_RUNNER_API_TLS_DIR") else None,
             health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),

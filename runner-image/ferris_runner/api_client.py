@@ -4,6 +4,7 @@ and a clear failure instead of hanging when the API stays unreachable."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -15,10 +16,17 @@ class RunnerApiError(Exception):
 
 
 class RunnerApiClient:
-    def __init__(self, base_url: str, run_uid: str, token: str, deadline_seconds: float = 120.0) -> None:
+    def __init__(
+        self, base_url: str, run_uid: str, token: str, deadline_seconds: float = 120.0, ca_pem: str | None = None
+    ) -> None:
         self.base = base_url.rstrip("/") + f"/v1/runs/{run_uid}"
         self._token = token
         self.deadline_seconds = deadline_seconds
+        self._tls: ssl.SSLContext | None = None
+        if ca_pem:  # the operator serves TLS: trust exactly its CA, and never send the token in clear
+            if not self.base.startswith("https://"):
+                raise RunnerApiError(f"the runner API is served over TLS, but FERRIS_API_URL is {base_url}")
+            self._tls = ssl.create_default_context(cadata=ca_pem)
 
     def __repr__(self) -> str:
         return f"RunnerApiClient(base={self.base!r})"
@@ -40,7 +48,7 @@ class RunnerApiClient:
                 },
             )
             try:
-                with urllib.request.urlopen(req, timeout=15) as response:  # noqa: S310 - operator URL from the Job
+                with urllib.request.urlopen(req, timeout=15, context=self._tls) as response:  # noqa: S310
                     return json.loads(response.read() or b"null")
             except urllib.error.HTTPError as exc:
                 if exc.code in (401, 403, 400, 404):

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -174,7 +175,12 @@ def main() -> int:
         return fail(f"the run bundle does not open: {exc}", 2)
     del run_key
     secrets = bundle.secrets
-    api = RunnerApiClient(api_url, uid, token, float(os.environ.get("FERRIS_API_DEADLINE", "120")))
+    try:
+        api = RunnerApiClient(
+            api_url, uid, token, float(os.environ.get("FERRIS_API_DEADLINE", "120")), document.get("apiCA")
+        )
+    except (RunnerApiError, ssl.SSLError) as exc:
+        return fail(f"cannot set up the runner API connection: {exc}", 2)
     work.mkdir(parents=True, exist_ok=True)
     for name, content in scripts.items():
         (work / name).write_bytes(content)

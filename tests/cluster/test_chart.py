@@ -4,6 +4,7 @@ chart's ServiceAccount, against a real PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 
 from ferris_devcluster import manifests
 from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
 
@@ -64,7 +67,9 @@ class Install:
             "--set",
             f"health.port={self.health_port}",
             "--set",
-            f"runnerApi.url=http://127.0.0.1:{self.api_port}",
+            f"runnerApi.url=https://127.0.0.1:{self.api_port}",
+            "--set",
+            "runnerApi.tls.ipAddresses={127.0.0.1}",
         ]
 
     def json(self, *args: str) -> dict[str, Any]:
@@ -192,6 +197,31 @@ def test_missing_database_settings_name_both_ways_to_fix_it(install: Install) ->
     assert "set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" in result.stderr
 
 
+def test_the_runner_api_is_served_over_tls_with_a_certificate_for_the_service(install: Install) -> None:
+    documents = [d for d in yaml.safe_load_all(render(install)) if d]
+    secret = next(d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == "ferris-runner-api-tls")
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert f"ferris.{NS}.svc" in names and f"ferris.{NS}.svc.cluster.local" in names
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FERRIS_RUNNER_API_URL"] == f"https://ferris.{NS}.svc:8443"
+    assert env["FERRIS_RUNNER_API_TLS_DIR"] == "/etc/ferris/runner-api-tls"
+
+
+def test_the_network_policy_admits_runner_pods_of_the_watched_namespaces_only(install: Install) -> None:
+    documents = [d for d in yaml.safe_load_all(render(install, "--set", "watchNamespaces={team-a}")) if d]
+    policies = {d["metadata"]["name"]: d for d in documents if d["kind"] == "NetworkPolicy"}
+    runner_api = policies["ferris"]["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+    assert runner_api == {
+        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a"]}]
+    }
+    egress = policies["ferris-runners"]["spec"]["egress"]
+    assert [rule["ports"][0]["port"] for rule in egress] == [8443, 53]
+
+
 def test_plain_manifests_are_in_sync_with_the_chart(install: Install) -> None:
     assert (REPO / "deploy" / "ferris.yaml").read_text() == manifests.render(install.cluster.bins["helm"]), (
         "deploy/ferris.yaml is stale: run `make manifests`"
@@ -219,6 +249,7 @@ def test_helm_install_upgrade_uninstall_then_plain_manifests(install: Install) -
     )
     assert "DB PASS: ****" in install.output(install.run_example("secrets-demo"))
     key_before = install.json("get", "secret", "ferris-master-key", "-n", NS)["data"]
+    tls_before = install.json("get", "secret", "ferris-runner-api-tls", "-n", NS)["data"]
 
     install.helm("upgrade", "ferris", str(CHART), "-n", NS, *install.local_values(), "--set", "logLevel=DEBUG")
     deadline = time.monotonic() + 60
@@ -233,6 +264,7 @@ def test_helm_install_upgrade_uninstall_then_plain_manifests(install: Install) -
     install.kubectl("rollout", "status", "deployment/ferris", "-n", NS, "--timeout=120s", check=False)
     install.wait_operator_ready()
     assert install.json("get", "secret", "ferris-master-key", "-n", NS)["data"] == key_before
+    assert install.json("get", "secret", "ferris-runner-api-tls", "-n", NS)["data"] == tls_before  # runners trust it
     assert "DB PASS: supersecretpas$" in install.output(install.run_example("secrets-demo-unmasked"))
 
     install.helm("uninstall", "ferris", "-n", NS)
@@ -253,6 +285,16 @@ def test_helm_install_upgrade_uninstall_then_plain_manifests(install: Install) -
     install.kubectl(
         "create", "secret", "generic", "ferris-database", "-n", NS, f"--from-literal=url={install.postgres.url}"
     )
+    tls = serving_certificate(Path(install.cluster.directory) / "runner-api-tls", ("127.0.0.1",))
+    install.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "ferris-runner-api-tls",
+        "-n",
+        NS,
+        *(f"--from-file={tls / name}" for name in ("ca.crt", "tls.crt", "tls.key")),
+    )
     install.kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "ferris.yaml"))
     install.kubectl(
         "set",
@@ -262,7 +304,7 @@ def test_helm_install_upgrade_uninstall_then_plain_manifests(install: Install) -
         NS,
         f"FERRIS_RUNNER_API_PORT={install.api_port}",
         f"FERRIS_HEALTH_PORT={install.health_port}",
-        f"FERRIS_RUNNER_API_URL=http://127.0.0.1:{install.api_port}",
+        f"FERRIS_RUNNER_API_URL=https://127.0.0.1:{install.api_port}",
     )
     install.wait_operator_ready()
     assert "DB PASS: supersecretpas$" in install.output(install.run_example("secrets-demo-unmasked"))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -43,7 +47,9 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
     nested = "n3sted-" + uuid.uuid4().hex
     sealed_canary = "s3aled-" + uuid.uuid4().hex
     script = (
-        "import json, sys\nfrom ferris_ef import get_secret\n"
+        "import json, sys\nfrom ferris_ef import context, get_secret\n"
+        "context.state.put('refreshed_token', {'t': get_secret('CANARY')})\n"
+        "assert context.state.get()['refreshed_token']['t'] == get_secret('CANARY')\n"
         "print('plain', get_secret('CANARY'))\nprint('nested', get_secret('NESTED'))\n"
         "print('argv', sys.argv[1])\nprint('json', json.dumps(get_secret('CANARY')))\n"
     )
@@ -90,6 +96,7 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
         check=True,
     ).stdout
     assert "canary" in dump  # the package rows are there
+    assert "refreshed_token" in dump  # and the state rows (the canary is in them, encrypted)
     assert_clean("pg_dump", dump, canaries)
 
     for run, _ in runs:
@@ -107,20 +114,34 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
 
 
-def test_runner_api_refuses_a_wrong_or_revoked_token(ferris: Ferris, ns: str) -> None:
-    import urllib.error
-    import urllib.request
-
-    ferris.package(ns, "api", "print('x')")
+def test_the_runner_api_speaks_tls_and_takes_only_the_live_token_of_its_run(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "api", "import time\ntime.sleep(6)\nprint('x')")
     ferris.wait_condition(ns, "ferrispackage", "api", "Ready")
     run = ferris.create_run(ns, "api")
-    ferris.wait_run(ns, run)
+    deadline = time.monotonic() + 60
+    while (ferris.get(ns, "ferrisrun", run).get("status") or {}).get("phase") != "Running":
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.3)
     uid = ferris.get(ns, "ferrisrun", run)["metadata"]["uid"]
-    for token in ("wrong", ""):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{ferris.stack.api_port}/v1/runs/{uid}/state",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with pytest.raises(urllib.error.HTTPError) as caught:
-            urllib.request.urlopen(request, timeout=5)
-        assert caught.value.code == 401
+    token = base64.b64decode(ferris.get(ns, "secret", f"{run}-key")["data"]["token"]).decode()
+    tls = ssl.create_default_context(cafile=str(ferris.stack.api_tls_dir / "ca.crt"))
+    url = f"https://127.0.0.1:{ferris.stack.api_port}/v1/runs/{uid}/state"
+
+    def status(token: str, context: ssl.SSLContext | None = tls, target: str = url) -> int:
+        request = urllib.request.Request(target, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert status(token) == 200  # the live token of this run
+    assert status(token[:-2] + ("AA" if not token.endswith("AA") else "BB")) == 401
+    assert status("wrong") == 401 and status("") == 401
+    with pytest.raises(urllib.error.URLError) as refused:  # the server's certificate is of Ferris's own CA
+        status(token, ssl.create_default_context())
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # no plain HTTP
+        status(token, None, url.replace("https://", "http://"))
+    assert ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+    assert status(token) == 401  # revoked when the run ended

@@ -264,3 +264,22 @@ def seal_text(ferris: Ferris, namespace: str, package: str, document: str) -> st
     result = ferris.ferris("seal", "--namespace", namespace, "--package", package, input=document)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def test_a_deleted_bundle_ends_its_run_instead_of_waiting_for_the_timeout(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "lost", "print('x')")
+    ferris.wait_condition(ns, "ferrispackage", "lost", "Ready")
+    node = ferris.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
+    ferris.kubectl("cordon", node)  # the pod waits, as it would for a bundle it cannot mount
+    try:
+        run = ferris.create_run(ns, "lost")
+        deadline = time.monotonic() + 30
+        while not ferris.exists(ns, "job", f"{run}-run"):
+            assert time.monotonic() < deadline, "the run's Job was never created"
+            time.sleep(0.3)
+        ferris.kubectl("delete", "configmap", f"{run}-bundle", "-n", ns)
+        body = ferris.wait_run(ns, run, timeout=90)
+    finally:
+        ferris.kubectl("uncordon", node)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "BundleMissing")
+    assert not ferris.exists(ns, "job", f"{run}-run")

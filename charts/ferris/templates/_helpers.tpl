@@ -73,7 +73,13 @@ app.kubernetes.io/part-of: ferris
 {{- end }}
 
 {{- define "ferris.runnerApiUrl" -}}
-{{- default (printf "http://%s.%s.svc:%d" (include "ferris.fullname" .) .Release.Namespace (int .Values.runnerApi.port)) .Values.runnerApi.url }}
+{{- $scheme := ternary "https" "http" .Values.runnerApi.tls.enabled }}
+{{- default (printf "%s://%s.%s.svc:%d" $scheme (include "ferris.fullname" .) .Release.Namespace (int .Values.runnerApi.port)) .Values.runnerApi.url }}
+{{- end }}
+
+{{/* The Secret holding the runner API's certificate: ca.crt, tls.crt, tls.key. */}}
+{{- define "ferris.runnerApiTlsSecretName" -}}
+{{- default (printf "%s-runner-api-tls" (include "ferris.fullname" .)) .Values.runnerApi.tls.existingSecret }}
 {{- end }}
 
 {{/* Labels of runner pods, as the operator sets them on every run's Job. */}}

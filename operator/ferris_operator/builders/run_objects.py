@@ -67,10 +67,13 @@ def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[st
     }
 
 
-def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], secrets_version: int) -> dict[str, Any]:
-    """Non-secret description of the run that the runner reads next to the bundle."""
+def run_document(
+    run: RunRef, package: dict[str, Any], params: dict[str, Any], secrets_version: int, api_ca: str | None = None
+) -> dict[str, Any]:
+    """Non-secret description of the run that the runner reads next to the bundle (its digest is
+    sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
     spec = package["spec"]
-    return {
+    document = {
         "runId": run.uid,
         "runName": run.name,
         "namespace": run.namespace,
@@ -84,6 +87,9 @@ def run_document(run: RunRef, package: dict[str, Any], params: dict[str, Any], s
         "secretsInArgv": spec.get("secretsInArgv", True),
         "secretsVersion": secrets_version,
     }
+    if api_ca:
+        document["apiCA"] = api_ca
+    return document
 
 
 def script_key(index: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ferris_operator import model
+from ferris_operator import model, ownership
 
 log = logging.getLogger("ferris.k8s")
 
@@ -188,6 +188,18 @@ class Kube:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         self.delete_exact("ConfigMap", namespace, name, uid)
         self._call(self.core.create_namespaced_config_map, namespace, obj)
+
+    def bundle_owners(self, namespace: str) -> dict[str, str | None]:
+        """Name -> controlling run UID of the run bundle ConfigMaps in ``namespace``, read as
+        metadata only (a bundle can be close to 1 MiB; its metadata is a few hundred bytes)."""
+        found = self._call(
+            self.core.list_namespaced_config_map,
+            namespace,
+            label_selector=f"{model.LABEL_COMPONENT}=run-bundle",
+            _headers={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
+        )
+        items = found.get("items") or []
+        return {item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in items}
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
         pods = self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
