@@ -7,6 +7,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the local cluster is imported by the demo verb only, never by the operator
+    from ferris_devcluster.stack import FerrisStack
 
 
 def _step(text: str) -> None:
@@ -23,58 +27,57 @@ def run_demo(keep: bool = False) -> int:
     _step("starting PostgreSQL, the local Kubernetes cluster and the Ferris operator")
     started = time.monotonic()
     stack = FerrisStack()
-    stack.start()
-    print(f"ready in {time.monotonic() - started:.1f}s; KUBECONFIG={stack.kubeconfig}")
+    code = 1
+    try:  # every exit path below (an error, Ctrl-C, SIGTERM as SystemExit) reaches `finally`
+        stack.start()
+        print(f"ready in {time.monotonic() - started:.1f}s; KUBECONFIG={stack.kubeconfig}")
+        code = _walk_through(stack, example)
+        print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
+        if keep:
+            print(
+                f"\nleft running. export KUBECONFIG={stack.kubeconfig} "
+                f"FERRIS_DATABASE_URL={stack.env()['FERRIS_DATABASE_URL']}"
+                f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)",
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.destroy()
+    return code
+
+
+def _walk_through(stack: FerrisStack, example: Path) -> int:
+    from ferris_devcluster.stack import REPO
+
     env = stack.env()
     ferris = str(Path(sys.executable).parent / "ferris")
     kubectl = stack.cluster.bins["kubectl"]
-    code = 1
-    try:
-        _step(f"kubectl apply -k {example.relative_to(REPO)}")
-        subprocess.run([kubectl, "apply", "-k", str(example)], env=env, check=True)
-        for name in ("secrets-demo", "secrets-demo-unmasked"):
-            subprocess.run(
-                [
-                    kubectl,
-                    "wait",
-                    "-n",
-                    "ferris-demo",
-                    f"ferrispackage/{name}",
-                    "--for=condition=Ready",
-                    "--timeout=60s",
-                ],
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-        subprocess.run([kubectl, "get", "ferrispackages", "-n", "ferris-demo"], env=env, check=True)
-        _step("the source Secrets were ingested and deleted:")
-        subprocess.run([kubectl, "get", "secrets", "-n", "ferris-demo"], env=env)
-        codes = []
-        for name in ("secrets-demo", "secrets-demo-unmasked"):
-            _step(f"ferris run {name} -n ferris-demo --wait")
-            output = subprocess.run(
-                [ferris, "run", name, "-n", "ferris-demo", "--wait"], env=env, capture_output=True, text=True
-            )
-            print(output.stdout, end="")
-            codes.append(output.returncode)
-            run_name = output.stdout.split("/", 1)[1].split()[0] if "/" in output.stdout else ""
-            _step(f"ferris results {run_name} -n ferris-demo")
-            subprocess.run([ferris, "results", run_name, "-n", "ferris-demo"], env=env)
-        _step("kubectl get ferrisruns -n ferris-demo")
-        subprocess.run([kubectl, "get", "ferrisruns", "-n", "ferris-demo"], env=env)
-        code = 0 if all(c == 0 for c in codes) else 1
-        print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
-    finally:
-        if keep:
-            print(
-                f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_DATABASE_URL={env['FERRIS_DATABASE_URL']}"
-                f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)"
-            )
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
-        stack.destroy()
-    return code
+    _step(f"kubectl apply -k {example.relative_to(REPO)}")
+    subprocess.run([kubectl, "apply", "-k", str(example)], env=env, check=True)
+    for name in ("secrets-demo", "secrets-demo-unmasked"):
+        subprocess.run(
+            [kubectl, "wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready", "--timeout=60s"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    subprocess.run([kubectl, "get", "ferrispackages", "-n", "ferris-demo"], env=env, check=True)
+    _step("the source Secrets were ingested and deleted:")
+    subprocess.run([kubectl, "get", "secrets", "-n", "ferris-demo"], env=env)
+    codes = []
+    for name in ("secrets-demo", "secrets-demo-unmasked"):
+        _step(f"ferris run {name} -n ferris-demo --wait")
+        output = subprocess.run(
+            [ferris, "run", name, "-n", "ferris-demo", "--wait"], env=env, capture_output=True, text=True
+        )
+        print(output.stdout, end="")
+        codes.append(output.returncode)
+        run_name = output.stdout.split("/", 1)[1].split()[0] if "/" in output.stdout else ""
+        _step(f"ferris results {run_name} -n ferris-demo")
+        subprocess.run([ferris, "results", run_name, "-n", "ferris-demo"], env=env)
+    _step("kubectl get ferrisruns -n ferris-demo")
+    subprocess.run([kubectl, "get", "ferrisruns", "-n", "ferris-demo"], env=env)
+    return 0 if all(c == 0 for c in codes) else 1

@@ -272,6 +272,7 @@ def test_a_deleted_bundle_ends_its_run_instead_of_waiting_for_the_timeout(ferris
     node = ferris.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
     ferris.kubectl("cordon", node)  # the pod waits, as it would for a bundle it cannot mount
     try:
+        time.sleep(1.5)  # the process node reads its cordon twice a second
         run = ferris.create_run(ns, "lost")
         deadline = time.monotonic() + 30
         while not ferris.exists(ns, "job", f"{run}-run"):
