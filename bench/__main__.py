@@ -19,7 +19,7 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, runner_overhead
+from bench import admission, runner_api, runner_overhead
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
 from ferris_devcluster.processes import exit_on_sigterm
@@ -260,6 +260,8 @@ def table(results: dict[str, Any]) -> str:
         f"{r['python_c_pass_ms']:.0f} ms; script run directly {r['direct_script_to_first_line_ms']:.0f} ms; "
         f"overhead over python -c pass {r['overhead_over_python_pass_ms']:.0f} ms"
     )
+    if "runner_api" in results:
+        lines.append(runner_api.summary(results["runner_api"]))
     return "\n".join(lines)
 
 
@@ -289,6 +291,7 @@ def main() -> None:
         print(f"[{stage} done]\n{table(results)}", flush=True)
 
     results["runner"] = runner_overhead.measure()
+    results["runner_api"] = runner_api.measure()
     results["admission"] = []
     with FerrisStack() as stack:
         api = client_for(stack.kubeconfig).api

@@ -67,11 +67,15 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _new_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Name, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return key, name, _issue(name, key, name, key, ca=True)
+
+
 def generate(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ferris-devcluster-ca")])
-    ca = _issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    ca_key, ca_name, ca = _new_ca("ferris-devcluster-ca")
 
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = _issue(
@@ -121,9 +125,7 @@ def serving_certificate(directory: Path, names: tuple[str, ...]) -> Path:
     """A CA and a server certificate for ``names``, as a TLS Secret lays them out (``ca.crt``,
     ``tls.crt``, ``tls.key``) in ``directory``, which is returned."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ferris-runner-api-ca")])
-    ca = _issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    ca_key, ca_name, ca = _new_ca("ferris-runner-api-ca")
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _issue(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]),

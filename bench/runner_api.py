@@ -1,0 +1,133 @@
+"""The runner API under a flood, against a real PostgreSQL: what a request with a token the
+operator never issued costs next to a real request of a run (token checked, state read), and
+what a nested-JSON flood does to memory. `python -m bench.runner_api`; also a stage of
+`make bench`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+import psutil
+import psycopg
+from aiohttp.test_utils import TestClient, TestServer
+
+from ferris_devcluster.postgres import LocalPostgres
+from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.run_service import RunService
+from ferris_operator.runner_api import RunnerApi
+from ferris_operator.settings import Settings
+from ferris_operator.store.db import open_pool
+from ferris_operator.store.migrations import migrate
+from ferris_operator.store.runs import RunRecord, RunStore, token_digest
+from ferris_operator.vault import Vault
+
+
+class CountingStore(RunStore):
+    queries = 0
+
+    def get(self, uid: str) -> RunRecord | None:
+        self.queries += 1
+        return super().get(uid)
+
+
+class NoKube:
+    """Status writes and Events are not what this stage measures."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+async def _timed(client: TestClient[Any, Any], path: str, token: str, n: int) -> tuple[list[float], float, set[int]]:
+    """Per-request wall times (ms), CPU seconds of this process, and the statuses seen."""
+    walls, statuses = [], set()
+    cpu = time.process_time()
+    for _ in range(n):
+        started = time.perf_counter()
+        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        await response.read()
+        walls.append((time.perf_counter() - started) * 1000)
+        statuses.add(response.status)
+    return walls, time.process_time() - cpu, statuses
+
+
+async def _flood(api: RunnerApi, uid: str, token: str, n: int) -> dict[str, Any]:
+    async with TestClient(TestServer(api.app())) as client:
+        path = f"/v1/runs/{uid}/state"
+        await _timed(client, path, token, 50)  # warm-up
+        valid, valid_cpu, valid_status = await _timed(client, path, token, n)
+        before = api.service.runs.queries  # type: ignore[attr-defined]
+        made_up, made_up_cpu, made_up_status = await _timed(client, path, "x" * 40, n)
+        queries = api.service.runs.queries - before  # type: ignore[attr-defined]
+        body = b'{"value": [' + b"{}," * (8 * 1024 * 1024 // 3) + b"{}]}"
+        process = psutil.Process()
+        rss = process.memory_info().rss
+        flooded = await client.put(f"/v1/runs/{uid}/state/k", data=body, headers={"Authorization": f"Bearer {token}"})
+        grown = (process.memory_info().rss - rss) / 2**20
+        # Baseline, same run: what parsing that body costs, as an unbounded API did.
+        rss = process.memory_info().rss
+        parsed = json.loads(body)
+        baseline = (process.memory_info().rss - rss) / 2**20
+        del parsed
+    return {
+        "requests_each": n,
+        "valid_status": sorted(valid_status),
+        "made_up_status": sorted(made_up_status),
+        "valid_p50_ms": statistics.median(valid),
+        "made_up_p50_ms": statistics.median(made_up),
+        "valid_cpu_us_per_request": valid_cpu / n * 1e6,
+        "made_up_cpu_us_per_request": made_up_cpu / n * 1e6,
+        "made_up_over_valid_cpu": made_up_cpu / valid_cpu,
+        "database_queries_for_made_up_tokens": queries,
+        "nested_flood_status": flooded.status,
+        "nested_flood_rss_growth_mib": grown,
+        "baseline_parse_rss_growth_mib": baseline,
+    }
+
+
+def measure(requests: int = 2000) -> dict[str, Any]:
+    with LocalPostgres() as postgres:
+        with psycopg.connect(postgres.url) as conn:
+            migrate(conn)
+        pool = open_pool(postgres.url, max_size=4)
+        pool.wait()
+        try:
+            ring = KeyRing({"k1": os.urandom(32)}, "k1")
+            store, tokens, vault = CountingStore(pool), RunTokens(ring), Vault(pool, ring)
+            settings = Settings(database_url=postgres.url, master_key_dir=".")  # type: ignore[arg-type]
+            service = RunService(NoKube(), vault, store, settings, tokens)  # type: ignore[arg-type]
+            vault.ensure_package("bench", "pkg", "pkg-uid")
+            token = tokens.issue("run-uid")
+            store.record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
+            # A limiter that never trips: this measures the cost of refusing, not of the 429.
+            api = RunnerApi(service, FailureLimiter(burst=10**9))
+            return asyncio.run(_flood(api, "run-uid", token, requests))
+        finally:
+            pool.close()
+
+
+def summary(r: dict[str, Any]) -> str:
+    return (
+        f"runner API: a made-up token costs {r['made_up_cpu_us_per_request']:.0f} us CPU "
+        f"({r['made_up_over_valid_cpu']:.2f} of a real request's {r['valid_cpu_us_per_request']:.0f} us), "
+        f"{r['database_queries_for_made_up_tokens']} database queries for {r['requests_each']}; "
+        f"p50 {r['made_up_p50_ms']:.2f} vs {r['valid_p50_ms']:.2f} ms; an 8 MiB nested flood: "
+        f"HTTP {r['nested_flood_status']}, RSS +{r['nested_flood_rss_growth_mib']:.0f} MiB "
+        f"(parsing it, as an unbounded API would: +{r['baseline_parse_rss_growth_mib']:.0f} MiB)"
+    )
+
+
+def main() -> None:
+    results = measure()
+    print(json.dumps(results, indent=2))
+    print(summary(results))
+
+
+if __name__ == "__main__":
+    main()
