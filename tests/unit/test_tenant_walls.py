@@ -3,6 +3,7 @@ bounds, loop isolation, the warnings cap, scripts checked again at run start."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 from typing import Any
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 
 from ferris_operator import isolation, model, ownership
+from ferris_operator.builders import run_objects
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
@@ -22,7 +24,7 @@ from ferris_operator.run_service import RunService
 from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runner_reports import containers
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunRecord
+from ferris_operator.store.runs import RunRecord, StepRecord
 from ferris_runner.main import TRUNCATED, fit_output
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
@@ -296,3 +298,37 @@ def test_the_diff_base_keeps_large_fields_as_digests_and_still_sees_them_change(
     assert essence["spec"]["n"] == 1 and essence["spec"]["scripts"][0]["name"] == "a.py"
     changed = {**body, "spec": {**body["spec"], "sealedSecrets": "t" * 400_000}}
     assert storage.build(body=kopf.Body(changed)) != essence
+
+
+# ---- a run's own children, altered ------------------------------------------------------------
+def test_a_run_key_secret_without_a_valid_key_fails_closed() -> None:
+    meta = {"name": "r-key", "namespace": "a"}
+    for data in ({}, {"token": "dG9r"}, {"run.key": "c2hvcnQ=", "token": "dG9r"}, {"run.key": "!!", "token": "x"}):
+        with pytest.raises(Problem) as caught:
+            run_objects.read_key_secret({"metadata": meta, "data": data})
+        assert caught.value.reason == "RunKeyInvalid" and "a/r-key" in caught.value.message
+    key, token = run_objects.read_key_secret(
+        {"metadata": meta, "data": {"run.key": base64.b64encode(b"k" * 32).decode(), "token": "dG9r"}}
+    )
+    assert (key, token) == (b"k" * 32, "tok")
+
+
+class StepsStore(FakeStore):
+    def __init__(self, record: RunRecord, phases: list[str]) -> None:
+        super().__init__(record)
+        self.phases = phases
+
+    def steps(self, uid: str, tail: int | None = None) -> list[Any]:
+        return [StepRecord(i, f"s{i}.py", phase, None, None, None, "") for i, phase in enumerate(self.phases)]
+
+
+def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() -> None:
+    for phases, expected in (
+        ([model.STEP_SUCCEEDED, model.STEP_PENDING], (model.FAILED, "RunnerFailed")),
+        ([model.STEP_SUCCEEDED, model.STEP_SKIPPED], (model.SUCCEEDED, "Succeeded")),
+    ):
+        store = StepsStore(record("u", "a", "r"), phases)
+        service(FakeKube(), store).on_job(
+            completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+        )
+        assert store.finished == [("u", *expected)]
