@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.vault import Vault, kek_ids_in_use, rewrap_batch
-from ferris_runner.wire import TamperedCiphertext
+from ferris_runner.wire import TamperedCiphertext, UnknownKeyId
 
 CANARY = 'canary-Zq9!x"7$'
 
@@ -42,7 +42,7 @@ def test_rows_swapped_between_packages_fail_closed(pool: ConnectionPool, ring: K
             "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = 'uid-b')"
             " WHERE package_uid = 'uid-a'"
         )
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(UnknownKeyId) as caught:  # b's row names b's data key, which a does not hold
         vault.read("uid-a")
     assert "from-b" not in str(caught.value)
 
@@ -61,9 +61,14 @@ def test_a_row_moved_to_another_name_fails_closed(pool: ConnectionPool, ring: Ke
 def test_forget_removes_every_row(pool: ConnectionPool, ring: KeyRing) -> None:
     vault = Vault(pool, ring)
     vault.ingest("ns", "a", "uid-a", {"X": "x"})
+    vault.state_put("uid-a", "k", {"v": 1})
+    vault.ingest("ns", "b", "uid-b", {"X": "y"})  # another package keeps its rows
+    vault.state_put("uid-b", "k", {"v": 2})
     vault.forget("uid-a")
     with pool.connection() as conn:
-        assert conn.execute("SELECT count(*) FROM secrets").fetchone() == (0,)
+        for table, column in (("packages", "uid"), ("secrets", "package_uid"), ("package_state", "package_uid")):
+            rows = conn.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall()  # noqa: S608
+            assert dict(rows) == {"uid-b": 1}, table
     assert vault.read("uid-a").values == {}
 
 

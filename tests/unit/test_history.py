@@ -9,6 +9,7 @@ from typing import Any
 from ferris_operator import model
 from ferris_operator.run_service import RunService
 from ferris_operator.settings import Settings
+from ferris_operator.store.runs import RunRecord
 
 
 def run(namespace: str, name: str, package: str, phase: str | None, finished_minutes_ago: int = 0) -> dict[str, Any]:
@@ -43,6 +44,16 @@ class FakeKube:
     def delete_run(self, namespace: str, name: str) -> None:
         self.deleted.append(f"{namespace}/{name}")
 
+    # What finishing a run touches besides the history (its key Secret, status, an Event).
+    def read(self, kind: str, namespace: str, name: str) -> None:
+        return None
+
+    def patch_status(self, *args: Any) -> None:
+        pass
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
 
 class FakeRunStore:
     """PostgreSQL's finish times, to the microsecond, for the runs it is told about."""
@@ -52,6 +63,19 @@ class FakeRunStore:
 
     def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
         return {uid: self.finished[uid] for uid in uids if uid in self.finished}
+
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
+        self.finished[uid] = model.utcnow()
+        return True
+
+    def get(self, uid: str) -> RunRecord:
+        _, namespace, name = uid.split("-", 2)
+        package = name.rsplit("-", 1)[0]
+        now = model.utcnow()
+        return RunRecord(uid, namespace, name, package, "puid", 1, 1, model.SUCCEEDED, "", "", None, now, now, now)
+
+    def steps(self, uid: str, tail: int | None = None) -> list[Any]:
+        return []
 
 
 def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
@@ -81,7 +105,7 @@ def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     runs_service = service(kube)
     runs_service.sweep_history(everything=False)
     assert kube.listed == [] and kube.deleted == []  # nothing finished: no API call at all
-    runs_service._finished_since_sweep.add(("b", "q"))
+    runs_service.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
     runs_service.sweep_history(everything=False)
     assert kube.listed == [("b",)] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
     runs_service.sweep_history(everything=False)

@@ -16,4 +16,5 @@ def test_freed_heap_memory_goes_back_to_the_system() -> None:
     assert release_free_memory() is True
     after = process.memory_info().rss
     assert before - after > 50 * 2**20, f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB"
-    assert len(kept) == 9375  # still alive: only the freed memory went back
+    # What stayed alive is intact: only freed memory went back.
+    assert all(chunk[1000:] == (i * 16).to_bytes(4, "little") for i, chunk in enumerate(kept))
