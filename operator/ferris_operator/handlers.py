@@ -51,10 +51,15 @@ def _database_down(kind: str, body: dict[str, Any], plural: str) -> kopf.Tempora
     meta = body["metadata"]
     message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
     conditions = (body.get("status") or {}).get("conditions")
-    ready = model.condition("Ready", False, "DatabaseUnavailable", message, meta.get("generation"), conditions)
+    generation = meta.get("generation")
+    ready = model.condition("Ready", False, "DatabaseUnavailable", message, generation, conditions)
+    reconciling = model.condition("Reconciling", True, "DatabaseUnavailable", message, generation, conditions)
     try:
         c().kube.patch_status(
-            plural, meta["namespace"], meta["name"], {"conditions": model.merge_conditions(conditions, ready)}
+            plural,
+            meta["namespace"],
+            meta["name"],
+            {"conditions": model.merge_conditions(conditions, ready, reconciling)},
         )
     except Exception:
         log.warning("could not report DatabaseUnavailable on %s/%s", meta["namespace"], meta["name"])

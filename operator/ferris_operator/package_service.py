@@ -73,8 +73,12 @@ class PackageService:
             cond = model.condition("Ready", False, reason, message, generation, previous)
             # A problem that heals by itself is progress; one the user must fix is stalled.
             stalled = model.condition("Stalled", not retry, reason, message, generation, previous)
+            reconciling = model.condition("Reconciling", retry, reason, message, generation, previous)
             return PackageOutcome(
-                {"observedGeneration": generation, "conditions": model.merge_conditions(previous, cond, stalled)},
+                {
+                    "observedGeneration": generation,
+                    "conditions": model.merge_conditions(previous, cond, stalled, reconciling),
+                },
                 (reason, message),
                 retry,
             )
@@ -130,7 +134,10 @@ class PackageService:
             "secrets": secrets_status,
             "warnings": warnings,
             "conditions": model.merge_conditions(
-                previous, ready, model.condition("Stalled", False, "Ready", "", generation, previous)
+                previous,
+                ready,
+                model.condition("Stalled", False, "Ready", "", generation, previous),
+                model.condition("Reconciling", False, "Ready", "", generation, previous),
             ),
         }
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]

@@ -82,6 +82,18 @@ class Ferris:
                 raise AssertionError(f"{kind} {name}: no Ready reason {reason}: {json.dumps(obj.get('status'))}")
             time.sleep(0.3)
 
+    def wait_gone(self, namespace: str, run: str, timeout: float = 60) -> None:
+        """The run's Job and pods are deleted (not merely finished)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.exists(namespace, "job", f"{run}-run")
+            pods = self.kubectl("get", "pods", "-n", namespace, "-l", f"ferris.io/run={run}", "-o", "name").stdout
+            if not job and not pods.strip():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run}: Job present {job}, pods {pods.split()}")
+            time.sleep(0.3)
+
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         items = json.loads(self.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
         return [e for e in items if e["involvedObject"].get("name") == name]

@@ -104,6 +104,7 @@ def test_runner_image_that_does_not_exist_fails_the_run(ferris: Ferris, ns: str)
     assert (status["phase"], cond["reason"]) == ("Failed", "ImagePullBackOff")
     assert "registry.invalid/nothing:1" in cond["message"]
     assert "ImagePullBackOff" in warning_reasons(ferris, ns, run)
+    ferris.wait_gone(ns, run)  # a pod that can never start is not left waiting
 
 
 def test_timeout_stops_the_run(ferris: Ferris, ns: str) -> None:
@@ -124,6 +125,7 @@ def test_cancel_stops_the_run(ferris: Ferris, ns: str) -> None:
     ferris.kubectl("patch", "-n", ns, "ferrisrun", run, "--type=merge", "-p", '{"spec": {"cancel": true}}')
     status = ferris.wait_run(ns, run)["status"]
     assert status["phase"] == "Cancelled"
+    ferris.wait_gone(ns, run)  # the script is stopped, not left running
 
 
 def test_good_runs_keep_working_beside_bad_ones(ferris: Ferris, ns: str) -> None:

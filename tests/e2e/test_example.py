@@ -63,10 +63,20 @@ def test_ferris_run_wait_follows_and_exits_with_the_result(ferris: Ferris, demo:
     result = ferris.ferris("run", "secrets-demo", "-n", demo, "--wait", "--follow")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Succeeded 1/1 test_secrets.py[ok]" in result.stdout
+    assert "--- test_secrets.py (exit 0) ---\nDB NAME: ****\nDB PASS: ****\n" in result.stdout  # followed, masked
     run = result.stdout.split("/", 1)[1].split()[0]
     results = ferris.ferris("results", run, "-n", demo)
     assert "=== step 1: test_secrets.py  Succeeded exit 0 ===" in results.stdout
     assert "DB PASS: ****" in results.stdout
+
+
+def test_ferris_run_wait_exits_non_zero_when_the_run_fails(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "fails", "print('about to fail')\nraise SystemExit(3)")
+    ferris.wait_condition(ns, "ferrispackage", "fails", "Ready")
+    result = ferris.ferris("run", "fails", "-n", ns, "--wait", "--follow")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--- main.py (exit 3) ---\nabout to fail\n" in result.stdout
+    assert ": Failed (StepFailed) step main.py exited with code 3" in result.stdout
 
 
 def test_sealed_secrets_from_ferris_seal_work_and_are_bound_to_the_package(ferris: Ferris, ns: str) -> None:

@@ -17,16 +17,21 @@ pytestmark = pytest.mark.cluster
 
 
 def kstatus(obj: dict[str, Any]) -> str:
-    """The generic rules kstatus applies to a custom resource with conditions."""
-    status = obj.get("status") or {}
-    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+    """kstatus's generic rules for a custom resource, as published (the kpt "CRD Status
+    Convention"): being deleted is Terminating; an observedGeneration behind the generation is
+    InProgress; Reconciling=True is InProgress; Stalled=True is Failed; anything else is
+    Current. Ready is not read at all."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "Terminating"
+    if "observedGeneration" in status and status["observedGeneration"] != meta.get("generation"):
         return "InProgress"
-    conditions = {c["type"]: c for c in status.get("conditions") or []}
-    if conditions.get("Stalled", {}).get("status") == "True":
+    conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+    if conditions.get("Reconciling") == "True":
+        return "InProgress"
+    if conditions.get("Stalled") == "True":
         return "Failed"
-    if conditions.get("Ready", {}).get("status") == "True":
-        return "Current"
-    return "InProgress"
+    return "Current"
 
 
 def wait_status(ferris: Ferris, ns: str, kind: str, name: str, wanted: str, timeout: float = 90) -> None:
@@ -60,7 +65,6 @@ def test_gitops_layout_reconciles_and_reports_health(ferris: Ferris, tmp_path: P
     package = (repo / "package.yaml").read_text().replace("day: yesterday", "day: today")
     (repo / "package.yaml").write_text(package)
     ferris.kubectl("apply", "-k", str(repo))
-    assert kstatus(ferris.get("reports", "ferrispackage", "nightly-report")) in ("InProgress", "Current")
     wait_status(ferris, "reports", "ferrispackage", "nightly-report", "Current")
     assert ferris.get("reports", "ferrispackage", "nightly-report")["status"]["observedGeneration"] == 2
 
@@ -78,3 +82,11 @@ def test_failed_run_reads_as_failed_and_running_as_in_progress(ferris: Ferris, n
     ferris.kubectl("wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
     assert kstatus(ferris.get(ns, "ferrisrun", run)) == "InProgress"
     wait_status(ferris, ns, "ferrisrun", run, "Failed")
+
+
+def test_a_package_waiting_for_its_secret_reads_as_in_progress_then_current(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "waits", "print('x')", secretsFrom={"secretName": "not-yet"})
+    ferris.wait_condition(ns, "ferrispackage", "waits", "SecretSourceNotFound")
+    assert kstatus(ferris.get(ns, "ferrispackage", "waits")) == "InProgress"  # it heals by itself
+    ferris.secret(ns, "not-yet", '{"A": "value-1"}')
+    wait_status(ferris, ns, "ferrispackage", "waits", "Current")

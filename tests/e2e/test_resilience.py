@@ -41,6 +41,10 @@ def wait_all(ferris: Ferris, ns: str, names: list[str], timeout: float) -> dict[
         time.sleep(1)
 
 
+def count_jobs(ferris: Ferris, ns: str) -> int:
+    return len(ferris.kubectl("get", "jobs", "-n", ns, "-o", "name").stdout.split())
+
+
 def test_sigkill_in_a_burst_of_50_runs_neither_loses_nor_duplicates(ferris: Ferris, ns: str) -> None:
     ferris.package(
         ns,
@@ -52,8 +56,13 @@ def test_sigkill_in_a_burst_of_50_runs_neither_loses_nor_duplicates(ferris: Ferr
     ferris.wait_condition(ns, "ferrispackage", "burst", "Ready")
     names = [f"burst-{i:02d}" for i in range(50)]
     ferris.kubectl("apply", "-n", ns, "-f", "-", input=run_objects("burst", names))
-    time.sleep(2)
+    # Kill it in the middle: some Jobs exist, not all.
+    deadline = time.monotonic() + 60
+    while not 0 < (made := count_jobs(ferris, ns)) < len(names):
+        assert time.monotonic() < deadline and made < len(names), f"{made} of {len(names)} Jobs: not mid-burst"
+        time.sleep(0.05)
     ferris.stack.kill_operator()
+    assert count_jobs(ferris, ns) < len(names), "the burst ended before the kill"
     time.sleep(2)
     ferris.stack.start_operator()
     phases = wait_all(ferris, ns, names, timeout=400)

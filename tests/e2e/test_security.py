@@ -102,6 +102,7 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
     for run, _ in runs:
         assert not ferris.exists(ns, "secret", f"{run}-key"), "run key Secret outlived its run"
         pods = json.loads(ferris.kubectl("get", "pods", "-n", ns, "-l", f"ferris.io/run={run}", "-o", "json").stdout)
+        assert len(pods["items"]) == 1, f"run {run} has {len(pods['items'])} pods"
         for pod in pods["items"]:
             spec = pod["spec"]
             assert spec["automountServiceAccountToken"] is False

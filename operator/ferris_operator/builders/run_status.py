@@ -55,13 +55,16 @@ def run_status(
         ready = model.condition("Ready", ok, reason, message, generation, previous_conditions)
         # kstatus and Flux read Stalled=True as "failed, will not progress by itself".
         stalled = model.condition("Stalled", not ok, reason, message, generation, previous_conditions)
+        reconciling = model.condition("Reconciling", False, reason, message, generation, previous_conditions)
     else:
         reason = IN_PROGRESS_REASON.get(record.phase, record.phase)
         message = "the run is in progress" if record.phase == model.RUNNING else "waiting for the runner to start"
         succeeded = model.condition("Succeeded", None, reason, message, generation, previous_conditions)
         ready = model.condition("Ready", False, reason, message, generation, previous_conditions)
         stalled = model.condition("Stalled", False, reason, message, generation, previous_conditions)
-    status["conditions"] = model.merge_conditions(previous_conditions, succeeded, ready, stalled)
+        # kstatus reads Reconciling=True as "in progress"; without it a running run reads Current.
+        reconciling = model.condition("Reconciling", True, reason, message, generation, previous_conditions)
+    status["conditions"] = model.merge_conditions(previous_conditions, succeeded, ready, stalled, reconciling)
     return {k: v for k, v in status.items() if v is not None}
 
 
@@ -80,6 +83,7 @@ def failed_before_start(
             model.condition("Succeeded", False, reason, message, generation, previous_conditions),
             model.condition("Ready", False, reason, message, generation, previous_conditions),
             model.condition("Stalled", True, reason, message, generation, previous_conditions),
+            model.condition("Reconciling", False, reason, message, generation, previous_conditions),
         ),
     }
 
@@ -95,5 +99,6 @@ def waiting_on(
             previous_conditions,
             model.condition("Succeeded", None, reason, message, generation, previous_conditions),
             model.condition("Ready", False, reason, message, generation, previous_conditions),
+            model.condition("Reconciling", True, reason, message, generation, previous_conditions),
         ),
     }
