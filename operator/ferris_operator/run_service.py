@@ -18,7 +18,7 @@ from ferris_operator.problems import Problem
 from ferris_operator.runner_reports import StepReport
 from ferris_operator.settings import Settings
 from ferris_operator.store.runs import RunRecord, RunStore, token_digest
-from ferris_operator.vault import Vault
+from ferris_operator.vault import Vault, VersionGone
 from ferris_runner.bundle import new_run_key, seal_bundle
 
 log = logging.getLogger("ferris.runs")
@@ -99,7 +99,7 @@ class RunService:
             if existing is None:
                 self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
                 self._apply_concurrency_policy(ref, package)
-            if self._create_children(ref, package, spec, existing is not None):
+            if self._create_children(ref, package, spec, existing):
                 metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             self._fail(body, package_name, problem)
@@ -154,9 +154,12 @@ class RunService:
         for other in active:  # Replace
             self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
 
-    def _create_children(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: bool) -> bool:
+    def _create_children(
+        self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None
+    ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
-        An existing child is reused only when this run controls it (else ForeignObject)."""
+        An existing child is reused only when this run controls it (else ForeignObject). A run
+        started before gets the secrets version it pinned, whatever was uploaded since."""
         pkg_meta, pkg_spec = package["metadata"], package["spec"]
         package_name = pkg_meta["name"]
         if started:
@@ -164,8 +167,19 @@ class RunService:
             if job is not None:
                 self._own("Job", job, ref)
                 return False  # everything was created before a restart
+            if started.package_generation != int(pkg_meta.get("generation") or 0):
+                # What is missing would be built from the package as it is now, not as it was.
+                raise Problem(
+                    "PackageChanged",
+                    f"the run's Job must be created again, and FerrisPackage {package_name} has changed since the run "
+                    f"started (generation {started.package_generation}, now {pkg_meta.get('generation')}); "
+                    "create a new FerrisRun",
+                )
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
-        stored = self.vault.read(pkg_meta["uid"])
+        try:
+            stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
+        except VersionGone as gone:
+            raise Problem("SecretsVersionGone", f"{gone}; create a new FerrisRun") from None
         run_key, token, fresh_key = self._run_key(ref, package_name)
         params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
@@ -182,16 +196,28 @@ class RunService:
         )
         if record.token_sha256 != token_digest(token):
             self.runs.set_token(ref.uid, token_digest(token))
+        current = self.kube.read("ConfigMap", ref.namespace, model.bundle_name(ref.name)) if started else None
+        if current is not None:
+            self._own("ConfigMap", current, ref)
+            if not fresh_key:
+                return self._create_job(ref, package, spec)  # the bundle sealed before still opens
         document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
         files = run_objects.bundle_files(document, scripts)
         bundle = run_objects.bundle_configmap(
             ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files), files
         )
-        existing, created = self.kube.create_or_get(bundle)
-        if not created:
-            self._own("ConfigMap", existing, ref)
-            if fresh_key:  # sealed to a key that is gone: seal again
-                self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
+        if current is not None:
+            self.kube.replace_configmap(bundle, current["metadata"]["uid"])
+        else:
+            existing, created = self.kube.create_or_get(bundle)
+            if not created:
+                self._own("ConfigMap", existing, ref)
+                if fresh_key:  # sealed to a key that is gone: seal again
+                    self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
+        return self._create_job(ref, package, spec)
+
+    def _create_job(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any]) -> bool:
+        pkg_spec = package["spec"]
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         try:
             job, job_created = self.kube.create_or_get(

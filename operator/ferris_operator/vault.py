@@ -30,6 +30,10 @@ MAX_STATE_KEYS = 64
 MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
 
 
+class VersionGone(Exception):
+    """The secrets version a run pinned is no longer stored."""
+
+
 class StateQuotaExceeded(Exception):
     """A ``context.state`` write would take the package over its quota; nothing was written."""
 
@@ -72,12 +76,18 @@ class Vault:
             return self._lock_package(conn, uid, namespace, name)[1]
 
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
-        """Replace the package's secrets with ``secrets``; returns the new secrets version."""
+        """Replace the package's secrets with ``secrets``; returns the new secrets version.
+        Older versions go, except those that active runs still pin."""
         with self._pool.connection() as conn, conn.transaction():
             dek, current = self._lock_package(conn, uid, namespace, name)
             version = current + 1
             rows = [(uid, key, version, encrypt_value(dek, uid, key, version, value)) for key, value in secrets.items()]
-            conn.execute("DELETE FROM secrets WHERE package_uid = %s", (uid,))
+            conn.execute(
+                "DELETE FROM secrets WHERE package_uid = %s AND version NOT IN ("
+                " SELECT secrets_version FROM runs WHERE package_uid = %s AND secrets_version IS NOT NULL"
+                " AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled'))",
+                (uid, uid),
+            )
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO secrets (package_uid, name, version, ciphertext) VALUES (%s, %s, %s, %s)", rows
@@ -89,18 +99,23 @@ class Vault:
             )
         return version
 
-    def read(self, uid: str) -> StoredSecrets:
-        """Decrypt every secret of a package (empty, version 0, when it has none)."""
+    def read(self, uid: str, version: int | None = None) -> StoredSecrets:
+        """Decrypt a package's secrets: the current version, or ``version`` (one a run pinned).
+        Empty at version 0, when it has none; VersionGone when ``version`` is no longer stored."""
         with self._pool.connection() as conn:
             pkg = conn.execute("SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s", (uid,)).fetchone()
             if pkg is None:
                 return StoredSecrets(0, {})
+            wanted = int(pkg[1]) if version is None else version
             rows = conn.execute(
-                "SELECT name, version, ciphertext FROM secrets WHERE package_uid = %s ORDER BY name", (uid,)
+                "SELECT name, version, ciphertext FROM secrets WHERE package_uid = %s AND version = %s ORDER BY name",
+                (uid, wanted),
             ).fetchall()
+        if wanted > 0 and not rows:
+            raise VersionGone(f"secrets version {wanted} of the package is no longer stored")
         dek = unwrap_data_key(self._ring, uid, bytes(pkg[0]))
-        values = {name: decrypt_value(dek, uid, name, version, bytes(blob)) for name, version, blob in rows}
-        return StoredSecrets(int(pkg[1]), values)
+        values = {name: decrypt_value(dek, uid, name, v, bytes(blob)) for name, v, blob in rows}
+        return StoredSecrets(wanted, values)
 
     def _state_key(self, conn: psycopg.Connection[Any], package_uid: str, lock: bool) -> DataKey | None:
         if lock:

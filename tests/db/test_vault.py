@@ -10,7 +10,8 @@ from psycopg_pool import ConnectionPool
 
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.vault import Vault, kek_ids_in_use, rewrap_batch
+from ferris_operator.store.runs import RunStore
+from ferris_operator.vault import Vault, VersionGone, kek_ids_in_use, rewrap_batch
 from ferris_runner.wire import TamperedCiphertext, UnknownKeyId
 
 CANARY = 'canary-Zq9!x"7$'
@@ -116,3 +117,20 @@ def test_pg_dump_never_contains_a_canary(
     assert b"uid-canary" in dump  # the dump really holds the package
     for form in encodings(CANARY):
         assert form not in dump, form
+
+
+def test_versions_that_active_runs_pin_survive_a_reupload_and_go_once_unpinned(
+    pool: ConnectionPool, ring: KeyRing
+) -> None:
+    vault, runs = Vault(pool, ring), RunStore(pool)
+    vault.ingest("ns", "pkg", "uid-p", {"PASS": "one"})
+    runs.record_start("run-1", "ns", "r1", "pkg", "uid-p", 1, 1, "digest", ["a.py"])  # pins version 1
+    vault.ingest("ns", "pkg", "uid-p", {"PASS": "two"})
+    assert vault.read("uid-p").values == {"PASS": "two"}
+    assert vault.read("uid-p", 1).values == {"PASS": "one"}  # what the active run started with
+    runs.finish("run-1", "Succeeded", "Succeeded", "done")
+    vault.ingest("ns", "pkg", "uid-p", {"PASS": "three"})
+    with pool.connection() as conn:
+        assert conn.execute("SELECT DISTINCT version FROM secrets WHERE package_uid = 'uid-p'").fetchall() == [(3,)]
+    with pytest.raises(VersionGone):
+        vault.read("uid-p", 1)

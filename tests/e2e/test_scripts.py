@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -89,28 +90,44 @@ def test_params_merge_missing_names_and_state_across_runs(ferris: Ferris, ns: st
     assert "retries 1\n" in output and "count 2\n" in output
 
 
-def test_reuploaded_secrets_reach_the_next_run_and_the_first_keeps_its_version(ferris: Ferris, ns: str) -> None:
+def test_a_run_in_flight_keeps_its_secrets_version_through_a_reupload(ferris: Ferris, ns: str) -> None:
+    """The first run is still Pending when the secrets are re-uploaded, and its children are lost
+    and made again afterwards: it still gets the version it pinned; the next run gets the new one."""
     script = "from ferris_ef import get_secret\nprint('value', get_secret('KEY'))"
     ferris.secret(ns, "rotating", json.dumps({"KEY": "old-value-1"}))
     ferris.package(ns, "rotating", script, secretsFrom={"secretName": "rotating"}, maskSecretsInOutput=False)
     ferris.wait_condition(ns, "ferrispackage", "rotating", "Ready")
-    first = ferris.create_run(ns, "rotating")
+    node = ferris.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
+    ferris.kubectl("cordon", node)  # the first run stays Pending
+    try:
+        time.sleep(1.5)  # the process node reads its cordon twice a second
+        first = ferris.create_run(ns, "rotating")
+        wait_for(lambda: ferris.exists(ns, "job", f"{first}-run"), "the first run's Job")
+        ferris.secret(ns, "rotating", json.dumps({"KEY": "new-value-2"}))
+        ferris.kubectl("annotate", "-n", ns, "ferrispackage", "rotating", "ferris.io/reingest=1", "--overwrite")
+        # Well under the 60 s periodic resync: the annotation triggers the re-ingestion.
+        wait_for(lambda: ferris.get(ns, "ferrispackage", "rotating")["status"]["secrets"]["version"] == 2, "v2", 15)
+        # Its children are lost, as in a crash between writes: the resync makes them again.
+        ferris.kubectl("delete", "-n", ns, "job", f"{first}-run", "secret", f"{first}-key")
+        wait_for(lambda: ferris.exists(ns, "secret", f"{first}-key"), "the first run's children again", 90)
+    finally:
+        ferris.kubectl("uncordon", node)
     assert ferris.wait_run(ns, first)["status"]["secretsVersion"] == 1
-    ferris.secret(ns, "rotating", json.dumps({"KEY": "new-value-2"}))
-    ferris.kubectl("annotate", "-n", ns, "ferrispackage", "rotating", "ferris.io/reingest=1", "--overwrite")
-    deadline = time.monotonic() + 15  # well under the 60 s periodic resync: the annotation triggers it
-    while ferris.get(ns, "ferrispackage", "rotating")["status"]["secrets"]["version"] != 2:
-        assert time.monotonic() < deadline, "the annotation did not trigger a re-ingestion"
-        time.sleep(0.2)
     second = ferris.create_run(ns, "rotating")
-    status = ferris.wait_run(ns, second)["status"]
-    assert status["secretsVersion"] == 2
+    assert ferris.wait_run(ns, second)["status"]["secretsVersion"] == 2
     uid1 = ferris.get(ns, "ferrisrun", first)["metadata"]["uid"]
     uid2 = ferris.get(ns, "ferrisrun", second)["metadata"]["uid"]
     assert "value old-value-1" in ferris.steps(uid1)[0][4]
     assert "value new-value-2" in ferris.steps(uid2)[0][4]
     assert ferris.run_row(uid1)[2] == 1  # type: ignore[index]
     assert ferris.run_row(uid2)[2] == 2  # type: ignore[index]
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
 
 
 def test_history_limit_removes_older_runs_from_the_cluster_and_keeps_them_in_postgres(ferris: Ferris, ns: str) -> None:

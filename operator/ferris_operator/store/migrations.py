@@ -97,6 +97,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
             CHECK ((value IS NULL) <> (ciphertext IS NULL));
         """,
     ),
+    (
+        4,
+        """
+        -- A run pins the secrets version it started with; a re-upload keeps the versions that
+        -- active runs pin, so that a run whose bundle must be sealed again gets what it pinned.
+        ALTER TABLE secrets DROP CONSTRAINT secrets_pkey;
+        ALTER TABLE secrets ADD PRIMARY KEY (package_uid, version, name);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
