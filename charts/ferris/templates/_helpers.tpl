@@ -103,10 +103,11 @@ app.kubernetes.io/component: runner
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "delete"]
-# Read scripts from ConfigMaps; create each run's bundle and scripts ConfigMaps.
+# Read scripts from ConfigMaps; create each run's bundle ConfigMap; list bundles (metadata
+# only) to end runs whose bundle was deleted before their pod could mount it.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "create", "delete"]
+  verbs: ["get", "list", "create", "delete"]
 # One Job per run; follow it; stop it on cancel, timeout or a missing image.
 - apiGroups: ["batch"]
   resources: ["jobs"]
