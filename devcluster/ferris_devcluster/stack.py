@@ -27,7 +27,7 @@ OPERATOR_NAMESPACE = "ferris-system"
 
 
 class FerrisStack:
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, operator_env: dict[str, str] | None = None) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-stack-"))
         self.directory.chmod(0o755)  # PostgreSQL runs unprivileged below it
         self.postgres = LocalPostgres(self.directory / "postgres")
@@ -37,6 +37,7 @@ class FerrisStack:
         self.api_port = free_port()
         self.health_port = free_port()
         self.operator: Supervised | None = None
+        self.operator_env = operator_env or {}  # settings of the operator beyond the defaults
 
     @property
     def kubeconfig(self) -> Path:
@@ -60,6 +61,7 @@ class FerrisStack:
             "FERRIS_HEALTH_PORT": str(self.health_port),
             # The default runner, and one registry that never answers (to try pull failures).
             "FERRIS_RUNNER_ALLOWED_IMAGES": "ghcr.io/ferris-run/ferris-runner:*,registry.invalid/*",
+            **self.operator_env,
         }
 
     def start(self) -> None:

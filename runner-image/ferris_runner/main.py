@@ -101,10 +101,10 @@ def fit_output(output: str, limit: int = REPORT_OUTPUT_BYTES) -> str:
     size = len(json.dumps(output, ensure_ascii=False).encode())
     if size <= limit:
         return output
-    while size > limit:
-        output = output[-max(1, int(len(output) * limit / size * 0.9)) :]
-        size = len(json.dumps(TRUNCATED + output, ensure_ascii=False).encode())
-    return TRUNCATED + output
+    keep = int(len(output) * limit / size)  # as much as the average character allows...
+    while keep and len(json.dumps(TRUNCATED + output[-keep:], ensure_ascii=False).encode()) > limit:
+        keep = int(keep * 0.99)  # ...then a little less until it fits
+    return TRUNCATED + output[-keep:] if keep else TRUNCATED
 
 
 def run_step(

@@ -545,3 +545,14 @@ SERVICE_MONITOR_CRD = {
         ],
     },
 }
+
+
+def test_watched_namespaces_get_roles_and_the_cluster_role_keeps_only_cluster_needs(install: Install) -> None:
+    documents = [d for d in yaml.safe_load_all(render(install, "--set", "watchNamespaces={team-a,team-b}")) if d]
+    roles = {(d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in documents if d["kind"] == "Role"}
+    for namespace in ("team-a", "team-b"):
+        resources = {r for rule in roles[(namespace, "ferris")]["rules"] for r in rule["resources"]}
+        assert {"ferrisruns", "secrets", "configmaps", "jobs", "pods"} <= resources
+    cluster = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ferris-cluster")
+    resources = {r for rule in cluster["rules"] for r in rule["resources"]}
+    assert resources == {"customresourcedefinitions", "clusterkopfpeerings"}, resources

@@ -144,7 +144,8 @@ class Ferris:
 
 @pytest.fixture(scope="session")
 def ferris() -> Iterator[Ferris]:
-    with FerrisStack() as stack:
+    # The periodic re-read of source Secrets every 5 s instead of 60, so that a test can see it.
+    with FerrisStack(operator_env={"FERRIS_SOURCE_RESYNC_SECONDS": "5"}) as stack:
         yield Ferris(stack)
 
 

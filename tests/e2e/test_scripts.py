@@ -108,7 +108,7 @@ def test_a_run_in_flight_keeps_its_secrets_version_through_a_reupload(ferris: Fe
         # Well under the 60 s periodic resync: the annotation triggers the re-ingestion.
         wait_for(lambda: ferris.get(ns, "ferrispackage", "rotating")["status"]["secrets"]["version"] == 2, "v2", 15)
         # Its children are lost, as in a crash between writes: the resync makes them again.
-        ferris.kubectl("delete", "-n", ns, "job", f"{first}-run", "secret", f"{first}-key")
+        ferris.kubectl("delete", "-n", ns, f"job/{first}-run", f"secret/{first}-key")
         wait_for(lambda: ferris.exists(ns, "secret", f"{first}-key"), "the first run's children again", 90)
     finally:
         ferris.kubectl("uncordon", node)

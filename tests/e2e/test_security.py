@@ -95,6 +95,13 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
         text=True,
         check=True,
     ).stdout
+    # At rest: etcd's data files (every Kubernetes Secret and object as stored) and the server log.
+    for path in Path(ferris.stack.cluster.directory, "etcd").rglob("*"):
+        if path.is_file():
+            assert_clean(f"etcd data {path.name}", path.read_bytes().decode("latin-1"), canaries)
+    assert_clean(
+        "PostgreSQL's server log", (ferris.stack.postgres.root / "postgres.log").read_text("latin-1"), canaries
+    )
     assert "canary" in dump  # the package rows are there
     assert "refreshed_token" in dump  # and the state rows (the canary is in them, encrypted)
     assert_clean("pg_dump", dump, canaries)

@@ -218,6 +218,7 @@ def test_output_is_trimmed_to_fit_the_report_whatever_its_escapes() -> None:
     fitted = fit_output(output, limit=600)
     assert fitted.startswith(TRUNCATED) and len(json.dumps(fitted, ensure_ascii=False).encode()) <= 600
     assert fit_output("short", limit=600) == "short"
+    assert fit_output("\x01" * 50, limit=10) == TRUNCATED  # not even one character fits beside the marker
 
 
 # ---- loops -------------------------------------------------------------------------------------
@@ -332,3 +333,37 @@ def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() ->
             completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
         )
         assert store.finished == [("u", *expected)]
+
+
+# ---- claims of the docs, at the unit level ------------------------------------------------------
+def test_the_database_password_never_reaches_a_log_line_or_the_exit_message(caplog: pytest.LogCaptureFixture) -> None:
+    from ferris_operator.main import wait_and_migrate
+
+    settings = Settings(database_url="postgresql://ferris:s3cret-pw@127.0.0.1:1/ferris", master_key_dir=".")  # type: ignore[arg-type]
+    with caplog.at_level("DEBUG"), pytest.raises(SystemExit) as caught:
+        wait_and_migrate(settings, timeout=1)  # one retry, logged, then the exit
+    assert "s3cret-pw" not in str(caught.value) and "ferris:***@127.0.0.1:1" in str(caught.value)
+    assert caplog.records and "s3cret-pw" not in caplog.text
+
+
+def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_error() -> None:
+    victim = record("u", "a", "r")
+    job = obj("a", owner("FerrisRun", "u"), name="r-run")
+    store = FakeStore(victim)
+    kube = FakeKube({("Job", "a", "r-run"): job})
+    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
+    pod["metadata"]["labels"] = {model.LABEL_RUN_UID: "u"}
+    pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "CreateContainerConfigError"
+    service(kube, store).on_pod(pod)
+    assert store.finished == [("u", model.FAILED, "RunnerConfigError")]
+
+
+def test_a_run_waits_while_its_package_is_not_reconciled_at_its_generation() -> None:
+    from ferris_operator.run_service import RunWaiting
+
+    runs = service(FakeKube(), FakeStore())
+    ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
+    package = {"metadata": {"name": "p", "generation": 2}, "status": {"observedGeneration": 1, "conditions": []}}
+    with pytest.raises(RunWaiting) as caught:
+        runs._check_package(ref, package, "p", started=False)
+    assert caught.value.reason == "PackageNotReconciled"
