@@ -3,9 +3,11 @@ process node. Random free ports, a private directory, RBAC on; stopped as a whol
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
@@ -138,6 +140,7 @@ class LocalCluster:
                 "--endpoint-reconciler-type=none",
                 f"--cert-dir={self.directory / 'pki'}",
                 "--v=0",
+                self._encryption_flag(),
                 *self._audit_flags(),
             ],
         )
@@ -182,6 +185,21 @@ class LocalCluster:
     @property
     def audit_log(self) -> Path:
         return self.logs / "audit.log"
+
+    def _encryption_flag(self) -> str:
+        """Secrets encrypted at rest in etcd (secretbox, a key made for this cluster), as a
+        production cluster should have them: a Secret deleted after ingestion would otherwise
+        stay readable in etcd's history until compaction."""
+        config = self.directory / "encryption.yaml"
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        config.write_text(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+            "  - resources: [secrets]\n    providers:\n"
+            f"      - secretbox:\n          keys:\n            - name: local\n              secret: {key}\n"
+            "      - identity: {}\n"
+        )
+        config.chmod(0o600)
+        return f"--encryption-provider-config={config}"
 
     def _audit_flags(self) -> list[str]:
         """Metadata-level audit of every request: which user did what to which resource."""

@@ -194,3 +194,11 @@ def test_a_source_secret_created_again_is_read_by_the_periodic_resync(ferris: Fe
         30,
     )
     assert status["names"] == ["MORE", "TOKEN"]
+
+
+def test_a_finished_run_past_its_ttl_is_deleted_and_its_history_kept(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "short-lived", "print('gone soon')", ttlSecondsAfterFinished=1)
+    ferris.wait_condition(ns, "ferrispackage", "short-lived", "Ready")
+    run = ferris.wait_run(ns, ferris.create_run(ns, "short-lived"))
+    wait_for(lambda: not ferris.exists(ns, "ferrisrun", run["metadata"]["name"]), "the TTL to delete the run", 45)
+    assert ferris.run_row(run["metadata"]["uid"]) == ("Succeeded", "Succeeded", 0, 1)
