@@ -15,9 +15,10 @@ from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.k8s.objects import Kube, Refused
 from ferris_operator.problems import Problem
+from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import StepReport
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunRecord, RunStore, token_digest
+from ferris_operator.store.runs import RunStore, token_digest
 from ferris_operator.vault import Vault, VersionGone
 from ferris_runner.bundle import new_run_key, seal_bundle
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.records import RunRecord
 from ferris_operator.run_service import RunService
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunRecord
 
 
 def run(namespace: str, name: str, package: str, phase: str | None, finished_minutes_ago: int = 0) -> dict[str, Any]:

@@ -20,11 +20,11 @@ from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.package_service import short_secret_warnings
 from ferris_operator.problems import Problem
 from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.records import RunRecord, StepRecord
 from ferris_operator.run_service import RunService
 from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runner_reports import containers
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunRecord, StepRecord
 from ferris_runner.main import TRUNCATED, fit_output
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")

@@ -6,7 +6,7 @@ import datetime
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.store.runs import RunRecord, StepRecord
+from ferris_operator.records import RunRecord, StepRecord
 
 IN_PROGRESS_REASON = {model.PENDING: "Pending", model.RUNNING: "Running"}
 

@@ -4,51 +4,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import dataclass
 from typing import LiteralString
 
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
+from ferris_operator.records import RunRecord, StepRecord
 
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    uid: str
-    namespace: str
-    name: str
-    package_name: str
-    package_uid: str | None
-    package_generation: int | None
-    secrets_version: int | None
-    phase: str
-    reason: str | None
-    message: str | None
-    token_sha256: str | None
-    created_at: datetime.datetime
-    started_at: datetime.datetime | None
-    finished_at: datetime.datetime | None
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase in model.TERMINAL
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    idx: int
-    name: str
-    phase: str
-    exit_code: int | None
-    started_at: datetime.datetime | None
-    finished_at: datetime.datetime | None
-    output: str
 
 
 RUN_COLUMNS: LiteralString = (

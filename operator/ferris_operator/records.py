@@ -1,0 +1,42 @@
+"""What PostgreSQL holds about a run and its steps, as plain values: the store reads them,
+builders and services use them. Pure."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from ferris_operator import model
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    uid: str
+    namespace: str
+    name: str
+    package_name: str
+    package_uid: str | None
+    package_generation: int | None
+    secrets_version: int | None
+    phase: str
+    reason: str | None
+    message: str | None
+    token_sha256: str | None
+    created_at: datetime.datetime
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in model.TERMINAL
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    idx: int
+    name: str
+    phase: str
+    exit_code: int | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    output: str
