@@ -163,13 +163,13 @@ def _reconcile_package(raw: dict[str, Any], write_status: Callable[[dict[str, An
     for warning in outcome.warnings:
         c().kube.event(raw, "FerrisPackage", "ShortSecretNotMasked", warning)
     if outcome.problem:
-        reason, message = outcome.problem
+        reason, message = outcome.problem.reason, outcome.problem.message
         metrics.RECONCILE_ERRORS.labels("FerrisPackage", reason).inc()
         previous = (raw.get("status") or {}).get("conditions") or []
         already = any(cond.get("reason") == reason and cond.get("message") == message for cond in previous)
         if not already:
             c().kube.event(raw, "FerrisPackage", reason, message)
-        if outcome.retry:
+        if outcome.problem.retry:
             raise kopf.TemporaryError(message, delay=5)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from ferris_operator import metrics, model
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.k8s.objects import Kube
+from ferris_operator.problems import Problem
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
 from ferris_operator.vault import Vault
 from ferris_runner.wire import CiphertextError
@@ -26,8 +27,7 @@ SOURCE_SECRET_TYPE = "ferris.io/secrets-json"  # noqa: S105 - a Secret type, set
 @dataclass
 class PackageOutcome:
     status: dict[str, Any]
-    problem: tuple[str, str] | None = None  # (reason, message)
-    retry: bool = False  # the problem heals by itself (a Secret not created yet...)
+    problem: Problem | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -69,7 +69,8 @@ class PackageService:
         secrets_status = dict(status.get("secrets") or {})
         warnings = list(status.get("warnings") or [])
 
-        def outcome(reason: str, message: str, retry: bool = False) -> PackageOutcome:
+        def outcome(problem: Problem) -> PackageOutcome:
+            reason, message, retry = problem.reason, problem.message, problem.retry
             cond = model.condition("Ready", False, reason, message, generation, previous)
             # A problem that heals by itself is progress; one the user must fix is stalled.
             stalled = model.condition("Stalled", not retry, reason, message, generation, previous)
@@ -79,29 +80,31 @@ class PackageService:
                     "observedGeneration": generation,
                     "conditions": model.merge_conditions(previous, cond, stalled, reconciling),
                 },
-                (reason, message),
-                retry,
+                problem,
             )
 
-        script_problem = self._check_scripts(meta["namespace"], spec)
-        if script_problem:
-            return outcome(*script_problem, retry=script_problem[0] == "ScriptSourceMissing")
+        try:
+            self._check_scripts(meta["namespace"], spec)
+        except Problem as problem:
+            return outcome(problem)
 
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         mask = spec.get("maskSecretsInOutput", True)
         try:
             ingested = self._ingest(namespace, name, uid, spec, secrets_status)
-        except _SecretsProblem as problem:
-            return outcome(problem.reason, problem.message, problem.retry)
+        except Problem as problem:
+            return outcome(problem)
         if ingested is not None:
             values, source, digest, source_uid = ingested
             size = argv_bytes(values)
             if spec.get("secretsInArgv", True) and size > MAX_ARGV_SECRETS_BYTES:
                 return outcome(
-                    "SecretsTooLargeForArgv",
-                    f"the secrets take {size} bytes in sys.argv[1], over the {MAX_ARGV_SECRETS_BYTES} that fit "
-                    "beside the params in one argument (Linux allows 128 KiB); set spec.secretsInArgv: false "
-                    "(scripts read them through ferris_ef, unchanged) or split the package. Nothing was stored",
+                    Problem(
+                        "SecretsTooLargeForArgv",
+                        f"the secrets take {size} bytes in sys.argv[1], over the {MAX_ARGV_SECRETS_BYTES} that fit "
+                        "beside the params in one argument (Linux allows 128 KiB); set spec.secretsInArgv: false "
+                        "(scripts read them through ferris_ef, unchanged) or split the package. Nothing was stored",
+                    )
                 )
             version = self.vault.ingest(namespace, name, uid, values)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
@@ -143,28 +146,29 @@ class PackageService:
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
         return PackageOutcome(new_status, warnings=fresh_warnings)
 
-    def _check_scripts(self, namespace: str, spec: dict[str, Any]) -> tuple[str, str] | None:
+    def _check_scripts(self, namespace: str, spec: dict[str, Any]) -> None:
+        """Problem when a script is misnamed, missing (retry: it may be created) or too large."""
         total = 0
         for script in spec.get("scripts") or []:
             name = script["name"]
             if "/" in name or name in (".", ".."):
-                return "InvalidScripts", f"spec.scripts: name {name!r} must be a file name without a path"
+                raise Problem("InvalidScripts", f"spec.scripts: name {name!r} must be a file name without a path")
             if "configMapRef" in script:
                 ref = script["configMapRef"]
                 content = self.kube.read_configmap_key(namespace, ref["name"], ref["key"])
                 if content is None:
-                    return (
+                    raise Problem(
                         "ScriptSourceMissing",
                         f"spec.scripts[{name}]: ConfigMap {ref['name']} with key {ref['key']} not found; create it",
+                        retry=True,
                     )
             else:
                 content = script.get("content", "")
             total += len(content.encode())
         if not spec.get("scripts"):
-            return "InvalidScripts", "spec.scripts is empty; add at least one script"
+            raise Problem("InvalidScripts", "spec.scripts is empty; add at least one script")
         if total > model.MAX_SCRIPTS_BYTES:
-            return "InvalidScripts", f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}"
-        return None
+            raise Problem("InvalidScripts", f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}")
 
     def _ingest(
         self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
@@ -179,7 +183,7 @@ class PackageService:
             try:
                 raw = self.sealing.open(sealed, namespace, name)
             except CiphertextError as exc:
-                raise _SecretsProblem("SealedSecretsInvalid", f"spec.sealedSecrets: {exc}") from None
+                raise Problem("SealedSecretsInvalid", f"spec.sealedSecrets: {exc}") from None
             return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest, None
         source = spec.get("secretsFrom")
         if not source:
@@ -190,13 +194,13 @@ class PackageService:
         if found is None:
             if current.get("source") == label and current.get("version"):
                 return None  # ingested earlier; the source was deleted as designed
-            raise _SecretsProblem(
+            raise Problem(
                 "SecretSourceNotFound",
                 f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
                 retry=True,
             )
         if found.get("type") != SOURCE_SECRET_TYPE:
-            raise _SecretsProblem(
+            raise Problem(
                 "SecretSourceNotMarked",
                 f"spec.secretsFrom: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads and "
                 f"deletes only Secrets of type {SOURCE_SECRET_TYPE}, so that a package cannot take another "
@@ -213,7 +217,7 @@ class PackageService:
             data = {}
         if key not in data:
             present = ", ".join(sorted(data)) or "none"
-            raise _SecretsProblem(
+            raise Problem(
                 "SecretKeyMissing",
                 f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
                 f"(keys present: {present}); set spec.secretsFrom.key or add the key",
@@ -225,12 +229,4 @@ class PackageService:
         try:
             return parse_secrets_json(raw)
         except SecretsJsonError as exc:
-            raise _SecretsProblem("InvalidSecretsJson", f"{where}: {exc}") from None
-
-
-class _SecretsProblem(Exception):
-    def __init__(self, reason: str, message: str, retry: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retry = retry
+            raise Problem("InvalidSecretsJson", f"{where}: {exc}") from None

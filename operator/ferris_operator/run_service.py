@@ -37,13 +37,11 @@ POD_WAITING_FAILURES = {
 }
 
 
-class RunWaiting(Exception):
+class RunWaiting(Problem):
     """The run cannot start yet for a reason that heals by itself; retry later."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message, retry=True)
 
 
 def _finished(run: dict[str, Any]) -> bool:
@@ -103,6 +101,8 @@ class RunService:
             if self._create_children(ref, package, spec, existing):
                 metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
+            if problem.retry:
+                raise  # the handler reports it and tries again
             self._fail(body, package_name, problem)
             return
         self.publish(ref.uid, generation, conditions)
