@@ -21,8 +21,8 @@ from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
-from ferris_operator.run_service import RunService
 from ferris_operator.runner_api import RunnerApi
+from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate

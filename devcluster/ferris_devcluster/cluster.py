@@ -277,7 +277,11 @@ class LocalCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a failed start leaves no process and no folder behind
+            self.destroy()
+            raise
         return self
 
     def __exit__(

@@ -150,7 +150,11 @@ class LocalPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a failed start leaves no process and no folder behind
+            self.destroy()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -143,7 +143,11 @@ class FerrisStack:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> FerrisStack:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a failed start leaves no process and no folder behind
+            self.destroy()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,7 +16,7 @@ from ferris_operator import isolation, metrics, model
 from ferris_operator.builders import run_status
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.package_service import PackageService
-from ferris_operator.run_service import RunService, RunWaiting
+from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.handlers")

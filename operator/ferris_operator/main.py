@@ -27,8 +27,8 @@ from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.memory import release_free_memory
 from ferris_operator.package_service import PackageService
-from ferris_operator.run_service import RunService
 from ferris_operator.runner_api import RunnerApi
+from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate

@@ -23,8 +23,8 @@ from aiohttp import web
 from ferris_operator import metrics, runner_reports
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
-from ferris_operator.run_service import RunService
 from ferris_operator.runner_reports import ReportError
+from ferris_operator.runs import RunService
 from ferris_operator.store.runs import token_digest
 from ferris_operator.vault import StateQuotaExceeded
 from ferris_runner.wire import CiphertextError

@@ -19,8 +19,8 @@ from psycopg_pool import ConnectionPool
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.records import RunRecord
-from ferris_operator.run_service import RunService
 from ferris_operator.runner_api import RunnerApi
+from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_operator.store.runs import RunStore, token_digest
 from ferris_operator.vault import MAX_STATE_KEYS, Vault

@@ -8,7 +8,7 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.records import RunRecord
-from ferris_operator.run_service import RunService
+from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 
 

@@ -21,9 +21,9 @@ from ferris_operator.package_service import short_secret_warnings
 from ferris_operator.problems import Problem
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord, StepRecord
-from ferris_operator.run_service import RunService
 from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runner_reports import containers
+from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_runner.main import TRUNCATED, fit_output
 
@@ -157,11 +157,11 @@ def test_configmap_scripts_are_read_once_per_configmap_and_bounded_at_run_start(
     runs = service(kube, FakeStore())
     ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
     spec = {"scripts": [{"name": f"s{i}.py", "configMapRef": {"name": "lib", "key": "small"}} for i in range(64)]}
-    assert len(runs._scripts(ref, spec)) == 64
+    assert len(runs.starter._scripts(ref, spec)) == 64
     assert kube.reads == [("ConfigMap", "a", "lib")]
     grown = {"scripts": [{"name": f"s{i}.py", "configMapRef": {"name": "lib", "key": "k"}} for i in range(2)]}
     with pytest.raises(Problem) as caught:
-        runs._scripts(ref, grown)
+        runs.starter._scripts(ref, grown)
     assert caught.value.reason == "InvalidScripts" and "at run start" in caught.value.message
 
 
@@ -359,11 +359,11 @@ def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_erro
 
 
 def test_a_run_waits_while_its_package_is_not_reconciled_at_its_generation() -> None:
-    from ferris_operator.run_service import RunWaiting
+    from ferris_operator.runs import RunWaiting
 
     runs = service(FakeKube(), FakeStore())
     ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
     package = {"metadata": {"name": "p", "generation": 2}, "status": {"observedGeneration": 1, "conditions": []}}
     with pytest.raises(RunWaiting) as caught:
-        runs._check_package(ref, package, "p", started=False)
+        runs.starter._check_package(ref, package, "p", started=False)
     assert caught.value.reason == "PackageNotReconciled"

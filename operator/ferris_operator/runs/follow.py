@@ -1,0 +1,144 @@
+"""Following a run: its Job's and pod's events (matched to the run only through the
+ownerReference chain, never through labels), the runner's reports, and cancellation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferris_operator import model, ownership
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.problems import Problem
+from ferris_operator.records import RunRecord
+from ferris_operator.runner_reports import StepReport
+from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
+from ferris_operator.store.runs import RunStore
+
+POD_WAITING_FAILURES = {
+    "ErrImagePull": "ImagePullBackOff",
+    "ImagePullBackOff": "ImagePullBackOff",
+    "InvalidImageName": "ImagePullBackOff",
+    "CreateContainerConfigError": "RunnerConfigError",
+}
+
+
+class Follower:
+    def __init__(self, kube: Kube, store: RunStore, outcomes: Outcomes) -> None:
+        self.kube = kube
+        self.store = store
+        self.outcomes = outcomes
+
+    def _record_of(self, child: dict[str, Any], run_uid: str | None, job_name: str) -> RunRecord | None:
+        """The run that ``child`` claims to belong to, if the claim holds: the run exists, lives
+        in the child's namespace and names its Job ``job_name``."""
+        record = self.store.get(run_uid) if run_uid else None
+        if record is None or record.namespace != child["metadata"].get("namespace"):
+            return None
+        return record if model.job_name(record.name) == job_name else None
+
+    def _owned_job(self, record: RunRecord) -> dict[str, Any] | None:
+        job = self.kube.read("Job", record.namespace, model.job_name(record.name))
+        return job if job and ownership.owned_by_run(job, record.uid, record.namespace) else None
+
+    def on_pod(self, pod: dict[str, Any]) -> None:
+        """A runner pod that cannot start ends its run. The run's Job must be the pod's
+        controller and the run the Job's: a pod anyone labels as a run's is nothing to Ferris."""
+        failure = None
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason", "") in POD_WAITING_FAILURES:
+                failure = waiting
+                break
+        claimed = ownership.controlling_job(pod)
+        if failure is None or claimed is None:
+            return  # a Running pod needs nothing: the runner's first report marks the run Running
+        record = self._record_of(pod, (pod["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID), claimed[0])
+        job = self._owned_job(record) if record else None
+        if record is None or job is None or job["metadata"]["uid"] != claimed[1]:
+            return
+        reason = POD_WAITING_FAILURES[failure.get("reason", "")]
+        message = f"runner container cannot start: {failure.get('reason')}: {failure.get('message', '')}"
+        self.outcomes.finish(record.uid, model.FAILED, reason, message.strip())
+        self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], DELETE_NOW)
+
+    def on_job(self, job: dict[str, Any]) -> None:
+        record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
+        if record is None:
+            return
+        conditions = {
+            c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+        }
+        if "Failed" in conditions:
+            self._job_failed(record, job, conditions["Failed"])
+        elif "Complete" in conditions:
+            self._job_complete(record)
+
+    def _job_failed(self, record: RunRecord, job: dict[str, Any], cond: dict[str, Any]) -> None:
+        finish = self.outcomes.finish
+        if cond.get("reason") == "DeadlineExceeded":
+            timeout = job["spec"].get("activeDeadlineSeconds")
+            finish(record.uid, model.FAILED, "Timeout", f"the run exceeded its timeout of {timeout}s and was stopped")
+            return
+        failed = next((s for s in self.store.steps(record.uid, tail=0) if s.phase == model.STEP_FAILED), None)
+        if failed:
+            finish(record.uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
+        else:
+            detail = self._termination_message(job) or cond.get("message", "")
+            finish(record.uid, model.FAILED, "RunnerFailed", f"the runner failed: {detail}".strip())
+
+    def _job_complete(self, record: RunRecord) -> None:
+        finish = self.outcomes.finish
+        steps = self.store.steps(record.uid, tail=0)
+        failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
+        unfinished = [s for s in steps if s.phase not in (model.STEP_SUCCEEDED, model.STEP_SKIPPED)]
+        if failed:
+            finish(record.uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
+        elif unfinished:  # the runner exited 0 without reporting every step: its reports cannot be trusted
+            finish(
+                record.uid,
+                model.FAILED,
+                "RunnerFailed",
+                f"the runner exited without reporting step {unfinished[0].name}",
+            )
+        else:
+            finish(record.uid, model.SUCCEEDED, "Succeeded", f"all {len(steps)} steps succeeded")
+
+    def _termination_message(self, job: dict[str, Any]) -> str:
+        meta = job["metadata"]
+        for pod in self.kube.list_run_pods(meta["namespace"], meta["labels"].get(model.LABEL_RUN_UID, "")):
+            if ownership.controlling_job(pod) != (meta["name"], meta["uid"]):
+                continue  # not a pod of this Job, whatever its labels say
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (container.get("state") or {}).get("terminated") or {}
+                if terminated.get("message"):
+                    return f"exit code {terminated.get('exitCode')}: {terminated['message'].strip()[:512]}"
+        return ""
+
+    def cancel(
+        self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"
+    ) -> None:
+        meta = body["metadata"]
+        self.outcomes.delete_child("Job", meta["namespace"], model.job_name(meta["name"]), meta["uid"], DELETE_NOW)
+        if self.store.get(meta["uid"]) is None:
+            package = body["spec"]["packageRef"]["name"]
+            self.outcomes.fail_before_start(body, package, Problem(reason, message), model.CANCELLED)
+            return
+        self.outcomes.finish(meta["uid"], model.CANCELLED, reason, message)
+
+    def record_step(self, uid: str, idx: int, report: StepReport) -> bool:
+        """Store a runner's step report; False when the run has no step ``idx``."""
+        if not self.store.record_step(
+            uid, idx, report.phase, report.exit_code, report.started_at, report.finished_at, report.output
+        ):
+            return False
+        self.store.mark_running(uid)
+        # A step's result is published with the next step's start or with the run's end, which
+        # follow at once: one status write per step instead of two.
+        if report.phase == model.STEP_RUNNING:
+            self.outcomes.publish(uid)
+        return True
+
+    def runner_finished(self, uid: str, succeeded: bool, message: str) -> None:
+        if succeeded:
+            self.outcomes.finish(uid, model.SUCCEEDED, "Succeeded", message)
+        else:
+            self.outcomes.finish(uid, model.FAILED, "StepFailed", message)

@@ -1,0 +1,103 @@
+"""Finished runs: each package's status.lastRun, and runs past their package's history limits
+or TTL deleted from the cluster (PostgreSQL keeps them). Periodic, never per finished run."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any
+
+from ferris_operator import isolation, model
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.records import RunRecord
+from ferris_operator.settings import Settings
+from ferris_operator.store.runs import RunStore
+
+
+def _finished(run: dict[str, Any]) -> bool:
+    status = run.get("status") or {}
+    return status.get("phase") in model.TERMINAL and bool(status.get("completionTime"))
+
+
+class History:
+    def __init__(self, kube: Kube, store: RunStore, settings: Settings) -> None:
+        self.kube = kube
+        self.store = store
+        self.settings = settings
+        self._recent: set[tuple[str, str]] = set()  # (namespace, package) with newly finished runs
+        self._last_runs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def finished(self, record: RunRecord, phase: str) -> None:
+        """Note a run that has just ended, for the next lastRun write and history sweep."""
+        with self._lock:
+            key = (record.namespace, record.package_name)
+            self._recent.add(key)
+            self._last_runs[key] = {
+                "name": record.name,
+                "phase": phase,
+                "completionTime": model.timestamp(record.finished_at),
+            }
+
+    def publish_last_runs(self) -> None:
+        """Write each package's status.lastRun, once per call however many of its runs finished
+        since the last (a burst of a thousand runs is not a thousand writes to one object)."""
+        with self._lock:
+            pending, self._last_runs = self._last_runs, {}
+        isolation.each(
+            "last-run",
+            pending.items(),
+            lambda item: self.kube.patch_status(model.PACKAGES, item[0][0], item[0][1], {"lastRun": item[1]}),
+            lambda item: f"FerrisPackage {item[0][0]}/{item[0][1]}",
+        )
+
+    def sweep(self, everything: bool) -> None:
+        """Delete finished runs past their package's history limits or TTL; PostgreSQL keeps
+        them. A burst of runs costs one LIST per namespace, then one GET per package with
+        finished runs. ``everything`` sweeps every package (for TTLs); otherwise only those
+        with runs finished since the last sweep."""
+        with self._lock:
+            recent, self._recent = self._recent, set()
+        if not everything and not recent:
+            return
+        namespaces = self.settings.watch_namespaces if everything else tuple(sorted({ns for ns, _ in recent}))
+        by_package: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for run in self.kube.iter_runs(namespaces):
+            key = (run["metadata"]["namespace"], run["spec"]["packageRef"]["name"])
+            if _finished(run) and (everything or key in recent):
+                by_package.setdefault(key, []).append(run)
+        isolation.each(
+            "history",
+            by_package.items(),
+            lambda item: self._prune(item[0][0], item[0][1], item[1]),
+            lambda item: f"history of FerrisPackage {item[0][0]}/{item[0][1]}",
+        )
+
+    def _prune(self, namespace: str, package_name: str, finished: list[dict[str, Any]]) -> None:
+        """Delete those of the package's ``finished`` runs beyond its limits or past its TTL."""
+        package = self.kube.get_package(namespace, package_name)
+        if package is None:
+            return
+        spec = package["spec"]
+        ttl = spec.get("ttlSecondsAfterFinished")
+        limits = {
+            model.SUCCEEDED: spec.get("successfulRunsHistoryLimit", 10),
+            model.FAILED: spec.get("failedRunsHistoryLimit", 10),
+            model.CANCELLED: spec.get("failedRunsHistoryLimit", 10),
+        }
+        # Newest first. status.completionTime has whole seconds; PostgreSQL breaks the ties of
+        # runs that finished within the same second.
+        precise = self.store.finish_times([r["metadata"]["uid"] for r in finished])
+
+        def finished_at(run: dict[str, Any]) -> datetime.datetime:
+            return precise.get(run["metadata"]["uid"]) or model.parse_timestamp(run["status"]["completionTime"])
+
+        finished.sort(key=finished_at, reverse=True)
+        kept: dict[str, int] = {}
+        now = model.utcnow()
+        for run in finished:
+            phase = run["status"]["phase"]
+            kept[phase] = kept.get(phase, 0) + 1
+            age = (now - finished_at(run)).total_seconds()
+            if kept[phase] > limits[phase] or (ttl is not None and age > ttl):
+                self.kube.delete_run(namespace, run["metadata"]["name"])

@@ -1,0 +1,82 @@
+"""A run's outcome: finished exactly once (the store's conditional update decides), its key
+Secret deleted, its status published, an Event, metrics, and the note for history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferris_operator import metrics, model, ownership
+from ferris_operator.builders import run_status
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.problems import Problem
+from ferris_operator.records import RunRecord
+from ferris_operator.runs.history import History
+from ferris_operator.store.runs import RunStore
+
+DELETE_NOW = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
+
+
+class Outcomes:
+    def __init__(self, kube: Kube, store: RunStore, history: History) -> None:
+        self.kube = kube
+        self.store = store
+        self.history = history
+
+    def publish(
+        self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+    ) -> None:
+        record = self.store.get(uid)
+        if record is not None:
+            self.publish_record(record, generation, previous_conditions)
+
+    def publish_record(
+        self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+    ) -> None:
+        steps = self.store.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
+        status = run_status.run_status(record, steps, generation, previous_conditions)
+        if generation is None:
+            status.pop("observedGeneration", None)
+        self.kube.patch_status(model.RUNS, record.namespace, record.name, status)
+
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> None:
+        changed = self.store.finish(uid, phase, reason, message)
+        record = self.store.get(uid)
+        if record is None:
+            return
+        self.delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
+        self.publish_record(record)
+        if not changed:
+            return
+        metrics.RUNS_FINISHED.labels(phase, reason).inc()
+        metrics.RUNS_ACTIVE.dec()
+        if record.started_at and record.finished_at:
+            metrics.RUN_DURATION.observe((record.finished_at - record.started_at).total_seconds())
+        involved = {"metadata": {"namespace": record.namespace, "name": record.name, "uid": record.uid}}
+        if phase == model.SUCCEEDED:
+            self.kube.event(involved, "FerrisRun", reason, message, "Normal")
+        else:
+            self.kube.event(involved, "FerrisRun", reason, message)
+        self.history.finished(record, phase)
+
+    def fail_before_start(self, body: dict[str, Any], package_name: str, problem: Problem, phase: str) -> None:
+        """A run that ends without children: recorded, with its status and (for a failure) an Event."""
+        meta = body["metadata"]
+        self.store.record_failure_before_start(
+            meta["uid"], meta["namespace"], meta["name"], package_name, phase, problem.reason, problem.message
+        )
+        conditions = (body.get("status") or {}).get("conditions")
+        status = run_status.failed_before_start(
+            phase, problem.reason, problem.message, meta.get("generation"), conditions
+        )
+        self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
+        if phase == model.FAILED:
+            self.kube.event(body, "FerrisRun", problem.reason, problem.message)
+            metrics.RUNS_FINISHED.labels(phase, problem.reason).inc()
+
+    def delete_child(
+        self, kind: str, namespace: str, name: str, run_uid: str, options: dict[str, Any] | None = None
+    ) -> None:
+        """Delete the run's child ``name`` if the run owns it; anything else of that name stays."""
+        obj = self.kube.read(kind, namespace, name)
+        if obj is not None and ownership.owned_by_run(obj, run_uid, namespace):
+            self.kube.delete_exact(kind, namespace, name, obj["metadata"]["uid"], options)

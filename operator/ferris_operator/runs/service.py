@@ -1,0 +1,45 @@
+"""The run lifecycle as one object, for the kopf handlers and the runner API: its stages are
+built here, each given exactly what it needs."""
+
+from __future__ import annotations
+
+from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.runs.follow import Follower
+from ferris_operator.runs.history import History
+from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.runs.resync import Resync
+from ferris_operator.runs.start import Starter
+from ferris_operator.settings import Settings
+from ferris_operator.store.runs import RunStore
+from ferris_operator.vault import Vault
+
+
+class RunService:
+    def __init__(
+        self,
+        kube: Kube,
+        vault: Vault,
+        runs: RunStore,
+        settings: Settings,
+        tokens: RunTokens,
+        api_ca: str | None = None,
+    ) -> None:
+        self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
+        self.history = History(kube, runs, settings)
+        self.outcomes = Outcomes(kube, runs, self.history)
+        self.follower = Follower(kube, runs, self.outcomes)
+        self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca)
+        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower)
+        # What the handlers and the runner API call.
+        self.start = self.starter.start
+        self.cancel = self.follower.cancel
+        self.on_pod = self.follower.on_pod
+        self.on_job = self.follower.on_job
+        self.record_step = self.follower.record_step
+        self.runner_finished = self.follower.runner_finished
+        self.finish = self.outcomes.finish
+        self.publish = self.outcomes.publish
+        self.publish_last_runs = self.history.publish_last_runs
+        self.sweep_history = self.history.sweep
+        self.resync_active = self.resync.resync

@@ -1,0 +1,263 @@
+"""Starting a run, idempotently: the package checked and pinned, the runner policy and the
+concurrency policy applied, then the run's key Secret, sealed bundle and Job made once, each
+reused only when the run controls it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ferris_operator import metrics, model, ownership
+from ferris_operator.builders import run_objects
+from ferris_operator.builders.run_objects import RunRef
+from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.k8s.objects import Kube, Refused
+from ferris_operator.problems import Problem
+from ferris_operator.records import RunRecord
+from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.settings import Settings
+from ferris_operator.store.runs import RunStore, token_digest
+from ferris_operator.vault import Vault, VersionGone
+from ferris_runner.bundle import new_run_key, seal_bundle
+
+
+class RunWaiting(Problem):
+    """The run cannot start yet for a reason that heals by itself; retry later."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason, message, retry=True)
+
+
+def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return dict(cond)
+    return None
+
+
+class Starter:
+    def __init__(
+        self,
+        kube: Kube,
+        vault: Vault,
+        store: RunStore,
+        settings: Settings,
+        tokens: RunTokens,
+        outcomes: Outcomes,
+        cancel: Callable[..., None],
+        api_ca: str | None = None,
+    ) -> None:
+        self.kube = kube
+        self.vault = vault
+        self.store = store
+        self.settings = settings
+        self.tokens = tokens
+        self.outcomes = outcomes
+        self.cancel = cancel  # concurrencyPolicy Replace cancels the active runs
+        self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
+
+    def start(self, body: dict[str, Any]) -> None:
+        began = time.monotonic()
+        meta, spec = body["metadata"], body["spec"]
+        ref = RunRef(meta["namespace"], meta["name"], meta["uid"])
+        generation = meta.get("generation")
+        conditions = (body.get("status") or {}).get("conditions")
+        package_name = spec["packageRef"]["name"]
+        existing = self.store.get(ref.uid)
+        if existing and existing.terminal:
+            self.outcomes.publish_record(existing, generation, conditions)
+            return
+        if spec.get("cancel"):
+            self.cancel(body)
+            return
+        package = self.kube.get_package(ref.namespace, package_name)
+        try:
+            self._check_package(ref, package, package_name, existing is not None)
+            assert package is not None
+            if existing is None:
+                self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
+                self._apply_concurrency_policy(ref, package)
+            if self._create_children(ref, package, spec, existing):
+                metrics.RUN_START.observe(time.monotonic() - began)
+        except Problem as problem:
+            if problem.retry:
+                raise  # the handler reports it and tries again
+            self._fail(body, package_name, problem)
+            return
+        self.outcomes.publish(ref.uid, generation, conditions)
+
+    def _fail(self, body: dict[str, Any], package_name: str, problem: Problem) -> None:
+        """End a run that cannot go on: recorded once, with a condition and an Event."""
+        uid = body["metadata"]["uid"]
+        if self.store.get(uid) is None:
+            self.outcomes.fail_before_start(body, package_name, problem, model.FAILED)
+        else:
+            self.outcomes.finish(uid, model.FAILED, problem.reason, problem.message)
+
+    def _check_package(self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool) -> None:
+        if package is None:
+            raise Problem(
+                "PackageNotFound",
+                f"FerrisPackage {ref.namespace}/{name} does not exist; create it, then create a new FerrisRun",
+            )
+        if started:
+            return  # already pinned: later package changes do not matter
+        ready = _ready_condition(package)
+        observed = (package.get("status") or {}).get("observedGeneration")
+        if ready is None or observed != package["metadata"].get("generation"):
+            raise RunWaiting("PackageNotReconciled", f"waiting for FerrisPackage {name} to be reconciled")
+        if ready.get("status") != "True":
+            raise Problem(
+                "PackageNotReady",
+                f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
+            )
+
+    def _apply_concurrency_policy(self, ref: RunRef, package: dict[str, Any]) -> None:
+        policy = package["spec"].get("concurrencyPolicy", "Allow")
+        if policy == "Allow":
+            return
+        active = [
+            r
+            for r in self.kube.list_runs(ref.namespace, package["metadata"]["name"])
+            if r["metadata"]["uid"] != ref.uid
+            and (r.get("status") or {}).get("phase") not in model.TERMINAL
+            and (r.get("status") or {}).get("phase") is not None
+        ]
+        if not active:
+            return
+        if policy == "Forbid":
+            names = ", ".join(sorted(r["metadata"]["name"] for r in active))
+            raise Problem(
+                "ConcurrencyForbidden",
+                f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
+            )
+        for other in active:  # Replace
+            self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
+
+    def _create_children(
+        self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None
+    ) -> bool:
+        """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
+        An existing child is reused only when this run controls it (else ForeignObject). A run
+        started before gets the secrets version it pinned, whatever was uploaded since."""
+        pkg_meta, pkg_spec = package["metadata"], package["spec"]
+        package_name = pkg_meta["name"]
+        if started:
+            job = self.kube.read("Job", ref.namespace, model.job_name(ref.name))
+            if job is not None:
+                self._own("Job", job, ref)
+                return False  # everything was created before a restart
+            if started.package_generation != int(pkg_meta.get("generation") or 0):
+                # What is missing would be built from the package as it is now, not as it was.
+                raise Problem(
+                    "PackageChanged",
+                    f"the run's Job must be created again, and FerrisPackage {package_name} has changed since the run "
+                    f"started (generation {started.package_generation}, now {pkg_meta.get('generation')}); "
+                    "create a new FerrisRun",
+                )
+        scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
+        try:
+            stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
+        except VersionGone as gone:
+            raise Problem("SecretsVersionGone", f"{gone}; create a new FerrisRun") from None
+        run_key, token, fresh_key = self._run_key(ref, package_name)
+        params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
+        steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
+        record = self.store.record_start(
+            ref.uid,
+            ref.namespace,
+            ref.name,
+            package_name,
+            pkg_meta["uid"],
+            int(pkg_meta.get("generation") or 0),
+            stored.version,
+            token_digest(token),
+            steps,
+        )
+        if record.token_sha256 != token_digest(token):
+            self.store.set_token(ref.uid, token_digest(token))
+        current = self.kube.read("ConfigMap", ref.namespace, model.bundle_name(ref.name)) if started else None
+        if current is not None:
+            self._own("ConfigMap", current, ref)
+            if not fresh_key:
+                return self._create_job(ref, package, spec)  # the bundle sealed before still opens
+        document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
+        files = run_objects.bundle_files(document, scripts)
+        bundle = run_objects.bundle_configmap(
+            ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files), files
+        )
+        if current is not None:
+            self.kube.replace_configmap(bundle, current["metadata"]["uid"])
+        else:
+            existing, created = self.kube.create_or_get(bundle)
+            if not created:
+                self._own("ConfigMap", existing, ref)
+                if fresh_key:  # sealed to a key that is gone: seal again
+                    self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
+        return self._create_job(ref, package, spec)
+
+    def _create_job(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any]) -> bool:
+        pkg_spec = package["spec"]
+        timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
+        try:
+            job, job_created = self.kube.create_or_get(
+                run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
+            )
+        except Refused as refused:
+            raise Problem(
+                "JobRejected",
+                f"the API server refused the run's Job: {refused}; fix spec.runner of the package",
+            ) from None
+        if not job_created:
+            self._own("Job", job, ref)
+        else:
+            metrics.RUNS_STARTED.inc()
+            metrics.RUNS_ACTIVE.inc()
+        return job_created
+
+    @staticmethod
+    def _own(kind: str, obj: dict[str, Any], ref: RunRef) -> None:
+        if not ownership.owned_by_run(obj, ref.uid, ref.namespace):
+            raise ownership.ForeignObject(kind, ref.namespace, obj["metadata"]["name"])
+
+    def _run_key(self, ref: RunRef, package_name: str) -> tuple[bytes, str, bool]:
+        """The run key and token: new ones, or, after a restart, those already handed out in the
+        run's own Secret. (key, token, fresh)"""
+        run_key, token = new_run_key(), self.tokens.issue(ref.uid)
+        stored, created = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
+        if created:
+            return run_key, token, True
+        self._own("Secret", stored, ref)
+        run_key, token = run_objects.read_key_secret(stored)
+        return run_key, token, False
+
+    def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
+        """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and
+        checked again: the ConfigMap may have grown since the package was reconciled."""
+        contents: list[tuple[str, str]] = []
+        configmaps: dict[str, dict[str, Any] | None] = {}  # one read per ConfigMap
+        total = 0
+        for script in pkg_spec["scripts"]:
+            if "content" in script:
+                value = str(script["content"])
+            else:
+                cm = script["configMapRef"]
+                if cm["name"] not in configmaps:
+                    configmaps[cm["name"]] = self.kube.read("ConfigMap", ref.namespace, cm["name"])
+                found = ((configmaps[cm["name"]] or {}).get("data") or {}).get(cm["key"])
+                if found is None:
+                    raise RunWaiting(
+                        "ScriptSourceMissing",
+                        f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}",
+                    )
+                value = str(found)
+            total += len(value.encode())
+            if total > model.MAX_SCRIPTS_BYTES:
+                raise Problem(
+                    "InvalidScripts",
+                    f"spec.scripts: the scripts total more than {model.MAX_SCRIPTS_BYTES} bytes at run start "
+                    f"(script {script['name']} reaches {total}); shrink the ConfigMap-sourced scripts",
+                )
+            contents.append((script["name"], value))
+        return contents
