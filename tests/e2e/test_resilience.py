@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 
@@ -59,20 +60,26 @@ def test_sigkill_in_a_burst_of_50_runs_neither_loses_nor_duplicates(ferris: Ferr
     )
     ferris.wait_condition(ns, "ferrispackage", "burst", "Ready")
     names = [f"burst-{i:02d}" for i in range(50)]
-    ferris.kubectl("apply", "-n", ns, "-f", "-", input=run_objects("burst", names))
-    # Kill it in the middle: at the first Job, seen through the API client (kubectl is too slow
-    # to catch the operator half-way through 50 runs).
+    # The runs are created while the test watches: kubectl takes long enough over 50 objects
+    # that the operator has made every Job by the time it returns. The operator is killed at
+    # the first Job, seen through the API client; the rest of the runs arrive while it is down.
     batch = client.BatchV1Api(client_for(ferris.stack.kubeconfig).api)
-    deadline = time.monotonic() + 60
-    while not (made := count_jobs(batch, ns)):
-        assert time.monotonic() < deadline, "no Job was created"
-        time.sleep(0.005)
-    ferris.stack.kill_operator()
+    applying = threading.Thread(
+        target=ferris.kubectl, args=("apply", "-n", ns, "-f", "-"), kwargs={"input": run_objects("burst", names)}
+    )
+    applying.start()
     try:
+        deadline = time.monotonic() + 60
+        while not (made := count_jobs(batch, ns)):
+            assert time.monotonic() < deadline, "no Job was created"
+            time.sleep(0.005)
+        ferris.stack.kill_operator()
         assert made < len(names), f"not mid-burst: all {made} Jobs existed when the operator was killed"
         time.sleep(2)
     finally:
-        ferris.stack.start_operator()  # whatever happened, the tests after this one need an operator
+        applying.join()
+        if ferris.stack.operator is None:
+            ferris.stack.start_operator()  # whatever happened, the tests after this one need an operator
     phases = wait_all(ferris, ns, names, timeout=400)
     assert Counter(phases[n] for n in names) == {"Succeeded": 50}
     jobs = json.loads(ferris.kubectl("get", "jobs", "-n", ns, "-o", "json").stdout)["items"]
