@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,4 +121,9 @@ def test_rewrap_moves_to_the_active_key_and_keeps_the_dek() -> None:
 
 
 def test_reprs_never_show_key_bytes() -> None:
-    assert "\\x01" not in repr(RING) and repr(DEK.key) not in repr(DEK)
+    ring = KeyRing({"k1": os.urandom(32), "k2": os.urandom(32)}, "k1")
+    for holder, key in [(ring, ring.keys["k1"]), (ring, ring.keys["k2"]), (DEK, DEK.key)]:
+        text = repr(holder) + str(holder)
+        escaped = repr(key)[2:-1]  # the bytes as Python prints them, without b'...'
+        for form in (escaped, key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()):
+            assert form not in text
