@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.builders.run_manifest import run_manifest
 
 
 def register(commands: Any) -> None:
@@ -51,20 +52,6 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             params[key] = value
     return params
-
-
-def run_manifest(package: str, params: dict[str, Any], timeout: int | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"packageRef": {"name": package}}
-    if params:
-        spec["params"] = params
-    if timeout:
-        spec["timeoutSeconds"] = timeout
-    return {
-        "apiVersion": f"{model.GROUP}/{model.VERSION}",
-        "kind": "FerrisRun",
-        "metadata": {"generateName": f"{package[:40]}-", "labels": {model.LABEL_PACKAGE: package}},
-        "spec": spec,
-    }
 
 
 def progress_line(run: dict[str, Any]) -> str:

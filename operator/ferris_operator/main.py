@@ -9,7 +9,6 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +16,7 @@ import kopf
 import psycopg
 from aiohttp import web
 
-from ferris_operator import handlers
+from ferris_operator import handlers, loops
 from ferris_operator.crypto.keyring import KeyRingError, load_keyring
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.health import health_app
@@ -25,7 +24,6 @@ from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
-from ferris_operator.memory import release_free_memory
 from ferris_operator.package_service import PackageService
 from ferris_operator.runner_api import RunnerApi
 from ferris_operator.runs import RunService
@@ -38,10 +36,6 @@ from ferris_operator.vault import Vault
 log = logging.getLogger("ferris.operator")
 _servers: list[web.AppRunner] = []
 _background: list[asyncio.Task[None]] = []
-RESYNC_SECONDS = 10
-HISTORY_SWEEP_SECONDS = 60
-LAST_RUN_SECONDS = 1
-RELEASE_MEMORY_SECONDS = 30
 _ready = False
 
 
@@ -102,15 +96,6 @@ def runner_api_tls(settings: Settings) -> tuple[ssl.SSLContext | None, str | Non
         raise SystemExit(f"ferris-operator: runner API certificate in {directory}: {exc}") from None
 
 
-async def _every(seconds: float, job: Callable[[], object]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await asyncio.to_thread(job)
-        except Exception:
-            log.exception("periodic %s failed", job.__name__)
-
-
 def _install_startup(settings: Settings) -> None:
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -138,15 +123,7 @@ def _install_startup(settings: Settings) -> None:
             runner_api_tls(operator_settings)[0],
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
-        periodic: tuple[tuple[float, Callable[[], object]], ...] = (
-            (RESYNC_SECONDS, handlers.resync_active_runs),
-            (LAST_RUN_SECONDS, handlers.publish_last_runs),
-            (RESYNC_SECONDS, handlers.clean_recent_history),
-            (HISTORY_SWEEP_SECONDS, handlers.sweep_history),
-            (operator_settings.source_resync_seconds, handlers.resync_package_sources),
-            (RELEASE_MEMORY_SECONDS, release_free_memory),
-        )
-        _background.extend(asyncio.create_task(_every(seconds, job)) for seconds, job in periodic)
+        _background.extend(asyncio.create_task(loops.every(loop)) for loop in loops.loops(operator_settings))
         _ready = True
 
     @kopf.on.cleanup()

@@ -136,3 +136,16 @@ def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
         "items": [{"key": "script.0", "path": "run.json"}, {"key": "script.1", "path": "b.sh"}],
     }
     assert [i["key"] for i in volumes["bundle"]["configMap"]["items"]] == ["run.json", "bundle"]
+
+
+def test_the_run_manifest_names_its_package_and_carries_only_what_was_given() -> None:
+    from ferris_operator.builders.run_manifest import run_manifest
+
+    assert run_manifest("nightly", {}, None) == {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisRun",
+        "metadata": {"generateName": "nightly-", "labels": {"ferris.io/package": "nightly"}},
+        "spec": {"packageRef": {"name": "nightly"}},
+    }
+    spec = run_manifest("x" * 60, {"day": "today"}, 30)["spec"]
+    assert spec == {"packageRef": {"name": "x" * 60}, "params": {"day": "today"}, "timeoutSeconds": 30}
