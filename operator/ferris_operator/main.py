@@ -56,7 +56,7 @@ def wait_and_migrate(settings: Settings, timeout: float = 300) -> None:
             time.sleep(2)
 
 
-def build(settings: Settings) -> handlers.Components:
+def build(settings: Settings, api_ca: str | None) -> handlers.Components:
     try:
         ring = load_keyring(settings.master_key_dir)
     except KeyRingError as exc:
@@ -68,7 +68,7 @@ def build(settings: Settings) -> handlers.Components:
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, ring)
-    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring), api_ca=runner_api_tls(settings)[1])
+    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring), api_ca=api_ca)
     return handlers.Components(kube, vault, runs, PackageService(kube, vault, sealing))
 
 
@@ -96,7 +96,7 @@ def runner_api_tls(settings: Settings) -> tuple[ssl.SSLContext | None, str | Non
         raise SystemExit(f"ferris-operator: runner API certificate in {directory}: {exc}") from None
 
 
-def _install_startup(settings: Settings) -> None:
+def _install_startup(settings: Settings, api_tls: ssl.SSLContext | None) -> None:
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.ferris.io")
@@ -120,7 +120,7 @@ def _install_startup(settings: Settings) -> None:
             RunnerApi(handlers.c().runs).app(),
             operator_settings.runner_api_bind,
             operator_settings.runner_api_port,
-            runner_api_tls(operator_settings)[0],
+            api_tls,
         )
         await _serve(health_app(lambda: _ready), operator_settings.runner_api_bind, operator_settings.health_port)
         _background.extend(asyncio.create_task(loops.every(loop)) for loop in loops.loops(operator_settings))
@@ -143,8 +143,9 @@ def main() -> None:
         stream=sys.stderr,
     )
     settings = Settings.from_env()
-    handlers.install(build(settings))
-    _install_startup(settings)
+    api_tls, api_ca = runner_api_tls(settings)  # read once: the certificate files, and the warning
+    handlers.install(build(settings, api_ca))
+    _install_startup(settings, api_tls)
     namespaces = list(settings.watch_namespaces)
     asyncio.run(
         kopf.operator(

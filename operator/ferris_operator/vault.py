@@ -156,7 +156,7 @@ class Vault:
                 raise StateQuotaExceeded("the package no longer exists; its state cannot be written")
             blob = encrypt_state(dek, package_uid, key, value)
             row = conn.execute(
-                "SELECT count(*), COALESCE(sum(octet_length(ciphertext) + COALESCE(octet_length(value::text), 0)), 0)"
+                "SELECT count(*), COALESCE(sum(COALESCE(octet_length(ciphertext), octet_length(value::text))), 0)"
                 " FROM package_state WHERE package_uid = %s AND key <> %s",
                 (package_uid, key),
             ).fetchone()

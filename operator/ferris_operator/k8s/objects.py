@@ -38,6 +38,19 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self._child_verbs: dict[str, tuple[Any, Any, Any]] = {
+            "Secret": (
+                self.core.create_namespaced_secret,
+                self.core.read_namespaced_secret,
+                self.core.delete_namespaced_secret,
+            ),
+            "ConfigMap": (
+                self.core.create_namespaced_config_map,
+                self.core.read_namespaced_config_map,
+                self.core.delete_namespaced_config_map,
+            ),
+            "Job": (self.batch.create_namespaced_job, self.batch.read_namespaced_job, self.batch.delete_namespaced_job),
+        }
 
     @staticmethod
     def _call(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -130,24 +143,7 @@ class Kube:
 
     def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
         """(create, read, delete) of a kind of run child."""
-        verbs: dict[str, tuple[Any, Any, Any]] = {
-            "Secret": (
-                self.core.create_namespaced_secret,
-                self.core.read_namespaced_secret,
-                self.core.delete_namespaced_secret,
-            ),
-            "ConfigMap": (
-                self.core.create_namespaced_config_map,
-                self.core.read_namespaced_config_map,
-                self.core.delete_namespaced_config_map,
-            ),
-            "Job": (
-                self.batch.create_namespaced_job,
-                self.batch.read_namespaced_job,
-                self.batch.delete_namespaced_job,
-            ),
-        }
-        return verbs[kind]
+        return self._child_verbs[kind]
 
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; when it exists already, return the stored one (whoever made it: the
