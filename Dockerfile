@@ -8,13 +8,12 @@ ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The operator and the ciphertext format only: no runner, no local cluster.
+COPY ciphertext/ ciphertext/
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-COPY runner-image/ferris_runner/ runner-image/ferris_runner/
-COPY runner-image/ferris_ef/ runner-image/ferris_ef/
-COPY devcluster/ferris_devcluster/ devcluster/ferris_devcluster/
 RUN python -m venv /opt/ferris \
-    && /opt/ferris/bin/pip install --no-compile . \
+    && /opt/ferris/bin/pip install --no-compile ./ciphertext . \
     && find /opt/ferris -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}

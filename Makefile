@@ -9,21 +9,25 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint unit cluster-bins manifests bench clean
 
-$(STAMP): pyproject.toml
+# Four distributions, installed together and editable: the ciphertext format, the runner, the
+# operator with its CLI (and the test tools), and the local cluster.
+DISTS := ciphertext/pyproject.toml runner-image/pyproject.toml pyproject.toml devcluster/pyproject.toml
+
+$(STAMP): $(DISTS)
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./ciphertext -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
 setup: $(STAMP) cluster-bins
 
 cluster-bins: $(STAMP)
-	$(BIN)/ferris devcluster build
+	$(BIN)/ferris-devcluster build
 
 ## The main job: local cluster, embedded PostgreSQL, operator, examples/secrets-demo run, results printed.
 demo: setup
-	$(BIN)/ferris demo
+	$(BIN)/ferris-devcluster demo
 
 ## Everything, as CI runs it: lint, types, unit, PostgreSQL, cluster and end-to-end tests.
 test: setup lint

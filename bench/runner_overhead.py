@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ferris_runner.bundle import new_run_key, seal_bundle
+from ferris_ciphertext.bundle import new_run_key, seal_bundle
 
 SCRIPT = "import time\nprint(time.time(), flush=True)\n"
 

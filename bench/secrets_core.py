@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ferris_ciphertext.bundle import new_run_key, open_bundle, seal_bundle
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
 from ferris_operator.vault import Vault, rewrap_batch
-from ferris_runner.bundle import new_run_key, open_bundle, seal_bundle
 
 
 def secrets_document(count: int) -> dict[str, str]:

@@ -58,7 +58,7 @@ def cache_is_current() -> bool:
 
 def build(out: Path | None = None) -> Path:
     out = out or cache_dir()
-    print(f"ferris devcluster: building {', '.join(TOOLS)} {K8S_VERSION} into {out} (first time only)", file=sys.stderr)
+    print(f"ferris-devcluster: building {', '.join(TOOLS)} {K8S_VERSION} into {out} (first time only)", file=sys.stderr)
     subprocess.run(
         ["bash", str(BUILD_SCRIPT), str(out)], check=True, env={**os.environ, "FERRIS_BUILD_STAMP": BUILD_STAMP}
     )
@@ -81,4 +81,4 @@ def resolve(build_missing: bool = True) -> Binaries:
             return Binaries(paths, sources)
         if attempt == 0 and build_missing:
             build()
-    raise RuntimeError(f"missing binaries: {', '.join(missing)}; run `ferris devcluster build`")
+    raise RuntimeError(f"missing binaries: {', '.join(missing)}; run `ferris-devcluster build`")

@@ -1,4 +1,4 @@
-"""`ferris devcluster build | up | down | env | status`."""
+"""`ferris-devcluster demo | build | up | down | env | status`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ferris_devcluster import binaries
 from ferris_devcluster.cluster import STATE_FILE, LocalCluster, stop_from_state
+from ferris_devcluster.demo import run_demo
 
 
 def default_dir(name: str) -> Path:
@@ -18,11 +19,20 @@ def default_dir(name: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ferris devcluster", description="A local Kubernetes control plane.")
-    parser.add_argument("command", choices=["build", "up", "down", "env", "status"])
+    parser = argparse.ArgumentParser(
+        prog="ferris-devcluster", description="A local Kubernetes control plane, and the Ferris demo on it."
+    )
+    parser.add_argument(
+        "command",
+        choices=["demo", "build", "up", "down", "env", "status"],
+        help="demo: local cluster + PostgreSQL + operator, then run examples/secrets-demo",
+    )
     parser.add_argument("--name", default="default", help="several named clusters can run side by side")
+    parser.add_argument("--keep", action="store_true", help="demo: leave everything running, print how to reach it")
     args = parser.parse_args(argv)
     directory = default_dir(args.name)
+    if args.command == "demo":
+        return run_demo(keep=args.keep)
     if args.command == "build":
         found = binaries.resolve(build_missing=True)
         print(found.describe())
@@ -42,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     state = directory / STATE_FILE
     if not state.exists():
-        print(f"no cluster named {args.name!r} is running; start one with `ferris devcluster up`", file=sys.stderr)
+        print(f"no cluster named {args.name!r} is running; start one with `ferris-devcluster up`", file=sys.stderr)
         return 1
     print(f"export KUBECONFIG={directory / 'admin.kubeconfig'}")
     return 0

@@ -87,7 +87,7 @@ class LocalCluster:
             json.dumps({"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids})
         )
         print(
-            f"ferris devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})", file=sys.stderr
+            f"ferris-devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})", file=sys.stderr
         )
         return info
 
@@ -291,7 +291,7 @@ class LocalCluster:
 
 
 def stop_from_state(directory: Path, grace: float = 10.0) -> bool:
-    """Stop a cluster started by another process (``ferris devcluster down``)."""
+    """Stop a cluster started by another process (``ferris-devcluster down``)."""
     state_path = directory / STATE_FILE
     if not state_path.exists():
         return False

@@ -1,6 +1,6 @@
 """The whole local Ferris: PostgreSQL, the cluster, the CRDs and the operator as a process.
 
-Used by `ferris demo` and the end-to-end tests. The operator runs from this checkout with the
+Used by `ferris-devcluster demo` and the end-to-end tests. The operator runs from this checkout with the
 same settings a Helm install gives it, pointed at loopback addresses.
 """
 

@@ -1,4 +1,5 @@
-"""The `ferris` command line: seal, keys, run, results, demo and the local cluster."""
+"""The `ferris` command line: seal, keys, run and results. The demo and the local cluster are
+`ferris-devcluster`, which ships apart from the operator."""
 
 from __future__ import annotations
 
@@ -14,16 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_seal.register(commands)
     cli_keys.register(commands)
     cli_runs.register(commands)
-    devcluster = commands.add_parser("devcluster", help="the local Kubernetes cluster (up, down, env, build)")
-    devcluster.add_argument("args", nargs=argparse.REMAINDER)
-    devcluster.set_defaults(handler=_devcluster)
     return parser
-
-
-def _devcluster(args: argparse.Namespace) -> int:
-    from ferris_devcluster.cli import main as devcluster_main
-
-    return devcluster_main(args.args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

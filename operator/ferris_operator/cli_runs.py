@@ -1,4 +1,4 @@
-"""`ferris run`, `ferris results` and `ferris demo`."""
+"""`ferris run` and `ferris results`."""
 
 from __future__ import annotations
 
@@ -35,10 +35,6 @@ def register(commands: Any) -> None:
     results.add_argument("-n", "--namespace", default="default")
     results.add_argument("--database-url", default=os.environ.get("FERRIS_DATABASE_URL"))
     results.set_defaults(handler=cmd_results)
-
-    demo = commands.add_parser("demo", help="local cluster + PostgreSQL + operator, then run examples/secrets-demo")
-    demo.add_argument("--keep", action="store_true", help="leave everything running and print how to reach it")
-    demo.set_defaults(handler=cmd_demo)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -124,9 +120,3 @@ def cmd_results(args: argparse.Namespace) -> int:
         if step.output:
             print(step.output, end="" if step.output.endswith("\n") else "\n")
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ferris_operator.demo import run_demo
-
-    return run_demo(keep=args.keep)

@@ -11,13 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.problems import Problem
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
 from ferris_operator.vault import Vault
-from ferris_runner.wire import CiphertextError
 
 log = logging.getLogger("ferris.packages")
 MIN_MASKED_LENGTH = 4

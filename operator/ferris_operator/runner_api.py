@@ -20,6 +20,7 @@ import psycopg
 import psycopg_pool
 from aiohttp import web
 
+from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, runner_reports
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
@@ -27,7 +28,6 @@ from ferris_operator.runner_reports import ReportError
 from ferris_operator.runs import RunService
 from ferris_operator.store.runs import token_digest
 from ferris_operator.vault import StateQuotaExceeded
-from ferris_runner.wire import CiphertextError
 
 log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

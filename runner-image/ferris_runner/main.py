@@ -18,10 +18,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from ferris_ciphertext.bundle import BundleMismatch, open_bundle
+from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
-from ferris_runner.bundle import BundleMismatch, open_bundle
 from ferris_runner.masking import Masker
-from ferris_runner.wire import CiphertextError
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
 REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB

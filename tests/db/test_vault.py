@@ -8,11 +8,11 @@ import json
 import pytest
 from psycopg_pool import ConnectionPool
 
+from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault, VersionGone, kek_ids_in_use, rewrap_batch
-from ferris_runner.wire import TamperedCiphertext, UnknownKeyId
 
 CANARY = 'canary-Zq9!x"7$'
 

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: PostgreSQL, the local cluster and the operator, as `ferris demo` runs them."""
+"""End-to-end fixtures: PostgreSQL, the local cluster and the operator, as `ferris-devcluster demo` runs them."""
 
 from __future__ import annotations
 

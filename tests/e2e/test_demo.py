@@ -1,4 +1,4 @@
-"""`ferris demo`, as a new user runs it: its story, and nothing left behind however it stops."""
+"""`ferris-devcluster demo`, as a new user runs it: its story, and nothing left behind however it stops."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 pytestmark = pytest.mark.cluster
-FERRIS = str(Path(sys.executable).parent / "ferris")
+DEVCLUSTER = str(Path(sys.executable).parent / "ferris-devcluster")
 
 
 def processes_under(directory: str) -> list[psutil.Process]:
@@ -31,7 +31,11 @@ def processes_under(directory: str) -> list[psutil.Process]:
 
 def test_demo_keep_tells_its_story_and_sigterm_leaves_nothing_behind() -> None:
     demo = subprocess.Popen(
-        [FERRIS, "demo", "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        [DEVCLUSTER, "demo", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ferris_runner.bundle import BundleMismatch, new_run_key, open_bundle, seal_bundle
-from ferris_runner.wire import TamperedCiphertext
+from ferris_ciphertext.bundle import BundleMismatch, new_run_key, open_bundle, seal_bundle
+from ferris_ciphertext.format import TamperedCiphertext
 
 
 def test_round_trip() -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ferris_ciphertext.format import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
 from ferris_operator.crypto.envelope import (
     decrypt_value,
     encrypt_value,
@@ -19,7 +20,6 @@ from ferris_operator.crypto.envelope import (
     wrapped_key_id,
 )
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_runner.wire import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
 DEK = new_data_key()

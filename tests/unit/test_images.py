@@ -53,3 +53,29 @@ def test_runner_distribution_carries_only_the_runner_and_helper(tmp_path: Path) 
     wheel = next(tmp_path.glob("ferris_runner-*.whl"))
     top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in top if not t.endswith(".dist-info")} == {"ferris_runner", "ferris_ef"}
+
+
+@pytest.mark.parametrize(
+    ("directory", "wheel_name", "packages"),
+    [
+        (".", "ferris", {"ferris_operator"}),
+        ("ciphertext", "ferris_ciphertext", {"ferris_ciphertext"}),
+        ("devcluster", "ferris_devcluster", {"ferris_devcluster"}),
+    ],
+)
+def test_each_distribution_carries_its_own_packages_only(
+    tmp_path: Path, directory: str, wheel_name: str, packages: set[str]
+) -> None:
+    """The operator's distribution (and so its image) ships no local cluster and no runner."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO / directory)],
+        check=True,
+    )
+    wheel = next(tmp_path.glob(f"{wheel_name}-*.whl"))
+    top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in top if not t.endswith(".dist-info")} == packages
+
+
+def test_operator_image_copies_neither_the_runner_nor_the_local_cluster() -> None:
+    copies = re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILES["operator"].read_text(), re.MULTILINE)
+    assert copies and not any(path.startswith(("runner-image", "devcluster")) for path in copies)

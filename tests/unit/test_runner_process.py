@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ferris_runner.bundle import new_run_key, seal_bundle
+from ferris_ciphertext.bundle import new_run_key, seal_bundle
 
 RUNNER = str(Path(sys.executable).parent / "ferris-runner")
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ferris_ciphertext.format import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
 from ferris_operator.crypto.sealing import PREFIX, PublicSealingKey, SealingKeyRing, new_sealing_key, seal_text
-from ferris_runner.wire import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
 
 KEY_ID, PRIVATE = new_sealing_key()
 RING = SealingKeyRing({KEY_ID: PRIVATE}, KEY_ID)

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model
 from ferris_operator.problems import Problem
-from ferris_runner.aead import KEY_SIZE
 
 RUNNER_DIR = "/var/run/ferris"
 KEY_DIR = f"{RUNNER_DIR}/key"

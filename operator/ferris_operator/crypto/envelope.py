@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from ferris_ciphertext.aead import KEY_SIZE, open_sealed, seal
+from ferris_ciphertext.format import Header, Kind, UnknownKeyId, split
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_runner.aead import KEY_SIZE, open_sealed, seal
-from ferris_runner.wire import Header, Kind, UnknownKeyId, split
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferris_runner.aead import KEY_SIZE
-from ferris_runner.wire import UnknownKeyId
+from ferris_ciphertext.aead import KEY_SIZE
+from ferris_ciphertext.format import UnknownKeyId
 
 KEY_ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ACTIVE_FILE = "active"

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ferris_runner.aead import open_sealed, seal
-from ferris_runner.wire import Header, Kind, MalformedCiphertext, TamperedCiphertext, UnknownKeyId, split
+from ferris_ciphertext.aead import open_sealed, seal
+from ferris_ciphertext.format import Header, Kind, MalformedCiphertext, TamperedCiphertext, UnknownKeyId, split
 
 PREFIX = "ferris-sealed:v1:"
 PUBLIC_KEY_SIZE = 32

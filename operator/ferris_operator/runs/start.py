@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_operator import metrics, model, ownership
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
@@ -19,7 +20,6 @@ from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.settings import Settings
 from ferris_operator.store.runs import RunStore, token_digest
 from ferris_operator.vault import Vault, VersionGone
-from ferris_runner.bundle import new_run_key, seal_bundle
 
 
 class RunWaiting(Problem):

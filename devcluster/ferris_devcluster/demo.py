@@ -1,4 +1,4 @@
-"""`ferris demo`: the whole path a user takes, on a local cluster with an embedded PostgreSQL."""
+"""`ferris-devcluster demo`: the whole path a user takes, on a local cluster with an embedded PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the local cluster is imported by the demo verb only, never by the operator
-    from ferris_devcluster.stack import FerrisStack
+from ferris_devcluster.processes import exit_on_sigterm
+from ferris_devcluster.stack import REPO, FerrisStack
 
 
 def _step(text: str) -> None:
@@ -18,9 +17,6 @@ def _step(text: str) -> None:
 
 
 def run_demo(keep: bool = False) -> int:
-    from ferris_devcluster.processes import exit_on_sigterm
-    from ferris_devcluster.stack import REPO, FerrisStack
-
     exit_on_sigterm()
 
     example = REPO / "examples" / "secrets-demo"
@@ -50,8 +46,6 @@ def run_demo(keep: bool = False) -> int:
 
 
 def _walk_through(stack: FerrisStack, example: Path) -> int:
-    from ferris_devcluster.stack import REPO
-
     env = stack.env()
     ferris = str(Path(sys.executable).parent / "ferris")
     kubectl = stack.cluster.bins["kubectl"]

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ferris_runner.aead import KEY_SIZE, open_blob, seal
-from ferris_runner.wire import CiphertextError, Header, Kind
+from ferris_ciphertext.aead import KEY_SIZE, open_blob, seal
+from ferris_ciphertext.format import CiphertextError, Header, Kind
 
 BUNDLE_KEY_ID = "run"
 

@@ -7,7 +7,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ferris_runner.wire import NONCE_SIZE, Header, Kind, TamperedCiphertext, associated_data, split
+from ferris_ciphertext.format import NONCE_SIZE, Header, Kind, TamperedCiphertext, associated_data, split
 
 KEY_SIZE = 32
 
