@@ -12,15 +12,15 @@ from typing import Any
 
 import kopf
 
-from ferris_operator import isolation, metrics, model
+from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders import run_status
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.package_service import PackageService
 from ferris_operator.runs import RunService, RunWaiting
+from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.handlers")
-DB_ERRORS = isolation.DB_ERRORS
 DB_RETRY_SECONDS = 3
 
 
@@ -47,13 +47,13 @@ def c() -> Components:
 
 def _database_down(kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
     metrics.DATABASE_ERRORS.inc()
-    metrics.RECONCILE_ERRORS.labels(kind, "DatabaseUnavailable").inc()
+    metrics.RECONCILE_ERRORS.labels(kind, reasons.DATABASE_UNAVAILABLE).inc()
     meta = body["metadata"]
     message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
     conditions = (body.get("status") or {}).get("conditions")
     generation = meta.get("generation")
-    ready = model.condition("Ready", False, "DatabaseUnavailable", message, generation, conditions)
-    reconciling = model.condition("Reconciling", True, "DatabaseUnavailable", message, generation, conditions)
+    ready = model.condition("Ready", False, reasons.DATABASE_UNAVAILABLE, message, generation, conditions)
+    reconciling = model.condition("Reconciling", True, reasons.DATABASE_UNAVAILABLE, message, generation, conditions)
     try:
         c().kube.patch_status(
             plural,
@@ -69,7 +69,7 @@ def _database_down(kind: str, body: dict[str, Any], plural: str) -> kopf.Tempora
 def _guarded(kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
     try:
         action()
-    except DB_ERRORS:
+    except DATABASE_ERRORS:
         raise _database_down(kind, body, plural) from None
 
 
@@ -108,7 +108,7 @@ def run_cancel_requested(body: kopf.Body, new: Any, **_: Any) -> None:
 def job_event(body: kopf.Body, **_: Any) -> None:
     try:
         c().runs.on_job(dict(body))
-    except DB_ERRORS:
+    except DATABASE_ERRORS:
         metrics.DATABASE_ERRORS.inc()  # the periodic resync catches up later
 
 
@@ -116,7 +116,7 @@ def job_event(body: kopf.Body, **_: Any) -> None:
 def pod_event(body: kopf.Body, **_: Any) -> None:
     try:
         c().runs.on_pod(dict(body))
-    except DB_ERRORS:
+    except DATABASE_ERRORS:
         metrics.DATABASE_ERRORS.inc()
 
 
@@ -155,13 +155,13 @@ def resync_package_sources() -> None:
 def _reconcile_package(raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
     try:
         outcome = c().packages.reconcile(raw)
-    except DB_ERRORS:
+    except DATABASE_ERRORS:
         raise _database_down("FerrisPackage", raw, model.PACKAGES) from None
     current = raw.get("status") or {}
     if any(current.get(key) != value for key, value in outcome.status.items()):
         write_status(outcome.status)  # a resume of an unchanged package writes nothing
     for warning in outcome.warnings:
-        c().kube.event(raw, "FerrisPackage", "ShortSecretNotMasked", warning)
+        c().kube.event(raw, "FerrisPackage", reasons.SHORT_SECRET_NOT_MASKED, warning)
     if outcome.problem:
         reason, message = outcome.problem.reason, outcome.problem.message
         metrics.RECONCILE_ERRORS.labels("FerrisPackage", reason).inc()
@@ -200,5 +200,5 @@ def resync_active_runs() -> None:
     per-run timer (and no finalizer on runs)."""
     try:
         c().runs.resync_active()
-    except DB_ERRORS:
+    except DATABASE_ERRORS:
         metrics.DATABASE_ERRORS.inc()

@@ -9,13 +9,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-import psycopg
-import psycopg_pool
-
 from ferris_operator import metrics
+from ferris_operator.store.db import DATABASE_ERRORS
 
 log = logging.getLogger("ferris.loops")
-DB_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 T = TypeVar("T")
 
 
@@ -23,7 +20,7 @@ def each(loop: str, items: Iterable[T], action: Callable[[T], None], describe: C
     for item in items:
         try:
             action(item)
-        except DB_ERRORS:
+        except DATABASE_ERRORS:
             raise
         except Exception as exc:
             metrics.LOOP_ERRORS.labels(loop).inc()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import model
+from ferris_operator import model, reasons
 from ferris_operator.problems import Problem
 
 
@@ -17,7 +17,7 @@ class ForeignObject(Problem):
     def __init__(self, kind: str, namespace: str, name: str) -> None:
         self.kind, self.namespace, self.name = kind, namespace, name
         super().__init__(
-            "ForeignObject",
+            reasons.FOREIGN_OBJECT,
             f"{kind} {namespace}/{name} already exists and is not owned by this run: Ferris never adopts "
             f"an object it did not create. Delete or rename that {kind}, then create a new FerrisRun",
         )

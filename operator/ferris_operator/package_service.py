@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_ciphertext.format import CiphertextError
-from ferris_operator import metrics, model
+from ferris_operator import metrics, model, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.problems import Problem
@@ -100,7 +100,7 @@ class PackageService:
             if spec.get("secretsInArgv", True) and size > MAX_ARGV_SECRETS_BYTES:
                 return outcome(
                     Problem(
-                        "SecretsTooLargeForArgv",
+                        reasons.SECRETS_TOO_LARGE_FOR_ARGV,
                         f"the secrets take {size} bytes in sys.argv[1], over the {MAX_ARGV_SECRETS_BYTES} that fit "
                         "beside the params in one argument (Linux allows 128 KiB); set spec.secretsInArgv: false "
                         "(scripts read them through ferris_ef, unchanged) or split the package. Nothing was stored",
@@ -127,7 +127,7 @@ class PackageService:
         ready = model.condition(
             "Ready",
             True,
-            "Ready",
+            reasons.READY,
             f"{secrets_status.get('count', 0)} secrets at version {secrets_status.get('version', 0)}",
             generation,
             previous,
@@ -139,8 +139,8 @@ class PackageService:
             "conditions": model.merge_conditions(
                 previous,
                 ready,
-                model.condition("Stalled", False, "Ready", "", generation, previous),
-                model.condition("Reconciling", False, "Ready", "", generation, previous),
+                model.condition("Stalled", False, reasons.READY, "", generation, previous),
+                model.condition("Reconciling", False, reasons.READY, "", generation, previous),
             ),
         }
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
@@ -152,13 +152,15 @@ class PackageService:
         for script in spec.get("scripts") or []:
             name = script["name"]
             if "/" in name or name in (".", ".."):
-                raise Problem("InvalidScripts", f"spec.scripts: name {name!r} must be a file name without a path")
+                raise Problem(
+                    reasons.INVALID_SCRIPTS, f"spec.scripts: name {name!r} must be a file name without a path"
+                )
             if "configMapRef" in script:
                 ref = script["configMapRef"]
                 content = self.kube.read_configmap_key(namespace, ref["name"], ref["key"])
                 if content is None:
                     raise Problem(
-                        "ScriptSourceMissing",
+                        reasons.SCRIPT_SOURCE_MISSING,
                         f"spec.scripts[{name}]: ConfigMap {ref['name']} with key {ref['key']} not found; create it",
                         retry=True,
                     )
@@ -166,9 +168,11 @@ class PackageService:
                 content = script.get("content", "")
             total += len(content.encode())
         if not spec.get("scripts"):
-            raise Problem("InvalidScripts", "spec.scripts is empty; add at least one script")
+            raise Problem(reasons.INVALID_SCRIPTS, "spec.scripts is empty; add at least one script")
         if total > model.MAX_SCRIPTS_BYTES:
-            raise Problem("InvalidScripts", f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}")
+            raise Problem(
+                reasons.INVALID_SCRIPTS, f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}"
+            )
 
     def _ingest(
         self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
@@ -183,7 +187,7 @@ class PackageService:
             try:
                 raw = self.sealing.open(sealed, namespace, name)
             except CiphertextError as exc:
-                raise Problem("SealedSecretsInvalid", f"spec.sealedSecrets: {exc}") from None
+                raise Problem(reasons.SEALED_SECRETS_INVALID, f"spec.sealedSecrets: {exc}") from None
             return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest, None
         source = spec.get("secretsFrom")
         if not source:
@@ -195,13 +199,13 @@ class PackageService:
             if current.get("source") == label and current.get("version"):
                 return None  # ingested earlier; the source was deleted as designed
             raise Problem(
-                "SecretSourceNotFound",
+                reasons.SECRET_SOURCE_NOT_FOUND,
                 f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
                 retry=True,
             )
         if found.get("type") != SOURCE_SECRET_TYPE:
             raise Problem(
-                "SecretSourceNotMarked",
+                reasons.SECRET_SOURCE_NOT_MARKED,
                 f"spec.secretsFrom: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads and "
                 f"deletes only Secrets of type {SOURCE_SECRET_TYPE}, so that a package cannot take another "
                 f"Secret of the namespace. Create it with: kubectl create secret generic {secret_name} "
@@ -218,7 +222,7 @@ class PackageService:
         if key not in data:
             present = ", ".join(sorted(data)) or "none"
             raise Problem(
-                "SecretKeyMissing",
+                reasons.SECRET_KEY_MISSING,
                 f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
                 f"(keys present: {present}); set spec.secretsFrom.key or add the key",
             )
@@ -229,4 +233,4 @@ class PackageService:
         try:
             return parse_secrets_json(raw)
         except SecretsJsonError as exc:
-            raise Problem("InvalidSecretsJson", f"{where}: {exc}") from None
+            raise Problem(reasons.INVALID_SECRETS_JSON, f"{where}: {exc}") from None

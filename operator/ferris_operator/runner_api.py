@@ -16,8 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import psycopg
-import psycopg_pool
 from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
@@ -26,6 +24,7 @@ from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.runs import RunService
+from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.store.runs import token_digest
 from ferris_operator.vault import StateQuotaExceeded
 
@@ -82,7 +81,7 @@ class RunnerApi:
     async def _database_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+        except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
             return _error(503, "database unavailable; retry later")
 

@@ -13,10 +13,11 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+from ferris_operator import reasons
 from ferris_operator.problems import Problem
 
 DEFAULT_FORBIDDEN_ENV = ("LD_*", "PYTHON*", "BASH_ENV", "ENV", "PATH", "SHELLOPTS", "PS4", "PERL5*", "NODE_OPTIONS")
-REASON = "RunnerPolicyViolation"
+REASON = reasons.RUNNER_POLICY_VIOLATION
 
 
 def repository(image: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_ciphertext.aead import KEY_SIZE
-from ferris_operator import model
+from ferris_operator import model, reasons
 from ferris_operator.problems import Problem
 
 RUNNER_DIR = "/var/run/ferris"
@@ -129,7 +129,7 @@ def read_key_secret(secret: dict[str, Any]) -> tuple[bytes, str]:
         run_key, token = b"", ""
     if len(run_key) != KEY_SIZE or not token:
         raise Problem(
-            "RunKeyInvalid",
+            reasons.RUN_KEY_INVALID,
             f"Secret {meta['namespace']}/{meta['name']} holds no valid run.key and token (it was changed); "
             "the run cannot start safely: create a new FerrisRun",
         )

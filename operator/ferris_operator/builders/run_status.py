@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ferris_operator import model
+from ferris_operator import model, reasons
 from ferris_operator.records import RunRecord, StepRecord
 
-IN_PROGRESS_REASON = {model.PENDING: "Pending", model.RUNNING: "Running"}
+IN_PROGRESS_REASON = {model.PENDING: reasons.PENDING, model.RUNNING: reasons.RUNNING}
 
 
 def _ts(moment: datetime.datetime | None) -> str | None:

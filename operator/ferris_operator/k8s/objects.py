@@ -12,24 +12,19 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferris_operator import model, ownership
+from ferris_operator.k8s.errors import (
+    Refused,
+    is_conflict,
+    is_invalid,
+    is_not_found,
+    or_none,
+    refusal,
+    tolerating,
+)
+
+__all__ = ["Kube", "Refused"]
 
 log = logging.getLogger("ferris.k8s")
-
-
-def _is(exc: ApiException, *statuses: int) -> bool:
-    return exc.status in statuses
-
-
-class Refused(Exception):
-    """The API server refused an object as invalid (422); the text is the server's reason."""
-
-
-def _refusal(exc: ApiException) -> Refused:
-    try:
-        message = str(json.loads(exc.body or "{}").get("message", ""))
-    except (TypeError, ValueError, AttributeError):
-        message = str(exc.reason)
-    return Refused(message[:900])
 
 
 class Kube:
@@ -63,18 +58,15 @@ class Kube:
 
     # ---- custom resources ------------------------------------------------------------------
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: Any = self.custom.get_namespaced_custom_object(
+        obj: Any = or_none(
+            lambda: self.custom.get_namespaced_custom_object(
                 model.GROUP, model.VERSION, namespace, model.PACKAGES, name
             )
-            return dict(obj)
-        except ApiException as exc:
-            if _is(exc, 404):
-                return None
-            raise
+        )
+        return None if obj is None else dict(obj)
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
+        with tolerating(is_not_found):
             self._call(
                 self.custom.patch_namespaced_custom_object_status,
                 model.GROUP,
@@ -84,9 +76,6 @@ class Kube:
                 name,
                 {"status": status},
             )
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise
 
     def list_runs_in(self, namespace: str) -> list[dict[str, Any]]:
         return list(self.iter_runs((namespace,)))
@@ -124,20 +113,14 @@ class Kube:
         return list(jobs.get("items") or [])
 
     def delete_run(self, namespace: str, name: str) -> None:
-        try:
+        with tolerating(is_not_found):
             self.custom.delete_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
-        except ApiException as exc:
-            if not _is(exc, 404):
-                raise
 
     # ---- core objects ----------------------------------------------------------------------
     def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
-        try:
-            cm = self._call(self.core.read_namespaced_config_map, name, namespace)
-        except ApiException as exc:
-            if _is(exc, 404):
-                return None
-            raise
+        cm = or_none(lambda: self._call(self.core.read_namespaced_config_map, name, namespace))
+        if cm is None:
+            return None
         value = (cm.get("data") or {}).get(key)
         return None if value is None else str(value)
 
@@ -153,31 +136,23 @@ class Kube:
         try:
             return self._call(create, namespace, obj), True
         except ApiException as exc:
-            if _is(exc, 422):
-                raise _refusal(exc) from None
-            if not _is(exc, 409):
+            if is_invalid(exc):
+                raise refusal(exc) from None
+            if not is_conflict(exc):
                 raise
         return self._call(read, name, namespace), False
 
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         _, read, _ = self._verbs(kind)
-        try:
-            return self._call(read, name, namespace)
-        except ApiException as exc:
-            if _is(exc, 404):
-                return None
-            raise
+        return or_none(lambda: self._call(read, name, namespace))
 
     def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None) -> None:
         """Delete the object only if it is still the one with ``uid`` (a precondition checked by
         the API server): an object created since under the same name is left alone."""
         _, _, delete = self._verbs(kind)
         options = {**(body or {}), "preconditions": {"uid": uid}}
-        try:
+        with tolerating(is_not_found, is_conflict):
             self._call(delete, name, namespace, body=options)
-        except ApiException as exc:
-            if not _is(exc, 404, 409):
-                raise
 
     def replace_configmap(self, obj: dict[str, Any], uid: str) -> None:
         """Delete the ConfigMap with ``uid`` and create ``obj`` in its place."""

@@ -10,6 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ferris_operator.crypto.sealing import PublicSealingKey, SealingKeyRing, new_sealing_key
+from ferris_operator.k8s.errors import is_conflict, is_not_found
 
 ACTIVE = "active"
 LABELS = {"app.kubernetes.io/name": "ferris", "app.kubernetes.io/component": "sealing-key"}
@@ -42,7 +43,7 @@ def ensure_sealing_keys(
     try:
         secret: Any = core.read_namespaced_secret(secret_name, namespace)
     except ApiException as exc:
-        if exc.status != 404:
+        if not is_not_found(exc):
             raise
         key_id, private = new_sealing_key()
         body = client.V1Secret(
@@ -53,7 +54,7 @@ def ensure_sealing_keys(
         try:
             core.create_namespaced_secret(namespace, body)
         except ApiException as race:
-            if race.status != 409:  # another replica created it first: use theirs
+            if not is_conflict(race):  # another replica created it first: use theirs
                 raise
         secret = core.read_namespaced_secret(secret_name, namespace)
     ring = ring_from_secret_data(secret.data or {})
@@ -63,7 +64,7 @@ def ensure_sealing_keys(
     try:
         core.replace_namespaced_config_map(configmap_name, namespace, configmap)
     except ApiException as exc:
-        if exc.status != 404:
+        if not is_not_found(exc):
             raise
         core.create_namespaced_config_map(namespace, configmap)
     return ring

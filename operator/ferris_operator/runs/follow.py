@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import model, ownership
+from ferris_operator import model, ownership, reasons
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
@@ -14,10 +14,10 @@ from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.store.runs import RunStore
 
 POD_WAITING_FAILURES = {
-    "ErrImagePull": "ImagePullBackOff",
-    "ImagePullBackOff": "ImagePullBackOff",
-    "InvalidImageName": "ImagePullBackOff",
-    "CreateContainerConfigError": "RunnerConfigError",
+    "ErrImagePull": reasons.IMAGE_PULL_BACK_OFF,
+    "ImagePullBackOff": reasons.IMAGE_PULL_BACK_OFF,
+    "InvalidImageName": reasons.IMAGE_PULL_BACK_OFF,
+    "CreateContainerConfigError": reasons.RUNNER_CONFIG_ERROR,
 }
 
 
@@ -76,14 +76,18 @@ class Follower:
         finish = self.outcomes.finish
         if cond.get("reason") == "DeadlineExceeded":
             timeout = job["spec"].get("activeDeadlineSeconds")
-            finish(record.uid, model.FAILED, "Timeout", f"the run exceeded its timeout of {timeout}s and was stopped")
+            finish(
+                record.uid, model.FAILED, reasons.TIMEOUT, f"the run exceeded its timeout of {timeout}s and was stopped"
+            )
             return
         failed = next((s for s in self.store.steps(record.uid, tail=0) if s.phase == model.STEP_FAILED), None)
         if failed:
-            finish(record.uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
+            finish(
+                record.uid, model.FAILED, reasons.STEP_FAILED, f"step {failed.name} exited with code {failed.exit_code}"
+            )
         else:
             detail = self._termination_message(job) or cond.get("message", "")
-            finish(record.uid, model.FAILED, "RunnerFailed", f"the runner failed: {detail}".strip())
+            finish(record.uid, model.FAILED, reasons.RUNNER_FAILED, f"the runner failed: {detail}".strip())
 
     def _job_complete(self, record: RunRecord) -> None:
         finish = self.outcomes.finish
@@ -91,16 +95,18 @@ class Follower:
         failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
         unfinished = [s for s in steps if s.phase not in (model.STEP_SUCCEEDED, model.STEP_SKIPPED)]
         if failed:
-            finish(record.uid, model.FAILED, "StepFailed", f"step {failed.name} exited with code {failed.exit_code}")
+            finish(
+                record.uid, model.FAILED, reasons.STEP_FAILED, f"step {failed.name} exited with code {failed.exit_code}"
+            )
         elif unfinished:  # the runner exited 0 without reporting every step: its reports cannot be trusted
             finish(
                 record.uid,
                 model.FAILED,
-                "RunnerFailed",
+                reasons.RUNNER_FAILED,
                 f"the runner exited without reporting step {unfinished[0].name}",
             )
         else:
-            finish(record.uid, model.SUCCEEDED, "Succeeded", f"all {len(steps)} steps succeeded")
+            finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, f"all {len(steps)} steps succeeded")
 
     def _termination_message(self, job: dict[str, Any]) -> str:
         meta = job["metadata"]
@@ -114,7 +120,7 @@ class Follower:
         return ""
 
     def cancel(
-        self, body: dict[str, Any], reason: str = "Cancelled", message: str = "cancelled by spec.cancel"
+        self, body: dict[str, Any], reason: str = reasons.CANCELLED, message: str = "cancelled by spec.cancel"
     ) -> None:
         meta = body["metadata"]
         self.outcomes.delete_child("Job", meta["namespace"], model.job_name(meta["name"]), meta["uid"], DELETE_NOW)
@@ -139,6 +145,6 @@ class Follower:
 
     def runner_finished(self, uid: str, succeeded: bool, message: str) -> None:
         if succeeded:
-            self.outcomes.finish(uid, model.SUCCEEDED, "Succeeded", message)
+            self.outcomes.finish(uid, model.SUCCEEDED, reasons.SUCCEEDED, message)
         else:
-            self.outcomes.finish(uid, model.FAILED, "StepFailed", message)
+            self.outcomes.finish(uid, model.FAILED, reasons.STEP_FAILED, message)

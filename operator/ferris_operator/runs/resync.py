@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import isolation, model, ownership
+from ferris_operator import isolation, model, ownership, reasons
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
@@ -65,7 +65,7 @@ class Resync:
         self.outcomes.finish(
             record.uid,
             model.FAILED,
-            "BundleMissing",
+            reasons.BUNDLE_MISSING,
             f"the run's ConfigMap {name} was deleted before the runner could read it; create a new FerrisRun",
         )
         self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], DELETE_NOW)
@@ -73,7 +73,7 @@ class Resync:
     def _resync_one(self, record: RunRecord, body: dict[str, Any] | None, job: dict[str, Any] | None) -> None:
         if body is None:
             self.outcomes.finish(
-                record.uid, model.CANCELLED, "RunDeleted", "the FerrisRun was deleted before it finished"
+                record.uid, model.CANCELLED, reasons.RUN_DELETED, "the FerrisRun was deleted before it finished"
             )
         elif job is not None:
             self.follower.on_job(job)

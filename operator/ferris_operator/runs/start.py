@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
-from ferris_operator import metrics, model, ownership
+from ferris_operator import metrics, model, ownership, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens
@@ -98,7 +98,7 @@ class Starter:
     def _check_package(self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool) -> None:
         if package is None:
             raise Problem(
-                "PackageNotFound",
+                reasons.PACKAGE_NOT_FOUND,
                 f"FerrisPackage {ref.namespace}/{name} does not exist; create it, then create a new FerrisRun",
             )
         if started:
@@ -106,10 +106,10 @@ class Starter:
         ready = _ready_condition(package)
         observed = (package.get("status") or {}).get("observedGeneration")
         if ready is None or observed != package["metadata"].get("generation"):
-            raise RunWaiting("PackageNotReconciled", f"waiting for FerrisPackage {name} to be reconciled")
+            raise RunWaiting(reasons.PACKAGE_NOT_RECONCILED, f"waiting for FerrisPackage {name} to be reconciled")
         if ready.get("status") != "True":
             raise Problem(
-                "PackageNotReady",
+                reasons.PACKAGE_NOT_READY,
                 f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
             )
 
@@ -129,11 +129,13 @@ class Starter:
         if policy == "Forbid":
             names = ", ".join(sorted(r["metadata"]["name"] for r in active))
             raise Problem(
-                "ConcurrencyForbidden",
+                reasons.CONCURRENCY_FORBIDDEN,
                 f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
             )
         for other in active:  # Replace
-            self.cancel(other, reason="Replaced", message=f"replaced by run {ref.name} (concurrencyPolicy Replace)")
+            self.cancel(
+                other, reason=reasons.REPLACED, message=f"replaced by run {ref.name} (concurrencyPolicy Replace)"
+            )
 
     def _create_children(
         self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None
@@ -151,7 +153,7 @@ class Starter:
             if started.package_generation != int(pkg_meta.get("generation") or 0):
                 # What is missing would be built from the package as it is now, not as it was.
                 raise Problem(
-                    "PackageChanged",
+                    reasons.PACKAGE_CHANGED,
                     f"the run's Job must be created again, and FerrisPackage {package_name} has changed since the run "
                     f"started (generation {started.package_generation}, now {pkg_meta.get('generation')}); "
                     "create a new FerrisRun",
@@ -160,7 +162,7 @@ class Starter:
         try:
             stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
         except VersionGone as gone:
-            raise Problem("SecretsVersionGone", f"{gone}; create a new FerrisRun") from None
+            raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
         run_key, token, fresh_key = self._run_key(ref, package_name)
         params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
@@ -206,7 +208,7 @@ class Starter:
             )
         except Refused as refused:
             raise Problem(
-                "JobRejected",
+                reasons.JOB_REJECTED,
                 f"the API server refused the run's Job: {refused}; fix spec.runner of the package",
             ) from None
         if not job_created:
@@ -248,14 +250,14 @@ class Starter:
                 found = ((configmaps[cm["name"]] or {}).get("data") or {}).get(cm["key"])
                 if found is None:
                     raise RunWaiting(
-                        "ScriptSourceMissing",
+                        reasons.SCRIPT_SOURCE_MISSING,
                         f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}",
                     )
                 value = str(found)
             total += len(value.encode())
             if total > model.MAX_SCRIPTS_BYTES:
                 raise Problem(
-                    "InvalidScripts",
+                    reasons.INVALID_SCRIPTS,
                     f"spec.scripts: the scripts total more than {model.MAX_SCRIPTS_BYTES} bytes at run start "
                     f"(script {script['name']} reaches {total}); shrink the ConfigMap-sourced scripts",
                 )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import psycopg
+import psycopg_pool
 from psycopg_pool import ConnectionPool
+
+# "The database is unavailable": the one definition. Whoever catches these waits for PostgreSQL
+# to return (and reports DatabaseUnavailable) instead of failing the object at hand.
+DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
 def open_pool(url: str, max_size: int = 8, min_size: int = 1, timeout: float = 10.0) -> ConnectionPool:

@@ -1,0 +1,59 @@
+"""What an API error means, named: not found, conflict, invalid. The adapters ask these instead
+of comparing status codes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from kubernetes.client.exceptions import ApiException
+
+T = TypeVar("T")
+NOT_FOUND, CONFLICT, INVALID = 404, 409, 422
+
+
+def is_not_found(exc: ApiException) -> bool:
+    return bool(exc.status == NOT_FOUND)
+
+
+def is_conflict(exc: ApiException) -> bool:
+    """409: the object exists already, or a precondition (uid, resourceVersion) did not hold."""
+    return bool(exc.status == CONFLICT)
+
+
+def is_invalid(exc: ApiException) -> bool:
+    return bool(exc.status == INVALID)
+
+
+def or_none(call: Callable[[], T]) -> T | None:
+    """The object, or None when it does not exist."""
+    try:
+        return call()
+    except ApiException as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+@contextlib.contextmanager
+def tolerating(*kinds: Callable[[ApiException], bool]) -> Iterator[None]:
+    """Swallow an API error of the given kinds (``is_not_found``, ``is_conflict``); raise the rest."""
+    try:
+        yield
+    except ApiException as exc:
+        if not any(kind(exc) for kind in kinds):
+            raise
+
+
+class Refused(Exception):
+    """The API server refused an object as invalid (422); the text is the server's reason."""
+
+
+def refusal(exc: ApiException) -> Refused:
+    try:
+        message = str(json.loads(exc.body or "{}").get("message", ""))
+    except (TypeError, ValueError, AttributeError):
+        message = str(exc.reason)
+    return Refused(message[:900])

@@ -1,0 +1,74 @@
+"""Every reason Ferris writes into a condition or an Event, with where it appears and what a
+person reads from it. The one place reasons are spelled: code uses these names, and the
+"Conditions and reasons" table of docs/architecture.md lists exactly this catalogue (a test
+compares the two). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PACKAGE, RUN, BOTH, EVENT = "FerrisPackage", "FerrisRun", "both", "Event"
+
+
+@dataclass(frozen=True)
+class Entry:
+    on: str  # PACKAGE, RUN, BOTH, or EVENT (an Event only, no condition)
+    meaning: str
+
+
+CATALOGUE: dict[str, Entry] = {}
+
+
+def _reason(name: str, on: str, meaning: str) -> str:
+    CATALOGUE[name] = Entry(on, meaning)
+    return name
+
+
+# ---- packages -----------------------------------------------------------------------------------
+READY = _reason("Ready", PACKAGE, "scripts checked and secrets stored; runs can start")
+INVALID_SCRIPTS = _reason("InvalidScripts", BOTH, "a script is misnamed, missing or the scripts are too large")
+SCRIPT_SOURCE_MISSING = _reason("ScriptSourceMissing", BOTH, "a script's ConfigMap or key does not exist (yet)")
+SECRET_SOURCE_NOT_FOUND = _reason("SecretSourceNotFound", PACKAGE, "the `secretsFrom` Secret does not exist (yet)")
+SECRET_SOURCE_NOT_MARKED = _reason(
+    "SecretSourceNotMarked", PACKAGE, "the `secretsFrom` Secret is not of type `ferris.io/secrets-json`"
+)
+SECRET_KEY_MISSING = _reason("SecretKeyMissing", PACKAGE, "the `secretsFrom` Secret lacks the named key")
+INVALID_SECRETS_JSON = _reason("InvalidSecretsJson", PACKAGE, "`secrets.json` is not a bounded JSON object")
+SEALED_SECRETS_INVALID = _reason("SealedSecretsInvalid", PACKAGE, "`spec.sealedSecrets` does not open for this package")
+SECRETS_TOO_LARGE_FOR_ARGV = _reason(
+    "SecretsTooLargeForArgv", PACKAGE, "the secrets do not fit in `sys.argv[1]`; set `secretsInArgv: false`"
+)
+DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
+SHORT_SECRET_NOT_MASKED = _reason(
+    "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"
+)
+
+# ---- runs: in progress and finished -------------------------------------------------------------
+PENDING = _reason("Pending", RUN, "children made; waiting for the runner's first report")
+RUNNING = _reason("Running", RUN, "the runner is running the scripts")
+SUCCEEDED = _reason("Succeeded", RUN, "every step exited 0")
+STEP_FAILED = _reason("StepFailed", RUN, "a step exited non-zero; later steps were skipped")
+TIMEOUT = _reason("Timeout", RUN, "the run exceeded `spec.timeoutSeconds` and was stopped")
+IMAGE_PULL_BACK_OFF = _reason("ImagePullBackOff", RUN, "the runner image cannot be pulled")
+RUNNER_CONFIG_ERROR = _reason("RunnerConfigError", RUN, "the runner container could not be configured")
+RUNNER_FAILED = _reason("RunnerFailed", RUN, "the runner itself failed (not a script)")
+CANCELLED = _reason("Cancelled", RUN, "`spec.cancel` was set")
+REPLACED = _reason("Replaced", RUN, "a newer run replaced it (`concurrencyPolicy: Replace`)")
+RUN_DELETED = _reason("RunDeleted", RUN, "the FerrisRun was deleted before it finished")
+
+# ---- runs: refused or waiting at start ----------------------------------------------------------
+PACKAGE_NOT_FOUND = _reason("PackageNotFound", RUN, "`spec.packageRef` names no package")
+PACKAGE_NOT_READY = _reason("PackageNotReady", RUN, "the package is not Ready at its current generation")
+PACKAGE_NOT_RECONCILED = _reason("PackageNotReconciled", RUN, "waiting for the package's current generation")
+CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is active (`concurrencyPolicy: Forbid`)")
+PACKAGE_CHANGED = _reason(
+    "PackageChanged", RUN, "the Job must be made again and the package has changed since the run started"
+)
+SECRETS_VERSION_GONE = _reason("SecretsVersionGone", RUN, "the pinned secrets version was dropped; create a new run")
+RUNNER_POLICY_VIOLATION = _reason(
+    "RunnerPolicyViolation", RUN, "the run asks for what the chart's `runnerPolicy` forbids"
+)
+FOREIGN_OBJECT = _reason("ForeignObject", RUN, "an object under the run's child name is not the run's own")
+RUN_KEY_INVALID = _reason("RunKeyInvalid", RUN, "the run's key Secret was changed; the run cannot start safely")
+JOB_REJECTED = _reason("JobRejected", RUN, "the API server refused the run's Job")
+BUNDLE_MISSING = _reason("BundleMissing", RUN, "the run's sealed bundle was deleted before the runner read it")
