@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_api import RunnerApi
@@ -26,7 +27,7 @@ from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
-from ferris_operator.store.runs import RunStore, token_digest
+from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault
 
 
@@ -101,8 +102,8 @@ def measure(requests: int = 2000) -> dict[str, Any]:
         try:
             ring = KeyRing({"k1": os.urandom(32)}, "k1")
             store, tokens, vault = CountingStore(pool), RunTokens(ring), Vault(pool, ring)
-            settings = Settings(database_url=postgres.url, master_key_dir=".")  # type: ignore[arg-type]
-            service = RunService(NoKube(), vault, store, settings, tokens)  # type: ignore[arg-type]
+            settings = Settings(database_url=postgres.url, master_key_dir=Path("."))
+            service = RunService(NoKube(), vault, store, settings, tokens)
             vault.ensure_package("bench", "pkg", "pkg-uid")
             token = tokens.issue("run-uid")
             store.record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])

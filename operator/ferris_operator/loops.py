@@ -1,5 +1,6 @@
-"""Every periodic loop of the operator, in one place: its name, how often, what it runs. Each
-runs in a thread, on its own schedule; one that fails is logged and runs again next time."""
+"""Every periodic loop of the operator, in one place: its name, how often (settings.intervals),
+what it runs. Each runs in a thread, on its own schedule; one that fails is logged and runs
+again next time. A new periodic job (a schedule's tick, say) is one more line here."""
 
 from __future__ import annotations
 
@@ -8,15 +9,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ferris_operator import handlers
+from ferris_operator.handlers import Handlers
 from ferris_operator.memory import release_free_memory
-from ferris_operator.settings import Settings
+from ferris_operator.settings import Intervals
 
 log = logging.getLogger("ferris.loops")
-RESYNC_SECONDS = 10
-HISTORY_SWEEP_SECONDS = 60
-LAST_RUN_SECONDS = 1
-RELEASE_MEMORY_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -26,14 +23,14 @@ class Loop:
     run: Callable[[], object]
 
 
-def loops(settings: Settings) -> tuple[Loop, ...]:
+def loops(handlers: Handlers, every: Intervals) -> tuple[Loop, ...]:
     return (
-        Loop("resync active runs", RESYNC_SECONDS, handlers.resync_active_runs),
-        Loop("packages' lastRun", LAST_RUN_SECONDS, handlers.publish_last_runs),
-        Loop("history of packages with newly finished runs", RESYNC_SECONDS, handlers.clean_recent_history),
-        Loop("history limits and TTLs of every package", HISTORY_SWEEP_SECONDS, handlers.sweep_history),
-        Loop("re-read of source Secrets", settings.source_resync_seconds, handlers.resync_package_sources),
-        Loop("freed memory back to the system", RELEASE_MEMORY_SECONDS, release_free_memory),
+        Loop("resync active runs", every.resync_active_runs, handlers.resync_active_runs),
+        Loop("packages' lastRun", every.last_run, handlers.publish_last_runs),
+        Loop("history of packages with newly finished runs", every.recent_history, handlers.clean_recent_history),
+        Loop("history limits and TTLs of every package", every.history_sweep, handlers.sweep_history),
+        Loop("re-read of source Secrets", every.source_resync, handlers.resync_package_sources),
+        Loop("freed memory back to the system", every.release_memory, release_free_memory),
     )
 
 

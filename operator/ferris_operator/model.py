@@ -72,10 +72,12 @@ def condition(
     message: str,
     generation: int | None,
     previous: list[dict[str, Any]] | None = None,
+    now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
-    """A condition whose lastTransitionTime changes only when its status changes."""
+    """A condition whose lastTransitionTime changes only when its status changes (to ``now``,
+    the clock when not given)."""
     text = "Unknown" if status is None else ("True" if status else "False")
-    last = timestamp()
+    last = timestamp(now)
     for old in previous or []:
         if old.get("type") == kind and old.get("status") == text:
             last = old.get("lastTransitionTime", last)

@@ -14,10 +14,9 @@ from typing import Any
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
-from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.packages")
 MIN_MASKED_LENGTH = 4
@@ -56,7 +55,7 @@ def short_secret_warnings(values: dict[str, Any]) -> list[str]:
 
 
 class PackageService:
-    def __init__(self, kube: Kube, vault: Vault, sealing: SealingKeyRing) -> None:
+    def __init__(self, kube: KubePort, vault: VaultPort, sealing: SealingKeyRing) -> None:
         self.kube = kube
         self.vault = vault
         self.sealing = sealing

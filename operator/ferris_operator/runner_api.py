@@ -20,13 +20,13 @@ from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, runner_reports
+from ferris_operator.crypto.run_tokens import token_digest
+from ferris_operator.ports import StateQuotaExceeded
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.runs import RunService
 from ferris_operator.store.db import DATABASE_ERRORS
-from ferris_operator.store.runs import token_digest
-from ferris_operator.vault import StateQuotaExceeded
 
 log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

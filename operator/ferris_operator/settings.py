@@ -21,6 +21,32 @@ def redact_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class Intervals:
+    """Seconds between the passes of each periodic loop (declared in loops.py)."""
+
+    resync_active_runs: float = 10.0  # catch up with Job and pod changes missed
+    recent_history: float = 10.0  # history limits of packages with newly finished runs
+    history_sweep: float = 60.0  # TTLs and history limits of every package
+    last_run: float = 1.0  # packages' status.lastRun
+    source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)
+    release_memory: float = 30.0  # freed memory back to the system
+    database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
+    run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
+    package_retry: float = 5.0  # a package's retry while its source is missing
+
+
+@dataclass(frozen=True)
+class KopfTuning:
+    """How kopf watches and calls the API server, and how many threads do the work."""
+
+    watch_server_timeout: int = 270
+    watch_client_timeout: int = 300
+    request_timeout: int = 60
+    max_workers: int = 32  # kopf's threads for sync handlers
+    api_threads: int = 32  # the runner API's database and API calls: a burst of runners needs many
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
     master_key_dir: Path
@@ -37,8 +63,10 @@ class Settings:
     db_pool_max: int = 8
     standalone: bool = True
     peering_name: str = "ferris"
-    source_resync_seconds: float = 60.0  # re-read of packages' source Secrets
     runner_policy: RunnerPolicy = field(default_factory=RunnerPolicy)
+    intervals: Intervals = field(default_factory=Intervals)
+    kopf: KopfTuning = field(default_factory=KopfTuning)
+    log_level: str = "INFO"
 
     @property
     def database_url_redacted(self) -> str:
@@ -68,7 +96,6 @@ class Settings:
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",
             peering_name=env.get("FERRIS_PEERING_NAME", defaults.peering_name),
-            source_resync_seconds=float(env.get("FERRIS_SOURCE_RESYNC_SECONDS", defaults.source_resync_seconds)),
             runner_policy=RunnerPolicy(
                 allowed_images=_list(env.get("FERRIS_RUNNER_ALLOWED_IMAGES", "")),
                 allow_scheduling=env.get("FERRIS_RUNNER_ALLOW_SCHEDULING", "") == "true",
@@ -77,6 +104,10 @@ class Settings:
                 if "FERRIS_RUNNER_FORBIDDEN_ENV" in env
                 else DEFAULT_FORBIDDEN_ENV,
             ),
+            intervals=Intervals(
+                source_resync=float(env.get("FERRIS_SOURCE_RESYNC_SECONDS", defaults.intervals.source_resync))
+            ),
+            log_level=env.get("FERRIS_LOG_LEVEL", defaults.log_level).upper(),
         )
 
 

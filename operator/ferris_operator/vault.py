@@ -7,7 +7,6 @@ transaction with the package row locked, so re-ingestion replaces the set atomic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -25,26 +24,12 @@ from ferris_operator.crypto.envelope import (
     wrapped_key_id,
 )
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.ports import StateQuotaExceeded, StoredSecrets, VersionGone
+
+__all__ = ["StateQuotaExceeded", "StoredSecrets", "Vault", "VersionGone", "kek_ids_in_use", "rewrap_batch"]
 
 MAX_STATE_KEYS = 64
 MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
-
-
-class VersionGone(Exception):
-    """The secrets version a run pinned is no longer stored."""
-
-
-class StateQuotaExceeded(Exception):
-    """A ``context.state`` write would take the package over its quota; nothing was written."""
-
-
-@dataclass(frozen=True)
-class StoredSecrets:
-    version: int
-    values: dict[str, Any]
-
-    def __repr__(self) -> str:  # values never printed
-        return f"StoredSecrets(version={self.version}, names={sorted(self.values)})"
 
 
 class Vault:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -17,12 +18,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from psycopg_pool import ConnectionPool
 
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_api import RunnerApi
 from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunStore, token_digest
+from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import MAX_STATE_KEYS, Vault
 
 Request = tuple[str, str, str | None, Any]
@@ -60,8 +61,8 @@ class World:
         self.store = CountingStore(pool)
         self.tokens = RunTokens(ring)
         self.vault = Vault(pool, ring)
-        settings = Settings(database_url="postgresql://unused", master_key_dir=".")  # type: ignore[arg-type]
-        self.service = RunService(self.kube, self.vault, self.store, settings, self.tokens)  # type: ignore[arg-type]
+        settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
+        self.service = RunService(self.kube, self.vault, self.store, settings, self.tokens)
         self.api = RunnerApi(self.service)  # one limiter across exchanges
         self.package_uid = "pkg-" + uuid.uuid4().hex[:8]
         self.vault.ensure_package("tenant", "pkg", self.package_uid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ferris_operator import model
@@ -79,8 +80,8 @@ class FakeRunStore:
 
 
 def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
-    settings = Settings(database_url="postgresql://x", master_key_dir="/x")  # type: ignore[arg-type]
-    return RunService(kube, None, store or FakeRunStore(), settings, None)  # type: ignore[arg-type]
+    settings = Settings(database_url="postgresql://x", master_key_dir=Path("/x"))
+    return RunService(kube, None, store or FakeRunStore(), settings, None)
 
 
 def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:

@@ -1,8 +1,9 @@
-"""The periodic re-read of packages' source Secrets (handlers.resync_package_sources)."""
+"""The periodic re-read of packages' source Secrets (Handlers.resync_package_sources)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -63,8 +64,8 @@ def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_
         ]
     )
     packages = FakePackages(changed={"rotated"})
-    settings = Settings(database_url="postgresql://x", master_key_dir=".")  # type: ignore[arg-type]
-    handlers.install(handlers.Components(kube, None, SimpleNamespace(settings=settings), packages))  # type: ignore[arg-type]
-    handlers.resync_package_sources()
+    settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
+    components = SimpleNamespace(settings=settings, kube=kube, vault=None, runs=None, packages=packages)
+    handlers.Handlers(components).resync_package_sources()  # type: ignore[arg-type]  # partial fakes
     assert packages.reconciled == ["rotated", "same"]
     assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}})]

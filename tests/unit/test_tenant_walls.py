@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -101,8 +102,8 @@ def record(uid: str, namespace: str, name: str) -> RunRecord:
 
 
 def service(kube: FakeKube, store: FakeStore) -> RunService:
-    settings = Settings(database_url="postgresql://x", master_key_dir=".")  # type: ignore[arg-type]
-    return RunService(kube, None, store, settings, RunTokens(RING))  # type: ignore[arg-type]
+    settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
+    return RunService(kube, None, store, settings, RunTokens(RING))
 
 
 def completed_job(namespace: str, name: str, *refs: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
@@ -339,7 +340,7 @@ def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() ->
 def test_the_database_password_never_reaches_a_log_line_or_the_exit_message(caplog: pytest.LogCaptureFixture) -> None:
     from ferris_operator.main import wait_and_migrate
 
-    settings = Settings(database_url="postgresql://ferris:s3cret-pw@127.0.0.1:1/ferris", master_key_dir=".")  # type: ignore[arg-type]
+    settings = Settings(database_url="postgresql://ferris:s3cret-pw@127.0.0.1:1/ferris", master_key_dir=Path("."))
     with caplog.at_level("DEBUG"), pytest.raises(SystemExit) as caught:
         wait_and_migrate(settings, timeout=1)  # one retry, logged, then the exit
     assert "s3cret-pw" not in str(caught.value) and "ferris:***@127.0.0.1:1" in str(caught.value)

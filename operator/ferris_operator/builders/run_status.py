@@ -1,4 +1,5 @@
-"""Pure builder of FerrisRun.status from what PostgreSQL holds about the run."""
+"""Pure builder of FerrisRun.status from what PostgreSQL holds about the run. The time comes in
+as ``now``: nothing here reads the clock."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ferris_operator import model, reasons
 from ferris_operator.records import RunRecord, StepRecord
 
 IN_PROGRESS_REASON = {model.PENDING: reasons.PENDING, model.RUNNING: reasons.RUNNING}
+Conditions = list[dict[str, Any]] | None
 
 
 def _ts(moment: datetime.datetime | None) -> str | None:
@@ -28,8 +30,30 @@ def step_status(step: StepRecord) -> dict[str, Any]:
     return result
 
 
+def _conditions(
+    previous: Conditions,
+    generation: int | None,
+    reason: str,
+    message: str,
+    now: datetime.datetime,
+    **statuses: bool | None,
+) -> list[dict[str, Any]]:
+    """The run's conditions of the given types, all with one reason and message, merged into
+    ``previous``. kstatus (and Argo CD and Flux on it) reads Reconciling=True as in progress and
+    Stalled=True as failed, will not progress by itself."""
+    updates = [
+        model.condition(kind, status, reason, message, generation, previous, now) for kind, status in statuses.items()
+    ]
+    return model.merge_conditions(previous, *updates)
+
+
 def run_status(
-    record: RunRecord, steps: list[StepRecord], generation: int | None, previous_conditions: list[dict[str, Any]] | None
+    record: RunRecord,
+    steps: list[StepRecord],
+    generation: int | None,
+    previous_conditions: Conditions,
+    *,
+    now: datetime.datetime,
 ) -> dict[str, Any]:
     done = sum(1 for s in steps if s.phase == model.STEP_SUCCEEDED)
     status: dict[str, Any] = {
@@ -45,60 +69,76 @@ def run_status(
         "observedGeneration": generation,
     }
     if record.started_at:
-        end = record.finished_at or model.utcnow()
+        end = record.finished_at or now
         status["duration"] = model.format_duration((end - record.started_at).total_seconds())
     if record.terminal:
         ok = record.phase == model.SUCCEEDED
-        reason = record.reason or record.phase
-        message = record.message or ""
-        succeeded = model.condition("Succeeded", ok, reason, message, generation, previous_conditions)
-        ready = model.condition("Ready", ok, reason, message, generation, previous_conditions)
-        # kstatus and Flux read Stalled=True as "failed, will not progress by itself".
-        stalled = model.condition("Stalled", not ok, reason, message, generation, previous_conditions)
-        reconciling = model.condition("Reconciling", False, reason, message, generation, previous_conditions)
+        status["conditions"] = _conditions(
+            previous_conditions,
+            generation,
+            record.reason or record.phase,
+            record.message or "",
+            now,
+            Succeeded=ok,
+            Ready=ok,
+            Stalled=not ok,
+            Reconciling=False,
+        )
     else:
         reason = IN_PROGRESS_REASON.get(record.phase, record.phase)
         message = "the run is in progress" if record.phase == model.RUNNING else "waiting for the runner to start"
-        succeeded = model.condition("Succeeded", None, reason, message, generation, previous_conditions)
-        ready = model.condition("Ready", False, reason, message, generation, previous_conditions)
-        stalled = model.condition("Stalled", False, reason, message, generation, previous_conditions)
-        # kstatus reads Reconciling=True as "in progress"; without it a running run reads Current.
-        reconciling = model.condition("Reconciling", True, reason, message, generation, previous_conditions)
-    status["conditions"] = model.merge_conditions(previous_conditions, succeeded, ready, stalled, reconciling)
+        # Without Reconciling=True, kstatus would read a running run as Current.
+        status["conditions"] = _conditions(
+            previous_conditions,
+            generation,
+            reason,
+            message,
+            now,
+            Succeeded=None,
+            Ready=False,
+            Stalled=False,
+            Reconciling=True,
+        )
     return {k: v for k, v in status.items() if v is not None}
 
 
 def failed_before_start(
-    phase: str, reason: str, message: str, generation: int | None, previous_conditions: list[dict[str, Any]] | None
+    phase: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    previous_conditions: Conditions,
+    *,
+    now: datetime.datetime,
 ) -> dict[str, Any]:
     """Status of a run that never got a Job (missing package, package not ready...)."""
-    now = model.timestamp()
     return {
         "phase": phase,
         "progress": "0/0",
-        "completionTime": now,
+        "completionTime": model.timestamp(now),
         "observedGeneration": generation,
-        "conditions": model.merge_conditions(
+        "conditions": _conditions(
             previous_conditions,
-            model.condition("Succeeded", False, reason, message, generation, previous_conditions),
-            model.condition("Ready", False, reason, message, generation, previous_conditions),
-            model.condition("Stalled", True, reason, message, generation, previous_conditions),
-            model.condition("Reconciling", False, reason, message, generation, previous_conditions),
+            generation,
+            reason,
+            message,
+            now,
+            Succeeded=False,
+            Ready=False,
+            Stalled=True,
+            Reconciling=False,
         ),
     }
 
 
 def waiting_on(
-    reason: str, message: str, generation: int | None, previous_conditions: list[dict[str, Any]] | None
+    reason: str, message: str, generation: int | None, previous_conditions: Conditions, *, now: datetime.datetime
 ) -> dict[str, Any]:
     """A run that waits for something that will heal (the database, the package's secrets)."""
     return {
         "phase": model.PENDING,
         "observedGeneration": generation,
-        "conditions": model.merge_conditions(
-            previous_conditions,
-            model.condition("Succeeded", None, reason, message, generation, previous_conditions),
-            model.condition("Ready", False, reason, message, generation, previous_conditions),
-            model.condition("Reconciling", True, reason, message, generation, previous_conditions),
+        "conditions": _conditions(
+            previous_conditions, generation, reason, message, now, Succeeded=None, Ready=False, Reconciling=True
         ),
     }

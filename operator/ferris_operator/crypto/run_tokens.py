@@ -61,3 +61,8 @@ class RunTokens:
         if not _NONCE.match(nonce) or not _MAC.match(mac):
             return False
         return hmac.compare_digest(mac, self._mac(key_id, run_uid, nonce))
+
+
+def token_digest(token: str) -> str:
+    """What the database keeps of a run's token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()

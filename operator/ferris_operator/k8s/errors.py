@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
+from ferris_operator.ports import Refused
+
 T = TypeVar("T")
 NOT_FOUND, CONFLICT, INVALID = 404, 409, 422
 
@@ -45,10 +47,6 @@ def tolerating(*kinds: Callable[[ApiException], bool]) -> Iterator[None]:
     except ApiException as exc:
         if not any(kind(exc) for kind in kinds):
             raise
-
-
-class Refused(Exception):
-    """The API server refused an object as invalid (422); the text is the server's reason."""
 
 
 def refusal(exc: ApiException) -> Refused:

@@ -13,7 +13,6 @@ from kubernetes.client.exceptions import ApiException
 
 from ferris_operator import model, ownership
 from ferris_operator.k8s.errors import (
-    Refused,
     is_conflict,
     is_invalid,
     is_not_found,
@@ -21,6 +20,7 @@ from ferris_operator.k8s.errors import (
     refusal,
     tolerating,
 )
+from ferris_operator.ports import Refused
 
 __all__ = ["Kube", "Refused"]
 

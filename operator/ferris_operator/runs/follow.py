@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import StepReport
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
-from ferris_operator.store.runs import RunStore
 
 POD_WAITING_FAILURES = {
     "ErrImagePull": reasons.IMAGE_PULL_BACK_OFF,
@@ -22,7 +21,7 @@ POD_WAITING_FAILURES = {
 
 
 class Follower:
-    def __init__(self, kube: Kube, store: RunStore, outcomes: Outcomes) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, outcomes: Outcomes) -> None:
         self.kube = kube
         self.store = store
         self.outcomes = outcomes

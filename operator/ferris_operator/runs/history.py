@@ -8,10 +8,9 @@ import threading
 from typing import Any
 
 from ferris_operator import isolation, model
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunStore
 
 
 def _finished(run: dict[str, Any]) -> bool:
@@ -20,7 +19,7 @@ def _finished(run: dict[str, Any]) -> bool:
 
 
 class History:
-    def __init__(self, kube: Kube, store: RunStore, settings: Settings) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, settings: Settings) -> None:
         self.kube = kube
         self.store = store
         self.settings = settings

@@ -7,17 +7,16 @@ from typing import Any
 
 from ferris_operator import metrics, model, ownership
 from ferris_operator.builders import run_status
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.history import History
-from ferris_operator.store.runs import RunStore
 
 DELETE_NOW = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
 
 
 class Outcomes:
-    def __init__(self, kube: Kube, store: RunStore, history: History) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, history: History) -> None:
         self.kube = kube
         self.store = store
         self.history = history
@@ -33,7 +32,7 @@ class Outcomes:
         self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
     ) -> None:
         steps = self.store.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
-        status = run_status.run_status(record, steps, generation, previous_conditions)
+        status = run_status.run_status(record, steps, generation, previous_conditions, now=model.utcnow())
         if generation is None:
             status.pop("observedGeneration", None)
         self.kube.patch_status(model.RUNS, record.namespace, record.name, status)
@@ -66,7 +65,7 @@ class Outcomes:
         )
         conditions = (body.get("status") or {}).get("conditions")
         status = run_status.failed_before_start(
-            phase, problem.reason, problem.message, meta.get("generation"), conditions
+            phase, problem.reason, problem.message, meta.get("generation"), conditions, now=model.utcnow()
         )
         self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
         if phase == model.FAILED:

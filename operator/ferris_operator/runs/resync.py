@@ -7,18 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from ferris_operator import isolation, model, ownership, reasons
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.runs.start import RunWaiting, Starter
-from ferris_operator.store.runs import RunStore
 
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
 
 
 class Resync:
-    def __init__(self, kube: Kube, store: RunStore, outcomes: Outcomes, starter: Starter, follower: Follower) -> None:
+    def __init__(
+        self, kube: KubePort, store: RunStorePort, outcomes: Outcomes, starter: Starter, follower: Follower
+    ) -> None:
         self.kube = kube
         self.store = store
         self.outcomes = outcomes

@@ -4,23 +4,21 @@ built here, each given exactly what it needs."""
 from __future__ import annotations
 
 from ferris_operator.crypto.run_tokens import RunTokens
-from ferris_operator.k8s.objects import Kube
+from ferris_operator.ports import KubePort, RunStorePort, VaultPort
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.resync import Resync
 from ferris_operator.runs.start import Starter
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault
 
 
 class RunService:
     def __init__(
         self,
-        kube: Kube,
-        vault: Vault,
-        runs: RunStore,
+        kube: KubePort,
+        vault: VaultPort,
+        runs: RunStorePort,
         settings: Settings,
         tokens: RunTokens,
         api_ca: str | None = None,

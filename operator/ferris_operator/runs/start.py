@@ -12,14 +12,12 @@ from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_operator import metrics, model, ownership, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
-from ferris_operator.crypto.run_tokens import RunTokens
-from ferris_operator.k8s.objects import Kube, Refused
+from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.ports import KubePort, Refused, RunStorePort, VaultPort, VersionGone
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.settings import Settings
-from ferris_operator.store.runs import RunStore, token_digest
-from ferris_operator.vault import Vault, VersionGone
 
 
 class RunWaiting(Problem):
@@ -39,9 +37,9 @@ def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
 class Starter:
     def __init__(
         self,
-        kube: Kube,
-        vault: Vault,
-        store: RunStore,
+        kube: KubePort,
+        vault: VaultPort,
+        store: RunStorePort,
         settings: Settings,
         tokens: RunTokens,
         outcomes: Outcomes,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 from typing import LiteralString
 
 from psycopg_pool import ConnectionPool
@@ -12,10 +11,6 @@ from ferris_operator import model
 from ferris_operator.records import RunRecord, StepRecord
 
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 RUN_COLUMNS: LiteralString = (

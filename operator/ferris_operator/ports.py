@@ -1,0 +1,113 @@
+"""What the services need from the outside world, as Protocols: the Kubernetes API (``KubePort``,
+implemented by ``k8s.objects.Kube``), run history (``RunStorePort``, ``store.runs.RunStore``)
+and the secrets vault (``VaultPort``, ``vault.Vault``), with the errors and values that cross
+them. Services depend on these, never on the adapters' modules, so a test's fake needs no
+``type: ignore`` and an adapter can change behind its port. Pure."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ferris_operator.records import RunRecord, StepRecord
+
+
+class Refused(Exception):
+    """The API server refused an object as invalid (422); the text is the server's reason."""
+
+
+class VersionGone(Exception):
+    """The secrets version a run pinned is no longer stored."""
+
+
+class StateQuotaExceeded(Exception):
+    """A ``context.state`` write would take the package over its quota; nothing was written."""
+
+
+@dataclass(frozen=True)
+class StoredSecrets:
+    version: int
+    values: dict[str, Any]
+
+    def __repr__(self) -> str:  # values never printed
+        return f"StoredSecrets(version={self.version}, names={sorted(self.values)})"
+
+
+class KubePort(Protocol):
+    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def list_runs_in(self, namespace: str) -> list[dict[str, Any]]: ...
+    def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]: ...
+    def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]: ...
+    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]: ...
+    def list_run_jobs(self, namespace: str) -> list[dict[str, Any]]: ...
+    def delete_run(self, namespace: str, name: str) -> None: ...
+    def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None: ...
+    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create ``obj``, or return the stored one of that name (created: False); ``Refused``
+        when the API server rejects it as invalid."""
+        ...
+
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def delete_exact(
+        self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None
+    ) -> None: ...
+    def replace_configmap(self, obj: dict[str, Any], uid: str) -> None: ...
+    def bundle_owners(self, namespace: str) -> dict[str, str | None]: ...
+    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]: ...
+    def event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+    ) -> None: ...
+
+
+class RunStorePort(Protocol):
+    def record_start(
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        package_name: str,
+        package_uid: str,
+        generation: int,
+        secrets_version: int,
+        token_sha256: str,
+        steps: list[str],
+    ) -> RunRecord: ...
+    def record_failure_before_start(
+        self, uid: str, namespace: str, name: str, package_name: str, phase: str, reason: str, message: str
+    ) -> None: ...
+    def set_token(self, uid: str, token_sha256: str) -> None: ...
+    def get(self, uid: str) -> RunRecord | None: ...
+    def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]: ...
+    def find(self, namespace: str, name: str) -> RunRecord | None: ...
+    def active(self) -> list[RunRecord]: ...
+    def mark_running(self, uid: str) -> None: ...
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> bool: ...
+    def record_step(
+        self,
+        uid: str,
+        idx: int,
+        phase: str,
+        exit_code: int | None,
+        started_at: datetime.datetime | None,
+        finished_at: datetime.datetime | None,
+        output: str | None,
+    ) -> bool: ...
+    def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]: ...
+
+
+class VaultPort(Protocol):
+    def ensure_package(self, namespace: str, name: str, uid: str) -> int: ...
+    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int: ...
+    def read(self, uid: str, version: int | None = None) -> StoredSecrets:
+        """The secrets at ``version`` (the latest when None); ``VersionGone`` when dropped."""
+        ...
+
+    def state_get(self, package_uid: str) -> dict[str, Any]: ...
+    def state_put(self, package_uid: str, key: str, value: Any) -> None:
+        """``StateQuotaExceeded`` when the write would take the package over its quota."""
+        ...
+
+    def forget(self, uid: str) -> None: ...
