@@ -6,11 +6,16 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from ferris_operator import model
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
+from ferris_operator.problems import Problem
 
 RUN = RunRef("team", "nightly-abc12", "uid-run-1")
+
+
 PACKAGE: dict[str, Any] = {
     "metadata": {"name": "nightly", "uid": "uid-pkg-1", "generation": 3},
     "spec": {
@@ -30,15 +35,16 @@ PACKAGE: dict[str, Any] = {
 }
 
 
-def test_names_are_deterministic_and_fit_in_63_characters() -> None:
-    assert model.job_name("nightly-abc12") == "nightly-abc12-run"
-    assert model.bundle_name("x" * 56) == "x" * 56 + "-bundle"  # the longest run name the CRD admits
-    # Longer names get a digest of the whole name: the same in every process, and still unique.
-    long_name = "x" * 60
-    assert model.job_name(long_name) == "x" * 50 + "-42f2d973-run"
-    assert model.bundle_name(long_name) == "x" * 47 + "-42f2d973-bundle"
-    assert len(model.key_secret_name(long_name)) <= 63
-    assert model.job_name(long_name) != model.job_name("x" * 59 + "y")
+def test_a_run_key_secret_without_a_valid_key_fails_closed() -> None:
+    meta = {"name": "r-key", "namespace": "a"}
+    for data in ({}, {"token": "dG9r"}, {"run.key": "c2hvcnQ=", "token": "dG9r"}, {"run.key": "!!", "token": "x"}):
+        with pytest.raises(Problem) as caught:
+            run_objects.read_key_secret({"metadata": meta, "data": data})
+        assert caught.value.reason == "RunKeyInvalid" and "a/r-key" in caught.value.message
+    key, token = run_objects.read_key_secret(
+        {"metadata": meta, "data": {"run.key": base64.b64encode(b"k" * 32).decode(), "token": "dG9r"}}
+    )
+    assert (key, token) == (b"k" * 32, "tok")
 
 
 def test_every_child_is_owned_by_the_run_and_labelled() -> None:
@@ -110,15 +116,6 @@ def test_entrypoint_runs_alone() -> None:
     assert model.step_names(PACKAGE["spec"]["scripts"], "b.sh") == ["b.sh"]
 
 
-def test_condition_keeps_its_transition_time_while_status_holds() -> None:
-    first = model.condition("Ready", True, "Ready", "ok", 1)
-    first["lastTransitionTime"] = "2020-01-01T00:00:00Z"
-    again = model.condition("Ready", True, "Ready", "still ok", 2, [first])
-    assert again["lastTransitionTime"] == "2020-01-01T00:00:00Z" and again["observedGeneration"] == 2
-    flipped = model.condition("Ready", False, "Broken", "no", 3, [first])
-    assert flipped["lastTransitionTime"] != "2020-01-01T00:00:00Z"
-
-
 def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
     scripts = [("run.json", "print(1)"), ("b.sh", "echo 2")]  # a script may be called run.json
     files = run_objects.bundle_files({"runId": RUN.uid}, scripts)
@@ -136,16 +133,3 @@ def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
         "items": [{"key": "script.0", "path": "run.json"}, {"key": "script.1", "path": "b.sh"}],
     }
     assert [i["key"] for i in volumes["bundle"]["configMap"]["items"]] == ["run.json", "bundle"]
-
-
-def test_the_run_manifest_names_its_package_and_carries_only_what_was_given() -> None:
-    from ferris_operator.builders.run_manifest import run_manifest
-
-    assert run_manifest("nightly", {}, None) == {
-        "apiVersion": "ferris.io/v1alpha1",
-        "kind": "FerrisRun",
-        "metadata": {"generateName": "nightly-", "labels": {"ferris.io/package": "nightly"}},
-        "spec": {"packageRef": {"name": "nightly"}},
-    }
-    spec = run_manifest("x" * 60, {"day": "today"}, 30)["spec"]
-    assert spec == {"packageRef": {"name": "x" * 60}, "params": {"day": "today"}, "timeoutSeconds": 30}

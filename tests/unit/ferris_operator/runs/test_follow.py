@@ -1,0 +1,67 @@
+"""Following a run: Job and pod events count only through the run's own children."""
+
+from __future__ import annotations
+
+from ferris_operator import model
+from tests.unit.ferris_operator.fakes import (
+    FakeKube,
+    FakeStore,
+    StepsStore,
+    completed_job,
+    failing_pod,
+    obj,
+    owner,
+    record,
+    service,
+)
+
+
+def test_a_job_labelled_as_a_run_but_not_owned_by_it_finishes_nothing() -> None:
+    victim = record("victim-uid", "team-a", "nightly")
+    store = FakeStore(victim)
+    runs = service(FakeKube(), store)
+    labels = {model.LABEL_RUN_UID: "victim-uid"}
+    runs.on_job(completed_job("mallory", "nightly-run", labels=labels))  # labels alone
+    runs.on_job(completed_job("mallory", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    runs.on_job(completed_job("team-a", "other-run", owner("FerrisRun", "victim-uid"), labels=labels))  # name
+    assert store.finished == []
+    runs.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    assert store.finished == [("victim-uid", model.SUCCEEDED, "Succeeded")]
+
+
+def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
+    victim = record("victim-uid", "team-a", "nightly")
+    job = obj("team-a", owner("FerrisRun", "victim-uid"), name="nightly-run")
+    store = FakeStore(victim)
+    kube = FakeKube({("Job", "team-a", "nightly-run"): job})
+    runs = service(kube, store)
+    runs.on_pod(failing_pod("mallory", "nightly-run", job["metadata"]["uid"]))  # other namespace
+    runs.on_pod(failing_pod("team-a", "nightly-run", "some-other-job-uid"))  # a Job of the same name? not this one
+    assert store.finished == [] and kube.deleted == []
+    runs.on_pod(failing_pod("team-a", "nightly-run", job["metadata"]["uid"]))
+    assert store.finished == [("victim-uid", model.FAILED, "ImagePullBackOff")]
+    assert ("Job", "nightly-run") in kube.deleted
+
+
+def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() -> None:
+    for phases, expected in (
+        ([model.STEP_SUCCEEDED, model.STEP_PENDING], (model.FAILED, "RunnerFailed")),
+        ([model.STEP_SUCCEEDED, model.STEP_SKIPPED], (model.SUCCEEDED, "Succeeded")),
+    ):
+        store = StepsStore(record("u", "a", "r"), phases)
+        service(FakeKube(), store).on_job(
+            completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+        )
+        assert store.finished == [("u", *expected)]
+
+
+def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_error() -> None:
+    victim = record("u", "a", "r")
+    job = obj("a", owner("FerrisRun", "u"), name="r-run")
+    store = FakeStore(victim)
+    kube = FakeKube({("Job", "a", "r-run"): job})
+    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
+    pod["metadata"]["labels"] = {model.LABEL_RUN_UID: "u"}
+    pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "CreateContainerConfigError"
+    service(kube, store).on_pod(pod)
+    assert store.finished == [("u", model.FAILED, "RunnerConfigError")]
