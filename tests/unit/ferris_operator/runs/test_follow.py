@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ferris_operator import model
 from tests.unit.ferris_operator.fakes import (
     FakeKube,
@@ -65,3 +67,47 @@ def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_erro
     pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "CreateContainerConfigError"
     service(kube, store).on_pod(pod)
     assert store.finished == [("u", model.FAILED, "RunnerConfigError")]
+
+
+def failed_job(reason: str, message: str = "") -> dict[str, Any]:
+    job = completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+    job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": reason, "message": message}]}
+    job["spec"] = {"activeDeadlineSeconds": 30}
+    return job
+
+
+def test_a_failed_job_ends_its_run_with_the_reason_a_person_can_act_on() -> None:
+    cases = (
+        ("DeadlineExceeded", [model.STEP_RUNNING], (model.FAILED, "Timeout")),
+        ("BackoffLimitExceeded", [model.STEP_SUCCEEDED, model.STEP_FAILED], (model.FAILED, "StepFailed")),
+        ("BackoffLimitExceeded", [model.STEP_PENDING], (model.FAILED, "RunnerFailed")),
+    )
+    for job_reason, phases, expected in cases:
+        store = StepsStore(record("u", "a", "r"), phases)
+        service(FakeKube(), store).on_job(failed_job(job_reason))
+        assert store.finished == [("u", *expected)], job_reason
+
+
+def test_a_job_still_running_or_with_a_condition_not_true_finishes_nothing() -> None:
+    store = StepsStore(record("u", "a", "r"), [model.STEP_RUNNING])
+    runs = service(FakeKube(), store)
+    job = failed_job("DeadlineExceeded")
+    job["status"]["conditions"][0]["status"] = "False"
+    runs.on_job(job)
+    job["status"] = {"active": 1}
+    runs.on_job(job)
+    assert store.finished == []
+
+
+def test_a_pod_that_is_merely_running_or_pulling_finishes_nothing() -> None:
+    victim = record("u", "a", "r")
+    job = obj("a", owner("FerrisRun", "u"), name="r-run")
+    store = FakeStore(victim)
+    runs = service(FakeKube({("Job", "a", "r-run"): job}), store)
+    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
+    for waiting in ({"reason": "ContainerCreating"}, {}):
+        pod["status"] = {"containerStatuses": [{"state": {"waiting": waiting}}]}
+        runs.on_pod(pod)
+    pod["status"] = {"containerStatuses": [{"state": {"running": {}}}]}
+    runs.on_pod(pod)
+    assert store.finished == []
