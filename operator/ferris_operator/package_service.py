@@ -16,6 +16,7 @@ from ferris_operator import metrics, model, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
+from ferris_operator.scripts import ReadConfigMap, read_scripts
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
 
 log = logging.getLogger("ferris.packages")
@@ -82,12 +83,12 @@ class PackageService:
                 problem,
             )
 
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         try:
-            self._check_scripts(meta["namespace"], spec)
+            read_scripts(spec.get("scripts") or [], self._configmaps(namespace), at_run_start=False)
         except Problem as problem:
             return outcome(problem)
 
-        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         mask = spec.get("maskSecretsInOutput", True)
         try:
             ingested = self._ingest(namespace, name, uid, spec, secrets_status)
@@ -145,33 +146,8 @@ class PackageService:
         fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
         return PackageOutcome(new_status, warnings=fresh_warnings)
 
-    def _check_scripts(self, namespace: str, spec: dict[str, Any]) -> None:
-        """Problem when a script is misnamed, missing (retry: it may be created) or too large."""
-        total = 0
-        for script in spec.get("scripts") or []:
-            name = script["name"]
-            if "/" in name or name in (".", ".."):
-                raise Problem(
-                    reasons.INVALID_SCRIPTS, f"spec.scripts: name {name!r} must be a file name without a path"
-                )
-            if "configMapRef" in script:
-                ref = script["configMapRef"]
-                content = self.kube.read_configmap_key(namespace, ref["name"], ref["key"])
-                if content is None:
-                    raise Problem(
-                        reasons.SCRIPT_SOURCE_MISSING,
-                        f"spec.scripts[{name}]: ConfigMap {ref['name']} with key {ref['key']} not found; create it",
-                        retry=True,
-                    )
-            else:
-                content = script.get("content", "")
-            total += len(content.encode())
-        if not spec.get("scripts"):
-            raise Problem(reasons.INVALID_SCRIPTS, "spec.scripts is empty; add at least one script")
-        if total > model.MAX_SCRIPTS_BYTES:
-            raise Problem(
-                reasons.INVALID_SCRIPTS, f"scripts total {total} bytes, over the limit of {model.MAX_SCRIPTS_BYTES}"
-            )
+    def _configmaps(self, namespace: str) -> ReadConfigMap:
+        return lambda name: self.kube.read("ConfigMap", namespace, name)
 
     def _ingest(
         self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]

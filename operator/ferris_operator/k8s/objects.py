@@ -117,13 +117,6 @@ class Kube:
             self.custom.delete_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
 
     # ---- core objects ----------------------------------------------------------------------
-    def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
-        cm = or_none(lambda: self._call(self.core.read_namespaced_config_map, name, namespace))
-        if cm is None:
-            return None
-        value = (cm.get("data") or {}).get(key)
-        return None if value is None else str(value)
-
     def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
         """(create, read, delete) of a kind of run child."""
         return self._child_verbs[kind]

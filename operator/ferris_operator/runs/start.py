@@ -17,6 +17,7 @@ from ferris_operator.ports import KubePort, Refused, RunStorePort, VaultPort, Ve
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.scripts import read_scripts
 from ferris_operator.settings import Settings
 
 
@@ -234,30 +235,12 @@ class Starter:
 
     def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
         """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and
-        checked again: the ConfigMap may have grown since the package was reconciled."""
-        contents: list[tuple[str, str]] = []
-        configmaps: dict[str, dict[str, Any] | None] = {}  # one read per ConfigMap
-        total = 0
-        for script in pkg_spec["scripts"]:
-            if "content" in script:
-                value = str(script["content"])
-            else:
-                cm = script["configMapRef"]
-                if cm["name"] not in configmaps:
-                    configmaps[cm["name"]] = self.kube.read("ConfigMap", ref.namespace, cm["name"])
-                found = ((configmaps[cm["name"]] or {}).get("data") or {}).get(cm["key"])
-                if found is None:
-                    raise RunWaiting(
-                        reasons.SCRIPT_SOURCE_MISSING,
-                        f"script {script['name']}: ConfigMap {cm['name']} has no key {cm['key']}",
-                    )
-                value = str(found)
-            total += len(value.encode())
-            if total > model.MAX_SCRIPTS_BYTES:
-                raise Problem(
-                    reasons.INVALID_SCRIPTS,
-                    f"spec.scripts: the scripts total more than {model.MAX_SCRIPTS_BYTES} bytes at run start "
-                    f"(script {script['name']} reaches {total}); shrink the ConfigMap-sourced scripts",
-                )
-            contents.append((script["name"], value))
-        return contents
+        checked again: the ConfigMap may have changed since the package was reconciled."""
+        try:
+            return read_scripts(
+                pkg_spec["scripts"], lambda cm: self.kube.read("ConfigMap", ref.namespace, cm), at_run_start=True
+            )
+        except Problem as problem:
+            if problem.retry:
+                raise RunWaiting(problem.reason, problem.message) from None
+            raise

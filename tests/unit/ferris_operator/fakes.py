@@ -60,11 +60,6 @@ class FakeKube:
         self.reads.append((kind, namespace, name))
         return self.objects.get((kind, namespace, name))
 
-    def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
-        found = self.read("ConfigMap", namespace, name)
-        value = ((found or {}).get("data") or {}).get(key)
-        return None if value is None else str(value)
-
     def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: Any = None) -> None:
         self.deleted.append((kind, name))
 
