@@ -1,0 +1,29 @@
+"""docs/architecture.md names every module in its components table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = [
+    "operator/ferris_operator",
+    "ciphertext/ferris_ciphertext",
+    "runner-image/ferris_runner",
+    "devcluster/ferris_devcluster",
+]
+
+
+def components() -> str:
+    text = (REPO / "docs" / "architecture.md").read_text()
+    return text.split("## Components", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_is_named(package: str) -> None:
+    root = REPO / package
+    modules = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py")) if p.name != "__init__.py"]
+    assert modules
+    section = components()
+    assert [m for m in modules if f"`{m}`" not in section] == []
