@@ -3,11 +3,9 @@ process node. Random free ports, a private directory, RBAC on; stopped as a whol
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import ssl
@@ -20,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ferris_devcluster import binaries, pki
+from ferris_devcluster import binaries, control_plane, pki
 from ferris_devcluster.kubeconfig import write_kubeconfig
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.processes import Supervised
 
-CONTROLLERS = "*,-node-lifecycle-controller,-node-ipam-controller,-cloud-node-lifecycle-controller"
 STATE_FILE = "cluster.json"
 
 
@@ -95,74 +92,21 @@ class LocalCluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         certs = pki.generate(self.directory / "pki")
         write_kubeconfig(self.kubeconfig, self.server, certs.ca_cert, certs.admin_cert, certs.admin_key)
-        etcd_port, etcd_peer = free_port(), free_port()
-        self._spawn(
-            "etcd",
-            [
-                self.bins["etcd"],
-                "--name",
-                "ferris",
-                "--data-dir",
-                str(self.directory / "etcd"),
-                "--listen-client-urls",
-                f"http://127.0.0.1:{etcd_port}",
-                "--advertise-client-urls",
-                f"http://127.0.0.1:{etcd_port}",
-                "--listen-peer-urls",
-                f"http://127.0.0.1:{etcd_peer}",
-                "--initial-advertise-peer-urls",
-                f"http://127.0.0.1:{etcd_peer}",
-                "--initial-cluster",
-                f"ferris=http://127.0.0.1:{etcd_peer}",
-                "--unsafe-no-fsync",
-                "--log-level",
-                "warn",
-            ],
-        )
+        etcd_port = free_port()
+        self._spawn("etcd", control_plane.etcd(self.bins["etcd"], self.directory / "etcd", etcd_port, free_port()))
+        audit_log = self.audit_log if self.audit else None
         self._spawn(
             "kube-apiserver",
-            [
-                self.bins["kube-apiserver"],
-                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={self.api_port}",
-                f"--tls-cert-file={certs.server_cert}",
-                f"--tls-private-key-file={certs.server_key}",
-                f"--client-ca-file={certs.ca_cert}",
-                f"--service-account-key-file={certs.sa_pub}",
-                f"--service-account-signing-key-file={certs.sa_key}",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--allow-privileged=true",
-                "--enable-priority-and-fairness=false",
-                "--endpoint-reconciler-type=none",
-                f"--cert-dir={self.directory / 'pki'}",
-                "--v=0",
-                self._encryption_flag(),
-                *self._audit_flags(),
-            ],
+            control_plane.kube_apiserver(
+                self.bins["kube-apiserver"], etcd_port, self.api_port, certs, self.directory, audit_log
+            ),
         )
         self._wait_ready(timeout)
         self._spawn(
             "kube-controller-manager",
-            [
-                self.bins["kube-controller-manager"],
-                f"--kubeconfig={self.kubeconfig}",
-                f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}",
-                f"--controllers={CONTROLLERS}",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                f"--service-account-private-key-file={certs.sa_key}",
-                f"--root-ca-file={certs.ca_cert}",
-                "--use-service-account-credentials=true",
-                "--concurrent-job-syncs=20",
-                "--concurrent-gc-syncs=20",
-                "--v=0",
-            ],
+            control_plane.kube_controller_manager(
+                self.bins["kube-controller-manager"], self.kubeconfig, free_port(), certs
+            ),
         )
         node_argv = [
             sys.executable,
@@ -185,31 +129,6 @@ class LocalCluster:
     @property
     def audit_log(self) -> Path:
         return self.logs / "audit.log"
-
-    def _encryption_flag(self) -> str:
-        """Secrets encrypted at rest in etcd (secretbox, a key made for this cluster), as a
-        production cluster should have them: a Secret deleted after ingestion would otherwise
-        stay readable in etcd's history until compaction."""
-        config = self.directory / "encryption.yaml"
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        config.write_text(
-            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
-            "  - resources: [secrets]\n    providers:\n"
-            f"      - secretbox:\n          keys:\n            - name: local\n              secret: {key}\n"
-            "      - identity: {}\n"
-        )
-        config.chmod(0o600)
-        return f"--encryption-provider-config={config}"
-
-    def _audit_flags(self) -> list[str]:
-        """Metadata-level audit of every request: which user did what to which resource."""
-        if not self.audit:
-            return []
-        policy = self.directory / "audit-policy.yaml"
-        policy.write_text(
-            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n"
-        )
-        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self.processes.append(Supervised(name, argv, self.logs))
