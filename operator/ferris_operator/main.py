@@ -25,6 +25,7 @@ from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
 from ferris_operator.store.runs import RunStore
+from ferris_operator.tls import serving_context
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
@@ -72,10 +73,7 @@ def runner_api_tls(settings: Settings) -> tuple[ssl.SSLContext | None, str | Non
         log.warning("the runner API serves plain HTTP: set FERRIS_RUNNER_API_TLS_DIR (the chart does)")
         return None, None
     try:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(directory / "tls.crt", directory / "tls.key")
-        return context, (directory / "ca.crt").read_text()
+        return serving_context(directory)
     except (OSError, ssl.SSLError) as exc:
         raise SystemExit(f"ferris-operator: runner API certificate in {directory}: {exc}") from None
 

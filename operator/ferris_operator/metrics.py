@@ -23,6 +23,9 @@ SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json docu
 RUNNER_API_REFUSED = Counter(
     "ferris_runner_api_refused_total", "Runner API requests refused", ["why"]
 )  # unauthorized, rate-limited, invalid, too-large
+SERVER_REFUSED = Counter(
+    "ferris_server_refused_total", "User API requests refused", ["why"]
+)  # unauthenticated, forbidden
 LOOP_ERRORS = Counter(
     "ferris_loop_object_errors_total", "Objects a periodic loop could not handle (the loop went on)", ["loop"]
 )

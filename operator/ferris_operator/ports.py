@@ -7,11 +7,12 @@ them. Services depend on these, never on the adapters' modules, so a test's fake
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ferris_operator.records import RunRecord, StepRecord
+from ferris_operator import model
+from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
 
 
 class Refused(Exception):
@@ -35,8 +36,45 @@ class StoredSecrets:
         return f"StoredSecrets(version={self.version}, names={sorted(self.values)})"
 
 
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """A stable key for caches: every field that an access review sees."""
+        extra = ";".join(f"{k}={','.join(v)}" for k, v in sorted(self.extra.items()))
+        return "\n".join((self.name, self.uid, ",".join(sorted(self.groups)), extra))
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route needs: ``verb`` on ``resource`` (a Ferris resource, with ``subresource``)."""
+
+    verb: str
+    resource: str
+    subresource: str = ""
+    group: str = model.GROUP
+
+    def describe(self, namespace: str) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {what}.{self.group} in namespace {namespace}"
+
+
+class ReviewPort(Protocol):
+    """The API server's answers about users: who a bearer token is (None: nobody), and whether
+    a user may do something (a SubjectAccessReview)."""
+
+    def token(self, token: str) -> User | None: ...
+    def access(self, user: User, access: Access, namespace: str, name: str) -> bool: ...
+
+
 class KubePort(Protocol):
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def list_runs_in(self, namespace: str) -> list[dict[str, Any]]: ...
     def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]: ...
@@ -110,3 +148,12 @@ class VaultPort(Protocol):
         ...
 
     def forget(self, uid: str) -> None: ...
+
+
+class HistoryPort(Protocol):
+    """Run history as people read it (the server)."""
+
+    def page(self, where: RunFilter, after: Cursor | None, limit: int) -> tuple[list[RunRecord], Cursor | None]: ...
+    def find(self, namespace: str, name: str) -> RunRecord | None: ...
+    def steps(self, uid: str) -> list[StepSummary]: ...
+    def output(self, uid: str, idx: int) -> StepRecord | None: ...

@@ -40,3 +40,26 @@ class StepRecord:
     started_at: datetime.datetime | None
     finished_at: datetime.datetime | None
     output: str
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    namespace: str
+    package: str | None = None
+    phase: str | None = None
+    since: datetime.datetime | None = None  # created at or after
+    until: datetime.datetime | None = None  # created before
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the previous page ended: the last run's creation time and uid."""
+
+    created_at: datetime.datetime
+    uid: str
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    step: StepRecord  # with its output left out
+    output_bytes: int

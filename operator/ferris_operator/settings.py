@@ -59,6 +59,9 @@ class Settings:
     runner_api_url: str = "https://ferris-operator.ferris-system.svc:8443"
     runner_api_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     health_port: int = 8080
+    server_bind: str = "0.0.0.0"  # noqa: S104 - users reach it through a Service or an Ingress
+    server_port: int = 8444
+    server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
     standalone: bool = True
@@ -92,6 +95,9 @@ class Settings:
             runner_api_url=env.get("FERRIS_RUNNER_API_URL", defaults.runner_api_url),
             runner_api_tls_dir=Path(env["FERRIS_RUNNER_API_TLS_DIR"]) if env.get("FERRIS_RUNNER_API_TLS_DIR") else None,
             health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
+            server_bind=env.get("FERRIS_SERVER_BIND", defaults.server_bind),
+            server_port=int(env.get("FERRIS_SERVER_PORT", defaults.server_port)),
+            server_tls_dir=Path(env["FERRIS_SERVER_TLS_DIR"]) if env.get("FERRIS_SERVER_TLS_DIR") else None,
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",

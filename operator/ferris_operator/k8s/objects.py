@@ -65,6 +65,22 @@ class Kube:
         )
         return None if obj is None else dict(obj)
 
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        get = self.custom.get_namespaced_custom_object
+        obj: Any = or_none(lambda: get(model.GROUP, model.VERSION, namespace, model.RUNS, name))
+        return None if obj is None else dict(obj)
+
+    def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
+        try:
+            return self._call(
+                self.custom.create_namespaced_custom_object, model.GROUP, model.VERSION, namespace, model.RUNS, body
+            )
+        except ApiException as exc:
+            if is_invalid(exc):
+                raise refusal(exc) from None
+            raise
+
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         with tolerating(is_not_found):
             self._call(

@@ -106,6 +106,16 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE secrets ADD PRIMARY KEY (package_uid, version, name);
         """,
     ),
+    (
+        5,
+        """
+        -- The server's history pages: newest first, a page at a time from a (created_at, uid)
+        -- cursor, within one namespace or one package, without counting the history.
+        CREATE INDEX runs_page ON runs (namespace, created_at DESC, uid DESC);
+        CREATE INDEX runs_page_by_package ON runs (namespace, package_name, created_at DESC, uid DESC);
+        DROP INDEX runs_by_package;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

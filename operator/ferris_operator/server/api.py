@@ -1,0 +1,248 @@
+"""The user-facing API of the Ferris server: run history, step output, packages, Run and rerun.
+
+Every route is declared once, in ``routes()``, with the access it needs; the one wrapper that
+serves them authenticates the user (client certificate or bearer token), then asks the
+cluster's RBAC for each access (SubjectAccessReview) before the handler runs. A route cannot be
+added without saying what it needs, and none acts on the server's own rights unchecked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ferris_operator import metrics, model, runner_reports
+from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.ports import Access, HistoryPort, KubePort, Refused, User
+from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.records import RunRecord
+from ferris_operator.runner_reports import ReportError
+from ferris_operator.server import queries, views
+from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.identity import TokenCache, bearer_token, user_from_certificate
+from ferris_operator.server.queries import QueryError
+from ferris_operator.store.db import DATABASE_ERRORS
+
+log = logging.getLogger("ferris.server")
+Handler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
+PREFIX = "/api/v1/namespaces/{namespace}"
+REQUESTED_BY = "ferris.io/requested-by"
+FOLLOW_POLL_SECONDS = 1.0
+FOLLOW_MAX_SECONDS = 6 * 3600
+
+LIST_RUNS = Access("list", model.RUNS)
+GET_RUN = Access("get", model.RUNS)
+GET_LOG = Access("get", model.RUNS, "log")
+CREATE_RUN = Access("create", model.RUNS)
+LIST_PACKAGES = Access("list", model.PACKAGES)
+GET_PACKAGE = Access("get", model.PACKAGES)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    needs: tuple[Access, ...]  # every one must be allowed; empty: any authenticated user
+    handler: Handler
+    summary: str
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+class ServerApi:
+    def __init__(
+        self,
+        kube: KubePort,
+        history: HistoryPort,
+        tokens: TokenCache,
+        authorizer: Authorizer,
+        limiter: FailureLimiter | None = None,
+    ) -> None:
+        self.kube = kube
+        self.history = history
+        self.tokens = tokens
+        self.authorizer = authorizer
+        self.limiter = limiter or FailureLimiter()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/api/v1/self", (), self.whoami, "the user this request is made as"),
+            Route("GET", f"{PREFIX}/runs", (LIST_RUNS,), self.list_runs, "a page of runs, newest first"),
+            Route("POST", f"{PREFIX}/runs", (CREATE_RUN,), self.create_run, "start a run of a package"),
+            Route("GET", f"{PREFIX}/runs/{{name}}", (GET_RUN,), self.get_run, "one run with its steps"),
+            Route(
+                "GET",
+                f"{PREFIX}/runs/{{name}}/steps/{{index}}/log",
+                (GET_LOG,),
+                self.step_log,
+                "a step's full output; ?follow=true streams it while the step runs",
+            ),
+            Route(
+                "POST",
+                f"{PREFIX}/runs/{{name}}/rerun",
+                (GET_RUN, CREATE_RUN),
+                self.rerun,
+                "start the run's package again, with its params or edited ones",
+            ),
+            Route("GET", f"{PREFIX}/packages", (LIST_PACKAGES,), self.list_packages, "the namespace's packages"),
+            Route("GET", f"{PREFIX}/packages/{{name}}", (GET_PACKAGE,), self.get_package, "one package"),
+        ]
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=queries.MAX_PARAMS_BYTES + 4096)
+        app.add_routes([web.route(r.method, r.path, self._guard(r)) for r in self.routes()])
+        return app
+
+    # ---- the one authorization point -----------------------------------------------------------
+    def _guard(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            source = request.remote or "unknown"
+            if self.limiter.blocked(source):
+                return _error(429, "too many failed requests from this address; slow down")
+            try:
+                user = await self._user(request)
+                if user is None:
+                    self.limiter.failed(source)
+                    metrics.SERVER_REFUSED.labels("unauthenticated").inc()
+                    return _error(
+                        401,
+                        "authenticate with a bearer token or a client certificate",
+                        **{"WWW-Authenticate": 'Bearer realm="ferris"'},
+                    )
+                namespace = request.match_info.get("namespace", "")
+                if namespace:
+                    queries.name(namespace, "namespace")
+                for access in route.needs:
+                    allowed = await asyncio.to_thread(self.authorizer.allowed, user, access, namespace)
+                    if not allowed:
+                        metrics.SERVER_REFUSED.labels("forbidden").inc()
+                        return _error(403, f"user {user.name!r} may not {access.describe(namespace)}")
+                return await route.handler(request, user)
+            except (QueryError, ReportError) as exc:
+                return _error(400, str(exc))
+            except DATABASE_ERRORS:
+                metrics.DATABASE_ERRORS.inc()
+                return _error(503, "database unavailable; retry later")
+
+        return guarded
+
+    async def _user(self, request: web.Request) -> User | None:
+        transport = request.transport
+        certificate = transport.get_extra_info("peercert") if transport is not None else None
+        user = user_from_certificate(certificate)
+        if user is not None:
+            return user
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if token is None:
+            return None
+        return await asyncio.to_thread(self.tokens.user, token)
+
+    # ---- routes --------------------------------------------------------------------------------
+    async def whoami(self, request: web.Request, user: User) -> web.StreamResponse:
+        return web.json_response({"name": user.name, "groups": list(user.groups)})
+
+    async def list_runs(self, request: web.Request, user: User) -> web.StreamResponse:
+        where, after, limit = queries.run_page(request.match_info["namespace"], request.query)
+        runs, cursor = await asyncio.to_thread(self.history.page, where, after, limit)
+        return web.json_response({"items": [views.run(r) for r in runs], "continue": views.cursor_token(cursor)})
+
+    async def get_run(self, request: web.Request, user: User) -> web.StreamResponse:
+        record = await self._run(request)
+        if record is None:
+            return self._no_run(request)
+        steps = await asyncio.to_thread(self.history.steps, record.uid)
+        return web.json_response(views.run_with_steps(record, steps))
+
+    async def step_log(self, request: web.Request, user: User) -> web.StreamResponse:
+        index = queries.step_index(request.match_info["index"])
+        record = await self._run(request)
+        step = await asyncio.to_thread(self.history.output, record.uid, index) if record else None
+        if record is None or step is None:
+            return _error(404, f"run {request.match_info['name']} has no step {index}")
+        if request.query.get("follow") not in ("true", "1"):
+            return web.Response(text=step.output, content_type="text/plain", charset="utf-8")
+        return await self._follow(request, record, index, step.output, step.phase)
+
+    async def _follow(
+        self, request: web.Request, record: RunRecord, index: int, output: str, phase: str
+    ) -> web.StreamResponse:
+        """The output so far, then what is added, until the step or the run ends."""
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await response.prepare(request)
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_MAX_SECONDS
+        while True:
+            if len(output) > sent:
+                await response.write(output[sent:].encode())
+                sent = len(output)
+            run = await asyncio.to_thread(self.history.find, record.namespace, record.name)
+            if phase in model.STEP_TERMINAL or run is None or run.terminal or loop.time() > deadline:
+                break
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+            step = await asyncio.to_thread(self.history.output, record.uid, index)
+            if step is None:
+                break
+            output, phase = step.output, step.phase
+        await response.write_eof()
+        return response
+
+    async def create_run(self, request: web.Request, user: User) -> web.StreamResponse:
+        body = runner_reports.decode(await request.read(), queries.MAX_PARAMS_BYTES, 4096)
+        package, params, timeout = queries.new_run(body)
+        return await self._start(request.match_info["namespace"], package, params, timeout, user)
+
+    async def rerun(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        record = await self._run(request)
+        if record is None:
+            return self._no_run(request)
+        raw = await request.read()
+        body = runner_reports.decode(raw, queries.MAX_PARAMS_BYTES, 4096) if raw else {}
+        if not isinstance(body, dict) or set(body) - {"params"}:
+            raise QueryError('body must be empty or {"params": {...}}')
+        if "params" in body:
+            params = queries.params(body["params"])
+        else:
+            original = await asyncio.to_thread(self.kube.get_run, namespace, name)
+            params = dict(((original or {}).get("spec") or {}).get("params") or {})
+        return await self._start(namespace, record.package_name, params, None, user)
+
+    async def _start(
+        self, namespace: str, package: str, params: dict[str, Any], timeout: int | None, user: User
+    ) -> web.StreamResponse:
+        manifest = run_manifest(package, params, timeout)
+        manifest["metadata"]["annotations"] = {REQUESTED_BY: user.name[:253]}
+        try:
+            created = await asyncio.to_thread(self.kube.create_run, namespace, manifest)
+        except Refused as refused:
+            return _error(400, f"the API server refused the run: {refused}")
+        log.info("run %s/%s of %s started for %s", namespace, created["metadata"]["name"], package, user.name)
+        return web.json_response({"namespace": namespace, "name": created["metadata"]["name"]}, status=201)
+
+    async def list_packages(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        found = await asyncio.to_thread(lambda: list(self.kube.iter_packages((namespace,))))
+        return web.json_response({"items": [views.package(p) for p in found]})
+
+    async def get_package(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], queries.name(request.match_info["name"], "package")
+        found = await asyncio.to_thread(self.kube.get_package, namespace, name)
+        if found is None:
+            return _error(404, f"no FerrisPackage {name} in namespace {namespace}")
+        return web.json_response(views.package(found))
+
+    # ---- shared --------------------------------------------------------------------------------
+    async def _run(self, request: web.Request) -> RunRecord | None:
+        namespace, name = request.match_info["namespace"], queries.name(request.match_info["name"], "run")
+        return await asyncio.to_thread(self.history.find, namespace, name)
+
+    @staticmethod
+    def _no_run(request: web.Request) -> web.Response:
+        return _error(404, f"no run {request.match_info['name']} in namespace {request.match_info['namespace']}")

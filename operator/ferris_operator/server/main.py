@@ -1,0 +1,116 @@
+"""`ferris-server`: the user API (and, next, the console) over the run history, each request
+made as the user and authorised by the cluster's RBAC. Stateless: run several behind one
+Service; the operator stays the single active controller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+from typing import Any
+
+from aiohttp import web
+from kubernetes import client
+
+from ferris_operator import __version__
+from ferris_operator.health import health_app
+from ferris_operator.k8s.clients import api_client
+from ferris_operator.k8s.errors import or_none
+from ferris_operator.k8s.objects import Kube
+from ferris_operator.k8s.reviews import Reviews
+from ferris_operator.main import wait_and_migrate
+from ferris_operator.server import openapi
+from ferris_operator.server.api import ServerApi
+from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.identity import TokenCache
+from ferris_operator.settings import Settings
+from ferris_operator.store.db import open_pool
+from ferris_operator.store.history import HistoryStore
+from ferris_operator.tls import serving_context
+
+log = logging.getLogger("ferris.server")
+AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
+
+
+def cluster_client_ca(api: client.ApiClient) -> str | None:
+    """The CA the API server trusts for client certificates, as extension API servers read it;
+    None when it is not published or not readable (then only bearer tokens get in)."""
+    core = client.CoreV1Api(api)
+    namespace, name = AUTHENTICATION_CONFIGMAP
+    try:
+        found: Any = or_none(lambda: core.read_namespaced_config_map(name, namespace, _preload_content=False))
+    except client.ApiException as exc:
+        log.warning("cannot read %s/%s (%s): client certificates are not accepted", namespace, name, exc.reason)
+        return None
+    if found is None:
+        return None
+    ca = (json.loads(found.data).get("data") or {}).get("client-ca-file")
+    return str(ca) if ca else None
+
+
+def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
+    pool = open_pool(settings.database_url, max_size=settings.db_pool_max)
+    reviews = Reviews(api)
+    server = ServerApi(Kube(api), HistoryStore(pool), TokenCache(reviews.token), Authorizer(reviews.access))
+    app = server.app()
+    document = openapi.document(server.routes(), __version__)
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    return app
+
+
+def tls(settings: Settings, client_ca: str | None) -> ssl.SSLContext | None:
+    if settings.server_tls_dir is None:
+        log.warning("the server serves plain HTTP: set FERRIS_SERVER_TLS_DIR (the chart does)")
+        return None
+    try:
+        return serving_context(settings.server_tls_dir, client_ca)[0]
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"ferris-server: certificate in {settings.server_tls_dir}: {exc}") from None
+
+
+async def serve(settings: Settings) -> None:
+    api = api_client()
+    context = tls(settings, cluster_client_ca(api))
+    runners = []
+    for app, port, site_tls in (
+        (user_api(settings, api), settings.server_port, context),
+        (health_app(lambda: True), settings.health_port, None),
+    ):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.server_bind, port, ssl_context=site_tls).start()
+        runners.append(runner)
+    log.info("serving the user API on %s:%s", settings.server_bind, settings.server_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for runner in runners:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    wait_and_migrate(settings)  # safe beside the operator's: migrations take an advisory lock
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Query strings and request bodies of the history API, validated and bounded; a refusal names
+the field and the fix. Pure."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.records import Cursor, RunFilter
+from ferris_operator.server import views
+
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_PARAMS_BYTES = 64 * 1024
+PHASES = (model.PENDING, model.RUNNING, model.SUCCEEDED, model.FAILED, model.CANCELLED)
+
+
+class QueryError(ValueError):
+    """A bad query or body: the message names the field and the fix (HTTP 400)."""
+
+
+def name(value: str, what: str) -> str:
+    if not DNS_NAME.match(value):
+        raise QueryError(f"{what} {value[:80]!r} is not a Kubernetes object name (lower case, digits, '-', '.')")
+    return value
+
+
+def _time(query: Mapping[str, str], field: str) -> datetime.datetime | None:
+    text = query.get(field)
+    if text is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{field} must be an RFC 3339 time such as 2026-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        raise QueryError(f"{field} must carry a time zone (end it with Z)")
+    return moment
+
+
+def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Cursor | None, int]:
+    package = query.get("package")
+    phase = query.get("phase")
+    if phase is not None and phase not in PHASES:
+        raise QueryError(f"phase must be one of {', '.join(PHASES)}")
+    try:
+        limit = int(query.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        raise QueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    after = None
+    if query.get("continue"):
+        try:
+            after = views.parse_cursor(query["continue"])
+        except (ValueError, TypeError):
+            raise QueryError("continue is not a token from a previous page; start again without it") from None
+    where = RunFilter(
+        namespace,
+        package=name(package, "package") if package is not None else None,
+        phase=phase,
+        since=_time(query, "since"),
+        until=_time(query, "until"),
+    )
+    return where, after, limit
+
+
+def new_run(body: Any) -> tuple[str, dict[str, Any], int | None]:
+    """(package, params, timeoutSeconds) of a run to create."""
+    if not isinstance(body, dict):
+        raise QueryError('body must be a JSON object: {"package": NAME, "params": {...}}')
+    unknown = set(body) - {"package", "params", "timeoutSeconds"}
+    if unknown:
+        raise QueryError(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: package, params, timeoutSeconds")
+    package = body.get("package")
+    if not isinstance(package, str):
+        raise QueryError("package must be the name of a FerrisPackage in this namespace")
+    return name(package, "package"), params(body.get("params", {})), timeout(body.get("timeoutSeconds"))
+
+
+def params(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise QueryError("params must be a JSON object")
+    return value
+
+
+def timeout(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 7 * 24 * 3600:
+        raise QueryError("timeoutSeconds must be a whole number of seconds from 1 to 604800")
+    return value
+
+
+def step_index(text: str) -> int:
+    if not text.isdigit() or len(text) > 6:
+        raise QueryError(f"step index {text[:20]!r} must be a whole number")
+    return int(text)

@@ -1,0 +1,93 @@
+"""What the history API answers, as JSON-ready dicts: a run, its steps, a package. Pure. A
+package's view names its secrets and never holds a value (the status it reads holds none)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.records import Cursor, RunRecord, StepSummary
+
+
+def _time(moment: datetime.datetime | None) -> str | None:
+    return model.timestamp(moment) if moment else None
+
+
+def run(record: RunRecord) -> dict[str, Any]:
+    return {
+        "namespace": record.namespace,
+        "name": record.name,
+        "uid": record.uid,
+        "package": record.package_name,
+        "phase": record.phase,
+        "reason": record.reason,
+        "message": record.message,
+        "packageGeneration": record.package_generation,
+        "secretsVersion": record.secrets_version,
+        "createdAt": _time(record.created_at),
+        "startedAt": _time(record.started_at),
+        "finishedAt": _time(record.finished_at),
+    }
+
+
+def run_with_steps(record: RunRecord, steps: list[StepSummary]) -> dict[str, Any]:
+    return {
+        **run(record),
+        "steps": [
+            {
+                "index": s.step.idx,
+                "name": s.step.name,
+                "phase": s.step.phase,
+                "exitCode": s.step.exit_code,
+                "startedAt": _time(s.step.started_at),
+                "finishedAt": _time(s.step.finished_at),
+                "outputBytes": s.output_bytes,
+            }
+            for s in steps
+        ],
+    }
+
+
+def package(body: dict[str, Any]) -> dict[str, Any]:
+    meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    secrets = status.get("secrets") or {}
+    return {
+        "namespace": meta["namespace"],
+        "name": meta["name"],
+        "ready": ready.get("status") == "True",
+        "reason": ready.get("reason"),
+        "message": ready.get("message"),
+        "scripts": [s.get("name") for s in spec.get("scripts") or []],
+        "params": spec.get("params") or {},
+        "secrets": {
+            "names": list(secrets.get("names") or []),
+            "count": secrets.get("count", 0),
+            "version": secrets.get("version", 0),
+        },
+        "lastRun": status.get("lastRun"),
+    }
+
+
+def cursor_token(cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    raw = json.dumps({"t": cursor.created_at.isoformat(), "u": cursor.uid}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def parse_cursor(token: str) -> Cursor:
+    """The cursor a ``continue`` token carries; ValueError when it is not one this server made."""
+    if len(token) > 512:
+        raise ValueError("continue token too long")
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("t"), str):
+        raise ValueError("not a continue token")
+    moment = datetime.datetime.fromisoformat(data["t"])
+    if moment.tzinfo is None:
+        raise ValueError("not a continue token")
+    return Cursor(moment, data["u"])

@@ -1,0 +1,80 @@
+"""Run history as the server reads it: pages of a namespace's runs, newest first, from a keyset
+cursor (no COUNT, no OFFSET: a page costs the same on the first day and after a million runs),
+one run with its steps, one step's full output."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+from psycopg_pool import ConnectionPool
+
+from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.store.runs import RUN_COLUMNS
+
+
+class HistoryStore:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def page(self, where: RunFilter, after: Cursor | None, limit: int) -> tuple[list[RunRecord], Cursor | None]:
+        """Up to ``limit`` runs, newest first, and the cursor of the next page (None: no more)."""
+        clauses: list[LiteralString] = ["namespace = %s"]
+        values: list[Any] = [where.namespace]
+        if where.package is not None:
+            clauses.append("package_name = %s")
+            values.append(where.package)
+        if where.phase is not None:
+            clauses.append("phase = %s")
+            values.append(where.phase)
+        if where.since is not None:
+            clauses.append("created_at >= %s")
+            values.append(where.since)
+        if where.until is not None:
+            clauses.append("created_at < %s")
+            values.append(where.until)
+        if after is not None:
+            clauses.append("(created_at, uid) < (%s, %s)")
+            values.extend([after.created_at, after.uid])
+        query: LiteralString = (
+            "SELECT "  # noqa: S608 - literal strings only; values are parameters
+            + RUN_COLUMNS
+            + " FROM runs WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY created_at DESC, uid DESC LIMIT %s"
+        )
+        with self._pool.connection() as conn:
+            rows = conn.execute(query, (*values, limit + 1)).fetchall()
+        runs = [RunRecord(*row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return runs, (Cursor(runs[-1].created_at, runs[-1].uid) if more and runs else None)
+
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        """The newest run of that name in the namespace (a name can be used again)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
+                " ORDER BY created_at DESC LIMIT 1",
+                (namespace, name),
+            ).fetchone()
+        return RunRecord(*row) if row else None
+
+    def steps(self, uid: str) -> list[StepSummary]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT idx, name, phase, exit_code, started_at, finished_at, octet_length(output)"
+                " FROM steps WHERE run_uid = %s ORDER BY idx",
+                (uid,),
+            ).fetchall()
+        return [
+            StepSummary(StepRecord(idx, name, phase, code, start, end, ""), size)
+            for idx, name, phase, code, start, end, size in rows
+        ]
+
+    def output(self, uid: str, idx: int) -> StepRecord | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT idx, name, phase, exit_code, started_at, finished_at, output"
+                " FROM steps WHERE run_uid = %s AND idx = %s",
+                (uid, idx),
+            ).fetchone()
+        return StepRecord(*row) if row else None

@@ -1,0 +1,275 @@
+"""The server's routes with fakes for the cluster and the history: every route refuses the
+unauthenticated (401) and the unauthorised (403, naming the permission), and answers the
+authorised; a route missing from the table below fails the test."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ferris_operator import model
+from ferris_operator.ports import Access, User
+from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.server.api import ServerApi
+from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.identity import TokenCache
+
+T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
+VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisruns", "log")}
+VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
+EDIT = VIEW | {("create", "ferrisruns", "")}
+RIGHTS = {"viewer": VIEW, "editor": EDIT, "stranger": set()}
+
+# Every route: (method, path in team-a, body), and the least role that may call it.
+ROUTES = {
+    ("GET", "/api/v1/self"): ("/api/v1/self", None, "stranger"),
+    ("GET", "/api/v1/namespaces/{namespace}/runs"): ("/api/v1/namespaces/team-a/runs", None, "viewer"),
+    ("POST", "/api/v1/namespaces/{namespace}/runs"): (
+        "/api/v1/namespaces/team-a/runs",
+        {"package": "nightly", "params": {"x": 1}},
+        "editor",
+    ),
+    ("GET", "/api/v1/namespaces/{namespace}/runs/{name}"): ("/api/v1/namespaces/team-a/runs/nightly-1", None, "viewer"),
+    ("GET", "/api/v1/namespaces/{namespace}/runs/{name}/steps/{index}/log"): (
+        "/api/v1/namespaces/team-a/runs/nightly-1/steps/0/log",
+        None,
+        "viewer",
+    ),
+    ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/rerun"): (
+        "/api/v1/namespaces/team-a/runs/nightly-1/rerun",
+        {"params": {"x": 2}},
+        "editor",
+    ),
+    ("GET", "/api/v1/namespaces/{namespace}/packages"): ("/api/v1/namespaces/team-a/packages", None, "viewer"),
+    ("GET", "/api/v1/namespaces/{namespace}/packages/{name}"): (
+        "/api/v1/namespaces/team-a/packages/nightly",
+        None,
+        "viewer",
+    ),
+}
+ROLES = ["stranger", "viewer", "editor"]
+RUNS = "/api/v1/namespaces/team-a/runs"
+
+
+class FakeReviews:
+    def __init__(self) -> None:
+        self.token_reviews = 0
+        self.access_reviews: list[tuple[str, Access, str]] = []
+
+    def token(self, token: str) -> User | None:
+        self.token_reviews += 1
+        role = token.removesuffix("-token")
+        return User(role, f"uid-{role}", ("system:authenticated",)) if role in RIGHTS else None
+
+    def access(self, user: User, access: Access, namespace: str, name: str) -> bool:
+        self.access_reviews.append((user.name, access, namespace))
+        return namespace == "team-a" and (access.verb, access.resource, access.subresource) in RIGHTS[user.name]
+
+
+def record(name: str = "nightly-1", phase: str = model.SUCCEEDED) -> RunRecord:
+    return RunRecord("uid-1", "team-a", name, "nightly", "puid", 1, 1, phase, "Succeeded", "", "d", T0, T0, T0)
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.pages: list[tuple[RunFilter, Cursor | None, int]] = []
+
+    def page(self, where: RunFilter, after: Cursor | None, limit: int) -> tuple[list[RunRecord], Cursor | None]:
+        self.pages.append((where, after, limit))
+        return [record()], Cursor(T0, "uid-1")
+
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        return record() if (namespace, name) == ("team-a", "nightly-1") else None
+
+    def steps(self, uid: str) -> list[StepSummary]:
+        return [StepSummary(StepRecord(0, "a.py", "Succeeded", 0, T0, T0, ""), 12)]
+
+    def output(self, uid: str, idx: int) -> StepRecord | None:
+        return StepRecord(0, "a.py", "Succeeded", 0, T0, T0, "hello output") if idx == 0 else None
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.created: list[tuple[str, dict[str, Any]]] = []
+
+    def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.created.append((namespace, body))
+        return {**body, "metadata": {**body["metadata"], "name": "nightly-abcde"}}
+
+    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"spec": {"packageRef": {"name": "nightly"}, "params": {"x": 1}}}
+
+    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return package() if name == "nightly" else None
+
+    def iter_packages(self, namespaces: tuple[str, ...]) -> Any:
+        return iter([package()])
+
+
+def package() -> dict[str, Any]:
+    status = {
+        "secrets": {"names": ["API_KEY"], "count": 1, "version": 3},
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    return {
+        "metadata": {"namespace": "team-a", "name": "nightly"},
+        "spec": {"scripts": [{"name": "a.py"}]},
+        "status": status,
+    }
+
+
+class World:
+    def __init__(self) -> None:
+        self.reviews = FakeReviews()
+        self.kube = FakeKube()
+        self.history = FakeHistory()
+        self.api = ServerApi(
+            self.kube,  # type: ignore[arg-type]  # partial fakes: only what the routes call
+            self.history,
+            TokenCache(self.reviews.token),
+            Authorizer(self.reviews.access),
+        )
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, str]:
+        async def go() -> tuple[int, str]:
+            app: web.Application = self.api.app()
+            async with TestClient(TestServer(app)) as client:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+                response = await client.request(method, path, data=data, headers=headers)
+                return response.status, await response.text()
+
+        return asyncio.run(go())
+
+
+def test_the_table_names_every_route_of_the_server() -> None:
+    declared = {(r.method, r.path) for r in World().api.routes()}
+    assert declared == set(ROUTES)
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+@pytest.mark.parametrize("role", [None, *ROLES])
+def test_every_route_refuses_who_may_not_and_answers_who_may(route: tuple[str, str], role: str | None) -> None:
+    path, body, least = ROUTES[route]
+    world = World()
+    status, text = world.call(route[0], path, body, f"{role}-token" if role else None)
+    if role is None:
+        assert status == 401, text
+    elif ROLES.index(role) < ROLES.index(least):
+        assert status == 403, text
+        assert f"user '{role}' may not" in json.loads(text)["error"]
+    else:
+        assert status in (200, 201), text
+
+
+def test_another_namespace_is_forbidden_even_to_an_editor() -> None:
+    status, text = World().call("GET", "/api/v1/namespaces/team-b/runs", token=EDITOR)
+    assert status == 403 and "list ferrisruns.ferris.io in namespace team-b" in text
+
+
+def test_a_made_up_token_is_401_and_reviewed_once_however_often_it_comes() -> None:
+    world = World()
+    for _ in range(3):
+        assert world.call("GET", "/api/v1/self", token="made-up")[0] == 401
+    assert world.reviews.token_reviews == 1
+
+
+def test_a_page_of_runs_carries_the_filters_and_a_continue_token() -> None:
+    world = World()
+    status, text = world.call(
+        "GET",
+        "/api/v1/namespaces/team-a/runs?package=nightly&phase=Failed&limit=5&since=2026-01-01T00:00:00Z",
+        token=VIEWER,
+    )
+    assert status == 200
+    page = json.loads(text)
+    assert page["items"][0]["name"] == "nightly-1" and page["continue"]
+    where, after, limit = world.history.pages[0]
+    assert (where.package, where.phase, limit, after) == ("nightly", "Failed", 5, None)
+    world.call("GET", f"/api/v1/namespaces/team-a/runs?continue={page['continue']}", token=VIEWER)
+    assert world.history.pages[1][1] == Cursor(T0, "uid-1")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=0", "limit must be a whole number from 1 to 500"),
+        ("limit=x", "limit must be a whole number"),
+        ("phase=Bogus", "phase must be one of"),
+        ("since=yesterday", "since must be an RFC 3339 time"),
+        ("continue=not-a-token", "continue is not a token from a previous page"),
+        ("package=Not_A_Name", "package 'Not_A_Name' is not a Kubernetes object name"),
+    ],
+)
+def test_a_bad_query_is_400_naming_the_field(query: str, message: str) -> None:
+    status, text = World().call("GET", f"/api/v1/namespaces/team-a/runs?{query}", token=VIEWER)
+    assert status == 400 and message in json.loads(text)["error"]
+
+
+def test_a_run_its_steps_and_a_steps_full_output() -> None:
+    world = World()
+    status, text = world.call("GET", "/api/v1/namespaces/team-a/runs/nightly-1", token=VIEWER)
+    assert status == 200 and json.loads(text)["steps"][0] == {
+        "index": 0,
+        "name": "a.py",
+        "phase": "Succeeded",
+        "exitCode": 0,
+        "startedAt": "2026-03-01T12:00:00Z",
+        "finishedAt": "2026-03-01T12:00:00Z",
+        "outputBytes": 12,
+    }
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs/nightly-1/steps/0/log", token=VIEWER) == (
+        200,
+        "hello output",
+    )
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs/nightly-1/steps/0/log?follow=true", token=VIEWER) == (
+        200,
+        "hello output",
+    )
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs/nightly-1/steps/9/log", token=VIEWER)[0] == 404
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs/other/steps/0/log", token=VIEWER)[0] == 404
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs/nightly-1/steps/x/log", token=VIEWER)[0] == 400
+
+
+def test_a_run_is_created_for_the_user_and_says_who_asked() -> None:
+    world = World()
+    status, text = world.call(
+        "POST", "/api/v1/namespaces/team-a/runs", {"package": "nightly", "params": {"x": 1}}, EDITOR
+    )
+    assert status == 201 and json.loads(text) == {"namespace": "team-a", "name": "nightly-abcde"}
+    namespace, body = world.kube.created[0]
+    assert namespace == "team-a" and body["spec"] == {"packageRef": {"name": "nightly"}, "params": {"x": 1}}
+    assert body["metadata"]["annotations"] == {"ferris.io/requested-by": "editor"}
+    world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
+    assert world.kube.created[1][1]["spec"]["params"] == {"x": 1}  # the original run's
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], "body must be a JSON object"),
+        ({"package": 3}, "package must be the name"),
+        ({"package": "nightly", "params": [1]}, "params must be a JSON object"),
+        ({"package": "nightly", "extra": 1}, "unknown field(s) extra"),
+        ({"package": "nightly", "timeoutSeconds": 0}, "timeoutSeconds must be a whole number"),
+        (b"{not json", "body is not JSON"),
+    ],
+)
+def test_a_bad_run_body_is_400_and_creates_nothing(body: Any, message: str) -> None:
+    world = World()
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", body, EDITOR)
+    assert status == 400 and message in json.loads(text)["error"] and world.kube.created == []
+
+
+def test_packages_show_secret_names_never_values() -> None:
+    status, text = World().call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
+    assert status == 200
+    view = json.loads(text)
+    assert view["secrets"] == {"names": ["API_KEY"], "count": 1, "version": 3} and view["ready"] is True
