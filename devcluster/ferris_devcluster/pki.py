@@ -18,6 +18,7 @@ VALIDITY = datetime.timedelta(days=30)
 @dataclass(frozen=True)
 class Pki:
     ca_cert: Path
+    ca_key: Path
     server_cert: Path
     server_key: Path
     admin_cert: Path
@@ -104,6 +105,7 @@ def generate(directory: Path) -> Pki:
     pem = serialization.Encoding.PEM
     pki = Pki(
         ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
         server_cert=directory / "apiserver.crt",
         server_key=directory / "apiserver.key",
         admin_cert=directory / "admin.crt",
@@ -112,6 +114,7 @@ def generate(directory: Path) -> Pki:
         sa_pub=directory / "sa.pub",
     )
     pki.ca_cert.write_bytes(ca.public_bytes(pem))
+    _write_key(pki.ca_key, ca_key)  # kept, to issue users' client certificates
     pki.server_cert.write_bytes(server.public_bytes(pem))
     _write_key(pki.server_key, server_key)
     pki.admin_cert.write_bytes(admin.public_bytes(pem))
@@ -140,3 +143,21 @@ def serving_certificate(directory: Path, names: tuple[str, ...]) -> Path:
     (directory / "tls.crt").write_bytes(cert.public_bytes(pem))
     _write_key(directory / "tls.key", key)
     return directory
+
+
+def client_certificate(pki_dir: Path, user: str, groups: tuple[str, ...], out: Path) -> tuple[Path, Path]:
+    """A client certificate for ``user`` in ``groups``, signed by the cluster's CA (in
+    ``pki_dir``), as an administrator hands one to a person: (certificate, key) in ``out``."""
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the cluster CA key is not an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+    subject = x509.Name([*names, x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    cert = _issue(subject, key, ca.subject, ca_key, usage=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    out.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = out / f"{user}.crt", out / f"{user}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert_path, key_path

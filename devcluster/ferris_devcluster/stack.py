@@ -1,7 +1,8 @@
-"""The whole local Ferris: PostgreSQL, the cluster, the CRDs and the operator as a process.
+"""The whole local Ferris: PostgreSQL, the cluster, the CRDs, the operator and the server as
+processes, and the RBAC users get from the chart.
 
-Used by `ferris-devcluster demo` and the end-to-end tests. The operator runs from this checkout with the
-same settings a Helm install gives it, pointed at loopback addresses.
+Used by `ferris-devcluster demo` and the end-to-end tests. The operator and the server run from
+this checkout with the settings a Helm install gives them, pointed at loopback addresses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from ferris_devcluster.cluster import LocalCluster
 from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
@@ -24,6 +27,7 @@ from ferris_devcluster.processes import Supervised
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "ferris-system"
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
 class FerrisStack:
@@ -34,9 +38,13 @@ class FerrisStack:
         self.cluster = LocalCluster(self.directory / "cluster")
         self.key_dir = self.directory / "master-key"
         self.api_tls_dir = self.directory / "runner-api-tls"
+        self.server_tls_dir = self.directory / "server-tls"
         self.api_port = free_port()
         self.health_port = free_port()
+        self.server_port = free_port()
+        self.server_health_port = free_port()
         self.operator: Supervised | None = None
+        self.server: Supervised | None = None
         self.operator_env = operator_env or {}  # settings of the operator beyond the defaults
 
     @property
@@ -69,8 +77,9 @@ class FerrisStack:
             self.postgres.start()
             self.cluster.start()
             self._write_master_key()
-            if not self.api_tls_dir.exists():
-                serving_certificate(self.api_tls_dir, ("127.0.0.1", "localhost"))
+            for directory in (self.api_tls_dir, self.server_tls_dir):
+                if not directory.exists():
+                    serving_certificate(directory, ("127.0.0.1", "localhost"))
             self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
             self.kubectl(
                 "wait",
@@ -80,10 +89,39 @@ class FerrisStack:
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+            self._apply_user_rbac()
+            self._publish_server()
             self.start_operator()
+            self.start_server()
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def server_url(self) -> str:
+        return f"https://127.0.0.1:{self.server_port}"
+
+    def _apply_user_rbac(self) -> None:
+        """What the chart gives users: the roles aggregated into view, edit and admin, and the
+        public reader of the sealing key and the server's address (from deploy/ferris.yaml)."""
+        docs = [d for d in yaml.safe_load_all((REPO / "deploy" / "ferris.yaml").read_text()) if d]
+        wanted = [
+            d
+            for d in docs
+            if (d["kind"] == "ClusterRole" and any(k.startswith(AGGREGATE) for k in d["metadata"].get("labels", {})))
+            or (d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"].endswith("-public-reader"))
+        ]
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wanted))
+
+    def _publish_server(self) -> None:
+        """Where the server is, as the chart publishes it: the ConfigMap the CLI reads."""
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ferris-server", "namespace": OPERATOR_NAMESPACE},
+            "data": {"url": self.server_url, "ca.crt": (self.server_tls_dir / "ca.crt").read_text()},
+        }
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(configmap))
 
     def _write_master_key(self) -> None:
         if self.key_dir.exists():
@@ -101,17 +139,25 @@ class FerrisStack:
             self.cluster.logs,
             env={**self.env(), "MALLOC_ARENA_MAX": "2"},  # as the operator image sets it
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.operator.alive():
-                raise RuntimeError(f"the operator exited:\n{self.operator.tail(40)}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the operator did not become ready:\n{self.operator.tail(40)}") from None
-                time.sleep(0.2)
+        _wait_ready(self.operator, self.health_port, timeout)
+
+    def start_server(self, timeout: float = 60) -> None:
+        env = {
+            **self.env(),
+            "FERRIS_SERVER_BIND": "127.0.0.1",
+            "FERRIS_SERVER_PORT": str(self.server_port),
+            "FERRIS_SERVER_TLS_DIR": str(self.server_tls_dir),
+            "FERRIS_HEALTH_PORT": str(self.server_health_port),
+        }
+        self.server = Supervised(
+            "server", [str(Path(sys.executable).parent / "ferris-server")], self.cluster.logs, env=env
+        )
+        _wait_ready(self.server, self.server_health_port, timeout)
+
+    def stop_server(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
 
     def kill_operator(self) -> None:
         """SIGKILL, as a crash or an OOM kill would."""
@@ -131,7 +177,12 @@ class FerrisStack:
     def operator_log(self) -> Path:
         return self.cluster.logs / "operator.log"
 
+    @property
+    def server_log(self) -> Path:
+        return self.cluster.logs / "server.log"
+
     def stop(self) -> None:
+        self.stop_server()
         self.stop_operator()
         self.cluster.stop()
         self.postgres.stop()
@@ -152,3 +203,17 @@ class FerrisStack:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+
+
+def _wait_ready(process: Supervised, health_port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not process.alive():
+            raise RuntimeError(f"the {process.name} exited:\n{process.tail(40)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {process.name} did not become ready:\n{process.tail(40)}") from None
+            time.sleep(0.2)

@@ -1,12 +1,12 @@
-"""The `ferris` command line: seal, keys, run and results. The demo and the local cluster are
-`ferris-devcluster`, which ships apart from the operator."""
+"""The `ferris` command line: seal, keys, run; runs, results and logs (through the server). The
+demo and the local cluster are `ferris-devcluster`, which ships apart from the operator."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from ferris_operator import cli_keys, cli_runs, cli_seal
+from ferris_operator import cli_keys, cli_runs, cli_seal, cli_server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_seal.register(commands)
     cli_keys.register(commands)
     cli_runs.register(commands)
+    cli_server.register(commands)
     return parser
 
 

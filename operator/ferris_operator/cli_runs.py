@@ -1,11 +1,9 @@
-"""`ferris run` and `ferris results`."""
+"""`ferris run`."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from typing import Any
 
@@ -29,12 +27,6 @@ def register(commands: Any) -> None:
     run.add_argument("--wait", action="store_true", help="wait for the result; exit code from the run")
     run.add_argument("--follow", action="store_true", help="with --wait: print each step's output as it ends")
     run.set_defaults(handler=cmd_run)
-
-    results = commands.add_parser("results", help="every step of a run with its full output (from PostgreSQL)")
-    results.add_argument("run")
-    results.add_argument("-n", "--namespace", default="default")
-    results.add_argument("--database-url", default=os.environ.get("FERRIS_DATABASE_URL"))
-    results.set_defaults(handler=cmd_results)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -92,31 +84,3 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{name}: {status['phase']} ({reason.get('reason', '')}) {reason.get('message', '')}".rstrip())
             return 0 if status["phase"] == model.SUCCEEDED else 1
         time.sleep(0.5)
-
-
-def cmd_results(args: argparse.Namespace) -> int:
-    if not args.database_url:
-        raise SystemExit("ferris results: set --database-url or FERRIS_DATABASE_URL")
-    from ferris_operator.store.db import open_pool
-    from ferris_operator.store.runs import RunStore
-
-    with open_pool(args.database_url, max_size=1) as pool:
-        store = RunStore(pool)
-        record = store.find(args.namespace, args.run)
-        if record is None:
-            print(f"ferris results: no run {args.namespace}/{args.run} recorded", file=sys.stderr)
-            return 1
-        steps = store.steps(record.uid)
-    print(
-        f"run {record.namespace}/{record.name}  package {record.package_name}  phase {record.phase}"
-        f"  reason {record.reason or '-'}"
-    )
-    print(f"package generation {record.package_generation}  secrets version {record.secrets_version}")
-    if record.message:
-        print(f"message: {record.message}")
-    for step in steps:
-        code = "" if step.exit_code is None else f" exit {step.exit_code}"
-        print(f"\n=== step {step.idx + 1}: {step.name}  {step.phase}{code} ===")
-        if step.output:
-            print(step.output, end="" if step.output.endswith("\n") else "\n")
-    return 0

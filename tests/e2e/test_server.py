@@ -1,0 +1,219 @@
+"""The Ferris server on the local cluster: every route against every kind of caller, each one a
+real Kubernetes identity (ServiceAccount tokens, client certificates, a group binding), decided
+by the cluster's own RBAC; the CLI reads history through it without a database password."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferris_devcluster.pki import client_certificate
+
+from .conftest import FERRIS, Ferris
+from .test_security import assert_clean
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    level: int  # 0 nobody, 1 authenticated elsewhere, 2 view in team-a, 3 edit in team-a
+    token: str | None = None
+    cert: tuple[Path, Path] | None = None
+
+
+# Every route of the server: (method, path template) -> (path in the world, body, level needed).
+ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
+    ("GET", "/api/v1/self"): ("/api/v1/self", None, 1),
+    ("GET", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", None, 2),
+    ("POST", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", {"package": "hello", "params": {"who": "api"}}, 3),
+    ("GET", "/api/v1/namespaces/{namespace}/runs/{name}"): ("{runs}/{run}", None, 2),
+    ("GET", "/api/v1/namespaces/{namespace}/runs/{name}/steps/{index}/log"): ("{runs}/{run}/steps/0/log", None, 2),
+    ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/rerun"): ("{runs}/{run}/rerun", {"params": {"who": "re"}}, 3),
+    ("GET", "/api/v1/namespaces/{namespace}/packages"): ("{packages}", None, 2),
+    ("GET", "/api/v1/namespaces/{namespace}/packages/{name}"): ("{packages}/hello", None, 2),
+}
+
+
+class World:
+    def __init__(self, ferris: Ferris) -> None:
+        self.ferris = ferris
+        suffix = uuid.uuid4().hex[:6]
+        self.team_a, self.team_b, self.team_c = (f"srv-{t}-{suffix}" for t in "abc")
+        self.canary = "srv-c4n4ry-" + uuid.uuid4().hex
+        self.bodies: list[str] = []
+        for namespace in (self.team_a, self.team_b, self.team_c):
+            ferris.kubectl("create", "namespace", namespace)
+        ferris.secret(self.team_a, "hello-source", json.dumps({"TOKEN": self.canary}))
+        script = (
+            "import sys, json\nfrom ferris_ef import get_secret\nprint('hello', json.loads(sys.argv[1]).get('who'))\n"
+        )
+        script += "print('token', get_secret('TOKEN'))\n"
+        ferris.package(
+            self.team_a, "hello", script, params={"who": "world"}, secretsFrom={"secretName": "hello-source"}
+        )
+        ferris.wait_condition(self.team_a, "ferrispackage", "hello", "Ready")
+        self.run = ferris.create_run(self.team_a, "hello")
+        assert ferris.wait_run(self.team_a, self.run)["status"]["phase"] == "Succeeded"
+        self.callers = self._callers(suffix)
+
+    def _callers(self, suffix: str) -> list[Caller]:
+        bind = self.ferris.kubectl
+        for namespace, account in ((self.team_a, "viewer"), (self.team_a, "editor"), (self.team_b, "stranger")):
+            bind("create", "serviceaccount", account, "-n", namespace)
+        bind("create", "serviceaccount", "member", "-n", self.team_c)
+        bind(
+            "create",
+            "rolebinding",
+            "v",
+            "--clusterrole=view",
+            f"--serviceaccount={self.team_a}:viewer",
+            "-n",
+            self.team_a,
+        )
+        bind(
+            "create",
+            "rolebinding",
+            "e",
+            "--clusterrole=edit",
+            f"--serviceaccount={self.team_a}:editor",
+            "-n",
+            self.team_a,
+        )
+        bind(
+            "create",
+            "rolebinding",
+            "e",
+            "--clusterrole=edit",
+            f"--serviceaccount={self.team_b}:stranger",
+            "-n",
+            self.team_b,
+        )
+        # Through groups only: every ServiceAccount of team-c, and a group in a client certificate.
+        group = f"system:serviceaccounts:{self.team_c}"
+        bind("create", "rolebinding", "g", "--clusterrole=view", f"--group={group}", "-n", self.team_a)
+        people = f"srv-viewers-{suffix}"
+        bind("create", "rolebinding", "p", "--clusterrole=view", f"--group={people}", "-n", self.team_a)
+        pki = self.ferris.stack.cluster.directory / "pki"
+        cert = client_certificate(pki, f"ada-{suffix}", (people,), self.ferris.stack.directory / "users")
+        admin = (pki / "admin.crt", pki / "admin.key")
+
+        def token(namespace: str, account: str) -> str:
+            return self.ferris.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+
+        return [
+            Caller("nobody", 0),
+            Caller("a made-up token", 0, token="made-up"),
+            Caller("an editor of another namespace", 1, token=token(self.team_b, "stranger")),
+            Caller("a viewer", 2, token=token(self.team_a, "viewer")),
+            Caller("a viewer through a ServiceAccount group", 2, token=token(self.team_c, "member")),
+            Caller("a viewer by client certificate and group", 2, cert=cert),
+            Caller("an editor", 3, token=token(self.team_a, "editor")),
+            Caller("the cluster admin by client certificate", 3, cert=admin),
+        ]
+
+    def call(self, caller: Caller, method: str, path: str, body: Any = None) -> tuple[int, str]:
+        stack = self.ferris.stack
+        context = ssl.create_default_context(cafile=str(stack.server_tls_dir / "ca.crt"))
+        if caller.cert:
+            context.load_cert_chain(str(caller.cert[0]), str(caller.cert[1]))
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(stack.server_url + path, data=data, method=method)
+        if caller.token:
+            request.add_header("Authorization", f"Bearer {caller.token}")
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode()
+        self.bodies.append(text)
+        return status, text
+
+    def path(self, template: str) -> str:
+        runs = f"/api/v1/namespaces/{self.team_a}/runs"
+        packages = f"/api/v1/namespaces/{self.team_a}/packages"
+        return template.format(runs=runs, packages=packages, run=self.run)
+
+
+@pytest.fixture(scope="module")
+def world(ferris: Ferris) -> World:
+    return World(ferris)
+
+
+def test_the_route_table_is_the_servers(world: World) -> None:
+    status, text = world.call(world.callers[-1], "GET", "/api/v1/openapi.json")
+    assert status == 200
+    served = {(method.upper(), path) for path, ops in json.loads(text)["paths"].items() for method in ops}
+    assert served == set(ROUTES)
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_every_route_answers_each_caller_as_rbac_says(world: World, route: tuple[str, str]) -> None:
+    template, body, needed = ROUTES[route]
+    answers = {}
+    for caller in world.callers:
+        status, text = world.call(caller, route[0], world.path(template), body)
+        answers[caller.name] = status
+        if caller.level == 0:
+            assert status == 401, (caller.name, text)
+        elif caller.level < needed:
+            assert status == 403, (caller.name, text)
+            assert "may not" in json.loads(text)["error"]
+        else:
+            assert status in (200, 201), (caller.name, text)
+    assert len(answers) == len(world.callers)
+
+
+def test_history_a_full_output_and_the_user_who_asked(world: World) -> None:
+    viewer, editor = world.callers[3], world.callers[6]
+    status, text = world.call(viewer, "GET", world.path("{runs}?package=hello&limit=1"))
+    page = json.loads(text)
+    assert status == 200 and len(page["items"]) == 1 and page["continue"] is not None
+    status, text = world.call(viewer, "GET", world.path("{runs}/{run}"))
+    run = json.loads(text)
+    assert run["phase"] == "Succeeded" and run["steps"][0]["name"] == "main.py"
+    status, text = world.call(viewer, "GET", world.path("{runs}/{run}/steps/0/log"))
+    assert status == 200 and "hello world" in text and "token ****" in text
+    status, text = world.call(editor, "POST", world.path("{runs}"), {"package": "hello", "params": {"who": "api"}})
+    created = json.loads(text)["name"]
+    obj = world.ferris.get(world.team_a, "ferrisrun", created)
+    assert obj["metadata"]["annotations"]["ferris.io/requested-by"] == f"system:serviceaccount:{world.team_a}:editor"
+    assert world.ferris.wait_run(world.team_a, created)["status"]["phase"] == "Succeeded"
+    status, text = world.call(viewer, "GET", world.path(f"{{runs}}/{created}/steps/0/log"))
+    assert "hello api" in text
+
+
+def test_the_cli_reads_history_through_the_server_without_a_database_password(world: World) -> None:
+    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+    runs = subprocess.run(
+        [FERRIS, "runs", "-n", world.team_a, "--package", "hello"], env=env, capture_output=True, text=True, check=True
+    )
+    assert world.run in runs.stdout and "Succeeded" in runs.stdout
+    logs = subprocess.run([FERRIS, "logs", world.run, "-n", world.team_a], env=env, capture_output=True, text=True)
+    assert logs.returncode == 0 and "hello world" in logs.stdout, logs.stderr
+    results = subprocess.run(
+        [FERRIS, "results", world.run, "-n", world.team_a], env=env, capture_output=True, text=True
+    )
+    assert "=== step 1: main.py  Succeeded exit 0 ===" in results.stdout, results.stderr
+    elsewhere = subprocess.run(
+        [FERRIS, "results", world.run, "-n", world.team_b], env=env, capture_output=True, text=True
+    )
+    assert elsewhere.returncode == 1 and "no run" in elsewhere.stderr
+
+
+def test_no_response_and_no_line_of_the_servers_log_holds_a_secret(world: World) -> None:
+    for (method, _), (template, _, _) in ROUTES.items():
+        if method == "GET":
+            assert world.call(world.callers[-1], method, world.path(template))[0] == 200
+    assert_clean("the server's responses", "\n".join(world.bodies), [world.canary])
+    assert_clean("the server's log", world.ferris.stack.server_log.read_text(errors="replace"), [world.canary])
