@@ -20,7 +20,7 @@ def run_demo(keep: bool = False) -> int:
     exit_on_sigterm()
 
     example = REPO / "examples" / "secrets-demo"
-    _step("starting PostgreSQL, the local Kubernetes cluster and the Ferris operator")
+    _step("starting PostgreSQL, the local Kubernetes cluster, the Ferris operator and the Ferris server")
     started = time.monotonic()
     stack = FerrisStack()
     code = 1
@@ -31,8 +31,8 @@ def run_demo(keep: bool = False) -> int:
         print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
         if keep:
             print(
-                f"\nleft running. export KUBECONFIG={stack.kubeconfig} "
-                f"FERRIS_DATABASE_URL={stack.env()['FERRIS_DATABASE_URL']}"
+                f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_NAMESPACE=ferris-system"
+                f"\nthe Ferris server: {stack.server_url} (ferris runs, results and logs find it)"
                 f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)",
                 flush=True,
             )
@@ -46,7 +46,8 @@ def run_demo(keep: bool = False) -> int:
 
 
 def _walk_through(stack: FerrisStack, example: Path) -> int:
-    env = stack.env()
+    # What a user has: a kubeconfig. No database password, no master key.
+    env = {k: v for k, v in stack.env().items() if k not in ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR")}
     ferris = str(Path(sys.executable).parent / "ferris")
     kubectl = stack.cluster.bins["kubectl"]
     _step(f"kubectl apply -k {example.relative_to(REPO)}")
@@ -72,6 +73,8 @@ def _walk_through(stack: FerrisStack, example: Path) -> int:
         run_name = output.stdout.split("/", 1)[1].split()[0] if "/" in output.stdout else ""
         _step(f"ferris results {run_name} -n ferris-demo")
         subprocess.run([ferris, "results", run_name, "-n", "ferris-demo"], env=env)
+    _step("ferris runs -n ferris-demo  (history through the Ferris server, as the kubeconfig's user)")
+    subprocess.run([ferris, "runs", "-n", "ferris-demo"], env=env)
     _step("kubectl get ferrisruns -n ferris-demo")
     subprocess.run([kubectl, "get", "ferrisruns", "-n", "ferris-demo"], env=env)
     return 0 if all(c == 0 for c in codes) else 1

@@ -18,20 +18,23 @@ VALUES = [
     "database.existingSecret=ferris-database",
     "masterKey.existingSecret=ferris-master-key",
     "runnerApi.tls.existingSecret=ferris-runner-api-tls",
+    "server.tls.existingSecret=ferris-server-tls",
 ]
 
 HEADER = f"""\
 # Ferris, for `kubectl apply -f` (rendered from charts/ferris by `make manifests`; do not edit).
 #
-# Before applying, create the three Secrets the operator reads (the chart would generate the
-# master key and the runner API's certificate; plain manifests must not ship either):
+# Before applying, create the four Secrets the operator and the server read (the chart would
+# generate the master key and the two certificates; plain manifests must not ship any):
 #   kubectl create namespace {NAMESPACE}
 #   kubectl -n {NAMESPACE} create secret generic ferris-master-key \\
 #     --from-literal=k1="$(ferris keys generate)" --from-literal=active=k1
 #   kubectl -n {NAMESPACE} create secret generic ferris-database --from-literal=url=postgresql://...
 #   kubectl -n {NAMESPACE} create secret generic ferris-runner-api-tls \\
 #     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris.{NAMESPACE}.svc
-#   (or let a cert-manager Certificate write that Secret)
+#   kubectl -n {NAMESPACE} create secret generic ferris-server-tls \
+#     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris-server.{NAMESPACE}.svc
+#   (or let cert-manager Certificates write those two Secrets)
 # then: kubectl apply --server-side -f deploy/ferris.yaml
 ---
 apiVersion: v1

@@ -90,7 +90,6 @@ class FerrisStack:
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
             self._apply_user_rbac()
-            self._publish_server()
             self.start_operator()
             self.start_server()
         except BaseException:
@@ -112,16 +111,6 @@ class FerrisStack:
             or (d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"].endswith("-public-reader"))
         ]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wanted))
-
-    def _publish_server(self) -> None:
-        """Where the server is, as the chart publishes it: the ConfigMap the CLI reads."""
-        configmap = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "ferris-server", "namespace": OPERATOR_NAMESPACE},
-            "data": {"url": self.server_url, "ca.crt": (self.server_tls_dir / "ca.crt").read_text()},
-        }
-        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(configmap))
 
     def _write_master_key(self) -> None:
         if self.key_dir.exists():
@@ -147,6 +136,7 @@ class FerrisStack:
             "FERRIS_SERVER_BIND": "127.0.0.1",
             "FERRIS_SERVER_PORT": str(self.server_port),
             "FERRIS_SERVER_TLS_DIR": str(self.server_tls_dir),
+            "FERRIS_SERVER_PUBLIC_URL": self.server_url,
             "FERRIS_HEALTH_PORT": str(self.server_health_port),
         }
         self.server = Supervised(

@@ -62,6 +62,7 @@ class Settings:
     server_bind: str = "0.0.0.0"  # noqa: S104 - users reach it through a Service or an Ingress
     server_port: int = 8444
     server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
+    server_public_url: str = ""  # published in ConfigMap ferris-server for the CLI
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
     standalone: bool = True
@@ -76,16 +77,21 @@ class Settings:
         return redact_url(self.database_url)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(
+        cls,
+        env: dict[str, str] | None = None,
+        program: str = "ferris-operator",
+        required: tuple[str, ...] = ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR"),
+    ) -> Settings:
         env = dict(os.environ if env is None else env)
-        missing = [name for name in ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR") if not env.get(name)]
+        missing = [name for name in required if not env.get(name)]
         if missing:
-            raise SystemExit(f"ferris-operator: set {', '.join(missing)} (see docs/architecture.md#settings)")
+            raise SystemExit(f"{program}: set {', '.join(missing)} (see docs/architecture.md#settings)")
         defaults = cls(database_url="", master_key_dir=Path("."))
         watch = env.get("FERRIS_WATCH_NAMESPACES", "")
         return cls(
             database_url=env["FERRIS_DATABASE_URL"],
-            master_key_dir=Path(env["FERRIS_MASTER_KEY_DIR"]),
+            master_key_dir=Path(env.get("FERRIS_MASTER_KEY_DIR", "")),
             namespace=env.get("FERRIS_NAMESPACE", defaults.namespace),
             sealing_secret=env.get("FERRIS_SEALING_SECRET", defaults.sealing_secret),
             sealing_configmap=env.get("FERRIS_SEALING_CONFIGMAP", defaults.sealing_configmap),
@@ -98,6 +104,7 @@ class Settings:
             server_bind=env.get("FERRIS_SERVER_BIND", defaults.server_bind),
             server_port=int(env.get("FERRIS_SERVER_PORT", defaults.server_port)),
             server_tls_dir=Path(env["FERRIS_SERVER_TLS_DIR"]) if env.get("FERRIS_SERVER_TLS_DIR") else None,
+            server_public_url=env.get("FERRIS_SERVER_PUBLIC_URL", defaults.server_public_url),
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ class Install:
         self.postgres = postgres
         self.api_port = free_port()
         self.health_port = free_port()
+        self.server_port = free_port()
+        self.server_health_port = free_port()
 
     def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -71,6 +76,17 @@ class Install:
             f"runnerApi.url=https://127.0.0.1:{self.api_port}",
             "--set",
             "runnerApi.tls.ipAddresses={127.0.0.1}",
+            # One server replica: pods share the host's network here, and so its ports.
+            "--set",
+            "server.replicaCount=1",
+            "--set",
+            f"server.port={self.server_port}",
+            "--set",
+            f"server.healthPort={self.server_health_port}",
+            "--set",
+            f"server.url=https://127.0.0.1:{self.server_port}",
+            "--set",
+            "server.tls.ipAddresses={127.0.0.1}",
         ]
 
     def json(self, *args: str) -> dict[str, Any]:
@@ -153,6 +169,8 @@ SWITCHES = {
         "database.url=",
     ],
     "no-aggregation": ["--set", "rbac.aggregateToDefaultRoles=false"],
+    "server-ingress": ["--set", "server.ingress.enabled=true", "--set", "server.ingress.host=ferris.example.com"],
+    "no-server": ["--set", "server.enabled=false"],
 }
 
 
@@ -211,6 +229,39 @@ def test_the_runner_api_is_served_over_tls_with_a_certificate_for_the_service(in
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["FERRIS_RUNNER_API_URL"] == f"https://ferris.{NS}.svc:8443"
     assert env["FERRIS_RUNNER_API_TLS_DIR"] == "/etc/ferris/runner-api-tls"
+
+
+def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_disruption_budget(
+    install: Install,
+) -> None:
+    documents = [d for d in yaml.safe_load_all(render(install)) if d]
+    by = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    server = by[("Deployment", "ferris-server")]
+    assert (
+        server["spec"]["replicas"] == 2 and by[("PodDisruptionBudget", "ferris-server")]["spec"]["maxUnavailable"] == 1
+    )
+    assert server["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    assert by[("Deployment", "ferris")]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    pod = server["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "ferris-server" and pod["containers"][0]["command"] == ["ferris-server"]
+    assert not [v for v in pod["volumes"] if "master-key" in json.dumps(v)], "the server holds no master key"
+    secret = by[("Secret", "ferris-server-tls")]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert f"ferris-server.{NS}.svc" in names
+    one = [d for d in yaml.safe_load_all(render(install, "--set", "server.replicaCount=1")) if d]
+    assert not [d for d in one if d["kind"] == "PodDisruptionBudget"]
+    failed = install.helm(
+        "template",
+        "ferris",
+        str(CHART),
+        "--set",
+        "database.url=postgresql://u@h/db",
+        "--set",
+        "server.ingress.enabled=true",
+        check=False,
+    )
+    assert "server.ingress.host is required with server.ingress.enabled" in failed.stderr
 
 
 def test_the_network_policy_admits_runner_pods_of_the_watched_namespaces_only(install: Install) -> None:
@@ -513,8 +564,8 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     granted: set[tuple[str, str, str]] = set()
     roles = [d for d in yaml.safe_load_all(render(install)) if d and d["kind"] in ("Role", "ClusterRole")]
     for role in roles:
-        if role["metadata"]["name"].endswith(("-edit", "-view", "-public-key-reader")):
-            continue  # roles for users, not for the operator
+        if role["metadata"]["name"].endswith(("-edit", "-view", "-public-reader", "-server")):
+            continue  # roles for users and for the server, not for the operator
         for rule in role["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -525,6 +576,85 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     assert not {u for u in used if u not in granted and u[1] not in ("selfsubjectaccessreviews",)}, (
         "the audit shows requests outside the chart's rules"
     )
+
+
+def audited(install: Install, user: str) -> set[tuple[str, str, str]]:
+    used: set[tuple[str, str, str]] = set()
+    for line in install.cluster.audit_log.read_text().splitlines():
+        event = json.loads(line)
+        ref = event.get("objectRef") or {}
+        if event["user"]["username"] == user and ref:
+            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            used.add((ref.get("apiGroup", ""), resource, event["verb"]))
+    return used
+
+
+def server_call(install: Install, method: str, path: str, token: str, body: Any = None) -> tuple[int, str]:
+    ca = install.json("get", "configmap", "ferris-server", "-n", NS)["data"]
+    context = ssl.create_default_context(cadata=ca["ca.crt"])
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(ca["url"] + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operator: Install) -> None:
+    """The chart's server pod publishes where it is, takes a user's token, and asks the cluster
+    before it reads or creates anything; every rule of its roles is used, none exceeded."""
+    install = operator
+    wait_for(
+        lambda: (
+            install.run("curl", "-sf", f"http://127.0.0.1:{install.server_health_port}/readyz", check=False).returncode
+            == 0
+        ),
+        "the server pod ready",
+        120,
+    )
+    wait_for(
+        lambda: install.kubectl("get", "configmap", "ferris-server", "-n", NS, check=False).returncode == 0, "publish"
+    )
+    ns = "ferris-demo"
+    for account, role in (("server-viewer", "view"), ("server-editor", "edit")):
+        install.kubectl("create", "serviceaccount", account, "-n", ns, check=False)
+        install.kubectl(
+            "create",
+            "rolebinding",
+            account,
+            f"--clusterrole={role}",
+            f"--serviceaccount={ns}:{account}",
+            "-n",
+            ns,
+            check=False,
+        )
+    viewer = install.kubectl("create", "token", "server-viewer", "-n", ns).stdout.strip()
+    editor = install.kubectl("create", "token", "server-editor", "-n", ns).stdout.strip()
+    run = install.run_example("secrets-demo")
+    assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/runs", viewer)[0] == 200
+    status, text = server_call(install, "GET", f"/api/v1/namespaces/{ns}/runs/{run}/steps/0/log", viewer)
+    assert status == 200 and "DB PASS: ****" in text
+    assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/packages/secrets-demo", viewer)[0] == 200
+    assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", viewer, {"package": "secrets-demo"})[0] == 403
+    assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", editor, {"package": "secrets-demo"})[0] == 201
+    assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs/{run}/rerun", editor)[0] == 201
+    assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/packages", viewer)[0] == 200
+
+    used = audited(install, f"system:serviceaccount:{NS}:ferris-server")
+    granted = {
+        (group, resource, verb)
+        for role in yaml.safe_load_all(render(install))
+        if role and role["kind"] in ("Role", "ClusterRole") and role["metadata"]["name"] == "ferris-server"
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    granted.add(("", "configmaps", "get"))  # extension-apiserver-authentication, through the cluster's own Role
+    assert granted - used <= {("", "configmaps", "update")}, "rules never used by the server (update: a restart)"
+    assert used <= granted, f"the server asked for more than its rules: {sorted(used - granted)}"
 
 
 SERVICE_MONITOR_CRD = {

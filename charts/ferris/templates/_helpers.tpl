@@ -124,3 +124,31 @@ app.kubernetes.io/component: runner
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/* The server's selector labels: the operator's with another component. */}}
+{{- define "ferris.serverSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ferris.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{- define "ferris.serverLabels" -}}
+helm.sh/chart: {{ include "ferris.chart" . }}
+{{ include "ferris.serverSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ferris
+{{- end }}
+
+{{- define "ferris.serverName" -}}
+{{- printf "%s-server" (include "ferris.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Where users reach the server: server.url, or the Service's name in the cluster. */}}
+{{- define "ferris.serverUrl" -}}
+{{- default (printf "https://%s.%s.svc:%d" (include "ferris.serverName" .) .Release.Namespace (int .Values.server.service.port)) .Values.server.url }}
+{{- end }}
+
+{{- define "ferris.serverTlsSecretName" -}}
+{{- default (printf "%s-tls" (include "ferris.serverName" .)) .Values.server.tls.existingSecret }}
+{{- end }}

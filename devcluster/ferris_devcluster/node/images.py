@@ -61,5 +61,12 @@ def resolve_argv(
     if entrypoint is None:
         return None
     if command:
-        return list(command) + list(args or [])
+        argv = list(command) + list(args or [])
+        if entrypoint and "/" not in argv[0]:
+            # A bare command is looked up in the image first, as the image's PATH would find
+            # it: for a mapped image, the directory of its entrypoint.
+            candidate = Path(entrypoint[0]).parent / argv[0]
+            if candidate.exists():
+                argv[0] = str(candidate)
+        return argv
     return list(entrypoint) + list(args or [])

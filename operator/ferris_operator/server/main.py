@@ -19,7 +19,7 @@ from kubernetes import client
 from ferris_operator import __version__
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
-from ferris_operator.k8s.errors import or_none
+from ferris_operator.k8s.errors import is_conflict, or_none
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.reviews import Reviews
 from ferris_operator.main import wait_and_migrate
@@ -34,6 +34,7 @@ from ferris_operator.tls import serving_context
 
 log = logging.getLogger("ferris.server")
 AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
+PUBLISHED = "ferris-server"
 
 
 def cluster_client_ca(api: client.ApiClient) -> str | None:
@@ -66,19 +67,46 @@ def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
     return app
 
 
-def tls(settings: Settings, client_ca: str | None) -> ssl.SSLContext | None:
+def tls(settings: Settings, client_ca: str | None) -> tuple[ssl.SSLContext | None, str]:
+    """The TLS context and the CA (PEM) clients verify the server with."""
     if settings.server_tls_dir is None:
         log.warning("the server serves plain HTTP: set FERRIS_SERVER_TLS_DIR (the chart does)")
-        return None
+        return None, ""
     try:
-        return serving_context(settings.server_tls_dir, client_ca)[0]
+        return serving_context(settings.server_tls_dir, client_ca)
     except (OSError, ssl.SSLError) as exc:
         raise SystemExit(f"ferris-server: certificate in {settings.server_tls_dir}: {exc}") from None
 
 
+def publish(api: client.ApiClient, settings: Settings, ca: str) -> None:
+    """Where the server is, for the ferris CLI: ConfigMap ferris-server (URL and CA), which
+    every authenticated user may read. Each replica writes the same; the last write wins."""
+    if not settings.server_public_url:
+        log.warning("FERRIS_SERVER_PUBLIC_URL is not set: the CLI will not find the server by itself")
+        return
+    core: Any = client.CoreV1Api(api)  # a plain body, as the other adapters send
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": PUBLISHED,
+            "namespace": settings.namespace,
+            "labels": {"app.kubernetes.io/part-of": "ferris"},
+        },
+        "data": {"url": settings.server_public_url, "ca.crt": ca},
+    }
+    try:
+        core.create_namespaced_config_map(settings.namespace, body)
+    except client.ApiException as exc:
+        if not is_conflict(exc):
+            raise
+        core.replace_namespaced_config_map(PUBLISHED, settings.namespace, body)
+
+
 async def serve(settings: Settings) -> None:
     api = api_client()
-    context = tls(settings, cluster_client_ca(api))
+    context, ca = tls(settings, cluster_client_ca(api))
+    publish(api, settings, ca)
     runners = []
     for app, port, site_tls in (
         (user_api(settings, api), settings.server_port, context),
@@ -102,7 +130,8 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    # The server holds no master key: it reads history and asks the API server, nothing more.
+    settings = Settings.from_env(program="ferris-server", required=("FERRIS_DATABASE_URL",))
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
