@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_ciphertext.format import CiphertextError
-from ferris_operator import metrics, model, reasons
+from ferris_operator import metrics, model, params_schema, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
+from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.scripts import ReadConfigMap, read_scripts
@@ -86,8 +87,11 @@ class PackageService:
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         try:
             read_scripts(spec.get("scripts") or [], self._configmaps(namespace), at_run_start=False)
+            params_schema.check_schema(spec.get("paramsSchema") or {})
         except Problem as problem:
             return outcome(problem)
+        except ParamsError as exc:
+            return outcome(Problem(reasons.INVALID_PARAMS_SCHEMA, str(exc)))
 
         mask = spec.get("maskSecretsInOutput", True)
         try:

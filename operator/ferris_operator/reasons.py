@@ -38,6 +38,9 @@ SEALED_SECRETS_INVALID = _reason("SealedSecretsInvalid", PACKAGE, "`spec.sealedS
 SECRETS_TOO_LARGE_FOR_ARGV = _reason(
     "SecretsTooLargeForArgv", PACKAGE, "the secrets do not fit in `sys.argv[1]`; set `secretsInArgv: false`"
 )
+INVALID_PARAMS_SCHEMA = _reason(
+    "InvalidParamsSchema", PACKAGE, "`spec.paramsSchema` is not a valid parameters form; the message names the field"
+)
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"
@@ -67,6 +70,9 @@ PACKAGE_CHANGED = _reason(
 SECRETS_VERSION_GONE = _reason("SecretsVersionGone", RUN, "the pinned secrets version was dropped; create a new run")
 RUNNER_POLICY_VIOLATION = _reason(
     "RunnerPolicyViolation", RUN, "the run asks for what the chart's `runnerPolicy` forbids"
+)
+INVALID_PARAMS = _reason(
+    "InvalidParams", RUN, "the run's params break the package's `paramsSchema`; the message names the param and rule"
 )
 FOREIGN_OBJECT = _reason("ForeignObject", RUN, "an object under the run's child name is not the run's own")
 RUN_KEY_INVALID = _reason("RunKeyInvalid", RUN, "the run's key Secret was changed; the run cannot start safely")

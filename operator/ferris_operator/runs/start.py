@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
-from ferris_operator import metrics, model, ownership, reasons
+from ferris_operator import metrics, model, ownership, params_schema, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, Refused, RunStorePort, VaultPort, VersionGone
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
@@ -33,6 +34,17 @@ def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
         if cond.get("type") == "Ready":
             return dict(cond)
     return None
+
+
+def run_params(package_spec: dict[str, Any], run_spec: dict[str, Any]) -> dict[str, Any]:
+    """The package's params overridden by the run's, with the paramsSchema's defaults, checked."""
+    params = {**(package_spec.get("params") or {}), **(run_spec.get("params") or {})}
+    try:
+        return params_schema.apply(package_spec.get("paramsSchema"), params)
+    except ParamsError as exc:
+        raise Problem(
+            reasons.INVALID_PARAMS, f"spec.params: {exc}; fix the params and create a new FerrisRun"
+        ) from None
 
 
 class Starter:
@@ -158,12 +170,13 @@ class Starter:
                     "create a new FerrisRun",
                 )
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
+        run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
         try:
             stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
         except VersionGone as gone:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
         run_key, token, fresh_key = self._run_key(ref, package_name)
-        params = {**(pkg_spec.get("params") or {}), **(spec.get("params") or {})}
+        params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.store.record_start(
             ref.uid,

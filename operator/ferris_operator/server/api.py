@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ferris_operator import metrics, model, runner_reports
+from ferris_operator import metrics, model, params_schema, runner_reports
 from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import Access, HistoryPort, KubePort, Refused, User
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
@@ -217,6 +218,14 @@ class ServerApi:
     async def _start(
         self, namespace: str, package: str, params: dict[str, Any], timeout: int | None, user: User
     ) -> web.StreamResponse:
+        found = await asyncio.to_thread(self.kube.get_package, namespace, package)
+        if found is None:
+            return _error(404, f"no FerrisPackage {package} in namespace {namespace}")
+        spec = found.get("spec") or {}
+        try:  # the check the run would fail at start, answered now (the operator checks again)
+            params_schema.apply(spec.get("paramsSchema"), {**(spec.get("params") or {}), **params})
+        except ParamsError as exc:
+            raise QueryError(f"params: {exc}") from None
         manifest = run_manifest(package, params, timeout)
         manifest["metadata"]["annotations"] = {REQUESTED_BY: user.name[:253]}
         try:

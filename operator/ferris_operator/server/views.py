@@ -63,6 +63,7 @@ def package(body: dict[str, Any]) -> dict[str, Any]:
         "message": ready.get("message"),
         "scripts": [s.get("name") for s in spec.get("scripts") or []],
         "params": spec.get("params") or {},
+        "paramsSchema": spec.get("paramsSchema"),
         "secrets": {
             "names": list(secrets.get("names") or []),
             "count": secrets.get("count", 0),

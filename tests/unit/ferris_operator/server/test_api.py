@@ -273,3 +273,17 @@ def test_packages_show_secret_names_never_values() -> None:
     assert status == 200
     view = json.loads(text)
     assert view["secrets"] == {"names": ["API_KEY"], "count": 1, "version": 3} and view["ready"] is True
+
+
+def test_params_that_break_the_packages_form_are_refused_before_a_run_is_made() -> None:
+    world = World()
+    schema = {"required": ["region"], "properties": {"region": {"type": "string", "enum": ["eu", "us"]}}}
+    formed = {**package(), "spec": {"paramsSchema": schema}}
+    world.kube.get_package = lambda namespace, name: formed if name == "nightly" else None  # type: ignore[method-assign]
+    status, text = world.call("POST", RUNS, {"package": "nightly", "params": {"region": "mars"}}, EDITOR)
+    assert status == 400 and "param region must be one of 'eu', 'us'" in json.loads(text)["error"]
+    status, text = world.call("POST", RUNS, {"package": "nightly"}, EDITOR)
+    assert status == 400 and "param region is required" in text
+    assert world.kube.created == []
+    assert world.call("POST", RUNS, {"package": "nightly", "params": {"region": "eu"}}, EDITOR)[0] == 201
+    assert world.call("POST", RUNS, {"package": "missing"}, EDITOR)[0] == 404
