@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins manifests bench clean
+.PHONY: setup demo test lint unit cluster-bins browser manifests bench clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -20,7 +20,14 @@ $(STAMP): $(DISTS)
 	$(BIN)/pip install --quiet -e ./ciphertext -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
-setup: $(STAMP) cluster-bins
+setup: $(STAMP) cluster-bins browser
+
+## A real headless browser for the console's tests: Debian's chromium and its driver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "install chromium and chromium-driver (apt), or run as root"; exit 1; }; \
+	  apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
 
 cluster-bins: $(STAMP)
 	$(BIN)/ferris-devcluster build

@@ -118,3 +118,8 @@ def test_postgresql_down_for_20_seconds_loses_nothing(ferris: Ferris, ns: str) -
     for name in [*before, during]:
         uid = ferris.get(ns, "ferrisrun", name)["metadata"]["uid"]
         assert ferris.steps(uid)[0][4] == "start\nend\n"
+    # The server's pooled connections died with PostgreSQL: every one of these first requests
+    # after its return gets a fresh one, none a 503.
+    for name in [*before, during]:
+        results = ferris.ferris("results", name, "-n", ns)
+        assert results.returncode == 0 and "start\nend" in results.stdout, results.stderr

@@ -35,6 +35,7 @@ class Caller:
 # Every route of the server: (method, path template) -> (path in the world, body, level needed).
 ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/api/v1/self"): ("/api/v1/self", None, 1),
+    ("GET", "/api/v1/namespaces/{namespace}/permissions"): ("{permissions}", None, 1),
     ("GET", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", None, 2),
     ("POST", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", {"package": "hello", "params": {"who": "api"}}, 3),
     ("GET", "/api/v1/namespaces/{namespace}/runs/{name}"): ("{runs}/{run}", None, 2),
@@ -142,7 +143,8 @@ class World:
     def path(self, template: str) -> str:
         runs = f"/api/v1/namespaces/{self.team_a}/runs"
         packages = f"/api/v1/namespaces/{self.team_a}/packages"
-        return template.format(runs=runs, packages=packages, run=self.run)
+        permissions = f"/api/v1/namespaces/{self.team_a}/permissions"
+        return template.format(runs=runs, packages=packages, run=self.run, permissions=permissions)
 
 
 @pytest.fixture(scope="module")

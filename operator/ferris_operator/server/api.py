@@ -24,6 +24,7 @@ from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.server import queries, views
 from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.console import SECURITY_HEADERS, security_headers
 from ferris_operator.server.identity import TokenCache, bearer_token, user_from_certificate
 from ferris_operator.server.queries import QueryError
 from ferris_operator.store.db import DATABASE_ERRORS
@@ -41,6 +42,13 @@ GET_LOG = Access("get", model.RUNS, "log")
 CREATE_RUN = Access("create", model.RUNS)
 LIST_PACKAGES = Access("list", model.PACKAGES)
 GET_PACKAGE = Access("get", model.PACKAGES)
+PERMISSIONS = {
+    "listRuns": LIST_RUNS,
+    "getRun": GET_RUN,
+    "getLog": GET_LOG,
+    "createRuns": CREATE_RUN,
+    "listPackages": LIST_PACKAGES,
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,13 @@ class ServerApi:
     def routes(self) -> list[Route]:
         return [
             Route("GET", "/api/v1/self", (), self.whoami, "the user this request is made as"),
+            Route(
+                "GET",
+                f"{PREFIX}/permissions",
+                (),
+                self.permissions,
+                "what the user may do in the namespace (the console shows only those buttons)",
+            ),
             Route("GET", f"{PREFIX}/runs", (LIST_RUNS,), self.list_runs, "a page of runs, newest first"),
             Route("POST", f"{PREFIX}/runs", (CREATE_RUN,), self.create_run, "start a run of a package"),
             Route("GET", f"{PREFIX}/runs/{{name}}", (GET_RUN,), self.get_run, "one run with its steps"),
@@ -96,7 +111,7 @@ class ServerApi:
         ]
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=queries.MAX_PARAMS_BYTES + 4096)
+        app = web.Application(client_max_size=queries.MAX_PARAMS_BYTES + 4096, middlewares=[security_headers])
         app.add_routes([web.route(r.method, r.path, self._guard(r)) for r in self.routes()])
         return app
 
@@ -148,6 +163,13 @@ class ServerApi:
     async def whoami(self, request: web.Request, user: User) -> web.StreamResponse:
         return web.json_response({"name": user.name, "groups": list(user.groups)})
 
+    async def permissions(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        answers = {}
+        for name, access in PERMISSIONS.items():
+            answers[name] = await asyncio.to_thread(self.authorizer.allowed, user, access, namespace)
+        return web.json_response(answers)
+
     async def list_runs(self, request: web.Request, user: User) -> web.StreamResponse:
         where, after, limit = queries.run_page(request.match_info["namespace"], request.query)
         runs, cursor = await asyncio.to_thread(self.history.page, where, after, limit)
@@ -174,7 +196,7 @@ class ServerApi:
         self, request: web.Request, record: RunRecord, index: int, output: str, phase: str
     ) -> web.StreamResponse:
         """The output so far, then what is added, until the step or the run ends."""
-        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8", **SECURITY_HEADERS})
         await response.prepare(request)
         sent = 0
         loop = asyncio.get_running_loop()

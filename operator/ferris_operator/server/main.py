@@ -26,6 +26,7 @@ from ferris_operator.main import wait_and_migrate
 from ferris_operator.server import openapi
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.console import add_console
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
@@ -54,7 +55,7 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
 
 
 def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
-    pool = open_pool(settings.database_url, max_size=settings.db_pool_max)
+    pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
     reviews = Reviews(api)
     server = ServerApi(Kube(api), HistoryStore(pool), TokenCache(reviews.token), Authorizer(reviews.access))
     app = server.app()
@@ -64,6 +65,7 @@ def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
         return web.json_response(document)
 
     app.router.add_get("/api/v1/openapi.json", openapi_json)
+    add_console(app)
     return app
 
 

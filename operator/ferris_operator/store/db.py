@@ -11,7 +11,20 @@ from psycopg_pool import ConnectionPool
 DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
-def open_pool(url: str, max_size: int = 8, min_size: int = 1, timeout: float = 10.0) -> ConnectionPool:
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False, name="ferris")
+def open_pool(
+    url: str, max_size: int = 8, min_size: int = 1, timeout: float = 10.0, check: bool = False
+) -> ConnectionPool:
+    """With ``check``, a connection is tried before it is handed out, and replaced when
+    PostgreSQL dropped it (a restart, a failover): one round trip per request, for a server
+    that must not answer 503 to the first requests after the database came back."""
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        open=False,
+        name="ferris",
+        check=ConnectionPool.check_connection if check else None,
+    )
     pool.open(wait=False)
     return pool

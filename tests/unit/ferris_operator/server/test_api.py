@@ -30,6 +30,7 @@ RIGHTS = {"viewer": VIEW, "editor": EDIT, "stranger": set()}
 # Every route: (method, path in team-a, body), and the least role that may call it.
 ROUTES = {
     ("GET", "/api/v1/self"): ("/api/v1/self", None, "stranger"),
+    ("GET", "/api/v1/namespaces/{namespace}/permissions"): ("/api/v1/namespaces/team-a/permissions", None, "stranger"),
     ("GET", "/api/v1/namespaces/{namespace}/runs"): ("/api/v1/namespaces/team-a/runs", None, "viewer"),
     ("POST", "/api/v1/namespaces/{namespace}/runs"): (
         "/api/v1/namespaces/team-a/runs",
@@ -287,3 +288,13 @@ def test_params_that_break_the_packages_form_are_refused_before_a_run_is_made() 
     assert world.kube.created == []
     assert world.call("POST", RUNS, {"package": "nightly", "params": {"region": "eu"}}, EDITOR)[0] == 201
     assert world.call("POST", RUNS, {"package": "missing"}, EDITOR)[0] == 404
+
+
+def test_permissions_say_what_the_console_may_offer() -> None:
+    world = World()
+    viewer = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[1])
+    editor = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=EDITOR)[1])
+    assert viewer == {"listRuns": True, "getRun": True, "getLog": True, "createRuns": False, "listPackages": True}
+    assert editor["createRuns"] is True
+    stranger = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=STRANGER)[1])
+    assert not any(stranger.values())

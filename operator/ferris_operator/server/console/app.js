@@ -1,0 +1,209 @@
+// The Ferris console: packages, runs, full step output, Run with the package's parameters form
+// and rerun, over the server's API as the logged-in user. Text goes into the page with
+// textContent only (never as HTML); the token stays in this tab's sessionStorage.
+
+const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
+const STEP_TERMINAL = new Set(["Succeeded", "Failed", "Skipped"]);
+const $ = (id) => document.getElementById(id);
+let refresh = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  const token = sessionStorage.getItem("ferris-token");
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const text = await response.text();
+  if (!response.ok) {
+    let message = text;
+    try { message = JSON.parse(text).error; } catch (e) { /* plain text */ }
+    throw new ApiError(response.status, message);
+  }
+  return response.headers.get("Content-Type")?.startsWith("application/json") ? JSON.parse(text) : text;
+}
+
+const ns = (namespace) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
+
+function show(...nodes) {
+  if (refresh) { clearTimeout(refresh); refresh = null; }
+  $("login").hidden = true;
+  $("view").replaceChildren(...nodes);
+}
+
+function failed(error) {
+  if (error.status === 401) {
+    sessionStorage.removeItem("ferris-token");
+    $("view").replaceChildren();
+    $("login").hidden = false;
+    return;
+  }
+  show(el("p", { class: "error", id: "error", text: error.message }));
+}
+
+function table(headings, rows) {
+  return el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))),
+    el("tbody", {}, ...rows));
+}
+
+async function packagesView(namespace) {
+  const [packages, rights] = await Promise.all([api(`${ns(namespace)}/packages`), api(`${ns(namespace)}/permissions`)]);
+  const rows = packages.items.map((p) => el("tr", { "data-package": p.name },
+    el("td", {}, el("a", { href: `#/ns/${namespace}/packages/${p.name}`, text: p.name })),
+    el("td", { text: p.ready ? "Ready" : (p.reason || "not ready") }),
+    el("td", { class: "secret-names", text: p.secrets.names.join(", ") || "—" }),
+    el("td", { text: p.lastRun?.name || "" })));
+  show(el("h1", { text: `Packages in ${namespace}` }),
+    table(["Package", "Ready", "Secrets (names)", "Last run"], rows),
+    el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }));
+}
+
+function paramsForm(pkg) {
+  const schema = pkg.paramsSchema || { properties: {} };
+  const fields = Object.entries(schema.properties || {});
+  const inputs = {};
+  const fieldset = el("fieldset", { id: "params-form" }, el("legend", { text: "Parameters" }));
+  for (const [name, field] of fields) {
+    const current = pkg.params?.[name] ?? field.default;
+    const widget = field.widget || (field.type === "string" ? (field.enum ? "select" : "text")
+      : { integer: "int", number: "float", boolean: "checkbox", array: "multiselect" }[field.type]);
+    let input;
+    if (widget === "textarea") input = el("textarea", { name, rows: "3" });
+    else if (widget === "select" || widget === "multiselect") {
+      input = el("select", { name, ...(widget === "multiselect" ? { multiple: "" } : {}) },
+        ...(field.enum || field.items?.enum || []).map((c) => el("option", { value: String(c), text: String(c) })));
+    } else if (widget === "radio") {
+      input = el("span", { "data-radio": name }, ...(field.enum || []).map((c) => el("label", {},
+        el("input", { type: "radio", name, value: String(c), ...(c === current ? { checked: "" } : {}) }), ` ${c}`)));
+    } else if (widget === "checkbox") input = el("input", { type: "checkbox", name, ...(current ? { checked: "" } : {}) });
+    else input = el("input", { name, type: widget === "int" || widget === "float" ? "number" : "text",
+      ...(widget === "float" ? { step: "any" } : {}) });
+    if (current !== undefined && input.tagName !== "SPAN" && input.type !== "checkbox") {
+      if (input.multiple) for (const o of input.options) o.selected = current.includes(o.value);
+      else input.value = String(current);
+    }
+    inputs[name] = { input, field, widget };
+    fieldset.append(el("label", {}, `${field.title || name}${(schema.required || []).includes(name) ? " *" : ""} `, input));
+  }
+  const extra = el("textarea", { id: "params-json", rows: "3", placeholder: "more params as JSON, e.g. {\"key\": 1}" });
+  if (!fields.length) fieldset.append(el("label", {}, "Params (JSON) ", extra));
+  const read = () => {
+    const params = fields.length ? {} : (extra.value.trim() ? JSON.parse(extra.value) : {});
+    for (const [name, { input, field, widget }] of Object.entries(inputs)) {
+      if (widget === "radio") {
+        const chosen = input.querySelector("input:checked");
+        if (chosen) params[name] = chosen.value;
+      } else if (widget === "checkbox") params[name] = input.checked;
+      else if (widget === "multiselect") params[name] = [...input.selectedOptions].map((o) => o.value);
+      else if (input.value !== "") params[name] = field.type === "integer" ? parseInt(input.value, 10)
+        : field.type === "number" ? parseFloat(input.value) : input.value;
+    }
+    return params;
+  };
+  return { fieldset, read };
+}
+
+async function packageView(namespace, name) {
+  const [pkg, rights, page] = await Promise.all([api(`${ns(namespace)}/packages/${encodeURIComponent(name)}`),
+    api(`${ns(namespace)}/permissions`), api(`${ns(namespace)}/runs?package=${encodeURIComponent(name)}&limit=20`)]);
+  const nodes = [el("h1", { text: `Package ${name}` }),
+    el("p", { text: `${pkg.ready ? "Ready" : "Not ready: " + (pkg.message || pkg.reason)} · secrets version ${pkg.secrets.version}` }),
+    el("p", {}, "Secrets: ", el("span", { class: "secret-names", text: pkg.secrets.names.join(", ") || "none" }))];
+  if (rights.createRuns) {
+    const form = paramsForm(pkg);
+    const error = el("p", { class: "error", id: "run-error" });
+    const button = el("button", { id: "run", type: "submit", text: "Run" });
+    nodes.push(el("form", { id: "run-form", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const created = await api(`${ns(namespace)}/runs`, { method: "POST", body: { package: name, params: form.read() } });
+        location.hash = `#/ns/${namespace}/runs/${created.name}`;
+      } catch (e) { error.textContent = e.message; }
+    } }, form.fieldset, button, error));
+  }
+  nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items));
+  show(...nodes);
+}
+
+function runsTable(namespace, runs) {
+  return table(["Run", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
+    el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${r.name}`, text: r.name })),
+    el("td", { class: `phase-${r.phase}`, text: r.phase }), el("td", { text: r.reason || "" }),
+    el("td", { text: r.createdAt || "" }))));
+}
+
+async function runView(namespace, name) {
+  let run;
+  try {
+    run = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}`);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    // Just created: the operator has not recorded it yet. Look again shortly.
+    show(el("h1", { text: `Run ${name}` }), el("p", { id: "run-phase", text: "Starting" }));
+    refresh = setTimeout(() => route().catch(failed), 1000);
+    return;
+  }
+  const rights = await api(`${ns(namespace)}/permissions`);
+  const outputs = await Promise.all(run.steps.map((s) => rights.getLog
+    ? api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/steps/${s.index}/log`).catch((e) => `(${e.message})`)
+    : Promise.resolve("(you may not read the output)")));
+  const nodes = [el("h1", { text: `Run ${name}` }),
+    el("p", {}, "Package ", el("a", { href: `#/ns/${namespace}/packages/${run.package}`, text: run.package }), " · ",
+      el("span", { id: "run-phase", class: `phase-${run.phase}`, text: run.phase }), ` ${run.reason || ""} ${run.message || ""}`)];
+  run.steps.forEach((step, i) => nodes.push(el("h2", { text: `Step ${step.index + 1}: ${step.name} — ${step.phase}`
+    + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), el("pre", { class: "step-output", text: outputs[i] })));
+  if (rights.createRuns && TERMINAL.has(run.phase)) {
+    const error = el("p", { class: "error" });
+    nodes.push(el("button", { id: "rerun", text: "Run again", onclick: async () => {
+      try {
+        const created = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/rerun`, { method: "POST", body: {} });
+        location.hash = `#/ns/${namespace}/runs/${created.name}`;
+      } catch (e) { error.textContent = e.message; }
+    } }), error);
+  }
+  show(...nodes);
+  if (!TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending")) {
+    refresh = setTimeout(() => route().catch(failed), 1500);
+  }
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const namespace = parts[1] || localStorage.getItem("ferris-namespace") || "";
+  if (namespace) { $("namespace").value = namespace; localStorage.setItem("ferris-namespace", namespace); }
+  const me = await api("/api/v1/self");
+  $("user").textContent = me.name;
+  $("logout").hidden = !sessionStorage.getItem("ferris-token");
+  if (parts[0] !== "ns" || !namespace) return show(el("p", { text: "Choose a namespace above." }));
+  if (parts[2] === "packages" && parts[3]) return packageView(namespace, parts[3]);
+  if (parts[2] === "runs" && parts[3]) return runView(namespace, parts[3]);
+  return packagesView(namespace);
+}
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("ferris-token", $("token").value.trim());
+  $("token").value = "";
+  route().catch((e) => { $("login-error").textContent = e.status === 401 ? "That token was not accepted." : e.message; failed(e); });
+});
+$("namespace-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  location.hash = `#/ns/${$("namespace").value.trim()}`;
+});
+$("logout").addEventListener("click", () => { sessionStorage.removeItem("ferris-token"); location.hash = "#/"; location.reload(); });
+window.addEventListener("hashchange", () => route().catch(failed));
+route().catch(failed);

@@ -1,0 +1,155 @@
+"""The web console in a real headless browser (Debian's chromium, driven by Selenium), as a
+view user and as an edit user: packages with secret names only, a run and its full output,
+Run with the package's parameters form, watched until it finishes. Screenshots are kept in
+test-artifacts/console/."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import WebDriverWait
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+SCHEMA = {
+    "required": ["region"],
+    "properties": {
+        "region": {"type": "string", "enum": ["eu", "us"], "widget": "radio", "default": "eu"},
+        "retries": {"type": "integer", "minimum": 0, "maximum": 3, "default": 1},
+        "dry_run": {"type": "boolean"},
+    },
+}
+SCRIPT = (
+    "import json, sys\nfrom ferris_ef import get_secret\np = json.loads(sys.argv[1])\n"
+    "print('region', p['region'], 'retries', p['retries'], 'dry', p.get('dry_run'))\n"
+    "print('token', get_secret('TOKEN'))\n"
+)
+
+
+def spki_pin(certificate: Path) -> str:
+    """The server certificate's public-key hash: the browser trusts exactly that key."""
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+@pytest.fixture
+def browser(ferris: Ferris) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    options.add_argument(f"--ignore-certificate-errors-spki-list={spki_pin(ferris.stack.server_tls_dir / 'tls.crt')}")
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class World:
+    def __init__(self, ferris: Ferris) -> None:
+        self.ferris = ferris
+        self.namespace = "console-" + uuid.uuid4().hex[:6]
+        self.canary = "cons-c4n4ry-" + uuid.uuid4().hex
+        ferris.kubectl("create", "namespace", self.namespace)
+        ferris.secret(self.namespace, "formed-source", json.dumps({"TOKEN": self.canary}))
+        ferris.package(
+            self.namespace, "formed", SCRIPT, paramsSchema=SCHEMA, secretsFrom={"secretName": "formed-source"}
+        )
+        ferris.wait_condition(self.namespace, "ferrispackage", "formed", "Ready")
+        self.run = ferris.create_run(self.namespace, "formed", params={"region": "us"})
+        assert ferris.wait_run(self.namespace, self.run)["status"]["phase"] == "Succeeded"
+        self.tokens = {}
+        for account, role in (("viewer", "view"), ("editor", "edit")):
+            ferris.kubectl("create", "serviceaccount", account, "-n", self.namespace)
+            subject = f"--serviceaccount={self.namespace}:{account}"
+            ferris.kubectl("create", "rolebinding", account, f"--clusterrole={role}", subject, "-n", self.namespace)
+            self.tokens[account] = ferris.kubectl("create", "token", account, "-n", self.namespace).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def world(ferris: Ferris) -> World:
+    return World(ferris)
+
+
+def log_in(driver: WebDriver, world: World, account: str) -> WebDriverWait[WebDriver]:
+    wait = WebDriverWait(driver, 30)
+    driver.get(world.ferris.stack.server_url + "/")
+    wait.until(ready.visibility_of_element_located((By.ID, "token"))).send_keys(world.tokens[account])
+    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait.until(lambda d: d.find_element(By.ID, "user").text.endswith(f":{account}"))
+    namespace = driver.find_element(By.ID, "namespace")
+    namespace.clear()
+    namespace.send_keys(world.namespace)
+    driver.find_element(By.CSS_SELECTOR, "#namespace-form button").click()
+    return wait
+
+
+def keep(driver: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: World, browser: WebDriver) -> None:
+    wait = log_in(browser, world, "viewer")
+    row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+    assert row.find_element(By.CLASS_NAME, "secret-names").text == "TOKEN"
+    keep(browser, "viewer-packages")
+    row.find_element(By.LINK_TEXT, "formed").click()
+    wait.until(ready.presence_of_element_located((By.LINK_TEXT, world.run))).click()
+    output = wait.until(ready.presence_of_element_located((By.CLASS_NAME, "step-output")))
+    assert "region us retries 1 dry None" in output.text and "token ****" in output.text
+    keep(browser, "viewer-run")
+    assert not browser.find_elements(By.ID, "rerun")
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/packages/formed")
+    wait.until(ready.presence_of_element_located((By.CLASS_NAME, "secret-names")))
+    assert not browser.find_elements(By.ID, "run-form"), "a viewer is offered Run"
+    assert world.canary not in browser.page_source
+
+
+def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: World, browser: WebDriver) -> None:
+    wait = log_in(browser, world, "editor")
+    wait.until(ready.presence_of_element_located((By.LINK_TEXT, "formed"))).click()
+    form = wait.until(ready.presence_of_element_located((By.ID, "run-form")))
+    form.find_element(By.CSS_SELECTOR, 'input[type=radio][value="us"]').click()
+    retries = form.find_element(By.NAME, "retries")
+    retries.clear()
+    retries.send_keys("3")
+    form.find_element(By.NAME, "dry_run").click()
+    keep(browser, "editor-run-form")
+    form.find_element(By.ID, "run").click()
+    wait.until(lambda d: "/runs/" in d.current_url)
+    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = WebDriverWait(browser, 30).until(
+        lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "region" in p.text), None)
+    )
+    assert "region us retries 3 dry True" in output.text and "token ****" in output.text
+    keep(browser, "editor-finished-run")
+    retries_too_many = browser.current_url.split("/runs/")[0] + "/packages/formed"
+    browser.get(retries_too_many)
+    form = wait.until(ready.presence_of_element_located((By.ID, "run-form")))
+    retries = form.find_element(By.NAME, "retries")
+    retries.clear()
+    retries.send_keys("9")
+    form.find_element(By.ID, "run").click()
+    error = wait.until(lambda d: d.find_element(By.ID, "run-error").text or None)
+    assert "param retries must be at most 3, got 9" in error
+    keep(browser, "editor-refused-params")
+    time.sleep(0.2)
+    assert world.canary not in browser.page_source
