@@ -122,7 +122,12 @@ def register(commands: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--namespace", default="default")
+    register_common(parser)
+
+
+def register_common(parser: argparse.ArgumentParser, namespace: bool = True) -> None:
+    if namespace:
+        parser.add_argument("-n", "--namespace", default="default")
     parser.add_argument(
         "--ferris-namespace",
         default=os.environ.get("FERRIS_NAMESPACE", "ferris-system"),

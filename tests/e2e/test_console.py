@@ -8,7 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import signal
+import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .conftest import Ferris
+from .conftest import FERRIS, Ferris
 
 pytestmark = pytest.mark.cluster
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -153,3 +158,50 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     keep(browser, "editor-refused-params")
     time.sleep(0.2)
     assert world.canary not in browser.page_source
+
+
+def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_browser(
+    world: World, browser: WebDriver
+) -> None:
+    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+    console = subprocess.Popen(
+        [FERRIS, "console", "--port", "0", "--no-browser"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert console.stdout is not None
+        line = console.stdout.readline()
+        url = line.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:") and "?session=" in url, line
+        origin = url.split("/?", 1)[0]
+        with pytest.raises(urllib.error.HTTPError) as stranger:
+            urllib.request.urlopen(origin + "/api/v1/self", timeout=10)
+        assert stranger.value.code == 401
+        jar = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        jar.open(url, timeout=10)  # the one-off URL: a cookie for this browser only
+        me = json.loads(jar.open(origin + "/api/v1/self", timeout=10).read())
+        assert me["name"] == "ferris-admin"
+        forged = urllib.request.Request(
+            f"{origin}/api/v1/namespaces/{world.namespace}/runs",
+            data=json.dumps({"package": "formed"}).encode(),
+            headers={"Content-Type": "application/json", "Origin": "https://evil.example"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as cross_site:
+            jar.open(forged, timeout=10)
+        assert cross_site.value.code == 403
+
+        browser.get(url)
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: d.find_element(By.ID, "user").text == "ferris-admin")
+        browser.get(f"{origin}/#/ns/{world.namespace}")
+        row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+        assert row.find_element(By.CLASS_NAME, "secret-names").text == "TOKEN"
+        keep(browser, "ferris-console-packages")
+    finally:
+        os.killpg(console.pid, signal.SIGTERM)
+        console.wait(timeout=30)
