@@ -219,3 +219,19 @@ def test_no_response_and_no_line_of_the_servers_log_holds_a_secret(world: World)
             assert world.call(world.callers[-1], method, world.path(template))[0] == 200
     assert_clean("the server's responses", "\n".join(world.bodies), [world.canary])
     assert_clean("the server's log", world.ferris.stack.server_log.read_text(errors="replace"), [world.canary])
+
+
+def test_ferris_logs_follows_a_running_step_to_its_end(world: World) -> None:
+    ns = world.team_a
+    world.ferris.package(ns, "slow", "import time\nprint('first', flush=True)\ntime.sleep(4)\nprint('last')\n")
+    world.ferris.wait_condition(ns, "ferrispackage", "slow", "Ready")
+    run = world.ferris.create_run(ns, "slow")
+    world.ferris.kubectl(
+        "wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s"
+    )
+    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+    followed = subprocess.run(
+        [FERRIS, "logs", run, "-n", ns, "-f"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert followed.returncode == 0 and followed.stdout == "first\nlast\n", followed.stdout + followed.stderr
+    assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
