@@ -19,7 +19,7 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, runner_api, runner_overhead, server_history
+from bench import admission, console_load, runner_api, runner_overhead, server_history
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
 from ferris_devcluster.processes import exit_on_sigterm
@@ -264,6 +264,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(runner_api.summary(results["runner_api"]))
     if "server_history" in results:
         lines.append(server_history.summary(results["server_history"]))
+    if "console_load" in results:
+        lines.append(console_load.summary(results["console_load"]))
     return "\n".join(lines)
 
 
@@ -295,6 +297,7 @@ def main() -> None:
     results["runner"] = runner_overhead.measure()
     results["runner_api"] = runner_api.measure()
     results["server_history"] = server_history.measure()
+    results["console_load"] = console_load.measure()
     results["admission"] = []
     with FerrisStack() as stack:
         api = client_for(stack.kubeconfig).api
