@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +17,18 @@ from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.scripts import ReadConfigMap, read_scripts
-from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
+from ferris_operator.secrets_json import (
+    MAX_ARGV_SECRETS_BYTES,
+    SecretsJsonError,
+    argv_bytes,
+    parse_secrets_json,
+    secrets_summary,
+    short_secret_warnings,
+)
+
+__all__ = ["PackageOutcome", "PackageService", "short_secret_warnings"]
 
 log = logging.getLogger("ferris.packages")
-MIN_MASKED_LENGTH = 4
 SOURCE_SECRET_TYPE = "ferris.io/secrets-json"  # noqa: S105 - a Secret type, set at creation
 
 
@@ -30,30 +37,6 @@ class PackageOutcome:
     status: dict[str, Any]
     problem: Problem | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-MAX_ARGV_SECRETS_BYTES = 120 * 1024  # of Linux's 128 KiB per argument; the rest is for params
-
-
-def argv_bytes(values: dict[str, Any]) -> int:
-    """How many bytes the secrets take in sys.argv[1] (the runner's json.dumps)."""
-    return len(json.dumps({"secrets": values}).encode())
-
-
-MAX_WARNINGS = 10  # each is an Event and a line of status: a long list becomes one summary
-
-
-def short_secret_warnings(values: dict[str, Any]) -> list[str]:
-    names = sorted(k for k, v in values.items() if isinstance(v, str | int | float) and len(str(v)) < MIN_MASKED_LENGTH)
-    if len(names) > MAX_WARNINGS:
-        shown = ", ".join(names[:MAX_WARNINGS])
-        return [
-            f"{len(names)} secrets are shorter than {MIN_MASKED_LENGTH} characters and are not masked in output "
-            f"({shown}, and {len(names) - MAX_WARNINGS} more)"
-        ]
-    return [
-        f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output" for name in names
-    ]
 
 
 class PackageService:
@@ -112,14 +95,7 @@ class PackageService:
                 )
             version = self.vault.ingest(namespace, name, uid, values)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
-            secrets_status = {
-                "names": sorted(values),
-                "count": len(values),
-                "version": version,
-                "source": source,
-                "sourceDigest": digest,
-                "updatedAt": model.timestamp(),
-            }
+            secrets_status = secrets_summary(values, version, source, digest, model.utcnow())
             warnings = short_secret_warnings(values) if mask else []
             source_secret = spec.get("secretsFrom")
             if source_uid and source_secret and not source_secret.get("keepSource", False):

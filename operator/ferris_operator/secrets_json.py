@@ -6,10 +6,13 @@ contain a secret value.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
 from typing import Any
+
+from ferris_operator import model
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
@@ -143,3 +146,44 @@ def _nesting_exceeds(text: str) -> bool:
         elif char in "}]":
             depth -= 1
     return False
+
+
+# ---- what the values mean for a run and for status (pure) ----------------------------------
+MIN_MASKED_LENGTH = 4
+MAX_ARGV_SECRETS_BYTES = 120 * 1024  # of Linux's 128 KiB per argument; the rest is for params
+
+
+def argv_bytes(values: dict[str, Any]) -> int:
+    """How many bytes the secrets take in sys.argv[1] (the runner's json.dumps)."""
+    return len(json.dumps({"secrets": values}).encode())
+
+
+MAX_WARNINGS = 10  # each is an Event and a line of status: a long list becomes one summary
+
+
+def short_secret_warnings(values: dict[str, Any]) -> list[str]:
+    names = sorted(k for k, v in values.items() if isinstance(v, str | int | float) and len(str(v)) < MIN_MASKED_LENGTH)
+    if len(names) > MAX_WARNINGS:
+        shown = ", ".join(names[:MAX_WARNINGS])
+        return [
+            f"{len(names)} secrets are shorter than {MIN_MASKED_LENGTH} characters and are not masked in output "
+            f"({shown}, and {len(names) - MAX_WARNINGS} more)"
+        ]
+    return [
+        f"secret {name} is shorter than {MIN_MASKED_LENGTH} characters and is not masked in output" for name in names
+    ]
+
+
+def secrets_summary(
+    values: dict[str, Any], version: int, source: str, digest: str, now: datetime.datetime
+) -> dict[str, Any]:
+    """A package's status.secrets: names, count, version and where they came from; never a
+    value, nor anything derived from one."""
+    return {
+        "names": sorted(values),
+        "count": len(values),
+        "version": version,
+        "source": source,
+        "sourceDigest": digest,
+        "updatedAt": model.timestamp(now),
+    }

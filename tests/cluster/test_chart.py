@@ -244,7 +244,12 @@ def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_di
     assert by[("Deployment", "ferris")]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
     pod = server["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "ferris-server" and pod["containers"][0]["command"] == ["ferris-server"]
-    assert not [v for v in pod["volumes"] if "master-key" in json.dumps(v)], "the server holds no master key"
+    assert [v for v in pod["volumes"] if "master-key" in json.dumps(v)], "secrets upload needs the master key"
+    keyless = [d for d in yaml.safe_load_all(render(install, "--set", "server.secretsUpload=false")) if d]
+    server_pod = next(d for d in keyless if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris-server")
+    assert "master-key" not in json.dumps(server_pod), "without uploads the server holds no master key"
+    role = next(d for d in keyless if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ferris-server")
+    assert "ferrispackages/status" not in json.dumps(role)
     secret = by[("Secret", "ferris-server-tls")]
     cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
@@ -641,6 +646,11 @@ def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operat
     assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", editor, {"package": "secrets-demo"})[0] == 201
     assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs/{run}/rerun", editor)[0] == 201
     assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/packages", viewer)[0] == 200
+    install.package("server-upload", "main.py", "print(1)\n")  # no secrets source of its own
+    upload = f"/api/v1/namespaces/{ns}/packages/server-upload/secrets"
+    assert server_call(install, "PUT", upload, viewer, {"A": "abcdef"})[0] == 403
+    status, text = server_call(install, "PUT", upload, editor, {"A": "abcdef"})
+    assert status == 200 and json.loads(text)["names"] == ["A"], text
 
     used = audited(install, f"system:serviceaccount:{NS}:ferris-server")
     granted = {

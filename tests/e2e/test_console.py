@@ -78,6 +78,9 @@ class World:
             self.namespace, "formed", SCRIPT, paramsSchema=SCHEMA, secretsFrom={"secretName": "formed-source"}
         )
         ferris.wait_condition(self.namespace, "ferrispackage", "formed", "Ready")
+        manual = "from ferris_ef import get_secret\nprint('token', get_secret('TOKEN'))\n"
+        ferris.package(self.namespace, "manual", manual)  # no source: its secrets are uploaded
+        ferris.wait_condition(self.namespace, "ferrispackage", "manual", "Ready")
         self.run = ferris.create_run(self.namespace, "formed", params={"region": "us"})
         assert ferris.wait_run(self.namespace, self.run)["status"]["phase"] == "Succeeded"
         self.tokens = {}
@@ -125,6 +128,7 @@ def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: Wo
     browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/packages/formed")
     wait.until(ready.presence_of_element_located((By.CLASS_NAME, "secret-names")))
     assert not browser.find_elements(By.ID, "run-form"), "a viewer is offered Run"
+    assert not browser.find_elements(By.ID, "upload-form"), "a viewer is offered an upload"
     assert world.canary not in browser.page_source
 
 
@@ -205,3 +209,26 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
     finally:
         os.killpg(console.pid, signal.SIGTERM)
         console.wait(timeout=30)
+
+
+def test_an_editor_uploads_secrets_sees_only_names_and_the_next_run_uses_them(
+    world: World, browser: WebDriver, tmp_path: Path
+) -> None:
+    document = tmp_path / "secrets.json"
+    document.write_text(json.dumps({"TOKEN": world.canary, "OTHER": "another-long-value"}))
+    wait = log_in(browser, world, "editor")
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/packages/manual")
+    wait.until(ready.presence_of_element_located((By.ID, "secrets-file"))).send_keys(str(document))
+    browser.find_element(By.ID, "upload").click()
+    result = wait.until(lambda d: d.find_element(By.ID, "upload-result").text or None)
+    assert result.startswith("Stored 2 secrets at version") and result.endswith("OTHER, TOKEN"), result
+    keep(browser, "editor-uploaded-secrets")
+    assert world.canary not in browser.page_source
+    browser.refresh()
+    wait.until(lambda d: "OTHER, TOKEN" in d.find_element(By.CLASS_NAME, "secret-names").text)
+    browser.find_element(By.ID, "run").click()
+    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = WebDriverWait(browser, 30).until(
+        lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "token" in p.text), None)
+    )
+    assert "token ****" in output.text and world.canary not in browser.page_source

@@ -43,6 +43,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/rerun"): ("{runs}/{run}/rerun", {"params": {"who": "re"}}, 3),
     ("GET", "/api/v1/namespaces/{namespace}/packages"): ("{packages}", None, 2),
     ("GET", "/api/v1/namespaces/{namespace}/packages/{name}"): ("{packages}/hello", None, 2),
+    ("PUT", "/api/v1/namespaces/{namespace}/packages/{name}/secrets"): ("{packages}/uploadable/secrets", "{upload}", 3),
 }
 
 
@@ -64,6 +65,8 @@ class World:
             self.team_a, "hello", script, params={"who": "world"}, secretsFrom={"secretName": "hello-source"}
         )
         ferris.wait_condition(self.team_a, "ferrispackage", "hello", "Ready")
+        ferris.package(self.team_a, "uploadable", script, params={"who": "upload"})  # no source: uploads allowed
+        ferris.wait_condition(self.team_a, "ferrispackage", "uploadable", "Ready")
         self.run = ferris.create_run(self.team_a, "hello")
         assert ferris.wait_run(self.team_a, self.run)["status"]["phase"] == "Succeeded"
         self.callers = self._callers(suffix)
@@ -164,6 +167,8 @@ def test_every_route_answers_each_caller_as_rbac_says(world: World, route: tuple
     template, body, needed = ROUTES[route]
     answers = {}
     for caller in world.callers:
+        if body == "{upload}":
+            body = {"TOKEN": world.canary}
         status, text = world.call(caller, route[0], world.path(template), body)
         answers[caller.name] = status
         if caller.level == 0:
@@ -235,3 +240,24 @@ def test_ferris_logs_follows_a_running_step_to_its_end(world: World) -> None:
     )
     assert followed.returncode == 0 and followed.stdout == "first\nlast\n", followed.stdout + followed.stderr
     assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+
+
+def test_uploaded_secrets_reach_the_next_run_and_no_kubernetes_object(world: World) -> None:
+    editor = world.callers[6]
+    status, text = world.call(editor, "PUT", world.path("{packages}/uploadable/secrets"), {"TOKEN": world.canary})
+    assert status == 200 and json.loads(text)["names"] == ["TOKEN"] and world.canary not in text
+    package = world.ferris.get(world.team_a, "ferrispackage", "uploadable")
+    assert package["status"]["secrets"]["source"] == "upload" and package["status"]["secrets"]["names"] == ["TOKEN"]
+    run = world.ferris.create_run(world.team_a, "uploadable")
+    assert world.ferris.wait_run(world.team_a, run)["status"]["phase"] == "Succeeded"
+    status, text = world.call(editor, "GET", world.path(f"{{runs}}/{run}/steps/0/log"))
+    assert "token ****" in text  # the uploaded value reached the script, masked in its output
+    assert_clean(
+        "cluster objects",
+        world.ferris.kubectl("get", "all,secrets,configmaps,events,ferris", "-A", "-o", "yaml").stdout,
+        [world.canary],
+    )
+    status, text = world.call(
+        editor, "PUT", world.path("{packages}/hello/secrets"), {"TOKEN": "x" * 10}
+    )  # a package with its own source refuses
+    assert status == 409 and "spec.secretsFrom" in text

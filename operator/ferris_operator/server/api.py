@@ -15,14 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ferris_operator import metrics, model, params_schema, runner_reports
+from ferris_operator import metrics, model, params_schema, runner_reports, secrets_json
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.params_schema import ParamsError
-from ferris_operator.ports import Access, HistoryPort, KubePort, Refused, User
+from ferris_operator.ports import Access, HistoryPort, KubePort, Refused, User, VaultPort
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
-from ferris_operator.server import queries, views
+from ferris_operator.server import queries, uploads, views
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import SECURITY_HEADERS, security_headers
 from ferris_operator.server.identity import TokenCache, bearer_token, user_from_certificate
@@ -42,12 +42,14 @@ GET_LOG = Access("get", model.RUNS, "log")
 CREATE_RUN = Access("create", model.RUNS)
 LIST_PACKAGES = Access("list", model.PACKAGES)
 GET_PACKAGE = Access("get", model.PACKAGES)
+UPLOAD_SECRETS = Access("update", model.PACKAGES, "secrets")
 PERMISSIONS = {
     "listRuns": LIST_RUNS,
     "getRun": GET_RUN,
     "getLog": GET_LOG,
     "createRuns": CREATE_RUN,
     "listPackages": LIST_PACKAGES,
+    "uploadSecrets": UPLOAD_SECRETS,
 }
 
 
@@ -72,7 +74,9 @@ class ServerApi:
         tokens: TokenCache,
         authorizer: Authorizer,
         limiter: FailureLimiter | None = None,
+        vault: VaultPort | None = None,
     ) -> None:
+        self.vault = vault  # None: no master key here, no secrets upload
         self.kube = kube
         self.history = history
         self.tokens = tokens
@@ -108,10 +112,18 @@ class ServerApi:
             ),
             Route("GET", f"{PREFIX}/packages", (LIST_PACKAGES,), self.list_packages, "the namespace's packages"),
             Route("GET", f"{PREFIX}/packages/{{name}}", (GET_PACKAGE,), self.get_package, "one package"),
+            Route(
+                "PUT",
+                f"{PREFIX}/packages/{{name}}/secrets",
+                (UPLOAD_SECRETS,),
+                self.upload_secrets,
+                "replace a package's secrets with a secrets.json, straight into the vault; answers names only",
+            ),
         ]
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=queries.MAX_PARAMS_BYTES + 4096, middlewares=[security_headers])
+        body_limit = max(queries.MAX_PARAMS_BYTES, secrets_json.MAX_BYTES) + 4096
+        app = web.Application(client_max_size=body_limit, middlewares=[security_headers])
         app.add_routes([web.route(r.method, r.path, self._guard(r)) for r in self.routes()])
         return app
 
@@ -268,6 +280,17 @@ class ServerApi:
         if found is None:
             return _error(404, f"no FerrisPackage {name} in namespace {namespace}")
         return web.json_response(views.package(found))
+
+    async def upload_secrets(self, request: web.Request, user: User) -> web.StreamResponse:
+        if self.vault is None:
+            return _error(501, "secrets upload is off: the server has no master key (chart value server.secretsUpload)")
+        namespace, name = request.match_info["namespace"], queries.name(request.match_info["name"], "package")
+        raw = await request.content.read(secrets_json.MAX_BYTES + 1)
+        try:
+            summary = await asyncio.to_thread(uploads.upload, self.kube, self.vault, namespace, name, raw, user)
+        except uploads.UploadRefused as refused:
+            return _error(refused.status, str(refused))
+        return web.json_response(summary)
 
     # ---- shared --------------------------------------------------------------------------------
     async def _run(self, request: web.Request) -> RunRecord | None:

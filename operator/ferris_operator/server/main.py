@@ -15,8 +15,10 @@ from typing import Any
 
 from aiohttp import web
 from kubernetes import client
+from psycopg_pool import ConnectionPool
 
 from ferris_operator import __version__
+from ferris_operator.crypto.keyring import KeyRingError, load_keyring
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.errors import is_conflict, or_none
@@ -32,6 +34,7 @@ from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.tls import serving_context
+from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.server")
 AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
@@ -57,7 +60,13 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
 def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
     reviews = Reviews(api)
-    server = ServerApi(Kube(api), HistoryStore(pool), TokenCache(reviews.token), Authorizer(reviews.access))
+    server = ServerApi(
+        Kube(api),
+        HistoryStore(pool),
+        TokenCache(reviews.token),
+        Authorizer(reviews.access),
+        vault=vault(settings, pool),
+    )
     app = server.app()
     document = openapi.document(server.routes(), __version__)
 
@@ -67,6 +76,18 @@ def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     add_console(app)
     return app
+
+
+def vault(settings: Settings, pool: ConnectionPool) -> Vault | None:
+    """The vault for secrets upload, when the master key is mounted (chart value
+    server.secretsUpload); None: the upload route says it is off."""
+    if not str(settings.master_key_dir) or str(settings.master_key_dir) == ".":
+        log.info("no master key: secrets upload is off")
+        return None
+    try:
+        return Vault(pool, load_keyring(settings.master_key_dir))
+    except KeyRingError as exc:
+        raise SystemExit(f"ferris-server: master key: {exc}") from None
 
 
 def tls(settings: Settings, client_ca: str | None) -> tuple[ssl.SSLContext | None, str]:

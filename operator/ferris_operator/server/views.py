@@ -64,6 +64,11 @@ def package(body: dict[str, Any]) -> dict[str, Any]:
         "scripts": [s.get("name") for s in spec.get("scripts") or []],
         "params": spec.get("params") or {},
         "paramsSchema": spec.get("paramsSchema"),
+        "secretsSource": "secretsFrom"
+        if spec.get("secretsFrom")
+        else "sealedSecrets"
+        if spec.get("sealedSecrets")
+        else None,
         "secrets": {
             "names": list(secrets.get("names") or []),
             "count": secrets.get("count", 0),

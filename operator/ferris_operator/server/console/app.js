@@ -26,8 +26,9 @@ async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   const token = sessionStorage.getItem("ferris-token");
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  if (options.body !== undefined || options.raw !== undefined) headers["Content-Type"] = "application/json";
+  const body = options.raw !== undefined ? options.raw : options.body === undefined ? undefined : JSON.stringify(options.body);
+  const response = await fetch(path, { method: options.method, headers, body });
   const text = await response.text();
   if (!response.ok) {
     let message = text;
@@ -135,8 +136,27 @@ async function packageView(namespace, name) {
       } catch (e) { error.textContent = e.message; }
     } }, form.fieldset, button, error));
   }
+  if (rights.uploadSecrets && !pkg.secretsSource) nodes.push(uploadForm(namespace, name));
   nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items));
   show(...nodes);
+}
+
+function uploadForm(namespace, name) {
+  // The file goes from this page to the server and into the vault; the page keeps no copy.
+  const file = el("input", { type: "file", id: "secrets-file", accept: ".json,application/json" });
+  const result = el("p", { id: "upload-result" });
+  return el("form", { id: "upload-form", onsubmit: async (event) => {
+    event.preventDefault();
+    if (!file.files.length) return;
+    try {
+      const stored = await api(`${ns(namespace)}/packages/${encodeURIComponent(name)}/secrets`,
+        { method: "PUT", raw: await file.files[0].text() });
+      file.value = "";
+      result.className = "";
+      result.textContent = `Stored ${stored.count} secrets at version ${stored.version}: ${stored.names.join(", ")}`;
+    } catch (e) { result.className = "error"; result.textContent = e.message; }
+  } }, el("h2", { text: "Upload secrets" }), el("label", {}, "secrets.json ", file),
+  el("button", { type: "submit", id: "upload", text: "Upload" }), result);
 }
 
 function runsTable(namespace, runs) {

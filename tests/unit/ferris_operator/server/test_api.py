@@ -24,7 +24,7 @@ T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
 VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisruns", "log")}
 VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
-EDIT = VIEW | {("create", "ferrisruns", "")}
+EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets")}
 RIGHTS = {"viewer": VIEW, "editor": EDIT, "stranger": set()}
 
 # Every route: (method, path in team-a, body), and the least role that may call it.
@@ -54,9 +54,15 @@ ROUTES = {
         None,
         "viewer",
     ),
+    ("PUT", "/api/v1/namespaces/{namespace}/packages/{name}/secrets"): (
+        "/api/v1/namespaces/team-a/packages/nightly/secrets",
+        {"API_KEY": "s3cr3t-value"},
+        "editor",
+    ),
 }
 ROLES = ["stranger", "viewer", "editor"]
 RUNS = "/api/v1/namespaces/team-a/runs"
+PACKAGES = "/api/v1/namespaces/team-a/packages"
 
 
 class FakeReviews:
@@ -99,6 +105,7 @@ class FakeHistory:
 class FakeKube:
     def __init__(self) -> None:
         self.created: list[tuple[str, dict[str, Any]]] = []
+        self.patched: list[tuple[str, dict[str, Any]]] = []
 
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self.created.append((namespace, body))
@@ -113,6 +120,18 @@ class FakeKube:
     def iter_packages(self, namespaces: tuple[str, ...]) -> Any:
         return iter([package()])
 
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.patched.append((name, status))
+
+
+class FakeVault:
+    def __init__(self) -> None:
+        self.ingested: list[tuple[str, dict[str, Any]]] = []
+
+    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
+        self.ingested.append((uid, secrets))
+        return 7
+
 
 def package() -> dict[str, Any]:
     status = {
@@ -120,7 +139,7 @@ def package() -> dict[str, Any]:
         "conditions": [{"type": "Ready", "status": "True"}],
     }
     return {
-        "metadata": {"namespace": "team-a", "name": "nightly"},
+        "metadata": {"namespace": "team-a", "name": "nightly", "uid": "puid"},
         "spec": {"scripts": [{"name": "a.py"}]},
         "status": status,
     }
@@ -131,11 +150,13 @@ class World:
         self.reviews = FakeReviews()
         self.kube = FakeKube()
         self.history = FakeHistory()
+        self.vault = FakeVault()
         self.api = ServerApi(
             self.kube,  # type: ignore[arg-type]  # partial fakes: only what the routes call
             self.history,
             TokenCache(self.reviews.token),
             Authorizer(self.reviews.access),
+            vault=self.vault,  # type: ignore[arg-type]
         )
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, str]:
@@ -294,7 +315,64 @@ def test_permissions_say_what_the_console_may_offer() -> None:
     world = World()
     viewer = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[1])
     editor = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=EDITOR)[1])
-    assert viewer == {"listRuns": True, "getRun": True, "getLog": True, "createRuns": False, "listPackages": True}
+    assert viewer == {
+        "listRuns": True,
+        "getRun": True,
+        "getLog": True,
+        "createRuns": False,
+        "listPackages": True,
+        "uploadSecrets": False,
+    }
     assert editor["createRuns"] is True
     stranger = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=STRANGER)[1])
     assert not any(stranger.values())
+
+
+def test_an_upload_goes_into_the_vault_and_answers_names_only() -> None:
+    world = World()
+    status, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", {"API_KEY": "s3cr3t-value", "B": "x"}, EDITOR)
+    assert status == 200 and json.loads(text) == {
+        "names": ["API_KEY", "B"],
+        "count": 2,
+        "version": 7,
+        "uploadedBy": "editor",
+    }
+    assert world.vault.ingested == [("puid", {"API_KEY": "s3cr3t-value", "B": "x"})]
+    name, patched = world.kube.patched[0]
+    assert (
+        name == "nightly"
+        and patched["secrets"]["names"] == ["API_KEY", "B"]
+        and patched["secrets"]["source"] == "upload"
+    )
+    assert "s3cr3t-value" not in json.dumps(patched) and "s3cr3t-value" not in text
+    assert patched["warnings"] == ["secret B is shorter than 4 characters and is not masked in output"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "status", "message"),
+    [
+        ({"secretsFrom": {"secretName": "s"}}, {"A": "abcdef"}, 409, "takes its secrets from spec.secretsFrom"),
+        (
+            {"sealedSecrets": "ferris-sealed:v1:x"},
+            {"A": "abcdef"},
+            409,
+            "remove spec.sealedSecrets to manage them here",
+        ),
+        ({}, b"[1, 2]", 400, "secrets.json"),
+        ({}, b"{not json", 400, "secrets.json"),
+    ],
+)
+def test_an_upload_that_cannot_hold_stores_nothing(spec: dict[str, Any], body: Any, status: int, message: str) -> None:
+    world = World()
+    declared = {**package(), "spec": spec}
+    world.kube.get_package = lambda namespace, name: declared  # type: ignore[method-assign]
+    answer, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", body, EDITOR)
+    assert answer == status and message in text, text
+    assert world.vault.ingested == [] and world.kube.patched == []
+
+
+def test_without_a_master_key_the_upload_says_it_is_off() -> None:
+    world = World()
+    world.api.vault = None
+    status, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", {"A": "abcdef"}, EDITOR)
+    assert status == 501 and "secrets upload is off" in text
