@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from ferris_operator import model
 
@@ -25,6 +26,7 @@ class RunRecord:
     created_at: datetime.datetime
     started_at: datetime.datetime | None
     finished_at: datetime.datetime | None
+    params: dict[str, Any] | None = None  # as the run started with them (None: too large to keep)
 
     @property
     def terminal(self) -> bool:

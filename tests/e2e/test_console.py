@@ -150,6 +150,22 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     )
     assert "region us retries 3 dry True" in output.text and "token ****" in output.text
     keep(browser, "editor-finished-run")
+    # Run it again with one param changed: the form holds what the run started with.
+    rerun = wait.until(ready.presence_of_element_located((By.ID, "rerun-form")))
+    assert rerun.find_element(By.CSS_SELECTOR, 'input[type=radio][value="us"]').is_selected()
+    retries = rerun.find_element(By.NAME, "retries")
+    assert retries.get_attribute("value") == "3"
+    retries.clear()
+    retries.send_keys("2")
+    first = browser.current_url
+    rerun.find_element(By.ID, "rerun").click()
+    wait.until(lambda d: d.current_url != first)
+    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    again = WebDriverWait(browser, 30).until(
+        lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "region" in p.text), None)
+    )
+    assert "region us retries 2 dry True" in again.text
+    keep(browser, "editor-rerun")
     retries_too_many = browser.current_url.split("/runs/")[0] + "/packages/formed"
     browser.get(retries_too_many)
     form = wait.until(ready.presence_of_element_located((By.ID, "run-form")))

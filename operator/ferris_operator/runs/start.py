@@ -188,6 +188,7 @@ class Starter:
             stored.version,
             token_digest(token),
             steps,
+            params,
         )
         if record.token_sha256 != token_digest(token):
             self.store.set_token(ref.uid, token_digest(token))

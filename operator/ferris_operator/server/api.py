@@ -244,6 +244,8 @@ class ServerApi:
             raise QueryError('body must be empty or {"params": {...}}')
         if "params" in body:
             params = queries.params(body["params"])
+        elif record.params is not None:
+            params = dict(record.params)  # as the run started with them (defaults filled in)
         else:
             original = await asyncio.to_thread(self.kube.get_run, namespace, name)
             params = dict(((original or {}).get("spec") or {}).get("params") or {})

@@ -30,6 +30,7 @@ def run(record: RunRecord) -> dict[str, Any]:
         "createdAt": _time(record.created_at),
         "startedAt": _time(record.started_at),
         "finishedAt": _time(record.finished_at),
+        "params": record.params,
     }
 
 

@@ -116,6 +116,14 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         DROP INDEX runs_by_package;
         """,
     ),
+    (
+        6,
+        """
+        -- The params a run started with (not secret: they are in the FerrisRun's spec), so that
+        -- history shows them and a rerun has them after the FerrisRun is gone. NULL: too large.
+        ALTER TABLE runs ADD COLUMN params jsonb;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

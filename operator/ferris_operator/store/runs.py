@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime
-from typing import LiteralString
+import json
+from typing import Any, LiteralString
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
 from ferris_operator.records import RunRecord, StepRecord
 
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones are not kept
 
 
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
-    "reason, message, token_sha256, created_at, started_at, finished_at"
+    "reason, message, token_sha256, created_at, started_at, finished_at, params"
 )
 
 # Literal phases, as in the partial index runs_active (migration 2), so that it is used.
@@ -41,12 +44,14 @@ class RunStore:
         secrets_version: int,
         token_sha256: str,
         steps: list[str],
+        params: dict[str, Any] | None = None,
     ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored."""
+        kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
-                " secrets_version, token_sha256, job_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " secrets_version, token_sha256, job_name, params) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -58,6 +63,7 @@ class RunStore:
                     secrets_version,
                     token_sha256,
                     model.job_name(name),
+                    kept,
                 ),
             ).fetchone()
             if inserted:

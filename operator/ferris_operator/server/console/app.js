@@ -187,13 +187,19 @@ async function runView(namespace, name) {
   run.steps.forEach((step, i) => nodes.push(el("h2", { text: `Step ${step.index + 1}: ${step.name} — ${step.phase}`
     + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), el("pre", { class: "step-output", text: outputs[i] })));
   if (rights.createRuns && TERMINAL.has(run.phase)) {
-    const error = el("p", { class: "error" });
-    nodes.push(el("button", { id: "rerun", text: "Run again", onclick: async () => {
+    // Run again, with the params this run started with, editable in the package's form.
+    const pkg = await api(`${ns(namespace)}/packages/${encodeURIComponent(run.package)}`).catch(() => null);
+    const form = paramsForm({ ...(pkg || {}), params: run.params || {} });
+    if (!pkg?.paramsSchema) form.fieldset.querySelector("#params-json").value = JSON.stringify(run.params || {});
+    const error = el("p", { class: "error", id: "rerun-error" });
+    nodes.push(el("form", { id: "rerun-form", onsubmit: async (event) => {
+      event.preventDefault();
       try {
-        const created = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/rerun`, { method: "POST", body: {} });
+        const created = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/rerun`,
+          { method: "POST", body: { params: form.read() } });
         location.hash = `#/ns/${namespace}/runs/${created.name}`;
       } catch (e) { error.textContent = e.message; }
-    } }), error);
+    } }, el("h2", { text: "Run again" }), form.fieldset, el("button", { id: "rerun", type: "submit", text: "Run again" }), error));
   }
   show(...nodes);
   if (!TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending")) {
