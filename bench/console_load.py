@@ -6,7 +6,6 @@ of 500 packages drawn, next to the same table served as a static HTML page by th
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.stats import percentile, ratio
+from bench.stats import percentile, ratio, report
 from ferris_operator.ports import User
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
@@ -132,9 +131,7 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    results = measure()
-    print(json.dumps(results, indent=2))
-    print(summary(results))
+    report(measure(), summary)
 
 
 if __name__ == "__main__":

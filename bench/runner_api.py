@@ -17,6 +17,7 @@ import psutil
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.stats import report
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
@@ -126,9 +127,7 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    results = measure()
-    print(json.dumps(results, indent=2))
-    print(summary(results))
+    report(measure(), summary)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
-from bench.stats import percentile, ratio
+from bench.stats import percentile, ratio, report
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.ports import Access, User
 from ferris_operator.records import Cursor, RunFilter
@@ -197,9 +196,7 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    results = measure()
-    print(json.dumps(results, indent=2))
-    print(summary(results))
+    report(measure(), summary)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import hmac
 import secrets
-import signal
 import ssl
 import webbrowser
 from typing import Any
@@ -21,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from ferris_operator.cli_server import ServerClient, ServerError, register_common
+from ferris_operator.stopping import until_stopped
 
 COOKIE = "ferris-console"
 FORWARDED_HEADERS = ("Content-Type", "Accept")
@@ -98,12 +98,8 @@ async def serve(proxy: ConsoleProxy, port: int, open_browser: bool) -> None:
         print("stop it with Ctrl-C", flush=True)
         if open_browser:
             webbrowser.open(url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         try:
-            await stop.wait()
+            await until_stopped()
         finally:
             await runner.cleanup()
 

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import ssl
 import sys
 from typing import Any
@@ -31,6 +30,7 @@ from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.settings import Settings
+from ferris_operator.stopping import until_stopped
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.tls import serving_context
@@ -140,12 +140,8 @@ async def serve(settings: Settings) -> None:
         await web.TCPSite(runner, settings.server_bind, port, ssl_context=site_tls).start()
         runners.append(runner)
     log.info("serving the user API on %s:%s", settings.server_bind, settings.server_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         for runner in runners:
             with contextlib.suppress(Exception):

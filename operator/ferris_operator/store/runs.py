@@ -103,15 +103,6 @@ class RunStore:
             ).fetchall()
         return {uid: finished_at for uid, finished_at in rows}
 
-    def find(self, namespace: str, name: str) -> RunRecord | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
-                " ORDER BY created_at DESC LIMIT 1",
-                (namespace, name),
-            ).fetchone()
-        return RunRecord(*row) if row else None
-
     def active(self) -> list[RunRecord]:
         with self._pool.connection() as conn:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
