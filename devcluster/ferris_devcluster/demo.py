@@ -32,7 +32,8 @@ def run_demo(keep: bool = False) -> int:
         if keep:
             print(
                 f"\nleft running. export KUBECONFIG={stack.kubeconfig} FERRIS_NAMESPACE=ferris-system"
-                f"\nthe Ferris server: {stack.server_url} (ferris runs, results and logs find it)"
+                f"\nthe Ferris server: {stack.server_url} (ferris runs, results and logs find it);"
+                f"\nthe console, as the kubeconfig's user: .venv/bin/ferris console"
                 f"\nstop it with: kill {os.getpid()}  (or Ctrl-C)",
                 flush=True,
             )
