@@ -30,6 +30,7 @@ CHART = REPO / "charts" / "ferris"
 EXAMPLE = REPO / "examples" / "secrets-demo"
 NS = "ferris-system"
 OPERATOR = "app.kubernetes.io/component=operator"
+SERVER = "app.kubernetes.io/component=server"
 pytestmark = pytest.mark.cluster
 
 
@@ -302,7 +303,10 @@ def remove_operator(install: Install) -> None:
     # The Secrets the plain path asks its user to create; the master key stays (the database's
     # secrets are wrapped by it).
     install.kubectl("delete", "secret", "-n", NS, "--ignore-not-found", "ferris-database", "ferris-runner-api-tls")
-    wait_for(lambda: not install.json("get", "pods", "-n", NS, "-l", OPERATOR)["items"], "operator pods gone", 120)
+    for component in (OPERATOR, SERVER):  # a next install binds the same host ports
+        wait_for(
+            lambda c=component: not install.json("get", "pods", "-n", NS, "-l", c)["items"], f"{component} gone", 120
+        )
 
 
 def wait_for(condition: Any, what: str, timeout: float = 60) -> None:

@@ -183,9 +183,6 @@ def test_every_route_answers_each_caller_as_rbac_says(world: World, route: tuple
 
 def test_history_a_full_output_and_the_user_who_asked(world: World) -> None:
     viewer, editor = world.callers[3], world.callers[6]
-    status, text = world.call(viewer, "GET", world.path("{runs}?package=hello&limit=1"))
-    page = json.loads(text)
-    assert status == 200 and len(page["items"]) == 1 and page["continue"] is not None
     status, text = world.call(viewer, "GET", world.path("{runs}/{run}"))
     run = json.loads(text)
     assert run["phase"] == "Succeeded" and run["steps"][0]["name"] == "main.py"
@@ -193,6 +190,21 @@ def test_history_a_full_output_and_the_user_who_asked(world: World) -> None:
     assert status == 200 and "hello world" in text and "token ****" in text
     status, text = world.call(editor, "POST", world.path("{runs}"), {"package": "hello", "params": {"who": "api"}})
     created = json.loads(text)["name"]
+    assert world.ferris.wait_run(world.team_a, created)["status"]["phase"] == "Succeeded"
+    # Pages of one run, each from the previous page's continue token: every run once, newest first.
+    names, times, token = [], [], ""
+    while True:
+        query = "?package=hello&limit=1" + (f"&continue={token}" if token else "")
+        status, text = world.call(viewer, "GET", world.path("{runs}" + query))
+        page = json.loads(text)
+        assert status == 200 and len(page["items"]) == 1, text
+        names.append(page["items"][0]["name"])
+        times.append(page["items"][0]["createdAt"])
+        token = page["continue"]
+        if not token:
+            break
+    assert created in names and world.run in names and len(names) == len(set(names))
+    assert times == sorted(times, reverse=True)
     obj = world.ferris.get(world.team_a, "ferrisrun", created)
     assert obj["metadata"]["annotations"]["ferris.io/requested-by"] == f"system:serviceaccount:{world.team_a}:editor"
     assert world.ferris.wait_run(world.team_a, created)["status"]["phase"] == "Succeeded"

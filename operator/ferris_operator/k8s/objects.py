@@ -65,11 +65,6 @@ class Kube:
         )
         return None if obj is None else dict(obj)
 
-    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        get = self.custom.get_namespaced_custom_object
-        obj: Any = or_none(lambda: get(model.GROUP, model.VERSION, namespace, model.RUNS, name))
-        return None if obj is None else dict(obj)
-
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:

@@ -247,8 +247,11 @@ class ServerApi:
         elif record.params is not None:
             params = dict(record.params)  # as the run started with them (defaults filled in)
         else:
-            original = await asyncio.to_thread(self.kube.get_run, namespace, name)
-            params = dict(((original or {}).get("spec") or {}).get("params") or {})
+            return _error(
+                409,
+                f"run {name}'s params were not kept (recorded by an older Ferris, or over 64 KiB); "
+                'rerun it with {"params": {...}}',
+            )
         return await self._start(namespace, record.package_name, params, None, user)
 
     async def _start(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -81,7 +82,9 @@ class FakeReviews:
 
 
 def record(name: str = "nightly-1", phase: str = model.SUCCEEDED) -> RunRecord:
-    return RunRecord("uid-1", "team-a", name, "nightly", "puid", 1, 1, phase, "Succeeded", "", "d", T0, T0, T0)
+    return RunRecord(
+        "uid-1", "team-a", name, "nightly", "puid", 1, 1, phase, "Succeeded", "", "d", T0, T0, T0, params={"x": 1}
+    )
 
 
 class FakeHistory:
@@ -110,9 +113,6 @@ class FakeKube:
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self.created.append((namespace, body))
         return {**body, "metadata": {**body["metadata"], "name": "nightly-abcde"}}
-
-    def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return {"spec": {"packageRef": {"name": "nightly"}, "params": {"x": 1}}}
 
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
         return package() if name == "nightly" else None
@@ -271,6 +271,9 @@ def test_a_run_is_created_for_the_user_and_says_who_asked() -> None:
     assert body["metadata"]["annotations"] == {"ferris.io/requested-by": "editor"}
     world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
     assert world.kube.created[1][1]["spec"]["params"] == {"x": 1}  # the original run's
+    world.history.find = lambda namespace, name: replace(record(), params=None)  # type: ignore[method-assign]
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
+    assert status == 409 and "params were not kept" in text and len(world.kube.created) == 2
 
 
 @pytest.mark.parametrize(
