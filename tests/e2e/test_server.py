@@ -76,33 +76,13 @@ class World:
         for namespace, account in ((self.team_a, "viewer"), (self.team_a, "editor"), (self.team_b, "stranger")):
             bind("create", "serviceaccount", account, "-n", namespace)
         bind("create", "serviceaccount", "member", "-n", self.team_c)
-        bind(
-            "create",
-            "rolebinding",
-            "v",
-            "--clusterrole=view",
-            f"--serviceaccount={self.team_a}:viewer",
-            "-n",
-            self.team_a,
-        )
-        bind(
-            "create",
-            "rolebinding",
-            "e",
-            "--clusterrole=edit",
-            f"--serviceaccount={self.team_a}:editor",
-            "-n",
-            self.team_a,
-        )
-        bind(
-            "create",
-            "rolebinding",
-            "e",
-            "--clusterrole=edit",
-            f"--serviceaccount={self.team_b}:stranger",
-            "-n",
-            self.team_b,
-        )
+        for name, role, account, namespace in (
+            ("v", "view", "viewer", self.team_a),
+            ("e", "edit", "editor", self.team_a),
+            ("e", "edit", "stranger", self.team_b),
+        ):
+            subject = f"--serviceaccount={namespace}:{account}"
+            bind("create", "rolebinding", name, f"--clusterrole={role}", subject, "-n", namespace)
         # Through groups only: every ServiceAccount of team-c, and a group in a client certificate.
         group = f"system:serviceaccounts:{self.team_c}"
         bind("create", "rolebinding", "g", "--clusterrole=view", f"--group={group}", "-n", self.team_a)

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import pytest
 
 from ferris_devcluster.node.envvars import EnvError, resolve_env
-
-POD: dict[str, Any] = {
-    "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
-    "spec": {"serviceAccountName": "sa", "containers": []},
-}
-
-
-OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("Secret", "s"): {"metadata": {"namespace": "ns"}, "data": {"k": base64.b64encode(b"secret!").decode()}},
-    ("ConfigMap", "c"): {"metadata": {"namespace": "ns"}, "data": {"a": "1", "b": "2"}},
-}
-
-
-def fetch(kind: str, name: str) -> dict[str, Any] | None:
-    return OBJECTS.get((kind, name))
+from tests.unit.ferris_devcluster.node.fakes import POD, fetch
 
 
 def test_env_from_values_refs_and_fields() -> None:
