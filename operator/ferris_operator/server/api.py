@@ -94,7 +94,9 @@ class ServerApi:
                 "what the user may do in the namespace (the console shows only those buttons)",
             ),
             Route("GET", f"{PREFIX}/runs", (LIST_RUNS,), self.list_runs, "a page of runs, newest first"),
-            Route("POST", f"{PREFIX}/runs", (CREATE_RUN,), self.create_run, "start a run of a package"),
+            # The server reads the package for these (its params form, its secrets source): the
+            # user must be allowed to read it too, not only to create runs or replace secrets.
+            Route("POST", f"{PREFIX}/runs", (CREATE_RUN, GET_PACKAGE), self.create_run, "start a run of a package"),
             Route("GET", f"{PREFIX}/runs/{{name}}", (GET_RUN,), self.get_run, "one run with its steps"),
             Route(
                 "GET",
@@ -106,7 +108,7 @@ class ServerApi:
             Route(
                 "POST",
                 f"{PREFIX}/runs/{{name}}/rerun",
-                (GET_RUN, CREATE_RUN),
+                (GET_RUN, CREATE_RUN, GET_PACKAGE),
                 self.rerun,
                 "start the run's package again, with its params or edited ones",
             ),
@@ -115,7 +117,7 @@ class ServerApi:
             Route(
                 "PUT",
                 f"{PREFIX}/packages/{{name}}/secrets",
-                (UPLOAD_SECRETS,),
+                (UPLOAD_SECRETS, GET_PACKAGE),
                 self.upload_secrets,
                 "replace a package's secrets with a secrets.json, straight into the vault; answers names only",
             ),

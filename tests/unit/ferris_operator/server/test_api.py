@@ -379,3 +379,16 @@ def test_without_a_master_key_the_upload_says_it_is_off() -> None:
     world.api.vault = None
     status, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", {"A": "abcdef"}, EDITOR)
     assert status == 501 and "secrets upload is off" in text
+
+
+def test_starting_a_run_or_uploading_needs_the_right_to_read_the_package_too() -> None:
+    """The server reads the package for these; a user who may only create runs gets a 403."""
+    world = World()
+    RIGHTS["creator"] = {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets")}
+    try:
+        status, text = world.call("POST", RUNS, {"package": "nightly"}, "creator-token")
+        assert status == 403 and "may not get ferrispackages.ferris.io" in text
+        status, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", {"A": "abcdef"}, "creator-token")
+        assert status == 403 and world.kube.created == [] and world.vault.ingested == []
+    finally:
+        del RIGHTS["creator"]
