@@ -18,20 +18,18 @@ class HistoryStore:
 
     def page(self, where: RunFilter, after: Cursor | None, limit: int) -> tuple[list[RunRecord], Cursor | None]:
         """Up to ``limit`` runs, newest first, and the cursor of the next page (None: no more)."""
+        optional: list[tuple[LiteralString, Any]] = [
+            ("package_name = %s", where.package),
+            ("phase = %s", where.phase),
+            ("created_at >= %s", where.since),
+            ("created_at < %s", where.until),
+        ]
         clauses: list[LiteralString] = ["namespace = %s"]
         values: list[Any] = [where.namespace]
-        if where.package is not None:
-            clauses.append("package_name = %s")
-            values.append(where.package)
-        if where.phase is not None:
-            clauses.append("phase = %s")
-            values.append(where.phase)
-        if where.since is not None:
-            clauses.append("created_at >= %s")
-            values.append(where.since)
-        if where.until is not None:
-            clauses.append("created_at < %s")
-            values.append(where.until)
+        for clause, value in optional:
+            if value is not None:
+                clauses.append(clause)
+                values.append(value)
         if after is not None:
             clauses.append("(created_at, uid) < (%s, %s)")
             values.extend([after.created_at, after.uid])
@@ -70,11 +68,13 @@ class HistoryStore:
             for idx, name, phase, code, start, end, size in rows
         ]
 
-    def output(self, uid: str, idx: int) -> StepRecord | None:
+    def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None:
+        """The step with its output from character ``start`` on (a follower reads only what is
+        new, not up to 4 MiB again every second)."""
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT idx, name, phase, exit_code, started_at, finished_at, output"
+                "SELECT idx, name, phase, exit_code, started_at, finished_at, substr(output, %s)"
                 " FROM steps WHERE run_uid = %s AND idx = %s",
-                (uid, idx),
+                (start + 1, uid, idx),
             ).fetchone()
         return StepRecord(*row) if row else None

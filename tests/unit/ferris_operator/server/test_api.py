@@ -101,8 +101,8 @@ class FakeHistory:
     def steps(self, uid: str) -> list[StepSummary]:
         return [StepSummary(StepRecord(0, "a.py", "Succeeded", 0, T0, T0, ""), 12)]
 
-    def output(self, uid: str, idx: int) -> StepRecord | None:
-        return StepRecord(0, "a.py", "Succeeded", 0, T0, T0, "hello output") if idx == 0 else None
+    def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None:
+        return StepRecord(0, "a.py", "Succeeded", 0, T0, T0, "hello output"[start:]) if idx == 0 else None
 
 
 class FakeKube:
