@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import hmac
 import secrets
-import ssl
 import webbrowser
 from typing import Any
 
@@ -41,12 +40,6 @@ class ConsoleProxy:
         self.secret = secrets.token_urlsafe(32)
         self.origin = ""  # set once the port is known
 
-    def tls(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cadata=self.server.ca)
-        if self.server.cert_file and self.server.key_file:
-            context.load_cert_chain(self.server.cert_file, self.server.key_file)
-        return context
-
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{path:.*}", self.forward)
@@ -70,7 +63,7 @@ class ConsoleProxy:
         body = await request.read() if request.can_read_body else None
         session: aiohttp.ClientSession = request.app["session"]
         async with session.request(
-            request.method, self.server.url + request.rel_url.path_qs, headers=headers, data=body, ssl=self.tls()
+            request.method, self.server.url + request.rel_url.path_qs, headers=headers, data=body, ssl=self.server.tls
         ) as upstream:
             response = web.StreamResponse(status=upstream.status)
             for name, value in upstream.headers.items():

@@ -8,6 +8,7 @@ administrator's option: that password reads every tenant's history."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import ssl
@@ -60,10 +61,17 @@ class ServerClient:
             url, ca_text = found.data["url"], found.data["ca.crt"]
         return cls(str(url).rstrip("/"), ca_text, token, configuration.cert_file, configuration.key_file)
 
-    def _open(self, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        """Trusts the server's CA only, and presents the kubeconfig's client certificate if it
+        has one; made once per client, not per request."""
         context = ssl.create_default_context(cadata=self.ca)
         if self.cert_file and self.key_file:
             context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def _open(self, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+        context = self.tls
         target = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(target, data=data, method="POST" if data is not None else "GET")  # noqa: S310

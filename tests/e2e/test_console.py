@@ -22,6 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ready
@@ -97,7 +98,7 @@ def world(ferris: Ferris) -> World:
 
 
 def log_in(driver: WebDriver, world: World, account: str) -> WebDriverWait[WebDriver]:
-    wait = WebDriverWait(driver, 30)
+    wait = waiting(driver, 30)
     driver.get(world.ferris.stack.server_url + "/")
     wait.until(ready.visibility_of_element_located((By.ID, "token"))).send_keys(world.tokens[account])
     driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
@@ -107,6 +108,12 @@ def log_in(driver: WebDriver, world: World, account: str) -> WebDriverWait[WebDr
     namespace.send_keys(world.namespace)
     driver.find_element(By.CSS_SELECTOR, "#namespace-form button").click()
     return wait
+
+
+def waiting(driver: WebDriver, seconds: float) -> WebDriverWait[WebDriver]:
+    """A wait that looks again when the page redrew under it (the run page redraws itself every
+    1.5 s while the run goes on, so an element found a moment ago may be gone)."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def keep(driver: WebDriver, name: str) -> None:
@@ -144,8 +151,8 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     keep(browser, "editor-run-form")
     form.find_element(By.ID, "run").click()
     wait.until(lambda d: "/runs/" in d.current_url)
-    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
-    output = WebDriverWait(browser, 30).until(
+    waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = waiting(browser, 30).until(
         lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "region" in p.text), None)
     )
     assert "region us retries 3 dry True" in output.text and "token ****" in output.text
@@ -160,8 +167,8 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     first = browser.current_url
     rerun.find_element(By.ID, "rerun").click()
     wait.until(lambda d: d.current_url != first)
-    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
-    again = WebDriverWait(browser, 30).until(
+    waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    again = waiting(browser, 30).until(
         lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "region" in p.text), None)
     )
     assert "region us retries 2 dry True" in again.text
@@ -216,7 +223,7 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
         assert cross_site.value.code == 403
 
         browser.get(url)
-        wait = WebDriverWait(browser, 30)
+        wait = waiting(browser, 30)
         wait.until(lambda d: d.find_element(By.ID, "user").text == "ferris-admin")
         browser.get(f"{origin}/#/ns/{world.namespace}")
         row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
@@ -243,8 +250,8 @@ def test_an_editor_uploads_secrets_sees_only_names_and_the_next_run_uses_them(
     browser.refresh()
     wait.until(lambda d: "OTHER, TOKEN" in d.find_element(By.CLASS_NAME, "secret-names").text)
     browser.find_element(By.ID, "run").click()
-    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
-    output = WebDriverWait(browser, 30).until(
+    waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = waiting(browser, 30).until(
         lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "token" in p.text), None)
     )
     assert "token ****" in output.text and world.canary not in browser.page_source
