@@ -169,7 +169,7 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     wait.until(lambda d: d.current_url != first)
     rerun_name = browser.current_url.rsplit("/", 1)[1]
     # The first run's page stays up until the new run's is drawn: wait for the new one.
-    waiting(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == f"Run {rerun_name}")
+    waiting(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == f"Run {rerun_name}")
     waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
     again = waiting(browser, 30).until(
         lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "region" in p.text), None)
