@@ -1,5 +1,5 @@
 """The runner API under a flood, against a real PostgreSQL: what a request with a token the
-operator never issued costs next to a real request of a run (token checked, state read), and
+operator never issued costs the server next to a real request of a run (token checked, state read), and
 what a nested-JSON flood does to memory. `python -m bench.runner_api`; also a stage of
 `make bench`."""
 
@@ -10,7 +10,6 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -23,28 +22,21 @@ from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
-from ferris_operator.runner_api import RunnerApi
-from ferris_operator.runs import RunService
-from ferris_operator.settings import Settings
+from ferris_operator.server.runner_api import RunnerApi
+from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
+from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault
 
 
-class CountingStore(RunStore):
+class CountingReports(ReportStore):
     queries = 0
 
     def get(self, uid: str) -> RunRecord | None:
         self.queries += 1
         return super().get(uid)
-
-
-class NoKube:
-    """Status writes and Events are not what this stage measures."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 async def _timed(client: TestClient[Any, Any], path: str, token: str, n: int) -> tuple[list[float], float, set[int]]:
@@ -60,12 +52,12 @@ async def _timed(client: TestClient[Any, Any], path: str, token: str, n: int) ->
     return walls, time.process_time() - cpu, statuses
 
 
-async def _flood(api: RunnerApi, uid: str, token: str, n: int) -> dict[str, Any]:
+async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str, n: int) -> dict[str, Any]:
     async with TestClient(TestServer(api.app())) as client:
         path = f"/v1/runs/{uid}/state"
         await _timed(client, path, token, 50)  # warm-up
         valid, valid_cpu, valid_status = await _timed(client, path, token, n)
-        before = api.service.runs.queries  # type: ignore[attr-defined]
+        before = reports.queries
         made_up, made_up_cpu, made_up_status = await _timed(client, path, "x" * 40, n)
         queries = api.service.runs.queries - before  # type: ignore[attr-defined]
         body = b'{"value": [' + b"{}," * (8 * 1024 * 1024 // 3) + b"{}]}"
@@ -102,15 +94,16 @@ def measure(requests: int = 2000) -> dict[str, Any]:
         pool.wait()
         try:
             ring = KeyRing({"k1": os.urandom(32)}, "k1")
-            store, tokens, vault = CountingStore(pool), RunTokens(ring), Vault(pool, ring)
-            settings = Settings(database_url=postgres.url, master_key_dir=Path("."))
-            service = RunService(NoKube(), vault, store, settings, tokens)
+            reports, tokens, vault = CountingReports(pool), RunTokens(ring), Vault(pool, ring)
             vault.ensure_package("bench", "pkg", "pkg-uid")
             token = tokens.issue("run-uid")
-            store.record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
+            RunStore(pool).record_start(
+                "run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"]
+            )
             # A limiter that never trips: this measures the cost of refusing, not of the 429.
-            api = RunnerApi(service, FailureLimiter(burst=10**9))
-            return asyncio.run(_flood(api, "run-uid", token, requests))
+            authenticator = RunTokenAuthenticator(tokens, reports, FailureLimiter(burst=10**9))
+            api = RunnerApi(authenticator, reports, vault)
+            return asyncio.run(_flood(api, reports, "run-uid", token, requests))
         finally:
             pool.close()
 

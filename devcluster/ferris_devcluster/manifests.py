@@ -31,7 +31,7 @@ HEADER = f"""\
 #     --from-literal=k1="$(ferris keys generate)" --from-literal=active=k1
 #   kubectl -n {NAMESPACE} create secret generic ferris-database --from-literal=url=postgresql://...
 #   kubectl -n {NAMESPACE} create secret generic ferris-runner-api-tls \\
-#     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris.{NAMESPACE}.svc
+#     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris-runner-api.{NAMESPACE}.svc
 #   kubectl -n {NAMESPACE} create secret generic ferris-server-tls \
 #     --from-file=ca.crt --from-file=tls.crt --from-file=tls.key   # for ferris-server.{NAMESPACE}.svc
 #   (or let cert-manager Certificates write those two Secrets)

@@ -62,10 +62,14 @@ class FerrisStack:
             "FERRIS_DATABASE_URL": self.postgres.url,
             "FERRIS_MASTER_KEY_DIR": str(self.key_dir),
             "FERRIS_NAMESPACE": OPERATOR_NAMESPACE,
+            # The server serves the runner API (bind, port, certificate); the operator names it
+            # to runners (URL, CA).
             "FERRIS_RUNNER_API_BIND": "127.0.0.1",
             "FERRIS_RUNNER_API_PORT": str(self.api_port),
             "FERRIS_RUNNER_API_URL": f"https://127.0.0.1:{self.api_port}",
             "FERRIS_RUNNER_API_TLS_DIR": str(self.api_tls_dir),
+            "FERRIS_RUNNER_API_CA_FILE": str(self.api_tls_dir / "ca.crt"),
+            "FERRIS_HEALTH_BIND": "127.0.0.1",
             "FERRIS_HEALTH_PORT": str(self.health_port),
             # The default runner, and one registry that never answers (to try pull failures).
             "FERRIS_RUNNER_ALLOWED_IMAGES": "ghcr.io/ferris-run/ferris-runner:*,registry.invalid/*",

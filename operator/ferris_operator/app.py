@@ -1,34 +1,46 @@
 """The operator as one object: its components, the kopf registry they are registered in, and
-what runs beside kopf (the runner API, the health server, the periodic loops), started and
-stopped with it. No module globals: a second instance (a test's) shares nothing with the first."""
+what runs beside kopf (the runners' reports as the server announces them, the health server,
+the periodic loops), started and stopped with it. No module globals: a second instance (a
+test's) shares nothing with the first."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 from aiohttp import web
 
 from ferris_operator import loops
+from ferris_operator.coalesce import Coalescer
 from ferris_operator.handlers import Components, Handlers
 from ferris_operator.health import health_app
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
-from ferris_operator.runner_api import RunnerApi
 
 log = logging.getLogger("ferris.operator")
 PREFIX = "kopf.ferris.io"
 
 
+class Listener(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+# Given what to call for a run heard of, and after each (re)connection: a listener to start.
+ListenerFactory = Callable[[Callable[[str], object], Callable[[], object]], Listener]
+
+
 class OperatorApp:
-    def __init__(self, components: Components, api_tls: ssl.SSLContext | None) -> None:
+    def __init__(self, components: Components, listener: ListenerFactory | None = None) -> None:
         self.components = components
         self.settings = components.settings
-        self.api_tls = api_tls
+        self.listener_factory = listener
         self.handlers = Handlers(components)
+        self.reports = Coalescer(self.handlers.on_report, components.settings.kopf.report_workers)
+        self._listener: Listener | None = None
         self.registry = kopf.OperatorRegistry()
         self.ready = False
         self._servers: list[web.AppRunner] = []
@@ -52,28 +64,40 @@ class OperatorApp:
         settings.execution.max_workers = tuning.max_workers
 
     async def start_servers(self, **_: Any) -> None:
-        # The runner API's database and API calls run in threads: give them their own pool
-        # instead of asyncio's default of a few threads, which a burst of runners exhausts.
+        # Reports and loops make database and API calls in threads: give them a pool of their
+        # own instead of asyncio's default of a few threads, which a burst of reports exhausts.
         executor = ThreadPoolExecutor(max_workers=self.settings.kopf.api_threads, thread_name_prefix="api")
-        asyncio.get_running_loop().set_default_executor(executor)
-        bind = self.settings.runner_api_bind
-        await self._serve(RunnerApi(self.components.runs).app(), bind, self.settings.runner_api_port, self.api_tls)
-        await self._serve(health_app(lambda: self.ready), bind, self.settings.health_port)
-        for loop in loops.loops(self.handlers, self.settings.intervals):
-            self._background.append(asyncio.create_task(loops.every(loop)))
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(executor)
+        await self._serve(health_app(lambda: self.ready), self.settings.health_bind, self.settings.health_port)
+        self._background.append(asyncio.create_task(self.reports.run()))
+        if self.listener_factory is not None:
+            self._listener = self.listener_factory(
+                lambda uid: loop.call_soon_threadsafe(self.reports.add, uid),
+                lambda: loop.call_soon_threadsafe(self._catch_up),
+            )
+            self._listener.start()
+        for periodic in loops.loops(self.handlers, self.settings.intervals):
+            self._background.append(asyncio.create_task(loops.every(periodic)))
         self.ready = True
+
+    def _catch_up(self) -> None:
+        """After (re)connecting: the reports stored while nobody listened."""
+        self._background.append(asyncio.create_task(asyncio.to_thread(self.handlers.catch_up_reports)))
 
     async def stop_servers(self, **_: Any) -> None:
         self.ready = False
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
         for task in self._background:
             task.cancel()
         for runner in self._servers:
             await runner.cleanup()
 
-    async def _serve(self, app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+    async def _serve(self, app: web.Application, host: str, port: int) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+        await web.TCPSite(runner, host, port).start()
         self._servers.append(runner)
 
     async def run(self) -> None:

@@ -167,6 +167,25 @@ class Handlers:
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 
+    # ---- runners' reports (stored by the server's runner API, announced by PostgreSQL) -----------
+    def on_report(self, uid: str) -> None:
+        """Publish what the run's runner reported, or finish the run with its verdict. A
+        failure here loses nothing: the report stays unpublished and the resync takes it up."""
+        try:
+            self.runs.on_report(uid)
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()
+        except Exception as exc:
+            metrics.LOOP_ERRORS.labels("reports").inc()
+            log.warning("the report of run %s: %s; the resync takes it up", uid, type(exc).__name__)
+
+    def catch_up_reports(self) -> None:
+        """Reports stored while nobody listened (after the operator starts or reconnects)."""
+        try:
+            self.runs.catch_up_reports()
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()
+
     # ---- shared ---------------------------------------------------------------------------------
     def _guarded(self, kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
         try:

@@ -1,6 +1,6 @@
 """`ferris-operator`: load settings and keys (failing fast), migrate the database, build the
-components, then run the operator (app.py: kopf with the runner API, the health server and the
-periodic loops beside it)."""
+components, then run the operator (app.py: kopf with the runners' reports, the health server
+and the periodic loops beside it)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import logging
 import ssl
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
@@ -24,8 +26,8 @@ from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
+from ferris_operator.store.notifications import ReportListener
 from ferris_operator.store.runs import RunStore
-from ferris_operator.tls import serving_context
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
@@ -64,18 +66,22 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing))
 
 
-def runner_api_tls(settings: Settings) -> tuple[ssl.SSLContext | None, str | None]:
-    """The runner API's TLS context and the CA (PEM) that runners verify it with; (None, None)
-    without FERRIS_RUNNER_API_TLS_DIR (plain HTTP, for a cluster that encrypts pod traffic
-    itself). Missing or unreadable files stop start-up with the file named."""
-    directory = settings.runner_api_tls_dir
-    if directory is None:
-        log.warning("the runner API serves plain HTTP: set FERRIS_RUNNER_API_TLS_DIR (the chart does)")
-        return None, None
+def runner_api_ca(settings: Settings) -> str | None:
+    """The CA (PEM) that runners verify the runner API with, sealed into each run document;
+    None: they use the system's CAs over https://, nothing over http://. A file that cannot be
+    read, or is not a certificate, stops start-up with the file named."""
+    path: Path | None = settings.runner_api_ca_file
+    if settings.runner_api_url.startswith("http://"):
+        log.warning("runners report over plain HTTP (%s): the chart serves TLS", settings.runner_api_url)
+        return None
+    if path is None:
+        return None
     try:
-        return serving_context(directory)
-    except (OSError, ssl.SSLError) as exc:
-        raise SystemExit(f"ferris-operator: runner API certificate in {directory}: {exc}") from None
+        pem = path.read_text()
+        ssl.create_default_context(cadata=pem)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise SystemExit(f"ferris-operator: runner API CA {path}: {exc}") from None
+    return pem
 
 
 def main() -> None:
@@ -85,8 +91,12 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    api_tls, api_ca = runner_api_tls(settings)  # read once: the certificate files, and the warning
-    asyncio.run(OperatorApp(build(settings, api_ca), api_tls).run())
+    components = build(settings, runner_api_ca(settings))
+
+    def listener(heard: Callable[[str], object], connected: Callable[[], object]) -> ReportListener:
+        return ReportListener(settings.database_url, heard, connected)
+
+    asyncio.run(OperatorApp(components, listener).run())
 
 
 if __name__ == "__main__":

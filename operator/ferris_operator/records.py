@@ -27,6 +27,15 @@ class RunRecord:
     started_at: datetime.datetime | None
     finished_at: datetime.datetime | None
     params: dict[str, Any] | None = None  # as the run started with them (None: too large to keep)
+    report_seq: int = 0  # how many reports the runner API stored for the run
+    published_seq: int = 0  # the last of them the operator published in the run's status
+    runner_succeeded: bool | None = None  # the runner's verdict, until the run is finished with it
+    runner_message: str | None = None
+
+    @property
+    def unpublished(self) -> bool:
+        """The runner reported something the run's status does not show yet."""
+        return self.report_seq > self.published_seq or (self.runner_succeeded is not None and not self.terminal)
 
     @property
     def terminal(self) -> bool:

@@ -43,7 +43,8 @@ class KopfTuning:
     watch_client_timeout: int = 300
     request_timeout: int = 60
     max_workers: int = 32  # kopf's threads for sync handlers
-    api_threads: int = 32  # the runner API's database and API calls: a burst of runners needs many
+    api_threads: int = 32  # threads for blocking calls off the event loop (the runner API's, the reports')
+    report_workers: int = 8  # runs whose reports the operator takes up at once
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,20 @@ class Settings:
     sealing_secret: str = "ferris-sealing-key"  # noqa: S105 - a Secret name, not a secret
     sealing_configmap: str = "ferris-sealing-public-key"
     runner_image: str = "ghcr.io/ferris-run/ferris-runner:0.1.0"
+    # The runner API is served by the server (bind, port, certificate) and named to runners by
+    # the operator (URL, and the CA they trust; unset: the system's CAs, or none over http://).
     runner_api_bind: str = "0.0.0.0"  # noqa: S104 - runner pods reach it through a Service
     runner_api_port: int = 8443
-    runner_api_url: str = "https://ferris-operator.ferris-system.svc:8443"
-    runner_api_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
+    runner_api_url: str = "https://ferris-runner-api.ferris-system.svc:8443"
+    runner_api_tls_dir: Path | None = None  # the server's tls.crt, tls.key, ca.crt; unset: plain HTTP
+    runner_api_ca_file: Path | None = None  # the operator's copy of that ca.crt
+    health_bind: str = "0.0.0.0"  # noqa: S104 - the kubelet's probes and Prometheus reach it
     health_port: int = 8080
     server_bind: str = "0.0.0.0"  # noqa: S104 - users reach it through a Service or an Ingress
     server_port: int = 8444
     server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     server_public_url: str = ""  # published in ConfigMap ferris-server for the CLI
+    secrets_upload: bool = True  # the server takes secrets.json uploads from users with the right
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
     standalone: bool = True
@@ -99,12 +105,15 @@ class Settings:
             runner_api_bind=env.get("FERRIS_RUNNER_API_BIND", defaults.runner_api_bind),
             runner_api_port=int(env.get("FERRIS_RUNNER_API_PORT", defaults.runner_api_port)),
             runner_api_url=env.get("FERRIS_RUNNER_API_URL", defaults.runner_api_url),
-            runner_api_tls_dir=Path(env["FERRIS_RUNNER_API_TLS_DIR"]) if env.get("FERRIS_RUNNER_API_TLS_DIR") else None,
+            runner_api_tls_dir=_path(env.get("FERRIS_RUNNER_API_TLS_DIR", "")),
+            runner_api_ca_file=_path(env.get("FERRIS_RUNNER_API_CA_FILE", "")),
+            health_bind=env.get("FERRIS_HEALTH_BIND", defaults.health_bind),
             health_port=int(env.get("FERRIS_HEALTH_PORT", defaults.health_port)),
             server_bind=env.get("FERRIS_SERVER_BIND", defaults.server_bind),
             server_port=int(env.get("FERRIS_SERVER_PORT", defaults.server_port)),
-            server_tls_dir=Path(env["FERRIS_SERVER_TLS_DIR"]) if env.get("FERRIS_SERVER_TLS_DIR") else None,
+            server_tls_dir=_path(env.get("FERRIS_SERVER_TLS_DIR", "")),
             server_public_url=env.get("FERRIS_SERVER_PUBLIC_URL", defaults.server_public_url),
+            secrets_upload=env.get("FERRIS_SECRETS_UPLOAD", "true") != "false",
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
             standalone=env.get("FERRIS_PEERING", "") != "true",
@@ -122,6 +131,10 @@ class Settings:
             ),
             log_level=env.get("FERRIS_LOG_LEVEL", defaults.log_level).upper(),
         )
+
+
+def _path(text: str) -> Path | None:
+    return Path(text) if text else None
 
 
 def _list(text: str) -> tuple[str, ...]:

@@ -95,6 +95,18 @@ class Install:
         return result
 
     def wait_operator_ready(self, timeout: float = 120) -> None:
+        """The operator pod ready, and the server pod (runners report to it)."""
+        self._wait_operator(timeout)
+        wait_for(
+            lambda: (
+                self.run("curl", "-sf", f"http://127.0.0.1:{self.server_health_port}/readyz", check=False).returncode
+                == 0
+            ),
+            "the server pod ready",
+            timeout,
+        )
+
+    def _wait_operator(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             pods = self.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
@@ -171,7 +183,7 @@ SWITCHES = {
     ],
     "no-aggregation": ["--set", "rbac.aggregateToDefaultRoles=false"],
     "server-ingress": ["--set", "server.ingress.enabled=true", "--set", "server.ingress.host=ferris.example.com"],
-    "no-server": ["--set", "server.enabled=false"],
+    "no-uploads": ["--set", "server.secretsUpload=false"],
 }
 
 
@@ -218,18 +230,35 @@ def test_missing_database_settings_name_both_ways_to_fix_it(install: Install) ->
     assert "set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" in result.stderr
 
 
-def test_the_runner_api_is_served_over_tls_with_a_certificate_for_the_service(install: Install) -> None:
+def test_the_server_serves_the_runner_api_over_tls_and_the_operator_holds_only_its_ca(install: Install) -> None:
     documents = [d for d in yaml.safe_load_all(render(install)) if d]
-    secret = next(d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == "ferris-runner-api-tls")
+    by = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    secret = by[("Secret", "ferris-runner-api-tls")]
     cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
     ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
     cert.verify_directly_issued_by(ca)
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    assert f"ferris.{NS}.svc" in names and f"ferris.{NS}.svc.cluster.local" in names
-    deployment = next(d for d in documents if d["kind"] == "Deployment")
-    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["FERRIS_RUNNER_API_URL"] == f"https://ferris.{NS}.svc:8443"
-    assert env["FERRIS_RUNNER_API_TLS_DIR"] == "/etc/ferris/runner-api-tls"
+    assert f"ferris-runner-api.{NS}.svc" in names and f"ferris-runner-api.{NS}.svc.cluster.local" in names
+    service = by[("Service", "ferris-runner-api")]["spec"]
+    assert service["selector"]["app.kubernetes.io/component"] == "server"
+    assert service["ports"] == [{"name": "runner-api", "port": 8443, "targetPort": "runner-api"}]
+    assert [p["name"] for p in by[("Service", "ferris")]["spec"]["ports"]] == ["http-metrics"]
+
+    def pod(name: str) -> dict[str, Any]:
+        spec: dict[str, Any] = by[("Deployment", name)]["spec"]["template"]["spec"]
+        return spec
+
+    operator = pod("ferris")
+    env = {e["name"]: e.get("value") for e in operator["containers"][0]["env"]}
+    assert env["FERRIS_RUNNER_API_URL"] == f"https://ferris-runner-api.{NS}.svc:8443"
+    assert env["FERRIS_RUNNER_API_CA_FILE"] == "/etc/ferris/runner-api-ca/ca.crt"
+    assert "FERRIS_RUNNER_API_TLS_DIR" not in env and "runner-api" not in str(operator["containers"][0]["ports"])
+    [ca_volume] = [v for v in operator["volumes"] if v["name"] == "runner-api-ca"]
+    assert ca_volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], "the operator gets the CA only"
+    server = pod("ferris-server")
+    env = {e["name"]: e.get("value") for e in server["containers"][0]["env"]}
+    assert env["FERRIS_RUNNER_API_TLS_DIR"] == "/etc/ferris/runner-api-tls" and env["FERRIS_RUNNER_API_PORT"] == "8443"
+    assert {"name": "runner-api", "containerPort": 8443} in server["containers"][0]["ports"]
 
 
 def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_disruption_budget(
@@ -245,11 +274,12 @@ def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_di
     assert by[("Deployment", "ferris")]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
     pod = server["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "ferris-server" and pod["containers"][0]["command"] == ["ferris-server"]
-    assert [v for v in pod["volumes"] if "master-key" in json.dumps(v)], "secrets upload needs the master key"
-    keyless = [d for d in yaml.safe_load_all(render(install, "--set", "server.secretsUpload=false")) if d]
-    server_pod = next(d for d in keyless if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris-server")
-    assert "master-key" not in json.dumps(server_pod), "without uploads the server holds no master key"
-    role = next(d for d in keyless if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ferris-server")
+    assert [v for v in pod["volumes"] if "master-key" in json.dumps(v)], "run tokens need the master key"
+    no_uploads = [d for d in yaml.safe_load_all(render(install, "--set", "server.secretsUpload=false")) if d]
+    server_pod = next(d for d in no_uploads if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris-server")
+    env = {e["name"]: e.get("value") for e in server_pod["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FERRIS_SECRETS_UPLOAD"] == "false"
+    role = next(d for d in no_uploads if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ferris-server")
     assert "ferrispackages/status" not in json.dumps(role)
     secret = by[("Secret", "ferris-server-tls")]
     cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
@@ -273,12 +303,16 @@ def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_di
 def test_the_network_policy_admits_runner_pods_of_the_watched_namespaces_only(install: Install) -> None:
     documents = [d for d in yaml.safe_load_all(render(install, "--set", "watchNamespaces={team-a}")) if d]
     policies = {d["metadata"]["name"]: d for d in documents if d["kind"] == "NetworkPolicy"}
-    runner_api = policies["ferris"]["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
-    assert runner_api == {
+    ingress = policies["ferris-server"]["spec"]["ingress"]
+    [runners] = [rule for rule in ingress if rule["ports"] == [{"port": "runner-api"}]]
+    assert runners["from"][0]["namespaceSelector"] == {
         "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a"]}]
     }
+    assert runners["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "runner"
+    assert [rule["ports"] for rule in policies["ferris"]["spec"]["ingress"]] == [[{"port": "http-health"}]]
     egress = policies["ferris-runners"]["spec"]["egress"]
     assert [rule["ports"][0]["port"] for rule in egress] == [8443, 53]
+    assert egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
 
 
 def test_plain_manifests_are_in_sync_with_the_chart(install: Install) -> None:
@@ -302,7 +336,8 @@ def remove_operator(install: Install) -> None:
     install.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", "-", input=yaml.safe_dump_all(plain))
     # The Secrets the plain path asks its user to create; the master key stays (the database's
     # secrets are wrapped by it).
-    install.kubectl("delete", "secret", "-n", NS, "--ignore-not-found", "ferris-database", "ferris-runner-api-tls")
+    secrets = ("ferris-database", "ferris-runner-api-tls", "ferris-server-tls")
+    install.kubectl("delete", "secret", "-n", NS, "--ignore-not-found", *secrets)
     for component in (OPERATOR, SERVER):  # a next install binds the same host ports
         wait_for(
             lambda c=component: not install.json("get", "pods", "-n", NS, "-l", c)["items"], f"{component} gone", 120
@@ -386,24 +421,36 @@ def test_helm_install_upgrade_uninstall_then_plain_manifests(install: Install) -
     install.kubectl(
         "create", "secret", "generic", "ferris-database", "-n", NS, f"--from-literal=url={install.postgres.url}"
     )
-    tls = serving_certificate(Path(install.cluster.directory) / "runner-api-tls", ("127.0.0.1",))
+    for secret in ("ferris-runner-api-tls", "ferris-server-tls"):
+        tls = serving_certificate(Path(install.cluster.directory) / secret, ("127.0.0.1",))
+        install.kubectl(
+            "create",
+            "secret",
+            "generic",
+            secret,
+            "-n",
+            NS,
+            *(f"--from-file={tls / name}" for name in ("ca.crt", "tls.crt", "tls.key")),
+        )
+    install.kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "ferris.yaml"))
+    # Pods share the host network here: one server, and ports of this test's own.
+    install.kubectl("scale", "deployment/ferris-server", "-n", NS, "--replicas=1")
     install.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "ferris-runner-api-tls",
+        "set",
+        "env",
+        "deployment/ferris-server",
         "-n",
         NS,
-        *(f"--from-file={tls / name}" for name in ("ca.crt", "tls.crt", "tls.key")),
+        f"FERRIS_RUNNER_API_PORT={install.api_port}",
+        f"FERRIS_SERVER_PORT={install.server_port}",
+        f"FERRIS_HEALTH_PORT={install.server_health_port}",
     )
-    install.kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "ferris.yaml"))
     install.kubectl(
         "set",
         "env",
         "deployment/ferris",
         "-n",
         NS,
-        f"FERRIS_RUNNER_API_PORT={install.api_port}",
         f"FERRIS_HEALTH_PORT={install.health_port}",
         f"FERRIS_RUNNER_API_URL=https://127.0.0.1:{install.api_port}",
     )

@@ -10,6 +10,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.records import RunFilter
 from ferris_operator.store.history import HistoryStore
+from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 
 
@@ -37,7 +38,7 @@ def test_a_follower_reads_a_steps_output_from_where_it_stopped(pool: ConnectionP
     uid = "follow-" + uuid.uuid4().hex[:6]
     store, history = RunStore(pool), HistoryStore(pool)
     store.record_start(uid, "follow", uid, "p", "puid", 1, 1, "d", ["a.py"])
-    store.record_step(uid, 0, model.STEP_SUCCEEDED, 0, None, None, "first line\nsecond line\n")
+    ReportStore(pool).step(uid, 0, model.STEP_SUCCEEDED, 0, None, None, "first line\nsecond line\n", announce=False)
     assert history.output(uid, 0).output == "first line\nsecond line\n"  # type: ignore[union-attr]
     assert history.output(uid, 0, start=11).output == "second line\n"  # type: ignore[union-attr]
     assert history.output(uid, 0, start=100).output == ""  # type: ignore[union-attr]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -20,32 +19,16 @@ from psycopg_pool import ConnectionPool
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.records import RunRecord
-from ferris_operator.runner_api import RunnerApi
-from ferris_operator.runs import RunService
-from ferris_operator.settings import Settings
+from ferris_operator.server.runner_api import RunnerApi
+from ferris_operator.server.runner_auth import RunTokenAuthenticator
+from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import MAX_STATE_KEYS, Vault
 
 Request = tuple[str, str, str | None, Any]
 
 
-class QuietKube:
-    """The Kubernetes side is not under test: status writes are kept, everything else is a no-op."""
-
-    def __init__(self) -> None:
-        self.statuses: list[dict[str, Any]] = []
-
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses.append(status)
-
-    def read(self, kind: str, namespace: str, name: str) -> None:
-        return None
-
-    def event(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class CountingStore(RunStore):
+class CountingReports(ReportStore):
     def __init__(self, pool: ConnectionPool) -> None:
         super().__init__(pool)
         self.gets = 0
@@ -57,13 +40,12 @@ class CountingStore(RunStore):
 
 class World:
     def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
-        self.kube = QuietKube()
-        self.store = CountingStore(pool)
+        self.store = RunStore(pool)
+        self.reports = CountingReports(pool)
         self.tokens = RunTokens(ring)
         self.vault = Vault(pool, ring)
-        settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
-        self.service = RunService(self.kube, self.vault, self.store, settings, self.tokens)
-        self.api = RunnerApi(self.service)  # one limiter across exchanges
+        authenticator = RunTokenAuthenticator(self.tokens, self.reports)  # one limiter across exchanges
+        self.api = RunnerApi(authenticator, self.reports, self.vault)
         self.package_uid = "pkg-" + uuid.uuid4().hex[:8]
         self.vault.ensure_package("tenant", "pkg", self.package_uid)
 
@@ -97,14 +79,14 @@ def test_tokens_it_never_issued_cost_no_database_query(world: World) -> None:
     uid, token = world.run()
     _, other_token = world.run()
     forged = token.rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-    world.store.gets = 0
+    world.reports.gets = 0
     answers = world.exchange(
         *[("GET", f"/v1/runs/{uid}/state", bad, None) for bad in ("wrong", "", forged, other_token, None)]
     )
     assert [status for status, _ in answers] == [401] * 5
-    assert world.store.gets == 0, "a token with no valid MAC reached PostgreSQL"
+    assert world.reports.gets == 0, "a token with no valid MAC reached PostgreSQL"
     assert world.exchange(("GET", f"/v1/runs/{uid}/state", token, None))[0][0] == 200
-    assert world.store.gets == 1
+    assert world.reports.gets == 1
 
 
 def test_a_source_that_keeps_sending_made_up_tokens_is_slowed_down_but_runners_are_not(world: World) -> None:
@@ -145,12 +127,15 @@ def test_every_body_is_validated_and_a_refusal_names_the_field(
     assert record is not None and record.phase == "Pending"  # nothing was stored
 
 
-def test_a_valid_report_is_stored_and_published(world: World) -> None:
+def test_a_valid_report_is_stored_and_counted_for_the_operator(world: World) -> None:
     uid, token = world.run()
     report = {"phase": "Succeeded", "exitCode": 0, "startedAt": "2026-01-01T00:00:00Z", "output": "é" * 10}
     assert world.exchange(("POST", f"/v1/runs/{uid}/steps/1", token, report))[0][0] == 200
     step = world.store.steps(uid)[1]
     assert (step.phase, step.exit_code, step.output) == ("Succeeded", 0, "é" * 10)
+    record = world.store.get(uid)
+    assert record is not None and (record.phase, record.report_seq, record.published_seq) == ("Running", 1, 0)
+    assert record.unpublished
 
 
 def test_a_flood_of_nested_json_is_refused_without_building_it(world: World) -> None:

@@ -6,6 +6,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
+from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import ACTIVE_RUNS_SQL, RunStore
 
 
@@ -23,7 +24,7 @@ def test_active_runs_are_read_through_the_partial_index_whatever_the_history(
         conn.execute("ANALYZE runs")
     for name in ("pending", "running"):
         store.record_start(f"uid-{name}-active", "history-test", name, "p", "puid", 1, 1, "digest", ["a.py"])
-    store.mark_running("uid-running-active")
+    ReportStore(pool).step("uid-running-active", 0, model.STEP_RUNNING, None, None, None, None, announce=False)
     active = [r for r in store.active() if r.namespace == "history-test"]
     assert [(r.name, r.phase) for r in active] == [("pending", model.PENDING), ("running", model.RUNNING)]
     with psycopg.connect(database_url) as conn:

@@ -72,9 +72,14 @@ app.kubernetes.io/part-of: ferris
 {{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}url{{ end }}
 {{- end }}
 
+{{/* The Service in front of the server's runner API port. */}}
+{{- define "ferris.runnerApiServiceName" -}}
+{{- printf "%s-runner-api" (include "ferris.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "ferris.runnerApiUrl" -}}
 {{- $scheme := ternary "https" "http" .Values.runnerApi.tls.enabled }}
-{{- default (printf "%s://%s.%s.svc:%d" $scheme (include "ferris.fullname" .) .Release.Namespace (int .Values.runnerApi.port)) .Values.runnerApi.url }}
+{{- default (printf "%s://%s.%s.svc:%d" $scheme (include "ferris.runnerApiServiceName" .) .Release.Namespace (int .Values.runnerApi.port)) .Values.runnerApi.url }}
 {{- end }}
 
 {{/* The Secret holding the runner API's certificate: ca.crt, tls.crt, tls.key. */}}

@@ -9,8 +9,8 @@ from ferris_operator import model, ownership, reasons
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
-from ferris_operator.runner_reports import StepReport
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
+from ferris_operator.runs.reports import Reports
 
 POD_WAITING_FAILURES = {
     "ErrImagePull": reasons.IMAGE_PULL_BACK_OFF,
@@ -21,10 +21,11 @@ POD_WAITING_FAILURES = {
 
 
 class Follower:
-    def __init__(self, kube: KubePort, store: RunStorePort, outcomes: Outcomes) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, outcomes: Outcomes, verdicts: Reports) -> None:
         self.kube = kube
         self.store = store
         self.outcomes = outcomes
+        self.verdicts = verdicts
 
     def _record_of(self, child: dict[str, Any], run_uid: str | None, job_name: str) -> RunRecord | None:
         """The run that ``child`` claims to belong to, if the claim holds: the run exists, lives
@@ -62,6 +63,9 @@ class Follower:
     def on_job(self, job: dict[str, Any]) -> None:
         record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
         if record is None:
+            return
+        if record.runner_succeeded is not None and not record.terminal:
+            self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return
         conditions = {
             c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
@@ -128,22 +132,3 @@ class Follower:
             self.outcomes.fail_before_start(body, package, Problem(reason, message), model.CANCELLED)
             return
         self.outcomes.finish(meta["uid"], model.CANCELLED, reason, message)
-
-    def record_step(self, uid: str, idx: int, report: StepReport) -> bool:
-        """Store a runner's step report; False when the run has no step ``idx``."""
-        if not self.store.record_step(
-            uid, idx, report.phase, report.exit_code, report.started_at, report.finished_at, report.output
-        ):
-            return False
-        self.store.mark_running(uid)
-        # A step's result is published with the next step's start or with the run's end, which
-        # follow at once: one status write per step instead of two.
-        if report.phase == model.STEP_RUNNING:
-            self.outcomes.publish(uid)
-        return True
-
-    def runner_finished(self, uid: str, succeeded: bool, message: str) -> None:
-        if succeeded:
-            self.outcomes.finish(uid, model.SUCCEEDED, reasons.SUCCEEDED, message)
-        else:
-            self.outcomes.finish(uid, model.FAILED, reasons.STEP_FAILED, message)

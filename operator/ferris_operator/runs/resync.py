@@ -11,6 +11,7 @@ from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
+from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.start import RunWaiting, Starter
 
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
@@ -18,13 +19,20 @@ RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their crea
 
 class Resync:
     def __init__(
-        self, kube: KubePort, store: RunStorePort, outcomes: Outcomes, starter: Starter, follower: Follower
+        self,
+        kube: KubePort,
+        store: RunStorePort,
+        outcomes: Outcomes,
+        starter: Starter,
+        follower: Follower,
+        reports: Reports,
     ) -> None:
         self.kube = kube
         self.store = store
         self.outcomes = outcomes
         self.starter = starter
         self.follower = follower
+        self.reports = reports
 
     def resync(self) -> None:
         """Catch up with runs whose Job finished or vanished while nobody was watching.
@@ -72,6 +80,10 @@ class Resync:
         self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], DELETE_NOW)
 
     def _resync_one(self, record: RunRecord, body: dict[str, Any] | None, job: dict[str, Any] | None) -> None:
+        if record.unpublished and body is not None:  # a report whose notification nobody heard
+            self.reports.take_up(record)
+            if record.runner_succeeded is not None:
+                return
         if body is None:
             self.outcomes.finish(
                 record.uid, model.CANCELLED, reasons.RUN_DELETED, "the FerrisRun was deleted before it finished"

@@ -1,4 +1,4 @@
-"""The run lifecycle as one object, for the kopf handlers and the runner API: its stages are
+"""The run lifecycle as one object, for the kopf handlers and the runners' reports: its stages are
 built here, each given exactly what it needs."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from ferris_operator.ports import KubePort, RunStorePort, VaultPort
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.resync import Resync
 from ferris_operator.runs.start import Starter
 from ferris_operator.settings import Settings
@@ -26,16 +27,17 @@ class RunService:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.history = History(kube, runs, settings)
         self.outcomes = Outcomes(kube, runs, self.history)
-        self.follower = Follower(kube, runs, self.outcomes)
+        self.reports = Reports(runs, self.outcomes)
+        self.follower = Follower(kube, runs, self.outcomes, self.reports)
         self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca)
-        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower)
+        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports)
         # What the handlers and the runner API call.
         self.start = self.starter.start
         self.cancel = self.follower.cancel
         self.on_pod = self.follower.on_pod
         self.on_job = self.follower.on_job
-        self.record_step = self.follower.record_step
-        self.runner_finished = self.follower.runner_finished
+        self.on_report = self.reports.on_report
+        self.catch_up_reports = self.reports.catch_up
         self.finish = self.outcomes.finish
         self.publish = self.outcomes.publish
         self.publish_last_runs = self.history.publish_last_runs

@@ -1,6 +1,7 @@
-"""`ferris-server`: the user API (and, next, the console) over the run history, each request
-made as the user and authorised by the cluster's RBAC. Stateless: run several behind one
-Service; the operator stays the single active controller."""
+"""`ferris-server`: the user API and the console over the run history, each request made as
+the user and authorised by the cluster's RBAC; and, on a port of its own, the runner API that
+runner pods report to. Stateless: run several behind one Service; the operator stays the
+single active controller (it takes up what runners reported through PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import logging
 import ssl
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +19,8 @@ from kubernetes import client
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import __version__
-from ferris_operator.crypto.keyring import KeyRingError, load_keyring
+from ferris_operator.crypto.keyring import KeyRing, KeyRingError, load_keyring
+from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.errors import is_conflict, or_none
@@ -29,10 +32,13 @@ from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
 from ferris_operator.server.identity import TokenCache
+from ferris_operator.server.runner_api import RunnerApi
+from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
 from ferris_operator.stopping import until_stopped
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.history import HistoryStore
+from ferris_operator.store.reports import ReportStore
 from ferris_operator.tls import serving_context
 from ferris_operator.vault import Vault
 
@@ -57,15 +63,14 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
     return str(ca) if ca else None
 
 
-def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
-    pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
+def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, vault: Vault) -> web.Application:
     reviews = Reviews(api)
     server = ServerApi(
         Kube(api),
         HistoryStore(pool),
         TokenCache(reviews.token),
         Authorizer(reviews.access),
-        vault=vault(settings, pool),
+        vault=vault if settings.secrets_upload else None,
     )
     app = server.app()
     document = openapi.document(server.routes(), __version__)
@@ -78,16 +83,20 @@ def user_api(settings: Settings, api: client.ApiClient) -> web.Application:
     return app
 
 
-def vault(settings: Settings, pool: ConnectionPool) -> Vault | None:
-    """The vault for secrets upload, when the master key is mounted (chart value
-    server.secretsUpload); None: the upload route says it is off."""
-    if not str(settings.master_key_dir) or str(settings.master_key_dir) == ".":
-        log.info("no master key: secrets upload is off")
+def runner_api(pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Application:
+    reports = ReportStore(pool)
+    return RunnerApi(RunTokenAuthenticator(RunTokens(ring), reports), reports, vault).app()
+
+
+def runner_api_tls(settings: Settings) -> ssl.SSLContext | None:
+    directory = settings.runner_api_tls_dir
+    if directory is None:
+        log.warning("the runner API serves plain HTTP: set FERRIS_RUNNER_API_TLS_DIR (the chart does)")
         return None
     try:
-        return Vault(pool, load_keyring(settings.master_key_dir))
-    except KeyRingError as exc:
-        raise SystemExit(f"ferris-server: master key: {exc}") from None
+        return serving_context(directory)[0]
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"ferris-server: runner API certificate in {directory}: {exc}") from None
 
 
 def tls(settings: Settings, client_ca: str | None) -> tuple[ssl.SSLContext | None, str]:
@@ -126,38 +135,56 @@ def publish(api: client.ApiClient, settings: Settings, ca: str) -> None:
         core.replace_namespaced_config_map(PUBLISHED, settings.namespace, body)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, ring: KeyRing) -> None:
+    # Database and API calls run in threads: a pool of their own, not asyncio's few.
+    executor = ThreadPoolExecutor(max_workers=settings.kopf.api_threads, thread_name_prefix="api")
+    asyncio.get_running_loop().set_default_executor(executor)
     api = api_client()
     context, ca = tls(settings, cluster_client_ca(api))
     publish(api, settings, ca)
+    pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
+    vault = Vault(pool, ring)
     runners = []
-    for app, port, site_tls in (
-        (user_api(settings, api), settings.server_port, context),
-        (health_app(lambda: True), settings.health_port, None),
+    for app, bind, port, site_tls in (
+        (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
+        (runner_api(pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runner_api_tls(settings)),
+        (health_app(lambda: True), settings.health_bind, settings.health_port, None),
     ):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.server_bind, port, ssl_context=site_tls).start()
+        await web.TCPSite(runner, bind, port, ssl_context=site_tls).start()
         runners.append(runner)
-    log.info("serving the user API on %s:%s", settings.server_bind, settings.server_port)
+    log.info(
+        "serving the user API on %s:%s and the runner API on %s:%s",
+        settings.server_bind,
+        settings.server_port,
+        settings.runner_api_bind,
+        settings.runner_api_port,
+    )
     try:
         await until_stopped()
     finally:
         for runner in runners:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+        pool.close()
 
 
 def main() -> None:
-    # The server holds no master key: it reads history and asks the API server, nothing more.
-    settings = Settings.from_env(program="ferris-server", required=("FERRIS_DATABASE_URL",))
+    # The master key: run tokens are checked with a key derived from it, and package state
+    # (and uploaded secrets) are encrypted under data keys it wraps.
+    settings = Settings.from_env(program="ferris-server")
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        ring = load_keyring(settings.master_key_dir)
+    except KeyRingError as exc:
+        raise SystemExit(f"ferris-server: master key: {exc}") from None
     wait_and_migrate(settings)  # safe beside the operator's: migrations take an advisory lock
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, ring))
 
 
 if __name__ == "__main__":

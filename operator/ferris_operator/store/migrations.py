@@ -124,6 +124,19 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE runs ADD COLUMN params jsonb;
         """,
     ),
+    (
+        7,
+        """
+        -- Runners report to the server; the operator publishes and finishes. report_seq counts
+        -- the reports the server stored, published_seq the last one the operator published, so
+        -- that what a lost notification missed is found again. The runner's own verdict waits
+        -- in runner_succeeded and runner_message until the operator finishes the run with it.
+        ALTER TABLE runs ADD COLUMN report_seq bigint NOT NULL DEFAULT 0,
+          ADD COLUMN published_seq bigint NOT NULL DEFAULT 0,
+          ADD COLUMN runner_succeeded boolean,
+          ADD COLUMN runner_message text;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

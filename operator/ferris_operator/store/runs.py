@@ -12,13 +12,13 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.records import RunRecord, StepRecord
 
-MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones are not kept
 
 
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
-    "reason, message, token_sha256, created_at, started_at, finished_at, params"
+    "reason, message, token_sha256, created_at, started_at, finished_at, params, "
+    "report_seq, published_seq, runner_succeeded, runner_message"
 )
 
 # Literal phases, as in the partial index runs_active (migration 2), so that it is used.
@@ -108,12 +108,10 @@ class RunStore:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
         return [RunRecord(*row) for row in rows]
 
-    def mark_running(self, uid: str) -> None:
+    def mark_published(self, uid: str, seq: int) -> None:
+        """The run's status shows the runner's reports up to ``seq``."""
         with self._pool.connection() as conn:
-            conn.execute(
-                "UPDATE runs SET phase = %s, started_at = COALESCE(started_at, now()) WHERE uid = %s AND phase = %s",
-                (model.RUNNING, uid, model.PENDING),
-            )
+            conn.execute("UPDATE runs SET published_seq = greatest(published_seq, %s) WHERE uid = %s", (seq, uid))
 
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
         """Move the run to a terminal phase once; returns False when it already was terminal.
@@ -136,28 +134,6 @@ class RunStore:
                     (model.STEP_SKIPPED, uid, model.STEP_PENDING),
                 )
         return changed is not None
-
-    def record_step(
-        self,
-        uid: str,
-        idx: int,
-        phase: str,
-        exit_code: int | None,
-        started_at: datetime.datetime | None,
-        finished_at: datetime.datetime | None,
-        output: str | None,
-    ) -> bool:
-        """Update one of the run's steps (created with the run); False when it has no such step."""
-        if output is not None and len(output) > MAX_OUTPUT_CHARS:
-            output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
-        with self._pool.connection() as conn:
-            updated = conn.execute(
-                "UPDATE steps SET phase = %s, exit_code = COALESCE(%s, exit_code),"
-                " started_at = COALESCE(%s, started_at), finished_at = COALESCE(%s, finished_at),"
-                " output = COALESCE(%s, output) WHERE run_uid = %s AND idx = %s RETURNING idx",
-                (phase, exit_code, started_at, finished_at, output, uid, idx),
-            ).fetchone()
-        return updated is not None
 
     def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]:
         """The run's steps in order; with ``tail``, only the last ``tail`` characters of each

@@ -1,4 +1,4 @@
-"""The runner API's routes without a database: who may call (401), what exists (404), what a
+"""The runner API's routes (in the server) without a database: who may call (401), what exists (404), what a
 body must be (400, never a 500), and a database that is down (503)."""
 
 from __future__ import annotations
@@ -10,23 +10,26 @@ from typing import Any
 
 import psycopg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.records import RunRecord
-from ferris_operator.runner_api import RunnerApi
-from ferris_operator.runner_reports import StepReport
+from ferris_operator.server.runner_api import RunnerApi
+from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from tests.unit.ferris_operator.fakes import RING
 
 TOKENS = RunTokens(RING)
 TOKEN = TOKENS.issue("u1")
 
 
-class FakeRuns:
+class FakeService:
+    """What the runner API stores through (``ReportPort``): steps 0 and 1 exist."""
+
     def __init__(self, down: bool = False) -> None:
         self.down = down
+        self.steps: list[tuple[str, int, str, bool]] = []
+        self.verdicts: list[tuple[str, bool, str]] = []
 
     def get(self, uid: str) -> RunRecord | None:
         if self.down:
@@ -36,22 +39,19 @@ class FakeRuns:
             uid, "team", "r", "p", "puid", 1, 1, model.RUNNING, None, None, token_digest(TOKEN), now, now, None
         )
 
-
-class FakeService:
-    def __init__(self, down: bool = False) -> None:
-        self.tokens = TOKENS
-        self.runs = FakeRuns(down)
-        self.steps: list[tuple[str, int, StepReport]] = []
-
-    def record_step(self, uid: str, idx: int, report: StepReport) -> bool:
-        self.steps.append((uid, idx, report))
+    def step(self, uid: str, idx: int, phase: str, *times_and_output: Any) -> bool:
+        *_, announce = times_and_output
+        self.steps.append((uid, idx, phase, announce))
         return idx < 2
+
+    def finished(self, uid: str, succeeded: bool, message: str) -> None:
+        self.verdicts.append((uid, succeeded, message))
 
 
 def exchange(service: FakeService, method: str, path: str, body: Any, token: str | None = TOKEN) -> tuple[int, str]:
     async def go() -> tuple[int, str]:
-        app: web.Application = RunnerApi(service).app()  # type: ignore[arg-type]  # a partial fake
-        async with TestClient(TestServer(app)) as client:
+        api = RunnerApi(RunTokenAuthenticator(TOKENS, service), service, vault=None)  # type: ignore[arg-type]
+        async with TestClient(TestServer(api.app())) as client:
             headers = {} if token is None else {"Authorization": f"Bearer {token}"}
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             response = await client.request(method, path, data=data, headers=headers)
@@ -60,10 +60,17 @@ def exchange(service: FakeService, method: str, path: str, body: Any, token: str
     return asyncio.run(go())
 
 
-def test_a_good_report_is_recorded() -> None:
+def test_a_good_report_is_recorded_and_a_started_step_is_announced_at_once() -> None:
     service = FakeService()
     assert exchange(service, "POST", "/v1/runs/u1/steps/1", {"phase": "Running"})[0] == 200
-    assert [(uid, idx, report.phase) for uid, idx, report in service.steps] == [("u1", 1, "Running")]
+    assert exchange(service, "POST", "/v1/runs/u1/steps/1", {"phase": "Succeeded", "exitCode": 0})[0] == 200
+    assert service.steps == [("u1", 1, "Running", True), ("u1", 1, "Succeeded", False)]
+
+
+def test_the_runners_verdict_is_kept_for_the_operator() -> None:
+    service = FakeService()
+    assert exchange(service, "POST", "/v1/runs/u1/finish", {"succeeded": False, "message": "step b failed"})[0] == 200
+    assert service.verdicts == [("u1", False, "step b failed")]
 
 
 @pytest.mark.parametrize("token", [None, "", "made-up", TOKENS.issue("another-run")])

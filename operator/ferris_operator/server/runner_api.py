@@ -1,17 +1,16 @@
-"""The runner API: runner pods report steps and read or write package state here.
+"""The runner API, served by the Ferris server on a port of its own: runner pods report steps
+and their verdict, and read or write package state here.
 
-Every request carries the run's token (``Authorization: Bearer``). Its MAC is checked first,
-without touching PostgreSQL; a token that passes is compared in constant time with the digest
-stored for that run, and stops working when the run ends. A source that keeps sending tokens
-this operator never issued is answered 429 after a short burst; a valid token is never slowed.
-Bodies are bounded per route and validated field by field (``runner_reports``); a refused body
-is a 400 that names the field.
+Every request carries the run's token (``Authorization: Bearer``), checked by
+``RunTokenAuthenticator`` (server/runner_auth.py). Bodies are bounded per route and validated
+field by field (``runner_reports``); a refused body is a 400 that names the field. Reports are
+stored and announced to the operator (``ReportPort``), which publishes the run's status and
+finishes it: the server writes nothing to Kubernetes for a runner.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,13 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
-from ferris_operator import metrics, runner_reports
-from ferris_operator.crypto.run_tokens import token_digest
-from ferris_operator.ports import StateQuotaExceeded
-from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator import metrics, model, runner_reports
+from ferris_operator.ports import ReportPort, StateQuotaExceeded, VaultPort
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
-from ferris_operator.runs import RunService
+from ferris_operator.server.runner_auth import RunTokenAuthenticator, Unauthorised
 from ferris_operator.store.db import DATABASE_ERRORS
 
 log = logging.getLogger("ferris.runner-api")
@@ -45,9 +42,10 @@ async def _body(request: web.Request, limit: int, max_containers: int) -> Any:
 
 
 class RunnerApi:
-    def __init__(self, service: RunService, limiter: FailureLimiter | None = None) -> None:
-        self.service = service
-        self.limiter = limiter or FailureLimiter()
+    def __init__(self, authenticator: RunTokenAuthenticator, reports: ReportPort, vault: VaultPort) -> None:
+        self.authenticator = authenticator
+        self.reports = reports
+        self.vault = vault
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -86,23 +84,12 @@ class RunnerApi:
             return _error(503, "database unavailable; retry later")
 
     async def _authorise(self, request: web.Request) -> RunRecord | web.Response:
-        source = request.remote or "unknown"
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-        uid = request.match_info["uid"]
-        record = None
-        if self.service.tokens.verify(uid, token):
-            # A token this operator issued for this run: never rate-limited, checked for revocation.
-            record = await asyncio.to_thread(self.service.runs.get, uid)
-        elif self.limiter.blocked(source):
-            metrics.RUNNER_API_REFUSED.labels("rate-limited").inc()
-            return _error(429, "too many failed requests from this address; slow down")
-        expected = record.token_sha256 if record else None
-        if record is None or not expected or not hmac.compare_digest(token_digest(token), expected):
-            self.limiter.failed(source)
-            metrics.RUNNER_API_REFUSED.labels("unauthorized").inc()
-            return _error(401, "invalid or revoked run token")
-        return record
+        try:
+            return await self.authenticator.run_of(
+                request.match_info["uid"], request.headers.get("Authorization", ""), request.remote or "unknown"
+            )
+        except Unauthorised as refused:
+            return _error(refused.status, str(refused))
 
     async def step(self, request: web.Request) -> web.Response:
         record = await self._authorise(request)
@@ -112,7 +99,18 @@ class RunnerApi:
         report = runner_reports.parse_step(
             await _body(request, runner_reports.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
-        if not await asyncio.to_thread(self.service.record_step, record.uid, idx, report):
+        stored = await asyncio.to_thread(
+            self.reports.step,
+            record.uid,
+            idx,
+            report.phase,
+            report.exit_code,
+            report.started_at,
+            report.finished_at,
+            report.output,
+            report.phase == model.STEP_RUNNING,
+        )
+        if not stored:
             raise ReportError(f"step index {idx} is not one of this run's steps")
         return web.json_response({"ok": True})
 
@@ -123,7 +121,7 @@ class RunnerApi:
         succeeded, message = runner_reports.parse_finish(
             await _body(request, runner_reports.MAX_FINISH_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
-        await asyncio.to_thread(self.service.runner_finished, record.uid, succeeded, message)
+        await asyncio.to_thread(self.reports.finished, record.uid, succeeded, message)
         return web.json_response({"ok": True})
 
     async def state_get(self, request: web.Request) -> web.Response:
@@ -132,7 +130,7 @@ class RunnerApi:
             return record
         if not record.package_uid:
             return _error(409, "the run has no package")
-        state = await asyncio.to_thread(self.service.vault.state_get, record.package_uid)
+        state = await asyncio.to_thread(self.vault.state_get, record.package_uid)
         return web.json_response(state)
 
     async def state_put(self, request: web.Request) -> web.Response:
@@ -146,7 +144,7 @@ class RunnerApi:
             key, await _body(request, runner_reports.MAX_STATE_BODY, runner_reports.MAX_STATE_CONTAINERS)
         )
         try:
-            await asyncio.to_thread(self.service.vault.state_put, record.package_uid, key, value)
+            await asyncio.to_thread(self.vault.state_put, record.package_uid, key, value)
         except StateQuotaExceeded as exc:
             return _error(413, str(exc))
         return web.json_response({"ok": True})

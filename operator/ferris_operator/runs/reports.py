@@ -1,0 +1,46 @@
+"""What the runner reported, taken up by the operator: the runner API (in the server) stores
+each report and notifies; here the run's status is published, or the run finished with the
+runner's verdict. Whatever a notification missed (the operator was down, the connection
+dropped) is found again through the run's ``report_seq``: see ``catch_up``."""
+
+from __future__ import annotations
+
+from ferris_operator import isolation, model, reasons
+from ferris_operator.ports import RunStorePort
+from ferris_operator.records import RunRecord
+from ferris_operator.runs.outcomes import Outcomes
+
+
+class Reports:
+    def __init__(self, store: RunStorePort, outcomes: Outcomes) -> None:
+        self.store = store
+        self.outcomes = outcomes
+
+    def on_report(self, uid: str) -> None:
+        record = self.store.get(uid)
+        if record is not None and not record.terminal:
+            self.take_up(record)
+
+    def take_up(self, record: RunRecord) -> None:
+        """Publish what the runner reported, or finish the run with its verdict."""
+        if record.runner_succeeded is not None:
+            self.finish_with_verdict(record)
+        else:
+            self.outcomes.publish_record(record)
+        self.store.mark_published(record.uid, record.report_seq)
+
+    def finish_with_verdict(self, record: RunRecord) -> None:
+        message = record.runner_message or ""
+        if record.runner_succeeded:
+            self.outcomes.finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, message)
+        else:
+            self.outcomes.finish(record.uid, model.FAILED, reasons.STEP_FAILED, message)
+
+    def catch_up(self) -> None:
+        """Every active run with a report its status does not show yet."""
+        isolation.each(
+            "reports",
+            [r for r in self.store.active() if r.unpublished],
+            self.take_up,
+            lambda record: f"FerrisRun {record.namespace}/{record.name}",
+        )

@@ -1,0 +1,48 @@
+"""Who may report for a run: the runner holding that run's token, and nobody else.
+
+A run token (``frt1.<key id>.<nonce>.<MAC>``) is checked first by its MAC, without touching
+PostgreSQL; one that passes is compared in constant time with the digest stored for the run,
+and stops working when the run ends. A source that keeps sending tokens the operator never
+issued is answered 429 after a short burst; a valid token is never slowed. This is the runner
+API's authenticator alone: user identities (server/identity.py) never reach these routes."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from ferris_operator import metrics
+from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.ports import ReportPort
+from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.records import RunRecord
+
+
+class Unauthorised(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RunTokenAuthenticator:
+    def __init__(self, tokens: RunTokens, reports: ReportPort, limiter: FailureLimiter | None = None) -> None:
+        self.tokens = tokens
+        self.reports = reports
+        self.limiter = limiter or FailureLimiter()
+
+    async def run_of(self, uid: str, authorization: str, source: str) -> RunRecord:
+        """The live run ``uid`` whose token ``authorization`` carries; ``Unauthorised`` otherwise."""
+        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
+        record = None
+        if self.tokens.verify(uid, token):
+            # A token the operator issued for this run: never rate-limited, checked for revocation.
+            record = await asyncio.to_thread(self.reports.get, uid)
+        elif self.limiter.blocked(source):
+            metrics.RUNNER_API_REFUSED.labels("rate-limited").inc()
+            raise Unauthorised(429, "too many failed requests from this address; slow down")
+        expected = record.token_sha256 if record else None
+        if record is None or not expected or not hmac.compare_digest(token_digest(token), expected):
+            self.limiter.failed(source)
+            metrics.RUNNER_API_REFUSED.labels("unauthorized").inc()
+            raise Unauthorised(401, "invalid or revoked run token")
+        return record

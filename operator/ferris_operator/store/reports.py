@@ -1,0 +1,81 @@
+"""What runners report, stored by the server's runner API and announced to the operator.
+
+Each report is one transaction: the step (or the runner's verdict) is stored, the run's
+``report_seq`` goes up, and ``pg_notify`` names the run on channel ``ferris_run_reports``. The
+notification is delivered when the transaction commits, so the operator never hears of a
+report it cannot read yet; a notification nobody heard is found again by ``report_seq``."""
+
+from __future__ import annotations
+
+import datetime
+from typing import LiteralString
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ferris_operator.records import RunRecord
+from ferris_operator.runner_reports import MAX_OUTPUT_CHARS
+from ferris_operator.store.runs import RUN_COLUMNS
+
+CHANNEL: LiteralString = "ferris_run_reports"
+_NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
+
+
+class ReportStore:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def get(self, uid: str) -> RunRecord | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE uid = %s", (uid,)).fetchone()  # noqa: S608
+        return RunRecord(*row) if row else None
+
+    def step(
+        self,
+        uid: str,
+        idx: int,
+        phase: str,
+        exit_code: int | None,
+        started_at: datetime.datetime | None,
+        finished_at: datetime.datetime | None,
+        output: str | None,
+        announce: bool,
+    ) -> bool:
+        """Store one of the run's steps (made with the run) and mark the run Running; False when
+        the run has no step ``idx`` or has ended. ``announce``: tell the operator now (a
+        step's result is published with the next step's start or the run's end, which follow
+        at once: one status write per step instead of two)."""
+        if output is not None and len(output) > MAX_OUTPUT_CHARS:
+            output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
+        with self._pool.connection() as conn, conn.transaction():
+            live = conn.execute(
+                "UPDATE runs SET phase = CASE WHEN phase = 'Pending' THEN 'Running' ELSE phase END,"  # noqa: S608
+                " started_at = COALESCE(started_at, now()), report_seq = report_seq + 1"
+                " WHERE uid = %s AND " + _NOT_TERMINAL + " RETURNING uid",
+                (uid,),
+            ).fetchone()
+            updated = (
+                live
+                and conn.execute(
+                    "UPDATE steps SET phase = %s, exit_code = COALESCE(%s, exit_code),"
+                    " started_at = COALESCE(%s, started_at), finished_at = COALESCE(%s, finished_at),"
+                    " output = COALESCE(%s, output) WHERE run_uid = %s AND idx = %s RETURNING idx",
+                    (phase, exit_code, started_at, finished_at, output, uid, idx),
+                ).fetchone()
+            )
+            if not updated:
+                raise psycopg.Rollback()  # a step the run does not have: nothing counted
+            if announce:
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
+        return bool(updated)
+
+    def finished(self, uid: str, succeeded: bool, message: str) -> None:
+        """Keep the runner's verdict (its first one) for the operator, which finishes the run."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE runs SET runner_succeeded = %s, runner_message = %s,"  # noqa: S608
+                " report_seq = report_seq + 1"
+                " WHERE uid = %s AND runner_succeeded IS NULL AND " + _NOT_TERMINAL,
+                (succeeded, message, uid),
+            )
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))

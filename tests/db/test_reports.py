@@ -1,0 +1,180 @@
+"""Runners' reports between the server and the operator, against a real PostgreSQL: what the
+runner API stores and announces, what the operator hears (and hears again after its
+connection drops), and how it publishes or finishes a run from what was stored."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from ferris_operator import model, reasons
+from ferris_operator.runs.history import History
+from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.runs.reports import Reports
+from ferris_operator.settings import Settings
+from ferris_operator.store.notifications import ReportListener
+from ferris_operator.store.reports import CHANNEL, ReportStore
+from ferris_operator.store.runs import RunStore
+
+
+class QuietKube:
+    """Status writes are kept; everything else on the Kubernetes side is a no-op."""
+
+    def __init__(self) -> None:
+        self.statuses: list[dict[str, Any]] = []
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+@pytest.fixture
+def stores(pool: ConnectionPool) -> tuple[RunStore, ReportStore]:
+    return RunStore(pool), ReportStore(pool)
+
+
+def new_run(store: RunStore, steps: int = 2) -> str:
+    uid = "run-" + uuid.uuid4().hex[:8]
+    store.record_start(uid, "tenant", uid, "pkg", "puid", 1, 1, "digest", [f"s{i}.py" for i in range(steps)])
+    return uid
+
+
+def step(reports: ReportStore, uid: str, idx: int, phase: str, announce: bool = True) -> bool:
+    return reports.step(uid, idx, phase, None, None, None, f"output of {idx}", announce)
+
+
+def test_a_report_marks_the_run_running_and_counts_once(stores: tuple[RunStore, ReportStore]) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    assert step(reports, uid, 0, model.STEP_RUNNING)
+    assert not step(reports, uid, 7, model.STEP_RUNNING), "a step the run does not have"
+    record = runs.get(uid)
+    assert record is not None and (record.phase, record.report_seq) == (model.RUNNING, 1)
+    assert [s.phase for s in runs.steps(uid)] == [model.STEP_RUNNING, model.STEP_PENDING]
+
+
+def test_a_finished_run_takes_no_more_reports(stores: tuple[RunStore, ReportStore]) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    runs.finish(uid, model.CANCELLED, reasons.CANCELLED, "cancelled")
+    assert not step(reports, uid, 0, model.STEP_RUNNING)
+    reports.finished(uid, True, "all good")
+    record = runs.get(uid)
+    assert record is not None and (record.report_seq, record.runner_succeeded) == (0, None)
+    assert [s.phase for s in runs.steps(uid)] == [model.STEP_SKIPPED, model.STEP_SKIPPED]
+
+
+def test_the_runners_first_verdict_is_the_one_kept(stores: tuple[RunStore, ReportStore]) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    reports.finished(uid, False, "step s1.py exited with code 3")
+    reports.finished(uid, True, "a second, later word")
+    record = runs.get(uid)
+    assert record is not None and (record.runner_succeeded, record.runner_message) == (
+        False,
+        "step s1.py exited with code 3",
+    )
+
+
+def test_a_report_is_announced_when_it_is_committed_and_only_when_asked(
+    stores: tuple[RunStore, ReportStore], database_url: str
+) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    with psycopg.connect(database_url, autocommit=True) as listening:
+        listening.execute("LISTEN " + CHANNEL)
+        step(reports, uid, 0, model.STEP_SUCCEEDED, announce=False)
+        assert [n.payload for n in listening.notifies(timeout=0.5)] == []
+        step(reports, uid, 1, model.STEP_RUNNING)
+        reports.finished(uid, True, "done")
+        heard = [n.payload for n in listening.notifies(timeout=1.0, stop_after=2)]
+    assert heard == [uid, uid]
+
+
+def test_the_listener_hears_reports_and_reconnects_after_its_connection_is_killed(
+    stores: tuple[RunStore, ReportStore], database_url: str
+) -> None:
+    runs, reports = stores
+    heard: list[str] = []
+    connections = threading.Semaphore(0)
+    listener = ReportListener(database_url, heard.append, connections.release, poll_seconds=0.2)
+    listener.start()
+    try:
+        assert connections.acquire(timeout=10), "the listener never connected"
+        first = new_run(runs)
+        step(reports, first, 0, model.STEP_RUNNING)
+        _wait_for(lambda: first in heard)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%'"
+            ).fetchone()
+        assert killed == (1,)
+        assert connections.acquire(timeout=15), "the listener did not reconnect (its connected() tells the operator)"
+        second = new_run(runs)
+        step(reports, second, 0, model.STEP_RUNNING)
+        _wait_for(lambda: second in heard)
+    finally:
+        listener.stop()
+
+
+def _wait_for(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not heard in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
+    kube = QuietKube()
+    store = RunStore(pool)
+    settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
+    return Reports(store, Outcomes(kube, store, History(kube, store, settings))), kube
+
+
+def test_the_operator_publishes_what_was_reported_and_remembers_it_did(
+    stores: tuple[RunStore, ReportStore], taken_up: tuple[Reports, QuietKube]
+) -> None:
+    runs, reports = stores
+    service, kube = taken_up
+    uid = new_run(runs)
+    step(reports, uid, 0, model.STEP_RUNNING)
+    service.on_report(uid)
+    record = runs.get(uid)
+    assert record is not None and not record.unpublished and record.published_seq == 1
+    assert kube.statuses[-1]["phase"] == model.RUNNING
+    assert kube.statuses[-1]["steps"][0]["phase"] == model.STEP_RUNNING
+
+
+def test_a_verdict_finishes_the_run_once_and_catch_up_finds_only_what_was_missed(
+    stores: tuple[RunStore, ReportStore], taken_up: tuple[Reports, QuietKube]
+) -> None:
+    runs, reports = stores
+    service, kube = taken_up
+    missed, seen = new_run(runs), new_run(runs)
+    for uid in (missed, seen):
+        step(reports, uid, 0, model.STEP_SUCCEEDED)
+        step(reports, uid, 1, model.STEP_FAILED)
+    service.on_report(seen)  # published; the verdict of ``missed`` was never heard of
+    reports.finished(missed, False, "step s1.py exited with code 1")
+    kube.statuses.clear()
+    service.catch_up()
+    assert len(kube.statuses) == 1 and kube.statuses[0]["phase"] == model.FAILED
+    record = runs.get(missed)
+    assert record is not None and (record.phase, record.reason, record.message) == (
+        model.FAILED,
+        reasons.STEP_FAILED,
+        "step s1.py exited with code 1",
+    )
+    service.on_report(missed)  # heard late: nothing more happens
+    service.catch_up()
+    assert len(kube.statuses) == 1
