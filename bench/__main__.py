@@ -19,7 +19,7 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, console_load, runner_api, runner_overhead, server_history
+from bench import admission, console_load, reports, runner_api, runner_overhead, server_history
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
 from ferris_devcluster.processes import exit_on_sigterm
@@ -262,6 +262,8 @@ def table(results: dict[str, Any]) -> str:
     )
     if "runner_api" in results:
         lines.append(runner_api.summary(results["runner_api"]))
+    if "reports" in results:
+        lines.append(reports.summary(results["reports"]))
     if "server_history" in results:
         lines.append(server_history.summary(results["server_history"]))
     if "console_load" in results:
@@ -296,6 +298,7 @@ def main() -> None:
 
     results["runner"] = runner_overhead.measure()
     results["runner_api"] = runner_api.measure()
+    results["reports"] = reports.measure()
     results["server_history"] = server_history.measure()
     results["console_load"] = console_load.measure()
     results["admission"] = []

@@ -1,4 +1,5 @@
-"""No lost or duplicated runs: the operator killed mid-burst, PostgreSQL gone for 20 seconds."""
+"""No lost or duplicated runs: the operator killed mid-burst, PostgreSQL gone for 20 seconds,
+the server (and its runner API) restarted mid-run, the operator away while runners report."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 import threading
 import time
 from collections import Counter
+from typing import LiteralString
 
+import psycopg
 import pytest
 import yaml
 from kubernetes import client
@@ -123,3 +126,63 @@ def test_postgresql_down_for_20_seconds_loses_nothing(ferris: Ferris, ns: str) -
     for name in [*before, during]:
         results = ferris.ferris("results", name, "-n", ns)
         assert results.returncode == 0 and "start\nend" in results.stdout, results.stderr
+
+
+TWO_STEPS = [
+    ("first.py", "print('first done')"),
+    ("second.py", "import time\nprint('second started', flush=True)\ntime.sleep(6)\nprint('second done')"),
+]
+
+
+def wait_row(ferris: Ferris, uid: str, condition: LiteralString, timeout: float = 60) -> None:
+    """Until the run's row in PostgreSQL meets ``condition`` (SQL over runs and steps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(ferris.stack.postgres.url) as conn:
+            query = "SELECT " + condition + " FROM runs WHERE uid = %s"  # noqa: S608 - literal conditions
+            if conn.execute(query, (uid,)).fetchone() == (True,):
+                return
+        assert time.monotonic() < deadline, f"run {uid}: never {condition}"
+        time.sleep(0.2)
+
+
+def test_runners_keep_their_reports_while_the_server_restarts(ferris: Ferris, ns: str) -> None:
+    """The runner API is the server's: a runner whose report finds no server retries until one
+    answers, and nothing it reported is lost."""
+    ferris.package(ns, "server-gone", TWO_STEPS)
+    ferris.wait_condition(ns, "ferrispackage", "server-gone", "Ready")
+    name = ferris.create_run(ns, "server-gone")
+    uid = ferris.get(ns, "ferrisrun", name)["metadata"]["uid"]
+    wait_row(ferris, uid, "(SELECT phase = 'Running' FROM steps WHERE run_uid = runs.uid AND idx = 1)")
+    ferris.stack.stop_server()
+    try:
+        time.sleep(8)  # the second step ends, and its report and the verdict find nobody
+        assert ferris.run_row(uid)[0] == "Running"  # type: ignore[index]
+    finally:
+        ferris.stack.start_server()
+    run = ferris.wait_run(ns, name)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert [s[2] for s in ferris.steps(uid)] == ["Succeeded", "Succeeded"]
+    assert ferris.steps(uid)[1][4] == "second started\nsecond done\n"
+    assert [s["phase"] for s in run["status"]["steps"]] == ["Succeeded", "Succeeded"]
+
+
+def test_what_runners_report_while_the_operator_is_down_is_published_when_it_returns(ferris: Ferris, ns: str) -> None:
+    """Reports go to the server and wait in PostgreSQL; the operator takes them up when it
+    comes back (after it reconnects, and in the resync), whatever notifications it missed."""
+    ferris.package(ns, "operator-gone", TWO_STEPS)
+    ferris.wait_condition(ns, "ferrispackage", "operator-gone", "Ready")
+    name = ferris.create_run(ns, "operator-gone")
+    uid = ferris.get(ns, "ferrisrun", name)["metadata"]["uid"]
+    ferris.kubectl("wait", "-n", ns, f"ferrisrun/{name}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
+    ferris.stack.stop_operator()
+    try:
+        wait_row(ferris, uid, "runner_succeeded IS NOT NULL AND report_seq > published_seq")
+        status = ferris.get(ns, "ferrisrun", name)["status"]
+        assert status["phase"] == "Running"  # nobody published while the operator was away
+    finally:
+        ferris.stack.start_operator()
+    run = ferris.wait_run(ns, name)
+    assert run["status"]["phase"] == "Succeeded" and run["status"]["reason"] == "Succeeded", run["status"]
+    assert [s["phase"] for s in run["status"]["steps"]] == ["Succeeded", "Succeeded"]
+    wait_row(ferris, uid, "report_seq = published_seq")
