@@ -1,0 +1,1 @@
+"""Runs that start themselves on a schedule: what is due (pure), and the loop that starts it."""

@@ -1,0 +1,83 @@
+"""What a schedule asks for: the missed-time policies after downtime, deadlines, several
+crons, and run names that are the same however often they are made."""
+
+from __future__ import annotations
+
+import datetime
+from zoneinfo import ZoneInfo
+
+from ferris_operator.schedules.cron import parse
+from ferris_operator.schedules.due import CATCH_UP, KEPT_MISSED, RUN_LATEST, SKIP, Schedule, decide, run_name
+
+UTC = datetime.UTC
+ZONE = ZoneInfo("UTC")
+T0 = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+def hourly(missed: str = RUN_LATEST, catch_up: int = 1, deadline: int | None = None) -> Schedule:
+    seconds = None if deadline is None else datetime.timedelta(seconds=deadline)
+    return Schedule((parse("0 * * * *"),), ZONE, missed, catch_up, seconds)
+
+
+def hours(n: float) -> datetime.timedelta:
+    return datetime.timedelta(hours=n)
+
+
+def test_nothing_due_says_when_the_next_time_is() -> None:
+    decision = decide(hourly(), T0, T0 + hours(0.5))
+    assert decision.run == () and decision.missed_count == 0 and decision.cursor == T0
+    assert decision.next_time == T0 + hours(1)
+
+
+def test_on_time_every_policy_runs_the_one_due_time() -> None:
+    for policy in (RUN_LATEST, SKIP, CATCH_UP):
+        decision = decide(hourly(policy), T0, T0 + hours(1) + datetime.timedelta(seconds=2))
+        assert decision.run == (T0 + hours(1),) and decision.missed_count == 0, policy
+        assert decision.cursor == T0 + hours(1) and decision.next_time == T0 + hours(2)
+
+
+def test_after_downtime_run_latest_runs_only_the_latest_and_counts_the_rest() -> None:
+    decision = decide(hourly(), T0, T0 + hours(5.5))
+    assert decision.run == (T0 + hours(5),)
+    assert decision.missed == tuple(T0 + hours(h) for h in range(1, 5)) and decision.missed_count == 4
+    assert decision.cursor == T0 + hours(5)
+
+
+def test_a_deadline_past_the_latest_time_runs_nothing() -> None:
+    decision = decide(hourly(deadline=600), T0, T0 + hours(5.5))
+    assert decision.run == () and decision.missed_count == 5 and decision.cursor == T0 + hours(5)
+
+
+def test_skip_runs_nothing_after_downtime() -> None:
+    decision = decide(hourly(SKIP), T0, T0 + hours(5.5))
+    assert decision.run == () and decision.missed_count == 5
+
+
+def test_catch_up_runs_the_most_recent_times_oldest_first_within_the_limit() -> None:
+    decision = decide(hourly(CATCH_UP, catch_up=3), T0, T0 + hours(5.5))
+    assert decision.run == (T0 + hours(3), T0 + hours(4), T0 + hours(5))
+    assert decision.missed == (T0 + hours(1), T0 + hours(2)) and decision.missed_count == 2
+    within = decide(hourly(CATCH_UP, catch_up=3, deadline=2 * 3600), T0, T0 + hours(5.5))
+    assert within.run == (T0 + hours(4), T0 + hours(5)) and within.missed_count == 3
+
+
+def test_a_year_of_every_minute_is_counted_not_held() -> None:
+    every_minute = Schedule((parse("* * * * *"),), ZONE)
+    decision = decide(every_minute, T0, T0 + datetime.timedelta(days=365))
+    assert decision.missed_count == 365 * 24 * 60 - 1 and len(decision.missed) == KEPT_MISSED
+    assert decision.run == (T0 + datetime.timedelta(days=365),)
+
+
+def test_several_crons_merge_and_a_shared_time_runs_once() -> None:
+    schedule = Schedule((parse("0 * * * *"), parse("*/30 * * * *")), ZONE, CATCH_UP, 10)
+    decision = decide(schedule, T0, T0 + hours(1))
+    assert decision.run == (T0 + hours(0.5), T0 + hours(1))
+
+
+def test_run_names_are_stable_dns_labels() -> None:
+    assert run_name("nightly", T0) == "nightly-202611301000"
+    berlin = T0.astimezone(ZoneInfo("Europe/Berlin"))
+    assert run_name("nightly", berlin) == "nightly-202611301000"  # the same instant, the same name
+    long_a, long_b = "a" * 60, "a" * 59 + "b"
+    assert len(run_name(long_a, T0)) == 63 and run_name(long_a, T0) != run_name(long_b, T0)
+    assert run_name(long_a, T0).endswith("-202611301000")
