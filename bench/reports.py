@@ -142,9 +142,12 @@ def measure(runs: int = 200) -> dict[str, Any]:
             settings = Settings(database_url=postgres.url, master_key_dir=Path("."))
             results: dict[str, Any] = {"runs": runs, "reports_per_run": STEPS * 2 + 1}
 
-            # Now: the server stores and announces; the operator hears, coalesces, publishes.
+            # Now: the server stores and announces; the operator hears, coalesces, publishes,
+            # with a pool of its own, as the two processes have.
             kube = RecordingKube()
-            reports = Reports(store, Outcomes(kube, store, History(kube, store, settings)))
+            operator_pool = open_pool(postgres.url, max_size=8)
+            operator_store = RunStore(operator_pool)
+            reports = Reports(operator_store, Outcomes(kube, operator_store, History(kube, operator_store, settings)))
             report_store = ReportStore(pool)
             api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault)
             seeded = _seed(store, tokens, runs)
@@ -171,7 +174,10 @@ def measure(runs: int = 200) -> dict[str, Any]:
                     await asyncio.to_thread(listener.stop)
                     worker.cancel()
 
-            walls, seconds = asyncio.run(announced())
+            try:
+                walls, seconds = asyncio.run(announced())
+            finally:
+                operator_pool.close()
             writes = [len(kube.writes.get(uid, [])) for uid, _ in seeded]
             lags = _lags(kube, sent)
             results["announced"] = {
