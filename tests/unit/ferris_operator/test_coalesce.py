@@ -10,6 +10,14 @@ import time
 from ferris_operator.coalesce import Coalescer
 
 
+async def until_idle(coalescer: Coalescer, workers: asyncio.Task[None]) -> None:
+    deadline = time.monotonic() + 5
+    while not coalescer.idle:
+        assert time.monotonic() < deadline, "the work never ended"
+        await asyncio.sleep(0.01)
+    workers.cancel()
+
+
 def test_keys_asked_for_many_times_are_done_once_while_waiting_and_once_more_while_busy() -> None:
     done: list[str] = []
     running: set[str] = set()
@@ -37,11 +45,7 @@ def test_keys_asked_for_many_times_are_done_once_while_waiting_and_once_more_whi
             coalescer.add("slow")  # asked again while busy: once more afterwards
             coalescer.add("quick")  # asked ten times before a worker takes it: at most twice
         release.set()
-        deadline = time.monotonic() + 5
-        while not coalescer.idle:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
-        task.cancel()
+        await until_idle(coalescer, task)
 
     asyncio.run(scenario())
     assert done.count("slow") == 2 and 1 <= done.count("quick") <= 2
@@ -61,11 +65,7 @@ def test_a_failing_key_does_not_stop_the_workers() -> None:
         task = asyncio.create_task(coalescer.run())
         for key in ("bad", "good", "bad", "also-good"):
             coalescer.add(key)
-        deadline = time.monotonic() + 5
-        while not coalescer.idle:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
-        task.cancel()
+        await until_idle(coalescer, task)
 
     asyncio.run(scenario())
     assert done == ["good", "also-good"]
