@@ -45,6 +45,8 @@ class OperatorApp:
         self.ready = False
         self._servers: list[web.AppRunner] = []
         self._background: list[asyncio.Task[None]] = []
+        self._catching_up: asyncio.Task[None] | None = None
+        self._catch_up_again = False
         self.handlers.register(self.registry)
         # kopf's own registry logs in through the Kubernetes client; ours has to ask for it.
         kopf.on.login(registry=self.registry, id="login_via_client")(kopf.login_via_client)
@@ -82,8 +84,16 @@ class OperatorApp:
         self.ready = True
 
     def _catch_up(self) -> None:
-        """After (re)connecting: the reports stored while nobody listened."""
-        self._background.append(asyncio.create_task(asyncio.to_thread(self.handlers.catch_up_reports)))
+        """After (re)connecting: the reports stored while nobody listened. One pass at a time;
+        asked for during a pass, another follows it (the pass may have read before the gap)."""
+        self._catch_up_again = True
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.create_task(self._catch_up_passes())
+
+    async def _catch_up_passes(self) -> None:
+        while self._catch_up_again:
+            self._catch_up_again = False
+            await asyncio.to_thread(self.handlers.catch_up_reports)
 
     async def stop_servers(self, **_: Any) -> None:
         self.ready = False
