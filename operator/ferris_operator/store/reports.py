@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import MAX_OUTPUT_CHARS
-from ferris_operator.store.runs import RUN_COLUMNS
+from ferris_operator.store.runs import RunStore
 
 CHANNEL: LiteralString = "ferris_run_reports"
 _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
@@ -24,11 +24,10 @@ _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled'
 class ReportStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
+        self._runs = RunStore(pool)
 
     def get(self, uid: str) -> RunRecord | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE uid = %s", (uid,)).fetchone()  # noqa: S608
-        return RunRecord(*row) if row else None
+        return self._runs.get(uid)
 
     def step(
         self,
