@@ -11,6 +11,7 @@ finishes it: the server writes nothing to Kubernetes for a runner.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,8 +30,17 @@ log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+RUN = web.RequestKey("run", RunRecord)  # the run the request's token is for, set by _authenticated
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _package_of(record: RunRecord) -> str:
+    if not record.package_uid:
+        raise web.HTTPConflict(text=json.dumps({"error": "the run has no package"}), content_type="application/json")
+    return record.package_uid
 
 
 async def _body(request: web.Request, limit: int, max_containers: int) -> Any:
@@ -49,7 +59,8 @@ class RunnerApi:
 
     def app(self) -> web.Application:
         app = web.Application(
-            client_max_size=runner_reports.MAX_STEP_BODY, middlewares=[self._refusals, self._database_errors]
+            client_max_size=runner_reports.MAX_STEP_BODY,
+            middlewares=[self._refusals, self._database_errors, self._authenticated],
         )
         app.add_routes(
             [
@@ -83,18 +94,23 @@ class RunnerApi:
             metrics.DATABASE_ERRORS.inc()
             return _error(503, "database unavailable; retry later")
 
-    async def _authorise(self, request: web.Request) -> RunRecord | web.Response:
+    @web.middleware
+    async def _authenticated(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The one authentication point: every route names a run, and is entered only with that
+        run's live token; what matches no route (404, 405) needs none."""
+        uid = request.match_info.get("uid")
+        if uid is None:
+            return await handler(request)
         try:
-            return await self.authenticator.run_of(
-                request.match_info["uid"], request.headers.get("Authorization", ""), request.remote or "unknown"
+            request[RUN] = await self.authenticator.run_of(
+                uid, request.headers.get("Authorization", ""), request.remote or "unknown"
             )
         except Unauthorised as refused:
             return _error(refused.status, str(refused))
+        return await handler(request)
 
     async def step(self, request: web.Request) -> web.Response:
-        record = await self._authorise(request)
-        if isinstance(record, web.Response):
-            return record
+        record = request[RUN]
         idx = runner_reports.step_index(request.match_info["idx"])
         report = runner_reports.parse_step(
             await _body(request, runner_reports.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
@@ -115,9 +131,7 @@ class RunnerApi:
         return web.json_response({"ok": True})
 
     async def finish(self, request: web.Request) -> web.Response:
-        record = await self._authorise(request)
-        if isinstance(record, web.Response):
-            return record
+        record = request[RUN]
         succeeded, message = runner_reports.parse_finish(
             await _body(request, runner_reports.MAX_FINISH_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
@@ -125,26 +139,18 @@ class RunnerApi:
         return web.json_response({"ok": True})
 
     async def state_get(self, request: web.Request) -> web.Response:
-        record = await self._authorise(request)
-        if isinstance(record, web.Response):
-            return record
-        if not record.package_uid:
-            return _error(409, "the run has no package")
-        state = await asyncio.to_thread(self.vault.state_get, record.package_uid)
+        package_uid = _package_of(request[RUN])
+        state = await asyncio.to_thread(self.vault.state_get, package_uid)
         return web.json_response(state)
 
     async def state_put(self, request: web.Request) -> web.Response:
-        record = await self._authorise(request)
-        if isinstance(record, web.Response):
-            return record
-        if not record.package_uid:
-            return _error(409, "the run has no package")
+        package_uid = _package_of(request[RUN])
         key = request.match_info["key"]
         value = runner_reports.parse_state_put(
             key, await _body(request, runner_reports.MAX_STATE_BODY, runner_reports.MAX_STATE_CONTAINERS)
         )
         try:
-            await asyncio.to_thread(self.vault.state_put, record.package_uid, key, value)
+            await asyncio.to_thread(self.vault.state_put, package_uid, key, value)
         except StateQuotaExceeded as exc:
             return _error(413, str(exc))
         return web.json_response({"ok": True})
