@@ -111,3 +111,16 @@ def test_a_bad_body_or_step_index_is_400_naming_the_field(path: str, body: Any, 
 def test_a_database_that_is_down_is_503_not_500() -> None:
     status, text = exchange(FakeService(down=True), "POST", "/v1/runs/u1/steps/0", {"phase": "Running"})
     assert status == 503 and "database unavailable" in text
+
+
+def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
+    """Table from the app itself: a route added later is checked too."""
+    api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None)  # type: ignore[arg-type]
+    routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
+    assert len(routes) == 5  # steps, finish, state (GET, and the HEAD aiohttp adds), state key
+    for method, template in routes:
+        path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k")
+        for token in (None, TOKENS.issue("another-run")):
+            status, text = exchange(FakeService(), method, path, {"phase": "Running", "value": 1}, token)
+            assert status == 401, (method, path, token)
+            assert method == "HEAD" or "invalid or revoked run token" in text
