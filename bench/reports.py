@@ -19,11 +19,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
-from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.coalesce import Coalescer
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
@@ -35,7 +34,6 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
-from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import ReportListener
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
@@ -131,84 +129,75 @@ def _lags(kube: RecordingKube, sent: dict[str, float]) -> list[float]:
 
 
 def measure(runs: int = 200) -> dict[str, Any]:
-    with LocalPostgres() as postgres:
-        with psycopg.connect(postgres.url) as conn:
-            migrate(conn)
-        pool = open_pool(postgres.url, max_size=8)
-        pool.wait()
-        try:
-            ring = KeyRing({"k1": os.urandom(32)}, "k1")
-            tokens, store, vault = RunTokens(ring), RunStore(pool), Vault(pool, ring)
-            settings = Settings(database_url=postgres.url, master_key_dir=Path("."))
-            results: dict[str, Any] = {"runs": runs, "reports_per_run": STEPS * 2 + 1}
+    with migrated_database(pool_size=8) as (url, pool):
+        ring = KeyRing({"k1": os.urandom(32)}, "k1")
+        tokens, store, vault = RunTokens(ring), RunStore(pool), Vault(pool, ring)
+        settings = Settings(database_url=url, master_key_dir=Path("."))
+        results: dict[str, Any] = {"runs": runs, "reports_per_run": STEPS * 2 + 1}
 
-            # Now: the server stores and announces; the operator hears, coalesces, publishes,
-            # with a pool of its own, as the two processes have.
-            kube = RecordingKube()
-            operator_pool = open_pool(postgres.url, max_size=8)
-            operator_store = RunStore(operator_pool)
-            reports = Reports(operator_store, Outcomes(kube, operator_store, History(kube, operator_store, settings)))
-            report_store = ReportStore(pool)
-            api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault)
-            seeded = _seed(store, tokens, runs)
-            sent: dict[str, float] = {}
+        # Now: the server stores and announces; the operator hears, coalesces, publishes,
+        # with a pool of its own, as the two processes have.
+        kube = RecordingKube()
+        operator_pool = open_pool(url, max_size=8)
+        operator_store = RunStore(operator_pool)
+        reports = Reports(operator_store, Outcomes(kube, operator_store, History(kube, operator_store, settings)))
+        report_store = ReportStore(pool)
+        api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault)
+        seeded = _seed(store, tokens, runs)
+        sent: dict[str, float] = {}
 
-            async def announced() -> tuple[list[float], float]:
-                loop = asyncio.get_running_loop()
-                coalescer = Coalescer(reports.on_report, workers=8)
-                worker = asyncio.create_task(coalescer.run())
-                listener = ReportListener(
-                    postgres.url, lambda uid: loop.call_soon_threadsafe(coalescer.add, uid), lambda: None
-                )
-                listener.start()
-                await asyncio.sleep(0.5)  # listening
-                try:
-                    walls, seconds = await _burst(api, seeded, sent)
-                    deadline = time.monotonic() + 60
-                    while not coalescer.idle or (
-                        time.monotonic() < deadline and bool(await asyncio.to_thread(_unfinished, store, seeded))
-                    ):
-                        await asyncio.sleep(0.2)
-                    return walls, seconds
-                finally:
-                    await asyncio.to_thread(listener.stop)
-                    worker.cancel()
-
+        async def announced() -> tuple[list[float], float]:
+            loop = asyncio.get_running_loop()
+            coalescer = Coalescer(reports.on_report, workers=8)
+            worker = asyncio.create_task(coalescer.run())
+            listener = ReportListener(url, lambda uid: loop.call_soon_threadsafe(coalescer.add, uid), lambda: None)
+            listener.start()
+            await asyncio.sleep(0.5)  # listening
             try:
-                walls, seconds = asyncio.run(announced())
+                walls, seconds = await _burst(api, seeded, sent)
+                deadline = time.monotonic() + 60
+                while not coalescer.idle or (
+                    time.monotonic() < deadline and bool(await asyncio.to_thread(_unfinished, store, seeded))
+                ):
+                    await asyncio.sleep(0.2)
+                return walls, seconds
             finally:
-                operator_pool.close()
-            writes = [len(kube.writes.get(uid, [])) for uid, _ in seeded]
-            lags = _lags(kube, sent)
-            results["announced"] = {
-                "reports_per_second": runs * results["reports_per_run"] / seconds,
-                "request_p50_ms": statistics.median(walls),
-                "request_p99_ms": percentile(walls, 99),
-                "status_writes_per_run": statistics.mean(writes),
-                "started_step_to_status_p50_ms": statistics.median(lags) if lags else float("nan"),
-                "started_step_to_status_p99_ms": percentile(lags, 99),
-                "runs_finished": runs - len(_unfinished(store, seeded)),
-            }
+                await asyncio.to_thread(listener.stop)
+                worker.cancel()
 
-            # Baseline, same run: publishing inside the request.
-            kube = RecordingKube()
-            inline_reports = Reports(store, Outcomes(kube, store, History(kube, store, settings)))
-            inline = InlinePublishing(pool, inline_reports)
-            api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault)
-            seeded = _seed(store, tokens, runs)
-            walls, seconds = asyncio.run(_burst(api, seeded, {}))
-            results["inline"] = {
-                "reports_per_second": runs * results["reports_per_run"] / seconds,
-                "request_p50_ms": statistics.median(walls),
-                "request_p99_ms": percentile(walls, 99),
-                "status_writes_per_run": statistics.mean(len(kube.writes.get(uid, [])) for uid, _ in seeded),
-            }
-            results["request_p99_ratio"] = ratio(
-                results["announced"]["request_p99_ms"], results["inline"]["request_p99_ms"]
-            )
-            return results
+        try:
+            walls, seconds = asyncio.run(announced())
         finally:
-            pool.close()
+            operator_pool.close()
+        writes = [len(kube.writes.get(uid, [])) for uid, _ in seeded]
+        lags = _lags(kube, sent)
+        results["announced"] = {
+            "reports_per_second": runs * results["reports_per_run"] / seconds,
+            "request_p50_ms": statistics.median(walls),
+            "request_p99_ms": percentile(walls, 99),
+            "status_writes_per_run": statistics.mean(writes),
+            "started_step_to_status_p50_ms": statistics.median(lags) if lags else float("nan"),
+            "started_step_to_status_p99_ms": percentile(lags, 99),
+            "runs_finished": runs - len(_unfinished(store, seeded)),
+        }
+
+        # Baseline, same run: publishing inside the request.
+        kube = RecordingKube()
+        inline_reports = Reports(store, Outcomes(kube, store, History(kube, store, settings)))
+        inline = InlinePublishing(pool, inline_reports)
+        api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault)
+        seeded = _seed(store, tokens, runs)
+        walls, seconds = asyncio.run(_burst(api, seeded, {}))
+        results["inline"] = {
+            "reports_per_second": runs * results["reports_per_run"] / seconds,
+            "request_p50_ms": statistics.median(walls),
+            "request_p99_ms": percentile(walls, 99),
+            "status_writes_per_run": statistics.mean(len(kube.writes.get(uid, [])) for uid, _ in seeded),
+        }
+        results["request_p99_ratio"] = ratio(
+            results["announced"]["request_p99_ms"], results["inline"]["request_p99_ms"]
+        )
+        return results
 
 
 def _unfinished(store: RunStore, runs: list[tuple[str, str]]) -> list[str]:

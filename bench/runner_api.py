@@ -13,19 +13,16 @@ import time
 from typing import Any
 
 import psutil
-import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.database import migrated_database
 from bench.stats import report
-from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
-from ferris_operator.store.db import open_pool
-from ferris_operator.store.migrations import migrate
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault
@@ -59,7 +56,7 @@ async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str,
         valid, valid_cpu, valid_status = await _timed(client, path, token, n)
         before = reports.queries
         made_up, made_up_cpu, made_up_status = await _timed(client, path, "x" * 40, n)
-        queries = api.service.runs.queries - before  # type: ignore[attr-defined]
+        queries = reports.queries - before
         body = b'{"value": [' + b"{}," * (8 * 1024 * 1024 // 3) + b"{}]}"
         process = psutil.Process()
         rss = process.memory_info().rss
@@ -87,25 +84,16 @@ async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str,
 
 
 def measure(requests: int = 2000) -> dict[str, Any]:
-    with LocalPostgres() as postgres:
-        with psycopg.connect(postgres.url) as conn:
-            migrate(conn)
-        pool = open_pool(postgres.url, max_size=4)
-        pool.wait()
-        try:
-            ring = KeyRing({"k1": os.urandom(32)}, "k1")
-            reports, tokens, vault = CountingReports(pool), RunTokens(ring), Vault(pool, ring)
-            vault.ensure_package("bench", "pkg", "pkg-uid")
-            token = tokens.issue("run-uid")
-            RunStore(pool).record_start(
-                "run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"]
-            )
-            # A limiter that never trips: this measures the cost of refusing, not of the 429.
-            authenticator = RunTokenAuthenticator(tokens, reports, FailureLimiter(burst=10**9))
-            api = RunnerApi(authenticator, reports, vault)
-            return asyncio.run(_flood(api, reports, "run-uid", token, requests))
-        finally:
-            pool.close()
+    with migrated_database() as (_, pool):
+        ring = KeyRing({"k1": os.urandom(32)}, "k1")
+        reports, tokens, vault = CountingReports(pool), RunTokens(ring), Vault(pool, ring)
+        vault.ensure_package("bench", "pkg", "pkg-uid")
+        token = tokens.issue("run-uid")
+        RunStore(pool).record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
+        # A limiter that never trips: this measures the cost of refusing, not of the 429.
+        authenticator = RunTokenAuthenticator(tokens, reports, FailureLimiter(burst=10**9))
+        api = RunnerApi(authenticator, reports, vault)
+        return asyncio.run(_flood(api, reports, "run-uid", token, requests))
 
 
 def summary(r: dict[str, Any]) -> str:

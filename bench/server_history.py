@@ -14,17 +14,15 @@ from typing import Any
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
-from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.ports import Access, User
 from ferris_operator.records import Cursor, RunFilter
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.server.views import cursor_token
-from ferris_operator.store.db import open_pool
 from ferris_operator.store.history import HistoryStore
-from ferris_operator.store.migrations import migrate
 from ferris_operator.store.runs import RUN_COLUMNS
 
 NAMESPACE = "bench"
@@ -105,55 +103,48 @@ async def _through_server(api: ServerApi, paths: dict[str, str], n: int, big: st
 
 def measure(runs: int = 100_000, n: int = 200) -> dict[str, Any]:
     allow: Callable[[User, Access, str, str], bool] = lambda *_: True  # noqa: E731 - RBAC is not measured here
-    with LocalPostgres() as postgres:
-        with psycopg.connect(postgres.url) as conn:
-            migrate(conn)
+    with migrated_database() as (url, pool):
         seeded = time.perf_counter()
-        big = seed(postgres.url, runs)
+        big = seed(url, runs)
         seeded = time.perf_counter() - seeded
-        pool = open_pool(postgres.url, max_size=4)
-        pool.wait()
-        try:
-            history = HistoryStore(pool)
-            # A cursor deep in the history: the page that starts 90% of the way back.
-            deep, _ = history.page(RunFilter(NAMESPACE), None, 1)
-            far = history.page(RunFilter(NAMESPACE, until=deep[0].created_at - datetime.timedelta(days=27)), None, 1)
-            deep_token = cursor_token(Cursor(far[0][0].created_at, far[0][0].uid))
-            api = ServerApi(
-                None,  # type: ignore[arg-type]  # the Kubernetes API is not on these routes
-                history,
-                TokenCache(lambda token: User("bench", groups=("system:authenticated",))),
-                Authorizer(allow),
-            )
-            base = f"/api/v1/namespaces/{NAMESPACE}/runs"
-            paths = {
-                "first page (50)": f"{base}?limit=50",
-                "deep page (50)": f"{base}?limit=50&continue={deep_token}",
-                "one package's page (50)": f"{base}?limit=50&package=pkg-3",
-                "one run with its steps": f"{base}/run-050000",
-            }
-            served = asyncio.run(_through_server(api, paths, n, f"{base}/{big}/steps/0/log"))
-        finally:
-            pool.close()
+        history = HistoryStore(pool)
+        # A cursor deep in the history: the page that starts 90% of the way back.
+        deep, _ = history.page(RunFilter(NAMESPACE), None, 1)
+        far = history.page(RunFilter(NAMESPACE, until=deep[0].created_at - datetime.timedelta(days=27)), None, 1)
+        deep_token = cursor_token(Cursor(far[0][0].created_at, far[0][0].uid))
+        api = ServerApi(
+            None,  # type: ignore[arg-type]  # the Kubernetes API is not on these routes
+            history,
+            TokenCache(lambda token: User("bench", groups=("system:authenticated",))),
+            Authorizer(allow),
+        )
+        base = f"/api/v1/namespaces/{NAMESPACE}/runs"
+        paths = {
+            "first page (50)": f"{base}?limit=50",
+            "deep page (50)": f"{base}?limit=50&continue={deep_token}",
+            "one package's page (50)": f"{base}?limit=50&package=pkg-3",
+            "one run with its steps": f"{base}/run-050000",
+        }
+        served = asyncio.run(_through_server(api, paths, n, f"{base}/{big}/steps/0/log"))
         page_sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s ORDER BY created_at DESC, uid DESC LIMIT 51"  # noqa: S608
         direct = {
-            "first page (50)": _direct(postgres.url, page_sql, (NAMESPACE,), n),
+            "first page (50)": _direct(url, page_sql, (NAMESPACE,), n),
             "deep page (50)": _direct(
-                postgres.url,
+                url,
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND (created_at, uid) < (%s, %s)"  # noqa: S608
                 " ORDER BY created_at DESC, uid DESC LIMIT 51",
                 (NAMESPACE, far[0][0].created_at, far[0][0].uid),
                 n,
             ),
             "one package's page (50)": _direct(
-                postgres.url,
+                url,
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND package_name = %s"  # noqa: S608
                 " ORDER BY created_at DESC, uid DESC LIMIT 51",
                 (NAMESPACE, "pkg-3"),
                 n,
             ),
             "one run with its steps": _direct(
-                postgres.url,
+                url,
                 "SELECT r.uid, s.idx, octet_length(s.output) FROM runs r JOIN steps s ON s.run_uid = r.uid"
                 " WHERE r.namespace = %s AND r.name = %s",
                 (NAMESPACE, "run-050000"),
