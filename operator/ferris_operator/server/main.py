@@ -12,6 +12,7 @@ import logging
 import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -88,26 +89,19 @@ def runner_api(pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Applica
     return RunnerApi(RunTokenAuthenticator(RunTokens(ring), reports), reports, vault).app()
 
 
-def runner_api_tls(settings: Settings) -> ssl.SSLContext | None:
-    directory = settings.runner_api_tls_dir
+def tls(
+    directory: Path | None, variable: str, what: str, client_ca: str | None = None
+) -> tuple[ssl.SSLContext | None, str]:
+    """The TLS context of a listener and the CA (PEM) its clients verify it with; (None, "")
+    without a certificate directory (plain HTTP, with a warning). A certificate that does not
+    load stops start-up with the directory named."""
     if directory is None:
-        log.warning("the runner API serves plain HTTP: set FERRIS_RUNNER_API_TLS_DIR (the chart does)")
-        return None
-    try:
-        return serving_context(directory)[0]
-    except (OSError, ssl.SSLError) as exc:
-        raise SystemExit(f"ferris-server: runner API certificate in {directory}: {exc}") from None
-
-
-def tls(settings: Settings, client_ca: str | None) -> tuple[ssl.SSLContext | None, str]:
-    """The TLS context and the CA (PEM) clients verify the server with."""
-    if settings.server_tls_dir is None:
-        log.warning("the server serves plain HTTP: set FERRIS_SERVER_TLS_DIR (the chart does)")
+        log.warning("the %s serves plain HTTP: set %s (the chart does)", what, variable)
         return None, ""
     try:
-        return serving_context(settings.server_tls_dir, client_ca)
+        return serving_context(directory, client_ca)
     except (OSError, ssl.SSLError) as exc:
-        raise SystemExit(f"ferris-server: certificate in {settings.server_tls_dir}: {exc}") from None
+        raise SystemExit(f"ferris-server: {what} certificate in {directory}: {exc}") from None
 
 
 def publish(api: client.ApiClient, settings: Settings, ca: str) -> None:
@@ -140,14 +134,15 @@ async def serve(settings: Settings, ring: KeyRing) -> None:
     executor = ThreadPoolExecutor(max_workers=settings.kopf.api_threads, thread_name_prefix="api")
     asyncio.get_running_loop().set_default_executor(executor)
     api = api_client()
-    context, ca = tls(settings, cluster_client_ca(api))
+    context, ca = tls(settings.server_tls_dir, "FERRIS_SERVER_TLS_DIR", "user API", cluster_client_ca(api))
+    runners_tls, _ = tls(settings.runner_api_tls_dir, "FERRIS_RUNNER_API_TLS_DIR", "runner API")
     publish(api, settings, ca)
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
     vault = Vault(pool, ring)
     runners = []
     for app, bind, port, site_tls in (
         (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
-        (runner_api(pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runner_api_tls(settings)),
+        (runner_api(pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
         (health_app(lambda: True), settings.health_bind, settings.health_port, None),
     ):
         runner = web.AppRunner(app, access_log=None)
