@@ -35,7 +35,7 @@ class RunRecord:
     @property
     def unpublished(self) -> bool:
         """The runner reported something the run's status does not show yet."""
-        return self.report_seq > self.published_seq or (self.runner_succeeded is not None and not self.terminal)
+        return self.report_seq > self.published_seq  # a verdict counts as a report too
 
     @property
     def terminal(self) -> bool:
