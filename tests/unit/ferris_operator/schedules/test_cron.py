@@ -1,5 +1,5 @@
-"""Cron expressions: parsing with errors that name the field, the instants they name, and
-daylight saving time (Europe/Berlin: 29 March 2026 skips 02:00-03:00, 25 October 2026 repeats
+"""Cron expressions (evaluated by cronsim): errors that name the field, the instants they name,
+and Ferris's rule for daylight saving time (Europe/Berlin: 29 March 2026 skips 02:00-03:00, 25 October 2026 repeats
 02:00-03:00; America/New_York the same at other dates)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ferris_operator.schedules.cron import CronError, instants, next_after, parse, resolve
+from ferris_operator.schedules.cron import CronError, instants, next_after, parse
 
 UTC = datetime.UTC
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -53,24 +53,21 @@ def test_an_instant_equal_to_after_is_not_repeated() -> None:
     ("expression", "message"),
     [
         ("* * * *", "has 4 fields; a schedule has 5"),
-        ("60 * * * *", "minute field '60': 60 is out of range 0-59"),
-        ("* 24 * * *", "hour field '24': 24 is out of range 0-23"),
-        ("* * 0 * *", "day of month field '0': 0 is out of range 1-31"),
-        ("* * * 13 *", "month field '13': 13 is out of range 1-12"),
-        ("* * * FOO *", "month field 'FOO': 'FOO' is not a value (1-12 or JAN-DEC)"),
-        ("* * * * 8", "day of week field '8': 8 is out of range 0-7"),
-        ("*/0 * * * *", "the step after '/' must be a whole number above 0"),
-        ("5-1 * * * *", "the range runs backwards; write 1-5"),
-        ("a * * * *", "'a' is not a value (0-59)"),
+        ("* * * * * *", "has 6 fields; a schedule has 5"),
+        ("60 * * * *", "the minute field '60' is not valid"),
+        ("* 24 * * *", "the hour field '24' is not valid"),
+        ("* * 0 * *", "the day-of-month field '0' is not valid"),
+        ("* * * 13 *", "the month field '13' is not valid"),
+        ("* * * FOO *", "values 1-12 or JAN-DEC"),
+        ("* * * * 8", "the day-of-week field '8' is not valid"),
+        ("*/0 * * * *", "the minute field '*/0' is not valid"),
+        ("0 0 30 2 *", "the day-of-month field '30' is not valid, or names a day that never comes"),
     ],
 )
-def test_a_bad_expression_names_the_field_and_the_fix(expression: str, message: str) -> None:
-    with pytest.raises(CronError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
+def test_a_bad_expression_names_the_field_and_what_it_may_hold(expression: str, message: str) -> None:
+    with pytest.raises(CronError) as refused:
         parse(expression)
-
-
-def test_an_expression_that_never_happens_ends_instead_of_searching_forever() -> None:
-    assert next_after(parse("0 0 30 2 *"), UTC_ZONE, at(2026, 1, 1)) is None
+    assert message in str(refused.value)
 
 
 def test_the_skipped_hour_runs_once_at_the_transition() -> None:
@@ -89,7 +86,7 @@ def test_the_skipped_hour_runs_once_at_the_transition() -> None:
         "2026-03-29 03:45 CEST",
         "2027-03-29 02:00 CEST",
     ]
-    assert resolve(datetime.datetime(2026, 3, 8, 2, 30), NEW_YORK) == at(2026, 3, 8, 7, 0)  # 03:00 EDT
+    assert next_after(parse("30 2 * * *"), NEW_YORK, at(2026, 3, 8, 5, 0)) == at(2026, 3, 8, 7, 0)  # 03:00 EDT
 
 
 def test_the_repeated_hour_runs_once_at_its_first_occurrence() -> None:
