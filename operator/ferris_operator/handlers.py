@@ -18,6 +18,7 @@ from ferris_operator.builders import run_status
 from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.runs import RunService, RunWaiting
+from ferris_operator.schedules.service import Scheduler
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
 
@@ -33,6 +34,7 @@ class Components:
     vault: VaultPort
     runs: RunService
     packages: PackageService
+    schedules: Scheduler
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -46,6 +48,7 @@ class Handlers:
         self.vault = components.vault
         self.runs = components.runs
         self.packages = components.packages
+        self.schedules = components.schedules
         self.intervals = components.settings.intervals
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -97,10 +100,13 @@ class Handlers:
 
     # ---- FerrisPackage --------------------------------------------------------------------------
     def package_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        self._reconcile_package(dict(body), patch.status.update)
+        raw = dict(body)
+        self.schedules.observe(raw)  # kept whatever the reconcile says: its runs report the package's state
+        self._reconcile_package(raw, patch.status.update)
 
     def package_deleted(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
+        self.schedules.forget(raw["metadata"]["uid"])
         self._guarded("FerrisPackage", model.PACKAGES, raw, lambda: self.vault.forget(raw["metadata"]["uid"]))
 
     def _reconcile_package(self, raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
@@ -145,6 +151,13 @@ class Handlers:
             reread,
             lambda raw: f"FerrisPackage {raw['metadata']['namespace']}/{raw['metadata']['name']}",
         )
+
+    def tick_schedules(self) -> None:
+        """Make the runs of packages whose scheduled time has come."""
+        try:
+            self.schedules.tick()
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()  # the cursor did not move: the next tick decides again
 
     def publish_last_runs(self) -> None:
         """Packages' status.lastRun."""

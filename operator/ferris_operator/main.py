@@ -23,6 +23,7 @@ from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.package_service import PackageService
 from ferris_operator.runs import RunService
+from ferris_operator.schedules.service import Scheduler
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.migrations import migrate
@@ -62,8 +63,9 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, ring)
-    runs = RunService(kube, vault, RunStore(pool), settings, RunTokens(ring), api_ca=api_ca)
-    return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing))
+    store = RunStore(pool)
+    runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca)
+    return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing), Scheduler(kube, store))
 
 
 def runner_api_ca(settings: Settings) -> str | None:

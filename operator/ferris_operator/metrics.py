@@ -20,6 +20,8 @@ RUN_START = Histogram(
 RECONCILE_ERRORS = Counter("ferris_reconcile_errors_total", "Reconcile attempts that failed", ["kind", "reason"])
 DATABASE_ERRORS = Counter("ferris_database_errors_total", "Operations that failed because PostgreSQL was unavailable")
 SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json documents ingested", ["source"])
+SCHEDULED_RUNS = Counter("ferris_scheduled_runs_total", "FerrisRuns made for scheduled times")
+SCHEDULE_MISSED = Counter("ferris_schedule_missed_total", "Scheduled times that passed without a run")
 RUNNER_API_REFUSED = Counter(
     "ferris_runner_api_refused_total", "Runner API requests refused", ["why"]
 )  # unauthorized, rate-limited, invalid, too-large

@@ -14,6 +14,8 @@ RUNS = "ferrisruns"
 LABEL_RUN = "ferris.io/run"
 LABEL_RUN_UID = "ferris.io/run-uid"
 LABEL_PACKAGE = "ferris.io/package"
+LABEL_TRIGGER = "ferris.io/trigger"  # what started a run (informative: anyone who creates runs sets it)
+TRIGGER_MANUAL, TRIGGER_SCHEDULE, TRIGGER_RETRY, TRIGGER_EVENT = "Manual", "Schedule", "Retry", "Event"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
 

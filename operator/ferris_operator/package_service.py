@@ -16,6 +16,7 @@ from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
+from ferris_operator.schedules.spec import schedule_of
 from ferris_operator.scripts import ReadConfigMap, read_scripts
 from ferris_operator.secrets_json import (
     MAX_ARGV_SECRETS_BYTES,
@@ -71,6 +72,7 @@ class PackageService:
         try:
             read_scripts(spec.get("scripts") or [], self._configmaps(namespace), at_run_start=False)
             params_schema.check_schema(spec.get("paramsSchema") or {})
+            schedule_of(spec)
         except Problem as problem:
             return outcome(problem)
         except ParamsError as exc:

@@ -41,6 +41,21 @@ SECRETS_TOO_LARGE_FOR_ARGV = _reason(
 INVALID_PARAMS_SCHEMA = _reason(
     "InvalidParamsSchema", PACKAGE, "`spec.paramsSchema` is not a valid parameters form; the message names the field"
 )
+INVALID_SCHEDULE = _reason(
+    "InvalidSchedule",
+    PACKAGE,
+    "`spec.schedule` has a cron expression or time zone that cannot be used; the message names it",
+)
+SCHEDULE_MISSED = _reason(
+    "ScheduleMissed",
+    EVENT,
+    "a scheduled time passed without a run: past `startingDeadlineSeconds`, the `missed` policy, or `suspend`",
+)
+SCHEDULED_RUN_NAME_TAKEN = _reason(
+    "ScheduledRunNameTaken",
+    EVENT,
+    "a FerrisRun with a scheduled time's name exists and is not that time's run of the package",
+)
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"

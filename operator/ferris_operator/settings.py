@@ -28,6 +28,7 @@ class Intervals:
     recent_history: float = 10.0  # history limits of packages with newly finished runs
     history_sweep: float = 60.0  # TTLs and history limits of every package
     last_run: float = 1.0  # packages' status.lastRun
+    schedules: float = 1.0  # packages whose scheduled time has come
     source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)
     release_memory: float = 30.0  # freed memory back to the system
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down

@@ -572,6 +572,24 @@ def history_limit_deletes_a_run(install: Install) -> None:
     )
 
 
+def a_schedule_makes_a_run(install: Install) -> None:
+    """A package scheduled every minute: the operator makes its run (create ferrisruns)."""
+    manifest = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisPackage",
+        "metadata": {"name": "every-minute"},
+        "spec": {"scripts": [{"name": "a.py", "content": "print(1)"}], "schedule": {"crons": ["* * * * *"]}},
+    }
+    install.kubectl("apply", "-n", "ferris-demo", "-f", "-", input=json.dumps(manifest))
+    selector = "ferris.io/package=every-minute,ferris.io/trigger=Schedule"
+    wait_for(
+        lambda: bool(install.json("get", "ferrisruns", "-n", "ferris-demo", "-l", selector)["items"]),
+        "a scheduled run",
+        90,
+    )
+    install.kubectl("delete", "ferrispackage", "every-minute", "-n", "ferris-demo")
+
+
 AUDIT_EXCEPTIONS = {
     ("ferris.io", "ferrisruns", "get"): "one rule covers both kinds; packages are read with get, runs by list/watch",
     # (group, resource, verb): why a rule is there although a test run need not exercise it
@@ -607,6 +625,7 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     assert "DB PASS: ****" in install.output(install.run_example("secrets-demo"))  # keys, bundles, Jobs, Events
     long_and_cancelled_runs(install)  # a run past the resync; a cancelled one (its Job read, then deleted)
     history_limit_deletes_a_run(install)  # FerrisRun deletion
+    a_schedule_makes_a_run(install)  # FerrisRun creation
     user = f"system:serviceaccount:{NS}:ferris"
     used: set[tuple[str, str, str]] = set()
     for line in install.cluster.audit_log.read_text().splitlines():

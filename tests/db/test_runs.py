@@ -41,3 +41,11 @@ def test_finish_times_are_precise_and_only_for_finished_runs(pool: ConnectionPoo
     times = store.finish_times(["uid-ft-done-a", "uid-ft-done-b", "uid-ft-open", "uid-ft-unknown"])
     assert set(times) == {"uid-ft-done-a", "uid-ft-done-b"}
     assert times["uid-ft-done-a"] < times["uid-ft-done-b"]  # within the same second, still ordered
+
+
+def test_a_run_name_is_known_once_recorded_in_its_namespace_only(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    store.record_start("uid-known-1", "known-a", "nightly-202611301000", "nightly", "puid", 1, 1, "d", ["a.py"])
+    assert store.known("known-a", "nightly-202611301000")
+    assert not store.known("known-b", "nightly-202611301000")
+    assert not store.known("known-a", "nightly-202611301001")

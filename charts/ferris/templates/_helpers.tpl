@@ -100,6 +100,11 @@ app.kubernetes.io/component: runner
 - apiGroups: ["ferris.io"]
   resources: ["ferrispackages", "ferrisruns"]
   verbs: ["get", "list", "watch", "patch", "update", "delete"]
+# Make the runs of packages' schedules (each under the name of its scheduled time; one that
+# exists is read back to check it is that time's run).
+- apiGroups: ["ferris.io"]
+  resources: ["ferrisruns"]
+  verbs: ["create"]
 # Write phase, steps and conditions.
 - apiGroups: ["ferris.io"]
   resources: ["ferrispackages/status", "ferrisruns/status"]

@@ -1,22 +1,38 @@
-"""The FerrisRun manifest: one builder for whatever starts a run (the CLI today; schedules,
-retries and triggers next). Pure."""
+"""The FerrisRun manifest: one builder for whatever starts a run (a person through the CLI or
+the server, a schedule; retries and triggers next). Pure."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ferris_operator import model
 
 
-def run_manifest(package: str, params: dict[str, Any], timeout: int | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"packageRef": {"name": package}}
+def run_manifest(
+    package: str,
+    params: dict[str, Any],
+    timeout: int | None,
+    trigger: str = model.TRIGGER_MANUAL,
+    name: str | None = None,
+    scheduled: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """A run of ``package``: named ``name``, or by the API server from the package's name."""
+    spec: dict[str, Any] = {"packageRef": {"name": package}, "trigger": trigger}
     if params:
         spec["params"] = params
     if timeout:
         spec["timeoutSeconds"] = timeout
+    if scheduled is not None:
+        spec["scheduledTime"] = model.timestamp(scheduled)
+    metadata: dict[str, Any] = {"labels": {model.LABEL_PACKAGE: package, model.LABEL_TRIGGER: trigger}}
+    if name:
+        metadata["name"] = name
+    else:
+        metadata["generateName"] = f"{package[:40]}-"
     return {
         "apiVersion": f"{model.GROUP}/{model.VERSION}",
         "kind": "FerrisRun",
-        "metadata": {"generateName": f"{package[:40]}-", "labels": {model.LABEL_PACKAGE: package}},
+        "metadata": metadata,
         "spec": spec,
     }

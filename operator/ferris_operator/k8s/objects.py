@@ -45,6 +45,16 @@ class Kube:
                 self.core.delete_namespaced_config_map,
             ),
             "Job": (self.batch.create_namespaced_job, self.batch.read_namespaced_job, self.batch.delete_namespaced_job),
+            # Scheduled runs: made under a name of their own, found again when made twice.
+            "FerrisRun": (
+                lambda namespace, body, **kw: self.custom.create_namespaced_custom_object(
+                    model.GROUP, model.VERSION, namespace, model.RUNS, body, **kw
+                ),
+                lambda name, namespace, **kw: self.custom.get_namespaced_custom_object(
+                    model.GROUP, model.VERSION, namespace, model.RUNS, name, **kw
+                ),
+                None,
+            ),
         }
 
     @staticmethod

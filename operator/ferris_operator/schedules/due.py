@@ -27,7 +27,7 @@ from ferris_operator.schedules.cron import Cron, instants
 
 RUN_LATEST, SKIP, CATCH_UP = "RunLatest", "Skip", "CatchUp"
 ON_TIME = datetime.timedelta(seconds=60)  # Skip's idea of "on time" when no deadline is set
-MAX_NAME = 63  # a FerrisRun's name stays a DNS label, like its children's
+MAX_NAME = 56  # the FerrisRun CRD's limit (its children add a suffix)
 KEPT_MISSED = 10  # missed times named one by one; beyond, only counted
 
 
@@ -58,7 +58,9 @@ def merged(schedule: Schedule, after: datetime.datetime) -> Iterator[datetime.da
             yield instant
 
 
-def decide(schedule: Schedule, cursor: datetime.datetime, now: datetime.datetime) -> Decision:
+def decide(schedule: Schedule, cursor: datetime.datetime, now: datetime.datetime, suspended: bool = False) -> Decision:
+    """``suspended``: every due time is missed (and the cursor still moves on, so that
+    resuming does not run what passed while suspended)."""
     keep = max(1, schedule.max_catch_up) if schedule.missed == CATCH_UP else 1
     recent: deque[datetime.datetime] = deque(maxlen=keep)
     early: list[datetime.datetime] = []  # the oldest due times, named in the missed list
@@ -77,7 +79,7 @@ def decide(schedule: Schedule, cursor: datetime.datetime, now: datetime.datetime
     deadline = schedule.starting_deadline
     if schedule.missed == SKIP:
         deadline = deadline or ON_TIME
-    run = tuple(t for t in recent if deadline is None or now - t <= deadline)
+    run = () if suspended else tuple(t for t in recent if deadline is None or now - t <= deadline)
     late = [t for t in recent if t not in run]
     missed = tuple((early + late)[:KEPT_MISSED])
     return Decision(run, missed, count - len(run), recent[-1], upcoming)

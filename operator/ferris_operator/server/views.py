@@ -76,6 +76,20 @@ def package(body: dict[str, Any]) -> dict[str, Any]:
             "version": secrets.get("version", 0),
         },
         "lastRun": status.get("lastRun"),
+        "schedule": _schedule(spec.get("schedule"), status.get("schedule") or {}),
+    }
+
+
+def _schedule(schedule: dict[str, Any] | None, shown: dict[str, Any]) -> dict[str, Any] | None:
+    if not schedule:
+        return None
+    return {
+        "crons": list(schedule.get("crons") or []),
+        "timeZone": schedule.get("timeZone") or "UTC",
+        "suspend": bool(schedule.get("suspend")),
+        "nextScheduleTime": shown.get("nextScheduleTime"),
+        "lastScheduledRun": shown.get("lastScheduledRun"),
+        "missedCount": shown.get("missedCount", 0),
     }
 
 

@@ -108,6 +108,12 @@ class RunStore:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
         return [RunRecord(*row) for row in rows]
 
+    def known(self, namespace: str, name: str) -> bool:
+        """Whether a run of that name was ever recorded in the namespace (index runs_by_name, migration 2)."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT 1 FROM runs WHERE namespace = %s AND name = %s LIMIT 1", (namespace, name))
+            return row.fetchone() is not None
+
     def mark_published(self, uid: str, seq: int) -> None:
         """The run's status shows the runner's reports up to ``seq``."""
         with self._pool.connection() as conn:

@@ -67,9 +67,11 @@ async function packagesView(namespace) {
     el("td", {}, el("a", { href: `#/ns/${namespace}/packages/${p.name}`, text: p.name })),
     el("td", { text: p.ready ? "Ready" : (p.reason || "not ready") }),
     el("td", { class: "secret-names", text: p.secrets.names.join(", ") || "—" }),
-    el("td", { text: p.lastRun?.name || "" })));
+    el("td", { text: p.lastRun?.name || "" }),
+    el("td", { class: "next-run", title: p.schedule ? `${p.schedule.crons.join(" | ")} (${p.schedule.timeZone})` : "",
+      text: !p.schedule ? "—" : p.schedule.suspend ? "suspended" : (p.schedule.nextScheduleTime || "…") })));
   show(el("h1", { text: `Packages in ${namespace}` }),
-    table(["Package", "Ready", "Secrets (names)", "Last run"], rows),
+    table(["Package", "Ready", "Secrets (names)", "Last run", "Next run"], rows),
     el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }));
 }
 

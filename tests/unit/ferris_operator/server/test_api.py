@@ -267,7 +267,11 @@ def test_a_run_is_created_for_the_user_and_says_who_asked() -> None:
     )
     assert status == 201 and json.loads(text) == {"namespace": "team-a", "name": "nightly-abcde"}
     namespace, body = world.kube.created[0]
-    assert namespace == "team-a" and body["spec"] == {"packageRef": {"name": "nightly"}, "params": {"x": 1}}
+    assert namespace == "team-a" and body["spec"] == {
+        "packageRef": {"name": "nightly"},
+        "params": {"x": 1},
+        "trigger": "Manual",
+    }
     assert body["metadata"]["annotations"] == {"ferris.io/requested-by": "editor"}
     world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
     assert world.kube.created[1][1]["spec"]["params"] == {"x": 1}  # the original run's
@@ -298,6 +302,27 @@ def test_packages_show_secret_names_never_values() -> None:
     assert status == 200
     view = json.loads(text)
     assert view["secrets"] == {"names": ["API_KEY"], "count": 1, "version": 3} and view["ready"] is True
+
+
+def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
+    world = World()
+    scheduled = {
+        **package(),
+        "spec": {"scripts": [{"name": "a.py"}], "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin"}},
+        "status": {**package()["status"], "schedule": {"nextScheduleTime": "2026-12-01T01:30:00Z", "missedCount": 1}},
+    }
+    world.kube.get_package = lambda namespace, name: scheduled  # type: ignore[method-assign]
+    status, text = world.call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
+    assert status == 200 and json.loads(text)["schedule"] == {
+        "crons": ["30 2 * * *"],
+        "timeZone": "Europe/Berlin",
+        "suspend": False,
+        "nextScheduleTime": "2026-12-01T01:30:00Z",
+        "lastScheduledRun": None,
+        "missedCount": 1,
+    }
+    status, text = World().call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
+    assert json.loads(text)["schedule"] is None
 
 
 def test_params_that_break_the_packages_form_are_refused_before_a_run_is_made() -> None:

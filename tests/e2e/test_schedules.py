@@ -1,0 +1,111 @@
+"""Schedules on the local cluster: once per minute with no duplicate while the operator is
+SIGKILLed across a minute boundary, suspend then resume, and schedules that cannot be used
+refused at admission or reported with the field named."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+
+def scheduled_runs(ferris: Ferris, ns: str, package: str) -> list[dict[str, Any]]:
+    selector = f"ferris.io/package={package},ferris.io/trigger=Schedule"
+    items: list[dict[str, Any]] = json.loads(
+        ferris.kubectl("get", "ferrisruns", "-n", ns, "-l", selector, "-o", "json").stdout
+    )["items"]
+    return items
+
+
+def wait_runs(ferris: Ferris, ns: str, package: str, count: int, timeout: float = 150) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while len(runs := scheduled_runs(ferris, ns, package)) < count:
+        assert time.monotonic() < deadline, f"{len(runs)} scheduled runs of {package}, not {count}"
+        time.sleep(1)
+    return runs
+
+
+def seconds_into_minute() -> float:
+    now = datetime.datetime.now(datetime.UTC)
+    return now.second + now.microsecond / 1e6
+
+
+def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "minutely", "print('tick')", schedule={"crons": ["* * * * *"]}, successfulRunsHistoryLimit=50)
+    ferris.wait_condition(ns, "ferrispackage", "minutely", "Ready")
+    first = wait_runs(ferris, ns, "minutely", 1, timeout=90)
+    # Kill the operator a few seconds before the next minute; bring it back after it.
+    while not 52 <= seconds_into_minute() < 56:
+        time.sleep(0.5)
+    ferris.stack.kill_operator()
+    try:
+        while seconds_into_minute() >= 50:
+            time.sleep(0.5)
+        time.sleep(3)
+    finally:
+        ferris.stack.start_operator()
+    runs = wait_runs(ferris, ns, "minutely", len(first) + 1)  # the minute the operator was down for
+    times = [run["spec"]["scheduledTime"] for run in runs]
+    assert len(set(times)) == len(times), f"a scheduled time ran twice: {Counter(times)}"
+    for run in runs:
+        stamp = datetime.datetime.strptime(run["spec"]["scheduledTime"], "%Y-%m-%dT%H:%M:%SZ")
+        assert run["metadata"]["name"] == f"minutely-{stamp:%Y%m%d%H%M}" and stamp.second == 0
+    minutes = sorted(datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ") for t in times)
+    assert all(b - a == datetime.timedelta(minutes=1) for a, b in itertools.pairwise(minutes)), minutes
+    for run in runs:
+        assert ferris.wait_run(ns, run["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    jobs = json.loads(ferris.kubectl("get", "jobs", "-n", ns, "-o", "json").stdout)["items"]
+    assert Counter(j["metadata"]["labels"]["ferris.io/run"] for j in jobs) == {
+        run["metadata"]["name"]: 1 for run in runs
+    }
+    status = ferris.get(ns, "ferrispackage", "minutely")["status"]["schedule"]
+    assert status["lastScheduledRun"] in {run["metadata"]["name"] for run in runs}
+    assert status["nextScheduleTime"] > status["lastScheduleTime"]
+    printed = ferris.kubectl("get", "fpkg", "minutely", "-n", ns).stdout
+    assert "NEXT RUN" in printed and status["nextScheduleTime"] in printed
+    listed = ferris.kubectl("get", "frun", "-n", ns).stdout
+    assert "TRIGGER" in listed and "Schedule" in listed
+
+
+def test_suspend_skips_the_times_it_covers_and_resume_runs_the_next(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "paused", "print('tick')", schedule={"crons": ["* * * * *"], "suspend": True})
+    ferris.wait_condition(ns, "ferrispackage", "paused", "Ready")
+    deadline = time.monotonic() + 90
+    while not [e for e in ferris.events(ns, "paused") if e["reason"] == "ScheduleMissed"]:
+        assert time.monotonic() < deadline, "no ScheduleMissed Event while suspended"
+        time.sleep(1)
+    assert scheduled_runs(ferris, ns, "paused") == []
+    missed = ferris.get(ns, "ferrispackage", "paused")["status"]["schedule"]
+    assert missed["missedCount"] >= 1
+    ferris.kubectl("patch", "fpkg", "paused", "-n", ns, "--type=merge", "-p", '{"spec":{"schedule":{"suspend":false}}}')
+    [run] = wait_runs(ferris, ns, "paused", 1, timeout=90)
+    assert run["spec"]["scheduledTime"] > missed["decidedUntil"]  # nothing of the suspended time ran
+
+
+def test_a_schedule_that_cannot_be_used_is_refused_or_reported_with_its_field(ferris: Ferris, ns: str) -> None:
+    refused = ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": "three-fields"},
+            "spec": {"scripts": [{"name": "a.py", "content": "1"}], "schedule": {"crons": ["* * *"]}},
+        },
+        check=False,
+    )
+    assert refused.returncode != 0 and "spec.schedule.crons[0]" in refused.stderr
+    ferris.package(ns, "bad-minute", "print(1)", schedule={"crons": ["0 * * * *", "61 * * * *"]})
+    condition = ferris.wait_condition(ns, "ferrispackage", "bad-minute", "InvalidSchedule")
+    assert condition["message"].startswith("spec.schedule.crons[1]: '61 * * * *': the minute field '61' is not valid")
+    ferris.package(ns, "bad-zone", "print(1)", schedule={"crons": ["@daily"], "timeZone": "Mars/Olympus"})
+    condition = ferris.wait_condition(ns, "ferrispackage", "bad-zone", "InvalidSchedule")
+    assert "spec.schedule.timeZone: 'Mars/Olympus' is not an IANA time zone" in condition["message"]

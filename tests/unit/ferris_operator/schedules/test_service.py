@@ -1,0 +1,182 @@
+"""The scheduler with an injected clock and fakes of Kubernetes and history: a new schedule
+starts now, each scheduled time makes one run (named by it) whatever restarts happen, misses
+are Events, suspension counts misses without runs, and a foreign object never stands in for
+a scheduled run."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from ferris_operator import model, reasons
+from ferris_operator.schedules.service import Scheduler
+
+UTC = datetime.UTC
+T0 = datetime.datetime(2026, 11, 30, 10, 0, 20, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += datetime.timedelta(**delta)
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.created: list[str] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str]] = []
+
+    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        name = obj["metadata"]["name"]
+        if name in self.runs:
+            return self.runs[name], False
+        self.runs[name] = obj
+        self.created.append(name)
+        return obj, True
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+
+    def event(self, involved: dict[str, Any], kind: str, reason: str, message: str, *_: Any) -> None:
+        self.events.append((reason, message))
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def known(self, namespace: str, name: str) -> bool:
+        return name in self.names
+
+
+def package(schedule: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "team", "name": "nightly", "uid": "puid"},
+        "spec": {"scripts": [{"name": "a.py", "content": "print(1)"}], "schedule": schedule},
+        "status": status or {},
+    }
+
+
+def world(start: datetime.datetime = T0) -> tuple[Scheduler, FakeKube, FakeHistory, Clock]:
+    kube, history, clock = FakeKube(), FakeHistory(), Clock(start)
+    return Scheduler(kube, history, clock), kube, history, clock  # type: ignore[arg-type]  # fakes
+
+
+def last_status(kube: FakeKube) -> dict[str, Any]:
+    schedule: dict[str, Any] = kube.statuses[-1]["schedule"]
+    return schedule
+
+
+def test_a_new_schedule_starts_now_and_each_time_makes_one_run_named_by_it() -> None:
+    scheduler, kube, _, clock = world()
+    scheduler.observe(package({"crons": ["* * * * *"], "params": {"day": "today"}}))
+    assert last_status(kube) == {"decidedUntil": "2026-11-30T10:00:20Z", "nextScheduleTime": "2026-11-30T10:01:00Z"}
+    scheduler.tick()
+    assert kube.created == []  # nothing before the schedule existed is due
+    clock.advance(seconds=41)
+    scheduler.tick()
+    scheduler.tick()  # a second tick within the same minute makes nothing more
+    assert kube.created == ["nightly-202611301001"]
+    run = kube.runs["nightly-202611301001"]
+    assert run["metadata"]["namespace"] == "team"
+    assert run["metadata"]["labels"][model.LABEL_TRIGGER] == "Schedule"
+    assert run["spec"] == {
+        "packageRef": {"name": "nightly"},
+        "params": {"day": "today"},
+        "trigger": "Schedule",
+        "scheduledTime": "2026-11-30T10:01:00Z",
+    }
+    assert last_status(kube) == {
+        "decidedUntil": "2026-11-30T10:01:00Z",
+        "nextScheduleTime": "2026-11-30T10:02:00Z",
+        "missedCount": 0,
+        "lastScheduleTime": "2026-11-30T10:01:00Z",
+        "lastScheduledRun": "nightly-202611301001",
+    }
+
+
+def test_a_restart_in_the_middle_of_a_minute_makes_no_second_run() -> None:
+    """The operator made the 10:01 run, then died before it wrote the cursor."""
+    first, kube, history, clock = world(T0 + datetime.timedelta(seconds=41))
+    stale = {"schedule": {"decidedUntil": "2026-11-30T10:00:20Z"}}
+    first.observe(package({"crons": ["* * * * *"]}, stale))
+    first.tick()
+    assert kube.created == ["nightly-202611301001"]
+    # A new operator reads the old cursor from the package's status, in the same minute.
+    second = Scheduler(kube, history, clock)  # type: ignore[arg-type]
+    clock.advance(seconds=10)
+    second.observe(package({"crons": ["* * * * *"]}, stale))
+    second.tick()
+    assert kube.created == ["nightly-202611301001"]
+    # And when the run is gone from the cluster but kept in history, it is not made again.
+    del kube.runs["nightly-202611301001"]
+    history.names.add("nightly-202611301001")
+    third = Scheduler(kube, history, clock)  # type: ignore[arg-type]
+    third.observe(package({"crons": ["* * * * *"]}, stale))
+    third.tick()
+    assert kube.created == ["nightly-202611301001"]
+
+
+def test_after_downtime_run_latest_makes_one_run_and_an_event_per_missed_time() -> None:
+    scheduler, kube, _, _ = world(T0 + datetime.timedelta(minutes=3))
+    scheduler.observe(package({"crons": ["* * * * *"]}, {"schedule": {"decidedUntil": "2026-11-30T10:00:00Z"}}))
+    scheduler.tick()
+    assert kube.created == ["nightly-202611301003"]
+    assert [r for r, _ in kube.events] == [reasons.SCHEDULE_MISSED] * 2
+    assert "no run for 2026-11-30T10:01:00Z: missed policy RunLatest without a deadline" in kube.events[0][1]
+    assert last_status(kube)["missedCount"] == 2
+
+
+def test_catch_up_makes_the_most_recent_runs_oldest_first() -> None:
+    scheduler, kube, _, _ = world(T0 + datetime.timedelta(minutes=5))
+    schedule = {"crons": ["* * * * *"], "missed": "CatchUp", "maxCatchUp": 3}
+    scheduler.observe(package(schedule, {"schedule": {"decidedUntil": "2026-11-30T10:00:00Z"}}))
+    scheduler.tick()
+    assert kube.created == ["nightly-202611301003", "nightly-202611301004", "nightly-202611301005"]
+    assert last_status(kube)["missedCount"] == 2
+
+
+def test_suspend_across_a_scheduled_time_runs_nothing_then_and_nothing_of_it_on_resume() -> None:
+    scheduler, kube, _, clock = world()
+    scheduler.observe(package({"crons": ["* * * * *"], "suspend": True}))
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert kube.created == []
+    assert kube.events == [(reasons.SCHEDULE_MISSED, "no run for 2026-11-30T10:01:00Z: the schedule is suspended")]
+    status = {"schedule": last_status(kube)}
+    scheduler.observe(package({"crons": ["* * * * *"], "suspend": False}, status))
+    clock.advance(seconds=5)
+    scheduler.tick()
+    assert kube.created == []  # 10:01 passed while suspended
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert kube.created == ["nightly-202611301002"]
+
+
+def test_a_foreign_run_under_the_scheduled_name_is_not_taken_for_the_scheduled_run() -> None:
+    scheduler, kube, _, clock = world()
+    kube.runs["nightly-202611301001"] = {"spec": {"packageRef": {"name": "other"}, "trigger": "Manual"}}
+    scheduler.observe(package({"crons": ["* * * * *"]}))
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert kube.created == []
+    assert kube.events[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
+    assert "FerrisRun nightly-202611301001 exists and is not the scheduled run" in kube.events[0][1]
+    assert last_status(kube)["missedCount"] == 1
+
+
+def test_a_schedule_removed_or_invalid_is_forgotten_and_its_status_cleared() -> None:
+    scheduler, kube, _, clock = world()
+    scheduler.observe(package({"crons": ["* * * * *"]}))
+    scheduler.observe(package({"crons": ["61 * * * *"]}, {"schedule": {"decidedUntil": "2026-11-30T10:00:20Z"}}))
+    assert kube.statuses[-1] == {"schedule": None} and scheduler.entries() == []
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert kube.created == []
