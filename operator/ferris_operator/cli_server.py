@@ -109,6 +109,7 @@ def register(commands: Any) -> None:
     _common(runs)
     runs.add_argument("--package", help="only the runs of this package")
     runs.add_argument("--phase", help="Pending, Running, Succeeded, Failed or Cancelled")
+    runs.add_argument("--trigger", help="Manual, Schedule, Retry or Event")
     runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     runs.set_defaults(handler=cmd_runs)
 
@@ -156,13 +157,16 @@ def _runs_path(args: argparse.Namespace) -> str:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     query = {"limit": str(args.limit)}
-    query.update({k: v for k, v in (("package", args.package), ("phase", args.phase)) if v})
+    query.update({k: v for k, v in (("package", args.package), ("phase", args.phase), ("trigger", args.trigger)) if v})
     try:
         page = _client(args).json(_runs_path(args), query)
     except ServerError as exc:
         raise SystemExit(f"ferris runs: {exc}") from None
-    rows = [("NAME", "PACKAGE", "PHASE", "REASON", "CREATED")]
-    rows += [(r["name"], r["package"], r["phase"], r["reason"] or "", r["createdAt"] or "") for r in page["items"]]
+    rows = [("NAME", "PACKAGE", "TRIGGER", "PHASE", "REASON", "CREATED")]
+    rows += [
+        (r["name"], r["package"], r.get("trigger") or "-", r["phase"], r["reason"] or "", r["createdAt"] or "")
+        for r in page["items"]
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

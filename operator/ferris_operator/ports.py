@@ -111,6 +111,7 @@ class RunStorePort(Protocol):
         token_sha256: str,
         steps: list[str],
         params: dict[str, Any] | None = None,
+        trigger: str | None = None,
     ) -> RunRecord: ...
     def record_failure_before_start(
         self, uid: str, namespace: str, name: str, package_name: str, phase: str, reason: str, message: str

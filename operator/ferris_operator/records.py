@@ -31,6 +31,7 @@ class RunRecord:
     published_seq: int = 0  # the last of them the operator published in the run's status
     runner_succeeded: bool | None = None  # the runner's verdict, until the run is finished with it
     runner_message: str | None = None
+    trigger: str | None = None  # Manual, Schedule, Retry, Event: what the FerrisRun says (None: older runs)
 
     @property
     def unpublished(self) -> bool:
@@ -58,6 +59,7 @@ class RunFilter:
     namespace: str
     package: str | None = None
     phase: str | None = None
+    trigger: str | None = None
     since: datetime.datetime | None = None  # created at or after
     until: datetime.datetime | None = None  # created before
 

@@ -44,3 +44,14 @@ def test_a_follower_reads_a_steps_output_from_where_it_stopped(pool: ConnectionP
     assert history.output(uid, 0, start=100).output == ""  # type: ignore[union-attr]
     [summary] = history.steps(uid)
     assert summary.output_bytes == len("first line\nsecond line\n") and summary.step.output == ""
+
+
+def test_history_keeps_what_started_each_run_and_pages_by_it(pool: ConnectionPool) -> None:
+    namespace = "trigger-" + uuid.uuid4().hex[:6]
+    store, history = RunStore(pool), HistoryStore(pool)
+    for i, trigger in enumerate(["Manual", "Schedule", "Schedule", None]):
+        store.record_start(f"{namespace}-{i}", namespace, f"r{i}", "p", "puid", 1, 1, "d", ["a.py"], trigger=trigger)
+    scheduled, _ = history.page(RunFilter(namespace, trigger="Schedule"), None, 10)
+    assert sorted(r.name for r in scheduled) == ["r1", "r2"]
+    assert history.find(namespace, "r0").trigger == "Manual"  # type: ignore[union-attr]
+    assert history.find(namespace, "r3").trigger is None  # type: ignore[union-attr]  # runs from before migration 8

@@ -125,9 +125,13 @@ def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: Wo
     wait = log_in(browser, world, "viewer")
     row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
     assert row.find_element(By.CLASS_NAME, "secret-names").text == "TOKEN"
+    assert row.find_element(By.CLASS_NAME, "next-run").text == "—"  # no schedule
     keep(browser, "viewer-packages")
     row.find_element(By.LINK_TEXT, "formed").click()
-    wait.until(ready.presence_of_element_located((By.LINK_TEXT, world.run))).click()
+    link = wait.until(ready.presence_of_element_located((By.LINK_TEXT, world.run)))
+    trigger = link.find_element(By.XPATH, "./ancestor::tr").find_element(By.CLASS_NAME, "trigger")
+    assert trigger.text == "Manual"
+    link.click()
     output = wait.until(ready.presence_of_element_located((By.CLASS_NAME, "step-output")))
     assert "region us retries 1 dry None" in output.text and "token ****" in output.text
     keep(browser, "viewer-run")

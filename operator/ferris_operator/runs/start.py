@@ -189,6 +189,7 @@ class Starter:
             token_digest(token),
             steps,
             params,
+            str(spec.get("trigger") or model.TRIGGER_MANUAL),
         )
         if record.token_sha256 != token_digest(token):
             self.store.set_token(ref.uid, token_digest(token))

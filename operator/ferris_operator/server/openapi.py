@@ -12,6 +12,7 @@ QUERY = {
     "/runs": [
         ("package", "only the runs of this package"),
         ("phase", "Pending, Running, Succeeded, Failed or Cancelled"),
+        ("trigger", "Manual, Schedule, Retry or Event"),
         ("since", "created at or after (RFC 3339)"),
         ("until", "created before (RFC 3339)"),
         ("limit", "page size, 1 to 500 (50)"),

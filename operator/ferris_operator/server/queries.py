@@ -16,6 +16,7 @@ DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_PARAMS_BYTES = 64 * 1024
 PHASES = (model.PENDING, model.RUNNING, model.SUCCEEDED, model.FAILED, model.CANCELLED)
+TRIGGERS = (model.TRIGGER_MANUAL, model.TRIGGER_SCHEDULE, model.TRIGGER_RETRY, model.TRIGGER_EVENT)
 
 
 class QueryError(ValueError):
@@ -46,6 +47,9 @@ def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Curso
     phase = query.get("phase")
     if phase is not None and phase not in PHASES:
         raise QueryError(f"phase must be one of {', '.join(PHASES)}")
+    trigger = query.get("trigger")
+    if trigger is not None and trigger not in TRIGGERS:
+        raise QueryError(f"trigger must be one of {', '.join(TRIGGERS)}")
     try:
         limit = int(query.get("limit", DEFAULT_LIMIT))
     except ValueError:
@@ -62,6 +66,7 @@ def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Curso
         namespace,
         package=name(package, "package") if package is not None else None,
         phase=phase,
+        trigger=trigger,
         since=_time(query, "since"),
         until=_time(query, "until"),
     )

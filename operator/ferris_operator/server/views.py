@@ -22,6 +22,7 @@ def run(record: RunRecord) -> dict[str, Any]:
         "name": record.name,
         "uid": record.uid,
         "package": record.package_name,
+        "trigger": record.trigger,
         "phase": record.phase,
         "reason": record.reason,
         "message": record.message,

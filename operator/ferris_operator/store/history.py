@@ -21,6 +21,7 @@ class HistoryStore:
         optional: list[tuple[LiteralString, Any]] = [
             ("package_name = %s", where.package),
             ("phase = %s", where.phase),
+            ("trigger = %s", where.trigger),
             ("created_at >= %s", where.since),
             ("created_at < %s", where.until),
         ]

@@ -137,6 +137,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
           ADD COLUMN runner_message text;
         """,
     ),
+    (
+        8,
+        """
+        -- What started each run (Manual, Schedule, Retry, Event), as its FerrisRun says, so that
+        -- history tells them apart and pages of one trigger cost what pages of a package cost.
+        ALTER TABLE runs ADD COLUMN trigger text;
+        CREATE INDEX runs_page_by_trigger ON runs (namespace, trigger, created_at DESC, uid DESC);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

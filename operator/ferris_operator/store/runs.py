@@ -18,7 +18,7 @@ MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones ar
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
-    "report_seq, published_seq, runner_succeeded, runner_message"
+    "report_seq, published_seq, runner_succeeded, runner_message, trigger"
 )
 
 # Literal phases, as in the partial index runs_active (migration 2), so that it is used.
@@ -45,13 +45,15 @@ class RunStore:
         token_sha256: str,
         steps: list[str],
         params: dict[str, Any] | None = None,
+        trigger: str | None = None,
     ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored."""
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
-                " secrets_version, token_sha256, job_name, params) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " secrets_version, token_sha256, job_name, params, trigger)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -64,6 +66,7 @@ class RunStore:
                     token_sha256,
                     model.job_name(name),
                     kept,
+                    trigger,
                 ),
             ).fetchone()
             if inserted:

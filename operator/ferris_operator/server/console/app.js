@@ -162,8 +162,9 @@ function uploadForm(namespace, name) {
 }
 
 function runsTable(namespace, runs) {
-  return table(["Run", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
+  return table(["Run", "Trigger", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
     el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${r.name}`, text: r.name })),
+    el("td", { class: "trigger", text: r.trigger || "" }),
     el("td", { class: `phase-${r.phase}`, text: r.phase }), el("td", { text: r.reason || "" }),
     el("td", { text: r.createdAt || "" }))));
 }

@@ -225,6 +225,7 @@ def test_a_page_of_runs_carries_the_filters_and_a_continue_token() -> None:
         ("limit=0", "limit must be a whole number from 1 to 500"),
         ("limit=x", "limit must be a whole number"),
         ("phase=Bogus", "phase must be one of"),
+        ("trigger=Cron", "trigger must be one of Manual, Schedule, Retry, Event"),
         ("since=yesterday", "since must be an RFC 3339 time"),
         ("continue=not-a-token", "continue is not a token from a previous page"),
         ("package=Not_A_Name", "package 'Not_A_Name' is not a Kubernetes object name"),
