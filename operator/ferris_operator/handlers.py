@@ -79,7 +79,8 @@ class Handlers:
                 now=model.utcnow(),
             )
             self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
-            raise kopf.TemporaryError(waiting.message, delay=self.intervals.run_waiting_retry) from None
+            delay = waiting.delay or self.intervals.run_waiting_retry
+            raise kopf.TemporaryError(waiting.message, delay=delay) from None
 
     def run_cancel_requested(self, body: kopf.Body, new: Any, **_: Any) -> None:
         if new and _run_active(body):

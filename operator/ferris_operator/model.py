@@ -16,6 +16,7 @@ LABEL_RUN_UID = "ferris.io/run-uid"
 LABEL_PACKAGE = "ferris.io/package"
 LABEL_TRIGGER = "ferris.io/trigger"  # what started a run (informative: anyone who creates runs sets it)
 TRIGGER_MANUAL, TRIGGER_SCHEDULE, TRIGGER_RETRY, TRIGGER_EVENT = "Manual", "Schedule", "Retry", "Event"
+ANNOTATION_RETRY_OF = "ferris.io/retry-of"  # on a retry's FerrisRun: the uid of the run that asked
 LABEL_COMPONENT = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
 
@@ -54,6 +55,11 @@ def child_name(run_name: str, suffix: str) -> str:
         return name
     digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
     return f"{run_name[: 63 - len(suffix) - 10]}-{digest}-{suffix}"
+
+
+def retry_run_name(package: str, request_id: str) -> str:
+    """The FerrisRun a retry request makes: the same name however often it is made."""
+    return f"{package[:36].rstrip('-.')}-retry-{request_id[:8]}"
 
 
 def job_name(run_name: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ferris_operator import model
-from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.records import Cursor, RetryRequest, RunFilter, RunRecord, StepRecord, StepSummary
 
 
 class Refused(Exception):
@@ -122,8 +122,14 @@ class RunStorePort(Protocol):
     def active(self) -> list[RunRecord]: ...
     def known(self, namespace: str, name: str) -> bool: ...
     def mark_published(self, uid: str, seq: int) -> None: ...
+    def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]: ...
+    def retry_made(self, request_id: str) -> None: ...
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool: ...
     def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]: ...
+
+
+class RetryLimit(Exception):
+    """A retry a run may not ask for (too many, or the run has ended); the message says why."""
 
 
 class ReportPort(Protocol):
@@ -145,6 +151,9 @@ class ReportPort(Protocol):
         ...
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None: ...
+    def request_retry(self, record: RunRecord, start_after: datetime.datetime, params: dict[str, Any]) -> str:
+        """The name of the FerrisRun the operator will make; ``RetryLimit`` when refused."""
+        ...
 
 
 class VaultPort(Protocol):

@@ -56,6 +56,9 @@ SCHEDULED_RUN_NAME_TAKEN = _reason(
     EVENT,
     "a FerrisRun with a scheduled time's name exists and is not that time's run of the package",
 )
+RETRY_NAME_TAKEN = _reason(
+    "RetryNameTaken", EVENT, "a FerrisRun with a retry's name exists and is not the run the retry asked for"
+)
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"
@@ -77,6 +80,7 @@ RUN_DELETED = _reason("RunDeleted", RUN, "the FerrisRun was deleted before it fi
 # ---- runs: refused or waiting at start ----------------------------------------------------------
 PACKAGE_NOT_FOUND = _reason("PackageNotFound", RUN, "`spec.packageRef` names no package")
 PACKAGE_NOT_READY = _reason("PackageNotReady", RUN, "the package is not Ready at its current generation")
+WAITING_TO_START = _reason("WaitingToStart", RUN, "the run waits for `spec.startAfter` (a retry asked for later)")
 PACKAGE_NOT_RECONCILED = _reason("PackageNotReconciled", RUN, "waiting for the package's current generation")
 CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is active (`concurrencyPolicy: Forbid`)")
 PACKAGE_CHANGED = _reason(

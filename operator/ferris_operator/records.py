@@ -44,6 +44,19 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RetryRequest:
+    """A run's ``context.scheduler.retry``: a later run of its package, made by the operator."""
+
+    id: str
+    run_uid: str
+    namespace: str
+    package_name: str
+    run_name: str  # the FerrisRun to make
+    start_after: datetime.datetime
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StepRecord:
     idx: int
     name: str

@@ -19,6 +19,8 @@ MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 MAX_STEP_BODY = MAX_OUTPUT_CHARS + 64 * 1024  # bytes: the runner trims its output to fit
 MAX_FINISH_BODY = 8 * 1024
 MAX_STATE_BODY = 64 * 1024
+MAX_RETRY_BODY = 64 * 1024
+MAX_RETRY_DELAY = datetime.timedelta(days=366)
 MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
 MAX_STATE_CONTAINERS = 4096
 STATE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -111,6 +113,37 @@ def parse_finish(body: Any) -> tuple[bool, str]:
     if not isinstance(message, str):
         raise ReportError("message must be a string")
     return succeeded, message[:1024]
+
+
+@dataclass(frozen=True)
+class RetryAsk:
+    """``context.scheduler.retry``: after a delay, or at a cron expression's next time."""
+
+    after: datetime.timedelta | None
+    cron: str | None
+    params: dict[str, Any]
+
+
+def parse_retry(body: Any) -> RetryAsk:
+    body = _object(body)
+    unknown = set(body) - {"afterSeconds", "cron", "params"}
+    if unknown:
+        raise ReportError(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: afterSeconds, cron, params")
+    seconds, cron, params = body.get("afterSeconds"), body.get("cron"), body.get("params", {})
+    if (seconds is None) == (cron is None):
+        raise ReportError("give either afterSeconds or cron")
+    after = None
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise ReportError("afterSeconds must be a whole number of seconds, 0 or more")
+        after = datetime.timedelta(seconds=seconds)
+        if after > MAX_RETRY_DELAY:
+            raise ReportError(f"afterSeconds may be at most {int(MAX_RETRY_DELAY.total_seconds())} (366 days)")
+    if cron is not None and (not isinstance(cron, str) or len(cron) > 128):
+        raise ReportError("cron must be a cron expression of at most 128 characters")
+    if not isinstance(params, dict):
+        raise ReportError("params must be a JSON object")
+    return RetryAsk(after, cron, params)
 
 
 def parse_state_put(key: str, body: Any) -> Any:

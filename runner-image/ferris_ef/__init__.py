@@ -83,10 +83,10 @@ class _Package:
 class _State:
     """Per-package state kept across runs, through the runner (no credentials in this process)."""
 
-    def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, message: dict[str, Any], what: str = "context.state") -> dict[str, Any]:
         fds = os.environ.get("FERRIS_STATE_FDS")
         if not fds:
-            raise RuntimeError("context.state is only available inside a Ferris run")
+            raise RuntimeError(f"{what} is only available inside a Ferris run")
         read_fd, write_fd = (int(x) for x in fds.split(","))
         os.write(write_fd, (json.dumps(message) + "\n").encode())
         reply = b""
@@ -97,7 +97,7 @@ class _State:
             reply += chunk
         result: dict[str, Any] = json.loads(reply)
         if not result.get("ok"):
-            raise RuntimeError(f"context.state failed: {result.get('error')}")
+            raise RuntimeError(f"{what} failed: {result.get('error')}")
         return result
 
     def get(self) -> dict[str, Any]:
@@ -106,6 +106,29 @@ class _State:
 
     def put(self, key: str, value: Any) -> None:
         self._call({"op": "put", "key": key, "value": value})
+
+
+class _Scheduler:
+    """Later runs of this package, as the Ferris executor's ``context.scheduler``."""
+
+    def retry(
+        self,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        cron_expression: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
+        """Ask for one run of this package after the given time (or at the cron expression's
+        next time, in UTC), with ``parameters`` as its params; returns its id (the FerrisRun's
+        name). It waits as ``Pending`` until then, whatever restarts happen."""
+        ask: dict[str, Any] = {"params": parameters or {}}
+        if cron_expression is not None:
+            ask["cron"] = cron_expression
+        else:
+            ask["afterSeconds"] = max(0, round(minutes * 60 + hours * 3600 + days * 86400))
+        value = _State()._call({"op": "retry", "ask": ask}, "context.scheduler.retry").get("value") or {}
+        return str(value.get("id"))
 
 
 class _Events:
@@ -117,6 +140,7 @@ class _Context:
     secrets = _Secrets()
     package = _Package()
     state = _State()
+    scheduler = _Scheduler()
     events = _Events()
 
     @property

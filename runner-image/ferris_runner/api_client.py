@@ -75,3 +75,7 @@ class RunnerApiClient:
 
     def state_put(self, key: str, value: Any) -> None:
         self.request("PUT", f"/state/{key}", {"value": value})
+
+    def retry(self, ask: dict[str, Any]) -> Any:
+        """``{"afterSeconds": N}`` or ``{"cron": EXPR}``, with ``params``; the run's id and time."""
+        return self.request("POST", "/retries", ask)

@@ -52,7 +52,8 @@ def fail(message: str, code: int) -> int:
 
 
 class StateServer(threading.Thread):
-    """Serves ``ferris_ef.context.state`` to one script over a pair of pipes (no token in its env)."""
+    """Serves ``ferris_ef.context.state`` and ``context.scheduler`` to one script over a pair of
+    pipes (no token in its environment)."""
 
     def __init__(self, api: RunnerApiClient, requests: IO[str], responses: IO[str]) -> None:
         super().__init__(daemon=True)
@@ -67,6 +68,8 @@ class StateServer(threading.Thread):
                 elif message.get("op") == "put":
                     self.api.state_put(str(message["key"]), message.get("value"))
                     reply = {"ok": True}
+                elif message.get("op") == "retry":
+                    reply = {"ok": True, "value": self.api.retry(message["ask"])}
                 else:
                     reply = {"ok": False, "error": "unknown operation"}
             except (RunnerApiError, ValueError, KeyError) as exc:

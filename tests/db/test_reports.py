@@ -4,6 +4,7 @@ connection drops), and how it publishes or finishes a run from what was stored."
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 import uuid
@@ -15,12 +16,14 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model, reasons
+from ferris_operator.ports import RetryLimit
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
+from ferris_operator.runs.retries import Retries
 from ferris_operator.settings import Settings
 from ferris_operator.store.notifications import ReportListener
-from ferris_operator.store.reports import CHANNEL, ReportStore
+from ferris_operator.store.reports import CHANNEL, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
 
 
@@ -138,7 +141,7 @@ def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
     kube = QuietKube()
     store = RunStore(pool)
     settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
-    return Reports(store, Outcomes(kube, store, History(kube, store, settings))), kube
+    return Reports(store, Outcomes(kube, store, History(kube, store, settings)), Retries(kube, store)), kube
 
 
 def test_the_operator_publishes_what_was_reported_and_remembers_it_did(
@@ -178,3 +181,68 @@ def test_a_verdict_finishes_the_run_once_and_catch_up_finds_only_what_was_missed
     service.on_report(missed)  # heard late: nothing more happens
     service.catch_up()
     assert len(kube.statuses) == 1
+
+
+class RecordingKube(QuietKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, str]] = []
+
+    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        name = obj["metadata"]["name"]
+        if name in self.runs:
+            return self.runs[name], False
+        self.runs[name] = obj
+        return obj, True
+
+    def event(self, involved: dict[str, Any], kind: str, reason: str, message: str, *_: Any) -> None:
+        self.events.append((reason, message))
+
+
+def test_a_retry_request_is_kept_announced_bounded_and_made_into_one_waiting_run(
+    stores: tuple[RunStore, ReportStore], database_url: str
+) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    record = runs.get(uid)
+    assert record is not None
+    later = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
+    with psycopg.connect(database_url, autocommit=True) as listening:
+        listening.execute("LISTEN " + CHANNEL)
+        name = reports.request_retry(record, later, {"attempt": 2})
+        assert [n.payload for n in listening.notifies(timeout=1.0, stop_after=1)] == [uid]
+    assert name.startswith("pkg-retry-") and len(name) == len("pkg-retry-") + 8
+    for _ in range(MAX_RETRIES_PER_RUN - 1):
+        reports.request_retry(record, later, {})
+    with pytest.raises(RetryLimit, match=f"at most {MAX_RETRIES_PER_RUN} retries"):
+        reports.request_retry(record, later, {})
+    kube = RecordingKube()
+    retries = Retries(kube, runs)
+    retries.make_for(uid)
+    retries.make_for(uid)  # made once: nothing is pending any more
+    assert len(kube.runs) == MAX_RETRIES_PER_RUN and runs.pending_retries(uid) == []
+    made = kube.runs[name]
+    assert made["metadata"]["annotations"] == {"ferris.io/retry-of": uid}
+    assert made["spec"] == {
+        "packageRef": {"name": "pkg"},
+        "params": {"attempt": 2},
+        "trigger": "Retry",
+        "startAfter": "2030-01-01T12:00:00Z",
+    }
+    runs.finish(uid, model.SUCCEEDED, reasons.SUCCEEDED, "ok")
+    with pytest.raises(RetryLimit, match="the run has ended"):
+        reports.request_retry(record, later, {})
+
+
+def test_a_foreign_run_under_a_retrys_name_is_not_taken_for_it(stores: tuple[RunStore, ReportStore]) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    record = runs.get(uid)
+    assert record is not None
+    name = reports.request_retry(record, datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC), {})
+    kube = RecordingKube()
+    kube.runs[name] = {"metadata": {"name": name}, "spec": {"packageRef": {"name": "pkg"}, "trigger": "Manual"}}
+    Retries(kube, runs).make_for(None)
+    assert kube.events[0][0] == reasons.RETRY_NAME_TAKEN and name in kube.events[0][1]
+    assert runs.pending_retries(uid) == []  # reported once, not tried forever

@@ -109,3 +109,44 @@ def test_a_schedule_that_cannot_be_used_is_refused_or_reported_with_its_field(fe
     ferris.package(ns, "bad-zone", "print(1)", schedule={"crons": ["@daily"], "timeZone": "Mars/Olympus"})
     condition = ferris.wait_condition(ns, "ferrispackage", "bad-zone", "InvalidSchedule")
     assert "spec.schedule.timeZone: 'Mars/Olympus' is not an IANA time zone" in condition["message"]
+
+
+RETRYING = """import json, sys
+from ferris_ef import context
+args = json.loads(sys.argv[1])
+if args.get("attempt") is None:
+    print("asked for", context.scheduler.retry(minutes=1, parameters={"attempt": 2}))
+else:
+    print("attempt", args["attempt"])
+"""
+
+
+def test_a_retry_asked_for_by_a_script_runs_once_after_its_delay_across_an_operator_restart(
+    ferris: Ferris, ns: str
+) -> None:
+    ferris.package(ns, "retrying", RETRYING)
+    ferris.wait_condition(ns, "ferrispackage", "retrying", "Ready")
+    first = ferris.create_run(ns, "retrying")
+    run = ferris.wait_run(ns, first)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    output = run["status"]["steps"][0]["outputTail"]
+    assert output.startswith("asked for retrying-retry-")
+    retry_name = output.split()[-1]
+    waiting = ferris.wait_condition(ns, "ferrisrun", retry_name, "WaitingToStart")
+    retry = ferris.get(ns, "ferrisrun", retry_name)
+    assert retry["spec"]["trigger"] == "Retry" and retry["spec"]["params"] == {"attempt": 2}
+    assert waiting["message"] == f"starts at {retry['spec']['startAfter']} (spec.startAfter)"
+    assert retry["metadata"]["annotations"]["ferris.io/retry-of"] == run["metadata"]["uid"]
+    ferris.stack.stop_operator()  # the wait is in the spec: it outlives the operator
+    try:
+        time.sleep(5)
+    finally:
+        ferris.stack.start_operator()
+    done = ferris.wait_run(ns, retry_name, timeout=150)
+    assert done["status"]["phase"] == "Succeeded" and done["status"]["steps"][0]["outputTail"] == "attempt 2\n"
+    started = datetime.datetime.strptime(done["status"]["startTime"], "%Y-%m-%dT%H:%M:%SZ")
+    assert started >= datetime.datetime.strptime(retry["spec"]["startAfter"], "%Y-%m-%dT%H:%M:%SZ")
+    retries = ferris.kubectl("get", "frun", "-n", ns, "-l", "ferris.io/trigger=Retry", "-o", "name").stdout.split()
+    assert retries == [f"ferrisrun.ferris.io/{retry_name}"]
+    history = ferris.ferris("runs", "-n", ns, "--trigger", "Retry")
+    assert history.returncode == 0 and retry_name in history.stdout and first not in history.stdout

@@ -16,6 +16,7 @@ def run_manifest(
     trigger: str = model.TRIGGER_MANUAL,
     name: str | None = None,
     scheduled: datetime.datetime | None = None,
+    start_after: datetime.datetime | None = None,
 ) -> dict[str, Any]:
     """A run of ``package``: named ``name``, or by the API server from the package's name."""
     spec: dict[str, Any] = {"packageRef": {"name": package}, "trigger": trigger}
@@ -25,6 +26,8 @@ def run_manifest(
         spec["timeoutSeconds"] = timeout
     if scheduled is not None:
         spec["scheduledTime"] = model.timestamp(scheduled)
+    if start_after is not None:
+        spec["startAfter"] = model.timestamp(start_after)
     metadata: dict[str, Any] = {"labels": {model.LABEL_PACKAGE: package, model.LABEL_TRIGGER: trigger}}
     if name:
         metadata["name"] = name

@@ -9,12 +9,14 @@ from ferris_operator import isolation, model, reasons
 from ferris_operator.ports import RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
+from ferris_operator.runs.retries import Retries
 
 
 class Reports:
-    def __init__(self, store: RunStorePort, outcomes: Outcomes) -> None:
+    def __init__(self, store: RunStorePort, outcomes: Outcomes, retries: Retries) -> None:
         self.store = store
         self.outcomes = outcomes
+        self.retries = retries
 
     def on_report(self, uid: str) -> None:
         record = self.store.get(uid)
@@ -22,14 +24,17 @@ class Reports:
             self.take_up(record)
 
     def take_up(self, record: RunRecord) -> None:
-        """Publish what the runner reported, or finish the run with its verdict."""
+        """Make the runs it asked for; publish what the runner reported, or finish the run with
+        its verdict."""
         if record.runner_succeeded is not None:
             self.finish_with_verdict(record)
         else:
+            self.retries.make_for(record.uid)
             self.outcomes.publish_record(record)
         self.store.mark_published(record.uid, record.report_seq)
 
     def finish_with_verdict(self, record: RunRecord) -> None:
+        self.retries.make_for(record.uid)  # before the run ends: the Job's path comes here too
         message = record.runner_message or ""
         if record.runner_succeeded:
             self.outcomes.finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, message)
@@ -37,7 +42,9 @@ class Reports:
             self.outcomes.finish(record.uid, model.FAILED, reasons.STEP_FAILED, message)
 
     def catch_up(self) -> None:
-        """Every active run with a report its status does not show yet."""
+        """Every active run with a report its status does not show yet, and every retry not
+        made yet (of runs that ended since)."""
+        self.retries.make_for(None)
         isolation.each(
             "reports",
             [r for r in self.store.active() if r.unpublished],

@@ -10,6 +10,7 @@ from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.resync import Resync
+from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.start import Starter
 from ferris_operator.settings import Settings
 
@@ -27,7 +28,7 @@ class RunService:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.history = History(kube, runs, settings)
         self.outcomes = Outcomes(kube, runs, self.history)
-        self.reports = Reports(runs, self.outcomes)
+        self.reports = Reports(runs, self.outcomes, Retries(kube, runs))
         self.follower = Follower(kube, runs, self.outcomes, self.reports)
         self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca)
         self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports)

@@ -4,6 +4,7 @@ reused only when the run controls it."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +24,29 @@ from ferris_operator.settings import Settings
 
 
 class RunWaiting(Problem):
-    """The run cannot start yet for a reason that heals by itself; retry later."""
+    """The run cannot start yet for a reason that heals by itself; retry later (after
+    ``delay`` seconds when the run knows how long, else the handler's usual interval)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
         super().__init__(reason, message, retry=True)
+        self.delay = delay
+
+
+MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
+
+
+def _wait_for_start_after(spec: dict[str, Any]) -> None:
+    """A run with ``spec.startAfter`` in the future waits (Pending, WaitingToStart) until then;
+    the wait survives restarts: it is the spec, read again at every attempt."""
+    text = spec.get("startAfter")
+    if not text:
+        return
+    moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))  # the CRD checked the format
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    remaining = (moment - model.utcnow()).total_seconds()
+    if remaining > 0:
+        raise RunWaiting(reasons.WAITING_TO_START, f"starts at {text} (spec.startAfter)", min(remaining, MAX_WAIT_STEP))
 
 
 def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,6 +102,8 @@ class Starter:
         if spec.get("cancel"):
             self.cancel(body)
             return
+        if existing is None:
+            _wait_for_start_after(spec)
         package = self.kube.get_package(ref.namespace, package_name)
         try:
             self._check_package(ref, package, package_name, existing is not None)

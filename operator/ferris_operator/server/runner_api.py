@@ -15,14 +15,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model, runner_reports
-from ferris_operator.ports import ReportPort, StateQuotaExceeded, VaultPort
+from ferris_operator.ports import ReportPort, RetryLimit, StateQuotaExceeded, VaultPort
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
+from ferris_operator.schedules.cron import CronError, next_after
+from ferris_operator.schedules.cron import parse as parse_cron
 from ferris_operator.server.runner_auth import RunTokenAuthenticator, Unauthorised
 from ferris_operator.store.db import DATABASE_ERRORS
 
@@ -68,6 +71,7 @@ class RunnerApi:
                 web.post("/v1/runs/{uid}/finish", self.finish),
                 web.get("/v1/runs/{uid}/state", self.state_get),
                 web.put("/v1/runs/{uid}/state/{key}", self.state_put),
+                web.post("/v1/runs/{uid}/retries", self.retry),
             ]
         )
         return app
@@ -137,6 +141,29 @@ class RunnerApi:
         )
         await asyncio.to_thread(self.reports.finished, record.uid, succeeded, message)
         return web.json_response({"ok": True})
+
+    async def retry(self, request: web.Request) -> web.Response:
+        """``context.scheduler.retry``: a later run of this run's package, with the given params."""
+        record = request[RUN]
+        ask = runner_reports.parse_retry(
+            await _body(request, runner_reports.MAX_RETRY_BODY, runner_reports.MAX_STATE_CONTAINERS)
+        )
+        now = model.utcnow()
+        if ask.cron is not None:
+            try:
+                start_after = next_after(parse_cron(ask.cron), ZoneInfo("UTC"), now)
+            except CronError as exc:
+                raise ReportError(f"cron: {exc}") from None
+            if start_after is None or start_after - now > runner_reports.MAX_RETRY_DELAY:
+                raise ReportError("cron names no time within 366 days")
+        else:
+            assert ask.after is not None
+            start_after = now + ask.after
+        try:
+            name = await asyncio.to_thread(self.reports.request_retry, record, start_after, ask.params)
+        except RetryLimit as exc:
+            return _error(409, str(exc))
+        return web.json_response({"id": name, "startAfter": model.timestamp(start_after)})
 
     async def state_get(self, request: web.Request) -> web.Response:
         package_uid = _package_of(request[RUN])

@@ -146,6 +146,26 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         CREATE INDEX runs_page_by_trigger ON runs (namespace, trigger, created_at DESC, uid DESC);
         """,
     ),
+    (
+        9,
+        """
+        -- context.scheduler.retry: a run asks for a later run of its package. The server keeps
+        -- the request; the operator makes the FerrisRun (named by the request) and marks it made.
+        CREATE TABLE retries (
+            id text PRIMARY KEY,
+            run_uid text NOT NULL,
+            namespace text NOT NULL,
+            package_name text NOT NULL,
+            run_name text NOT NULL,
+            start_after timestamptz NOT NULL,
+            params jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT now(),
+            made_at timestamptz
+        );
+        CREATE INDEX retries_by_run ON retries (run_uid);
+        CREATE INDEX retries_pending ON retries (created_at) WHERE made_at IS NULL;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -8,16 +8,21 @@ report it cannot read yet; a notification nobody heard is found again by ``repor
 from __future__ import annotations
 
 import datetime
-from typing import LiteralString
+import uuid
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from ferris_operator import model
+from ferris_operator.ports import RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import MAX_OUTPUT_CHARS
 from ferris_operator.store.runs import RunStore
 
 CHANNEL: LiteralString = "ferris_run_reports"
+MAX_RETRIES_PER_RUN = 10
 _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
 
 
@@ -67,6 +72,30 @@ class ReportStore:
             if announce:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
         return bool(updated)
+
+    def request_retry(self, record: RunRecord, start_after: datetime.datetime, params: dict[str, Any]) -> str:
+        """Keep a run's retry request for the operator; the name of the FerrisRun it will be.
+        ``RetryLimit`` past MAX_RETRIES_PER_RUN requests of one run."""
+        request_id = uuid.uuid4().hex
+        name = model.retry_run_name(record.package_name, request_id)
+        with self._pool.connection() as conn, conn.transaction():
+            live = conn.execute(
+                "SELECT uid FROM runs WHERE uid = %s AND " + _NOT_TERMINAL + " FOR UPDATE",  # noqa: S608
+                (record.uid,),
+            ).fetchone()
+            if live is None:
+                raise RetryLimit("the run has ended")
+            row = conn.execute("SELECT count(*) FROM retries WHERE run_uid = %s", (record.uid,)).fetchone()
+            if row is not None and row[0] >= MAX_RETRIES_PER_RUN:
+                raise RetryLimit(f"a run may ask for at most {MAX_RETRIES_PER_RUN} retries")
+            conn.execute(
+                "INSERT INTO retries (id, run_uid, namespace, package_name, run_name, start_after, params)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (request_id, record.uid, record.namespace, record.package_name, name, start_after, Jsonb(params)),
+            )
+            conn.execute("UPDATE runs SET report_seq = report_seq + 1 WHERE uid = %s", (record.uid,))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, record.uid))
+        return name
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None:
         """Keep the runner's verdict (its first one) for the operator, which finishes the run."""

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.records import RunRecord, StepRecord
+from ferris_operator.records import RetryRequest, RunRecord, StepRecord
 
 MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones are not kept
 
@@ -116,6 +116,20 @@ class RunStore:
         with self._pool.connection() as conn:
             row = conn.execute("SELECT 1 FROM runs WHERE namespace = %s AND name = %s LIMIT 1", (namespace, name))
             return row.fetchone() is not None
+
+    def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]:
+        """Retry requests whose FerrisRun is not made yet: of one run, or of every run."""
+        query: LiteralString = (
+            "SELECT id, run_uid, namespace, package_name, run_name, start_after, params FROM retries"
+            " WHERE made_at IS NULL AND (%s::text IS NULL OR run_uid = %s) ORDER BY created_at LIMIT 500"
+        )
+        with self._pool.connection() as conn:
+            rows = conn.execute(query, (run_uid, run_uid)).fetchall()
+        return [RetryRequest(*row) for row in rows]
+
+    def retry_made(self, request_id: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE retries SET made_at = now() WHERE id = %s AND made_at IS NULL", (request_id,))
 
     def mark_published(self, uid: str, seq: int) -> None:
         """The run's status shows the runner's reports up to ``seq``."""

@@ -31,3 +31,30 @@ def test_a_run_waits_while_its_package_is_not_reconciled_at_its_generation() -> 
     with pytest.raises(RunWaiting) as caught:
         runs.starter._check_package(ref, package, "p", started=False)
     assert caught.value.reason == "PackageNotReconciled"
+
+
+def test_a_run_with_a_start_time_to_come_waits_for_it_and_looks_again_within_a_minute() -> None:
+    import datetime
+
+    from ferris_operator import model
+    from ferris_operator.runs import RunWaiting
+
+    runs = service(FakeKube(), FakeStore())
+    later = model.utcnow() + datetime.timedelta(minutes=10)
+    body = {
+        "metadata": {"namespace": "a", "name": "r", "uid": "u-wait", "generation": 1},
+        "spec": {"packageRef": {"name": "p"}, "startAfter": model.timestamp(later)},
+    }
+    with pytest.raises(RunWaiting) as caught:
+        runs.starter.start(body)
+    assert caught.value.reason == "WaitingToStart" and caught.value.delay == 60
+    assert caught.value.message == f"starts at {model.timestamp(later)} (spec.startAfter)"
+    soon = model.utcnow() + datetime.timedelta(seconds=5)
+    body["spec"]["startAfter"] = soon.isoformat()  # an offset, not Z: the CRD's date-time allows it
+    with pytest.raises(RunWaiting) as caught:
+        runs.starter.start(body)
+    assert caught.value.delay is not None and 0 < caught.value.delay <= 5
+    from ferris_operator.runs.start import _wait_for_start_after
+
+    _wait_for_start_after({"startAfter": "2020-01-01T00:00:00Z"})  # past: no wait
+    _wait_for_start_after({})

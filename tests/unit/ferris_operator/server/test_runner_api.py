@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.ports import RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
@@ -30,6 +31,7 @@ class FakeService:
         self.down = down
         self.steps: list[tuple[str, int, str, bool]] = []
         self.verdicts: list[tuple[str, bool, str]] = []
+        self.retries: list[tuple[str, datetime.datetime, dict[str, Any]]] = []
 
     def get(self, uid: str) -> RunRecord | None:
         if self.down:
@@ -46,6 +48,12 @@ class FakeService:
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None:
         self.verdicts.append((uid, succeeded, message))
+
+    def request_retry(self, record: RunRecord, start_after: datetime.datetime, params: dict[str, Any]) -> str:
+        if len(self.retries) >= 1:
+            raise RetryLimit("a run may ask for at most 1 retries")
+        self.retries.append((record.uid, start_after, params))
+        return "p-retry-0123abcd"
 
 
 def exchange(service: FakeService, method: str, path: str, body: Any, token: str | None = TOKEN) -> tuple[int, str]:
@@ -117,10 +125,44 @@ def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     """Table from the app itself: a route added later is checked too."""
     api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None)  # type: ignore[arg-type]
     routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
-    assert len(routes) == 5  # steps, finish, state (GET, and the HEAD aiohttp adds), state key
+    assert len(routes) == 6  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries
     for method, template in routes:
         path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k")
         for token in (None, TOKENS.issue("another-run")):
             status, text = exchange(FakeService(), method, path, {"phase": "Running", "value": 1}, token)
             assert status == 401, (method, path, token)
             assert method == "HEAD" or "invalid or revoked run token" in text
+
+
+def test_a_retry_is_asked_for_after_a_delay_or_at_a_cron_time_and_bounded() -> None:
+    service = FakeService()
+    before = datetime.datetime.now(datetime.UTC)
+    status, text = exchange(service, "POST", "/v1/runs/u1/retries", {"afterSeconds": 90, "params": {"attempt": 2}})
+    assert status == 200 and json.loads(text)["id"] == "p-retry-0123abcd"
+    [(uid, start_after, params)] = service.retries
+    assert uid == "u1" and params == {"attempt": 2}
+    assert before + datetime.timedelta(seconds=89) < start_after < before + datetime.timedelta(seconds=95)
+    status, text = exchange(service, "POST", "/v1/runs/u1/retries", {"afterSeconds": 1})
+    assert status == 409 and "at most 1 retries" in text
+    status, text = exchange(FakeService(), "POST", "/v1/runs/u1/retries", {"cron": "0 0 1 1 *"})
+    assert status == 200 and json.loads(text)["startAfter"].endswith("-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "give either afterSeconds or cron"),
+        ({"afterSeconds": 1, "cron": "* * * * *"}, "give either afterSeconds or cron"),
+        ({"afterSeconds": -1}, "afterSeconds must be a whole number of seconds, 0 or more"),
+        ({"afterSeconds": True}, "afterSeconds must be a whole number"),
+        ({"afterSeconds": 40_000_000}, "afterSeconds may be at most 31622400 (366 days)"),
+        ({"cron": "61 * * * *"}, "cron: '61 * * * *': the minute field '61' is not valid"),
+        ({"afterSeconds": 1, "params": [1]}, "params must be a JSON object"),
+        ({"afterSeconds": 1, "when": "now"}, "unknown field(s) when; allowed: afterSeconds, cron, params"),
+    ],
+)
+def test_a_retry_body_that_cannot_be_used_is_400_naming_the_field(body: dict[str, Any], message: str) -> None:
+    service = FakeService()
+    status, text = exchange(service, "POST", "/v1/runs/u1/retries", body)
+    assert status == 400 and message in json.loads(text)["error"], text
+    assert service.retries == []

@@ -1,0 +1,54 @@
+"""The FerrisRuns that runs asked for with ``context.scheduler.retry``: each request (kept by
+the server's runner API) becomes one run of the same package, named by the request, waiting
+until its time (``spec.startAfter``). Made once: a name that exists and is that request's run
+is taken as made; a foreign object under it is never taken for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferris_operator import isolation, model, reasons
+from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.ports import KubePort, RunStorePort
+from ferris_operator.records import RetryRequest
+
+
+class Retries:
+    def __init__(self, kube: KubePort, store: RunStorePort) -> None:
+        self.kube = kube
+        self.store = store
+
+    def make_for(self, run_uid: str | None = None) -> None:
+        """The pending requests of one run (None: of every run)."""
+        isolation.each("retries", self.store.pending_retries(run_uid), self.make, _describe)
+
+    def make(self, request: RetryRequest) -> None:
+        manifest = run_manifest(
+            request.package_name,
+            request.params,
+            None,
+            model.TRIGGER_RETRY,
+            name=request.run_name,
+            start_after=request.start_after,
+        )
+        manifest["metadata"]["namespace"] = request.namespace
+        manifest["metadata"]["annotations"] = {model.ANNOTATION_RETRY_OF: request.run_uid}
+        run, created = self.kube.create_or_get(manifest)
+        if not created and not _is_requests_run(run, request):
+            message = f"FerrisRun {request.run_name} exists and is not the retry a run asked for; it was not made"
+            involved = {"metadata": {"namespace": request.namespace, "name": request.package_name}}
+            self.kube.event(involved, "FerrisPackage", reasons.RETRY_NAME_TAKEN, message)
+        self.store.retry_made(request.id)
+
+
+def _is_requests_run(run: dict[str, Any], request: RetryRequest) -> bool:
+    spec, annotations = run.get("spec") or {}, (run.get("metadata") or {}).get("annotations") or {}
+    return (
+        (spec.get("packageRef") or {}).get("name") == request.package_name
+        and spec.get("trigger") == model.TRIGGER_RETRY
+        and annotations.get(model.ANNOTATION_RETRY_OF) == request.run_uid
+    )
+
+
+def _describe(request: RetryRequest) -> str:
+    return f"retry {request.run_name} in {request.namespace}"
