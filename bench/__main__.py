@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,105 +18,14 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, console_load, reports, runner_api, runner_overhead, server_history
+from bench import admission, console_load, reports, runner_api, runner_overhead, schedules, server_history
+from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
 from ferris_devcluster.processes import exit_on_sigterm
 from ferris_devcluster.stack import FerrisStack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class ProcessMeter:
-    """CPU seconds and peak RSS of one process over a window."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> ProcessMeter:
-        times = self.process.cpu_times()
-        self.cpu0 = times.user + times.system
-        self.peak = self.process.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        times = self.process.cpu_times()
-        self.cpu = times.user + times.system - self.cpu0
-
-
-def package(api: client.ApiClient, namespace: str, name: str) -> None:
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "ferris.io",
-        "v1alpha1",
-        namespace,
-        "ferrispackages",
-        {
-            "apiVersion": "ferris.io/v1alpha1",
-            "kind": "FerrisPackage",
-            "metadata": {"name": name},
-            "spec": {
-                "scripts": [{"name": "noop.py", "content": "pass"}],
-                "successfulRunsHistoryLimit": 1000,
-                "failedRunsHistoryLimit": 1000,
-                "ttlSecondsAfterFinished": 86400,
-            },
-        },
-    )
-
-
-def wait_ready(api: client.ApiClient, namespace: str, name: str, timeout: float = 300) -> None:
-    custom = client.CustomObjectsApi(api)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        obj: Any = custom.get_namespaced_custom_object("ferris.io", "v1alpha1", namespace, "ferrispackages", name)
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions", [])):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"package {namespace}/{name} not Ready")
-
-
-def namespace(api: client.ApiClient, name: str) -> str:
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    while True:
-        try:
-            core.read_namespaced_service_account("default", name)
-            return name
-        except client.exceptions.ApiException:
-            time.sleep(0.2)
-
-
-class Cordon:
-    """While inside, the node binds no new pod: Jobs are created but their pods wait. On this
-    machine the pods share two cores with the operator; cordoning separates what the operator
-    adds from what a saturated node costs. The pods run when every Job exists (``release``)."""
-
-    def __init__(self, stack: FerrisStack, active: bool = True) -> None:
-        self.stack = stack
-        self.released = not active
-
-    def __enter__(self) -> Cordon:
-        if not self.released:
-            self.stack.kubectl("cordon", self.stack.cluster.node_name)
-        return self
-
-    def release(self) -> None:
-        if not self.released:
-            self.stack.kubectl("uncordon", self.stack.cluster.node_name)
-            self.released = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrency: int, tag: str) -> dict[str, Any]:
@@ -260,6 +168,8 @@ def table(results: dict[str, Any]) -> str:
         f"{r['python_c_pass_ms']:.0f} ms; script run directly {r['direct_script_to_first_line_ms']:.0f} ms; "
         f"overhead over python -c pass {r['overhead_over_python_pass_ms']:.0f} ms"
     )
+    if "schedules" in results:
+        lines.append(schedules.summary(results["schedules"]))
     if "runner_api" in results:
         lines.append(runner_api.summary(results["runner_api"]))
     if "reports" in results:
@@ -278,8 +188,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--history-packages", type=int, default=10000)
     parser.add_argument("--history-runs", type=int, default=100000)
+    parser.add_argument("--scheduled-packages", type=int, default=1000, help="packages due on one minute")
+    parser.add_argument("--schedules-at-rest", type=int, default=10000, help="packages given a schedule")
     parser.add_argument(
-        "--stages", default="admission,paced,history", help="comma-separated: admission, paced, history"
+        "--stages",
+        default="admission,paced,schedules,history",
+        help="comma-separated: admission, paced, schedules, history",
     )
     args = parser.parse_args()
     exit_on_sigterm()
@@ -319,6 +233,11 @@ def main() -> None:
         if "paced" in stages:
             results["paced"] = paced_latency(stack, api, args.rate, seconds=10)
             save("paced")
+        if "schedules" in stages:
+            results["schedules"] = schedules.measure(
+                stack, api, args.scheduled_packages, args.schedules_at_rest, args.concurrency
+            )
+            save("schedules")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             time.sleep(40)  # at rest: past the operator's periodic work, memory release included (30 s)

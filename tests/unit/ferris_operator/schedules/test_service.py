@@ -180,3 +180,15 @@ def test_a_schedule_removed_or_invalid_is_forgotten_and_its_status_cleared() -> 
     clock.advance(minutes=1)
     scheduler.tick()
     assert kube.created == []
+
+
+def test_many_packages_due_on_one_minute_each_get_their_run_once() -> None:
+    scheduler, kube, _, clock = world()
+    for i in range(40):
+        body = package({"crons": ["* * * * *"]})
+        body["metadata"].update(name=f"p{i:02d}", uid=f"uid-{i}")
+        scheduler.observe(body)
+    clock.advance(minutes=1)
+    scheduler.tick()
+    scheduler.tick()
+    assert sorted(kube.created) == [f"p{i:02d}-202611301001" for i in range(40)]

@@ -1,0 +1,105 @@
+"""What the cluster stages of `make bench` share: a process's CPU and peak RSS over a window,
+packages and namespaces made and waited for, and a cordoned node."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psutil
+from kubernetes import client
+
+from ferris_devcluster.stack import FerrisStack
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of one process over a window."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> ProcessMeter:
+        times = self.process.cpu_times()
+        self.cpu0 = times.user + times.system
+        self.peak = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        times = self.process.cpu_times()
+        self.cpu = times.user + times.system - self.cpu0
+
+
+def package(api: client.ApiClient, namespace: str, name: str) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "ferris.io",
+        "v1alpha1",
+        namespace,
+        "ferrispackages",
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": name},
+            "spec": {
+                "scripts": [{"name": "noop.py", "content": "pass"}],
+                "successfulRunsHistoryLimit": 1000,
+                "failedRunsHistoryLimit": 1000,
+                "ttlSecondsAfterFinished": 86400,
+            },
+        },
+    )
+
+
+def wait_ready(api: client.ApiClient, namespace: str, name: str, timeout: float = 300) -> None:
+    custom = client.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj: Any = custom.get_namespaced_custom_object("ferris.io", "v1alpha1", namespace, "ferrispackages", name)
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions", [])):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"package {namespace}/{name} not Ready")
+
+
+def namespace(api: client.ApiClient, name: str) -> str:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    while True:
+        try:
+            core.read_namespaced_service_account("default", name)
+            return name
+        except client.exceptions.ApiException:
+            time.sleep(0.2)
+
+
+class Cordon:
+    """While inside, the node binds no new pod: Jobs are created but their pods wait. On this
+    machine the pods share two cores with the operator; cordoning separates what the operator
+    adds from what a saturated node costs. The pods run when every Job exists (``release``)."""
+
+    def __init__(self, stack: FerrisStack, active: bool = True) -> None:
+        self.stack = stack
+        self.released = not active
+
+    def __enter__(self) -> Cordon:
+        if not self.released:
+            self.stack.kubectl("cordon", self.stack.cluster.node_name)
+        return self
+
+    def release(self) -> None:
+        if not self.released:
+            self.stack.kubectl("uncordon", self.stack.cluster.node_name)
+            self.released = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

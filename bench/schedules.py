@@ -1,0 +1,187 @@
+"""Schedules on the local cluster: N packages due on the same minute, the time from that
+minute to every FerrisRun and to every Job (node cordoned, as in the admission stage), against
+creating the same N FerrisRuns directly in the same run; the operator's CPU per scheduled run;
+and its RSS at rest before and after M packages get a schedule."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+from kubernetes import client
+
+from bench import admission
+from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
+from bench.stats import ratio
+from ferris_devcluster.kube import RawWatch
+from ferris_devcluster.stack import FerrisStack
+
+
+class RunSeen(threading.Thread):
+    """When each FerrisRun of a namespace first appears (seconds since ``start``)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, start: float) -> None:
+        super().__init__(daemon=True)
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace, self.start_time = namespace, start
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                stream = RawWatch().stream(
+                    self.custom.list_namespaced_custom_object,
+                    "ferris.io",
+                    "v1alpha1",
+                    self.namespace,
+                    "ferrisruns",
+                    timeout_seconds=5,
+                )
+                for event in stream:
+                    self.seen.setdefault(event["object"]["metadata"]["name"], time.monotonic() - self.start_time)
+                    if self.stop.is_set():
+                        break
+            except client.exceptions.ApiException:
+                time.sleep(0.2)
+
+
+def scheduled_package(api: client.ApiClient, namespace: str, name: str, cron: str) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "ferris.io",
+        "v1alpha1",
+        namespace,
+        "ferrispackages",
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": name},
+            "spec": {"scripts": [{"name": "noop.py", "content": "pass"}], "schedule": {"crons": [cron]}},
+        },
+    )
+
+
+def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float) -> dict[str, Any]:
+    """N packages due on one minute at least ``lead`` seconds away, the node cordoned."""
+    ns = namespace(api, f"bench-sched-{n}")
+    due = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=lead)).replace(second=0, microsecond=0)
+    due += datetime.timedelta(minutes=1)
+    cron = f"{due.minute} {due.hour} * * *"
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: scheduled_package(api, ns, f"s{i:05d}", cron), range(n)))
+    wait_ready(api, ns, f"s{n - 1:05d}", timeout=900)
+    wall_to_due = (due - datetime.datetime.now(datetime.UTC)).total_seconds()
+    if wall_to_due < 2:
+        raise RuntimeError(f"the {n} packages were not ready before their minute; raise the lead ({lead} s)")
+    start = time.monotonic() + wall_to_due  # the due minute, on the monotonic clock
+    timeline = admission.Timeline()
+    runs = RunSeen(api, ns, start)
+    jobs = admission.JobWatcher(api, ns, lambda job: job["metadata"]["labels"]["ferris.io/run"], start, timeline, False)
+    assert stack.operator is not None
+    with Cordon(stack):
+        runs.start()
+        jobs.start()
+        time.sleep(max(0.0, start - time.monotonic() - 1))
+        with ProcessMeter(stack.operator.pid) as meter:
+            deadline = time.monotonic() + 600
+            while (len(runs.seen) < n or len(timeline.job_seen) < n) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        runs.stop.set()
+        jobs.stop.set()
+    return {
+        "n": n,
+        "runs_made": len(runs.seen),
+        "time_to_all_runs_s": max(runs.seen.values()) if len(runs.seen) >= n else float("nan"),
+        "time_to_all_jobs_s": max(timeline.job_seen.values()) if len(timeline.job_seen) >= n else float("nan"),
+        "operator_cpu_s": meter.cpu,
+        "operator_cpu_ms_per_scheduled_run": meter.cpu / n * 1000,
+    }
+
+
+def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict[str, Any]:
+    """The operator's RSS at rest with M packages, then with each of them scheduled (yearly, so
+    that nothing runs): what keeping M schedules costs."""
+    ns = namespace(api, f"bench-sched-rest-{m}")
+    assert stack.operator is not None
+    process = psutil.Process(stack.operator.pid)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: plain_package(api, ns, f"r{i:05d}"), range(m)))
+    wait_ready(api, ns, f"r{m - 1:05d}", timeout=1800)
+    custom = client.CustomObjectsApi(api)
+
+    def patch_all(patch: dict[str, Any]) -> None:
+        with ThreadPoolExecutor(16) as pool:
+            list(
+                pool.map(
+                    lambda i: custom.patch_namespaced_custom_object(
+                        "ferris.io", "v1alpha1", ns, "ferrispackages", f"r{i:05d}", patch
+                    ),
+                    range(m),
+                )
+            )
+
+    # Baseline: the same burst of updates and reconciles, with nothing scheduled.
+    patch_all({"spec": {"description": "updated"}})
+    time.sleep(40)  # at rest: past the periodic work, memory release included (30 s)
+    before = process.memory_info().rss / 2**20
+    patch_all({"spec": {"schedule": {"crons": ["0 0 1 1 *"]}}})
+    deadline = time.monotonic() + 1800
+    last = f"r{m - 1:05d}"
+    while time.monotonic() < deadline:
+        obj: Any = custom.get_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrispackages", last)
+        if (obj.get("status") or {}).get("schedule", {}).get("nextScheduleTime"):
+            break
+        time.sleep(0.5)
+    time.sleep(40)
+    after = process.memory_info().rss / 2**20
+    return {"packages": m, "rss_at_rest_mib": before, "rss_at_rest_scheduled_mib": after, "ratio": ratio(after, before)}
+
+
+def plain_package(api: client.ApiClient, namespace_: str, name: str) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "ferris.io",
+        "v1alpha1",
+        namespace_,
+        "ferrispackages",
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": name},
+            "spec": {"scripts": [{"name": "noop.py", "content": "pass"}]},
+        },
+    )
+
+
+def measure(stack: FerrisStack, api: client.ApiClient, n: int, m: int, concurrency: int) -> dict[str, Any]:
+    scheduled = due_minute(api, stack, n, lead=90 + n / 10)
+    direct_ns = namespace(api, f"bench-sched-direct-{n}")
+    package_name = "direct"
+    package(api, direct_ns, package_name)
+    wait_ready(api, direct_ns, package_name)
+    with Cordon(stack) as cordon:
+        timeline, _ = admission.ferris_batch(
+            api, direct_ns, package_name, admission.Batch(n, concurrency, jobs_created=cordon.release)
+        )
+    direct = timeline.summary(n, objects_per_item=4)
+    return {
+        "scheduled": scheduled,
+        "direct": {"time_to_all_jobs_s": direct["time_to_all_jobs_s"]},
+        "ratio_time_to_all_jobs": ratio(scheduled["time_to_all_jobs_s"], direct["time_to_all_jobs_s"]),
+        "at_rest": schedules_at_rest(api, stack, m),
+    }
+
+
+def summary(r: dict[str, Any]) -> str:
+    s, d, rest = r["scheduled"], r["direct"], r["at_rest"]
+    return (
+        f"schedules: {s['n']} packages due on one minute: every FerrisRun {s['time_to_all_runs_s']:.1f} s and every "
+        f"Job {s['time_to_all_jobs_s']:.1f} s after it (the same FerrisRuns created directly: every Job after "
+        f"{d['time_to_all_jobs_s']:.1f} s; ratio {r['ratio_time_to_all_jobs']:.2f}); operator "
+        f"{s['operator_cpu_ms_per_scheduled_run']:.1f} ms CPU per scheduled run; RSS at rest with {rest['packages']}"
+        f" packages {rest['rss_at_rest_mib']:.0f} MiB, with each scheduled {rest['rss_at_rest_scheduled_mib']:.0f} MiB"
+        f" (ratio {rest['ratio']:.2f})"
+    )
