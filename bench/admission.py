@@ -84,7 +84,8 @@ class JobWatcher(threading.Thread):
 
 
 class RunWatcher(threading.Thread):
-    """Records when each FerrisRun of a namespace reaches a terminal phase."""
+    """Records when each FerrisRun of a namespace is first seen (``seen``) and when it reaches
+    a terminal phase (the timeline's ``done``)."""
 
     def __init__(self, api: client.ApiClient, namespace: str, start: float, timeline: Timeline) -> None:
         super().__init__(daemon=True)
@@ -92,6 +93,7 @@ class RunWatcher(threading.Thread):
         self.namespace, self.start_time, self.timeline = namespace, start, timeline
         self.stop = threading.Event()
         self.failed: set[str] = set()
+        self.seen: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -112,6 +114,7 @@ class RunWatcher(threading.Thread):
             )
             for event in stream:
                 run = event["object"]
+                self.seen.setdefault(run["metadata"]["name"], time.monotonic() - self.start_time)
                 phase = (run.get("status") or {}).get("phase")
                 if phase in ("Succeeded", "Failed", "Cancelled"):
                     self.timeline.done.setdefault(run["metadata"]["name"], time.monotonic() - self.start_time)

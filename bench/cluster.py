@@ -40,7 +40,16 @@ class ProcessMeter:
         self.cpu = times.user + times.system - self.cpu0
 
 
-def package(api: client.ApiClient, namespace: str, name: str) -> None:
+def package(api: client.ApiClient, namespace: str, name: str, schedule: dict[str, Any] | None = None) -> None:
+    """A one-script package that keeps its runs (and, with ``schedule``, runs on one)."""
+    spec: dict[str, Any] = {
+        "scripts": [{"name": "noop.py", "content": "pass"}],
+        "successfulRunsHistoryLimit": 1000,
+        "failedRunsHistoryLimit": 1000,
+        "ttlSecondsAfterFinished": 86400,
+    }
+    if schedule:
+        spec["schedule"] = schedule
     client.CustomObjectsApi(api).create_namespaced_custom_object(
         "ferris.io",
         "v1alpha1",
@@ -50,12 +59,7 @@ def package(api: client.ApiClient, namespace: str, name: str) -> None:
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisPackage",
             "metadata": {"name": name},
-            "spec": {
-                "scripts": [{"name": "noop.py", "content": "pass"}],
-                "successfulRunsHistoryLimit": 1000,
-                "failedRunsHistoryLimit": 1000,
-                "ttlSecondsAfterFinished": 86400,
-            },
+            "spec": spec,
         },
     )
 

@@ -6,7 +6,6 @@ and its RSS at rest before and after M packages get a schedule."""
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,52 +16,7 @@ from kubernetes import client
 from bench import admission
 from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
-from ferris_devcluster.kube import RawWatch
 from ferris_devcluster.stack import FerrisStack
-
-
-class RunSeen(threading.Thread):
-    """When each FerrisRun of a namespace first appears (seconds since ``start``)."""
-
-    def __init__(self, api: client.ApiClient, namespace: str, start: float) -> None:
-        super().__init__(daemon=True)
-        self.custom = client.CustomObjectsApi(api)
-        self.namespace, self.start_time = namespace, start
-        self.seen: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                stream = RawWatch().stream(
-                    self.custom.list_namespaced_custom_object,
-                    "ferris.io",
-                    "v1alpha1",
-                    self.namespace,
-                    "ferrisruns",
-                    timeout_seconds=5,
-                )
-                for event in stream:
-                    self.seen.setdefault(event["object"]["metadata"]["name"], time.monotonic() - self.start_time)
-                    if self.stop.is_set():
-                        break
-            except client.exceptions.ApiException:
-                time.sleep(0.2)
-
-
-def scheduled_package(api: client.ApiClient, namespace: str, name: str, cron: str) -> None:
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "ferris.io",
-        "v1alpha1",
-        namespace,
-        "ferrispackages",
-        {
-            "apiVersion": "ferris.io/v1alpha1",
-            "kind": "FerrisPackage",
-            "metadata": {"name": name},
-            "spec": {"scripts": [{"name": "noop.py", "content": "pass"}], "schedule": {"crons": [cron]}},
-        },
-    )
 
 
 def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float) -> dict[str, Any]:
@@ -72,14 +26,14 @@ def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float) -
     due += datetime.timedelta(minutes=1)
     cron = f"{due.minute} {due.hour} * * *"
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: scheduled_package(api, ns, f"s{i:05d}", cron), range(n)))
+        list(pool.map(lambda i: package(api, ns, f"s{i:05d}", {"crons": [cron]}), range(n)))
     wait_ready(api, ns, f"s{n - 1:05d}", timeout=900)
     wall_to_due = (due - datetime.datetime.now(datetime.UTC)).total_seconds()
     if wall_to_due < 2:
         raise RuntimeError(f"the {n} packages were not ready before their minute; raise the lead ({lead} s)")
     start = time.monotonic() + wall_to_due  # the due minute, on the monotonic clock
     timeline = admission.Timeline()
-    runs = RunSeen(api, ns, start)
+    runs = admission.RunWatcher(api, ns, start, timeline)
     jobs = admission.JobWatcher(api, ns, lambda job: job["metadata"]["labels"]["ferris.io/run"], start, timeline, False)
     assert stack.operator is not None
     with Cordon(stack):
@@ -109,7 +63,7 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
     assert stack.operator is not None
     process = psutil.Process(stack.operator.pid)
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: plain_package(api, ns, f"r{i:05d}"), range(m)))
+        list(pool.map(lambda i: package(api, ns, f"r{i:05d}"), range(m)))
     wait_ready(api, ns, f"r{m - 1:05d}", timeout=1800)
     custom = client.CustomObjectsApi(api)
 
@@ -139,21 +93,6 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
     time.sleep(40)
     after = process.memory_info().rss / 2**20
     return {"packages": m, "rss_at_rest_mib": before, "rss_at_rest_scheduled_mib": after, "ratio": ratio(after, before)}
-
-
-def plain_package(api: client.ApiClient, namespace_: str, name: str) -> None:
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "ferris.io",
-        "v1alpha1",
-        namespace_,
-        "ferrispackages",
-        {
-            "apiVersion": "ferris.io/v1alpha1",
-            "kind": "FerrisPackage",
-            "metadata": {"name": name},
-            "spec": {"scripts": [{"name": "noop.py", "content": "pass"}]},
-        },
-    )
 
 
 def measure(stack: FerrisStack, api: client.ApiClient, n: int, m: int, concurrency: int) -> dict[str, Any]:
