@@ -32,7 +32,7 @@ def test_package_reports_names_and_version_and_the_source_secret_is_gone(ferris:
     assert package["status"]["secrets"]["version"] == 1
     assert not ferris.exists(demo, "secret", "secrets-demo-secrets")
     table = ferris.kubectl("get", "ferrispackages", "-n", demo).stdout
-    assert table.split("\n")[0].split() == ["NAME", "SECRETS", "VERSION", "LAST", "RUN", "READY", "AGE"]
+    assert table.split("\n")[0].split() == ["NAME", "SECRETS", "VERSION", "LAST", "RUN", "NEXT", "RUN", "READY", "AGE"]
 
 
 def test_run_created_with_kubectl_succeeds_with_masked_values(ferris: Ferris, demo: str) -> None:
