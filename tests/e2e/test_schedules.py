@@ -74,6 +74,11 @@ def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary
     assert "NEXT RUN" in printed and status["nextScheduleTime"] in printed
     listed = ferris.kubectl("get", "frun", "-n", ns).stdout
     assert "TRIGGER" in listed and "Schedule" in listed
+    shown = ferris.ferris("schedules", "-n", ns, "--next", "2")
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("minutely "))
+    assert row.split()[1:7] == ["*", "*", "*", "*", "*", "UTC"] and " minutely-20" in row  # its last run
+    assert len([line for line in shown.stdout.splitlines() if line.startswith("minutely: ")]) == 2
 
 
 def test_suspend_skips_the_times_it_covers_and_resume_runs_the_next(ferris: Ferris, ns: str) -> None:
