@@ -59,6 +59,9 @@ SCHEDULED_RUN_NAME_TAKEN = _reason(
 RETRY_NAME_TAKEN = _reason(
     "RetryNameTaken", EVENT, "a FerrisRun with a retry's name exists and is not the run the retry asked for"
 )
+INVALID_TRIGGER = _reason(
+    "InvalidTrigger", EVENT, "a FerrisTrigger's filter or params cannot be used; the message names the field"
+)
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"

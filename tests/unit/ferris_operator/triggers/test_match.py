@@ -1,0 +1,77 @@
+"""Trigger matching, run params and run names: CloudEvents attributes, conditions on the data,
+the Ferris executor's params (the data and origin_event_type), and one name per event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ferris_operator.problems import Problem
+from ferris_operator.triggers.match import Event, filter_of, matches, params_for, run_name
+
+FINISHED = Event(
+    id="e-1",
+    type="ferris_executor.run_execution.execution_finished",
+    source="/namespaces/team/ferrisruns/a-1",
+    namespace="team",
+    subject="a",
+    data={"package_name": "a", "outcome": {"phase": "Succeeded"}, "rows": 3},
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({}, True),
+        ({"filter": {"type": "ferris_executor.run_execution.execution_finished"}}, True),
+        ({"filter": {"type": "ferris_executor.run_execution"}}, False),
+        ({"filter": {"typePrefix": "ferris_executor.run_execution."}}, True),
+        ({"filter": {"typePrefix": "io.ferris."}}, False),
+        ({"filter": {"source": "/namespaces/team/ferrisruns/a-1", "subject": "a"}}, True),
+        ({"filter": {"subject": "b"}}, False),
+        ({"filter": {"data": [{"path": "outcome.phase", "equals": "Succeeded"}]}}, True),
+        ({"filter": {"data": [{"path": "outcome.phase", "equals": "Failed"}]}}, False),
+        ({"filter": {"data": [{"path": "rows", "equals": 3}, {"path": "missing.key", "equals": None}]}}, False),
+    ],
+)
+def test_an_event_matches_a_filter_on_every_attribute_given(spec: dict[str, Any], expected: bool) -> None:
+    assert matches(filter_of(spec), FINISHED) is expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"filter": {"type": "a", "typePrefix": "a."}}, "spec.filter: give type or typePrefix, not both"),
+        ({"filter": {"data": [{"path": "a..b", "equals": 1}]}}, "spec.filter.data[0].path: 'a..b' must be a dotted"),
+        ({"filter": {"data": [{"path": "a"}]}}, "spec.filter.data[0]: give the value in 'equals'"),
+    ],
+)
+def test_a_filter_that_cannot_be_used_names_the_field(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(Problem) as refused:
+        filter_of(spec)
+    assert refused.value.reason == "InvalidTrigger" and message in refused.value.message
+
+
+def test_a_run_gets_the_events_data_and_type_as_in_ferris_or_the_mapped_parts() -> None:
+    assert params_for(None, FINISHED) == {
+        "package_name": "a",
+        "outcome": {"phase": "Succeeded"},
+        "rows": 3,
+        "origin_event_type": "ferris_executor.run_execution.execution_finished",
+    }
+    mapped = params_for({"previous": "outcome.phase", "count": "rows", "absent": "no.such"}, FINISHED)
+    assert mapped == {
+        "previous": "Succeeded",
+        "count": 3,
+        "origin_event_type": "ferris_executor.run_execution.execution_finished",
+    }
+
+
+def test_a_redelivered_event_names_the_same_run_and_another_event_another() -> None:
+    again = Event(id="e-1", type="x", source=FINISHED.source, namespace="team")
+    other_source = Event(id="e-1", type="x", source="/elsewhere", namespace="team")
+    assert run_name("on-finish", FINISHED) == run_name("on-finish", again)
+    assert run_name("on-finish", FINISHED) != run_name("on-finish", other_source)
+    long = run_name("t" * 80, FINISHED)
+    assert len(long) == 56 and long.startswith("t" * 43 + "-")
