@@ -35,8 +35,9 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import open_pool
-from ferris_operator.store.notifications import ReportListener
-from ferris_operator.store.reports import ReportStore
+from ferris_operator.store.events import EventStore
+from ferris_operator.store.notifications import Listener
+from ferris_operator.store.reports import CHANNEL, ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault
 
@@ -144,7 +145,7 @@ def measure(runs: int = 200) -> dict[str, Any]:
         history = History(kube, operator_store, settings)
         reports = Reports(operator_store, Outcomes(kube, operator_store, history), Retries(kube, operator_store))
         report_store = ReportStore(pool)
-        api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault)
+        api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault, EventStore(pool))
         seeded = _seed(store, tokens, runs)
         sent: dict[str, float] = {}
 
@@ -152,7 +153,7 @@ def measure(runs: int = 200) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
             coalescer = Coalescer(reports.on_report, workers=8)
             worker = asyncio.create_task(coalescer.run())
-            listener = ReportListener(url, lambda uid: loop.call_soon_threadsafe(coalescer.add, uid), lambda: None)
+            listener = Listener(url, {CHANNEL: lambda uid: loop.call_soon_threadsafe(coalescer.add, uid)}, lambda: None)
             listener.start()
             await asyncio.sleep(0.5)  # listening
             try:
@@ -187,7 +188,7 @@ def measure(runs: int = 200) -> dict[str, Any]:
         kube = RecordingKube()
         inline_reports = Reports(store, Outcomes(kube, store, History(kube, store, settings)), Retries(kube, store))
         inline = InlinePublishing(pool, inline_reports)
-        api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault)
+        api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault, EventStore(pool))
         seeded = _seed(store, tokens, runs)
         walls, seconds = asyncio.run(_burst(api, seeded, {}))
         results["inline"] = {

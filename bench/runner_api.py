@@ -23,6 +23,7 @@ from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
+from ferris_operator.store.events import EventStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault
@@ -92,7 +93,7 @@ def measure(requests: int = 2000) -> dict[str, Any]:
         RunStore(pool).record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
         # A limiter that never trips: this measures the cost of refusing, not of the 429.
         authenticator = RunTokenAuthenticator(tokens, reports, FailureLimiter(burst=10**9))
-        api = RunnerApi(authenticator, reports, vault)
+        api = RunnerApi(authenticator, reports, vault, EventStore(pool))
         return asyncio.run(_flood(api, reports, "run-uid", token, requests))
 
 

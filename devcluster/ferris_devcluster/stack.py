@@ -90,6 +90,7 @@ class FerrisStack:
                 "--for=condition=Established",
                 "crd/ferrispackages.ferris.io",
                 "crd/ferrisruns.ferris.io",
+                "crd/ferristriggers.ferris.io",
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)

@@ -29,8 +29,9 @@ class Listener(Protocol):
     def stop(self) -> None: ...
 
 
-# Given what to call for a run heard of, and after each (re)connection: a listener to start.
-ListenerFactory = Callable[[Callable[[str], object], Callable[[], object]], Listener]
+# Given what to call for a run's report heard of, for an event, and after each (re)connection:
+# a listener to start.
+ListenerFactory = Callable[[Callable[[str], object], Callable[[str], object], Callable[[], object]], Listener]
 
 
 class OperatorApp:
@@ -40,6 +41,8 @@ class OperatorApp:
         self.listener_factory = listener
         self.handlers = Handlers(components)
         self.reports = Coalescer(self.handlers.on_report, components.settings.kopf.report_workers)
+        # One routing pass at a time; events stored during a pass get another one after it.
+        self.events = Coalescer(lambda _: self.handlers.route_events(), 1)
         self._listener: Listener | None = None
         self.registry = kopf.OperatorRegistry()
         self.ready = False
@@ -73,9 +76,11 @@ class OperatorApp:
         loop.set_default_executor(executor)
         await self._serve(health_app(lambda: self.ready), self.settings.health_bind, self.settings.health_port)
         self._background.append(asyncio.create_task(self.reports.run()))
+        self._background.append(asyncio.create_task(self.events.run()))
         if self.listener_factory is not None:
             self._listener = self.listener_factory(
                 lambda uid: loop.call_soon_threadsafe(self.reports.add, uid),
+                lambda _: loop.call_soon_threadsafe(self.events.add, "events"),
                 lambda: loop.call_soon_threadsafe(self._catch_up),
             )
             self._listener.start()
@@ -84,8 +89,10 @@ class OperatorApp:
         self.ready = True
 
     def _catch_up(self) -> None:
-        """After (re)connecting: the reports stored while nobody listened. One pass at a time;
-        asked for during a pass, another follows it (the pass may have read before the gap)."""
+        """After (re)connecting: the reports and events stored while nobody listened. One pass
+        at a time; asked for during a pass, another follows it (the pass may have read before
+        the gap)."""
+        self.events.add("events")
         self._catch_up_again = True
         if self._catching_up is None or self._catching_up.done():
             self._catching_up = asyncio.create_task(self._catch_up_passes())

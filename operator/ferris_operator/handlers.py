@@ -5,6 +5,7 @@ registry the application object hands over: no module globals, no service locato
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import logging
 from collections.abc import Callable
@@ -15,16 +16,21 @@ import kopf
 
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders import run_status
+from ferris_operator.builders.trigger_status import trigger_status
 from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
+from ferris_operator.triggers.match import Trigger, trigger_of
+from ferris_operator.triggers.router import EventRouter
 
 log = logging.getLogger("ferris.handlers")
 RUNS = (model.GROUP, model.VERSION, model.RUNS)
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
+TRIGGERS = (model.GROUP, model.VERSION, model.TRIGGERS)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Components:
     runs: RunService
     packages: PackageService
     schedules: Scheduler
+    events: EventRouter
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -49,6 +56,7 @@ class Handlers:
         self.runs = components.runs
         self.packages = components.packages
         self.schedules = components.schedules
+        self.events = components.events
         self.intervals = components.settings.intervals
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -63,6 +71,8 @@ class Handlers:
         for reacts in (on.resume, on.create, on.update):  # update: spec, labels or annotations
             reacts(*PACKAGES, registry=registry, id="package_changed")(self.package_changed)
         on.delete(*PACKAGES, registry=registry, id="package_deleted")(self.package_deleted)
+        for reacts in (on.resume, on.create, on.update):
+            reacts(*TRIGGERS, registry=registry, id="trigger_changed")(self.trigger_changed)
 
     # ---- FerrisRun ------------------------------------------------------------------------------
     def run_started(self, body: kopf.Body, **_: Any) -> None:
@@ -129,6 +139,39 @@ class Handlers:
                 self.kube.event(raw, "FerrisPackage", reason, message)
             if outcome.problem.retry:
                 raise kopf.TemporaryError(message, delay=self.intervals.package_retry)
+
+    # ---- FerrisTrigger ---------------------------------------------------------------------------
+    def trigger_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        """Check the trigger's filter and targets and say so in its conditions. The router
+        reads triggers from the API server when it routes, so nothing is kept here."""
+        raw = dict(body)
+        try:
+            read: Trigger | Problem = trigger_of(raw)
+        except Problem as problem:
+            read = problem
+        status = trigger_status(raw, read, model.utcnow())
+        current = raw.get("status") or {}
+        if any(current.get(key) != value for key, value in status.items()):
+            patch.status.update(status)
+            if isinstance(read, Problem):
+                self.kube.event(raw, "FerrisTrigger", read.reason, read.message)
+
+    # ---- events (stored by the server, announced by PostgreSQL) -------------------------------------
+    def route_events(self) -> None:
+        """Route the events not routed yet into runs. A failure loses nothing: they stay
+        unrouted and the next notification or the periodic pass takes them up."""
+        try:
+            self.events.route_pending()
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()
+
+    def expire_events(self) -> None:
+        """Remove routed events past their retention."""
+        retention = datetime.timedelta(days=self.settings.events_retention_days)
+        try:
+            self.events.events.expire(model.utcnow() - retention)
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()
 
     # ---- periodic (declared in loops.py) --------------------------------------------------------
     def resync_package_sources(self) -> None:

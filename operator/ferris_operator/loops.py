@@ -26,6 +26,8 @@ class Loop:
 def loops(handlers: Handlers, every: Intervals) -> tuple[Loop, ...]:
     return (
         Loop("scheduled runs", every.schedules, handlers.tick_schedules),
+        Loop("events not routed yet", every.events, handlers.route_events),
+        Loop("routed events past their retention", every.events_expiry, handlers.expire_events),
         Loop("resync active runs", every.resync_active_runs, handlers.resync_active_runs),
         Loop("packages' lastRun", every.last_run, handlers.publish_last_runs),
         Loop("history of packages with newly finished runs", every.recent_history, handlers.clean_recent_history),

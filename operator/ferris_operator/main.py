@@ -25,10 +25,13 @@ from ferris_operator.package_service import PackageService
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.settings import Settings
+from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
+from ferris_operator.store.events import EventStore
 from ferris_operator.store.migrations import migrate
-from ferris_operator.store.notifications import ReportListener
+from ferris_operator.store.notifications import Listener
 from ferris_operator.store.runs import RunStore
+from ferris_operator.triggers.router import EventRouter
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
@@ -65,7 +68,8 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     vault = Vault(pool, ring)
     store = RunStore(pool)
     runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca)
-    return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing), Scheduler(kube, store))
+    router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
+    return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing), Scheduler(kube, store), router)
 
 
 def runner_api_ca(settings: Settings) -> str | None:
@@ -95,8 +99,10 @@ def main() -> None:
     )
     components = build(settings, runner_api_ca(settings))
 
-    def listener(heard: Callable[[str], object], connected: Callable[[], object]) -> ReportListener:
-        return ReportListener(settings.database_url, heard, connected)
+    def listener(
+        report: Callable[[str], object], event: Callable[[str], object], connected: Callable[[], object]
+    ) -> Listener:
+        return Listener(settings.database_url, {reports.CHANNEL: report, events.CHANNEL: event}, connected)
 
     asyncio.run(OperatorApp(components, listener).run())
 

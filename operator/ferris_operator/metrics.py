@@ -21,6 +21,8 @@ RECONCILE_ERRORS = Counter("ferris_reconcile_errors_total", "Reconcile attempts 
 DATABASE_ERRORS = Counter("ferris_database_errors_total", "Operations that failed because PostgreSQL was unavailable")
 SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json documents ingested", ["source"])
 SCHEDULED_RUNS = Counter("ferris_scheduled_runs_total", "FerrisRuns made for scheduled times")
+EVENTS_ROUTED = Counter("ferris_events_routed_total", "Events routed to the triggers of their namespace")
+EVENT_RUNS = Counter("ferris_event_runs_total", "FerrisRuns made for events")
 SCHEDULE_MISSED = Counter("ferris_schedule_missed_total", "Scheduled times that passed without a run")
 RUNNER_API_REFUSED = Counter(
     "ferris_runner_api_refused_total", "Runner API requests refused", ["why"]

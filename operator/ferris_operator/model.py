@@ -10,6 +10,8 @@ GROUP = "ferris.io"
 VERSION = "v1alpha1"
 PACKAGES = "ferrispackages"
 RUNS = "ferrisruns"
+TRIGGERS = "ferristriggers"
+EVENTS = "ferrisevents"  # no such kind: the resource RBAC names for sending and reading events
 
 LABEL_RUN = "ferris.io/run"
 LABEL_RUN_UID = "ferris.io/run-uid"
@@ -17,6 +19,10 @@ LABEL_PACKAGE = "ferris.io/package"
 LABEL_TRIGGER = "ferris.io/trigger"  # what started a run (informative: anyone who creates runs sets it)
 TRIGGER_MANUAL, TRIGGER_SCHEDULE, TRIGGER_RETRY, TRIGGER_EVENT = "Manual", "Schedule", "Retry", "Event"
 ANNOTATION_RETRY_OF = "ferris.io/retry-of"  # on a retry's FerrisRun: the uid of the run that asked
+# On an event's FerrisRun: the trigger, the event ("<source> <id>") and the run's depth in its chain.
+ANNOTATION_TRIGGERED_BY = "ferris.io/triggered-by"
+ANNOTATION_EVENT = "ferris.io/event"
+ANNOTATION_CHAIN_DEPTH = "ferris.io/chain-depth"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
 
@@ -125,3 +131,18 @@ def step_names(scripts: list[dict[str, Any]], entrypoint: str | None) -> list[st
     if entrypoint:
         return [entrypoint]
     return [s["name"] for s in scripts if s["name"].endswith(SCRIPT_SUFFIXES_RUN)]
+
+
+RUN_ENDED_TYPE = "ferris_executor.run_execution.execution_finished"  # the Ferris executor's name
+RUN_ENDED_CE_TYPE = "io.ferris.run.finished.v1"  # the same event by Ferris on Kubernetes's own name
+
+
+def run_event_source(namespace: str, name: str) -> str:
+    """A run's CloudEvents source: the FerrisRun's API path (the end of the run, its events)."""
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{RUNS}/{name}"
+
+
+def chain_depth(metadata: dict[str, Any]) -> int:
+    """A run's depth in a chain of event-started runs, from its annotation (0: not in a chain)."""
+    text = str((metadata.get("annotations") or {}).get(ANNOTATION_CHAIN_DEPTH) or "0")
+    return int(text) if text.isdigit() and len(text) < 6 else 0

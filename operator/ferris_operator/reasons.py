@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PACKAGE, RUN, BOTH, EVENT = "FerrisPackage", "FerrisRun", "both", "Event"
+PACKAGE, RUN, BOTH, EVENT, TRIGGER = "FerrisPackage", "FerrisRun", "both", "Event", "FerrisTrigger"
 
 
 @dataclass(frozen=True)
 class Entry:
-    on: str  # PACKAGE, RUN, BOTH, or EVENT (an Event only, no condition)
+    on: str  # PACKAGE, RUN, BOTH, TRIGGER, or EVENT (an Event only, no condition)
     meaning: str
 
 
@@ -60,7 +60,14 @@ RETRY_NAME_TAKEN = _reason(
     "RetryNameTaken", EVENT, "a FerrisRun with a retry's name exists and is not the run the retry asked for"
 )
 INVALID_TRIGGER = _reason(
-    "InvalidTrigger", EVENT, "a FerrisTrigger's filter or params cannot be used; the message names the field"
+    "InvalidTrigger",
+    TRIGGER,
+    "the trigger's filter or targets cannot be used, or a target's run was refused; the message names the field",
+)
+LISTENING = _reason("Listening", TRIGGER, "the trigger's filter and targets are valid: matching events start runs")
+TRIGGER_SUSPENDED = _reason("Suspended", TRIGGER, "`spec.suspend` is set: events are recorded and start nothing")
+TRIGGERED_RUN_NAME_TAKEN = _reason(
+    "TriggeredRunNameTaken", EVENT, "a FerrisRun with an event's run name exists and is not that event's run"
 )
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
@@ -100,3 +107,8 @@ FOREIGN_OBJECT = _reason("ForeignObject", RUN, "an object under the run's child 
 RUN_KEY_INVALID = _reason("RunKeyInvalid", RUN, "the run's key Secret was changed; the run cannot start safely")
 JOB_REJECTED = _reason("JobRejected", RUN, "the API server refused the run's Job")
 BUNDLE_MISSING = _reason("BundleMissing", RUN, "the run's sealed bundle was deleted before the runner read it")
+CHAIN_TOO_DEEP = _reason(
+    "ChainTooDeep",
+    RUN,
+    "started by an event, the run would be deeper in a chain of runs than `FERRIS_MAX_CHAIN_DEPTH` (10)",
+)

@@ -4,7 +4,7 @@ builders and services use them. Pure."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_operator import model
@@ -32,6 +32,7 @@ class RunRecord:
     runner_succeeded: bool | None = None  # the runner's verdict, until the run is finished with it
     runner_message: str | None = None
     trigger: str | None = None  # Manual, Schedule, Retry, Event: what the FerrisRun says (None: older runs)
+    depth: int = 0  # how many runs of an event chain came before this one
 
     @property
     def unpublished(self) -> bool:
@@ -89,3 +90,28 @@ class Cursor:
 class StepSummary:
     step: StepRecord  # with its output left out
     output_bytes: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A CloudEvent as Ferris keeps it: its attributes, its data (a JSON object: it becomes a
+    run's params) and how deep in a chain of runs it was sent."""
+
+    id: str
+    type: str
+    source: str
+    namespace: str
+    subject: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    depth: int = 0  # the depth of the run that sent it (0: sent from outside any run)
+    also_type: str | None = None  # a second name of the type (a run's end: Ferris's and Ferris-on-Kubernetes's)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int  # the event's place in the store: the handle the API and CLI show
+    event: Event
+    sent_by: str  # "run/<uid>", "user/<name>" or "source/<FerrisEventSource>"
+    received_at: datetime.datetime
+    routed_at: datetime.datetime | None = None
+    outcome: dict[str, Any] | None = None  # what routing did: triggers matched, runs made, refusals

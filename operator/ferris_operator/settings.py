@@ -34,6 +34,8 @@ class Intervals:
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
     run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
     package_retry: float = 5.0  # a package's retry while its source is missing
+    events: float = 5.0  # events not routed yet (a missed notification)
+    events_expiry: float = 3600.0  # routed events past their retention
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class Settings:
     standalone: bool = True
     peering_name: str = "ferris"
     runner_policy: RunnerPolicy = field(default_factory=RunnerPolicy)
+    max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
+    events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
+    max_events_per_run: int = 100  # events one run may send (FERRIS_MAX_EVENTS_PER_RUN)
     intervals: Intervals = field(default_factory=Intervals)
     kopf: KopfTuning = field(default_factory=KopfTuning)
     log_level: str = "INFO"
@@ -127,6 +132,9 @@ class Settings:
                 if "FERRIS_RUNNER_FORBIDDEN_ENV" in env
                 else DEFAULT_FORBIDDEN_ENV,
             ),
+            max_chain_depth=int(env.get("FERRIS_MAX_CHAIN_DEPTH", defaults.max_chain_depth)),
+            events_retention_days=float(env.get("FERRIS_EVENTS_RETENTION_DAYS", defaults.events_retention_days)),
+            max_events_per_run=int(env.get("FERRIS_MAX_EVENTS_PER_RUN", defaults.max_events_per_run)),
             intervals=Intervals(
                 source_resync=float(env.get("FERRIS_SOURCE_RESYNC_SECONDS", defaults.intervals.source_resync))
             ),

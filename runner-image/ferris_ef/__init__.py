@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+import uuid
 from typing import Any
 
 __all__ = ["context", "get_param", "get_secret"]
@@ -132,8 +133,30 @@ class _Scheduler:
 
 
 class _Events:
-    def send(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("context.events.send is not supported yet")
+    """Events from a script, as the Ferris executor's ``context.events``."""
+
+    def send(
+        self,
+        event_type: str,
+        event_source: str | None = None,
+        data: dict[str, Any] | None = None,
+        topic: str | None = None,
+        reference_id: str | None = None,
+    ) -> str:
+        """Send an event of ``event_type`` into this run's namespace, with ``data`` (a JSON
+        object: it becomes the params of the runs it starts). Its source is this run unless
+        ``event_source`` is given. ``topic`` (a Kafka topic in the Ferris executor) has no
+        meaning here: FerrisTriggers choose events by type, source and data. ``reference_id``
+        becomes the event's subject. Secret values in the data are replaced by ****. Returns
+        the event's id."""
+        del topic
+        event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": event_type, "data": data if data is not None else {}}
+        if event_source:
+            event["source"] = event_source
+        if reference_id is not None:
+            event["subject"] = str(reference_id)
+        value = _State()._call({"op": "event", "event": event}, "context.events.send").get("value") or {}
+        return str(value.get("id") or event["id"])
 
 
 class _Context:

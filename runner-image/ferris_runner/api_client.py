@@ -79,3 +79,8 @@ class RunnerApiClient:
     def retry(self, ask: dict[str, Any]) -> Any:
         """``{"afterSeconds": N}`` or ``{"cron": EXPR}``, with ``params``; the run's id and time."""
         return self.request("POST", "/retries", ask)
+
+    def send_event(self, event: dict[str, Any]) -> Any:
+        """``context.events.send``: the event's id (made once per call: a retried request is
+        one event) and its place in the store."""
+        return self.request("POST", "/events", event)

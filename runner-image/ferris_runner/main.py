@@ -21,7 +21,7 @@ from typing import IO, Any
 from ferris_ciphertext.bundle import BundleMismatch, open_bundle
 from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
-from ferris_runner.masking import Masker
+from ferris_runner.masking import Masker, mask_data
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
 REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB
@@ -55,9 +55,10 @@ class StateServer(threading.Thread):
     """Serves ``ferris_ef.context.state`` and ``context.scheduler`` to one script over a pair of
     pipes (no token in its environment)."""
 
-    def __init__(self, api: RunnerApiClient, requests: IO[str], responses: IO[str]) -> None:
+    def __init__(self, api: RunnerApiClient, requests: IO[str], responses: IO[str], mask: Masker) -> None:
         super().__init__(daemon=True)
         self.api, self.requests, self.responses = api, requests, responses
+        self.mask = mask  # always on for what is stored in plain (events, retries' params)
 
     def run(self) -> None:
         for line in self.requests:
@@ -69,7 +70,9 @@ class StateServer(threading.Thread):
                     self.api.state_put(str(message["key"]), message.get("value"))
                     reply = {"ok": True}
                 elif message.get("op") == "retry":
-                    reply = {"ok": True, "value": self.api.retry(message["ask"])}
+                    reply = {"ok": True, "value": self.api.retry(mask_data(message["ask"], self.mask))}
+                elif message.get("op") == "event":
+                    reply = {"ok": True, "value": self.api.send_event(mask_data(message["event"], self.mask))}
                 else:
                     reply = {"ok": False, "error": "unknown operation"}
             except (RunnerApiError, ValueError, KeyError) as exc:
@@ -118,6 +121,7 @@ def run_step(
     api: RunnerApiClient,
     mask: Masker | None,
     secrets_fd: int | None = None,
+    stored_mask: Masker | None = None,
 ) -> tuple[int, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
@@ -135,7 +139,9 @@ def run_step(
     )
     os.close(to_child_r)
     os.close(from_child_w)
-    server = StateServer(api, os.fdopen(from_child_r, "r"), os.fdopen(to_child_w, "w"))
+    server = StateServer(
+        api, os.fdopen(from_child_r, "r"), os.fdopen(to_child_w, "w"), stored_mask or mask or Masker({})
+    )
     server.start()
     captured: list[str] = []
     size = 0
@@ -207,7 +213,8 @@ def main() -> int:
             2,
         )
     secrets_fd = None if in_argv else secrets_file(secrets)
-    mask = Masker(secrets) if document.get("maskSecrets", True) else None
+    stored_mask = Masker(secrets)
+    mask = stored_mask if document.get("maskSecrets", True) else None
     steps: list[str] = document["steps"]
     try:
         failed: str | None = None
@@ -217,7 +224,7 @@ def main() -> int:
                 continue
             started = now()
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
-            code, output = run_step(work / name, argument, work, config_file, api, mask, secrets_fd)
+            code, output = run_step(work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask)
             phase = "Succeeded" if code == 0 else "Failed"
             api.step(
                 idx,

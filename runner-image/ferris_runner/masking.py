@@ -42,3 +42,17 @@ class Masker:
             if form in text:
                 text = text.replace(form, MASK)
         return text
+
+
+def mask_data(value: Any, mask: Masker) -> Any:
+    """``value`` (JSON-like) with every secret replaced by ****, in keys and values, its shape
+    kept: what a script sends to be stored (an event's data, a retry's params)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask(str(key)): mask_data(inner, mask) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [mask_data(inner, mask) for inner in value]
+    if isinstance(value, int | float) and not isinstance(value, bool) and mask(str(value)) != str(value):
+        return MASK
+    return value

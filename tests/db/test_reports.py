@@ -22,7 +22,7 @@ from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.retries import Retries
 from ferris_operator.settings import Settings
-from ferris_operator.store.notifications import ReportListener
+from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
 
@@ -109,7 +109,7 @@ def test_the_listener_hears_reports_and_reconnects_after_its_connection_is_kille
     runs, reports = stores
     heard: list[str] = []
     connections = threading.Semaphore(0)
-    listener = ReportListener(database_url, heard.append, connections.release, poll_seconds=0.2)
+    listener = Listener(database_url, {CHANNEL: heard.append}, connections.release, poll_seconds=0.2)
     listener.start()
     try:
         assert connections.acquire(timeout=10), "the listener never connected"

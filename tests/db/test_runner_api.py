@@ -21,6 +21,7 @@ from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
+from ferris_operator.store.events import EventStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import MAX_STATE_KEYS, Vault
@@ -45,7 +46,8 @@ class World:
         self.tokens = RunTokens(ring)
         self.vault = Vault(pool, ring)
         authenticator = RunTokenAuthenticator(self.tokens, self.reports)  # one limiter across exchanges
-        self.api = RunnerApi(authenticator, self.reports, self.vault)
+        self.events = EventStore(pool)
+        self.api = RunnerApi(authenticator, self.reports, self.vault, self.events)
         self.package_uid = "pkg-" + uuid.uuid4().hex[:8]
         self.vault.ensure_package("tenant", "pkg", self.package_uid)
 

@@ -100,14 +100,19 @@ app.kubernetes.io/component: runner
 - apiGroups: ["ferris.io"]
   resources: ["ferrispackages", "ferrisruns"]
   verbs: ["get", "list", "watch", "patch", "update", "delete"]
-# Make the runs of packages' schedules (each under the name of its scheduled time; one that
-# exists is read back to check it is that time's run).
+# Make the runs of packages' schedules, retries and events (each under a name derived from
+# what started it; one that exists is read back to check it is that start's run).
 - apiGroups: ["ferris.io"]
   resources: ["ferrisruns"]
   verbs: ["create"]
-# Write phase, steps and conditions.
+# Read triggers (checked when they change, listed when an event is routed); kopf patches their
+# annotations (progress).
 - apiGroups: ["ferris.io"]
-  resources: ["ferrispackages/status", "ferrisruns/status"]
+  resources: ["ferristriggers"]
+  verbs: ["get", "list", "watch", "patch"]
+# Write phase, steps and conditions; a trigger's counts and last event.
+- apiGroups: ["ferris.io"]
+  resources: ["ferrispackages/status", "ferrisruns/status", "ferristriggers/status"]
   verbs: ["get", "patch", "update"]
 # Read a package's source secrets.json (then delete it), create and delete each run's key.
 - apiGroups: [""]

@@ -113,6 +113,10 @@ class Kube:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
         return self._iter_custom(model.PACKAGES, namespaces)
 
+    def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        """Every FerrisTrigger in ``namespaces`` (all namespaces when empty), a page at a time."""
+        return self._iter_custom(model.TRIGGERS, namespaces)
+
     def _iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
         for namespace in namespaces or (None,):
             token: str | None = None

@@ -61,7 +61,14 @@ class Outcomes:
         """A run that ends without children: recorded, with its status and (for a failure) an Event."""
         meta = body["metadata"]
         self.store.record_failure_before_start(
-            meta["uid"], meta["namespace"], meta["name"], package_name, phase, problem.reason, problem.message
+            meta["uid"],
+            meta["namespace"],
+            meta["name"],
+            package_name,
+            phase,
+            problem.reason,
+            problem.message,
+            model.chain_depth(meta),
         )
         conditions = (body.get("status") or {}).get("conditions")
         status = run_status.failed_before_start(

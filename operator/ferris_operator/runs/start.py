@@ -106,12 +106,14 @@ class Starter:
             _wait_for_start_after(spec)
         package = self.kube.get_package(ref.namespace, package_name)
         try:
+            if existing is None:
+                self._check_chain_depth(meta)
             self._check_package(ref, package, package_name, existing is not None)
             assert package is not None
             if existing is None:
                 self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
                 self._apply_concurrency_policy(ref, package)
-            if self._create_children(ref, package, spec, existing):
+            if self._create_children(ref, package, spec, existing, model.chain_depth(meta)):
                 metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -119,6 +121,16 @@ class Starter:
             self._fail(body, package_name, problem)
             return
         self.outcomes.publish(ref.uid, generation, conditions)
+
+    def _check_chain_depth(self, meta: dict[str, Any]) -> None:
+        depth, limit = model.chain_depth(meta), self.settings.max_chain_depth
+        if depth > limit:
+            raise Problem(
+                reasons.CHAIN_TOO_DEEP,
+                f"started by event {(meta.get('annotations') or {}).get(model.ANNOTATION_EVENT, '?')!r}, this run"
+                f" would be run {depth} of a chain of runs that start each other; the limit is {limit}"
+                " (FERRIS_MAX_CHAIN_DEPTH): check the triggers for a loop",
+            )
 
     def _fail(self, body: dict[str, Any], package_name: str, problem: Problem) -> None:
         """End a run that cannot go on: recorded once, with a condition and an Event."""
@@ -171,7 +183,7 @@ class Starter:
             )
 
     def _create_children(
-        self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None
+        self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None, depth: int
     ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
         An existing child is reused only when this run controls it (else ForeignObject). A run
@@ -212,6 +224,7 @@ class Starter:
             steps,
             params,
             str(spec.get("trigger") or model.TRIGGER_MANUAL),
+            depth,
         )
         if record.token_sha256 != token_digest(token):
             self.store.set_token(ref.uid, token_digest(token))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,8 @@ CREATE_RUN = Access("create", model.RUNS)
 LIST_PACKAGES = Access("list", model.PACKAGES)
 GET_PACKAGE = Access("get", model.PACKAGES)
 UPLOAD_SECRETS = Access("update", model.PACKAGES, "secrets")
+LIST_EVENTS = Access("list", model.EVENTS)
+SEND_EVENTS = Access("create", model.EVENTS)
 PERMISSIONS = {
     "listRuns": LIST_RUNS,
     "getRun": GET_RUN,
@@ -50,6 +52,8 @@ PERMISSIONS = {
     "createRuns": CREATE_RUN,
     "listPackages": LIST_PACKAGES,
     "uploadSecrets": UPLOAD_SECRETS,
+    "listEvents": LIST_EVENTS,
+    "sendEvents": SEND_EVENTS,
 }
 
 
@@ -75,7 +79,9 @@ class ServerApi:
         authorizer: Authorizer,
         limiter: FailureLimiter | None = None,
         vault: VaultPort | None = None,
+        more_routes: Sequence[Route] = (),
     ) -> None:
+        self.more_routes = tuple(more_routes)  # other rooms' routes (events), behind the same guard
         self.vault = vault  # None: no master key here, no secrets upload
         self.kube = kube
         self.history = history
@@ -121,6 +127,7 @@ class ServerApi:
                 self.upload_secrets,
                 "replace a package's secrets with a secrets.json, straight into the vault; answers names only",
             ),
+            *self.more_routes,
         ]
 
     def app(self) -> web.Application:

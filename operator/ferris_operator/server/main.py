@@ -32,12 +32,14 @@ from ferris_operator.server import openapi
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
+from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
 from ferris_operator.stopping import until_stopped
 from ferris_operator.store.db import open_pool
+from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.tls import serving_context
@@ -72,6 +74,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         TokenCache(reviews.token),
         Authorizer(reviews.access),
         vault=vault if settings.secrets_upload else None,
+        more_routes=EventsApi(EventStore(pool)).routes(),
     )
     app = server.app()
     document = openapi.document(server.routes(), __version__)
@@ -84,9 +87,10 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
     return app
 
 
-def runner_api(pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Application:
+def runner_api(settings: Settings, pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Application:
     reports = ReportStore(pool)
-    return RunnerApi(RunTokenAuthenticator(RunTokens(ring), reports), reports, vault).app()
+    authenticator = RunTokenAuthenticator(RunTokens(ring), reports)
+    return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run).app()
 
 
 def tls(
@@ -142,7 +146,7 @@ async def serve(settings: Settings, ring: KeyRing) -> None:
     runners = []
     for app, bind, port, site_tls in (
         (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
-        (runner_api(pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
+        (runner_api(settings, pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
         (health_app(lambda: True), settings.health_bind, settings.health_port, None),
     ):
         runner = web.AppRunner(app, access_log=None)

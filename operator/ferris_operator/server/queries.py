@@ -42,6 +42,17 @@ def _time(query: Mapping[str, str], field: str) -> datetime.datetime | None:
     return moment
 
 
+def page_limit(text: str | None, most: int = MAX_LIMIT) -> int:
+    """``?limit=``: how many items a page holds (DEFAULT_LIMIT when not given)."""
+    try:
+        limit = int(text) if text is not None else DEFAULT_LIMIT
+    except ValueError:
+        raise QueryError(f"limit must be a whole number from 1 to {most}") from None
+    if not 1 <= limit <= most:
+        raise QueryError(f"limit must be a whole number from 1 to {most}")
+    return limit
+
+
 def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Cursor | None, int]:
     package = query.get("package")
     phase = query.get("phase")
@@ -50,12 +61,7 @@ def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Curso
     trigger = query.get("trigger")
     if trigger is not None and trigger not in TRIGGERS:
         raise QueryError(f"trigger must be one of {', '.join(TRIGGERS)}")
-    try:
-        limit = int(query.get("limit", DEFAULT_LIMIT))
-    except ValueError:
-        raise QueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    limit = page_limit(query.get("limit"))
     after = None
     if query.get("continue"):
         try:

@@ -21,13 +21,15 @@ from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model, runner_reports
-from ferris_operator.ports import ReportPort, RetryLimit, StateQuotaExceeded, VaultPort
-from ferris_operator.records import RunRecord
+from ferris_operator.ports import EventStorePort, ReportPort, RetryLimit, StateQuotaExceeded, VaultPort
+from ferris_operator.records import Event, RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.schedules.cron import CronError, next_after
 from ferris_operator.schedules.cron import parse as parse_cron
 from ferris_operator.server.runner_auth import RunTokenAuthenticator, Unauthorised
 from ferris_operator.store.db import DATABASE_ERRORS
+from ferris_operator.triggers import cloudevents
+from ferris_operator.triggers.cloudevents import EventError
 
 log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,10 +57,19 @@ async def _body(request: web.Request, limit: int, max_containers: int) -> Any:
 
 
 class RunnerApi:
-    def __init__(self, authenticator: RunTokenAuthenticator, reports: ReportPort, vault: VaultPort) -> None:
+    def __init__(
+        self,
+        authenticator: RunTokenAuthenticator,
+        reports: ReportPort,
+        vault: VaultPort,
+        events: EventStorePort,
+        max_events_per_run: int = 100,
+    ) -> None:
         self.authenticator = authenticator
         self.reports = reports
         self.vault = vault
+        self.events = events
+        self.max_events_per_run = max_events_per_run
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -72,6 +83,7 @@ class RunnerApi:
                 web.get("/v1/runs/{uid}/state", self.state_get),
                 web.put("/v1/runs/{uid}/state/{key}", self.state_put),
                 web.post("/v1/runs/{uid}/retries", self.retry),
+                web.post("/v1/runs/{uid}/events", self.send_event),
             ]
         )
         return app
@@ -164,6 +176,30 @@ class RunnerApi:
         except RetryLimit as exc:
             return _error(409, str(exc))
         return web.json_response({"id": name, "startAfter": model.timestamp(start_after)})
+
+    async def send_event(self, request: web.Request) -> web.Response:
+        """``context.events.send``: an event in the run's namespace, one step deeper in its chain
+        than nothing (the run's own depth), stored once per id the runner made for the call."""
+        record = request[RUN]
+        body = await _body(request, cloudevents.MAX_BODY + 4096, cloudevents.MAX_CONTAINERS)
+        try:
+            incoming = cloudevents.sent_by_script(body, model.run_event_source(record.namespace, record.name))
+        except EventError as exc:
+            raise ReportError(str(exc)) from None
+        sender = f"run/{record.uid}"
+        if await asyncio.to_thread(self.events.sent_by_count, sender) >= self.max_events_per_run:
+            return _error(429, f"a run may send at most {self.max_events_per_run} events (FERRIS_MAX_EVENTS_PER_RUN)")
+        event = Event(
+            incoming.id,
+            incoming.type,
+            incoming.source,
+            record.namespace,
+            incoming.subject,
+            incoming.data,
+            record.depth,
+        )
+        seq, duplicate = await asyncio.to_thread(self.events.put, event, sender)
+        return web.json_response({"id": incoming.id, "seq": seq, "duplicate": duplicate})
 
     async def state_get(self, request: web.Request) -> web.Response:
         package_uid = _package_of(request[RUN])

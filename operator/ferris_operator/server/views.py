@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.records import Cursor, RunRecord, StepSummary
+from ferris_operator.records import Cursor, EventRecord, RunRecord, StepSummary
 
 
 def _time(moment: datetime.datetime | None) -> str | None:
@@ -113,3 +113,30 @@ def parse_cursor(token: str) -> Cursor:
     if moment.tzinfo is None:
         raise ValueError("not a continue token")
     return Cursor(moment, data["u"])
+
+
+def event(record: EventRecord, with_data: bool) -> dict[str, Any]:
+    """An event and what routing it did (``routed: false`` while the operator has not)."""
+    outcome = record.outcome or {}
+    found = record.event
+    view: dict[str, Any] = {
+        "seq": record.seq,
+        "namespace": found.namespace,
+        "id": found.id,
+        "type": found.type,
+        "source": found.source,
+        "subject": found.subject,
+        "depth": found.depth,
+        "sentBy": record.sent_by,
+        "receivedAt": _time(record.received_at),
+        "routedAt": _time(record.routed_at),
+        "routed": record.routed_at is not None,
+        "triggers": outcome.get("triggers") or [],
+        "runs": outcome.get("runs") or [],
+        "refused": outcome.get("refused") or [],
+    }
+    if found.also_type:
+        view["alsoType"] = found.also_type
+    if with_data:
+        view["data"] = found.data
+    return view

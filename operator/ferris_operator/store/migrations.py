@@ -166,6 +166,42 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         CREATE INDEX retries_pending ON retries (created_at) WHERE made_at IS NULL;
         """,
     ),
+    (
+        10,
+        """
+        -- Events (issue: runs that start themselves, part 2). An event is stored before it is
+        -- acknowledged, once per namespace, source and id (a redelivery finds the first); the
+        -- operator routes it into runs and records what it did in outcome.
+        ALTER TABLE runs ADD COLUMN depth integer NOT NULL DEFAULT 0;
+        CREATE TABLE events (
+            seq bigserial PRIMARY KEY,
+            namespace text NOT NULL,
+            id text NOT NULL,
+            source text NOT NULL,
+            type text NOT NULL,
+            also_type text,
+            subject text,
+            data jsonb NOT NULL DEFAULT '{}',
+            depth integer NOT NULL DEFAULT 0,
+            sent_by text NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now(),
+            routed_at timestamptz,
+            outcome jsonb,
+            UNIQUE (namespace, source, id)
+        );
+        CREATE INDEX events_unrouted ON events (seq) WHERE routed_at IS NULL;
+        CREATE INDEX events_page ON events (namespace, seq DESC);
+        CREATE INDEX events_by_age ON events (received_at);
+        CREATE INDEX events_by_sender ON events (sent_by);
+        CREATE TABLE trigger_counts (
+            trigger_uid text PRIMARY KEY,
+            events bigint NOT NULL DEFAULT 0,
+            runs bigint NOT NULL DEFAULT 0,
+            refused bigint NOT NULL DEFAULT 0,
+            last_seq bigint
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,29 +1,29 @@
-"""Hearing the runner API's reports as they are stored: ``LISTEN ferris_run_reports`` on a
-connection of the operator's own, in a thread.
+"""Hearing what the server stores as it is stored: runners' reports (``ferris_run_reports``)
+and events (``ferris_events``), by ``LISTEN`` on a connection of the operator's own, in a
+thread.
 
-``heard(uid)`` is called for each notification; ``connected()`` after every (re)connection,
-since notifications sent while nobody listened are gone and must be looked for in the table.
-A lost connection is retried with backoff until ``stop()``."""
+``heard[channel](payload)`` is called for each notification; ``connected()`` after every
+(re)connection, since notifications sent while nobody listened are gone and must be looked for
+in the tables. A lost connection is retried with backoff until ``stop()``."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import psycopg
-
-from ferris_operator.store.reports import CHANNEL
+from psycopg import sql
 
 log = logging.getLogger("ferris.notifications")
 MAX_BACKOFF_SECONDS = 30.0
 
 
-class ReportListener:
+class Listener:
     def __init__(
         self,
         database_url: str,
-        heard: Callable[[str], object],
+        heard: Mapping[str, Callable[[str], object]],
         connected: Callable[[], object],
         poll_seconds: float = 1.0,
     ) -> None:
@@ -32,7 +32,7 @@ class ReportListener:
         self._connected = connected
         self._poll = poll_seconds
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="report-listener", daemon=True)
+        self._thread = threading.Thread(target=self._listen, name="listener", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -46,13 +46,14 @@ class ReportListener:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute("LISTEN " + CHANNEL)
+                    for channel in self._heard:
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     backoff = 1.0
                     self._connected()
                     while not self._stopping.is_set():
                         for notification in conn.notifies(timeout=self._poll):
-                            self._heard(notification.payload)
+                            self._heard[notification.channel](notification.payload)
             except psycopg.Error as exc:
-                log.warning("listening for runner reports: %s; again in %.0f s", type(exc).__name__, backoff)
+                log.warning("listening for reports and events: %s; again in %.0f s", type(exc).__name__, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)

@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
 from ferris_operator.records import RetryRequest, RunRecord, StepRecord
+from ferris_operator.store import events
 
 MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones are not kept
 
@@ -18,8 +19,11 @@ MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones ar
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
-    "report_seq, published_seq, runner_succeeded, runner_message, trigger"
+    "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth"
 )
+
+# What the event of a run's end is made from (store.events.run_ended).
+ENDED_COLUMNS: LiteralString = "uid, namespace, name, package_name, package_uid, phase, reason, depth"
 
 # Literal phases, as in the partial index runs_active (migration 2), so that it is used.
 ACTIVE_RUNS_SQL: LiteralString = (
@@ -46,14 +50,15 @@ class RunStore:
         steps: list[str],
         params: dict[str, Any] | None = None,
         trigger: str | None = None,
+        depth: int = 0,
     ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored."""
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
-                " secrets_version, token_sha256, job_name, params, trigger)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " secrets_version, token_sha256, job_name, params, trigger, depth)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -67,6 +72,7 @@ class RunStore:
                     model.job_name(name),
                     kept,
                     trigger,
+                    depth,
                 ),
             ).fetchone()
             if inserted:
@@ -80,14 +86,26 @@ class RunStore:
         return record
 
     def record_failure_before_start(
-        self, uid: str, namespace: str, name: str, package_name: str, phase: str, reason: str, message: str
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        package_name: str,
+        phase: str,
+        reason: str,
+        message: str,
+        depth: int = 0,
     ) -> None:
-        with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, now()) ON CONFLICT (uid) DO NOTHING",
-                (uid, namespace, name, package_name, phase, reason, message),
-            )
+        """A run that ended before it started, recorded once, with the event of its end."""
+        with self._pool.connection() as conn, conn.transaction():
+            ended = conn.execute(
+                "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at, depth)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT (uid) DO NOTHING RETURNING "
+                + ENDED_COLUMNS,
+                (uid, namespace, name, package_name, phase, reason, message, depth),
+            ).fetchone()
+            if ended is not None:
+                events.run_ended(conn, ended)
 
     def set_token(self, uid: str, token_sha256: str) -> None:
         with self._pool.connection() as conn:
@@ -137,17 +155,19 @@ class RunStore:
             conn.execute("UPDATE runs SET published_seq = greatest(published_seq, %s) WHERE uid = %s", (seq, uid))
 
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
-        """Move the run to a terminal phase once; returns False when it already was terminal.
+        """Move the run to a terminal phase once, with the event of its end; returns False when
+        it already was terminal.
 
         Steps still Pending or Running become Skipped (or Failed for a Running step)."""
         with self._pool.connection() as conn, conn.transaction():
             changed = conn.execute(
-                "UPDATE runs SET phase = %s, reason = %s, message = %s, finished_at = now(),"
+                "UPDATE runs SET phase = %s, reason = %s, message = %s, finished_at = now(),"  # noqa: S608
                 " started_at = COALESCE(started_at, now()), token_sha256 = NULL"
-                " WHERE uid = %s AND phase <> ALL(%s) RETURNING uid",
+                " WHERE uid = %s AND phase <> ALL(%s) RETURNING " + ENDED_COLUMNS,
                 (phase, reason, message, uid, list(model.TERMINAL)),
             ).fetchone()
             if changed:
+                events.run_ended(conn, changed)
                 conn.execute(
                     "UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
                     (model.STEP_FAILED, uid, model.STEP_RUNNING),

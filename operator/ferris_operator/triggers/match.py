@@ -11,25 +11,17 @@ redelivered event makes no second run."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import reasons
 from ferris_operator.problems import Problem
+from ferris_operator.records import Event
+
+__all__ = ["Event", "Filter", "Target", "Trigger", "filter_of", "matched_type", "matches", "params_for", "run_name"]
 
 MAX_NAME = 56  # the FerrisRun CRD's limit
 MISSING = object()
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    source: str
-    namespace: str
-    subject: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    depth: int = 0  # how many runs of a chain came before the one that sent it
 
 
 @dataclass(frozen=True)
@@ -65,20 +57,65 @@ def filter_of(spec: dict[str, Any]) -> Filter:
     return Filter(raw.get("type"), raw.get("typePrefix"), raw.get("source"), raw.get("subject"), tuple(conditions))
 
 
-def matches(rule: Filter, event: Event) -> bool:
-    if rule.type is not None and event.type != rule.type:
-        return False
-    if rule.type_prefix is not None and not event.type.startswith(rule.type_prefix):
-        return False
+@dataclass(frozen=True)
+class Target:
+    package: str
+    params: dict[str, str] | None = None  # param name -> dotted path in the event's data
+
+
+@dataclass(frozen=True)
+class Trigger:
+    namespace: str
+    name: str
+    uid: str
+    filter: Filter
+    targets: tuple[Target, ...]
+    suspended: bool = False
+
+
+def trigger_of(obj: dict[str, Any]) -> Trigger:
+    """A FerrisTrigger object read, or ``InvalidTrigger`` naming the field."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    targets = []
+    for index, item in enumerate(spec.get("targets") or []):
+        package = str(((item or {}).get("packageRef") or {}).get("name") or "")
+        if not package:
+            raise Problem(reasons.INVALID_TRIGGER, f"spec.targets[{index}].packageRef.name: name the package to run")
+        mapping = item.get("params")
+        targets.append(Target(package, {str(k): str(v) for k, v in mapping.items()} if mapping else None))
+    if not targets:
+        raise Problem(reasons.INVALID_TRIGGER, "spec.targets: give at least one target with a packageRef")
+    return Trigger(
+        meta["namespace"], meta["name"], meta.get("uid", ""), filter_of(spec), tuple(targets), bool(spec.get("suspend"))
+    )
+
+
+def matched_type(rule: Filter, event: Event) -> str | None:
+    """The event's type the trigger matched it by (it may have two names); None: no match."""
     if rule.source is not None and event.source != rule.source:
-        return False
+        return None
     if rule.subject is not None and event.subject != rule.subject:
-        return False
-    return all(_at(event.data, c.path) == c.equals for c in rule.data)
+        return None
+    if not all(_at(event.data, c.path) == c.equals for c in rule.data):
+        return None
+    for name in (event.type, event.also_type):
+        if name is None:
+            continue
+        if rule.type is not None and name != rule.type:
+            continue
+        if rule.type_prefix is not None and not name.startswith(rule.type_prefix):
+            continue
+        return name
+    return None
 
 
-def params_for(mapping: dict[str, str] | None, event: Event) -> dict[str, Any]:
-    """The run's params: the event's data (or the mapped parts of it) and its type."""
+def matches(rule: Filter, event: Event) -> bool:
+    return matched_type(rule, event) is not None
+
+
+def params_for(mapping: dict[str, str] | None, event: Event, origin_type: str | None = None) -> dict[str, Any]:
+    """The run's params: the event's data (or the mapped parts of it) and the type it was
+    matched by, as ``origin_event_type``."""
     if mapping:
         params = {}
         for name, path in mapping.items():
@@ -87,13 +124,13 @@ def params_for(mapping: dict[str, str] | None, event: Event) -> dict[str, Any]:
                 params[name] = value
     else:
         params = dict(event.data)
-    params["origin_event_type"] = event.type
+    params["origin_event_type"] = origin_type or event.type
     return params
 
 
-def run_name(trigger: str, event: Event) -> str:
-    """``<trigger>-<12 hex of the source and id>``: the same for a redelivered event."""
-    digest = hashlib.sha256(f"{event.source}\0{event.id}".encode()).hexdigest()[:12]
+def run_name(trigger: str, package: str, event: Event) -> str:
+    """``<trigger>-<12 hex of the source, id and package>``: the same for a redelivered event."""
+    digest = hashlib.sha256(f"{event.source}\0{event.id}\0{package}".encode()).hexdigest()[:12]
     return f"{trigger[: MAX_NAME - len(digest) - 1].rstrip('-.')}-{digest}"
 
 

@@ -16,16 +16,25 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.ports import Access, User
-from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.records import Cursor, Event, EventRecord, RunFilter, RunRecord, StepRecord, StepSummary
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
 VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisruns", "log")}
 VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
-EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets")}
+VIEW |= {("list", "ferrisevents", ""), ("get", "ferrisevents", "")}
+EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets"), ("create", "ferrisevents", "")}
+ORDER = {
+    "specversion": "1.0",
+    "id": "order-1",
+    "source": "/shop",
+    "type": "com.example.order",
+    "data": {"item": "book"},
+}
 RIGHTS = {"viewer": VIEW, "editor": EDIT, "stranger": set()}
 
 # Every route: (method, path in team-a, body), and the least role that may call it.
@@ -60,6 +69,9 @@ ROUTES = {
         {"API_KEY": "s3cr3t-value"},
         "editor",
     ),
+    ("POST", "/api/v1/namespaces/{namespace}/events"): ("/api/v1/namespaces/team-a/events", ORDER, "editor"),
+    ("GET", "/api/v1/namespaces/{namespace}/events"): ("/api/v1/namespaces/team-a/events", None, "viewer"),
+    ("GET", "/api/v1/namespaces/{namespace}/events/{seq}"): ("/api/v1/namespaces/team-a/events/1", None, "viewer"),
 }
 ROLES = ["stranger", "viewer", "editor"]
 RUNS = "/api/v1/namespaces/team-a/runs"
@@ -145,18 +157,42 @@ def package() -> dict[str, Any]:
     }
 
 
+class FakeEvents:
+    """One stored event, already routed into one run."""
+
+    def __init__(self) -> None:
+        self.stored: list[tuple[Event, str]] = []
+
+    def put(self, event: Event, sent_by: str) -> tuple[int, bool]:
+        self.stored.append((event, sent_by))
+        return 1, len(self.stored) > 1
+
+    def get(self, namespace: str, seq: int) -> EventRecord | None:
+        if (namespace, seq) != ("team-a", 1):
+            return None
+        event = self.stored[0][0] if self.stored else Event("order-1", "com.example.order", "/shop", "team-a")
+        outcome = {"triggers": ["orders"], "runs": ["orders-0123456789ab"], "refused": []}
+        return EventRecord(1, event, "user/editor", T0, T0, outcome)
+
+    def page(self, namespace: str, before: int | None, limit: int) -> tuple[list[EventRecord], int | None]:
+        found = self.get(namespace, 1)
+        return ([found] if found else []), None
+
+
 class World:
     def __init__(self) -> None:
         self.reviews = FakeReviews()
         self.kube = FakeKube()
         self.history = FakeHistory()
         self.vault = FakeVault()
+        self.events = FakeEvents()
         self.api = ServerApi(
             self.kube,  # type: ignore[arg-type]  # partial fakes: only what the routes call
             self.history,
             TokenCache(self.reviews.token),
             Authorizer(self.reviews.access),
             vault=self.vault,  # type: ignore[arg-type]
+            more_routes=EventsApi(self.events).routes(),  # type: ignore[arg-type]
         )
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, str]:
@@ -164,6 +200,8 @@ class World:
             app: web.Application = self.api.app()
             async with TestClient(TestServer(app)) as client:
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
+                if method == "POST" and path.endswith("/events"):
+                    headers["Content-Type"] = "application/cloudevents+json"
                 data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
                 response = await client.request(method, path, data=data, headers=headers)
                 return response.status, await response.text()
@@ -351,6 +389,8 @@ def test_permissions_say_what_the_console_may_offer() -> None:
         "createRuns": False,
         "listPackages": True,
         "uploadSecrets": False,
+        "listEvents": True,
+        "sendEvents": False,
     }
     assert editor["createRuns"] is True
     stranger = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=STRANGER)[1])
@@ -418,3 +458,38 @@ def test_starting_a_run_or_uploading_needs_the_right_to_read_the_package_too() -
         assert status == 403 and world.kube.created == [] and world.vault.ingested == []
     finally:
         del RIGHTS["creator"]
+
+
+def test_an_event_is_stored_as_the_sender_and_answered_with_what_it_started() -> None:
+    world = World()
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/events", ORDER, EDITOR)
+    answer = json.loads(text)
+    assert status == 200 and answer["routed"] and answer["runs"] == ["orders-0123456789ab"]
+    assert answer["duplicate"] is False and answer["triggers"] == ["orders"]
+    event, sent_by = world.events.stored[0]
+    assert (event.namespace, event.id, event.source, event.data, sent_by) == (
+        "team-a",
+        "order-1",
+        "/shop",
+        {"item": "book"},
+        "user/editor",
+    )
+    assert event.depth == 0  # from outside any run
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"specversion": "0.3"}, "specversion"),
+        ({"id": ""}, "id: required"),
+        ({"source": "/apis/ferris.io/v1alpha1/namespaces/team-a/ferrisruns/a"}, "source: /apis/ferris.io/"),
+        ({"data": [1, 2]}, "data: must be a JSON object"),
+        ({"datacontenttype": "text/plain"}, "datacontenttype"),
+        ({"type": "x" * 300}, "type: 300 characters"),
+    ],
+)
+def test_a_bad_event_is_400_naming_the_attribute_and_nothing_is_stored(change: dict[str, Any], named: str) -> None:
+    world = World()
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/events", {**ORDER, **change}, EDITOR)
+    assert status == 400 and named in json.loads(text)["error"]
+    assert world.events.stored == []

@@ -58,7 +58,7 @@ class FakeService:
 
 def exchange(service: FakeService, method: str, path: str, body: Any, token: str | None = TOKEN) -> tuple[int, str]:
     async def go() -> tuple[int, str]:
-        api = RunnerApi(RunTokenAuthenticator(TOKENS, service), service, vault=None)  # type: ignore[arg-type]
+        api = RunnerApi(RunTokenAuthenticator(TOKENS, service), service, vault=None, events=None)  # type: ignore[arg-type]
         async with TestClient(TestServer(api.app())) as client:
             headers = {} if token is None else {"Authorization": f"Bearer {token}"}
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -123,9 +123,9 @@ def test_a_database_that_is_down_is_503_not_500() -> None:
 
 def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     """Table from the app itself: a route added later is checked too."""
-    api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None)  # type: ignore[arg-type]
+    api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None, events=None)  # type: ignore[arg-type]
     routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
-    assert len(routes) == 6  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries
+    assert len(routes) == 7  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries, events
     for method, template in routes:
         path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k")
         for token in (None, TOKENS.issue("another-run")):

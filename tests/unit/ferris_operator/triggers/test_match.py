@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ferris_operator.problems import Problem
-from ferris_operator.triggers.match import Event, filter_of, matches, params_for, run_name
+from ferris_operator.triggers.match import Event, filter_of, matched_type, matches, params_for, run_name, trigger_of
 
 FINISHED = Event(
     id="e-1",
@@ -71,7 +71,37 @@ def test_a_run_gets_the_events_data_and_type_as_in_ferris_or_the_mapped_parts() 
 def test_a_redelivered_event_names_the_same_run_and_another_event_another() -> None:
     again = Event(id="e-1", type="x", source=FINISHED.source, namespace="team")
     other_source = Event(id="e-1", type="x", source="/elsewhere", namespace="team")
-    assert run_name("on-finish", FINISHED) == run_name("on-finish", again)
-    assert run_name("on-finish", FINISHED) != run_name("on-finish", other_source)
-    long = run_name("t" * 80, FINISHED)
+    assert run_name("on-finish", "b", FINISHED) == run_name("on-finish", "b", again)
+    assert run_name("on-finish", "b", FINISHED) != run_name("on-finish", "b", other_source)
+    assert run_name("on-finish", "b", FINISHED) != run_name("on-finish", "c", FINISHED)  # one run per target
+    long = run_name("t" * 80, "b", FINISHED)
     assert len(long) == 56 and long.startswith("t" * 43 + "-")
+
+
+def test_a_run_end_matches_by_either_of_its_type_names_and_says_which() -> None:
+    ended = Event(
+        id="u-1",
+        type="ferris_executor.run_execution.execution_finished",
+        also_type="io.ferris.run.finished.v1",
+        source="/s",
+        namespace="team",
+    )
+    by_ferris_name = filter_of({"filter": {"type": "ferris_executor.run_execution.execution_finished"}})
+    by_own_name = filter_of({"filter": {"typePrefix": "io.ferris.run."}})
+    assert matched_type(by_ferris_name, ended) == "ferris_executor.run_execution.execution_finished"
+    assert matched_type(by_own_name, ended) == "io.ferris.run.finished.v1"
+    assert params_for(None, ended, "io.ferris.run.finished.v1")["origin_event_type"] == "io.ferris.run.finished.v1"
+    assert matched_type(filter_of({"filter": {"type": "other"}}), ended) is None
+
+
+def _trigger(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"namespace": "team", "name": "t", "uid": "u"}, "spec": spec}
+
+
+def test_a_trigger_is_read_with_its_targets_and_a_wrong_one_names_the_field() -> None:
+    read = trigger_of(_trigger({"targets": [{"packageRef": {"name": "b"}, "params": {"x": "a.b"}}], "suspend": True}))
+    assert read.targets[0].package == "b" and read.targets[0].params == {"x": "a.b"} and read.suspended
+    with pytest.raises(Problem, match=r"spec.targets: give at least one"):
+        trigger_of(_trigger({}))
+    with pytest.raises(Problem, match=r"spec.targets\[1\].packageRef.name"):
+        trigger_of(_trigger({"targets": [{"packageRef": {"name": "b"}}, {"packageRef": {}}]}))

@@ -1,0 +1,120 @@
+"""Events through the Ferris server, as the user: send one (CloudEvents, structured or binary
+mode; ``create ferrisevents``), list a namespace's events and read one (``list``/``get
+ferrisevents``). The routes join the user API's route table, so the one authorization point
+serves them too.
+
+An event is stored before it is answered. The answer waits (``?wait=``, 5 s by default, at most
+30) until the operator has routed it and says what happened: the triggers it matched, the runs
+made, the refusals. Routed later, the answer is 202 with the same fields, ``routed: false``,
+and the event's address to ask again. A redelivered event (same source and id) is not stored
+twice: the answer is the first one's, with ``duplicate: true``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ferris_operator import model
+from ferris_operator.ports import Access, EventStorePort, User
+from ferris_operator.records import Event, EventRecord
+from ferris_operator.server import queries, views
+from ferris_operator.server.api import LIST_EVENTS, PREFIX, SEND_EVENTS, Route
+from ferris_operator.server.queries import QueryError
+from ferris_operator.triggers import cloudevents
+from ferris_operator.triggers.cloudevents import EventError
+
+GET_EVENT = Access("get", model.EVENTS)
+WAIT_SECONDS, MAX_WAIT_SECONDS = 5.0, 30.0
+FIRST_POLL, MAX_POLL = 0.02, 0.25
+MAX_PAGE = 200  # the store's own limit
+
+
+class EventsApi:
+    def __init__(self, events: EventStorePort) -> None:
+        self.events = events
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "POST",
+                f"{PREFIX}/events",
+                (SEND_EVENTS,),
+                self.send,
+                "send a CloudEvent (structured or binary mode); answers what it started once routed",
+            ),
+            Route(
+                "GET", f"{PREFIX}/events", (LIST_EVENTS,), self.list, "a page of the namespace's events, newest first"
+            ),
+            Route(
+                "GET",
+                f"{PREFIX}/events/{{seq}}",
+                (GET_EVENT,),
+                self.get,
+                "one event, with its data and what it started",
+            ),
+        ]
+
+    async def send(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        wait = _wait(request.query.get("wait"))
+        body = await request.content.read(cloudevents.MAX_BODY + 1)
+        try:
+            incoming = cloudevents.parse(request.headers.get("Content-Type", ""), request.headers, body)
+        except EventError as exc:
+            raise QueryError(str(exc)) from None
+        event = Event(incoming.id, incoming.type, incoming.source, namespace, incoming.subject, incoming.data)
+        seq, duplicate = await asyncio.to_thread(self.events.put, event, f"user/{user.name}"[:300])
+        record = await self._routed(namespace, seq, wait)
+        answer = {**views.event(record, with_data=False), "duplicate": duplicate}
+        if record.routed_at is None:
+            answer["see"] = f"/api/v1/namespaces/{namespace}/events/{seq}"
+            return web.json_response(answer, status=202)
+        return web.json_response(answer, status=200)
+
+    async def list(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        limit = queries.page_limit(request.query.get("limit"), MAX_PAGE)
+        before = _seq(request.query["continue"]) if request.query.get("continue") else None
+        records, after = await asyncio.to_thread(self.events.page, namespace, before, limit)
+        return web.json_response(
+            {"items": [views.event(r, with_data=False) for r in records], "continue": str(after) if after else None}
+        )
+
+    async def get(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        seq = _seq(request.match_info["seq"])
+        record = await asyncio.to_thread(self.events.get, namespace, seq)
+        if record is None:
+            return web.json_response({"error": f"no event {seq} in namespace {namespace}"}, status=404)
+        return web.json_response(views.event(record, with_data=True))
+
+    async def _routed(self, namespace: str, seq: int, wait: float) -> EventRecord:
+        """The stored event, once routed or when ``wait`` is over."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + wait, FIRST_POLL
+        while True:
+            record = await asyncio.to_thread(self.events.get, namespace, seq)
+            assert record is not None  # stored above; retention removes only old routed events
+            if record.routed_at is not None or loop.time() >= deadline:
+                return record
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+            pause = min(pause * 2, MAX_POLL)
+
+
+def _wait(text: str | None) -> float:
+    if text is None:
+        return WAIT_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise QueryError(f"wait: {text!r} is not a number of seconds") from None
+    if not 0 <= value <= MAX_WAIT_SECONDS:
+        raise QueryError(f"wait: between 0 and {MAX_WAIT_SECONDS:.0f} seconds")
+    return value
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise QueryError(f"{text!r} is not an event number")
+    return int(text)

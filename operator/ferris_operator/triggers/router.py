@@ -1,0 +1,174 @@
+"""Routing stored events into runs: for each event not routed yet, oldest first, the
+FerrisTriggers of its namespace that match it, one FerrisRun per target, and what was done
+recorded with the event (once) and counted in each trigger's status.
+
+At least once, never twice: an event is marked routed after its runs exist, and a run's name
+derives from the trigger, the event's source and id and the package, so routing an event again
+(after a crash in between) finds the runs it made. A run of that name that is not this event's
+is reported, never taken for it. Namespaces are walls: an event is matched only against the
+triggers of its own namespace, and its runs are made there.
+
+Chains end: a run made for an event sent at depth d (by a run that was d-th in its chain) is
+d+1-th. One past the limit is still made, and refused by the run starter with
+``ChainTooDeep`` on the run; an event from such a refused run starts nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.ports import EventStorePort, KubePort, Refused, RunStorePort
+from ferris_operator.problems import Problem
+from ferris_operator.records import EventRecord
+from ferris_operator.triggers.match import Target, Trigger, matched_type, params_for, run_name, trigger_of
+
+log = logging.getLogger("ferris.triggers")
+BATCH = 100
+
+
+@dataclass
+class Routing:
+    """What routing one event did, as stored with it (``outcome``) and counted per trigger."""
+
+    triggers: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # trigger uid -> (made, refused)
+
+    def outcome(self) -> dict[str, Any]:
+        return {"triggers": self.triggers, "runs": self.runs, "refused": self.refused}
+
+
+class EventRouter:
+    def __init__(
+        self,
+        kube: KubePort,
+        events: EventStorePort,
+        runs: RunStorePort,
+        max_depth: int,
+    ) -> None:
+        self.kube = kube
+        self.events = events
+        self.runs = runs
+        self.max_depth = max_depth
+
+    def route_pending(self) -> int:
+        """Route every event not routed yet; how many were routed."""
+        routed = 0
+        touched: dict[str, Trigger] = {}
+        while batch := self.events.unrouted(BATCH):
+            triggers: dict[str, list[Trigger]] = {}
+            for record in batch:
+                namespace = record.event.namespace
+                if namespace not in triggers:
+                    triggers[namespace] = self._triggers(namespace)
+                routing = self.route(record, triggers[namespace])
+                touched.update({t.uid: t for t in triggers[namespace] if t.uid in routing.counts})
+                routed += 1
+            if len(batch) < BATCH:
+                break
+        isolation.each(
+            "trigger-status", touched.values(), self.publish, lambda t: f"FerrisTrigger {t.namespace}/{t.name}"
+        )
+        return routed
+
+    def route(self, record: EventRecord, triggers: Iterable[Trigger]) -> Routing:
+        routing = Routing()
+        for trigger in triggers:
+            origin = None if trigger.suspended else matched_type(trigger.filter, record.event)
+            if origin is None:
+                continue
+            routing.triggers.append(trigger.name)
+            made = refused = 0
+            for target in trigger.targets:
+                try:
+                    routing.runs.append(self._make_run(trigger, target, record, origin))
+                    made += 1
+                except Problem as problem:
+                    refused += 1
+                    routing.refused.append(
+                        {
+                            "trigger": trigger.name,
+                            "package": target.package,
+                            "reason": problem.reason,
+                            "message": problem.message,
+                        }
+                    )
+                    self.kube.event(_involved(trigger), "FerrisTrigger", problem.reason, problem.message)
+            routing.counts[trigger.uid] = (made, refused)
+        if self.events.routed(record.seq, routing.outcome(), routing.counts):
+            metrics.EVENTS_ROUTED.inc()
+            metrics.EVENT_RUNS.inc(len(routing.runs))
+        return routing
+
+    def publish(self, trigger: Trigger) -> None:
+        """The trigger's counts and last event, from what the store counted."""
+        matched, made, refused, last = self.events.counts(trigger.uid)
+        status: dict[str, Any] = {"events": matched, "runs": made, "refused": refused}
+        if last is not None:
+            status["lastEvent"] = {
+                "seq": last.seq,
+                "id": last.event.id[:256],
+                "type": last.event.type,
+                "source": last.event.source[:1024],
+                "time": model.timestamp(last.received_at),
+            }
+        self.kube.patch_status(model.TRIGGERS, trigger.namespace, trigger.name, status)
+
+    def _triggers(self, namespace: str) -> list[Trigger]:
+        found = []
+        for obj in self.kube.iter_triggers((namespace,)):
+            if obj["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                found.append(trigger_of(obj))
+            except Problem:
+                continue  # reported on the trigger by its handler; it matches nothing
+        return found
+
+    def _make_run(self, trigger: Trigger, target: Target, record: EventRecord, origin: str) -> str:
+        event = record.event
+        depth = event.depth + 1
+        if event.depth > self.max_depth:
+            raise Problem(
+                reasons.CHAIN_TOO_DEEP,
+                f"event {event.id} was sent by a run refused at chain depth {event.depth}; it starts nothing",
+            )
+        name = run_name(trigger.name, target.package, event)
+        manifest = run_manifest(
+            target.package, params_for(target.params, event, origin), None, model.TRIGGER_EVENT, name=name
+        )
+        manifest["metadata"]["namespace"] = event.namespace
+        manifest["metadata"]["annotations"] = {
+            model.ANNOTATION_TRIGGERED_BY: trigger.name,
+            model.ANNOTATION_EVENT: f"{event.source} {event.id}"[:4096],
+            model.ANNOTATION_CHAIN_DEPTH: str(depth),
+        }
+        if self.runs.known(event.namespace, name):
+            return name  # made before a restart, finished and cleaned up since: not again
+        try:
+            run, created = self.kube.create_or_get(manifest)
+        except Refused as refused:
+            raise Problem(reasons.INVALID_TRIGGER, f"the API server refused run {name}: {refused}") from None
+        if created or _is_this_events_run(run, manifest):
+            return name
+        raise Problem(
+            reasons.TRIGGERED_RUN_NAME_TAKEN,
+            f"FerrisRun {name} exists and is not the run of event {event.id} for {target.package};"
+            " delete or rename it so that the trigger can use its name",
+        )
+
+
+def _is_this_events_run(run: dict[str, Any], manifest: dict[str, Any]) -> bool:
+    annotations = run["metadata"].get("annotations") or {}
+    wanted = manifest["metadata"]["annotations"]
+    same_package: bool = (run.get("spec") or {}).get("packageRef") == manifest["spec"]["packageRef"]
+    return same_package and annotations.get(model.ANNOTATION_EVENT) == wanted[model.ANNOTATION_EVENT]
+
+
+def _involved(trigger: Trigger) -> dict[str, Any]:
+    return {"metadata": {"namespace": trigger.namespace, "name": trigger.name, "uid": trigger.uid}}

@@ -1,0 +1,176 @@
+"""Routing events into runs, with fakes for the API server and the event store: namespaces
+are walls, one run per target, a second routing finds the runs of the first, a run of the same
+name that is not the event's is refused, suspended triggers start nothing, and chains stop."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from ferris_operator import model, reasons
+from ferris_operator.ports import Refused
+from ferris_operator.records import Event, EventRecord
+from ferris_operator.triggers.router import EventRouter
+
+NOW = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
+
+
+def trigger(namespace: str, name: str, *packages: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}"},
+        "spec": {"targets": [{"packageRef": {"name": p}} for p in packages], **spec},
+    }
+
+
+class Kube:
+    def __init__(self, *triggers: dict[str, Any]) -> None:
+        self.triggers = list(triggers)
+        self.runs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str]] = []
+        self.refuse = False
+
+    def iter_triggers(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [t for t in self.triggers if t["metadata"]["namespace"] in namespaces]
+
+    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        if self.refuse:
+            raise Refused("spec.packageRef.name: Invalid value")
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        if key in self.runs:
+            return self.runs[key], False
+        self.runs[key] = obj
+        return obj, True
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append((plural, namespace, name, status))
+
+    def event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+    ) -> None:
+        self.events.append((reason, message))
+
+
+class Events:
+    def __init__(self, *events: Event) -> None:
+        self.records = [EventRecord(i + 1, e, "user/alice", NOW) for i, e in enumerate(events)]
+        self.outcomes: dict[int, dict[str, Any]] = {}
+        self.counted: dict[str, list[int]] = {}
+
+    def unrouted(self, limit: int = 100) -> list[EventRecord]:
+        return [r for r in self.records if r.seq not in self.outcomes][:limit]
+
+    def routed(self, seq: int, outcome: dict[str, Any], counts: dict[str, tuple[int, int]]) -> bool:
+        if seq in self.outcomes:
+            return False
+        self.outcomes[seq] = outcome
+        for uid, (made, refused) in counts.items():
+            total = self.counted.setdefault(uid, [0, 0, 0])
+            total[0], total[1], total[2] = total[0] + 1, total[1] + made, total[2] + refused
+        return True
+
+    def counts(self, trigger_uid: str) -> tuple[int, int, int, EventRecord | None]:
+        matched, made, refused = self.counted.get(trigger_uid, [0, 0, 0])
+        return matched, made, refused, self.records[-1]
+
+
+class Runs:
+    def __init__(self, known: tuple[tuple[str, str], ...] = ()) -> None:
+        self._known = set(known)
+
+    def known(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._known
+
+
+def order(namespace: str = "team", depth: int = 0, event_id: str = "e-1") -> Event:
+    return Event(event_id, "com.example.order", "/shop", namespace, None, {"item": "book"}, depth)
+
+
+def router(kube: Kube, events: Events, runs: Runs | None = None, max_depth: int = 10) -> EventRouter:
+    return EventRouter(kube, events, runs or Runs(), max_depth)  # type: ignore[arg-type]
+
+
+def test_an_event_starts_one_run_per_target_with_its_data_as_params_in_its_namespace() -> None:
+    kube = Kube(trigger("team", "orders", "bill", "ship"), trigger("other", "orders", "steal"))
+    events = Events(order())
+    assert router(kube, events).route_pending() == 1
+    made = list(kube.runs.values())
+    assert {r["spec"]["packageRef"]["name"] for r in made} == {"bill", "ship"}  # nothing in "other"
+    assert all(r["metadata"]["namespace"] == "team" for r in made)
+    run = made[0]
+    assert run["spec"]["params"] == {"item": "book", "origin_event_type": "com.example.order"}
+    assert run["spec"]["trigger"] == model.TRIGGER_EVENT
+    assert run["metadata"]["annotations"][model.ANNOTATION_CHAIN_DEPTH] == "1"
+    assert run["metadata"]["annotations"][model.ANNOTATION_EVENT] == "/shop e-1"
+    assert events.outcomes[1]["triggers"] == ["orders"] and len(events.outcomes[1]["runs"]) == 2
+    plural, namespace, name, status = kube.statuses[0]
+    assert (plural, namespace, name) == (model.TRIGGERS, "team", "orders")
+    assert (status["events"], status["runs"], status["refused"]) == (1, 2, 0)
+
+
+def test_routing_again_after_a_crash_finds_the_same_runs_and_makes_none() -> None:
+    kube = Kube(trigger("team", "orders", "bill"))
+    first = Events(order())
+    router(kube, first).route_pending()
+    again = Events(order())  # the same event, not marked routed: the operator died before
+    router(kube, again).route_pending()
+    assert len(kube.runs) == 1 and again.outcomes[1]["runs"] == first.outcomes[1]["runs"]
+    assert again.outcomes[1]["refused"] == []
+
+
+def test_a_run_of_the_same_name_that_is_not_the_events_is_refused_and_reported() -> None:
+    kube = Kube(trigger("team", "orders", "bill"))
+    probe = Events(order())
+    router(Kube(trigger("team", "orders", "bill")), probe).route_pending()
+    name = probe.outcomes[1]["runs"][0]
+    kube.runs[("team", name)] = {"metadata": {"name": name, "namespace": "team"}, "spec": {"packageRef": {"name": "x"}}}
+    events = Events(order())
+    router(kube, events).route_pending()
+    refused = events.outcomes[1]["refused"]
+    assert refused and refused[0]["reason"] == reasons.TRIGGERED_RUN_NAME_TAKEN
+    assert kube.events[0][0] == reasons.TRIGGERED_RUN_NAME_TAKEN and name in kube.events[0][1]
+
+
+def test_a_run_the_api_server_refuses_is_counted_and_the_event_is_still_routed() -> None:
+    kube = Kube(trigger("team", "orders", "bill"))
+    kube.refuse = True
+    events = Events(order())
+    router(kube, events).route_pending()
+    assert events.outcomes[1]["refused"][0]["reason"] == reasons.INVALID_TRIGGER
+    assert kube.statuses[0][3]["refused"] == 1
+
+
+def test_suspended_filtered_out_and_invalid_triggers_start_nothing() -> None:
+    kube = Kube(
+        trigger("team", "paused", "bill", suspend=True),
+        trigger("team", "elsewhere", "bill", filter={"source": "/other"}),
+        {"metadata": {"namespace": "team", "name": "broken", "uid": "u"}, "spec": {"targets": []}},
+    )
+    events = Events(order())
+    router(kube, events).route_pending()
+    assert kube.runs == {} and events.outcomes[1] == {"triggers": [], "runs": [], "refused": []}
+
+
+def test_a_run_already_recorded_is_not_made_again() -> None:
+    probe = Events(order())
+    router(Kube(trigger("team", "orders", "bill")), probe).route_pending()
+    name = probe.outcomes[1]["runs"][0]
+    kube = Kube(trigger("team", "orders", "bill"))  # the run finished and was cleaned up
+    router(kube, Events(order()), Runs((("team", name),))).route_pending()
+    assert kube.runs == {}
+
+
+def test_a_chain_makes_one_run_past_the_limit_for_the_starter_to_refuse_then_stops() -> None:
+    kube = Kube(trigger("team", "loop", "a"))
+    events = Events(order(depth=10, event_id="at-limit"), order(depth=11, event_id="past-limit"))
+    router(kube, events, max_depth=10).route_pending()
+    (made,) = kube.runs.values()
+    assert made["metadata"]["annotations"][model.ANNOTATION_CHAIN_DEPTH] == "11"  # refused by the starter
+    assert events.outcomes[2]["refused"][0]["reason"] == reasons.CHAIN_TOO_DEEP  # from the refused run: nothing
+
+
+def test_a_chain_depth_annotation_is_read_defensively() -> None:
+    assert model.chain_depth({"annotations": {model.ANNOTATION_CHAIN_DEPTH: "3"}}) == 3
+    assert model.chain_depth({"annotations": {model.ANNOTATION_CHAIN_DEPTH: "-1"}}) == 0
+    assert model.chain_depth({"annotations": {model.ANNOTATION_CHAIN_DEPTH: "9" * 40}}) == 0
+    assert model.chain_depth({}) == 0
