@@ -1,4 +1,5 @@
-"""The `ferris` command line: seal, keys, run, schedules; runs, results, logs and console (through the server). The
+"""The `ferris` command line: seal, keys, run, schedules; runs, results, logs, events, send-event and console
+(through the server). The
 demo and the local cluster are `ferris-devcluster`, which ships apart from the operator."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ferris_operator import cli_console, cli_keys, cli_runs, cli_schedules, cli_seal, cli_server
+from ferris_operator import cli_console, cli_events, cli_keys, cli_runs, cli_schedules, cli_seal, cli_server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_runs.register(commands)
     cli_schedules.register(commands)
     cli_server.register(commands)
+    cli_events.register(commands)
     cli_console.register(commands)
     return parser
 

@@ -70,7 +70,9 @@ class ServerClient:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
 
-    def _open(self, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+    def _open(
+        self, path: str, query: dict[str, str] | None = None, body: Any = None, content_type: str = "application/json"
+    ) -> Any:
         context = self.tls
         target = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
@@ -78,7 +80,7 @@ class ServerClient:
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         try:
             return urllib.request.urlopen(request, context=context, timeout=30)  # noqa: S310 - https, the server's CA
         except urllib.error.HTTPError as exc:
@@ -93,6 +95,13 @@ class ServerClient:
     def json(self, path: str, query: dict[str, str] | None = None) -> Any:
         with self._open(path, query) as response:
             return json.loads(response.read())
+
+    def post(
+        self, path: str, body: Any, query: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        """POST ``body`` as JSON; the status (200, 201, 202...) and the answer."""
+        with self._open(path, query, body, content_type) as response:
+            return int(response.status), json.loads(response.read())
 
     def text(self, path: str) -> str:
         with self._open(path) as response:
@@ -144,7 +153,7 @@ def register_common(parser: argparse.ArgumentParser, namespace: bool = True) -> 
     )
 
 
-def _client(args: argparse.Namespace) -> ServerClient:
+def server_client(args: argparse.Namespace) -> ServerClient:
     try:
         return ServerClient.from_kubeconfig(args.ferris_namespace)
     except ServerError as exc:
@@ -159,7 +168,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     query = {"limit": str(args.limit)}
     query.update({k: v for k, v in (("package", args.package), ("phase", args.phase), ("trigger", args.trigger)) if v})
     try:
-        page = _client(args).json(_runs_path(args), query)
+        page = server_client(args).json(_runs_path(args), query)
     except ServerError as exc:
         raise SystemExit(f"ferris runs: {exc}") from None
     rows = [("NAME", "PACKAGE", "TRIGGER", "PHASE", "REASON", "CREATED")]
@@ -176,7 +185,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     if args.database_url:
         return _results_from_database(args)
-    server = _client(args)
+    server = server_client(args)
     path = f"{_runs_path(args)}/{urllib.parse.quote(args.run)}"
     try:
         run = server.json(path)
@@ -202,7 +211,7 @@ def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    server = _client(args)
+    server = server_client(args)
     path = f"{_runs_path(args)}/{urllib.parse.quote(args.run)}"
     try:
         steps = server.json(path)["steps"]

@@ -144,8 +144,9 @@ class Ferris:
 
 @pytest.fixture(scope="session")
 def ferris() -> Iterator[Ferris]:
-    # The periodic re-read of source Secrets every 5 s instead of 60, so that a test can see it.
-    with FerrisStack(operator_env={"FERRIS_SOURCE_RESYNC_SECONDS": "5"}) as stack:
+    # The periodic re-read of source Secrets every 5 s instead of 60, so that a test can see it;
+    # chains of event-started runs cut at 4 instead of 10, so that a test of a loop is short.
+    with FerrisStack(operator_env={"FERRIS_SOURCE_RESYNC_SECONDS": "5", "FERRIS_MAX_CHAIN_DEPTH": "4"}) as stack:
         yield Ferris(stack)
 
 

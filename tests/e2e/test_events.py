@@ -1,0 +1,187 @@
+"""Events on the local cluster: a chain of three packages started by one event sent through the
+server, each run with the previous one's outcome in its params; the same event twice is one
+run; an event stored while the operator is SIGKILLed is routed when it returns; a loop of runs
+that send events stops at the chain depth limit; what scripts send is masked; namespaces are
+walls."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from .conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+ENDED = "ferris_executor.run_execution.execution_finished"
+PRINT_ARGS = "import json, sys\nargs = json.loads(sys.argv[1])\nprint('got', json.dumps(args, sort_keys=True))\n"
+
+
+def trigger(name: str, package: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisTrigger",
+        "metadata": {"name": name},
+        "spec": {"targets": [{"packageRef": {"name": package}}], **spec},
+    }
+
+
+def send(ferris: Ferris, ns: str, event_type: str, data: dict[str, Any], event_id: str, wait: str = "10") -> Any:
+    sent = ferris.ferris(
+        "send-event", "-n", ns, "--type", event_type, "--source", "/shop", "--id", event_id,
+        "--data", json.dumps(data), "--wait", wait,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    return json.loads(sent.stdout)
+
+
+def event_runs(ferris: Ferris, ns: str, package: str) -> list[dict[str, Any]]:
+    selector = f"ferris.io/package={package},ferris.io/trigger=Event"
+    items: list[dict[str, Any]] = json.loads(
+        ferris.kubectl("get", "ferrisruns", "-n", ns, "-l", selector, "-o", "json").stdout
+    )["items"]
+    return items
+
+
+def wait_event_runs(ferris: Ferris, ns: str, package: str, count: int, timeout: float = 120) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while len(runs := event_runs(ferris, ns, package)) < count:
+        assert time.monotonic() < deadline, (
+            f"{len(runs)} event runs of {package}, not {count}\n{ferris.operator_log()[-2000:]}"
+        )
+        time.sleep(0.5)
+    return runs
+
+
+def test_one_event_starts_a_chain_of_three_packages_each_with_the_previous_outcome(ferris: Ferris, ns: str) -> None:
+    for package in ("a", "b", "c"):
+        ferris.package(ns, package, PRINT_ARGS)
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    after_b = {"typePrefix": "io.ferris.run.", "data": [{"path": "package_name", "equals": "b"}]}
+    ferris.apply(
+        ns,
+        trigger("orders", "a", filter={"type": "com.example.order", "data": [{"path": "item", "equals": "book"}]}),
+        trigger("after-a", "b", filter={"type": ENDED, "subject": "a"}),
+        trigger("after-b", "c", filter=after_b),
+    )
+    for name in ("orders", "after-a", "after-b"):
+        ferris.wait_condition(ns, "ferristrigger", name, "Listening")
+    answer = send(ferris, ns, "com.example.order", {"item": "book", "count": 2}, "order-1")
+    assert answer["routed"] and answer["triggers"] == ["orders"] and answer["duplicate"] is False
+    [run_a] = answer["runs"]
+    assert ferris.wait_run(ns, run_a)["status"]["phase"] == "Succeeded"
+    [b] = wait_event_runs(ferris, ns, "b", 1)
+    assert ferris.wait_run(ns, b["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    [c] = wait_event_runs(ferris, ns, "c", 1)
+    assert ferris.wait_run(ns, c["metadata"]["name"])["status"]["phase"] == "Succeeded"
+
+    params_a = ferris.get(ns, "ferrisrun", run_a)["spec"]["params"]
+    assert params_a == {"item": "book", "count": 2, "origin_event_type": "com.example.order"}
+    assert b["spec"]["params"]["origin_event_type"] == ENDED
+    assert (b["spec"]["params"]["package_name"], b["spec"]["params"]["run_name"]) == ("a", run_a)
+    assert b["spec"]["params"]["phase"] == "Succeeded"
+    assert c["spec"]["params"]["origin_event_type"] == "io.ferris.run.finished.v1"
+    assert (c["spec"]["params"]["package_name"], c["spec"]["params"]["phase"]) == ("b", "Succeeded")
+    depths = [ferris.get(ns, "ferrisrun", n)["metadata"]["annotations"]["ferris.io/chain-depth"] for n in (run_a,)]
+    depths += [
+        b["metadata"]["annotations"]["ferris.io/chain-depth"],
+        c["metadata"]["annotations"]["ferris.io/chain-depth"],
+    ]
+    assert depths == ["1", "2", "3"]
+    # The script saw the event's data at the top level of sys.argv[1], as in the Ferris executor.
+    shown = ferris.ferris("results", run_a, "-n", ns)
+    assert '"item": "book"' in shown.stdout and '"origin_event_type": "com.example.order"' in shown.stdout
+
+    again = send(ferris, ns, "com.example.order", {"item": "book", "count": 2}, "order-1")
+    assert again["duplicate"] is True and again["runs"] == [run_a] and again["seq"] == answer["seq"]
+    assert len(event_runs(ferris, ns, "a")) == 1
+
+    status = ferris.get(ns, "ferristrigger", "orders")["status"]
+    assert (status["events"], status["runs"], status["refused"]) == (1, 1, 0)
+    assert status["lastEvent"]["id"] == "order-1"
+    printed = ferris.kubectl("get", "ftrig", "-n", ns).stdout.splitlines()
+    assert printed[0].split() == ["NAME", "TYPE", "PACKAGE", "EVENTS", "RUNS", "LAST", "EVENT", "READY", "AGE"]
+    row = next(line.split() for line in printed if line.startswith("orders "))
+    assert row[1:5] == ["com.example.order", "a", "1", "1"] and row[6] == "True"
+    listed = ferris.ferris("events", "-n", ns)
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.split()[1] == "com.example.order" and run_a in line for line in listed.stdout.splitlines())
+    ended = [line for line in listed.stdout.splitlines() if ENDED in line]
+    assert len(ended) == 3  # one per run: a, b and c
+
+
+def test_an_event_stored_while_the_operator_is_killed_is_routed_when_it_returns(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "late", PRINT_ARGS)
+    ferris.wait_condition(ns, "ferrispackage", "late", "Ready")
+    ferris.apply(ns, trigger("on-late", "late", filter={"type": "com.example.late"}))
+    ferris.wait_condition(ns, "ferristrigger", "on-late", "Listening")
+    ferris.stack.kill_operator()
+    try:
+        answer = send(ferris, ns, "com.example.late", {"n": 1}, "late-1", wait="1")
+        assert answer["routed"] is False and answer["runs"] == []  # stored, answered 202
+        assert send(ferris, ns, "com.example.late", {"n": 1}, "late-1", wait="0")["duplicate"] is True
+    finally:
+        ferris.stack.start_operator()
+    [run] = wait_event_runs(ferris, ns, "late", 1)
+    assert ferris.wait_run(ns, run["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    time.sleep(3)
+    assert len(event_runs(ferris, ns, "late")) == 1
+
+
+LOOP = """import json, sys
+from ferris_ef import context, get_secret
+n = json.loads(sys.argv[1]).get("n", 0)
+print("loop", n)
+context.events.send("com.example.again", data={"n": n + 1, "leak": get_secret("TOKEN")})
+"""
+
+
+def test_a_loop_stops_at_the_depth_limit_and_what_scripts_send_is_masked(ferris: Ferris, ns: str) -> None:
+    canary = "evt-c4n4ry-" + uuid.uuid4().hex
+    ferris.secret(ns, "loop-source", json.dumps({"TOKEN": canary}))
+    ferris.package(ns, "loop", LOOP, secretsFrom={"secretName": "loop-source"})
+    ferris.wait_condition(ns, "ferrispackage", "loop", "Ready")
+    ferris.apply(ns, trigger("again", "loop", filter={"type": "com.example.again"}))
+    ferris.wait_condition(ns, "ferristrigger", "again", "Listening")
+    first = ferris.create_run(ns, "loop")
+    assert ferris.wait_run(ns, first)["status"]["phase"] == "Succeeded"
+    limit = int(ferris.stack.operator_env["FERRIS_MAX_CHAIN_DEPTH"])
+    runs = wait_event_runs(ferris, ns, "loop", limit + 1, timeout=240)
+    by_depth = {int(r["metadata"]["annotations"]["ferris.io/chain-depth"]): r["metadata"]["name"] for r in runs}
+    assert sorted(by_depth) == list(range(1, limit + 2))
+    refused = ferris.wait_run(ns, by_depth[limit + 1])
+    assert refused["status"]["phase"] == "Failed"
+    condition = next(c for c in refused["status"]["conditions"] if c["type"] == "Succeeded")
+    assert condition["reason"] == "ChainTooDeep" and f"the limit is {limit}" in condition["message"]
+    for depth in range(1, limit + 1):
+        run = ferris.wait_run(ns, by_depth[depth])
+        assert run["status"]["phase"] == "Succeeded" and run["spec"]["params"]["n"] == depth
+        assert run["spec"]["params"]["leak"] == "****"  # masked by the runner before it was sent
+    time.sleep(5)
+    assert len(event_runs(ferris, ns, "loop")) == limit + 1  # nothing after the refused run
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        stored = conn.execute("SELECT count(*) FROM events WHERE data::text LIKE %s", (f"%{canary}%",)).fetchone()
+        sent = conn.execute(
+            "SELECT count(*) FROM events WHERE namespace = %s AND sent_by LIKE 'run/%%' AND type = 'com.example.again'",
+            (ns,),
+        ).fetchone()
+    assert stored == (0,) and sent is not None and sent[0] == limit + 1
+    assert canary not in ferris.kubectl("get", "ferrisruns,ferristriggers,events", "-n", ns, "-o", "yaml").stdout
+
+
+def test_an_event_never_starts_a_package_of_another_namespace(ferris: Ferris, ns: str) -> None:
+    other = "e2e-" + uuid.uuid4().hex[:8]
+    ferris.kubectl("create", "namespace", other)
+    ferris.package(other, "victim", PRINT_ARGS)
+    ferris.wait_condition(other, "ferrispackage", "victim", "Ready")
+    ferris.apply(other, trigger("any", "victim"))  # no filter: every event of its own namespace
+    ferris.wait_condition(other, "ferristrigger", "any", "Listening")
+    answer = send(ferris, ns, "com.example.anything", {"x": 1}, "wall-1")
+    assert answer["routed"] and answer["triggers"] == [] and answer["runs"] == []
+    time.sleep(2)
+    assert event_runs(ferris, other, "victim") == []
