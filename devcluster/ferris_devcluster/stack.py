@@ -91,6 +91,7 @@ class FerrisStack:
                 "crd/ferrispackages.ferris.io",
                 "crd/ferrisruns.ferris.io",
                 "crd/ferristriggers.ferris.io",
+                "crd/ferriseventsources.ferris.io",
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)

@@ -26,11 +26,13 @@ from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers.match import Trigger, trigger_of
 from ferris_operator.triggers.router import EventRouter
+from ferris_operator.triggers.sources import EventSourceService
 
 log = logging.getLogger("ferris.handlers")
 RUNS = (model.GROUP, model.VERSION, model.RUNS)
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
 TRIGGERS = (model.GROUP, model.VERSION, model.TRIGGERS)
+EVENT_SOURCES = (model.GROUP, model.VERSION, model.EVENT_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Components:
     packages: PackageService
     schedules: Scheduler
     events: EventRouter
+    sources: EventSourceService
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -57,6 +60,7 @@ class Handlers:
         self.packages = components.packages
         self.schedules = components.schedules
         self.events = components.events
+        self.sources = components.sources
         self.intervals = components.settings.intervals
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -73,6 +77,8 @@ class Handlers:
         on.delete(*PACKAGES, registry=registry, id="package_deleted")(self.package_deleted)
         for reacts in (on.resume, on.create, on.update):
             reacts(*TRIGGERS, registry=registry, id="trigger_changed")(self.trigger_changed)
+            reacts(*EVENT_SOURCES, registry=registry, id="event_source_changed")(self.event_source_changed)
+        on.delete(*EVENT_SOURCES, registry=registry, id="event_source_deleted")(self.event_source_deleted)
 
     # ---- FerrisRun ------------------------------------------------------------------------------
     def run_started(self, body: kopf.Body, **_: Any) -> None:
@@ -155,6 +161,50 @@ class Handlers:
             patch.status.update(status)
             if isinstance(read, Problem):
                 self.kube.event(raw, "FerrisTrigger", read.reason, read.message)
+
+    # ---- FerrisEventSource -----------------------------------------------------------------------
+    def event_source_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        raw = dict(body)
+        self._reconcile_event_source(raw, patch.status.update)
+
+    def event_source_deleted(self, body: kopf.Body, **_: Any) -> None:
+        raw = dict(body)
+        self._guarded(
+            "FerrisEventSource", model.EVENT_SOURCES, raw, lambda: self.sources.forget(raw["metadata"]["uid"])
+        )
+
+    def _reconcile_event_source(self, raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
+        try:
+            status, problem = self.sources.reconcile(raw)
+        except DATABASE_ERRORS:
+            raise self._database_down("FerrisEventSource", raw, model.EVENT_SOURCES) from None
+        current = raw.get("status") or {}
+        if any(current.get(key) != value for key, value in status.items()):
+            write_status(status)
+            if problem is not None:
+                self.kube.event(raw, "FerrisEventSource", problem.reason, problem.message)
+        if problem is not None and problem.retry:
+            raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
+
+    def resync_event_sources(self) -> None:
+        """Re-read event sources' key Secrets (a key created again is a rotation)."""
+
+        def reread(raw: dict[str, Any]) -> None:
+            meta = raw["metadata"]
+            write = functools.partial(self.kube.patch_status, model.EVENT_SOURCES, meta["namespace"], meta["name"])
+            with contextlib.suppress(kopf.TemporaryError):
+                self._reconcile_event_source(raw, write)
+
+        isolation.each(
+            "event-sources",
+            (
+                s
+                for s in self.kube.iter_event_sources(self.settings.watch_namespaces)
+                if not s["metadata"].get("deletionTimestamp")
+            ),
+            reread,
+            lambda raw: f"FerrisEventSource {raw['metadata']['namespace']}/{raw['metadata']['name']}",
+        )
 
     # ---- events (stored by the server, announced by PostgreSQL) -------------------------------------
     def route_events(self) -> None:

@@ -32,6 +32,7 @@ from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.runs import RunStore
 from ferris_operator.triggers.router import EventRouter
+from ferris_operator.triggers.sources import EventSourceService
 from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
@@ -69,7 +70,9 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     store = RunStore(pool)
     runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca)
     router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
-    return Components(settings, kube, vault, runs, PackageService(kube, vault, sealing), Scheduler(kube, store), router)
+    packages = PackageService(kube, vault, sealing)
+    sources = EventSourceService(kube, vault)
+    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources)
 
 
 def runner_api_ca(settings: Settings) -> str | None:

@@ -11,6 +11,7 @@ VERSION = "v1alpha1"
 PACKAGES = "ferrispackages"
 RUNS = "ferrisruns"
 TRIGGERS = "ferristriggers"
+EVENT_SOURCES = "ferriseventsources"
 EVENTS = "ferrisevents"  # no such kind: the resource RBAC names for sending and reading events
 
 LABEL_RUN = "ferris.io/run"
@@ -146,3 +147,8 @@ def chain_depth(metadata: dict[str, Any]) -> int:
     """A run's depth in a chain of event-started runs, from its annotation (0: not in a chain)."""
     text = str((metadata.get("annotations") or {}).get(ANNOTATION_CHAIN_DEPTH) or "0")
     return int(text) if text.isdigit() and len(text) < 6 else 0
+
+
+def event_source_path(namespace: str, name: str) -> str:
+    """Where a FerrisEventSource's senders post, on the Ferris server."""
+    return f"/api/v1/namespaces/{namespace}/eventsources/{name}/events"

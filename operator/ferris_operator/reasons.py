@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PACKAGE, RUN, BOTH, EVENT, TRIGGER = "FerrisPackage", "FerrisRun", "both", "Event", "FerrisTrigger"
+PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE = (
+    "FerrisPackage",
+    "FerrisRun",
+    "both",
+    "Event",
+    "FerrisTrigger",
+    "FerrisEventSource",
+)
 
 
 @dataclass(frozen=True)
 class Entry:
-    on: str  # PACKAGE, RUN, BOTH, TRIGGER, or EVENT (an Event only, no condition)
+    on: str  # PACKAGE, RUN, BOTH, TRIGGER, SOURCE, or EVENT (an Event only, no condition)
     meaning: str
 
 
@@ -66,6 +73,12 @@ INVALID_TRIGGER = _reason(
 )
 LISTENING = _reason("Listening", TRIGGER, "the trigger's filter and targets are valid: matching events start runs")
 TRIGGER_SUSPENDED = _reason("Suspended", TRIGGER, "`spec.suspend` is set: events are recorded and start nothing")
+KEY_STORED = _reason("KeyStored", SOURCE, "the event source's HMAC key is stored, encrypted; signed events are taken")
+KEY_SECRET_NOT_FOUND = _reason("KeySecretNotFound", SOURCE, "`spec.secretRef` names no Secret (yet)")
+KEY_SECRET_NOT_MARKED = _reason(
+    "KeySecretNotMarked", SOURCE, "the key's Secret is not of type `ferris.io/event-source-key`"
+)
+INVALID_KEY = _reason("InvalidKey", SOURCE, "the key's Secret lacks the named key, or the key is under 16 bytes")
 TRIGGERED_RUN_NAME_TAKEN = _reason(
     "TriggeredRunNameTaken", EVENT, "a FerrisRun with an event's run name exists and is not that event's run"
 )

@@ -2,17 +2,23 @@
 server, each run with the previous one's outcome in its params; the same event twice is one
 run; an event stored while the operator is SIGKILLed is routed when it returns; a loop of runs
 that send events stops at the chain depth limit; what scripts send is masked; namespaces are
-walls."""
+walls; a webhook signed with a FerrisEventSource's key starts a run, a bad signature stores
+nothing."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
+
+from ferris_operator.triggers.signatures import sign
 
 from .conftest import Ferris
 
@@ -185,3 +191,75 @@ def test_an_event_never_starts_a_package_of_another_namespace(ferris: Ferris, ns
     assert answer["routed"] and answer["triggers"] == [] and answer["runs"] == []
     time.sleep(2)
     assert event_runs(ferris, other, "victim") == []
+
+
+def post_signed(ferris: Ferris, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    stack = ferris.stack
+    context = ssl.create_default_context(cafile=str(stack.server_tls_dir / "ca.crt"))
+    request = urllib.request.Request(stack.server_url + path + "?wait=10", data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def stored_events(ferris: Ferris, ns: str) -> int:
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        row = conn.execute("SELECT count(*) FROM events WHERE namespace = %s AND sent_by LIKE 'source/%%'", (ns,))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_webhook_signed_with_the_event_sources_key_starts_a_run_and_a_bad_signature_stores_nothing(
+    ferris: Ferris, ns: str
+) -> None:
+    key = uuid.uuid4().hex.encode()
+    ferris.kubectl(
+        "create", "secret", "generic", "hook-key", "-n", ns,
+        "--type=ferris.io/event-source-key", f"--from-literal=key={key.decode()}",
+    )  # fmt: skip
+    ferris.package(ns, "deploy", PRINT_ARGS)
+    ferris.wait_condition(ns, "ferrispackage", "deploy", "Ready")
+    ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisEventSource",
+            "metadata": {"name": "github"},
+            "spec": {
+                "secretRef": {"name": "hook-key"},
+                "eventType": "com.github",
+                "typeHeader": "X-GitHub-Event",
+                "idHeader": "X-GitHub-Delivery",
+            },
+        },
+        trigger("on-push", "deploy", filter={"type": "com.github.push"}, targets=[
+            {"packageRef": {"name": "deploy"}, "params": {"branch": "ref"}}
+        ]),
+    )  # fmt: skip
+    ready = ferris.wait_condition(ns, "ferriseventsource", "github", "KeyStored")
+    path = ferris.get(ns, "ferriseventsource", "github")["status"]["path"]
+    assert path in ready["message"] and not ferris.exists(ns, "secret", "hook-key")  # the key left Kubernetes
+    ferris.wait_condition(ns, "ferristrigger", "on-push", "Listening")
+    body = json.dumps({"ref": "refs/heads/main", "after": "abc123"}).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1"}
+
+    for wrong in ("sha256=" + "0" * 64, sign(b"another-key-of-32-bytes-........", body), ""):
+        status, answer = post_signed(ferris, path, body, {**headers, "X-Hub-Signature-256": wrong})
+        assert status == 401 and "nothing was stored" in answer["error"]
+    status, _ = post_signed(
+        ferris, path.replace("/github/", "/nobody/"), body, {**headers, "X-Hub-Signature-256": sign(key, body)}
+    )
+    assert status == 401  # an event source that does not exist looks the same from outside
+    assert stored_events(ferris, ns) == 0
+
+    status, answer = post_signed(ferris, path, body, {**headers, "X-Hub-Signature-256": sign(key, body)})
+    assert status == 200, answer
+    assert (answer["type"], answer["id"], answer["triggers"]) == ("com.github.push", "d-1", ["on-push"])
+    [run] = answer["runs"]
+    finished = ferris.wait_run(ns, run)
+    assert finished["status"]["phase"] == "Succeeded"
+    assert finished["spec"]["params"] == {"branch": "refs/heads/main", "origin_event_type": "com.github.push"}
+    again, answer = post_signed(ferris, path, body, {**headers, "X-Hub-Signature-256": sign(key, body)})
+    assert again == 200 and answer["duplicate"] is True and answer["runs"] == [run]
+    assert stored_events(ferris, ns) == 1

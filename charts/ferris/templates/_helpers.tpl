@@ -110,9 +110,14 @@ app.kubernetes.io/component: runner
 - apiGroups: ["ferris.io"]
   resources: ["ferristriggers"]
   verbs: ["get", "list", "watch", "patch"]
-# Write phase, steps and conditions; a trigger's counts and last event.
+# Event sources: their key Secret read into the vault (then deleted); kopf patches annotations
+# (progress) and the finalizer (the key leaves the vault with its event source).
 - apiGroups: ["ferris.io"]
-  resources: ["ferrispackages/status", "ferrisruns/status", "ferristriggers/status"]
+  resources: ["ferriseventsources"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Write phase, steps and conditions; a trigger's counts and last event; an event source's path.
+- apiGroups: ["ferris.io"]
+  resources: ["ferrispackages/status", "ferrisruns/status", "ferristriggers/status", "ferriseventsources/status"]
   verbs: ["get", "patch", "update"]
 # Read a package's source secrets.json (then delete it), create and delete each run's key.
 - apiGroups: [""]

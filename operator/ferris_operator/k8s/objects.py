@@ -75,6 +75,14 @@ class Kube:
         )
         return None if obj is None else dict(obj)
 
+    def get_event_source(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj: Any = or_none(
+            lambda: self.custom.get_namespaced_custom_object(
+                model.GROUP, model.VERSION, namespace, model.EVENT_SOURCES, name
+            )
+        )
+        return None if obj is None else dict(obj)
+
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:
@@ -116,6 +124,10 @@ class Kube:
     def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisTrigger in ``namespaces`` (all namespaces when empty), a page at a time."""
         return self._iter_custom(model.TRIGGERS, namespaces)
+
+    def iter_event_sources(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        """Every FerrisEventSource in ``namespaces`` (all namespaces when empty), a page at a time."""
+        return self._iter_custom(model.EVENT_SOURCES, namespaces)
 
     def _iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
         for namespace in namespaces or (None,):

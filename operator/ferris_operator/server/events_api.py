@@ -57,20 +57,14 @@ class EventsApi:
 
     async def send(self, request: web.Request, user: User) -> web.StreamResponse:
         namespace = request.match_info["namespace"]
-        wait = _wait(request.query.get("wait"))
+        wait = wait_seconds(request.query.get("wait"))
         body = await request.content.read(cloudevents.MAX_BODY + 1)
         try:
             incoming = cloudevents.parse(request.headers.get("Content-Type", ""), request.headers, body)
         except EventError as exc:
             raise QueryError(str(exc)) from None
         event = Event(incoming.id, incoming.type, incoming.source, namespace, incoming.subject, incoming.data)
-        seq, duplicate = await asyncio.to_thread(self.events.put, event, f"user/{user.name}"[:300])
-        record = await self._routed(namespace, seq, wait)
-        answer = {**views.event(record, with_data=False), "duplicate": duplicate}
-        if record.routed_at is None:
-            answer["see"] = f"/api/v1/namespaces/{namespace}/events/{seq}"
-            return web.json_response(answer, status=202)
-        return web.json_response(answer, status=200)
+        return await store_and_answer(self.events, event, f"user/{user.name}"[:300], wait)
 
     async def list(self, request: web.Request, user: User) -> web.StreamResponse:
         namespace = request.match_info["namespace"]
@@ -89,20 +83,33 @@ class EventsApi:
             return web.json_response({"error": f"no event {seq} in namespace {namespace}"}, status=404)
         return web.json_response(views.event(record, with_data=True))
 
-    async def _routed(self, namespace: str, seq: int, wait: float) -> EventRecord:
-        """The stored event, once routed or when ``wait`` is over."""
-        loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + wait, FIRST_POLL
-        while True:
-            record = await asyncio.to_thread(self.events.get, namespace, seq)
-            assert record is not None  # stored above; retention removes only old routed events
-            if record.routed_at is not None or loop.time() >= deadline:
-                return record
-            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
-            pause = min(pause * 2, MAX_POLL)
+
+async def store_and_answer(events: EventStorePort, event: Event, sent_by: str, wait: float) -> web.Response:
+    """Store the event (once), wait up to ``wait`` seconds for the operator to route it, and
+    answer what it started: 200 once routed, else 202 with where to ask again."""
+    seq, duplicate = await asyncio.to_thread(events.put, event, sent_by)
+    record = await _routed(events, event.namespace, seq, wait)
+    answer = {**views.event(record, with_data=False), "duplicate": duplicate}
+    if record.routed_at is None:
+        answer["see"] = f"/api/v1/namespaces/{event.namespace}/events/{seq}"
+        return web.json_response(answer, status=202)
+    return web.json_response(answer, status=200)
 
 
-def _wait(text: str | None) -> float:
+async def _routed(events: EventStorePort, namespace: str, seq: int, wait: float) -> EventRecord:
+    """The stored event, once routed or when ``wait`` is over."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + wait, FIRST_POLL
+    while True:
+        record = await asyncio.to_thread(events.get, namespace, seq)
+        assert record is not None  # stored above; retention removes only old routed events
+        if record.routed_at is not None or loop.time() >= deadline:
+            return record
+        await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+        pause = min(pause * 2, MAX_POLL)
+
+
+def wait_seconds(text: str | None) -> float:
     if text is None:
         return WAIT_SECONDS
     try:

@@ -33,6 +33,7 @@ from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
 from ferris_operator.server.events_api import EventsApi
+from ferris_operator.server.eventsource_api import EventSourceApi
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
@@ -77,6 +78,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         more_routes=EventsApi(EventStore(pool)).routes(),
     )
     app = server.app()
+    EventSourceApi(Kube(api), vault, EventStore(pool)).add_to(app)
     document = openapi.document(server.routes(), __version__)
 
     async def openapi_json(request: web.Request) -> web.Response:

@@ -106,6 +106,11 @@ def _text(value: Any, name: str, limit: int) -> str:
     return value
 
 
+def json_body(body: bytes) -> Any:
+    """A plain JSON body (a webhook's), bounded like an event."""
+    return _json(body, "the body")
+
+
 def _json(body: bytes, what: str) -> Any:
     try:
         return runner_reports.decode(body, MAX_BODY, MAX_CONTAINERS)

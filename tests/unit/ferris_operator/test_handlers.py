@@ -66,7 +66,14 @@ def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_
     packages = FakePackages(changed={"rotated"})
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
     components = SimpleNamespace(
-        settings=settings, kube=kube, vault=None, runs=None, packages=packages, schedules=None, events=None
+        settings=settings,
+        kube=kube,
+        vault=None,
+        runs=None,
+        packages=packages,
+        schedules=None,
+        events=None,
+        sources=None,
     )
     handlers.Handlers(components).resync_package_sources()  # type: ignore[arg-type]  # partial fakes
     assert packages.reconciled == ["rotated", "same"]

@@ -1,0 +1,95 @@
+"""FerrisEventSource reconcile: the HMAC key read from its Secret (of type
+``ferris.io/event-source-key`` only, so that no other Secret of the namespace can be taken),
+stored encrypted in the vault under the event source's uid like a package's secrets (a data
+key of its own, wrapped by the master key), the Secret then deleted unless ``keepSource``; the
+server reads the key from there to check signatures. Status says where senders post."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ferris_operator import model, reasons
+from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.problems import Problem
+from ferris_operator.triggers.signatures import MIN_KEY_BYTES
+
+KEY_SECRET_TYPE = "ferris.io/event-source-key"  # noqa: S105 - a Secret type, set at creation
+VAULT_KEY = "hmacKey"  # the name the key is stored under in the event source's vault entry
+
+
+def vault_name(name: str) -> str:
+    """The event source's name in the vault, apart from packages of the same name."""
+    return f"eventsource/{name}"
+
+
+class EventSourceService:
+    def __init__(self, kube: KubePort, vault: VaultPort) -> None:
+        self.kube = kube
+        self.vault = vault
+
+    def reconcile(self, body: dict[str, Any]) -> tuple[dict[str, Any], Problem | None]:
+        """The status to write, and the problem a person must see (None: Ready)."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        status = body.get("status") or {}
+        generation, previous = meta.get("generation"), status.get("conditions")
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        key_status = dict(status.get("key") or {})
+        try:
+            key_status = self._store_key(namespace, name, uid, spec.get("secretRef") or {}, key_status)
+        except Problem as problem:
+            ready = model.condition("Ready", False, problem.reason, problem.message, generation, previous)
+            return {"observedGeneration": generation, "conditions": model.merge_conditions(previous, ready)}, problem
+        message = f"signed events are taken at {model.event_source_path(namespace, name)}"
+        ready = model.condition("Ready", True, reasons.KEY_STORED, message, generation, previous)
+        return {
+            "observedGeneration": generation,
+            "path": model.event_source_path(namespace, name),
+            "key": key_status,
+            "conditions": model.merge_conditions(previous, ready),
+        }, None
+
+    def forget(self, uid: str) -> None:
+        self.vault.forget(uid)
+
+    def _store_key(
+        self, namespace: str, name: str, uid: str, ref: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        secret_name, key = str(ref.get("name") or ""), str(ref.get("key") or "key")
+        found = self.kube.read("Secret", namespace, secret_name)
+        label = f"secret:{secret_name}"
+        if found is None:
+            if current.get("source") == label and current.get("version"):
+                return current  # stored earlier; the Secret was deleted as designed
+            raise Problem(
+                reasons.KEY_SECRET_NOT_FOUND,
+                f"spec.secretRef: Secret {secret_name} not found in namespace {namespace}; create it with"
+                f" kubectl create secret generic {secret_name} --type={KEY_SECRET_TYPE} --from-literal={key}=...",
+                retry=True,
+            )
+        if found.get("type") != KEY_SECRET_TYPE:
+            raise Problem(
+                reasons.KEY_SECRET_NOT_MARKED,
+                f"spec.secretRef: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads only"
+                f" Secrets of type {KEY_SECRET_TYPE}, so that an event source cannot take another Secret of the"
+                " namespace",
+            )
+        found_meta = found["metadata"]
+        digest = f"resourceVersion:{found_meta['resourceVersion']}"
+        if current.get("source") == label and current.get("sourceDigest") == digest:
+            return current
+        try:
+            value = base64.b64decode((found.get("data") or {}).get(key, ""), validate=True)
+        except (ValueError, binascii.Error):
+            value = b""
+        if len(value) < MIN_KEY_BYTES:
+            raise Problem(
+                reasons.INVALID_KEY,
+                f"spec.secretRef: Secret {secret_name} key {key!r} is missing or under {MIN_KEY_BYTES} bytes;"
+                " put a random key there (openssl rand -hex 32)",
+            )
+        version = self.vault.ingest(namespace, vault_name(name), uid, {VAULT_KEY: base64.b64encode(value).decode()})
+        if not ref.get("keepSource", False):
+            self.kube.delete_exact("Secret", namespace, secret_name, str(found_meta["uid"]))
+        return {"version": version, "source": label, "sourceDigest": digest, "storedAt": model.timestamp()}
