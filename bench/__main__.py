@@ -18,7 +18,7 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, console_load, reports, runner_api, runner_overhead, schedules, server_history
+from bench import admission, console_load, events, reports, runner_api, runner_overhead, schedules, server_history
 from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
@@ -170,6 +170,8 @@ def table(results: dict[str, Any]) -> str:
     )
     if "schedules" in results:
         lines.append(schedules.summary(results["schedules"]))
+    if "events" in results:
+        lines.append(events.summary(results["events"]))
     if "runner_api" in results:
         lines.append(runner_api.summary(results["runner_api"]))
     if "reports" in results:
@@ -190,10 +192,11 @@ def main() -> None:
     parser.add_argument("--history-runs", type=int, default=100000)
     parser.add_argument("--scheduled-packages", type=int, default=1000, help="packages due on one minute")
     parser.add_argument("--schedules-at-rest", type=int, default=10000, help="packages given a schedule")
+    parser.add_argument("--events", type=int, default=1000, help="events sent in the events stage")
     parser.add_argument(
         "--stages",
-        default="admission,paced,schedules,history",
-        help="comma-separated: admission, paced, schedules, history",
+        default="admission,paced,schedules,events,history",
+        help="comma-separated: admission, paced, schedules, events, history",
     )
     args = parser.parse_args()
     exit_on_sigterm()
@@ -238,6 +241,9 @@ def main() -> None:
                 stack, api, args.scheduled_packages, args.schedules_at_rest, args.concurrency
             )
             save("schedules")
+        if "events" in stages:
+            results["events"] = events.measure(stack, api, args.events, args.concurrency)
+            save("events")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             time.sleep(40)  # at rest: past the operator's periodic work, memory release included (30 s)

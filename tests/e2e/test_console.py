@@ -262,3 +262,30 @@ def test_an_editor_uploads_secrets_sees_only_names_and_the_next_run_uses_them(
         lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "token" in p.text), None)
     )
     assert "token ****" in output.text and world.canary not in browser.page_source
+
+
+def test_a_viewer_sees_the_namespaces_events_and_follows_one_to_the_run_it_started(
+    world: World, browser: WebDriver
+) -> None:
+    ferris = world.ferris
+    ferris.apply(
+        world.namespace,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisTrigger",
+            "metadata": {"name": "on-ping"},
+            "spec": {"filter": {"type": "com.example.ping"}, "targets": [{"packageRef": {"name": "manual"}}]},
+        },
+    )
+    ferris.wait_condition(world.namespace, "ferristrigger", "on-ping", "Listening")
+    sent = ferris.ferris("send-event", "-n", world.namespace, "--type", "com.example.ping", "--id", "ping-1")
+    assert sent.returncode == 0, sent.stderr
+    [run] = json.loads(sent.stdout)["runs"]
+    wait = log_in(browser, world, "viewer")
+    wait.until(ready.presence_of_element_located((By.ID, "events-link"))).click()
+    row = wait.until(
+        ready.presence_of_element_located((By.XPATH, "//tr[td[@class='event-type' and text()='com.example.ping']]"))
+    )
+    keep(browser, "viewer-events")
+    row.find_element(By.LINK_TEXT, run).click()
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == f"Run {run}")

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -263,3 +264,23 @@ def test_a_webhook_signed_with_the_event_sources_key_starts_a_run_and_a_bad_sign
     again, answer = post_signed(ferris, path, body, {**headers, "X-Hub-Signature-256": sign(key, body)})
     assert again == 200 and answer["duplicate"] is True and answer["runs"] == [run]
     assert stored_events(ferris, ns) == 1
+
+
+def test_the_events_example_chains_extract_into_load(ferris: Ferris) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "events"
+    ns = "ferris-events-demo"
+    ferris.kubectl("apply", "-k", str(example))
+    for package in ("extract", "load"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    for name in ("on-order", "after-extract"):
+        ferris.wait_condition(ns, "ferristrigger", name, "Listening")
+    answer = send(ferris, ns, "com.example.order.created", {"id": 42}, "order-42")
+    [extract] = answer["runs"]
+    assert ferris.wait_run(ns, extract)["status"]["phase"] == "Succeeded"
+    [load] = wait_event_runs(ferris, ns, "load", 1)
+    assert ferris.wait_run(ns, load["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    shown = ferris.ferris("results", load["metadata"]["name"], "-n", ns)
+    assert f"loading after extract {extract} Succeeded" in shown.stdout
+    listed = ferris.ferris("events", "-n", ns).stdout
+    assert "com.example.extracted" in listed and "com.example.order.created" in listed
+    ferris.kubectl("delete", "namespace", ns, "--wait=false")

@@ -72,7 +72,24 @@ async function packagesView(namespace) {
       text: !p.schedule ? "—" : p.schedule.suspend ? "suspended" : (p.schedule.nextScheduleTime || "…") })));
   show(el("h1", { text: `Packages in ${namespace}` }),
     table(["Package", "Ready", "Secrets (names)", "Last run", "Next run"], rows),
-    el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }));
+    el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }),
+    ...(rights.listEvents ? [el("p", {}, el("a", { id: "events-link", href: `#/ns/${namespace}/events`, text: "Events" }),
+      " sent here, and the runs they started")] : []));
+}
+
+async function eventsView(namespace) {
+  const page = await api(`${ns(namespace)}/events?limit=100`);
+  const runLinks = (e) => !e.routed ? [el("span", { class: "muted", text: "not routed yet" })]
+    : e.runs.length ? e.runs.flatMap((r, i) => [i ? " " : "", el("a", { class: "event-run", href: `#/ns/${namespace}/runs/${r}`, text: r })])
+      : [el("span", { class: "muted", text: "—" })];
+  const rows = page.items.map((e) => el("tr", { "data-event": String(e.seq) },
+    el("td", { text: String(e.seq) }), el("td", { class: "event-type", text: e.type }),
+    el("td", { text: e.source }), el("td", { text: e.sentBy }), el("td", { text: e.receivedAt || "" }),
+    el("td", {}, ...runLinks(e)),
+    el("td", { class: "error", text: e.refused.map((r) => `${r.trigger}: ${r.reason}`).join("; ") })));
+  show(el("h1", { text: `Events in ${namespace}` }),
+    table(["#", "Type", "Source", "Sent by", "Received", "Runs", "Refused"], rows),
+    el("p", { class: "muted", text: "Newest first. A run's end is an event too; FerrisTriggers decide which events start runs." }));
 }
 
 function paramsForm(pkg) {
@@ -220,6 +237,7 @@ async function route() {
   if (parts[0] !== "ns" || !namespace) return show(el("p", { text: "Choose a namespace above." }));
   if (parts[2] === "packages" && parts[3]) return packageView(namespace, parts[3]);
   if (parts[2] === "runs" && parts[3]) return runView(namespace, parts[3]);
+  if (parts[2] === "events") return eventsView(namespace);
   return packagesView(namespace);
 }
 

@@ -1,0 +1,188 @@
+"""Events on the local cluster, the node cordoned (FerrisRuns are made, nothing runs): N events
+sent through the Ferris server (``?wait=0``: stored and answered at once) by ``concurrency``
+senders, one trigger matching each, against creating the same N FerrisRuns directly through
+the API server in the same run (ratio of the time until every FerrisRun exists); the latency
+from an event's acceptance (its answer) to its FerrisRun being seen, p50 and p99; and, one
+event at a time, the round trip a sender waits for when it asks for the outcome (``?wait=10``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+from kubernetes import client
+
+from bench import admission
+from bench.cluster import Cordon, namespace, package, wait_ready
+from bench.stats import percentile, ratio
+from ferris_devcluster.stack import FerrisStack
+from ferris_operator.records import Event
+from ferris_operator.triggers.match import run_name
+
+TYPE = "bench.tick"
+SOURCE = "/bench"
+
+
+class Sender:
+    """The cluster admin, by client certificate, one HTTPS session per thread."""
+
+    def __init__(self, stack: FerrisStack) -> None:
+        pki = stack.cluster.directory / "pki"
+        self.url = stack.server_url
+        self.cert = (str(pki / "admin.crt"), str(pki / "admin.key"))
+        self.ca = str(stack.server_tls_dir / "ca.crt")
+        self._local = threading.local()
+
+    def send(self, ns: str, event_id: str, wait: float) -> dict[str, Any]:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.cert, session.verify = self.cert, self.ca
+        body = {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": TYPE, "data": {"i": event_id}}
+        response = session.post(
+            f"{self.url}/api/v1/namespaces/{ns}/events",
+            params={"wait": str(wait)},
+            data=json.dumps(body),
+            headers={"Content-Type": "application/cloudevents+json"},
+            timeout=60,
+        )
+        if response.status_code not in (200, 202):
+            raise RuntimeError(f"the server answered {response.status_code}: {response.text}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def _trigger(api: client.ApiClient, ns: str, name: str, target: str) -> None:
+    body = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisTrigger",
+        "metadata": {"name": name},
+        "spec": {"filter": {"type": TYPE}, "targets": [{"packageRef": {"name": target}}]},
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferristriggers", body)
+
+
+def routed_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
+    ns = namespace(api, f"bench-events-{n}")
+    package(api, ns, "p")
+    wait_ready(api, ns, "p")
+    _trigger(api, ns, "tick", "p")
+    time.sleep(2)  # the trigger's first reconcile
+    sender = Sender(stack)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    names = {run_name("tick", "p", Event(i, TYPE, SOURCE, ns)): i for i in ids}
+    timeline = admission.Timeline()
+    runs = admission.RunWatcher(api, ns, time.monotonic(), timeline)
+    accepted: dict[str, float] = {}
+    with Cordon(stack):
+        runs.start()
+        time.sleep(1)
+        start = time.monotonic()
+        runs.start_time = start
+
+        def send(event_id: str) -> None:
+            sender.send(ns, event_id, wait=0)
+            accepted[event_id] = time.monotonic() - start
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(send, ids))
+        sent_all = time.monotonic() - start
+        deadline = time.monotonic() + 600
+        while len(runs.seen) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runs.stop.set()
+    latencies = [(runs.seen[name] - accepted[i]) * 1000 for name, i in names.items() if name in runs.seen]
+    all_runs = max(runs.seen.values()) if len(runs.seen) >= n else float("nan")
+    return {
+        "n": n,
+        "runs_made": len(runs.seen),
+        "unexpected_runs": len(set(runs.seen) - set(names)),
+        "time_to_send_all_s": sent_all,
+        "time_to_all_runs_s": all_runs,
+        "events_per_s": n / all_runs if all_runs == all_runs else float("nan"),
+        "accepted_to_run_p50_ms": percentile(latencies, 50),
+        "accepted_to_run_p99_ms": percentile(latencies, 99),
+    }
+
+
+def direct_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
+    ns = namespace(api, f"bench-events-direct-{n}")
+    package(api, ns, "p")
+    wait_ready(api, ns, "p")
+    custom = client.CustomObjectsApi(api)
+    timeline = admission.Timeline()
+    runs = admission.RunWatcher(api, ns, time.monotonic(), timeline)
+    with Cordon(stack):
+        runs.start()
+        time.sleep(1)
+        start = time.monotonic()
+        runs.start_time = start
+
+        def create(i: int) -> None:
+            body = {
+                "apiVersion": "ferris.io/v1alpha1",
+                "kind": "FerrisRun",
+                "metadata": {"name": f"p-{i:05d}"},
+                "spec": {"packageRef": {"name": "p"}, "trigger": "Event"},
+            }
+            custom.create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrisruns", body)
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(create, range(n)))
+        deadline = time.monotonic() + 600
+        while len(runs.seen) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runs.stop.set()
+    all_runs = max(runs.seen.values()) if len(runs.seen) >= n else float("nan")
+    return {
+        "n": n,
+        "time_to_all_runs_s": all_runs,
+        "runs_per_s": n / all_runs if all_runs == all_runs else float("nan"),
+    }
+
+
+def round_trips(api: client.ApiClient, stack: FerrisStack, count: int) -> dict[str, Any]:
+    """One event at a time, each waiting for its outcome: what a sender sees."""
+    ns = namespace(api, "bench-events-rtt")
+    package(api, ns, "p")
+    wait_ready(api, ns, "p")
+    _trigger(api, ns, "tick", "p")
+    time.sleep(2)
+    sender = Sender(stack)
+    times, routed = [], 0
+    with Cordon(stack):
+        for _ in range(count):
+            began = time.monotonic()
+            answer = sender.send(ns, uuid.uuid4().hex, wait=10)
+            times.append((time.monotonic() - began) * 1000)
+            routed += bool(answer["routed"] and answer["runs"])
+    return {"count": count, "routed_with_run": routed, "p50_ms": percentile(times, 50), "p99_ms": percentile(times, 99)}
+
+
+def measure(stack: FerrisStack, api: client.ApiClient, n: int, concurrency: int) -> dict[str, Any]:
+    routed = routed_burst(api, stack, n, concurrency)
+    direct = direct_burst(api, stack, n, concurrency)
+    return {
+        "routed": routed,
+        "direct": direct,
+        "ratio_time_to_all_runs": ratio(routed["time_to_all_runs_s"], direct["time_to_all_runs_s"]),
+        "round_trip": round_trips(api, stack, 50),
+    }
+
+
+def summary(r: dict[str, Any]) -> str:
+    e, d, rt = r["routed"], r["direct"], r["round_trip"]
+    return (
+        f"events: {e['n']} events through the server into runs: every FerrisRun {e['time_to_all_runs_s']:.1f} s "
+        f"({e['events_per_s']:.0f}/s; {e['runs_made']} made, {e['unexpected_runs']} unexpected) against the same "
+        f"FerrisRuns created directly {d['time_to_all_runs_s']:.1f} s ({d['runs_per_s']:.0f}/s; ratio "
+        f"{r['ratio_time_to_all_runs']:.2f}); accepted to FerrisRun p50 {e['accepted_to_run_p50_ms']:.0f} ms, p99 "
+        f"{e['accepted_to_run_p99_ms']:.0f} ms; a sender waiting for the outcome, one at a time: p50 "
+        f"{rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms"
+        f" ({rt['routed_with_run']}/{rt['count']} answered with their run)"
+    )
