@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ferris_devcluster.cluster import LocalCluster
 from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
+from ferris_operator.triggers.signatures import sign
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "ferris"
@@ -590,6 +592,58 @@ def a_schedule_makes_a_run(install: Install) -> None:
     install.kubectl("delete", "ferrispackage", "every-minute", "-n", "ferris-demo")
 
 
+def an_event_starts_a_run(install: Install) -> str:
+    """A webhook signed with an event source's key, matched by a trigger: the operator reads the
+    key's Secret, keeps the trigger's status, makes the run; the server reads the event source.
+    Then the event source is deleted (its finalizer removed). Answers the run's name."""
+    ns, suffix = "ferris-demo", uuid.uuid4().hex[:6]
+    key = uuid.uuid4().hex
+    install.kubectl(
+        "create", "secret", "generic", f"hook-{suffix}", "-n", ns,
+        "--type=ferris.io/event-source-key", f"--from-literal=key={key}",
+    )  # fmt: skip
+    documents = [
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisEventSource",
+            "metadata": {"name": f"hook-{suffix}"},
+            "spec": {"secretRef": {"name": f"hook-{suffix}"}, "eventType": f"com.example.hook-{suffix}"},
+        },
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisTrigger",
+            "metadata": {"name": f"on-hook-{suffix}"},
+            "spec": {
+                "filter": {"type": f"com.example.hook-{suffix}"},
+                "targets": [{"packageRef": {"name": "secrets-demo"}}],
+            },
+        },
+    ]
+    install.kubectl("apply", "-n", ns, "-f", "-", input="\n---\n".join(json.dumps(d) for d in documents))
+
+    def ready(kind: str, name: str) -> bool:
+        conditions = (install.json("get", kind, name, "-n", ns).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    wait_for(lambda: ready("ferriseventsource", f"hook-{suffix}"), "the event source's key stored", 60)
+    wait_for(lambda: ready("ferristrigger", f"on-hook-{suffix}"), "the trigger listening", 60)
+    ca = install.json("get", "configmap", "ferris-server", "-n", NS)["data"]
+    body = json.dumps({"order": suffix}).encode()
+    request = urllib.request.Request(
+        f"{ca['url']}/api/v1/namespaces/{ns}/eventsources/hook-{suffix}/events?wait=20",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(key.encode(), body)},
+    )
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cadata=ca["ca.crt"]), timeout=60) as r:
+        answer = json.loads(r.read())
+    assert answer["routed"] and len(answer["runs"]) == 1, answer
+    install.kubectl("wait", "-n", ns, f"ferrisrun/{answer['runs'][0]}", "--for=condition=Succeeded", "--timeout=120s")
+    install.kubectl("delete", "ferriseventsource", f"hook-{suffix}", "-n", ns, "--timeout=60s")
+    install.kubectl("delete", "ferristrigger", f"on-hook-{suffix}", "-n", ns)
+    return str(answer["runs"][0])
+
+
 AUDIT_EXCEPTIONS = {
     ("ferris.io", "ferrisruns", "get"): "one rule covers both kinds; packages are read with get, runs by list/watch",
     # (group, resource, verb): why a rule is there although a test run need not exercise it
@@ -626,6 +680,7 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     long_and_cancelled_runs(install)  # a run past the resync; a cancelled one (its Job read, then deleted)
     history_limit_deletes_a_run(install)  # FerrisRun deletion
     a_schedule_makes_a_run(install)  # FerrisRun creation
+    an_event_starts_a_run(install)  # triggers, event sources, their status and finalizer
     user = f"system:serviceaccount:{NS}:ferris"
     used: set[tuple[str, str, str]] = set()
     for line in install.cluster.audit_log.read_text().splitlines():
@@ -721,6 +776,7 @@ def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operat
     assert server_call(install, "PUT", upload, viewer, {"A": "abcdef"})[0] == 403
     status, text = server_call(install, "PUT", upload, editor, {"A": "abcdef"})
     assert status == 200 and json.loads(text)["names"] == ["A"], text
+    an_event_starts_a_run(install)  # a signed event: the server reads its event source
 
     used = audited(install, f"system:serviceaccount:{NS}:ferris-server")
     granted = {

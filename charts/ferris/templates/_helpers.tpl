@@ -105,20 +105,20 @@ app.kubernetes.io/component: runner
 - apiGroups: ["ferris.io"]
   resources: ["ferrisruns"]
   verbs: ["create"]
-# Read triggers (checked when they change, listed when an event is routed); kopf patches their
-# annotations (progress).
+# Triggers (checked when they change, listed when an event is routed) and event sources (their
+# key Secret read into the vault, then deleted); kopf patches their annotations (progress) and
+# an event source's finalizer (its key leaves the vault with it).
 - apiGroups: ["ferris.io"]
-  resources: ["ferristriggers"]
-  verbs: ["get", "list", "watch", "patch"]
-# Event sources: their key Secret read into the vault (then deleted); kopf patches annotations
-# (progress) and the finalizer (the key leaves the vault with its event source).
+  resources: ["ferristriggers", "ferriseventsources"]
+  verbs: ["list", "watch", "patch"]
+# Write phase, steps and conditions.
 - apiGroups: ["ferris.io"]
-  resources: ["ferriseventsources"]
-  verbs: ["get", "list", "watch", "patch", "update"]
-# Write phase, steps and conditions; a trigger's counts and last event; an event source's path.
-- apiGroups: ["ferris.io"]
-  resources: ["ferrispackages/status", "ferrisruns/status", "ferristriggers/status", "ferriseventsources/status"]
+  resources: ["ferrispackages/status", "ferrisruns/status"]
   verbs: ["get", "patch", "update"]
+# A trigger's conditions, counts and last event; an event source's conditions and path.
+- apiGroups: ["ferris.io"]
+  resources: ["ferristriggers/status", "ferriseventsources/status"]
+  verbs: ["patch"]
 # Read a package's source secrets.json (then delete it), create and delete each run's key.
 - apiGroups: [""]
   resources: ["secrets"]
