@@ -67,10 +67,10 @@ def test_every_run_end_is_exactly_one_event_with_the_run_and_its_depth(pool: Con
     assert (event.type, event.also_type) == (model.RUN_ENDED_TYPE, model.RUN_ENDED_CE_TYPE)
     assert event.source == model.run_event_source("team", "a-1") and event.subject == "a" and event.depth == 3
     assert event.data == {
-        "package_id": "pkg-uid",
-        "package_name": "a",
-        "run_id": uid,
-        "run_name": "a-1",
+        "finished_package": "a",
+        "finished_package_id": "pkg-uid",
+        "finished_run": "a-1",
+        "finished_run_id": uid,
         "phase": "Succeeded",
         "reason": "Succeeded",
     }

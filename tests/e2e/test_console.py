@@ -288,4 +288,4 @@ def test_a_viewer_sees_the_namespaces_events_and_follows_one_to_the_run_it_start
     )
     keep(browser, "viewer-events")
     row.find_element(By.LINK_TEXT, run).click()
-    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == f"Run {run}")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == f"Run {run}")

@@ -69,7 +69,7 @@ def test_one_event_starts_a_chain_of_three_packages_each_with_the_previous_outco
     for package in ("a", "b", "c"):
         ferris.package(ns, package, PRINT_ARGS)
         ferris.wait_condition(ns, "ferrispackage", package, "Ready")
-    after_b = {"typePrefix": "io.ferris.run.", "data": [{"path": "package_name", "equals": "b"}]}
+    after_b = {"typePrefix": "io.ferris.run.", "data": [{"path": "finished_package", "equals": "b"}]}
     ferris.apply(
         ns,
         trigger("orders", "a", filter={"type": "com.example.order", "data": [{"path": "item", "equals": "book"}]}),
@@ -90,10 +90,10 @@ def test_one_event_starts_a_chain_of_three_packages_each_with_the_previous_outco
     params_a = ferris.get(ns, "ferrisrun", run_a)["spec"]["params"]
     assert params_a == {"item": "book", "count": 2, "origin_event_type": "com.example.order"}
     assert b["spec"]["params"]["origin_event_type"] == ENDED
-    assert (b["spec"]["params"]["package_name"], b["spec"]["params"]["run_name"]) == ("a", run_a)
+    assert (b["spec"]["params"]["finished_package"], b["spec"]["params"]["finished_run"]) == ("a", run_a)
     assert b["spec"]["params"]["phase"] == "Succeeded"
     assert c["spec"]["params"]["origin_event_type"] == "io.ferris.run.finished.v1"
-    assert (c["spec"]["params"]["package_name"], c["spec"]["params"]["phase"]) == ("b", "Succeeded")
+    assert (c["spec"]["params"]["finished_package"], c["spec"]["params"]["phase"]) == ("b", "Succeeded")
     depths = [ferris.get(ns, "ferrisrun", n)["metadata"]["annotations"]["ferris.io/chain-depth"] for n in (run_a,)]
     depths += [
         b["metadata"]["annotations"]["ferris.io/chain-depth"],

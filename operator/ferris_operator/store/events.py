@@ -65,11 +65,13 @@ def run_ended(conn: psycopg.Connection[Any], row: tuple[Any, ...]) -> None:
     """The event of a run's end, from (uid, namespace, name, package_name, package_uid, phase,
     reason, depth) of the run just made terminal. Its id is the run's uid: one per run."""
     uid, namespace, name, package_name, package_uid, phase, reason, depth = row
+    # Not package_name, package_id, run_id: sys.argv[1] of the run it starts holds those of
+    # that run's own package and run, over its params.
     data = {
-        "package_id": package_uid,
-        "package_name": package_name,
-        "run_id": uid,
-        "run_name": name,
+        "finished_package": package_name,
+        "finished_package_id": package_uid,
+        "finished_run": name,
+        "finished_run_id": uid,
         "phase": phase,
         "reason": reason,
     }
