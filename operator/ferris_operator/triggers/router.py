@@ -2,7 +2,9 @@
 FerrisTriggers of its namespace that match it, one FerrisRun per target, and what was done
 recorded with the event (once) and counted in each trigger's status.
 
-At least once, never twice: an event is marked routed after its runs exist, and a run's name
+The events of a batch are routed at once (``workers`` threads): each one's runs and record are
+its own, and the counts per trigger add up in one statement each. At least once, never twice:
+an event is marked routed after its runs exist, and a run's name
 derives from the trigger, the event's source and id and the package, so routing an event again
 (after a crash in between) finds the runs it made. A run of that name that is not this event's
 is reported, never taken for it. Namespaces are walls: an event is matched only against the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,25 +53,26 @@ class EventRouter:
         events: EventStorePort,
         runs: RunStorePort,
         max_depth: int,
+        workers: int = 8,
     ) -> None:
         self.kube = kube
         self.events = events
         self.runs = runs
         self.max_depth = max_depth
+        self.workers = workers  # events of a batch routed at once: each is independent of the others
 
     def route_pending(self) -> int:
         """Route every event not routed yet; how many were routed."""
         routed = 0
         touched: dict[str, Trigger] = {}
         while batch := self.events.unrouted(BATCH):
-            triggers: dict[str, list[Trigger]] = {}
-            for record in batch:
-                namespace = record.event.namespace
-                if namespace not in triggers:
-                    triggers[namespace] = self._triggers(namespace)
-                routing = self.route(record, triggers[namespace])
-                touched.update({t.uid: t for t in triggers[namespace] if t.uid in routing.counts})
-                routed += 1
+            triggers = {namespace: self._triggers(namespace) for namespace in {r.event.namespace for r in batch}}
+            matching = [triggers[record.event.namespace] for record in batch]
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="route") as pool:
+                routings = list(pool.map(self.route, batch, matching))
+            for record, routing in zip(batch, routings, strict=True):
+                touched.update({t.uid: t for t in triggers[record.event.namespace] if t.uid in routing.counts})
+            routed += len(batch)
             if len(batch) < BATCH:
                 break
         isolation.each(
