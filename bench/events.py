@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -70,33 +71,60 @@ def _trigger(api: client.ApiClient, ns: str, name: str, target: str) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferristriggers", body)
 
 
-def routed_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
-    ns = namespace(api, f"bench-events-{n}")
+def _namespace_with_package(api: client.ApiClient, name: str, triggered: bool) -> str:
+    """A namespace with package "p" Ready, and a trigger "tick" on TYPE for it if ``triggered``."""
+    ns = namespace(api, name)
     package(api, ns, "p")
     wait_ready(api, ns, "p")
-    _trigger(api, ns, "tick", "p")
-    time.sleep(2)  # the trigger's first reconcile
-    sender = Sender(stack)
-    ids = [uuid.uuid4().hex for _ in range(n)]
-    names = {run_name("tick", "p", Event(i, TYPE, SOURCE, ns)): i for i in ids}
+    if triggered:
+        _trigger(api, ns, "tick", "p")
+        time.sleep(2)  # the trigger's first reconcile
+    return ns
+
+
+def _burst(
+    api: client.ApiClient, stack: FerrisStack, ns: str, n: int, concurrency: int, make: Callable[[int, float], None]
+) -> tuple[admission.RunWatcher, admission.Timeline, float]:
+    """``make(i, start)`` for N items by ``concurrency`` clients, the node cordoned, until every
+    FerrisRun is seen and every Job made; the watcher, the timeline, and the time to make all."""
     timeline = admission.Timeline()
-    runs, jobs = _watchers(api, ns, timeline)
-    accepted: dict[str, float] = {}
+    runs = admission.RunWatcher(api, ns, time.monotonic(), timeline)
+    jobs = admission.JobWatcher(
+        api, ns, lambda job: job["metadata"]["labels"]["ferris.io/run"], time.monotonic(), timeline, False
+    )
     with Cordon(stack):
         runs.start()
         jobs.start()
-        time.sleep(1)
+        time.sleep(1)  # both watches established
         start = time.monotonic()
         runs.start_time = jobs.start_time = start
-
-        def send(event_id: str) -> None:
-            sender.send(ns, event_id, wait=0)
-            accepted[event_id] = time.monotonic() - start
-
         with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(send, ids))
-        sent_all = time.monotonic() - start
-        _wait_all(runs, jobs, timeline, n)
+            list(pool.map(lambda i: make(i, start), range(n)))
+        made_all = time.monotonic() - start
+        deadline = time.monotonic() + 600
+        while (len(runs.seen) < n or len(timeline.job_seen) < n) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runs.stop.set()
+        jobs.stop.set()
+    return runs, timeline, made_all
+
+
+def _last(marks: dict[str, float], n: int) -> float:
+    return max(marks.values()) if len(marks) >= n else float("nan")
+
+
+def routed_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
+    ns = _namespace_with_package(api, f"bench-events-{n}", triggered=True)
+    sender = Sender(stack)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    names = {run_name("tick", "p", Event(i, TYPE, SOURCE, ns)): i for i in ids}
+    accepted: dict[str, float] = {}
+
+    def send(i: int, start: float) -> None:
+        sender.send(ns, ids[i], wait=0)
+        accepted[ids[i]] = time.monotonic() - start
+
+    runs, timeline, sent_all = _burst(api, stack, ns, n, concurrency, send)
     latencies = [(runs.seen[name] - accepted[i]) * 1000 for name, i in names.items() if name in runs.seen]
     all_runs = _last(runs.seen, n)
     return {
@@ -113,31 +141,19 @@ def routed_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency:
 
 
 def direct_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
-    ns = namespace(api, f"bench-events-direct-{n}")
-    package(api, ns, "p")
-    wait_ready(api, ns, "p")
+    ns = _namespace_with_package(api, f"bench-events-direct-{n}", triggered=False)
     custom = client.CustomObjectsApi(api)
-    timeline = admission.Timeline()
-    runs, jobs = _watchers(api, ns, timeline)
-    with Cordon(stack):
-        runs.start()
-        jobs.start()
-        time.sleep(1)
-        start = time.monotonic()
-        runs.start_time = jobs.start_time = start
 
-        def create(i: int) -> None:
-            body = {
-                "apiVersion": "ferris.io/v1alpha1",
-                "kind": "FerrisRun",
-                "metadata": {"name": f"p-{i:05d}"},
-                "spec": {"packageRef": {"name": "p"}, "trigger": "Event"},
-            }
-            custom.create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrisruns", body)
+    def create(i: int, start: float) -> None:
+        body = {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "metadata": {"name": f"p-{i:05d}"},
+            "spec": {"packageRef": {"name": "p"}, "trigger": "Event"},
+        }
+        custom.create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrisruns", body)
 
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(create, range(n)))
-        _wait_all(runs, jobs, timeline, n)
+    runs, timeline, _ = _burst(api, stack, ns, n, concurrency, create)
     all_runs = _last(runs.seen, n)
     return {
         "n": n,
@@ -147,36 +163,9 @@ def direct_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency:
     }
 
 
-def _watchers(
-    api: client.ApiClient, ns: str, timeline: admission.Timeline
-) -> tuple[admission.RunWatcher, admission.JobWatcher]:
-    runs = admission.RunWatcher(api, ns, time.monotonic(), timeline)
-    jobs = admission.JobWatcher(
-        api, ns, lambda job: job["metadata"]["labels"]["ferris.io/run"], time.monotonic(), timeline, False
-    )
-    return runs, jobs
-
-
-def _wait_all(runs: admission.RunWatcher, jobs: admission.JobWatcher, timeline: admission.Timeline, n: int) -> None:
-    """Every FerrisRun seen and every Job made (ten minutes at most), then the watches stop."""
-    deadline = time.monotonic() + 600
-    while (len(runs.seen) < n or len(timeline.job_seen) < n) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runs.stop.set()
-    jobs.stop.set()
-
-
-def _last(marks: dict[str, float], n: int) -> float:
-    return max(marks.values()) if len(marks) >= n else float("nan")
-
-
 def round_trips(api: client.ApiClient, stack: FerrisStack, count: int) -> dict[str, Any]:
     """One event at a time, each waiting for its outcome: what a sender sees."""
-    ns = namespace(api, "bench-events-rtt")
-    package(api, ns, "p")
-    wait_ready(api, ns, "p")
-    _trigger(api, ns, "tick", "p")
-    time.sleep(2)
+    ns = _namespace_with_package(api, "bench-events-rtt", triggered=True)
     sender = Sender(stack)
     times, routed = [], 0
     with Cordon(stack):

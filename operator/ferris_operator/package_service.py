@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from ferris_operator.secrets_json import (
     secrets_summary,
     short_secret_warnings,
 )
+from ferris_operator.source_secrets import read_source
 
 __all__ = ["PackageOutcome", "PackageService", "short_secret_warnings"]
 
@@ -150,40 +149,34 @@ class PackageService:
         if not source:
             return None
         secret_name, key = source["secretName"], source.get("key", "secrets.json")
-        found = self.kube.read("Secret", namespace, secret_name)
-        label = f"secret:{secret_name}"
-        if found is None:
-            if current.get("source") == label and current.get("version"):
-                return None  # ingested earlier; the source was deleted as designed
-            raise Problem(
+        read = read_source(
+            self.kube.read("Secret", namespace, secret_name),
+            secret_name,
+            SOURCE_SECRET_TYPE,
+            current,
+            Problem(
                 reasons.SECRET_SOURCE_NOT_FOUND,
                 f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
                 retry=True,
-            )
-        if found.get("type") != SOURCE_SECRET_TYPE:
-            raise Problem(
+            ),
+            lambda found_type: Problem(
                 reasons.SECRET_SOURCE_NOT_MARKED,
-                f"spec.secretsFrom: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads and "
+                f"spec.secretsFrom: Secret {secret_name} is of type {found_type}; Ferris reads and "
                 f"deletes only Secrets of type {SOURCE_SECRET_TYPE}, so that a package cannot take another "
                 f"Secret of the namespace. Create it with: kubectl create secret generic {secret_name} "
                 f"--type={SOURCE_SECRET_TYPE} --from-file={key}",
-            )
-        meta = found["metadata"]
-        digest = f"resourceVersion:{meta['resourceVersion']}"
-        if current.get("source") == label and current.get("sourceDigest") == digest:
+            ),
+        )
+        if read is None:
             return None
-        try:
-            data = {k: base64.b64decode(v, validate=True) for k, v in (found.get("data") or {}).items()}
-        except (ValueError, binascii.Error):
-            data = {}
-        if key not in data:
-            present = ", ".join(sorted(data)) or "none"
+        if key not in read.data:
+            present = ", ".join(sorted(read.data)) or "none"
             raise Problem(
                 reasons.SECRET_KEY_MISSING,
                 f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
                 f"(keys present: {present}); set spec.secretsFrom.key or add the key",
             )
-        return self._parse(data[key], f"Secret {secret_name} key {key}"), label, digest, str(meta["uid"])
+        return self._parse(read.data[key], f"Secret {secret_name} key {key}"), read.label, read.digest, read.uid
 
     @staticmethod
     def _parse(raw: bytes, where: str) -> dict[str, Any]:

@@ -58,6 +58,20 @@ class Ferris:
         )
         return name
 
+    def runs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The FerrisRuns of a namespace with these labels."""
+        found = self.kubectl("get", "ferrisruns", "-n", namespace, "-l", selector, "-o", "json").stdout
+        items: list[dict[str, Any]] = json.loads(found)["items"]
+        return items
+
+    def wait_runs(self, namespace: str, selector: str, count: int, timeout: float = 150) -> list[dict[str, Any]]:
+        """At least ``count`` FerrisRuns with these labels."""
+        deadline = time.monotonic() + timeout
+        while len(runs := self.runs(namespace, selector)) < count:
+            assert time.monotonic() < deadline, f"{len(runs)} runs with {selector}, not {count}"
+            time.sleep(0.5)
+        return runs
+
     def wait_run(self, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -48,21 +48,11 @@ def send(ferris: Ferris, ns: str, event_type: str, data: dict[str, Any], event_i
 
 
 def event_runs(ferris: Ferris, ns: str, package: str) -> list[dict[str, Any]]:
-    selector = f"ferris.io/package={package},ferris.io/trigger=Event"
-    items: list[dict[str, Any]] = json.loads(
-        ferris.kubectl("get", "ferrisruns", "-n", ns, "-l", selector, "-o", "json").stdout
-    )["items"]
-    return items
+    return ferris.runs(ns, f"ferris.io/package={package},ferris.io/trigger=Event")
 
 
 def wait_event_runs(ferris: Ferris, ns: str, package: str, count: int, timeout: float = 120) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while len(runs := event_runs(ferris, ns, package)) < count:
-        assert time.monotonic() < deadline, (
-            f"{len(runs)} event runs of {package}, not {count}\n{ferris.operator_log()[-2000:]}"
-        )
-        time.sleep(0.5)
-    return runs
+    return ferris.wait_runs(ns, f"ferris.io/package={package},ferris.io/trigger=Event", count, timeout)
 
 
 def test_one_event_starts_a_chain_of_three_packages_each_with_the_previous_outcome(ferris: Ferris, ns: str) -> None:

@@ -19,19 +19,11 @@ pytestmark = pytest.mark.cluster
 
 
 def scheduled_runs(ferris: Ferris, ns: str, package: str) -> list[dict[str, Any]]:
-    selector = f"ferris.io/package={package},ferris.io/trigger=Schedule"
-    items: list[dict[str, Any]] = json.loads(
-        ferris.kubectl("get", "ferrisruns", "-n", ns, "-l", selector, "-o", "json").stdout
-    )["items"]
-    return items
+    return ferris.runs(ns, f"ferris.io/package={package},ferris.io/trigger=Schedule")
 
 
 def wait_runs(ferris: Ferris, ns: str, package: str, count: int, timeout: float = 150) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while len(runs := scheduled_runs(ferris, ns, package)) < count:
-        assert time.monotonic() < deadline, f"{len(runs)} scheduled runs of {package}, not {count}"
-        time.sleep(1)
-    return runs
+    return ferris.wait_runs(ns, f"ferris.io/package={package},ferris.io/trigger=Schedule", count, timeout)
 
 
 def seconds_into_minute() -> float:

@@ -7,12 +7,12 @@ server reads the key from there to check signatures. Status says where senders p
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from ferris_operator import model, reasons
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
+from ferris_operator.source_secrets import read_source
 from ferris_operator.triggers.signatures import MIN_KEY_BYTES
 
 KEY_SECRET_TYPE = "ferris.io/event-source-key"  # noqa: S105 - a Secret type, set at creation
@@ -57,32 +57,27 @@ class EventSourceService:
         self, namespace: str, name: str, uid: str, ref: dict[str, Any], current: dict[str, Any]
     ) -> dict[str, Any]:
         secret_name, key = str(ref.get("name") or ""), str(ref.get("key") or "key")
-        found = self.kube.read("Secret", namespace, secret_name)
-        label = f"secret:{secret_name}"
-        if found is None:
-            if current.get("source") == label and current.get("version"):
-                return current  # stored earlier; the Secret was deleted as designed
-            raise Problem(
+        read = read_source(
+            self.kube.read("Secret", namespace, secret_name),
+            secret_name,
+            KEY_SECRET_TYPE,
+            current,
+            Problem(
                 reasons.KEY_SECRET_NOT_FOUND,
                 f"spec.secretRef: Secret {secret_name} not found in namespace {namespace}; create it with"
                 f" kubectl create secret generic {secret_name} --type={KEY_SECRET_TYPE} --from-literal={key}=...",
                 retry=True,
-            )
-        if found.get("type") != KEY_SECRET_TYPE:
-            raise Problem(
+            ),
+            lambda found_type: Problem(
                 reasons.KEY_SECRET_NOT_MARKED,
-                f"spec.secretRef: Secret {secret_name} is of type {found.get('type') or 'Opaque'}; Ferris reads only"
+                f"spec.secretRef: Secret {secret_name} is of type {found_type}; Ferris reads only"
                 f" Secrets of type {KEY_SECRET_TYPE}, so that an event source cannot take another Secret of the"
                 " namespace",
-            )
-        found_meta = found["metadata"]
-        digest = f"resourceVersion:{found_meta['resourceVersion']}"
-        if current.get("source") == label and current.get("sourceDigest") == digest:
+            ),
+        )
+        if read is None:
             return current
-        try:
-            value = base64.b64decode((found.get("data") or {}).get(key, ""), validate=True)
-        except (ValueError, binascii.Error):
-            value = b""
+        value = read.data.get(key, b"")
         if len(value) < MIN_KEY_BYTES:
             raise Problem(
                 reasons.INVALID_KEY,
@@ -91,5 +86,5 @@ class EventSourceService:
             )
         version = self.vault.ingest(namespace, vault_name(name), uid, {VAULT_KEY: base64.b64encode(value).decode()})
         if not ref.get("keepSource", False):
-            self.kube.delete_exact("Secret", namespace, secret_name, str(found_meta["uid"]))
-        return {"version": version, "source": label, "sourceDigest": digest, "storedAt": model.timestamp()}
+            self.kube.delete_exact("Secret", namespace, secret_name, read.uid)
+        return {"version": version, "source": read.label, "sourceDigest": read.digest, "storedAt": model.timestamp()}
