@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model, params_schema, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
+from ferris_operator.intake import SOURCE_SECRET_TYPE, SecretsIntake
 from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
@@ -18,18 +17,14 @@ from ferris_operator.schedules.spec import schedule_of
 from ferris_operator.scripts import ReadConfigMap, read_scripts
 from ferris_operator.secrets_json import (
     MAX_ARGV_SECRETS_BYTES,
-    SecretsJsonError,
     argv_bytes,
-    parse_secrets_json,
     secrets_summary,
     short_secret_warnings,
 )
-from ferris_operator.source_secrets import read_source
 
-__all__ = ["PackageOutcome", "PackageService", "short_secret_warnings"]
+__all__ = ["SOURCE_SECRET_TYPE", "PackageOutcome", "PackageService", "short_secret_warnings"]
 
 log = logging.getLogger("ferris.packages")
-SOURCE_SECRET_TYPE = "ferris.io/secrets-json"  # noqa: S105 - a Secret type, set at creation
 
 
 @dataclass
@@ -44,6 +39,7 @@ class PackageService:
         self.kube = kube
         self.vault = vault
         self.sealing = sealing
+        self.intake = SecretsIntake(kube, sealing)
 
     def reconcile(self, body: dict[str, Any]) -> PackageOutcome:
         meta, spec = body["metadata"], body["spec"]
@@ -79,11 +75,11 @@ class PackageService:
 
         mask = spec.get("maskSecretsInOutput", True)
         try:
-            ingested = self._ingest(namespace, name, uid, spec, secrets_status)
+            ingested = self.intake.take(spec, secrets_status, namespace, name)
         except Problem as problem:
             return outcome(problem)
         if ingested is not None:
-            values, source, digest, source_uid = ingested
+            values, source, digest, source_uid = ingested.values, ingested.source, ingested.digest, ingested.source_uid
             size = argv_bytes(values)
             if spec.get("secretsInArgv", True) and size > MAX_ARGV_SECRETS_BYTES:
                 return outcome(
@@ -129,58 +125,3 @@ class PackageService:
 
     def _configmaps(self, namespace: str) -> ReadConfigMap:
         return lambda name: self.kube.read("ConfigMap", namespace, name)
-
-    def _ingest(
-        self, namespace: str, name: str, uid: str, spec: dict[str, Any], current: dict[str, Any]
-    ) -> tuple[dict[str, Any], str, str, str | None] | None:
-        """The secrets to ingest now, with their source, digest and the source Secret's UID;
-        None when nothing changed."""
-        sealed = spec.get("sealedSecrets")
-        if sealed:
-            digest = "sha256:" + hashlib.sha256(sealed.encode()).hexdigest()
-            if current.get("sourceDigest") == digest:
-                return None
-            try:
-                raw = self.sealing.open(sealed, namespace, name)
-            except CiphertextError as exc:
-                raise Problem(reasons.SEALED_SECRETS_INVALID, f"spec.sealedSecrets: {exc}") from None
-            return self._parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest, None
-        source = spec.get("secretsFrom")
-        if not source:
-            return None
-        secret_name, key = source["secretName"], source.get("key", "secrets.json")
-        read = read_source(
-            self.kube.read("Secret", namespace, secret_name),
-            secret_name,
-            SOURCE_SECRET_TYPE,
-            current,
-            Problem(
-                reasons.SECRET_SOURCE_NOT_FOUND,
-                f"spec.secretsFrom: Secret {secret_name} not found in namespace {namespace}; create it with key {key}",
-                retry=True,
-            ),
-            lambda found_type: Problem(
-                reasons.SECRET_SOURCE_NOT_MARKED,
-                f"spec.secretsFrom: Secret {secret_name} is of type {found_type}; Ferris reads and "
-                f"deletes only Secrets of type {SOURCE_SECRET_TYPE}, so that a package cannot take another "
-                f"Secret of the namespace. Create it with: kubectl create secret generic {secret_name} "
-                f"--type={SOURCE_SECRET_TYPE} --from-file={key}",
-            ),
-        )
-        if read is None:
-            return None
-        if key not in read.data:
-            present = ", ".join(sorted(read.data)) or "none"
-            raise Problem(
-                reasons.SECRET_KEY_MISSING,
-                f"spec.secretsFrom: Secret {secret_name} has no key {key!r} "
-                f"(keys present: {present}); set spec.secretsFrom.key or add the key",
-            )
-        return self._parse(read.data[key], f"Secret {secret_name} key {key}"), read.label, read.digest, read.uid
-
-    @staticmethod
-    def _parse(raw: bytes, where: str) -> dict[str, Any]:
-        try:
-            return parse_secrets_json(raw)
-        except SecretsJsonError as exc:
-            raise Problem(reasons.INVALID_SECRETS_JSON, f"{where}: {exc}") from None
