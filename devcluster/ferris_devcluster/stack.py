@@ -92,6 +92,7 @@ class FerrisStack:
                 "crd/ferrisruns.ferris.io",
                 "crd/ferristriggers.ferris.io",
                 "crd/ferriseventsources.ferris.io",
+                "crd/ferrisprojectsecrets.ferris.io",
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)

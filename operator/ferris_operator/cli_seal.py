@@ -8,14 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from ferris_operator.crypto.sealing import PublicSealingKey, seal_text
+from ferris_operator.secret_scopes.project import SEALED_FOR as PROJECT_SEALED_FOR
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("seal", help="seal a secrets.json for one package (safe to commit)")
+    parser = commands.add_parser("seal", help="seal a secrets.json for one package or project (safe to commit)")
     parser.add_argument("file", nargs="?", default="-", help="secrets.json path, or - for standard input")
-    parser.add_argument("--namespace", "-n", required=True, help="namespace of the FerrisPackage")
-    parser.add_argument("--package", required=True, help="name of the FerrisPackage")
+    parser.add_argument("--namespace", "-n", required=True, help="namespace of the FerrisPackage or project")
+    owner = parser.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--package", help="name of the FerrisPackage")
+    owner.add_argument(
+        "--project", action="store_true", help="for the namespace's FerrisProjectSecrets (spec.sealedSecrets)"
+    )
     parser.add_argument(
         "--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')"
     )
@@ -38,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
         from ferris_operator.k8s.sealing_keys import read_public_key
 
         key = read_public_key(core_api(), args.operator_namespace, args.configmap)
-    print(seal_text(key, raw, args.namespace, args.package))
+    print(seal_text(key, raw, args.namespace, PROJECT_SEALED_FOR if args.project else args.package))
     return 0

@@ -22,6 +22,7 @@ from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.schedules.service import Scheduler
+from ferris_operator.secret_scopes.project import ProjectSecretsService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers.match import Trigger, trigger_of
@@ -33,6 +34,7 @@ RUNS = (model.GROUP, model.VERSION, model.RUNS)
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
 TRIGGERS = (model.GROUP, model.VERSION, model.TRIGGERS)
 EVENT_SOURCES = (model.GROUP, model.VERSION, model.EVENT_SOURCES)
+PROJECTS = (model.GROUP, model.VERSION, model.PROJECT_SECRETS)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Components:
     schedules: Scheduler
     events: EventRouter
     sources: EventSourceService
+    projects: ProjectSecretsService
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -61,6 +64,7 @@ class Handlers:
         self.schedules = components.schedules
         self.events = components.events
         self.sources = components.sources
+        self.projects = components.projects
         self.intervals = components.settings.intervals
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -79,6 +83,9 @@ class Handlers:
             reacts(*TRIGGERS, registry=registry, id="trigger_changed")(self.trigger_changed)
             reacts(*EVENT_SOURCES, registry=registry, id="event_source_changed")(self.event_source_changed)
         on.delete(*EVENT_SOURCES, registry=registry, id="event_source_deleted")(self.event_source_deleted)
+        for reacts in (on.resume, on.create, on.update):
+            reacts(*PROJECTS, registry=registry, id="project_secrets_changed")(self.project_secrets_changed)
+        on.delete(*PROJECTS, registry=registry, id="project_secrets_deleted")(self.project_secrets_deleted)
 
     # ---- FerrisRun ------------------------------------------------------------------------------
     def run_started(self, body: kopf.Body, **_: Any) -> None:
@@ -165,7 +172,9 @@ class Handlers:
     # ---- FerrisEventSource -----------------------------------------------------------------------
     def event_source_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         raw = dict(body)
-        self._reconcile_event_source(raw, patch.status.update)
+        self._reconcile_holder(
+            "FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile, raw, patch.status.update
+        )
 
     def event_source_deleted(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
@@ -173,38 +182,61 @@ class Handlers:
             "FerrisEventSource", model.EVENT_SOURCES, raw, lambda: self.sources.forget(raw["metadata"]["uid"])
         )
 
-    def _reconcile_event_source(self, raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
+    # ---- FerrisProjectSecrets ---------------------------------------------------------------------
+    def project_secrets_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        raw = dict(body)
+        self._reconcile_holder(
+            "FerrisProjectSecrets", model.PROJECT_SECRETS, self.projects.reconcile, raw, patch.status.update
+        )
+
+    def project_secrets_deleted(self, body: kopf.Body, **_: Any) -> None:
+        raw = dict(body)
+        self._guarded(
+            "FerrisProjectSecrets", model.PROJECT_SECRETS, raw, lambda: self.projects.forget(raw["metadata"]["uid"])
+        )
+
+    def _reconcile_holder(
+        self,
+        kind: str,
+        plural: str,
+        reconcile: Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]],
+        raw: dict[str, Any],
+        write_status: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Reconcile an object that holds a key or secrets in the vault: status written when it
+        changed, an Event for a new problem, a retry for one that heals by itself."""
         try:
-            status, problem = self.sources.reconcile(raw)
+            status, problem = reconcile(raw)
         except DATABASE_ERRORS:
-            raise self._database_down("FerrisEventSource", raw, model.EVENT_SOURCES) from None
+            raise self._database_down(kind, raw, plural) from None
         current = raw.get("status") or {}
         if any(current.get(key) != value for key, value in status.items()):
             write_status(status)
             if problem is not None:
-                self.kube.event(raw, "FerrisEventSource", problem.reason, problem.message)
+                self.kube.event(raw, kind, problem.reason, problem.message)
         if problem is not None and problem.retry:
             raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
 
     def resync_event_sources(self) -> None:
-        """Re-read event sources' key Secrets (a key created again is a rotation)."""
+        """Re-read event sources' key Secrets and projects' secrets.json Secrets (one created
+        again is a rotation)."""
+        self._resync_holders("FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile)
+        self._resync_holders("FerrisProjectSecrets", model.PROJECT_SECRETS, self.projects.reconcile)
 
+    def _resync_holders(
+        self, kind: str, plural: str, reconcile: Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]]
+    ) -> None:
         def reread(raw: dict[str, Any]) -> None:
             meta = raw["metadata"]
-            write = functools.partial(self.kube.patch_status, model.EVENT_SOURCES, meta["namespace"], meta["name"])
+            write = functools.partial(self.kube.patch_status, plural, meta["namespace"], meta["name"])
             with contextlib.suppress(kopf.TemporaryError):
-                self._reconcile_event_source(raw, write)
+                self._reconcile_holder(kind, plural, reconcile, raw, write)
 
-        isolation.each(
-            "event-sources",
-            (
-                s
-                for s in self.kube.iter_event_sources(self.settings.watch_namespaces)
-                if not s["metadata"].get("deletionTimestamp")
-            ),
-            reread,
-            lambda raw: f"FerrisEventSource {raw['metadata']['namespace']}/{raw['metadata']['name']}",
-        )
+        def named(raw: dict[str, Any]) -> str:
+            return f"{kind} {raw['metadata']['namespace']}/{raw['metadata']['name']}"
+
+        found = self.kube.iter_custom(plural, self.settings.watch_namespaces)
+        isolation.each(plural, (o for o in found if not o["metadata"].get("deletionTimestamp")), reread, named)
 
     # ---- events (stored by the server, announced by PostgreSQL) -------------------------------------
     def route_events(self) -> None:

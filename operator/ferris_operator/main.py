@@ -24,6 +24,7 @@ from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.package_service import PackageService
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
+from ferris_operator.secret_scopes.project import ProjectSecretsService
 from ferris_operator.settings import Settings
 from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
@@ -72,7 +73,8 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
     packages = PackageService(kube, vault, sealing)
     sources = EventSourceService(kube, vault)
-    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources)
+    projects = ProjectSecretsService(kube, vault, sealing)
+    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources, projects)
 
 
 def runner_api_ca(settings: Settings) -> str | None:

@@ -12,6 +12,8 @@ PACKAGES = "ferrispackages"
 RUNS = "ferrisruns"
 TRIGGERS = "ferristriggers"
 EVENT_SOURCES = "ferriseventsources"
+PROJECT_SECRETS = "ferrisprojectsecrets"
+PROJECT_SECRETS_NAME = "project"  # the one FerrisProjectSecrets of a namespace
 EVENTS = "ferrisevents"  # no such kind: the resource RBAC names for sending and reading events
 
 LABEL_RUN = "ferris.io/run"

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE = (
+PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE, PROJECT = (
     "FerrisPackage",
     "FerrisRun",
     "both",
     "Event",
     "FerrisTrigger",
     "FerrisEventSource",
+    "FerrisProjectSecrets",
 )
+HOLDERS = f"{PACKAGE},{PROJECT}"  # whatever takes secrets in from a Secret or a sealed text
 
 
 @dataclass(frozen=True)
 class Entry:
-    on: str  # PACKAGE, RUN, BOTH, TRIGGER, SOURCE, or EVENT (an Event only, no condition)
+    on: str  # PACKAGE, RUN, BOTH, TRIGGER, SOURCE, PROJECT, HOLDERS, or EVENT (an Event only, no condition)
     meaning: str
 
 
@@ -35,13 +37,16 @@ def _reason(name: str, on: str, meaning: str) -> str:
 READY = _reason("Ready", PACKAGE, "scripts checked and secrets stored; runs can start")
 INVALID_SCRIPTS = _reason("InvalidScripts", BOTH, "a script is misnamed, missing or the scripts are too large")
 SCRIPT_SOURCE_MISSING = _reason("ScriptSourceMissing", BOTH, "a script's ConfigMap or key does not exist (yet)")
-SECRET_SOURCE_NOT_FOUND = _reason("SecretSourceNotFound", PACKAGE, "the `secretsFrom` Secret does not exist (yet)")
+SECRET_SOURCE_NOT_FOUND = _reason("SecretSourceNotFound", HOLDERS, "the `secretsFrom` Secret does not exist (yet)")
 SECRET_SOURCE_NOT_MARKED = _reason(
-    "SecretSourceNotMarked", PACKAGE, "the `secretsFrom` Secret is not of type `ferris.io/secrets-json`"
+    "SecretSourceNotMarked", HOLDERS, "the `secretsFrom` Secret is not of type `ferris.io/secrets-json`"
 )
-SECRET_KEY_MISSING = _reason("SecretKeyMissing", PACKAGE, "the `secretsFrom` Secret lacks the named key")
-INVALID_SECRETS_JSON = _reason("InvalidSecretsJson", PACKAGE, "`secrets.json` is not a bounded JSON object")
-SEALED_SECRETS_INVALID = _reason("SealedSecretsInvalid", PACKAGE, "`spec.sealedSecrets` does not open for this package")
+SECRET_KEY_MISSING = _reason("SecretKeyMissing", HOLDERS, "the `secretsFrom` Secret lacks the named key")
+INVALID_SECRETS_JSON = _reason("InvalidSecretsJson", HOLDERS, "`secrets.json` is not a bounded JSON object")
+SEALED_SECRETS_INVALID = _reason(
+    "SealedSecretsInvalid", HOLDERS, "`spec.sealedSecrets` does not open for this package (or project)"
+)
+SECRETS_STORED = _reason("SecretsStored", PROJECT, "the project's secrets are stored, encrypted")
 SECRETS_TOO_LARGE_FOR_ARGV = _reason(
     "SecretsTooLargeForArgv", PACKAGE, "the secrets do not fit in `sys.argv[1]`; set `secretsInArgv: false`"
 )

@@ -644,6 +644,34 @@ def an_event_starts_a_run(install: Install) -> str:
     return str(answer["runs"][0])
 
 
+def project_secrets_are_stored(install: Install) -> None:
+    """A namespace's project secrets: the operator reads their Secret (then deletes it), writes
+    their status, and adds and removes their finalizer."""
+    ns = "ferris-demo"
+    install.kubectl(
+        "create", "secret", "generic", "project-source", "-n", ns,
+        "--type=ferris.io/secrets-json", '--from-literal=secrets.json={"SHARED": "shared-value"}',
+    )  # fmt: skip
+    manifest = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisProjectSecrets",
+        "metadata": {"name": "project"},
+        "spec": {"secretsFrom": {"secretName": "project-source"}},
+    }
+    install.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    wait_for(
+        lambda: (
+            (install.json("get", "ferrisprojectsecrets", "project", "-n", ns).get("status") or {})
+            .get("secrets", {})
+            .get("names")
+            == ["SHARED"]
+        ),
+        "the project's secrets stored",
+        60,
+    )
+    install.kubectl("delete", "ferrisprojectsecrets", "project", "-n", ns, "--timeout=60s")
+
+
 AUDIT_EXCEPTIONS = {
     ("ferris.io", "ferrisruns", "get"): "one rule covers both kinds; packages are read with get, runs by list/watch",
     # (group, resource, verb): why a rule is there although a test run need not exercise it
@@ -681,6 +709,7 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     history_limit_deletes_a_run(install)  # FerrisRun deletion
     a_schedule_makes_a_run(install)  # FerrisRun creation
     an_event_starts_a_run(install)  # triggers, event sources, their status and finalizer
+    project_secrets_are_stored(install)  # project secrets, their status and finalizer
     user = f"system:serviceaccount:{NS}:ferris"
     used: set[tuple[str, str, str]] = set()
     for line in install.cluster.audit_log.read_text().splitlines():

@@ -105,19 +105,20 @@ app.kubernetes.io/component: runner
 - apiGroups: ["ferris.io"]
   resources: ["ferrisruns"]
   verbs: ["create"]
-# Triggers (checked when they change, listed when an event is routed) and event sources (their
-# key Secret read into the vault, then deleted); kopf patches their annotations (progress) and
-# an event source's finalizer (its key leaves the vault with it).
+# Triggers (checked when they change, listed when an event is routed), event sources and
+# project secrets (their Secret read into the vault, then deleted); kopf patches their
+# annotations (progress) and finalizers (what they hold leaves the vault with them).
 - apiGroups: ["ferris.io"]
-  resources: ["ferristriggers", "ferriseventsources"]
+  resources: ["ferristriggers", "ferriseventsources", "ferrisprojectsecrets"]
   verbs: ["list", "watch", "patch"]
 # Write phase, steps and conditions.
 - apiGroups: ["ferris.io"]
   resources: ["ferrispackages/status", "ferrisruns/status"]
   verbs: ["get", "patch", "update"]
-# A trigger's conditions, counts and last event; an event source's conditions and path.
+# A trigger's conditions, counts and last event; an event source's conditions and path; a
+# project's secret names, count and version.
 - apiGroups: ["ferris.io"]
-  resources: ["ferristriggers/status", "ferriseventsources/status"]
+  resources: ["ferristriggers/status", "ferriseventsources/status", "ferrisprojectsecrets/status"]
   verbs: ["patch"]
 # Read a package's source secrets.json (then delete it), create and delete each run's key.
 - apiGroups: [""]

@@ -115,21 +115,18 @@ class Kube:
 
     def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisRun in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self._iter_custom(model.RUNS, namespaces)
+        return self.iter_custom(model.RUNS, namespaces)
 
     def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self._iter_custom(model.PACKAGES, namespaces)
+        return self.iter_custom(model.PACKAGES, namespaces)
 
     def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisTrigger in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self._iter_custom(model.TRIGGERS, namespaces)
+        return self.iter_custom(model.TRIGGERS, namespaces)
 
-    def iter_event_sources(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        """Every FerrisEventSource in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self._iter_custom(model.EVENT_SOURCES, namespaces)
-
-    def _iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
+    def iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
+        """Every Ferris object of ``plural`` in ``namespaces`` (all when empty), a page at a time."""
         for namespace in namespaces or (None,):
             token: str | None = None
             while True:
