@@ -178,8 +178,8 @@ class RunnerApi:
         return web.json_response({"id": name, "startAfter": model.timestamp(start_after)})
 
     async def send_event(self, request: web.Request) -> web.Response:
-        """``context.events.send``: an event in the run's namespace, one step deeper in its chain
-        than nothing (the run's own depth), stored once per id the runner made for the call."""
+        """``context.events.send``: an event in the run's namespace at the run's own depth in its
+        chain (the runs it starts are one deeper), stored once per id the runner made for the call."""
         record = request[RUN]
         body = await _body(request, cloudevents.MAX_BODY + 4096, cloudevents.MAX_CONTAINERS)
         try:
