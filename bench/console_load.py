@@ -6,6 +6,8 @@ of 500 packages drawn, next to the same table served as a static HTML page by th
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -98,8 +100,10 @@ def measure(loads: int = 15) -> dict[str, Any]:
     options.binary_location = "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(argument)
-    with serving() as port:
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
+    with serving() as port, tempfile.TemporaryDirectory(prefix="ferris-browser-") as home:
+        options.add_argument(f"--user-data-dir={home}/profile")  # chromium's files go with it
+        service = webdriver.ChromeService("/usr/bin/chromedriver", env={**os.environ, "TMPDIR": home})
+        driver = webdriver.Chrome(options=options, service=service)
         try:
             base = f"http://127.0.0.1:{port}"
             driver.get(base + "/")

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -56,16 +57,22 @@ def spki_pin(certificate: Path) -> str:
 
 @pytest.fixture
 def browser(ferris: Ferris) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(argument)
-    options.add_argument(f"--ignore-certificate-errors-spki-list={spki_pin(ferris.stack.server_tls_dir / 'tls.crt')}")
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    # The profile and chromium's own temporary files (its singleton socket) in one folder that
+    # goes with the browser: nothing left in /tmp.
+    with tempfile.TemporaryDirectory(prefix="ferris-browser-") as home:
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+            options.add_argument(argument)
+        options.add_argument(f"--user-data-dir={home}/profile")
+        pin = spki_pin(ferris.stack.server_tls_dir / "tls.crt")
+        options.add_argument(f"--ignore-certificate-errors-spki-list={pin}")
+        service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver", env={**os.environ, "TMPDIR": home})
+        driver = webdriver.Chrome(options=options, service=service)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 class World:
