@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_ciphertext.aead import KEY_SIZE, open_blob, seal
@@ -38,9 +38,11 @@ def digest(content: bytes) -> str:
 class Bundle:
     secrets: dict[str, Any]
     files: dict[str, str]  # file key -> SHA-256 of its bytes
+    scopes: dict[str, dict[str, Any]] = field(default_factory=dict)  # "project"/"platform" -> secrets
 
     def __repr__(self) -> str:  # never print values
-        return f"Bundle(secrets={sorted(self.secrets)}, files={sorted(self.files)})"
+        scoped = {scope: sorted(values) for scope, values in self.scopes.items()}
+        return f"Bundle(secrets={sorted(self.secrets)}, scopes={scoped}, files={sorted(self.files)})"
 
     def verify(self, key: str, content: bytes) -> bytes:
         """``content`` if it is the file ``key`` the bundle was sealed with; else BundleMismatch."""
@@ -49,9 +51,18 @@ class Bundle:
         return content
 
 
-def seal_bundle(run_key: bytes, run_uid: str, secrets: dict[str, Any], files: Mapping[str, str]) -> bytes:
-    """Seal ``secrets`` with the digests of ``files`` (key -> text, as the runner will read it)."""
-    payload = {"secrets": secrets, "files": {key: digest(text.encode()) for key, text in files.items()}}
+def seal_bundle(
+    run_key: bytes,
+    run_uid: str,
+    secrets: dict[str, Any],
+    files: Mapping[str, str],
+    scopes: Mapping[str, dict[str, Any]] | None = None,
+) -> bytes:
+    """Seal ``secrets`` (and the project's and platform's the run may read, ``scopes``) with the
+    digests of ``files`` (key -> text, as the runner will read it)."""
+    payload: dict[str, Any] = {"secrets": secrets, "files": {key: digest(text.encode()) for key, text in files.items()}}
+    if scopes:
+        payload["scopes"] = dict(scopes)
     return seal(
         run_key,
         Header(Kind.RUN_BUNDLE, BUNDLE_KEY_ID),
@@ -63,7 +74,9 @@ def seal_bundle(run_key: bytes, run_uid: str, secrets: dict[str, Any], files: Ma
 
 def open_bundle(run_key: bytes, run_uid: str, blob: bytes) -> Bundle:
     payload = json.loads(open_blob(run_key, blob, Kind.RUN_BUNDLE, "bundle", run_uid))
-    secrets, files = payload.get("secrets"), payload.get("files")
+    secrets, files, scopes = payload.get("secrets"), payload.get("files"), payload.get("scopes", {})
     if not isinstance(secrets, dict) or not isinstance(files, dict):
         raise ValueError("bundle must hold an object of secrets and an object of file digests")
-    return Bundle(secrets, {str(k): str(v) for k, v in files.items()})
+    if not isinstance(scopes, dict) or not all(isinstance(values, dict) for values in scopes.values()):
+        raise ValueError("bundle scopes must be an object of objects of secrets")
+    return Bundle(secrets, {str(k): str(v) for k, v in files.items()}, {str(k): v for k, v in scopes.items()})

@@ -93,6 +93,7 @@ class FerrisStack:
                 "crd/ferristriggers.ferris.io",
                 "crd/ferriseventsources.ferris.io",
                 "crd/ferrisprojectsecrets.ferris.io",
+                "crd/ferrisplatformsecrets.ferris.io",
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)

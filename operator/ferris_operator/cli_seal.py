@@ -8,19 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from ferris_operator.crypto.sealing import PublicSealingKey, seal_text
-from ferris_operator.secret_scopes.project import SEALED_FOR as PROJECT_SEALED_FOR
+from ferris_operator.secret_scopes.service import PLATFORM_SEALED_NAMESPACE, PROJECT_SEALED_FOR, platform_sealed_for
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("seal", help="seal a secrets.json for one package or project (safe to commit)")
+    parser = commands.add_parser(
+        "seal", help="seal a secrets.json for one package, project or platform scope (safe to commit)"
+    )
     parser.add_argument("file", nargs="?", default="-", help="secrets.json path, or - for standard input")
-    parser.add_argument("--namespace", "-n", required=True, help="namespace of the FerrisPackage or project")
+    parser.add_argument("--namespace", "-n", help="namespace of the FerrisPackage or project")
     owner = parser.add_mutually_exclusive_group(required=True)
     owner.add_argument("--package", help="name of the FerrisPackage")
     owner.add_argument(
         "--project", action="store_true", help="for the namespace's FerrisProjectSecrets (spec.sealedSecrets)"
     )
+    owner.add_argument("--platform", metavar="NAME", help="for the FerrisPlatformSecrets NAME (cluster-scoped)")
     parser.add_argument(
         "--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')"
     )
@@ -30,6 +33,9 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.platform is None and not args.namespace:
+        print("ferris seal: --namespace is needed for a package or a project", file=sys.stderr)
+        return 2
     raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
         parse_secrets_json(raw)
@@ -43,5 +49,8 @@ def run(args: argparse.Namespace) -> int:
         from ferris_operator.k8s.sealing_keys import read_public_key
 
         key = read_public_key(core_api(), args.operator_namespace, args.configmap)
-    print(seal_text(key, raw, args.namespace, PROJECT_SEALED_FOR if args.project else args.package))
+    if args.platform is not None:
+        print(seal_text(key, raw, PLATFORM_SEALED_NAMESPACE, platform_sealed_for(args.platform)))
+    else:
+        print(seal_text(key, raw, args.namespace, PROJECT_SEALED_FOR if args.project else args.package))
     return 0

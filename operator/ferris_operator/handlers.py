@@ -17,12 +17,14 @@ import kopf
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders import run_status
 from ferris_operator.builders.trigger_status import trigger_status
+from ferris_operator.holders import Holders
 from ferris_operator.package_service import PackageService
-from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.ports import KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.schedules.service import Scheduler
-from ferris_operator.secret_scopes.project import ProjectSecretsService
+from ferris_operator.secret_scopes.handlers import ScopeHandlers
+from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers.match import Trigger, trigger_of
@@ -34,7 +36,6 @@ RUNS = (model.GROUP, model.VERSION, model.RUNS)
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
 TRIGGERS = (model.GROUP, model.VERSION, model.TRIGGERS)
 EVENT_SOURCES = (model.GROUP, model.VERSION, model.EVENT_SOURCES)
-PROJECTS = (model.GROUP, model.VERSION, model.PROJECT_SECRETS)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class Components:
     schedules: Scheduler
     events: EventRouter
     sources: EventSourceService
-    projects: ProjectSecretsService
+    scopes: ScopeSecretsService
+    scope_store: ScopeStorePort
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -64,8 +66,9 @@ class Handlers:
         self.schedules = components.schedules
         self.events = components.events
         self.sources = components.sources
-        self.projects = components.projects
         self.intervals = components.settings.intervals
+        self.holders = Holders(components.kube, components.settings)
+        self.scopes = ScopeHandlers(self.holders, components.scopes, components.scope_store, components.kube)
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         """Every kopf handler, under the ids kopf has always stored them with."""
@@ -83,15 +86,13 @@ class Handlers:
             reacts(*TRIGGERS, registry=registry, id="trigger_changed")(self.trigger_changed)
             reacts(*EVENT_SOURCES, registry=registry, id="event_source_changed")(self.event_source_changed)
         on.delete(*EVENT_SOURCES, registry=registry, id="event_source_deleted")(self.event_source_deleted)
-        for reacts in (on.resume, on.create, on.update):
-            reacts(*PROJECTS, registry=registry, id="project_secrets_changed")(self.project_secrets_changed)
-        on.delete(*PROJECTS, registry=registry, id="project_secrets_deleted")(self.project_secrets_deleted)
+        self.scopes.register(registry)
 
     # ---- FerrisRun ------------------------------------------------------------------------------
     def run_started(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
         try:
-            self._guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.start(raw))
+            self.holders.guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.start(raw))
         except RunWaiting as waiting:
             meta = raw["metadata"]
             status = run_status.waiting_on(
@@ -108,7 +109,7 @@ class Handlers:
     def run_cancel_requested(self, body: kopf.Body, new: Any, **_: Any) -> None:
         if new and _run_active(body):
             raw = dict(body)
-            self._guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.cancel(raw))
+            self.holders.guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.cancel(raw))
 
     def job_event(self, body: kopf.Body, **_: Any) -> None:
         try:
@@ -131,13 +132,13 @@ class Handlers:
     def package_deleted(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
         self.schedules.forget(raw["metadata"]["uid"])
-        self._guarded("FerrisPackage", model.PACKAGES, raw, lambda: self.vault.forget(raw["metadata"]["uid"]))
+        self.holders.guarded("FerrisPackage", model.PACKAGES, raw, lambda: self.vault.forget(raw["metadata"]["uid"]))
 
     def _reconcile_package(self, raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
         try:
             outcome = self.packages.reconcile(raw)
         except DATABASE_ERRORS:
-            raise self._database_down("FerrisPackage", raw, model.PACKAGES) from None
+            raise self.holders.database_down("FerrisPackage", raw, model.PACKAGES) from None
         current = raw.get("status") or {}
         if any(current.get(key) != value for key, value in outcome.status.items()):
             write_status(outcome.status)  # a resume of an unchanged package writes nothing
@@ -172,71 +173,19 @@ class Handlers:
     # ---- FerrisEventSource -----------------------------------------------------------------------
     def event_source_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         raw = dict(body)
-        self._reconcile_holder(
+        self.holders.reconcile(
             "FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile, raw, patch.status.update
         )
 
     def event_source_deleted(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
-        self._guarded(
+        self.holders.guarded(
             "FerrisEventSource", model.EVENT_SOURCES, raw, lambda: self.sources.forget(raw["metadata"]["uid"])
         )
 
-    # ---- FerrisProjectSecrets ---------------------------------------------------------------------
-    def project_secrets_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        raw = dict(body)
-        self._reconcile_holder(
-            "FerrisProjectSecrets", model.PROJECT_SECRETS, self.projects.reconcile, raw, patch.status.update
-        )
-
-    def project_secrets_deleted(self, body: kopf.Body, **_: Any) -> None:
-        raw = dict(body)
-        self._guarded(
-            "FerrisProjectSecrets", model.PROJECT_SECRETS, raw, lambda: self.projects.forget(raw["metadata"]["uid"])
-        )
-
-    def _reconcile_holder(
-        self,
-        kind: str,
-        plural: str,
-        reconcile: Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]],
-        raw: dict[str, Any],
-        write_status: Callable[[dict[str, Any]], None],
-    ) -> None:
-        """Reconcile an object that holds a key or secrets in the vault: status written when it
-        changed, an Event for a new problem, a retry for one that heals by itself."""
-        try:
-            status, problem = reconcile(raw)
-        except DATABASE_ERRORS:
-            raise self._database_down(kind, raw, plural) from None
-        current = raw.get("status") or {}
-        if any(current.get(key) != value for key, value in status.items()):
-            write_status(status)
-            if problem is not None:
-                self.kube.event(raw, kind, problem.reason, problem.message)
-        if problem is not None and problem.retry:
-            raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
-
     def resync_event_sources(self) -> None:
-        """Re-read event sources' key Secrets and projects' secrets.json Secrets (one created
-        again is a rotation)."""
-        self._resync_holders("FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile)
-        self._resync_holders("FerrisProjectSecrets", model.PROJECT_SECRETS, self.projects.reconcile)
-
-    def _resync_holders(
-        self, kind: str, plural: str, reconcile: Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]]
-    ) -> None:
-        def reread(raw: dict[str, Any]) -> None:
-            meta = raw["metadata"]
-            write = functools.partial(self.kube.patch_status, plural, meta["namespace"], meta["name"])
-            with contextlib.suppress(kopf.TemporaryError):
-                self._reconcile_holder(kind, plural, reconcile, raw, write)
-
-        def named(raw: dict[str, Any]) -> str:
-            return f"{kind} {raw['metadata']['namespace']}/{raw['metadata']['name']}"
-
-        found = self.kube.iter_custom(plural, self.settings.watch_namespaces)
-        isolation.each(plural, (o for o in found if not o["metadata"].get("deletionTimestamp")), reread, named)
+        """Re-read event sources' key Secrets (one created again is a rotation)."""
+        self.holders.resync("FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile)
 
     # ---- events (stored by the server, announced by PostgreSQL) -------------------------------------
     def route_events(self) -> None:
@@ -324,27 +273,3 @@ class Handlers:
             self.runs.catch_up_reports()
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
-
-    # ---- shared ---------------------------------------------------------------------------------
-    def _guarded(self, kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
-        try:
-            action()
-        except DATABASE_ERRORS:
-            raise self._database_down(kind, body, plural) from None
-
-    def _database_down(self, kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
-        metrics.DATABASE_ERRORS.inc()
-        metrics.RECONCILE_ERRORS.labels(kind, reasons.DATABASE_UNAVAILABLE).inc()
-        meta = body["metadata"]
-        message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
-        conditions = (body.get("status") or {}).get("conditions")
-        generation = meta.get("generation")
-        unavailable = reasons.DATABASE_UNAVAILABLE
-        ready = model.condition("Ready", False, unavailable, message, generation, conditions)
-        reconciling = model.condition("Reconciling", True, unavailable, message, generation, conditions)
-        try:
-            status = {"conditions": model.merge_conditions(conditions, ready, reconciling)}
-            self.kube.patch_status(plural, meta["namespace"], meta["name"], status)
-        except Exception:
-            log.warning("could not report DatabaseUnavailable on %s/%s", meta["namespace"], meta["name"])
-        return kopf.TemporaryError(message, delay=self.intervals.database_retry)

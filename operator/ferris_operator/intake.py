@@ -34,18 +34,25 @@ class SecretsIntake:
         self.sealing = sealing
 
     def take(
-        self, spec: dict[str, Any], current: dict[str, Any], namespace: str, sealed_for: str, owner: str = "a package"
+        self,
+        spec: dict[str, Any],
+        current: dict[str, Any],
+        namespace: str,
+        sealed_for: str,
+        owner: str = "a package",
+        sealed_namespace: str | None = None,
     ) -> Intake | None:
-        """From ``spec.sealedSecrets`` (opened only as sealed for ``namespace`` and
-        ``sealed_for``) or ``spec.secretsFrom`` (a Secret of ``namespace``); ``current`` is
-        the owner's status.secrets."""
+        """From ``spec.sealedSecrets`` (opened only as sealed for ``sealed_namespace``, by
+        default ``namespace``, and ``sealed_for``) or ``spec.secretsFrom`` (a Secret of
+        ``namespace``); ``current`` is the owner's status.secrets."""
         sealed = spec.get("sealedSecrets")
         if sealed:
             digest = "sha256:" + hashlib.sha256(sealed.encode()).hexdigest()
             if current.get("sourceDigest") == digest:
                 return None
+            bound_to = namespace if sealed_namespace is None else sealed_namespace
             try:
-                raw = self.sealing.open(sealed, namespace, sealed_for)
+                raw = self.sealing.open(sealed, bound_to, sealed_for)
             except CiphertextError as exc:
                 raise Problem(reasons.SEALED_SECRETS_INVALID, f"spec.sealedSecrets: {exc}") from None
             return Intake(_parse(raw, "spec.sealedSecrets"), "sealedSecrets", digest, None)

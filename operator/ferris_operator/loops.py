@@ -33,7 +33,9 @@ def loops(handlers: Handlers, every: Intervals) -> tuple[Loop, ...]:
         Loop("history of packages with newly finished runs", every.recent_history, handlers.clean_recent_history),
         Loop("history limits and TTLs of every package", every.history_sweep, handlers.sweep_history),
         Loop("re-read of source Secrets", every.source_resync, handlers.resync_package_sources),
-        Loop("re-read of event sources' and projects' Secrets", every.source_resync, handlers.resync_event_sources),
+        Loop("re-read of event sources' Secrets", every.source_resync, handlers.resync_event_sources),
+        Loop("re-read of project and platform secrets' sources", every.source_resync, handlers.scopes.resync),
+        Loop("secrets written by scripts, announced", every.events, handlers.scopes.announce_writes),
         Loop("freed memory back to the system", every.release_memory, release_free_memory),
     )
 

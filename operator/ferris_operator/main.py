@@ -24,7 +24,8 @@ from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.package_service import PackageService
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
-from ferris_operator.secret_scopes.project import ProjectSecretsService
+from ferris_operator.secret_scopes.reading import ScopeReader
+from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.settings import Settings
 from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
@@ -32,6 +33,7 @@ from ferris_operator.store.events import EventStore
 from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.runs import RunStore
+from ferris_operator.store.scopes import ScopeStore
 from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
 from ferris_operator.vault import Vault
@@ -69,12 +71,14 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, ring)
     store = RunStore(pool)
-    runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca)
+    scopes = ScopeStore(pool)
+    reader = ScopeReader(scopes, vault, kube.namespace_labels)
+    runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca, scopes=reader)
     router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
     packages = PackageService(kube, vault, sealing)
     sources = EventSourceService(kube, vault)
-    projects = ProjectSecretsService(kube, vault, sealing)
-    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources, projects)
+    service = ScopeSecretsService(kube, vault, sealing, scopes, settings.namespace)
+    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources, service, scopes)
 
 
 def runner_api_ca(settings: Settings) -> str | None:

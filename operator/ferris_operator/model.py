@@ -13,6 +13,7 @@ RUNS = "ferrisruns"
 TRIGGERS = "ferristriggers"
 EVENT_SOURCES = "ferriseventsources"
 PROJECT_SECRETS = "ferrisprojectsecrets"
+PLATFORM_SECRETS = "ferrisplatformsecrets"  # cluster-scoped
 PROJECT_SECRETS_NAME = "project"  # the one FerrisProjectSecrets of a namespace
 EVENTS = "ferrisevents"  # no such kind: the resource RBAC names for sending and reading events
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE, PROJECT = (
+PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE, PROJECT, PLATFORM = (
     "FerrisPackage",
     "FerrisRun",
     "both",
@@ -15,13 +15,15 @@ PACKAGE, RUN, BOTH, EVENT, TRIGGER, SOURCE, PROJECT = (
     "FerrisTrigger",
     "FerrisEventSource",
     "FerrisProjectSecrets",
+    "FerrisPlatformSecrets",
 )
-HOLDERS = f"{PACKAGE},{PROJECT}"  # whatever takes secrets in from a Secret or a sealed text
+SCOPES = f"{PROJECT},{PLATFORM}"
+HOLDERS = f"{PACKAGE},{SCOPES}"  # whatever takes secrets in from a Secret or a sealed text
 
 
 @dataclass(frozen=True)
 class Entry:
-    on: str  # PACKAGE, RUN, BOTH, TRIGGER, SOURCE, PROJECT, HOLDERS, or EVENT (an Event only, no condition)
+    on: str  # PACKAGE, RUN, BOTH, TRIGGER, SOURCE, a scope, HOLDERS, or EVENT (an Event only, no condition)
     meaning: str
 
 
@@ -44,9 +46,15 @@ SECRET_SOURCE_NOT_MARKED = _reason(
 SECRET_KEY_MISSING = _reason("SecretKeyMissing", HOLDERS, "the `secretsFrom` Secret lacks the named key")
 INVALID_SECRETS_JSON = _reason("InvalidSecretsJson", HOLDERS, "`secrets.json` is not a bounded JSON object")
 SEALED_SECRETS_INVALID = _reason(
-    "SealedSecretsInvalid", HOLDERS, "`spec.sealedSecrets` does not open for this package (or project)"
+    "SealedSecretsInvalid", HOLDERS, "`spec.sealedSecrets` does not open for this package (or scope)"
 )
-SECRETS_STORED = _reason("SecretsStored", PROJECT, "the project's secrets are stored, encrypted")
+SECRETS_STORED = _reason("SecretsStored", SCOPES, "the project's or platform's secrets are stored, encrypted")
+SECRET_WRITTEN = _reason(
+    "SecretWritten", EVENT, "a script wrote a secret into a project or platform scope (name, scope, run; no value)"
+)
+SECRET_WRITE_REFUSED = _reason(
+    "SecretWriteRefused", EVENT, "a script's `context.secrets.set` was refused: no scope's `writers` names its package"
+)
 SECRETS_TOO_LARGE_FOR_ARGV = _reason(
     "SecretsTooLargeForArgv", PACKAGE, "the secrets do not fit in `sys.argv[1]`; set `secretsInArgv: false`"
 )

@@ -33,6 +33,7 @@ class RunRecord:
     runner_message: str | None = None
     trigger: str | None = None  # Manual, Schedule, Retry, Event: what the FerrisRun says (None: older runs)
     depth: int = 0  # how many runs of an event chain came before this one
+    secret_sources: dict[str, Any] | None = None  # {"sources": {name: scope}, "versions": {scope: n}}
 
     @property
     def unpublished(self) -> bool:
@@ -115,3 +116,38 @@ class EventRecord:
     received_at: datetime.datetime
     routed_at: datetime.datetime | None = None
     outcome: dict[str, Any] | None = None  # what routing did: triggers matched, runs made, refusals
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A project's or the platform's secrets (their policy; values stay in the vault). ``label``
+    is how runs, audit rows and status name it: ``project`` or ``platform/<name>``."""
+
+    uid: str
+    kind: str  # "project" or "platform"
+    namespace: str  # the project's namespace; "" for the platform
+    name: str  # the object's name
+    readers: dict[str, Any]  # platform: {"namespaces": [...], "namespaceSelector": {...}}
+    writers: list[dict[str, Any]]  # [{"package": P}] or, for the platform, [{"namespace": N, "package": P}]
+
+    @property
+    def label(self) -> str:
+        return "project" if self.kind == "project" else f"platform/{self.name}"
+
+
+@dataclass(frozen=True)
+class SecretWrite:
+    """A script's ``context.secrets.set``, as the audit keeps it: never the value."""
+
+    seq: int
+    at: datetime.datetime
+    scope: str  # Scope.label
+    name: str
+    version: int | None  # the scope's version the write made (None: refused)
+    outcome: str  # "written" or "refused"
+    message: str
+    run_uid: str
+    run_namespace: str
+    run_name: str
+    package_name: str
+    scope_uid: str | None = None

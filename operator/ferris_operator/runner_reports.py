@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.secrets_json import NAME_PATTERN
 
 STEP_PHASES = frozenset({model.STEP_RUNNING, model.STEP_SUCCEEDED, model.STEP_FAILED, model.STEP_SKIPPED})
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
@@ -24,6 +25,8 @@ MAX_RETRY_DELAY = datetime.timedelta(days=366)
 MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
 MAX_STATE_CONTAINERS = 4096
 STATE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+SECRET_NAME = NAME_PATTERN  # as in secrets.json
+MAX_SECRET_BODY = 64 * 1024
 # A JSON string, as an "unrolled loop" (runs of plain bytes, then one escape): nine times faster
 # over a 4 MiB report than an alternation per byte.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -144,6 +147,25 @@ def parse_retry(body: Any) -> RetryAsk:
     if not isinstance(params, dict):
         raise ReportError("params must be a JSON object")
     return RetryAsk(after, cron, params)
+
+
+SECRET_CONTEXTS = ("project", "platform")
+
+
+def parse_secret_put(name: str, body: Any) -> tuple[Any, str]:
+    """``context.secrets.set``: (value, context) of ``{"value": ..., "context": "project"}``."""
+    if not SECRET_NAME.fullmatch(name) or len(name) > 128:
+        raise ReportError(f"secret name {name[:40]!r} must match {SECRET_NAME.pattern} (at most 128 characters)")
+    body = _object(body)
+    unknown = set(body) - {"value", "context"}
+    if unknown:
+        raise ReportError(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: value, context")
+    if body.get("value") is None:
+        raise ReportError("value is missing or null; give the secret's value")
+    context = body.get("context", "project")
+    if context not in SECRET_CONTEXTS:
+        raise ReportError(f"context must be one of {', '.join(SECRET_CONTEXTS)}, not {str(context)[:40]!r}")
+    return body["value"], str(context)
 
 
 def parse_state_put(key: str, body: Any) -> Any:

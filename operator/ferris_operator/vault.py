@@ -24,11 +24,21 @@ from ferris_operator.crypto.envelope import (
     wrapped_key_id,
 )
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.ports import StateQuotaExceeded, StoredSecrets, VersionGone
+from ferris_operator.ports import ScopeFull, ScopeGone, StateQuotaExceeded, StoredSecrets, VersionGone
 
-__all__ = ["StateQuotaExceeded", "StoredSecrets", "Vault", "VersionGone", "kek_ids_in_use", "rewrap_batch"]
+__all__ = [
+    "ScopeFull",
+    "ScopeGone",
+    "StateQuotaExceeded",
+    "StoredSecrets",
+    "Vault",
+    "VersionGone",
+    "kek_ids_in_use",
+    "rewrap_batch",
+]
 
 MAX_STATE_KEYS = 64
+MAX_SCOPE_SECRETS = 256
 MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
 
 
@@ -60,13 +70,22 @@ class Vault:
         with self._pool.connection() as conn, conn.transaction():
             return self._lock_package(conn, uid, namespace, name)[1]
 
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
+    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version.
-        Older versions go, except those that active runs still pin."""
+        Older versions go, except those that active runs still pin. With ``keep_written`` (a
+        scope), values scripts wrote stay unless ``secrets`` names them."""
         with self._pool.connection() as conn, conn.transaction():
             dek, current = self._lock_package(conn, uid, namespace, name)
             version = current + 1
-            rows = [(uid, key, version, encrypt_value(dek, uid, key, version, value)) for key, value in secrets.items()]
+            kept = self._written(conn, dek, uid, current, exclude=set(secrets)) if keep_written else {}
+            rows: list[tuple[str, str, int, bytes, str | None]] = [
+                (uid, key, version, encrypt_value(dek, uid, key, version, value), None)
+                for key, value in secrets.items()
+            ]
+            rows += [
+                (uid, key, version, encrypt_value(dek, uid, key, version, value), run)
+                for key, (value, run) in kept.items()
+            ]
             conn.execute(
                 "DELETE FROM secrets WHERE package_uid = %s AND version NOT IN ("
                 " SELECT secrets_version FROM runs WHERE package_uid = %s AND secrets_version IS NOT NULL"
@@ -75,7 +94,9 @@ class Vault:
             )
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO secrets (package_uid, name, version, ciphertext) VALUES (%s, %s, %s, %s)", rows
+                    "INSERT INTO secrets (package_uid, name, version, ciphertext, written_by)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    rows,
                 )
             conn.execute(
                 "UPDATE packages SET secrets_version = %s, namespace = %s, name = %s, updated_at = now()"
@@ -83,6 +104,98 @@ class Vault:
                 (version, namespace, name, uid),
             )
         return version
+
+    @staticmethod
+    def _written(
+        conn: psycopg.Connection[Any], dek: DataKey, uid: str, version: int, exclude: set[str]
+    ) -> dict[str, tuple[Any, str]]:
+        """The values scripts wrote at ``version`` (name -> (value, run uid)), less ``exclude``."""
+        rows = conn.execute(
+            "SELECT name, ciphertext, written_by FROM secrets"
+            " WHERE package_uid = %s AND version = %s AND written_by IS NOT NULL",
+            (uid, version),
+        ).fetchall()
+        return {
+            key: (decrypt_value(dek, uid, key, version, bytes(blob)), str(run))
+            for key, blob, run in rows
+            if key not in exclude
+        }
+
+    def write_one(self, scope_uid: str, scope: str, name: str, value: Any, run: dict[str, str]) -> int:
+        """A script's ``context.secrets.set`` into a scope: a new version holding every value of
+        the last one and ``name`` = ``value``, and its audit row (``run``: uid, namespace, name,
+        package), in one transaction with the scope's row locked, so concurrent writers of one
+        scope follow each other and lose nothing. Returns the new version; ``ScopeGone`` when
+        the scope was deleted meanwhile; ``ScopeFull`` past ``MAX_SCOPE_SECRETS`` names."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (scope_uid,)
+            ).fetchone()
+            if row is None:
+                raise ScopeGone(f"{scope} no longer exists")
+            dek, current = unwrap_data_key(self._ring, scope_uid, bytes(row[0])), int(row[1])
+            version = current + 1
+            previous = conn.execute(
+                "SELECT name, ciphertext, written_by FROM secrets WHERE package_uid = %s AND version = %s",
+                (scope_uid, current),
+            ).fetchall()
+            values: dict[str, tuple[Any, str | None]] = {
+                key: (decrypt_value(dek, scope_uid, key, current, bytes(blob)), by) for key, blob, by in previous
+            }
+            values[name] = (value, run["uid"])
+            if len(values) > MAX_SCOPE_SECRETS:
+                raise ScopeFull(f"{scope} holds at most {MAX_SCOPE_SECRETS} secrets; remove some from its source")
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO secrets (package_uid, name, version, ciphertext, written_by)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        (scope_uid, key, version, encrypt_value(dek, scope_uid, key, version, plain), by)
+                        for key, (plain, by) in values.items()
+                    ],
+                )
+            conn.execute("DELETE FROM secrets WHERE package_uid = %s AND version < %s", (scope_uid, version))
+            conn.execute(
+                "UPDATE packages SET secrets_version = %s, updated_at = now() WHERE uid = %s", (version, scope_uid)
+            )
+            conn.execute(
+                "INSERT INTO secret_writes (scope_uid, scope, name, version, outcome, message, run_uid,"
+                " run_namespace, run_name, package_name) VALUES (%s, %s, %s, %s, 'written', %s, %s, %s, %s, %s)",
+                (
+                    scope_uid,
+                    scope,
+                    name,
+                    version,
+                    f"{name} written to {scope} (version {version})",
+                    run["uid"],
+                    run["namespace"],
+                    run["name"],
+                    run["package"],
+                ),
+            )
+        return version
+
+    def read_current(self, uids: list[str]) -> dict[str, StoredSecrets]:
+        """The current secrets of several holders (scopes) at once; a holder gone is left out."""
+        if not uids:
+            return {}
+        with self._pool.connection() as conn:
+            holders = conn.execute(
+                "SELECT uid, wrapped_dek, secrets_version FROM packages WHERE uid = ANY(%s)", (uids,)
+            ).fetchall()
+            rows = conn.execute(
+                "SELECT s.package_uid, s.name, s.version, s.ciphertext FROM secrets s JOIN packages p"
+                " ON p.uid = s.package_uid AND p.secrets_version = s.version WHERE s.package_uid = ANY(%s)",
+                (uids,),
+            ).fetchall()
+        found: dict[str, StoredSecrets] = {}
+        for uid, wrapped, version in holders:
+            dek = unwrap_data_key(self._ring, uid, bytes(wrapped))
+            values = {
+                name: decrypt_value(dek, uid, name, v, bytes(blob)) for owner, name, v, blob in rows if owner == uid
+            }
+            found[uid] = StoredSecrets(int(version), values)
+        return found
 
     def read(self, uid: str, version: int | None = None) -> StoredSecrets:
         """Decrypt a package's secrets: the current version, or ``version`` (one a run pinned).

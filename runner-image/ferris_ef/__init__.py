@@ -36,7 +36,19 @@ def _secrets() -> dict[str, Any]:
     if "secrets" in arguments:
         value = arguments["secrets"]
         return value if isinstance(value, dict) else {}
-    fd = os.environ.get("FERRIS_SECRETS_FD")
+    return _read_fd(os.environ.get("FERRIS_SECRETS_FD"))
+
+
+@functools.cache
+def _scoped() -> dict[str, dict[str, Any]]:
+    """The project's and platform's secrets this run may read (``{"project": {...},
+    "platform": {...}}``), from the descriptor the runner passes; values this script set
+    during the run are added to it."""
+    value = _read_fd(os.environ.get("FERRIS_SCOPED_SECRETS_FD"))
+    return {scope: dict(value.get(scope) or {}) for scope in SCOPES}
+
+
+def _read_fd(fd: str | None) -> dict[str, Any]:
     if not fd:
         return {}
     chunks, offset = [], 0
@@ -47,10 +59,19 @@ def _secrets() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+SCOPES = ("project", "platform")  # after the package's own, in this order
+
+
 def get_secret(name: str) -> Any:
+    """The package's secret ``name``, else the project's, else the platform's (as the Ferris
+    executor looks them up); None, with a line saying so, when none has it."""
     secrets = _secrets()
     if name in secrets:
         return secrets[name]
+    scoped = _scoped()
+    for scope in SCOPES:
+        if name in scoped[scope]:
+            return scoped[scope][name]
     print(f"Secret {name} not found!")
     return None
 
@@ -67,8 +88,22 @@ class _Secrets:
     def get(self, name: str) -> Any:
         return get_secret(name)
 
-    def set(self, name: str, value: Any) -> None:
-        raise NotImplementedError("context.secrets.set is not supported yet: update the package's secrets.json")
+    def set(self, name: str, value: Any, context: str = "project") -> tuple[int, str]:
+        """Store ``value`` as the secret ``name`` of the project (the namespace) or the
+        platform (``context="platform"``), encrypted at once; allowed only where that scope's
+        ``spec.writers`` name this package. Returns ``(status, text)``: 200 when written,
+        else the refusal (403: no policy allows it) and why. Later runs read the new value;
+        this run's ``get`` does too, and its output masks it from now on."""
+        answer = (
+            _State()
+            ._call({"op": "secret", "name": name, "value": value, "context": context}, "context.secrets.set")
+            .get("value")
+            or {}
+        )
+        status, text = int(answer.get("status") or 500), str(answer.get("text") or "no answer")
+        if status == 200 and context in SCOPES:
+            _scoped()[context][name] = value
+        return status, text
 
 
 class _Package:

@@ -15,6 +15,14 @@ class RunnerApiError(Exception):
     """The runner API refused the request or stayed unreachable."""
 
 
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        answer = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return f"HTTP {exc.code}"
+    return str(answer.get("error") or f"HTTP {exc.code}") if isinstance(answer, dict) else f"HTTP {exc.code}"
+
+
 class RunnerApiClient:
     def __init__(
         self, base_url: str, run_uid: str, token: str, deadline_seconds: float = 120.0, ca_pem: str | None = None
@@ -31,7 +39,9 @@ class RunnerApiClient:
     def __repr__(self) -> str:
         return f"RunnerApiClient(base={self.base!r})"
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = ()) -> Any:
+        """The JSON answer; a refusal whose status is in ``answers`` comes back as
+        ``{"status": N, "text": its error}`` instead of raising."""
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
         deadline = time.monotonic() + self.deadline_seconds
         delay = 0.25
@@ -51,6 +61,8 @@ class RunnerApiClient:
                 with urllib.request.urlopen(req, timeout=15, context=self._tls) as response:  # noqa: S310
                     return json.loads(response.read() or b"null")
             except urllib.error.HTTPError as exc:
+                if exc.code in answers:
+                    return {"status": exc.code, "text": _error_text(exc)}
                 if exc.code in (401, 403, 400, 404):
                     raise RunnerApiError(f"runner API refused {method} {path}: HTTP {exc.code}") from None
                 reason = f"HTTP {exc.code}"
@@ -84,3 +96,10 @@ class RunnerApiClient:
         """``context.events.send``: the event's id (made once per call: a retried request is
         one event) and its place in the store."""
         return self.request("POST", "/events", event)
+
+    def set_secret(self, name: str, value: Any, context: str) -> Any:
+        """``context.secrets.set``: ``{"status": N, "text": ...}``, a refusal (403: no scope's
+        writers name the package; 409, 413, 400) included."""
+        return self.request(
+            "PUT", f"/secrets/{name}", {"value": value, "context": context}, answers=(400, 403, 409, 413, 501)
+        )

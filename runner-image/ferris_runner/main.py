@@ -29,12 +29,21 @@ TRUNCATED = "[output truncated]\n"
 MAX_ARGUMENT_BYTES = 32 * 4096 - 1  # Linux's MAX_ARG_STRLEN, less the terminating NUL
 
 
-def secrets_file(secrets: dict[str, Any]) -> int:
-    """An anonymous in-memory file holding the secrets, for ``secretsInArgv: false``: the
-    scripts inherit its descriptor (ferris_ef reads it); it never touches a disk."""
-    fd = os.memfd_create("ferris-secrets", os.MFD_CLOEXEC)
+def secrets_file(secrets: dict[str, Any], name: str = "ferris-secrets") -> int:
+    """An anonymous in-memory file holding ``secrets``, for ``secretsInArgv: false`` and for the
+    project's and platform's secrets: the scripts inherit its descriptor (ferris_ef reads it);
+    it never touches a disk."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     os.write(fd, json.dumps(secrets).encode())
     return fd
+
+
+def all_values(secrets: dict[str, Any], scopes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every secret value the run holds, package and scopes, for masking (keys are unique)."""
+    values = {f"package/{name}": value for name, value in secrets.items()}
+    for scope, scoped in scopes.items():
+        values.update({f"{scope}/{name}": value for name, value in scoped.items()})
+    return values
 
 
 TERMINATION_LOG = Path("/dev/termination-log")
@@ -73,6 +82,12 @@ class StateServer(threading.Thread):
                     reply = {"ok": True, "value": self.api.retry(mask_data(message["ask"], self.mask))}
                 elif message.get("op") == "event":
                     reply = {"ok": True, "value": self.api.send_event(mask_data(message["event"], self.mask))}
+                elif message.get("op") == "secret":
+                    value = message["value"]
+                    answer = self.api.set_secret(str(message["name"]), value, str(message.get("context")))
+                    if answer.get("status") == 200:
+                        self.mask.add(value)  # the run's output masks the new value from now on
+                    reply = {"ok": True, "value": answer}
                 else:
                     reply = {"ok": False, "error": "unknown operation"}
             except (RunnerApiError, ValueError, KeyError) as exc:
@@ -122,12 +137,16 @@ def run_step(
     mask: Masker | None,
     secrets_fd: int | None = None,
     stored_mask: Masker | None = None,
+    scoped_fd: int | None = None,
 ) -> tuple[int, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     env = script_env(work, config_file, (to_child_r, from_child_w))
+    inherited = [fd for fd in (secrets_fd, scoped_fd) if fd is not None]
     if secrets_fd is not None:
         env["FERRIS_SECRETS_FD"] = str(secrets_fd)
+    if scoped_fd is not None:
+        env["FERRIS_SCOPED_SECRETS_FD"] = str(scoped_fd)
     process = subprocess.Popen(
         command_for(path, argument),
         cwd=work,
@@ -135,7 +154,7 @@ def run_step(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        pass_fds=(to_child_r, from_child_w) + (() if secrets_fd is None else (secrets_fd,)),
+        pass_fds=(to_child_r, from_child_w, *inherited),
     )
     os.close(to_child_r)
     os.close(from_child_w)
@@ -213,7 +232,8 @@ def main() -> int:
             2,
         )
     secrets_fd = None if in_argv else secrets_file(secrets)
-    stored_mask = Masker(secrets)
+    scoped_fd = secrets_file(bundle.scopes, "ferris-scoped-secrets") if bundle.scopes else None
+    stored_mask = Masker(all_values(secrets, bundle.scopes))
     mask = stored_mask if document.get("maskSecrets", True) else None
     steps: list[str] = document["steps"]
     try:
@@ -224,7 +244,9 @@ def main() -> int:
                 continue
             started = now()
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
-            code, output = run_step(work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask)
+            code, output = run_step(
+                work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd
+            )
             phase = "Succeeded" if code == 0 else "Failed"
             api.step(
                 idx,

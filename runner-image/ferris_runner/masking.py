@@ -32,10 +32,18 @@ class Masker:
     """Replaces every secret value, and its JSON- and repr-escaped forms, with ****."""
 
     def __init__(self, secrets: dict[str, Any]) -> None:
-        forms: set[str] = set()
+        self._forms: set[str] = set()
         for value in secrets.values():
-            forms |= _forms(value)
-        self.forms = sorted((f for f in forms if len(f) >= MIN_LENGTH), key=len, reverse=True)
+            self._forms |= _forms(value)
+        self.forms = self._sorted()
+
+    def _sorted(self) -> list[str]:
+        return sorted((f for f in self._forms if len(f) >= MIN_LENGTH), key=len, reverse=True)
+
+    def add(self, value: Any) -> None:
+        """Mask ``value`` from now on too (a secret a script wrote during the run)."""
+        self._forms |= _forms(value)
+        self.forms = self._sorted()  # one assignment: a reader in another thread sees old or new
 
     def __call__(self, text: str) -> str:
         for form in self.forms:

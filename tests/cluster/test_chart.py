@@ -672,6 +672,52 @@ def project_secrets_are_stored(install: Install) -> None:
     install.kubectl("delete", "ferrisprojectsecrets", "project", "-n", ns, "--timeout=60s")
 
 
+def scripts_read_and_write_scoped_secrets(install: Install) -> None:
+    """Project and platform secrets read by a run (a platform's readers by label: the
+    namespace's labels read) and written by its script (the scopes read by name and their
+    status patched when the write is announced), then removed with their finalizers."""
+    ns = "ferris-demo"
+    project = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisProjectSecrets",
+        "metadata": {"name": "project"},
+        "spec": {"writers": [{"package": "refresher"}]},
+    }
+    platform = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisPlatformSecrets",
+        "metadata": {"name": "chart-shared"},
+        "spec": {
+            "readers": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}},
+            "writers": [{"namespace": ns, "package": "refresher"}],
+        },
+    }
+    install.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(project))
+    install.kubectl("apply", "-f", "-", input=json.dumps(platform))
+    for args in (("ferrisprojectsecrets", "project", "-n", ns), ("ferrisplatformsecrets", "chart-shared")):
+        install.kubectl("wait", *args, "--for=condition=Ready", "--timeout=60s")
+    install.package(
+        "refresher",
+        "main.py",
+        "from ferris_ef import context\n"
+        "print('project', context.secrets.set('A', 'value-a-1', 'project')[0])\n"
+        "print('platform', context.secrets.set('B', 'value-b-1', 'platform')[0])\n",
+    )
+    output = install.output(install.run_example("refresher"))
+    assert "project 200" in output and "platform 200" in output, output
+    for args in (("ferrisprojectsecrets", "project", "-n", ns), ("ferrisplatformsecrets", "chart-shared")):
+        wait_for(
+            lambda args=args: (install.json("get", *args).get("status") or {}).get("secrets", {}).get("version") == 1,
+            f"{args[0]} at the version the script wrote",
+            60,
+        )
+    second = install.output(install.run_example("refresher"))  # reads both scopes now
+    assert "project 200" in second, second
+    install.kubectl("delete", "ferrisprojectsecrets", "project", "-n", ns, "--timeout=60s")
+    install.kubectl("delete", "ferrisplatformsecrets", "chart-shared", "--timeout=60s")
+    install.kubectl("delete", "ferrispackage", "refresher", "-n", ns, "--timeout=60s")
+
+
 AUDIT_EXCEPTIONS = {
     ("ferris.io", "ferrisruns", "get"): "one rule covers both kinds; packages are read with get, runs by list/watch",
     # (group, resource, verb): why a rule is there although a test run need not exercise it
@@ -710,6 +756,7 @@ def test_every_rbac_rule_of_the_chart_is_used(operator: Install) -> None:
     a_schedule_makes_a_run(install)  # FerrisRun creation
     an_event_starts_a_run(install)  # triggers, event sources, their status and finalizer
     project_secrets_are_stored(install)  # project secrets, their status and finalizer
+    scripts_read_and_write_scoped_secrets(install)  # platform secrets; namespaces' labels; scopes read by name
     user = f"system:serviceaccount:{NS}:ferris"
     used: set[tuple[str, str, str]] = set()
     for line in install.cluster.audit_log.read_text().splitlines():
@@ -850,4 +897,10 @@ def test_watched_namespaces_get_roles_and_the_cluster_role_keeps_only_cluster_ne
         assert {"ferrisruns", "secrets", "configmaps", "jobs", "pods"} <= resources
     cluster = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ferris-cluster")
     resources = {r for rule in cluster["rules"] for r in rule["resources"]}
-    assert resources == {"customresourcedefinitions", "clusterkopfpeerings"}, resources
+    assert resources == {
+        "customresourcedefinitions",
+        "clusterkopfpeerings",
+        "ferrisplatformsecrets",
+        "ferrisplatformsecrets/status",
+        "namespaces",
+    }, resources

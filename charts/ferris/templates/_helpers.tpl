@@ -109,8 +109,13 @@ app.kubernetes.io/component: runner
 # project secrets (their Secret read into the vault, then deleted); kopf patches their
 # annotations (progress) and finalizers (what they hold leaves the vault with them).
 - apiGroups: ["ferris.io"]
-  resources: ["ferristriggers", "ferriseventsources", "ferrisprojectsecrets"]
+  resources: ["ferristriggers", "ferriseventsources"]
   verbs: ["list", "watch", "patch"]
+# Project secrets, as event sources, and read one by name when a script wrote into it (its
+# status then shows the new version).
+- apiGroups: ["ferris.io"]
+  resources: ["ferrisprojectsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
 # Write phase, steps and conditions.
 - apiGroups: ["ferris.io"]
   resources: ["ferrispackages/status", "ferrisruns/status"]

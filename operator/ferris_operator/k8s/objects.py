@@ -83,6 +83,17 @@ class Kube:
         )
         return None if obj is None else dict(obj)
 
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if namespace:
+            return or_none(
+                lambda: self._call(
+                    self.custom.get_namespaced_custom_object, model.GROUP, model.VERSION, namespace, plural, name
+                )
+            )
+        return or_none(
+            lambda: self._call(self.custom.get_cluster_custom_object, model.GROUP, model.VERSION, plural, name)
+        )
+
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:
@@ -95,7 +106,18 @@ class Kube:
             raise
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Patch the status of a Ferris object (cluster-scoped when ``namespace`` is "")."""
         with tolerating(is_not_found):
+            if not namespace:
+                self._call(
+                    self.custom.patch_cluster_custom_object_status,
+                    model.GROUP,
+                    model.VERSION,
+                    plural,
+                    name,
+                    {"status": status},
+                )
+                return
             self._call(
                 self.custom.patch_namespaced_custom_object_status,
                 model.GROUP,
@@ -173,6 +195,10 @@ class Kube:
         _, read, _ = self._verbs(kind)
         return or_none(lambda: self._call(read, name, namespace))
 
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        found = or_none(lambda: self._call(self.core.read_namespace, namespace))
+        return dict(((found or {}).get("metadata") or {}).get("labels") or {})
+
     def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None) -> None:
         """Delete the object only if it is still the one with ``uid`` (a precondition checked by
         the API server): an object created since under the same name is left alone."""
@@ -206,16 +232,18 @@ class Kube:
     def event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
     ) -> None:
-        """Record an Event for a person to act on. Never include a secret value in ``message``."""
+        """Record an Event for a person to act on. Never include a secret value in ``message``.
+        A cluster-scoped object's Events go to namespace default, as Kubernetes puts them."""
         meta = involved["metadata"]
+        namespace = meta.get("namespace") or "default"
         now = model.timestamp()
         body = {
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
             "involvedObject": {
                 "apiVersion": f"{model.GROUP}/{model.VERSION}",
                 "kind": kind,
                 "name": meta["name"],
-                "namespace": meta["namespace"],
+                **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
                 "uid": meta.get("uid"),
             },
             "reason": reason,
@@ -229,6 +257,6 @@ class Kube:
             "reportingInstance": "ferris-operator",
         }
         try:
-            self._call(self.core.create_namespaced_event, meta["namespace"], body)
+            self._call(self.core.create_namespaced_event, namespace, body)
         except ApiException as exc:
-            log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)
+            log.warning("could not record event %s on %s/%s: %s", reason, namespace, meta["name"], exc.reason)

@@ -12,6 +12,7 @@ from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.resync import Resync
 from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.start import Starter
+from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.settings import Settings
 
 
@@ -24,13 +25,14 @@ class RunService:
         settings: Settings,
         tokens: RunTokens,
         api_ca: str | None = None,
+        scopes: ScopeReader | None = None,
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.history = History(kube, runs, settings)
         self.outcomes = Outcomes(kube, runs, self.history)
         self.reports = Reports(runs, self.outcomes, Retries(kube, runs))
         self.follower = Follower(kube, runs, self.outcomes, self.reports)
-        self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca)
+        self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes)
         self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports)
         # What the handlers and the runner API call.
         self.start = self.starter.start

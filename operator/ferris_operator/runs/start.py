@@ -20,6 +20,8 @@ from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.scripts import read_scripts
+from ferris_operator.secret_scopes.reading import ScopeReader
+from ferris_operator.secret_scopes.resolve import ScopedSecrets
 from ferris_operator.settings import Settings
 
 
@@ -78,6 +80,7 @@ class Starter:
         outcomes: Outcomes,
         cancel: Callable[..., None],
         api_ca: str | None = None,
+        scopes: ScopeReader | None = None,
     ) -> None:
         self.kube = kube
         self.vault = vault
@@ -87,6 +90,7 @@ class Starter:
         self.outcomes = outcomes
         self.cancel = cancel  # concurrencyPolicy Replace cancels the active runs
         self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
+        self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
 
     def start(self, body: dict[str, Any]) -> None:
         began = time.monotonic()
@@ -209,6 +213,7 @@ class Starter:
             stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
         except VersionGone as gone:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
+        scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
         run_key, token, fresh_key = self._run_key(ref, package_name)
         params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
@@ -225,6 +230,7 @@ class Starter:
             params,
             str(spec.get("trigger") or model.TRIGGER_MANUAL),
             depth,
+            scoped.record(),
         )
         if record.token_sha256 != token_digest(token):
             self.store.set_token(ref.uid, token_digest(token))
@@ -236,7 +242,7 @@ class Starter:
         document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
         files = run_objects.bundle_files(document, scripts)
         bundle = run_objects.bundle_configmap(
-            ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files), files
+            ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle()), files
         )
         if current is not None:
             self.kube.replace_configmap(bundle, current["metadata"]["uid"])

@@ -28,6 +28,7 @@ from ferris_operator.k8s.errors import is_conflict, or_none
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.reviews import Reviews
 from ferris_operator.main import wait_and_migrate
+from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
@@ -43,6 +44,7 @@ from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.reports import ReportStore
+from ferris_operator.store.scopes import ScopeStore
 from ferris_operator.tls import serving_context
 from ferris_operator.vault import Vault
 
@@ -92,7 +94,8 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
 def runner_api(settings: Settings, pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Application:
     reports = ReportStore(pool)
     authenticator = RunTokenAuthenticator(RunTokens(ring), reports)
-    return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run).app()
+    writer = ScopeWriter(ScopeStore(pool), vault)
+    return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run, secrets=writer).app()
 
 
 def tls(

@@ -26,6 +26,7 @@ from ferris_operator.records import Event, RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.schedules.cron import CronError, next_after
 from ferris_operator.schedules.cron import parse as parse_cron
+from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server.runner_auth import RunTokenAuthenticator, Unauthorised
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers import cloudevents
@@ -64,12 +65,14 @@ class RunnerApi:
         vault: VaultPort,
         events: EventStorePort,
         max_events_per_run: int = 100,
+        secrets: ScopeWriter | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.reports = reports
         self.vault = vault
         self.events = events
         self.max_events_per_run = max_events_per_run
+        self.secrets = secrets  # context.secrets.set (None: refused, 501)
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -84,6 +87,7 @@ class RunnerApi:
                 web.put("/v1/runs/{uid}/state/{key}", self.state_put),
                 web.post("/v1/runs/{uid}/retries", self.retry),
                 web.post("/v1/runs/{uid}/events", self.send_event),
+                web.put("/v1/runs/{uid}/secrets/{name}", self.set_secret),
             ]
         )
         return app
@@ -200,6 +204,21 @@ class RunnerApi:
         )
         seq, duplicate = await asyncio.to_thread(self.events.put, event, sender)
         return web.json_response({"id": incoming.id, "seq": seq, "duplicate": duplicate})
+
+    async def set_secret(self, request: web.Request) -> web.Response:
+        """``context.secrets.set``: into the project's or a platform scope whose writers name the
+        run's package; the answer's status and text are what the script gets back."""
+        record = request[RUN]
+        value, context = runner_reports.parse_secret_put(
+            request.match_info["name"],
+            await _body(request, runner_reports.MAX_SECRET_BODY, runner_reports.MAX_STATE_CONTAINERS),
+        )
+        if self.secrets is None:
+            return _error(501, "this server does not take secret writes")
+        answer = await asyncio.to_thread(self.secrets.write, record, request.match_info["name"], value, context)
+        if answer.status != 200:
+            return _error(answer.status, answer.text)
+        return web.json_response({"status": 200, "text": answer.text, "version": answer.version})
 
     async def state_get(self, request: web.Request) -> web.Response:
         package_uid = _package_of(request[RUN])

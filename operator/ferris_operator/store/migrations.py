@@ -202,6 +202,45 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         );
         """,
     ),
+    (
+        11,
+        """
+        -- Secret scopes (issue: secrets beyond one package). A project's or the platform's
+        -- secrets live in packages/secrets under the scope object's uid; scopes holds who may
+        -- read and write them. A value a script wrote names its run (written_by) and survives
+        -- a new secrets.json that does not name it. secret_writes is the audit of every write
+        -- and refusal: names, scope and run, never a value.
+        CREATE TABLE scopes (
+            uid text PRIMARY KEY REFERENCES packages (uid) ON DELETE CASCADE,
+            kind text NOT NULL CHECK (kind IN ('project', 'platform')),
+            namespace text NOT NULL,
+            name text NOT NULL,
+            readers jsonb NOT NULL DEFAULT '{}',
+            writers jsonb NOT NULL DEFAULT '[]',
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX scopes_by_namespace ON scopes (kind, namespace);
+        ALTER TABLE secrets ADD COLUMN written_by text;
+        ALTER TABLE runs ADD COLUMN secret_sources jsonb;
+        CREATE TABLE secret_writes (
+            seq bigserial PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            scope_uid text,
+            scope text NOT NULL,
+            name text NOT NULL,
+            version integer,
+            outcome text NOT NULL CHECK (outcome IN ('written', 'refused')),
+            message text NOT NULL,
+            run_uid text NOT NULL,
+            run_namespace text NOT NULL,
+            run_name text NOT NULL,
+            package_name text NOT NULL,
+            announced_at timestamptz
+        );
+        CREATE INDEX secret_writes_unannounced ON secret_writes (seq) WHERE announced_at IS NULL;
+        CREATE INDEX secret_writes_page ON secret_writes (run_namespace, seq DESC);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

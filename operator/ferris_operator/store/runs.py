@@ -19,7 +19,7 @@ MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones ar
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
-    "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth"
+    "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth, secret_sources"
 )
 
 # What the event of a run's end is made from (store.events.run_ended).
@@ -51,14 +51,16 @@ class RunStore:
         params: dict[str, Any] | None = None,
         trigger: str | None = None,
         depth: int = 0,
+        secret_sources: dict[str, Any] | None = None,
     ) -> RunRecord:
-        """Insert the run and its pending steps once; a second call returns what the first stored."""
+        """Insert the run and its pending steps once; a second call returns what the first stored.
+        ``secret_sources``: which scope each secret name came from, and the scopes' versions."""
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
-                " secrets_version, token_sha256, job_name, params, trigger, depth)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " secrets_version, token_sha256, job_name, params, trigger, depth, secret_sources)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -73,6 +75,7 @@ class RunStore:
                     kept,
                     trigger,
                     depth,
+                    None if secret_sources is None else Jsonb(secret_sources),
                 ),
             ).fetchone()
             if inserted:

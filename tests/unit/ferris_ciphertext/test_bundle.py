@@ -39,3 +39,13 @@ def test_the_repr_names_no_value() -> None:
     key = new_run_key()
     bundle = open_bundle(key, "run-1", seal_bundle(key, "run-1", {"A": "v4lue-canary"}, {}))
     assert "v4lue-canary" not in repr(bundle) and "A" in repr(bundle)
+
+
+def test_scoped_secrets_travel_sealed_and_an_older_bundle_has_none() -> None:
+    key = new_run_key()
+    scopes = {"project": {"P": "p-value"}, "platform": {"G": "g-value"}}
+    blob = seal_bundle(key, "run-1", {"A": "a"}, {"run.json": "{}"}, scopes)
+    assert b"p-value" not in blob
+    opened = open_bundle(key, "run-1", blob)
+    assert opened.scopes == scopes and "p-value" not in repr(opened)
+    assert open_bundle(key, "run-1", seal_bundle(key, "run-1", {"A": "a"}, {})).scopes == {}

@@ -74,7 +74,8 @@ def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_
         schedules=None,
         events=None,
         sources=None,
-        projects=None,
+        scopes=None,
+        scope_store=None,
     )
     handlers.Handlers(components).resync_package_sources()  # type: ignore[arg-type]  # partial fakes
     assert packages.reconciled == ["rotated", "same"]

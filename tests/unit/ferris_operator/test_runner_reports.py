@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
+
+from ferris_operator import runner_reports
 from ferris_operator.runner_reports import containers
 
 
 def test_containers_are_counted_outside_strings_only() -> None:
     assert containers(b'{"output": "{{{[[[ \\" [[[ {{{"}') == 1
     assert containers(json.dumps({"a": [{}, {}, [1]]}).encode()) == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("bad-name", {"value": "x"}, "secret name 'bad-name' must match"),
+        ("T", {"value": None}, "value is missing or null"),
+        ("T", {"value": "x", "context": "package"}, "context must be one of project, platform"),
+        ("T", {"value": "x", "scope": "project"}, "unknown field(s) scope"),
+    ],
+)
+def test_a_secret_write_names_what_is_wrong(name: str, body: object, message: str) -> None:
+    with pytest.raises(runner_reports.ReportError, match=re.escape(message)):
+        runner_reports.parse_secret_put(name, body)
+
+
+def test_a_secret_write_defaults_to_the_project() -> None:
+    assert runner_reports.parse_secret_put("TOKEN", {"value": {"a": 1}}) == ({"a": 1}, "project")

@@ -47,3 +47,10 @@ def test_the_state_channel_masks_events_and_retry_params_whatever_the_output_mas
     assert "s3cr3t-value" not in json_module.dumps(api.sent)
     assert api.sent == [{"type": "t", "data": {"leak": "****"}}, {"params": {"again": "****"}}]
     assert [json_module.loads(line)["ok"] for line in responses.getvalue().splitlines()] == [True, True]
+
+
+def test_a_value_added_during_the_run_is_masked_from_then_on() -> None:
+    mask = Masker({"A": "first-secret"})
+    assert mask("new-token-123 first-secret") == "new-token-123 ****"
+    mask.add({"access": "new-token-123"})
+    assert mask("new-token-123 first-secret") == "**** ****"

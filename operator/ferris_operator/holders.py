@@ -1,0 +1,98 @@
+"""What every kind of handler shares: turning a database outage into a condition and a retry,
+and reconciling the objects that hold a key or secrets in the vault (event sources, project
+and platform secrets) from a watch or a periodic re-read."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator.ports import KubePort
+from ferris_operator.problems import Problem
+from ferris_operator.settings import Settings
+from ferris_operator.store.db import DATABASE_ERRORS
+
+log = logging.getLogger("ferris.handlers")
+
+Reconcile = Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]]
+
+
+def _named(kind: str, meta: dict[str, Any]) -> str:
+    return f"{kind} {meta['namespace']}/{meta['name']}" if meta.get("namespace") else f"{kind} {meta['name']}"
+
+
+class Holders:
+    def __init__(self, kube: KubePort, settings: Settings) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.intervals = settings.intervals
+
+    def guarded(self, kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
+        try:
+            action()
+        except DATABASE_ERRORS:
+            raise self.database_down(kind, body, plural) from None
+
+    def database_down(self, kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
+        metrics.DATABASE_ERRORS.inc()
+        metrics.RECONCILE_ERRORS.labels(kind, reasons.DATABASE_UNAVAILABLE).inc()
+        meta = body["metadata"]
+        message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
+        conditions = (body.get("status") or {}).get("conditions")
+        generation = meta.get("generation")
+        unavailable = reasons.DATABASE_UNAVAILABLE
+        ready = model.condition("Ready", False, unavailable, message, generation, conditions)
+        reconciling = model.condition("Reconciling", True, unavailable, message, generation, conditions)
+        try:
+            status = {"conditions": model.merge_conditions(conditions, ready, reconciling)}
+            self.kube.patch_status(plural, meta.get("namespace") or "", meta["name"], status)
+        except Exception:
+            log.warning("could not report DatabaseUnavailable on %s", _named(kind, meta))
+        return kopf.TemporaryError(message, delay=self.intervals.database_retry)
+
+    def reconcile(
+        self,
+        kind: str,
+        plural: str,
+        reconcile: Reconcile,
+        raw: dict[str, Any],
+        write_status: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Reconcile an object that holds a key or secrets in the vault: status written when it
+        changed, an Event for a new problem, a retry for one that heals by itself."""
+        try:
+            status, problem = reconcile(raw)
+        except DATABASE_ERRORS:
+            raise self.database_down(kind, raw, plural) from None
+        current = raw.get("status") or {}
+        if any(current.get(key) != value for key, value in status.items()):
+            write_status(status)
+            if problem is not None:
+                self.kube.event(raw, kind, problem.reason, problem.message)
+        if problem is not None and problem.retry:
+            raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
+
+    def resync(self, kind: str, plural: str, reconcile: Reconcile, cluster_scoped: bool = False) -> None:
+        """Reconcile every such object again (a source Secret created again is a rotation; a
+        version a script wrote shows in status), one failure never stopping the others."""
+
+        def reread(raw: dict[str, Any]) -> None:
+            meta = raw["metadata"]
+            write = functools.partial(self.kube.patch_status, plural, meta.get("namespace") or "", meta["name"])
+            with contextlib.suppress(kopf.TemporaryError):
+                self.reconcile(kind, plural, reconcile, raw, write)
+
+        namespaces = () if cluster_scoped else self.settings.watch_namespaces
+        found = self.kube.iter_custom(plural, namespaces)
+        isolation.each(
+            plural,
+            (o for o in found if not o["metadata"].get("deletionTimestamp")),
+            reread,
+            lambda raw: _named(kind, raw["metadata"]),
+        )

@@ -1,0 +1,64 @@
+"""A script's ``context.secrets.set(name, value, context)``: allowed only where a scope's
+``writers`` name the run's package (and, for the platform, its namespace); the value encrypted
+at once into a new version of the scope, and every write and refusal audited (no value). The
+answer is the Ferris executor's ``(status, text)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.ports import ScopeFull, ScopeGone, ScopeStorePort, VaultPort
+from ferris_operator.records import RunRecord
+from ferris_operator.secret_scopes.resolve import write_target
+
+
+@dataclass(frozen=True)
+class WriteAnswer:
+    status: int  # 200 written; 403 no policy allows it; 409 the scope went; 413 the scope is full
+    text: str
+    version: int | None = None
+
+
+def refusal(context: str, namespace: str, package: str, has_project: bool) -> str:
+    """What the script (and the audit, and the run's Event) reads: why, and the fix."""
+    if context == "project" and not has_project:
+        return (
+            f"namespace {namespace} has no project secrets: create a FerrisProjectSecrets named "
+            f"{model.PROJECT_SECRETS_NAME} with spec.writers: [{{package: {package}}}]"
+        )
+    if context == "project":
+        return (
+            f"package {package} may not write project secrets: add {{package: {package}}} to spec.writers "
+            f"of FerrisProjectSecrets {model.PROJECT_SECRETS_NAME} in namespace {namespace}"
+        )
+    return (
+        f"package {package} of namespace {namespace} may not write platform secrets: a FerrisPlatformSecrets "
+        f"must list {{namespace: {namespace}, package: {package}}} in spec.writers"
+    )
+
+
+class ScopeWriter:
+    def __init__(self, store: ScopeStorePort, vault: VaultPort) -> None:
+        self.store = store
+        self.vault = vault
+
+    def write(self, run: RunRecord, name: str, value: Any, context: str) -> WriteAnswer:
+        who = {"uid": run.uid, "namespace": run.namespace, "name": run.name, "package": run.package_name}
+        scopes = self.store.around(run.namespace)
+        target = write_target(scopes, context, run.namespace, run.package_name)
+        if target is None:
+            has_project = any(scope.kind == "project" for scope in scopes)
+            text = refusal(context, run.namespace, run.package_name, has_project)
+            self.store.refused(context, name, text, who)
+            return WriteAnswer(403, text)
+        try:
+            version = self.vault.write_one(target.uid, target.label, name, value, who)
+        except ScopeGone as gone:
+            self.store.refused(target.label, name, str(gone), who, target.uid)
+            return WriteAnswer(409, str(gone))
+        except ScopeFull as full:
+            self.store.refused(target.label, name, str(full), who, target.uid)
+            return WriteAnswer(413, str(full))
+        return WriteAnswer(200, f"secret {name} set in {target.label} (version {version})", version)

@@ -1,0 +1,214 @@
+"""Project and platform secrets against a real PostgreSQL: what a run reads (package, then
+project, then platform; readers applied), scripts' writes allowed only by a scope's writers and
+audited without values, concurrent writers losing nothing, a new secrets.json keeping what
+scripts wrote, tampering failing closed, and no plaintext at rest."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import uuid
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
+from ferris_devcluster.postgres import LocalPostgres
+from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.records import RunRecord, Scope
+from ferris_operator.secret_scopes.reading import ScopeReader
+from ferris_operator.secret_scopes.writes import ScopeWriter
+from ferris_operator.store.scopes import ScopeStore
+from ferris_operator.vault import Vault
+from tests.db.test_vault import encodings
+
+CANARY = "scope-c4n4ry-Zq9x7"
+
+
+class World:
+    def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
+        self.pool = pool
+        self.vault = Vault(pool, ring)
+        self.store = ScopeStore(pool)
+        self.label_reads: list[str] = []
+        self.labels: dict[str, dict[str, str]] = {}
+        self.reader = ScopeReader(self.store, self.vault, self._labels)
+        self.writer = ScopeWriter(self.store, self.vault)
+        self.ns = "ns-" + uuid.uuid4().hex[:8]  # the database is shared by the tests: names of their own
+
+    def _labels(self, namespace: str) -> dict[str, str]:
+        self.label_reads.append(namespace)
+        return self.labels.get(namespace, {})
+
+    def project(self, values: dict[str, object], writers: list[dict[str, str]] | None = None) -> Scope:
+        scope = Scope("prj-" + uuid.uuid4().hex[:8], "project", self.ns, "project", {}, writers or [])
+        self.vault.ingest(self.ns, "scope:project", scope.uid, dict(values), keep_written=True)
+        self.store.register(scope)
+        return scope
+
+    def platform(
+        self, values: dict[str, object], readers: dict[str, object], writers: list[dict[str, str]] | None = None
+    ) -> Scope:
+        name = "plat-" + uuid.uuid4().hex[:8]
+        scope = Scope("plt-" + uuid.uuid4().hex[:8], "platform", "", name, readers, writers or [])
+        self.vault.ingest("", f"scope:platform:{name}", scope.uid, dict(values), keep_written=True)
+        self.store.register(scope)
+        return scope
+
+    def run(self, package: str, namespace: str | None = None) -> RunRecord:
+        now = datetime.datetime.now(datetime.UTC)
+        uid = "run-" + uuid.uuid4().hex[:8]
+        return RunRecord(
+            uid, namespace or self.ns, uid, package, "puid", 1, 1, "Running", None, None, None, now, now, None
+        )
+
+
+@pytest.fixture
+def world(pool: ConnectionPool, ring: KeyRing) -> World:
+    return World(pool, ring)
+
+
+def test_a_name_resolves_package_then_project_then_platform_and_the_run_records_where_from(world: World) -> None:
+    world.project({"SHARED": "from-project", "PROJECT_ONLY": "p"})
+    platform = world.platform({"SHARED": "from-platform", "GLOBAL": "g"}, {"namespaces": [world.ns]})
+    scoped = world.reader.for_run(world.ns, {"SHARED": "from-package"})
+    assert scoped.project == {"SHARED": "from-project", "PROJECT_ONLY": "p"}
+    assert scoped.platform == {"SHARED": "from-platform", "GLOBAL": "g"}
+    assert scoped.sources == {
+        "SHARED": "package",
+        "PROJECT_ONLY": "project",
+        "GLOBAL": f"platform/{platform.name}",
+    }
+    assert scoped.versions == {"project": 1, f"platform/{platform.name}": 1}
+    assert "from-project" not in repr(scoped) and world.label_reads == []  # no selector: no label read
+
+
+def test_a_namespace_outside_the_readers_reads_nothing_of_the_platform(world: World) -> None:
+    world.platform({"GLOBAL": "g"}, {"namespaces": ["someone-else"]})
+    world.platform({"GLOBAL": "g"}, {})  # no readers: nobody
+    world.platform({"GLOBAL": "g"}, {"namespaceSelector": {"matchLabels": {"tier": "gold"}}})
+    scoped = world.reader.for_run(world.ns, {})
+    assert scoped.platform == {} and "GLOBAL" not in scoped.sources
+    assert world.label_reads == [world.ns]  # read once, for the selector
+
+
+def test_a_label_selector_lets_a_namespace_read(world: World) -> None:
+    world.labels[world.ns] = {"tier": "gold", "team": "data"}
+    world.platform(
+        {"GLOBAL": "g"},
+        {"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gold"]}]}},
+    )
+    assert world.reader.for_run(world.ns, {}).platform == {"GLOBAL": "g"}
+
+
+def test_a_write_without_a_policy_is_refused_with_the_fix_and_audited(world: World) -> None:
+    project = world.project({"A": "a"})
+    run = world.run("refresher")
+    answer = world.writer.write(run, "TOKEN", CANARY, "project")
+    assert answer.status == 403 and "add {package: refresher} to spec.writers" in answer.text
+    answer = world.writer.write(run, "TOKEN", CANARY, "platform")
+    assert answer.status == 403 and f"{{namespace: {world.ns}, package: refresher}}" in answer.text
+    assert world.vault.read(project.uid).values == {"A": "a"}
+    refused = [w for w in world.store.writes(world.ns) if w.run_uid == run.uid]
+    assert [(w.outcome, w.scope, w.name) for w in refused] == [
+        ("refused", "platform", "TOKEN"),
+        ("refused", "project", "TOKEN"),
+    ]
+
+
+def test_a_namespace_without_project_secrets_is_told_to_create_them(world: World) -> None:
+    answer = world.writer.write(world.run("refresher"), "TOKEN", "x" * 8, "project")
+    assert answer.status == 403 and "has no project secrets: create a FerrisProjectSecrets" in answer.text
+
+
+def test_an_allowed_write_makes_a_new_version_seen_by_the_next_run_of_another_package(world: World) -> None:
+    project = world.project({"A": "a"}, writers=[{"package": "refresher"}])
+    run = world.run("refresher")
+    answer = world.writer.write(run, "TOKEN", {"access": CANARY}, "project")
+    assert answer.status == 200 and answer.version == 2 and CANARY not in answer.text
+    scoped = world.reader.for_run(world.ns, {})  # a run of any package of the namespace
+    assert scoped.project == {"A": "a", "TOKEN": {"access": CANARY}} and scoped.versions["project"] == 2
+    written = [w for w in world.store.writes(world.ns) if w.run_uid == run.uid]
+    assert [(w.outcome, w.scope, w.name, w.version) for w in written] == [("written", "project", "TOKEN", 2)]
+    assert world.vault.read(project.uid).version == 2
+
+
+def test_platform_writes_need_the_namespace_and_the_package_named(world: World) -> None:
+    platform = world.platform({}, {}, writers=[{"namespace": world.ns, "package": "refresher"}])
+    assert world.writer.write(world.run("refresher", "other-ns"), "T", "abcdef", "platform").status == 403
+    assert world.writer.write(world.run("other-pkg"), "T", "abcdef", "platform").status == 403
+    answer = world.writer.write(world.run("refresher"), "T", "abcdef", "platform")
+    assert answer.status == 200 and platform.label in answer.text
+    assert world.reader.for_run(world.ns, {}).platform == {}  # writing grants no reading
+
+
+def test_two_concurrent_writers_lose_nothing(world: World) -> None:
+    project = world.project({"BASE": "b"}, writers=[{"package": "w"}])
+    errors: list[BaseException] = []
+
+    def writer(prefix: str) -> None:
+        try:
+            for i in range(15):
+                assert (
+                    world.writer.write(world.run("w"), f"{prefix}_{i}", f"value-{prefix}-{i}", "project").status == 200
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stored = world.vault.read(project.uid)
+    assert stored.version == 31 and len(stored.values) == 31
+    with world.pool.connection() as conn:
+        versions = conn.execute(
+            "SELECT DISTINCT version FROM secrets WHERE package_uid = %s", (project.uid,)
+        ).fetchall()
+    assert versions == [(31,)]  # older versions go: runs carry what they read in their bundle
+
+
+def test_a_new_secrets_json_keeps_what_scripts_wrote_unless_it_names_it(world: World) -> None:
+    project = world.project({"A": "a"}, writers=[{"package": "w"}])
+    world.writer.write(world.run("w"), "TOKEN", "written-token", "project")
+    world.writer.write(world.run("w"), "OTHER", "written-other", "project")
+    world.vault.ingest(world.ns, "scope:project", project.uid, {"A": "a2", "OTHER": "from-source"}, keep_written=True)
+    assert world.vault.read(project.uid).values == {"A": "a2", "OTHER": "from-source", "TOKEN": "written-token"}
+
+
+def test_scoped_ciphertexts_moved_between_scopes_or_names_fail_closed(world: World, ring: KeyRing) -> None:
+    one = world.project({"X": "x1", "Y": "y1"})
+    other = World(world.pool, ring)  # another namespace
+    two = other.project({"X": "x2"})
+    with world.pool.connection() as conn:
+        conn.execute(
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = %s AND name = 'X')"
+            " WHERE package_uid = %s AND name = 'X'",
+            (two.uid, one.uid),
+        )
+    with pytest.raises(UnknownKeyId):
+        world.reader.for_run(world.ns, {})
+    three = world.project({"X": "x3", "Y": "y3"})
+    with world.pool.connection() as conn:
+        conn.execute(
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = %s AND name = 'Y')"
+            " WHERE package_uid = %s AND name = 'X'",
+            (three.uid, three.uid),
+        )
+    with pytest.raises(TamperedCiphertext):
+        world.vault.read_current([three.uid])
+
+
+def test_no_written_value_reaches_the_database_in_plaintext_audit_rows_included(
+    postgres_server: LocalPostgres, database_url: str, world: World
+) -> None:
+    world.project({"SEED": CANARY}, writers=[{"package": "w"}])
+    world.platform({"SEED": CANARY}, {"namespaces": [world.ns]})
+    assert world.writer.write(world.run("w"), "TOKEN", {"nested": CANARY}, "project").status == 200
+    assert world.writer.write(world.run("nobody"), "TOKEN", CANARY, "project").status == 403
+    dump = postgres_server.dump(database_url.rsplit("/", 1)[1])
+    assert world.ns.encode() in dump and b"secret_writes" in dump
+    for form in encodings(CANARY):
+        assert form not in dump, form
