@@ -18,7 +18,17 @@ import psutil
 import psycopg
 from kubernetes import client
 
-from bench import admission, console_load, events, reports, runner_api, runner_overhead, schedules, server_history
+from bench import (
+    admission,
+    console_load,
+    events,
+    reports,
+    runner_api,
+    runner_overhead,
+    schedules,
+    scopes,
+    server_history,
+)
 from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
 from ferris_devcluster.kube import client_for
@@ -174,6 +184,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(events.summary(results["events"]))
     if "runner_api" in results:
         lines.append(runner_api.summary(results["runner_api"]))
+    if "scopes" in results:
+        lines.append(scopes.summary(results["scopes"]))
     if "reports" in results:
         lines.append(reports.summary(results["reports"]))
     if "server_history" in results:
@@ -215,6 +227,7 @@ def main() -> None:
 
     results["runner"] = runner_overhead.measure()
     results["runner_api"] = runner_api.measure()
+    results["scopes"] = scopes.measure()
     results["reports"] = reports.measure()
     results["server_history"] = server_history.measure()
     results["console_load"] = console_load.measure()

@@ -7,7 +7,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ferris_operator import cli_console, cli_events, cli_keys, cli_runs, cli_schedules, cli_seal, cli_server
+from ferris_operator import (
+    cli_console,
+    cli_events,
+    cli_keys,
+    cli_runs,
+    cli_schedules,
+    cli_seal,
+    cli_secrets,
+    cli_server,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_schedules.register(commands)
     cli_server.register(commands)
     cli_events.register(commands)
+    cli_secrets.register(commands)
     cli_console.register(commands)
     return parser
 

@@ -11,7 +11,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from ferris_operator.cli_server import ServerError, register_common, server_client
+from ferris_operator.cli_server import ServerError, columns, register_common, server_client
 from ferris_operator.triggers.cloudevents import STRUCTURED
 
 
@@ -53,8 +53,7 @@ def table(events: list[dict[str, Any]]) -> list[str]:
                 (runs or "-") + (f" ({refused} refused)" if refused else ""),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return columns(rows)
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.cli_server import columns
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.due import merged
 from ferris_operator.schedules.spec import schedule_of
@@ -43,9 +44,7 @@ def table(packages: list[dict[str, Any]], upcoming: int, now: datetime.datetime)
         )
         if upcoming:
             coming += _coming(name, spec, upcoming, now)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return lines + (["", *coming] if coming else [])
+    return columns(rows) + (["", *coming] if coming else [])
 
 
 def _coming(name: str, spec: dict[str, Any], count: int, now: datetime.datetime) -> list[str]:

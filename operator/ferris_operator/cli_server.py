@@ -16,7 +16,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,10 +176,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         (r["name"], r["package"], r.get("trigger") or "-", r["phase"], r["reason"] or "", r["createdAt"] or "")
         for r in page["items"]
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(columns(rows)))
     return 0
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows (the first one the headings) as lines of aligned columns, as kubectl prints. Pure."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def cmd_results(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import Vault
+from ferris_operator.vault import Vault, rewrap_batch
 from tests.db.test_vault import encodings
 
 CANARY = "scope-c4n4ry-Zq9x7"
@@ -212,3 +212,34 @@ def test_no_written_value_reaches_the_database_in_plaintext_audit_rows_included(
     assert world.ns.encode() in dump and b"secret_writes" in dump
     for form in encodings(CANARY):
         assert form not in dump, form
+
+
+def test_rewrap_moves_scopes_data_keys_too_and_their_values_still_open(world: World, ring: KeyRing) -> None:
+    project = world.project({"A": "a"})
+    platform = world.platform({"G": "g"}, {"namespaces": [world.ns]})
+    rotated = KeyRing(ring.keys, "k2")
+    while rewrap_batch(world.pool, rotated, 500):
+        pass
+    with world.pool.connection() as conn:
+        keks = conn.execute(
+            "SELECT DISTINCT kek_id FROM packages WHERE uid = ANY(%s)", ([project.uid, platform.uid],)
+        ).fetchall()
+    assert keks == [("k2",)]
+    scoped = ScopeReader(world.store, Vault(world.pool, rotated), lambda namespace: {}).for_run(world.ns, {})
+    assert scoped.project == {"A": "a"} and scoped.platform == {"G": "g"}
+
+
+def test_a_deleted_scope_leaves_no_value_nor_policy_and_its_audit_stays(world: World) -> None:
+    project = world.project({"A": "a"}, writers=[{"package": "w"}])
+    assert world.writer.write(world.run("w"), "T", "abcdef", "project").status == 200
+    world.vault.forget(project.uid)
+    with world.pool.connection() as conn:
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM secrets WHERE package_uid = %s),"
+            " (SELECT count(*) FROM scopes WHERE uid = %s)",
+            (project.uid, project.uid),
+        ).fetchone()
+    assert left == (0, 0)
+    assert world.reader.for_run(world.ns, {}).project == {}
+    assert [w.name for w in world.store.writes(world.ns)] == ["T"]
+    assert world.writer.write(world.run("w"), "T", "abcdef", "project").status == 403  # nothing to write into

@@ -296,3 +296,45 @@ def test_a_viewer_sees_the_namespaces_events_and_follows_one_to_the_run_it_start
     keep(browser, "viewer-events")
     row.find_element(By.LINK_TEXT, run).click()
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == f"Run {run}")
+
+
+def test_a_viewer_sees_which_secrets_scripts_wrote_and_where_a_runs_secrets_came_from(
+    world: World, browser: WebDriver
+) -> None:
+    ferris = world.ferris
+    ferris.apply(
+        world.namespace,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisProjectSecrets",
+            "metadata": {"name": "project"},
+            "spec": {"writers": [{"package": "refresher"}]},
+        },
+    )
+    ferris.wait_condition(world.namespace, "ferrisprojectsecrets", "project", "SecretsStored")
+    script = "from ferris_ef import context\nprint(context.secrets.set('REFRESHED', 'r-' + 'x' * 12, 'project'))\n"
+    ferris.package(world.namespace, "refresher", script)
+    ferris.wait_condition(world.namespace, "ferrispackage", "refresher", "Ready")
+    writer = ferris.create_run(world.namespace, "refresher")
+    assert ferris.wait_run(world.namespace, writer)["status"]["phase"] == "Succeeded"
+    reader = ferris.create_run(world.namespace, "formed", params={"region": "eu"})
+    assert ferris.wait_run(world.namespace, reader)["status"]["phase"] == "Succeeded"
+
+    wait = log_in(browser, world, "viewer")
+    wait.until(ready.presence_of_element_located((By.ID, "secrets-link"))).click()
+    row = wait.until(
+        ready.presence_of_element_located((By.XPATH, "//tr[td[@class='secret-name' and text()='REFRESHED']]"))
+    )
+    assert row.find_element(By.CLASS_NAME, "scope").text == "project"
+    assert row.find_element(By.CLASS_NAME, "outcome").text == "written"
+    keep(browser, "viewer-secret-writes")
+    row.find_element(By.LINK_TEXT, writer).click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == f"Run {writer}")
+    browser.get(f"{ferris.stack.server_url}/#/ns/{world.namespace}/runs/{reader}")
+    scope = wait.until(
+        ready.presence_of_element_located((By.CSS_SELECTOR, "tr[data-secret='REFRESHED'] td.secret-scope"))
+    )
+    assert scope.text == "project"
+    token = browser.find_element(By.CSS_SELECTOR, "tr[data-secret='TOKEN'] td.secret-scope")
+    assert token.text == "package"
+    keep(browser, "viewer-run-secret-sources")

@@ -233,6 +233,14 @@ def test_a_script_writes_a_project_secret_only_where_the_writers_name_its_packag
         lambda s: len(s) >= 3,
     )
     assert {(refused, "SecretWriteRefused"), (written, "SecretWritten"), ("project", "SecretWritten")} <= seen
+    listed = ferris.ferris("secret-writes", "-n", ns)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "RUN", "PACKAGE", "SCOPE", "NAME", "VERSION", "OUTCOME"]
+    assert lines[1].split()[1:] == [written, "refresher", "project", "TOKEN", "1", "written"]
+    assert lines[2].split()[1:] == [refused, "refresher", "project", "TOKEN", "-", "refused"]
+    assert f"{refused}: package refresher may not write project secrets" in listed.stdout
+    assert token not in listed.stdout
     assert_clean("cluster objects", every_object_as_yaml(ferris), [token])
     assert_clean("the operator's log", ferris.operator_log(), [token])
     assert_clean("the server's log", ferris.stack.server_log.read_text(errors="replace"), [token])

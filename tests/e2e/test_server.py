@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("POST", "/api/v1/namespaces/{namespace}/events"): ("{events}", "{event}", 3),
     ("GET", "/api/v1/namespaces/{namespace}/events"): ("{events}", None, 2),
     ("GET", "/api/v1/namespaces/{namespace}/events/{seq}"): ("{events}/{seq}", None, 2),
+    ("GET", "/api/v1/namespaces/{namespace}/secretwrites"): ("{namespace}/secretwrites", None, 2),
 }
 
 
@@ -138,7 +139,13 @@ class World:
         events = f"/api/v1/namespaces/{self.team_a}/events"
         seq = getattr(self, "event_seq", 0)
         return template.format(
-            runs=runs, packages=packages, run=self.run, permissions=permissions, events=events, seq=seq
+            runs=runs,
+            packages=packages,
+            run=self.run,
+            permissions=permissions,
+            events=events,
+            seq=seq,
+            namespace=f"/api/v1/namespaces/{self.team_a}",
         )
 
 

@@ -54,6 +54,7 @@ PERMISSIONS = {
     "uploadSecrets": UPLOAD_SECRETS,
     "listEvents": LIST_EVENTS,
     "sendEvents": SEND_EVENTS,
+    "listSecretWrites": Access("list", model.PROJECT_SECRETS),
 }
 
 

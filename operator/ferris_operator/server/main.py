@@ -38,6 +38,7 @@ from ferris_operator.server.eventsource_api import EventSourceApi
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
+from ferris_operator.server.scopes_api import ScopesApi
 from ferris_operator.settings import Settings
 from ferris_operator.stopping import until_stopped
 from ferris_operator.store.db import open_pool
@@ -77,7 +78,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         TokenCache(reviews.token),
         Authorizer(reviews.access),
         vault=vault if settings.secrets_upload else None,
-        more_routes=EventsApi(EventStore(pool)).routes(),
+        more_routes=[*EventsApi(EventStore(pool)).routes(), *ScopesApi(ScopeStore(pool)).routes()],
     )
     app = server.app()
     EventSourceApi(Kube(api), vault, EventStore(pool)).add_to(app)

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.records import Cursor, EventRecord, RunRecord, StepSummary
+from ferris_operator.records import Cursor, EventRecord, RunRecord, SecretWrite, StepSummary
 
 
 def _time(moment: datetime.datetime | None) -> str | None:
@@ -32,6 +32,8 @@ def run(record: RunRecord) -> dict[str, Any]:
         "startedAt": _time(record.started_at),
         "finishedAt": _time(record.finished_at),
         "params": record.params,
+        "secretSources": (record.secret_sources or {}).get("sources") or {},
+        "scopeVersions": (record.secret_sources or {}).get("versions") or {},
     }
 
 
@@ -140,3 +142,18 @@ def event(record: EventRecord, with_data: bool) -> dict[str, Any]:
     if with_data:
         view["data"] = found.data
     return view
+
+
+def secret_write(write: SecretWrite) -> dict[str, Any]:
+    """A script's write into a secret scope, or its refusal: names only."""
+    return {
+        "seq": write.seq,
+        "at": _time(write.at),
+        "scope": write.scope,
+        "name": write.name,
+        "version": write.version,
+        "outcome": write.outcome,
+        "message": write.message,
+        "run": write.run_name,
+        "package": write.package_name,
+    }

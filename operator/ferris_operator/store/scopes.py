@@ -40,15 +40,18 @@ class ScopeStore:
             )
 
     def around(self, namespace: str) -> list[Scope]:
-        """The namespace's project scope and every platform scope (readers not applied yet),
+        """The namespace's project scope and the platform scopes that may concern it (naming it
+        as a reader or writer, or selecting readers by label; the caller applies the rules),
         the project first, then the platform's by name."""
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT "  # noqa: S608 - literal strings only
                 + SCOPE_COLUMNS
-                + " FROM scopes WHERE (kind = 'project' AND namespace = %s) OR kind = 'platform'"
+                + " FROM scopes WHERE (kind = 'project' AND namespace = %(ns)s) OR (kind = 'platform' AND ("
+                " readers->'namespaces' ? %(ns)s OR readers ? 'namespaceSelector'"
+                " OR writers @> jsonb_build_array(jsonb_build_object('namespace', %(ns)s::text))))"
                 " ORDER BY kind DESC, name, uid",
-                (namespace,),
+                {"ns": namespace},
             ).fetchall()
         return [_scope(row) for row in rows]
 

@@ -4,9 +4,11 @@ sealed with it."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ferris_ciphertext.bundle import BundleMismatch, new_run_key, open_bundle, seal_bundle
-from ferris_ciphertext.format import TamperedCiphertext
+from ferris_ciphertext.format import CiphertextError, TamperedCiphertext
 
 
 def test_round_trip() -> None:
@@ -49,3 +51,13 @@ def test_scoped_secrets_travel_sealed_and_an_older_bundle_has_none() -> None:
     opened = open_bundle(key, "run-1", blob)
     assert opened.scopes == scopes and "p-value" not in repr(opened)
     assert open_bundle(key, "run-1", seal_bundle(key, "run-1", {"A": "a"}, {})).scopes == {}
+
+
+@given(data=st.data())
+def test_any_flipped_byte_of_a_bundle_with_scopes_fails_closed(data: st.DataObject) -> None:
+    key = new_run_key()
+    blob = bytearray(seal_bundle(key, "run-1", {"A": "a"}, {}, {"project": {"P": "p-value"}}))
+    index = data.draw(st.integers(0, len(blob) - 1))
+    blob[index] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(CiphertextError):
+        open_bundle(key, "run-1", bytes(blob))

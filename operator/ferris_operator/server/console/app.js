@@ -1,6 +1,7 @@
-// The Ferris console: packages, runs, full step output, Run with the package's parameters form
-// and rerun, over the server's API as the logged-in user. Text goes into the page with
-// textContent only (never as HTML); the token stays in this tab's sessionStorage.
+// The Ferris console: packages, runs, full step output (and where each secret came from), Run
+// with the package's parameters form and rerun, events, scripts' secret writes, over the
+// server's API as the logged-in user. Text goes into the page with textContent only (never as
+// HTML); the token stays in this tab's sessionStorage.
 
 const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
 const STEP_TERMINAL = new Set(["Succeeded", "Failed", "Skipped"]);
@@ -74,7 +75,23 @@ async function packagesView(namespace) {
     table(["Package", "Ready", "Secrets (names)", "Last run", "Next run"], rows),
     el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }),
     ...(rights.listEvents ? [el("p", {}, el("a", { id: "events-link", href: `#/ns/${namespace}/events`, text: "Events" }),
-      " sent here, and the runs they started")] : []));
+      " sent here, and the runs they started")] : []),
+    ...(rights.listSecretWrites ? [el("p", {}, el("a", { id: "secrets-link", href: `#/ns/${namespace}/secrets`,
+      text: "Secret writes" }), " by scripts into the project's and the platform's secrets")] : []));
+}
+
+async function secretWritesView(namespace) {
+  const page = await api(`${ns(namespace)}/secretwrites?limit=100`);
+  const rows = page.items.map((w) => el("tr", { "data-write": String(w.seq) },
+    el("td", { text: w.at || "" }),
+    el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${w.run}`, text: w.run })),
+    el("td", { text: w.package }), el("td", { class: "scope", text: w.scope }), el("td", { class: "secret-name", text: w.name }),
+    el("td", { text: w.version === null ? "—" : String(w.version) }),
+    el("td", { class: w.outcome === "written" ? "outcome" : "outcome error", text: w.outcome }),
+    el("td", { text: w.outcome === "written" ? "" : w.message })));
+  show(el("h1", { text: `Secret writes in ${namespace}` }),
+    table(["Time", "Run", "Package", "Scope", "Name", "Version", "Outcome", "Why"], rows),
+    el("p", { class: "muted", text: "Newest first. Names only: values are never shown. A scope's writers decide which packages may write it." }));
 }
 
 async function eventsView(namespace) {
@@ -204,6 +221,11 @@ async function runView(namespace, name) {
   const nodes = [el("h1", { text: `Run ${name}` }),
     el("p", {}, "Package ", el("a", { href: `#/ns/${namespace}/packages/${run.package}`, text: run.package }), " · ",
       el("span", { id: "run-phase", class: `phase-${run.phase}`, text: run.phase }), ` ${run.reason || ""} ${run.message || ""}`)];
+  const sources = Object.entries(run.secretSources || {});
+  if (sources.length) {
+    nodes.push(el("h2", { text: "Secrets read" }), table(["Name", "From"], sources.map(([name, scope]) =>
+      el("tr", { "data-secret": name }, el("td", { text: name }), el("td", { class: "secret-scope", text: scope })))));
+  }
   run.steps.forEach((step, i) => nodes.push(el("h2", { text: `Step ${step.index + 1}: ${step.name} — ${step.phase}`
     + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), el("pre", { class: "step-output", text: outputs[i] })));
   if (rights.createRuns && TERMINAL.has(run.phase)) {
@@ -238,6 +260,7 @@ async function route() {
   if (parts[2] === "packages" && parts[3]) return packageView(namespace, parts[3]);
   if (parts[2] === "runs" && parts[3]) return runView(namespace, parts[3]);
   if (parts[2] === "events") return eventsView(namespace);
+  if (parts[2] === "secrets") return secretWritesView(namespace);
   return packagesView(namespace);
 }
 

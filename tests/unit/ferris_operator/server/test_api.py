@@ -26,7 +26,7 @@ T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
 VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisruns", "log")}
 VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
-VIEW |= {("list", "ferrisevents", ""), ("get", "ferrisevents", "")}
+VIEW |= {("list", "ferrisevents", ""), ("get", "ferrisevents", ""), ("list", "ferrisprojectsecrets", "")}
 EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets"), ("create", "ferrisevents", "")}
 ORDER = {
     "specversion": "1.0",
@@ -391,6 +391,7 @@ def test_permissions_say_what_the_console_may_offer() -> None:
         "uploadSecrets": False,
         "listEvents": True,
         "sendEvents": False,
+        "listSecretWrites": True,
     }
     assert editor["createRuns"] is True
     stranger = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=STRANGER)[1])
