@@ -282,3 +282,18 @@ def test_a_platform_write_needs_its_writers_and_grants_no_reading(
     assert status["names"] == ["TOKEN"]
     reader = finished(ferris, ns, "reader", params={"names": ["TOKEN"]})
     assert "TOKEN None" in output(ferris, ns, reader).splitlines()  # no readers: nobody reads
+
+
+def test_the_secret_scopes_example_refreshes_a_token_that_another_package_uses(ferris: Ferris) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "secret-scopes"
+    ferris.kubectl("apply", "-k", str(example))
+    ns = "ferris-scopes-demo"
+    ferris.wait_condition(ns, "ferrisprojectsecrets", "project", "SecretsStored")
+    assert not ferris.exists(ns, "secret", "project-secrets")  # stored, then deleted
+    for package in ("token-refresher", "consumer"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    refresh = finished(ferris, ns, "token-refresher")
+    text = output(ferris, ns, refresh)
+    assert "200 secret OAUTH_TOKEN set in project (version 2)" in text and "new token: ****" in text
+    use = finished(ferris, ns, "consumer")
+    assert "calling **** with a token of 28 characters" in output(ferris, ns, use)
