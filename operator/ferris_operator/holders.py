@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import isolation, metrics, model, reasons
-from ferris_operator.ports import KubePort
+from ferris_operator.ports import KubePort, MasterKeyMismatch
 from ferris_operator.problems import Problem
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
@@ -70,6 +70,8 @@ class Holders:
             status, problem = reconcile(raw)
         except DATABASE_ERRORS:
             raise self.database_down(kind, raw, plural) from None
+        except MasterKeyMismatch as mismatch:
+            status, problem = self.key_mismatch(raw, str(mismatch))
         current = raw.get("status") or {}
         if any(current.get(key) != value for key, value in status.items()):
             write_status(status)
@@ -77,6 +79,16 @@ class Holders:
                 self.kube.event(raw, kind, problem.reason, problem.message)
         if problem is not None and problem.retry:
             raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
+
+    @staticmethod
+    def key_mismatch(raw: dict[str, Any], message: str) -> tuple[dict[str, Any], Problem]:
+        """Ready False with MasterKeyMismatch: nothing is stored or changed until the master key
+        this database was written with is mounted (then the operator's restart reconciles)."""
+        meta, previous = raw["metadata"], (raw.get("status") or {}).get("conditions")
+        problem = Problem(reasons.MASTER_KEY_MISMATCH, message)
+        ready = model.condition("Ready", False, problem.reason, message, meta.get("generation"), previous)
+        status = {"observedGeneration": meta.get("generation"), "conditions": model.merge_conditions(previous, ready)}
+        return status, problem
 
     def resync(self, kind: str, plural: str, reconcile: Reconcile, cluster_scoped: bool = False) -> None:
         """Reconcile every such object again (a source Secret created again is a rotation; a

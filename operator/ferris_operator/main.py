@@ -36,7 +36,7 @@ from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
 from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
-from ferris_operator.vault import Vault
+from ferris_operator.vault import Vault, kek_ids_in_use
 
 log = logging.getLogger("ferris.operator")
 
@@ -66,6 +66,13 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     log.info("master key ring loaded: %s", ring)
     wait_and_migrate(settings)
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max)
+    foreign = sorted(set(kek_ids_in_use(pool)) - set(ring.keys))
+    if foreign:  # the same ids with other bytes show per package (MasterKeyMismatch), not here
+        log.error(
+            "data keys in the database are wrapped by master key(s) %s, which the key ring does not hold: "
+            "their packages report MasterKeyMismatch and their runs do not start until that key is mounted",
+            ", ".join(foreign),
+        )
     kube = Kube(api_client())
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from ferris_operator import metrics, model, params_schema, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.intake import SOURCE_SECRET_TYPE, SecretsIntake
 from ferris_operator.params_schema import ParamsError
-from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.ports import KubePort, MasterKeyMismatch, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.spec import schedule_of
 from ferris_operator.scripts import ReadConfigMap, read_scripts
@@ -63,7 +64,7 @@ class PackageService:
                 problem,
             )
 
-        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        namespace = meta["namespace"]
         try:
             read_scripts(spec.get("scripts") or [], self._configmaps(namespace), at_run_start=False)
             params_schema.check_schema(spec.get("paramsSchema") or {})
@@ -74,6 +75,22 @@ class PackageService:
             return outcome(Problem(reasons.INVALID_PARAMS_SCHEMA, str(exc)))
 
         mask = spec.get("maskSecretsInOutput", True)
+        try:
+            return self._store(body, secrets_status, warnings, mask, outcome)
+        except MasterKeyMismatch as mismatch:
+            return outcome(Problem(reasons.MASTER_KEY_MISMATCH, str(mismatch)))
+
+    def _store(
+        self,
+        body: dict[str, Any],
+        secrets_status: dict[str, Any],
+        warnings: list[str],
+        mask: bool,
+        outcome: Callable[[Problem], PackageOutcome],
+    ) -> PackageOutcome:
+        meta, spec = body["metadata"], body["spec"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        generation, previous = meta.get("generation"), (body.get("status") or {}).get("conditions")
         try:
             ingested = self.intake.take(spec, secrets_status, namespace, name)
         except Problem as problem:
@@ -101,6 +118,8 @@ class PackageService:
         elif not secrets_status:
             version = self.vault.ensure_package(namespace, name, uid)
             secrets_status = {"names": [], "count": 0, "version": version}
+        else:
+            self.vault.verify(uid)  # a database restored beside another master key shows here
         ready = model.condition(
             "Ready",
             True,
@@ -120,7 +139,7 @@ class PackageService:
                 model.condition("Reconciling", False, reasons.READY, "", generation, previous),
             ),
         }
-        fresh_warnings = [w for w in warnings if w not in (status.get("warnings") or [])]
+        fresh_warnings = [w for w in warnings if w not in ((body.get("status") or {}).get("warnings") or [])]
         return PackageOutcome(new_status, warnings=fresh_warnings)
 
     def _configmaps(self, namespace: str) -> ReadConfigMap:

@@ -34,6 +34,11 @@ class VersionGone(Exception):
     """The secrets version a run pinned is no longer stored."""
 
 
+class MasterKeyMismatch(Exception):
+    """A data key in the database does not open with the operator's master key ring; the text
+    says which key wrapped it and what the ring holds. Nothing was written."""
+
+
 class ScopeGone(Exception):
     """The secret scope a script writes to was deleted meanwhile; nothing was written."""
 
@@ -210,7 +215,10 @@ class ReportPort(Protocol):
 
 
 class VaultPort(Protocol):
+    """Every method may raise ``MasterKeyMismatch`` (a data key that does not open)."""
+
     def ensure_package(self, namespace: str, name: str, uid: str) -> int: ...
+    def verify(self, uid: str) -> None: ...
     def ingest(
         self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False
     ) -> int: ...

@@ -95,6 +95,12 @@ INVALID_KEY = _reason("InvalidKey", SOURCE, "the key's Secret lacks the named ke
 TRIGGERED_RUN_NAME_TAKEN = _reason(
     "TriggeredRunNameTaken", EVENT, "a FerrisRun with an event's run name exists and is not that event's run"
 )
+MASTER_KEY_MISMATCH = _reason(
+    "MasterKeyMismatch",
+    f"{BOTH},{SOURCE},{SCOPES}",
+    "a data key in the database does not open with the operator's master key (restored beside another key?);"
+    " nothing is changed until the right key is mounted",
+)
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from ferris_ciphertext.format import CiphertextError
 from ferris_operator.crypto.envelope import (
     DataKey,
     decrypt_state,
@@ -24,7 +25,14 @@ from ferris_operator.crypto.envelope import (
     wrapped_key_id,
 )
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.ports import ScopeFull, ScopeGone, StateQuotaExceeded, StoredSecrets, VersionGone
+from ferris_operator.ports import (
+    MasterKeyMismatch,
+    ScopeFull,
+    ScopeGone,
+    StateQuotaExceeded,
+    StoredSecrets,
+    VersionGone,
+)
 
 __all__ = [
     "ScopeFull",
@@ -47,6 +55,24 @@ class Vault:
         self._pool = pool
         self._ring = ring
 
+    def _unwrap(self, uid: str, wrapped: bytes) -> DataKey:
+        """The holder's data key; ``MasterKeyMismatch`` when the operator's master key ring does
+        not open it (the database was restored beside another master key Secret, or the row
+        was altered). Nothing is written then: callers fail before any change."""
+        try:
+            return unwrap_data_key(self._ring, uid, wrapped)
+        except CiphertextError as exc:
+            try:
+                kek = repr(wrapped_key_id(wrapped))
+            except CiphertextError:
+                kek = "(unreadable)"
+            raise MasterKeyMismatch(
+                f"the data key of these secrets is wrapped by master key {kek}, and the operator's key ring "
+                f"({', '.join(sorted(self._ring.keys))}) does not open it ({type(exc).__name__}): the database "
+                "and the master key Secret do not belong together (restored with another key?); mount the "
+                "master key this database was written with. Nothing was changed"
+            ) from None
+
     def _lock_package(self, conn: psycopg.Connection[Any], uid: str, namespace: str, name: str) -> tuple[DataKey, int]:
         row = conn.execute(
             "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (uid,)
@@ -63,12 +89,19 @@ class Vault:
                 "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (uid,)
             ).fetchone()
             assert row is not None
-        return unwrap_data_key(self._ring, uid, bytes(row[0])), int(row[1])
+        return self._unwrap(uid, bytes(row[0])), int(row[1])
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         """Create the package's row (and data key) if missing; returns its secrets version."""
         with self._pool.connection() as conn, conn.transaction():
             return self._lock_package(conn, uid, namespace, name)[1]
+
+    def verify(self, uid: str) -> None:
+        """``MasterKeyMismatch`` unless the holder's data key (if it has one) opens."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s", (uid,)).fetchone()
+        if row is not None:
+            self._unwrap(uid, bytes(row[0]))
 
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version.
@@ -133,7 +166,7 @@ class Vault:
             ).fetchone()
             if row is None:
                 raise ScopeGone(f"{scope} no longer exists")
-            dek, current = unwrap_data_key(self._ring, scope_uid, bytes(row[0])), int(row[1])
+            dek, current = self._unwrap(scope_uid, bytes(row[0])), int(row[1])
             version = current + 1
             previous = conn.execute(
                 "SELECT name, ciphertext, written_by FROM secrets WHERE package_uid = %s AND version = %s",
@@ -190,7 +223,7 @@ class Vault:
             ).fetchall()
         found: dict[str, StoredSecrets] = {}
         for uid, wrapped, version in holders:
-            dek = unwrap_data_key(self._ring, uid, bytes(wrapped))
+            dek = self._unwrap(uid, bytes(wrapped))
             values = {
                 name: decrypt_value(dek, uid, name, v, bytes(blob)) for owner, name, v, blob in rows if owner == uid
             }
@@ -211,7 +244,7 @@ class Vault:
             ).fetchall()
         if wanted > 0 and not rows:
             raise VersionGone(f"secrets version {wanted} of the package is no longer stored")
-        dek = unwrap_data_key(self._ring, uid, bytes(pkg[0]))
+        dek = self._unwrap(uid, bytes(pkg[0]))
         values = {name: decrypt_value(dek, uid, name, v, bytes(blob)) for name, v, blob in rows}
         return StoredSecrets(wanted, values)
 
@@ -220,7 +253,7 @@ class Vault:
             row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s FOR UPDATE", (package_uid,)).fetchone()
         else:
             row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s", (package_uid,)).fetchone()
-        return None if row is None else unwrap_data_key(self._ring, package_uid, bytes(row[0]))
+        return None if row is None else self._unwrap(package_uid, bytes(row[0]))
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         """The package's ``context.state``, decrypted. Values stored in plaintext by an older

@@ -22,10 +22,9 @@ from ferris_ciphertext.bundle import BundleMismatch, open_bundle
 from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
 from ferris_runner.masking import Masker, mask_data
+from ferris_runner.output import KeptOutput, fit
 
-OUTPUT_LIMIT = 4 * 1024 * 1024
 REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB
-TRUNCATED = "[output truncated]\n"
 MAX_ARGUMENT_BYTES = 32 * 4096 - 1  # Linux's MAX_ARG_STRLEN, less the terminating NUL
 
 
@@ -117,17 +116,6 @@ def command_for(path: Path, argument: str) -> list[str]:
     return [sys.executable, "-u", str(path), argument]
 
 
-def fit_output(output: str, limit: int = REPORT_OUTPUT_BYTES) -> str:
-    """The tail of ``output`` whose JSON form fits in ``limit`` bytes (escapes count)."""
-    size = len(json.dumps(output, ensure_ascii=False).encode())
-    if size <= limit:
-        return output
-    keep = int(len(output) * limit / size)  # as much as the average character allows...
-    while keep and len(json.dumps(TRUNCATED + output[-keep:], ensure_ascii=False).encode()) > limit:
-        keep = int(keep * 0.99)  # ...then a little less until it fits
-    return TRUNCATED + output[-keep:] if keep else TRUNCATED
-
-
 def run_step(
     path: Path,
     argument: str,
@@ -162,8 +150,7 @@ def run_step(
         api, os.fdopen(from_child_r, "r"), os.fdopen(to_child_w, "w"), stored_mask or mask or Masker({})
     )
     server.start()
-    captured: list[str] = []
-    size = 0
+    kept = KeptOutput()
     assert process.stdout is not None
     for raw in process.stdout:
         line = raw.decode("utf-8", errors="replace")
@@ -171,11 +158,8 @@ def run_step(
             line = mask(line)
         sys.stdout.write(line)
         sys.stdout.flush()
-        size += len(line)
-        captured.append(line)
-        while size > OUTPUT_LIMIT and len(captured) > 1:
-            size -= len(captured.pop(0))
-    return process.wait(), "".join(captured)
+        kept.add(line)
+    return process.wait(), kept.text()
 
 
 def main() -> int:
@@ -256,7 +240,7 @@ def main() -> int:
                     "exitCode": code,
                     "startedAt": started,
                     "finishedAt": now(),
-                    "output": fit_output(output),
+                    "output": fit(output, REPORT_OUTPUT_BYTES),
                 },
             )
             if code != 0:

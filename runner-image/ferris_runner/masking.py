@@ -1,4 +1,5 @@
-"""Masking of secret values in captured output."""
+"""Masking of secret values in captured output, a line at a time (a value of several lines
+line by line)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ def _forms(value: Any) -> set[str]:
         return forms
     if isinstance(value, str):
         forms |= {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
+        # Output is masked a line at a time, so a value of several lines (a PEM key) is masked
+        # line by line too: each of its lines is a form of its own.
+        forms |= {line.rstrip("\r") for line in value.split("\n")}
     elif isinstance(value, int | float):
         forms.add(str(value))
     elif isinstance(value, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -127,8 +128,15 @@ def test_output_is_capped_at_4_mib_in_postgresql_and_1_kib_in_status(ferris: Fer
     run = ferris.wait_run(ns, ferris.create_run(ns, "loud"))
     assert run["status"]["phase"] == "Succeeded"
     output = ferris.steps(run["metadata"]["uid"])[0][4]
-    assert 0.98 * 4 * 1024 * 1024 < len(output) <= 4 * 1024 * 1024 + 64, len(output)
-    assert output.rstrip().endswith("005119" + "x" * 1017)  # the tail is kept
+    assert 0.98 * 4 * 1024 * 1024 < len(output) <= 4 * 1024 * 1024, len(output)
+    assert output.startswith("000000" + "x" * 1017)  # the head is kept...
+    assert output.rstrip().endswith("005119" + "x" * 1017)  # ...and the tail
+    head, _, rest = output.partition("[ferris: ")  # ...and what was dropped between them is said
+    marker, tail = rest.split("]\n", 1)
+    size, lines = (int(n.replace(",", "")) for n in re.findall(r"[\d,]+", marker.split(" of output")[0]))
+    assert "of output dropped here (the first" in marker and size == lines * 1024
+    kept = len(head) + len(tail)
+    assert kept + size == 5 * 1024 * 1024  # every byte is either kept or counted
     assert len(run["status"]["steps"][0]["outputTail"]) == 1024
 
 

@@ -153,3 +153,25 @@ def test_the_runner_api_speaks_tls_and_takes_only_the_live_token_of_its_run(ferr
         status(token, None, url.replace("https://", "http://"))
     assert ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
     assert status(token) == 401  # revoked when the run ended
+
+
+def test_a_secret_of_several_lines_is_masked_on_every_line_of_the_output(ferris: Ferris, ns: str) -> None:
+    lines = [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    pem = "-----BEGIN TEST KEY-----\n" + "\n".join(lines) + "\n-----END TEST KEY-----"
+    ferris.secret(ns, "pem-source", json.dumps({"KEY": pem}))
+    ferris.package(
+        ns,
+        "pem",
+        "from ferris_ef import get_secret\nprint(get_secret('KEY'))\n",
+        secretsFrom={"secretName": "pem-source"},
+    )
+    ferris.wait_condition(ns, "ferrispackage", "pem", "Ready")
+    run = ferris.wait_run(ns, ferris.create_run(ns, "pem"))
+    assert run["status"]["phase"] == "Succeeded"
+    output = ferris.steps(run["metadata"]["uid"])[0][4]
+    assert output.count("****") == 5, output
+    assert_clean("the step's output", output, lines)
+    node_logs = "\n".join(
+        p.read_text(errors="replace") for p in Path(ferris.stack.cluster.node_dir, "logs").rglob("*.log")
+    )
+    assert_clean("runner pod logs", node_logs, lines)

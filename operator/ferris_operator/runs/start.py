@@ -15,7 +15,7 @@ from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.params_schema import ParamsError
-from ferris_operator.ports import KubePort, Refused, RunStorePort, VaultPort, VersionGone
+from ferris_operator.ports import KubePort, MasterKeyMismatch, Refused, RunStorePort, VaultPort, VersionGone
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
@@ -156,6 +156,8 @@ class Starter:
         observed = (package.get("status") or {}).get("observedGeneration")
         if ready is None or observed != package["metadata"].get("generation"):
             raise RunWaiting(reasons.PACKAGE_NOT_RECONCILED, f"waiting for FerrisPackage {name} to be reconciled")
+        if ready.get("status") != "True" and ready.get("reason") == reasons.MASTER_KEY_MISMATCH:
+            raise Problem(reasons.MASTER_KEY_MISMATCH, f"FerrisPackage {name}: {ready.get('message', '')}")
         if ready.get("status") != "True":
             raise Problem(
                 reasons.PACKAGE_NOT_READY,
@@ -211,9 +213,11 @@ class Starter:
         run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
         try:
             stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
+            scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
         except VersionGone as gone:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
-        scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
+        except MasterKeyMismatch as mismatch:
+            raise Problem(reasons.MASTER_KEY_MISMATCH, f"{mismatch}; then create a new FerrisRun") from None
         run_key, token, fresh_key = self._run_key(ref, package_name)
         params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))

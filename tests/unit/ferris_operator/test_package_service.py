@@ -9,6 +9,7 @@ import pytest
 
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.package_service import SOURCE_SECRET_TYPE, PackageService, short_secret_warnings
+from ferris_operator.ports import MasterKeyMismatch
 from tests.unit.ferris_operator.fakes import FakeKube
 
 
@@ -19,10 +20,16 @@ def test_many_short_secrets_make_one_warning_not_thousands() -> None:
 
 
 class FakeVault:
-    def __init__(self) -> None:
+    def __init__(self, mismatch: bool = False) -> None:
         self.ingested: list[tuple[str, dict[str, Any]]] = []
+        self.mismatch = mismatch
+
+    def verify(self, uid: str) -> None:
+        if self.mismatch:
+            raise MasterKeyMismatch("the data key of these secrets is wrapped by master key 'k1' ...")
 
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
+        self.verify(uid)
         self.ingested.append((uid, secrets))
         return len(self.ingested)
 
@@ -106,3 +113,17 @@ def test_a_problem_names_its_reason_and_is_stalled_unless_it_heals_by_itself(
     assert conditions["Stalled"]["status"] == ("False" if retry else "True")
     assert conditions["Reconciling"]["status"] == ("True" if retry else "False")
     assert vault.ingested == [] and kube.deleted == []
+
+
+def test_a_package_whose_data_key_does_not_open_says_master_key_mismatch_and_stores_nothing() -> None:
+    status = {"secrets": {"source": "secret:src", "sourceDigest": "resourceVersion:7", "version": 1}}
+    secret = source_secret({"secrets.json": b'{"A": "abcdef"}'})
+    for body in (
+        package({"secretsFrom": {"secretName": "src", "keepSource": True}}, status),  # unchanged: verified
+        package({"secretsFrom": {"secretName": "src"}}),  # new: its ingestion refused
+    ):
+        kube, vault = FakeKube({("Secret", "team", "src"): secret}), FakeVault(mismatch=True)
+        outcome = PackageService(kube, vault, SealingKeyRing({}, None)).reconcile(body)  # type: ignore[arg-type]
+        assert outcome.problem is not None and outcome.problem.reason == "MasterKeyMismatch"
+        assert not outcome.problem.retry and ready(outcome)["reason"] == "MasterKeyMismatch"
+        assert vault.ingested == [] and kube.deleted == []  # the source stays for when the key is back

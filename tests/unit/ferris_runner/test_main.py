@@ -1,20 +1,11 @@
-"""The runner's pure parts: script environment, interpreters, output that fits a report."""
+"""The runner's pure parts: script environment, interpreters."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from ferris_runner.main import TRUNCATED, command_for, fit_output, script_env
-
-
-def test_output_is_trimmed_to_fit_the_report_whatever_its_escapes() -> None:
-    output = "\x01" * 1000  # six bytes each once escaped
-    fitted = fit_output(output, limit=600)
-    assert fitted.startswith(TRUNCATED) and len(json.dumps(fitted, ensure_ascii=False).encode()) <= 600
-    assert fit_output("short", limit=600) == "short"
-    assert fit_output("\x01" * 50, limit=10) == TRUNCATED  # not even one character fits beside the marker
+from ferris_runner.main import command_for, script_env
 
 
 def test_script_environment_drops_ferris_internals(monkeypatch: object, tmp_path: Path) -> None:

@@ -54,3 +54,11 @@ def test_a_value_added_during_the_run_is_masked_from_then_on() -> None:
     assert mask("new-token-123 first-secret") == "new-token-123 ****"
     mask.add({"access": "new-token-123"})
     assert mask("new-token-123 first-secret") == "**** ****"
+
+
+def test_a_secret_of_several_lines_is_masked_on_every_line_it_spans() -> None:
+    pem = "-----BEGIN KEY-----\r\nMIIEabcdefgh\nQWERTYuiop12\n-----END KEY-----"
+    mask = Masker({"KEY": pem})
+    printed = "".join(mask(line) for line in (pem + "\n").splitlines(keepends=True))
+    assert all(piece not in printed for piece in ("MIIEabcdefgh", "QWERTYuiop12", "BEGIN KEY"))
+    assert printed.count("****") == 4

@@ -58,3 +58,17 @@ def test_a_run_with_a_start_time_to_come_waits_for_it_and_looks_again_within_a_m
 
     _wait_for_start_after({"startAfter": "2020-01-01T00:00:00Z"})  # past: no wait
     _wait_for_start_after({})
+
+
+def test_a_run_of_a_package_whose_data_key_does_not_open_fails_with_master_key_mismatch() -> None:
+    runs = service(FakeKube(), FakeStore())
+    ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
+    mismatch = {"type": "Ready", "status": "False", "reason": "MasterKeyMismatch", "message": "wrapped by 'k1'"}
+    package = {
+        "metadata": {"name": "p", "generation": 1},
+        "status": {"observedGeneration": 1, "conditions": [mismatch]},
+    }
+    with pytest.raises(Problem) as caught:
+        runs.starter._check_package(ref, package, "p", started=False)
+    assert caught.value.reason == "MasterKeyMismatch" and not caught.value.retry
+    assert caught.value.message == "FerrisPackage p: wrapped by 'k1'"
