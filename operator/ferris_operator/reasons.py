@@ -115,6 +115,9 @@ TIMEOUT = _reason("Timeout", RUN, "the run exceeded `spec.timeoutSeconds` and wa
 IMAGE_PULL_BACK_OFF = _reason("ImagePullBackOff", RUN, "the runner image cannot be pulled")
 RUNNER_CONFIG_ERROR = _reason("RunnerConfigError", RUN, "the runner container could not be configured")
 RUNNER_FAILED = _reason("RunnerFailed", RUN, "the runner itself failed (not a script)")
+RUNNER_LOST = _reason(
+    "RunnerLost", RUN, "the runner was killed by a signal before it reported the run's end (process or node lost)"
+)
 CANCELLED = _reason("Cancelled", RUN, "`spec.cancel` was set")
 REPLACED = _reason("Replaced", RUN, "a newer run replaced it (`concurrencyPolicy: Replace`)")
 RUN_DELETED = _reason("RunDeleted", RUN, "the FerrisRun was deleted before it finished")

@@ -1,5 +1,6 @@
 """No lost or duplicated runs: the operator killed mid-burst, PostgreSQL gone for 20 seconds,
-the server (and its runner API) restarted mid-run, the operator away while runners report."""
+the server (and its runner API) restarted mid-run, the operator away while runners report, a
+runner killed mid-step."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections import Counter
 from typing import LiteralString
 
+import psutil
 import psycopg
 import pytest
 import yaml
@@ -186,3 +188,38 @@ def test_what_runners_report_while_the_operator_is_down_is_published_when_it_ret
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert [s["phase"] for s in run["status"]["steps"]] == ["Succeeded", "Succeeded"]
     wait_row(ferris, uid, "report_seq = published_seq")
+
+
+def runner_of(run_uid: str) -> psutil.Process | None:
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        environ = process.info.get("environ") or {}
+        if environ.get("FERRIS_RUN_UID") == run_uid and any(
+            "ferris-runner" in a for a in process.info["cmdline"] or []
+        ):
+            return process
+    return None
+
+
+def test_a_runner_killed_mid_step_ends_its_run_as_lost_with_the_step_named(ferris: Ferris, ns: str) -> None:
+    script = "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('never')\n"
+    ferris.package(ns, "doomed", [("first.py", "print('first done')\n"), ("second.py", script)])
+    ferris.wait_condition(ns, "ferrispackage", "doomed", "Ready")
+    name = ferris.create_run(ns, "doomed")
+    deadline = time.monotonic() + 60
+    while True:
+        run = ferris.get(ns, "ferrisrun", name)
+        steps = (run.get("status") or {}).get("steps") or []
+        if len(steps) == 2 and steps[1].get("phase") == "Running":
+            break
+        assert time.monotonic() < deadline, run.get("status")
+        time.sleep(0.3)
+    runner = runner_of(run["metadata"]["uid"])
+    assert runner is not None, "no runner process for the run"
+    for process in [*runner.children(recursive=True), runner]:  # the container gone, as with its node
+        process.kill()
+    finished = ferris.wait_run(ns, name, timeout=90)["status"]
+    [succeeded] = [c for c in finished["conditions"] if c["type"] == "Succeeded"]
+    assert (finished["phase"], succeeded["reason"]) == ("Failed", "RunnerLost"), finished
+    assert "killed during step second.py without reporting its end (exit code 137, SIGKILL)" in succeeded["message"]
+    assert [s["phase"] for s in finished["steps"]] == ["Succeeded", "Failed"]
+    assert ferris.steps(run["metadata"]["uid"])[0][4] == "first done\n"

@@ -3,6 +3,7 @@ ownerReference chain, never through labels), the runner's reports, and cancellat
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
@@ -18,6 +19,16 @@ POD_WAITING_FAILURES = {
     "InvalidImageName": reasons.IMAGE_PULL_BACK_OFF,
     "CreateContainerConfigError": reasons.RUNNER_CONFIG_ERROR,
 }
+
+
+SIGNAL_EXIT = 128  # a container killed by signal N exits with 128 + N
+
+
+def signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code - SIGNAL_EXIT).name
+    except ValueError:
+        return f"signal {code - SIGNAL_EXIT}"
 
 
 class Follower:
@@ -88,9 +99,25 @@ class Follower:
             finish(
                 record.uid, model.FAILED, reasons.STEP_FAILED, f"step {failed.name} exited with code {failed.exit_code}"
             )
+        elif (lost := self._lost(record, job)) is not None:
+            finish(record.uid, model.FAILED, reasons.RUNNER_LOST, lost)
         else:
             detail = self._termination_message(job) or cond.get("message", "")
             finish(record.uid, model.FAILED, reasons.RUNNER_FAILED, f"the runner failed: {detail}".strip())
+
+    def _lost(self, record: RunRecord, job: dict[str, Any]) -> str | None:
+        """What happened when the runner was killed by a signal before it said how the run ended
+        (its process or its node lost, the OOM killer); None when it exited by itself."""
+        code = next((c for c, _ in self._terminations(job) if c is not None), None)
+        if code is None or code <= SIGNAL_EXIT:
+            return None
+        steps = self.store.steps(record.uid, tail=0)
+        running = next((s for s in steps if s.phase == model.STEP_RUNNING), None)
+        where = f"during step {running.name}" if running else "between steps"
+        return (
+            f"the runner was killed {where} without reporting its end (exit code {code}, {signal_name(code)}): "
+            "its process or its node was lost (what the step printed is in the pod's log while the pod lives)"
+        )
 
     def _job_complete(self, record: RunRecord) -> None:
         finish = self.outcomes.finish
@@ -111,15 +138,22 @@ class Follower:
         else:
             finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, f"all {len(steps)} steps succeeded")
 
-    def _termination_message(self, job: dict[str, Any]) -> str:
-        meta = job["metadata"]
+    def _terminations(self, job: dict[str, Any]) -> list[tuple[int | None, str]]:
+        """(exit code, termination message) of each ended container of the Job's own pods."""
+        meta, found = job["metadata"], []
         for pod in self.kube.list_run_pods(meta["namespace"], meta["labels"].get(model.LABEL_RUN_UID, "")):
             if ownership.controlling_job(pod) != (meta["name"], meta["uid"]):
                 continue  # not a pod of this Job, whatever its labels say
             for container in (pod.get("status") or {}).get("containerStatuses") or []:
                 terminated = (container.get("state") or {}).get("terminated") or {}
-                if terminated.get("message"):
-                    return f"exit code {terminated.get('exitCode')}: {terminated['message'].strip()[:512]}"
+                if terminated:
+                    found.append((terminated.get("exitCode"), str(terminated.get("message") or "")))
+        return found
+
+    def _termination_message(self, job: dict[str, Any]) -> str:
+        for code, message in self._terminations(job):
+            if message:
+                return f"exit code {code}: {message.strip()[:512]}"
         return ""
 
     def cancel(

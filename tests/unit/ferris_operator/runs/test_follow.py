@@ -111,3 +111,32 @@ def test_a_pod_that_is_merely_running_or_pulling_finishes_nothing() -> None:
     pod["status"] = {"containerStatuses": [{"state": {"running": {}}}]}
     runs.on_pod(pod)
     assert store.finished == []
+
+
+class PodsKube(FakeKube):
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.pods = pods
+
+    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+        return self.pods
+
+
+def test_a_runner_killed_by_a_signal_mid_step_ends_its_run_as_lost_naming_the_step() -> None:
+    job = failed_job("BackoffLimitExceeded")
+    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
+    pod["status"] = {"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}
+    store = StepsStore(record("u", "a", "r"), [model.STEP_SUCCEEDED, model.STEP_RUNNING])
+    finished: list[tuple[str, str, str, str]] = []
+    runs = service(PodsKube([pod]), store)
+    runs.follower.outcomes.finish = lambda *args: finished.append(args)  # type: ignore[method-assign]
+    runs.on_job(job)
+    [(uid, phase, reason, message)] = finished
+    assert (uid, phase, reason) == ("u", model.FAILED, "RunnerLost")
+    assert message.startswith(
+        "the runner was killed during step s1.py without reporting its end (exit code 137, SIGKILL)"
+    )
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 3  # exited by itself: not lost
+    finished.clear()
+    runs.on_job(job)
+    assert finished[0][2] == "RunnerFailed"
