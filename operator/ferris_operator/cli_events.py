@@ -11,7 +11,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from ferris_operator.cli_server import ServerError, columns, register_common, server_client
+from ferris_operator.cli_server import ServerError, columns, print_page, register_common, server_client
 from ferris_operator.triggers.cloudevents import STRUCTURED
 
 
@@ -57,16 +57,7 @@ def table(events: list[dict[str, Any]]) -> list[str]:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    try:
-        page = server_client(args).json(_path(args), {"limit": str(args.limit)})
-    except ServerError as exc:
-        print(f"ferris events: {exc}", file=sys.stderr)
-        return 1
-    if not page["items"]:
-        print(f"no events in namespace {args.namespace}")
-        return 0
-    print("\n".join(table(page["items"])))
-    return 0
+    return print_page(args, "events", _path(args), f"no events in namespace {args.namespace}", table)
 
 
 def cmd_send_event(args: argparse.Namespace) -> int:

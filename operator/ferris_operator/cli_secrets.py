@@ -5,11 +5,10 @@ value. Through the Ferris server as the kubeconfig's user (`list ferrisprojectse
 from __future__ import annotations
 
 import argparse
-import sys
 import urllib.parse
 from typing import Any
 
-from ferris_operator.cli_server import ServerError, columns, register_common, server_client
+from ferris_operator.cli_server import columns, print_page, register_common
 
 
 def register(commands: Any) -> None:
@@ -34,13 +33,5 @@ def table(writes: list[dict[str, Any]]) -> list[str]:
 
 def cmd_secret_writes(args: argparse.Namespace) -> int:
     path = f"/api/v1/namespaces/{urllib.parse.quote(args.namespace)}/secretwrites"
-    try:
-        page = server_client(args).json(path, {"limit": str(args.limit)})
-    except ServerError as exc:
-        print(f"ferris secret-writes: {exc}", file=sys.stderr)
-        return 1
-    if not page["items"]:
-        print(f"no secret writes by runs of namespace {args.namespace}")
-        return 0
-    print("\n".join(table(page["items"])))
-    return 0
+    empty = f"no secret writes by runs of namespace {args.namespace}"
+    return print_page(args, "secret-writes", path, empty, table)

@@ -16,7 +16,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for r in page["items"]
     ]
     print("\n".join(columns(rows)))
+    return 0
+
+
+def print_page(
+    args: argparse.Namespace, command: str, path: str, empty: str, lines: Callable[[list[dict[str, Any]]], list[str]]
+) -> int:
+    """One page (``--limit``) of a namespace's list through the server, printed as ``lines``
+    makes it; ``empty`` when there is nothing. 1 with the reason when the server refuses."""
+    try:
+        page = server_client(args).json(path, {"limit": str(args.limit)})
+    except ServerError as exc:
+        print(f"ferris {command}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines(page["items"])) if page["items"] else empty)
     return 0
 
 

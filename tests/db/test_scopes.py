@@ -178,25 +178,24 @@ def test_a_new_secrets_json_keeps_what_scripts_wrote_unless_it_names_it(world: W
     assert world.vault.read(project.uid).values == {"A": "a2", "OTHER": "from-source", "TOKEN": "written-token"}
 
 
-def test_scoped_ciphertexts_moved_between_scopes_or_names_fail_closed(world: World, ring: KeyRing) -> None:
-    one = world.project({"X": "x1", "Y": "y1"})
-    other = World(world.pool, ring)  # another namespace
-    two = other.project({"X": "x2"})
+def move_ciphertext(world: World, source: tuple[str, str], target: tuple[str, str]) -> None:
+    """Put the ciphertext of (holder uid, name) ``source`` in place of ``target``'s."""
     with world.pool.connection() as conn:
         conn.execute(
-            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = %s AND name = 'X')"
-            " WHERE package_uid = %s AND name = 'X'",
-            (two.uid, one.uid),
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = %s AND name = %s)"
+            " WHERE package_uid = %s AND name = %s",
+            (*source, *target),
         )
+
+
+def test_scoped_ciphertexts_moved_between_scopes_or_names_fail_closed(world: World, ring: KeyRing) -> None:
+    one = world.project({"X": "x1", "Y": "y1"})
+    two = World(world.pool, ring).project({"X": "x2"})  # another namespace's
+    move_ciphertext(world, (two.uid, "X"), (one.uid, "X"))
     with pytest.raises(UnknownKeyId):
         world.reader.for_run(world.ns, {})
     three = world.project({"X": "x3", "Y": "y3"})
-    with world.pool.connection() as conn:
-        conn.execute(
-            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE package_uid = %s AND name = 'Y')"
-            " WHERE package_uid = %s AND name = 'X'",
-            (three.uid, three.uid),
-        )
+    move_ciphertext(world, (three.uid, "Y"), (three.uid, "X"))
     with pytest.raises(TamperedCiphertext):
         world.vault.read_current([three.uid])
 

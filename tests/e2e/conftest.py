@@ -127,6 +127,20 @@ class Ferris:
     def operator_log(self) -> str:
         return self.stack.operator_log.read_text(errors="replace")
 
+    def node_logs(self) -> str:
+        """Every container log the process node wrote (runner pods' output included)."""
+        logs = Path(self.stack.cluster.node_dir, "logs").rglob("*.log")
+        return "\n".join(path.read_text(errors="replace") for path in logs)
+
+    def pg_dump(self) -> str:
+        """The whole database as pg_dump prints it."""
+        return subprocess.run(
+            [str(self.stack.postgres.bin_dir / "pg_dump"), "--dbname", self.stack.postgres.url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
     def package(self, namespace: str, name: str, script: str | list[tuple[str, str]], **spec: Any) -> None:
         scripts = (
             [{"name": "main.py", "content": script}]

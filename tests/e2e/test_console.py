@@ -98,6 +98,11 @@ class World:
             ferris.kubectl("create", "rolebinding", account, f"--clusterrole={role}", subject, "-n", self.namespace)
             self.tokens[account] = ferris.kubectl("create", "token", account, "-n", self.namespace).stdout.strip()
 
+    def apply(self, kind: str, name: str, spec: dict[str, object]) -> None:
+        """A Ferris object of ``kind`` in the world's namespace."""
+        manifest = {"apiVersion": "ferris.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        self.ferris.apply(self.namespace, manifest)
+
 
 @pytest.fixture(scope="module")
 def world(ferris: Ferris) -> World:
@@ -275,14 +280,10 @@ def test_a_viewer_sees_the_namespaces_events_and_follows_one_to_the_run_it_start
     world: World, browser: WebDriver
 ) -> None:
     ferris = world.ferris
-    ferris.apply(
-        world.namespace,
-        {
-            "apiVersion": "ferris.io/v1alpha1",
-            "kind": "FerrisTrigger",
-            "metadata": {"name": "on-ping"},
-            "spec": {"filter": {"type": "com.example.ping"}, "targets": [{"packageRef": {"name": "manual"}}]},
-        },
+    world.apply(
+        "FerrisTrigger",
+        "on-ping",
+        {"filter": {"type": "com.example.ping"}, "targets": [{"packageRef": {"name": "manual"}}]},
     )
     ferris.wait_condition(world.namespace, "ferristrigger", "on-ping", "Listening")
     sent = ferris.ferris("send-event", "-n", world.namespace, "--type", "com.example.ping", "--id", "ping-1")
@@ -302,15 +303,7 @@ def test_a_viewer_sees_which_secrets_scripts_wrote_and_where_a_runs_secrets_came
     world: World, browser: WebDriver
 ) -> None:
     ferris = world.ferris
-    ferris.apply(
-        world.namespace,
-        {
-            "apiVersion": "ferris.io/v1alpha1",
-            "kind": "FerrisProjectSecrets",
-            "metadata": {"name": "project"},
-            "spec": {"writers": [{"package": "refresher"}]},
-        },
-    )
+    world.apply("FerrisProjectSecrets", "project", {"writers": [{"package": "refresher"}]})
     ferris.wait_condition(world.namespace, "ferrisprojectsecrets", "project", "SecretsStored")
     script = "from ferris_ef import context\nprint(context.secrets.set('REFRESHED', 'r-' + 'x' * 12, 'project'))\n"
     ferris.package(world.namespace, "refresher", script)

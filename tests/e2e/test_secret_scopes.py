@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -244,17 +243,10 @@ def test_a_script_writes_a_project_secret_only_where_the_writers_name_its_packag
     assert_clean("cluster objects", every_object_as_yaml(ferris), [token])
     assert_clean("the operator's log", ferris.operator_log(), [token])
     assert_clean("the server's log", ferris.stack.server_log.read_text(errors="replace"), [token])
-    node_logs = "\n".join(
-        p.read_text(errors="replace") for p in Path(ferris.stack.cluster.node_dir, "logs").rglob("*.log")
-    )
+    node_logs = ferris.node_logs()
     assert "after ****" in node_logs
     assert_clean("runner pod logs", node_logs, [token])
-    dump = subprocess.run(
-        [str(ferris.stack.postgres.bin_dir / "pg_dump"), "--dbname", ferris.stack.postgres.url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = ferris.pg_dump()
     assert f"{written}\trefresher" in dump  # the audit row is there, by run and package
     assert_clean("pg_dump (audit rows included)", dump, [token])
 

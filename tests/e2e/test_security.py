@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -82,19 +81,12 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
 
     assert_clean("cluster objects (every listable kind, Events included)", every_object_as_yaml(ferris), canaries)
     assert_clean("the operator's log", ferris.operator_log(), canaries)
-    node_logs = "\n".join(
-        p.read_text(errors="replace") for p in Path(ferris.stack.cluster.node_dir, "logs").rglob("*.log")
-    )
+    node_logs = ferris.node_logs()
     assert "plain ****" in node_logs
     assert_clean("runner pod logs", node_logs, canaries)
     for log in Path(ferris.stack.cluster.logs).glob("*.log"):
         assert_clean(f"control-plane log {log.name}", log.read_text(errors="replace"), canaries)
-    dump = subprocess.run(
-        [str(ferris.stack.postgres.bin_dir / "pg_dump"), "--dbname", ferris.stack.postgres.url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = ferris.pg_dump()
     # At rest: etcd's data files (every Kubernetes Secret and object as stored) and the server log.
     for path in Path(ferris.stack.cluster.directory, "etcd").rglob("*"):
         if path.is_file():
@@ -171,7 +163,5 @@ def test_a_secret_of_several_lines_is_masked_on_every_line_of_the_output(ferris:
     output = ferris.steps(run["metadata"]["uid"])[0][4]
     assert output.count("****") == 5, output
     assert_clean("the step's output", output, lines)
-    node_logs = "\n".join(
-        p.read_text(errors="replace") for p in Path(ferris.stack.cluster.node_dir, "logs").rglob("*.log")
-    )
+    node_logs = ferris.node_logs()
     assert_clean("runner pod logs", node_logs, lines)
