@@ -213,21 +213,21 @@ class Vault:
         if not uids:
             return {}
         with self._pool.connection() as conn:
-            holders = conn.execute(
-                "SELECT uid, wrapped_dek, secrets_version FROM packages WHERE uid = ANY(%s)", (uids,)
-            ).fetchall()
             rows = conn.execute(
-                "SELECT s.package_uid, s.name, s.version, s.ciphertext FROM secrets s JOIN packages p"
-                " ON p.uid = s.package_uid AND p.secrets_version = s.version WHERE s.package_uid = ANY(%s)",
+                "SELECT p.uid, p.wrapped_dek, p.secrets_version, s.name, s.ciphertext FROM packages p"
+                " LEFT JOIN secrets s ON s.package_uid = p.uid AND s.version = p.secrets_version"
+                " WHERE p.uid = ANY(%s) ORDER BY p.uid",
                 (uids,),
             ).fetchall()
         found: dict[str, StoredSecrets] = {}
-        for uid, wrapped, version in holders:
-            dek = self._unwrap(uid, bytes(wrapped))
+        for uid, wrapped, version in {(r[0], bytes(r[1]), int(r[2])) for r in rows}:
+            dek = self._unwrap(uid, wrapped)
             values = {
-                name: decrypt_value(dek, uid, name, v, bytes(blob)) for owner, name, v, blob in rows if owner == uid
+                name: decrypt_value(dek, uid, name, version, bytes(blob))
+                for owner, _, _, name, blob in rows
+                if owner == uid and name is not None
             }
-            found[uid] = StoredSecrets(int(version), values)
+            found[uid] = StoredSecrets(version, values)
         return found
 
     def read(self, uid: str, version: int | None = None) -> StoredSecrets:

@@ -16,6 +16,8 @@ from typing import Any
 
 __all__ = ["context", "get_param", "get_secret"]
 
+SCOPES = ("project", "platform")  # where a secret is looked for after the package's own, in order
+
 
 @functools.cache
 def _arguments() -> dict[str, Any]:
@@ -57,9 +59,6 @@ def _read_fd(fd: str | None) -> dict[str, Any]:
         offset += len(chunk)
     value = json.loads(b"".join(chunks) or b"{}")
     return value if isinstance(value, dict) else {}
-
-
-SCOPES = ("project", "platform")  # after the package's own, in this order
 
 
 def get_secret(name: str) -> Any:
