@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser manifests bench clean
+.PHONY: setup demo test lint unit cluster-bins browser manifests kms-stubs bench clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -49,6 +49,11 @@ lint: $(STAMP)
 ## deploy/ferris.yaml from the chart (a test keeps them in sync).
 manifests: cluster-bins
 	$(BIN)/python -m ferris_devcluster.manifests
+
+## The KMS v2 plugin API's Python messages from the pinned api.proto (committed; a test keeps them in sync).
+kms-stubs: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I operator --python_out=operator --pyi_out=operator \
+	  operator/ferris_operator/kek/kmsv2_api/api.proto
 
 ## Benchmarks against the bare API server (not part of the tests; prints a table, writes bench/results/).
 bench: setup

@@ -26,6 +26,7 @@ from bench.stats import percentile, ratio, report
 from ferris_operator.coalesce import Coalescer
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -133,7 +134,11 @@ def _lags(kube: RecordingKube, sent: dict[str, float]) -> list[float]:
 def measure(runs: int = 200) -> dict[str, Any]:
     with migrated_database(pool_size=8) as (url, pool):
         ring = KeyRing({"k1": os.urandom(32)}, "k1")
-        tokens, store, vault = RunTokens(ring), RunStore(pool), Vault(pool, ring)
+        tokens, store, vault = (
+            RunTokens(dict(ring.keys), ring.active_id),
+            RunStore(pool),
+            Vault(pool, ring_providers(ring)),
+        )
         settings = Settings(database_url=url, master_key_dir=Path("."))
         results: dict[str, Any] = {"runs": runs, "reports_per_run": STEPS * 2 + 1}
 

@@ -19,6 +19,7 @@ from bench.database import migrated_database
 from bench.stats import report
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
@@ -87,7 +88,11 @@ async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str,
 def measure(requests: int = 2000) -> dict[str, Any]:
     with migrated_database() as (_, pool):
         ring = KeyRing({"k1": os.urandom(32)}, "k1")
-        reports, tokens, vault = CountingReports(pool), RunTokens(ring), Vault(pool, ring)
+        reports, tokens, vault = (
+            CountingReports(pool),
+            RunTokens(dict(ring.keys), ring.active_id),
+            Vault(pool, ring_providers(ring)),
+        )
         vault.ensure_package("bench", "pkg", "pkg-uid")
         token = tokens.issue("run-uid")
         RunStore(pool).record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])

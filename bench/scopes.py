@@ -14,6 +14,7 @@ from typing import Any
 from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
@@ -70,7 +71,7 @@ def _writes(writer: ScopeWriter, packages: list[str], per_writer: int) -> tuple[
 def measure(reads: int = 500, writers: int = 8, per_writer: int = 50, platforms: int = 100) -> dict[str, Any]:
     ring = KeyRing({"k1": os.urandom(32)}, "k1")
     with migrated_database(pool_size=writers + 2) as (_, pool):
-        vault, store = Vault(pool, ring), ScopeStore(pool)
+        vault, store = Vault(pool, ring_providers(ring)), ScopeStore(pool)
         vault.ingest(NS, "pkg", "pkg-uid", _values("PKG", 20))
         packages = [f"w{i}" for i in range(writers)]
         _scope(

@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bench.database import migrated_database
 from ferris_ciphertext.bundle import new_run_key, open_bundle, seal_bundle
 from ferris_operator.crypto.keyring import KeyRing
-from ferris_operator.vault import Vault, rewrap_batch
+from ferris_operator.kek.secret_ring import ring_providers
+from ferris_operator.key_rotation import rewrap_batch
+from ferris_operator.vault import Vault
 
 
 def secrets_document(count: int) -> dict[str, str]:
@@ -51,7 +53,7 @@ def main() -> None:
     results["bundle_vs_raw_ratio"] = bundle_s / raw_s
 
     with migrated_database() as (_, pool):
-        vault = Vault(pool, ring)
+        vault = Vault(pool, ring_providers(ring))
         start = time.perf_counter()
         for i in range(args.packages):
             vault.ingest("bench", f"p{i}", f"uid-{i:06d}", values)
@@ -70,7 +72,7 @@ def main() -> None:
         rotated = KeyRing(ring.keys, "k2")
         start = time.perf_counter()
         total = 0
-        while done := rewrap_batch(pool, rotated, 500):
+        while done := rewrap_batch(pool, ring_providers(rotated), 500):
             total += done
         results["rewrap_seconds"] = time.perf_counter() - start
         results["rewrapped_packages"] = total

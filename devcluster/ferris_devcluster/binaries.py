@@ -1,7 +1,7 @@
 """Where the control-plane binaries come from: KUBEBUILDER_ASSETS, PATH, or a cached build.
 
-The build compiles etcd, kube-apiserver, kube-controller-manager, kubectl and helm from Go
-modules into a cache directory outside git (``$FERRIS_CACHE_DIR`` or ``~/.cache/ferris``),
+The build compiles etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the test
+KMS v2 plugin from Go modules into a cache directory outside git (``$FERRIS_CACHE_DIR`` or ``~/.cache/ferris``),
 once; later calls reuse it.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 K8S_VERSION = "v1.35.4"
 # Bump when build.sh changes what it produces: a cache with another stamp is rebuilt.
-BUILD_STAMP = f"{K8S_VERSION} helm-v3.19.5 build-2"
-TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
+BUILD_STAMP = f"{K8S_VERSION} helm-v3.19.5 build-3"
+TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "kmsplugin")
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "gobuild" / "build.sh"
 
 

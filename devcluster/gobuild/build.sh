@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kubectl and helm into $1.
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the test KMS v2 plugin
+# (kmsplugin/) into $1.
 # Called by `ferris devcluster build`; safe to run by hand.
 set -euo pipefail
 out=${1:?usage: build.sh OUTPUT_DIR}
@@ -18,6 +19,7 @@ for pkg in $v $cv; do
 done
 go build -trimpath -ldflags "$flags" -o "$out/" \
   ./etcd \
+  ./kmsplugin \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubectl

@@ -74,7 +74,10 @@ class OperatorApp:
         executor = ThreadPoolExecutor(max_workers=self.settings.kopf.api_threads, thread_name_prefix="api")
         loop = asyncio.get_running_loop()
         loop.set_default_executor(executor)
-        await self._serve(health_app(lambda: self.ready), self.settings.health_bind, self.settings.health_port)
+        keys = self.components.key_health
+        await self._serve(
+            health_app(lambda: self.ready and keys.healthy), self.settings.health_bind, self.settings.health_port
+        )
         self._background.append(asyncio.create_task(self.reports.run()))
         self._background.append(asyncio.create_task(self.events.run()))
         if self.listener_factory is not None:
@@ -84,7 +87,7 @@ class OperatorApp:
                 lambda: loop.call_soon_threadsafe(self._catch_up),
             )
             self._listener.start()
-        for periodic in loops.loops(self.handlers, self.settings.intervals):
+        for periodic in loops.loops(self.handlers, self.settings.intervals, keys):
             self._background.append(asyncio.create_task(loops.every(periodic)))
         self.ready = True
 

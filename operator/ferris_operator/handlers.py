@@ -19,7 +19,7 @@ from ferris_operator.builders import run_status
 from ferris_operator.builders.trigger_status import trigger_status
 from ferris_operator.holders import Holders
 from ferris_operator.package_service import PackageService
-from ferris_operator.ports import KubePort, ScopeStorePort, VaultPort
+from ferris_operator.ports import KeyHealthPort, KeyProviderUnavailable, KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.schedules.service import Scheduler
@@ -50,6 +50,7 @@ class Components:
     sources: EventSourceService
     scopes: ScopeSecretsService
     scope_store: ScopeStorePort
+    key_health: KeyHealthPort
 
 
 def _run_active(body: kopf.Body, **_: Any) -> bool:
@@ -139,6 +140,8 @@ class Handlers:
             outcome = self.packages.reconcile(raw)
         except DATABASE_ERRORS:
             raise self.holders.database_down("FerrisPackage", raw, model.PACKAGES) from None
+        except KeyProviderUnavailable as down:
+            raise self.holders.key_provider_down("FerrisPackage", raw, model.PACKAGES, down) from None
         current = raw.get("status") or {}
         if any(current.get(key) != value for key, value in outcome.status.items()):
             write_status(outcome.status)  # a resume of an unchanged package writes nothing

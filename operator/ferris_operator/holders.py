@@ -1,6 +1,6 @@
-"""What every kind of handler shares: turning a database outage into a condition and a retry,
-and reconciling the objects that hold a key or secrets in the vault (event sources, project
-and platform secrets) from a watch or a periodic re-read."""
+"""What every kind of handler shares: turning a database or key provider outage into a condition
+and a retry, and reconciling the objects that hold a key or secrets in the vault (event
+sources, project and platform secrets) from a watch or a periodic re-read."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import isolation, metrics, model, reasons
-from ferris_operator.ports import KubePort, MasterKeyMismatch
+from ferris_operator.ports import KeyProviderUnavailable, KubePort, MasterKeyMismatch
 from ferris_operator.problems import Problem
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
@@ -38,22 +38,35 @@ class Holders:
             action()
         except DATABASE_ERRORS:
             raise self.database_down(kind, body, plural) from None
+        except KeyProviderUnavailable as down:
+            raise self.key_provider_down(kind, body, plural, down) from None
 
     def database_down(self, kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
         metrics.DATABASE_ERRORS.inc()
-        metrics.RECONCILE_ERRORS.labels(kind, reasons.DATABASE_UNAVAILABLE).inc()
-        meta = body["metadata"]
         message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
+        return self._waiting(kind, body, plural, reasons.DATABASE_UNAVAILABLE, message)
+
+    def key_provider_down(
+        self, kind: str, body: dict[str, Any], plural: str, down: KeyProviderUnavailable
+    ) -> kopf.TemporaryError:
+        metrics.KEY_PROVIDER_ERRORS.inc()
+        message = f"{down}; waiting for the key provider to return (nothing is re-encrypted or lost)"
+        return self._waiting(kind, body, plural, reasons.KEY_PROVIDER_UNAVAILABLE, message)
+
+    def _waiting(self, kind: str, body: dict[str, Any], plural: str, reason: str, message: str) -> kopf.TemporaryError:
+        """Ready False and Reconciling True with ``reason`` (a dependency that heals by itself),
+        and kopf's retry."""
+        metrics.RECONCILE_ERRORS.labels(kind, reason).inc()
+        meta = body["metadata"]
         conditions = (body.get("status") or {}).get("conditions")
         generation = meta.get("generation")
-        unavailable = reasons.DATABASE_UNAVAILABLE
-        ready = model.condition("Ready", False, unavailable, message, generation, conditions)
-        reconciling = model.condition("Reconciling", True, unavailable, message, generation, conditions)
+        ready = model.condition("Ready", False, reason, message, generation, conditions)
+        reconciling = model.condition("Reconciling", True, reason, message, generation, conditions)
         try:
             status = {"conditions": model.merge_conditions(conditions, ready, reconciling)}
             self.kube.patch_status(plural, meta.get("namespace") or "", meta["name"], status)
         except Exception:
-            log.warning("could not report DatabaseUnavailable on %s", _named(kind, meta))
+            log.warning("could not report %s on %s", reason, _named(kind, meta))
         return kopf.TemporaryError(message, delay=self.intervals.database_retry)
 
     def reconcile(
@@ -70,6 +83,8 @@ class Holders:
             status, problem = reconcile(raw)
         except DATABASE_ERRORS:
             raise self.database_down(kind, raw, plural) from None
+        except KeyProviderUnavailable as down:
+            raise self.key_provider_down(kind, raw, plural, down) from None
         except MasterKeyMismatch as mismatch:
             status, problem = self.key_mismatch(raw, str(mismatch))
         current = raw.get("status") or {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ferris_operator.handlers import Handlers
 from ferris_operator.memory import release_free_memory
+from ferris_operator.ports import KeyHealthPort
 from ferris_operator.settings import Intervals
 
 log = logging.getLogger("ferris.loops")
@@ -23,7 +24,7 @@ class Loop:
     run: Callable[[], object]
 
 
-def loops(handlers: Handlers, every: Intervals) -> tuple[Loop, ...]:
+def loops(handlers: Handlers, every: Intervals, keys: KeyHealthPort) -> tuple[Loop, ...]:
     return (
         Loop("scheduled runs", every.schedules, handlers.tick_schedules),
         Loop("events not routed yet", every.events, handlers.route_events),
@@ -36,6 +37,7 @@ def loops(handlers: Handlers, every: Intervals) -> tuple[Loop, ...]:
         Loop("re-read of event sources' Secrets", every.source_resync, handlers.resync_event_sources),
         Loop("re-read of project and platform secrets' sources", every.source_resync, handlers.scopes.resync),
         Loop("secrets written by scripts, announced", every.events, handlers.scopes.announce_writes),
+        Loop("key provider status", every.key_provider_status, keys.check),
         Loop("freed memory back to the system", every.release_memory, release_free_memory),
     )
 

@@ -15,13 +15,17 @@ from pathlib import Path
 import psycopg
 
 from ferris_operator.app import OperatorApp
-from ferris_operator.crypto.keyring import KeyRingError, load_keyring
+from ferris_operator.crypto.keyring import KeyRingError
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.handlers import Components
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
+from ferris_operator.kek.factory import KeySetup, key_setup
+from ferris_operator.kek.health import KeyHealth
+from ferris_operator.key_rotation import kek_ids_in_use, unreadable_keys
 from ferris_operator.package_service import PackageService
+from ferris_operator.ports import KeyProviderUnavailable
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.reading import ScopeReader
@@ -36,7 +40,7 @@ from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
 from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
-from ferris_operator.vault import Vault, kek_ids_in_use
+from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
 
@@ -58,34 +62,52 @@ def wait_and_migrate(settings: Settings, timeout: float = 300) -> None:
             time.sleep(2)
 
 
-def build(settings: Settings, api_ca: str | None) -> Components:
+def keys_ready(settings: Settings, program: str) -> tuple[KeySetup, KeyHealth]:
+    """The key providers, loaded and healthy (waited for: a KMS plugin sidecar may start after
+    this container); a ring that does not load or a provider that stays down stops start-up."""
     try:
-        ring = load_keyring(settings.master_key_dir)
+        setup = key_setup(settings.keys, settings.master_key_dir)
     except KeyRingError as exc:
-        raise SystemExit(f"ferris-operator: master key: {exc}") from None
-    log.info("master key ring loaded: %s", ring)
+        raise SystemExit(f"{program}: master key: {exc}") from None
+    log.info("key providers: %r", setup.providers)
+    health = KeyHealth(setup.providers)
+    try:
+        health.wait(timeout=300)
+    except KeyProviderUnavailable as exc:
+        raise SystemExit(f"{program}: key provider {setup.providers.current.name}: {exc}") from None
+    return setup, health
+
+
+def run_tokens(vault: Vault, setup: KeySetup) -> RunTokens:
+    key = vault.service_key("run-tokens")
+    return RunTokens.of(key.key_id, key.key, setup.ring)
+
+
+def build(settings: Settings, api_ca: str | None) -> Components:
+    setup, health = keys_ready(settings, "ferris-operator")
     wait_and_migrate(settings)
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max)
-    foreign = sorted(set(kek_ids_in_use(pool)) - set(ring.keys))
-    if foreign:  # the same ids with other bytes show per package (MasterKeyMismatch), not here
+    unreadable = unreadable_keys(kek_ids_in_use(pool), setup.providers.names, setup.ring)
+    if unreadable:  # the same ids with other bytes show per package (MasterKeyMismatch), not here
         log.error(
-            "data keys in the database are wrapped by master key(s) %s, which the key ring does not hold: "
-            "their packages report MasterKeyMismatch and their runs do not start until that key is mounted",
-            ", ".join(foreign),
+            "data keys in the database are wrapped by %s, which the configured key providers do not hold: "
+            "their packages report MasterKeyMismatch and their runs do not start until that key is configured",
+            ", ".join(unreadable),
         )
     kube = Kube(api_client())
     sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
-    vault = Vault(pool, ring)
+    vault = Vault(pool, setup.providers)
     store = RunStore(pool)
     scopes = ScopeStore(pool)
     reader = ScopeReader(scopes, vault, kube.namespace_labels)
-    runs = RunService(kube, vault, store, settings, RunTokens(ring), api_ca=api_ca, scopes=reader)
+    runs = RunService(kube, vault, store, settings, run_tokens(vault, setup), api_ca=api_ca, scopes=reader)
     router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
     packages = PackageService(kube, vault, sealing)
     sources = EventSourceService(kube, vault)
     service = ScopeSecretsService(kube, vault, sealing, scopes, settings.namespace)
-    return Components(settings, kube, vault, runs, packages, Scheduler(kube, store), router, sources, service, scopes)
+    schedules = Scheduler(kube, store)
+    return Components(settings, kube, vault, runs, packages, schedules, router, sources, service, scopes, health)
 
 
 def runner_api_ca(settings: Settings) -> str | None:

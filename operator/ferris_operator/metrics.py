@@ -19,6 +19,12 @@ RUN_START = Histogram(
 )
 RECONCILE_ERRORS = Counter("ferris_reconcile_errors_total", "Reconcile attempts that failed", ["kind", "reason"])
 DATABASE_ERRORS = Counter("ferris_database_errors_total", "Operations that failed because PostgreSQL was unavailable")
+KEY_PROVIDER_UP = Gauge(
+    "ferris_key_provider_up", "1 when the key provider's last status check was healthy", ["provider"]
+)
+KEY_PROVIDER_ERRORS = Counter(
+    "ferris_key_provider_errors_total", "Operations that waited because the key provider was unavailable"
+)
 SECRETS_INGESTED = Counter("ferris_secrets_ingestions_total", "secrets.json documents ingested", ["source"])
 SCHEDULED_RUNS = Counter("ferris_scheduled_runs_total", "FerrisRuns made for scheduled times")
 EVENTS_ROUTED = Counter("ferris_events_routed_total", "Events routed to the triggers of their namespace")

@@ -39,6 +39,20 @@ class MasterKeyMismatch(Exception):
     says which key wrapped it and what the ring holds. Nothing was written."""
 
 
+class KeyProviderUnavailable(Exception):
+    """The key provider (a KMS plugin, a transit engine) cannot be asked now: unreachable, timed
+    out, or reporting itself unhealthy. Transient: nothing was written, the caller retries."""
+
+
+class KeyHealthPort(Protocol):
+    """The key provider's last known status (kek/health.py): readiness, and a loop re-checks it."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def check(self) -> object: ...
+
+
 class ScopeGone(Exception):
     """The secret scope a script writes to was deleted meanwhile; nothing was written."""
 

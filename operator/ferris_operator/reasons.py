@@ -98,10 +98,16 @@ TRIGGERED_RUN_NAME_TAKEN = _reason(
 MASTER_KEY_MISMATCH = _reason(
     "MasterKeyMismatch",
     f"{BOTH},{SOURCE},{SCOPES}",
-    "a data key in the database does not open with the operator's master key (restored beside another key?);"
-    " nothing is changed until the right key is mounted",
+    "a data key in the database does not open with the operator's key provider (restored beside another key?);"
+    " nothing is changed until the right key is configured",
 )
 DATABASE_UNAVAILABLE = _reason("DatabaseUnavailable", BOTH, "PostgreSQL is down; the operator retries, nothing is lost")
+KEY_PROVIDER_UNAVAILABLE = _reason(
+    "KeyProviderUnavailable",
+    f"{BOTH},{SOURCE},{SCOPES}",
+    "the KMS plugin or transit engine that wraps data keys cannot be asked (down, unhealthy, login refused);"
+    " the operator retries, nothing is re-encrypted or lost",
+)
 SHORT_SECRET_NOT_MASKED = _reason(
     "ShortSecretNotMasked", EVENT, "a secret is too short to be masked in output without masking ordinary text"
 )

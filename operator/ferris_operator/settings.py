@@ -31,6 +31,7 @@ class Intervals:
     schedules: float = 1.0  # packages whose scheduled time has come
     source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)
     release_memory: float = 30.0  # freed memory back to the system
+    key_provider_status: float = 10.0  # the key provider's Status (readiness, ferris_key_provider_up)
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
     run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
     package_retry: float = 5.0  # a package's retry while its source is missing
@@ -50,10 +51,66 @@ class KopfTuning:
     report_workers: int = 8  # runs whose reports the operator takes up at once
 
 
+KEY_PROVIDERS = ("secret-ring", "kms-v2", "transit")
+
+
+@dataclass(frozen=True)
+class KeyProviderSettings:
+    """Who wraps the vault's data keys (FERRIS_KEY_PROVIDER) and how to reach it. The ring in
+    ``Settings.master_key_dir``, when set, stays readable beside another provider (a migration)."""
+
+    kind: str = "secret-ring"  # secret-ring | kms-v2 | transit
+    kms_socket: Path | None = None  # FERRIS_KMS_SOCKET: the plugin's Unix socket
+    timeout: float = 5.0  # FERRIS_KEY_PROVIDER_TIMEOUT: seconds per call to a remote provider
+    transit_address: str = ""  # FERRIS_TRANSIT_ADDRESS: https://vault.example:8200
+    transit_mount: str = "transit"  # FERRIS_TRANSIT_MOUNT
+    transit_key: str = "ferris"  # FERRIS_TRANSIT_KEY
+    transit_token_file: Path | None = None  # FERRIS_TRANSIT_TOKEN_FILE: a token mounted from a Secret
+    transit_role: str = ""  # FERRIS_TRANSIT_ROLE: Kubernetes auth with the ServiceAccount token instead
+    transit_auth_mount: str = "kubernetes"  # FERRIS_TRANSIT_AUTH_MOUNT
+    transit_ca_file: Path | None = None  # FERRIS_TRANSIT_CA_FILE
+    cache_seconds: float = 300.0  # FERRIS_DATA_KEY_CACHE_SECONDS: unwrapped data keys kept in memory
+
+    @classmethod
+    def from_env(cls, env: dict[str, str], program: str) -> KeyProviderSettings:
+        d = cls()
+        kind = env.get("FERRIS_KEY_PROVIDER", d.kind)
+        if kind not in KEY_PROVIDERS:
+            raise SystemExit(f"{program}: FERRIS_KEY_PROVIDER is {kind!r}; set one of {', '.join(KEY_PROVIDERS)}")
+        found = cls(
+            kind=kind,
+            kms_socket=_path(env.get("FERRIS_KMS_SOCKET", "")),
+            timeout=float(env.get("FERRIS_KEY_PROVIDER_TIMEOUT", d.timeout)),
+            transit_address=env.get("FERRIS_TRANSIT_ADDRESS", d.transit_address),
+            transit_mount=env.get("FERRIS_TRANSIT_MOUNT", d.transit_mount),
+            transit_key=env.get("FERRIS_TRANSIT_KEY", d.transit_key),
+            transit_token_file=_path(env.get("FERRIS_TRANSIT_TOKEN_FILE", "")),
+            transit_role=env.get("FERRIS_TRANSIT_ROLE", d.transit_role),
+            transit_auth_mount=env.get("FERRIS_TRANSIT_AUTH_MOUNT", d.transit_auth_mount),
+            transit_ca_file=_path(env.get("FERRIS_TRANSIT_CA_FILE", "")),
+            cache_seconds=float(env.get("FERRIS_DATA_KEY_CACHE_SECONDS", d.cache_seconds)),
+        )
+        needs = {
+            "secret-ring": [("FERRIS_MASTER_KEY_DIR", bool(env.get("FERRIS_MASTER_KEY_DIR")))],
+            "kms-v2": [("FERRIS_KMS_SOCKET", found.kms_socket is not None)],
+            "transit": [
+                ("FERRIS_TRANSIT_ADDRESS", bool(found.transit_address)),
+                (
+                    "FERRIS_TRANSIT_TOKEN_FILE or FERRIS_TRANSIT_ROLE",
+                    bool(found.transit_token_file or found.transit_role),
+                ),
+            ],
+        }[kind]
+        missing = [name for name, present in needs if not present]
+        if missing:
+            raise SystemExit(f"{program}: FERRIS_KEY_PROVIDER={kind} needs {', '.join(missing)}")
+        return found
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
-    master_key_dir: Path
+    master_key_dir: Path | None  # the Secret-mounted key ring; unset with another provider and no migration
     namespace: str = "ferris-system"
     sealing_secret: str = "ferris-sealing-key"  # noqa: S105 - a Secret name, not a secret
     sealing_configmap: str = "ferris-sealing-public-key"
@@ -77,6 +134,7 @@ class Settings:
     standalone: bool = True
     peering_name: str = "ferris"
     runner_policy: RunnerPolicy = field(default_factory=RunnerPolicy)
+    keys: KeyProviderSettings = field(default_factory=KeyProviderSettings)
     max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
     events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
     max_events_per_run: int = 100  # events one run may send (FERRIS_MAX_EVENTS_PER_RUN)
@@ -93,7 +151,7 @@ class Settings:
         cls,
         env: dict[str, str] | None = None,
         program: str = "ferris-operator",
-        required: tuple[str, ...] = ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR"),
+        required: tuple[str, ...] = ("FERRIS_DATABASE_URL",),
     ) -> Settings:
         env = dict(os.environ if env is None else env)
         missing = [name for name in required if not env.get(name)]
@@ -103,7 +161,7 @@ class Settings:
         watch = env.get("FERRIS_WATCH_NAMESPACES", "")
         return cls(
             database_url=env["FERRIS_DATABASE_URL"],
-            master_key_dir=Path(env.get("FERRIS_MASTER_KEY_DIR", "")),
+            master_key_dir=_path(env.get("FERRIS_MASTER_KEY_DIR", "")),
             namespace=env.get("FERRIS_NAMESPACE", defaults.namespace),
             sealing_secret=env.get("FERRIS_SEALING_SECRET", defaults.sealing_secret),
             sealing_configmap=env.get("FERRIS_SEALING_CONFIGMAP", defaults.sealing_configmap),
@@ -132,6 +190,7 @@ class Settings:
                 if "FERRIS_RUNNER_FORBIDDEN_ENV" in env
                 else DEFAULT_FORBIDDEN_ENV,
             ),
+            keys=KeyProviderSettings.from_env(env, program),
             max_chain_depth=int(env.get("FERRIS_MAX_CHAIN_DEPTH", defaults.max_chain_depth)),
             events_retention_days=float(env.get("FERRIS_EVENTS_RETENTION_DAYS", defaults.events_retention_days)),
             max_events_per_run=int(env.get("FERRIS_MAX_EVENTS_PER_RUN", defaults.max_events_per_run)),

@@ -7,9 +7,13 @@ transaction with the package row locked, so re-ingestion replaces the set atomic
 
 from __future__ import annotations
 
+import base64
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_ciphertext.format import CiphertextError
@@ -22,9 +26,9 @@ from ferris_operator.crypto.envelope import (
     new_data_key,
     unwrap_data_key,
     wrap_data_key,
-    wrapped_key_id,
 )
-from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.base import KeyRejected, WrappedKey
+from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.ports import (
     MasterKeyMismatch,
     ScopeFull,
@@ -41,55 +45,66 @@ __all__ = [
     "StoredSecrets",
     "Vault",
     "VersionGone",
-    "kek_ids_in_use",
-    "rewrap_batch",
 ]
+
+log = logging.getLogger("ferris.vault")
+
+# The columns of a wrapped data key, in every table that keeps one (packages, service_keys).
+KEY_COLUMNS = "wrapped_dek, kek_provider, kek_id, kek_annotations"
 
 MAX_STATE_KEYS = 64
 MAX_SCOPE_SECRETS = 256
 MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
 
 
-class Vault:
-    def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
-        self._pool = pool
-        self._ring = ring
+def wrapped_of(row: Sequence[Any]) -> WrappedKey:
+    """A ``WrappedKey`` from the four ``KEY_COLUMNS`` of a row."""
+    annotations = {key: base64.b64decode(value) for key, value in (row[3] or {}).items()}
+    return WrappedKey(str(row[1]), str(row[2]), bytes(row[0]), annotations)
 
-    def _unwrap(self, uid: str, wrapped: bytes) -> DataKey:
-        """The holder's data key; ``MasterKeyMismatch`` when the operator's master key ring does
-        not open it (the database was restored beside another master key Secret, or the row
-        was altered). Nothing is written then: callers fail before any change."""
-        try:
-            return unwrap_data_key(self._ring, uid, wrapped)
-        except CiphertextError as exc:
-            try:
-                kek = repr(wrapped_key_id(wrapped))
-            except CiphertextError:
-                kek = "(unreadable)"
-            raise MasterKeyMismatch(
-                f"the data key of these secrets is wrapped by master key {kek}, and the operator's key ring "
-                f"({', '.join(sorted(self._ring.keys))}) does not open it ({type(exc).__name__}): the database "
-                "and the master key Secret do not belong together (restored with another key?); mount the "
-                "master key this database was written with. Nothing was changed"
-            ) from None
+
+def key_columns(wrapped: WrappedKey) -> tuple[bytes, str, str, Jsonb]:
+    """The values of ``KEY_COLUMNS`` for a ``WrappedKey``."""
+    annotations = {key: base64.b64encode(value).decode() for key, value in wrapped.annotations.items()}
+    return wrapped.ciphertext, wrapped.provider, wrapped.key_id, Jsonb(annotations)
+
+
+def open_key(keys: KeyProviders, uid: str, wrapped: WrappedKey) -> DataKey:
+    """The holder's data key; ``MasterKeyMismatch`` when the key provider does not open it (the
+    database was restored beside another master key, or the row was altered);
+    ``KeyProviderUnavailable`` when the provider cannot be asked. Nothing is written then:
+    callers fail (or wait) before any change."""
+    try:
+        return unwrap_data_key(keys, uid, wrapped)
+    except (CiphertextError, KeyRejected) as exc:
+        raise MasterKeyMismatch(
+            f"the data key of these secrets is wrapped by {wrapped.provider} key {wrapped.key_id!r}, and it does "
+            f"not open: {exc}. The database and the key provider do not belong together (restored with another "
+            "master key?); configure the key this database was written with. Nothing was changed"
+        ) from None
+
+
+class Vault:
+    def __init__(self, pool: ConnectionPool, keys: KeyProviders) -> None:
+        self._pool = pool
+        self._keys = keys
+
+    def _unwrap(self, uid: str, row: Sequence[Any]) -> DataKey:
+        return open_key(self._keys, uid, wrapped_of(row))
 
     def _lock_package(self, conn: psycopg.Connection[Any], uid: str, namespace: str, name: str) -> tuple[DataKey, int]:
-        row = conn.execute(
-            "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (uid,)
-        ).fetchone()
+        select = f"SELECT {KEY_COLUMNS}, secrets_version FROM packages WHERE uid = %s FOR UPDATE"
+        row = conn.execute(select, (uid,)).fetchone()
         if row is None:
-            dek = new_data_key()
-            wrapped = wrap_data_key(self._ring, uid, dek)
+            wrapped = wrap_data_key(self._keys, uid, new_data_key())
             conn.execute(
-                "INSERT INTO packages (uid, namespace, name, wrapped_dek, kek_id) VALUES (%s, %s, %s, %s, %s)"
+                f"INSERT INTO packages (uid, namespace, name, {KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING",
-                (uid, namespace, name, wrapped, self._ring.active_id),
+                (uid, namespace, name, *key_columns(wrapped)),
             )
-            row = conn.execute(
-                "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (uid,)
-            ).fetchone()
+            row = conn.execute(select, (uid,)).fetchone()
             assert row is not None
-        return self._unwrap(uid, bytes(row[0])), int(row[1])
+        return self._unwrap(uid, row), int(row[4])
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         """Create the package's row (and data key) if missing; returns its secrets version."""
@@ -99,9 +114,9 @@ class Vault:
     def verify(self, uid: str) -> None:
         """``MasterKeyMismatch`` unless the holder's data key (if it has one) opens."""
         with self._pool.connection() as conn:
-            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s", (uid,)).fetchone()
+            row = conn.execute(f"SELECT {KEY_COLUMNS} FROM packages WHERE uid = %s", (uid,)).fetchone()
         if row is not None:
-            self._unwrap(uid, bytes(row[0]))
+            self._unwrap(uid, row)
 
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version.
@@ -162,11 +177,11 @@ class Vault:
         the scope was deleted meanwhile; ``ScopeFull`` past ``MAX_SCOPE_SECRETS`` names."""
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
-                "SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (scope_uid,)
+                f"SELECT {KEY_COLUMNS}, secrets_version FROM packages WHERE uid = %s FOR UPDATE", (scope_uid,)
             ).fetchone()
             if row is None:
                 raise ScopeGone(f"{scope} no longer exists")
-            dek, current = self._unwrap(scope_uid, bytes(row[0])), int(row[1])
+            dek, current = self._unwrap(scope_uid, row), int(row[4])
             version = current + 1
             previous = conn.execute(
                 "SELECT name, ciphertext, written_by FROM secrets WHERE package_uid = %s AND version = %s",
@@ -214,17 +229,21 @@ class Vault:
             return {}
         with self._pool.connection() as conn:
             rows = conn.execute(
-                "SELECT p.uid, p.wrapped_dek, p.secrets_version, s.name, s.ciphertext FROM packages p"
+                "SELECT p.uid, p.secrets_version, s.name, s.ciphertext, p.wrapped_dek, p.kek_provider, p.kek_id,"
+                " p.kek_annotations FROM packages p"
                 " LEFT JOIN secrets s ON s.package_uid = p.uid AND s.version = p.secrets_version"
                 " WHERE p.uid = ANY(%s) ORDER BY p.uid",
                 (uids,),
             ).fetchall()
         found: dict[str, StoredSecrets] = {}
-        for uid, wrapped, version in {(r[0], bytes(r[1]), int(r[2])) for r in rows}:
-            dek = self._unwrap(uid, wrapped)
+        for row in rows:
+            uid, version = str(row[0]), int(row[1])
+            if uid in found:
+                continue
+            dek = self._unwrap(uid, row[4:])
             values = {
                 name: decrypt_value(dek, uid, name, version, bytes(blob))
-                for owner, _, _, name, blob in rows
+                for owner, _, name, blob, *_ in rows
                 if owner == uid and name is not None
             }
             found[uid] = StoredSecrets(version, values)
@@ -234,26 +253,24 @@ class Vault:
         """Decrypt a package's secrets: the current version, or ``version`` (one a run pinned).
         Empty at version 0, when it has none; VersionGone when ``version`` is no longer stored."""
         with self._pool.connection() as conn:
-            pkg = conn.execute("SELECT wrapped_dek, secrets_version FROM packages WHERE uid = %s", (uid,)).fetchone()
+            pkg = conn.execute(f"SELECT {KEY_COLUMNS}, secrets_version FROM packages WHERE uid = %s", (uid,)).fetchone()
             if pkg is None:
                 return StoredSecrets(0, {})
-            wanted = int(pkg[1]) if version is None else version
+            wanted = int(pkg[4]) if version is None else version
             rows = conn.execute(
                 "SELECT name, version, ciphertext FROM secrets WHERE package_uid = %s AND version = %s ORDER BY name",
                 (uid, wanted),
             ).fetchall()
         if wanted > 0 and not rows:
             raise VersionGone(f"secrets version {wanted} of the package is no longer stored")
-        dek = self._unwrap(uid, bytes(pkg[0]))
+        dek = self._unwrap(uid, pkg)
         values = {name: decrypt_value(dek, uid, name, v, bytes(blob)) for name, v, blob in rows}
         return StoredSecrets(wanted, values)
 
     def _state_key(self, conn: psycopg.Connection[Any], package_uid: str, lock: bool) -> DataKey | None:
-        if lock:
-            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s FOR UPDATE", (package_uid,)).fetchone()
-        else:
-            row = conn.execute("SELECT wrapped_dek FROM packages WHERE uid = %s", (package_uid,)).fetchone()
-        return None if row is None else self._unwrap(package_uid, bytes(row[0]))
+        select = f"SELECT {KEY_COLUMNS} FROM packages WHERE uid = %s" + (" FOR UPDATE" if lock else "")
+        row = conn.execute(select, (package_uid,)).fetchone()
+        return None if row is None else self._unwrap(package_uid, row)
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         """The package's ``context.state``, decrypted. Values stored in plaintext by an older
@@ -314,28 +331,31 @@ class Vault:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("DELETE FROM packages WHERE uid = %s", (uid,))
 
-
-def kek_ids_in_use(pool: ConnectionPool) -> dict[str, int]:
-    with pool.connection() as conn:
-        return {kek: int(n) for kek, n in conn.execute("SELECT kek_id, count(*) FROM packages GROUP BY kek_id")}
-
-
-def rewrap_batch(pool: ConnectionPool, ring: KeyRing, batch_size: int = 500) -> int:
-    """Rewrap up to ``batch_size`` data keys not yet on the active master key.
-
-    One transaction per batch, so an interrupted rewrap loses at most one batch of work and
-    resumes where it stopped. Secret values are not touched. Returns how many were rewrapped.
-    """
-    with pool.connection() as conn, conn.transaction():
-        rows = conn.execute(
-            "SELECT uid, wrapped_dek FROM packages WHERE kek_id <> %s ORDER BY uid LIMIT %s FOR UPDATE SKIP LOCKED",
-            (ring.active_id, batch_size),
-        ).fetchall()
-        updates = []
-        for uid, wrapped in rows:
-            dek = unwrap_data_key(ring, uid, bytes(wrapped))
-            new = wrap_data_key(ring, uid, dek)
-            updates.append((new, wrapped_key_id(new), uid))
-        with conn.cursor() as cur:
-            cur.executemany("UPDATE packages SET wrapped_dek = %s, kek_id = %s WHERE uid = %s", updates)
-    return len(rows)
+    def service_key(self, name: str, replace_unopened: bool = True) -> DataKey:
+        """One of the operator's own keys (``run-tokens``): made on first use, stored wrapped by
+        the current key provider like a data key, bound to ``service:NAME``. The operator and
+        the server, started together, read the same key. One that no longer opens (the
+        database restored beside another master key) is replaced (unless not
+        ``replace_unopened``), since it protects no stored data: only tokens of runs started
+        under it stop verifying, and the other process reads the new one when a token names it."""
+        holder = f"service:{name}"
+        select = f"SELECT {KEY_COLUMNS} FROM service_keys WHERE name = %s FOR UPDATE"
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(select, (name,)).fetchone()
+            if row is not None:
+                try:
+                    return self._unwrap(holder, row)
+                except MasterKeyMismatch as mismatch:
+                    if not replace_unopened:
+                        raise
+                    log.warning("service key %s does not open and is replaced: %s", name, mismatch)
+                    conn.execute("DELETE FROM service_keys WHERE name = %s", (name,))
+            wrapped = wrap_data_key(self._keys, holder, new_data_key())
+            conn.execute(
+                f"INSERT INTO service_keys (name, {KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, *key_columns(wrapped)),
+            )
+            row = conn.execute(select, (name,)).fetchone()
+            assert row is not None
+        return self._unwrap(holder, row)

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.ports import MasterKeyMismatch
 from ferris_operator.records import Scope
 from ferris_operator.store.db import open_pool
@@ -59,7 +60,7 @@ def rows(url: str) -> list[tuple[object, ...]]:
 
 @pytest.fixture
 def written(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault, runs = Vault(pool, ring), RunStore(pool)
+    vault, runs = Vault(pool, ring_providers(ring)), RunStore(pool)
     vault.ingest("team", "pkg", "pkg-uid", {"A": CANARY, "B": {"nested": CANARY}})
     vault.ingest("team", "scope:project", "prj-uid", {"P": CANARY}, keep_written=True)
     ScopeStore(pool).register(Scope("prj-uid", "project", "team", "project", {}, [{"package": "pkg"}]))
@@ -72,7 +73,7 @@ def written(pool: ConnectionPool, ring: KeyRing) -> None:
 
 def test_with_the_same_master_key_everything_reads_back(written: None, restored: str, ring: KeyRing) -> None:
     with open_pool(restored, max_size=2) as pool:
-        vault = Vault(pool, ring)
+        vault = Vault(pool, ring_providers(ring))
         assert vault.read("pkg-uid").values == {"A": CANARY, "B": {"nested": CANARY}}
         assert vault.read_current(["prj-uid"])["prj-uid"].values == {"P": CANARY, "T": CANARY}
         assert vault.state_get("pkg-uid") == {"cursor": {"at": 3}}
@@ -85,7 +86,7 @@ def test_with_another_master_key_everything_fails_closed_and_nothing_changes(wri
     before = rows(restored)
     other = KeyRing({"k1": os.urandom(32)}, "k1")  # same id, other bytes: the worst case
     with open_pool(restored, max_size=2) as pool:
-        vault = Vault(pool, other)
+        vault = Vault(pool, ring_providers(other))
         attempts = (
             lambda: vault.read("pkg-uid"),
             lambda: vault.verify("pkg-uid"),
@@ -101,12 +102,12 @@ def test_with_another_master_key_everything_fails_closed_and_nothing_changes(wri
         for attempt in attempts:
             with pytest.raises(MasterKeyMismatch) as caught:
                 attempt()
-            assert "wrapped by master key 'k1'" in str(caught.value) and "Nothing was changed" in str(caught.value)
+            assert "wrapped by secret-ring key 'k1'" in str(caught.value) and "Nothing was changed" in str(caught.value)
             assert CANARY not in str(caught.value)
     assert rows(restored) == before  # not overwritten, not re-encrypted
 
 
 def test_a_ring_without_the_key_id_names_the_key_it_needs(written: None, restored: str) -> None:
-    mismatch = pytest.raises(MasterKeyMismatch, match=r"wrapped by master key 'k1'.*key ring \(k9\)")
+    mismatch = pytest.raises(MasterKeyMismatch, match=r"wrapped by secret-ring key 'k1'.*key ring \(k9\)")
     with open_pool(restored, max_size=2) as pool, mismatch:
-        Vault(pool, KeyRing({"k9": os.urandom(32)}, "k9")).read("pkg-uid")
+        Vault(pool, ring_providers(KeyRing({"k9": os.urandom(32)}, "k9"))).read("pkg-uid")

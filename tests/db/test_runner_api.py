@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
@@ -43,8 +44,8 @@ class World:
     def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
         self.store = RunStore(pool)
         self.reports = CountingReports(pool)
-        self.tokens = RunTokens(ring)
-        self.vault = Vault(pool, ring)
+        self.tokens = RunTokens(dict(ring.keys), ring.active_id)
+        self.vault = Vault(pool, ring_providers(ring))
         authenticator = RunTokenAuthenticator(self.tokens, self.reports)  # one limiter across exchanges
         self.events = EventStore(pool)
         self.api = RunnerApi(authenticator, self.reports, self.vault, self.events)

@@ -15,11 +15,13 @@ from psycopg_pool import ConnectionPool
 from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.secret_ring import ring_providers
+from ferris_operator.key_rotation import rewrap_batch
 from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import Vault, rewrap_batch
+from ferris_operator.vault import Vault
 from tests.db.test_vault import encodings
 
 CANARY = "scope-c4n4ry-Zq9x7"
@@ -28,7 +30,7 @@ CANARY = "scope-c4n4ry-Zq9x7"
 class World:
     def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
         self.pool = pool
-        self.vault = Vault(pool, ring)
+        self.vault = Vault(pool, ring_providers(ring))
         self.store = ScopeStore(pool)
         self.label_reads: list[str] = []
         self.labels: dict[str, dict[str, str]] = {}
@@ -217,14 +219,16 @@ def test_rewrap_moves_scopes_data_keys_too_and_their_values_still_open(world: Wo
     project = world.project({"A": "a"})
     platform = world.platform({"G": "g"}, {"namespaces": [world.ns]})
     rotated = KeyRing(ring.keys, "k2")
-    while rewrap_batch(world.pool, rotated, 500):
+    while rewrap_batch(world.pool, ring_providers(rotated), 500):
         pass
     with world.pool.connection() as conn:
         keks = conn.execute(
             "SELECT DISTINCT kek_id FROM packages WHERE uid = ANY(%s)", ([project.uid, platform.uid],)
         ).fetchall()
     assert keks == [("k2",)]
-    scoped = ScopeReader(world.store, Vault(world.pool, rotated), lambda namespace: {}).for_run(world.ns, {})
+    scoped = ScopeReader(world.store, Vault(world.pool, ring_providers(rotated)), lambda namespace: {}).for_run(
+        world.ns, {}
+    )
     assert scoped.project == {"A": "a"} and scoped.platform == {"G": "g"}
 
 

@@ -11,14 +11,16 @@ from psycopg_pool import ConnectionPool
 from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.secret_ring import ring_providers
+from ferris_operator.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault, VersionGone, kek_ids_in_use, rewrap_batch
+from ferris_operator.vault import Vault, VersionGone
 
 CANARY = 'canary-Zq9!x"7$'
 
 
 def test_ingest_then_read_back(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     assert vault.ingest("ns", "pkg", "uid-1", {"DB_NAME": "test_db", "CONN": {"port": 5432}}) == 1
     stored = vault.read("uid-1")
     assert stored.version == 1
@@ -26,7 +28,7 @@ def test_ingest_then_read_back(pool: ConnectionPool, ring: KeyRing) -> None:
 
 
 def test_reingest_replaces_the_set_and_bumps_the_version(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "pkg", "uid-1", {"A": "1", "B": "2"})
     assert vault.ingest("ns", "pkg", "uid-1", {"A": "one", "C": "3"}) == 2
     assert vault.read("uid-1").values == {"A": "one", "C": "3"}
@@ -35,7 +37,7 @@ def test_reingest_replaces_the_set_and_bumps_the_version(pool: ConnectionPool, r
 
 
 def test_rows_swapped_between_packages_fail_closed(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "a", "uid-a", {"X": "from-a"})
     vault.ingest("ns", "b", "uid-b", {"X": "from-b"})
     with pool.connection() as conn:
@@ -49,7 +51,7 @@ def test_rows_swapped_between_packages_fail_closed(pool: ConnectionPool, ring: K
 
 
 def test_a_row_moved_to_another_name_fails_closed(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "a", "uid-a", {"X": "x", "Y": "y"})
     with pool.connection() as conn:
         conn.execute(
@@ -60,7 +62,7 @@ def test_a_row_moved_to_another_name_fails_closed(pool: ConnectionPool, ring: Ke
 
 
 def test_forget_removes_every_row(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "a", "uid-a", {"X": "x"})
     vault.state_put("uid-a", "k", {"v": 1})
     vault.ingest("ns", "b", "uid-b", {"X": "y"})  # another package keeps its rows
@@ -74,22 +76,22 @@ def test_forget_removes_every_row(pool: ConnectionPool, ring: KeyRing) -> None:
 
 
 def test_rewrap_interrupted_halfway_resumes_and_never_touches_values(pool: ConnectionPool, ring: KeyRing) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     for i in range(25):
         vault.ingest("ns", f"p{i}", f"uid-{i:02}", {"V": f"value-{i}"})
     with pool.connection() as conn:
         before = conn.execute("SELECT package_uid, ciphertext FROM secrets ORDER BY 1").fetchall()
     rotated = KeyRing(ring.keys, "k2")
-    assert rewrap_batch(pool, rotated, batch_size=10) == 10  # then the "process dies"
-    assert kek_ids_in_use(pool) == {"k1": 15, "k2": 10}
-    while rewrap_batch(pool, rotated, batch_size=10):
+    assert rewrap_batch(pool, ring_providers(rotated), batch_size=10) == 10  # then the "process dies"
+    assert kek_ids_in_use(pool) == {("secret-ring", "k1"): 15, ("secret-ring", "k2"): 10}
+    while rewrap_batch(pool, ring_providers(rotated), batch_size=10):
         pass
-    assert kek_ids_in_use(pool) == {"k2": 25}
+    assert kek_ids_in_use(pool) == {("secret-ring", "k2"): 25}
     with pool.connection() as conn:
         after = conn.execute("SELECT package_uid, ciphertext FROM secrets ORDER BY 1").fetchall()
     assert after == before
     only_new = KeyRing({"k2": ring.keys["k2"]}, "k2")
-    assert Vault(pool, only_new).read("uid-07").values == {"V": "value-7"}
+    assert Vault(pool, ring_providers(only_new)).read("uid-07").values == {"V": "value-7"}
 
 
 def encodings(value: str) -> list[bytes]:
@@ -110,7 +112,7 @@ def encodings(value: str) -> list[bytes]:
 def test_pg_dump_never_contains_a_canary(
     postgres_server: LocalPostgres, database_url: str, pool: ConnectionPool, ring: KeyRing
 ) -> None:
-    vault = Vault(pool, ring)
+    vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "pkg", "uid-canary", {"CANARY": CANARY, "NESTED": {"inner": CANARY}})
     vault.ingest("ns", "pkg", "uid-canary", {"CANARY": CANARY})
     dump = postgres_server.dump(database_url.rsplit("/", 1)[1])
@@ -122,7 +124,7 @@ def test_pg_dump_never_contains_a_canary(
 def test_versions_that_active_runs_pin_survive_a_reupload_and_go_once_unpinned(
     pool: ConnectionPool, ring: KeyRing
 ) -> None:
-    vault, runs = Vault(pool, ring), RunStore(pool)
+    vault, runs = Vault(pool, ring_providers(ring)), RunStore(pool)
     vault.ingest("ns", "pkg", "uid-p", {"PASS": "one"})
     runs.record_start("run-1", "ns", "r1", "pkg", "uid-p", 1, 1, "digest", ["a.py"])  # pins version 1
     vault.ingest("ns", "pkg", "uid-p", {"PASS": "two"})

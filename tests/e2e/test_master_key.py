@@ -64,7 +64,7 @@ def test_another_master_key_stops_runs_with_a_clear_reason_and_the_right_one_bri
 
     with another_master_key(ferris):
         condition = ferris.wait_condition(ns, "ferrispackage", "keyed", "MasterKeyMismatch")
-        assert "wrapped by master key 'k1'" in condition["message"]
+        assert "wrapped by secret-ring key 'k1'" in condition["message"]
         assert "Nothing was changed" in condition["message"] and value not in condition["message"]
         assert any(e["reason"] == "MasterKeyMismatch" for e in ferris.events(ns, "keyed"))
         refused = ferris.wait_run(ns, ferris.create_run(ns, "keyed"))

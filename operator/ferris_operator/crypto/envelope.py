@@ -2,8 +2,8 @@
 the DEK wrapped by a master key (KEK).
 
 Associated data binds every value to its package UID, secret name and secrets version, and
-every wrapped DEK to its package UID, so rows cannot be swapped between packages, names or
-versions without decryption failing.
+every wrapped DEK to its package UID (through the key provider, ``kek/``), so rows cannot be
+swapped between packages, names or versions without decryption failing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_ciphertext.aead import KEY_SIZE, open_sealed, seal
-from ferris_ciphertext.format import Header, Kind, UnknownKeyId, split
-from ferris_operator.crypto.keyring import KeyRing
+from ferris_ciphertext.format import Header, Kind, MalformedCiphertext, UnknownKeyId, split
+from ferris_operator.kek.base import KeyWrapper, WrappedKey
 
 
 @dataclass(frozen=True)
@@ -32,24 +32,16 @@ def new_data_key() -> DataKey:
     return DataKey(key_id="dek-" + secrets.token_hex(6), key=os.urandom(KEY_SIZE))
 
 
-def wrap_data_key(ring: KeyRing, package_uid: str, dek: DataKey) -> bytes:
-    payload = dek.key_id.encode() + b"\x00" + dek.key
-    return seal(ring.active_key, Header(Kind.WRAPPED_DEK, ring.active_id), payload, "dek", package_uid)
+def wrap_data_key(keys: KeyWrapper, holder_uid: str, dek: DataKey) -> WrappedKey:
+    """The data key wrapped by the current key-encryption key, bound to its holder's UID."""
+    return keys.wrap(holder_uid, dek.key_id.encode() + b"\x00" + dek.key)
 
 
-def wrapped_key_id(wrapped: bytes) -> str:
-    return split(wrapped, Kind.WRAPPED_DEK)[0].key_id
-
-
-def unwrap_data_key(ring: KeyRing, package_uid: str, wrapped: bytes) -> DataKey:
-    header, header_bytes, body = split(wrapped, Kind.WRAPPED_DEK)
-    payload = open_sealed(ring.get(header.key_id), header_bytes, body, "dek", package_uid)
-    key_id, _, key = payload.partition(b"\x00")
+def unwrap_data_key(keys: KeyWrapper, holder_uid: str, wrapped: WrappedKey) -> DataKey:
+    key_id, _, key = keys.unwrap(holder_uid, wrapped).partition(b"\x00")
+    if len(key) != KEY_SIZE or not key_id:
+        raise MalformedCiphertext("the unwrapped data key is not a Ferris data key")
     return DataKey(key_id.decode(), key)
-
-
-def rewrap_data_key(ring: KeyRing, package_uid: str, wrapped: bytes) -> bytes:
-    return wrap_data_key(ring, package_uid, unwrap_data_key(ring, package_uid, wrapped))
 
 
 def encrypt_value(dek: DataKey, package_uid: str, name: str, version: int, value: Any) -> bytes:

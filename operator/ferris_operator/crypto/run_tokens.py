@@ -1,10 +1,11 @@
 """Runner API tokens that the operator can check without touching PostgreSQL.
 
-A token is ``frt1.<master key id>.<nonce>.<mac>``: the MAC (HMAC-SHA256 under a key derived
-from that master key) binds the nonce to the run's UID. A malformed token, a token of another
+A token is ``frt1.<key id>.<nonce>.<mac>``: the MAC (HMAC-SHA256 under a key derived from that
+key) binds the nonce to the run's UID. A malformed token, a token of another
 run, or one made up by a script costs a few microseconds to refuse; only a token with a valid
-MAC is looked up (it may still be revoked: the run's stored digest decides). The master key
-never leaves the operator, so nobody else can mint a token."""
+MAC is looked up (it may still be revoked: the run's stored digest decides). The run-token key
+is one of the operator's service keys, stored wrapped by the key provider like a data key: only
+the operator and the server unwrap it, so nobody else can mint a token."""
 
 from __future__ import annotations
 
@@ -27,17 +28,38 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _derived(key: bytes) -> bytes:
+    return hmac.new(key, b"ferris runner token v1", hashlib.sha256).digest()
+
+
 class RunTokens:
-    def __init__(self, ring: KeyRing) -> None:
-        # One derived key per master key: the master key itself never signs anything.
-        self._keys = {
-            key_id: hmac.new(key, b"ferris runner token v1", hashlib.sha256).digest()
-            for key_id, key in ring.keys.items()
-        }
-        self._active = ring.active_id
+    def __init__(self, keys: dict[str, bytes], active: str) -> None:
+        """``keys``: key id -> secret key (never itself a signing key: one is derived from
+        each); ``active`` signs new tokens, every one verifies."""
+        self._keys = {key_id: _derived(key) for key_id, key in keys.items()}
+        self._active = active
+        if active not in self._keys:
+            raise ValueError(f"active run-token key {active!r} is not among the keys")
+
+    @classmethod
+    def of(cls, service_key_id: str, service_key: bytes, ring: KeyRing | None = None) -> RunTokens:
+        """Tokens signed under the operator's run-token service key (stored wrapped by the key
+        provider); those signed under the master keys of a mounted ring (before the service
+        key existed) still verify, so runs in flight across the upgrade keep reporting."""
+        legacy = dict(ring.keys) if ring else {}
+        return cls({**legacy, service_key_id: service_key}, service_key_id)
 
     def __repr__(self) -> str:
         return f"RunTokens(active={self._active!r})"
+
+    def add(self, key_id: str, key: bytes) -> None:
+        """Another key that verifies (one the other process made after this one started)."""
+        self._keys.setdefault(key_id, _derived(key))
+
+    def knows_key_of(self, token: str) -> bool:
+        """False when ``token`` is well formed and names a key this object does not hold."""
+        parts = token.split(".")
+        return len(parts) != 4 or parts[0] != PREFIX or not KEY_ID_PATTERN.match(parts[1]) or parts[1] in self._keys
 
     def _mac(self, key_id: str, run_uid: str, nonce: str) -> str:
         message = f"{run_uid}\x00{nonce}".encode()

@@ -18,7 +18,7 @@ from aiohttp import web
 from ferris_operator import metrics, model, params_schema, runner_reports, secrets_json
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.params_schema import ParamsError
-from ferris_operator.ports import Access, HistoryPort, KubePort, Refused, User, VaultPort
+from ferris_operator.ports import Access, HistoryPort, KeyProviderUnavailable, KubePort, Refused, User, VaultPort
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
@@ -167,6 +167,9 @@ class ServerApi:
             except DATABASE_ERRORS:
                 metrics.DATABASE_ERRORS.inc()
                 return _error(503, "database unavailable; retry later")
+            except KeyProviderUnavailable:
+                metrics.KEY_PROVIDER_ERRORS.inc()
+                return _error(503, "key provider unavailable; retry later")
 
         return guarded
 

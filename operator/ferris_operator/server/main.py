@@ -20,14 +20,16 @@ from kubernetes import client
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import __version__
-from ferris_operator.crypto.keyring import KeyRing, KeyRingError, load_keyring
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.errors import is_conflict, or_none
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.reviews import Reviews
-from ferris_operator.main import wait_and_migrate
+from ferris_operator.kek.factory import KeySetup
+from ferris_operator.kek.health import KeyHealth
+from ferris_operator.main import keys_ready, run_tokens, wait_and_migrate
+from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
 from ferris_operator.server.api import ServerApi
@@ -41,7 +43,7 @@ from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.server.scopes_api import ScopesApi
 from ferris_operator.settings import Settings
 from ferris_operator.stopping import until_stopped
-from ferris_operator.store.db import open_pool
+from ferris_operator.store.db import DATABASE_ERRORS, open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.reports import ReportStore
@@ -92,9 +94,18 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
     return app
 
 
-def runner_api(settings: Settings, pool: ConnectionPool, ring: KeyRing, vault: Vault) -> web.Application:
+def runner_api(settings: Settings, pool: ConnectionPool, tokens: RunTokens, vault: Vault) -> web.Application:
     reports = ReportStore(pool)
-    authenticator = RunTokenAuthenticator(RunTokens(ring), reports)
+
+    def refresh() -> tuple[str, bytes] | None:
+        try:
+            key = vault.service_key("run-tokens", replace_unopened=False)
+        except (MasterKeyMismatch, KeyProviderUnavailable, *DATABASE_ERRORS) as exc:
+            log.warning("the run-token key could not be read again: %s", type(exc).__name__)
+            return None
+        return key.key_id, key.key
+
+    authenticator = RunTokenAuthenticator(tokens, reports, refresh=refresh)
     writer = ScopeWriter(ScopeStore(pool), vault)
     return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run, secrets=writer).app()
 
@@ -139,7 +150,7 @@ def publish(api: client.ApiClient, settings: Settings, ca: str) -> None:
         core.replace_namespaced_config_map(PUBLISHED, settings.namespace, body)
 
 
-async def serve(settings: Settings, ring: KeyRing) -> None:
+async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
     # Database and API calls run in threads: a pool of their own, not asyncio's few.
     executor = ThreadPoolExecutor(max_workers=settings.kopf.api_threads, thread_name_prefix="api")
     asyncio.get_running_loop().set_default_executor(executor)
@@ -148,12 +159,13 @@ async def serve(settings: Settings, ring: KeyRing) -> None:
     runners_tls, _ = tls(settings.runner_api_tls_dir, "FERRIS_RUNNER_API_TLS_DIR", "runner API")
     publish(api, settings, ca)
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
-    vault = Vault(pool, ring)
+    vault = Vault(pool, setup.providers)
+    tokens = await asyncio.to_thread(run_tokens, vault, setup)
     runners = []
     for app, bind, port, site_tls in (
         (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
-        (runner_api(settings, pool, ring, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
-        (health_app(lambda: True), settings.health_bind, settings.health_port, None),
+        (runner_api(settings, pool, tokens, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
+        (health_app(lambda: keys.healthy), settings.health_bind, settings.health_port, None),
     ):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -166,30 +178,36 @@ async def serve(settings: Settings, ring: KeyRing) -> None:
         settings.runner_api_bind,
         settings.runner_api_port,
     )
+    watching = asyncio.create_task(watch_keys(keys, settings.intervals.key_provider_status))
     try:
         await until_stopped()
     finally:
+        watching.cancel()
         for runner in runners:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
         pool.close()
 
 
+async def watch_keys(keys: KeyHealth, seconds: float) -> None:
+    """The key provider's status, for readiness: a server that cannot unwrap is not ready."""
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(keys.check)
+
+
 def main() -> None:
-    # The master key: run tokens are checked with a key derived from it, and package state
-    # (and uploaded secrets) are encrypted under data keys it wraps.
+    # The key providers: run tokens are checked with the run-token key they wrap, and package
+    # state (and uploaded secrets) are encrypted under data keys they wrap.
     settings = Settings.from_env(program="ferris-server")
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    try:
-        ring = load_keyring(settings.master_key_dir)
-    except KeyRingError as exc:
-        raise SystemExit(f"ferris-server: master key: {exc}") from None
+    setup, keys = keys_ready(settings, "ferris-server")
     wait_and_migrate(settings)  # safe beside the operator's: migrations take an advisory lock
-    asyncio.run(serve(settings, ring))
+    asyncio.run(serve(settings, setup, keys))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,15 @@ from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import metrics, model, runner_reports
-from ferris_operator.ports import EventStorePort, ReportPort, RetryLimit, StateQuotaExceeded, VaultPort
+from ferris_operator.ports import (
+    EventStorePort,
+    KeyProviderUnavailable,
+    MasterKeyMismatch,
+    ReportPort,
+    RetryLimit,
+    StateQuotaExceeded,
+    VaultPort,
+)
 from ferris_operator.records import Event, RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.schedules.cron import CronError, next_after
@@ -113,6 +121,11 @@ class RunnerApi:
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
             return _error(503, "database unavailable; retry later")
+        except KeyProviderUnavailable:
+            metrics.KEY_PROVIDER_ERRORS.inc()
+            return _error(503, "key provider unavailable; retry later")
+        except MasterKeyMismatch:
+            return _error(500, "the package's data key does not open with the operator's key provider")
 
     @web.middleware
     async def _authenticated(self, request: web.Request, handler: Handler) -> web.StreamResponse:

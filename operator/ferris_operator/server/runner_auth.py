@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
+from collections.abc import Callable
 
 from ferris_operator import metrics
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
@@ -24,17 +26,46 @@ class Unauthorised(Exception):
         self.status = status
 
 
+# How often a token naming a key this server does not hold makes it read the run-token key again.
+REFRESH_SECONDS = 5.0
+
+
 class RunTokenAuthenticator:
-    def __init__(self, tokens: RunTokens, reports: ReportPort, limiter: FailureLimiter | None = None) -> None:
+    def __init__(
+        self,
+        tokens: RunTokens,
+        reports: ReportPort,
+        limiter: FailureLimiter | None = None,
+        refresh: Callable[[], tuple[str, bytes] | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``refresh``: the run-token key as stored now (id, key), or None when it does not
+        open here; asked when a token names a key this server does not hold (the operator made
+        a new one after this server started), at most every ``REFRESH_SECONDS``."""
         self.tokens = tokens
         self.reports = reports
         self.limiter = limiter or FailureLimiter()
+        self._refresh = refresh
+        self._clock = clock
+        self._refreshed = -REFRESH_SECONDS
+
+    async def _verify(self, uid: str, token: str) -> bool:
+        if self.tokens.verify(uid, token):
+            return True
+        now = self._clock()
+        if self._refresh is None or self.tokens.knows_key_of(token) or now - self._refreshed < REFRESH_SECONDS:
+            return False
+        self._refreshed = now
+        found = await asyncio.to_thread(self._refresh)
+        if found is not None:
+            self.tokens.add(*found)
+        return self.tokens.verify(uid, token)
 
     async def run_of(self, uid: str, authorization: str, source: str) -> RunRecord:
         """The live run ``uid`` whose token ``authorization`` carries; ``Unauthorised`` otherwise."""
         token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
         record = None
-        if self.tokens.verify(uid, token):
+        if await self._verify(uid, token):
             # A token the operator issued for this run: never rate-limited, checked for revocation.
             record = await asyncio.to_thread(self.reports.get, uid)
         elif self.limiter.blocked(source):

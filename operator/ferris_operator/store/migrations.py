@@ -241,6 +241,28 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         CREATE INDEX secret_writes_page ON secret_writes (run_namespace, seq DESC);
         """,
     ),
+    (
+        12,
+        """
+        -- Key providers (issue: the master key out of Kubernetes). A wrapped data key records
+        -- which provider wrapped it and that provider's annotations (KMS v2), besides the key
+        -- id: everything needed to unwrap it later, never the key. Rows written before are the
+        -- Secret-mounted key ring's. service_keys holds the operator's own keys (the run-token
+        -- key), wrapped the same way, so that no key lives only in a Kubernetes Secret.
+        ALTER TABLE packages ADD COLUMN kek_provider text NOT NULL DEFAULT 'secret-ring';
+        ALTER TABLE packages ADD COLUMN kek_annotations jsonb NOT NULL DEFAULT '{}';
+        DROP INDEX packages_by_kek;
+        CREATE INDEX packages_by_kek ON packages (kek_provider, kek_id);
+        CREATE TABLE service_keys (
+            name text PRIMARY KEY,
+            wrapped_dek bytea NOT NULL,
+            kek_provider text NOT NULL,
+            kek_id text NOT NULL,
+            kek_annotations jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -80,7 +80,7 @@ def record(uid: str, namespace: str, name: str) -> RunRecord:
 
 def service(kube: FakeKube, store: FakeStore) -> RunService:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    return RunService(kube, None, store, settings, RunTokens(RING))
+    return RunService(kube, None, store, settings, RunTokens(dict(RING.keys), RING.active_id))
 
 
 def completed_job(namespace: str, name: str, *refs: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:

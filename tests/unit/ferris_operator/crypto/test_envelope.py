@@ -9,17 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ferris_ciphertext.format import CiphertextError, MalformedCiphertext, TamperedCiphertext, UnknownKeyId
-from ferris_operator.crypto.envelope import (
-    decrypt_value,
-    encrypt_value,
-    new_data_key,
-    rewrap_data_key,
-    unwrap_data_key,
-    wrap_data_key,
-    wrapped_key_id,
-)
+from ferris_ciphertext.format import CiphertextError, Kind, MalformedCiphertext, TamperedCiphertext, UnknownKeyId, split
+from ferris_operator.crypto.envelope import decrypt_value, encrypt_value, new_data_key, unwrap_data_key, wrap_data_key
 from ferris_operator.crypto.keyring import KeyRing
+from ferris_operator.kek.base import KeyRejected
+from ferris_operator.kek.secret_ring import SecretRingProvider
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
 DEK = new_data_key()
@@ -86,37 +80,42 @@ def test_value_under_another_data_key_names_that_key() -> None:
         decrypt_value(DEK, "uid-a", "A", 1, blob)
 
 
+def ring(keys: KeyRing) -> SecretRingProvider:
+    return SecretRingProvider(keys)
+
+
 def test_wrapped_dek_round_trips_and_carries_the_active_key_id() -> None:
-    wrapped = wrap_data_key(RING, "uid-a", DEK)
-    assert wrapped_key_id(wrapped) == "k1"
-    unwrapped = unwrap_data_key(RING, "uid-a", wrapped)
+    wrapped = wrap_data_key(ring(RING), "uid-a", DEK)
+    assert (wrapped.provider, wrapped.key_id) == ("secret-ring", "k1")
+    assert split(wrapped.ciphertext, Kind.WRAPPED_DEK)[0].key_id == "k1"  # the format stored before providers
+    unwrapped = unwrap_data_key(ring(RING), "uid-a", wrapped)
     assert unwrapped.key == DEK.key and unwrapped.key_id == DEK.key_id
 
 
-def test_wrapped_dek_of_another_package_is_tampered() -> None:
-    wrapped = wrap_data_key(RING, "uid-a", DEK)
-    with pytest.raises(TamperedCiphertext):
-        unwrap_data_key(RING, "uid-b", wrapped)
+def test_wrapped_dek_of_another_package_is_rejected() -> None:
+    wrapped = wrap_data_key(ring(RING), "uid-a", DEK)
+    with pytest.raises(KeyRejected, match="TamperedCiphertext"):
+        unwrap_data_key(ring(RING), "uid-b", wrapped)
 
 
-def test_wrong_master_key_is_tampered() -> None:
-    wrapped = wrap_data_key(RING, "uid-a", DEK)
+def test_wrong_master_key_is_rejected() -> None:
+    wrapped = wrap_data_key(ring(RING), "uid-a", DEK)
     impostor = KeyRing({"k1": b"\x09" * 32}, "k1")
-    with pytest.raises(TamperedCiphertext):
-        unwrap_data_key(impostor, "uid-a", wrapped)
+    with pytest.raises(KeyRejected, match="TamperedCiphertext"):
+        unwrap_data_key(ring(impostor), "uid-a", wrapped)
 
 
 def test_unknown_master_key_id_is_named() -> None:
-    wrapped = wrap_data_key(RING, "uid-a", DEK)
-    with pytest.raises(UnknownKeyId, match="master key id 'k1'"):
-        unwrap_data_key(KeyRing({"k2": b"\x02" * 32}, "k2"), "uid-a", wrapped)
+    wrapped = wrap_data_key(ring(RING), "uid-a", DEK)
+    with pytest.raises(KeyRejected, match=r"master key 'k1' of the key ring \(k2\).*UnknownKeyId"):
+        unwrap_data_key(ring(KeyRing({"k2": b"\x02" * 32}, "k2")), "uid-a", wrapped)
 
 
 def test_rewrap_moves_to_the_active_key_and_keeps_the_dek() -> None:
-    wrapped = wrap_data_key(RING, "uid-a", DEK)
-    rotated = KeyRing(RING.keys, "k2")
-    rewrapped = rewrap_data_key(rotated, "uid-a", wrapped)
-    assert wrapped_key_id(rewrapped) == "k2"
+    wrapped = wrap_data_key(ring(RING), "uid-a", DEK)
+    rotated = ring(KeyRing(RING.keys, "k2"))
+    rewrapped = wrap_data_key(rotated, "uid-a", unwrap_data_key(rotated, "uid-a", wrapped))
+    assert rewrapped.key_id == "k2"
     assert unwrap_data_key(rotated, "uid-a", rewrapped).key == DEK.key
 
 

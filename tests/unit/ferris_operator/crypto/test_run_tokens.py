@@ -1,29 +1,41 @@
-"""Run tokens: good for their own run only, across master-key rotations."""
+"""Run tokens: good for their own run only, signed under the run-token service key, and those
+signed under a mounted master key before the upgrade still verify."""
 
 from __future__ import annotations
+
+import pytest
 
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
 from tests.unit.ferris_operator.fakes import RING
 
+SERVICE = ("dek-0123456789ab", b"\x07" * 32)
+
 
 def test_a_run_token_is_good_for_its_own_run_only_and_cannot_be_forged() -> None:
-    tokens = RunTokens(RING)
+    tokens = RunTokens.of(*SERVICE, RING)
     token = tokens.issue("run-1")
     assert tokens.verify("run-1", token)
     assert not tokens.verify("run-2", token)
     prefix, key_id, nonce, mac = token.split(".")
+    assert key_id == SERVICE[0]  # new tokens are signed under the service key, not a master key
     other = "B" if nonce.endswith("A") else "A"  # another last character, whatever the nonce ends with
     assert not tokens.verify("run-1", f"{prefix}.{key_id}.{nonce[:-1]}{other}.{mac}")
     assert not tokens.verify("run-1", f"{prefix}.k2.{nonce}.{mac}")
     assert not tokens.verify("run-1", f"{prefix}.nope.{nonce}.{mac}")
     assert not tokens.verify("run-1", token + "x" * 300)
     assert not tokens.verify("run-1", "")
-    assert not RunTokens(KeyRing({"k1": b"\x09" * 32}, "k1")).verify("run-1", token)  # another master key
+    assert not RunTokens.of(SERVICE[0], b"\x09" * 32).verify("run-1", token)  # another service key
 
 
-def test_tokens_issued_before_a_master_key_rotation_still_verify() -> None:
-    token = RunTokens(RING).issue("run-1")
-    rotated = RunTokens(KeyRing(RING.keys, "k2"))
-    assert rotated.verify("run-1", token)
-    assert rotated.issue("run-1").split(".")[1] == "k2"
+def test_tokens_signed_under_a_mounted_master_key_before_the_upgrade_still_verify() -> None:
+    before = RunTokens(dict(RING.keys), RING.active_id).issue("run-1")  # as the operator signed before
+    after = RunTokens.of(*SERVICE, RING)
+    assert after.verify("run-1", before)
+    assert not RunTokens.of(*SERVICE).verify("run-1", before)  # the ring unmounted: no longer
+    assert not RunTokens.of(*SERVICE, KeyRing({"k1": b"\x09" * 32}, "k1")).verify("run-1", before)
+
+
+def test_the_active_key_must_be_among_the_keys() -> None:
+    with pytest.raises(ValueError, match="active run-token key"):
+        RunTokens({"k1": b"\x01" * 32}, "k2")

@@ -20,7 +20,7 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from tests.unit.ferris_operator.fakes import RING
 
-TOKENS = RunTokens(RING)
+TOKENS = RunTokens(dict(RING.keys), RING.active_id)
 TOKEN = TOKENS.issue("u1")
 
 
