@@ -186,6 +186,25 @@ SWITCHES = {
     "no-aggregation": ["--set", "rbac.aggregateToDefaultRoles=false"],
     "server-ingress": ["--set", "server.ingress.enabled=true", "--set", "server.ingress.host=ferris.example.com"],
     "no-uploads": ["--set", "server.secretsUpload=false"],
+    "kms-v2-sidecar": [
+        "--set",
+        "keyProvider.type=kms-v2",
+        "--set",
+        "keyProvider.kmsV2.sidecar.image=registry.example/kms-plugin:1",
+        "--set",
+        "keyProvider.keepMasterKeyRing=false",
+    ],
+    "kms-v2-on-the-node": ["--set", "keyProvider.type=kms-v2", "--set", "keyProvider.kmsV2.hostPath=/var/run/kms"],
+    "transit": [
+        "--set",
+        "keyProvider.type=transit",
+        "--set",
+        "keyProvider.transit.address=https://bao.example:8200",
+        "--set",
+        "keyProvider.transit.role=ferris",
+        "--set",
+        "keyProvider.transit.caSecret=bao-ca",
+    ],
 }
 
 
@@ -217,6 +236,12 @@ def test_rendered_chart_is_accepted_by_the_api_server(install: Install, switch: 
         (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy': value must be one of"),
         (["--set", "colour=blue"], "additional properties 'colour' not allowed"),
         (["--set", "watchNamespaces={Bad_NS}"], "at '/watchNamespaces/0': 'Bad_NS' does not match pattern"),
+        (["--set", "keyProvider.type=hsm"], "at '/keyProvider/type': value must be one of 'secret-ring', 'kms-v2'"),
+        (["--set", "keyProvider.type=kms-v2"], "kms-v2 needs keyProvider.kmsV2.hostPath (the plugin on the node)"),
+        (
+            ["--set", "keyProvider.type=transit", "--set", "keyProvider.transit.address=https://bao:8200"],
+            "transit needs keyProvider.transit.role (Kubernetes auth) or keyProvider.transit.tokenSecret",
+        ),
     ],
 )
 def test_invalid_values_are_rejected_by_the_schema(install: Install, values: list[str], message: str) -> None:
@@ -225,6 +250,22 @@ def test_invalid_values_are_rejected_by_the_schema(install: Install, values: lis
     )
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_a_kms_keeps_the_master_key_out_of_both_pods_once_migrated(install: Install) -> None:
+    docs = [d for d in yaml.safe_load_all(render(install, *SWITCHES["kms-v2-sidecar"])) if d]
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("master-key")]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert len(deployments) == 2
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        main, sidecar = pod["containers"]
+        env = {e["name"]: e.get("value") for e in main["env"]}
+        assert env["FERRIS_KEY_PROVIDER"] == "kms-v2" and env["FERRIS_KMS_SOCKET"] == "/var/run/kms-plugin/kms.sock"
+        assert "FERRIS_MASTER_KEY_DIR" not in env
+        assert {v["name"] for v in pod["volumes"]} >= {"kms-plugin"} and "master-key" not in str(pod["volumes"])
+        assert sidecar["image"] == "registry.example/kms-plugin:1"
+        assert sidecar["volumeMounts"] == [{"name": "kms-plugin", "mountPath": "/var/run/kms-plugin"}]
 
 
 def test_missing_database_settings_name_both_ways_to_fix_it(install: Install) -> None:

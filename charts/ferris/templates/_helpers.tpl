@@ -178,3 +178,133 @@ app.kubernetes.io/part-of: ferris
 {{- define "ferris.serverTlsSecretName" -}}
 {{- default (printf "%s-tls" (include "ferris.serverName" .)) .Values.server.tls.existingSecret }}
 {{- end }}
+
+{{/* Whether the pods mount the master-key Secret: it is the key provider, or kept readable beside another. */}}
+{{- define "ferris.mountsMasterKey" -}}
+{{- if or (eq .Values.keyProvider.type "secret-ring") .Values.keyProvider.keepMasterKeyRing }}true{{ end }}
+{{- end }}
+
+{{/* The key provider's settings, the same in the operator's and the server's pods. */}}
+{{- define "ferris.keyProviderEnv" -}}
+{{- $k := .Values.keyProvider }}
+- name: FERRIS_KEY_PROVIDER
+  value: {{ $k.type | quote }}
+{{- if include "ferris.mountsMasterKey" . }}
+- name: FERRIS_MASTER_KEY_DIR
+  value: /etc/ferris/master-key
+{{- end }}
+- name: FERRIS_KEY_PROVIDER_TIMEOUT
+  value: {{ $k.timeoutSeconds | quote }}
+- name: FERRIS_DATA_KEY_CACHE_SECONDS
+  value: {{ $k.dataKeyCacheSeconds | quote }}
+{{- if eq $k.type "kms-v2" }}
+{{- if not (or $k.kmsV2.hostPath $k.kmsV2.sidecar) }}
+{{- fail "keyProvider.type kms-v2 needs keyProvider.kmsV2.hostPath (the plugin on the node) or keyProvider.kmsV2.sidecar" }}
+{{- end }}
+- name: FERRIS_KMS_SOCKET
+  value: {{ $k.kmsV2.socketPath | quote }}
+{{- else if eq $k.type "transit" }}
+{{- if not $k.transit.address }}
+{{- fail "keyProvider.type transit needs keyProvider.transit.address" }}
+{{- end }}
+{{- if not (or $k.transit.role $k.transit.tokenSecret) }}
+{{- fail "keyProvider.type transit needs keyProvider.transit.role (Kubernetes auth) or keyProvider.transit.tokenSecret" }}
+{{- end }}
+- name: FERRIS_TRANSIT_ADDRESS
+  value: {{ $k.transit.address | quote }}
+- name: FERRIS_TRANSIT_MOUNT
+  value: {{ $k.transit.mount | quote }}
+- name: FERRIS_TRANSIT_KEY
+  value: {{ $k.transit.key | quote }}
+{{- if $k.transit.tokenSecret }}
+- name: FERRIS_TRANSIT_TOKEN_FILE
+  value: /etc/ferris/transit-token/token
+{{- else }}
+- name: FERRIS_TRANSIT_ROLE
+  value: {{ $k.transit.role | quote }}
+- name: FERRIS_TRANSIT_AUTH_MOUNT
+  value: {{ $k.transit.authMount | quote }}
+{{- end }}
+{{- if $k.transit.caSecret }}
+- name: FERRIS_TRANSIT_CA_FILE
+  value: /etc/ferris/transit-ca/ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ferris.keyProviderMounts" -}}
+{{- $k := .Values.keyProvider }}
+{{- if include "ferris.mountsMasterKey" . }}
+- name: master-key
+  mountPath: /etc/ferris/master-key
+  readOnly: true
+{{- end }}
+{{- if eq $k.type "kms-v2" }}
+- name: kms-plugin
+  mountPath: {{ dir $k.kmsV2.socketPath }}
+{{- else if eq $k.type "transit" }}
+{{- if $k.transit.tokenSecret }}
+- name: transit-token
+  mountPath: /etc/ferris/transit-token
+  readOnly: true
+{{- end }}
+{{- if $k.transit.caSecret }}
+- name: transit-ca
+  mountPath: /etc/ferris/transit-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ferris.keyProviderVolumes" -}}
+{{- $k := .Values.keyProvider }}
+{{- if include "ferris.mountsMasterKey" . }}
+- name: master-key
+  secret:
+    secretName: {{ include "ferris.masterKeySecretName" . }}
+    defaultMode: 0400
+{{- end }}
+{{- if eq $k.type "kms-v2" }}
+- name: kms-plugin
+  {{- if $k.kmsV2.sidecar }}
+  emptyDir: {}
+  {{- else }}
+  hostPath:
+    path: {{ $k.kmsV2.hostPath }}
+    type: Directory
+  {{- end }}
+{{- else if eq $k.type "transit" }}
+{{- if $k.transit.tokenSecret }}
+- name: transit-token
+  secret:
+    secretName: {{ $k.transit.tokenSecret }}
+    defaultMode: 0400
+    items:
+      - key: token
+        path: token
+{{- end }}
+{{- if $k.transit.caSecret }}
+- name: transit-ca
+  secret:
+    secretName: {{ $k.transit.caSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The KMS v2 plugin as a sidecar of a pod, sharing the socket's directory. */}}
+{{- define "ferris.kmsSidecar" -}}
+{{- $k := .Values.keyProvider }}
+{{- if and (eq $k.type "kms-v2") $k.kmsV2.sidecar }}
+- name: kms-plugin
+  {{- toYaml (omit $k.kmsV2.sidecar "name" "volumeMounts") | nindent 2 }}
+  volumeMounts:
+    - name: kms-plugin
+      mountPath: {{ dir $k.kmsV2.socketPath }}
+    {{- with $k.kmsV2.sidecar.volumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+{{- end }}

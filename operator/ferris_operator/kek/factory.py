@@ -1,5 +1,6 @@
-"""The key providers the settings name: the current one, and the mounted key ring beside it
-(readable, for a migration away from it, and for run tokens issued before the upgrade)."""
+"""The key providers the settings name: the current one, and every other configured one beside
+it, readable (a migration between them; the ring also for run tokens issued before the
+upgrade)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 from ferris_operator.crypto.keyring import KeyRing, load_keyring
 from ferris_operator.kek.base import KeyProvider
+from ferris_operator.kek.kmsv2 import NAME as KMS_V2
 from ferris_operator.kek.kmsv2 import KmsV2Provider
 from ferris_operator.kek.providers import KeyProviders
+from ferris_operator.kek.secret_ring import NAME as SECRET_RING
 from ferris_operator.kek.secret_ring import SecretRingProvider
+from ferris_operator.kek.transit import NAME as TRANSIT
 from ferris_operator.kek.transit import TransitProvider
 from ferris_operator.settings import KeyProviderSettings
 
@@ -22,14 +26,18 @@ class KeySetup:
 
 
 def key_setup(keys: KeyProviderSettings, master_key_dir: Path | None) -> KeySetup:
-    """KeyRingError when a configured ring does not load."""
+    """The current provider (``keys.kind``), and every other one the settings configure as a
+    reader: data keys it wrapped still open, so ``ferris keys rewrap`` can move them to the
+    current one (the ring to a KMS, one KMS to another, or back). KeyRingError when a
+    configured ring does not load."""
     ring = load_keyring(master_key_dir) if master_key_dir else None
-    current: KeyProvider
-    if keys.kind == "kms-v2":
-        assert keys.kms_socket is not None  # checked by the settings
-        current = KmsV2Provider(keys.kms_socket, keys.timeout)
-    elif keys.kind == "transit":
-        current = TransitProvider(
+    configured: dict[str, KeyProvider] = {}
+    if ring is not None:
+        configured[SECRET_RING] = SecretRingProvider(ring)
+    if keys.kms_socket is not None:
+        configured[KMS_V2] = KmsV2Provider(keys.kms_socket, keys.timeout)
+    if keys.transit_address and (keys.transit_token_file or keys.transit_role):
+        configured[TRANSIT] = TransitProvider(
             keys.transit_address,
             keys.transit_key,
             mount=keys.transit_mount,
@@ -39,8 +47,5 @@ def key_setup(keys: KeyProviderSettings, master_key_dir: Path | None) -> KeySetu
             ca_file=keys.transit_ca_file,
             timeout=keys.timeout,
         )
-    else:
-        assert ring is not None  # checked by the settings
-        current = SecretRingProvider(ring)
-    readers = [SecretRingProvider(ring)] if ring is not None and keys.kind != "secret-ring" else []
-    return KeySetup(KeyProviders(current, readers, keys.cache_seconds), ring)
+    current = configured.pop(keys.kind)  # present: the settings require what the kind needs
+    return KeySetup(KeyProviders(current, list(configured.values()), keys.cache_seconds), ring)
