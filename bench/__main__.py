@@ -22,6 +22,7 @@ from bench import (
     admission,
     console_load,
     events,
+    key_providers,
     reports,
     runner_api,
     runner_overhead,
@@ -186,6 +187,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(runner_api.summary(results["runner_api"]))
     if "scopes" in results:
         lines.append(scopes.summary(results["scopes"]))
+    if "key_providers" in results:
+        lines.append(key_providers.summary(results["key_providers"]))
     if "reports" in results:
         lines.append(reports.summary(results["reports"]))
     if "server_history" in results:
@@ -228,6 +231,7 @@ def main() -> None:
     results["runner"] = runner_overhead.measure()
     results["runner_api"] = runner_api.measure()
     results["scopes"] = scopes.measure()
+    results["key_providers"] = key_providers.measure()
     results["reports"] = reports.measure()
     results["server_history"] = server_history.measure()
     results["console_load"] = console_load.measure()
