@@ -2,7 +2,8 @@
 to the test KMS v2 plugin with a run in flight, every data key rewrapped by `ferris keys rewrap`,
 the ring unmounted, runs still going; the plugin stopped (readiness says so, a new package waits
 with KeyProviderUnavailable, cached keys keep runs going) and started again; then everything
-moved back to the ring. Its own stack: the other tests keep the ring."""
+moved back to the ring; and transit's Kubernetes auth with a real TokenReview. Its own stack:
+the other tests keep the ring."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from ferris_devcluster.kms import KmsPlugin
-from ferris_devcluster.stack import FerrisStack
+from ferris_devcluster.openbao import OpenBao
+from ferris_devcluster.stack import OPERATOR_NAMESPACE, FerrisStack
+from ferris_operator.kek.transit import TransitProvider
 from tests.e2e.conftest import Ferris
 
 pytestmark = pytest.mark.cluster
@@ -120,3 +124,49 @@ def test_the_ring_to_a_kms_and_back_with_runs_in_flight(world: Ferris, kms: KmsP
     succeeded(ferris, ns, ferris.create_run(ns, "waiting"))
     for surface in (ferris.pg_dump(), ferris.operator_log(), ferris.stack.server_log.read_text(), kms.log()):
         assert CANARY not in surface
+
+
+def test_transit_logs_in_with_the_service_account_token_and_refuses_another(world: Ferris, tmp_path: Path) -> None:
+    """Kubernetes auth as the chart's `keyProvider.transit.role` sets it up: OpenBao reviews the
+    pod's ServiceAccount token at this cluster's API server (TokenReview) and gives a token with
+    the transit policy only to the bound ServiceAccount."""
+    world.kubectl("create", "serviceaccount", "ferris-kek", "-n", OPERATOR_NAMESPACE)
+    world.kubectl(
+        "create",
+        "clusterrolebinding",
+        "ferris-kek-tokenreview",
+        "--clusterrole=system:auth-delegator",
+        f"--serviceaccount={OPERATOR_NAMESPACE}:ferris-kek",
+    )
+    bound, other = tmp_path / "bound", tmp_path / "other"
+    bound.write_text(world.kubectl("create", "token", "ferris-kek", "-n", OPERATOR_NAMESPACE).stdout.strip())
+    other.write_text(world.kubectl("create", "token", "default", "-n", "default").stdout.strip())
+    cluster = world.stack.cluster
+    with OpenBao() as bao:
+        bao.call("POST", "sys/auth/kubernetes", {"type": "kubernetes"})
+        bao.call(
+            "POST",
+            "auth/kubernetes/config",
+            {
+                "kubernetes_host": cluster.server,
+                "kubernetes_ca_cert": (cluster.directory / "pki" / "ca.crt").read_text(),
+                "disable_local_ca_jwt": True,  # the login's own token reviews itself
+            },
+        )
+        bao.call(
+            "POST",
+            "auth/kubernetes/role/ferris",
+            {
+                "bound_service_account_names": ["ferris-kek"],
+                "bound_service_account_namespaces": [OPERATOR_NAMESPACE],
+                "token_policies": ["ferris-transit"],
+                "token_ttl": "1h",
+            },
+        )
+        provider = TransitProvider(bao.address, "ferris", role="ferris", jwt_file=bound)
+        status = provider.status()
+        assert status.healthy, status.message
+        assert provider.unwrap("uid-1", provider.wrap("uid-1", CANARY.encode())) == CANARY.encode()
+        refused = TransitProvider(bao.address, "ferris", role="ferris", jwt_file=other).status()
+        assert not refused.healthy and "Kubernetes login as role 'ferris' refused" in refused.message
+        assert CANARY not in bao.log()
