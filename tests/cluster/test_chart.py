@@ -268,6 +268,16 @@ def test_a_kms_keeps_the_master_key_out_of_both_pods_once_migrated(install: Inst
         assert sidecar["volumeMounts"] == [{"name": "kms-plugin", "mountPath": "/var/run/kms-plugin"}]
 
 
+def test_transit_with_kubernetes_auth_lets_the_engine_review_the_operators_token(install: Install) -> None:
+    docs = [d for d in yaml.safe_load_all(render(install, *SWITCHES["transit"])) if d]
+    [binding] = [
+        d for d in docs if d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "system:auth-delegator"
+    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ferris", "namespace": NS}]
+    without = render(install, *SWITCHES["transit"], "--set", "keyProvider.transit.grantTokenReview=false")
+    assert "system:auth-delegator" not in without and "system:auth-delegator" not in render(install)
+
+
 def test_missing_database_settings_name_both_ways_to_fix_it(install: Install) -> None:
     result = install.helm("template", "ferris", str(CHART), check=False)
     assert "set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" in result.stderr
