@@ -148,7 +148,11 @@ def measure(runs: int = 200) -> dict[str, Any]:
         operator_pool = open_pool(url, max_size=8)
         operator_store = RunStore(operator_pool)
         history = History(kube, operator_store, settings)
-        reports = Reports(operator_store, Outcomes(kube, operator_store, history), Retries(kube, operator_store))
+        reports = Reports(
+            operator_store,
+            Outcomes(kube, operator_store, history, Retries(kube, operator_store)),
+            Retries(kube, operator_store),
+        )
         report_store = ReportStore(pool)
         api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault, EventStore(pool))
         seeded = _seed(store, tokens, runs)
@@ -191,7 +195,9 @@ def measure(runs: int = 200) -> dict[str, Any]:
 
         # Baseline, same run: publishing inside the request.
         kube = RecordingKube()
-        inline_reports = Reports(store, Outcomes(kube, store, History(kube, store, settings)), Retries(kube, store))
+        inline_reports = Reports(
+            store, Outcomes(kube, store, History(kube, store, settings), Retries(kube, store)), Retries(kube, store)
+        )
         inline = InlinePublishing(pool, inline_reports)
         api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault, EventStore(pool))
         seeded = _seed(store, tokens, runs)

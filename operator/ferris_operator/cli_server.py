@@ -171,9 +171,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
         page = server_client(args).json(_runs_path(args), query)
     except ServerError as exc:
         raise SystemExit(f"ferris runs: {exc}") from None
-    rows = [("NAME", "PACKAGE", "TRIGGER", "PHASE", "REASON", "CREATED")]
+    rows = [("NAME", "PACKAGE", "TRIGGER", "ATTEMPT", "PHASE", "REASON", "CREATED")]
     rows += [
-        (r["name"], r["package"], r.get("trigger") or "-", r["phase"], r["reason"] or "", r["createdAt"] or "")
+        (
+            r["name"],
+            r["package"],
+            r.get("trigger") or "-",
+            attempt_text(r) or "-",
+            r["phase"],
+            r["reason"] or "",
+            r["createdAt"] or "",
+        )
         for r in page["items"]
     ]
     print("\n".join(columns(rows)))
@@ -215,12 +223,23 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def attempt_text(run: dict[str, Any]) -> str:
+    """ "2/3" for a run of a chain of attempts (spec.retries); "" for a run on its own. Pure."""
+    attempt, most = run.get("attempt") or 1, run.get("maxAttempts") or 1
+    return f"{attempt}/{most}" if most > 1 or attempt > 1 else ""
+
+
 def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
     where = f"{run['namespace']}/{run['name']}"
     print(f"run {where}  package {run['package']}  phase {run['phase']}  reason {run['reason'] or '-'}")
     print(f"package generation {run['packageGeneration']}  secrets version {run['secretsVersion']}")
     if run.get("message"):
         print(f"message: {run['message']}")
+    if attempt_text(run):
+        print(
+            f"attempt {run['attempt']} of {run['maxAttempts']}"
+            + (f", retry of {run['retryOf']}" if run.get("retryOf") else "")
+        )
     for step, output in zip(run["steps"], outputs, strict=True):
         code = "" if step["exitCode"] is None else f" exit {step['exitCode']}"
         print(f"\n=== step {step['index'] + 1}: {step['name']}  {step['phase']}{code} ===")

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ferris_operator import model
 from ferris_operator.records import (
+    Attempt,
     Cursor,
     Event,
     EventRecord,
@@ -24,6 +25,7 @@ from ferris_operator.records import (
     StepRecord,
     StepSummary,
 )
+from ferris_operator.retry_policy import RetryPolicy
 
 
 class Refused(Exception):
@@ -163,6 +165,8 @@ class RunStorePort(Protocol):
         trigger: str | None = None,
         depth: int = 0,
         secret_sources: dict[str, Any] | None = None,
+        attempt: Attempt | None = None,
+        policy: RetryPolicy | None = None,
     ) -> RunRecord: ...
     def record_failure_before_start(
         self,
@@ -182,7 +186,8 @@ class RunStorePort(Protocol):
     def known(self, namespace: str, name: str) -> bool: ...
     def mark_published(self, uid: str, seq: int) -> None: ...
     def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]: ...
-    def retry_made(self, request_id: str) -> None: ...
+    def retry_made(self, request_id: str, made_uid: str | None = None) -> None: ...
+    def attempt_of(self, uid: str) -> Attempt | None: ...
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool: ...
     def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]: ...
 

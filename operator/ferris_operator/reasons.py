@@ -79,6 +79,11 @@ SCHEDULED_RUN_NAME_TAKEN = _reason(
 RETRY_NAME_TAKEN = _reason(
     "RetryNameTaken", EVENT, "a FerrisRun with a retry's name exists and is not the run the retry asked for"
 )
+RETRY_SCHEDULED = _reason(
+    "RetryScheduled",
+    EVENT,
+    "the run failed for a reason its package's `spec.retries` retries: the next attempt's FerrisRun and when it starts",
+)
 INVALID_TRIGGER = _reason(
     "InvalidTrigger",
     TRIGGER,

@@ -34,6 +34,10 @@ class RunRecord:
     trigger: str | None = None  # Manual, Schedule, Retry, Event: what the FerrisRun says (None: older runs)
     depth: int = 0  # how many runs of an event chain came before this one
     secret_sources: dict[str, Any] | None = None  # {"sources": {name: scope}, "versions": {scope: n}}
+    attempt: int = 1  # which attempt of its chain (spec.retries); 1: the first
+    max_attempts: int = 1  # how many the policy allows; 1: no retries
+    retry_of: str | None = None  # the FerrisRun of the attempt before
+    retry_policy: dict[str, Any] | None = None  # the chain's spec.retries, as the first attempt took it
 
     @property
     def unpublished(self) -> bool:
@@ -56,6 +60,19 @@ class RetryRequest:
     run_name: str  # the FerrisRun to make
     start_after: datetime.datetime
     params: dict[str, Any]
+    attempt: int | None = None  # an automatic retry (spec.retries): the attempt it makes; None: a script's
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a run made for an automatic retry inherits: its place in the chain, the chain's
+    policy and the secrets version the first attempt pinned."""
+
+    attempt: int
+    max_attempts: int
+    retry_of: str
+    retry_policy: dict[str, Any]
+    secrets_version: int | None
 
 
 @dataclass(frozen=True)

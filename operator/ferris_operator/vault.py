@@ -120,7 +120,7 @@ class Vault:
 
     def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version.
-        Older versions go, except those that active runs still pin. With ``keep_written`` (a
+        Older versions go, except those that active runs or next attempts still pin. With ``keep_written`` (a
         scope), values scripts wrote stay unless ``secrets`` names them."""
         with self._pool.connection() as conn, conn.transaction():
             dek, current = self._lock_package(conn, uid, namespace, name)
@@ -134,11 +134,14 @@ class Vault:
                 (uid, key, version, encrypt_value(dek, uid, key, version, value), run)
                 for key, (value, run) in kept.items()
             ]
+            # Versions stay while an active run, or a next attempt not started yet, pins them.
             conn.execute(
                 "DELETE FROM secrets WHERE package_uid = %s AND version NOT IN ("
                 " SELECT secrets_version FROM runs WHERE package_uid = %s AND secrets_version IS NOT NULL"
-                " AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled'))",
-                (uid, uid),
+                " AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
+                " UNION SELECT secrets_version FROM retries WHERE package_uid = %s AND secrets_version IS NOT NULL"
+                " AND consumed_at IS NULL AND start_after > now() - interval '1 day')",
+                (uid, uid, uid),
             )
             with conn.cursor() as cur:
                 cur.executemany(

@@ -141,7 +141,8 @@ def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
     kube = QuietKube()
     store = RunStore(pool)
     settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
-    return Reports(store, Outcomes(kube, store, History(kube, store, settings)), Retries(kube, store)), kube
+    retries = Retries(kube, store)
+    return Reports(store, Outcomes(kube, store, History(kube, store, settings), retries), retries), kube
 
 
 def test_the_operator_publishes_what_was_reported_and_remembers_it_did(

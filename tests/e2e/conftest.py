@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 import yaml
@@ -156,6 +157,17 @@ class Ferris:
                 "spec": {"scripts": scripts, **spec},
             },
         )
+
+    @staticmethod
+    def runner_process(run_uid: str) -> psutil.Process | None:
+        """The process node's runner process of a run (its container, as a host process)."""
+        for process in psutil.process_iter(["cmdline", "environ"]):
+            environ = process.info.get("environ") or {}
+            if environ.get("FERRIS_RUN_UID") == run_uid and any(
+                "ferris-runner" in a for a in process.info["cmdline"] or []
+            ):
+                return process
+        return None
 
     def secret(self, namespace: str, name: str, document: str, key: str = "secrets.json") -> None:
         self.kubectl(

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from typing import LiteralString
 
-import psutil
 import psycopg
 import pytest
 import yaml
@@ -190,16 +189,6 @@ def test_what_runners_report_while_the_operator_is_down_is_published_when_it_ret
     wait_row(ferris, uid, "report_seq = published_seq")
 
 
-def runner_of(run_uid: str) -> psutil.Process | None:
-    for process in psutil.process_iter(["cmdline", "environ"]):
-        environ = process.info.get("environ") or {}
-        if environ.get("FERRIS_RUN_UID") == run_uid and any(
-            "ferris-runner" in a for a in process.info["cmdline"] or []
-        ):
-            return process
-    return None
-
-
 def test_a_runner_killed_mid_step_ends_its_run_as_lost_with_the_step_named(ferris: Ferris, ns: str) -> None:
     script = "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('never')\n"
     ferris.package(ns, "doomed", [("first.py", "print('first done')\n"), ("second.py", script)])
@@ -213,7 +202,7 @@ def test_a_runner_killed_mid_step_ends_its_run_as_lost_with_the_step_named(ferri
             break
         assert time.monotonic() < deadline, run.get("status")
         time.sleep(0.3)
-    runner = runner_of(run["metadata"]["uid"])
+    runner = ferris.runner_process(run["metadata"]["uid"])
     assert runner is not None, "no runner process for the run"
     for process in [*runner.children(recursive=True), runner]:  # the container gone, as with its node
         process.kill()

@@ -68,6 +68,14 @@ def run_status(
         "completionTime": _ts(record.finished_at),
         "observedGeneration": generation,
     }
+    if record.max_attempts > 1 or record.attempt > 1:
+        status.update(
+            attempt=record.attempt,
+            maxAttempts=record.max_attempts,
+            attempts=f"{record.attempt}/{record.max_attempts}",
+        )
+        if record.retry_of:
+            status["retryOf"] = record.retry_of
     if record.started_at:
         end = record.finished_at or now
         status["duration"] = model.format_duration((end - record.started_at).total_seconds())

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import metrics, model, ownership
+from ferris_operator import metrics, model, ownership, reasons
 from ferris_operator.builders import run_status
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.history import History
+from ferris_operator.runs.retries import Retries
 
 DELETE_NOW = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
 
 
 class Outcomes:
-    def __init__(self, kube: KubePort, store: RunStorePort, history: History) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, history: History, retries: Retries) -> None:
         self.kube = kube
         self.store = store
         self.history = history
+        self.retries = retries
 
     def publish(
         self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
@@ -55,7 +57,25 @@ class Outcomes:
             self.kube.event(involved, "FerrisRun", reason, message, "Normal")
         else:
             self.kube.event(involved, "FerrisRun", reason, message)
+        if record.attempt < record.max_attempts and phase == model.FAILED:
+            self._next_attempt(record, involved)
         self.history.finished(record, phase)
+
+    def _next_attempt(self, record: RunRecord, involved: dict[str, Any]) -> None:
+        """The next attempt the store requested as the run ended (spec.retries), made now (a
+        crash in between: the catch-up after the restart makes it), said on the failed run."""
+        for request in self.retries.make_for(record.uid):
+            if request.attempt is None:
+                continue
+            when = model.timestamp(request.start_after)
+            self.kube.event(
+                involved,
+                "FerrisRun",
+                reasons.RETRY_SCHEDULED,
+                f"attempt {request.attempt} of {record.max_attempts} starts at {when} as FerrisRun {request.run_name}",
+                "Normal",
+            )
+            self.kube.patch_status(model.RUNS, record.namespace, record.name, {"nextAttempt": request.run_name})
 
     def fail_before_start(self, body: dict[str, Any], package_name: str, problem: Problem, phase: str) -> None:
         """A run that ends without children: recorded, with its status and (for a failure) an Event."""

@@ -1,7 +1,9 @@
-"""The FerrisRuns that runs asked for with ``context.scheduler.retry``: each request (kept by
-the server's runner API) becomes one run of the same package, named by the request, waiting
-until its time (``spec.startAfter``). Made once: a name that exists and is that request's run
-is taken as made; a foreign object under it is never taken for it."""
+"""The FerrisRuns that retries ask for: a run's ``context.scheduler.retry``, and the next attempt
+of a run that failed as its package's ``spec.retries`` says (requested in the transaction that
+ended it). Each request (kept in PostgreSQL) becomes one run of the same package, named by the
+request, waiting until its time (``spec.startAfter``). Made once: a name that exists and is that
+request's run is taken as made; a foreign object under it is never taken for it, and no run
+inherits an attempt it was not made for (the request records the uid of the run made)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,19 @@ class Retries:
         self.kube = kube
         self.store = store
 
-    def make_for(self, run_uid: str | None = None) -> None:
-        """The pending requests of one run (None: of every run)."""
-        isolation.each("retries", self.store.pending_retries(run_uid), self.make, _describe)
+    def make_for(self, run_uid: str | None = None) -> list[RetryRequest]:
+        """The pending requests of one run (None: of every run); those made now."""
+        made: list[RetryRequest] = []
 
-    def make(self, request: RetryRequest) -> None:
+        def make(request: RetryRequest) -> None:
+            if self.make(request):
+                made.append(request)
+
+        isolation.each("retries", self.store.pending_retries(run_uid), make, _describe)
+        return made
+
+    def make(self, request: RetryRequest) -> bool:
+        """Make the request's FerrisRun; False when its name was taken by another object."""
         manifest = run_manifest(
             request.package_name,
             request.params,
@@ -38,7 +48,10 @@ class Retries:
             message = f"FerrisRun {request.run_name} exists and is not the retry a run asked for; it was not made"
             involved = {"metadata": {"namespace": request.namespace, "name": request.package_name}}
             self.kube.event(involved, "FerrisPackage", reasons.RETRY_NAME_TAKEN, message)
-        self.store.retry_made(request.id)
+            self.store.retry_made(request.id, None)
+            return False
+        self.store.retry_made(request.id, (run.get("metadata") or {}).get("uid"))
+        return True
 
 
 def _is_requests_run(run: dict[str, Any], request: RetryRequest) -> bool:

@@ -29,8 +29,9 @@ class RunService:
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.history = History(kube, runs, settings)
-        self.outcomes = Outcomes(kube, runs, self.history)
-        self.reports = Reports(runs, self.outcomes, Retries(kube, runs))
+        retries = Retries(kube, runs)
+        self.outcomes = Outcomes(kube, runs, self.history, retries)
+        self.reports = Reports(runs, self.outcomes, retries)
         self.follower = Follower(kube, runs, self.outcomes, self.reports)
         self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes)
         self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports)

@@ -18,6 +18,7 @@ from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, MasterKeyMismatch, Refused, RunStorePort, VaultPort, VersionGone
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
+from ferris_operator.retry_policy import policy_of
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.scripts import read_scripts
 from ferris_operator.secret_scopes.reading import ScopeReader
@@ -211,8 +212,11 @@ class Starter:
                 )
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
         run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
+        # A next attempt (spec.retries) is known by the request it was made for, never by its labels.
+        attempt = self.store.attempt_of(ref.uid) if not started and spec.get("trigger") == model.TRIGGER_RETRY else None
+        pinned = started.secrets_version if started else attempt.secrets_version if attempt else None
         try:
-            stored = self.vault.read(pkg_meta["uid"], started.secrets_version if started else None)
+            stored = self.vault.read(pkg_meta["uid"], pinned)
             scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
         except VersionGone as gone:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
@@ -235,6 +239,8 @@ class Starter:
             str(spec.get("trigger") or model.TRIGGER_MANUAL),
             depth,
             scoped.record(),
+            attempt,
+            None if attempt else policy_of(pkg_spec.get("retries")),
         )
         if record.token_sha256 != token_digest(token):
             self.store.set_token(ref.uid, token_digest(token))

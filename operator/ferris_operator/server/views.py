@@ -34,6 +34,9 @@ def run(record: RunRecord) -> dict[str, Any]:
         "params": record.params,
         "secretSources": (record.secret_sources or {}).get("sources") or {},
         "scopeVersions": (record.secret_sources or {}).get("versions") or {},
+        "attempt": record.attempt,
+        "maxAttempts": record.max_attempts,
+        "retryOf": record.retry_of,
     }
 
 

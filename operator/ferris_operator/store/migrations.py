@@ -263,6 +263,32 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         );
         """,
     ),
+    (
+        13,
+        """
+        -- Attempts (issue: nothing lost under faults, spec.retries). A run knows which attempt
+        -- it is, how many its policy allows, the policy itself (taken when the first attempt
+        -- started) and the attempt before it. An automatic retry is a retries row with the
+        -- attempt it makes, that policy and the secrets version to pin; made_uid names the
+        -- FerrisRun made for it (the only way a run is recognised as that attempt), and
+        -- consumed_at says the pin has passed to that run's own row.
+        ALTER TABLE runs ADD COLUMN attempt integer NOT NULL DEFAULT 1;
+        ALTER TABLE runs ADD COLUMN max_attempts integer NOT NULL DEFAULT 1;
+        ALTER TABLE runs ADD COLUMN retry_of text;
+        ALTER TABLE runs ADD COLUMN retry_policy jsonb;
+        ALTER TABLE retries ADD COLUMN attempt integer;
+        ALTER TABLE retries ADD COLUMN max_attempts integer;
+        ALTER TABLE retries ADD COLUMN retry_policy jsonb;
+        ALTER TABLE retries ADD COLUMN package_uid text;
+        ALTER TABLE retries ADD COLUMN secrets_version integer;
+        ALTER TABLE retries ADD COLUMN retry_of_name text;
+        ALTER TABLE retries ADD COLUMN made_uid text;
+        ALTER TABLE retries ADD COLUMN consumed_at timestamptz;
+        CREATE INDEX retries_by_made_uid ON retries (made_uid) WHERE made_uid IS NOT NULL;
+        CREATE INDEX retries_pinning ON retries (package_uid)
+            WHERE secrets_version IS NOT NULL AND consumed_at IS NULL;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -6,11 +6,13 @@ import datetime
 import json
 from typing import Any, LiteralString
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.records import RetryRequest, RunRecord, StepRecord
+from ferris_operator.records import Attempt, RetryRequest, RunRecord, StepRecord
+from ferris_operator.retry_policy import RetryPolicy, attempt_run_name, policy_of
 from ferris_operator.store import events
 
 MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones are not kept
@@ -19,7 +21,8 @@ MAX_PARAMS_CHARS = 64 * 1024  # params kept with a run's history; larger ones ar
 RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
-    "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth, secret_sources"
+    "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth, secret_sources, "
+    "attempt, max_attempts, retry_of, retry_policy"
 )
 
 # What the event of a run's end is made from (store.events.run_ended).
@@ -31,6 +34,53 @@ ACTIVE_RUNS_SQL: LiteralString = (
     + RUN_COLUMNS
     + " FROM runs WHERE phase NOT IN ('Succeeded', 'Failed', 'Cancelled') ORDER BY created_at"
 )
+
+
+def _chain(attempt: Attempt | None, policy: RetryPolicy | None) -> tuple[Any, ...]:
+    """attempt, max_attempts, retry_of, retry_policy of a run's row."""
+    if attempt is not None:
+        return attempt.attempt, attempt.max_attempts, attempt.retry_of, Jsonb(attempt.retry_policy)
+    if policy is not None:
+        return 1, policy.max_attempts, None, Jsonb(policy.to_json())
+    return 1, 1, None, None
+
+
+def _request_next_attempt(conn: psycopg.Connection[Any], uid: str, phase: str, reason: str) -> None:
+    """In the transaction that ends the run: the request for its next attempt, when its chain's
+    policy retries this failure and attempts remain (made once: the id is the run's)."""
+    row = conn.execute(
+        "SELECT namespace, name, package_name, package_uid, params, secrets_version, attempt, retry_policy"
+        " FROM runs WHERE uid = %s",
+        (uid,),
+    ).fetchone()
+    if row is None or row[7] is None or row[4] is None:  # no policy; or params too large to repeat
+        return
+    namespace, name, package_name, package_uid, params, version, attempt, stored = row
+    policy = policy_of(stored)
+    following = policy.next_attempt(int(attempt), phase, reason) if policy else None
+    if policy is None or following is None:
+        return
+    conn.execute(
+        "INSERT INTO retries (id, run_uid, namespace, package_name, run_name, start_after, params, attempt,"
+        " max_attempts, retry_policy, package_uid, secrets_version, retry_of_name)"
+        " VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO NOTHING",
+        (
+            f"attempt-{uid}",
+            uid,
+            namespace,
+            package_name,
+            attempt_run_name(name, following),
+            policy.delay(int(attempt)),
+            Jsonb(params),
+            following,
+            policy.max_attempts,
+            Jsonb(stored),
+            package_uid,
+            version,
+            name,
+        ),
+    )
 
 
 class RunStore:
@@ -52,15 +102,20 @@ class RunStore:
         trigger: str | None = None,
         depth: int = 0,
         secret_sources: dict[str, Any] | None = None,
+        attempt: Attempt | None = None,
+        policy: RetryPolicy | None = None,
     ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored.
-        ``secret_sources``: which scope each secret name came from, and the scopes' versions."""
+        ``secret_sources``: which scope each secret name came from, and the scopes' versions.
+        ``attempt``: the run is an automatic retry (its chain's policy comes with it); else
+        ``policy``: the package's spec.retries, which the chain this first attempt begins keeps."""
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
-                " secrets_version, token_sha256, job_name, params, trigger, depth, secret_sources)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " secrets_version, token_sha256, job_name, params, trigger, depth, secret_sources,"
+                " attempt, max_attempts, retry_of, retry_policy)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -76,8 +131,11 @@ class RunStore:
                     trigger,
                     depth,
                     None if secret_sources is None else Jsonb(secret_sources),
+                    *_chain(attempt, policy),
                 ),
             ).fetchone()
+            if attempt is not None:  # the pin passes from the retry request to this run's row
+                conn.execute("UPDATE retries SET consumed_at = now() WHERE made_uid = %s", (uid,))
             if inserted:
                 with conn.cursor() as cur:
                     cur.executemany(
@@ -141,16 +199,31 @@ class RunStore:
     def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]:
         """Retry requests whose FerrisRun is not made yet: of one run, or of every run."""
         query: LiteralString = (
-            "SELECT id, run_uid, namespace, package_name, run_name, start_after, params FROM retries"
+            "SELECT id, run_uid, namespace, package_name, run_name, start_after, params, attempt FROM retries"
             " WHERE made_at IS NULL AND (%s::text IS NULL OR run_uid = %s) ORDER BY created_at LIMIT 500"
         )
         with self._pool.connection() as conn:
             rows = conn.execute(query, (run_uid, run_uid)).fetchall()
         return [RetryRequest(*row) for row in rows]
 
-    def retry_made(self, request_id: str) -> None:
+    def retry_made(self, request_id: str, made_uid: str | None = None) -> None:
+        """The request's FerrisRun exists (``made_uid``: the run made for it, None when the name
+        was taken by another object: then no run inherits the request)."""
         with self._pool.connection() as conn:
-            conn.execute("UPDATE retries SET made_at = now() WHERE id = %s AND made_at IS NULL", (request_id,))
+            conn.execute(
+                "UPDATE retries SET made_at = now(), made_uid = %s WHERE id = %s AND made_at IS NULL",
+                (made_uid, request_id),
+            )
+
+    def attempt_of(self, uid: str) -> Attempt | None:
+        """What the run inherits when it was made for an automatic retry; None otherwise."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT attempt, max_attempts, retry_of_name, retry_policy, secrets_version FROM retries"
+                " WHERE made_uid = %s AND attempt IS NOT NULL",
+                (uid,),
+            ).fetchone()
+        return None if row is None else Attempt(int(row[0]), int(row[1]), str(row[2]), dict(row[3]), row[4])
 
     def mark_published(self, uid: str, seq: int) -> None:
         """The run's status shows the runner's reports up to ``seq``."""
@@ -158,8 +231,9 @@ class RunStore:
             conn.execute("UPDATE runs SET published_seq = greatest(published_seq, %s) WHERE uid = %s", (seq, uid))
 
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
-        """Move the run to a terminal phase once, with the event of its end; returns False when
-        it already was terminal.
+        """Move the run to a terminal phase once, with the event of its end and, when its chain's
+        policy says so, the request for its next attempt; returns False when it already was
+        terminal.
 
         Steps still Pending or Running become Skipped (or Failed for a Running step)."""
         with self._pool.connection() as conn, conn.transaction():
@@ -171,6 +245,7 @@ class RunStore:
             ).fetchone()
             if changed:
                 events.run_ended(conn, changed)
+                _request_next_attempt(conn, uid, phase, reason)
                 conn.execute(
                     "UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
                     (model.STEP_FAILED, uid, model.STEP_RUNNING),

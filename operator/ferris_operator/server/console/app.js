@@ -196,9 +196,10 @@ function uploadForm(namespace, name) {
 }
 
 function runsTable(namespace, runs) {
-  return table(["Run", "Trigger", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
+  return table(["Run", "Trigger", "Attempt", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
     el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${r.name}`, text: r.name })),
     el("td", { class: "trigger", text: r.trigger || "" }),
+    el("td", { class: "attempt", text: r.maxAttempts > 1 || r.attempt > 1 ? `${r.attempt}/${r.maxAttempts}` : "" }),
     el("td", { class: `phase-${r.phase}`, text: r.phase }), el("td", { text: r.reason || "" }),
     el("td", { text: r.createdAt || "" }))));
 }
@@ -221,6 +222,12 @@ async function runView(namespace, name) {
   const nodes = [el("h1", { text: `Run ${name}` }),
     el("p", {}, "Package ", el("a", { href: `#/ns/${namespace}/packages/${run.package}`, text: run.package }), " · ",
       el("span", { id: "run-phase", class: `phase-${run.phase}`, text: run.phase }), ` ${run.reason || ""} ${run.message || ""}`)];
+  if (run.maxAttempts > 1 || run.attempt > 1) {
+    // A chain of attempts (the package's spec.retries): this one's place, and the one before.
+    const attempt = el("p", { id: "run-attempt", text: `Attempt ${run.attempt} of ${run.maxAttempts}` });
+    if (run.retryOf) attempt.append(" · retry of ", el("a", { href: `#/ns/${namespace}/runs/${run.retryOf}`, text: run.retryOf }));
+    nodes.push(attempt);
+  }
   const sources = Object.entries(run.secretSources || {});
   if (sources.length) {
     nodes.push(el("h2", { text: "Secrets read" }), table(["Name", "From"], sources.map(([name, scope]) =>

@@ -3,6 +3,7 @@ that comes in as ``now``."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from pathlib import Path
@@ -83,3 +84,14 @@ def test_a_run_that_never_started_and_a_run_that_waits() -> None:
 def test_no_builder_reads_the_clock() -> None:
     source = "\n".join(path.read_text() for path in BUILDERS.glob("*.py"))
     assert not re.search(r"utcnow\(|datetime\.now\(|time\.time\(|timestamp\(\)", source)
+
+
+def test_a_run_of_a_chain_of_attempts_says_which_it_is_and_a_run_alone_says_nothing() -> None:
+    alone = run_status.run_status(run(model.RUNNING), steps("Running"), 1, None, now=NOW)
+    assert not {"attempt", "maxAttempts", "attempts", "retryOf"} & set(alone)
+    first = dataclasses.replace(run(model.RUNNING), max_attempts=3)
+    status = run_status.run_status(first, steps("Running"), 1, None, now=NOW)
+    assert (status["attempt"], status["maxAttempts"], status["attempts"]) == (1, 3, "1/3") and "retryOf" not in status
+    second = dataclasses.replace(first, name="nightly-1-attempt-2", attempt=2, retry_of="nightly-1")
+    status = run_status.run_status(second, steps("Running"), 1, None, now=NOW)
+    assert (status["attempts"], status["retryOf"]) == ("2/3", "nightly-1")

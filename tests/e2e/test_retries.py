@@ -1,0 +1,113 @@
+"""spec.retries on the local cluster: a failing step retried as attempts 2 and 3 of 3 (new
+FerrisRuns, each with its own history), all on the secrets version the first attempt pinned
+though the package's secrets changed meanwhile; a runner lost mid-step retried; what kubectl
+get, the run's status and Events, and the server's history say."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+
+FLAKY = """import hashlib
+from ferris_ef import context, get_secret
+tries = context.state.get().get("tries", 0) + 1
+context.state.put("tries", tries)
+print("try", tries, "secret", hashlib.sha256(get_secret("TOKEN").encode()).hexdigest()[:12])
+raise SystemExit(0 if tries >= 3 else 1)
+"""
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def wait_for_run(ferris: Ferris, ns: str, name: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not ferris.exists(ns, "ferrisrun", name):
+        assert time.monotonic() < deadline, f"FerrisRun {name} was never made"
+        time.sleep(0.5)
+    return ferris.wait_run(ns, name, timeout=timeout)
+
+
+def test_a_failing_step_is_retried_on_the_secrets_version_the_first_attempt_pinned(ferris: Ferris, ns: str) -> None:
+    first_value, second_value = "v1-" + uuid.uuid4().hex, "v2-" + uuid.uuid4().hex
+    ferris.secret(ns, "src", json.dumps({"TOKEN": first_value}))
+    retries = {"limit": 2, "backoffSeconds": 8, "reasons": ["StepFailed"]}
+    ferris.package(ns, "flaky", FLAKY, secretsFrom={"secretName": "src"}, retries=retries)
+    ferris.wait_condition(ns, "ferrispackage", "flaky", "Ready")
+    first = ferris.wait_run(ns, ferris.create_run(ns, "flaky", name="flaky-run"))
+    assert (first["status"]["phase"], first["status"]["attempts"]) == ("Failed", "1/3")
+    ferris.secret(ns, "src", json.dumps({"TOKEN": second_value}))  # new secrets before attempt 2 starts
+    deadline = time.monotonic() + 30
+    while (ferris.get(ns, "ferrispackage", "flaky").get("status") or {}).get("secrets", {}).get("version") != 2:
+        assert time.monotonic() < deadline, "the package never took the new secrets"
+        time.sleep(0.5)
+
+    second = wait_for_run(ferris, ns, "flaky-run-attempt-2")
+    third = wait_for_run(ferris, ns, "flaky-run-attempt-3")
+    assert [r["status"]["phase"] for r in (second, third)] == ["Failed", "Succeeded"]
+    assert [(r["status"]["attempts"], r["status"]["retryOf"]) for r in (second, third)] == [
+        ("2/3", "flaky-run"),
+        ("3/3", "flaky-run-attempt-2"),
+    ]
+    assert [r["spec"]["trigger"] for r in (second, third)] == ["Retry", "Retry"]
+    chain = [first, second, third]
+    assert [r["status"]["secretsVersion"] for r in chain] == [1, 1, 1]
+    outputs = [ferris.steps(r["metadata"]["uid"])[0][4].strip() for r in chain]
+    assert outputs == [f"try {n} secret {digest(first_value)}" for n in (1, 2, 3)]
+    assert ferris.get(ns, "ferrisrun", "flaky-run")["status"]["nextAttempt"] == "flaky-run-attempt-2"
+    scheduled = [e for e in ferris.events(ns, "flaky-run") if e["reason"] == "RetryScheduled"]
+    assert scheduled and "attempt 2 of 3 starts at" in scheduled[0]["message"]
+    assert "flaky-run-attempt-2" in scheduled[0]["message"]
+
+    table = ferris.kubectl("get", "ferrisrun", "-n", ns).stdout
+    assert "ATTEMPT" in table and any("flaky-run-attempt-3" in line and "3/3" in line for line in table.splitlines())
+    history = ferris.ferris("runs", "-n", ns, "--package", "flaky")
+    assert history.returncode == 0, history.stderr
+    assert any("flaky-run-attempt-2" in line and " 2/3 " in line for line in history.stdout.splitlines())
+    later = ferris.wait_run(ns, ferris.create_run(ns, "flaky"))  # a new chain: the current secrets
+    assert later["status"]["secretsVersion"] == 2 and later["status"]["attempts"] == "1/3"
+    assert ferris.steps(later["metadata"]["uid"])[0][4].strip() == f"try 4 secret {digest(second_value)}"
+
+
+LOST = """import time
+from ferris_ef import context
+if not context.state.get().get("lost"):
+    context.state.put("lost", True)
+    print("first attempt", flush=True)
+    time.sleep(120)
+print("second attempt")
+"""
+
+
+def test_a_runner_lost_mid_step_is_retried(ferris: Ferris, ns: str) -> None:
+    ferris.package(ns, "fragile", LOST, retries={"limit": 1, "backoffSeconds": 1})  # reasons: RunnerLost, Timeout
+    ferris.wait_condition(ns, "ferrispackage", "fragile", "Ready")
+    name = ferris.create_run(ns, "fragile", name="fragile-run")
+    deadline = time.monotonic() + 60
+    while True:
+        run = ferris.get(ns, "ferrisrun", name)
+        steps = (run.get("status") or {}).get("steps") or []
+        if steps and steps[0].get("phase") == "Running":
+            break
+        assert time.monotonic() < deadline, run.get("status")
+        time.sleep(0.3)
+    runner = ferris.runner_process(run["metadata"]["uid"])
+    assert runner is not None, "no runner process for the run"
+    for process in [*runner.children(recursive=True), runner]:  # as a node crash would
+        process.kill()
+    lost = ferris.wait_run(ns, name, timeout=90)["status"]
+    [succeeded] = [c for c in lost["conditions"] if c["type"] == "Succeeded"]
+    assert (lost["phase"], succeeded["reason"], lost["attempts"]) == ("Failed", "RunnerLost", "1/2")
+    retried = wait_for_run(ferris, ns, "fragile-run-attempt-2")
+    assert (retried["status"]["phase"], retried["status"]["attempts"]) == ("Succeeded", "2/2")
+    assert ferris.steps(retried["metadata"]["uid"])[0][4].strip() == "second attempt"
