@@ -123,8 +123,21 @@ class LocalCluster:
         ]
         if self.images is not None:
             node_argv += ["--images", json.dumps(self.images)]
+        self._node_argv = node_argv
         self._spawn("process-node", node_argv)
         self._wait_default_service_account(timeout)
+
+    def crash_node(self) -> None:
+        """SIGKILL the process node and every container it runs, as a node that loses power."""
+        [node] = [p for p in self.processes if p.name == "process-node"]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.pid, signal.SIGKILL)
+        node.process.wait()
+        self.processes.remove(node)
+
+    def start_node(self) -> None:
+        """The process node started again (after ``crash_node``): it finds the pods it ran."""
+        self._spawn("process-node", self._node_argv)
 
     @property
     def audit_log(self) -> Path:

@@ -111,3 +111,33 @@ def test_a_runner_lost_mid_step_is_retried(ferris: Ferris, ns: str) -> None:
     retried = wait_for_run(ferris, ns, "fragile-run-attempt-2")
     assert (retried["status"]["phase"], retried["status"]["attempts"]) == ("Succeeded", "2/2")
     assert ferris.steps(retried["metadata"]["uid"])[0][4].strip() == "second attempt"
+
+
+def test_a_node_restart_ends_a_run_in_flight_as_lost_and_its_next_attempt_runs(ferris: Ferris, ns: str) -> None:
+    """The process node SIGKILLed with everything it runs, then started again: it finds the pod
+    it was running gone, reports it as a kubelet does (ContainerStatusUnknown, exit code 137,
+    never started again), and the run ends RunnerLost instead of staying Running."""
+    ferris.package(ns, "on-node", LOST, retries={"limit": 1, "backoffSeconds": 1})
+    ferris.wait_condition(ns, "ferrispackage", "on-node", "Ready")
+    name = ferris.create_run(ns, "on-node", name="on-node-run")
+    deadline = time.monotonic() + 60
+    while not [
+        s
+        for s in (ferris.get(ns, "ferrisrun", name).get("status") or {}).get("steps") or []
+        if s.get("phase") == "Running"
+    ]:
+        assert time.monotonic() < deadline, "the run never started its step"
+        time.sleep(0.3)
+    cluster = ferris.stack.cluster
+    cluster.crash_node()
+    assert ferris.get(ns, "ferrisrun", name)["status"]["phase"] == "Running"  # nobody can tell yet
+    cluster.start_node()
+    lost = ferris.wait_run(ns, name, timeout=90)["status"]
+    [succeeded] = [c for c in lost["conditions"] if c["type"] == "Succeeded"]
+    assert (lost["phase"], succeeded["reason"]) == ("Failed", "RunnerLost"), lost
+    assert "exit code 137, SIGKILL" in succeeded["message"]
+    pod = json.loads(ferris.kubectl("get", "pods", "-n", ns, "-l", f"job-name={name}-run", "-o", "json").stdout)
+    [state] = [c["state"]["terminated"] for p in pod["items"] for c in p["status"]["containerStatuses"]]
+    assert state["reason"] == "ContainerStatusUnknown" and state["exitCode"] == 137
+    retried = wait_for_run(ferris, ns, "on-node-run-attempt-2")
+    assert (retried["status"]["phase"], retried["status"]["attempts"]) == ("Succeeded", "2/2")

@@ -17,8 +17,9 @@ from kubernetes.client.exceptions import ApiException
 
 from ferris_devcluster.kube import RawWatch
 from ferris_devcluster.node import registration
+from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.binding import Binder
-from ferris_devcluster.node.worker import PodWorker
+from ferris_devcluster.node.worker import PodWorker, started_here
 
 log = logging.getLogger("process-node")
 
@@ -40,6 +41,7 @@ class Node:
         self.images = images
         self.api_port = api_port
         self.workers: dict[str, PodWorker] = {}
+        self.seen: set[str] = set()  # pods this run of the node has taken up
         self.lock = threading.Lock()
         self.binder = Binder(self.core, name, max_pods, lambda: len(self.workers))
         self.stopping = threading.Event()
@@ -105,12 +107,20 @@ class Node:
             return
         uid = meta["uid"]
         finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        lost = False
         with self.lock:
             worker = self.workers.get(uid)
             if worker is None and not finished:
-                worker = PodWorker(self, pod)
-                self.workers[uid] = worker
-                worker.start()
+                if uid not in self.seen and (started_here(self.state_dir, pod) or pod_status.started(pod)):
+                    lost = True  # started by this node before it restarted: its processes died with it
+                else:
+                    worker = PodWorker(self, pod)
+                    self.workers[uid] = worker
+                    worker.start()
+            self.seen.add(uid)
+        if lost:
+            self.patch_status(pod, pod_status.lost_in_restart(pod))
+            return
         self.binder.withdraw(uid)  # after the worker counts as running: no slot is given twice
         if worker is None:
             if meta.get("deletionTimestamp"):
@@ -121,6 +131,7 @@ class Node:
     def forget(self, pod: dict[str, Any]) -> None:
         self.binder.withdraw(pod["metadata"]["uid"])
         with self.lock:
+            self.seen.discard(pod["metadata"]["uid"])
             worker = self.workers.pop(pod["metadata"]["uid"], None)
         if worker:
             worker.request_stop("deleted")

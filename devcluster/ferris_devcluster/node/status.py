@@ -115,3 +115,32 @@ def terminated(
         status["reason"] = reason
         status["message"] = message or reason
     return status
+
+
+def started(pod: dict[str, Any]) -> bool:
+    """The pod's containers were started (by a kubelet that may no longer run them)."""
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" or any(
+        "running" in (c.get("state") or {}) for c in status.get("containerStatuses") or []
+    )
+
+
+def lost_in_restart(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod whose containers were running when the node went down and are gone after it came
+    back: Failed, each container terminated as a kubelet reports a container it cannot find
+    (ContainerStatusUnknown, exit code 137). Never started again: restartPolicy Never."""
+    status = pod.get("status") or {}
+    running = {c["name"]: (c.get("state") or {}).get("running", {}) for c in status.get("containerStatuses") or []}
+    results = [
+        ContainerResult(
+            c["name"],
+            c["image"],
+            running.get(c["name"], {}).get("startedAt") or status.get("startTime") or now(),
+            now(),
+            137,
+            "The container could not be located when the pod was terminated: its node restarted",
+            "ContainerStatusUnknown",
+        )
+        for c in pod["spec"]["containers"]
+    ]
+    return terminated(results, status.get("startTime") or now())

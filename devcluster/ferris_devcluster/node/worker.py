@@ -55,6 +55,17 @@ class ContainerProcess:
         self.started_at = pod_status.now()
 
 
+def pod_dir(state_dir: Path, pod: dict[str, Any]) -> Path:
+    meta = pod["metadata"]
+    return state_dir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+
+
+def started_here(state_dir: Path, pod: dict[str, Any]) -> bool:
+    """This node started a container of the pod (what a kubelet's runtime would remember): the
+    container's spec is written before its process starts."""
+    return any(pod_dir(state_dir, pod).glob("*.spec.json"))
+
+
 class PodWorker(threading.Thread):
     """Runs one pod from bind to its terminal status."""
 
@@ -65,7 +76,7 @@ class PodWorker(threading.Thread):
         self.pod = pod
         self.stop_reason: str | None = None
         self.stop_event = threading.Event()
-        self.dir = node.state_dir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+        self.dir = pod_dir(node.state_dir, pod)
         self.log_dir = node.state_dir / "logs" / meta["namespace"] / meta["name"]
 
     def update(self, pod: dict[str, Any]) -> None:
