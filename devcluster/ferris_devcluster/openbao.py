@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import ssl
 import tempfile
 import time
 import urllib.error
@@ -45,10 +46,13 @@ def bao_binary() -> str:
 
 
 class OpenBao:
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
+        """``tls``: serve HTTPS with a CA of the dev server's own (``ca_file``)."""
         self.root = Path(tempfile.mkdtemp(prefix="ferris-bao-", dir="/tmp"))
         self.port = free_port()
-        self.address = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.address = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.ca_file = self.root / "tls" / "vault-ca.pem"
         self._root_token = secrets.token_urlsafe(24)
         self.token_file = self.root / "token"
         self._process: Supervised | None = None
@@ -74,13 +78,16 @@ class OpenBao:
             f"-dev-root-token-id={self._root_token}",
             f"-dev-listen-address=127.0.0.1:{self.port}",
         ]
+        if self.tls:
+            self.ca_file.parent.mkdir(exist_ok=True)
+            argv += ["-dev-tls", f"-dev-tls-cert-dir={self.ca_file.parent}"]
         self._process = Supervised("openbao", argv, self.root, env={"HOME": str(self.root), "PATH": "/usr/bin:/bin"})
         deadline = time.monotonic() + timeout
         while True:
             try:
                 self.call("GET", "sys/health")
                 break
-            except (OSError, urllib.error.URLError):
+            except (OSError, urllib.error.URLError, ssl.SSLError):
                 if not self._process.alive() or time.monotonic() > deadline:
                     raise RuntimeError(f"OpenBao did not start:\n{self._process.tail()}") from None
                 time.sleep(0.2)
@@ -103,7 +110,8 @@ class OpenBao:
             method=method,
             headers={"X-Vault-Token": self._root_token, "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:  # noqa: S310
             raw = answer.read()
         found = json.loads(raw) if raw else {}
         return found if isinstance(found, dict) else {}

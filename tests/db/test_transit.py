@@ -142,3 +142,15 @@ def test_migration_ring_to_kms_to_transit_with_writes_between_loses_nothing(
         with pytest.raises(MasterKeyMismatch):
             stolen.read(uid)
     assert CANARY not in bao.log()
+
+
+def test_transit_over_tls_trusts_exactly_the_ca_it_is_given(pool: ConnectionPool) -> None:
+    with OpenBao(tls=True) as bao:
+        assert bao.address.startswith("https://")
+        trusted = TransitProvider(bao.address, "ferris", token_file=bao.token_file, ca_file=bao.ca_file)
+        vault = Vault(pool, KeyProviders(trusted, cache_seconds=0))
+        vault.ingest("ns", "pkg", "uid-1", {"A": CANARY})
+        assert vault.read("uid-1").values == {"A": CANARY}
+        unknown = TransitProvider(bao.address, "ferris", token_file=bao.token_file)  # the system's CAs only
+        status = unknown.status()
+        assert not status.healthy and "CERTIFICATE_VERIFY_FAILED" in status.message
