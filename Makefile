@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser manifests kms-stubs bench clean
+.PHONY: setup demo test lint unit cluster-bins browser manifests kms-stubs bench soak clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -58,6 +58,10 @@ kms-stubs: $(STAMP)
 ## Benchmarks against the bare API server (not part of the tests; prints a table, writes bench/results/).
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Faults for a while (SOAK_ARGS: --minutes 15 --rate 1): operator SIGKILL, PostgreSQL, API server and node restarts.
+soak: setup
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -127,6 +127,14 @@ class LocalCluster:
         self._spawn("process-node", node_argv)
         self._wait_default_service_account(timeout)
 
+    def restart(self, name: str, timeout: float = 90.0) -> None:
+        """Stop a control-plane process (``etcd``, ``kube-apiserver``, ``kube-controller-manager``)
+        and start it again with the same command line, data and ports; back when it answers."""
+        [proc] = [p for p in self.processes if p.name == name]
+        proc.stop()
+        self.processes[self.processes.index(proc)] = Supervised(name, proc.argv, self.logs)
+        self._wait_ready(timeout)
+
     def crash_node(self) -> None:
         """SIGKILL the process node and every container it runs, as a node that loses power."""
         [node] = [p for p in self.processes if p.name == "process-node"]
