@@ -8,6 +8,7 @@ this checkout with the settings a Helm install gives them, pointed at loopback a
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -97,6 +98,14 @@ class FerrisStack:
                 "--timeout=60s",
             )
             self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+            if self.operator_env.get("FERRIS_PEERING") == "true":  # several replicas: kopf's peering
+                self.kubectl(
+                    "apply", "--server-side", "-f", str(REPO / "charts" / "ferris" / "crds" / "kopf-peering.yaml")
+                )
+                self.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
+                name = self.operator_env.get("FERRIS_PEERING_NAME", "ferris")
+                peering = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
+                self.kubectl("apply", "-f", "-", input=json.dumps(peering))
             self._apply_user_rbac()
             self.start_operator()
             self.start_server()
@@ -137,6 +146,19 @@ class FerrisStack:
             env={**self.env(), "MALLOC_ARENA_MAX": "2"},  # as the operator image sets it
         )
         _wait_ready(self.operator, self.health_port, timeout)
+
+    def start_replica(self, name: str, timeout: float = 60) -> Supervised:
+        """Another operator process beside ``operator`` (peering decides which one works); its
+        own health port. The caller stops it."""
+        port = free_port()
+        replica = Supervised(
+            name,
+            [str(Path(sys.executable).parent / "ferris-operator")],
+            self.cluster.logs,
+            env={**self.env(), "FERRIS_HEALTH_PORT": str(port), "MALLOC_ARENA_MAX": "2"},
+        )
+        _wait_ready(replica, port, timeout)
+        return replica
 
     def start_server(self, timeout: float = 60) -> None:
         env = {

@@ -19,6 +19,7 @@ from ferris_operator.coalesce import Coalescer
 from ferris_operator.handlers import Components, Handlers
 from ferris_operator.health import health_app
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
+from ferris_operator.peering import Peering
 
 log = logging.getLogger("ferris.operator")
 PREFIX = "kopf.ferris.io"
@@ -40,6 +41,13 @@ class OperatorApp:
         self.settings = components.settings
         self.listener_factory = listener
         self.handlers = Handlers(components)
+        watched = self.settings.watch_namespaces
+        self.peering = Peering(
+            self.settings.standalone,
+            self.settings.peering_name,
+            lambda name: components.kube.peering(name, watched[0] if watched else ""),
+            self.settings.kopf.peering_lifetime,
+        )
         self.reports = Coalescer(self.handlers.on_report, components.settings.kopf.report_workers)
         # One routing pass at a time; events stored during a pass get another one after it.
         self.events = Coalescer(lambda _: self.handlers.route_events(), 1)
@@ -67,6 +75,8 @@ class OperatorApp:
         settings.watching.client_timeout = tuning.watch_client_timeout
         settings.networking.request_timeout = tuning.request_timeout
         settings.execution.max_workers = tuning.max_workers
+        settings.peering.priority = self.peering.priority  # random: equal ones would pause every replica
+        settings.peering.lifetime = self.peering.lifetime
 
     async def start_servers(self, **_: Any) -> None:
         # Reports and loops make database and API calls in threads: give them a pool of their
@@ -80,15 +90,21 @@ class OperatorApp:
         )
         self._background.append(asyncio.create_task(self.reports.run()))
         self._background.append(asyncio.create_task(self.events.run()))
+
+        def active() -> bool:  # a standby replica leaves the work to the active one
+            return self.peering.active
+
         if self.listener_factory is not None:
             self._listener = self.listener_factory(
-                lambda uid: loop.call_soon_threadsafe(self.reports.add, uid),
-                lambda _: loop.call_soon_threadsafe(self.events.add, "events"),
-                lambda: loop.call_soon_threadsafe(self._catch_up),
+                lambda uid: active() and loop.call_soon_threadsafe(self.reports.add, uid),
+                lambda _: active() and loop.call_soon_threadsafe(self.events.add, "events"),
+                lambda: active() and loop.call_soon_threadsafe(self._catch_up),
             )
             self._listener.start()
-        for periodic in loops.loops(self.handlers, self.settings.intervals, keys):
-            self._background.append(asyncio.create_task(loops.every(periodic)))
+        # A standby that becomes active takes up what the other one left.
+        self.peering.on_active = lambda: loop.call_soon_threadsafe(self._catch_up)
+        for periodic in loops.loops(self.handlers, self.settings.intervals, keys, self.peering):
+            self._background.append(asyncio.create_task(loops.every(periodic, active)))
         self.ready = True
 
     def _catch_up(self) -> None:
@@ -129,4 +145,6 @@ class OperatorApp:
             standalone=self.settings.standalone,
             # Naming a peering makes it mandatory in kopf: only when peering is asked for.
             peering_name=None if self.settings.standalone else self.settings.peering_name,
+            identity=self.peering.identity,  # type: ignore[arg-type]  # kopf's Identity is a str
+            priority=self.peering.priority,
         )

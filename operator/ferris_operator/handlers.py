@@ -258,6 +258,13 @@ class Handlers:
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 
+    def publish_ended_runs(self) -> None:
+        """Runs that ended while the API server could not be written: their end shown now."""
+        try:
+            self.runs.publish_ended()
+        except DATABASE_ERRORS:
+            metrics.DATABASE_ERRORS.inc()
+
     # ---- runners' reports (stored by the server's runner API, announced by PostgreSQL) -----------
     def on_report(self, uid: str) -> None:
         """Publish what the run's runner reported, or finish the run with its verdict. A

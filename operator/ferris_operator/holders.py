@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator.k8s.errors import API_UNREACHABLE
 from ferris_operator.ports import KeyProviderUnavailable, KubePort, MasterKeyMismatch
 from ferris_operator.problems import Problem
 from ferris_operator.settings import Settings
@@ -40,6 +41,8 @@ class Holders:
             raise self.database_down(kind, body, plural) from None
         except KeyProviderUnavailable as down:
             raise self.key_provider_down(kind, body, plural, down) from None
+        except API_UNREACHABLE:  # nothing to write the condition to: try again shortly
+            raise kopf.TemporaryError("the API server cannot be reached", delay=self.intervals.database_retry) from None
 
     def database_down(self, kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
         metrics.DATABASE_ERRORS.inc()

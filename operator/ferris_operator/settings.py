@@ -32,6 +32,7 @@ class Intervals:
     source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)
     release_memory: float = 30.0  # freed memory back to the system
     key_provider_status: float = 10.0  # the key provider's Status (readiness, ferris_key_provider_up)
+    peering: float = 5.0  # which replica is active (several replicas, peering.py)
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
     run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
     package_retry: float = 5.0  # a package's retry while its source is missing
@@ -49,6 +50,7 @@ class KopfTuning:
     max_workers: int = 32  # kopf's threads for sync handlers
     api_threads: int = 32  # threads for blocking calls off the event loop (the runner API's, the reports')
     report_workers: int = 8  # runs whose reports the operator takes up at once
+    peering_lifetime: int = 30  # seconds a killed replica blocks the others (the time to takeover)
 
 
 KEY_PROVIDERS = ("secret-ring", "kms-v2", "transit")

@@ -49,3 +49,15 @@ def test_a_run_name_is_known_once_recorded_in_its_namespace_only(pool: Connectio
     assert store.known("known-a", "nightly-202611301000")
     assert not store.known("known-b", "nightly-202611301000")
     assert not store.known("known-a", "nightly-202611301001")
+
+
+def test_a_run_that_ended_while_its_status_could_not_be_written_is_found_until_it_is(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    for name in ("shown", "unshown", "open"):
+        store.record_start(f"uid-end-{name}", "ended", name, "p", "puid", 1, 1, "d", ["a.py"])
+    for name in ("shown", "unshown"):
+        store.finish(f"uid-end-{name}", model.SUCCEEDED, "Succeeded", "ok")
+    store.mark_end_published("uid-end-shown", model.SUCCEEDED)
+    assert [r.name for r in store.ended_unpublished() if r.namespace == "ended"] == ["unshown"]
+    store.mark_end_published("uid-end-unshown", model.SUCCEEDED)
+    assert [r.name for r in store.ended_unpublished() if r.namespace == "ended"] == []

@@ -191,10 +191,25 @@ class Node:
         )
         return str(response.status.token)
 
-    def patch_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+    def patch_status(self, pod: dict[str, Any], status: dict[str, Any], patience: float = 120.0) -> None:
+        """Write a pod's status; while the API server cannot be reached (a restart), try again
+        for ``patience`` seconds, as a kubelet does, so that a pod's end is never lost."""
         meta = pod["metadata"]
-        try:
-            self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
-        except ApiException as exc:
-            if exc.status != 404:
-                log.warning("status of %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
+                return
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                if exc.status < 500 and exc.status != 429:
+                    log.warning("status of %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
+                    return
+                problem = str(exc.reason)
+            except Exception as exc:  # connection refused or reset: the API server restarting
+                problem = type(exc).__name__
+            if time.monotonic() > deadline or self.stopping.is_set():
+                log.warning("status of %s/%s not written: %s", meta["namespace"], meta["name"], problem)
+                return
+            time.sleep(1)

@@ -8,12 +8,17 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from ferris_operator.ports import Refused
 
 T = TypeVar("T")
 NOT_FOUND, CONFLICT, INVALID = 404, 409, 422
+
+# "The API server cannot be reached": connection refused or reset (it restarts), as the client's
+# transport raises it. Whoever catches it tries again shortly instead of failing the object.
+API_UNREACHABLE = (urllib3.exceptions.HTTPError,)
 
 
 def is_not_found(exc: ApiException) -> bool:

@@ -94,6 +94,16 @@ class Kube:
             lambda: self._call(self.custom.get_cluster_custom_object, model.GROUP, model.VERSION, plural, name)
         )
 
+    def peering(self, name: str, namespace: str = "") -> dict[str, Any] | None:
+        """kopf's peering object: cluster-wide, or in ``namespace``."""
+        call: tuple[Any, ...] = (
+            (self.custom.get_namespaced_custom_object, "kopf.dev", "v1", namespace, "kopfpeerings", name)
+            if namespace
+            else (self.custom.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name)
+        )
+        obj = or_none(lambda: self._call(*call))
+        return None if obj is None else dict(obj)
+
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import metrics, model, ownership, reasons
+from ferris_operator import isolation, metrics, model, ownership, reasons
 from ferris_operator.builders import run_status
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
@@ -40,12 +40,15 @@ class Outcomes:
         self.kube.patch_status(model.RUNS, record.namespace, record.name, status)
 
     def finish(self, uid: str, phase: str, reason: str, message: str) -> None:
+        """End the run (once, in PostgreSQL first), delete its key Secret and show its end; what
+        the API server did not take (a restart) is done again by ``publish_ended``."""
         changed = self.store.finish(uid, phase, reason, message)
         record = self.store.get(uid)
         if record is None:
             return
         self.delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
         self.publish_record(record)
+        self.store.mark_end_published(record.uid, record.phase)
         if not changed:
             return
         metrics.RUNS_FINISHED.labels(phase, reason).inc()
@@ -77,6 +80,16 @@ class Outcomes:
             )
             self.kube.patch_status(model.RUNS, record.namespace, record.name, {"nextAttempt": request.run_name})
 
+    def publish_ended(self) -> None:
+        """Runs that ended while their FerrisRun could not be written: the key Secret deleted and
+        the end shown now (``finish`` again changes nothing else: the run ended once)."""
+        isolation.each(
+            "ended runs",
+            self.store.ended_unpublished(),
+            lambda r: self.finish(r.uid, r.phase, r.reason or r.phase, r.message or ""),
+            lambda r: f"FerrisRun {r.namespace}/{r.name}",
+        )
+
     def fail_before_start(self, body: dict[str, Any], package_name: str, problem: Problem, phase: str) -> None:
         """A run that ends without children: recorded, with its status and (for a failure) an Event."""
         meta = body["metadata"]
@@ -95,6 +108,7 @@ class Outcomes:
             phase, problem.reason, problem.message, meta.get("generation"), conditions, now=model.utcnow()
         )
         self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
+        self.store.mark_end_published(meta["uid"], phase)
         if phase == model.FAILED:
             self.kube.event(body, "FerrisRun", problem.reason, problem.message)
             metrics.RUNS_FINISHED.labels(phase, problem.reason).inc()

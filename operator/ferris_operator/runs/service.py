@@ -44,6 +44,7 @@ class RunService:
         self.catch_up_reports = self.reports.catch_up
         self.finish = self.outcomes.finish
         self.publish = self.outcomes.publish
+        self.publish_ended = self.outcomes.publish_ended
         self.publish_last_runs = self.history.publish_last_runs
         self.sweep_history = self.history.sweep
         self.resync_active = self.resync.resync

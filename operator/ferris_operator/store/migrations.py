@@ -289,6 +289,19 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
             WHERE secrets_version IS NOT NULL AND consumed_at IS NULL;
         """,
     ),
+    (
+        14,
+        """
+        -- A run's end shown in its FerrisRun (issue: nothing lost under faults). The end is
+        -- decided in PostgreSQL first; published_phase says the status shows it. A run that
+        -- ended while the API server could not be written (a restart) is found by this index
+        -- and published again, and its key Secret deleted, by a periodic pass.
+        ALTER TABLE runs ADD COLUMN published_phase text;
+        UPDATE runs SET published_phase = phase WHERE phase IN ('Succeeded', 'Failed', 'Cancelled');
+        CREATE INDEX runs_end_unpublished ON runs (finished_at)
+            WHERE phase IN ('Succeeded', 'Failed', 'Cancelled') AND published_phase IS DISTINCT FROM phase;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -225,6 +225,24 @@ class RunStore:
             ).fetchone()
         return None if row is None else Attempt(int(row[0]), int(row[1]), str(row[2]), dict(row[3]), row[4])
 
+    def ended_unpublished(self, limit: int = 200) -> list[RunRecord]:
+        """Runs that ended while their end could not be shown in their FerrisRun (oldest first)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE phase IN ('Succeeded', 'Failed', 'Cancelled')"  # noqa: S608
+                " AND published_phase IS DISTINCT FROM phase ORDER BY finished_at LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
+    def mark_end_published(self, uid: str, phase: str) -> None:
+        """The run's FerrisRun shows its end."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE runs SET published_phase = %s WHERE uid = %s AND published_phase IS DISTINCT FROM %s",
+                (phase, uid, phase),
+            )
+
     def mark_published(self, uid: str, seq: int) -> None:
         """The run's status shows the runner's reports up to ``seq``."""
         with self._pool.connection() as conn:

@@ -46,6 +46,9 @@ class FakeStore:
         self.finished.append((uid, phase, reason))
         return True
 
+    def mark_end_published(self, uid: str, phase: str) -> None:
+        pass
+
     def steps(self, uid: str, tail: int | None = None) -> list[Any]:
         return []
 

@@ -69,6 +69,9 @@ class FakeRunStore:
         self.finished[uid] = model.utcnow()
         return True
 
+    def mark_end_published(self, uid: str, phase: str) -> None:
+        pass
+
     def get(self, uid: str) -> RunRecord:
         _, namespace, name = uid.split("-", 2)
         package = name.rsplit("-", 1)[0]

@@ -1,0 +1,102 @@
+"""Two operator replicas (kopf peering, as the chart runs them with replicaCount 2): the active
+one SIGKILLed in the middle of a burst of 200 runs, the other takes over, and every run ends
+exactly once: one Job, one terminal status, one history row, one end event. The time from the
+kill to the takeover is printed. Its own stack."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from ferris_devcluster.processes import Supervised
+from ferris_devcluster.stack import FerrisStack
+from ferris_operator.peering import highest_live
+from tests.e2e.conftest import Ferris
+
+pytestmark = pytest.mark.cluster
+NS, RUNS = "replicas", 200
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[Ferris, Supervised]]:
+    with FerrisStack(operator_env={"FERRIS_PEERING": "true", "FERRIS_PEERING_NAME": "ferris"}) as stack:
+        second = stack.start_replica("operator-b")
+        try:
+            yield Ferris(stack), second
+        finally:
+            second.stop()
+
+
+def peers(ferris: Ferris) -> dict[str, Any]:
+    found = json.loads(ferris.kubectl("get", "clusterkopfpeering", "ferris", "-o", "json").stdout)
+    return dict(found.get("status") or {})
+
+
+def jobs(ferris: Ferris) -> collections.Counter[str]:
+    listed = ferris.kubectl("get", "jobs", "-n", NS, "-o", "jsonpath={.items[*].metadata.labels.ferris\\.io/run-uid}")
+    return collections.Counter(listed.stdout.split())
+
+
+def test_the_active_replica_killed_mid_burst_the_other_takes_over_and_every_run_ends_once(
+    world: tuple[Ferris, Supervised],
+) -> None:
+    ferris, second = world
+    first = ferris.stack.operator
+    assert first is not None
+    deadline = time.monotonic() + 60
+    while len(peers(ferris)) < 2:
+        assert time.monotonic() < deadline, peers(ferris)
+        time.sleep(0.5)
+    leader = highest_live(peers(ferris), datetime.datetime.now(datetime.UTC))
+    assert leader is not None
+    active, standby = (first, second) if f"-{first.pid}-" in leader else (second, first)
+    assert f"-{active.pid}-" in leader, (leader, first.pid, second.pid)
+
+    ferris.kubectl("create", "namespace", NS)
+    ferris.package(NS, "burst", "print('ran')", successfulRunsHistoryLimit=1000)
+    ferris.wait_condition(NS, "ferrispackage", "burst", "Ready")
+    manifest = "\n---\n".join(
+        f"apiVersion: ferris.io/v1alpha1\nkind: FerrisRun\nmetadata: {{name: run-{i:03d}}}\n"
+        "spec: {packageRef: {name: burst}}"
+        for i in range(RUNS)
+    )
+    ferris.kubectl("apply", "-n", NS, "-f", "-", input=manifest)
+    while len(jobs(ferris)) < 40:
+        assert time.monotonic() < deadline + 120, "the burst never got going"
+        time.sleep(0.2)
+    os.killpg(active.pid, signal.SIGKILL)
+    killed_at, made = time.monotonic(), len(jobs(ferris))
+    active.process.wait()
+    while not (len(jobs(ferris)) > made and "is active now" in standby.log_path.read_text()):
+        assert time.monotonic() - killed_at < 120, "the standby never took over"
+        time.sleep(0.2)
+    takeover = time.monotonic() - killed_at
+    print(f"takeover {takeover:.1f} s after the active replica was killed, with {made} of {RUNS} Jobs made")
+
+    deadline = time.monotonic() + 600
+    while True:
+        listed = json.loads(ferris.kubectl("get", "ferrisrun", "-n", NS, "-o", "json").stdout)["items"]
+        phases = collections.Counter((r.get("status") or {}).get("phase") for r in listed)
+        if phases.get("Succeeded", 0) + phases.get("Failed", 0) == RUNS or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert phases == {"Succeeded": RUNS}, phases
+    per_run = jobs(ferris)
+    assert len(per_run) == RUNS and set(per_run.values()) == {1}, collections.Counter(per_run.values())
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        rows = conn.execute(
+            "SELECT r.phase, (SELECT count(*) FROM events e WHERE e.namespace = r.namespace AND e.id = r.uid)"
+            " FROM runs r WHERE r.namespace = %s",
+            (NS,),
+        ).fetchall()
+    assert collections.Counter(rows) == {("Succeeded", 1): RUNS}
+    assert takeover < 60, takeover  # the killed replica's peering record lives 30 s
