@@ -138,27 +138,24 @@ class FerrisStack:
         for path in self.key_dir.iterdir():
             path.chmod(0o600)
 
-    def start_operator(self, timeout: float = 60) -> None:
-        self.operator = Supervised(
-            "operator",
+    def _operator_process(self, name: str, health_port: int, timeout: float) -> Supervised:
+        process = Supervised(
+            name,
             [str(Path(sys.executable).parent / "ferris-operator")],
             self.cluster.logs,
-            env={**self.env(), "MALLOC_ARENA_MAX": "2"},  # as the operator image sets it
+            # MALLOC_ARENA_MAX as the operator image sets it.
+            env={**self.env(), "FERRIS_HEALTH_PORT": str(health_port), "MALLOC_ARENA_MAX": "2"},
         )
-        _wait_ready(self.operator, self.health_port, timeout)
+        _wait_ready(process, health_port, timeout)
+        return process
+
+    def start_operator(self, timeout: float = 60) -> None:
+        self.operator = self._operator_process("operator", self.health_port, timeout)
 
     def start_replica(self, name: str, timeout: float = 60) -> Supervised:
         """Another operator process beside ``operator`` (peering decides which one works); its
         own health port. The caller stops it."""
-        port = free_port()
-        replica = Supervised(
-            name,
-            [str(Path(sys.executable).parent / "ferris-operator")],
-            self.cluster.logs,
-            env={**self.env(), "FERRIS_HEALTH_PORT": str(port), "MALLOC_ARENA_MAX": "2"},
-        )
-        _wait_ready(replica, port, timeout)
-        return replica
+        return self._operator_process(name, free_port(), timeout)
 
     def start_server(self, timeout: float = 60) -> None:
         env = {

@@ -42,9 +42,6 @@ class KeyProviders:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
-    def provider(self, name: str) -> KeyProvider | None:
-        return self._by_name.get(name)
-
     def wrap(self, holder: str, plaintext: bytes) -> WrappedKey:
         return self.current.wrap(holder, plaintext)
 
@@ -70,10 +67,6 @@ class KeyProviders:
                 while len(self._cache) > self._entries:
                     self._cache.popitem(last=False)
         return plaintext
-
-    def forget_cached(self) -> None:
-        with self._lock:
-            self._cache.clear()
 
     def status(self) -> ProviderStatus:
         return self.current.status()
