@@ -151,8 +151,12 @@ def soak(
     fault_every: tuple[float, float] = (30.0, 60.0),
     seed: int | None = None,
     say: Callable[[str], None] = print,
+    each_fault_once: bool = False,
 ) -> Soak:
-    """Run the soak on a fresh local stack; the stack and the markers are gone afterwards."""
+    """Run the soak on a fresh local stack; the stack and the markers are gone afterwards.
+
+    Faults are chosen at random, or with `each_fault_once` every kind comes once, in a random
+    order, and no fault after them (a short soak that still meets every kind)."""
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     chance = random.Random(seed)
     result = Soak(seed=seed)
@@ -180,12 +184,13 @@ def soak(
             creator = threading.Thread(target=create, name="creator", daemon=True)
             creator.start()
             end = started + minutes * 60
-            while True:
+            planned = chance.sample(FAULTS, len(FAULTS)) if each_fault_once else []
+            while not each_fault_once or planned:
                 pause = chance.uniform(*fault_every)
                 if time.monotonic() + pause > end:
                     break
                 time.sleep(pause)
-                kind = chance.choice(FAULTS)
+                kind = planned.pop() if each_fault_once else chance.choice(FAULTS)
                 at = time.monotonic()
                 _fault(stack, kind)
                 result.faults.append((at - started, kind, time.monotonic() - at))
