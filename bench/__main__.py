@@ -29,6 +29,7 @@ from bench import (
     schedules,
     scopes,
     server_history,
+    unrelated,
 )
 from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
@@ -183,6 +184,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(schedules.summary(results["schedules"]))
     if "events" in results:
         lines.append(events.summary(results["events"]))
+    if "unrelated" in results:
+        lines.append(unrelated.summary(results["unrelated"]))
     if "runner_api" in results:
         lines.append(runner_api.summary(results["runner_api"]))
     if "scopes" in results:
@@ -208,10 +211,12 @@ def main() -> None:
     parser.add_argument("--scheduled-packages", type=int, default=1000, help="packages due on one minute")
     parser.add_argument("--schedules-at-rest", type=int, default=10000, help="packages given a schedule")
     parser.add_argument("--events", type=int, default=1000, help="events sent in the events stage")
+    parser.add_argument("--unrelated-pods", type=int, default=10000, help="pods that are not Ferris's, beside it")
+    parser.add_argument("--unrelated-jobs", type=int, default=1000, help="Jobs that are not Ferris's, beside it")
     parser.add_argument(
         "--stages",
-        default="admission,paced,schedules,events,history",
-        help="comma-separated: admission, paced, schedules, events, history",
+        default="admission,paced,schedules,events,unrelated,history",
+        help="comma-separated: admission, paced, schedules, events, unrelated, history",
     )
     args = parser.parse_args()
     exit_on_sigterm()
@@ -261,6 +266,11 @@ def main() -> None:
         if "events" in stages:
             results["events"] = events.measure(stack, api, args.events, args.concurrency)
             save("events")
+        if "unrelated" in stages:
+            results["unrelated"] = unrelated.measure(
+                stack, api, args.unrelated_pods, args.unrelated_jobs, concurrency=args.concurrency
+            )
+            save("unrelated")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             time.sleep(40)  # at rest: past the operator's periodic work, memory release included (30 s)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import kopf
 from aiohttp import web
 
-from ferris_operator import loops
+from ferris_operator import loops, model
 from ferris_operator.coalesce import Coalescer
 from ferris_operator.handlers import Components, Handlers
 from ferris_operator.health import health_app
@@ -75,6 +75,10 @@ class OperatorApp:
         settings.watching.client_timeout = tuning.watch_client_timeout
         settings.networking.request_timeout = tuning.request_timeout
         settings.execution.max_workers = tuning.max_workers
+        # Only the Jobs and pods of runs reach the operator: a cluster's other pods cost it nothing.
+        # A filter, never proof: the handlers check each one's ownerReferences.
+        settings.watching.label_selectors["batch", "v1", "jobs"] = model.LABEL_RUN_UID
+        settings.watching.label_selectors["", "v1", "pods"] = model.LABEL_RUN_UID
         settings.peering.priority = self.peering.priority  # random: equal ones would pause every replica
         settings.peering.lifetime = self.peering.lifetime
 

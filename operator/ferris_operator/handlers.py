@@ -17,11 +17,13 @@ import kopf
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders import run_status
 from ferris_operator.builders.trigger_status import trigger_status
+from ferris_operator.deferred import Deferred, KeyedLocks
 from ferris_operator.holders import Holders
 from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KeyHealthPort, KeyProviderUnavailable, KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
+from ferris_operator.runs.attention import needs_attention
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.handlers import ScopeHandlers
 from ferris_operator.secret_scopes.service import ScopeSecretsService
@@ -53,8 +55,8 @@ class Components:
     key_health: KeyHealthPort
 
 
-def _run_active(body: kopf.Body, **_: Any) -> bool:
-    return (body.get("status") or {}).get("phase") not in model.TERMINAL
+RunKey = tuple[str, str, str]  # namespace, name, uid
+RUN_ERROR_RETRY = 30.0  # seconds before a run whose handling failed unexpectedly is tried again
 
 
 class Handlers:
@@ -70,13 +72,13 @@ class Handlers:
         self.intervals = components.settings.intervals
         self.holders = Holders(components.kube, components.settings)
         self.scopes = ScopeHandlers(self.holders, components.scopes, components.scope_store, components.kube)
+        self.runs_later: Deferred[RunKey] = Deferred()  # runs that wait to start: kopf does not retry events
+        self._run_locks: KeyedLocks[str] = KeyedLocks()
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         """Every kopf handler, under the ids kopf has always stored them with."""
         on = kopf.on
-        on.resume(*RUNS, when=_run_active, registry=registry, id="run_started")(self.run_started)
-        on.create(*RUNS, registry=registry, id="run_started")(self.run_started)
-        on.field(*RUNS, field="spec.cancel", registry=registry, id="run_cancel_requested")(self.run_cancel_requested)
+        on.event(*RUNS, registry=registry, id="run_event")(self.run_event)
         run_child = {model.LABEL_RUN_UID: kopf.PRESENT}  # a filter only: ownership is checked by the service
         on.event("batch", "v1", "jobs", labels=run_child, registry=registry, id="job_event")(self.job_event)
         on.event("", "v1", "pods", labels=run_child, registry=registry, id="pod_event")(self.pod_event)
@@ -90,31 +92,61 @@ class Handlers:
         self.scopes.register(registry)
 
     # ---- FerrisRun ------------------------------------------------------------------------------
-    def run_started(self, body: kopf.Body, **_: Any) -> None:
+    def run_event(self, body: kopf.Body, type: str | None, **_: Any) -> None:
+        """Every event of a FerrisRun (the first listing's too, after a restart). Nothing is
+        written on the object to remember it: a run that still has to start, or to stop, says
+        so in its body (runs/attention.py), and a run that must wait is looked at again later."""
         raw = dict(body)
-        try:
-            self.holders.guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.start(raw))
-        except RunWaiting as waiting:
-            meta = raw["metadata"]
-            status = run_status.waiting_on(
-                waiting.reason,
-                waiting.message,
-                meta.get("generation"),
-                (raw.get("status") or {}).get("conditions"),
-                now=model.utcnow(),
-            )
+        meta = raw["metadata"]
+        key = (meta["namespace"], meta["name"], meta["uid"])
+        self.runs.sightings.run_seen(raw, deleted=type == "DELETED")
+        if type == "DELETED":
+            self.runs_later.forget(key)  # the resync ends its record, if it had started
+        elif needs_attention(raw):
+            self._attend_run(key, raw)
+
+    def retry_waiting_runs(self) -> None:
+        """The runs whose wait is over, read again and handled as a new event would be."""
+        for key in self.runs_later.take_due():
+            namespace, name, uid = key
+            try:
+                body = self.kube.read("FerrisRun", namespace, name)
+            except Exception:
+                self.runs_later.add(key, self.intervals.database_retry)
+                continue
+            if body is not None and body["metadata"]["uid"] == uid and needs_attention(body):
+                self._attend_run(key, body)
+
+    def _attend_run(self, key: RunKey, raw: dict[str, Any]) -> None:
+        """Start (or cancel) the run, idempotently; a run that cannot start yet says why in its
+        status and is looked at again when its wait is over."""
+        with self._run_locks.held(key[2]):
+            try:
+                self.holders.guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.start(raw))
+            except RunWaiting as waiting:
+                self._show_waiting(raw, waiting)
+                self.runs_later.add(key, waiting.delay or self.intervals.run_waiting_retry)
+            except kopf.TemporaryError as temporary:  # the database, the key provider, the API server
+                self.runs_later.add(key, temporary.delay or self.intervals.database_retry)
+            except Exception:
+                log.exception("FerrisRun %s/%s could not be handled; trying again", key[0], key[1])
+                self.runs_later.add(key, RUN_ERROR_RETRY)
+            else:
+                self.runs_later.forget(key)
+
+    def _show_waiting(self, raw: dict[str, Any], waiting: RunWaiting) -> None:
+        meta, current = raw["metadata"], raw.get("status") or {}
+        status = run_status.waiting_on(
+            waiting.reason, waiting.message, meta.get("generation"), current.get("conditions"), now=model.utcnow()
+        )
+        if any(current.get(field) != value for field, value in status.items()):  # no write that says nothing new
             self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
-            delay = waiting.delay or self.intervals.run_waiting_retry
-            raise kopf.TemporaryError(waiting.message, delay=delay) from None
 
-    def run_cancel_requested(self, body: kopf.Body, new: Any, **_: Any) -> None:
-        if new and _run_active(body):
-            raw = dict(body)
-            self.holders.guarded("FerrisRun", model.RUNS, raw, lambda: self.runs.cancel(raw))
-
-    def job_event(self, body: kopf.Body, **_: Any) -> None:
+    def job_event(self, body: kopf.Body, type: str | None, **_: Any) -> None:
+        raw = dict(body)
+        self.runs.sightings.job_seen(raw, deleted=type == "DELETED")
         try:
-            self.runs.on_job(dict(body))
+            self.runs.on_job(raw)
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()  # the periodic resync catches up later
 

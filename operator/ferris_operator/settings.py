@@ -35,6 +35,7 @@ class Intervals:
     peering: float = 5.0  # which replica is active (several replicas, peering.py)
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
     run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
+    waiting_runs: float = 0.5  # how often the runs waiting to start are looked at (those due only)
     package_retry: float = 5.0  # a package's retry while its source is missing
     events: float = 5.0  # events not routed yet (a missed notification)
     events_expiry: float = 3600.0  # routed events past their retention

@@ -3,6 +3,8 @@ break it fail the run at start, for kubectl users as for the server's, naming th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import Ferris
@@ -58,3 +60,22 @@ def test_a_wrong_form_keeps_the_package_from_being_ready(ferris: Ferris, ns: str
         check=False,
     )
     assert refused.returncode != 0 and "spec.paramsSchema.properties.x.type" in refused.stderr  # at admission
+
+
+def test_a_run_created_right_after_a_package_update_sees_that_update(ferris: Ferris, ns: str) -> None:
+    """Updates and runs in a tight loop: each run, created the moment its update is accepted,
+    starts with that generation and that value (the operator shares package reads between
+    runs, never a read older than the run)."""
+    ferris.package(ns, "moving", "import json, sys\nprint('value', json.loads(sys.argv[1])['value'])\n", params={})
+    ferris.wait_condition(ns, "ferrispackage", "moving", "Ready")
+    for value in range(8):
+        patched = ferris.kubectl(
+            "patch", "ferrispackage", "moving", "-n", ns, "--type=merge", "-o", "json",
+            "-p", f'{{"spec": {{"params": {{"value": {value}}}}}}}',
+        ).stdout  # fmt: skip
+        generation = json.loads(patched)["metadata"]["generation"]
+        name = ferris.create_run(ns, "moving", name=f"moving-{value}")
+        run = ferris.wait_run(ns, name)
+        assert run["status"]["phase"] == "Succeeded", run["status"]
+        assert run["status"]["packageGeneration"] == generation, (value, run["status"])
+        assert f"value {value}" in ferris.steps(run["metadata"]["uid"])[0][4]

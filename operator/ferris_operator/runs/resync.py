@@ -1,17 +1,19 @@
 """The level-based safety net, run periodically: catch up with runs whose Job finished or
 vanished, whose FerrisRun was deleted, or whose bundle went missing while nobody watched.
-Active runs come from PostgreSQL, so this needs no per-run timer (and no finalizer on runs)."""
+Active runs come from PostgreSQL and their objects from what the watches showed, so this needs
+no per-run timer, no finalizer on runs and no LIST."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import isolation, model, ownership, reasons
+from ferris_operator import isolation, model, reasons
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.runs.reports import Reports
+from ferris_operator.runs.sightings import Sightings
 from ferris_operator.runs.start import RunWaiting, Starter
 
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
@@ -26,6 +28,7 @@ class Resync:
         starter: Starter,
         follower: Follower,
         reports: Reports,
+        sightings: Sightings,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -33,35 +36,31 @@ class Resync:
         self.starter = starter
         self.follower = follower
         self.reports = reports
+        self.sightings = sightings
 
     def resync(self) -> None:
         """Catch up with runs whose Job finished or vanished while nobody was watching.
 
-        Two LIST calls per namespace with active runs, whatever their number: a run with a
-        live Job needs nothing here (its Job and pod events do the work)."""
-        by_namespace: dict[str, list[RunRecord]] = {}
-        for record in self.store.active():
-            by_namespace.setdefault(record.namespace, []).append(record)
-        isolation.each(
-            "resync-namespace",
-            by_namespace.items(),
-            lambda item: self._resync_namespace(*item),
-            lambda item: f"namespace {item[0]}",
-        )
-
-    def _resync_namespace(self, namespace: str, records: list[RunRecord]) -> None:
-        runs = {r["metadata"]["uid"]: r for r in self.kube.list_runs_in(namespace)}
-        jobs = {ownership.controlling_run_uid(j): j for j in self.kube.list_run_jobs(namespace)}
-        stuck = [r for r in records if r.phase == model.PENDING and r.uid in jobs and self._past_grace(r)]
-        if stuck:  # a pod that cannot mount its bundle waits forever: end its run now
+        Active runs come from PostgreSQL, their FerrisRuns and Jobs from what the watches showed
+        (sightings.py): no LIST, so the pass costs the same with 100 or 100,000 finished runs in
+        the cluster. The API server is read only for a run the watches do not show (deleted, or
+        not listed yet) and for a run whose Job is missing past the grace period."""
+        records = list(self.store.active())
+        stuck: dict[str, list[RunRecord]] = {}
+        for record in records:
+            if record.phase == model.PENDING and self.sightings.job_of(record.uid) and self._past_grace(record):
+                stuck.setdefault(record.namespace, []).append(record)
+        ended = set()
+        for namespace, pending in stuck.items():  # a pod that cannot mount its bundle waits forever
             bundles = self.kube.bundle_owners(namespace)
-            for record in stuck:
+            for record in pending:
                 if bundles.get(model.bundle_name(record.name)) != record.uid:
-                    self._bundle_missing(record, jobs.pop(record.uid))
+                    self._bundle_missing(record)
+                    ended.add(record.uid)
         isolation.each(
             "resync",
-            records,
-            lambda record: self._resync_one(record, runs.get(record.uid), jobs.get(record.uid)),
+            (r for r in records if r.uid not in ended),
+            self._resync_one,
             lambda record: f"FerrisRun {record.namespace}/{record.name}",
         )
 
@@ -69,7 +68,7 @@ class Resync:
     def _past_grace(record: RunRecord) -> bool:
         return (model.utcnow() - record.created_at).total_seconds() > RESYNC_GRACE_SECONDS
 
-    def _bundle_missing(self, record: RunRecord, job: dict[str, Any]) -> None:
+    def _bundle_missing(self, record: RunRecord) -> None:
         name = model.bundle_name(record.name)
         self.outcomes.finish(
             record.uid,
@@ -77,20 +76,27 @@ class Resync:
             reasons.BUNDLE_MISSING,
             f"the run's ConfigMap {name} was deleted before the runner could read it; create a new FerrisRun",
         )
-        self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], DELETE_NOW)
+        self.outcomes.delete_child("Job", record.namespace, model.job_name(record.name), record.uid, DELETE_NOW)
 
-    def _resync_one(self, record: RunRecord, body: dict[str, Any] | None, job: dict[str, Any] | None) -> None:
-        if record.unpublished and body is not None:  # a report whose notification nobody heard
-            self.reports.take_up(record)
-            if record.runner_succeeded is not None:
-                return
-        if body is None:
+    def _body(self, record: RunRecord) -> dict[str, Any] | None:
+        body = self.kube.read("FerrisRun", record.namespace, record.name)
+        return body if body is not None and body["metadata"].get("uid") == record.uid else None
+
+    def _resync_one(self, record: RunRecord) -> None:
+        body = None if self.sightings.has_run(record.uid) else self._body(record)
+        if body is None and not self.sightings.has_run(record.uid):
             self.outcomes.finish(
                 record.uid, model.CANCELLED, reasons.RUN_DELETED, "the FerrisRun was deleted before it finished"
             )
-        elif job is not None:
+            return
+        if record.unpublished:  # a report whose notification nobody heard
+            self.reports.take_up(record)
+            if record.runner_succeeded is not None:
+                return
+        job = self.sightings.job_of(record.uid)
+        if job is not None:
             self.follower.on_job(job)
-        elif self._past_grace(record):
+        elif self._past_grace(record) and (body := body or self._body(record)) is not None:
             try:
                 self.starter.start(body)  # the Job was never created, or was deleted: recreate it
             except RunWaiting:

@@ -11,6 +11,7 @@ from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.resync import Resync
 from ferris_operator.runs.retries import Retries
+from ferris_operator.runs.sightings import Sightings
 from ferris_operator.runs.start import Starter
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.settings import Settings
@@ -34,7 +35,8 @@ class RunService:
         self.reports = Reports(runs, self.outcomes, retries)
         self.follower = Follower(kube, runs, self.outcomes, self.reports)
         self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes)
-        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports)
+        self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the resync
+        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings)
         # What the handlers and the runner API call.
         self.start = self.starter.start
         self.cancel = self.follower.cancel

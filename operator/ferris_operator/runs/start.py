@@ -14,6 +14,7 @@ from ferris_operator import metrics, model, ownership, params_schema, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.fresh_reads import FreshReads
 from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, MasterKeyMismatch, Refused, RunStorePort, VaultPort, VersionGone
 from ferris_operator.problems import Problem
@@ -92,6 +93,11 @@ class Starter:
         self.cancel = cancel  # concurrencyPolicy Replace cancels the active runs
         self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
         self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
+        # A burst of runs of one package shares its GETs, each sent after the runs it serves
+        # were seen: a run created right after a package update sees the update.
+        self.packages: FreshReads[tuple[str, str], dict[str, Any] | None] = FreshReads(
+            lambda key: kube.get_package(*key)
+        )
 
     def start(self, body: dict[str, Any]) -> None:
         began = time.monotonic()
@@ -109,7 +115,7 @@ class Starter:
             return
         if existing is None:
             _wait_for_start_after(spec)
-        package = self.kube.get_package(ref.namespace, package_name)
+        package = self.packages.get((ref.namespace, package_name))
         try:
             if existing is None:
                 self._check_chain_depth(meta)

@@ -1,0 +1,66 @@
+"""Which FerrisRun events ask the operator to act (runs/attention.py), and what the watches
+showed of runs and Jobs (runs/sightings.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.runs.attention import needs_attention
+from ferris_operator.runs.sightings import Sightings
+from tests.unit.ferris_operator.fakes import completed_job, owner
+
+
+def run(status: dict[str, Any] | None = None, generation: int = 1, cancel: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "metadata": {"name": "r", "namespace": "a", "uid": "u", "generation": generation},
+        "spec": {"packageRef": {"name": "p"}, **({"cancel": True} if cancel else {})},
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def test_a_new_run_or_one_waiting_to_start_needs_attention() -> None:
+    assert needs_attention(run())
+    assert needs_attention(run({"phase": model.PENDING, "conditions": []}))
+
+
+def test_a_started_run_whose_status_is_current_needs_none_until_its_spec_changes() -> None:
+    started = {"phase": model.RUNNING, "jobName": "r-run", "observedGeneration": 1}
+    assert not needs_attention(run(started))
+    assert needs_attention(run(started, generation=2))
+    assert needs_attention(run(started, cancel=True))
+
+
+def test_an_ended_run_needs_nothing_even_when_asked_to_cancel() -> None:
+    for phase in model.TERMINAL:
+        assert not needs_attention(run({"phase": phase}, cancel=True))
+
+
+def test_sightings_keep_runs_that_have_not_ended_and_each_runs_job() -> None:
+    seen = Sightings()
+    seen.run_seen(run({"phase": model.RUNNING}))
+    assert seen.has_run("u")
+    seen.run_seen(run({"phase": model.SUCCEEDED}))
+    assert not seen.has_run("u")
+    seen.run_seen(run())
+    seen.run_seen(run(), deleted=True)
+    assert not seen.has_run("u")
+    job = completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+    job["spec"] = {"activeDeadlineSeconds": 60, "template": {"spec": {"containers": [{"name": "big"}]}}}
+    seen.job_seen(job)
+    summary = seen.job_of("u")
+    assert summary is not None and summary["spec"] == {"activeDeadlineSeconds": 60}
+    assert summary["status"]["conditions"] == job["status"]["conditions"]
+    older = {**job, "metadata": {**job["metadata"], "uid": "an-older-job"}}
+    seen.job_seen(older, deleted=True)  # a Job deleted after its successor was seen: the successor stays
+    assert seen.job_of("u") is not None
+    seen.job_seen(job, deleted=True)
+    assert seen.job_of("u") is None and seen.sizes() == (0, 0)
+
+
+def test_a_job_that_claims_no_run_is_not_kept() -> None:
+    seen = Sightings()
+    seen.job_seen(completed_job("a", "x", labels={model.LABEL_RUN_UID: "u"}))
+    assert seen.job_of("u") is None
