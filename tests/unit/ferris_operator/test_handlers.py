@@ -1,4 +1,5 @@
-"""The periodic re-read of packages' source Secrets (Handlers.resync_package_sources)."""
+"""The periodic re-read of packages' source Secrets (Handlers.resync_package_sources), and FerrisRun
+events: a waiting run looked at again later, a started one costing nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from ferris_operator import handlers, model
+from ferris_operator.deferred import Deferred
 from ferris_operator.package_service import PackageOutcome
+from ferris_operator.runs import RunWaiting
+from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 
 
@@ -80,3 +84,64 @@ def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_
     handlers.Handlers(components).resync_package_sources()  # type: ignore[arg-type]  # partial fakes
     assert packages.reconciled == ["rotated", "same"]
     assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}})]
+
+
+class FakeRuns:
+    """A run service whose start waits ``waits`` times (package not reconciled), then starts."""
+
+    def __init__(self, waits: int) -> None:
+        self.waits = waits
+        self.started: list[str] = []
+        self.sightings = Sightings()
+
+    def start(self, body: dict[str, Any]) -> None:
+        self.started.append(body["metadata"]["name"])
+        if self.waits:
+            self.waits -= 1
+            raise RunWaiting("PackageNotReconciled", "waiting for FerrisPackage p to be reconciled", delay=0)
+
+
+class RunKube(FakeKube):
+    def __init__(self, run: dict[str, Any]) -> None:
+        super().__init__([])
+        self.run = run
+
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.run if name == self.run["metadata"]["name"] else None
+
+
+def run_handlers(kube: FakeKube, runs: FakeRuns) -> handlers.Handlers:
+    settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
+    components = SimpleNamespace(
+        settings=settings, kube=kube, vault=None, runs=runs, packages=None, schedules=None, events=None,
+        sources=None, scopes=None, scope_store=None,
+    )  # fmt: skip
+    return handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
+
+
+def test_a_run_that_waits_shows_why_once_and_is_started_when_its_wait_is_over() -> None:
+    body: dict[str, Any] = {"metadata": {"namespace": "team", "name": "r", "uid": "u", "generation": 1}, "spec": {}}
+    kube, runs = RunKube(body), FakeRuns(waits=2)
+    handle = run_handlers(kube, runs)
+    now = [0.0]
+    handle.runs_later = Deferred(lambda: now[0])
+    handle.run_event(body, type=None)  # type: ignore[arg-type]  # a plain dict for kopf's Body
+    assert runs.started == ["r"] and len(kube.patched) == 1
+    body["status"] = kube.patched[0][2]
+    handle.run_event(body, type="MODIFIED")  # type: ignore[arg-type]  # its own status write: nothing new to say
+    assert runs.started == ["r", "r"] and len(kube.patched) == 1
+    handle.retry_waiting_runs()
+    assert runs.started == ["r", "r"]  # not due yet
+    now[0] += 2.0  # Intervals.run_waiting_retry
+    handle.retry_waiting_runs()
+    assert runs.started == ["r", "r", "r"] and len(handle.runs_later) == 0
+
+
+def test_a_started_or_ended_run_costs_its_events_nothing() -> None:
+    runs = FakeRuns(waits=0)
+    handle = run_handlers(FakeKube([]), runs)
+    meta = {"namespace": "team", "name": "r", "uid": "u", "generation": 1}
+    started = {"phase": model.RUNNING, "jobName": "r-run", "observedGeneration": 1}
+    handle.run_event({"metadata": meta, "spec": {}, "status": started}, type="MODIFIED")  # type: ignore[arg-type]
+    handle.run_event({"metadata": meta, "spec": {"cancel": True}, "status": {"phase": model.FAILED}}, type=None)  # type: ignore[arg-type]
+    assert runs.started == [] and runs.sightings.has_run("u") is False
