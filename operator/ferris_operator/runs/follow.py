@@ -72,15 +72,19 @@ class Follower:
         self.kube.delete_exact("Job", record.namespace, job["metadata"]["name"], job["metadata"]["uid"], DELETE_NOW)
 
     def on_job(self, job: dict[str, Any]) -> None:
+        """A Job that ended ends its run. The events of a Job still running cost nothing: the
+        runner's reports, not its Job, say how far a run has got."""
+        conditions = {
+            c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+        }
+        if "Failed" not in conditions and "Complete" not in conditions:
+            return
         record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
         if record is None:
             return
         if record.runner_succeeded is not None and not record.terminal:
             self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return
-        conditions = {
-            c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
-        }
         if "Failed" in conditions:
             self._job_failed(record, job, conditions["Failed"])
         elif "Complete" in conditions:
