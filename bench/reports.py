@@ -32,6 +32,7 @@ from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.retries import Retries
+from ferris_operator.runs.sightings import Sightings
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
@@ -147,7 +148,7 @@ def measure(runs: int = 200) -> dict[str, Any]:
         kube = RecordingKube()
         operator_pool = open_pool(url, max_size=8)
         operator_store = RunStore(operator_pool)
-        history = History(kube, operator_store, settings)
+        history = History(kube, operator_store, settings, Sightings())
         reports = Reports(
             operator_store,
             Outcomes(kube, operator_store, history, Retries(kube, operator_store)),
@@ -196,7 +197,9 @@ def measure(runs: int = 200) -> dict[str, Any]:
         # Baseline, same run: publishing inside the request.
         kube = RecordingKube()
         inline_reports = Reports(
-            store, Outcomes(kube, store, History(kube, store, settings), Retries(kube, store)), Retries(kube, store)
+            store,
+            Outcomes(kube, store, History(kube, store, settings, Sightings()), Retries(kube, store)),
+            Retries(kube, store),
         )
         inline = InlinePublishing(pool, inline_reports)
         api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault, EventStore(pool))

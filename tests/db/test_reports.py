@@ -21,6 +21,7 @@ from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.retries import Retries
+from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, MAX_RETRIES_PER_RUN, ReportStore
@@ -142,7 +143,7 @@ def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
     store = RunStore(pool)
     settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
     retries = Retries(kube, store)
-    return Reports(store, Outcomes(kube, store, History(kube, store, settings), retries), retries), kube
+    return Reports(store, Outcomes(kube, store, History(kube, store, settings, Sightings()), retries), retries), kube
 
 
 def test_the_operator_publishes_what_was_reported_and_remembers_it_did(

@@ -10,19 +10,16 @@ from typing import Any
 from ferris_operator import isolation, model
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
+from ferris_operator.runs.sightings import FinishedRun, Sightings
 from ferris_operator.settings import Settings
 
 
-def _finished(run: dict[str, Any]) -> bool:
-    status = run.get("status") or {}
-    return status.get("phase") in model.TERMINAL and bool(status.get("completionTime"))
-
-
 class History:
-    def __init__(self, kube: KubePort, store: RunStorePort, settings: Settings) -> None:
+    def __init__(self, kube: KubePort, store: RunStorePort, settings: Settings, sightings: Sightings) -> None:
         self.kube = kube
         self.store = store
         self.settings = settings
+        self.sightings = sightings  # the finished runs still in the cluster, from the watch
         self._recent: set[tuple[str, str]] = set()  # (namespace, package) with newly finished runs
         self._last_runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -52,27 +49,24 @@ class History:
 
     def sweep(self, everything: bool) -> None:
         """Delete finished runs past their package's history limits or TTL; PostgreSQL keeps
-        them. A burst of runs costs one LIST per namespace, then one GET per package with
+        them. The finished runs come from what the FerrisRun watch showed (no LIST: the pass
+        costs the same however many runs the cluster holds), then one GET per package with
         finished runs. ``everything`` sweeps every package (for TTLs); otherwise only those
         with runs finished since the last sweep."""
         with self._lock:
             recent, self._recent = self._recent, set()
         if not everything and not recent:
             return
-        namespaces = self.settings.watch_namespaces if everything else tuple(sorted({ns for ns, _ in recent}))
-        by_package: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for run in self.kube.iter_runs(namespaces):
-            key = (run["metadata"]["namespace"], run["spec"]["packageRef"]["name"])
-            if _finished(run) and (everything or key in recent):
-                by_package.setdefault(key, []).append(run)
+        by_package = self.sightings.finished_runs(None if everything else recent)
+        watched = self.settings.watch_namespaces
         isolation.each(
             "history",
-            by_package.items(),
+            ((key, runs) for key, runs in by_package.items() if not watched or key[0] in watched),
             lambda item: self._prune(item[0][0], item[0][1], item[1]),
             lambda item: f"history of FerrisPackage {item[0][0]}/{item[0][1]}",
         )
 
-    def _prune(self, namespace: str, package_name: str, finished: list[dict[str, Any]]) -> None:
+    def _prune(self, namespace: str, package_name: str, finished: list[FinishedRun]) -> None:
         """Delete those of the package's ``finished`` runs beyond its limits or past its TTL."""
         package = self.kube.get_package(namespace, package_name)
         if package is None:
@@ -86,17 +80,16 @@ class History:
         }
         # Newest first. status.completionTime has whole seconds; PostgreSQL breaks the ties of
         # runs that finished within the same second.
-        precise = self.store.finish_times([r["metadata"]["uid"] for r in finished])
+        precise = self.store.finish_times([r.uid for r in finished])
 
-        def finished_at(run: dict[str, Any]) -> datetime.datetime:
-            return precise.get(run["metadata"]["uid"]) or model.parse_timestamp(run["status"]["completionTime"])
+        def finished_at(run: FinishedRun) -> datetime.datetime:
+            return precise.get(run.uid) or model.parse_timestamp(run.completion_time)
 
         finished.sort(key=finished_at, reverse=True)
         kept: dict[str, int] = {}
         now = model.utcnow()
         for run in finished:
-            phase = run["status"]["phase"]
-            kept[phase] = kept.get(phase, 0) + 1
+            kept[run.phase] = kept.get(run.phase, 0) + 1
             age = (now - finished_at(run)).total_seconds()
-            if kept[phase] > limits[phase] or (ttl is not None and age > ttl):
-                self.kube.delete_run(namespace, run["metadata"]["name"])
+            if kept[run.phase] > limits.get(run.phase, 10) or (ttl is not None and age > ttl):
+                self.kube.delete_run(namespace, run.name)

@@ -29,13 +29,13 @@ class RunService:
         scopes: ScopeReader | None = None,
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
-        self.history = History(kube, runs, settings)
+        self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the periodic passes
+        self.history = History(kube, runs, settings, self.sightings)
         retries = Retries(kube, runs)
         self.outcomes = Outcomes(kube, runs, self.history, retries)
         self.reports = Reports(runs, self.outcomes, retries)
         self.follower = Follower(kube, runs, self.outcomes, self.reports)
         self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes)
-        self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the resync
         self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings)
         # What the handlers and the runner API call.
         self.start = self.starter.start

@@ -1,12 +1,14 @@
-"""What the watches last showed of runs and their Jobs, kept so that the periodic resync reads
+"""What the watches last showed of runs and their Jobs, kept so that the periodic passes read
 memory instead of listing every FerrisRun and Job again: which runs that have not ended exist,
-and each run's Job as far as following it needs. Fed by the FerrisRun and Job event handlers
-(kopf's first listing after a start included); a run missing here is read once from the API
-server before anything is concluded from its absence."""
+each run's Job as far as following it needs (the resync), and the finished runs still in the
+cluster, by package, in brief (the history limits and TTLs). Fed by the FerrisRun and Job event
+handlers (kopf's first listing after a start included); a run missing here is read once from
+the API server before anything is concluded from its absence."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model, ownership
@@ -26,19 +28,49 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished FerrisRun still in the cluster, as much as its history limits need."""
+
+    uid: str
+    name: str
+    phase: str
+    completion_time: str
+
+
+PackageKey = tuple[str, str]  # namespace, package name
+
+
 class Sightings:
     def __init__(self) -> None:
         self._runs: set[str] = set()  # UIDs of FerrisRuns whose status does not show an end
         self._jobs: dict[str, dict[str, Any]] = {}  # claimed run UID -> Job summary
+        self._finished: dict[PackageKey, dict[str, FinishedRun]] = {}
         self._lock = threading.Lock()
 
     def run_seen(self, body: dict[str, Any], deleted: bool = False) -> None:
-        uid = body["metadata"]["uid"]
+        meta, status = body["metadata"], body.get("status") or {}
+        uid, phase = meta["uid"], status.get("phase")
+        key = (meta["namespace"], str(((body.get("spec") or {}).get("packageRef") or {}).get("name", "")))
+        finished = not deleted and phase in model.TERMINAL and bool(status.get("completionTime"))
         with self._lock:
-            if deleted or (body.get("status") or {}).get("phase") in model.TERMINAL:
+            if deleted or phase in model.TERMINAL:
                 self._runs.discard(uid)
             else:
                 self._runs.add(uid)
+            if finished:
+                self._finished.setdefault(key, {})[uid] = FinishedRun(
+                    uid, meta["name"], str(phase), str(status["completionTime"])
+                )
+            elif uid in self._finished.get(key, {}):
+                del self._finished[key][uid]
+                if not self._finished[key]:
+                    del self._finished[key]
+
+    def finished_runs(self, keys: set[PackageKey] | None = None) -> dict[PackageKey, list[FinishedRun]]:
+        """The finished runs still in the cluster of the packages ``keys`` (every package when None)."""
+        with self._lock:
+            return {key: list(runs.values()) for key, runs in self._finished.items() if keys is None or key in keys}
 
     def job_seen(self, job: dict[str, Any], deleted: bool = False) -> None:
         """A claim only: whoever reads it checks that the run controls the Job."""
@@ -59,6 +91,7 @@ class Sightings:
         with self._lock:
             return self._jobs.get(run_uid)
 
-    def sizes(self) -> tuple[int, int]:
+    def sizes(self) -> tuple[int, int, int]:
+        """Runs not ended, Jobs, finished runs."""
         with self._lock:
-            return len(self._runs), len(self._jobs)
+            return len(self._runs), len(self._jobs), sum(len(runs) for runs in self._finished.values())

@@ -42,8 +42,8 @@ def test_sightings_keep_runs_that_have_not_ended_and_each_runs_job() -> None:
     seen = Sightings()
     seen.run_seen(run({"phase": model.RUNNING}))
     assert seen.has_run("u")
-    seen.run_seen(run({"phase": model.SUCCEEDED}))
-    assert not seen.has_run("u")
+    seen.run_seen(run({"phase": model.SUCCEEDED, "completionTime": "2026-11-30T10:00:00Z"}))
+    assert not seen.has_run("u") and [r.name for r in seen.finished_runs()[("a", "p")]] == ["r"]
     seen.run_seen(run())
     seen.run_seen(run(), deleted=True)
     assert not seen.has_run("u")
@@ -57,7 +57,7 @@ def test_sightings_keep_runs_that_have_not_ended_and_each_runs_job() -> None:
     seen.job_seen(older, deleted=True)  # a Job deleted after its successor was seen: the successor stays
     assert seen.job_of("u") is not None
     seen.job_seen(job, deleted=True)
-    assert seen.job_of("u") is None and seen.sizes() == (0, 0)
+    assert seen.job_of("u") is None and seen.sizes() == (0, 0, 0)
 
 
 def test_a_job_that_claims_no_run_is_not_kept() -> None:

@@ -1,4 +1,5 @@
-"""History limits and TTLs of finished runs (RunService.sweep_history) against a fake Kube."""
+"""History limits and TTLs of finished runs (RunService.sweep_history) against a fake Kube: the
+finished runs come from what the FerrisRun watch showed, never from a LIST."""
 
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ class FakeKube:
     def __init__(self, runs: list[dict[str, Any]], packages: dict[tuple[str, str], dict[str, Any]]) -> None:
         self.runs = runs
         self.packages = packages
-        self.listed: list[tuple[str, ...]] = []
+        self.package_reads: list[tuple[str, str]] = []
         self.deleted: list[str] = []
 
     def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        self.listed.append(namespaces)
-        return iter([r for r in self.runs if not namespaces or r["metadata"]["namespace"] in namespaces])
+        raise AssertionError("the history listed FerrisRuns")
 
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.package_reads.append((namespace, name))
         spec = self.packages.get((namespace, name))
         return None if spec is None else {"metadata": {"name": name}, "spec": spec}
 
@@ -84,7 +85,10 @@ class FakeRunStore:
 
 def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("/x"))
-    return RunService(kube, None, store or FakeRunStore(), settings, None)
+    runs = RunService(kube, None, store or FakeRunStore(), settings, None)
+    for body in kube.runs:  # what the FerrisRun watch showed
+        runs.sightings.run_seen(body)
+    return runs
 
 
 def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:
@@ -108,12 +112,21 @@ def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
     runs_service = service(kube)
     runs_service.sweep_history(everything=False)
-    assert kube.listed == [] and kube.deleted == []  # nothing finished: no API call at all
+    assert kube.package_reads == [] and kube.deleted == []  # nothing finished: no API call at all
     runs_service.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
     runs_service.sweep_history(everything=False)
-    assert kube.listed == [("b",)] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
+    assert kube.package_reads == [("b", "q")] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
     runs_service.sweep_history(everything=False)
-    assert kube.listed == [("b",)]  # consumed
+    assert kube.package_reads == [("b", "q")]  # consumed
+
+
+def test_a_run_deleted_from_the_cluster_is_no_longer_counted() -> None:
+    runs = [run("a", f"ok-{i}", "p", model.SUCCEEDED, finished_minutes_ago=i) for i in range(3)]
+    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2}})
+    runs_service = service(kube)
+    runs_service.sightings.run_seen(runs[0], deleted=True)  # the newest, deleted by a person
+    runs_service.sweep_history(everything=True)
+    assert kube.deleted == []  # two left: within the limit
 
 
 def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -> None:
