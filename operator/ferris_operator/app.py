@@ -75,6 +75,7 @@ class OperatorApp:
         settings.watching.client_timeout = tuning.watch_client_timeout
         settings.networking.request_timeout = tuning.request_timeout
         settings.execution.max_workers = tuning.max_workers
+        settings.watching.chunk_size = tuning.list_chunk
         # Only the Jobs and pods of runs reach the operator: a cluster's other pods cost it nothing.
         # A filter, never proof: the handlers check each one's ownerReferences.
         settings.watching.label_selectors["batch", "v1", "jobs"] = model.LABEL_RUN_UID

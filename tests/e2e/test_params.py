@@ -79,3 +79,5 @@ def test_a_run_created_right_after_a_package_update_sees_that_update(ferris: Fer
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert run["status"]["packageGeneration"] == generation, (value, run["status"])
         assert f"value {value}" in ferris.steps(run["metadata"]["uid"])[0][4]
+        kopf_marks = [key for key in run["metadata"].get("annotations") or {} if key.startswith("kopf.")]
+        assert kopf_marks == [], kopf_marks  # handled from its events: nothing written on the run
