@@ -76,18 +76,20 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     }
 
 
-def paced_latency(stack: FerrisStack, api: client.ApiClient, rate: float, seconds: float) -> dict[str, Any]:
+def paced_latency(
+    stack: FerrisStack, api: client.ApiClient, rate: float, seconds: float, tag: str = ""
+) -> dict[str, Any]:
     """Runs created at ``rate`` per second: create -> Job latency of Ferris, and of a Secret and
     a Job created directly, with the node cordoned (admission alone) and, for Ferris, again with
     the pods running beside it."""
     n = int(rate * seconds)
     figures: dict[str, Any] = {"rate_per_s": rate, "n": n}
-    raw_ns = namespace(api, "bench-paced-raw")
+    raw_ns = namespace(api, f"bench-paced-raw{tag}")
     with Cordon(stack) as cordon:
         raw = admission.raw_batch(api, raw_ns, admission.Batch(n, 8, rate=rate, jobs_created=cordon.release))
     figures["raw"] = raw.summary(n, objects_per_item=2)
     for label, cordoned in (("ferris", True), ("ferris_with_pods", False)):
-        ns = namespace(api, f"bench-paced-{label.replace('_', '-')}")
+        ns = namespace(api, f"bench-paced-{label.replace('_', '-')}{tag}")
         package(api, ns, "paced")
         wait_ready(api, ns, "paced")
         with Cordon(stack, active=cordoned) as cordon:
@@ -148,8 +150,10 @@ def table(results: dict[str, Any]) -> str:
     if "scaling" in results:
         s = results["scaling"]
         lines.append(f"per-run cost N={s['large_n']} / N={s['small_n']}: {s['per_run_ratio']:.2f} (flat = 1.00)")
-    if "paced" in results:
-        p = results["paced"]
+    for key, when in (("paced_fresh", "fresh stack"), ("paced", "after the admission stage's runs")):
+        if key not in results:
+            continue
+        p = results[key]
         for label, title in (
             ("raw", "Secret+Job directly, node cordoned"),
             ("ferris", "Ferris, node cordoned"),
@@ -157,7 +161,7 @@ def table(results: dict[str, Any]) -> str:
         ):
             row = p[label]
             lines.append(
-                f"at {p['rate_per_s']:.0f}/s ({title}): create->Job p50 {row['create_to_job_p50_ms']:.0f} ms, "
+                f"at {p['rate_per_s']:.0f}/s, {when} ({title}): create->Job p50 {row['create_to_job_p50_ms']:.0f} ms, "
                 f"p99 {row['create_to_job_p99_ms']:.0f} ms"
             )
     for row in results["admission"]:
@@ -244,6 +248,9 @@ def main() -> None:
     with FerrisStack() as stack:
         api = client_for(stack.kubeconfig).api
         api.configuration.connection_pool_maxsize = 32
+        if "paced" in stages:  # on a fresh stack, then again after the admission stage's runs
+            results["paced_fresh"] = paced_latency(stack, api, args.rate, seconds=10, tag="-fresh")
+            save("paced on a fresh stack")
         for n in sizes:
             results["admission"].append(admission_pair(stack, api, n, args.concurrency, str(n)))
             save(f"admission N={n}")
