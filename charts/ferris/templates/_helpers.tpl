@@ -95,11 +95,15 @@ app.kubernetes.io/component: runner
 
 {{/* Rules the operator needs in each namespace it serves (see rbac.yaml). */}}
 {{- define "ferris.namespacedRules" }}
-# Reconcile packages and runs; kopf patches annotations (progress) and finalizers (package
-# cleanup); the operator deletes finished runs past their TTL or history limit.
+# Reconcile packages; kopf patches their annotations (progress) and finalizers (cleanup).
 - apiGroups: ["ferris.io"]
-  resources: ["ferrispackages", "ferrisruns"]
-  verbs: ["get", "list", "watch", "patch", "update", "delete"]
+  resources: ["ferrispackages"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Follow runs (handled from their events: nothing is written on a run but its status), and
+# delete finished runs past their TTL or history limit.
+- apiGroups: ["ferris.io"]
+  resources: ["ferrisruns"]
+  verbs: ["get", "list", "watch", "delete"]
 # Make the runs of packages' schedules, retries and events (each under a name derived from
 # what started it; one that exists is read back to check it is that start's run).
 - apiGroups: ["ferris.io"]
