@@ -19,6 +19,7 @@ from ferris_operator.coalesce import Coalescer
 from ferris_operator.handlers import Components, Handlers
 from ferris_operator.health import health_app
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
+from ferris_operator.k8s.watch import Watch
 from ferris_operator.peering import Peering
 
 log = logging.getLogger("ferris.operator")
@@ -52,6 +53,7 @@ class OperatorApp:
         # One routing pass at a time; events stored during a pass get another one after it.
         self.events = Coalescer(lambda _: self.handlers.route_events(), 1)
         self._listener: Listener | None = None
+        self._watches: list[Watch] = []
         self.registry = kopf.OperatorRegistry()
         self.ready = False
         self._servers: list[web.AppRunner] = []
@@ -76,10 +78,6 @@ class OperatorApp:
         settings.networking.request_timeout = tuning.request_timeout
         settings.execution.max_workers = tuning.max_workers
         settings.watching.chunk_size = tuning.list_chunk
-        # Only the Jobs and pods of runs reach the operator: a cluster's other pods cost it nothing.
-        # A filter, never proof: the handlers check each one's ownerReferences.
-        settings.watching.label_selectors["batch", "v1", "jobs"] = model.LABEL_RUN_UID
-        settings.watching.label_selectors["", "v1", "pods"] = model.LABEL_RUN_UID
         settings.peering.priority = self.peering.priority  # random: equal ones would pause every replica
         settings.peering.lifetime = self.peering.lifetime
 
@@ -106,11 +104,34 @@ class OperatorApp:
                 lambda: active() and loop.call_soon_threadsafe(self._catch_up),
             )
             self._listener.start()
-        # A standby that becomes active takes up what the other one left.
-        self.peering.on_active = lambda: loop.call_soon_threadsafe(self._catch_up)
+        self._watches = self._run_children_watches(active)
+        for watch in self._watches:
+            watch.start()
+
+        def became_active() -> None:  # a standby that becomes active takes up what the other one left
+            loop.call_soon_threadsafe(self._catch_up)
+            for watch in self._watches:
+                watch.relist()
+
+        self.peering.on_active = became_active
         for periodic in loops.loops(self.handlers, self.settings.intervals, keys, self.peering):
             self._background.append(asyncio.create_task(loops.every(periodic, active)))
         self.ready = True
+
+    def _run_children_watches(self, active: Callable[[], bool]) -> list[Watch]:
+        """Runs' Jobs and pods, watched without kopf (k8s/watch.py) and label-selected by the API
+        server: a cluster's other pods and Jobs never reach the operator. The label is a filter,
+        never proof: the handlers check each object's ownerReferences."""
+        kube, handlers = self.components.kube, self.handlers
+        watches = []
+        for namespace in self.settings.watch_namespaces or (None,):
+            jobs, pods = kube.job_lister(namespace), kube.pod_lister(namespace)
+            suffix = f" in {namespace}" if namespace else ""
+            watches += [
+                Watch(f"Jobs{suffix}", jobs, model.LABEL_RUN_UID, lambda t, o: handlers.job_event(t, o, active())),
+                Watch(f"pods{suffix}", pods, model.LABEL_RUN_UID, lambda t, o: handlers.pod_event(t, o, active())),
+            ]
+        return watches
 
     def _catch_up(self) -> None:
         """After (re)connecting: the reports and events stored while nobody listened. One pass
@@ -130,6 +151,8 @@ class OperatorApp:
         self.ready = False
         if self._listener is not None:
             await asyncio.to_thread(self._listener.stop)
+        for watch in self._watches:
+            await asyncio.to_thread(watch.stop)
         for task in self._background:
             task.cancel()
         for runner in self._servers:

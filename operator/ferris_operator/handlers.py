@@ -79,9 +79,6 @@ class Handlers:
         """Every kopf handler, under the ids kopf has always stored them with."""
         on = kopf.on
         on.event(*RUNS, registry=registry, id="run_event")(self.run_event)
-        run_child = {model.LABEL_RUN_UID: kopf.PRESENT}  # a filter only: ownership is checked by the service
-        on.event("batch", "v1", "jobs", labels=run_child, registry=registry, id="job_event")(self.job_event)
-        on.event("", "v1", "pods", labels=run_child, registry=registry, id="pod_event")(self.pod_event)
         for reacts in (on.resume, on.create, on.update):  # update: spec, labels or annotations
             reacts(*PACKAGES, registry=registry, id="package_changed")(self.package_changed)
         on.delete(*PACKAGES, registry=registry, id="package_deleted")(self.package_deleted)
@@ -142,17 +139,22 @@ class Handlers:
         if any(current.get(field) != value for field, value in status.items()):  # no write that says nothing new
             self.kube.patch_status(model.RUNS, meta["namespace"], meta["name"], status)
 
-    def job_event(self, body: kopf.Body, type: str | None, **_: Any) -> None:
-        raw = dict(body)
-        self.runs.sightings.job_seen(raw, deleted=type == "DELETED")
+    # ---- runs' Jobs and pods (app.py watches them, label-selected, without kopf) -----------------
+    def job_event(self, type: str | None, job: dict[str, Any], acting: bool = True) -> None:
+        """A run's Job changed. A standby replica only keeps what it saw (``acting`` False)."""
+        self.runs.sightings.job_seen(job, deleted=type == "DELETED")
+        if not acting:
+            return
         try:
-            self.runs.on_job(raw)
+            self.runs.on_job(job)
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()  # the periodic resync catches up later
 
-    def pod_event(self, body: kopf.Body, **_: Any) -> None:
+    def pod_event(self, type: str | None, pod: dict[str, Any], acting: bool = True) -> None:
+        if not acting or type == "DELETED":
+            return
         try:
-            self.runs.on_pod(dict(body))
+            self.runs.on_pod(pod)
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 

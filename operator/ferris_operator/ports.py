@@ -7,7 +7,7 @@ them. Services depend on these, never on the adapters' modules, so a test's fake
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -145,6 +145,11 @@ class KubePort(Protocol):
 
     def bundle_owners(self, namespace: str) -> dict[str, str | None]: ...
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]: ...
+    def job_lister(self, namespace: str | None) -> Callable[..., Any]:
+        """The list/watch call of Jobs in ``namespace`` (every namespace when None), for k8s/watch.py."""
+        ...
+
+    def pod_lister(self, namespace: str | None) -> Callable[..., Any]: ...
     def event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
     ) -> None: ...

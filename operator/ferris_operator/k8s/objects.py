@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client
@@ -234,6 +235,17 @@ class Kube:
         )
         items = found.get("items") or []
         return {item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in items}
+
+    def job_lister(self, namespace: str | None) -> Callable[..., Any]:
+        """The list (and, with watch=True, watch) call of Jobs in ``namespace`` (all when None)."""
+        if namespace is None:
+            return self.batch.list_job_for_all_namespaces
+        return functools.partial(self.batch.list_namespaced_job, namespace)
+
+    def pod_lister(self, namespace: str | None) -> Callable[..., Any]:
+        if namespace is None:
+            return self.core.list_pod_for_all_namespaces
+        return functools.partial(self.core.list_namespaced_pod, namespace)
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
         pods = self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")

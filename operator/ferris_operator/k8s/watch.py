@@ -1,0 +1,155 @@
+"""A list-then-watch of one kind of object, label-selected by the API server, in a thread of its
+own, handing plain JSON to a callback. For the objects a run makes (Jobs, pods): each run's
+Job and pod change five times or more, and kopf's machinery costs milliseconds per event where
+a JSON line costs a fraction of one (see docs/architecture.md, "Cost per run").
+
+The watch resumes from the last resourceVersion it saw (bookmarks included); when the API
+server answers 410 Gone, or the stream breaks in a way a resume cannot mend, it lists again
+and hands every object over again: handlers are level-based."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger("ferris.watch")
+
+Handler = Callable[[str | None, dict[str, Any]], None]  # (event type, None when listed; object)
+GONE = 410
+
+
+class Expired(Exception):
+    """The resourceVersion is too old to resume from: list again."""
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if pending.strip():
+        yield pending
+
+
+class Watch:
+    def __init__(
+        self,
+        name: str,
+        list_call: Callable[..., Any],
+        label_selector: str,
+        handle: Handler,
+        server_timeout: int = 270,
+        page: int = 500,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.list_call = list_call  # e.g. BatchV1Api.list_job_for_all_namespaces
+        self.label_selector = label_selector
+        self.handle = handle
+        self.server_timeout = server_timeout
+        self.page = page
+        self.retry_seconds = retry_seconds
+        self._stopping = threading.Event()
+        self._relist = threading.Event()
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._close()
+        self._thread.join(timeout=10)
+
+    def relist(self) -> None:
+        """Hand every object over again (a standby replica that became the active one)."""
+        self._relist.set()
+        self._close()
+
+    def _close(self) -> None:
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):  # closing a broken stream: nothing more to do
+                response.close()
+
+    def _run(self) -> None:
+        version = ""
+        while not self._stopping.is_set():
+            try:
+                if not version or self._relist.is_set():
+                    self._relist.clear()
+                    version = self._list()
+                version = self._watch(version)
+            except Expired:
+                version = ""
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                if not self._relist.is_set():
+                    log.warning("watch of %s broke (%s); resuming", self.name, type(exc).__name__)
+                    self._stopping.wait(self.retry_seconds)
+
+    def _list(self) -> str:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": self.label_selector, "limit": self.page}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                response = self.list_call(_preload_content=False, **kwargs)
+            except ApiException as exc:
+                if exc.status == GONE:  # the continue token expired: start the list again
+                    token = None
+                    continue
+                raise
+            found = json.loads(response.data)
+            for obj in found.get("items") or []:
+                self._hand_over(None, obj)
+            meta = found.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                return str(meta.get("resourceVersion", ""))
+
+    def _watch(self, version: str) -> str:
+        response = self.list_call(
+            _preload_content=False,
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=version,
+            label_selector=self.label_selector,
+            timeout_seconds=self.server_timeout,
+            _request_timeout=(10, self.server_timeout + 30),
+        )
+        self._response = response
+        try:
+            for line in _lines(response.stream(65536, decode_content=True)):
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == GONE:
+                        raise Expired
+                    raise RuntimeError(str(obj.get("message", "watch error")))
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                if kind != "BOOKMARK":
+                    self._hand_over(kind, obj)
+                if self._stopping.is_set() or self._relist.is_set():
+                    break
+        finally:
+            self._response = None
+            response.release_conn()
+        return version
+
+    def _hand_over(self, kind: str | None, obj: dict[str, Any]) -> None:
+        try:
+            self.handle(kind, obj)
+        except Exception:  # one object's failure never stops the watch
+            meta = obj.get("metadata") or {}
+            log.exception("%s %s/%s could not be handled", self.name, meta.get("namespace"), meta.get("name"))
