@@ -70,7 +70,14 @@ def test_the_api_server_then_etcd_restart_under_a_burst_and_every_run_ends_once(
     cluster.restart("etcd")
     found = ended(ferris, ns, first + second)
     phases = collections.Counter(found[n]["status"]["phase"] for n in first + second)
-    assert phases == {"Succeeded": 30}, phases
+    ends = {
+        n: [c.get("message") for c in found[n]["status"].get("conditions") or [] if c["type"] == "Succeeded"]
+        for n in first + second
+    }
+    assert phases == {"Succeeded": 30}, (
+        phases,
+        {n: e for n, e in ends.items() if found[n]["status"]["phase"] != "Succeeded"},
+    )
     jobs = ferris.kubectl("get", "jobs", "-n", ns, "-o", "jsonpath={.items[*].metadata.labels.ferris\\.io/run-uid}")
     per_run = collections.Counter(jobs.stdout.split())
     assert len(per_run) == 30 and set(per_run.values()) == {1}, per_run

@@ -16,9 +16,16 @@ from ferris_operator.ports import Refused
 T = TypeVar("T")
 NOT_FOUND, CONFLICT, INVALID = 404, 409, 422
 
+
+class ResourceNotServed(Exception):
+    """A 404 for the kind, not for the object: the API server has just started and does not
+    serve the CRD yet. Never "the object does not exist"."""
+
+
 # "The API server cannot be reached": connection refused or reset (it restarts), as the client's
-# transport raises it. Whoever catches it tries again shortly instead of failing the object.
-API_UNREACHABLE = (urllib3.exceptions.HTTPError,)
+# transport raises it, or a kind it does not serve yet. Whoever catches it tries again shortly
+# instead of failing the object.
+API_UNREACHABLE = (urllib3.exceptions.HTTPError, ResourceNotServed)
 
 
 def is_not_found(exc: ApiException) -> bool:
@@ -34,14 +41,31 @@ def is_invalid(exc: ApiException) -> bool:
     return bool(exc.status == INVALID)
 
 
+def _object_not_found(exc: ApiException) -> bool:
+    """A 404 that names the object (a Status, reason NotFound, with details.name); the API
+    server answers a path it does not serve (yet) with a plain "404 page not found"."""
+    try:
+        status = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        return False
+    return (
+        isinstance(status, dict)
+        and status.get("reason") == "NotFound"
+        and bool((status.get("details") or {}).get("name"))
+    )
+
+
 def or_none(call: Callable[[], T]) -> T | None:
-    """The object, or None when it does not exist."""
+    """The object, or None when it does not exist (``ResourceNotServed`` when the API server
+    cannot tell yet)."""
     try:
         return call()
     except ApiException as exc:
-        if is_not_found(exc):
+        if not is_not_found(exc):
+            raise
+        if _object_not_found(exc):
             return None
-        raise
+        raise ResourceNotServed(f"the API server does not serve this kind yet: {str(exc.body)[:120]}") from None
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ferris_operator import model, ownership
 from ferris_operator.k8s.errors import (
+    ResourceNotServed,
     is_conflict,
     is_invalid,
     is_not_found,
@@ -113,7 +114,10 @@ class Kube:
             if namespace
             else (self.custom.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name)
         )
-        obj = or_none(lambda: self._call(*call))
+        try:
+            obj = or_none(lambda: self._call(*call))
+        except ResourceNotServed:  # no peering CRD installed: no peering object
+            return None
         return None if obj is None else dict(obj)
 
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
