@@ -48,7 +48,7 @@ class Resync:
         records = list(self.store.active())
         stuck: dict[str, list[RunRecord]] = {}
         for record in records:
-            if record.phase == model.PENDING and self.sightings.job_of(record.uid) and self._past_grace(record):
+            if record.phase == model.PENDING and self._job(record) and self._past_grace(record):
                 stuck.setdefault(record.namespace, []).append(record)
         ended = set()
         for namespace, pending in stuck.items():  # a pod that cannot mount its bundle waits forever
@@ -78,6 +78,9 @@ class Resync:
         )
         self.outcomes.delete_child("Job", record.namespace, model.job_name(record.name), record.uid, DELETE_NOW)
 
+    def _job(self, record: RunRecord) -> dict[str, Any] | None:
+        return self.sightings.job_of(record.namespace, model.job_name(record.name))
+
     def _body(self, record: RunRecord) -> dict[str, Any] | None:
         body = self.kube.read("FerrisRun", record.namespace, record.name)
         return body if body is not None and body["metadata"].get("uid") == record.uid else None
@@ -93,7 +96,7 @@ class Resync:
             self.reports.take_up(record)
             if record.runner_succeeded is not None:
                 return
-        job = self.sightings.job_of(record.uid)
+        job = self._job(record)
         if job is not None:
             self.follower.on_job(job)
         elif self._past_grace(record) and (body := body or self._body(record)) is not None:

@@ -44,7 +44,9 @@ PackageKey = tuple[str, str]  # namespace, package name
 class Sightings:
     def __init__(self) -> None:
         self._runs: set[str] = set()  # UIDs of FerrisRuns whose status does not show an end
-        self._jobs: dict[str, dict[str, Any]] = {}  # claimed run UID -> Job summary
+        # (namespace, name) -> summary of a Job that claims a run: looked up by the name the run
+        # gives its Job, so a Job elsewhere claiming the same run cannot hide the run's own
+        self._jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._finished: dict[PackageKey, dict[str, FinishedRun]] = {}
         self._lock = threading.Lock()
 
@@ -74,22 +76,24 @@ class Sightings:
 
     def job_seen(self, job: dict[str, Any], deleted: bool = False) -> None:
         """A claim only: whoever reads it checks that the run controls the Job."""
-        run_uid = ownership.controlling_run_uid(job)
-        if run_uid is None:
+        meta = job["metadata"]
+        if ownership.controlling_run_uid(job) is None:
             return
+        key = (str(meta.get("namespace")), str(meta.get("name")))
         with self._lock:
             if not deleted:
-                self._jobs[run_uid] = job_summary(job)
-            elif (self._jobs.get(run_uid) or {}).get("metadata", {}).get("uid") == job["metadata"].get("uid"):
-                del self._jobs[run_uid]
+                self._jobs[key] = job_summary(job)
+            elif (self._jobs.get(key) or {}).get("metadata", {}).get("uid") == meta.get("uid"):
+                del self._jobs[key]
 
     def has_run(self, uid: str) -> bool:
         with self._lock:
             return uid in self._runs
 
-    def job_of(self, run_uid: str) -> dict[str, Any] | None:
+    def job_of(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job of that name in that namespace, if one claiming a run was seen."""
         with self._lock:
-            return self._jobs.get(run_uid)
+            return self._jobs.get((namespace, name))
 
     def sizes(self) -> tuple[int, int, int]:
         """Runs not ended, Jobs, finished runs."""

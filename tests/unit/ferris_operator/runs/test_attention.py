@@ -50,17 +50,17 @@ def test_sightings_keep_runs_that_have_not_ended_and_each_runs_job() -> None:
     job = completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
     job["spec"] = {"activeDeadlineSeconds": 60, "template": {"spec": {"containers": [{"name": "big"}]}}}
     seen.job_seen(job)
-    summary = seen.job_of("u")
+    summary = seen.job_of("a", "r-run")
     assert summary is not None and summary["spec"] == {"activeDeadlineSeconds": 60}
     assert summary["status"]["conditions"] == job["status"]["conditions"]
     older = {**job, "metadata": {**job["metadata"], "uid": "an-older-job"}}
     seen.job_seen(older, deleted=True)  # a Job deleted after its successor was seen: the successor stays
-    assert seen.job_of("u") is not None
+    assert seen.job_of("a", "r-run") is not None
     seen.job_seen(job, deleted=True)
-    assert seen.job_of("u") is None and seen.sizes() == (0, 0, 0)
+    assert seen.job_of("a", "r-run") is None and seen.sizes() == (0, 0, 0)
 
 
 def test_a_job_that_claims_no_run_is_not_kept() -> None:
     seen = Sightings()
     seen.job_seen(completed_job("a", "x", labels={model.LABEL_RUN_UID: "u"}))
-    assert seen.job_of("u") is None
+    assert seen.job_of("a", "r-run") is None

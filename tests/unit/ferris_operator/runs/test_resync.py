@@ -54,3 +54,17 @@ def test_a_run_of_the_same_name_but_another_uid_does_not_keep_a_deleted_run_aliv
     kube = CountingKube({("FerrisRun", "a", "nightly"): body(record("new", "a", "nightly"))})
     service(kube, store).resync_active()
     assert store.finished == [("old", model.CANCELLED, "RunDeleted")]
+
+
+def test_a_job_elsewhere_claiming_the_run_does_not_hide_the_runs_own_job() -> None:
+    rec = record("u", "a", "nightly")
+    store, kube = ActiveStore(rec), CountingKube()
+    runs = service(kube, store)
+    runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
+    labels = {model.LABEL_RUN_UID: "u"}
+    runs.sightings.job_seen(completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels=labels))
+    running = completed_job("mallory", "nightly-run", owner("FerrisRun", "u"), labels=labels)
+    running["status"] = {}
+    runs.sightings.job_seen(running)  # seen after the run's own: a claim from another namespace
+    runs.resync_active()
+    assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
