@@ -174,10 +174,6 @@ class Kube:
                 if not token:
                     break
 
-    def list_run_jobs(self, namespace: str) -> list[dict[str, Any]]:
-        jobs = self._call(self.batch.list_namespaced_job, namespace, label_selector=model.LABEL_RUN_UID)
-        return list(jobs.get("items") or [])
-
     def delete_run(self, namespace: str, name: str) -> None:
         with tolerating(is_not_found):
             self.custom.delete_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
