@@ -8,6 +8,9 @@ ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A proxy's CA for pip, for the build only (never in the final image): pass its path with
+# --build-arg PIP_CERT and mount the file there read-only (`make images` does).
+ARG PIP_CERT
 # The operator and the ciphertext format only: no runner, no local cluster.
 COPY ciphertext/ ciphertext/
 COPY pyproject.toml README.md ./

@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser manifests kms-stubs bench soak clean
+.PHONY: setup demo test lint unit cluster-bins browser images manifests kms-stubs bench soak clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -45,6 +45,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## The operator and runner images from the Dockerfiles, into the local cluster's image store
+## (podman + runc; the Python base made from Debian's packages, no registry needed).
+images: $(STAMP)
+	$(BIN)/ferris-devcluster images
 
 ## deploy/ferris.yaml from the chart (a test keeps them in sync).
 manifests: cluster-bins

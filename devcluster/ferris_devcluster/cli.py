@@ -1,4 +1,4 @@
-"""`ferris-devcluster demo | build | up | down | env | status`."""
+"""`ferris-devcluster demo | build | images | up | down | env | status`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ferris_devcluster import binaries
+from ferris_devcluster import binaries, imagebuild
 from ferris_devcluster.cluster import STATE_FILE, LocalCluster, stop_from_state
 from ferris_devcluster.demo import run_demo
 
@@ -24,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=["demo", "build", "up", "down", "env", "status"],
-        help="demo: local cluster + PostgreSQL + operator, then run examples/secrets-demo",
+        choices=["demo", "build", "images", "up", "down", "env", "status"],
+        help="demo: local cluster + PostgreSQL + operator, then run examples/secrets-demo; "
+        "images: build the operator and runner images into the local image store",
     )
     parser.add_argument("--name", default="default", help="several named clusters can run side by side")
     parser.add_argument("--keep", action="store_true", help="demo: leave everything running, print how to reach it")
@@ -36,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "build":
         found = binaries.resolve(build_missing=True)
         print(found.describe())
+        return 0
+    if args.command == "images":
+        for reference in imagebuild.build_images():
+            print(reference)
         return 0
     if args.command == "up":
         if (directory / STATE_FILE).exists():
