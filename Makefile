@@ -33,8 +33,10 @@ cluster-bins: $(STAMP)
 	$(BIN)/ferris-devcluster build
 
 ## The main job: local cluster, embedded PostgreSQL, operator, examples/secrets-demo run, results printed.
+## MODE=containers runs the pods from the real images (built first, as `make images` does).
+MODE ?= processes
 demo: setup
-	$(BIN)/ferris-devcluster demo
+	$(BIN)/ferris-devcluster demo --runtime $(MODE)
 
 ## Everything, as CI runs it: lint, types, unit, PostgreSQL, cluster and end-to-end tests.
 test: setup lint

@@ -30,9 +30,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--name", default="default", help="several named clusters can run side by side")
     parser.add_argument("--keep", action="store_true", help="demo: leave everything running, print how to reach it")
+    parser.add_argument(
+        "--runtime",
+        choices=["processes", "containers"],
+        default=os.environ.get("FERRIS_NODE_RUNTIME", "processes"),
+        help="demo, up: how the node runs pods: host processes (fast) or containers from the images "
+        "`make images` builds (podman + runc)",
+    )
     args = parser.parse_args(argv)
     directory = default_dir(args.name)
     if args.command == "demo":
+        os.environ["FERRIS_NODE_RUNTIME"] = args.runtime
         return run_demo(keep=args.keep)
     if args.command == "build":
         found = binaries.resolve(build_missing=True)
@@ -46,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (directory / STATE_FILE).exists():
             stop_from_state(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        cluster = LocalCluster(directory)
+        cluster = LocalCluster(directory, runtime=args.runtime)
         info = cluster.start()
         # The processes run on in their own sessions; `down` stops them.
         print(info.export_line())

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ferris_devcluster import binaries, control_plane, pki
+from ferris_devcluster import binaries, control_plane, imagebuild, pki
 from ferris_devcluster.kubeconfig import write_kubeconfig
+from ferris_devcluster.node.container_runtime import clear_node, node_id
+from ferris_devcluster.podman import Podman
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.processes import Supervised
 
 STATE_FILE = "cluster.json"
+RUNTIMES = ("processes", "containers")
 
 
 class ClusterStartError(RuntimeError):
@@ -50,10 +53,15 @@ class LocalCluster:
         node_name: str = "process-node",
         images: dict[str, list[str]] | None = None,
         audit: bool = False,
+        runtime: str | None = None,
     ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-cluster-"))
         self.node_name = node_name
         self.images = images
+        # processes (the fast mode) or containers (real images): FERRIS_NODE_RUNTIME by default
+        self.runtime = runtime or os.environ.get("FERRIS_NODE_RUNTIME") or "processes"
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"node runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         self.processes: list[Supervised] = []
         self.bins = binaries.resolve()
         self.api_port = free_port()
@@ -81,7 +89,9 @@ class LocalCluster:
             raise
         info = self.info()
         (self.directory / STATE_FILE).write_text(
-            json.dumps({"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids})
+            json.dumps(
+                {"kubeconfig": str(info.kubeconfig), "server": info.server, "pids": info.pids, "runtime": self.runtime}
+            )
         )
         print(
             f"ferris-devcluster: ready in {time.monotonic() - started:.1f}s ({self.bins.describe()})", file=sys.stderr
@@ -89,6 +99,8 @@ class LocalCluster:
         return info
 
     def _start(self, timeout: float) -> None:
+        if self.runtime == "containers":
+            imagebuild.ensure_current_images()  # the images of this checkout, as `make images` builds them
         self.logs.mkdir(parents=True, exist_ok=True)
         certs = pki.generate(self.directory / "pki")
         write_kubeconfig(self.kubeconfig, self.server, certs.ca_cert, certs.admin_cert, certs.admin_key)
@@ -120,6 +132,8 @@ class LocalCluster:
             str(self.node_dir),
             "--api-port",
             str(self.api_port),
+            "--runtime",
+            self.runtime,
         ]
         if self.images is not None:
             node_argv += ["--images", json.dumps(self.images)]
@@ -142,6 +156,11 @@ class LocalCluster:
             os.killpg(node.pid, signal.SIGKILL)
         node.process.wait()
         self.processes.remove(node)
+        self._clear_containers()
+
+    def _clear_containers(self) -> None:
+        if self.runtime == "containers":
+            clear_node(Podman.local(), node_id(self.node_dir))
 
     def start_node(self) -> None:
         """The process node started again (after ``crash_node``): it finds the pods it ran."""
@@ -209,8 +228,10 @@ class LocalCluster:
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
-            proc.stop()
+            # the node first, given the time its containers' grace periods may take
+            proc.stop(grace=50.0 if proc.name == "process-node" else 10.0)
         self.processes.clear()
+        self._clear_containers()
 
     def destroy(self) -> None:
         self.stop()
@@ -255,5 +276,8 @@ def stop_from_state(directory: Path, grace: float = 10.0) -> bool:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+    state = json.loads(state_path.read_text())
+    if state.get("runtime") == "containers":
+        clear_node(Podman.local(), node_id(directory / "node"))
     state_path.unlink()
     return True

@@ -154,6 +154,13 @@ def build_images() -> list[str]:
     return built
 
 
-def images_present() -> bool:
-    podman = Podman.local()
-    return all(podman.image_exists(reference) for reference in (operator_image(), runner_image()))
+_built_in_this_process = False
+
+
+def ensure_current_images() -> None:
+    """Build the images once per process (layers cached: seconds when nothing changed), so that
+    a container-mode cluster never runs images older than this checkout."""
+    global _built_in_this_process
+    if not _built_in_this_process:
+        build_images()
+        _built_in_this_process = True

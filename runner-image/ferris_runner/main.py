@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -95,6 +96,24 @@ class StateServer(threading.Thread):
             self.responses.flush()
 
 
+class Termination:
+    """SIGTERM (the run cancelled, its pod deleted): passed on to the running script, and no
+    later step starts. The runner is its container's first process, which the kernel gives no
+    default action for SIGTERM: without this handler it would wait out the grace period."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+
 def script_env(work: Path, config_file: Path, state_fds: tuple[int, int]) -> dict[str, str]:
     """The environment of a script: the container's, less everything Ferris-internal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRIS_")}
@@ -126,6 +145,7 @@ def run_step(
     secrets_fd: int | None = None,
     stored_mask: Masker | None = None,
     scoped_fd: int | None = None,
+    termination: Termination | None = None,
 ) -> tuple[int, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
@@ -144,6 +164,10 @@ def run_step(
         stdin=subprocess.DEVNULL,
         pass_fds=(to_child_r, from_child_w, *inherited),
     )
+    if termination is not None:
+        termination.process = process
+        if termination.requested:  # asked to stop while the script was starting
+            process.send_signal(signal.SIGTERM)
     os.close(to_child_r)
     os.close(from_child_w)
     server = StateServer(
@@ -163,6 +187,8 @@ def run_step(
 
 
 def main() -> int:
+    termination = Termination()
+    termination.install()
     run_dir = Path(os.environ.get("FERRIS_RUN_DIR", "/var/run/ferris"))
     work = Path(os.environ.get("FERRIS_WORK_DIR", "/ferris/work"))
     uid = os.environ.get("FERRIS_RUN_UID", "")
@@ -223,13 +249,13 @@ def main() -> int:
     try:
         failed: str | None = None
         for idx, name in enumerate(steps):
-            if failed:
+            if failed or termination.requested:
                 api.step(idx, {"name": name, "phase": "Skipped"})
                 continue
             started = now()
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
             code, output = run_step(
-                work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd
+                work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd, termination
             )
             phase = "Succeeded" if code == 0 else "Failed"
             api.step(
@@ -243,7 +269,9 @@ def main() -> int:
                     "output": fit(output, REPORT_OUTPUT_BYTES),
                 },
             )
-            if code != 0:
+            if termination.requested:
+                failed = f"the runner was stopped (SIGTERM) during step {name}"
+            elif code != 0:
                 failed = f"step {name} exited with code {code}"
         api.finish(failed is None, failed or f"all {len(steps)} steps succeeded")
     except RunnerApiError as exc:

@@ -1,4 +1,4 @@
-"""python -m ferris_devcluster.node --kubeconfig PATH --name NODE --state-dir DIR"""
+"""python -m ferris_devcluster.node --kubeconfig PATH --name NODE --state-dir DIR [--runtime containers]"""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from types import FrameType
 from kubernetes import client, config
 
 from ferris_devcluster.node.agent import Node
+from ferris_devcluster.node.container_runtime import ContainerRuntime
 from ferris_devcluster.node.images import load_table
+from ferris_devcluster.node.process_runtime import ProcessRuntime
+from ferris_devcluster.node.runtime import Runtime
+from ferris_devcluster.podman import Podman
 
 
 def main() -> None:
@@ -22,7 +26,14 @@ def main() -> None:
     parser.add_argument("--name", default="process-node")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--api-port", type=int, required=True)
-    parser.add_argument("--images", help="JSON object: image repository -> entrypoint argv")
+    parser.add_argument("--images", help="processes: JSON object, image repository -> entrypoint argv")
+    parser.add_argument(
+        "--runtime",
+        choices=["processes", "containers"],
+        default="processes",
+        help="processes: images from the image table run as host processes (fast); "
+        "containers: images from the local image store run as containers (podman + runc)",
+    )
     parser.add_argument(
         "--max-pods",
         type=int,
@@ -34,14 +45,12 @@ def main() -> None:
     configuration = client.Configuration()
     config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = 64
-    node = Node(
-        client.ApiClient(configuration),
-        args.name,
-        args.state_dir,
-        load_table(args.images),
-        args.api_port,
-        args.max_pods,
-    )
+    runtime: Runtime
+    if args.runtime == "containers":
+        runtime = ContainerRuntime(Podman.local(), args.state_dir)
+    else:
+        runtime = ProcessRuntime(load_table(args.images), args.api_port)
+    node = Node(client.ApiClient(configuration), args.name, args.state_dir, runtime, args.api_port, args.max_pods)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         node.stopping.set()

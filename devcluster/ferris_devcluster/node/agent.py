@@ -19,6 +19,7 @@ from ferris_devcluster.kube import RawWatch
 from ferris_devcluster.node import registration
 from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.binding import Binder
+from ferris_devcluster.node.runtime import Runtime
 from ferris_devcluster.node.worker import PodWorker, started_here
 
 log = logging.getLogger("process-node")
@@ -30,7 +31,7 @@ class Node:
         api: client.ApiClient,
         name: str,
         state_dir: Path,
-        images: dict[str, list[str]],
+        runtime: Runtime,
         api_port: int,
         max_pods: int = 16,
     ) -> None:
@@ -38,7 +39,7 @@ class Node:
         self.core = client.CoreV1Api(api)
         self.name = name
         self.state_dir = state_dir
-        self.images = images
+        self.runtime = runtime
         self.api_port = api_port
         self.workers: dict[str, PodWorker] = {}
         self.seen: set[str] = set()  # pods this run of the node has taken up
@@ -160,8 +161,10 @@ class Node:
             workers = list(self.workers.values())
         for worker in workers:
             worker.request_stop("node shutdown")
+        deadline = time.monotonic() + 45  # the longest grace period a container gets, and some
         for worker in workers:
-            worker.join(timeout=15)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.runtime.close()
 
     # ---- adapters for workers -------------------------------------------------------------
     def fetch(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:

@@ -106,6 +106,24 @@ def materialize(pod: dict[str, Any], pod_dir: Path, fetch: Fetch, request_token:
     return paths
 
 
+def apply_fs_group(pod: dict[str, Any], volume_paths: dict[str, Path]) -> None:
+    """The pod's fsGroup owns its volumes, as a kubelet sets it: every file and directory gets
+    the group, read for the read-only kinds (a secret's 0400 becomes 0440), read and write for
+    the others, and directories the set-group-id bit."""
+    fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
+    if fs_group is None:
+        return
+    kinds = {v["name"]: next((k for k in READ_ONLY_KINDS if k in v), "emptyDir") for v in pod["spec"]["volumes"]}
+    for name, root in volume_paths.items():
+        mask = 0o440 if kinds.get(name) in READ_ONLY_KINDS else 0o660
+        for path in [root, *root.rglob("*")]:
+            if path.is_symlink():
+                continue
+            os.chown(path, -1, int(fs_group))
+            extra = mask | 0o2110 if path.is_dir() else mask
+            path.chmod(path.stat().st_mode & 0o7777 | extra)
+
+
 def mounts_for(pod: dict[str, Any], container: dict[str, Any], volume_paths: dict[str, Path]) -> list[Mount]:
     kinds = {
         v["name"]: next((k for k in READ_ONLY_KINDS if k in v), "emptyDir") for v in pod["spec"].get("volumes") or []

@@ -3,15 +3,8 @@ private mount namespace, from bind to the pod's terminal status, as a kubelet wo
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,20 +12,20 @@ from typing import Any, Protocol
 
 from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.envvars import EnvError, resolve_env
-from ferris_devcluster.node.images import image_roots, resolve_argv
-from ferris_devcluster.node.volumes import VolumeError, materialize, mounts_for
+from ferris_devcluster.node.podman_run import ContainerConfigError
+from ferris_devcluster.node.runtime import Launch, Runtime, Started
+from ferris_devcluster.node.volumes import Mount, VolumeError, apply_fs_group, materialize, mounts_for
 
 log = logging.getLogger("process-node")
-PR_SET_PDEATHSIG = 1
-KILL_GRACE_DEFAULT = 5.0
+GRACE_DEFAULT = 30.0  # a pod's terminationGracePeriodSeconds when it sets none
 
 
 class Host(Protocol):
-    """What a worker needs from its node: where to keep files, which images run what, and the
+    """What a worker needs from its node: where to keep files, the container runtime, and the
     API calls a kubelet makes for a pod."""
 
     state_dir: Path
-    images: dict[str, list[str]]
+    runtime: Runtime
     api_port: int
 
     def fetch(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None: ...
@@ -42,15 +35,11 @@ class Host(Protocol):
     def pod_done(self, uid: str) -> None: ...
 
 
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class ContainerProcess:
-    def __init__(self, name: str, image: str, process: subprocess.Popen[bytes], termination_file: Path) -> None:
+    def __init__(self, name: str, image: str, started: Started, termination_file: Path) -> None:
         self.name = name
         self.image = image
-        self.process = process
+        self.started = started
         self.termination_file = termination_file
         self.started_at = pod_status.now()
 
@@ -61,9 +50,9 @@ def pod_dir(state_dir: Path, pod: dict[str, Any]) -> Path:
 
 
 def started_here(state_dir: Path, pod: dict[str, Any]) -> bool:
-    """This node started a container of the pod (what a kubelet's runtime would remember): the
-    container's spec is written before its process starts."""
-    return any(pod_dir(state_dir, pod).glob("*.spec.json"))
+    """This node started a container of the pod (what a kubelet's runtime would remember): a
+    marker is written before the container starts."""
+    return any(pod_dir(state_dir, pod).glob("*.started"))
 
 
 class PodWorker(threading.Thread):
@@ -124,11 +113,8 @@ class PodWorker(threading.Thread):
         spec = self.pod["spec"]
         # Images: an image missing from the table never starts, as on a node that cannot pull it.
         for container in spec.get("initContainers", []) + spec["containers"]:
-            if (
-                resolve_argv(self.node.images, container["image"], container.get("command"), container.get("args"))
-                is None
-            ):
-                message = f'Failed to pull image "{container["image"]}": not in the process node\'s image table'
+            if not self.node.runtime.pullable(container["image"]):
+                message = f'Failed to pull image "{container["image"]}": not in the node\'s local images'
                 self.node.patch_status(
                     self.pod, pod_status.waiting(self._containers(), "ErrImagePull", message, start_time)
                 )
@@ -148,20 +134,23 @@ class PodWorker(threading.Thread):
                 )
                 for container in spec.get("initContainers", []) + spec["containers"]:
                     resolve_env(self.pod, container, self.fetch)
+                    self.node.runtime.check(self.pod, container)
                 break
-            except (VolumeError, EnvError) as exc:
-                reason = "CreateContainerConfigError" if isinstance(exc, EnvError) else "ContainerCreating"
+            except (VolumeError, EnvError, ContainerConfigError) as exc:
+                reason = "ContainerCreating" if isinstance(exc, VolumeError) else "CreateContainerConfigError"
                 self.node.patch_status(self.pod, pod_status.waiting(self._containers(), reason, str(exc), start_time))
                 if self._wait_or_stop(2):
                     return [], None
+        apply_fs_group(self.pod, volume_paths)
         deadline = spec.get("activeDeadlineSeconds")
         for container in spec.get("initContainers") or []:
             proc = self._start(container, volume_paths)
             code = self._wait([proc], started, deadline)
             if code is not None:
                 return [self._result(proc)], code
-            if proc.process.returncode != 0:
-                return [self._result(proc)], None
+            result = self._result(proc)
+            if result.exit_code != 0:
+                return [result], None
         procs = [self._start(c, volume_paths) for c in spec["containers"]]
         self.node.patch_status(
             self.pod, pod_status.running([(p.name, p.image, p.started_at) for p in procs], start_time)
@@ -172,55 +161,27 @@ class PodWorker(threading.Thread):
     def _start(self, container: dict[str, Any], volume_paths: dict[str, Path]) -> ContainerProcess:
         pod = self.pod
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOSTNAME": pod["metadata"]["name"],
-            "HOME": "/root",
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.node.api_port),
         }
         env.update(resolve_env(pod, container, self.fetch))
-        argv = resolve_argv(self.node.images, container["image"], container.get("command"), container.get("args"))
-        assert argv is not None
-        mounts = mounts_for(pod, container, volume_paths)
         termination_file = self.dir / "termination" / container["name"]
         termination_file.parent.mkdir(parents=True, exist_ok=True)
         termination_file.write_bytes(b"")
+        termination_file.chmod(0o666)  # the container writes it as whichever user it runs as
         termination_path = container.get("terminationMessagePath", "/dev/termination-log")
-        spec = {
-            "argv": argv,
-            "workingDir": container.get("workingDir"),
-            "preserve": image_roots(),
-            "mounts": [{"source": m.source, "target": m.target, "readOnly": m.read_only} for m in mounts]
-            + [{"source": str(termination_file), "target": termination_path, "readOnly": False}],
-        }
-        spec_file = self.dir / f"{container['name']}.spec.json"
-        spec_file.write_text(json.dumps(spec))
+        mounts = [*mounts_for(pod, container, volume_paths), Mount(str(termination_file), termination_path, False)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"{container['name']}.log", "ab") as out:
-            process = subprocess.Popen(
-                [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    sys.executable,
-                    "-I",
-                    "-m",
-                    "ferris_devcluster.node.podexec",
-                    str(spec_file),
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        return ContainerProcess(container["name"], container["image"], process, termination_file)
+        # Written before the container starts: after a restart, the node knows it ran this pod.
+        (self.dir / f"{container['name']}.started").write_text(pod_status.now())
+        launch = Launch(pod, container, env, mounts, self.dir, self.log_dir / f"{container['name']}.log")
+        started = self.node.runtime.start(launch)
+        return ContainerProcess(container["name"], container["image"], started, termination_file)
 
     def _wait(self, procs: list[ContainerProcess], started: float, deadline: int | None) -> tuple[str, str] | None:
         """Wait until every process exits; stop them on deletion or deadline. Returns a pod-level reason."""
-        while any(p.process.poll() is None for p in procs):
+        while any(p.started.running() for p in procs):
             if deadline is not None and time.monotonic() - started > deadline:
                 self._kill(procs)
                 return (
@@ -233,26 +194,27 @@ class PodWorker(threading.Thread):
         return None
 
     def _kill(self, procs: list[ContainerProcess]) -> None:
+        """SIGTERM, then SIGKILL after the pod's grace period (or the runtime's cap)."""
         grace = self.pod["spec"].get("terminationGracePeriodSeconds")
-        grace = KILL_GRACE_DEFAULT if grace is None else min(float(grace), KILL_GRACE_DEFAULT)
+        grace = GRACE_DEFAULT if grace is None else float(grace)
+        cap = self.node.runtime.max_grace
+        if cap is not None:
+            grace = min(grace, cap)
         for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.process.pid, signal.SIGTERM)
+            p.started.terminate()
         end = time.monotonic() + grace
-        while time.monotonic() < end and any(p.process.poll() is None for p in procs):
+        while time.monotonic() < end and any(p.started.running() for p in procs):
             time.sleep(0.05)
         for p in procs:
-            if p.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.process.pid, signal.SIGKILL)
-                p.process.wait()
+            if p.started.running():
+                p.started.kill()
 
     def _result(self, proc: ContainerProcess) -> pod_status.ContainerResult:
-        code = proc.process.wait()
-        if code < 0:  # killed by a signal: report as a container runtime would
-            code = 128 - code
+        end = proc.started.finish()
         try:
             message = proc.termination_file.read_text(errors="replace")[:4096]
         except OSError:
             message = ""
-        return pod_status.ContainerResult(proc.name, proc.image, proc.started_at, pod_status.now(), code, message)
+        return pod_status.ContainerResult(
+            proc.name, proc.image, proc.started_at, pod_status.now(), end.code, message, end.reason
+        )

@@ -1,0 +1,155 @@
+"""The container mode: a pod's containers run as real containers (podman + runc) from the
+local image store, with the host's network (pods reach the API server on loopback), the
+pod's volumes bound, its security context applied, its limits set, and its grace period
+honoured. An image that is not in the store cannot be pulled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ferris_devcluster.node import podman_run
+from ferris_devcluster.node.cgroups import MemoryCgroups, v1_memory_available
+from ferris_devcluster.node.process_runtime import die_with_parent
+from ferris_devcluster.node.runtime import Exit, Launch
+from ferris_devcluster.podman import Podman
+
+NODE_LABEL = "io.ferris.devcluster.node"
+PIDS_LIMIT = 1024
+SIGKILL_EXIT = 137
+
+
+def node_id(state_dir: Path) -> str:
+    """Names this node's containers and cgroups apart from another local cluster's."""
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+class Container:
+    def __init__(self, runtime: ContainerRuntime, name: str, process: subprocess.Popen[bytes]) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.process = process
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def terminate(self) -> None:
+        self.runtime.podman.run("kill", "--signal", "TERM", self.name, check=False)
+
+    def kill(self) -> None:
+        self.runtime.note_killed(self.name)
+        self.runtime.podman.run("kill", "--signal", "KILL", self.name, check=False)
+
+    def finish(self) -> Exit:
+        code = self.process.wait()
+        inspected = self.runtime.podman.run(
+            "inspect",
+            "--type",
+            "container",
+            "--format",
+            "{{.State.ExitCode}} {{.State.OOMKilled}}",
+            self.name,
+            check=False,
+        )
+        reason = None
+        if inspected.returncode == 0:
+            exit_code, oom = inspected.stdout.split()
+            code = int(exit_code)
+            if oom == "true":
+                reason = "OOMKilled"
+        if code == SIGKILL_EXIT and self.runtime.hit_memory_limit(self.name) and not self.runtime.killed(self.name):
+            reason = "OOMKilled"  # SIGKILLed by no one but the kernel, at its memory limit
+        self.runtime.release(self.name)
+        return Exit(code, reason)
+
+
+class ContainerRuntime:
+    max_grace: float | None = None
+
+    def __init__(self, podman: Podman, state_dir: Path) -> None:
+        self.podman = podman
+        self.node = node_id(state_dir)
+        self.cgroups = MemoryCgroups(f"ferris-node-{self.node}") if v1_memory_available() else None
+        self._killed: set[str] = set()
+        self.close()  # a node that restarts finds its containers gone, as after a reboot
+
+    def pullable(self, image: str) -> bool:
+        return self.podman.image_exists(podman_run.normalize_image(image))
+
+    def check(self, pod: dict[str, Any], container: dict[str, Any]) -> None:
+        image_user = self.podman.image_user(podman_run.normalize_image(container["image"]))
+        podman_run.security(pod, container, image_user)
+
+    def container_name(self, pod: dict[str, Any], container: dict[str, Any]) -> str:
+        return f"ferris-{self.node}-{pod['metadata']['uid'][:13]}-{container['name']}"[:120]
+
+    def start(self, launch: Launch) -> Container:
+        pod, container = launch.pod, launch.container
+        image = podman_run.normalize_image(container["image"])
+        name = self.container_name(pod, container)
+        self.podman.run("rm", "--force", "--time", "0", name, check=False)  # a try that failed half-way
+        limits = podman_run.limits(container)
+        cgroup_parent = None
+        if self.cgroups is not None and limits.memory_bytes is not None:
+            self.cgroups.create(name, limits.memory_bytes)
+            cgroup_parent = self.cgroups.parent(name)
+        request = podman_run.RunRequest(
+            name=name,
+            image=image,
+            container=container,
+            security=podman_run.security(pod, container, self.podman.image_user(image)),
+            mounts=tuple(launch.mounts),
+            env=launch.env,
+            labels={NODE_LABEL: self.node, "io.kubernetes.pod.uid": pod["metadata"]["uid"]},
+            hostname=pod["metadata"]["name"][:63],
+            cgroup_parent=cgroup_parent,
+            memory_bytes=None if cgroup_parent else limits.memory_bytes,
+            cpus=limits.cpus,
+            pids_limit=PIDS_LIMIT,
+        )
+        with open(launch.log_file, "ab") as out:
+            process = subprocess.Popen(
+                podman_run.run_argv(request),
+                env={**os.environ, **podman_run.passed_env(launch.env), **self.podman.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+        return Container(self, name, process)
+
+    def hit_memory_limit(self, name: str) -> bool:
+        return self.cgroups is not None and self.cgroups.hit_limit(name)
+
+    def note_killed(self, name: str) -> None:
+        self._killed.add(name)
+
+    def killed(self, name: str) -> bool:
+        return name in self._killed
+
+    def release(self, name: str) -> None:
+        self.podman.run("rm", "--force", "--time", "0", name, check=False)
+        if self.cgroups is not None:
+            # conmon leaves its cgroup a moment after the container's end
+            for _ in range(20):
+                self.cgroups.remove(name)
+                if not (self.cgroups.root / "memory" / self.cgroups.node_group / name).exists():
+                    break
+                time.sleep(0.05)
+        self._killed.discard(name)
+
+    def close(self) -> None:
+        clear_node(self.podman, self.node)
+
+
+def clear_node(podman: Podman, node: str) -> None:
+    """Remove every container and cgroup of a node (``node_id``): at its start, at its end, and
+    after it was killed."""
+    podman.remove_containers(f"{NODE_LABEL}={node}")
+    if v1_memory_available():
+        MemoryCgroups(f"ferris-node-{node}").remove_all()
