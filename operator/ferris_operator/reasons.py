@@ -129,6 +129,9 @@ RUNNER_FAILED = _reason("RunnerFailed", RUN, "the runner itself failed (not a sc
 RUNNER_LOST = _reason(
     "RunnerLost", RUN, "the runner was killed by a signal before it reported the run's end (process or node lost)"
 )
+OUT_OF_MEMORY = _reason(
+    "OutOfMemory", RUN, "the runner's container was killed at its memory limit (`spec.runner.resources.limits.memory`)"
+)
 CANCELLED = _reason("Cancelled", RUN, "`spec.cancel` was set")
 REPLACED = _reason("Replaced", RUN, "a newer run replaced it (`concurrencyPolicy: Replace`)")
 RUN_DELETED = _reason("RunDeleted", RUN, "the FerrisRun was deleted before it finished")

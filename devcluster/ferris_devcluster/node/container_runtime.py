@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ferris_devcluster.node import podman_run
-from ferris_devcluster.node.cgroups import MemoryCgroups, v1_memory_available
+from ferris_devcluster.node.cgroups import MemoryCgroups, OomWatch, v1_memory_available
 from ferris_devcluster.node.process_runtime import die_with_parent
 from ferris_devcluster.node.runtime import Exit, Launch
 from ferris_devcluster.podman import Podman
@@ -33,6 +34,19 @@ class Container:
         self.runtime = runtime
         self.name = name
         self.process = process
+        self.oom_killed = False
+
+    def guard_memory(self, watch: OomWatch, cgroups: MemoryCgroups) -> None:
+        """Once the OOM killer runs in the container's cgroup, the whole container is killed, as
+        Kubernetes does on a cgroup v2 host (``memory.oom.group``), and it ends OOMKilled."""
+        try:
+            while self.running():
+                if watch.wait(0.25):
+                    self.oom_killed = True
+                    cgroups.kill_container(self.name)
+                    return
+        finally:
+            watch.close()
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -41,7 +55,6 @@ class Container:
         self.runtime.podman.run("kill", "--signal", "TERM", self.name, check=False)
 
     def kill(self) -> None:
-        self.runtime.note_killed(self.name)
         self.runtime.podman.run("kill", "--signal", "KILL", self.name, check=False)
 
     def finish(self) -> Exit:
@@ -59,10 +72,10 @@ class Container:
         if inspected.returncode == 0:
             exit_code, oom = inspected.stdout.split()
             code = int(exit_code)
-            if oom == "true":
+            if oom == "true":  # the runtime saw it (a cgroup v2 host)
                 reason = "OOMKilled"
-        if code == SIGKILL_EXIT and self.runtime.hit_memory_limit(self.name) and not self.runtime.killed(self.name):
-            reason = "OOMKilled"  # SIGKILLed by no one but the kernel, at its memory limit
+        if self.oom_killed:
+            code, reason = SIGKILL_EXIT, "OOMKilled"
         self.runtime.release(self.name)
         return Exit(code, reason)
 
@@ -74,7 +87,6 @@ class ContainerRuntime:
         self.podman = podman
         self.node = node_id(state_dir)
         self.cgroups = MemoryCgroups(f"ferris-node-{self.node}") if v1_memory_available() else None
-        self._killed: set[str] = set()
         self.close()  # a node that restarts finds its containers gone, as after a reboot
 
     def pullable(self, image: str) -> bool:
@@ -93,10 +105,12 @@ class ContainerRuntime:
         name = self.container_name(pod, container)
         self.podman.run("rm", "--force", "--time", "0", name, check=False)  # a try that failed half-way
         limits = podman_run.limits(container)
-        cgroup_parent = None
-        if self.cgroups is not None and limits.memory_bytes is not None:
+        cgroup_parent, watch = None, None
+        if self.cgroups is not None:  # every container below the node's own cgroup, limited or not
             self.cgroups.create(name, limits.memory_bytes)
             cgroup_parent = self.cgroups.parent(name)
+            if limits.memory_bytes is not None:
+                watch = self.cgroups.watch_oom(name)
         request = podman_run.RunRequest(
             name=name,
             image=image,
@@ -121,16 +135,12 @@ class ContainerRuntime:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        return Container(self, name, process)
-
-    def hit_memory_limit(self, name: str) -> bool:
-        return self.cgroups is not None and self.cgroups.hit_limit(name)
-
-    def note_killed(self, name: str) -> None:
-        self._killed.add(name)
-
-    def killed(self, name: str) -> bool:
-        return name in self._killed
+        started = Container(self, name, process)
+        if watch is not None and self.cgroups is not None:
+            threading.Thread(
+                target=started.guard_memory, args=(watch, self.cgroups), name=f"oom-{name}", daemon=True
+            ).start()
+        return started
 
     def release(self, name: str) -> None:
         self.podman.run("rm", "--force", "--time", "0", name, check=False)
@@ -141,7 +151,6 @@ class ContainerRuntime:
                 if not (self.cgroups.root / "memory" / self.cgroups.node_group / name).exists():
                     break
                 time.sleep(0.05)
-        self._killed.discard(name)
 
     def close(self) -> None:
         clear_node(self.podman, self.node)

@@ -22,6 +22,7 @@ POD_WAITING_FAILURES = {
 
 
 SIGNAL_EXIT = 128  # a container killed by signal N exits with 128 + N
+CONTAINER_OOM_KILLED = "OOMKilled"  # a terminated container's reason when the kernel killed it at its limit
 
 
 def signal_name(code: int) -> str:
@@ -98,6 +99,9 @@ class Follower:
                 record.uid, model.FAILED, reasons.TIMEOUT, f"the run exceeded its timeout of {timeout}s and was stopped"
             )
             return
+        if (oom := self._oom_killed(record, job)) is not None:
+            finish(record.uid, model.FAILED, reasons.OUT_OF_MEMORY, oom)
+            return
         failed = next((s for s in self.store.steps(record.uid, tail=0) if s.phase == model.STEP_FAILED), None)
         if failed:
             finish(
@@ -109,10 +113,24 @@ class Follower:
             detail = self._termination_message(job) or cond.get("message", "")
             finish(record.uid, model.FAILED, reasons.RUNNER_FAILED, f"the runner failed: {detail}".strip())
 
+    def _oom_killed(self, record: RunRecord, job: dict[str, Any]) -> str | None:
+        """Why the run failed when the kernel killed the runner's container at its memory limit."""
+        if not any(reason == CONTAINER_OOM_KILLED for _, _, reason in self._terminations(job)):
+            return None
+        containers = ((job["spec"].get("template") or {}).get("spec") or {}).get("containers") or [{}]
+        limit = ((containers[0].get("resources") or {}).get("limits") or {}).get("memory", "?")
+        steps = self.store.steps(record.uid, tail=0)
+        running = next((s for s in steps if s.phase in (model.STEP_RUNNING, model.STEP_FAILED)), None)
+        where = f"during step {running.name}" if running else "between steps"
+        return (
+            f"the runner's container was killed at its memory limit of {limit} {where} (OOMKilled): "
+            "raise spec.runner.resources.limits.memory, or make the step use less"
+        )
+
     def _lost(self, record: RunRecord, job: dict[str, Any]) -> str | None:
         """What happened when the runner was killed by a signal before it said how the run ended
         (its process or its node lost, the OOM killer); None when it exited by itself."""
-        code = next((c for c, _ in self._terminations(job) if c is not None), None)
+        code = next((c for c, _, _ in self._terminations(job) if c is not None), None)
         if code is None or code <= SIGNAL_EXIT:
             return None
         steps = self.store.steps(record.uid, tail=0)
@@ -142,8 +160,8 @@ class Follower:
         else:
             finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, f"all {len(steps)} steps succeeded")
 
-    def _terminations(self, job: dict[str, Any]) -> list[tuple[int | None, str]]:
-        """(exit code, termination message) of each ended container of the Job's own pods."""
+    def _terminations(self, job: dict[str, Any]) -> list[tuple[int | None, str, str | None]]:
+        """(exit code, termination message, reason) of each ended container of the Job's own pods."""
         meta, found = job["metadata"], []
         for pod in self.kube.list_run_pods(meta["namespace"], meta["labels"].get(model.LABEL_RUN_UID, "")):
             if ownership.controlling_job(pod) != (meta["name"], meta["uid"]):
@@ -151,11 +169,13 @@ class Follower:
             for container in (pod.get("status") or {}).get("containerStatuses") or []:
                 terminated = (container.get("state") or {}).get("terminated") or {}
                 if terminated:
-                    found.append((terminated.get("exitCode"), str(terminated.get("message") or "")))
+                    found.append(
+                        (terminated.get("exitCode"), str(terminated.get("message") or ""), terminated.get("reason"))
+                    )
         return found
 
     def _termination_message(self, job: dict[str, Any]) -> str:
-        for code, message in self._terminations(job):
+        for code, message, _ in self._terminations(job):
             if message:
                 return f"exit code {code}: {message.strip()[:512]}"
         return ""

@@ -24,3 +24,26 @@ def test_script_environment_drops_ferris_internals(monkeypatch: object, tmp_path
 def test_interpreter_by_suffix(tmp_path: Path) -> None:
     assert command_for(tmp_path / "a.sh", "{}")[0] == "bash"
     assert command_for(tmp_path / "a.py", "{}")[0] == sys.executable
+
+
+def test_sigterm_reaches_the_running_script_and_no_later_step(tmp_path: Path) -> None:
+    import signal
+    import threading
+    import time
+    from typing import Any, cast
+
+    from ferris_runner.main import Termination, run_step
+
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    termination = Termination()
+    # The handler as SIGTERM would call it, once the script runs.
+    threading.Timer(1.0, termination.handle, args=(signal.SIGTERM, None)).start()
+    started = time.monotonic()
+    code, output = run_step(script, "{}", tmp_path, config, cast(Any, None), None, termination=termination)
+    assert code == -signal.SIGTERM
+    assert "started" in output
+    assert time.monotonic() - started < 30
+    assert termination.requested

@@ -140,3 +140,23 @@ def test_a_runner_killed_by_a_signal_mid_step_ends_its_run_as_lost_naming_the_st
     finished.clear()
     runs.on_job(job)
     assert finished[0][2] == "RunnerFailed"
+
+
+def test_a_runner_killed_at_its_memory_limit_ends_its_run_out_of_memory_naming_limit_and_step() -> None:
+    job = failed_job("BackoffLimitExceeded")
+    job["spec"]["template"] = {
+        "spec": {"containers": [{"name": "runner", "resources": {"limits": {"memory": "64Mi"}}}]}
+    }
+    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
+    pod["status"] = {"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
+    store = StepsStore(record("u", "a", "r"), [model.STEP_SUCCEEDED, model.STEP_RUNNING])
+    finished: list[tuple[str, str, str, str]] = []
+    runs = service(PodsKube([pod]), store)
+    runs.follower.outcomes.finish = lambda *args: finished.append(args)  # type: ignore[method-assign]
+    runs.on_job(job)
+    [(uid, phase, reason, message)] = finished
+    assert (uid, phase, reason) == ("u", model.FAILED, "OutOfMemory")
+    assert message == (
+        "the runner's container was killed at its memory limit of 64Mi during step s1.py (OOMKilled): "
+        "raise spec.runner.resources.limits.memory, or make the step use less"
+    )
