@@ -32,11 +32,14 @@ AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
 class FerrisStack:
-    def __init__(self, directory: Path | None = None, operator_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, operator_env: dict[str, str] | None = None, runtime: str | None = None
+    ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-stack-"))
         self.directory.chmod(0o755)  # PostgreSQL runs unprivileged below it
         self.postgres = LocalPostgres(self.directory / "postgres")
-        self.cluster = LocalCluster(self.directory / "cluster")
+        # runtime: how the node runs pods (LocalCluster's; FERRIS_NODE_RUNTIME by default)
+        self.cluster = LocalCluster(self.directory / "cluster", runtime=runtime)
         self.key_dir = self.directory / "master-key"
         self.api_tls_dir = self.directory / "runner-api-tls"
         self.server_tls_dir = self.directory / "server-tls"
