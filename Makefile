@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser images manifests kms-stubs bench soak clean
+.PHONY: setup demo test lint unit cluster-bins browser container-tools images manifests kms-stubs bench soak clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -20,7 +20,7 @@ $(STAMP): $(DISTS)
 	$(BIN)/pip install --quiet -e ./ciphertext -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
-setup: $(STAMP) cluster-bins browser
+setup: $(STAMP) cluster-bins browser container-tools
 
 ## A real headless browser for the console's tests: Debian's chromium and its driver.
 browser:
@@ -28,6 +28,13 @@ browser:
 	  [ "$$(id -u)" = 0 ] || { echo "install chromium and chromium-driver (apt), or run as root"; exit 1; }; \
 	  apt-get install -y -q chromium chromium-driver >/dev/null || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
+## The container mode of the local node: Debian's podman, runc and mmdebstrap.
+container-tools:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "install podman, runc and mmdebstrap (apt), or run as root"; exit 1; }; \
+	  apt-get install -y -q podman runc mmdebstrap >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q podman runc mmdebstrap >/dev/null; }; }
 
 cluster-bins: $(STAMP)
 	$(BIN)/ferris-devcluster build
@@ -50,7 +57,7 @@ lint: $(STAMP)
 
 ## The operator and runner images from the Dockerfiles, into the local cluster's image store
 ## (podman + runc; the Python base made from Debian's packages, no registry needed).
-images: $(STAMP)
+images: $(STAMP) container-tools
 	$(BIN)/ferris-devcluster images
 
 ## deploy/ferris.yaml from the chart (a test keeps them in sync).

@@ -11,6 +11,7 @@ from pathlib import Path
 from ferris_devcluster import binaries, imagebuild
 from ferris_devcluster.cluster import STATE_FILE, LocalCluster, stop_from_state
 from ferris_devcluster.demo import run_demo
+from ferris_devcluster.helm_values import write_local_values
 
 
 def default_dir(name: str) -> Path:
@@ -56,8 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         cluster = LocalCluster(directory, runtime=args.runtime)
         info = cluster.start()
+        values = write_local_values(directory / "values-local.yaml")
         # The processes run on in their own sessions; `down` stops them.
-        print(info.export_line())
+        print(f"{info.export_line()} PATH={Path(cluster.bins['helm']).parent}:$PATH")
+        print(
+            "to install Ferris with Helm and an evaluation PostgreSQL (images: `make images` first in the "
+            f"containers runtime):\n  helm install ferris charts/ferris -n ferris-system --create-namespace "
+            f"--set postgresql.enabled=true -f {values}\n  kubectl apply -k examples/secrets-demo",
+            file=sys.stderr,
+        )
         return 0
     if args.command == "down":
         stopped = stop_from_state(directory)

@@ -36,13 +36,17 @@ BUILD_CA_PATH = "/run/ferris-build-ca.crt"  # mounted for the build only
 class Image:
     repository: str
     dockerfile: str
+    tag: str | None = None  # None: the chart's appVersion
 
     def reference(self, version: str) -> str:
-        return f"{self.repository}:{version}"
+        return f"{self.repository}:{self.tag or version}"
 
 
 OPERATOR = Image("ghcr.io/ferris-run/ferris-operator", "Dockerfile")
 RUNNER = Image("ghcr.io/ferris-run/ferris-runner", "runner-image/Dockerfile")
+# The chart's evaluation PostgreSQL (postgresql.enabled) names the official image; the local
+# cluster reaches no registry, so a stand-in with the same contract takes its name here.
+POSTGRES = Image("docker.io/library/postgres", "devcluster/images/postgres.Containerfile", tag="18")
 
 
 def app_version() -> str:
@@ -138,15 +142,15 @@ def _checked(podman: Podman, argv: list[str], what: str) -> None:
 
 
 def build_images() -> list[str]:
-    """Build the base (when its recipe changed), then the operator and runner images. Returns
-    their references."""
+    """Build the base (when its recipe changed), then the operator and runner images and the
+    evaluation PostgreSQL's stand-in. Returns their references."""
     ensure_tools()
     podman = Podman.local()
     ensure_base(podman)
     version = app_version()
     ca = build_ca()
     built = []
-    for image in (OPERATOR, RUNNER):
+    for image in (OPERATOR, RUNNER, POSTGRES):
         started = time.monotonic()
         _checked(podman, podman.argv(*build_argv(image, version, ca)), f"building {image.reference(version)}")
         _step(f"built {image.reference(version)} in {time.monotonic() - started:.0f} s")

@@ -1,6 +1,6 @@
 """Installing as users do: helm lint/template, helm install/upgrade/uninstall, plain manifests,
-RBAC, and the schema of the values. The operator runs as a pod on the process node under the
-chart's ServiceAccount, against a real PostgreSQL."""
+RBAC, and the schema of the values. The operator runs as a pod in a real container (its image
+built from this checkout) under the chart's ServiceAccount, against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from cryptography import x509
 
 from ferris_devcluster import manifests
 from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.helm_values import LocalPorts, write_local_values
 from ferris_devcluster.pki import serving_certificate
-from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.triggers.signatures import sign
 
@@ -40,10 +40,12 @@ class Install:
     def __init__(self, cluster: LocalCluster, postgres: LocalPostgres) -> None:
         self.cluster = cluster
         self.postgres = postgres
-        self.api_port = free_port()
-        self.health_port = free_port()
-        self.server_port = free_port()
-        self.server_health_port = free_port()
+        self.ports = LocalPorts()
+        self.api_port = self.ports.runner_api
+        self.health_port = self.ports.health
+        self.server_port = self.ports.server
+        self.server_health_port = self.ports.server_health
+        self.values_file = write_local_values(cluster.directory / "values-local.yaml", self.ports)
 
     def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -67,30 +69,9 @@ class Install:
         return self.run(self.cluster.bins["helm"], *args, check=check)
 
     def local_values(self) -> list[str]:
-        """The process node shares the host network: the runner API is on loopback."""
-        return [
-            "--set",
-            f"database.url={self.postgres.url}",
-            "--set",
-            f"runnerApi.port={self.api_port}",
-            "--set",
-            f"health.port={self.health_port}",
-            "--set",
-            f"runnerApi.url=https://127.0.0.1:{self.api_port}",
-            "--set",
-            "runnerApi.tls.ipAddresses={127.0.0.1}",
-            # One server replica: pods share the host's network here, and so its ports.
-            "--set",
-            "server.replicaCount=1",
-            "--set",
-            f"server.port={self.server_port}",
-            "--set",
-            f"server.healthPort={self.server_health_port}",
-            "--set",
-            f"server.url=https://127.0.0.1:{self.server_port}",
-            "--set",
-            "server.tls.ipAddresses={127.0.0.1}",
-        ]
+        """What `ferris-devcluster up` writes for the local cluster (pods share the host network:
+        the runner API and the server on loopback), and this test's PostgreSQL."""
+        return ["-f", str(self.values_file), "--set", f"database.url={self.postgres.url}"]
 
     def json(self, *args: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.kubectl(*args, "-o", "json").stdout)
@@ -159,7 +140,9 @@ class Install:
 
 @pytest.fixture(scope="module")
 def install() -> Iterator[Install]:
-    with LocalPostgres() as postgres, LocalCluster(audit=True) as cluster:
+    # Real containers: the operator and the server from the image built from this checkout,
+    # under the chart's security context, as a cluster runs them.
+    with LocalPostgres() as postgres, LocalCluster(audit=True, runtime="containers") as cluster:
         yield Install(cluster, postgres)
 
 
@@ -953,3 +936,41 @@ def test_watched_namespaces_get_roles_and_the_cluster_role_keeps_only_cluster_ne
         "ferrisplatformsecrets/status",
         "namespaces",
     }, resources
+
+
+def test_helm_install_with_the_evaluation_postgresql_runs_the_example(install: Install) -> None:
+    """The README's path for someone without a database: the chart's evaluation PostgreSQL
+    (postgresql.enabled), then examples/secrets-demo, with the values `ferris-devcluster up`
+    writes. Its password is generated, kept across an upgrade, and never in a pod spec."""
+    remove_operator(install)
+    install.helm(
+        "install", "ferris", str(CHART), "-n", NS, "--create-namespace",
+        "--set", "postgresql.enabled=true", "-f", str(install.values_file),
+    )  # fmt: skip
+    secret = install.json("get", "secret", "ferris-postgresql", "-n", NS)
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    url = base64.b64decode(secret["data"]["url"]).decode()
+    assert len(password) == 32
+    assert url == f"postgresql://ferris:{password}@127.0.0.1:{install.ports.postgresql}/ferris"
+    [database] = install.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=postgresql")["items"]
+    assert database["spec"]["containers"][0]["image"] == "docker.io/library/postgres:18"
+    assert password not in json.dumps(database["spec"])  # from the Secret, by reference
+    install.wait_operator_ready()
+    install.kubectl("apply", "-k", str(EXAMPLE))
+    for name in ("secrets-demo", "secrets-demo-unmasked"):
+        install.kubectl("wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready", "--timeout=90s")
+    assert "DB PASS: ****" in install.output(install.run_example("secrets-demo"))
+    with __import__("psycopg").connect(url, connect_timeout=10) as conn:  # the evaluation database holds them
+        stored = {row[0] for row in conn.execute("SELECT name FROM packages").fetchall()}
+    assert {"secrets-demo", "secrets-demo-unmasked"} <= stored
+
+    install.helm(
+        "upgrade", "ferris", str(CHART), "-n", NS,
+        "--set", "postgresql.enabled=true", "-f", str(install.values_file), "--set", "logLevel=DEBUG",
+    )  # fmt: skip
+    assert install.json("get", "secret", "ferris-postgresql", "-n", NS)["data"] == secret["data"]  # kept
+
+    install.helm("uninstall", "ferris", "-n", NS, "--wait")
+    assert install.json("get", "secret", "ferris-postgresql", "-n", NS)["data"] == secret["data"]  # kept, as the key
+    install.kubectl("delete", "secret", "ferris-postgresql", "-n", NS)
+    wait_for(lambda: not install.json("get", "pods", "-n", NS)["items"], "the release's pods gone", 120)

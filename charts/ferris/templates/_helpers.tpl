@@ -63,13 +63,24 @@ app.kubernetes.io/part-of: ferris
 {{- .Values.database.existingSecret }}
 {{- else if .Values.database.url }}
 {{- printf "%s-database" (include "ferris.fullname" .) }}
+{{- else if .Values.postgresql.enabled }}
+{{- include "ferris.postgresqlName" . }}
 {{- else }}
-{{- fail "set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" }}
+{{- fail "set database.existingSecret (a Secret with the PostgreSQL URL), database.url, or postgresql.enabled=true (an evaluation database, not for production)" }}
 {{- end }}
 {{- end }}
 
 {{- define "ferris.databaseSecretKey" -}}
 {{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}url{{ end }}
+{{- end }}
+
+{{/* The evaluation PostgreSQL: its StatefulSet, Service and Secret (password and url). */}}
+{{- define "ferris.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "ferris.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ferris.postgresqlHost" -}}
+{{- .Values.postgresql.host | default (printf "%s.%s.svc" (include "ferris.postgresqlName" .) .Release.Namespace) }}
 {{- end }}
 
 {{/* The Service in front of the server's runner API port. */}}
@@ -311,4 +322,17 @@ app.kubernetes.io/part-of: ferris
     {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end }}
+{{- end }}
+
+{{- define "ferris.postgresqlSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ferris.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: postgresql
+{{- end }}
+
+{{- define "ferris.postgresqlLabels" -}}
+helm.sh/chart: {{ include "ferris.chart" . }}
+{{ include "ferris.postgresqlSelectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ferris
 {{- end }}

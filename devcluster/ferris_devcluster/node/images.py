@@ -25,6 +25,9 @@ def default_table() -> dict[str, list[str]]:
         "docker.io/library/busybox": [],
         "python": [],
         "docker.io/library/python": [],
+        # The chart's evaluation PostgreSQL: a stand-in keeping the official image's contract.
+        "postgres": [sys.executable, "-m", "ferris_devcluster.pgimage"],
+        "docker.io/library/postgres": [sys.executable, "-m", "ferris_devcluster.pgimage"],
     }
 
 
