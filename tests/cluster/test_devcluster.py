@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.imagebuild import runner_image
 from ferris_devcluster.ports import is_listening
 
 from .conftest import ClusterHandle, wait_for
@@ -35,7 +36,7 @@ def job(name: str, script: str, **spec: Any) -> dict[str, Any]:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", script]}],
+                    "containers": [{"name": "main", "image": runner_image(), "command": ["sh", "-c", script]}],
                 }
             },
         },

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
+from ferris_devcluster.imagebuild import runner_image
+
 from .conftest import Ferris
+
+# A tenant's own Job needs an image with a shell: the runner image has one (and passes any
+# image policy), in both node modes.
+SHELL_IMAGE = runner_image()
 
 pytestmark = pytest.mark.cluster
 SLOW_SCRIPT = "import time\ntime.sleep(8)\nprint('victim done')\n"
@@ -63,7 +69,7 @@ def test_jobs_and_pods_labelled_as_another_tenants_run_change_nothing(ferris: Fe
     mallory = "mallory-" + uuid.uuid4().hex[:6]
     ferris.kubectl("create", "namespace", mallory)
     # A Job that completes at once (as if the run had succeeded), with a termination message...
-    ferris.apply(mallory, spoofing_job("fake-done", labels, "busybox", ["sh", "-c", "echo pwned > /dev/null"]))
+    ferris.apply(mallory, spoofing_job("fake-done", labels, SHELL_IMAGE, ["sh", "-c", "echo pwned > /dev/null"]))
     # ...and one whose image cannot be pulled (as if the runner could not start).
     ferris.apply(mallory, spoofing_job("fake-pull", labels, "evil.invalid/none:1", ["x"]))
     ferris.kubectl("wait", "-n", mallory, "job/fake-done", "--for=condition=Complete", "--timeout=60s")
@@ -105,7 +111,7 @@ def test_a_child_made_before_the_run_is_never_adopted(ferris: Ferris, ns: str, c
         planted = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run}-bundle"}, "data": {}}
         kind = "configmap"
     else:
-        planted = spoofing_job(f"{run}-run", {}, "busybox", ["sh", "-c", "sleep 30"])
+        planted = spoofing_job(f"{run}-run", {}, SHELL_IMAGE, ["sh", "-c", "sleep 30"])
         kind = "job"
     ferris.apply(ns, planted)
     before = ferris.get(ns, kind, planted["metadata"]["name"])
