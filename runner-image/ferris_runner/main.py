@@ -97,9 +97,11 @@ class StateServer(threading.Thread):
 
 
 class Termination:
-    """SIGTERM (the run cancelled, its pod deleted): passed on to the running script, and no
-    later step starts. The runner is its container's first process, which the kernel gives no
-    default action for SIGTERM: without this handler it would wait out the grace period."""
+    """SIGTERM (the run cancelled, timed out or deleted: its pod is being deleted): passed on to
+    the running script, and the runner exits once it ends, reporting nothing more, since the
+    operator knows why the pod was stopped and says so. The runner is its container's first
+    process, which the kernel gives no default action for SIGTERM: without this handler it
+    would wait out the grace period."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -112,6 +114,10 @@ class Termination:
         self.requested = True
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+
+def stopped(step: str) -> int:
+    return fail(f"stopped by SIGTERM during step {step} (the run was cancelled, timed out or deleted)", 143)
 
 
 def script_env(work: Path, config_file: Path, state_fds: tuple[int, int]) -> dict[str, str]:
@@ -249,14 +255,18 @@ def main() -> int:
     try:
         failed: str | None = None
         for idx, name in enumerate(steps):
-            if failed or termination.requested:
+            if failed:
                 api.step(idx, {"name": name, "phase": "Skipped"})
                 continue
+            if termination.requested:
+                return stopped(name)
             started = now()
             api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
             code, output = run_step(
                 work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd, termination
             )
+            if termination.requested:
+                return stopped(name)
             phase = "Succeeded" if code == 0 else "Failed"
             api.step(
                 idx,
@@ -269,9 +279,7 @@ def main() -> int:
                     "output": fit(output, REPORT_OUTPUT_BYTES),
                 },
             )
-            if termination.requested:
-                failed = f"the runner was stopped (SIGTERM) during step {name}"
-            elif code != 0:
+            if code != 0:
                 failed = f"step {name} exited with code {code}"
         api.finish(failed is None, failed or f"all {len(steps)} steps succeeded")
     except RunnerApiError as exc:

@@ -12,7 +12,7 @@ from ferris_ciphertext.bundle import new_run_key, seal_bundle
 RUNNER = str(Path(sys.executable).parent / "ferris-runner")
 
 
-def lay_out(tmp_path: Path, bundle_uid: str = "run-1") -> tuple[Path, dict[str, str]]:
+def lay_out(tmp_path: Path, bundle_uid: str = "run-1", script: str = "print('hello')") -> tuple[Path, dict[str, str]]:
     run_dir = tmp_path / "run"
     for sub in ("key", "bundle", "scripts"):
         (run_dir / sub).mkdir(parents=True)
@@ -31,10 +31,10 @@ def lay_out(tmp_path: Path, bundle_uid: str = "run-1") -> tuple[Path, dict[str, 
             "maskSecrets": True,
         }
     )
-    files = {"run.json": document, "script.0": "print('hello')"}
+    files = {"run.json": document, "script.0": script}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}, files))
     (run_dir / "bundle" / "run.json").write_text(document)
-    (run_dir / "scripts" / "a.py").write_text("print('hello')")
+    (run_dir / "scripts" / "a.py").write_text(script)
     env = {
         "PATH": "/usr/bin:/bin",
         "FERRIS_RUN_DIR": str(run_dir),
@@ -88,3 +88,43 @@ def test_a_replaced_run_document_fails_closed(tmp_path: Path) -> None:
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "run.json is not the file this run was sealed with" in result.stderr
+
+
+def test_sigterm_stops_the_script_and_the_runner_reports_nothing_more(tmp_path: Path) -> None:
+    """A stopped pod (cancel, timeout, deletion): the operator says why; the runner must not
+    turn it into a verdict of its own."""
+    import http.server
+    import signal
+    import threading
+    import time
+
+    seen: list[str] = []
+
+    class FakeRunnerApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _, env = lay_out(tmp_path, script="import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    env["FERRIS_API_URL"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        runner = subprocess.Popen([RUNNER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert runner.stdout is not None
+        assert runner.stdout.readline().strip() == "started"
+        runner.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, stderr = runner.communicate(timeout=30)
+    finally:
+        server.shutdown()
+    assert runner.returncode == 143
+    assert time.monotonic() - started < 10
+    assert "stopped by SIGTERM during step a.py" in stderr
+    assert seen == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no step end, no finish
