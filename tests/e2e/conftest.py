@@ -160,11 +160,12 @@ class Ferris:
 
     @staticmethod
     def runner_process(run_uid: str) -> psutil.Process | None:
-        """The process node's runner process of a run (its container, as a host process)."""
+        """The runner process of a run, as the host sees it (in either node mode)."""
         for process in psutil.process_iter(["cmdline", "environ"]):
             environ = process.info.get("environ") or {}
+            # The runner itself (its entry point's path), not a podman client naming the image.
             if environ.get("FERRIS_RUN_UID") == run_uid and any(
-                "ferris-runner" in a for a in process.info["cmdline"] or []
+                a.endswith("/ferris-runner") for a in process.info["cmdline"] or []
             ):
                 return process
         return None

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -20,6 +21,7 @@ from ferris_devcluster.node import registration
 from ferris_devcluster.node import status as pod_status
 from ferris_devcluster.node.binding import Binder
 from ferris_devcluster.node.runtime import Runtime
+from ferris_devcluster.node.volumes import VolumeError
 from ferris_devcluster.node.worker import PodWorker, started_here
 
 log = logging.getLogger("process-node")
@@ -176,7 +178,12 @@ class Node:
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            if exc.status >= 500 or exc.status == 429:
+                raise VolumeError(f"cannot read {kind} {name!r} yet: the API server answered {exc.status}") from exc
             raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The API server restarting: the worker tries again, as a kubelet does.
+            raise VolumeError(f"cannot read {kind} {name!r} yet: the API server did not answer") from exc
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
         return result
 

@@ -34,6 +34,7 @@ class Container:
         self.runtime = runtime
         self.name = name
         self.process = process
+        self.client_gone = False
         self.oom_killed = False
 
     def guard_memory(self, watch: OomWatch, cgroups: MemoryCgroups) -> None:
@@ -49,7 +50,22 @@ class Container:
             watch.close()
 
     def running(self) -> bool:
-        return self.process.poll() is None
+        if self.process.poll() is None:
+            return True
+        if not self.client_gone:
+            # The podman client ended (killed, say) but the container may live on, as a
+            # container outlives a kubelet: follow it with `podman wait` instead.
+            self.client_gone = True
+            self.process = subprocess.Popen(
+                self.runtime.podman.argv("wait", self.name),
+                env={**os.environ, **self.runtime.podman.env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            return self.process.poll() is None
+        return False
 
     def terminate(self) -> None:
         self.runtime.podman.run("kill", "--signal", "TERM", self.name, check=False)
@@ -58,7 +74,9 @@ class Container:
         self.runtime.podman.run("kill", "--signal", "KILL", self.name, check=False)
 
     def finish(self) -> Exit:
-        code = self.process.wait()
+        while self.running():
+            self.process.wait()
+        code = self.process.returncode
         inspected = self.runtime.podman.run(
             "inspect",
             "--type",
