@@ -19,6 +19,11 @@ def default_dir(name: str) -> Path:
     return root / "clusters" / name
 
 
+def export_line(kubeconfig: Path, bins: binaries.Binaries) -> str:
+    """What `up` and `env` print: the cluster's kubeconfig, and its kubectl and helm on PATH."""
+    return f"export KUBECONFIG={kubeconfig} PATH={Path(bins['helm']).parent}:$PATH"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ferris-devcluster", description="A local Kubernetes control plane, and the Ferris demo on it."
@@ -59,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = cluster.start()
         values = write_local_values(directory / "values-local.yaml")
         # The processes run on in their own sessions; `down` stops them.
-        print(f"{info.export_line()} PATH={Path(cluster.bins['helm']).parent}:$PATH")
+        print(export_line(info.kubeconfig, cluster.bins))
         print(
             "to install Ferris with Helm and an evaluation PostgreSQL (images: `make images` first in the "
             f"containers runtime):\n  helm install ferris charts/ferris -n ferris-system --create-namespace "
@@ -75,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not state.exists():
         print(f"no cluster named {args.name!r} is running; start one with `ferris-devcluster up`", file=sys.stderr)
         return 1
-    print(f"export KUBECONFIG={directory / 'admin.kubeconfig'}")
+    print(export_line(directory / "admin.kubeconfig", binaries.resolve(build_missing=False)))
     return 0
 
 

@@ -40,9 +40,6 @@ class ClusterInfo:
     server: str
     pids: dict[str, int]
 
-    def export_line(self) -> str:
-        return f"export KUBECONFIG={self.kubeconfig}"
-
 
 class LocalCluster:
     """Start with ``start()`` (or ``with``), stop with ``stop()``; ``directory`` holds it all."""
