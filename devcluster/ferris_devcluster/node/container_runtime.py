@@ -20,6 +20,7 @@ from ferris_devcluster.node.runtime import Exit, Launch
 from ferris_devcluster.podman import Podman
 
 NODE_LABEL = "io.ferris.devcluster.node"
+STATE_LABEL = "io.ferris.devcluster.state"  # the node's state directory
 PIDS_LIMIT = 1024
 SIGKILL_EXIT = 137
 
@@ -104,7 +105,9 @@ class ContainerRuntime:
     def __init__(self, podman: Podman, state_dir: Path) -> None:
         self.podman = podman
         self.node = node_id(state_dir)
+        self.state_dir = state_dir.resolve()
         self.cgroups = MemoryCgroups(f"ferris-node-{self.node}") if v1_memory_available() else None
+        clear_orphans(podman)
         self.close()  # a node that restarts finds its containers gone, as after a reboot
 
     def pullable(self, image: str) -> bool:
@@ -136,7 +139,11 @@ class ContainerRuntime:
             security=podman_run.security(pod, container, self.podman.image_user(image)),
             mounts=tuple(launch.mounts),
             env=launch.env,
-            labels={NODE_LABEL: self.node, "io.kubernetes.pod.uid": pod["metadata"]["uid"]},
+            labels={
+                NODE_LABEL: self.node,
+                STATE_LABEL: str(self.state_dir),
+                "io.kubernetes.pod.uid": pod["metadata"]["uid"],
+            },
             hostname=pod["metadata"]["name"][:63],
             cgroup_parent=cgroup_parent,
             memory_bytes=None if cgroup_parent else limits.memory_bytes,
@@ -180,3 +187,17 @@ def clear_node(podman: Podman, node: str) -> None:
     podman.remove_containers(f"{NODE_LABEL}={node}")
     if v1_memory_available():
         MemoryCgroups(f"ferris-node-{node}").remove_all()
+
+
+def clear_orphans(podman: Podman) -> None:
+    """Remove the containers of nodes whose cluster is gone (its folder removed after the node
+    was killed, so that nobody stopped them)."""
+    template = f'{{{{.ID}}}} {{{{index .Labels "{STATE_LABEL}"}}}}'
+    listed = podman.run("ps", "-a", "--filter", f"label={STATE_LABEL}", "--format", template, check=False)
+    orphans = [
+        fields[0]
+        for fields in (line.split(maxsplit=1) for line in listed.stdout.splitlines())
+        if len(fields) == 2 and not Path(fields[1]).is_dir()
+    ]
+    if orphans:
+        podman.run("rm", "--force", "--time", "0", *orphans, check=False, timeout=60)
