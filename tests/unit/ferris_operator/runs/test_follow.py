@@ -122,15 +122,24 @@ class PodsKube(FakeKube):
         return self.pods
 
 
-def test_a_runner_killed_by_a_signal_mid_step_ends_its_run_as_lost_naming_the_step() -> None:
-    job = failed_job("BackoffLimitExceeded")
+def ended_mid_step(
+    job: dict[str, Any], terminated: dict[str, Any]
+) -> tuple[dict[str, Any], Any, list[tuple[str, str, str, str]]]:
+    """The run's Job failed while its second step ran, its container ended as ``terminated``:
+    the pod, the runs service, and what it finished the run with."""
     pod = failing_pod("a", "r-run", job["metadata"]["uid"])
-    pod["status"] = {"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}
+    pod["status"] = {"containerStatuses": [{"state": {"terminated": terminated}}]}
     store = StepsStore(record("u", "a", "r"), [model.STEP_SUCCEEDED, model.STEP_RUNNING])
     finished: list[tuple[str, str, str, str]] = []
     runs = service(PodsKube([pod]), store)
     runs.follower.outcomes.finish = lambda *args: finished.append(args)  # type: ignore[method-assign]
     runs.on_job(job)
+    return pod, runs, finished
+
+
+def test_a_runner_killed_by_a_signal_mid_step_ends_its_run_as_lost_naming_the_step() -> None:
+    job = failed_job("BackoffLimitExceeded")
+    pod, runs, finished = ended_mid_step(job, {"exitCode": 137, "reason": "Error"})
     [(uid, phase, reason, message)] = finished
     assert (uid, phase, reason) == ("u", model.FAILED, "RunnerLost")
     assert message.startswith(
@@ -147,13 +156,7 @@ def test_a_runner_killed_at_its_memory_limit_ends_its_run_out_of_memory_naming_l
     job["spec"]["template"] = {
         "spec": {"containers": [{"name": "runner", "resources": {"limits": {"memory": "64Mi"}}}]}
     }
-    pod = failing_pod("a", "r-run", job["metadata"]["uid"])
-    pod["status"] = {"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
-    store = StepsStore(record("u", "a", "r"), [model.STEP_SUCCEEDED, model.STEP_RUNNING])
-    finished: list[tuple[str, str, str, str]] = []
-    runs = service(PodsKube([pod]), store)
-    runs.follower.outcomes.finish = lambda *args: finished.append(args)  # type: ignore[method-assign]
-    runs.on_job(job)
+    _, _, finished = ended_mid_step(job, {"exitCode": 137, "reason": "OOMKilled"})
     [(uid, phase, reason, message)] = finished
     assert (uid, phase, reason) == ("u", model.FAILED, "OutOfMemory")
     assert message == (
