@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from ferris_devcluster.cli import default_dir
 from ferris_devcluster.cluster import LocalCluster
 from ferris_devcluster.imagebuild import runner_image
 from ferris_devcluster.ports import is_listening
@@ -251,11 +253,15 @@ def test_two_clusters_side_by_side_and_clean_teardown() -> None:
 def test_devcluster_cli_up_env_down() -> None:
     cli = str(Path(sys.executable).parent / "ferris-devcluster")
     name = f"cli-{int(time.time())}"
-    up = subprocess.run([cli, "up", "--name", name], capture_output=True, text=True, timeout=180)
-    assert up.returncode == 0, up.stderr
-    assert up.stdout.startswith("export KUBECONFIG=")
-    env = subprocess.run([cli, "env", "--name", name], capture_output=True, text=True)
-    assert env.stdout == up.stdout
-    down = subprocess.run([cli, "down", "--name", name], capture_output=True, text=True)
-    assert down.returncode == 0
-    assert subprocess.run([cli, "env", "--name", name], capture_output=True).returncode == 1
+    try:
+        up = subprocess.run([cli, "up", "--name", name], capture_output=True, text=True, timeout=180)
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.startswith("export KUBECONFIG=")
+        env = subprocess.run([cli, "env", "--name", name], capture_output=True, text=True)
+        assert env.stdout == up.stdout
+        down = subprocess.run([cli, "down", "--name", name], capture_output=True, text=True)
+        assert down.returncode == 0
+        assert subprocess.run([cli, "env", "--name", name], capture_output=True).returncode == 1
+    finally:  # a failed assertion leaves no cluster running and no folder behind
+        subprocess.run([cli, "down", "--name", name], capture_output=True)
+        shutil.rmtree(default_dir(name), ignore_errors=True)
