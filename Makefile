@@ -29,12 +29,9 @@ browser:
 	  apt-get install -y -q chromium chromium-driver >/dev/null || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
 
-## The container mode of the local node: Debian's podman, runc and mmdebstrap.
-container-tools:
-	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "install podman, runc and mmdebstrap (apt), or run as root"; exit 1; }; \
-	  apt-get install -y -q podman runc mmdebstrap >/dev/null || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q podman runc mmdebstrap >/dev/null; }; }
+## The container mode of the local node: Debian's podman, runc and mmdebstrap (apt, as root).
+container-tools: $(STAMP)
+	$(BIN)/python -m ferris_devcluster.podman
 
 cluster-bins: $(STAMP)
 	$(BIN)/ferris-devcluster build

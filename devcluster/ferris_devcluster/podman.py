@@ -115,3 +115,10 @@ class Podman:
         names = self.run("ps", "-a", "-q", "--filter", f"label={label}", check=False).stdout.split()
         if names:
             self.run("rm", "-f", "-t", "0", *names, check=False, timeout=60)
+
+
+if __name__ == "__main__":  # `make container-tools`
+    try:
+        ensure_tools()
+    except PodmanMissing as exc:
+        raise SystemExit(str(exc)) from None
