@@ -21,9 +21,13 @@ TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm",
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "gobuild" / "build.sh"
 
 
+def cache_root() -> Path:
+    """Where the local cluster keeps what it builds and runs: ``$FERRIS_CACHE_DIR`` or ``~/.cache/ferris``."""
+    return Path(os.environ.get("FERRIS_CACHE_DIR", Path.home() / ".cache" / "ferris"))
+
+
 def cache_dir() -> Path:
-    root = Path(os.environ.get("FERRIS_CACHE_DIR", Path.home() / ".cache" / "ferris"))
-    return root / f"bins-{K8S_VERSION}"
+    return cache_root() / f"bins-{K8S_VERSION}"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from ferris_devcluster.helm_values import write_local_values
 
 
 def default_dir(name: str) -> Path:
-    root = Path(os.environ.get("FERRIS_CACHE_DIR", Path.home() / ".cache" / "ferris"))
-    return root / "clusters" / name
+    return binaries.cache_root() / "clusters" / name
 
 
 def export_line(kubeconfig: Path, bins: binaries.Binaries) -> str:

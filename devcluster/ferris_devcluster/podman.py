@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferris_devcluster.binaries import cache_root
+
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -39,8 +41,7 @@ class PodmanMissing(RuntimeError):
 
 
 def store_dir() -> Path:
-    root = Path(os.environ.get("FERRIS_CACHE_DIR", Path.home() / ".cache" / "ferris"))
-    return root / "containers"
+    return cache_root() / "containers"
 
 
 def missing_tools() -> list[str]:
