@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -52,15 +53,19 @@ def main() -> None:
         runtime = ProcessRuntime(load_table(args.images), args.api_port)
     node = Node(client.ApiClient(configuration), args.name, args.state_dir, runtime, args.api_port, args.max_pods)
 
+    asked: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
-        node.stopping.set()
+        # Only a flag: Event.set() here could wait for the lock that the main thread's
+        # Event.wait() holds when the signal lands, and the node would never stop.
+        asked.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threading.Thread(target=node.run, name="watch", daemon=True).start()
     threading.Thread(target=node.follow_cordon, name="cordon", daemon=True).start()
-    while not node.stopping.wait(1):
-        pass
+    while not asked:
+        time.sleep(0.2)
     node.shutdown()
 
 
