@@ -51,6 +51,27 @@ def test_a_run_name_is_known_once_recorded_in_its_namespace_only(pool: Connectio
     assert not store.known("known-a", "nightly-202611301001")
 
 
+def test_the_active_runs_of_a_package_are_those_started_and_not_ended_in_its_namespace(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    for namespace, name, package in (
+        ("policy-a", "first", "nightly"),
+        ("policy-a", "second", "nightly"),
+        ("policy-a", "ended", "nightly"),
+        ("policy-a", "other-package", "hourly"),
+        ("policy-b", "other-namespace", "nightly"),
+    ):
+        store.record_start(f"uid-policy-{name}", namespace, name, package, "puid", 1, 1, "d", ["a.py"])
+    store.finish("uid-policy-ended", model.FAILED, "ScriptFailed", "exit 1")
+    store.record_failure_before_start(
+        "uid-policy-never", "policy-a", "never", "nightly", model.FAILED, "PackageNotReady", "m"
+    )
+    assert store.active_of_package("policy-a", "nightly") == [
+        ("uid-policy-first", "first"),
+        ("uid-policy-second", "second"),
+    ]
+    assert store.active_of_package("policy-a", "absent") == []
+
+
 def test_a_run_that_ended_while_its_status_could_not_be_written_is_found_until_it_is(pool: ConnectionPool) -> None:
     store = RunStore(pool)
     for name in ("shown", "unshown", "open"):

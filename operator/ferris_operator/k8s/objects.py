@@ -138,17 +138,6 @@ class Kube:
         with tolerating(is_not_found):
             self._request("PATCH", path, {"status": status}, MERGE_PATCH)
 
-    def list_runs_in(self, namespace: str) -> list[dict[str, Any]]:
-        return list(self.iter_runs((namespace,)))
-
-    def list_runs(self, namespace: str, package: str) -> list[dict[str, Any]]:
-        """The package's runs, by spec.packageRef (runs created by kubectl carry no label)."""
-        return [r for r in self.list_runs_in(namespace) if r["spec"]["packageRef"]["name"] == package]
-
-    def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        """Every FerrisRun in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self.iter_custom(model.RUNS, namespaces)
-
     def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
         return self.iter_custom(model.PACKAGES, namespaces)

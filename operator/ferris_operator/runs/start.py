@@ -4,9 +4,10 @@ reused only when the run controls it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
@@ -14,6 +15,7 @@ from ferris_operator import metrics, model, ownership, params_schema, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.deferred import KeyedLocks
 from ferris_operator.fresh_reads import FreshReads
 from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import KubePort, MasterKeyMismatch, Refused, RunStorePort, VaultPort, VersionGone
@@ -95,6 +97,7 @@ class Starter:
         self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
         # A burst of runs of one package shares its GETs, each sent after the runs it serves
         # were seen: a run created right after a package update sees the update.
+        self._policy_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self.packages: FreshReads[tuple[str, str], dict[str, Any] | None] = FreshReads(
             lambda key: kube.get_package(*key)
         )
@@ -123,9 +126,9 @@ class Starter:
             assert package is not None
             if existing is None:
                 self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
-                self._apply_concurrency_policy(ref, package)
-            if self._create_children(ref, package, spec, existing, model.chain_depth(meta)):
-                metrics.RUN_START.observe(time.monotonic() - began)
+            with self._policy_held(ref, package, existing is None):
+                if self._create_children(ref, package, spec, existing, model.chain_depth(meta)):
+                    metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
                 raise  # the handler reports it and tries again
@@ -171,26 +174,38 @@ class Starter:
                 f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
             )
 
-    def _apply_concurrency_policy(self, ref: RunRef, package: dict[str, Any]) -> None:
+    @contextlib.contextmanager
+    def _policy_held(self, ref: RunRef, package: dict[str, Any], new: bool) -> Iterator[None]:
+        """For a new run of a package whose concurrencyPolicy is not Allow: the policy applied,
+        and held until the run is recorded as started, so that two runs created at once cannot
+        both find the other not started yet (one active operator acts; see peering)."""
         policy = package["spec"].get("concurrencyPolicy", "Allow")
-        if policy == "Allow":
+        if not new or policy == "Allow":
+            yield
             return
+        with self._policy_locks.held((ref.namespace, package["metadata"]["name"])):
+            self._apply_concurrency_policy(ref, package["metadata"]["name"], policy)
+            yield
+
+    def _apply_concurrency_policy(self, ref: RunRef, package_name: str, policy: str) -> None:
+        """Weigh the run against the package's runs that started and have not ended, as
+        PostgreSQL records them (no listing of FerrisRuns)."""
         active = [
-            r
-            for r in self.kube.list_runs(ref.namespace, package["metadata"]["name"])
-            if r["metadata"]["uid"] != ref.uid
-            and (r.get("status") or {}).get("phase") not in model.TERMINAL
-            and (r.get("status") or {}).get("phase") is not None
+            (uid, name) for uid, name in self.store.active_of_package(ref.namespace, package_name) if uid != ref.uid
         ]
         if not active:
             return
         if policy == "Forbid":
-            names = ", ".join(sorted(r["metadata"]["name"] for r in active))
+            names = ", ".join(sorted(name for _, name in active))
             raise Problem(
                 reasons.CONCURRENCY_FORBIDDEN,
                 f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
             )
-        for other in active:  # Replace
+        for uid, name in active:  # Replace
+            other = {
+                "metadata": {"namespace": ref.namespace, "name": name, "uid": uid},
+                "spec": {"packageRef": {"name": package_name}},
+            }
             self.cancel(
                 other, reason=reasons.REPLACED, message=f"replaced by run {ref.name} (concurrencyPolicy Replace)"
             )

@@ -190,6 +190,17 @@ class RunStore:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
         return [RunRecord(*row) for row in rows]
 
+    def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
+        """(uid, name) of the runs of a package that started and have not ended, oldest first
+        (index runs_by_package, migration 2): what a concurrency policy weighs a new run against."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT uid, name FROM runs WHERE namespace = %s AND package_name = %s"
+                " AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled') ORDER BY created_at",
+                (namespace, package_name),
+            ).fetchall()
+        return [(uid, name) for uid, name in rows]
+
     def known(self, namespace: str, name: str) -> bool:
         """Whether a run of that name was ever recorded in the namespace (index runs_by_name, migration 2)."""
         with self._pool.connection() as conn:

@@ -1,9 +1,15 @@
-"""Starting a run: scripts read again and bounded, waiting for the package's generation."""
+"""Starting a run: scripts read again and bounded, waiting for the package's generation, the
+concurrency policy weighed against the runs PostgreSQL records as started."""
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 
+from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.problems import Problem
 from tests.unit.ferris_operator.fakes import FakeKube, FakeStore, service
 
@@ -72,3 +78,78 @@ def test_a_run_of_a_package_whose_data_key_does_not_open_fails_with_master_key_m
         runs.starter._check_package(ref, package, "p", started=False)
     assert caught.value.reason == "MasterKeyMismatch" and not caught.value.retry
     assert caught.value.message == "FerrisPackage p: wrapped by 'k1'"
+
+
+class PolicyStore(FakeStore):
+    """Runs recorded as started, as PostgreSQL would list them for the concurrency policy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[tuple[str, str]] = []
+
+    def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
+        return list(self.started)
+
+
+def _package(policy: str) -> dict[str, Any]:
+    return {"metadata": {"name": "p"}, "spec": {"concurrencyPolicy": policy}}
+
+
+def test_forbid_names_the_active_runs_and_replace_cancels_each_from_the_record() -> None:
+    store = PolicyStore()
+    store.started = [("u-old", "old"), ("u-new", "new")]
+    runs = service(FakeKube(), store)
+    cancelled: list[tuple[dict[str, Any], str]] = []
+    runs.starter.cancel = lambda body, reason, message: cancelled.append((body, reason))
+    with (
+        pytest.raises(Problem) as caught,
+        runs.starter._policy_held(RunRef("a", "new", "u-new"), _package("Forbid"), True),
+    ):
+        pass
+    assert caught.value.reason == "ConcurrencyForbidden"
+    assert "run(s) old of the package are still active" in caught.value.message  # itself left out
+    with runs.starter._policy_held(RunRef("a", "new", "u-new"), _package("Replace"), True):
+        pass
+    assert cancelled == [
+        (
+            {"metadata": {"namespace": "a", "name": "old", "uid": "u-old"}, "spec": {"packageRef": {"name": "p"}}},
+            "Replaced",
+        )
+    ]
+    for held in (
+        runs.starter._policy_held(RunRef("a", "x", "u-x"), _package("Allow"), True),
+        runs.starter._policy_held(RunRef("a", "x", "u-x"), _package("Forbid"), False),  # started before
+    ):
+        with held:
+            pass
+
+
+def test_two_new_runs_of_a_forbid_package_cannot_both_pass_the_policy() -> None:
+    store = PolicyStore()
+    runs = service(FakeKube(), store)
+    inside, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def first() -> None:
+        with runs.starter._policy_held(RunRef("a", "r1", "u1"), _package("Forbid"), True):
+            inside.set()
+            release.wait(5)
+            store.started.append(("u1", "r1"))  # what record_start does inside the hold
+
+    def second() -> None:
+        try:
+            with runs.starter._policy_held(RunRef("a", "r2", "u2"), _package("Forbid"), True):
+                outcome.append("passed")
+        except Problem as problem:
+            outcome.append(problem.reason)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert inside.wait(5)
+    threads[1].start()
+    time.sleep(0.2)
+    assert outcome == []  # the second waits until the first is recorded
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert outcome == ["ConcurrencyForbidden"]
