@@ -28,6 +28,7 @@ from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.handlers import ScopeHandlers
 from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.settings import Settings
+from ferris_operator.sourced_packages import PackageName, SourcedPackages
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers.match import Trigger, trigger_of
 from ferris_operator.triggers.router import EventRouter
@@ -74,6 +75,7 @@ class Handlers:
         self.scopes = ScopeHandlers(self.holders, components.scopes, components.scope_store, components.kube)
         self.runs_later: Deferred[RunKey] = Deferred()  # runs that wait to start: kopf does not retry events
         self._run_locks: KeyedLocks[str] = KeyedLocks()
+        self.sourced = SourcedPackages()  # the packages the source re-read looks at
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         """Every kopf handler, under the ids kopf has always stored them with."""
@@ -161,11 +163,13 @@ class Handlers:
     # ---- FerrisPackage --------------------------------------------------------------------------
     def package_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         raw = dict(body)
+        self.sourced.observe(raw)  # before the reconcile: a missing source is what the re-read waits for
         self.schedules.observe(raw)  # kept whatever the reconcile says: its runs report the package's state
         self._reconcile_package(raw, patch.status.update)
 
     def package_deleted(self, body: kopf.Body, **_: Any) -> None:
         raw = dict(body)
+        self.sourced.forget(raw)
         self.schedules.forget(raw["metadata"]["uid"])
         self.holders.guarded("FerrisPackage", model.PACKAGES, raw, lambda: self.vault.forget(raw["metadata"]["uid"]))
 
@@ -244,24 +248,21 @@ class Handlers:
     # ---- periodic (declared in loops.py) --------------------------------------------------------
     def resync_package_sources(self) -> None:
         """Re-read the source Secret of packages with ``spec.secretsFrom`` (kept, or created
-        again to re-upload). Not a kopf timer: kopf keeps the latest body of every object of a
-        resource that has a timer, which with 10,000 packages is 100 MiB and more."""
+        again to re-upload). Each package is read by name from the index its handlers keep
+        (``sourced_packages.py``), never by listing every package. Not a kopf timer: kopf keeps
+        the latest body of every object of a resource that has a timer, which with 10,000
+        packages is 100 MiB and more."""
 
-        def reread(raw: dict[str, Any]) -> None:
-            meta = raw["metadata"]
-            write = functools.partial(self.kube.patch_status, model.PACKAGES, meta["namespace"], meta["name"])
+        def reread(name: PackageName) -> None:
+            raw = self.kube.get_package(*name)
+            if raw is None or not raw["spec"].get("secretsFrom") or raw["metadata"].get("deletionTimestamp"):
+                return  # its handlers update the index
+            write = functools.partial(self.kube.patch_status, model.PACKAGES, name[0], name[1])
             with contextlib.suppress(kopf.TemporaryError):  # reported in status; the next pass tries again
                 self._reconcile_package(raw, write)
 
         isolation.each(
-            "package-sources",
-            (
-                raw
-                for raw in self.kube.iter_packages(self.settings.watch_namespaces)
-                if raw["spec"].get("secretsFrom") and not raw["metadata"].get("deletionTimestamp")
-            ),
-            reread,
-            lambda raw: f"FerrisPackage {raw['metadata']['namespace']}/{raw['metadata']['name']}",
+            "package-sources", self.sourced.names(), reread, lambda name: f"FerrisPackage {name[0]}/{name[1]}"
         )
 
     def tick_schedules(self) -> None:

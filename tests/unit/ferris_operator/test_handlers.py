@@ -30,9 +30,14 @@ class FakeKube:
     def __init__(self, packages: list[dict[str, Any]]) -> None:
         self.packages = packages
         self.patched: list[tuple[str, str, dict[str, Any]]] = []
+        self.reads: list[str] = []
 
     def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        return iter(self.packages)
+        raise AssertionError("the re-read listed every package")
+
+    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append(name)
+        return next((p for p in self.packages if p["metadata"]["name"] == name), None)
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.patched.append((plural, name, status))
@@ -57,16 +62,17 @@ class FakePackages:
         return PackageOutcome(status)
 
 
-def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_written() -> None:
+def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_changes_are_written() -> None:
     unchanged = {"secrets": {"version": 1}}
-    kube = FakeKube(
-        [
-            package("rotated", True, {"secrets": {"version": 1}}),
-            package("same", True, unchanged),
-            package("sealed", False, unchanged),
-            package("going", True, unchanged, deleting=True),
-        ]
-    )
+    seen = [
+        package("rotated", True, {"secrets": {"version": 1}}),
+        package("same", True, unchanged),
+        package("sealed", False, unchanged),
+        package("going", True, unchanged, deleting=True),
+        package("now-sealed", True, unchanged),
+        package("deleted", True, unchanged),
+    ]
+    kube = FakeKube([*seen[:4], package("now-sealed", False, unchanged)])  # "deleted" is gone
     packages = FakePackages(changed={"rotated"})
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
     components = SimpleNamespace(
@@ -81,7 +87,11 @@ def test_only_packages_with_a_source_secret_are_read_again_and_only_changes_are_
         scopes=None,
         scope_store=None,
     )
-    handlers.Handlers(components).resync_package_sources()  # type: ignore[arg-type]  # partial fakes
+    handler = handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
+    for body in seen:
+        handler.sourced.observe(body)
+    handler.resync_package_sources()
+    assert kube.reads == ["deleted", "now-sealed", "rotated", "same"]  # never "sealed" or "going"
     assert packages.reconciled == ["rotated", "same"]
     assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}})]
 
