@@ -36,6 +36,11 @@ class VersionGone(Exception):
     """The secrets version a run pinned is no longer stored."""
 
 
+class PackageNotStored(Exception):
+    """The database holds no row for the package: it was not reconciled into this database
+    yet (a new or restored database, while the package's status still says Ready)."""
+
+
 class MasterKeyMismatch(Exception):
     """A data key in the database does not open with the operator's master key ring; the text
     says which key wrapped it and what the ring holds. Nothing was written."""
@@ -246,8 +251,9 @@ class VaultPort(Protocol):
     def ingest(
         self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False
     ) -> int: ...
-    def read(self, uid: str, version: int | None = None) -> StoredSecrets:
-        """The secrets at ``version`` (the latest when None); ``VersionGone`` when dropped."""
+    def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:
+        """The secrets at ``version`` (the latest when None); ``VersionGone`` when dropped;
+        ``PackageNotStored`` for a holder without a row, unless ``missing_ok`` (none then)."""
         ...
 
     def state_get(self, package_uid: str) -> dict[str, Any]: ...

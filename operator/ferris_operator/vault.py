@@ -31,6 +31,7 @@ from ferris_operator.kek.base import KeyRejected, WrappedKey
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.ports import (
     MasterKeyMismatch,
+    PackageNotStored,
     ScopeFull,
     ScopeGone,
     StateQuotaExceeded,
@@ -252,12 +253,16 @@ class Vault:
             found[uid] = StoredSecrets(version, values)
         return found
 
-    def read(self, uid: str, version: int | None = None) -> StoredSecrets:
+    def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:
         """Decrypt a package's secrets: the current version, or ``version`` (one a run pinned).
-        Empty at version 0, when it has none; VersionGone when ``version`` is no longer stored."""
+        Empty at version 0, when it has none; VersionGone when ``version`` is no longer stored.
+        A package without a row has none, or, when not ``missing_ok``, raises PackageNotStored
+        (a run must never start without secrets its package has but this database lacks)."""
         with self._pool.connection() as conn:
             pkg = conn.execute(f"SELECT {KEY_COLUMNS}, secrets_version FROM packages WHERE uid = %s", (uid,)).fetchone()
             if pkg is None:
+                if not missing_ok:
+                    raise PackageNotStored(uid)
                 return StoredSecrets(0, {})
             wanted = int(pkg[4]) if version is None else version
             rows = conn.execute(

@@ -13,6 +13,7 @@ from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.key_rotation import kek_ids_in_use, rewrap_batch
+from ferris_operator.ports import PackageNotStored
 from ferris_operator.store.runs import RunStore
 from ferris_operator.vault import Vault, VersionGone
 
@@ -73,6 +74,8 @@ def test_forget_removes_every_row(pool: ConnectionPool, ring: KeyRing) -> None:
             rows = conn.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall()  # noqa: S608
             assert dict(rows) == {"uid-b": 1}, table
     assert vault.read("uid-a").values == {}
+    with pytest.raises(PackageNotStored):  # what a run start asks: never "no secrets" for it
+        vault.read("uid-a", missing_ok=False)
 
 
 def test_rewrap_interrupted_halfway_resumes_and_never_touches_values(pool: ConnectionPool, ring: KeyRing) -> None:

@@ -18,7 +18,15 @@ from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.deferred import KeyedLocks
 from ferris_operator.fresh_reads import FreshReads
 from ferris_operator.params_schema import ParamsError
-from ferris_operator.ports import KubePort, MasterKeyMismatch, Refused, RunStorePort, VaultPort, VersionGone
+from ferris_operator.ports import (
+    KubePort,
+    MasterKeyMismatch,
+    PackageNotStored,
+    Refused,
+    RunStorePort,
+    VaultPort,
+    VersionGone,
+)
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.retry_policy import policy_of
@@ -237,8 +245,15 @@ class Starter:
         attempt = self.store.attempt_of(ref.uid) if not started and spec.get("trigger") == model.TRIGGER_RETRY else None
         pinned = started.secrets_version if started else attempt.secrets_version if attempt else None
         try:
-            stored = self.vault.read(pkg_meta["uid"], pinned)
+            stored = self.vault.read(pkg_meta["uid"], pinned, missing_ok=False)
             scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
+        except PackageNotStored:
+            # Its status says Ready, but not of this database (new, or restored): the package's
+            # reconcile stores it (or reports why it cannot) and the run goes on from there.
+            raise RunWaiting(
+                reasons.PACKAGE_NOT_RECONCILED,
+                f"waiting for FerrisPackage {package_name} to be stored in the operator's database",
+            ) from None
         except VersionGone as gone:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
         except MasterKeyMismatch as mismatch:

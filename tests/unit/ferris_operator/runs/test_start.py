@@ -153,3 +153,31 @@ def test_two_new_runs_of_a_forbid_package_cannot_both_pass_the_policy() -> None:
     for thread in threads:
         thread.join(5)
     assert outcome == ["ConcurrencyForbidden"]
+
+
+class UnstoredVault:
+    """A database that has never seen the package (new, or restored)."""
+
+    def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> Any:
+        from ferris_operator.ports import PackageNotStored, StoredSecrets
+
+        if missing_ok:
+            return StoredSecrets(0, {})
+        raise PackageNotStored(uid)
+
+
+def test_a_run_whose_package_this_database_lacks_waits_instead_of_starting_without_its_secrets() -> None:
+    from ferris_operator.runs import RunWaiting
+
+    kube = FakeKube()
+    runs = service(kube, FakeStore())
+    runs.starter.vault = UnstoredVault()  # type: ignore[assignment]
+    package = {
+        "metadata": {"name": "p", "uid": "puid", "generation": 1},
+        "spec": {"scripts": [{"name": "main.py", "content": "print(1)"}]},
+    }
+    with pytest.raises(RunWaiting) as caught:
+        runs.starter._create_children(RunRef("a", "r", "u"), package, {"packageRef": {"name": "p"}}, None, 0)
+    assert caught.value.reason == "PackageNotReconciled"
+    assert "FerrisPackage p to be stored in the operator's database" in caught.value.message
+    assert kube.reads == [] and kube.deleted == []  # nothing made before it waits
