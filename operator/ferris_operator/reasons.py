@@ -140,7 +140,11 @@ RUN_DELETED = _reason("RunDeleted", RUN, "the FerrisRun was deleted before it fi
 PACKAGE_NOT_FOUND = _reason("PackageNotFound", RUN, "`spec.packageRef` names no package")
 PACKAGE_NOT_READY = _reason("PackageNotReady", RUN, "the package is not Ready at its current generation")
 WAITING_TO_START = _reason("WaitingToStart", RUN, "the run waits for `spec.startAfter` (a retry asked for later)")
-PACKAGE_NOT_RECONCILED = _reason("PackageNotReconciled", RUN, "waiting for the package's current generation")
+PACKAGE_NOT_RECONCILED = _reason(
+    "PackageNotReconciled",
+    RUN,
+    "waiting for the package's current generation, or for it to be stored in the operator's database",
+)
 CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is active (`concurrencyPolicy: Forbid`)")
 PACKAGE_CHANGED = _reason(
     "PackageChanged", RUN, "the Job must be made again and the package has changed since the run started"
