@@ -103,9 +103,9 @@ class Starter:
         self.cancel = cancel  # concurrencyPolicy Replace cancels the active runs
         self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
         self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
+        self._policy_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()  # Forbid/Replace, per package
         # A burst of runs of one package shares its GETs, each sent after the runs it serves
         # were seen: a run created right after a package update sees the update.
-        self._policy_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self.packages: FreshReads[tuple[str, str], dict[str, Any] | None] = FreshReads(
             lambda key: kube.get_package(*key)
         )
