@@ -55,6 +55,9 @@ class History:
         with runs finished since the last sweep."""
         with self._lock:
             recent, self._recent = self._recent, set()
+        # A run is swept once the watch shows it finished, not only when it ended: the quick
+        # pass may come between the two.
+        recent |= self.sightings.take_newly_finished()
         if not everything and not recent:
             return
         by_package = self.sightings.finished_runs(None if everything else recent)
@@ -93,3 +96,6 @@ class History:
             age = (now - finished_at(run)).total_seconds()
             if kept[run.phase] > limits.get(run.phase, 10) or (ttl is not None and age > ttl):
                 self.kube.delete_run(namespace, run.name)
+            elif ttl is not None and ttl - age < self.settings.intervals.history_sweep:
+                with self._lock:  # due before the full sweep: the quick pass looks again
+                    self._recent.add((namespace, package_name))

@@ -48,6 +48,7 @@ class Sightings:
         # gives its Job, so a Job elsewhere claiming the same run cannot hide the run's own
         self._jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._finished: dict[PackageKey, dict[str, FinishedRun]] = {}
+        self._newly_finished: set[PackageKey] = set()  # packages whose finished runs the watch just showed
         self._lock = threading.Lock()
 
     def run_seen(self, body: dict[str, Any], deleted: bool = False) -> None:
@@ -61,6 +62,8 @@ class Sightings:
             else:
                 self._runs.add(uid)
             if finished:
+                if uid not in self._finished.get(key, {}):
+                    self._newly_finished.add(key)
                 self._finished.setdefault(key, {})[uid] = FinishedRun(
                     uid, meta["name"], str(phase), str(status["completionTime"])
                 )
@@ -73,6 +76,12 @@ class Sightings:
         """The finished runs still in the cluster of the packages ``keys`` (every package when None)."""
         with self._lock:
             return {key: list(runs.values()) for key, runs in self._finished.items() if keys is None or key in keys}
+
+    def take_newly_finished(self) -> set[PackageKey]:
+        """The packages with runs shown finished since the last call (the history's quick pass)."""
+        with self._lock:
+            newly, self._newly_finished = self._newly_finished, set()
+        return newly
 
     def job_seen(self, job: dict[str, Any], deleted: bool = False) -> None:
         """A claim only: whoever reads it checks that the run controls the Job."""

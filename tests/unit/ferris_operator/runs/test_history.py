@@ -111,6 +111,7 @@ def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     runs = [run(ns, f"{pkg}-{i}", pkg, model.SUCCEEDED, i) for ns in ("a", "b") for pkg in ("p", "q") for i in range(3)]
     kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
     runs_service = service(kube)
+    runs_service.sightings.take_newly_finished()  # what the watch showed before: swept already
     runs_service.sweep_history(everything=False)
     assert kube.package_reads == [] and kube.deleted == []  # nothing finished: no API call at all
     runs_service.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
@@ -142,3 +143,23 @@ def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -
     kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 1}})
     service(kube, store).sweep_history(everything=True)
     assert kube.deleted == ["a/earlier"]
+
+
+def test_a_run_the_watch_shows_finished_after_the_quick_pass_is_swept_by_the_next() -> None:
+    kube = FakeKube([], {("a", "p"): {"ttlSecondsAfterFinished": 0}})
+    runs_service = service(kube)
+    runs_service.finish("uid-a-p-0", model.SUCCEEDED, "Succeeded", "done")  # ended in PostgreSQL
+    runs_service.sweep_history(everything=False)  # the watch has not shown its end yet
+    assert kube.deleted == []
+    runs_service.sightings.run_seen(run("a", "p-0", "p", model.SUCCEEDED, finished_minutes_ago=1))
+    runs_service.sweep_history(everything=False)
+    assert kube.deleted == ["a/p-0"]
+
+
+def test_a_ttl_due_before_the_full_sweep_is_looked_at_again_by_the_quick_pass() -> None:
+    for ttl, looks in ((30, [("a", "p")] * 2), (3600, [("a", "p")])):
+        kube = FakeKube([run("a", "p-0", "p", model.SUCCEEDED)], {("a", "p"): {"ttlSecondsAfterFinished": ttl}})
+        runs_service = service(kube)  # the watch just showed it finished
+        runs_service.sweep_history(everything=False)
+        runs_service.sweep_history(everything=False)
+        assert kube.deleted == [] and kube.package_reads == looks, ttl
