@@ -20,15 +20,15 @@ class History:
         self.store = store
         self.settings = settings
         self.sightings = sightings  # the finished runs still in the cluster, from the watch
-        self._recent: set[tuple[str, str]] = set()  # (namespace, package) with newly finished runs
+        self._recent: set[tuple[str, str]] = set()  # (namespace, package) with a TTL due soon
         self._last_runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def finished(self, record: RunRecord, phase: str) -> None:
-        """Note a run that has just ended, for the next lastRun write and history sweep."""
+        """Note a run that has just ended, for the next lastRun write. (The history's quick pass
+        learns of it from the watch, once its status shows the end: ``take_newly_finished``.)"""
         with self._lock:
             key = (record.namespace, record.package_name)
-            self._recent.add(key)
             self._last_runs[key] = {
                 "name": record.name,
                 "phase": phase,
@@ -54,10 +54,8 @@ class History:
         finished runs. ``everything`` sweeps every package (for TTLs); otherwise only those
         with runs finished since the last sweep."""
         with self._lock:
-            recent, self._recent = self._recent, set()
-        # A run is swept once the watch shows it finished, not only when it ended: the quick
-        # pass may come between the two.
-        recent |= self.sightings.take_newly_finished()
+            recent, self._recent = self._recent, set()  # TTLs due before the full sweep
+        recent |= self.sightings.take_newly_finished()  # runs the watch has just shown finished
         if not everything and not recent:
             return
         by_package = self.sightings.finished_runs(None if everything else recent)

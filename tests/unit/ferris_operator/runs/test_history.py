@@ -109,12 +109,14 @@ def test_ttl_deletes_runs_finished_longer_ago_whatever_the_limits() -> None:
 
 def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     runs = [run(ns, f"{pkg}-{i}", pkg, model.SUCCEEDED, i) for ns in ("a", "b") for pkg in ("p", "q") for i in range(3)]
+    runs[9] = run("b", "q-0", "q", "Running")  # still running: it ends below
     kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
     runs_service = service(kube)
     runs_service.sightings.take_newly_finished()  # what the watch showed before: swept already
     runs_service.sweep_history(everything=False)
     assert kube.package_reads == [] and kube.deleted == []  # nothing finished: no API call at all
     runs_service.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
+    runs_service.sightings.run_seen(run("b", "q-0", "q", model.SUCCEEDED))  # and the watch shows it
     runs_service.sweep_history(everything=False)
     assert kube.package_reads == [("b", "q")] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
     runs_service.sweep_history(everything=False)
