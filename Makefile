@@ -43,8 +43,11 @@ demo: setup
 	$(BIN)/ferris-devcluster demo --runtime $(MODE)
 
 ## Everything, as CI runs it: lint, types, unit, PostgreSQL, cluster and end-to-end tests.
+## Two workers by default (most tests wait on clusters more than they compute); TEST_WORKERS=0
+## runs them in this one process.
+TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,8 +33,8 @@ from bench import (
 )
 from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
+from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
-from ferris_devcluster.processes import exit_on_sigterm
 from ferris_devcluster.stack import FerrisStack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -225,7 +225,7 @@ def main() -> None:
         " history, console), admission, paced, schedules, events, unrelated, history",
     )
     args = parser.parse_args()
-    exit_on_sigterm()
+    interrupts.install()
     stages = set(args.stages.split(","))
     sizes = [int(s) for s in args.sizes.split(",")] if "admission" in stages else []
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -30,8 +30,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bench.cluster import namespace, wait_ready
+from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
-from ferris_devcluster.processes import exit_on_sigterm
 from ferris_devcluster.stack import FerrisStack
 
 NS = "soak"
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="runs created per second")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
-    exit_on_sigterm()
+    interrupts.install()
     result = soak(args.minutes, args.rate, seed=args.seed)
     print(result.summary())
     print(json.dumps({"duplicated": result.duplicated, "lost": result.lost}))

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from ferris_devcluster import interrupts
 from ferris_devcluster.postgres import LocalPostgres
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+from tests import workers
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM (a CI timeout, `kill`) stops the session as Ctrl-C does: pytest then tears every
-    fixture down, so no PostgreSQL, control plane or operator outlives it."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    fixture down, so no PostgreSQL, control plane or operator outlives it. Under pytest-xdist
+    (`make test`), the controller passes it on to its workers (see ``workers``)."""
+    if workers.is_controller(config):
+        workers.configure_controller()
+    else:
+        interrupts.install_for_tests()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if workers.is_controller(session.config):
+        workers.wait_for_teardowns()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if workers.is_worker(config):
+        workers.report_torn_down()
+    elif workers.is_controller(config):
+        workers.forget()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ferris_devcluster import binaries, control_plane, imagebuild, pki
+from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.kubeconfig import write_kubeconfig
 from ferris_devcluster.node.container_runtime import clear_node, node_id
 from ferris_devcluster.podman import Podman
@@ -223,6 +224,7 @@ class LocalCluster:
     def info(self) -> ClusterInfo:
         return ClusterInfo(self.directory, self.kubeconfig, self.server, {p.name: p.pid for p in self.processes})
 
+    @shielded()
     def stop(self) -> None:
         for proc in reversed(self.processes):
             # the node first, given the time its containers' grace periods may take
@@ -230,6 +232,7 @@ class LocalCluster:
         self.processes.clear()
         self._clear_containers()
 
+    @shielded()
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)

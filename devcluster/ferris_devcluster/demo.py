@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ferris_devcluster.processes import exit_on_sigterm
+from ferris_devcluster import interrupts
 from ferris_devcluster.stack import REPO, FerrisStack
 
 
@@ -17,7 +17,7 @@ def _step(text: str) -> None:
 
 
 def run_demo(keep: bool = False) -> int:
-    exit_on_sigterm()
+    interrupts.install()
 
     example = REPO / "examples" / "secrets-demo"
     _step("starting PostgreSQL, the local Kubernetes cluster, the Ferris operator and the Ferris server")

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ferris_devcluster import binaries
+from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.processes import Supervised
 
 
@@ -38,6 +39,7 @@ class KmsPlugin:
         self.start()
         return self
 
+    @shielded()
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
         if self._owned:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.processes import Supervised
 
@@ -65,6 +66,7 @@ class OpenBao:
             raise
         return self
 
+    @shielded()
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

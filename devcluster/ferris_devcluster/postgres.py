@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.ports import free_port
 
 UNPRIVILEGED_USER = "nobody"
@@ -126,6 +127,7 @@ class LocalPostgres:
                     raise RuntimeError(f"PostgreSQL did not start; see {self.root / 'postgres.log'}") from None
                 time.sleep(0.1)
 
+    @shielded()
     def stop(self) -> None:
         if self._process is None:
             return
@@ -145,6 +147,7 @@ class LocalPostgres:
             [str(self.bin_dir / "pg_dump"), "--dbname", url, "--inserts"], check=True, capture_output=True
         ).stdout
 
+    @shielded()
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

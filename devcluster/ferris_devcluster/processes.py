@@ -10,15 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so that `with` blocks and `finally` clauses stop every
-    child process (Ctrl-C already does this through KeyboardInterrupt)."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
+from ferris_devcluster.interrupts import shielded
 
 
 class Supervised:
@@ -49,6 +41,7 @@ class Supervised:
         except OSError:
             return ""
 
+    @shielded()
     def stop(self, grace: float = 10.0) -> None:
         if self.process.poll() is not None:
             return

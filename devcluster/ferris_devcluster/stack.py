@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ferris_devcluster.cluster import LocalCluster
+from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
@@ -201,12 +202,14 @@ class FerrisStack:
     def server_log(self) -> Path:
         return self.cluster.logs / "server.log"
 
+    @shielded()
     def stop(self) -> None:
         self.stop_server()
         self.stop_operator()
         self.cluster.stop()
         self.postgres.stop()
 
+    @shielded()
     def destroy(self) -> None:
         self.stop()
         import shutil

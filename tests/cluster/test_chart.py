@@ -33,7 +33,8 @@ EXAMPLE = REPO / "examples" / "secrets-demo"
 NS = "ferris-system"
 OPERATOR = "app.kubernetes.io/component=operator"
 SERVER = "app.kubernetes.io/component=server"
-pytestmark = pytest.mark.cluster
+# One worker runs every container-mode test, so that two never build the images at once.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("containers")]
 
 
 class Install:

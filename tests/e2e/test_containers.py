@@ -16,7 +16,8 @@ from ferris_devcluster.podman import Podman
 from ferris_devcluster.stack import FerrisStack
 from tests.e2e.conftest import Ferris
 
-pytestmark = pytest.mark.cluster
+# One worker runs every container-mode test, so that two never build the images at once.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("containers")]
 
 PROBE = r"""
 import os
