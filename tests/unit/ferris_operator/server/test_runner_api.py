@@ -81,7 +81,9 @@ def test_the_runners_verdict_is_kept_for_the_operator() -> None:
     assert service.verdicts == [("u1", False, "step b failed")]
 
 
-@pytest.mark.parametrize("token", [None, "", "made-up", TOKENS.issue("another-run")])
+@pytest.mark.parametrize(
+    "token", [None, "", "made-up", TOKENS.issue("another-run")], ids=["none", "empty", "made-up", "another-runs"]
+)
 def test_without_this_runs_token_the_answer_is_401_and_nothing_is_recorded(token: str | None) -> None:
     service = FakeService()
     status, text = exchange(service, "POST", "/v1/runs/u1/steps/0", {"phase": "Running"}, token)
