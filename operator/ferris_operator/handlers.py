@@ -257,6 +257,8 @@ class Handlers:
             raw = self.kube.get_package(*name)
             if raw is None or not raw["spec"].get("secretsFrom") or raw["metadata"].get("deletionTimestamp"):
                 return  # its handlers update the index
+            if not model.reconciled(raw):
+                return  # its handler is on it (kopf retries it): two would take the source in twice
             write = functools.partial(self.kube.patch_status, model.PACKAGES, name[0], name[1])
             with contextlib.suppress(kopf.TemporaryError):  # reported in status; the next pass tries again
                 self._reconcile_package(raw, write)

@@ -122,7 +122,9 @@ class Holders:
         found = self.kube.iter_custom(plural, namespaces)
         isolation.each(
             plural,
-            (o for o in found if not o["metadata"].get("deletionTimestamp")),
+            # One its handler has not reconciled at this generation yet is the handler's (kopf
+            # retries it): from a listing older than the handler's work, it would take in again.
+            (o for o in found if model.reconciled(o) and not o["metadata"].get("deletionTimestamp")),
             reread,
             lambda raw: _named(kind, raw["metadata"]),
         )

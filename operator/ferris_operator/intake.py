@@ -27,6 +27,11 @@ class Intake:
     digest: str  # of the sealed text, or the Secret's resourceVersion
     source_uid: str | None  # the Secret read, for the delete that follows (None: sealed)
 
+    @property
+    def taken_from(self) -> str:
+        """What was taken in, exactly (the vault stores one version per such source)."""
+        return f"{self.source} {self.source_uid or '-'} {self.digest}"
+
 
 class SecretsIntake:
     def __init__(self, kube: KubePort, sealing: SealingKeyRing) -> None:

@@ -46,6 +46,12 @@ MAX_SCRIPTS_BYTES = 512 * 1024
 SCRIPT_SUFFIXES_RUN = (".py", ".sh")
 
 
+def reconciled(body: dict[str, Any]) -> bool:
+    """The object's handler has reconciled its current generation (status.observedGeneration)."""
+    observed = (body.get("status") or {}).get("observedGeneration")
+    return observed is not None and observed == body["metadata"].get("generation")
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 

@@ -107,7 +107,7 @@ class PackageService:
                         "(scripts read them through ferris_ef, unchanged) or split the package. Nothing was stored",
                     )
                 )
-            version = self.vault.ingest(namespace, name, uid, values)
+            version = self.vault.ingest(namespace, name, uid, values, source=ingested.taken_from)
             metrics.SECRETS_INGESTED.labels(source.split(":", 1)[0]).inc()
             secrets_status = secrets_summary(values, version, source, digest, model.utcnow())
             warnings = short_secret_warnings(values) if mask else []

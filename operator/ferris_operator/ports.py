@@ -249,7 +249,13 @@ class VaultPort(Protocol):
     def ensure_package(self, namespace: str, name: str, uid: str) -> int: ...
     def verify(self, uid: str) -> None: ...
     def ingest(
-        self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        secrets: dict[str, Any],
+        keep_written: bool = False,
+        source: str | None = None,
     ) -> int: ...
     def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:
         """The secrets at ``version`` (the latest when None); ``VersionGone`` when dropped;

@@ -93,8 +93,12 @@ class Vault:
     def _unwrap(self, uid: str, row: Sequence[Any]) -> DataKey:
         return open_key(self._keys, uid, wrapped_of(row))
 
-    def _lock_package(self, conn: psycopg.Connection[Any], uid: str, namespace: str, name: str) -> tuple[DataKey, int]:
-        select = f"SELECT {KEY_COLUMNS}, secrets_version FROM packages WHERE uid = %s FOR UPDATE"
+    def _lock_package(
+        self, conn: psycopg.Connection[Any], uid: str, namespace: str, name: str
+    ) -> tuple[DataKey, int, str | None]:
+        """The package's row, locked (made with a new data key if missing): (data key, secrets
+        version, what that version was taken in from)."""
+        select = f"SELECT {KEY_COLUMNS}, secrets_version, secrets_source FROM packages WHERE uid = %s FOR UPDATE"
         row = conn.execute(select, (uid,)).fetchone()
         if row is None:
             wrapped = wrap_data_key(self._keys, uid, new_data_key())
@@ -105,7 +109,7 @@ class Vault:
             )
             row = conn.execute(select, (uid,)).fetchone()
             assert row is not None
-        return self._unwrap(uid, row), int(row[4])
+        return self._unwrap(uid, row), int(row[4]), row[5]
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         """Create the package's row (and data key) if missing; returns its secrets version."""
@@ -119,12 +123,24 @@ class Vault:
         if row is not None:
             self._unwrap(uid, row)
 
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
+    def ingest(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        secrets: dict[str, Any],
+        keep_written: bool = False,
+        source: str | None = None,
+    ) -> int:
         """Replace the package's secrets with ``secrets``; returns the new secrets version.
         Older versions go, except those that active runs or next attempts still pin. With ``keep_written`` (a
-        scope), values scripts wrote stay unless ``secrets`` names them."""
+        scope), values scripts wrote stay unless ``secrets`` names them. ``source`` names what
+        was taken in (None: an upload): the source the current version came from, taken in
+        again (a handler and the periodic re-read racing), makes no new version."""
         with self._pool.connection() as conn, conn.transaction():
-            dek, current = self._lock_package(conn, uid, namespace, name)
+            dek, current, current_source = self._lock_package(conn, uid, namespace, name)
+            if source is not None and source == current_source:
+                return current
             version = current + 1
             kept = self._written(conn, dek, uid, current, exclude=set(secrets)) if keep_written else {}
             rows: list[tuple[str, str, int, bytes, str | None]] = [
@@ -151,9 +167,9 @@ class Vault:
                     rows,
                 )
             conn.execute(
-                "UPDATE packages SET secrets_version = %s, namespace = %s, name = %s, updated_at = now()"
-                " WHERE uid = %s",
-                (version, namespace, name, uid),
+                "UPDATE packages SET secrets_version = %s, secrets_source = %s, namespace = %s, name = %s,"
+                " updated_at = now() WHERE uid = %s",
+                (version, source, namespace, name, uid),
             )
         return version
 

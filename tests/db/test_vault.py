@@ -37,6 +37,18 @@ def test_reingest_replaces_the_set_and_bumps_the_version(pool: ConnectionPool, r
         assert conn.execute("SELECT DISTINCT version FROM secrets WHERE package_uid = 'uid-1'").fetchall() == [(2,)]
 
 
+def test_one_source_taken_in_twice_makes_one_version(pool: ConnectionPool, ring: KeyRing) -> None:
+    """A handler and the periodic re-read that both read one Secret before either deleted it."""
+    vault = Vault(pool, ring_providers(ring))
+    source = "secret:shared uid-s1 resourceVersion:41"
+    assert vault.ingest("ns", "pkg", "uid-1", {"A": "1"}, source=source) == 1
+    assert vault.ingest("ns", "pkg", "uid-1", {"A": "1"}, source=source) == 1
+    assert vault.ingest("ns", "pkg", "uid-1", {"A": "2"}, source="secret:shared uid-s2 resourceVersion:57") == 2
+    assert vault.ingest("ns", "pkg", "uid-1", {"A": "3"}) == 3  # an upload names no source
+    assert vault.ingest("ns", "pkg", "uid-1", {"A": "1"}, source=source) == 4  # taken in again after it
+    assert vault.read("uid-1").values == {"A": "1"}
+
+
 def test_rows_swapped_between_packages_fail_closed(pool: ConnectionPool, ring: KeyRing) -> None:
     vault = Vault(pool, ring_providers(ring))
     vault.ingest("ns", "a", "uid-a", {"X": "from-a"})

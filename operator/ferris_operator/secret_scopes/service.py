@@ -81,7 +81,9 @@ class ScopeSecretsService:
             ready = model.condition("Ready", False, problem.reason, problem.message, generation, previous)
             return {"observedGeneration": generation, "conditions": model.merge_conditions(previous, ready)}, problem
         if taken is not None:
-            version = self.vault.ingest(scope.namespace, holder.sealed_for, scope.uid, taken.values, keep_written=True)
+            version = self.vault.ingest(
+                scope.namespace, holder.sealed_for, scope.uid, taken.values, keep_written=True, source=taken.taken_from
+            )
             metrics.SECRETS_INGESTED.labels(scope.kind).inc()
             secrets = self._summary(scope.uid, version, taken.source, taken.digest)
             source = spec.get("secretsFrom")

@@ -302,6 +302,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
             WHERE phase IN ('Succeeded', 'Failed', 'Cancelled') AND published_phase IS DISTINCT FROM phase;
         """,
     ),
+    (
+        15,
+        """
+        -- What the current secrets version was taken in from (a Secret's uid and resourceVersion,
+        -- a sealed text's digest; NULL: an upload). A handler and the periodic re-read that both
+        -- take in one Secret store one version, not two.
+        ALTER TABLE packages ADD COLUMN secrets_source text;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

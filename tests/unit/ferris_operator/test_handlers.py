@@ -16,8 +16,11 @@ from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 
 
-def package(name: str, secrets_from: bool, status: dict[str, Any], deleting: bool = False) -> dict[str, Any]:
+def package(
+    name: str, secrets_from: bool, status: dict[str, Any], deleting: bool = False, reconciled: bool = True
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"namespace": "team", "name": name, "uid": f"uid-{name}", "generation": 1}
+    status = {**status, "observedGeneration": 1} if reconciled else status
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     spec: dict[str, Any] = {"scripts": [{"name": "a.py", "content": "pass"}]}
@@ -71,8 +74,9 @@ def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_chan
         package("going", True, unchanged, deleting=True),
         package("now-sealed", True, unchanged),
         package("deleted", True, unchanged),
+        package("new", True, {}, reconciled=False),  # its handler is on it
     ]
-    kube = FakeKube([*seen[:4], package("now-sealed", False, unchanged)])  # "deleted" is gone
+    kube = FakeKube([*seen[:4], package("now-sealed", False, unchanged), seen[-1]])  # "deleted" is gone
     packages = FakePackages(changed={"rotated"})
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
     components = SimpleNamespace(
@@ -91,9 +95,9 @@ def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_chan
     for body in seen:
         handler.sourced.observe(body)
     handler.resync_package_sources()
-    assert kube.reads == ["deleted", "now-sealed", "rotated", "same"]  # never "sealed" or "going"
-    assert packages.reconciled == ["rotated", "same"]
-    assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}})]
+    assert kube.reads == ["deleted", "new", "now-sealed", "rotated", "same"]  # never "sealed" or "going"
+    assert packages.reconciled == ["rotated", "same"]  # not "new", which its handler has not reconciled yet
+    assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}, "observedGeneration": 1})]
 
 
 class FakeRuns:

@@ -63,3 +63,29 @@ def test_a_key_provider_that_cannot_be_asked_is_a_wait_with_its_reason_not_a_fai
     assert (reconciling["type"], reconciling["status"]) == ("Reconciling", "True")
     assert "Decrypt failed" in ready["message"] and "nothing is re-encrypted or lost" in ready["message"]
     assert kube.events == []  # a wait that heals by itself: no Event per retry
+
+
+class Listing(Recording):
+    def __init__(self, *found: dict[str, Any]) -> None:
+        super().__init__()
+        self.found = list(found)
+
+    def iter_custom(self, plural: str, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        return self.found
+
+
+def test_the_resync_leaves_an_object_its_handler_has_not_reconciled_yet_to_the_handler() -> None:
+    def holder(name: str, observed: int | None) -> dict[str, Any]:
+        status = {} if observed is None else {"observedGeneration": observed}
+        return {"metadata": {"namespace": "team", "name": name, "uid": name, "generation": 2}, "status": status}
+
+    kube = Listing(holder("done", 2), holder("new", None), holder("edited", 1))
+    holders = Holders(kube, Settings(database_url="postgresql://x", master_key_dir=Path(".")))  # type: ignore[arg-type]
+    reconciled: list[str] = []
+
+    def reconcile(raw: dict[str, Any]) -> tuple[dict[str, Any], None]:
+        reconciled.append(raw["metadata"]["name"])
+        return raw["status"], None
+
+    holders.resync("FerrisProjectSecrets", "ferrisprojectsecrets", reconcile)
+    assert reconciled == ["done"]  # a listing older than the handler's work would take the source in again

@@ -28,7 +28,7 @@ class FakeVault:
         if self.mismatch:
             raise MasterKeyMismatch("the data key of these secrets is wrapped by master key 'k1' ...")
 
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
+    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], source: str | None = None) -> int:
         self.verify(uid)
         self.ingested.append((uid, secrets))
         return len(self.ingested)

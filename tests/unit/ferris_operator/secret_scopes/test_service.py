@@ -30,8 +30,17 @@ class FakeVault:
         self.ingested: list[tuple[str, dict[str, Any]]] = []
         self.values: dict[str, StoredSecrets] = {}
 
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], keep_written: bool = False) -> int:
+    def ingest(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        secrets: dict[str, Any],
+        keep_written: bool = False,
+        source: str | None = None,
+    ) -> int:
         assert keep_written, "a scope keeps what scripts wrote"
+        assert source, "what was taken in is named"
         self.ingested.append((uid, secrets))
         self.values[uid] = StoredSecrets(len(self.ingested), dict(secrets))
         return len(self.ingested)

@@ -1,0 +1,73 @@
+"""What the operator keeps alive at rest after N packages were created: a fresh local stack, the
+operator run under tracemalloc (``bench.traced_operator``), N one-script packages, a rest past
+the periodic memory release, then the live allocations by file, line and call path, beside the
+process's RSS. tracemalloc itself costs memory and CPU: the RSS here is higher than the
+benchmark's, and only the shares are meant to be compared.
+
+    .venv/bin/python -m bench.heap --packages 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+
+from bench.cluster import namespace, package, wait_ready
+from ferris_devcluster import interrupts
+from ferris_devcluster.kube import client_for
+from ferris_devcluster.processes import Supervised
+from ferris_devcluster.stack import REPO, FerrisStack
+
+REST_SECONDS = 40  # past the operator's periodic work, memory release included (30 s)
+
+
+def _rss_mib(pid: int) -> float:
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def main() -> None:
+    interrupts.install()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packages", type=int, default=3000)
+    args = parser.parse_args()
+    with FerrisStack() as stack, tempfile.TemporaryDirectory(prefix="ferris-heap-") as scratch:
+        stack.stop_operator()
+        report = Path(scratch, "heap.txt")
+        env = {
+            **stack.env(),
+            "FERRIS_HEALTH_PORT": str(stack.health_port),
+            "MALLOC_ARENA_MAX": "2",
+            "FERRIS_HEAP_REPORT": str(report),
+            "PYTHONPATH": str(REPO),
+        }
+        traced = Supervised("operator", [sys.executable, "-m", "bench.traced_operator"], stack.cluster.logs, env=env)
+        try:
+            api = client_for(stack.kubeconfig).api
+            ns = namespace(api, "heap")
+            time.sleep(REST_SECONDS)
+            print(f"at rest, no package: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda i: package(api, ns, f"pkg-{i:05d}"), range(args.packages)))
+            wait_ready(api, ns, f"pkg-{args.packages - 1:05d}", timeout=1800)
+            time.sleep(REST_SECONDS)
+            print(f"at rest after {args.packages} packages: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+            os.kill(traced.pid, signal.SIGUSR1)
+            deadline = time.monotonic() + 120
+            while not report.exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(1)
+            print(report.read_text())
+        finally:
+            traced.stop()
+
+
+if __name__ == "__main__":
+    main()
