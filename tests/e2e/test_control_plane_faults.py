@@ -6,12 +6,13 @@ with one Job. Its own stack: nobody else's watches are cut."""
 from __future__ import annotations
 
 import collections
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
+from kubernetes.client.exceptions import ApiException
 
 from ferris_devcluster.stack import FerrisStack
 from tests.e2e.conftest import Ferris
@@ -49,9 +50,12 @@ def ended(ferris: Ferris, ns: str, names: list[str], timeout: float = 240) -> di
     deadline = time.monotonic() + timeout
     while True:
         found: dict[str, dict[str, Any]] = {}
-        listed = ferris.kubectl("get", "ferrisrun", "-n", ns, "-o", "json", check=False)
-        if listed.returncode == 0:
-            found = {r["metadata"]["name"]: r for r in json.loads(listed.stdout)["items"]}
+        try:
+            listed = ferris.read(ns, "ferrisrun")["items"]
+        except (ApiException, urllib3.exceptions.HTTPError):
+            listed = None  # the API server is restarting
+        if listed is not None:
+            found = {r["metadata"]["name"]: r for r in listed}
             if all((found.get(n, {}).get("status") or {}).get("phase") in ("Succeeded", "Failed") for n in names):
                 return found
         assert time.monotonic() < deadline, {n: (found.get(n, {}).get("status") or {}).get("phase") for n in names}

@@ -39,7 +39,7 @@ def run_objects(package: str, names: list[str]) -> str:
 def wait_all(ferris: Ferris, ns: str, names: list[str], timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:
-        items = json.loads(ferris.kubectl("get", "ferrisruns", "-n", ns, "-o", "json").stdout)["items"]
+        items = ferris.read(ns, "ferrisrun")["items"]
         phases = {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
         if all(phases.get(n) in ("Succeeded", "Failed", "Cancelled") for n in names):
             return phases

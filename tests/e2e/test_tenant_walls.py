@@ -74,7 +74,7 @@ def test_jobs_and_pods_labelled_as_another_tenants_run_change_nothing(ferris: Fe
     ferris.apply(mallory, spoofing_job("fake-pull", labels, "evil.invalid/none:1", ["x"]))
     ferris.kubectl("wait", "-n", mallory, "job/fake-done", "--for=condition=Complete", "--timeout=60s")
     deadline = time.monotonic() + 30
-    while "ImagePullBackOff" not in ferris.kubectl("get", "pods", "-n", mallory, "-o", "json").stdout:
+    while "ImagePullBackOff" not in json.dumps(ferris.read(mallory, "pod")["items"]):
         assert time.monotonic() < deadline, "the spoofing pod never reached ImagePullBackOff"
         time.sleep(0.5)
     time.sleep(2)  # give the operator time to (wrongly) act on the events
