@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,19 @@ def wait_for_run(ferris: Ferris, ns: str, name: str, timeout: float = 90) -> dic
         assert time.monotonic() < deadline, f"FerrisRun {name} was never made"
         time.sleep(0.5)
     return ferris.wait_run(ns, name, timeout=timeout)
+
+
+def wait_for_first_attempt(ferris: Ferris, ns: str, name: str) -> dict[str, Any]:
+    """The run's script has stored its state and printed so (LOST): a step shown Running may
+    not have got that far, and a first attempt killed before it would run as first again."""
+    deadline = time.monotonic() + 60
+    while not any(
+        "first attempt" in log.read_text(errors="replace")
+        for log in Path(ferris.stack.cluster.node_dir, "logs", ns).glob(f"{name}-run-*/runner.log")
+    ):
+        assert time.monotonic() < deadline, ferris.get(ns, "ferrisrun", name).get("status")
+        time.sleep(0.3)
+    return ferris.get(ns, "ferrisrun", name)
 
 
 def test_a_failing_step_is_retried_on_the_secrets_version_the_first_attempt_pinned(ferris: Ferris, ns: str) -> None:
@@ -93,14 +107,7 @@ def test_a_runner_lost_mid_step_is_retried(ferris: Ferris, ns: str) -> None:
     ferris.package(ns, "fragile", LOST, retries={"limit": 1, "backoffSeconds": 1})  # reasons: RunnerLost, Timeout
     ferris.wait_condition(ns, "ferrispackage", "fragile", "Ready")
     name = ferris.create_run(ns, "fragile", name="fragile-run")
-    deadline = time.monotonic() + 60
-    while True:
-        run = ferris.get(ns, "ferrisrun", name)
-        steps = (run.get("status") or {}).get("steps") or []
-        if steps and steps[0].get("phase") == "Running":
-            break
-        assert time.monotonic() < deadline, run.get("status")
-        time.sleep(0.3)
+    run = wait_for_first_attempt(ferris, ns, name)
     runner = ferris.runner_process(run["metadata"]["uid"])
     assert runner is not None, "no runner process for the run"
     for process in [*runner.children(recursive=True), runner]:  # as a node crash would
@@ -120,14 +127,7 @@ def test_a_node_restart_ends_a_run_in_flight_as_lost_and_its_next_attempt_runs(f
     ferris.package(ns, "on-node", LOST, retries={"limit": 1, "backoffSeconds": 1})
     ferris.wait_condition(ns, "ferrispackage", "on-node", "Ready")
     name = ferris.create_run(ns, "on-node", name="on-node-run")
-    deadline = time.monotonic() + 60
-    while not [
-        s
-        for s in (ferris.get(ns, "ferrisrun", name).get("status") or {}).get("steps") or []
-        if s.get("phase") == "Running"
-    ]:
-        assert time.monotonic() < deadline, "the run never started its step"
-        time.sleep(0.3)
+    wait_for_first_attempt(ferris, ns, name)
     cluster = ferris.stack.cluster
     cluster.crash_node()
     assert ferris.get(ns, "ferrisrun", name)["status"]["phase"] == "Running"  # nobody can tell yet
