@@ -35,8 +35,14 @@ def kstatus(obj: dict[str, Any]) -> str:
 
 
 def wait_status(ferris: Ferris, ns: str, kind: str, name: str, wanted: str, timeout: float = 90) -> None:
+    """Until kstatus reads ``wanted`` from a status the operator wrote: an object with no status
+    yet reads as Current (as in kstatus itself), which says nothing about the operator."""
     deadline = time.monotonic() + timeout
-    while (current := kstatus(ferris.get(ns, kind, name))) != wanted:
+    while True:
+        obj = ferris.get(ns, kind, name)
+        current = kstatus(obj)
+        if current == wanted and "observedGeneration" in (obj.get("status") or {}):
+            return
         assert time.monotonic() < deadline, f"{kind}/{name} is {current}, not {wanted}"
         time.sleep(0.3)
 
