@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -215,6 +216,21 @@ class Ferris:
             ):
                 return process
         return None
+
+    def kill_runner(self, run_uid: str) -> None:
+        """The run's container gone at once, as with its node: every process of the runner is
+        stopped before any is killed, so that none sees another die and reports it."""
+        runner = self.runner_process(run_uid)
+        assert runner is not None, "no runner process for the run"
+        stopped: dict[int, psutil.Process] = {}
+        while news := [p for p in [runner, *runner.children(recursive=True)] if p.pid not in stopped]:
+            for process in news:  # again until no child was forked in between
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.suspend()
+                stopped[process.pid] = process
+        for process in stopped.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
 
     def secret(self, namespace: str, name: str, document: str, key: str = "secrets.json") -> None:
         self.kubectl(

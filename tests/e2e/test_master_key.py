@@ -76,5 +76,5 @@ def test_another_master_key_stops_runs_with_a_clear_reason_and_the_right_one_bri
     ferris.wait_condition(ns, "ferrispackage", "keyed", "Ready")
     assert stored(ferris, uid) == before
     run = ferris.wait_run(ns, ferris.create_run(ns, "keyed"))
-    assert run["status"]["phase"] == "Succeeded"
+    assert run["status"]["phase"] == "Succeeded", json.dumps(run["status"], indent=1)
     assert ferris.steps(run["metadata"]["uid"])[0][4].strip() == f"length {len(value)}"

@@ -202,10 +202,7 @@ def test_a_runner_killed_mid_step_ends_its_run_as_lost_with_the_step_named(ferri
             break
         assert time.monotonic() < deadline, run.get("status")
         time.sleep(0.3)
-    runner = ferris.runner_process(run["metadata"]["uid"])
-    assert runner is not None, "no runner process for the run"
-    for process in [*runner.children(recursive=True), runner]:  # the container gone, as with its node
-        process.kill()
+    ferris.kill_runner(run["metadata"]["uid"])
     finished = ferris.wait_run(ns, name, timeout=90)["status"]
     [succeeded] = [c for c in finished["conditions"] if c["type"] == "Succeeded"]
     assert (finished["phase"], succeeded["reason"]) == ("Failed", "RunnerLost"), finished

@@ -108,10 +108,7 @@ def test_a_runner_lost_mid_step_is_retried(ferris: Ferris, ns: str) -> None:
     ferris.wait_condition(ns, "ferrispackage", "fragile", "Ready")
     name = ferris.create_run(ns, "fragile", name="fragile-run")
     run = wait_for_first_attempt(ferris, ns, name)
-    runner = ferris.runner_process(run["metadata"]["uid"])
-    assert runner is not None, "no runner process for the run"
-    for process in [*runner.children(recursive=True), runner]:  # as a node crash would
-        process.kill()
+    ferris.kill_runner(run["metadata"]["uid"])
     lost = ferris.wait_run(ns, name, timeout=90)["status"]
     [succeeded] = [c for c in lost["conditions"] if c["type"] == "Succeeded"]
     assert (lost["phase"], succeeded["reason"], lost["attempts"]) == ("Failed", "RunnerLost", "1/2")

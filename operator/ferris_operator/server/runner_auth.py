@@ -48,17 +48,25 @@ class RunTokenAuthenticator:
         self._refresh = refresh
         self._clock = clock
         self._refreshed = -REFRESH_SECONDS
+        self._refreshing = asyncio.Lock()
 
     async def _verify(self, uid: str, token: str) -> bool:
         if self.tokens.verify(uid, token):
             return True
-        now = self._clock()
-        if self._refresh is None or self.tokens.knows_key_of(token) or now - self._refreshed < REFRESH_SECONDS:
+        if self._refresh is None or self.tokens.knows_key_of(token):
             return False
-        self._refreshed = now
-        found = await asyncio.to_thread(self._refresh)
-        if found is not None:
-            self.tokens.add(*found)
+        # One read at a time: a request that arrives while another reads the key waits for
+        # that read instead of being refused because one has just begun.
+        async with self._refreshing:
+            if self.tokens.knows_key_of(token):  # added by the read this request waited for
+                return self.tokens.verify(uid, token)
+            now = self._clock()
+            if now - self._refreshed < REFRESH_SECONDS:
+                return False
+            self._refreshed = now
+            found = await asyncio.to_thread(self._refresh)
+            if found is not None:
+                self.tokens.add(*found)
         return self.tokens.verify(uid, token)
 
     async def run_of(self, uid: str, authorization: str, source: str) -> RunRecord:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 
 import pytest
 
@@ -41,6 +42,26 @@ def test_a_token_under_a_key_made_since_start_verifies_after_one_refresh() -> No
     assert record.uid == "u1" and asked == [100.0]
     asyncio.run(auth.run_of("u1", f"Bearer {token}", "10.0.0.1"))
     assert asked == [100.0]  # known now: no second read
+
+
+def test_requests_that_arrive_during_a_refresh_wait_for_it_instead_of_being_refused() -> None:
+    """A runner's reports can overlap (its step report and a script's state call): the second
+    one, arriving while the first reads the new key, is not refused by the throttle."""
+    token = RunTokens.of(*NEW).issue("u1")
+    asked: list[float] = []
+
+    def refresh() -> tuple[str, bytes]:
+        asked.append(0.0)
+        time.sleep(0.2)  # the database read, in its thread
+        return NEW
+
+    auth = RunTokenAuthenticator(RunTokens.of(*OLD), Reports(token), refresh=refresh, clock=lambda: 100.0)  # type: ignore[arg-type]
+
+    async def both() -> list[RunRecord]:
+        return list(await asyncio.gather(*(auth.run_of("u1", f"Bearer {token}", "10.0.0.1") for _ in range(3))))
+
+    assert [record.uid for record in asyncio.run(both())] == ["u1"] * 3
+    assert asked == [0.0]
 
 
 def test_unknown_keys_refresh_at_most_every_few_seconds_and_known_ones_never() -> None:
