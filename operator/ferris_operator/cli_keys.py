@@ -2,31 +2,27 @@
 
 The key provider is configured as the operator's is (FERRIS_KEY_PROVIDER and its variables,
 docs/architecture.md#settings); ``--master-key-dir`` names the Secret-mounted ring, which stays
-readable beside another provider, so ``rewrap`` migrates the ring's data keys to a KMS."""
+readable beside another provider, so ``rewrap`` migrates the ring's data keys to a KMS. The
+commands that open the database or a key provider live in key_commands.py, imported when run."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from ferris_operator.crypto.keyring import KeyRingError, generate_key_text
-from ferris_operator.kek.factory import KeySetup, key_setup
-from ferris_operator.key_rotation import current_key, kek_ids_in_use, rewrap_batch
-from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
-from ferris_operator.settings import KeyProviderSettings
-from ferris_operator.store.db import open_pool
+from ferris_operator.cli_lazy import lazy
+from ferris_operator.crypto.keyring import generate_key_text
 
 
 def register(commands: Any) -> None:
     keys = commands.add_parser("keys", help="master-key rotation").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("generate", help="print a new random master key (base64)").set_defaults(handler=generate)
-    for name, handler, text in (
-        ("status", status, "how many data keys each key-encryption key still wraps"),
-        ("rewrap", rewrap, "rewrap every data key to the current key of the current provider (resumable)"),
-        ("retire", retire, "check that a master key id wraps nothing, so it can be removed"),
+    for name, text in (
+        ("status", "how many data keys each key-encryption key still wraps"),
+        ("rewrap", "rewrap every data key to the current key of the current provider (resumable)"),
+        ("retire", "check that a master key id wraps nothing, so it can be removed"),
     ):
         parser = keys.add_parser(name, help=text)
         parser.add_argument("--database-url", default=os.environ.get("FERRIS_DATABASE_URL"))
@@ -36,75 +32,9 @@ def register(commands: Any) -> None:
             parser.add_argument("--batch-size", type=int, default=500)
         if name == "retire":
             parser.add_argument("key_id")
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=lazy("ferris_operator.key_commands", name))
 
 
 def generate(args: argparse.Namespace) -> int:
     print(generate_key_text())
-    return 0
-
-
-def _need(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        if not getattr(args, name, None):
-            flag = "--" + name.replace("_", "-")
-            raise SystemExit(f"ferris keys: {flag} is required (or FERRIS_{name.upper()})")
-
-
-def _setup(args: argparse.Namespace) -> KeySetup:
-    env = dict(os.environ)
-    if args.master_key_dir:
-        env["FERRIS_MASTER_KEY_DIR"] = str(args.master_key_dir)
-    try:
-        return key_setup(KeyProviderSettings.from_env(env, "ferris keys"), args.master_key_dir)
-    except KeyRingError as exc:
-        raise SystemExit(f"ferris keys: master key: {exc}") from None
-
-
-def status(args: argparse.Namespace) -> int:
-    _need(args, "database_url")
-    with open_pool(args.database_url, max_size=1) as pool:
-        counts = kek_ids_in_use(pool)
-    for (provider, key_id), count in sorted(counts.items()):
-        print(f"{provider}\t{key_id}\t{count} data keys")
-    if not counts:
-        print("no packages stored")
-    return 0
-
-
-def rewrap(args: argparse.Namespace) -> int:
-    _need(args, "database_url")
-    keys = _setup(args).providers
-    total = 0
-    try:
-        target = current_key(keys)
-        with open_pool(args.database_url, max_size=1) as pool:
-            while done := rewrap_batch(pool, keys, args.batch_size):
-                total += done
-                remaining = sum(n for key, n in kek_ids_in_use(pool).items() if key != target)
-                print(f"rewrapped {total}, {remaining} remaining", file=sys.stderr)
-    except (KeyProviderUnavailable, MasterKeyMismatch) as exc:
-        print(f"ferris keys: rewrap stopped after {total} (run it again to resume): {exc}", file=sys.stderr)
-        return 1
-    print(f"all data keys are wrapped by {target[0]} key {target[1]} ({total} rewrapped now)")
-    return 0
-
-
-def retire(args: argparse.Namespace) -> int:
-    _need(args, "database_url", "master_key_dir")
-    ring = _setup(args).ring
-    assert ring is not None  # --master-key-dir is required
-    if args.key_id == ring.active_id and os.environ.get("FERRIS_KEY_PROVIDER", "secret-ring") == "secret-ring":
-        print(f"ferris keys: {args.key_id} is the active key; make another key active first", file=sys.stderr)
-        return 1
-    with open_pool(args.database_url, max_size=1) as pool:
-        in_use = kek_ids_in_use(pool).get(("secret-ring", args.key_id), 0)
-    if in_use:
-        print(
-            f"ferris keys: refusing to retire {args.key_id}: it still wraps {in_use} data keys; "
-            "run `ferris keys rewrap` first",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"{args.key_id} wraps no data key: remove it from the master-key Secret")
     return 0

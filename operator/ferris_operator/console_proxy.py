@@ -1,0 +1,95 @@
+"""The proxy behind `ferris console` (its argument in cli_console.py): on 127.0.0.1, it forwards
+the console and its API calls to the Ferris server with the kubeconfig's client certificate or
+token. Only the browser that opened the printed URL gets in: the URL carries a one-off secret
+that becomes a SameSite=Strict, HttpOnly cookie, and a request that changes something must come
+from the console's own origin, so another site open in the same browser cannot use the proxy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import secrets
+import webbrowser
+
+import aiohttp
+from aiohttp import web
+
+from ferris_operator.cli_server import ServerClient, ServerError
+from ferris_operator.stopping import until_stopped
+
+COOKIE = "ferris-console"
+FORWARDED_HEADERS = ("Content-Type", "Accept")
+MAX_BODY = 1024 * 1024
+
+
+class ConsoleProxy:
+    def __init__(self, server: ServerClient) -> None:
+        self.server = server
+        self.secret = secrets.token_urlsafe(32)
+        self.origin = ""  # set once the port is known
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{path:.*}", self.forward)
+        return app
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        offered = request.query.get("session")
+        if offered is not None:
+            if not hmac.compare_digest(offered, self.secret):
+                return web.Response(status=401, text="that console URL is not this console's; run ferris console again")
+            found = web.HTTPFound("/")
+            found.set_cookie(COOKIE, self.secret, httponly=True, samesite="Strict", path="/")
+            return found
+        if not hmac.compare_digest(request.cookies.get(COOKIE, ""), self.secret):
+            return web.Response(status=401, text="open the URL that `ferris console` printed")
+        if request.method not in ("GET", "HEAD") and request.headers.get("Origin") != self.origin:
+            return web.Response(status=403, text="requests that change something must come from the console itself")
+        headers = {k: v for k, v in request.headers.items() if k in FORWARDED_HEADERS}
+        if self.server.token:
+            headers["Authorization"] = f"Bearer {self.server.token}"
+        body = await request.read() if request.can_read_body else None
+        session: aiohttp.ClientSession = request.app["session"]
+        async with session.request(
+            request.method, self.server.url + request.rel_url.path_qs, headers=headers, data=body, ssl=self.server.tls
+        ) as upstream:
+            response = web.StreamResponse(status=upstream.status)
+            for name, value in upstream.headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                    response.headers[name] = value
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+
+async def serve(proxy: ConsoleProxy, port: int, open_browser: bool) -> None:
+    app = proxy.app()
+    runner = web.AppRunner(app, access_log=None)
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        app["session"] = session
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        bound = runner.addresses[0][1]
+        proxy.origin = f"http://127.0.0.1:{bound}"
+        url = f"{proxy.origin}/?session={proxy.secret}"
+        print(f"the Ferris console, as your kubeconfig's user: {url}", flush=True)
+        print("stop it with Ctrl-C", flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        try:
+            await until_stopped()
+        finally:
+            await runner.cleanup()
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    try:
+        server = ServerClient.from_kubeconfig(args.ferris_namespace)
+    except ServerError as exc:
+        raise SystemExit(f"ferris console: {exc}") from None
+    asyncio.run(serve(ConsoleProxy(server), args.port, not args.no_browser))
+    return 0
