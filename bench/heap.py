@@ -23,7 +23,6 @@ import psutil
 from bench.cluster import namespace, package, wait_ready
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
-from ferris_devcluster.processes import Supervised
 from ferris_devcluster.stack import REPO, FerrisStack
 
 REST_SECONDS = 40  # past the operator's periodic work, memory release included (30 s)
@@ -41,32 +40,27 @@ def main() -> None:
     with FerrisStack() as stack, tempfile.TemporaryDirectory(prefix="ferris-heap-") as scratch:
         stack.stop_operator()
         report = Path(scratch, "heap.txt")
-        env = {
-            **stack.env(),
-            "FERRIS_HEALTH_PORT": str(stack.health_port),
-            "MALLOC_ARENA_MAX": "2",
-            "FERRIS_HEAP_REPORT": str(report),
-            "PYTHONPATH": str(REPO),
-        }
-        traced = Supervised("operator", [sys.executable, "-m", "bench.traced_operator"], stack.cluster.logs, env=env)
-        try:
-            api = client_for(stack.kubeconfig).api
-            ns = namespace(api, "heap")
-            time.sleep(REST_SECONDS)
-            print(f"at rest, no package: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
-            with ThreadPoolExecutor(16) as pool:
-                list(pool.map(lambda i: package(api, ns, f"pkg-{i:05d}"), range(args.packages)))
-            wait_ready(api, ns, f"pkg-{args.packages - 1:05d}", timeout=1800)
-            time.sleep(REST_SECONDS)
-            print(f"at rest after {args.packages} packages: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
-            os.kill(traced.pid, signal.SIGUSR1)
-            deadline = time.monotonic() + 120
-            while not report.exists() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            time.sleep(1)
-            print(report.read_text())
-        finally:
-            traced.stop()
+        command = [sys.executable, "-m", "bench.traced_operator"]
+        stack.start_operator(
+            timeout=300, command=command, env={"FERRIS_HEAP_REPORT": str(report), "PYTHONPATH": str(REPO)}
+        )
+        assert stack.operator is not None
+        traced = stack.operator  # stopped with the stack
+        api = client_for(stack.kubeconfig).api
+        ns = namespace(api, "heap")
+        time.sleep(REST_SECONDS)
+        print(f"at rest, no package: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: package(api, ns, f"pkg-{i:05d}"), range(args.packages)))
+        wait_ready(api, ns, f"pkg-{args.packages - 1:05d}", timeout=1800)
+        time.sleep(REST_SECONDS)
+        print(f"at rest after {args.packages} packages: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+        os.kill(traced.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while not report.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
+        print(report.read_text())
 
 
 if __name__ == "__main__":

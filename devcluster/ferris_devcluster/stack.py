@@ -142,19 +142,29 @@ class FerrisStack:
         for path in self.key_dir.iterdir():
             path.chmod(0o600)
 
-    def _operator_process(self, name: str, health_port: int, timeout: float) -> Supervised:
+    def _operator_process(
+        self,
+        name: str,
+        health_port: int,
+        timeout: float,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Supervised:
         process = Supervised(
             name,
-            [str(Path(sys.executable).parent / "ferris-operator")],
+            command or [str(Path(sys.executable).parent / "ferris-operator")],
             self.cluster.logs,
             # MALLOC_ARENA_MAX as the operator image sets it.
-            env={**self.env(), "FERRIS_HEALTH_PORT": str(health_port), "MALLOC_ARENA_MAX": "2"},
+            env={**self.env(), "FERRIS_HEALTH_PORT": str(health_port), "MALLOC_ARENA_MAX": "2", **(env or {})},
         )
         _wait_ready(process, health_port, timeout)
         return process
 
-    def start_operator(self, timeout: float = 60) -> None:
-        self.operator = self._operator_process("operator", self.health_port, timeout)
+    def start_operator(
+        self, timeout: float = 60, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """The operator (``command``, with ``env`` added, in its place: a profiled one)."""
+        self.operator = self._operator_process("operator", self.health_port, timeout, command, env)
 
     def start_replica(self, name: str, timeout: float = 60) -> Supervised:
         """Another operator process beside ``operator`` (peering decides which one works); its
