@@ -9,6 +9,7 @@ import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,13 @@ import pytest
 from .conftest import Ferris
 
 pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(autouse=True)
+def schedules_end_with_their_test(ferris: Ferris, ns: str) -> Iterator[None]:
+    """A minutely schedule left behind would start a run a minute on this stack for every test after."""
+    yield
+    ferris.kubectl("delete", "ferrispackages", "--all", "-n", ns, "--wait=false", check=False)
 
 
 def scheduled_runs(ferris: Ferris, ns: str, package: str) -> list[dict[str, Any]]:
