@@ -239,6 +239,16 @@ class FerrisStack:
 
 
 def _wait_ready(process: Supervised, health_port: int, timeout: float) -> None:
+    """Until ``process`` answers /readyz; one that does not (or an interrupt while waiting) is
+    stopped before the error goes on, since no caller holds it yet."""
+    try:
+        _poll_ready(process, health_port, timeout)
+    except BaseException:
+        process.stop()
+        raise
+
+
+def _poll_ready(process: Supervised, health_port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if not process.alive():
