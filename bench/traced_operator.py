@@ -1,7 +1,7 @@
-"""The operator under tracemalloc: SIGUSR1 writes what is allocated and still alive, by source
-line, to $FERRIS_HEAP_REPORT (used by ``python -m bench.heap``), then who holds the Kubernetes
-lists and objects still alive: the chain of referrers of one of each, up to a module, a frame or
-an object of a named class."""
+"""The operator under tracemalloc: SIGUSR1 writes what is allocated and still alive (from
+start-up on, imports excepted), by source line, to $FERRIS_HEAP_REPORT (used by ``python -m
+bench.heap``), then who holds the Kubernetes lists and objects still alive: the chain of
+referrers of one of each, up to a module, a frame or an object of a named class."""
 
 from __future__ import annotations
 
@@ -73,10 +73,12 @@ def _report(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    tracemalloc.start(FRAMES)
-    signal.signal(signal.SIGUSR1, _report)
+    # Imported before tracing starts: code is not what grows with packages, and importing
+    # under tracemalloc is slow.
     from ferris_operator.main import main as operator_main
 
+    tracemalloc.start(FRAMES)
+    signal.signal(signal.SIGUSR1, _report)
     operator_main()
 
 
