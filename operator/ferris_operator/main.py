@@ -95,7 +95,7 @@ def build(settings: Settings, api_ca: str | None) -> Components:
             ", ".join(unreadable),
         )
     kube = Kube(api_client())
-    sealing = ensure_sealing_keys(kube.core, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
+    sealing = ensure_sealing_keys(kube, settings.namespace, settings.sealing_secret, settings.sealing_configmap)
     log.info("sealing keys ready: %s", sealing)
     vault = Vault(pool, setup.providers)
     store = RunStore(pool)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -34,45 +33,93 @@ COLLECTIONS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
     "Job": "/apis/batch/v1/namespaces/{namespace}/jobs",
+    "Pod": "/api/v1/namespaces/{namespace}/pods",
+    "Event": "/api/v1/namespaces/{namespace}/events",
     # Scheduled runs: made under a name of their own, found again when made twice.
     "FerrisRun": f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{{namespace}}/{model.RUNS}",
 }
 DELETABLE = frozenset({"Secret", "ConfigMap", "Job"})
 MERGE_PATCH = "application/merge-patch+json"
+# The typed client's keywords of a list or watch, as the API server names them in the query.
+QUERY_NAMES = {
+    "label_selector": "labelSelector",
+    "limit": "limit",
+    "_continue": "continue",
+    "watch": "watch",
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "resource_version": "resourceVersion",
+    "timeout_seconds": "timeoutSeconds",
+}
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def custom_path(
+    plural: str, namespace: str = "", name: str = "", group: str = model.GROUP, version: str = model.VERSION
+) -> str:
+    """The path of a custom resource (cluster-scoped when ``namespace`` is ""), or its collection."""
+    where = f"namespaces/{namespace}/" if namespace else ""
+    return f"/apis/{group}/{version}/{where}{plural}" + (f"/{name}" if name else "")
 
 
 class Kube:
+    """Every call is a plain HTTP request with a JSON body and answer, through the client's
+    connection pool and credentials. The typed API classes are never used: they validate and
+    convert each body into the client's models and back (a Job's took a tenth of the operator's
+    time in a burst; the API server validates it anyway), and importing them costs the
+    operator about 25 MiB of memory."""
+
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        self.core = client.CoreV1Api(api)
-        self.batch = client.BatchV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
 
-    @staticmethod
-    def _call(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Call a typed API method and return the response as plain JSON. Skipping the client's
-        model classes halves the CPU cost of a call (measured: it was most of the operator's
-        time per run)."""
-        response = method(*args, _preload_content=False, **kwargs)
-        result: dict[str, Any] = json.loads(response.data)
-        return result
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, Any] | None = None,
+        accept: str = "application/json",
+        timeout: Any = None,
+    ) -> Any:
+        """The raw response (its body not read yet); ``ApiException`` for an answer not 2xx."""
+        headers = {"Accept": accept, **({"Content-Type": content_type} if body is not None else {})}
+        verb, url, headers, body, _ = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or None,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(verb, url, header_params=headers, body=body, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            data = response.read() or b""
+            raise ApiException.from_response(http_resp=response, body=data.decode(errors="replace"), data=None)
+        return response
 
     def _request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, Any] | None = None,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
-        """One request with a plain JSON body and answer, for the calls every run makes. The
-        typed methods validate and convert a body into the client's models and back (a Job's
-        took a tenth of the operator's time in a burst); the API server validates it anyway."""
-        headers = {"Accept": "application/json", **({"Content-Type": content_type} if body is not None else {})}
-        verb, url, headers, body, _ = self.api.param_serialize(
-            method=method, resource_path=path, header_params=headers, body=body, auth_settings=["BearerToken"]
-        )
-        response = self.api.call_api(verb, url, header_params=headers, body=body)
-        data = response.read() or b""
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=data.decode(errors="replace"), data=None)
-        result: dict[str, Any] = json.loads(data)
+        """One request with a plain JSON body and answer."""
+        response = self._send(method, path, body, content_type, query, accept)
+        result: dict[str, Any] = json.loads(response.read() or b"null")
         return result
+
+    def _lister(self, path: str) -> Callable[..., Any]:
+        """The list (with ``watch=True``, watch) of the collection ``path``, called with the
+        typed client's keywords (k8s/watch.py's interface), answering the raw HTTP response."""
+
+        def call(_preload_content: bool = False, _request_timeout: Any = None, **params: Any) -> Any:
+            query = {QUERY_NAMES[key]: value for key, value in params.items()}
+            return self._send("GET", path, query=query, timeout=_request_timeout).response
+
+        return call
 
     @staticmethod
     def _path(kind: str, namespace: str, name: str | None = None) -> str:
@@ -81,51 +128,27 @@ class Kube:
 
     # ---- custom resources ------------------------------------------------------------------
     def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        obj: Any = or_none(
-            lambda: self.custom.get_namespaced_custom_object(
-                model.GROUP, model.VERSION, namespace, model.PACKAGES, name
-            )
-        )
-        return None if obj is None else dict(obj)
+        return self.get_custom(model.PACKAGES, namespace, name)
 
     def get_event_source(self, namespace: str, name: str) -> dict[str, Any] | None:
-        obj: Any = or_none(
-            lambda: self.custom.get_namespaced_custom_object(
-                model.GROUP, model.VERSION, namespace, model.EVENT_SOURCES, name
-            )
-        )
-        return None if obj is None else dict(obj)
+        return self.get_custom(model.EVENT_SOURCES, namespace, name)
 
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        if namespace:
-            return or_none(
-                lambda: self._call(
-                    self.custom.get_namespaced_custom_object, model.GROUP, model.VERSION, namespace, plural, name
-                )
-            )
-        return or_none(
-            lambda: self._call(self.custom.get_cluster_custom_object, model.GROUP, model.VERSION, plural, name)
-        )
+        """A Ferris object (cluster-scoped when ``namespace`` is ""), or None."""
+        return or_none(lambda: self._request("GET", custom_path(plural, namespace, name)))
 
     def peering(self, name: str, namespace: str = "") -> dict[str, Any] | None:
         """kopf's peering object: cluster-wide, or in ``namespace``."""
-        call: tuple[Any, ...] = (
-            (self.custom.get_namespaced_custom_object, "kopf.dev", "v1", namespace, "kopfpeerings", name)
-            if namespace
-            else (self.custom.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name)
-        )
+        plural = "kopfpeerings" if namespace else "clusterkopfpeerings"
         try:
-            obj = or_none(lambda: self._call(*call))
+            return or_none(lambda: self._request("GET", custom_path(plural, namespace, name, "kopf.dev", "v1")))
         except ResourceNotServed:  # no peering CRD installed: no peering object
             return None
-        return None if obj is None else dict(obj)
 
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:
-            return self._call(
-                self.custom.create_namespaced_custom_object, model.GROUP, model.VERSION, namespace, model.RUNS, body
-            )
+            return self._request("POST", custom_path(model.RUNS, namespace), body)
         except ApiException as exc:
             if is_invalid(exc):
                 raise refusal(exc) from None
@@ -133,10 +156,8 @@ class Kube:
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Patch the status of a Ferris object (cluster-scoped when ``namespace`` is "")."""
-        where = f"namespaces/{namespace}/" if namespace else ""
-        path = f"/apis/{model.GROUP}/{model.VERSION}/{where}{plural}/{name}/status"
         with tolerating(is_not_found):
-            self._request("PATCH", path, {"status": status}, MERGE_PATCH)
+            self._request("PATCH", custom_path(plural, namespace, name) + "/status", {"status": status}, MERGE_PATCH)
 
     def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
@@ -151,13 +172,8 @@ class Kube:
         for namespace in namespaces or (None,):
             token: str | None = None
             while True:
-                kwargs: dict[str, Any] = {"limit": page, **({"_continue": token} if token else {})}
-                if namespace is None:
-                    result: Any = self.custom.list_cluster_custom_object(model.GROUP, model.VERSION, plural, **kwargs)
-                else:
-                    result = self.custom.list_namespaced_custom_object(
-                        model.GROUP, model.VERSION, namespace, plural, **kwargs
-                    )
+                query: dict[str, Any] = {"limit": page, **({"continue": token} if token else {})}
+                result = self._request("GET", custom_path(plural, namespace or ""), query=query)
                 yield from result.get("items") or []
                 token = (result.get("metadata") or {}).get("continue")
                 if not token:
@@ -165,7 +181,7 @@ class Kube:
 
     def delete_run(self, namespace: str, name: str) -> None:
         with tolerating(is_not_found):
-            self.custom.delete_namespaced_custom_object(model.GROUP, model.VERSION, namespace, model.RUNS, name)
+            self._request("DELETE", custom_path(model.RUNS, namespace, name))
 
     # ---- core objects ----------------------------------------------------------------------
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -181,11 +197,21 @@ class Kube:
                 raise
         return self._request("GET", self._path(kind, namespace, name)), False
 
+    def replace_or_create(self, obj: dict[str, Any]) -> None:
+        """Write ``obj`` whole, creating it when it does not exist."""
+        kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
+        try:
+            self._request("PUT", self._path(kind, namespace, name), obj)
+        except ApiException as exc:
+            if not is_not_found(exc):
+                raise
+            self._request("POST", self._path(kind, namespace), obj)
+
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return or_none(lambda: self._request("GET", self._path(kind, namespace, name)))
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
-        found = or_none(lambda: self._call(self.core.read_namespace, namespace))
+        found = or_none(lambda: self._request("GET", f"/api/v1/namespaces/{namespace}"))
         return dict(((found or {}).get("metadata") or {}).get("labels") or {})
 
     def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None) -> None:
@@ -206,28 +232,25 @@ class Kube:
     def bundle_owners(self, namespace: str) -> dict[str, str | None]:
         """Name -> controlling run UID of the run bundle ConfigMaps in ``namespace``, read as
         metadata only (a bundle can be close to 1 MiB; its metadata is a few hundred bytes)."""
-        found = self._call(
-            self.core.list_namespaced_config_map,
-            namespace,
-            label_selector=f"{model.LABEL_COMPONENT}=run-bundle",
-            _headers={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
+        found = self._request(
+            "GET",
+            self._path("ConfigMap", namespace),
+            query={"labelSelector": f"{model.LABEL_COMPONENT}=run-bundle"},
+            accept=PARTIAL_METADATA,
         )
         items = found.get("items") or []
         return {item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in items}
 
     def job_lister(self, namespace: str | None) -> Callable[..., Any]:
         """The list (and, with watch=True, watch) call of Jobs in ``namespace`` (all when None)."""
-        if namespace is None:
-            return self.batch.list_job_for_all_namespaces
-        return functools.partial(self.batch.list_namespaced_job, namespace)
+        return self._lister(self._path("Job", namespace) if namespace else "/apis/batch/v1/jobs")
 
     def pod_lister(self, namespace: str | None) -> Callable[..., Any]:
-        if namespace is None:
-            return self.core.list_pod_for_all_namespaces
-        return functools.partial(self.core.list_namespaced_pod, namespace)
+        return self._lister(self._path("Pod", namespace) if namespace else "/api/v1/pods")
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
-        pods = self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{model.LABEL_RUN_UID}={run_uid}")
+        query = {"labelSelector": f"{model.LABEL_RUN_UID}={run_uid}"}
+        pods = self._request("GET", self._path("Pod", namespace), query=query)
         return list(pods.get("items") or [])
 
     def event(
@@ -258,6 +281,6 @@ class Kube:
             "reportingInstance": "ferris-operator",
         }
         try:
-            self._call(self.core.create_namespaced_event, namespace, body)
+            self._request("POST", self._path("Event", namespace), body)
         except ApiException as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, namespace, meta["name"], exc.reason)

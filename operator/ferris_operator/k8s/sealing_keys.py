@@ -7,10 +7,9 @@ import base64
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from ferris_operator.crypto.sealing import PublicSealingKey, SealingKeyRing, new_sealing_key
-from ferris_operator.k8s.errors import is_conflict, is_not_found
+from ferris_operator.k8s.objects import Kube
 
 ACTIVE = "active"
 LABELS = {"app.kubernetes.io/name": "ferris", "app.kubernetes.io/component": "sealing-key"}
@@ -22,8 +21,8 @@ def ring_from_secret_data(data: dict[str, str]) -> SealingKeyRing:
     return SealingKeyRing(keys, active)
 
 
-def secret_data_for(ring: SealingKeyRing) -> dict[str, bytes | str]:
-    data: dict[str, bytes | str] = {
+def secret_data_for(ring: SealingKeyRing) -> dict[str, str]:
+    data: dict[str, str] = {
         key_id: base64.b64encode(base64.b64encode(raw)).decode() for key_id, raw in ring.private_keys.items()
     }
     data[ACTIVE] = base64.b64encode(ring.active_id.encode()).decode()
@@ -36,37 +35,28 @@ def public_configmap_data(ring: SealingKeyRing) -> dict[str, str]:
     return data
 
 
-def ensure_sealing_keys(
-    core: client.CoreV1Api, namespace: str, secret_name: str, configmap_name: str
-) -> SealingKeyRing:
+def ensure_sealing_keys(kube: Kube, namespace: str, secret_name: str, configmap_name: str) -> SealingKeyRing:
     """Read the sealing key ring, creating it on first start; publish its public keys."""
-    try:
-        secret: Any = core.read_namespaced_secret(secret_name, namespace)
-    except ApiException as exc:
-        if not is_not_found(exc):
-            raise
+    secret = kube.read("Secret", namespace, secret_name)
+    if secret is None:
         key_id, private = new_sealing_key()
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=secret_name, labels=LABELS),
-            type="Opaque",
-            data=dict(secret_data_for(SealingKeyRing({key_id: private}, key_id))),
-        )
-        try:
-            core.create_namespaced_secret(namespace, body)
-        except ApiException as race:
-            if not is_conflict(race):  # another replica created it first: use theirs
-                raise
-        secret = core.read_namespaced_secret(secret_name, namespace)
-    ring = ring_from_secret_data(secret.data or {})
-    configmap = client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name=configmap_name, labels=LABELS), data=public_configmap_data(ring)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": namespace, "labels": LABELS},
+            "type": "Opaque",
+            "data": secret_data_for(SealingKeyRing({key_id: private}, key_id)),
+        }
+        secret, _ = kube.create_or_get(body)  # another replica's, when it created one first
+    ring = ring_from_secret_data(secret.get("data") or {})
+    kube.replace_or_create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": configmap_name, "namespace": namespace, "labels": LABELS},
+            "data": public_configmap_data(ring),
+        }
     )
-    try:
-        core.replace_namespaced_config_map(configmap_name, namespace, configmap)
-    except ApiException as exc:
-        if not is_not_found(exc):
-            raise
-        core.create_namespaced_config_map(namespace, configmap)
     return ring
 
 
