@@ -70,7 +70,9 @@ class OperatorApp:
     async def configure_kopf(self, settings: kopf.OperatorSettings, **_: Any) -> None:
         tuning = self.settings.kopf
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-        settings.persistence.diffbase_storage = DigestedDiffBaseStorage(prefix=PREFIX, key="last-handled-configuration")
+        settings.persistence.diffbase_storage = DigestedDiffBaseStorage(
+            prefix=PREFIX, key="last-handled-configuration", event_only=frozenset({"FerrisRun"})
+        )
         settings.persistence.finalizer = "ferris.io/cleanup"
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = tuning.watch_server_timeout
