@@ -18,7 +18,7 @@ import ferris_operator.main, ferris_operator.app
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.kek.factory import key_setup
 from ferris_operator.settings import KeyProviderSettings
-kube = Kube(client.ApiClient())
+kube = Kube(client.ApiClient(client.Configuration(host="https://127.0.0.1:6443")))
 kube.job_lister(None), kube.pod_lister("team")
 key_setup(KeyProviderSettings.from_env({"FERRIS_MASTER_KEY_DIR": sys.argv[1]}, "probe"), Path(sys.argv[1]))
 print(json.dumps({
