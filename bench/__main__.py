@@ -31,7 +31,7 @@ from bench import (
     server_history,
     unrelated,
 )
-from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
+from bench.cluster import Cordon, CpuSplit, ProcessMeter, namespace, package, wait_ready
 from bench.stats import ratio
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
@@ -40,20 +40,28 @@ from ferris_devcluster.stack import FerrisStack
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _marked(cpu: CpuSplit, cordon: Cordon) -> None:
+    """Every Job exists: the CPU split ends there, and the node may run the pods."""
+    cpu.mark()
+    cordon.release()
+
+
 def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrency: int, tag: str) -> dict[str, Any]:
     """N items created at once, raw then Ferris. The node stays cordoned until every Job exists
     (admission is measured alone), then runs them all (time to done includes that wait)."""
     raw_ns = namespace(api, f"bench-raw-{tag}")
-    with Cordon(stack) as cordon:
-        raw_timeline = admission.raw_batch(api, raw_ns, admission.Batch(n, concurrency, jobs_created=cordon.release))
+    with Cordon(stack) as cordon, CpuSplit(stack) as raw_cpu:
+        raw_timeline = admission.raw_batch(
+            api, raw_ns, admission.Batch(n, concurrency, jobs_created=lambda: _marked(raw_cpu, cordon))
+        )
     raw = raw_timeline.summary(n, objects_per_item=2)
     ferris_ns = namespace(api, f"bench-ferris-{tag}")
     package(api, ferris_ns, "trivial")
     wait_ready(api, ferris_ns, "trivial")
     assert stack.operator is not None
-    with ProcessMeter(stack.operator.pid) as meter, Cordon(stack) as cordon:
+    with ProcessMeter(stack.operator.pid) as meter, Cordon(stack) as cordon, CpuSplit(stack) as ferris_cpu:
         timeline, failed = admission.ferris_batch(
-            api, ferris_ns, "trivial", admission.Batch(n, concurrency, jobs_created=cordon.release)
+            api, ferris_ns, "trivial", admission.Batch(n, concurrency, jobs_created=lambda: _marked(ferris_cpu, cordon))
         )
     # FerrisRun, run-key Secret, bundle ConfigMap, Job: four objects per run.
     ferris = timeline.summary(n, objects_per_item=4)
@@ -68,6 +76,7 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     return {
         "raw": raw,
         "ferris": ferris,
+        "cpu_s_while_writing": {"raw": raw_cpu.cpu, "ferris": ferris_cpu.cpu},
         "ratios": {
             "time_to_all_jobs": ratio(ferris["time_to_all_jobs_s"], raw["time_to_all_jobs_s"]),
             "time_to_all_done": ratio(ferris["time_to_all_done_s"], raw["time_to_all_done_s"]),
@@ -170,6 +179,9 @@ def table(results: dict[str, Any]) -> str:
             f"operator at N={fer['n']}: {fer['operator_cpu_s_per_1000_runs']:.1f} CPU s per 1000 runs, "
             f"peak RSS {fer['operator_peak_rss_mib']:.0f} MiB, failed runs {fer['failed']}"
         )
+        for side, split in (row.get("cpu_s_while_writing") or {}).items():
+            busiest = sorted(split.items(), key=lambda item: -item[1])
+            lines.append(f"  CPU s until every Job existed, {side}: " + ", ".join(f"{k} {v:.1f}" for k, v in busiest))
     if "history" in results:
         h = results["history"]
         lines.append(

@@ -40,6 +40,36 @@ class ProcessMeter:
         self.cpu = times.user + times.system - self.cpu0
 
 
+class CpuSplit:
+    """CPU seconds of each process of the stack (the control plane, the node, the operator, the
+    server, and this benchmark's own client) from entering to ``mark()``: where the machine's
+    two cores went while a batch's objects were written."""
+
+    def __init__(self, stack: FerrisStack) -> None:
+        pids = {proc.name: proc.pid for proc in stack.cluster.processes}
+        pids.update(
+            {"operator": stack.operator.pid if stack.operator else 0, "server": stack.server.pid if stack.server else 0}
+        )
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+        self.processes["benchmark client"] = psutil.Process()
+        self.cpu: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(process.cpu_times()[:2]) for name, process in self.processes.items()}
+
+    def __enter__(self) -> CpuSplit:
+        self._start = self._now()
+        return self
+
+    def mark(self) -> None:
+        if not self.cpu:
+            now = self._now()
+            self.cpu = {name: round(now[name] - self._start[name], 2) for name in now}
+
+    def __exit__(self, *exc: object) -> None:
+        self.mark()
+
+
 def package(api: client.ApiClient, namespace: str, name: str, schedule: dict[str, Any] | None = None) -> None:
     """A one-script package that keeps its runs (and, with ``schedule``, runs on one)."""
     spec: dict[str, Any] = {
