@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -33,8 +38,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if workers.is_worker(config):
         workers.report_torn_down()
-    elif workers.is_controller(config):
+        return
+    if workers.is_controller(config):
         workers.forget()
+    if config.option.basetemp is None:
+        _remove_empty_temp_root()
+
+
+def _remove_empty_temp_root() -> None:
+    """pytest removes each session's folder (tmp_path_retention_policy = "none") but leaves the
+    per-user folder above it; when empty (no other session is using it), it goes too."""
+    root = Path(os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 @pytest.fixture(scope="session")
