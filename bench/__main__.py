@@ -31,7 +31,7 @@ from bench import (
     server_history,
     unrelated,
 )
-from bench.cluster import Cordon, CpuSplit, ProcessMeter, namespace, package, wait_ready
+from bench.cluster import ApiRequests, Cordon, CpuSplit, ProcessMeter, namespace, package, settle, wait_ready
 from bench.stats import ratio
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
@@ -40,9 +40,11 @@ from ferris_devcluster.stack import FerrisStack
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _marked(cpu: CpuSplit, cordon: Cordon) -> None:
-    """Every Job exists: the CPU split ends there, and the node may run the pods."""
+def _marked(cpu: CpuSplit, requests: ApiRequests, cordon: Cordon) -> None:
+    """Every Job exists: the CPU split and the request count end there, and the node may run
+    the pods."""
     cpu.mark()
+    requests.mark()
     cordon.release()
 
 
@@ -50,18 +52,28 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
     """N items created at once, raw then Ferris. The node stays cordoned until every Job exists
     (admission is measured alone), then runs them all (time to done includes that wait)."""
     raw_ns = namespace(api, f"bench-raw-{tag}")
-    with Cordon(stack) as cordon, CpuSplit(stack) as raw_cpu:
+    settled = {"raw": settle(stack)}
+    with Cordon(stack) as cordon, CpuSplit(stack) as raw_cpu, ApiRequests(stack) as raw_requests:
         raw_timeline = admission.raw_batch(
-            api, raw_ns, admission.Batch(n, concurrency, jobs_created=lambda: _marked(raw_cpu, cordon))
+            api, raw_ns, admission.Batch(n, concurrency, jobs_created=lambda: _marked(raw_cpu, raw_requests, cordon))
         )
     raw = raw_timeline.summary(n, objects_per_item=2)
     ferris_ns = namespace(api, f"bench-ferris-{tag}")
     package(api, ferris_ns, "trivial")
     wait_ready(api, ferris_ns, "trivial")
     assert stack.operator is not None
-    with ProcessMeter(stack.operator.pid) as meter, Cordon(stack) as cordon, CpuSplit(stack) as ferris_cpu:
+    settled["ferris"] = settle(stack)
+    with (
+        ProcessMeter(stack.operator.pid) as meter,
+        Cordon(stack) as cordon,
+        CpuSplit(stack) as ferris_cpu,
+        ApiRequests(stack) as ferris_requests,
+    ):
         timeline, failed = admission.ferris_batch(
-            api, ferris_ns, "trivial", admission.Batch(n, concurrency, jobs_created=lambda: _marked(ferris_cpu, cordon))
+            api,
+            ferris_ns,
+            "trivial",
+            admission.Batch(n, concurrency, jobs_created=lambda: _marked(ferris_cpu, ferris_requests, cordon)),
         )
     # FerrisRun, run-key Secret, bundle ConfigMap, Job: four objects per run.
     ferris = timeline.summary(n, objects_per_item=4)
@@ -77,6 +89,8 @@ def admission_pair(stack: FerrisStack, api: client.ApiClient, n: int, concurrenc
         "raw": raw,
         "ferris": ferris,
         "cpu_s_while_writing": {"raw": raw_cpu.cpu, "ferris": ferris_cpu.cpu},
+        "api_requests_while_writing": {"raw": raw_requests.counts, "ferris": ferris_requests.counts},
+        "seconds_waited_for_a_quiet_stack": settled,
         "ratios": {
             "time_to_all_jobs": ratio(ferris["time_to_all_jobs_s"], raw["time_to_all_jobs_s"]),
             "time_to_all_done": ratio(ferris["time_to_all_done_s"], raw["time_to_all_done_s"]),
@@ -94,6 +108,7 @@ def paced_latency(
     n = int(rate * seconds)
     figures: dict[str, Any] = {"rate_per_s": rate, "n": n}
     raw_ns = namespace(api, f"bench-paced-raw{tag}")
+    settle(stack)
     with Cordon(stack) as cordon:
         raw = admission.raw_batch(api, raw_ns, admission.Batch(n, 8, rate=rate, jobs_created=cordon.release))
     figures["raw"] = raw.summary(n, objects_per_item=2)
@@ -101,6 +116,7 @@ def paced_latency(
         ns = namespace(api, f"bench-paced-{label.replace('_', '-')}{tag}")
         package(api, ns, "paced")
         wait_ready(api, ns, "paced")
+        settle(stack)
         with Cordon(stack, active=cordoned) as cordon:
             timeline, failed = admission.ferris_batch(
                 api, ns, "paced", admission.Batch(n, 8, rate=rate, jobs_created=cordon.release)
@@ -182,6 +198,12 @@ def table(results: dict[str, Any]) -> str:
         for side, split in (row.get("cpu_s_while_writing") or {}).items():
             busiest = sorted(split.items(), key=lambda item: -item[1])
             lines.append(f"  CPU s until every Job existed, {side}: " + ", ".join(f"{k} {v:.1f}" for k, v in busiest))
+        for side, counts in (row.get("api_requests_while_writing") or {}).items():
+            top = list(counts.items())[:10]
+            lines.append(
+                f"  API server per item until every Job existed, {side}: "
+                + ", ".join(f"{k} {v / fer['n']:.2f}" for k, v in top)
+            )
     if "history" in results:
         h = results["history"]
         lines.append(

@@ -3,6 +3,7 @@ same cluster, at the same client concurrency, each run to completion."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,56 @@ class Timeline:
         }
 
 
-class JobWatcher(threading.Thread):
+class Follower(threading.Thread):
+    """Hands every object of one namespaced collection to ``handle``: a LIST, then watches that
+    each resume from the last resourceVersion seen. (A watch started again without one sends
+    every object of the namespace again: work, on the API server and in this client, that grows
+    with how long a batch takes and would be charged to the slower side.)"""
+
+    def __init__(self, lister: Callable[..., Any], *args: Any) -> None:
+        super().__init__(daemon=True)
+        self.lister, self.args = lister, args
+        self.stop = threading.Event()
+        self.resource_version: str | None = None
+
+    def handle(self, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if self.resource_version is None:
+                    self._list()
+                self._watch()
+            except client.exceptions.ApiException as exc:
+                if exc.status == 410:  # too old: list again
+                    self.resource_version = None
+                time.sleep(0.2)
+
+    def _list(self) -> None:
+        listing = json.loads(self.lister(*self.args, _preload_content=False).data)
+        for obj in listing["items"]:
+            self.handle(obj)
+        self.resource_version = listing["metadata"]["resourceVersion"]
+
+    def _watch(self) -> None:
+        stream = RawWatch().stream(
+            self.lister,
+            *self.args,
+            resource_version=self.resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=5,
+        )
+        for event in stream:
+            obj = event["object"]
+            self.resource_version = obj["metadata"]["resourceVersion"]
+            if event["type"] != "BOOKMARK":
+                self.handle(obj)
+            if self.stop.is_set():
+                break
+
+
+class JobWatcher(Follower):
     """Records when each Job of a namespace first appears and when it completes."""
 
     def __init__(
@@ -54,74 +104,39 @@ class JobWatcher(threading.Thread):
         timeline: Timeline,
         track_completion: bool,
     ) -> None:
-        super().__init__(daemon=True)
-        self.batch = client.BatchV1Api(api)
-        self.namespace, self.key, self.start_time, self.timeline = namespace, key, start, timeline
+        super().__init__(client.BatchV1Api(api).list_namespaced_job, namespace)
+        self.key, self.start_time, self.timeline = key, start, timeline
         self.track_completion = track_completion
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self._watch()
-            except client.exceptions.ApiException:
-                time.sleep(0.2)  # e.g. 504 "too large resource version": list and watch again
-
-    def _watch(self) -> None:
-        if not self.stop.is_set():
-            stream = RawWatch().stream(self.batch.list_namespaced_job, self.namespace, timeout_seconds=5)
-            for event in stream:
-                job = event["object"]
-                name = self.key(job)
-                now = time.monotonic() - self.start_time
-                self.timeline.job_seen.setdefault(name, now)
-                if self.track_completion:
-                    for cond in (job.get("status") or {}).get("conditions") or []:
-                        if cond["type"] == "Complete" and cond["status"] == "True":
-                            self.timeline.done.setdefault(name, now)
-                if self.stop.is_set():
-                    break
+    def handle(self, job: dict[str, Any]) -> None:
+        name = self.key(job)
+        now = time.monotonic() - self.start_time
+        self.timeline.job_seen.setdefault(name, now)
+        if self.track_completion:
+            for cond in (job.get("status") or {}).get("conditions") or []:
+                if cond["type"] == "Complete" and cond["status"] == "True":
+                    self.timeline.done.setdefault(name, now)
 
 
-class RunWatcher(threading.Thread):
+class RunWatcher(Follower):
     """Records when each FerrisRun of a namespace is first seen (``seen``) and when it reaches
     a terminal phase (the timeline's ``done``)."""
 
     def __init__(self, api: client.ApiClient, namespace: str, start: float, timeline: Timeline) -> None:
-        super().__init__(daemon=True)
-        self.custom = client.CustomObjectsApi(api)
-        self.namespace, self.start_time, self.timeline = namespace, start, timeline
-        self.stop = threading.Event()
+        custom = client.CustomObjectsApi(api)
+        super().__init__(custom.list_namespaced_custom_object, "ferris.io", "v1alpha1", namespace, "ferrisruns")
+        self.start_time, self.timeline = start, timeline
         self.failed: set[str] = set()
         self.seen: dict[str, float] = {}
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self._watch()
-            except client.exceptions.ApiException:
-                time.sleep(0.2)
-
-    def _watch(self) -> None:
-        if not self.stop.is_set():
-            stream = RawWatch().stream(
-                self.custom.list_namespaced_custom_object,
-                "ferris.io",
-                "v1alpha1",
-                self.namespace,
-                "ferrisruns",
-                timeout_seconds=5,
-            )
-            for event in stream:
-                run = event["object"]
-                self.seen.setdefault(run["metadata"]["name"], time.monotonic() - self.start_time)
-                phase = (run.get("status") or {}).get("phase")
-                if phase in ("Succeeded", "Failed", "Cancelled"):
-                    self.timeline.done.setdefault(run["metadata"]["name"], time.monotonic() - self.start_time)
-                    if phase != "Succeeded":
-                        self.failed.add(run["metadata"]["name"])
-                if self.stop.is_set():
-                    break
+    def handle(self, run: dict[str, Any]) -> None:
+        name = run["metadata"]["name"]
+        self.seen.setdefault(name, time.monotonic() - self.start_time)
+        phase = (run.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed", "Cancelled"):
+            self.timeline.done.setdefault(name, time.monotonic() - self.start_time)
+            if phase != "Succeeded":
+                self.failed.add(name)
 
 
 def _wait(marks: dict[str, float], n: int, timeout: float) -> None:

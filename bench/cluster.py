@@ -3,8 +3,10 @@ packages and namespaces made and waited for, and a cordoned node."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import psutil
@@ -54,17 +56,76 @@ class CpuSplit:
         self.processes["benchmark client"] = psutil.Process()
         self.cpu: dict[str, float] = {}
 
-    def _now(self) -> dict[str, float]:
+    def now(self) -> dict[str, float]:
         return {name: sum(process.cpu_times()[:2]) for name, process in self.processes.items()}
 
     def __enter__(self) -> CpuSplit:
-        self._start = self._now()
+        self._start = self.now()
         return self
 
     def mark(self) -> None:
         if not self.cpu:
-            now = self._now()
+            now = self.now()
             self.cpu = {name: round(now[name] - self._start[name], 2) for name in now}
+
+    def __exit__(self, *exc: object) -> None:
+        self.mark()
+
+
+_SAMPLE = re.compile(r"^(apiserver_request_total|apiserver_watch_events_total)\{(.*)\} (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def settle(stack: FerrisStack, quiet_cpu_s: float = 0.3, window_s: float = 2.0, timeout_s: float = 180.0) -> float:
+    """Wait until the stack is quiet (its processes use under ``quiet_cpu_s`` together in a
+    ``window_s`` window), so that what one batch leaves behind (its runs' last writes, Events
+    still being sent) is not charged to the next. Returns the seconds waited."""
+    started = time.monotonic()
+    split = CpuSplit(stack)
+    del split.processes["benchmark client"]
+    while time.monotonic() - started < timeout_s:
+        before = split.now()
+        time.sleep(window_s)
+        after = split.now()
+        if sum(after[name] - before[name] for name in after) < quiet_cpu_s:
+            break
+    return time.monotonic() - started
+
+
+def _api_counters(stack: FerrisStack) -> Counter[str]:
+    """The API server's request and watch-event counters, from its own /metrics, keyed by
+    "VERB resource[/subresource]" and "watch-event Kind"."""
+    counters: Counter[str] = Counter()
+    for line in stack.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match[2]))
+        if match[1] == "apiserver_request_total":
+            resource = labels.get("resource", "") + ("/" + labels["subresource"] if labels.get("subresource") else "")
+            key = f"{labels.get('verb', '?')} {resource}"
+        else:
+            key = f"watch-event {labels.get('kind', labels.get('resource', '?'))}"
+        counters[key] += int(float(match[3]))
+    return counters
+
+
+class ApiRequests:
+    """What the API server served from entering to ``mark()``: requests by verb and resource,
+    and events sent to watchers by kind (every watcher counts). Tells where its CPU went."""
+
+    def __init__(self, stack: FerrisStack) -> None:
+        self.stack = stack
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> ApiRequests:
+        self._start = _api_counters(self.stack)
+        return self
+
+    def mark(self) -> None:
+        if not self.counts:
+            delta = _api_counters(self.stack) - self._start
+            self.counts = dict(delta.most_common())
 
     def __exit__(self, *exc: object) -> None:
         self.mark()
