@@ -43,7 +43,7 @@ class Timeline:
         }
 
 
-class Follower(threading.Thread):
+class ResumingWatcher(threading.Thread):
     """Hands every object of one namespaced collection to ``handle``: a LIST, then watches that
     each resume from the last resourceVersion seen. (A watch started again without one sends
     every object of the namespace again: work, on the API server and in this client, that grows
@@ -92,7 +92,7 @@ class Follower(threading.Thread):
                 break
 
 
-class JobWatcher(Follower):
+class JobWatcher(ResumingWatcher):
     """Records when each Job of a namespace first appears and when it completes."""
 
     def __init__(
@@ -118,7 +118,7 @@ class JobWatcher(Follower):
                     self.timeline.done.setdefault(name, now)
 
 
-class RunWatcher(Follower):
+class RunWatcher(ResumingWatcher):
     """Records when each FerrisRun of a namespace is first seen (``seen``) and when it reaches
     a terminal phase (the timeline's ``done``)."""
 
