@@ -45,16 +45,16 @@ class Deferred(Generic[K]):
 
 class KeyedLocks(Generic[K]):
     """One lock per key, alive while held or waited for: an object's handler and its delayed
-    retry never act on it at once."""
+    retry never act on it at once. Reentrant: a thread that holds a key may take it again."""
 
     def __init__(self) -> None:
-        self._locks: dict[K, tuple[threading.Lock, int]] = {}
+        self._locks: dict[K, tuple[threading.RLock, int]] = {}
         self._guard = threading.Lock()
 
     @contextlib.contextmanager
     def held(self, key: K) -> Iterator[None]:
         with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            lock, users = self._locks.get(key, (threading.RLock(), 0))
             self._locks[key] = (lock, users + 1)
         try:
             with lock:

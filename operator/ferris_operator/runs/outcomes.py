@@ -1,12 +1,19 @@
 """A run's outcome: finished exactly once (the store's conditional update decides), its key
-Secret deleted, its status published, an Event, metrics, and the note for history."""
+Secret deleted, its status published, an Event, metrics, and the note for history.
+
+A run's status is written by one thread at a time, from the store as read under the run's lock
+(``held``): a status built from a read made before the run ended can never land after its end.
+The runner's reports, the Job's end, the catch-up and the resync all publish through here."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from ferris_operator import isolation, metrics, model, ownership, reasons
 from ferris_operator.builders import run_status
+from ferris_operator.deferred import KeyedLocks
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
@@ -22,17 +29,28 @@ class Outcomes:
         self.store = store
         self.history = history
         self.retries = retries
+        self._publishing: KeyedLocks[str] = KeyedLocks()
+
+    @contextlib.contextmanager
+    def held(self, uid: str) -> Iterator[None]:
+        """The run's lock: whoever reads a run to publish what it read holds it from the read to the
+        write (reentrant: ``finish`` inside it takes it again)."""
+        with self._publishing.held(uid):
+            yield
 
     def publish(
         self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
     ) -> None:
-        record = self.store.get(uid)
-        if record is not None:
-            self.publish_record(record, generation, previous_conditions)
+        """Show the run as the store has it now."""
+        with self.held(uid):
+            record = self.store.get(uid)
+            if record is not None:
+                self.show(record, generation, previous_conditions)
 
-    def publish_record(
+    def show(
         self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
     ) -> None:
+        """Write ``record`` as the run's status: only under ``held``, with ``record`` read under it."""
         steps = self.store.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
         status = run_status.run_status(record, steps, generation, previous_conditions, now=model.utcnow())
         if generation is None:
@@ -42,13 +60,14 @@ class Outcomes:
     def finish(self, uid: str, phase: str, reason: str, message: str) -> None:
         """End the run (once, in PostgreSQL first), delete its key Secret and show its end; what
         the API server did not take (a restart) is done again by ``publish_ended``."""
-        changed = self.store.finish(uid, phase, reason, message)
-        record = self.store.get(uid)
-        if record is None:
-            return
-        self.delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
-        self.publish_record(record)
-        self.store.mark_end_published(record.uid, record.phase)
+        with self.held(uid):
+            changed = self.store.finish(uid, phase, reason, message)
+            record = self.store.get(uid)
+            if record is None:
+                return
+            self.delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
+            self.show(record)
+            self.store.mark_end_published(record.uid, record.phase)
         if not changed:
             return
         metrics.RUNS_FINISHED.labels(phase, reason).inc()

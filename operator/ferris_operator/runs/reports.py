@@ -19,19 +19,21 @@ class Reports:
         self.retries = retries
 
     def on_report(self, uid: str) -> None:
-        record = self.store.get(uid)
-        if record is not None and not record.terminal:
-            self.take_up(record)
+        self.take_up(uid)
 
-    def take_up(self, record: RunRecord) -> None:
+    def take_up(self, uid: str) -> None:
         """Make the runs it asked for; publish what the runner reported, or finish the run with
-        its verdict."""
-        if record.runner_succeeded is not None:
-            self.finish_with_verdict(record)
-        else:
-            self.retries.make_for(record.uid)
-            self.outcomes.publish_record(record)
-        self.store.mark_published(record.uid, record.report_seq)
+        its verdict. The run is read under its lock: what is shown is never older than its end."""
+        with self.outcomes.held(uid):
+            record = self.store.get(uid)
+            if record is None or record.terminal:
+                return
+            if record.runner_succeeded is not None:
+                self.finish_with_verdict(record)
+            else:
+                self.retries.make_for(record.uid)
+                self.outcomes.show(record)
+            self.store.mark_published(record.uid, record.report_seq)
 
     def finish_with_verdict(self, record: RunRecord) -> None:
         self.retries.make_for(record.uid)  # before the run ends: the Job's path comes here too
@@ -48,6 +50,6 @@ class Reports:
         isolation.each(
             "reports",
             [r for r in self.store.active() if r.unpublished],
-            self.take_up,
+            lambda record: self.take_up(record.uid),
             lambda record: f"FerrisRun {record.namespace}/{record.name}",
         )

@@ -93,7 +93,7 @@ class Resync:
             )
             return
         if record.unpublished:  # a report whose notification nobody heard
-            self.reports.take_up(record)
+            self.reports.take_up(record.uid)
             if record.runner_succeeded is not None:
                 return
         job = self._job(record)

@@ -119,7 +119,7 @@ class Starter:
         package_name = spec["packageRef"]["name"]
         existing = self.store.get(ref.uid)
         if existing and existing.terminal:
-            self.outcomes.publish_record(existing, generation, conditions)
+            self.outcomes.publish(ref.uid, generation, conditions)
             return
         if spec.get("cancel"):
             self.cancel(body)

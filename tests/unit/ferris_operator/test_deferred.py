@@ -64,4 +64,6 @@ def test_one_key_is_held_by_one_thread_at_a_time_and_its_lock_is_dropped_after()
     assert most == 1
     with locks.held("other"), locks.held("run"):  # different keys do not wait for each other
         pass
+    with locks.held("run"), locks.held("run"):  # the thread that holds a key may take it again
+        pass
     assert locks._locks == {}
