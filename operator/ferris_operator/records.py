@@ -38,6 +38,7 @@ class RunRecord:
     max_attempts: int = 1  # how many the policy allows; 1: no retries
     retry_of: str | None = None  # the FerrisRun of the attempt before
     retry_policy: dict[str, Any] | None = None  # the chain's spec.retries, as the first attempt took it
+    published_phase: str | None = None  # the terminal phase its FerrisRun shows (None: no end shown yet)
 
     @property
     def unpublished(self) -> bool:
@@ -47,6 +48,11 @@ class RunRecord:
     @property
     def terminal(self) -> bool:
         return self.phase in model.TERMINAL
+
+    @property
+    def end_shown(self) -> bool:
+        """The run ended, its key Secret is gone and its FerrisRun shows the end."""
+        return self.terminal and self.published_phase == self.phase
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,8 @@ class Follower:
         if "Failed" not in conditions and "Complete" not in conditions:
             return
         record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
-        if record is None:
-            return
+        if record is None or record.end_shown:
+            return  # (the usual case: the runner's verdict ended the run before its Job completed)
         if record.runner_succeeded is not None and not record.terminal:
             self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return

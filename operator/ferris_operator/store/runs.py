@@ -22,7 +22,7 @@ RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
     "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth, secret_sources, "
-    "attempt, max_attempts, retry_of, retry_policy"
+    "attempt, max_attempts, retry_of, retry_policy, published_phase"
 )
 
 # What the event of a run's end is made from (store.events.run_ended).

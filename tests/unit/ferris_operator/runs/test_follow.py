@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ferris_operator import model
@@ -29,6 +30,19 @@ def test_a_job_labelled_as_a_run_but_not_owned_by_it_finishes_nothing() -> None:
     assert store.finished == []
     runs.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
     assert store.finished == [("victim-uid", model.SUCCEEDED, "Succeeded")]
+
+
+def test_a_job_that_completes_after_its_runs_end_is_shown_costs_no_call() -> None:
+    """The runner's verdict usually ends the run before its Job completes: the Job's event then
+    writes nothing and reads nothing. A run whose end is not shown yet is still mended."""
+    labels = {model.LABEL_RUN_UID: "u"}
+    ended = dataclasses.replace(record("u", "a", "r"), phase=model.SUCCEEDED)
+    for published, expected_reads in ((model.SUCCEEDED, []), (None, [("Secret", "a", "r-key")])):
+        store = FakeStore(dataclasses.replace(ended, published_phase=published))
+        kube = FakeKube()
+        service(kube, store).on_job(completed_job("a", "r-run", owner("FerrisRun", "u"), labels=labels))
+        assert kube.reads == expected_reads
+        assert len(store.finished) == len(expected_reads)
 
 
 def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
