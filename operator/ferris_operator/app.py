@@ -131,7 +131,15 @@ class OperatorApp:
             suffix = f" in {namespace}" if namespace else ""
             watches += [
                 Watch(f"Jobs{suffix}", jobs, model.LABEL_RUN_UID, lambda t, o: handlers.job_event(t, o, active())),
-                Watch(f"pods{suffix}", pods, model.LABEL_RUN_UID, lambda t, o: handlers.pod_event(t, o, active())),
+                # Only a pod that has not started can be one that cannot start (runs/follow.py):
+                # the events of its running and ending pass the operator by.
+                Watch(
+                    f"pods{suffix}",
+                    pods,
+                    model.LABEL_RUN_UID,
+                    lambda t, o: handlers.pod_event(t, o, active()),
+                    field_selector="status.phase=Pending",
+                ),
             ]
         return watches
 

@@ -46,6 +46,7 @@ MERGE_PATCH = "application/merge-patch+json"
 # The typed client's keywords of a list or watch, as the API server names them in the query.
 QUERY_NAMES = {
     "label_selector": "labelSelector",
+    "field_selector": "fieldSelector",
     "limit": "limit",
     "_continue": "continue",
     "watch": "watch",

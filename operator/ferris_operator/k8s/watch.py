@@ -48,10 +48,14 @@ class Watch:
         server_timeout: int = 270,
         page: int = 500,
         retry_seconds: float = 1.0,
+        field_selector: str | None = None,
     ) -> None:
         self.name = name
         self.list_call = list_call  # e.g. BatchV1Api.list_job_for_all_namespaces
-        self.label_selector = label_selector
+        # An object that stops matching it arrives as DELETED (the API server filters).
+        self.selectors = {"label_selector": label_selector}
+        if field_selector:
+            self.selectors["field_selector"] = field_selector
         self.handle = handle
         self.server_timeout = server_timeout
         self.page = page
@@ -100,7 +104,7 @@ class Watch:
     def _list(self) -> str:
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"label_selector": self.label_selector, "limit": self.page}
+            kwargs: dict[str, Any] = {**self.selectors, "limit": self.page}
             if token:
                 kwargs["_continue"] = token
             try:
@@ -124,9 +128,9 @@ class Watch:
             watch=True,
             allow_watch_bookmarks=True,
             resource_version=version,
-            label_selector=self.label_selector,
             timeout_seconds=self.server_timeout,
             _request_timeout=(10, self.server_timeout + 30),
+            **self.selectors,
         )
         self._response = response
         try:

@@ -89,3 +89,14 @@ def test_a_handler_that_fails_does_not_stop_the_watch() -> None:
     assert done.wait(5)
     watch.stop()
     assert seen[:3] == ["j1", "j2", "j1"]
+
+
+def test_a_field_selector_goes_with_every_list_and_watch() -> None:
+    done = threading.Event()
+    api = ScriptedApi(done)
+    watch = Watch("pods", api, "ferris.io/run-uid", lambda kind, o: None, field_selector="status.phase=Pending")
+    watch.start()
+    assert done.wait(5)
+    watch.stop()
+    assert {c.get("field_selector") for c in api.calls} == {"status.phase=Pending"}
+    assert any(c.get("watch") for c in api.calls) and any(not c.get("watch") for c in api.calls)
