@@ -72,11 +72,18 @@ def _query_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _timeout(timeout: Any) -> Any:
+# Every request but a watch: seconds to connect, and seconds the API server may stay silent
+# while answering. Without it a request to an API server that stopped answering (a half-open
+# connection after a failover) would hold its handler or loop for ever; with it, the caller's
+# retry takes over.
+REQUEST_TIMEOUT = (10.0, 60.0)
+
+
+def _timeout(timeout: Any) -> urllib3.Timeout:
     """The typed client's ``_request_timeout`` (seconds, or a (connect, read) pair) for urllib3."""
     if isinstance(timeout, tuple):
         return urllib3.Timeout(connect=timeout[0], read=timeout[1])
-    return urllib3.Timeout(total=timeout) if timeout else urllib3.Timeout.DEFAULT_TIMEOUT
+    return urllib3.Timeout(total=timeout)
 
 
 class Kube:
@@ -86,8 +93,9 @@ class Kube:
     time in a burst; the API server validates it anyway), and importing them costs the
     operator about 25 MiB of memory."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
         self.api = api
+        self.request_timeout = request_timeout
         # The API server's connection pool, taken once: urllib3's PoolManager works out which
         # pool a request goes to on every request (9 % of the operator's time in a burst). Not
         # through a proxy, whose manager rewrites each request.
@@ -123,7 +131,12 @@ class Kube:
         url = path + ("?" + urllib.parse.urlencode({k: _query_value(v) for k, v in query.items()}) if query else "")
         opener = self._pool or self._manager
         raw = opener.urlopen(
-            method, self._base + url, body=data, headers=headers, preload_content=False, timeout=_timeout(timeout)
+            method,
+            self._base + url,
+            body=data,
+            headers=headers,
+            preload_content=False,
+            timeout=_timeout(timeout or self.request_timeout),
         )
         response = rest.RESTResponse(raw)
         if not 200 <= response.status <= 299:
