@@ -42,6 +42,11 @@ COLLECTIONS = {
     "FerrisRun": f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{{namespace}}/{model.RUNS}",
 }
 DELETABLE = frozenset({"Secret", "ConfigMap", "Job"})
+# The reviews the server asks the API server for (k8s/reviews.py): created, never stored.
+REVIEWS = {
+    "TokenReview": "/apis/authentication.k8s.io/v1/tokenreviews",
+    "SubjectAccessReview": "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+}
 MERGE_PATCH = "application/merge-patch+json"
 # The typed client's keywords of a list or watch, as the API server names them in the query.
 QUERY_NAMES = {
@@ -225,6 +230,10 @@ class Kube:
                 token = (result.get("metadata") or {}).get("continue")
                 if not token:
                     break
+
+    def review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A TokenReview or SubjectAccessReview, sent: the API server's answer, its status filled in."""
+        return self._request("POST", REVIEWS[body["kind"]], body)
 
     def delete_run(self, namespace: str, name: str) -> None:
         with tolerating(is_not_found):

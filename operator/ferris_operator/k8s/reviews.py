@@ -4,18 +4,18 @@ without one."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from kubernetes import client
+from typing import Any, Protocol
 
 from ferris_operator.ports import Access, User
 
 
+class Reviewer(Protocol):
+    def review(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class Reviews:
-    def __init__(self, api: client.ApiClient, audiences: tuple[str, ...] = ()) -> None:
-        self.authentication = client.AuthenticationV1Api(api)
-        self.authorization = client.AuthorizationV1Api(api)
+    def __init__(self, kube: Reviewer, audiences: tuple[str, ...] = ()) -> None:
+        self.kube = kube  # k8s/objects.py's Kube: plain JSON requests, with its timeouts
         self.audiences = list(audiences)
 
     def token(self, token: str) -> User | None:
@@ -23,9 +23,7 @@ class Reviews:
         if self.audiences:
             spec["audiences"] = self.audiences
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
-        create: Any = self.authentication.create_token_review  # a plain body, a plain answer
-        response = create(body, _preload_content=False)
-        status = json.loads(response.data).get("status") or {}
+        status = self.kube.review(body).get("status") or {}
         if not status.get("authenticated"):
             return None
         info = status.get("user") or {}
@@ -49,6 +47,4 @@ class Reviews:
             "resourceAttributes": attributes,
         }
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
-        create: Any = self.authorization.create_subject_access_review
-        response = create(body, _preload_content=False)
-        return bool((json.loads(response.data).get("status") or {}).get("allowed"))
+        return bool((self.kube.review(body).get("status") or {}).get("allowed"))

@@ -73,9 +73,10 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
 
 
 def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, vault: Vault) -> web.Application:
-    reviews = Reviews(api)
+    kube = Kube(api)
+    reviews = Reviews(kube)
     server = ServerApi(
-        Kube(api),
+        kube,
         HistoryStore(pool),
         TokenCache(reviews.token),
         Authorizer(reviews.access),
@@ -83,7 +84,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         more_routes=[*EventsApi(EventStore(pool)).routes(), *ScopesApi(ScopeStore(pool)).routes()],
     )
     app = server.app()
-    EventSourceApi(Kube(api), vault, EventStore(pool)).add_to(app)
+    EventSourceApi(kube, vault, EventStore(pool)).add_to(app)
     document = openapi.document(server.routes(), __version__)
 
     async def openapi_json(request: web.Request) -> web.Response:
