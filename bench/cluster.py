@@ -3,6 +3,7 @@ packages and namespaces made and waited for, and a cordoned node."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -44,8 +45,8 @@ class ProcessMeter:
 
 class CpuSplit:
     """CPU seconds of each process of the stack (the control plane, the node, the operator, the
-    server, and this benchmark's own client) from entering to ``mark()``: where the machine's
-    two cores went while a batch's objects were written."""
+    server, PostgreSQL with all its backends, and this benchmark's own client) from entering to
+    ``mark()``: where the machine's two cores went while a batch's objects were written."""
 
     def __init__(self, stack: FerrisStack) -> None:
         pids = {proc.name: proc.pid for proc in stack.cluster.processes}
@@ -54,10 +55,13 @@ class CpuSplit:
         )
         self.processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
         self.processes["benchmark client"] = psutil.Process()
+        # PostgreSQL's work is done by the postmaster's children: counted as one tree
+        self.trees = {"postgres": psutil.Process(stack.postgres.pid)} if stack.postgres.pid else {}
         self.cpu: dict[str, float] = {}
 
     def now(self) -> dict[str, float]:
-        return {name: sum(process.cpu_times()[:2]) for name, process in self.processes.items()}
+        own = {name: sum(process.cpu_times()[:2]) for name, process in self.processes.items()}
+        return {**own, **{name: _tree_cpu(root) for name, root in self.trees.items()}}
 
     def __enter__(self) -> CpuSplit:
         self._start = self.now()
@@ -70,6 +74,16 @@ class CpuSplit:
 
     def __exit__(self, *exc: object) -> None:
         self.mark()
+
+
+def _tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds of a process and all its descendants, those that ended included (their time
+    is added to the parent's children times when it reaps them)."""
+    total = sum(root.cpu_times()[:4])
+    for child in root.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # ended between the listing and the reading
+            total += sum(child.cpu_times()[:2])
+    return total
 
 
 _SAMPLE = re.compile(r"^(apiserver_request_total|apiserver_watch_events_total)\{(.*)\} (\S+)$")

@@ -52,6 +52,11 @@ class LocalPostgres:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
     @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while the server runs (its backends are its children)."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+    @property
     def url(self) -> str:
         return self.url_for(self.database)
 
