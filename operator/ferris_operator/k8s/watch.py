@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from kubernetes.client.exceptions import ApiException
 
@@ -36,6 +37,16 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from (line for line in complete if line.strip())
     if pending.strip():
         yield pending
+
+
+def _socket_of(response: Any) -> socket.socket:
+    """The socket under a streamed urllib3 response: its connection's, or (once the connection
+    let go of it) the one its body is read from."""
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        sock = response._fp.fp.raw._sock  # http.client's buffered reader over socket.SocketIO
+    return cast(socket.socket, sock)
 
 
 class Watch:
@@ -79,10 +90,16 @@ class Watch:
         self._close()
 
     def _close(self) -> None:
+        """End the stream now. The socket is shut down first: a read blocked on it returns at
+        once, where close() alone would wait for that read (it needs the lock the reading
+        thread holds) until the next event or bookmark, a minute or more on a quiet watch."""
         response = self._response
-        if response is not None:
-            with contextlib.suppress(Exception):  # closing a broken stream: nothing more to do
-                response.close()
+        if response is None:
+            return
+        with contextlib.suppress(Exception):  # a stream already broken: nothing more to do
+            _socket_of(response).shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            response.close()
 
     def _run(self) -> None:
         version = ""

@@ -4,8 +4,12 @@ listed, events handed over, resumed from the last resourceVersion, listed again 
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from typing import Any
+
+import urllib3
 
 from ferris_operator.k8s.watch import Watch
 
@@ -100,3 +104,51 @@ def test_a_field_selector_goes_with_every_list_and_watch() -> None:
     watch.stop()
     assert {c.get("field_selector") for c in api.calls} == {"status.phase=Pending"}
     assert any(c.get("watch") for c in api.calls) and any(not c.get("watch") for c in api.calls)
+
+
+class QuietWatchServer:
+    """A real socket that answers a watch with one event, then nothing until the test ends (a
+    watch whose objects do not change)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.release = threading.Event()
+        self.watching = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            event = line("ADDED", obj("p1", "3"))
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            connection.sendall(head + b"%x\r\n" % len(event) + event + b"\r\n")
+            self.watching.set()
+            self.release.wait(30)
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()
+
+
+def test_stop_ends_a_quiet_watch_at_once_not_at_its_next_event() -> None:
+    server = QuietWatchServer()
+    pool = urllib3.PoolManager()
+    seen = threading.Event()
+
+    def list_call(**kwargs: Any) -> Any:
+        if not kwargs.get("watch"):
+            return Response(json.dumps({"items": [], "metadata": {"resourceVersion": "1"}}).encode())
+        return pool.request("GET", f"http://127.0.0.1:{server.port}/pods?watch=1", preload_content=False)
+
+    watch = Watch("pods", list_call, "ferris.io/run-uid", lambda kind, o: seen.set())
+    try:
+        watch.start()
+        assert seen.wait(5) and server.watching.wait(5)
+        started = time.monotonic()
+        watch.stop()
+        assert time.monotonic() - started < 5  # the server would hold the stream for 30 s
+        assert not watch._thread.is_alive()
+    finally:
+        server.close()
