@@ -154,6 +154,7 @@ class ContainerRuntime:
             process = subprocess.Popen(
                 podman_run.run_argv(request),
                 env={**os.environ, **podman_run.passed_env(launch.env), **self.podman.env},
+                cwd=self.state_dir,  # conmon leaves a file named `oom` in its directory after an OOM kill
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
