@@ -221,6 +221,19 @@ class LocalCluster:
             timeout=120,
         )
 
+    def service_account_kubeconfig(self, namespace: str, name: str, hours: int = 48) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount ``name`` (a bearer token from the
+        TokenRequest API, as a pod's projected token is), for a process that should hold only
+        the rights its RBAC grants."""
+        token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={hours}h").stdout.strip()
+        return write_kubeconfig(
+            self.directory / f"{namespace}-{name}.kubeconfig",
+            self.server,
+            self.directory / "pki" / "ca.crt",
+            token=token,
+            user=f"system:serviceaccount:{namespace}:{name}",
+        )
+
     def info(self) -> ClusterInfo:
         return ClusterInfo(self.directory, self.kubeconfig, self.server, {p.name: p.pid for p in self.processes})
 

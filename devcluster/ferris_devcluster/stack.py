@@ -1,8 +1,9 @@
 """The whole local Ferris: PostgreSQL, the cluster, the CRDs, the operator and the server as
-processes, and the RBAC users get from the chart.
+processes, and the RBAC the chart installs.
 
 Used by `ferris-devcluster demo` and the end-to-end tests. The operator and the server run from
-this checkout with the settings a Helm install gives them, pointed at loopback addresses.
+this checkout with the settings a Helm install gives them, pointed at loopback addresses, each
+as its own ServiceAccount (a bearer token) under the chart's roles, as in a cluster.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ferris_devcluster.processes import Supervised
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "ferris-system"
-AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
 class FerrisStack:
@@ -51,6 +52,9 @@ class FerrisStack:
         self.operator: Supervised | None = None
         self.server: Supervised | None = None
         self.operator_env = operator_env or {}  # settings of the operator beyond the defaults
+        # Who the operator and the server are to the API server (their ServiceAccounts; set by start()).
+        self.operator_kubeconfig = self.kubeconfig
+        self.server_kubeconfig = self.kubeconfig
 
     @property
     def kubeconfig(self) -> Path:
@@ -110,7 +114,9 @@ class FerrisStack:
                 name = self.operator_env.get("FERRIS_PEERING_NAME", "ferris")
                 peering = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
                 self.kubectl("apply", "-f", "-", input=json.dumps(peering))
-            self._apply_user_rbac()
+            self._apply_rbac()
+            self.operator_kubeconfig = self.cluster.service_account_kubeconfig(OPERATOR_NAMESPACE, "ferris")
+            self.server_kubeconfig = self.cluster.service_account_kubeconfig(OPERATOR_NAMESPACE, "ferris-server")
             self.start_operator()
             self.start_server()
         except BaseException:
@@ -121,16 +127,12 @@ class FerrisStack:
     def server_url(self) -> str:
         return f"https://127.0.0.1:{self.server_port}"
 
-    def _apply_user_rbac(self) -> None:
-        """What the chart gives users: the roles aggregated into view, edit and admin, and the
-        public reader of the sealing key and the server's address (from deploy/ferris.yaml)."""
+    def _apply_rbac(self) -> None:
+        """The chart's RBAC (from deploy/ferris.yaml): the ServiceAccounts of the operator and
+        the server with their roles, the roles aggregated into view, edit and admin, and the
+        public reader of the sealing key and the server's address."""
         docs = [d for d in yaml.safe_load_all((REPO / "deploy" / "ferris.yaml").read_text()) if d]
-        wanted = [
-            d
-            for d in docs
-            if (d["kind"] == "ClusterRole" and any(k.startswith(AGGREGATE) for k in d["metadata"].get("labels", {})))
-            or (d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"].endswith("-public-reader"))
-        ]
+        wanted = [d for d in docs if d["kind"] in RBAC_KINDS]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wanted))
 
     def _write_master_key(self) -> None:
@@ -155,7 +157,13 @@ class FerrisStack:
             command or [str(Path(sys.executable).parent / "ferris-operator")],
             self.cluster.logs,
             # MALLOC_ARENA_MAX as the operator image sets it.
-            env={**self.env(), "FERRIS_HEALTH_PORT": str(health_port), "MALLOC_ARENA_MAX": "2", **(env or {})},
+            env={
+                **self.env(),
+                "KUBECONFIG": str(self.operator_kubeconfig),
+                "FERRIS_HEALTH_PORT": str(health_port),
+                "MALLOC_ARENA_MAX": "2",
+                **(env or {}),
+            },
         )
         _wait_ready(process, health_port, timeout)
         return process
@@ -174,6 +182,7 @@ class FerrisStack:
     def start_server(self, timeout: float = 60) -> None:
         env = {
             **self.env(),
+            "KUBECONFIG": str(self.server_kubeconfig),
             "FERRIS_SERVER_BIND": "127.0.0.1",
             "FERRIS_SERVER_PORT": str(self.server_port),
             "FERRIS_SERVER_TLS_DIR": str(self.server_tls_dir),

@@ -8,10 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from ferris_devcluster.imagebuild import runner_image
@@ -301,3 +304,29 @@ def test_a_deleted_bundle_ends_its_run_instead_of_waiting_for_the_timeout(ferris
         ferris.kubectl("uncordon", node)
     assert (body["status"]["phase"], reason_of(body)) == ("Failed", "BundleMissing")
     assert not ferris.exists(ns, "job", f"{run}-run")
+
+
+def test_the_operator_and_the_server_are_their_service_accounts_not_the_admin(ferris: Ferris) -> None:
+    """Both run under the chart's roles (their ServiceAccounts, with bearer tokens, as in a
+    cluster), so that every end-to-end test is a test of those roles too, and neither holds a
+    right the chart does not give it."""
+    stack = ferris.stack
+    for process, kubeconfig, account in (
+        (stack.operator, stack.operator_kubeconfig, "ferris"),
+        (stack.server, stack.server_kubeconfig, "ferris-server"),
+    ):
+        assert process is not None
+        assert psutil.Process(process.pid).environ()["KUBECONFIG"] == str(kubeconfig)
+
+        def kubectl(*args: str, kubeconfig: Path = kubeconfig) -> str:
+            return subprocess.run(
+                [stack.cluster.bins["kubectl"], f"--kubeconfig={kubeconfig}", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout.strip()
+
+        who = json.loads(kubectl("auth", "whoami", "-o", "json"))
+        assert who["status"]["userInfo"]["username"] == f"system:serviceaccount:ferris-system:{account}"
+        for verb, resource in (("delete", "namespaces"), ("create", "clusterrolebindings"), ("get", "nodes/proxy")):
+            assert kubectl("auth", "can-i", verb, resource, "-A") == "no", f"{account} may {verb} {resource}"
