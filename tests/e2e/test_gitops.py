@@ -82,7 +82,9 @@ def test_gitops_layout_reconciles_and_reports_health(ferris: Ferris, tmp_path: P
 
 
 def test_failed_run_reads_as_failed_and_running_as_in_progress(ferris: Ferris, ns: str) -> None:
-    ferris.package(ns, "fails", "import time\ntime.sleep(2)\nraise SystemExit(2)")
+    # Long enough for the Running status to be published on a loaded machine: under load the
+    # operator may publish only the end of a run that ran for two seconds, and Running is never shown.
+    ferris.package(ns, "fails", "import time\ntime.sleep(15)\nraise SystemExit(2)")
     wait_status(ferris, ns, "ferrispackage", "fails", "Current")
     run = ferris.create_run(ns, "fails")
     ferris.kubectl("wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
