@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from kubernetes import client
 
@@ -31,7 +30,17 @@ from bench import (
     server_history,
     unrelated,
 )
-from bench.cluster import ApiRequests, Cordon, CpuSplit, ProcessMeter, namespace, package, settle, wait_ready
+from bench.cluster import (
+    ApiRequests,
+    Cordon,
+    CpuSplit,
+    ProcessMeter,
+    namespace,
+    package,
+    rss_at_rest_mib,
+    settle,
+    wait_ready,
+)
 from bench.stats import ratio
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
@@ -317,12 +326,9 @@ def main() -> None:
             save("unrelated")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
-            time.sleep(40)  # at rest: past the operator's periodic work, memory release included (30 s)
-            assert stack.operator is not None
-            rss = psutil.Process(stack.operator.pid).memory_info().rss / 2**20
             results["history"] = {
                 "seed": seed,
-                "rss_at_rest_mib": rss,
+                "rss_at_rest_mib": rss_at_rest_mib(stack),
                 "admission": admission_pair(stack, api, min(sizes, default=100), args.concurrency, "history"),
             }
     save("all")

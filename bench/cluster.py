@@ -14,6 +14,7 @@ import psutil
 from kubernetes import client
 
 from ferris_devcluster.stack import FerrisStack
+from ferris_operator.settings import Intervals
 
 
 class ProcessMeter:
@@ -104,6 +105,18 @@ def settle(stack: FerrisStack, quiet_cpu_s: float = 0.3, window_s: float = 2.0, 
         if sum(after[name] - before[name] for name in after) < quiet_cpu_s:
             break
     return time.monotonic() - started
+
+
+def rss_at_rest_mib(stack: FerrisStack, pid: int | None = None) -> float:
+    """The operator's RSS (or that of process ``pid``) at rest: once the stack is quiet (what
+    was just created is reconciled), then past a whole period of the operator's release of freed
+    memory, so that the figure does not depend on where a fixed sleep lands beside that period."""
+    settle(stack)
+    time.sleep(Intervals().release_memory + 5)
+    if pid is None:
+        assert stack.operator is not None
+        pid = stack.operator.pid
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def _api_counters(stack: FerrisStack) -> Counter[str]:

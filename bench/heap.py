@@ -18,18 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
-
-from bench.cluster import namespace, package, wait_ready
+from bench.cluster import namespace, package, rss_at_rest_mib, wait_ready
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
 from ferris_devcluster.stack import REPO, FerrisStack
-
-REST_SECONDS = 40  # past the operator's periodic work, memory release included (30 s)
-
-
-def _rss_mib(pid: int) -> float:
-    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def main() -> None:
@@ -48,13 +40,12 @@ def main() -> None:
         traced = stack.operator  # stopped with the stack
         api = client_for(stack.kubeconfig).api
         ns = namespace(api, "heap")
-        time.sleep(REST_SECONDS)
-        print(f"at rest, no package: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+        print(f"at rest, no package: RSS {rss_at_rest_mib(stack, traced.pid):.0f} MiB", flush=True)
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda i: package(api, ns, f"pkg-{i:05d}"), range(args.packages)))
         wait_ready(api, ns, f"pkg-{args.packages - 1:05d}", timeout=1800)
-        time.sleep(REST_SECONDS)
-        print(f"at rest after {args.packages} packages: RSS {_rss_mib(traced.pid):.0f} MiB", flush=True)
+        rss = rss_at_rest_mib(stack, traced.pid)
+        print(f"at rest after {args.packages} packages: RSS {rss:.0f} MiB", flush=True)
         os.kill(traced.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 120
         while not report.exists() and time.monotonic() < deadline:

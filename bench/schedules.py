@@ -10,11 +10,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psutil
 from kubernetes import client
 
 from bench import admission
-from bench.cluster import Cordon, ProcessMeter, namespace, package, wait_ready
+from bench.cluster import Cordon, ProcessMeter, namespace, package, rss_at_rest_mib, wait_ready
 from bench.stats import ratio
 from ferris_devcluster.stack import FerrisStack
 
@@ -60,8 +59,6 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
     """The operator's RSS at rest with M packages, then with each of them scheduled (yearly, so
     that nothing runs): what keeping M schedules costs."""
     ns = namespace(api, f"bench-sched-rest-{m}")
-    assert stack.operator is not None
-    process = psutil.Process(stack.operator.pid)
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda i: package(api, ns, f"r{i:05d}"), range(m)))
     wait_ready(api, ns, f"r{m - 1:05d}", timeout=1800)
@@ -80,8 +77,7 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
 
     # Baseline: the same burst of updates and reconciles, with nothing scheduled.
     patch_all({"spec": {"description": "updated"}})
-    time.sleep(40)  # at rest: past the periodic work, memory release included (30 s)
-    before = process.memory_info().rss / 2**20
+    before = rss_at_rest_mib(stack)
     patch_all({"spec": {"schedule": {"crons": ["0 0 1 1 *"]}}})
     deadline = time.monotonic() + 1800
     last = f"r{m - 1:05d}"
@@ -90,8 +86,7 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
         if (obj.get("status") or {}).get("schedule", {}).get("nextScheduleTime"):
             break
         time.sleep(0.5)
-    time.sleep(40)
-    after = process.memory_info().rss / 2**20
+    after = rss_at_rest_mib(stack)
     return {"packages": m, "rss_at_rest_mib": before, "rss_at_rest_scheduled_mib": after, "ratio": ratio(after, before)}
 
 
