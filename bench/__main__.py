@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,15 @@ def table(results: dict[str, Any]) -> str:
             f"{fer['create_to_job_p50_ms']:>7.0f} {fer['create_to_job_p99_ms']:>7.0f} "
             f"{rat['objects_written_per_s']:>11.2f}"
         )
+    ratios_by_n: dict[int, list[float]] = {}
+    for row in results["admission"]:
+        ratios_by_n.setdefault(row["ferris"]["n"], []).append(row["ratios"]["objects_written_per_s"])
+    for n, ratios in ratios_by_n.items():
+        if len(ratios) > 1:
+            lines.append(
+                f"obj/s ratio at N={n} over {len(ratios)} pairs: median {statistics.median(ratios):.2f}, "
+                f"range {min(ratios):.2f}-{max(ratios):.2f}"
+            )
     if "scaling" in results:
         s = results["scaling"]
         lines.append(f"per-run cost N={s['large_n']} / N={s['small_n']}: {s['per_run_ratio']:.2f} (flat = 1.00)")
@@ -252,6 +262,9 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="admission pairs per size (one pair's ratio varies with the raw side)"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--history-packages", type=int, default=10000)
@@ -298,8 +311,10 @@ def main() -> None:
             results["paced_fresh"] = paced_latency(stack, api, args.rate, seconds=10, tag="-fresh")
             save("paced on a fresh stack")
         for n in sizes:
-            results["admission"].append(admission_pair(stack, api, n, args.concurrency, str(n)))
-            save(f"admission N={n}")
+            for repeat in range(1, args.repeats + 1):
+                tag = str(n) if repeat == 1 else f"{n}-{repeat}"
+                results["admission"].append(admission_pair(stack, api, n, args.concurrency, tag))
+                save(f"admission N={n} ({repeat} of {args.repeats})")
         by_n = {row["ferris"]["n"]: row["ferris"] for row in results["admission"]}
         if len(sizes) > 1:
             small, large = min(sizes), max(sizes)
