@@ -50,6 +50,7 @@ class OperatorApp:
             self.settings.kopf.peering_lifetime,
         )
         self.reports = Coalescer(self.handlers.on_report, components.settings.kopf.report_workers)
+        self.arrived_runs = Coalescer(self.handlers.attend, components.settings.kopf.run_workers)
         # One routing pass at a time; events stored during a pass get another one after it.
         self.events = Coalescer(lambda _: self.handlers.route_events(), 1)
         self._listener: Listener | None = None
@@ -70,9 +71,7 @@ class OperatorApp:
     async def configure_kopf(self, settings: kopf.OperatorSettings, **_: Any) -> None:
         tuning = self.settings.kopf
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-        settings.persistence.diffbase_storage = DigestedDiffBaseStorage(
-            prefix=PREFIX, key="last-handled-configuration", event_only=frozenset({"FerrisRun"})
-        )
+        settings.persistence.diffbase_storage = DigestedDiffBaseStorage(prefix=PREFIX, key="last-handled-configuration")
         settings.persistence.finalizer = "ferris.io/cleanup"
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = tuning.watch_server_timeout
@@ -94,6 +93,7 @@ class OperatorApp:
             health_app(lambda: self.ready and keys.healthy), self.settings.health_bind, self.settings.health_port
         )
         self._background.append(asyncio.create_task(self.reports.run()))
+        self._background.append(asyncio.create_task(self.arrived_runs.run()))
         self._background.append(asyncio.create_task(self.events.run()))
 
         def active() -> bool:  # a standby replica leaves the work to the active one
@@ -106,7 +106,7 @@ class OperatorApp:
                 lambda: active() and loop.call_soon_threadsafe(self._catch_up),
             )
             self._listener.start()
-        self._watches = self._run_children_watches(active)
+        self._watches = self._run_watches(active, lambda uid: loop.call_soon_threadsafe(self.arrived_runs.add, uid))
         for watch in self._watches:
             watch.start()
 
@@ -120,16 +120,23 @@ class OperatorApp:
             self._background.append(asyncio.create_task(loops.every(periodic, active)))
         self.ready = True
 
-    def _run_children_watches(self, active: Callable[[], bool]) -> list[Watch]:
-        """Runs' Jobs and pods, watched without kopf (k8s/watch.py) and label-selected by the API
-        server: a cluster's other pods and Jobs never reach the operator. The label is a filter,
-        never proof: the handlers check each object's ownerReferences."""
+    def _run_watches(self, active: Callable[[], bool], arrived: Callable[[str], object]) -> list[Watch]:
+        """FerrisRuns, and their Jobs and pods, watched without kopf (k8s/watch.py); the Jobs and
+        pods label-selected by the API server: a cluster's other pods and Jobs never reach the
+        operator. The label is a filter, never proof: the handlers check each object's
+        ownerReferences. A run that asks for attention goes to a worker (``arrived``)."""
         kube, handlers = self.components.kube, self.handlers
+
+        def run_event(type: str | None, run: dict[str, Any]) -> None:
+            if handlers.run_event(type, run, active()):
+                arrived(run["metadata"]["uid"])
+
         watches = []
         for namespace in self.settings.watch_namespaces or (None,):
             jobs, pods = kube.job_lister(namespace), kube.pod_lister(namespace)
             suffix = f" in {namespace}" if namespace else ""
             watches += [
+                Watch(f"FerrisRuns{suffix}", kube.run_lister(namespace), None, run_event),
                 Watch(f"Jobs{suffix}", jobs, model.LABEL_RUN_UID, lambda t, o: handlers.job_event(t, o, active())),
                 # Only a pod that has not started can be one that cannot start (runs/follow.py):
                 # the events of its running and ending pass the operator by.

@@ -23,7 +23,7 @@ from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KeyHealthPort, KeyProviderUnavailable, KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.runs import RunService, RunWaiting
-from ferris_operator.runs.attention import needs_attention
+from ferris_operator.runs.attention import Arrivals, needs_attention
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.handlers import ScopeHandlers
 from ferris_operator.secret_scopes.service import ScopeSecretsService
@@ -35,7 +35,6 @@ from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
 
 log = logging.getLogger("ferris.handlers")
-RUNS = (model.GROUP, model.VERSION, model.RUNS)
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
 TRIGGERS = (model.GROUP, model.VERSION, model.TRIGGERS)
 EVENT_SOURCES = (model.GROUP, model.VERSION, model.EVENT_SOURCES)
@@ -73,14 +72,14 @@ class Handlers:
         self.intervals = components.settings.intervals
         self.holders = Holders(components.kube, components.settings)
         self.scopes = ScopeHandlers(self.holders, components.scopes, components.scope_store, components.kube)
-        self.runs_later: Deferred[RunKey] = Deferred()  # runs that wait to start: kopf does not retry events
+        self.arrivals = Arrivals()  # the runs the watch saw ask for attention, for the workers
+        self.runs_later: Deferred[RunKey] = Deferred()  # runs that wait to start, looked at again later
         self._run_locks: KeyedLocks[str] = KeyedLocks()
         self.sourced = SourcedPackages()  # the packages the source re-read looks at
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         """Every kopf handler, under the ids kopf has always stored them with."""
         on = kopf.on
-        on.event(*RUNS, registry=registry, id="run_event")(self.run_event)
         for reacts in (on.resume, on.create, on.update):  # update: spec, labels or annotations
             reacts(*PACKAGES, registry=registry, id="package_changed")(self.package_changed)
         on.delete(*PACKAGES, registry=registry, id="package_deleted")(self.package_deleted)
@@ -90,19 +89,27 @@ class Handlers:
         on.delete(*EVENT_SOURCES, registry=registry, id="event_source_deleted")(self.event_source_deleted)
         self.scopes.register(registry)
 
-    # ---- FerrisRun ------------------------------------------------------------------------------
-    def run_event(self, body: kopf.Body, type: str | None, **_: Any) -> None:
-        """Every event of a FerrisRun (the first listing's too, after a restart). Nothing is
-        written on the object to remember it: a run that still has to start, or to stop, says
-        so in its body (runs/attention.py), and a run that must wait is looked at again later."""
-        raw = dict(body)
+    # ---- FerrisRun (app.py watches them without kopf: k8s/watch.py) --------------------------------
+    def run_event(self, type: str | None, raw: dict[str, Any], acting: bool = True) -> bool:
+        """Every event of a FerrisRun (``type`` None: listed, at start or after a resume failed).
+        Nothing is written on the object to remember it: a run that still has to start, or to
+        stop, says so in its body (runs/attention.py), and a run that must wait is looked at
+        again later. True when a worker should ``attend`` the run; a standby replica (``acting``
+        False) only keeps what it saw."""
         meta = raw["metadata"]
-        key = (meta["namespace"], meta["name"], meta["uid"])
         self.runs.sightings.run_seen(raw, deleted=type == "DELETED")
         if type == "DELETED":
-            self.runs_later.forget(key)  # the resync ends its record, if it had started
-        elif needs_attention(raw):
-            self._attend_run(key, raw)
+            self.arrivals.drop(meta["uid"])
+            self.runs_later.forget((meta["namespace"], meta["name"], meta["uid"]))  # the resync ends its record
+            return False
+        return acting and self.arrivals.offer(raw)
+
+    def attend(self, uid: str) -> None:
+        """The run's newest body, handled (in a worker thread), if it still asks for it."""
+        raw = self.arrivals.take(uid)
+        if raw is not None:
+            meta = raw["metadata"]
+            self._attend_run((meta["namespace"], meta["name"], uid), raw)
 
     def retry_waiting_runs(self) -> None:
         """The runs whose wait is over, read again and handled as a new event would be."""

@@ -51,6 +51,7 @@ class KopfTuning:
     max_workers: int = 32  # kopf's threads for sync handlers
     api_threads: int = 32  # threads for blocking calls off the event loop (the runner API's, the reports')
     report_workers: int = 8  # runs whose reports the operator takes up at once
+    run_workers: int = 16  # new (or cancelled) runs the operator takes up at once
     peering_lifetime: int = 30  # seconds a killed replica blocks the others (the time to takeover)
     list_chunk: int = 500  # objects per page of kopf's first listing (10,000 packages: not one 40 MB reply)
 

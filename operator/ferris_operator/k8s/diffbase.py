@@ -6,11 +6,7 @@ an object must fit in 256 KiB together. A package's scripts may total 512 KiB an
 saying why. Ferris's handlers are level-based: they need to know *that* a field changed, never
 its old value. So every string longer than ``MAX_INLINE`` is kept as its SHA-256 in the essence;
 both sides of kopf's comparison are built the same way, so a change still shows as a change.
-
-kopf builds the essence of every object on every event, also for a kind that has no handler of
-changes (FerrisRuns: one event handler), where nothing ever compares it: for those kinds
-(``event_only``) there is no essence to build or read (it was 6 % of the operator's time in a
-burst of runs)."""
+(FerrisRuns are not kopf's: the operator watches them itself, see app.py.)"""
 
 from __future__ import annotations
 
@@ -33,18 +29,6 @@ def _digested(value: Any) -> Any:
 
 
 class DigestedDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    def __init__(self, *, prefix: str, key: str, event_only: frozenset[str] = frozenset()) -> None:
-        """``event_only``: the kinds (``FerrisRun``) whose only kopf handlers are event handlers."""
-        super().__init__(prefix=prefix, key=key)
-        self.event_only = event_only
-
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
-        if body.get("kind") in self.event_only:
-            return None
         essence = super().build(body=body, extra_fields=extra_fields)
         return cast(Any, _digested(dict(essence)))
-
-    def fetch(self, *, body: Any) -> Any:
-        if body.get("kind") in self.event_only:
-            return None
-        return super().fetch(body=body)

@@ -304,6 +304,11 @@ class Kube:
     def pod_lister(self, namespace: str | None) -> Callable[..., Any]:
         return self._lister(self._path("Pod", namespace) if namespace else "/api/v1/pods")
 
+    def run_lister(self, namespace: str | None) -> Callable[..., Any]:
+        return self._lister(
+            self._path("FerrisRun", namespace) if namespace else f"/apis/{model.GROUP}/{model.VERSION}/{model.RUNS}"
+        )
+
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
         query = {"labelSelector": f"{model.LABEL_RUN_UID}={run_uid}"}
         pods = self._request("GET", self._path("Pod", namespace), query=query)

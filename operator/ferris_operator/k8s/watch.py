@@ -1,7 +1,8 @@
-"""A list-then-watch of one kind of object, label-selected by the API server, in a thread of its
-own, handing plain JSON to a callback. For the objects a run makes (Jobs, pods): each run's
-Job and pod change five times or more, and kopf's machinery costs milliseconds per event where
-a JSON line costs a fraction of one (see docs/architecture.md, "Cost per run").
+"""A list-then-watch of one kind of object, label-selected by the API server where it can be, in
+a thread of its own, handing plain JSON to a callback. For FerrisRuns and the objects a run
+makes (Jobs, pods): each run changes two times or more, its Job and pod five times or more, and
+kopf's machinery costs milliseconds per event where a JSON line costs a fraction of one (see
+docs/architecture.md, "Cost per run").
 
 The watch resumes from the last resourceVersion it saw (bookmarks included); when the API
 server answers 410 Gone, or the stream breaks in a way a resume cannot mend, it lists again
@@ -54,7 +55,7 @@ class Watch:
         self,
         name: str,
         list_call: Callable[..., Any],
-        label_selector: str,
+        label_selector: str | None,
         handle: Handler,
         server_timeout: int = 270,
         page: int = 500,
@@ -64,7 +65,9 @@ class Watch:
         self.name = name
         self.list_call = list_call  # e.g. BatchV1Api.list_job_for_all_namespaces
         # An object that stops matching it arrives as DELETED (the API server filters).
-        self.selectors = {"label_selector": label_selector}
+        self.selectors: dict[str, str] = {}
+        if label_selector:
+            self.selectors["label_selector"] = label_selector
         if field_selector:
             self.selectors["field_selector"] = field_selector
         self.handle = handle

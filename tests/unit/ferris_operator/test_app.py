@@ -1,6 +1,6 @@
-"""kopf as the application configures it: runs' Jobs and pods are not kopf's to watch (the
-application watches them itself, label-selected: k8s/watch.py), FerrisRuns carry no kopf
-annotation (their handler is an event handler), and the first listing comes in pages."""
+"""kopf as the application configures it: FerrisRuns and their Jobs and pods are not kopf's to
+watch (the application watches them itself, the Jobs and pods label-selected: k8s/watch.py), so
+FerrisRuns carry no kopf annotation, and the first listing comes in pages."""
 
 from __future__ import annotations
 
@@ -38,10 +38,8 @@ def test_kopf_lists_in_pages_and_watches_no_job_or_pod() -> None:
         assert not any(h.selector and h.selector.check(watched) for h in operator.registry._watching.get_all_handlers())
 
 
-def test_ferris_runs_have_event_handlers_only_so_kopf_writes_nothing_on_them() -> None:
+def test_ferris_runs_are_not_kopfs_so_kopf_writes_nothing_on_them() -> None:
     registry = app().registry
     runs = resource(model.GROUP, model.RUNS, "FerrisRun", model.VERSION)
-    assert [h.id for h in registry._watching.get_all_handlers() if h.selector and h.selector.check(runs)] == [
-        "run_event"
-    ]
-    assert not any(h.selector and h.selector.check(runs) for h in registry._changing.get_all_handlers())
+    for handlers in (registry._indexing, registry._watching, registry._spawning, registry._changing):
+        assert not any(h.selector and h.selector.check(runs) for h in handlers.get_all_handlers())

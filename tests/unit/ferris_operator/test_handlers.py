@@ -133,16 +133,22 @@ def run_handlers(kube: FakeKube, runs: FakeRuns) -> handlers.Handlers:
     return handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
 
 
+def deliver(handle: handlers.Handlers, type: str | None, body: dict[str, Any]) -> None:
+    """A watch event, and the worker the watch asks for when the run wants attention."""
+    if handle.run_event(type, body):
+        handle.attend(body["metadata"]["uid"])
+
+
 def test_a_run_that_waits_shows_why_once_and_is_started_when_its_wait_is_over() -> None:
     body: dict[str, Any] = {"metadata": {"namespace": "team", "name": "r", "uid": "u", "generation": 1}, "spec": {}}
     kube, runs = RunKube(body), FakeRuns(waits=2)
     handle = run_handlers(kube, runs)
     now = [0.0]
     handle.runs_later = Deferred(lambda: now[0])
-    handle.run_event(body, type=None)  # type: ignore[arg-type]  # a plain dict for kopf's Body
+    deliver(handle, None, body)
     assert runs.started == ["r"] and len(kube.patched) == 1
     body["status"] = kube.patched[0][2]
-    handle.run_event(body, type="MODIFIED")  # type: ignore[arg-type]  # its own status write: nothing new to say
+    deliver(handle, "MODIFIED", body)  # its own status write: nothing new to say
     assert runs.started == ["r", "r"] and len(kube.patched) == 1
     handle.retry_waiting_runs()
     assert runs.started == ["r", "r"]  # not due yet
@@ -156,6 +162,7 @@ def test_a_started_or_ended_run_costs_its_events_nothing() -> None:
     handle = run_handlers(FakeKube([]), runs)
     meta = {"namespace": "team", "name": "r", "uid": "u", "generation": 1}
     started = {"phase": model.RUNNING, "jobName": "r-run", "observedGeneration": 1}
-    handle.run_event({"metadata": meta, "spec": {}, "status": started}, type="MODIFIED")  # type: ignore[arg-type]
-    handle.run_event({"metadata": meta, "spec": {"cancel": True}, "status": {"phase": model.FAILED}}, type=None)  # type: ignore[arg-type]
+    assert handle.run_event("MODIFIED", {"metadata": meta, "spec": {}, "status": started}) is False
+    ended = {"metadata": meta, "spec": {"cancel": True}, "status": {"phase": model.FAILED}}
+    assert handle.run_event(None, ended) is False
     assert runs.started == [] and runs.sightings.has_run("u") is False

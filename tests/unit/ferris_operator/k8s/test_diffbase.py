@@ -20,22 +20,3 @@ def test_the_diff_base_keeps_large_fields_as_digests_and_still_sees_them_change(
     assert essence["spec"]["n"] == 1 and essence["spec"]["scripts"][0]["name"] == "a.py"
     changed = {**body, "spec": {**body["spec"], "sealedSecrets": "t" * 400_000}}
     assert storage.build(body=kopf.Body(changed)) != essence
-
-
-def test_a_kind_handled_by_events_only_has_no_essence_to_build_or_read() -> None:
-    storage = DigestedDiffBaseStorage(
-        prefix="kopf.ferris.io", key="last-handled-configuration", event_only=frozenset({"FerrisRun"})
-    )
-    stored = json.dumps({"spec": {"packageRef": {"name": "p"}}})
-    run = {
-        "kind": "FerrisRun",
-        "metadata": {
-            "name": "r",
-            "namespace": "a",
-            "annotations": {"kopf.ferris.io/last-handled-configuration": stored},
-        },
-        "spec": {"packageRef": {"name": "p"}},
-    }
-    assert storage.build(body=kopf.Body(run)) is None and storage.fetch(body=kopf.Body(run)) is None
-    package = {**run, "kind": "FerrisPackage"}
-    assert storage.build(body=kopf.Body(package)) is not None and storage.fetch(body=kopf.Body(package)) is not None

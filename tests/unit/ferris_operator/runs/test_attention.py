@@ -1,4 +1,5 @@
-"""Which FerrisRun events ask the operator to act (runs/attention.py), and what the watches
+"""Which FerrisRun events ask the operator to act and which body a worker gets
+(runs/attention.py), and what the watches
 showed of runs and Jobs (runs/sightings.py)."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.runs.attention import needs_attention
+from ferris_operator.runs.attention import Arrivals, needs_attention
 from ferris_operator.runs.sightings import Sightings
 from tests.unit.ferris_operator.fakes import completed_job, owner
 
@@ -36,6 +37,24 @@ def test_a_started_run_whose_status_is_current_needs_none_until_its_spec_changes
 def test_an_ended_run_needs_nothing_even_when_asked_to_cancel() -> None:
     for phase in model.TERMINAL:
         assert not needs_attention(run({"phase": phase}, cancel=True))
+
+
+def test_a_worker_gets_the_newest_body_of_a_run_once_and_none_that_no_longer_asks() -> None:
+    arrivals = Arrivals()
+    assert arrivals.offer(run()) and arrivals.offer(run(generation=2))
+    assert arrivals.take("u") == run(generation=2) and arrivals.take("u") is None and len(arrivals) == 0
+    assert arrivals.offer(run()) is True
+    started = run({"phase": model.RUNNING, "jobName": "r-run", "observedGeneration": 1})
+    assert arrivals.offer(started) is False  # replaces the waiting body: the run started meanwhile
+    assert arrivals.take("u") is None
+
+
+def test_a_body_that_asks_for_nothing_is_not_kept_and_a_deleted_run_is_dropped() -> None:
+    arrivals = Arrivals()
+    assert arrivals.offer(run({"phase": model.SUCCEEDED})) is False and len(arrivals) == 0
+    arrivals.offer(run(cancel=True))
+    arrivals.drop("u")
+    assert arrivals.take("u") is None
 
 
 def test_sightings_keep_runs_that_have_not_ended_and_each_runs_job() -> None:
