@@ -42,6 +42,7 @@ COLLECTIONS = {
     "FerrisRun": f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{{namespace}}/{model.RUNS}",
 }
 DELETABLE = frozenset({"Secret", "ConfigMap", "Job"})
+BUNDLES_PER_LIST = 100  # run UIDs in one label selector (37 characters each in the URL)
 # The reviews the server asks the API server for (k8s/reviews.py): created, never stored.
 REVIEWS = {
     "TokenReview": "/apis/authentication.k8s.io/v1/tokenreviews",
@@ -285,17 +286,22 @@ class Kube:
         self.delete_exact("ConfigMap", namespace, name, uid)
         self._request("POST", self._path("ConfigMap", namespace), obj)
 
-    def bundle_owners(self, namespace: str) -> dict[str, str | None]:
-        """Name -> controlling run UID of the run bundle ConfigMaps in ``namespace``, read as
-        metadata only (a bundle can be close to 1 MiB; its metadata is a few hundred bytes)."""
-        found = self._request(
-            "GET",
-            self._path("ConfigMap", namespace),
-            query={"labelSelector": f"{model.LABEL_COMPONENT}=run-bundle"},
-            accept=PARTIAL_METADATA,
-        )
-        items = found.get("items") or []
-        return {item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in items}
+    def bundle_owners(self, namespace: str, run_uids: list[str]) -> dict[str, str | None]:
+        """Name -> controlling run UID of the bundle ConfigMaps of the runs ``run_uids`` in
+        ``namespace`` (selected by their label, which proves nothing: the caller checks the UID),
+        read as metadata only (a bundle can be close to 1 MiB; its metadata is a few hundred
+        bytes), a hundred runs a request."""
+        found: dict[str, str | None] = {}
+        for first in range(0, len(run_uids), BUNDLES_PER_LIST):
+            uids = ",".join(run_uids[first : first + BUNDLES_PER_LIST])
+            selector = f"{model.LABEL_COMPONENT}=run-bundle,{model.LABEL_RUN_UID} in ({uids})"
+            listed = self._request(
+                "GET", self._path("ConfigMap", namespace), query={"labelSelector": selector}, accept=PARTIAL_METADATA
+            )
+            found |= {
+                item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in listed.get("items") or []
+            }
+        return found
 
     def job_lister(self, namespace: str | None) -> Callable[..., Any]:
         """The list (and, with watch=True, watch) call of Jobs in ``namespace`` (all when None)."""

@@ -3,6 +3,8 @@ is read once before it is ended as deleted; a run's Job seen finished ends the r
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from typing import Any
 
 from ferris_operator import model
@@ -68,3 +70,45 @@ def test_a_job_elsewhere_claiming_the_run_does_not_hide_the_runs_own_job() -> No
     runs.sightings.job_seen(running)  # seen after the run's own: a claim from another namespace
     runs.resync_active()
     assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
+
+
+class BundleKube(CountingKube):
+    """Bundles by run UID; every look at them recorded (namespace, UIDs asked for)."""
+
+    def __init__(self, bundles: dict[str, str]) -> None:
+        super().__init__()
+        self.bundles = bundles  # run UID -> bundle name
+        self.looks: list[tuple[str, list[str]]] = []
+
+    def bundle_owners(self, namespace: str, run_uids: list[str]) -> dict[str, str | None]:
+        self.looks.append((namespace, list(run_uids)))
+        return {name: uid for uid, name in self.bundles.items() if uid in run_uids}
+
+
+def test_a_stuck_runs_bundle_is_looked_at_less_and_less_often_and_a_gone_one_ends_the_run() -> None:
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    stuck = [
+        dataclasses.replace(record(uid, "a", name), phase=model.PENDING, created_at=long_ago)
+        for uid, name in (("k", "kept"), ("l", "lost"))
+    ]
+    young = dataclasses.replace(record("y", "a", "young"), phase=model.PENDING)  # within the grace period
+    store = ActiveStore(*stuck, young)
+    kube = BundleKube({"k": model.bundle_name("kept"), "l": model.bundle_name("lost"), "y": model.bundle_name("young")})
+    runs = service(kube, store)
+    now = [1000.0]
+    runs.resync.clock = lambda: now[0]
+    for rec in (*stuck, young):
+        runs.sightings.run_seen(body(rec) | {"status": {"phase": model.PENDING}})
+        job = completed_job("a", model.job_name(rec.name), owner("FerrisRun", rec.uid), labels={})
+        job["status"] = {}  # made, not ended
+        runs.sightings.job_seen(job)
+    looked_at = []
+    for second in range(0, 400, 10):
+        now[0] = 1000.0 + second
+        if second == 100:
+            del kube.bundles["l"]  # deleted after its first look, before its third
+        runs.resync_active()
+        looked_at += [second for _, uids in kube.looks if "k" in uids]
+        kube.looks.clear()
+    assert looked_at == [0, 30, 90, 210]  # then every 300 s at most
+    assert [(uid, reason) for uid, _, reason in store.finished] == [("l", "BundleMissing")]
