@@ -164,6 +164,11 @@ class Kube:
         result: dict[str, Any] = json.loads(response.read() or b"null")
         return result
 
+    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> None:
+        """One request whose answer is not needed: read (the connection goes back to the pool),
+        never parsed (a status patch answers with the whole object, a delete with it too)."""
+        self._send(method, path, body, content_type).read()
+
     def _lister(self, path: str) -> Callable[..., Any]:
         """The list (with ``watch=True``, watch) of the collection ``path``, called with the
         typed client's keywords (k8s/watch.py's interface), answering the raw HTTP response."""
@@ -210,7 +215,7 @@ class Kube:
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Patch the status of a Ferris object (cluster-scoped when ``namespace`` is "")."""
         with tolerating(is_not_found):
-            self._request("PATCH", custom_path(plural, namespace, name) + "/status", {"status": status}, MERGE_PATCH)
+            self._call("PATCH", custom_path(plural, namespace, name) + "/status", {"status": status}, MERGE_PATCH)
 
     def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
@@ -238,7 +243,7 @@ class Kube:
 
     def delete_run(self, namespace: str, name: str) -> None:
         with tolerating(is_not_found):
-            self._request("DELETE", custom_path(model.RUNS, namespace, name))
+            self._call("DELETE", custom_path(model.RUNS, namespace, name))
 
     # ---- core objects ----------------------------------------------------------------------
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -258,11 +263,11 @@ class Kube:
         """Write ``obj`` whole, creating it when it does not exist."""
         kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
         try:
-            self._request("PUT", self._path(kind, namespace, name), obj)
+            self._call("PUT", self._path(kind, namespace, name), obj)
         except ApiException as exc:
             if not is_not_found(exc):
                 raise
-            self._request("POST", self._path(kind, namespace), obj)
+            self._call("POST", self._path(kind, namespace), obj)
 
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return or_none(lambda: self._request("GET", self._path(kind, namespace, name)))
@@ -278,13 +283,13 @@ class Kube:
             raise ValueError(f"the operator deletes no {kind} this way")
         options = {**(body or {}), "preconditions": {"uid": uid}}
         with tolerating(is_not_found, is_conflict):
-            self._request("DELETE", self._path(kind, namespace, name), options)
+            self._call("DELETE", self._path(kind, namespace, name), options)
 
     def replace_configmap(self, obj: dict[str, Any], uid: str) -> None:
         """Delete the ConfigMap with ``uid`` and create ``obj`` in its place."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         self.delete_exact("ConfigMap", namespace, name, uid)
-        self._request("POST", self._path("ConfigMap", namespace), obj)
+        self._call("POST", self._path("ConfigMap", namespace), obj)
 
     def bundle_owners(self, namespace: str, run_uids: list[str]) -> dict[str, str | None]:
         """Name -> controlling run UID of the bundle ConfigMaps of the runs ``run_uids`` in
@@ -348,6 +353,6 @@ class Kube:
             "reportingInstance": "ferris-operator",
         }
         try:
-            self._request("POST", self._path("Event", namespace), body)
+            self._call("POST", self._path("Event", namespace), body)
         except ApiException as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, namespace, meta["name"], exc.reason)
