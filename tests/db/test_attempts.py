@@ -93,6 +93,18 @@ def test_a_run_without_a_policy_and_the_last_attempt_request_nothing(pool: Conne
     assert [r[0] for r in requests(database_url)] == ["r-attempt-2", "r-attempt-3"]  # none after the third
 
 
+def test_a_retry_is_being_made_from_its_request_until_the_run_made_is_recorded(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    start(store, "uid-1", "r", policy=POLICY)
+    assert not store.retry_being_made("ns", "r-attempt-2")
+    store.finish("uid-1", model.FAILED, "StepFailed", "")
+    assert store.retry_being_made("ns", "r-attempt-2")  # its FerrisRun may exist, unrecorded yet
+    assert not store.retry_being_made("other-ns", "r-attempt-2") and not store.retry_being_made("ns", "r")
+    [request] = store.pending_retries("uid-1")
+    store.retry_made(request.id, "uid-2")
+    assert not store.retry_being_made("ns", "r-attempt-2")
+
+
 def test_only_the_run_made_for_a_request_inherits_it(pool: ConnectionPool) -> None:
     store = RunStore(pool)
     start(store, "uid-1", "r", policy=POLICY)

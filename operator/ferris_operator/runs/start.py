@@ -243,6 +243,8 @@ class Starter:
         run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
         # A next attempt (spec.retries) is known by the request it was made for, never by its labels.
         attempt = self.store.attempt_of(ref.uid) if not started and spec.get("trigger") == model.TRIGGER_RETRY else None
+        if attempt is None and not started and spec.get("trigger") == model.TRIGGER_RETRY:
+            self._wait_for_retry_record(ref)
         pinned = started.secrets_version if started else attempt.secrets_version if attempt else None
         try:
             stored = self.vault.read(pkg_meta["uid"], pinned, missing_ok=False)
@@ -299,6 +301,15 @@ class Starter:
                 if fresh_key:  # sealed to a key that is gone: seal again
                     self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
         return self._create_job(ref, package, spec)
+
+    def _wait_for_retry_record(self, ref: RunRef) -> None:
+        """The operator creates a retry's FerrisRun, then records in its request which run it
+        made; the watch can hand the run over in between. Such a run waits for the record
+        rather than start as a first attempt (a run any other maker names like a retry does not)."""
+        if self.store.retry_being_made(ref.namespace, ref.name):
+            raise RunWaiting(
+                reasons.WAITING_TO_START, "waiting for the operator to record this run as the retry it made", 1.0
+            )
 
     def _create_job(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any]) -> bool:
         pkg_spec = package["spec"]

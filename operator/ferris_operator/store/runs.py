@@ -226,6 +226,17 @@ class RunStore:
                 (made_uid, request_id),
             )
 
+    def retry_being_made(self, namespace: str, run_name: str) -> bool:
+        """An automatic retry is being made under this name: its FerrisRun may exist already,
+        and the request does not name the run made yet (``retry_made`` follows the create)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM retries WHERE namespace = %s AND run_name = %s AND made_at IS NULL"
+                " AND attempt IS NOT NULL LIMIT 1",
+                (namespace, run_name),
+            ).fetchone()
+        return row is not None
+
     def attempt_of(self, uid: str) -> Attempt | None:
         """What the run inherits when it was made for an automatic retry; None otherwise."""
         with self._pool.connection() as conn:

@@ -181,3 +181,38 @@ def test_a_run_whose_package_this_database_lacks_waits_instead_of_starting_witho
     assert caught.value.reason == "PackageNotReconciled"
     assert "FerrisPackage p to be stored in the operator's database" in caught.value.message
     assert kube.reads == [] and kube.deleted == []  # nothing made before it waits
+
+
+class RetryStore(FakeStore):
+    """A retry request of ``r-attempt-2`` whose run the operator has created, not recorded yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded = False
+
+    def attempt_of(self, uid: str) -> Any:
+        return None  # until recorded, no run inherits the attempt
+
+    def retry_being_made(self, namespace: str, run_name: str) -> bool:
+        return not self.recorded and (namespace, run_name) == ("a", "r-attempt-2")
+
+
+def test_a_retry_handed_over_before_its_request_names_it_waits_instead_of_starting_as_a_first_attempt() -> None:
+    from ferris_operator.runs import RunWaiting
+
+    kube, store = FakeKube(), RetryStore()
+    runs = service(kube, store)
+    runs.starter.vault = UnstoredVault()  # reached only once the run no longer waits for its record
+    package = {
+        "metadata": {"name": "p", "uid": "puid", "generation": 1},
+        "spec": {"scripts": [{"name": "main.py", "content": "print(1)"}]},
+    }
+    retry = {"packageRef": {"name": "p"}, "trigger": "Retry"}
+    with pytest.raises(RunWaiting) as caught:
+        runs.starter._create_children(RunRef("a", "r-attempt-2", "u2"), package, retry, None, 0)
+    assert caught.value.reason == "WaitingToStart" and caught.value.delay == 1.0
+    assert kube.reads == [] and kube.deleted == []
+    store.recorded = True
+    with pytest.raises(RunWaiting) as caught:  # past the record: on to the package's secrets
+        runs.starter._create_children(RunRef("a", "r-attempt-2", "u2"), package, retry, None, 0)
+    assert caught.value.reason == "PackageNotReconciled"
