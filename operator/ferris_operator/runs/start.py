@@ -242,9 +242,11 @@ class Starter:
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
         run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
         # A next attempt (spec.retries) is known by the request it was made for, never by its labels.
-        attempt = self.store.attempt_of(ref.uid) if not started and spec.get("trigger") == model.TRIGGER_RETRY else None
-        if attempt is None and not started and spec.get("trigger") == model.TRIGGER_RETRY:
-            self._wait_for_retry_record(ref)
+        attempt = None
+        if not started and spec.get("trigger") == model.TRIGGER_RETRY:
+            attempt = self.store.attempt_of(ref.uid)
+            if attempt is None:
+                self._wait_for_retry_record(ref)
         pinned = started.secrets_version if started else attempt.secrets_version if attempt else None
         try:
             stored = self.vault.read(pkg_meta["uid"], pinned, missing_ok=False)
