@@ -253,6 +253,24 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
         console.wait(timeout=30)
 
 
+def test_a_page_asked_for_earlier_never_draws_over_the_one_asked_for_last(world: World, browser: WebDriver) -> None:
+    wait = log_in(browser, world, "viewer")
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+    # The namespace's package list answers slowly; the package page, asked for right after, does not.
+    browser.execute_script(
+        """const [namespace] = arguments, real = window.fetch;
+        window.fetch = (path, options) => path.endsWith(`/namespaces/${namespace}/packages`)
+          ? new Promise((done) => setTimeout(done, 1500)).then(() => real(path, options)) : real(path, options);
+        location.hash = `#/ns/${namespace}/events`;
+        setTimeout(() => { location.hash = `#/ns/${namespace}`; }, 50);
+        setTimeout(() => { location.hash = `#/ns/${namespace}/packages/formed`; }, 100);""",
+        world.namespace,
+    )
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == "Package formed")
+    time.sleep(2.5)  # past the slow list's answer
+    assert browser.find_element(By.CSS_SELECTOR, "#view h1").text == "Package formed"
+
+
 def test_an_editor_uploads_secrets_sees_only_names_and_the_next_run_uses_them(
     world: World, browser: WebDriver, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
 const STEP_TERMINAL = new Set(["Succeeded", "Failed", "Skipped"]);
 const $ = (id) => document.getElementById(id);
 let refresh = null;
+let turn = 0; // which route() draws: only the newest (an older one may finish after it)
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -62,7 +63,7 @@ function table(headings, rows) {
     el("tbody", {}, ...rows));
 }
 
-async function packagesView(namespace) {
+async function packagesView(draw, namespace) {
   const [packages, rights] = await Promise.all([api(`${ns(namespace)}/packages`), api(`${ns(namespace)}/permissions`)]);
   const rows = packages.items.map((p) => el("tr", { "data-package": p.name },
     el("td", {}, el("a", { href: `#/ns/${namespace}/packages/${p.name}`, text: p.name })),
@@ -71,7 +72,7 @@ async function packagesView(namespace) {
     el("td", { text: p.lastRun?.name || "" }),
     el("td", { class: "next-run", title: p.schedule ? `${p.schedule.crons.join(" | ")} (${p.schedule.timeZone})` : "",
       text: !p.schedule ? "—" : p.schedule.suspend ? "suspended" : (p.schedule.nextScheduleTime || "…") })));
-  show(el("h1", { text: `Packages in ${namespace}` }),
+  draw(el("h1", { text: `Packages in ${namespace}` }),
     table(["Package", "Ready", "Secrets (names)", "Last run", "Next run"], rows),
     el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }),
     ...(rights.listEvents ? [el("p", {}, el("a", { id: "events-link", href: `#/ns/${namespace}/events`, text: "Events" }),
@@ -80,7 +81,7 @@ async function packagesView(namespace) {
       text: "Secret writes" }), " by scripts into the project's and the platform's secrets")] : []));
 }
 
-async function secretWritesView(namespace) {
+async function secretWritesView(draw, namespace) {
   const page = await api(`${ns(namespace)}/secretwrites?limit=100`);
   const rows = page.items.map((w) => el("tr", { "data-write": String(w.seq) },
     el("td", { text: w.at || "" }),
@@ -89,12 +90,12 @@ async function secretWritesView(namespace) {
     el("td", { text: w.version === null ? "—" : String(w.version) }),
     el("td", { class: w.outcome === "written" ? "outcome" : "outcome error", text: w.outcome }),
     el("td", { text: w.outcome === "written" ? "" : w.message })));
-  show(el("h1", { text: `Secret writes in ${namespace}` }),
+  draw(el("h1", { text: `Secret writes in ${namespace}` }),
     table(["Time", "Run", "Package", "Scope", "Name", "Version", "Outcome", "Why"], rows),
     el("p", { class: "muted", text: "Newest first. Names only: values are never shown. A scope's writers decide which packages may write it." }));
 }
 
-async function eventsView(namespace) {
+async function eventsView(draw, namespace) {
   const page = await api(`${ns(namespace)}/events?limit=100`);
   const runLinks = (e) => !e.routed ? [el("span", { class: "muted", text: "not routed yet" })]
     : e.runs.length ? e.runs.flatMap((r, i) => [i ? " " : "", el("a", { class: "event-run", href: `#/ns/${namespace}/runs/${r}`, text: r })])
@@ -104,7 +105,7 @@ async function eventsView(namespace) {
     el("td", { text: e.source }), el("td", { text: e.sentBy }), el("td", { text: e.receivedAt || "" }),
     el("td", {}, ...runLinks(e)),
     el("td", { class: "error", text: e.refused.map((r) => `${r.trigger}: ${r.reason}`).join("; ") })));
-  show(el("h1", { text: `Events in ${namespace}` }),
+  draw(el("h1", { text: `Events in ${namespace}` }),
     table(["#", "Type", "Source", "Sent by", "Received", "Runs", "Refused"], rows),
     el("p", { class: "muted", text: "Newest first. A run's end is an event too; FerrisTriggers decide which events start runs." }));
 }
@@ -154,7 +155,7 @@ function paramsForm(pkg) {
   return { fieldset, read };
 }
 
-async function packageView(namespace, name) {
+async function packageView(draw, namespace, name) {
   const [pkg, rights, page] = await Promise.all([api(`${ns(namespace)}/packages/${encodeURIComponent(name)}`),
     api(`${ns(namespace)}/permissions`), api(`${ns(namespace)}/runs?package=${encodeURIComponent(name)}&limit=20`)]);
   const nodes = [el("h1", { text: `Package ${name}` }),
@@ -174,7 +175,7 @@ async function packageView(namespace, name) {
   }
   if (rights.uploadSecrets && !pkg.secretsSource) nodes.push(uploadForm(namespace, name));
   nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items));
-  show(...nodes);
+  draw(...nodes);
 }
 
 function uploadForm(namespace, name) {
@@ -204,15 +205,16 @@ function runsTable(namespace, runs) {
     el("td", { text: r.createdAt || "" }))));
 }
 
-async function runView(namespace, name) {
+async function runView(draw, namespace, name) {
   let run;
   try {
     run = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}`);
   } catch (e) {
     if (e.status !== 404) throw e;
     // Just created: the operator has not recorded it yet. Look again shortly.
-    show(el("h1", { text: `Run ${name}` }), el("p", { id: "run-phase", text: "Starting" }));
-    refresh = setTimeout(() => route().catch(failed), 1000);
+    if (draw(el("h1", { text: `Run ${name}` }), el("p", { id: "run-phase", text: "Starting" }))) {
+      refresh = setTimeout(() => route().catch(failed), 1000);
+    }
     return;
   }
   const rights = await api(`${ns(namespace)}/permissions`);
@@ -250,25 +252,37 @@ async function runView(namespace, name) {
       } catch (e) { error.textContent = e.message; }
     } }, el("h2", { text: "Run again" }), form.fieldset, el("button", { id: "rerun", type: "submit", text: "Run again" }), error));
   }
-  show(...nodes);
-  if (!TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending")) {
+  const going = !TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending");
+  if (draw(...nodes) && going) {
     refresh = setTimeout(() => route().catch(failed), 1500);
   }
 }
 
 async function route() {
+  // Views await the API; a view routed to earlier may finish after a later one (a click, then
+  // another before the first page came). Only the newest route draws, or reports its failure.
+  const mine = ++turn;
+  const draw = (...nodes) => mine === turn && (show(...nodes), true);
+  try {
+    return await routeTo(draw);
+  } catch (e) {
+    if (mine === turn) throw e;
+  }
+}
+
+async function routeTo(draw) {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const namespace = parts[1] || localStorage.getItem("ferris-namespace") || "";
   if (namespace) { $("namespace").value = namespace; localStorage.setItem("ferris-namespace", namespace); }
   const me = await api("/api/v1/self");
   $("user").textContent = me.name;
   $("logout").hidden = !sessionStorage.getItem("ferris-token");
-  if (parts[0] !== "ns" || !namespace) return show(el("p", { text: "Choose a namespace above." }));
-  if (parts[2] === "packages" && parts[3]) return packageView(namespace, parts[3]);
-  if (parts[2] === "runs" && parts[3]) return runView(namespace, parts[3]);
-  if (parts[2] === "events") return eventsView(namespace);
-  if (parts[2] === "secrets") return secretWritesView(namespace);
-  return packagesView(namespace);
+  if (parts[0] !== "ns" || !namespace) return draw(el("p", { text: "Choose a namespace above." }));
+  if (parts[2] === "packages" && parts[3]) return packageView(draw, namespace, parts[3]);
+  if (parts[2] === "runs" && parts[3]) return runView(draw, namespace, parts[3]);
+  if (parts[2] === "events") return eventsView(draw, namespace);
+  if (parts[2] === "secrets") return secretWritesView(draw, namespace);
+  return packagesView(draw, namespace);
 }
 
 $("login-form").addEventListener("submit", (event) => {
