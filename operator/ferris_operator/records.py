@@ -39,6 +39,7 @@ class RunRecord:
     retry_of: str | None = None  # the FerrisRun of the attempt before
     retry_policy: dict[str, Any] | None = None  # the chain's spec.retries, as the first attempt took it
     published_phase: str | None = None  # the terminal phase its FerrisRun shows (None: no end shown yet)
+    key_secret_uid: str | None = None  # the run's key Secret, as created (None: runs recorded before it was kept)
 
     @property
     def unpublished(self) -> bool:

@@ -82,3 +82,13 @@ def test_a_run_that_ended_while_its_status_could_not_be_written_is_found_until_i
     assert [r.name for r in store.ended_unpublished() if r.namespace == "ended"] == ["unshown"]
     store.mark_end_published("uid-end-unshown", model.SUCCEEDED)
     assert [r.name for r in store.ended_unpublished() if r.namespace == "ended"] == []
+
+
+def test_a_runs_key_secret_uid_is_kept_and_replaced_with_its_token(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    store.record_start("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-1", ["a.py"], key_secret_uid="secret-1")
+    again = store.record_start("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-2", ["a.py"], key_secret_uid="s2")
+    assert (again.token_sha256, again.key_secret_uid) == ("digest-1", "secret-1")  # the first call's, kept
+    store.set_run_key("uid-key-1", "digest-2", "secret-2")  # the run's key Secret made anew
+    record = store.get("uid-key-1")
+    assert record is not None and (record.token_sha256, record.key_secret_uid) == ("digest-2", "secret-2")

@@ -65,7 +65,7 @@ class Outcomes:
             record = self.store.get(uid)
             if record is None:
                 return
-            self.delete_child("Secret", record.namespace, model.key_secret_name(record.name), record.uid)
+            self._delete_key_secret(record)
             self.show(record)
             self.store.mark_end_published(record.uid, record.phase)
         if not changed:
@@ -131,6 +131,15 @@ class Outcomes:
         if phase == model.FAILED:
             self.kube.event(body, "FerrisRun", problem.reason, problem.message)
             metrics.RUNS_FINISHED.labels(phase, problem.reason).inc()
+
+    def _delete_key_secret(self, record: RunRecord) -> None:
+        """The run's key Secret, by the uid recorded when it was made (no read: one request a
+        run); a run recorded before that uid was kept has its Secret read and its owner checked."""
+        name = model.key_secret_name(record.name)
+        if record.key_secret_uid:
+            self.kube.delete_exact("Secret", record.namespace, name, record.key_secret_uid)
+        else:
+            self.delete_child("Secret", record.namespace, name, record.uid)
 
     def delete_child(
         self, kind: str, namespace: str, name: str, run_uid: str, options: dict[str, Any] | None = None

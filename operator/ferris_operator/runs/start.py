@@ -262,7 +262,7 @@ class Starter:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
         except MasterKeyMismatch as mismatch:
             raise Problem(reasons.MASTER_KEY_MISMATCH, f"{mismatch}; then create a new FerrisRun") from None
-        run_key, token, fresh_key = self._run_key(ref, package_name)
+        run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name)
         params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.store.record_start(
@@ -281,9 +281,10 @@ class Starter:
             scoped.record(),
             attempt,
             None if attempt else policy_of(pkg_spec.get("retries")),
+            key_secret_uid,
         )
-        if record.token_sha256 != token_digest(token):
-            self.store.set_token(ref.uid, token_digest(token))
+        if (record.token_sha256, record.key_secret_uid) != (token_digest(token), key_secret_uid):
+            self.store.set_run_key(ref.uid, token_digest(token), key_secret_uid)
         current = self.kube.read("ConfigMap", ref.namespace, model.bundle_name(ref.name)) if started else None
         if current is not None:
             self._own("ConfigMap", current, ref)
@@ -337,16 +338,17 @@ class Starter:
         if not ownership.owned_by_run(obj, ref.uid, ref.namespace):
             raise ownership.ForeignObject(kind, ref.namespace, obj["metadata"]["name"])
 
-    def _run_key(self, ref: RunRef, package_name: str) -> tuple[bytes, str, bool]:
+    def _run_key(self, ref: RunRef, package_name: str) -> tuple[bytes, str, str, bool]:
         """The run key and token: new ones, or, after a restart, those already handed out in the
-        run's own Secret. (key, token, fresh)"""
+        run's own Secret. (key, token, the Secret's uid, fresh)"""
         run_key, token = new_run_key(), self.tokens.issue(ref.uid)
         stored, created = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
+        secret_uid = str(stored["metadata"]["uid"])
         if created:
-            return run_key, token, True
+            return run_key, token, secret_uid, True
         self._own("Secret", stored, ref)
         run_key, token = run_objects.read_key_secret(stored)
-        return run_key, token, False
+        return run_key, token, secret_uid, False
 
     def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
         """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and

@@ -311,6 +311,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE packages ADD COLUMN secrets_source text;
         """,
     ),
+    (
+        16,
+        """
+        -- The uid of the run's key Secret, as the operator created (or found and checked) it: the
+        -- run's end deletes exactly that object (a uid precondition) without reading it first.
+        -- NULL: runs started before this column; their end reads the Secret and checks its owner.
+        ALTER TABLE runs ADD COLUMN key_secret_uid text;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

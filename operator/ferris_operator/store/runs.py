@@ -22,7 +22,7 @@ RUN_COLUMNS: LiteralString = (
     "uid, namespace, name, package_name, package_uid, package_generation, secrets_version, phase, "
     "reason, message, token_sha256, created_at, started_at, finished_at, params, "
     "report_seq, published_seq, runner_succeeded, runner_message, trigger, depth, secret_sources, "
-    "attempt, max_attempts, retry_of, retry_policy, published_phase"
+    "attempt, max_attempts, retry_of, retry_policy, published_phase, key_secret_uid"
 )
 
 # What the event of a run's end is made from (store.events.run_ended).
@@ -104,18 +104,20 @@ class RunStore:
         secret_sources: dict[str, Any] | None = None,
         attempt: Attempt | None = None,
         policy: RetryPolicy | None = None,
+        key_secret_uid: str | None = None,
     ) -> RunRecord:
         """Insert the run and its pending steps once; a second call returns what the first stored.
         ``secret_sources``: which scope each secret name came from, and the scopes' versions.
         ``attempt``: the run is an automatic retry (its chain's policy comes with it); else
-        ``policy``: the package's spec.retries, which the chain this first attempt begins keeps."""
+        ``policy``: the package's spec.retries, which the chain this first attempt begins keeps.
+        ``key_secret_uid``: the run's key Secret, which the run's end deletes by that uid."""
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
                 " secrets_version, token_sha256, job_name, params, trigger, depth, secret_sources,"
-                " attempt, max_attempts, retry_of, retry_policy)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " attempt, max_attempts, retry_of, retry_policy, key_secret_uid)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     uid,
@@ -132,6 +134,7 @@ class RunStore:
                     depth,
                     None if secret_sources is None else Jsonb(secret_sources),
                     *_chain(attempt, policy),
+                    key_secret_uid,
                 ),
             ).fetchone()
             if attempt is not None:  # the pin passes from the retry request to this run's row
@@ -168,9 +171,13 @@ class RunStore:
             if ended is not None:
                 events.run_ended(conn, ended)
 
-    def set_token(self, uid: str, token_sha256: str) -> None:
+    def set_run_key(self, uid: str, token_sha256: str, key_secret_uid: str) -> None:
+        """The token and key Secret of a run started again (its key Secret made anew)."""
         with self._pool.connection() as conn:
-            conn.execute("UPDATE runs SET token_sha256 = %s WHERE uid = %s", (token_sha256, uid))
+            conn.execute(
+                "UPDATE runs SET token_sha256 = %s, key_secret_uid = %s WHERE uid = %s",
+                (token_sha256, key_secret_uid, uid),
+            )
 
     def get(self, uid: str) -> RunRecord | None:
         with self._pool.connection() as conn:

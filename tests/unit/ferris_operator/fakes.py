@@ -58,6 +58,7 @@ class FakeKube:
         self.objects = objects or {}
         self.reads: list[tuple[str, str, str]] = []
         self.deleted: list[tuple[str, str]] = []
+        self.deleted_uids: list[str] = []  # each delete's uid precondition
 
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self.reads.append((kind, namespace, name))
@@ -65,6 +66,7 @@ class FakeKube:
 
     def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: Any = None) -> None:
         self.deleted.append((kind, name))
+        self.deleted_uids.append(uid)
 
     def patch_status(self, *args: Any) -> None:
         pass

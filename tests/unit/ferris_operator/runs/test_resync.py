@@ -41,6 +41,20 @@ def test_a_run_the_watches_show_with_its_finished_job_ends_without_any_api_call(
     assert kube.reads == [("Secret", "a", model.key_secret_name("nightly"))]  # the key Secret, to delete it
 
 
+def test_a_run_that_kept_its_key_secrets_uid_ends_with_no_read_at_all() -> None:
+    rec = dataclasses.replace(record("u", "a", "nightly"), key_secret_uid="key-uid")
+    store, kube = ActiveStore(rec), CountingKube()
+    runs = service(kube, store)
+    runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
+    runs.sightings.job_seen(
+        completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+    )
+    runs.resync_active()
+    assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
+    assert kube.reads == []
+    assert (kube.deleted, kube.deleted_uids) == ([("Secret", model.key_secret_name("nightly"))], ["key-uid"])
+
+
 def test_a_run_the_watches_do_not_show_is_read_before_it_is_ended_as_deleted() -> None:
     gone, unlisted = record("g", "a", "gone"), record("s", "a", "still-there")
     store = ActiveStore(gone, unlisted)
