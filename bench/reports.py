@@ -151,8 +151,8 @@ def measure(runs: int = 200) -> dict[str, Any]:
         history = History(kube, operator_store, settings, Sightings())
         reports = Reports(
             operator_store,
-            Outcomes(kube, operator_store, history, Retries(kube, operator_store)),
-            Retries(kube, operator_store),
+            Outcomes(kube, operator_store, history, Retries(kube, operator_store, tokens)),
+            Retries(kube, operator_store, tokens),
         )
         report_store = ReportStore(pool)
         api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault, EventStore(pool))
@@ -198,8 +198,8 @@ def measure(runs: int = 200) -> dict[str, Any]:
         kube = RecordingKube()
         inline_reports = Reports(
             store,
-            Outcomes(kube, store, History(kube, store, settings, Sightings()), Retries(kube, store)),
-            Retries(kube, store),
+            Outcomes(kube, store, History(kube, store, settings, Sightings()), Retries(kube, store, tokens)),
+            Retries(kube, store, tokens),
         )
         inline = InlinePublishing(pool, inline_reports)
         api = RunnerApi(RunTokenAuthenticator(tokens, inline), inline, vault, EventStore(pool))

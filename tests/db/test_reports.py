@@ -16,6 +16,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model, reasons
+from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ports import RetryLimit
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -26,6 +27,8 @@ from ferris_operator.settings import Settings
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
+
+TOKENS = RunTokens({"k1": b"\x01" * 32}, "k1")  # the operator's: what stamps the retries it makes
 
 
 class QuietKube:
@@ -142,7 +145,7 @@ def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
     kube = QuietKube()
     store = RunStore(pool)
     settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
-    retries = Retries(kube, store)
+    retries = Retries(kube, store, TOKENS)
     return Reports(store, Outcomes(kube, store, History(kube, store, settings, Sightings()), retries), retries), kube
 
 
@@ -220,12 +223,15 @@ def test_a_retry_request_is_kept_announced_bounded_and_made_into_one_waiting_run
     with pytest.raises(RetryLimit, match=f"at most {MAX_RETRIES_PER_RUN} retries"):
         reports.request_retry(record, later, {})
     kube = RecordingKube()
-    retries = Retries(kube, runs)
+    retries = Retries(kube, runs, TOKENS)
     retries.make_for(uid)
     retries.make_for(uid)  # made once: nothing is pending any more
     assert len(kube.runs) == MAX_RETRIES_PER_RUN and runs.pending_retries(uid) == []
     made = kube.runs[name]
-    assert made["metadata"]["annotations"] == {"ferris.io/retry-of": uid}
+    assert made["metadata"]["annotations"] == {
+        "ferris.io/retry-of": uid,
+        "ferris.io/retry-stamp": made["metadata"]["annotations"]["ferris.io/retry-stamp"],
+    }
     assert made["spec"] == {
         "packageRef": {"name": "pkg"},
         "params": {"attempt": 2},
@@ -245,6 +251,35 @@ def test_a_foreign_run_under_a_retrys_name_is_not_taken_for_it(stores: tuple[Run
     name = reports.request_retry(record, datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC), {})
     kube = RecordingKube()
     kube.runs[name] = {"metadata": {"name": name}, "spec": {"packageRef": {"name": "pkg"}, "trigger": "Manual"}}
-    Retries(kube, runs).make_for(None)
+    Retries(kube, runs, TOKENS).make_for(None)
     assert kube.events[0][0] == reasons.RETRY_NAME_TAKEN and name in kube.events[0][1]
     assert runs.pending_retries(uid) == []  # reported once, not tried forever
+
+
+def test_a_run_made_to_look_like_a_retry_is_not_taken_for_it_the_operators_own_is(
+    stores: tuple[RunStore, ReportStore],
+) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    record = runs.get(uid)
+    assert record is not None
+    name = reports.request_retry(record, datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC), {})
+    [request] = runs.pending_retries(uid)
+    mine = RecordingKube()
+    assert Retries(mine, runs, TOKENS).make(request)
+    assert Retries(mine, runs, TOKENS).make(request)  # made before a restart lost its record: taken
+    made = mine.runs[name]
+    # Whoever may create FerrisRuns there can copy all of it but the stamp, or the stamp of another retry.
+    for stamp in ("", "fs1.k1." + "A" * 43, TOKENS.stamp("retry", "other-ns", name, str(request.id), uid)):
+        squatter = RecordingKube()
+        squatter.runs[name] = {
+            **made,
+            "metadata": {
+                **made["metadata"],
+                "annotations": {"ferris.io/retry-of": uid, "ferris.io/retry-stamp": stamp},
+            },
+        }
+        assert not Retries(squatter, runs, TOKENS).make(request), stamp
+        assert squatter.events[0][0] == reasons.RETRY_NAME_TAKEN
+    other_key = RunTokens({"k1": b"\x02" * 32}, "k1")  # another operator's key, the same key id
+    assert not Retries(mine, runs, other_key).make(request)

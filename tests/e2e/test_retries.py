@@ -138,3 +138,30 @@ def test_a_node_restart_ends_a_run_in_flight_as_lost_and_its_next_attempt_runs(f
     assert state["reason"] == "ContainerStatusUnknown" and state["exitCode"] == 137
     retried = wait_for_run(ferris, ns, "on-node-run-attempt-2")
     assert (retried["status"]["phase"], retried["status"]["attempts"]) == ("Succeeded", "2/2")
+
+
+def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: Ferris, ns: str) -> None:
+    retries = {"limit": 1, "backoffSeconds": 1, "reasons": ["StepFailed"]}
+    ferris.package(ns, "doomed", "raise SystemExit(1)\n", retries=retries)
+    ferris.wait_condition(ns, "ferrispackage", "doomed", "Ready")
+    ferris.create_run(ns, "doomed", name="doomed-run")
+    uid = ferris.get(ns, "ferrisrun", "doomed-run")["metadata"]["uid"]
+    # Whoever may create FerrisRuns here can read the first run and copy all a retry carries,
+    # under the name the next attempt will have, before the operator makes it; not its stamp.
+    squatter = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisRun",
+        "metadata": {
+            "name": "doomed-run-attempt-2",
+            "annotations": {"ferris.io/retry-of": uid, "ferris.io/retry-stamp": "fs1.k1." + "A" * 43},
+        },
+        "spec": {"packageRef": {"name": "doomed"}, "trigger": "Retry"},
+    }
+    ferris.apply(ns, squatter)
+    assert ferris.wait_run(ns, "doomed-run")["status"]["phase"] == "Failed"
+    deadline = time.monotonic() + 60
+    while not any(e["reason"] == "RetryNameTaken" for e in ferris.events(ns, "doomed")):
+        assert time.monotonic() < deadline, [e["reason"] for e in ferris.events(ns, "doomed")]
+        time.sleep(0.5)
+    status = ferris.wait_run(ns, "doomed-run-attempt-2")["status"]
+    assert status.get("retryOf") is None and status["attempts"] != "2/2", status  # no attempt inherited

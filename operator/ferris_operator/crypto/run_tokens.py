@@ -5,7 +5,11 @@ key) binds the nonce to the run's UID. A malformed token, a token of another
 run, or one made up by a script costs a few microseconds to refuse; only a token with a valid
 MAC is looked up (it may still be revoked: the run's stored digest decides). The run-token key
 is one of the operator's service keys, stored wrapped by the key provider like a data key: only
-the operator and the server unwrap it, so nobody else can mint a token."""
+the operator and the server unwrap it, so nobody else can mint a token.
+
+Under another key derived from the same one, a *stamp* (``fs1.<key id>.<mac>``) marks an object
+the operator made, bound to what it was made for: whoever may create an object of that name
+cannot make one the operator takes for its own."""
 
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import secrets
 from ferris_operator.crypto.keyring import KEY_ID_PATTERN, KeyRing
 
 PREFIX = "frt1"
+STAMP_PREFIX = "fs1"
+TOKEN_PURPOSE = b"ferris runner token v1"  # what each key is derived for
+STAMP_PURPOSE = b"ferris object stamp v1"
 NONCE_BYTES = 24
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _MAC = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -28,15 +35,16 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _derived(key: bytes) -> bytes:
-    return hmac.new(key, b"ferris runner token v1", hashlib.sha256).digest()
+def _derived(key: bytes, purpose: bytes) -> bytes:
+    return hmac.new(key, purpose, hashlib.sha256).digest()
 
 
 class RunTokens:
     def __init__(self, keys: dict[str, bytes], active: str) -> None:
         """``keys``: key id -> secret key (never itself a signing key: one is derived from
         each); ``active`` signs new tokens, every one verifies."""
-        self._keys = {key_id: _derived(key) for key_id, key in keys.items()}
+        self._keys = {key_id: _derived(key, TOKEN_PURPOSE) for key_id, key in keys.items()}
+        self._stamp_keys = {key_id: _derived(key, STAMP_PURPOSE) for key_id, key in keys.items()}
         self._active = active
         if active not in self._keys:
             raise ValueError(f"active run-token key {active!r} is not among the keys")
@@ -54,7 +62,8 @@ class RunTokens:
 
     def add(self, key_id: str, key: bytes) -> None:
         """Another key that verifies (one the other process made after this one started)."""
-        self._keys.setdefault(key_id, _derived(key))
+        self._keys.setdefault(key_id, _derived(key, TOKEN_PURPOSE))
+        self._stamp_keys.setdefault(key_id, _derived(key, STAMP_PURPOSE))
 
     def knows_key_of(self, token: str) -> bool:
         """False when ``token`` is well formed and names a key this object does not hold."""
@@ -83,6 +92,21 @@ class RunTokens:
         if not _NONCE.match(nonce) or not _MAC.match(mac):
             return False
         return hmac.compare_digest(mac, self._mac(key_id, run_uid, nonce))
+
+    def _stamp_mac(self, key_id: str, parts: tuple[str, ...]) -> str:
+        message = "\x00".join(parts).encode()
+        return _b64(hmac.new(self._stamp_keys[key_id], message, hashlib.sha256).digest())
+
+    def stamp(self, *parts: str) -> str:
+        """The operator's mark on an object it makes for ``parts`` (what names its purpose)."""
+        return f"{STAMP_PREFIX}.{self._active}.{self._stamp_mac(self._active, parts)}"
+
+    def stamped(self, stamp: str, *parts: str) -> bool:
+        """True when ``stamp`` is this operator's mark for exactly ``parts``."""
+        pieces = stamp.split(".") if len(stamp) <= MAX_TOKEN_CHARS else []
+        if len(pieces) != 3 or pieces[0] != STAMP_PREFIX or pieces[1] not in self._stamp_keys:
+            return False
+        return _MAC.match(pieces[2]) is not None and hmac.compare_digest(pieces[2], self._stamp_mac(pieces[1], parts))
 
 
 def token_digest(token: str) -> str:

@@ -31,7 +31,7 @@ class RunService:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the periodic passes
         self.history = History(kube, runs, settings, self.sightings)
-        retries = Retries(kube, runs)
+        retries = Retries(kube, runs, tokens)
         self.outcomes = Outcomes(kube, runs, self.history, retries)
         self.reports = Reports(runs, self.outcomes, retries)
         self.follower = Follower(kube, runs, self.outcomes, self.reports)

@@ -39,3 +39,17 @@ def test_tokens_signed_under_a_mounted_master_key_before_the_upgrade_still_verif
 def test_the_active_key_must_be_among_the_keys() -> None:
     with pytest.raises(ValueError, match="active run-token key"):
         RunTokens({"k1": b"\x01" * 32}, "k2")
+
+
+def test_a_stamp_is_good_for_exactly_its_parts_and_verifies_after_the_active_key_changes() -> None:
+    tokens = RunTokens.of(*SERVICE)
+    stamp = tokens.stamp("retry", "team", "nightly-attempt-2", "7", "run-1")
+    assert tokens.stamped(stamp, "retry", "team", "nightly-attempt-2", "7", "run-1")
+    assert not tokens.stamped(stamp, "retry", "team", "nightly-attempt-2", "8", "run-1")
+    assert not tokens.stamped(stamp, "retry", "team", "nightly-attempt-27", "", "run-1")  # parts stay apart
+    assert not tokens.stamped(stamp.replace("fs1.", "frt1."), "retry", "team", "nightly-attempt-2", "7", "run-1")
+    assert not tokens.stamped("", "retry") and not tokens.stamped(stamp + "." * 300, "retry")
+    rotated = RunTokens({"dek-fedcba987654": b"\x08" * 32}, "dek-fedcba987654")
+    rotated.add(*SERVICE)
+    assert rotated.stamped(stamp, "retry", "team", "nightly-attempt-2", "7", "run-1")
+    assert not RunTokens.of(SERVICE[0], b"\x09" * 32).stamped(stamp, "retry", "team", "nightly-attempt-2", "7", "run-1")
