@@ -5,6 +5,7 @@ get, the run's status and Events, and the server's history say."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import time
@@ -148,6 +149,8 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
     uid = ferris.get(ns, "ferrisrun", "doomed-run")["metadata"]["uid"]
     # Whoever may create FerrisRuns here can read the first run and copy all a retry carries,
     # under the name the next attempt will have, before the operator makes it; not its stamp.
+    # Told to wait, the copy would start after the first run failed, as its next attempt.
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=20)
     squatter = {
         "apiVersion": "ferris.io/v1alpha1",
         "kind": "FerrisRun",
@@ -155,7 +158,11 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
             "name": "doomed-run-attempt-2",
             "annotations": {"ferris.io/retry-of": uid, "ferris.io/retry-stamp": "fs1.k1." + "A" * 43},
         },
-        "spec": {"packageRef": {"name": "doomed"}, "trigger": "Retry"},
+        "spec": {
+            "packageRef": {"name": "doomed"},
+            "trigger": "Retry",
+            "startAfter": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
     }
     ferris.apply(ns, squatter)
     assert ferris.wait_run(ns, "doomed-run")["status"]["phase"] == "Failed"
