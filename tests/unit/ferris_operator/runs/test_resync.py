@@ -28,8 +28,8 @@ def body(rec: RunRecord) -> dict[str, Any]:
     return {"metadata": {"name": rec.name, "namespace": rec.namespace, "uid": rec.uid}, "spec": {}}
 
 
-def test_a_run_the_watches_show_with_its_finished_job_ends_without_any_api_call() -> None:
-    rec = record("u", "a", "nightly")
+def resync_after_its_job_completed(rec: RunRecord) -> tuple[ActiveStore, CountingKube]:
+    """The resync of one running run whose Job the watches showed completed."""
     store, kube = ActiveStore(rec), CountingKube()
     runs = service(kube, store)
     runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
@@ -38,19 +38,16 @@ def test_a_run_the_watches_show_with_its_finished_job_ends_without_any_api_call(
     )
     runs.resync_active()
     assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
-    assert kube.reads == [("Secret", "a", model.key_secret_name("nightly"))]  # the key Secret, to delete it
+    return store, kube
+
+
+def test_a_run_the_watches_show_with_its_finished_job_ends_without_any_api_call() -> None:
+    _, kube = resync_after_its_job_completed(record("u", "a", "nightly"))
+    assert kube.reads == [("Secret", "a", model.key_secret_name("nightly"))]  # recorded before its key's uid was
 
 
 def test_a_run_that_kept_its_key_secrets_uid_ends_with_no_read_at_all() -> None:
-    rec = dataclasses.replace(record("u", "a", "nightly"), key_secret_uid="key-uid")
-    store, kube = ActiveStore(rec), CountingKube()
-    runs = service(kube, store)
-    runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
-    runs.sightings.job_seen(
-        completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
-    )
-    runs.resync_active()
-    assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
+    _, kube = resync_after_its_job_completed(dataclasses.replace(record("u", "a", "nightly"), key_secret_uid="key-uid"))
     assert kube.reads == []
     assert (kube.deleted, kube.deleted_uids) == ([("Secret", model.key_secret_name("nightly"))], ["key-uid"])
 
