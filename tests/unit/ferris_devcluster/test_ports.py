@@ -1,9 +1,12 @@
-"""Ports for the local stack's listeners: free, and outside the range the kernel gives outgoing
-connections (which could take a port handed out by bind(0) before its listener starts)."""
+"""Ports for the local stack's listeners: free, outside the range the kernel gives outgoing
+connections (which could take a port handed out by bind(0) before its listener starts), and
+never one that another Ferris process (or this one) has chosen already."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,29 @@ def test_a_port_in_use_is_not_handed_out(tmp_path: Path, monkeypatch: pytest.Mon
         monkeypatch.setattr(ports, "LOWEST", busy)
         monkeypatch.setattr(ports.random, "randrange", lambda low, high: busy)  # every pick is the busy one
         assert ports.free_port() != busy  # falls back to one the kernel picks
+
+
+def test_a_port_another_ferris_process_chose_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen, spare = 23456, 23457
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(chosen)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        picks = iter([chosen, spare])
+        monkeypatch.setattr(ports.random, "randrange", lambda low, high: next(picks))
+        assert ports.free_port() == spare
+        picks = iter([spare, chosen, spare])
+        with pytest.raises(StopIteration):  # neither is handed out again, in this process or the other
+            ports.free_port()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+HOLD_CLAIM = """import socket, sys, time
+claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+claim.bind("\\0ferris-port-" + sys.argv[1])
+print("claimed", flush=True)
+time.sleep(60)
+"""
