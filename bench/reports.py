@@ -27,6 +27,7 @@ from ferris_operator.coalesce import Coalescer
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
+from ferris_operator.ownership import Provenance
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -151,7 +152,7 @@ def measure(runs: int = 200) -> dict[str, Any]:
         history = History(kube, operator_store, settings, Sightings())
         reports = Reports(
             operator_store,
-            Outcomes(kube, operator_store, history, Retries(kube, operator_store, tokens)),
+            Outcomes(kube, operator_store, history, Retries(kube, operator_store, tokens), Provenance(tokens)),
             Retries(kube, operator_store, tokens),
         )
         report_store = ReportStore(pool)
@@ -198,7 +199,13 @@ def measure(runs: int = 200) -> dict[str, Any]:
         kube = RecordingKube()
         inline_reports = Reports(
             store,
-            Outcomes(kube, store, History(kube, store, settings, Sightings()), Retries(kube, store, tokens)),
+            Outcomes(
+                kube,
+                store,
+                History(kube, store, settings, Sightings()),
+                Retries(kube, store, tokens),
+                Provenance(tokens),
+            ),
             Retries(kube, store, tokens),
         )
         inline = InlinePublishing(pool, inline_reports)

@@ -23,6 +23,7 @@ LABEL_PACKAGE = "ferris.io/package"
 LABEL_TRIGGER = "ferris.io/trigger"  # what started a run (informative: anyone who creates runs sets it)
 TRIGGER_MANUAL, TRIGGER_SCHEDULE, TRIGGER_RETRY, TRIGGER_EVENT = "Manual", "Schedule", "Retry", "Event"
 ANNOTATION_RETRY_OF = "ferris.io/retry-of"  # on a retry's FerrisRun: the uid of the run that asked
+ANNOTATION_STAMP = "ferris.io/stamp"  # the operator's proof that it made an object (ownership.Provenance)
 ANNOTATION_RETRY_STAMP = "ferris.io/retry-stamp"  # on a retry's FerrisRun: the operator's mark (crypto/run_tokens.py)
 # On an event's FerrisRun: the trigger, the event ("<source> <id>") and the run's depth in its chain.
 ANNOTATION_TRIGGERED_BY = "ferris.io/triggered-by"

@@ -1,26 +1,84 @@
-"""Which objects are Ferris's own. An object belongs to a run only when its controller
-ownerReference names that run (kind and UID) and it lives in the run's namespace; for a pod,
-when its controller is a Job that belongs to the run. Labels select what to watch and list,
-but anyone who may create a Job or a Secret can copy them: they are never proof. Pure."""
+"""Which objects are Ferris's own: the one check every kind uses before it trusts an object it
+finds under a name it meant to use.
+
+Names, labels and ownerReferences are written by whoever creates an object; the API server
+checks none of them, so none of them proves anything. What proves that Ferris made an object is
+its *stamp*: an annotation holding an HMAC (under a key derived from the operator's run-token
+service key, which only the operator and the server can unwrap) over the object's kind,
+namespace and name, what it was made for, and, where the object carries secret material, a
+digest of that material. An object of a run's child's name is the run's only when its
+controller ownerReference names the run (Kubernetes' garbage collection needs it) *and* it
+carries the stamp for exactly that run; for a pod, when its controller is such a Job (by uid).
+Pure: no I/O."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.problems import Problem
+
+ANNOTATION_STAMP = model.ANNOTATION_STAMP
 
 
 class ForeignObject(Problem):
-    """An object with the name of a run's child exists and the run does not own it."""
+    """An object with the name of a run's child exists and Ferris cannot prove it made it."""
 
     def __init__(self, kind: str, namespace: str, name: str) -> None:
         self.kind, self.namespace, self.name = kind, namespace, name
         super().__init__(
             reasons.FOREIGN_OBJECT,
-            f"{kind} {namespace}/{name} already exists and is not owned by this run: Ferris never adopts "
-            f"an object it did not create. Delete or rename that {kind}, then create a new FerrisRun",
+            f"{kind} {namespace}/{name} already exists and is not owned by this run (it carries no stamp of "
+            f"the operator's for this run: an ownerReference proves nothing): Ferris never adopts an object "
+            f"it did not create, and sealed nothing. Delete or rename that {kind}, then create a new FerrisRun",
         )
+
+
+class Provenance:
+    """Stamps what the operator makes and recognises only what it stamped."""
+
+    def __init__(self, tokens: RunTokens) -> None:
+        self._tokens = tokens
+
+    @staticmethod
+    def _parts(kind: str, namespace: str, name: str, purpose: tuple[str, ...]) -> tuple[str, ...]:
+        return ("object", kind, namespace, name, *purpose)
+
+    def stamp(self, obj: dict[str, Any], kind: str, *purpose: str) -> dict[str, Any]:
+        """``obj`` with the operator's stamp for ``purpose`` added to its annotations (in place)."""
+        meta = obj["metadata"]
+        stamp = self._tokens.stamp(*self._parts(kind, str(meta["namespace"]), str(meta["name"]), purpose))
+        meta["annotations"] = {**(meta.get("annotations") or {}), ANNOTATION_STAMP: stamp}
+        return obj
+
+    def made(self, obj: dict[str, Any], kind: str, *purpose: str) -> bool:
+        """True when ``obj`` carries the operator's stamp for its own kind, namespace and name
+        and exactly ``purpose``."""
+        meta = obj.get("metadata") or {}
+        stamp = str((meta.get("annotations") or {}).get(ANNOTATION_STAMP) or "")
+        parts = self._parts(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""), purpose)
+        return bool(stamp) and self._tokens.stamped(stamp, *parts)
+
+    def stamp_child(self, obj: dict[str, Any], kind: str, run_uid: str, *content: str) -> dict[str, Any]:
+        return self.stamp(obj, kind, "child-of", run_uid, *content)
+
+    def is_child(self, obj: dict[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> bool:
+        """``obj`` is the run's child: in the run's namespace, controlled by the run, and stamped
+        by the operator for that run (and ``content``, where the stamp binds it)."""
+        return owned_by_run(obj, run_uid, namespace) and self.made(obj, kind, "child-of", run_uid, *content)
+
+    def own(self, obj: dict[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> None:
+        """Raise ForeignObject unless ``obj`` is the run's child."""
+        if not self.is_child(obj, kind, run_uid, namespace, *content):
+            raise ForeignObject(kind, namespace, str(obj["metadata"]["name"]))
+
+
+def digest(value: Any) -> str:
+    """A stable SHA-256 of a JSON-able value (keys sorted), for a stamp to bind content. Pure."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -36,7 +94,8 @@ def _group(api_version: str) -> str:
 
 
 def controlled_by(obj: dict[str, Any], group: str, kind: str, uid: str, namespace: str) -> bool:
-    """True when ``obj`` is in ``namespace`` and its controller is the ``group``/``kind`` with ``uid``."""
+    """True when ``obj`` is in ``namespace`` and its controller is the ``group``/``kind`` with
+    ``uid``: a claim its creator made, necessary for a run's child, never sufficient."""
     if (obj.get("metadata") or {}).get("namespace") != namespace:
         return False
     ref = controller_of(obj)
@@ -49,12 +108,13 @@ def controlled_by(obj: dict[str, Any], group: str, kind: str, uid: str, namespac
 
 
 def owned_by_run(obj: dict[str, Any], run_uid: str, namespace: str) -> bool:
+    """The claim half of ``Provenance.is_child``: the controller ownerReference names the run."""
     return controlled_by(obj, model.GROUP, "FerrisRun", run_uid, namespace)
 
 
 def controlling_run_uid(obj: dict[str, Any]) -> str | None:
     """The UID of the FerrisRun named as ``obj``'s controller: a claim, to be checked against
-    the run's own record (namespace, child name) before anything is done with it."""
+    the run's own record and the object's stamp before anything is done with it."""
     ref = controller_of(obj)
     if ref and ref.get("kind") == "FerrisRun" and _group(str(ref.get("apiVersion", ""))) == model.GROUP:
         uid = ref.get("uid")

@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 
-from ferris_operator import model, ownership
+from ferris_operator import model
 from ferris_operator.k8s.errors import (
     ResourceNotServed,
     is_conflict,
@@ -291,21 +291,19 @@ class Kube:
         self.delete_exact("ConfigMap", namespace, name, uid)
         self._call("POST", self._path("ConfigMap", namespace), obj)
 
-    def bundle_owners(self, namespace: str, run_uids: list[str]) -> dict[str, str | None]:
-        """Name -> controlling run UID of the bundle ConfigMaps of the runs ``run_uids`` in
-        ``namespace`` (selected by their label, which proves nothing: the caller checks the UID),
-        read as metadata only (a bundle can be close to 1 MiB; its metadata is a few hundred
-        bytes), a hundred runs a request."""
-        found: dict[str, str | None] = {}
+    def bundle_metadata(self, namespace: str, run_uids: list[str]) -> dict[str, dict[str, Any]]:
+        """Name -> the object's metadata (as ``{"metadata": ...}``) of the bundle ConfigMaps of
+        the runs ``run_uids`` in ``namespace`` (selected by their label, which proves nothing: the
+        caller checks the stamp), read as metadata only (a bundle can be close to 1 MiB; its
+        metadata is a few hundred bytes), a hundred runs a request."""
+        found: dict[str, dict[str, Any]] = {}
         for first in range(0, len(run_uids), BUNDLES_PER_LIST):
             uids = ",".join(run_uids[first : first + BUNDLES_PER_LIST])
             selector = f"{model.LABEL_COMPONENT}=run-bundle,{model.LABEL_RUN_UID} in ({uids})"
             listed = self._request(
                 "GET", self._path("ConfigMap", namespace), query={"labelSelector": selector}, accept=PARTIAL_METADATA
             )
-            found |= {
-                item["metadata"]["name"]: ownership.controlling_run_uid(item) for item in listed.get("items") or []
-            }
+            found |= {item["metadata"]["name"]: {"metadata": item["metadata"]} for item in listed.get("items") or []}
         return found
 
     def job_lister(self, namespace: str | None) -> Callable[..., Any]:

@@ -1,5 +1,6 @@
-"""Following a run: its Job's and pod's events (matched to the run only through the
-ownerReference chain, never through labels), the runner's reports, and cancellation."""
+"""Following a run: its Job's and pod's events (matched to the run only through a Job the
+operator stamped for it and the pod's controller reference to that Job's uid, never through
+labels or a bare ownerReference), the runner's reports, and cancellation."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def signal_name(code: int) -> str:
 
 
 class Follower:
-    def __init__(self, kube: KubePort, store: RunStorePort, outcomes: Outcomes, verdicts: Reports) -> None:
+    def __init__(
+        self, kube: KubePort, store: RunStorePort, outcomes: Outcomes, verdicts: Reports, proof: ownership.Provenance
+    ) -> None:
         self.kube = kube
+        self.proof = proof
         self.store = store
         self.outcomes = outcomes
         self.verdicts = verdicts
@@ -49,7 +53,7 @@ class Follower:
 
     def _owned_job(self, record: RunRecord) -> dict[str, Any] | None:
         job = self.kube.read("Job", record.namespace, model.job_name(record.name))
-        return job if job and ownership.owned_by_run(job, record.uid, record.namespace) else None
+        return job if job and self.proof.is_child(job, "Job", record.uid, record.namespace) else None
 
     def on_pod(self, pod: dict[str, Any]) -> None:
         """A runner pod that cannot start ends its run. The run's Job must be the pod's
@@ -83,6 +87,8 @@ class Follower:
         record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
         if record is None or record.end_shown:
             return  # (the usual case: the runner's verdict ended the run before its Job completed)
+        if not self.proof.is_child(job, "Job", record.uid, record.namespace):
+            return  # a Job that names the run and that the operator did not make ends nothing
         if record.runner_succeeded is not None and not record.terminal:
             self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return

@@ -24,8 +24,11 @@ DELETE_NOW = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
 
 
 class Outcomes:
-    def __init__(self, kube: KubePort, store: RunStorePort, history: History, retries: Retries) -> None:
+    def __init__(
+        self, kube: KubePort, store: RunStorePort, history: History, retries: Retries, proof: ownership.Provenance
+    ) -> None:
         self.kube = kube
+        self.proof = proof
         self.store = store
         self.history = history
         self.retries = retries
@@ -144,7 +147,8 @@ class Outcomes:
     def delete_child(
         self, kind: str, namespace: str, name: str, run_uid: str, options: dict[str, Any] | None = None
     ) -> None:
-        """Delete the run's child ``name`` if the run owns it; anything else of that name stays."""
+        """Delete the run's child ``name`` if the operator made it for the run; anything else of
+        that name stays."""
         obj = self.kube.read(kind, namespace, name)
-        if obj is not None and ownership.owned_by_run(obj, run_uid, namespace):
+        if obj is not None and self.proof.is_child(obj, kind, run_uid, namespace):
             self.kube.delete_exact(kind, namespace, name, obj["metadata"]["uid"], options)

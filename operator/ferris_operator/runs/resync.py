@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ferris_operator import isolation, model, reasons
+from ferris_operator import isolation, model, ownership, reasons
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
@@ -33,8 +33,10 @@ class Resync:
         reports: Reports,
         sightings: Sightings,
         clock: Callable[[], float] = time.monotonic,
+        proof: ownership.Provenance | None = None,
     ) -> None:
         self.kube = kube
+        self.proof = proof or starter.proof
         self.store = store
         self.outcomes = outcomes
         self.starter = starter
@@ -80,9 +82,13 @@ class Resync:
                 due.setdefault(record.namespace, []).append(record)
         gone = []
         for namespace, pending in due.items():
-            owners = self.kube.bundle_owners(namespace, [record.uid for record in pending])
-            gone += [record for record in pending if owners.get(model.bundle_name(record.name)) != record.uid]
+            found = self.kube.bundle_metadata(namespace, [record.uid for record in pending])
+            gone += [record for record in pending if not self._has_bundle(record, found)]
         return gone
+
+    def _has_bundle(self, record: RunRecord, found: dict[str, dict[str, Any]]) -> bool:
+        bundle = found.get(model.bundle_name(record.name))
+        return bundle is not None and self.proof.is_child(bundle, "ConfigMap", record.uid, record.namespace)
 
     @staticmethod
     def _past_grace(record: RunRecord) -> bool:

@@ -4,6 +4,7 @@ built here, each given exactly what it needs."""
 from __future__ import annotations
 
 from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort, VaultPort
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.history import History
@@ -29,14 +30,19 @@ class RunService:
         scopes: ScopeReader | None = None,
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
+        proof = Provenance(tokens)  # the one check of what the operator made, for every stage
         self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the periodic passes
         self.history = History(kube, runs, settings, self.sightings)
         retries = Retries(kube, runs, tokens)
-        self.outcomes = Outcomes(kube, runs, self.history, retries)
+        self.outcomes = Outcomes(kube, runs, self.history, retries, proof)
         self.reports = Reports(runs, self.outcomes, retries)
-        self.follower = Follower(kube, runs, self.outcomes, self.reports)
-        self.starter = Starter(kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes)
-        self.resync = Resync(kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings)
+        self.follower = Follower(kube, runs, self.outcomes, self.reports, proof)
+        self.starter = Starter(
+            kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes, proof
+        )
+        self.resync = Resync(
+            kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings, proof=proof
+        )
         # What the handlers and the runner API call.
         self.start = self.starter.start
         self.cancel = self.follower.cancel

@@ -17,12 +17,13 @@ JOB_METADATA = ("name", "namespace", "uid", "labels", "ownerReferences")
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    """The part of a Job that following its run reads: names, labels, owners, deadline, conditions."""
+    """The part of a Job that following its run reads: names, labels, owners, the operator's
+    stamp (no other annotation), deadline, conditions."""
     meta = job["metadata"]
+    stamp = (meta.get("annotations") or {}).get(model.ANNOTATION_STAMP)
     return {
-        "metadata": {
-            key: meta[key] for key in ("name", "namespace", "uid", "labels", "ownerReferences") if key in meta
-        },
+        "metadata": {key: meta[key] for key in ("name", "namespace", "uid", "labels", "ownerReferences") if key in meta}
+        | ({"annotations": {model.ANNOTATION_STAMP: stamp}} if stamp else {}),
         "spec": {"activeDeadlineSeconds": (job.get("spec") or {}).get("activeDeadlineSeconds")},
         "status": {"conditions": (job.get("status") or {}).get("conditions") or []},
     }

@@ -1,6 +1,8 @@
 """Starting a run, idempotently: the package checked and pinned, the runner policy and the
 concurrency policy applied, then the run's key Secret, sealed bundle and Job made once, each
-reused only when the run controls it."""
+stamped by the operator and reused only when it carries that stamp (ownership.Provenance): an
+object planted under a child's name, whatever ownerReference it names, is ForeignObject, and
+nothing is sealed."""
 
 from __future__ import annotations
 
@@ -93,8 +95,10 @@ class Starter:
         cancel: Callable[..., None],
         api_ca: str | None = None,
         scopes: ScopeReader | None = None,
+        proof: ownership.Provenance | None = None,
     ) -> None:
         self.kube = kube
+        self.proof = proof or ownership.Provenance(tokens)
         self.vault = vault
         self.store = store
         self.settings = settings
@@ -262,7 +266,7 @@ class Starter:
             raise Problem(reasons.SECRETS_VERSION_GONE, f"{gone}; create a new FerrisRun") from None
         except MasterKeyMismatch as mismatch:
             raise Problem(reasons.MASTER_KEY_MISMATCH, f"{mismatch}; then create a new FerrisRun") from None
-        run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name)
+        run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name, started)
         params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.store.record_start(
@@ -292,8 +296,12 @@ class Starter:
                 return self._create_job(ref, package, spec)  # the bundle sealed before still opens
         document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
         files = run_objects.bundle_files(document, scripts)
-        bundle = run_objects.bundle_configmap(
-            ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle()), files
+        bundle = self.proof.stamp_child(
+            run_objects.bundle_configmap(
+                ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle()), files
+            ),
+            "ConfigMap",
+            ref.uid,
         )
         if current is not None:
             self.kube.replace_configmap(bundle, current["metadata"]["uid"])
@@ -319,7 +327,11 @@ class Starter:
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         try:
             job, job_created = self.kube.create_or_get(
-                run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout)
+                self.proof.stamp_child(
+                    run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout),
+                    "Job",
+                    ref.uid,
+                )
             )
         except Refused as refused:
             raise Problem(
@@ -333,21 +345,31 @@ class Starter:
             metrics.RUNS_ACTIVE.inc()
         return job_created
 
-    @staticmethod
-    def _own(kind: str, obj: dict[str, Any], ref: RunRef) -> None:
-        if not ownership.owned_by_run(obj, ref.uid, ref.namespace):
-            raise ownership.ForeignObject(kind, ref.namespace, obj["metadata"]["name"])
+    def _own(self, kind: str, obj: dict[str, Any], ref: RunRef) -> None:
+        self.proof.own(obj, kind, ref.uid, ref.namespace)
 
-    def _run_key(self, ref: RunRef, package_name: str) -> tuple[bytes, str, str, bool]:
+    def _run_key(self, ref: RunRef, package_name: str, started: RunRecord | None) -> tuple[bytes, str, str, bool]:
         """The run key and token: new ones, or, after a restart, those already handed out in the
-        run's own Secret. (key, token, the Secret's uid, fresh)"""
+        run's own Secret: the one whose uid the run's record holds, or one stamped for this run
+        over this very key and token. A key Secret anyone else made (a key they know) is
+        ForeignObject before anything is sealed to it. (key, token, the Secret's uid, fresh)"""
         run_key, token = new_run_key(), self.tokens.issue(ref.uid)
-        stored, created = self.kube.create_or_get(run_objects.key_secret(ref, package_name, run_key, token))
+        secret = run_objects.key_secret(ref, package_name, run_key, token)
+        self.proof.stamp_child(secret, "Secret", ref.uid, ownership.digest(secret["data"]))
+        stored, created = self.kube.create_or_get(secret)
         secret_uid = str(stored["metadata"]["uid"])
         if created:
             return run_key, token, secret_uid, True
-        self._own("Secret", stored, ref)
+        recorded = started is not None and started.key_secret_uid == secret_uid
+        if not recorded:
+            self.proof.own(stored, "Secret", ref.uid, ref.namespace, ownership.digest(stored.get("data") or {}))
         run_key, token = run_objects.read_key_secret(stored)
+        if not self.tokens.verify(ref.uid, token):
+            raise Problem(
+                reasons.RUN_KEY_INVALID,
+                f"Secret {ref.namespace}/{stored['metadata']['name']} holds a token the operator did not issue for"
+                " this run; the run cannot start safely: create a new FerrisRun",
+            )
         return run_key, token, secret_uid, False
 
     def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from typing import Any
 from ferris_operator import model
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.ownership import Provenance
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord, StepRecord
 from ferris_operator.runner_policy import RunnerPolicy
@@ -16,6 +17,12 @@ from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
+PROOF = Provenance(RunTokens(dict(RING.keys), RING.active_id))  # the operator's stamps under the test keys
+
+
+def stamped(obj: dict[str, Any], kind: str, run_uid: str) -> dict[str, Any]:
+    """``obj`` as the operator (service() below) makes a child of run ``run_uid``: stamped."""
+    return PROOF.stamp_child(obj, kind, run_uid)
 
 
 def owner(kind: str, uid: str, api_version: str = "ferris.io/v1alpha1", name: str = "r") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from tests.unit.ferris_operator.fakes import (
     owner,
     record,
     service,
+    stamped,
 )
 
 
@@ -27,8 +28,21 @@ def test_a_job_labelled_as_a_run_but_not_owned_by_it_finishes_nothing() -> None:
     runs.on_job(completed_job("mallory", "nightly-run", labels=labels))  # labels alone
     runs.on_job(completed_job("mallory", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
     runs.on_job(completed_job("team-a", "other-run", owner("FerrisRun", "victim-uid"), labels=labels))  # name
-    assert store.finished == []
+    # The right name, namespace and controller reference, written by whoever made the Job: no stamp.
     runs.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    forged = completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels)
+    forged["metadata"]["annotations"] = {model.ANNOTATION_STAMP: "fs1.k1." + "A" * 43}
+    runs.on_job(forged)
+    other_runs = stamped(
+        completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels), "Job", "u2"
+    )
+    runs.on_job(other_runs)  # a stamp of the operator's, for another run
+    assert store.finished == []
+    runs.on_job(
+        stamped(
+            completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels), "Job", "victim-uid"
+        )
+    )
     assert store.finished == [("victim-uid", model.SUCCEEDED, "Succeeded")]
 
 
@@ -40,14 +54,16 @@ def test_a_job_that_completes_after_its_runs_end_is_shown_costs_no_call() -> Non
     for published, expected_reads in ((model.SUCCEEDED, []), (None, [("Secret", "a", "r-key")])):
         store = FakeStore(dataclasses.replace(ended, published_phase=published))
         kube = FakeKube()
-        service(kube, store).on_job(completed_job("a", "r-run", owner("FerrisRun", "u"), labels=labels))
+        service(kube, store).on_job(
+            stamped(completed_job("a", "r-run", owner("FerrisRun", "u"), labels=labels), "Job", "u")
+        )
         assert kube.reads == expected_reads
         assert len(store.finished) == len(expected_reads)
 
 
 def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
     victim = record("victim-uid", "team-a", "nightly")
-    job = obj("team-a", owner("FerrisRun", "victim-uid"), name="nightly-run")
+    job = stamped(obj("team-a", owner("FerrisRun", "victim-uid"), name="nightly-run"), "Job", "victim-uid")
     store = FakeStore(victim)
     kube = FakeKube({("Job", "team-a", "nightly-run"): job})
     runs = service(kube, store)
@@ -66,14 +82,14 @@ def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() ->
     ):
         store = StepsStore(record("u", "a", "r"), phases)
         service(FakeKube(), store).on_job(
-            completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+            stamped(completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"}), "Job", "u")
         )
         assert store.finished == [("u", *expected)]
 
 
 def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_error() -> None:
     victim = record("u", "a", "r")
-    job = obj("a", owner("FerrisRun", "u"), name="r-run")
+    job = stamped(obj("a", owner("FerrisRun", "u"), name="r-run"), "Job", "u")
     store = FakeStore(victim)
     kube = FakeKube({("Job", "a", "r-run"): job})
     pod = failing_pod("a", "r-run", job["metadata"]["uid"])
@@ -84,7 +100,7 @@ def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_erro
 
 
 def failed_job(reason: str, message: str = "") -> dict[str, Any]:
-    job = completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+    job = stamped(completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"}), "Job", "u")
     job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": reason, "message": message}]}
     job["spec"] = {"activeDeadlineSeconds": 30}
     return job
@@ -115,7 +131,7 @@ def test_a_job_still_running_or_with_a_condition_not_true_finishes_nothing() -> 
 
 def test_a_pod_that_is_merely_running_or_pulling_finishes_nothing() -> None:
     victim = record("u", "a", "r")
-    job = obj("a", owner("FerrisRun", "u"), name="r-run")
+    job = stamped(obj("a", owner("FerrisRun", "u"), name="r-run"), "Job", "u")
     store = FakeStore(victim)
     runs = service(FakeKube({("Job", "a", "r-run"): job}), store)
     pod = failing_pod("a", "r-run", job["metadata"]["uid"])

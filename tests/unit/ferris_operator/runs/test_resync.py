@@ -9,7 +9,7 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.records import RunRecord
-from tests.unit.ferris_operator.fakes import FakeKube, FakeStore, completed_job, owner, record, service
+from tests.unit.ferris_operator.fakes import FakeKube, FakeStore, completed_job, obj, owner, record, service, stamped
 
 
 class ActiveStore(FakeStore):
@@ -34,7 +34,9 @@ def resync_after_its_job_completed(rec: RunRecord) -> tuple[ActiveStore, Countin
     runs = service(kube, store)
     runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
     runs.sightings.job_seen(
-        completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"})
+        stamped(
+            completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"}), "Job", "u"
+        )
     )
     runs.resync_active()
     assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
@@ -75,7 +77,9 @@ def test_a_job_elsewhere_claiming_the_run_does_not_hide_the_runs_own_job() -> No
     runs = service(kube, store)
     runs.sightings.run_seen(body(rec) | {"status": {"phase": model.RUNNING}})
     labels = {model.LABEL_RUN_UID: "u"}
-    runs.sightings.job_seen(completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels=labels))
+    runs.sightings.job_seen(
+        stamped(completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels=labels), "Job", "u")
+    )
     running = completed_job("mallory", "nightly-run", owner("FerrisRun", "u"), labels=labels)
     running["status"] = {}
     runs.sightings.job_seen(running)  # seen after the run's own: a claim from another namespace
@@ -91,9 +95,13 @@ class BundleKube(CountingKube):
         self.bundles = bundles  # run UID -> bundle name
         self.looks: list[tuple[str, list[str]]] = []
 
-    def bundle_owners(self, namespace: str, run_uids: list[str]) -> dict[str, str | None]:
+    def bundle_metadata(self, namespace: str, run_uids: list[str]) -> dict[str, dict[str, Any]]:
         self.looks.append((namespace, list(run_uids)))
-        return {name: uid for uid, name in self.bundles.items() if uid in run_uids}
+        return {
+            name: stamped(obj(namespace, owner("FerrisRun", uid), name=name), "ConfigMap", uid)
+            for uid, name in self.bundles.items()
+            if uid in run_uids
+        }
 
 
 def test_a_stuck_runs_bundle_is_looked_at_less_and_less_often_and_a_gone_one_ends_the_run() -> None:
@@ -110,7 +118,9 @@ def test_a_stuck_runs_bundle_is_looked_at_less_and_less_often_and_a_gone_one_end
     runs.resync.clock = lambda: now[0]
     for rec in (*stuck, young):
         runs.sightings.run_seen(body(rec) | {"status": {"phase": model.PENDING}})
-        job = completed_job("a", model.job_name(rec.name), owner("FerrisRun", rec.uid), labels={})
+        job = stamped(
+            completed_job("a", model.job_name(rec.name), owner("FerrisRun", rec.uid), labels={}), "Job", rec.uid
+        )
         job["status"] = {}  # made, not ended
         runs.sightings.job_seen(job)
     looked_at = []

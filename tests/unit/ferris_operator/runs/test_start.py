@@ -216,3 +216,67 @@ def test_a_retry_handed_over_before_its_request_names_it_waits_instead_of_starti
     with pytest.raises(RunWaiting) as caught:  # past the record: on to the package's secrets
         runs.starter._create_children(RunRef("a", "r-attempt-2", "u2"), package, retry, None, 0)
     assert caught.value.reason == "PackageNotReconciled"
+
+
+class PlantedKube(FakeKube):
+    """Whatever is created under a name that holds a planted object answers with the planted one."""
+
+    def __init__(self, planted: dict[str, Any]) -> None:
+        super().__init__()
+        self.planted = planted
+        self.created: list[dict[str, Any]] = []
+
+    def create_or_get(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        self.created.append(body)
+        return self.planted, False
+
+
+def planted_key_secret(key: bytes, token: str, **meta: Any) -> dict[str, Any]:
+    from ferris_operator.builders.run_objects import key_secret
+
+    secret = key_secret(RunRef("a", "r", "run-uid"), "p", key, token)
+    secret["metadata"].update(uid="planted-uid", **meta)
+    return secret
+
+
+def test_a_key_secret_planted_with_a_forged_controller_reference_is_foreign_and_nothing_is_read_from_it() -> None:
+    """Whoever may create Secrets can name the waiting run as controller of a ``<run>-key`` of
+    their own, with a key they know: without the operator's stamp it is never the run's key."""
+    from ferris_operator.ownership import ForeignObject
+
+    planted = planted_key_secret(b"\x05" * 32, "planted-token")
+    assert planted["metadata"]["ownerReferences"][0]["uid"] == "run-uid"  # the forged claim
+    runs = service(PlantedKube(planted), FakeStore())
+    with pytest.raises(ForeignObject) as caught:
+        runs.starter._run_key(RunRef("a", "r", "run-uid"), "p", None)
+    assert caught.value.reason == "ForeignObject" and "r-key" in caught.value.message
+
+
+def test_a_key_secret_is_taken_back_only_with_its_stamp_over_its_very_key_or_its_recorded_uid() -> None:
+    import dataclasses
+
+    from ferris_operator.ownership import ForeignObject, digest
+    from tests.unit.ferris_operator.fakes import PROOF, record
+
+    tokens = service(FakeKube(), FakeStore()).tokens
+    token = tokens.issue("run-uid")
+    made = planted_key_secret(b"\x05" * 32, token)
+    PROOF.stamp_child(made, "Secret", "run-uid", digest(made["data"]))
+    key, again, uid, fresh = service(PlantedKube(made), FakeStore()).starter._run_key(
+        RunRef("a", "r", "run-uid"), "p", None
+    )
+    assert (key, again, uid, fresh) == (b"\x05" * 32, token, "planted-uid", False)
+    # The stamp copied onto a Secret holding another key (a key its maker knows): refused.
+    swapped = planted_key_secret(b"\x06" * 32, token)
+    swapped["metadata"]["annotations"] = made["metadata"]["annotations"]
+    with pytest.raises(ForeignObject):
+        service(PlantedKube(swapped), FakeStore()).starter._run_key(RunRef("a", "r", "run-uid"), "p", None)
+    # The uid the run's record kept when the operator made its Secret is proof too...
+    started = dataclasses.replace(record("run-uid", "a", "r"), key_secret_uid="planted-uid")
+    unstamped = planted_key_secret(b"\x05" * 32, token)
+    assert service(PlantedKube(unstamped), FakeStore()).starter._run_key(RunRef("a", "r", "run-uid"), "p", started)[0]
+    # ...and a token the operator did not issue for this run is still refused.
+    other = planted_key_secret(b"\x05" * 32, tokens.issue("another-run"))
+    with pytest.raises(Problem) as caught:
+        service(PlantedKube(other), FakeStore()).starter._run_key(RunRef("a", "r", "run-uid"), "p", started)
+    assert caught.value.reason == "RunKeyInvalid" and "did not issue" in caught.value.message

@@ -1,0 +1,105 @@
+"""An ownerReference proves nothing: whoever may create an object may name any run as its
+controller. A tenant with the fewest rights that suffice reads a waiting run's uid, plants the
+run's key Secret, bundle or Job under its name with a forged controller reference, and the run
+fails closed (ForeignObject) with nothing sealed to what was planted."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import uuid
+from typing import Any
+
+import pytest
+
+from ferris_ciphertext.bundle import open_bundle
+from ferris_devcluster.imagebuild import runner_image
+
+from .actors import least_privileged, rule
+from .conftest import Ferris
+from .test_tenant_walls import reason_of, seal
+
+pytestmark = pytest.mark.cluster
+
+READ_RUNS = rule("ferris.io", "ferrisruns", "get", "list", "watch")
+ATTACKERS = {  # child -> (what the planter may do besides reading runs, kind, name suffix)
+    "key": ([rule("", "secrets", "create"), rule("", "configmaps", "get")], "secret", "key"),
+    "bundle": ([rule("", "configmaps", "create", "get")], "configmap", "bundle"),
+    "job": ([rule("batch", "jobs", "create", "get")], "job", "run"),
+}
+
+
+def forged_owner(run: dict[str, Any]) -> list[dict[str, Any]]:
+    meta = run["metadata"]
+    return [
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+        }
+    ]
+
+
+def planted(child: str, name: str, run: dict[str, Any], attackers_key: bytes) -> dict[str, Any]:
+    meta = {"name": name, "ownerReferences": forged_owner(run)}
+    if child == "key":
+        data = {"run.key": base64.b64encode(attackers_key).decode(), "token": base64.b64encode(b"frt1.x.y.z").decode()}
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
+    if child == "bundle":
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"note": "planted"}}
+    container = {"name": "c", "image": runner_image(), "command": ["sh", "-c", "sleep 20"]}
+    template = {"spec": {"restartPolicy": "Never", "containers": [container]}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {"backoffLimit": 0, "template": template},
+    }
+
+
+def opened_with(key: bytes, run_uid: str, bundle: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The secrets a bundle ConfigMap holds, if ``key`` opens it (on main before the stamp, the
+    planted key did: every secret of the run in clear)."""
+    if bundle is None:
+        return None
+    try:
+        return open_bundle(key, run_uid, base64.b64decode(bundle["binaryData"]["bundle"])).secrets
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("child", sorted(ATTACKERS))
+def test_a_child_planted_with_a_forged_controller_reference_is_never_adopted(
+    ferris: Ferris, ns: str, child: str
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    ferris.package(ns, "victim", "print('ran')", sealedSecrets=seal(ferris, ns, "victim", {"PASSWORD": canary}))
+    ferris.wait_condition(ns, "ferrispackage", "victim", "Ready")
+    rules, kind, suffix = ATTACKERS[child]
+    mallory = least_privileged(ferris, ns, "mallory", [READ_RUNS, *rules])
+    assert not mallory.can("get", "secrets") and not mallory.can("delete", kind + "s")
+    # The victim's run waits (spec.startAfter: one of several ways a run waits); the planter
+    # sees it, and its uid, through the rights it has.
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=15)
+    run_name = ferris.create_run(ns, "victim", startAfter=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    run = mallory.get("ferrisrun", run_name)
+    assert run is not None and run["metadata"]["uid"]
+    attackers_key = os.urandom(32)
+    child_name = f"{run_name}-{suffix}"
+    mallory.create(planted(child, child_name, run, attackers_key))
+
+    body = ferris.wait_run(ns, run_name, timeout=90)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject"), body["status"]
+    message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
+    assert child_name in message and "an ownerReference proves nothing" in message
+    assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run_name) if e["type"] == "Warning"}
+    # Nothing was sealed to what was planted: with the planter's own key, no bundle to open.
+    if child == "key":
+        bundle = mallory.get("configmap", f"{run_name}-bundle")
+        assert opened_with(attackers_key, run["metadata"]["uid"], bundle) is None
+        assert bundle is None and not ferris.exists(ns, "job", f"{run_name}-run")
+    after = ferris.get(ns, kind, child_name)
+    assert after["metadata"]["uid"] and after["metadata"].get("annotations", {}).get("ferris.io/stamp") is None
