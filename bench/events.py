@@ -149,7 +149,7 @@ def direct_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency:
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisRun",
             "metadata": {"name": f"p-{i:05d}"},
-            "spec": {"packageRef": {"name": "p"}, "trigger": "Event"},
+            "spec": {"packageRef": {"name": "p"}},  # the baseline: runs made directly, as a person would
         }
         custom.create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrisruns", body)
 

@@ -102,11 +102,11 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     scopes = ScopeStore(pool)
     reader = ScopeReader(scopes, vault, kube.namespace_labels)
     runs = RunService(kube, vault, store, settings, run_tokens(vault, setup), api_ca=api_ca, scopes=reader)
-    router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth)
+    router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth, runs.proof)
     packages = PackageService(kube, vault, sealing)
     sources = EventSourceService(kube, vault)
     service = ScopeSecretsService(kube, vault, sealing, scopes, settings.namespace)
-    schedules = Scheduler(kube, store)
+    schedules = Scheduler(kube, store, runs.proof)
     return Components(settings, kube, vault, runs, packages, schedules, router, sources, service, scopes, health)
 
 

@@ -75,6 +75,40 @@ class Provenance:
         if not self.is_child(obj, kind, run_uid, namespace, *content):
             raise ForeignObject(kind, namespace, str(obj["metadata"]["name"]))
 
+    def stamp_run(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A FerrisRun the operator's schedules or triggers make, stamped for what it is made for."""
+        return self.stamp(manifest, "FerrisRun", *made_run_purpose(manifest))
+
+    def made_run(self, body: dict[str, Any]) -> bool:
+        return self.made(body, "FerrisRun", *made_run_purpose(body))
+
+    def proven_trigger(self, body: dict[str, Any]) -> str | None:
+        """The run's ``spec.trigger`` where Ferris can vouch for it: Manual and Retry as written
+        (anyone may start a run; a retry is known by its request, see runs/retries.py), Schedule
+        and Event only on a run the operator stamped; None for a run that claims one of those
+        two without the stamp."""
+        trigger = str((body.get("spec") or {}).get("trigger") or model.TRIGGER_MANUAL)
+        if trigger in OPERATOR_TRIGGERS and not self.made_run(body):
+            return None
+        return trigger
+
+
+OPERATOR_TRIGGERS = (model.TRIGGER_SCHEDULE, model.TRIGGER_EVENT)  # set only on runs the operator makes
+
+
+def made_run_purpose(body: dict[str, Any]) -> tuple[str, ...]:
+    """What the stamp of a run made by a schedule or a trigger binds besides its namespace and
+    name: its trigger, package, scheduled time, event and chain depth. Pure."""
+    spec, annotations = body.get("spec") or {}, (body.get("metadata") or {}).get("annotations") or {}
+    return (
+        "made-run",
+        str(spec.get("trigger") or ""),
+        str((spec.get("packageRef") or {}).get("name") or ""),
+        str(spec.get("scheduledTime") or ""),
+        str(annotations.get(model.ANNOTATION_EVENT) or ""),
+        str(annotations.get(model.ANNOTATION_CHAIN_DEPTH) or ""),
+    )
+
 
 def digest(value: Any) -> str:
     """A stable SHA-256 of a JSON-able value (keys sorted), for a stamp to bind content. Pure."""

@@ -156,7 +156,14 @@ RUNNER_POLICY_VIOLATION = _reason(
 INVALID_PARAMS = _reason(
     "InvalidParams", RUN, "the run's params break the package's `paramsSchema`; the message names the param and rule"
 )
-FOREIGN_OBJECT = _reason("ForeignObject", RUN, "an object under the run's child name is not the run's own")
+FOREIGN_OBJECT = _reason(
+    "ForeignObject", RUN, "an object under the run's child name carries no stamp of the operator's for this run"
+)
+TRIGGER_NOT_PROVEN = _reason(
+    "TriggerNotProven",
+    RUN,
+    "`spec.trigger` is Schedule or Event and the operator did not make the run; create runs with trigger Manual",
+)
 RUN_KEY_INVALID = _reason("RunKeyInvalid", RUN, "the run's key Secret was changed; the run cannot start safely")
 JOB_REJECTED = _reason("JobRejected", RUN, "the API server refused the run's Job")
 BUNDLE_MISSING = _reason("BundleMissing", RUN, "the run's sealed bundle was deleted before the runner read it")

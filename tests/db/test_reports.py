@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
+from ferris_operator.ownership import Provenance
 from ferris_operator.ports import RetryLimit
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -146,7 +147,8 @@ def taken_up(pool: ConnectionPool) -> tuple[Reports, QuietKube]:
     store = RunStore(pool)
     settings = Settings(database_url="postgresql://unused", master_key_dir=Path("."))
     retries = Retries(kube, store, TOKENS)
-    return Reports(store, Outcomes(kube, store, History(kube, store, settings, Sightings()), retries), retries), kube
+    outcomes = Outcomes(kube, store, History(kube, store, settings, Sightings()), retries, Provenance(TOKENS))
+    return Reports(store, outcomes, retries), kube
 
 
 def test_the_operator_publishes_what_was_reported_and_remembers_it_did(

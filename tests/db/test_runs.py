@@ -43,12 +43,25 @@ def test_finish_times_are_precise_and_only_for_finished_runs(pool: ConnectionPoo
     assert times["uid-ft-done-a"] < times["uid-ft-done-b"]  # within the same second, still ordered
 
 
-def test_a_run_name_is_known_once_recorded_in_its_namespace_only(pool: ConnectionPool) -> None:
+def test_a_run_name_is_known_once_recorded_in_its_namespace_with_its_trigger_only(pool: ConnectionPool) -> None:
     store = RunStore(pool)
-    store.record_start("uid-known-1", "known-a", "nightly-202611301000", "nightly", "puid", 1, 1, "d", ["a.py"])
-    assert store.known("known-a", "nightly-202611301000")
-    assert not store.known("known-b", "nightly-202611301000")
-    assert not store.known("known-a", "nightly-202611301001")
+    store.record_start(
+        "uid-known-1", "known-a", "nightly-202611301000", "nightly", "puid", 1, 1, "d", ["a.py"], trigger="Schedule"
+    )
+    assert store.known("known-a", "nightly-202611301000", "Schedule")
+    assert not store.known("known-a", "nightly-202611301000", "Event")
+    assert not store.known("known-b", "nightly-202611301000", "Schedule")
+    assert not store.known("known-a", "nightly-202611301001", "Schedule")
+    # A run that claimed to be scheduled and was refused is recorded without the trigger it
+    # claimed: it does not keep the schedule from making that time's run.
+    store.record_failure_before_start(
+        "uid-known-2", "known-a", "nightly-202611301100", "nightly", model.FAILED, "TriggerNotProven", "m"
+    )
+    assert not store.known("known-a", "nightly-202611301100", "Schedule")
+    store.record_failure_before_start(
+        "uid-known-3", "known-a", "nightly-202611301200", "nightly", model.FAILED, "PackageNotReady", "m", 0, "Schedule"
+    )
+    assert store.known("known-a", "nightly-202611301200", "Schedule")
 
 
 def test_the_active_runs_of_a_package_are_those_started_and_not_ended_in_its_namespace(pool: ConnectionPool) -> None:

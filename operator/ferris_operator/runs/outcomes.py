@@ -124,6 +124,7 @@ class Outcomes:
             problem.reason,
             problem.message,
             model.chain_depth(meta),
+            self.proof.proven_trigger(body),
         )
         conditions = (body.get("status") or {}).get("conditions")
         status = run_status.failed_before_start(

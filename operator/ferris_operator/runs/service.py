@@ -30,7 +30,7 @@ class RunService:
         scopes: ScopeReader | None = None,
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
-        proof = Provenance(tokens)  # the one check of what the operator made, for every stage
+        self.proof = proof = Provenance(tokens)  # the one check of what the operator made, for every stage
         self.sightings = Sightings()  # what the FerrisRun and Job watches showed, for the periodic passes
         self.history = History(kube, runs, settings, self.sightings)
         retries = Retries(kube, runs, tokens)

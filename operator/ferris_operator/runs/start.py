@@ -133,6 +133,7 @@ class Starter:
         package = self.packages.get((ref.namespace, package_name))
         try:
             if existing is None:
+                self._check_trigger(body)
                 self._check_chain_depth(meta)
             self._check_package(ref, package, package_name, existing is not None)
             assert package is not None
@@ -147,6 +148,18 @@ class Starter:
             self._fail(body, package_name, problem)
             return
         self.outcomes.publish(ref.uid, generation, conditions)
+
+    def _check_trigger(self, body: dict[str, Any]) -> None:
+        """A run that says a schedule or a trigger made it must carry the operator's stamp: a
+        FerrisRun anyone made under a scheduled time's or an event's name is not that run."""
+        if self.proof.proven_trigger(body) is None:
+            trigger = body["spec"].get("trigger")
+            raise Problem(
+                reasons.TRIGGER_NOT_PROVEN,
+                f"spec.trigger is {trigger}, but the operator did not make this FerrisRun (it carries no stamp of the"
+                f" operator's for its name): only the package's schedule and FerrisTriggers make {trigger} runs."
+                " Create runs with spec.trigger Manual (or leave it out)",
+            )
 
     def _check_chain_depth(self, meta: dict[str, Any]) -> None:
         depth, limit = model.chain_depth(meta), self.settings.max_chain_depth

@@ -21,6 +21,7 @@ from typing import Any
 
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.due import Decision, decide, merged, run_name
@@ -45,11 +46,13 @@ class Scheduler:
         self,
         kube: KubePort,
         store: RunStorePort,
+        proof: Provenance,
         clock: Callable[[], datetime.datetime] = model.utcnow,
         workers: int = 8,
     ) -> None:
         self.kube = kube
         self.store = store
+        self.proof = proof  # stamps the runs it makes; knows them by it
         self.clock = clock
         self.workers = workers
         self._entries: dict[str, Entry] = {}
@@ -145,14 +148,14 @@ class Scheduler:
     def _make_run(self, entry: Entry, scheduled: datetime.datetime) -> bool:
         """Make the run of ``scheduled`` once; False when its name is taken by something else."""
         name = run_name(entry.name, scheduled)
-        if self.store.known(entry.namespace, name):
+        if self.store.known(entry.namespace, name, model.TRIGGER_SCHEDULE):
             return True  # made before (it may be gone from the cluster, its history kept)
         manifest = run_manifest(
             entry.name, entry.schedule.params, None, model.TRIGGER_SCHEDULE, name=name, scheduled=scheduled
         )
         manifest["metadata"]["namespace"] = entry.namespace
-        run, created = self.kube.create_or_get(manifest)
-        if created or _is_this_times_run(run, entry.name, scheduled):
+        run, created = self.kube.create_or_get(self.proof.stamp_run(manifest))
+        if created or (self.proof.made_run(run) and _is_this_times_run(run, entry.name, scheduled)):
             return True
         message = (
             f"FerrisRun {name} exists and is not the scheduled run of {entry.name} for {_stamp(scheduled)};"

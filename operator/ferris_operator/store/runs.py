@@ -159,14 +159,17 @@ class RunStore:
         reason: str,
         message: str,
         depth: int = 0,
+        trigger: str | None = None,
     ) -> None:
-        """A run that ended before it started, recorded once, with the event of its end."""
+        """A run that ended before it started, recorded once, with the event of its end.
+        ``trigger``: the one the operator can vouch for (None for a claimed Schedule or Event
+        that it did not make)."""
         with self._pool.connection() as conn, conn.transaction():
             ended = conn.execute(
-                "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at, depth)"  # noqa: S608
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT (uid) DO NOTHING RETURNING "
+                "INSERT INTO runs (uid, namespace, name, package_name, phase, reason, message, finished_at, depth,"  # noqa: S608
+                " trigger) VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s, %s) ON CONFLICT (uid) DO NOTHING RETURNING "
                 + ENDED_COLUMNS,
-                (uid, namespace, name, package_name, phase, reason, message, depth),
+                (uid, namespace, name, package_name, phase, reason, message, depth, trigger),
             ).fetchone()
             if ended is not None:
                 events.run_ended(conn, ended)
@@ -208,10 +211,15 @@ class RunStore:
             ).fetchall()
         return [(uid, name) for uid, name in rows]
 
-    def known(self, namespace: str, name: str) -> bool:
-        """Whether a run of that name was ever recorded in the namespace (index runs_by_name, migration 2)."""
+    def known(self, namespace: str, name: str, trigger: str) -> bool:
+        """Whether a run of that name and trigger was ever recorded in the namespace (index
+        runs_by_name, migration 2). A run recorded with a Schedule or Event trigger is one the
+        operator made: a claimed one it did not make is recorded without a trigger."""
         with self._pool.connection() as conn:
-            row = conn.execute("SELECT 1 FROM runs WHERE namespace = %s AND name = %s LIMIT 1", (namespace, name))
+            row = conn.execute(
+                "SELECT 1 FROM runs WHERE namespace = %s AND name = %s AND trigger = %s LIMIT 1",
+                (namespace, name, trigger),
+            )
             return row.fetchone() is not None
 
     def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.ownership import Provenance
 from ferris_operator.ports import EventStorePort, KubePort, Refused, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import EventRecord
@@ -53,9 +54,11 @@ class EventRouter:
         events: EventStorePort,
         runs: RunStorePort,
         max_depth: int,
+        proof: Provenance,
         workers: int = 8,
     ) -> None:
         self.kube = kube
+        self.proof = proof  # stamps the runs it makes; knows them by it
         self.events = events
         self.runs = runs
         self.max_depth = max_depth
@@ -152,13 +155,13 @@ class EventRouter:
             model.ANNOTATION_EVENT: f"{event.source} {event.id}"[:4096],
             model.ANNOTATION_CHAIN_DEPTH: str(depth),
         }
-        if self.runs.known(event.namespace, name):
+        if self.runs.known(event.namespace, name, model.TRIGGER_EVENT):
             return name  # made before a restart, finished and cleaned up since: not again
         try:
-            run, created = self.kube.create_or_get(manifest)
+            run, created = self.kube.create_or_get(self.proof.stamp_run(manifest))
         except Refused as refused:
             raise Problem(reasons.INVALID_TRIGGER, f"the API server refused run {name}: {refused}") from None
-        if created or _is_this_events_run(run, manifest):
+        if created or (self.proof.made_run(run) and _is_this_events_run(run, manifest)):
             return name
         raise Problem(
             reasons.TRIGGERED_RUN_NAME_TAKEN,

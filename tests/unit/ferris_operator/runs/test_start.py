@@ -280,3 +280,35 @@ def test_a_key_secret_is_taken_back_only_with_its_stamp_over_its_very_key_or_its
     with pytest.raises(Problem) as caught:
         service(PlantedKube(other), FakeStore()).starter._run_key(RunRef("a", "r", "run-uid"), "p", started)
     assert caught.value.reason == "RunKeyInvalid" and "did not issue" in caught.value.message
+
+
+@pytest.mark.parametrize("trigger", ["Schedule", "Event"])
+def test_a_run_that_says_a_schedule_or_trigger_made_it_without_the_stamp_fails_and_records_no_trigger(
+    trigger: str,
+) -> None:
+    from ferris_operator import model
+    from tests.unit.ferris_operator.fakes import PROOF
+
+    body = {
+        "metadata": {"namespace": "a", "name": "nightly-202611301001", "uid": "u-claim", "generation": 1},
+        "spec": {"packageRef": {"name": "nightly"}, "trigger": trigger, "scheduledTime": "2026-11-30T10:01:00Z"},
+    }
+    recorded: list[tuple[Any, ...]] = []
+
+    class Recording(FakeStore):
+        def record_failure_before_start(self, *args: Any) -> None:
+            recorded.append(args)
+
+    class NoPackages(FakeKube):
+        def get_package(self, namespace: str, name: str) -> None:
+            return None
+
+    runs = service(NoPackages(), Recording())
+    runs.start(body)
+    (args,) = recorded
+    assert args[5] == "TriggerNotProven" and f"spec.trigger is {trigger}" in args[6] and args[-1] is None
+    # The same run as the operator makes it, stamped, is not refused for its trigger.
+    made = PROOF.stamp_run({**body, "metadata": dict(body["metadata"])})
+    assert PROOF.proven_trigger(made) == trigger
+    runs.starter._check_trigger(made)
+    assert PROOF.proven_trigger({"metadata": {}, "spec": {}}) == model.TRIGGER_MANUAL

@@ -10,6 +10,7 @@ from typing import Any
 
 from ferris_operator import model, reasons
 from ferris_operator.schedules.service import Scheduler
+from tests.unit.ferris_operator.fakes import PROOF
 
 UTC = datetime.UTC
 T0 = datetime.datetime(2026, 11, 30, 10, 0, 20, tzinfo=UTC)
@@ -52,8 +53,8 @@ class FakeHistory:
     def __init__(self) -> None:
         self.names: set[str] = set()
 
-    def known(self, namespace: str, name: str) -> bool:
-        return name in self.names
+    def known(self, namespace: str, name: str, trigger: str) -> bool:
+        return trigger == model.TRIGGER_SCHEDULE and name in self.names
 
 
 def package(schedule: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def package(schedule: dict[str, Any], status: dict[str, Any] | None = None) -> d
 
 def world(start: datetime.datetime = T0) -> tuple[Scheduler, FakeKube, FakeHistory, Clock]:
     kube, history, clock = FakeKube(), FakeHistory(), Clock(start)
-    return Scheduler(kube, history, clock), kube, history, clock  # type: ignore[arg-type]  # fakes
+    return Scheduler(kube, history, PROOF, clock), kube, history, clock  # type: ignore[arg-type]  # fakes
 
 
 def last_status(kube: FakeKube) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def test_a_restart_in_the_middle_of_a_minute_makes_no_second_run() -> None:
     first.tick()
     assert kube.created == ["nightly-202611301001"]
     # A new operator reads the old cursor from the package's status, in the same minute.
-    second = Scheduler(kube, history, clock)  # type: ignore[arg-type]
+    second = Scheduler(kube, history, PROOF, clock)  # type: ignore[arg-type]
     clock.advance(seconds=10)
     second.observe(package({"crons": ["* * * * *"]}, stale))
     second.tick()
@@ -118,7 +119,7 @@ def test_a_restart_in_the_middle_of_a_minute_makes_no_second_run() -> None:
     # And when the run is gone from the cluster but kept in history, it is not made again.
     del kube.runs["nightly-202611301001"]
     history.names.add("nightly-202611301001")
-    third = Scheduler(kube, history, clock)  # type: ignore[arg-type]
+    third = Scheduler(kube, history, PROOF, clock)  # type: ignore[arg-type]
     third.observe(package({"crons": ["* * * * *"]}, stale))
     third.tick()
     assert kube.created == ["nightly-202611301001"]
@@ -170,6 +171,28 @@ def test_a_foreign_run_under_the_scheduled_name_is_not_taken_for_the_scheduled_r
     assert kube.events[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
     assert "FerrisRun nightly-202611301001 exists and is not the scheduled run" in kube.events[0][1]
     assert last_status(kube)["missedCount"] == 1
+
+
+def test_a_copy_of_the_scheduled_run_made_first_by_someone_else_is_not_taken_for_it() -> None:
+    """Whoever may create FerrisRuns can make one under the next scheduled time's name, its spec
+    exactly what the schedule would write: without the operator's stamp it is not that time's run."""
+    scheduler, kube, _, clock = world()
+    scheduler.observe(package({"crons": ["* * * * *"]}))
+    kube.runs["nightly-202611301001"] = {
+        "metadata": {"name": "nightly-202611301001", "namespace": "team", "annotations": {}},
+        "spec": {"packageRef": {"name": "nightly"}, "trigger": "Schedule", "scheduledTime": "2026-11-30T10:01:00Z"},
+    }
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert kube.events[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
+    assert last_status(kube)["missedCount"] == 1 and "lastScheduledRun" not in last_status(kube)
+    # The schedule's own run carries the stamp, which a copy elsewhere does not make valid.
+    clock.advance(minutes=1)
+    scheduler.tick()
+    made = kube.runs["nightly-202611301002"]
+    assert PROOF.made_run(made) and PROOF.proven_trigger(made) == "Schedule"
+    moved = {**made, "metadata": {**made["metadata"], "name": "nightly-202611301003"}}
+    assert not PROOF.made_run(moved)
 
 
 def test_a_schedule_removed_or_invalid_is_forgotten_and_its_status_cleared() -> None:

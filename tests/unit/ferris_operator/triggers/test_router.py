@@ -11,6 +11,7 @@ from ferris_operator import model, reasons
 from ferris_operator.ports import Refused
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.triggers.router import EventRouter
+from tests.unit.ferris_operator.fakes import PROOF
 
 NOW = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
 
@@ -78,8 +79,8 @@ class Runs:
     def __init__(self, known: tuple[tuple[str, str], ...] = ()) -> None:
         self._known = set(known)
 
-    def known(self, namespace: str, name: str) -> bool:
-        return (namespace, name) in self._known
+    def known(self, namespace: str, name: str, trigger: str) -> bool:
+        return trigger == model.TRIGGER_EVENT and (namespace, name) in self._known
 
 
 def order(namespace: str = "team", depth: int = 0, event_id: str = "e-1") -> Event:
@@ -87,7 +88,7 @@ def order(namespace: str = "team", depth: int = 0, event_id: str = "e-1") -> Eve
 
 
 def router(kube: Kube, events: Events, runs: Runs | None = None, max_depth: int = 10) -> EventRouter:
-    return EventRouter(kube, events, runs or Runs(), max_depth)  # type: ignore[arg-type]
+    return EventRouter(kube, events, runs or Runs(), max_depth, PROOF)  # type: ignore[arg-type]
 
 
 def test_an_event_starts_one_run_per_target_with_its_data_as_params_in_its_namespace() -> None:
@@ -129,6 +130,24 @@ def test_a_run_of_the_same_name_that_is_not_the_events_is_refused_and_reported()
     refused = events.outcomes[1]["refused"]
     assert refused and refused[0]["reason"] == reasons.TRIGGERED_RUN_NAME_TAKEN
     assert kube.events[0][0] == reasons.TRIGGERED_RUN_NAME_TAKEN and name in kube.events[0][1]
+
+
+def test_a_perfect_copy_of_the_events_run_made_first_without_the_stamp_is_refused() -> None:
+    probe_kube = Kube(trigger("team", "orders", "bill"))
+    probe = Events(order())
+    router(probe_kube, probe).route_pending()
+    genuine = next(iter(probe_kube.runs.values()))
+    assert PROOF.made_run(genuine)
+    copy = {**genuine, "metadata": {k: v for k, v in genuine["metadata"].items()}}
+    copy["metadata"]["annotations"] = {
+        k: v for k, v in genuine["metadata"]["annotations"].items() if k != model.ANNOTATION_STAMP
+    }
+    kube = Kube(trigger("team", "orders", "bill"))
+    kube.runs[("team", genuine["metadata"]["name"])] = copy
+    events = Events(order())
+    router(kube, events).route_pending()
+    refused = events.outcomes[1]["refused"]
+    assert refused and refused[0]["reason"] == reasons.TRIGGERED_RUN_NAME_TAKEN
 
 
 def test_a_run_the_api_server_refuses_is_counted_and_the_event_is_still_routed() -> None:
