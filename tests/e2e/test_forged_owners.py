@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import time
 import uuid
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from ferris_ciphertext.bundle import open_bundle
 from ferris_devcluster.imagebuild import runner_image
 
-from .actors import least_privileged, rule
+from .actors import Actor, least_privileged, rule
 from .conftest import Ferris
 from .test_tenant_walls import reason_of, seal
 
@@ -71,6 +72,17 @@ def opened_with(key: bytes, run_uid: str, bundle: dict[str, Any] | None) -> dict
         return None
 
 
+def wait_for_end_or_bundle(ferris: Ferris, reader: Actor, namespace: str, run: str) -> dict[str, Any] | None:
+    """The run's bundle as ``reader`` can read it, once one exists or the run has ended."""
+    deadline = time.monotonic() + 90
+    while (bundle := reader.get("configmap", f"{run}-bundle")) is None:
+        if (ferris.get(namespace, "ferrisrun", run).get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+            return None
+        assert time.monotonic() < deadline, f"run {run} neither ended nor had a bundle"
+        time.sleep(0.5)
+    return bundle
+
+
 @pytest.mark.parametrize("child", sorted(ATTACKERS))
 def test_a_child_planted_with_a_forged_controller_reference_is_never_adopted(
     ferris: Ferris, ns: str, child: str
@@ -91,15 +103,14 @@ def test_a_child_planted_with_a_forged_controller_reference_is_never_adopted(
     child_name = f"{run_name}-{suffix}"
     mallory.create(planted(child, child_name, run, attackers_key))
 
+    if child == "key":  # the first thing to know: was anything sealed to the planter's key?
+        bundle = wait_for_end_or_bundle(ferris, mallory, ns, run_name)
+        assert opened_with(attackers_key, run["metadata"]["uid"], bundle) is None, "the planted key opened the bundle"
+        assert bundle is None and not ferris.exists(ns, "job", f"{run_name}-run")
     body = ferris.wait_run(ns, run_name, timeout=90)
     assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject"), body["status"]
     message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
     assert child_name in message and "an ownerReference proves nothing" in message
     assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run_name) if e["type"] == "Warning"}
-    # Nothing was sealed to what was planted: with the planter's own key, no bundle to open.
-    if child == "key":
-        bundle = mallory.get("configmap", f"{run_name}-bundle")
-        assert opened_with(attackers_key, run["metadata"]["uid"], bundle) is None
-        assert bundle is None and not ferris.exists(ns, "job", f"{run_name}-run")
     after = ferris.get(ns, kind, child_name)
     assert after["metadata"]["uid"] and after["metadata"].get("annotations", {}).get("ferris.io/stamp") is None
