@@ -114,3 +114,44 @@ def test_a_child_planted_with_a_forged_controller_reference_is_never_adopted(
     assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run_name) if e["type"] == "Warning"}
     after = ferris.get(ns, kind, child_name)
     assert after["metadata"]["uid"] and after["metadata"].get("annotations", {}).get("ferris.io/stamp") is None
+
+
+def test_a_run_made_first_under_an_events_run_name_is_neither_that_run_nor_started_as_an_event_run(
+    ferris: Ferris, ns: str
+) -> None:
+    """The name of an event's run is a digest of public facts (source, id, package); a tenant who
+    may create FerrisRuns makes it first, with the spec and annotations the router would write."""
+    from ferris_operator.records import Event
+    from ferris_operator.triggers.match import run_name
+
+    from .test_events import PRINT_ARGS, send, trigger
+
+    ferris.package(ns, "bill", PRINT_ARGS)
+    ferris.wait_condition(ns, "ferrispackage", "bill", "Ready")
+    ferris.apply(ns, trigger("orders", "bill"))
+    ferris.wait_condition(ns, "ferristrigger", "orders", "Listening")
+    squatter = least_privileged(ferris, ns, "squatter", [rule("ferris.io", "ferrisruns", "create", "get")])
+    event_id = f"order-{uuid.uuid4().hex[:6]}"
+    name = run_name("orders", "bill", Event(event_id, "com.example.order", "/shop", ns, None, {}, 0))
+    squatter.create(
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "metadata": {
+                "name": name,
+                "labels": {"ferris.io/package": "bill", "ferris.io/trigger": "Event"},
+                "annotations": {
+                    "ferris.io/triggered-by": "orders",
+                    "ferris.io/event": f"/shop {event_id}",
+                    "ferris.io/chain-depth": "1",
+                    "ferris.io/stamp": "fs1.k1." + "A" * 43,
+                },
+            },
+            "spec": {"packageRef": {"name": "bill"}, "trigger": "Event", "params": {"amount": 1_000_000}},
+        }
+    )
+    body = ferris.wait_run(ns, name, timeout=60)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "TriggerNotProven"), body["status"]
+    answer = send(ferris, ns, "com.example.order", {"amount": 3}, event_id)
+    assert answer["runs"] == [] and [r["reason"] for r in answer["refused"]] == ["TriggeredRunNameTaken"], answer
+    assert not ferris.exists(ns, "job", f"{name}-run")
