@@ -17,6 +17,7 @@ from ferris_operator import (
     cli_secrets,
     cli_server,
 )
+from ferris_operator.cli_kubeconfig import context_of
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "kubeconfig") and getattr(args, "namespace", "") is None:
+        context_of(args)  # no -n: the kubeconfig context's namespace, as kubectl takes it
     return int(args.handler(args))
 
 

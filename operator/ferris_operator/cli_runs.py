@@ -9,12 +9,13 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.cli_kubeconfig import add_arguments, context_of
 
 
 def register(commands: Any) -> None:
     run = commands.add_parser("run", help="create a FerrisRun of a package")
     run.add_argument("package")
-    run.add_argument("-n", "--namespace", default="default")
+    add_arguments(run)
     run.add_argument(
         "-p",
         "--param",
@@ -51,9 +52,9 @@ def progress_line(run: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ferris_operator.k8s.clients import custom_api
+    from kubernetes import client
 
-    api = custom_api()
+    api = client.CustomObjectsApi(context_of(args).api_client())
     created: Any = api.create_namespaced_custom_object(
         model.GROUP,
         model.VERSION,

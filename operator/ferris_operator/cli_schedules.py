@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.cli_kubeconfig import add_arguments, context_of
 from ferris_operator.cli_server import columns
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.due import merged
@@ -17,7 +18,7 @@ from ferris_operator.schedules.spec import schedule_of
 
 def register(commands: Any) -> None:
     schedules = commands.add_parser("schedules", help="packages that run on a schedule, and when they run next")
-    schedules.add_argument("-n", "--namespace", default="default")
+    add_arguments(schedules)
     schedules.add_argument("--next", type=int, default=0, metavar="N", help="also list each package's next N times")
     schedules.set_defaults(handler=cmd_schedules)
 
@@ -59,9 +60,10 @@ def _coming(name: str, spec: dict[str, Any], count: int, now: datetime.datetime)
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
-    from ferris_operator.k8s.clients import custom_api
+    from kubernetes import client
 
-    listed: Any = custom_api().list_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.PACKAGES)
+    api = client.CustomObjectsApi(context_of(args).api_client())
+    listed: Any = api.list_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.PACKAGES)
     lines = table(list(listed.get("items") or []), args.next, model.utcnow())
     if len(lines) == 1:
         print(f"no package in namespace {args.namespace} has a schedule")

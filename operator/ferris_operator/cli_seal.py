@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ferris_operator.cli_kubeconfig import add_arguments, context_of
 from ferris_operator.crypto.sealing import PublicSealingKey, seal_text
 from ferris_operator.secret_scopes.service import PLATFORM_SEALED_NAMESPACE, PROJECT_SEALED_FOR, platform_sealed_for
 from ferris_operator.secrets_json import SecretsJsonError, parse_secrets_json
@@ -28,6 +29,7 @@ def register(commands: Any) -> None:
         "--public-key", type=Path, help="offline: a file holding KEY_ID:BASE64 (the ConfigMap's 'active')"
     )
     parser.add_argument("--operator-namespace", default="ferris-system")
+    add_arguments(parser, namespace=False)
     parser.add_argument("--configmap", default="ferris-sealing-public-key")
     parser.set_defaults(handler=run)
 
@@ -45,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
     if args.public_key:
         key = PublicSealingKey.from_text(args.public_key.read_text())
     else:
-        from ferris_operator.k8s.clients import core_api
+        from kubernetes import client
+
         from ferris_operator.k8s.sealing_keys import read_public_key
 
-        key = read_public_key(core_api(), args.operator_namespace, args.configmap)
+        key = read_public_key(client.CoreV1Api(context_of(args).api_client()), args.operator_namespace, args.configmap)
     if args.platform is not None:
         print(seal_text(key, raw, PLATFORM_SEALED_NAMESPACE, platform_sealed_for(args.platform)))
     else:

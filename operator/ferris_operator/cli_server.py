@@ -1,5 +1,5 @@
 """`ferris runs`, `ferris results` and `ferris logs`: run history through the Ferris server, with
-the kubeconfig's own credentials (a client certificate or a bearer token), so that a user reads
+the kubeconfig's own credentials (whatever kind: see cli_kubeconfig.py), so that a user reads
 exactly what the cluster's RBAC lets them read. The server is found through the ConfigMap
 `ferris-server` of the Ferris namespace (its URL and CA), or FERRIS_SERVER_URL and
 FERRIS_SERVER_CA. Reading PostgreSQL directly (`ferris results --database-url`) stays an
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.cli_kubeconfig import CredentialError, KubeContext, add_arguments, context_of
 
 READ_CHUNK = 64 * 1024
 
@@ -32,43 +33,51 @@ class ServerError(Exception):
 
 @dataclass(frozen=True)
 class ServerClient:
+    """The Ferris server, asked as the kubeconfig's user: its credential made by the client
+    library for each request (an exec plugin's expired token is refreshed), its client
+    certificate presented at TLS, and whom it impersonates (--as)."""
+
     url: str
     ca: str
-    token: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+    kube: KubeContext
 
     @classmethod
-    def from_kubeconfig(cls, ferris_namespace: str) -> ServerClient:
-        from kubernetes import client, config
+    def from_kubeconfig(cls, ferris_namespace: str, kube: KubeContext) -> ServerClient:
+        from kubernetes import client
 
-        configuration = client.Configuration()
-        config.load_kube_config(client_configuration=configuration)
-        authorization = (configuration.api_key or {}).get("authorization", "")
-        token = authorization.removeprefix("Bearer ").strip() or None
         url, ca = os.environ.get("FERRIS_SERVER_URL"), os.environ.get("FERRIS_SERVER_CA")
         if url and ca:
             ca_text = Path(ca).read_text()
         else:
-            core = client.CoreV1Api(client.ApiClient(configuration))
+            core = client.CoreV1Api(kube.api_client())
             try:
                 found: Any = core.read_namespaced_config_map("ferris-server", ferris_namespace)
             except client.ApiException as exc:
+                if exc.status == 401:
+                    raise ServerError(kube.refused("the API server answered 401 Unauthorized")) from None
                 raise ServerError(
                     f"cannot read ConfigMap {ferris_namespace}/ferris-server ({exc.reason}): is the Ferris server "
                     "installed? Set --ferris-namespace, or FERRIS_SERVER_URL and FERRIS_SERVER_CA"
                 ) from None
             url, ca_text = found.data["url"], found.data["ca.crt"]
-        return cls(str(url).rstrip("/"), ca_text, token, configuration.cert_file, configuration.key_file)
+        return cls(str(url).rstrip("/"), ca_text, kube)
 
     @functools.cached_property
     def tls(self) -> ssl.SSLContext:
         """Trusts the server's CA only, and presents the kubeconfig's client certificate if it
-        has one; made once per client, not per request."""
+        has one (from files, inline data or an exec plugin); made once per client."""
         context = ssl.create_default_context(cadata=self.ca)
-        if self.cert_file and self.key_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
+        cert, key = self.kube.configuration.cert_file, self.kube.configuration.key_file
+        if cert and key:
+            context.load_cert_chain(cert, key)
         return context
+
+    def headers(self) -> dict[str, str]:
+        """Authorization and impersonation for one request; ServerError when the credential fails."""
+        try:
+            return self.kube.headers()
+        except CredentialError as exc:
+            raise ServerError(str(exc)) from None
 
     def _open(
         self, path: str, query: dict[str, str] | None = None, body: Any = None, content_type: str = "application/json"
@@ -77,8 +86,8 @@ class ServerClient:
         target = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(target, data=data, method="POST" if data is not None else "GET")  # noqa: S310
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+        for name, value in self.headers().items():
+            request.add_header(name, value)
         if data is not None:
             request.add_header("Content-Type", content_type)
         try:
@@ -88,6 +97,8 @@ class ServerClient:
                 reason = json.loads(exc.read()).get("error", exc.reason)
             except ValueError:
                 reason = exc.reason
+            if exc.code == 401:
+                raise ServerError(self.kube.refused(str(reason))) from None
             raise ServerError(f"{exc.code}: {reason}") from None
         except urllib.error.URLError as exc:
             raise ServerError(f"cannot reach the Ferris server at {self.url}: {exc.reason}") from None
@@ -144,8 +155,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register_common(parser: argparse.ArgumentParser, namespace: bool = True) -> None:
-    if namespace:
-        parser.add_argument("-n", "--namespace", default="default")
+    add_arguments(parser, namespace)
     parser.add_argument(
         "--ferris-namespace",
         default=os.environ.get("FERRIS_NAMESPACE", "ferris-system"),
@@ -155,7 +165,7 @@ def register_common(parser: argparse.ArgumentParser, namespace: bool = True) -> 
 
 def server_client(args: argparse.Namespace) -> ServerClient:
     try:
-        return ServerClient.from_kubeconfig(args.ferris_namespace)
+        return ServerClient.from_kubeconfig(args.ferris_namespace, context_of(args))
     except ServerError as exc:
         raise SystemExit(f"ferris {args.command}: {exc}") from None
 

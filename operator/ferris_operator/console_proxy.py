@@ -1,8 +1,9 @@
 """The proxy behind `ferris console` (its argument in cli_console.py): on 127.0.0.1, it forwards
-the console and its API calls to the Ferris server with the kubeconfig's client certificate or
-token. Only the browser that opened the printed URL gets in: the URL carries a one-off secret
-that becomes a SameSite=Strict, HttpOnly cookie, and a request that changes something must come
-from the console's own origin, so another site open in the same browser cannot use the proxy."""
+the console and its API calls to the Ferris server with the kubeconfig's credential, made anew
+by the client library for each request (an exec plugin's token is refreshed when it expires).
+Only the browser that opened the printed URL gets in: the URL carries a one-off secret that
+becomes a SameSite=Strict, HttpOnly cookie, and a request that changes something must come from
+the console's own origin, so another site open in the same browser cannot use the proxy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import webbrowser
 import aiohttp
 from aiohttp import web
 
+from ferris_operator.cli_kubeconfig import context_of
 from ferris_operator.cli_server import ServerClient, ServerError
 from ferris_operator.stopping import until_stopped
 
@@ -47,8 +49,10 @@ class ConsoleProxy:
         if request.method not in ("GET", "HEAD") and request.headers.get("Origin") != self.origin:
             return web.Response(status=403, text="requests that change something must come from the console itself")
         headers = {k: v for k, v in request.headers.items() if k in FORWARDED_HEADERS}
-        if self.server.token:
-            headers["Authorization"] = f"Bearer {self.server.token}"
+        try:
+            headers |= await asyncio.to_thread(self.server.headers)  # an exec plugin may run: not on the loop
+        except ServerError as exc:
+            return web.Response(status=502, text=f"ferris console: {exc}")
         body = await request.read() if request.can_read_body else None
         session: aiohttp.ClientSession = request.app["session"]
         async with session.request(
@@ -88,7 +92,7 @@ async def serve(proxy: ConsoleProxy, port: int, open_browser: bool) -> None:
 
 def cmd_console(args: argparse.Namespace) -> int:
     try:
-        server = ServerClient.from_kubeconfig(args.ferris_namespace)
+        server = ServerClient.from_kubeconfig(args.ferris_namespace, context_of(args))
     except ServerError as exc:
         raise SystemExit(f"ferris console: {exc}") from None
     asyncio.run(serve(ConsoleProxy(server), args.port, not args.no_browser))

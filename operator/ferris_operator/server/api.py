@@ -25,7 +25,14 @@ from ferris_operator.runner_reports import ReportError
 from ferris_operator.server import queries, uploads, views
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import SECURITY_HEADERS, security_headers
-from ferris_operator.server.identity import TokenCache, bearer_token, user_from_certificate
+from ferris_operator.server.identity import (
+    Impersonation,
+    ImpersonationError,
+    TokenCache,
+    bearer_token,
+    impersonation,
+    user_from_certificate,
+)
 from ferris_operator.server.queries import QueryError
 from ferris_operator.store.db import DATABASE_ERRORS
 
@@ -56,6 +63,10 @@ PERMISSIONS = {
     "sendEvents": SEND_EVENTS,
     "listSecretWrites": Access("list", model.PROJECT_SECRETS),
 }
+# What --as needs, as the API server checks it (the core group's impersonate verb).
+IMPERSONATE_USERS = Access("impersonate", "users", group="")
+IMPERSONATE_GROUPS = Access("impersonate", "groups", group="")
+IMPERSONATE_SERVICE_ACCOUNTS = Access("impersonate", "serviceaccounts", group="")
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,13 @@ class ServerApi:
                         "authenticate with a bearer token or a client certificate",
                         **{"WWW-Authenticate": 'Bearer realm="ferris"'},
                     )
+                asked = impersonation(request.headers, lambda name: request.headers.getall(name, []))
+                if asked is not None:
+                    refusal = await asyncio.to_thread(self._impersonation_refused, user, asked)
+                    if refusal:
+                        metrics.SERVER_REFUSED.labels("forbidden").inc()
+                        return _error(403, refusal)
+                    user = asked.as_user()
                 namespace = request.match_info.get("namespace", "")
                 if namespace:
                     queries.name(namespace, "namespace")
@@ -162,7 +180,7 @@ class ServerApi:
                         metrics.SERVER_REFUSED.labels("forbidden").inc()
                         return _error(403, f"user {user.name!r} may not {access.describe(namespace)}")
                 return await route.handler(request, user)
-            except (QueryError, ReportError) as exc:
+            except (QueryError, ReportError, ImpersonationError) as exc:
                 return _error(400, str(exc))
             except DATABASE_ERRORS:
                 metrics.DATABASE_ERRORS.inc()
@@ -172,6 +190,21 @@ class ServerApi:
                 return _error(503, "key provider unavailable; retry later")
 
         return guarded
+
+    def _impersonation_refused(self, caller: User, asked: Impersonation) -> str | None:
+        """Why ``caller`` may not act as ``asked`` (None: it may), from the cluster's RBAC."""
+        account = asked.service_account()
+        checks = [(IMPERSONATE_SERVICE_ACCOUNTS, *account)] if account else [(IMPERSONATE_USERS, "", asked.user)]
+        checks += [(IMPERSONATE_GROUPS, "", group) for group in asked.groups]
+        for access, namespace, name in checks:
+            if not self.authorizer.allowed(caller, access, namespace, name):
+                where = f" in namespace {namespace}" if namespace else ""
+                return (
+                    f"user {caller.name!r} may not impersonate {access.resource.removesuffix('s')} {name!r}: that needs"
+                    f" the impersonate verb on {access.resource} (core API group){where}; ask an administrator for it,"
+                    " or leave out --as"
+                )
+        return None
 
     async def _user(self, request: web.Request) -> User | None:
         transport = request.transport

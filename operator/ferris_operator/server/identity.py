@@ -1,5 +1,7 @@
 """Who is asking: a Kubernetes user, from a client certificate the cluster's client CA signed
-or a bearer token the API server accepts (TokenReview). Nothing else gets in."""
+or a bearer token the API server accepts (TokenReview). Nothing else gets in. And whom they ask
+to act as (Impersonate-User / Impersonate-Group): honoured only after the caller's own
+`impersonate` right is reviewed (server/api.py), as the API server does."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator.ports import User
@@ -63,3 +66,61 @@ def bearer_token(authorization: str) -> str | None:
     if scheme.lower() != "bearer" or not token or len(token) > 16 * 1024:
         return None
     return token
+
+
+MAX_IMPERSONATED_GROUPS = 32
+IMPERSONATE_PREFIX = "impersonate-"
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+
+
+class ImpersonationError(ValueError):
+    """Impersonation headers that cannot be used (400), naming the header."""
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Whom a caller asks to act as (``Impersonate-User`` and ``Impersonate-Group``, as sent by
+    kubectl's --as and --as-group, and by `ferris ... --as`)."""
+
+    user: str
+    groups: tuple[str, ...]
+
+    def as_user(self) -> User:
+        """The user the request is then authorised as, with the groups the API server would
+        give: those asked for, a ServiceAccount's own when none are, and system:authenticated."""
+        groups = list(self.groups)
+        if not groups and self.user.startswith(SERVICE_ACCOUNT_PREFIX):
+            namespace = self.user.removeprefix(SERVICE_ACCOUNT_PREFIX).split(":", 1)[0]
+            groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
+        if "system:authenticated" not in groups:
+            groups.append("system:authenticated")
+        return User(self.user, "", tuple(groups))
+
+    def service_account(self) -> tuple[str, str] | None:
+        """(namespace, name) when the user asked for is a ServiceAccount."""
+        if not self.user.startswith(SERVICE_ACCOUNT_PREFIX):
+            return None
+        namespace, _, name = self.user.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
+        return (namespace, name) if namespace and name else None
+
+
+def impersonation(headers: Mapping[str, str], header_values: Callable[[str], list[str]]) -> Impersonation | None:
+    """The impersonation a request asks for (None: none). ``header_values`` gives every value of
+    a header (a header may be sent more than once). Pure."""
+    asked = {name.lower() for name in headers if name.lower().startswith(IMPERSONATE_PREFIX)}
+    unsupported = sorted(asked - {"impersonate-user", "impersonate-group"})
+    if unsupported:
+        raise ImpersonationError(
+            f"header {unsupported[0]} is not supported: impersonate with Impersonate-User and Impersonate-Group only"
+        )
+    users = header_values("Impersonate-User")
+    groups = [g.strip() for value in header_values("Impersonate-Group") for g in value.split(",") if g.strip()]
+    if not users:
+        if groups:
+            raise ImpersonationError("Impersonate-Group needs Impersonate-User (--as-group needs --as)")
+        return None
+    if len(users) > 1 or not users[0].strip() or len(users[0]) > 256:
+        raise ImpersonationError("Impersonate-User must be one user name of at most 256 characters")
+    if len(groups) > MAX_IMPERSONATED_GROUPS or any(len(g) > 256 for g in groups):
+        raise ImpersonationError(f"Impersonate-Group: at most {MAX_IMPERSONATED_GROUPS} groups of 256 characters")
+    return Impersonation(users[0].strip(), tuple(dict.fromkeys(groups)))

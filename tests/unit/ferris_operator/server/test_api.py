@@ -35,7 +35,8 @@ ORDER = {
     "type": "com.example.order",
     "data": {"item": "book"},
 }
-RIGHTS = {"viewer": VIEW, "editor": EDIT, "stranger": set()}
+RIGHTS: dict[str, set[tuple[str, str, str]]] = {"viewer": VIEW, "editor": EDIT, "stranger": set(), "admin": set()}
+IMPERSONATORS = {"admin"}  # may impersonate any user and group (and nothing else here)
 
 # Every route: (method, path in team-a, body), and the least role that may call it.
 ROUTES = {
@@ -90,6 +91,8 @@ class FakeReviews:
 
     def access(self, user: User, access: Access, namespace: str, name: str) -> bool:
         self.access_reviews.append((user.name, access, namespace))
+        if access.verb == "impersonate":
+            return access.group == "" and user.name in IMPERSONATORS
         return namespace == "team-a" and (access.verb, access.resource, access.subresource) in RIGHTS[user.name]
 
 
@@ -195,15 +198,18 @@ class World:
             more_routes=EventsApi(self.events).routes(),  # type: ignore[arg-type]
         )
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, str]:
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         async def go() -> tuple[int, str]:
             app: web.Application = self.api.app()
             async with TestClient(TestServer(app)) as client:
-                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                sent = {"Authorization": f"Bearer {token}"} if token else {}
+                sent |= headers or {}
                 if method == "POST" and path.endswith("/events"):
-                    headers["Content-Type"] = "application/cloudevents+json"
+                    sent["Content-Type"] = "application/cloudevents+json"
                 data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-                response = await client.request(method, path, data=data, headers=headers)
+                response = await client.request(method, path, data=data, headers=sent)
                 return response.status, await response.text()
 
         return asyncio.run(go())
@@ -494,3 +500,44 @@ def test_a_bad_event_is_400_naming_the_attribute_and_nothing_is_stored(change: d
     status, text = world.call("POST", "/api/v1/namespaces/team-a/events", {**ORDER, **change}, EDITOR)
     assert status == 400 and named in json.loads(text)["error"]
     assert world.events.stored == []
+
+
+def test_an_impersonator_is_answered_as_the_user_it_acts_as_and_nothing_more() -> None:
+    world = World()
+    as_viewer = {"Impersonate-User": "viewer"}
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs", token="admin-token")[0] == 403  # admin's own rights
+    assert world.call("GET", "/api/v1/namespaces/team-a/runs", token="admin-token", headers=as_viewer)[0] == 200
+    status, text = world.call("POST", RUNS, {"package": "nightly"}, token="admin-token", headers=as_viewer)
+    assert status == 403 and "user 'viewer' may not create ferrisruns" in text
+    status, text = world.call(
+        "GET", "/api/v1/self", token="admin-token", headers={**as_viewer, "Impersonate-Group": "a,b"}
+    )
+    assert status == 200 and json.loads(text) == {"name": "viewer", "groups": ["a", "b", "system:authenticated"]}
+    reviewed = [(who, a.resource, ns) for who, a, ns in world.reviews.access_reviews if a.verb == "impersonate"]
+    assert ("admin", "users", "") in reviewed and ("admin", "groups", "") in reviewed
+
+
+def test_impersonation_without_the_impersonate_right_is_403_naming_it() -> None:
+    status, text = World().call("GET", "/api/v1/self", token=VIEWER, headers={"Impersonate-User": "editor"})
+    assert status == 403
+    error = json.loads(text)["error"]
+    assert "user 'viewer' may not impersonate user 'editor'" in error and "impersonate verb on users" in error
+    account = {"Impersonate-User": "system:serviceaccount:team-a:bot"}
+    status, text = World().call("GET", "/api/v1/self", token=VIEWER, headers=account)
+    assert status == 403 and "on serviceaccounts (core API group) in namespace team-a" in text
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"Impersonate-Group": "g"}, "Impersonate-Group needs Impersonate-User"),
+        ({"Impersonate-User": "viewer", "Impersonate-Uid": "1"}, "header impersonate-uid is not supported"),
+        ({"Impersonate-User": "viewer", "Impersonate-Extra-Scopes": "x"}, "impersonate-extra-scopes"),
+        ({"Impersonate-User": "x" * 300}, "at most 256 characters"),
+    ],
+)
+def test_impersonation_headers_that_cannot_be_used_are_400_naming_the_header(
+    headers: dict[str, str], named: str
+) -> None:
+    status, text = World().call("GET", "/api/v1/self", token="admin-token", headers=headers)
+    assert status == 400 and named in json.loads(text)["error"]
