@@ -134,12 +134,13 @@ class KubeContext:
             f" {hint[0].upper()}{hint[1:]}"
         )
 
-    def api_client(self) -> Any:
-        """A client of the Kubernetes API as this context's user (and whom it impersonates)."""
+    def api_client(self, impersonating: bool = True) -> Any:
+        """A client of the Kubernetes API as this context's user (and, ``impersonating``, as the
+        user it impersonates)."""
         from kubernetes import client
 
         api = client.ApiClient(self.configuration)
-        for name, value in self.impersonation.headers().items():
+        for name, value in self.impersonation.headers().items() if impersonating else ():
             api.set_default_header(name, value)
         return api
 
@@ -166,6 +167,7 @@ def load(
             config.load_kube_config(config_file=files, context=chosen["name"], client_configuration=configuration)
     except config.ConfigException as exc:
         raise CredentialError(f"cannot use the kubeconfig {files}: {exc}") from None
+    _trim_tokens(configuration)
     user_name = (chosen.get("context") or {}).get("user")
     users = {node.value.get("name"): node.value.get("user") or {} for node in merged.safe_get("users") or []}
     kube = KubeContext(
@@ -178,6 +180,25 @@ def load(
     if kube.user.get("exec"):
         kube.authorization(tuple(errors.messages))  # a plugin that failed at load: say so now, with its words
     return kube
+
+
+def _trim_tokens(configuration: Any) -> None:
+    """Tokens trimmed of white space after every refresh, as kubectl trims a token file (one
+    written with `kubectl create token ... > file` ends in a newline, which the client library
+    would otherwise send, and which no HTTP library accepts in a header)."""
+    refresh = configuration.refresh_api_key_hook
+
+    def trim(conf: Any) -> None:
+        for key, value in list(conf.api_key.items()):
+            conf.api_key[key] = str(value).strip()
+
+    def refreshed(conf: Any) -> None:
+        if refresh is not None:
+            refresh(conf)
+        trim(conf)
+
+    trim(configuration)
+    configuration.refresh_api_key_hook = refreshed
 
 
 def first_current_context(files: str) -> str | None:
