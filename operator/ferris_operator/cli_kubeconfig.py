@@ -194,7 +194,8 @@ def _trim_tokens(configuration: Any) -> None:
 
     def refreshed(conf: Any) -> None:
         if refresh is not None:
-            refresh(conf)
+            refresh(conf)  # the library's hook sets itself as the hook again: put this one back
+        conf.refresh_api_key_hook = refreshed
         trim(conf)
 
     trim(configuration)

@@ -179,7 +179,7 @@ def test_a_viewer_reads_its_namespace_and_is_refused_the_rest_with_every_kind_of
     refused(world.ferris_as(config, "run", "hello", *ns), "Forbidden")
 
 
-@pytest.mark.parametrize("kind", ["token", "exec-plugin", "certificate-data"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_an_editor_starts_a_run_and_reads_its_output(world: World, kind: str) -> None:
     config = world.kubeconfig(kind, "edit")
     ns = ("-n", world.namespace)
@@ -231,9 +231,11 @@ def test_as_works_for_an_administrator_and_is_403_naming_the_right_for_others(wo
     assert "may not impersonate" in error and "impersonate verb on serviceaccounts" in error
 
 
-@pytest.fixture
-def console(world: World) -> Iterator[tuple[str, Path]]:
-    config = world.kubeconfig("exec-plugin", "view", namespace=world.namespace)
+@pytest.fixture(params=KINDS)
+def console(world: World, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, Path]]:
+    """`ferris console` as the viewer, with a kubeconfig of each kind: (URL, kind, the exec
+    plugin's count of calls)."""
+    config = world.kubeconfig(request.param, "view", namespace=world.namespace)
     process = subprocess.Popen(
         [FERRIS, "console", "--port", "0", "--no-browser"],
         env=world.env(config),
@@ -247,25 +249,30 @@ def console(world: World) -> Iterator[tuple[str, Path]]:
         line = process.stdout.readline()
         url = line.rsplit(" ", 1)[-1].strip()
         assert url.startswith("http://127.0.0.1:"), line
-        yield url, config.with_suffix(".calls")
+        yield url, request.param, config.with_suffix(".calls")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 
 
-def test_a_console_session_with_an_exec_plugin_outlives_its_first_token(
+def test_the_console_is_the_kubeconfigs_user_with_every_kind_and_outlives_an_exec_plugins_token(
     world: World,
-    console: tuple[str, Path],
+    console: tuple[str, str, Path],
     browser: WebDriver,  # noqa: F811 - the fixture imported above
 ) -> None:
-    url, calls = console
+    url, kind, calls = console
     origin = url.split("/?", 1)[0]
     browser.get(url)
     wait = waiting(browser, 30)
-    viewer = f"system:serviceaccount:{world.namespace}:viewer"
-    wait.until(lambda d: d.find_element(By.ID, "user").text == viewer)
-    first = int(calls.read_text())
-    time.sleep(REFRESH_AFTER.seconds % 60 + 2)
+    identity = world.identities["view"]
+    who = identity.user if kind.startswith("certificate") else f"system:serviceaccount:{world.namespace}:viewer"
+    wait.until(lambda d: d.find_element(By.ID, "user").text == who)
+    first = int(calls.read_text()) if kind == "exec-plugin" else 0
+    if kind == "exec-plugin":
+        time.sleep(REFRESH_AFTER.seconds % 60 + 2)
     browser.get(f"{origin}/#/ns/{world.namespace}")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-package="hello"]'))
-    assert int(calls.read_text()) > first, "the console's credential was not made again after it expired"
+    browser.get(f"{origin}/#/ns/{world.other}")  # another namespace: refused, as the viewer
+    wait.until(lambda d: "may not" in d.find_element(By.TAG_NAME, "body").text)
+    if kind == "exec-plugin":
+        assert int(calls.read_text()) > first, "the console's credential was not made again after it expired"

@@ -132,3 +132,10 @@ def test_a_refused_credential_is_named_with_what_to_try(tmp_path: Path) -> None:
     assert "kubectl create token" in text
     assert credential_kind({"auth-provider": {"name": "oidc"}}) == "auth-provider 'oidc'"
     assert json.dumps(Impersonation().headers()) == "{}"
+
+
+def test_a_token_files_newline_never_reaches_a_header_however_many_requests(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-a-file\n")
+    kube = load(str(kubeconfig(tmp_path / "config", {"sa": {"tokenFile": str(tmp_path / "token")}})))
+    for _ in range(3):  # what the client library sends on each request of a long command
+        assert kube.configuration.get_api_key_with_prefix("BearerToken") == "Bearer from-a-file"
