@@ -51,13 +51,19 @@ def test_project_secrets_are_stored_encrypted_with_names_in_status_and_the_sourc
     ]
     refused = ferris.apply(ns, project({}, name="other"), check=False)
     assert refused.returncode != 0 and "one FerrisProjectSecrets per namespace, named project" in refused.stderr
-    assert canary not in ferris.kubectl("get", "ferrisprojectsecrets,events", "-n", ns, "-o", "yaml").stdout
+    assert_clean(
+        "the project and its Events", ferris.kubectl("get", "fprj,events", "-n", ns, "-o", "yaml").stdout, [canary]
+    )
     with psycopg.connect(ferris.stack.postgres.url) as conn:
         rows = conn.execute(
             "SELECT count(*) FROM secrets s JOIN packages p ON p.uid = s.package_uid WHERE p.namespace = %s", (ns,)
         ).fetchone()
-        plain = conn.execute("SELECT count(*) FROM secrets WHERE ciphertext::text LIKE %s", (f"%{canary}%",)).fetchone()
+        # The bytes themselves: `ciphertext::text` is bytea's hex, where no plaintext ever matches.
+        plain = conn.execute(
+            "SELECT count(*) FROM secrets WHERE position(convert_to(%s, 'UTF8') in ciphertext) > 0", (canary,)
+        ).fetchone()
     assert rows == (2,) and plain == (0,)
+    assert_clean("the database", ferris.pg_dump(), [canary])
 
 
 def test_a_sealed_text_for_the_project_is_taken_and_one_for_a_package_is_not(ferris: Ferris, ns: str) -> None:

@@ -21,6 +21,7 @@ from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
+from tests.canaries import assert_no_canary
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
@@ -218,6 +219,36 @@ class World:
 def test_the_table_names_every_route_of_the_server() -> None:
     declared = {(r.method, r.path) for r in World().api.routes()}
     assert declared == set(ROUTES)
+
+
+# Served with no login, each for a reason; every other route must be in a table with its access.
+PUBLIC = {
+    ("GET", "/"): "the console's page: static, it holds no data",
+    ("GET", "/console/{name}"): "the console's script and style",
+    ("GET", "/api/v1/openapi.json"): "the description of the API",
+    ("POST", "/api/v1/namespaces/{namespace}/eventsources/{name}/events"): "a webhook: its signature is its login",
+}
+# Routes of the server's other APIs, whose access the e2e table (tests/e2e/test_server.py) checks.
+OTHER_GUARDED = {("GET", "/api/v1/namespaces/{namespace}/secretwrites")}
+
+
+def test_every_route_the_server_really_serves_is_in_the_table_with_its_access_or_named_public() -> None:
+    """Read from the aiohttp app that `ferris-server` serves (server/main.py), not from the
+    table the app is built from: a route added beside the table, unguarded, fails here."""
+    from kubernetes import client
+    from psycopg_pool import ConnectionPool
+
+    from ferris_operator.server.main import user_api
+    from ferris_operator.settings import Settings
+
+    settings = Settings(database_url="postgresql://unused", master_key_dir=None)
+    pool = ConnectionPool("postgresql://unused", open=False)
+    configuration = client.Configuration(host="https://127.0.0.1:1")  # never asked: building the app sends nothing
+    app = user_api(settings, client.ApiClient(configuration), pool, object())  # type: ignore[arg-type]
+    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource and r.method != "HEAD"}
+    unknown = served - set(ROUTES) - OTHER_GUARDED - set(PUBLIC)
+    assert not unknown, f"served, and in no table with its access: {sorted(unknown)}"
+    assert set(ROUTES) | OTHER_GUARDED | set(PUBLIC) <= served
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))
@@ -420,7 +451,7 @@ def test_an_upload_goes_into_the_vault_and_answers_names_only() -> None:
         and patched["secrets"]["names"] == ["API_KEY", "B"]
         and patched["secrets"]["source"] == "upload"
     )
-    assert "s3cr3t-value" not in json.dumps(patched) and "s3cr3t-value" not in text
+    assert_no_canary("the package's status and the answer", [patched, text], ["s3cr3t-value"])
     assert patched["warnings"] == ["secret B is shorter than 4 characters and is not masked in output"]
 
 
