@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
@@ -21,7 +22,7 @@ from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import Vault
+from ferris_operator.vault import MAX_SCOPE_SECRETS, Vault
 from tests.canaries import assert_no_canary
 
 CANARY = "scope-c4n4ry-Zq9x7"
@@ -245,3 +246,29 @@ def test_a_deleted_scope_leaves_no_value_nor_policy_and_its_audit_stays(world: W
     assert world.reader.for_run(world.ns, {}).project == {}
     assert [w.name for w in world.store.writes(world.ns)] == ["T"]
     assert world.writer.write(world.run("w"), "T", "abcdef", "project").status == 403  # nothing to write into
+
+
+def test_a_scope_holds_at_most_256_names_and_a_write_past_that_is_413_naming_the_cap(world: World) -> None:
+    full = {f"S{i:03d}": "v" for i in range(MAX_SCOPE_SECRETS)}
+    world.project(full, writers=[{"package": "w"}])
+    refused = world.writer.write(world.run("w"), "ONE_MORE", "abcdef", "project")
+    assert refused.status == 413 and f"at most {MAX_SCOPE_SECRETS} secrets" in refused.text
+    assert world.writer.write(world.run("w"), "S000", "abcdef", "project").status == 200  # a name it has: kept
+
+
+def test_a_write_into_a_scope_deleted_meanwhile_is_409_and_stores_nothing(world: World) -> None:
+    project = world.project({"A": "a"}, writers=[{"package": "w"}])
+    seen = world.store.around(world.ns)  # what the writer read, before the scope went
+
+    class Stale:
+        def around(self, namespace: str) -> Any:
+            return seen
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(world.store, name)
+
+    world.vault.forget(project.uid)
+    answer = ScopeWriter(Stale(), world.vault).write(world.run("w"), "T", "abcdef", "project")  # type: ignore[arg-type]
+    assert answer.status == 409 and "no longer exists" in answer.text
+    with world.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM secrets WHERE package_uid = %s", (project.uid,)).fetchone() == (0,)

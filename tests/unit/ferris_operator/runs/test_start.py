@@ -312,3 +312,20 @@ def test_a_run_that_says_a_schedule_or_trigger_made_it_without_the_stamp_fails_a
     assert PROOF.proven_trigger(made) == trigger
     runs.starter._check_trigger(made)
     assert PROOF.proven_trigger({"metadata": {}, "spec": {}}) == model.TRIGGER_MANUAL
+
+
+def test_a_run_past_the_default_chain_depth_of_ten_is_refused_and_one_at_ten_is_not() -> None:
+    from ferris_operator import model
+    from ferris_operator.settings import Settings
+
+    runs = service(FakeKube(), FakeStore())
+    assert runs.settings.max_chain_depth == Settings.max_chain_depth == 10  # the default, not the e2e stack's 4
+
+    def meta(depth: int) -> dict[str, Any]:
+        return {"annotations": {model.ANNOTATION_CHAIN_DEPTH: str(depth), model.ANNOTATION_EVENT: "/shop e-1"}}
+
+    runs.starter._check_chain_depth(meta(10))
+    with pytest.raises(Problem) as caught:
+        runs.starter._check_chain_depth(meta(11))
+    assert caught.value.reason == "ChainTooDeep" and "run 11 of a chain" in caught.value.message
+    assert "the limit is 10" in caught.value.message

@@ -83,3 +83,24 @@ def test_unknown_keys_refresh_at_most_every_few_seconds_and_known_ones_never() -
         with pytest.raises(Unauthorised, match="invalid or revoked"):
             asyncio.run(auth.run_of("u1", f"Bearer {token}", "10.0.0.2"))
     assert asked == [100.0, 100.0 + REFRESH_SECONDS]  # the known key's token asked nothing
+
+
+def test_a_valid_token_that_is_not_the_runs_current_one_is_refused_as_revoked() -> None:
+    """A token the operator issued for the run (its MAC verifies) stops working once the run's
+    record holds another digest (the run ended, or its key Secret was made anew)."""
+    tokens = RunTokens.of(*OLD)
+    current, revoked = tokens.issue("u1"), tokens.issue("u1")
+    auth = RunTokenAuthenticator(tokens, Reports(current))  # type: ignore[arg-type]
+    assert asyncio.run(auth.run_of("u1", f"Bearer {current}", "10.0.0.1")).uid == "u1"
+    with pytest.raises(Unauthorised) as caught:
+        asyncio.run(auth.run_of("u1", f"Bearer {revoked}", "10.0.0.1"))
+    assert caught.value.status == 401 and "revoked" in str(caught.value)
+
+    class Ended(Reports):
+        def get(self, uid: str) -> RunRecord:
+            import dataclasses
+
+            return dataclasses.replace(super().get(uid), token_sha256=None)
+
+    with pytest.raises(Unauthorised):
+        asyncio.run(RunTokenAuthenticator(tokens, Ended(current)).run_of("u1", f"Bearer {current}", "x"))  # type: ignore[arg-type]
