@@ -232,9 +232,9 @@ PUBLIC = {
 OTHER_GUARDED = {("GET", "/api/v1/namespaces/{namespace}/secretwrites")}
 
 
-def test_every_route_the_server_really_serves_is_in_the_table_with_its_access_or_named_public() -> None:
-    """Read from the aiohttp app that `ferris-server` serves (server/main.py), not from the
-    table the app is built from: a route added beside the table, unguarded, fails here."""
+def served_app() -> web.Application:
+    """The aiohttp app that `ferris-server` serves (server/main.py), built with nothing behind it:
+    building it sends no request and opens no connection."""
     from kubernetes import client
     from psycopg_pool import ConnectionPool
 
@@ -243,8 +243,14 @@ def test_every_route_the_server_really_serves_is_in_the_table_with_its_access_or
 
     settings = Settings(database_url="postgresql://unused", master_key_dir=None)
     pool = ConnectionPool("postgresql://unused", open=False)
-    configuration = client.Configuration(host="https://127.0.0.1:1")  # never asked: building the app sends nothing
-    app = user_api(settings, client.ApiClient(configuration), pool, object())  # type: ignore[arg-type]
+    configuration = client.Configuration(host="https://127.0.0.1:1")
+    return user_api(settings, client.ApiClient(configuration), pool, object())  # type: ignore[arg-type]
+
+
+def test_every_route_the_server_really_serves_is_in_the_table_with_its_access_or_named_public() -> None:
+    """Read from the app the server serves, not from the table the app is built from: a route
+    added beside the table, unguarded, fails here."""
+    app = served_app()
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource and r.method != "HEAD"}
     unknown = served - set(ROUTES) - OTHER_GUARDED - set(PUBLIC)
     assert not unknown, f"served, and in no table with its access: {sorted(unknown)}"
@@ -572,3 +578,58 @@ def test_impersonation_headers_that_cannot_be_used_are_400_naming_the_header(
 ) -> None:
     status, text = World().call("GET", "/api/v1/self", token="admin-token", headers=headers)
     assert status == 400 and named in json.loads(text)["error"]
+
+
+EXPECTED_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "status"),
+    [
+        ("/api/v1/self", None, 401),
+        (RUNS, STRANGER, 403),
+        (RUNS, VIEWER, 200),
+        ("/api/v1/namespaces/team-a/runs/nightly-1/steps/0/log", VIEWER, 200),
+        ("/api/v1/namespaces/team-a/runs?limit=x", VIEWER, 400),
+    ],
+)
+def test_every_answer_of_the_api_carries_the_security_headers(path: str, token: str | None, status: int) -> None:
+    world = World()
+
+    async def go() -> tuple[int, dict[str, str]]:
+        async with TestClient(TestServer(world.api.app())) as client:
+            response = await client.get(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+            return response.status, dict(response.headers)
+
+    got, headers = asyncio.run(go())
+    assert got == status
+    assert {name: headers.get(name) for name in EXPECTED_SECURITY_HEADERS} == EXPECTED_SECURITY_HEADERS
+
+
+def test_the_console_page_and_its_assets_carry_the_security_headers() -> None:
+    app = served_app()
+
+    async def go() -> list[dict[str, str]]:
+        async with TestClient(TestServer(app)) as client:
+            return [dict((await client.get(path)).headers) for path in ("/", "/console/app.js")]
+
+    for headers in asyncio.run(go()):
+        assert {name: headers.get(name) for name in EXPECTED_SECURITY_HEADERS} == EXPECTED_SECURITY_HEADERS
+
+
+@pytest.mark.parametrize(("wait", "ok"), [("0", True), ("30", True), ("30.5", False), ("-1", False), ("x", False)])
+def test_an_events_wait_is_at_most_30_seconds(wait: str, ok: bool) -> None:
+    from ferris_operator.server.events_api import wait_seconds
+    from ferris_operator.server.queries import QueryError
+
+    if ok:
+        assert wait_seconds(wait) == float(wait)
+    else:
+        with pytest.raises(QueryError, match="wait: "):
+            wait_seconds(wait)

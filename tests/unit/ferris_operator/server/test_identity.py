@@ -53,3 +53,13 @@ def test_access_answers_are_kept_per_user_access_and_namespace() -> None:
     assert authorizer.allowed(User("ada", groups=("admins",)), view, "team-a", now=5) is True  # other groups: asked
     assert calls == [("ada", "team-a"), ("ada", "team-b"), ("ada", "team-a")]
     assert authorizer.allowed(User("ada"), view, "team-a", now=31) is True and len(calls) == 4
+
+
+def test_the_token_cache_keeps_a_digest_of_each_token_never_the_token() -> None:
+    import hashlib
+
+    token = "eyJhbGciOi.a-real-looking-token.signature"
+    cache = TokenCache(lambda _: User("ada"), seconds=30, size=8)
+    cache.user(token, now=0)
+    assert list(cache._entries) == [hashlib.sha256(token.encode()).hexdigest()]
+    assert token not in repr(cache._entries)
