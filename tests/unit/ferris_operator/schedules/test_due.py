@@ -68,6 +68,25 @@ def test_a_year_of_every_minute_is_counted_not_held() -> None:
     assert decision.run == (T0 + datetime.timedelta(days=365),)
 
 
+def test_what_a_decision_holds_does_not_grow_with_the_times_it_passes() -> None:
+    """A month of every minute (43,200 times; holding them would take some 3 MiB) passes
+    through the decision while it holds at most a few kilobytes more than for an hour."""
+    import tracemalloc
+
+    every_minute = Schedule((parse("* * * * *"),), ZONE)
+
+    def peak(span: datetime.timedelta) -> int:
+        tracemalloc.start()
+        try:
+            decide(every_minute, T0, T0 + span)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    hour, month = peak(datetime.timedelta(hours=1)), peak(datetime.timedelta(days=30))
+    assert month - hour < 64 * 1024, f"an hour: {hour} bytes at the peak, a month: {month}"
+
+
 def test_several_crons_merge_and_a_shared_time_runs_once() -> None:
     schedule = Schedule((parse("0 * * * *"), parse("*/30 * * * *")), ZONE, CATCH_UP, 10)
     decision = decide(schedule, T0, T0 + hours(1))
