@@ -207,3 +207,15 @@ def test_state_rows_cannot_be_moved_between_keys(world: World, database_url: str
         )
     [(status, text)] = world.exchange(("GET", f"/v1/runs/{uid}/state", token, None))
     assert status == 500 and "stored package state does not decrypt (TamperedCiphertext)" in text
+
+
+def test_a_run_may_send_100_events_by_default_and_the_101st_is_429_naming_the_limit(world: World) -> None:
+    assert world.api.max_events_per_run == 100  # the default the chart and the operator use
+    uid, token = world.run()
+    path = f"/v1/runs/{uid}/events"
+    sent = [("POST", path, token, {"id": f"e-{i}", "type": "com.example.tick", "data": {"i": i}}) for i in range(101)]
+    answers = world.exchange(*sent)
+    assert all(status in (200, 201, 202) for status, _ in answers[:100]), answers[:3]
+    status, text = answers[100]
+    assert status == 429 and "at most 100 events" in text and "FERRIS_MAX_EVENTS_PER_RUN" in text
+    assert world.events.sent_by_count(f"run/{uid}") == 100
