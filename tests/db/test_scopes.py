@@ -272,3 +272,16 @@ def test_a_write_into_a_scope_deleted_meanwhile_is_409_and_stores_nothing(world:
     assert answer.status == 409 and "no longer exists" in answer.text
     with world.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM secrets WHERE package_uid = %s", (project.uid,)).fetchone() == (0,)
+
+
+def test_a_platform_write_goes_to_the_first_platform_scope_by_name_whatever_the_order_made(world: World) -> None:
+    writers = [{"namespace": world.ns, "package": "w"}]
+    suffix = uuid.uuid4().hex[:6]
+    for name in (f"zz-{suffix}", f"aa-{suffix}", f"mm-{suffix}"):  # made in this order, not by name
+        scope = Scope(f"plt-{name}", "platform", "", name, {"namespaces": [world.ns]}, writers)
+        world.vault.ingest("", f"scope:platform:{name}", scope.uid, {"X": name}, keep_written=True)
+        world.store.register(scope)
+    answer = world.writer.write(world.run("w"), "TOKEN", "abcdef", "platform")
+    assert answer.status == 200 and f"aa-{suffix}" in answer.text, answer.text
+    scoped = world.reader.for_run(world.ns, {})
+    assert scoped.platform["X"] == f"aa-{suffix}" and scoped.sources["X"] == f"platform/aa-{suffix}"
