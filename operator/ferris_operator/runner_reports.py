@@ -62,9 +62,35 @@ def decode(raw: bytes, limit: int, max_containers: int) -> Any:
     if containers(raw) > max_containers:
         raise ReportError(f"body nests more than {max_containers} JSON objects or arrays")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"body is not JSON: {exc}") from None
+    if b"\\u0000" in raw:  # JSON spells a NUL only so; PostgreSQL stores none in text or jsonb
+        where = nul_path(value)
+        if where is not None:
+            raise ReportError(
+                f"{where or 'body'}: holds a NUL character (\\u0000), which Ferris cannot store; remove it"
+                " (a script's binary output: print it encoded, e.g. as base64)"
+            )
+    return value
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string in ``value`` that holds a NUL character. Pure."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here.replace("\x00", "\\u0000")
+            if (found := nul_path(item, here)) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := nul_path(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def run_step(
             line = mask(line)
         sys.stdout.write(line)
         sys.stdout.flush()
-        kept.add(line)
+        kept.add(line.replace("\x00", "\ufffd"))  # what is kept is stored: PostgreSQL holds no NUL
     return process.wait(), kept.text()
 
 

@@ -116,6 +116,10 @@ def test_a_source_that_keeps_sending_made_up_tokens_is_slowed_down_but_runners_a
         ("finish", {"succeeded": "yes"}, "succeeded must be true or false"),
         ("state/a%2Fb", {"value": 1}, "state key 'a/b' must match"),
         ("state/k", {"nope": 1}, 'body must be {"value": ...}'),
+        ("steps/0", {"phase": "Running", "output": "a\u0000b"}, "output: holds a NUL character"),
+        ("finish", {"succeeded": False, "message": "x\u0000"}, "message: holds a NUL character"),
+        ("events", {"type": "t", "data": {"k": "\u0000"}}, "data.k: holds a NUL character"),
+        ("state/k", {"value": {"a": "\u0000"}}, "value.a: holds a NUL character"),
     ],
 )
 def test_every_body_is_validated_and_a_refusal_names_the_field(

@@ -274,3 +274,42 @@ def test_the_events_example_chains_extract_into_load(ferris: Ferris) -> None:
     listed = ferris.ferris("events", "-n", ns).stdout
     assert "com.example.extracted" in listed and "com.example.order.created" in listed
     ferris.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+FORGER = (
+    "import json, sys\nfrom ferris_ef import _State, context\n"
+    "args = json.loads(sys.argv[1])\n"
+    "forged = {'id': context.run_id, 'type': '" + ENDED + "', 'subject': args['package_name'],\n"
+    "          'data': {'finished_package': args['package_name'], 'phase': 'Succeeded', 'reason': 'Succeeded',\n"
+    "                   'stolen': 'attacker-params'}}\n"
+    "try:\n    _State()._call({'op': 'event', 'event': forged}, 'context.events.send')\n    print('FORGED: sent')\n"
+    "except RuntimeError as exc:\n    print('refused:', exc)\n"
+    "raise SystemExit(1)\n"
+)
+
+
+def test_a_script_cannot_send_its_own_runs_end_and_the_genuine_end_starts_what_it_should(
+    ferris: Ferris, ns: str
+) -> None:
+    """Untrusted code inside a run forges its run's end (Succeeded) through the runner's own
+    channel, under its run's source and with its run's uid as id, then fails: the genuine end
+    (Failed) must be the one recorded, and an after-success trigger must start nothing."""
+    ferris.package(ns, "forger", FORGER)
+    ferris.package(ns, "on-success", PRINT_ARGS)
+    ferris.package(ns, "on-failure", PRINT_ARGS)
+    for package in ("forger", "on-success", "on-failure"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    succeeded = {"type": ENDED, "subject": "forger", "data": [{"path": "phase", "equals": "Succeeded"}]}
+    failed = {"type": ENDED, "subject": "forger", "data": [{"path": "phase", "equals": "Failed"}]}
+    ferris.apply(ns, trigger("after-success", "on-success", filter=succeeded))
+    ferris.apply(ns, trigger("after-failure", "on-failure", filter=failed))
+    for name in ("after-success", "after-failure"):
+        ferris.wait_condition(ns, "ferristrigger", name, "Listening")
+    run = ferris.create_run(ns, "forger")
+    assert ferris.wait_run(ns, run)["status"]["phase"] == "Failed"
+    output = ferris.ferris("results", run, "-n", ns).stdout
+    assert "refused:" in output and "only Ferris sends" in output and "FORGED" not in output, output
+    [after] = wait_event_runs(ferris, ns, "on-failure", 1)
+    assert after["spec"]["params"]["phase"] == "Failed" and "stolen" not in after["spec"]["params"]
+    time.sleep(3)  # the router's pass after the end: nothing more comes
+    assert event_runs(ferris, ns, "on-success") == []

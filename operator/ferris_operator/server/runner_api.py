@@ -200,7 +200,9 @@ class RunnerApi:
         record = request[RUN]
         body = await _body(request, cloudevents.MAX_BODY + 4096, cloudevents.MAX_CONTAINERS)
         try:
-            incoming = cloudevents.sent_by_script(body, model.run_event_source(record.namespace, record.name))
+            incoming = cloudevents.sent_by_script(
+                body, model.run_event_source(record.namespace, record.name), record.uid
+            )
         except EventError as exc:
             raise ReportError(str(exc)) from None
         sender = f"run/{record.uid}"

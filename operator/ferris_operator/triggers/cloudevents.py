@@ -1,8 +1,9 @@
 """CloudEvents 1.0 over HTTP, as the Ferris server takes them: structured mode (the event as one
 JSON object, ``Content-Type: application/cloudevents+json``) or binary mode (attributes in
 ``ce-`` headers, the data as the JSON body). Attributes are bounded; the data must be a JSON
-object, since it becomes a run's params; sources under ``/apis/ferris.io/`` are Ferris's own
-(a run's end) and refused from anyone else. Pure."""
+object, since it becomes a run's params; sources under ``/apis/ferris.io/`` and the run-end
+types are Ferris's own (a run's end) and refused from anyone else, scripts included: a trigger
+on a run's end is started by Ferris's own event only. Pure."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ MAX_BODY = 64 * 1024
 MAX_CONTAINERS = 2048  # JSON objects and arrays in one event
 MAX_ID, MAX_TYPE, MAX_SOURCE, MAX_SUBJECT = 256, 256, 1024, 1024
 RESERVED_SOURCE = f"/apis/{model.GROUP}/"
+RESERVED_TYPES = (model.RUN_ENDED_TYPE, model.RUN_ENDED_CE_TYPE)  # only Ferris sends a run's end
 
 
 class EventError(ValueError):
@@ -65,16 +67,21 @@ def binary(headers: Mapping[str, str], media: str, body: bytes) -> Incoming:
     return _incoming(lambda name: lowered.get(f"ce-{name}"), data)
 
 
-def sent_by_script(body: Any, run_source: str) -> Incoming:
+def sent_by_script(body: Any, run_source: str, run_uid: str) -> Incoming:
     """``context.events.send`` through the runner API: type, data, and optionally source,
-    subject and id (the runner makes one per call, so a retried request is one event)."""
+    subject and id (the runner makes one per call, so a retried request is one event). Under
+    the run's own source, the run's uid is the id of the run's end event: a script may not
+    take it (the genuine end would be dropped as a duplicate)."""
     if not isinstance(body, dict):
         raise EventError("the body must be a JSON object")
     unknown = set(body) - {"id", "type", "source", "subject", "data"}
     if unknown:
         raise EventError(f"unknown field(s): {', '.join(sorted(unknown))}")
     fields = {"specversion": "1.0", "source": body.get("source") or run_source, **body}
-    return _incoming(lambda name: fields.get(name), body.get("data"), allow_reserved=fields["source"] == run_source)
+    event = _incoming(lambda name: fields.get(name), body.get("data"), allow_reserved=fields["source"] == run_source)
+    if event.source == run_source and event.id == run_uid:
+        raise EventError("id: the run's uid is the id of the run's end event, which only Ferris sends; use another id")
+    return event
 
 
 def _incoming(attribute: Any, data: Any, allow_reserved: bool = False) -> Incoming:
@@ -83,6 +90,11 @@ def _incoming(attribute: Any, data: Any, allow_reserved: bool = False) -> Incomi
         raise EventError(f"specversion: {version!r} is not supported; send 1.0")
     event_id = _text(attribute("id"), "id", MAX_ID)
     event_type = _text(attribute("type"), "type", MAX_TYPE)
+    if event_type in RESERVED_TYPES:
+        raise EventError(
+            f"type: {event_type} is the end of a run, which only Ferris sends (a trigger on it must be able to"
+            " trust it); send a type of your own"
+        )
     source = _text(attribute("source"), "source", MAX_SOURCE)
     if source.startswith(RESERVED_SOURCE) and not allow_reserved:
         raise EventError(f"source: {RESERVED_SOURCE}... is Ferris's own (the end of a run); use another source")
