@@ -97,6 +97,11 @@ KEY_SECRET_NOT_MARKED = _reason(
     "KeySecretNotMarked", SOURCE, "the key's Secret is not of type `ferris.io/event-source-key`"
 )
 INVALID_KEY = _reason("InvalidKey", SOURCE, "the key's Secret lacks the named key, or the key is under 16 bytes")
+EVENT_REFUSED = _reason(
+    "EventRefused",
+    EVENT,
+    "an event's namespace cannot be routed (not watched, or the operator may not read its FerrisTriggers)",
+)
 TRIGGERED_RUN_NAME_TAKEN = _reason(
     "TriggeredRunNameTaken", EVENT, "a FerrisRun with an event's run name exists and is not that event's run"
 )

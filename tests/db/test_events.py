@@ -44,6 +44,8 @@ def test_routing_is_recorded_once_with_counts_per_trigger(pool: ConnectionPool) 
     events = EventStore(pool)
     seq, _ = events.put(_event(), "user/alice")
     assert seq in [r.seq for r in events.unrouted(1000)]
+    assert seq not in [r.seq for r in events.unrouted(1000, after=seq)]  # a pass moves on past it
+    assert seq in [r.seq for r in events.unrouted(1000, after=seq - 1)]
     trigger = "trigger-" + uuid.uuid4().hex[:8]
     outcome = {"triggers": [trigger], "runs": ["r-1"], "refused": []}
     assert events.routed(seq, outcome, {trigger: (1, 0)})

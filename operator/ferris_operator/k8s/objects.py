@@ -246,6 +246,16 @@ class Kube:
             self._call("DELETE", custom_path(model.RUNS, namespace, name))
 
     # ---- core objects ----------------------------------------------------------------------
+    @staticmethod
+    def refusal(exc: BaseException) -> str | None:
+        if not isinstance(exc, ApiException) or not 400 <= int(exc.status or 0) < 500 or is_conflict(exc):
+            return None
+        try:
+            message = str((json.loads(exc.body or "") or {}).get("message") or exc.reason)
+        except (TypeError, ValueError, AttributeError):
+            message = str(exc.reason)
+        return f"{exc.status}: {message[:512]}"
+
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; when it exists already, return the stored one (whoever made it: the
         caller checks its owner). (object, created)"""

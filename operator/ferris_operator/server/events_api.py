@@ -30,9 +30,19 @@ FIRST_POLL, MAX_POLL = 0.02, 0.25
 MAX_PAGE = 200  # the store's own limit
 
 
+def check_watched(namespace: str, watched: tuple[str, ...]) -> None:
+    """An event for a namespace the operator does not watch would never be routed: 400 now."""
+    if watched and namespace not in watched:
+        raise QueryError(
+            f"namespace {namespace} is not watched by the Ferris operator (the chart's watchNamespaces:"
+            f" {', '.join(watched)}): an event there would start nothing; send it to a watched namespace"
+        )
+
+
 class EventsApi:
-    def __init__(self, events: EventStorePort) -> None:
+    def __init__(self, events: EventStorePort, watched: tuple[str, ...] = ()) -> None:
         self.events = events
+        self.watched = watched  # the operator's watchNamespaces (empty: every namespace)
 
     def routes(self) -> list[Route]:
         return [
@@ -57,6 +67,7 @@ class EventsApi:
 
     async def send(self, request: web.Request, user: User) -> web.StreamResponse:
         namespace = request.match_info["namespace"]
+        check_watched(namespace, self.watched)
         wait = wait_seconds(request.query.get("wait"))
         body = await request.content.read(cloudevents.MAX_BODY + 1)
         try:

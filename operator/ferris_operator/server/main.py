@@ -81,7 +81,10 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         TokenCache(reviews.token),
         Authorizer(reviews.access),
         vault=vault if settings.secrets_upload else None,
-        more_routes=[*EventsApi(EventStore(pool)).routes(), *ScopesApi(ScopeStore(pool)).routes()],
+        more_routes=[
+            *EventsApi(EventStore(pool), settings.watch_namespaces).routes(),
+            *ScopesApi(ScopeStore(pool)).routes(),
+        ],
     )
     app = server.app()
     EventSourceApi(kube, vault, EventStore(pool)).add_to(app)

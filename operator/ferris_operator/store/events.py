@@ -110,12 +110,12 @@ class EventStore:
         records = [_record(row) for row in rows[:limit]]
         return records, (records[-1].seq if len(rows) > limit else None)
 
-    def unrouted(self, limit: int = 100) -> list[EventRecord]:
-        """The oldest events not routed yet (index events_unrouted)."""
+    def unrouted(self, limit: int = 100, after: int = 0) -> list[EventRecord]:
+        """The oldest events not routed yet after ``seq`` ``after`` (index events_unrouted)."""
         with self._pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE routed_at IS NULL ORDER BY seq LIMIT %s",  # noqa: S608
-                (limit,),
+                f"SELECT {_COLUMNS} FROM events WHERE routed_at IS NULL AND seq > %s ORDER BY seq LIMIT %s",  # noqa: S608
+                (after, limit),
             ).fetchall()
         return [_record(row) for row in rows]
 

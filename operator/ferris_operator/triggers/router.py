@@ -10,6 +10,13 @@ derives from the trigger, the event's source and id and the package, so routing 
 is reported, never taken for it. Namespaces are walls: an event is matched only against the
 triggers of its own namespace, and its runs are made there.
 
+Tenants are walls here too: each namespace's triggers are listed on their own and each event is
+routed on its own. A namespace whose triggers the operator may not read (not watched, or a
+refusal of the API server) has its events recorded as refused (``EventRefused``), once; an
+event whose run the API server refuses for good (a quota, a forbidden namespace) records that
+refusal as its outcome; what may pass by itself (the API server or PostgreSQL away) leaves the
+event for the next pass, and the pass goes on past it, so no tenant's events hold up another's.
+
 Chains end: a run made for an event sent at depth d (by a run that was d-th in its chain) is
 d+1-th. One past the limit is still made, and refused by the run starter with
 ``ChainTooDeep`` on the run; an event from such a refused run starts nothing."""
@@ -65,23 +72,55 @@ class EventRouter:
         self.workers = workers  # events of a batch routed at once: each is independent of the others
 
     def route_pending(self) -> int:
-        """Route every event not routed yet; how many were routed."""
+        """Route every event not routed yet, oldest first; how many were routed. An event left
+        for the next pass does not hold up the ones after it (the pass moves on by ``seq``)."""
         routed = 0
         touched: dict[str, Trigger] = {}
-        while batch := self.events.unrouted(BATCH):
-            triggers = {namespace: self._triggers(namespace) for namespace in {r.event.namespace for r in batch}}
-            matching = [triggers[record.event.namespace] for record in batch]
+        after = 0
+        while batch := self.events.unrouted(BATCH, after):
+            after = batch[-1].seq
+            listings = {namespace: self._listing(namespace) for namespace in {r.event.namespace for r in batch}}
+            routable = [r for r in batch if isinstance(listings[r.event.namespace], list)]
+            for record in batch:
+                listing = listings[record.event.namespace]
+                if isinstance(listing, str) and self.events.routed(record.seq, _refused_namespace(listing), {}):
+                    routed += 1
+            matching = [_triggers_in(listings[record.event.namespace]) for record in routable]
             with ThreadPoolExecutor(self.workers, thread_name_prefix="route") as pool:
-                routings = list(pool.map(self.route, batch, matching))
-            for record, routing in zip(batch, routings, strict=True):
-                touched.update({t.uid: t for t in triggers[record.event.namespace] if t.uid in routing.counts})
-            routed += len(batch)
+                routings = list(pool.map(self._route_alone, routable, matching))
+            for found, routing in zip(matching, routings, strict=True):
+                if routing is None:
+                    continue  # left for the next pass
+                touched.update({t.uid: t for t in found if t.uid in routing.counts})
+                routed += 1
             if len(batch) < BATCH:
                 break
         isolation.each(
             "trigger-status", touched.values(), self.publish, lambda t: f"FerrisTrigger {t.namespace}/{t.name}"
         )
         return routed
+
+    def _route_alone(self, record: EventRecord, triggers: Iterable[Trigger]) -> Routing | None:
+        """``route``, its failure kept to this event: None leaves it for the next pass (logged
+        by kind and number only: an error's text may quote the event's data)."""
+        try:
+            return self.route(record, triggers)
+        except Exception as exc:  # any failure of one event stays with that event
+            log.warning(
+                "event %s in %s left for the next pass: %s", record.seq, record.event.namespace, type(exc).__name__
+            )
+            return None
+
+    def _listing(self, namespace: str) -> list[Trigger] | str | None:
+        """The namespace's triggers; the API server's words when it refused to list them for good
+        (EventRefused for its events); None when that may pass (its events wait a pass)."""
+        try:
+            return self._triggers(namespace)
+        except Exception as exc:  # one namespace's failure stays with it
+            refusal = self.kube.refusal(exc)
+            if refusal is None:
+                log.warning("FerrisTriggers of %s not listed, its events wait: %s", namespace, type(exc).__name__)
+            return refusal
 
     def route(self, record: EventRecord, triggers: Iterable[Trigger]) -> Routing:
         routing = Routing()
@@ -161,6 +200,11 @@ class EventRouter:
             run, created = self.kube.create_or_get(self.proof.stamp_run(manifest))
         except Refused as refused:
             raise Problem(reasons.INVALID_TRIGGER, f"the API server refused run {name}: {refused}") from None
+        except Exception as exc:
+            refusal = self.kube.refusal(exc)
+            if refusal is None:
+                raise  # may pass by itself: the event waits for the next pass
+            raise Problem(reasons.INVALID_TRIGGER, f"the API server refused run {name}: {refusal}") from None
         if created or (self.proof.made_run(run) and _is_this_events_run(run, manifest)):
             return name
         raise Problem(
@@ -175,6 +219,19 @@ def _is_this_events_run(run: dict[str, Any], manifest: dict[str, Any]) -> bool:
     wanted = manifest["metadata"]["annotations"]
     same_package: bool = (run.get("spec") or {}).get("packageRef") == manifest["spec"]["packageRef"]
     return same_package and annotations.get(model.ANNOTATION_EVENT) == wanted[model.ANNOTATION_EVENT]
+
+
+def _triggers_in(listing: list[Trigger] | str | None) -> list[Trigger]:
+    return listing if isinstance(listing, list) else []
+
+
+def _refused_namespace(refusal: str) -> dict[str, Any]:
+    """The outcome of an event whose namespace's triggers the operator may not read."""
+    message = (
+        f"the operator may not read the FerrisTriggers of this namespace ({refusal}): is it among the"
+        " chart's watchNamespaces? The event starts nothing"
+    )
+    return {"triggers": [], "runs": [], "refused": [{"reason": reasons.EVENT_REFUSED, "message": message}]}
 
 
 def _involved(trigger: Trigger) -> dict[str, Any]:

@@ -633,3 +633,11 @@ def test_an_events_wait_is_at_most_30_seconds(wait: str, ok: bool) -> None:
     else:
         with pytest.raises(QueryError, match="wait: "):
             wait_seconds(wait)
+
+
+def test_an_event_for_a_namespace_the_operator_does_not_watch_is_400_naming_why() -> None:
+    world = World()
+    world.api.more_routes = EventsApi(world.events, watched=("team-b",)).routes()  # type: ignore[arg-type]
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/events", ORDER, EDITOR)
+    assert status == 400 and "namespace team-a is not watched by the Ferris operator" in json.loads(text)["error"]
+    assert world.events.stored == []

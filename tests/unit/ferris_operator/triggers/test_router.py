@@ -23,6 +23,10 @@ def trigger(namespace: str, name: str, *packages: str, **spec: Any) -> dict[str,
     }
 
 
+class ForGood(Exception):
+    """What the fake API server refuses for good (a 403, a quota): Kube.refusal names it."""
+
+
 class Kube:
     def __init__(self, *triggers: dict[str, Any]) -> None:
         self.triggers = list(triggers)
@@ -30,11 +34,22 @@ class Kube:
         self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []
         self.events: list[tuple[str, str]] = []
         self.refuse = False
+        self.listing_fails: dict[str, Exception] = {}  # namespace -> what listing its triggers raises
+        self.create_fails: dict[str, Exception] = {}  # namespace -> what creating a run there raises
 
     def iter_triggers(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        for namespace in namespaces:
+            if namespace in self.listing_fails:
+                raise self.listing_fails[namespace]
         return [t for t in self.triggers if t["metadata"]["namespace"] in namespaces]
 
+    @staticmethod
+    def refusal(exc: BaseException) -> str | None:
+        return str(exc) if isinstance(exc, ForGood) else None
+
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        if obj["metadata"]["namespace"] in self.create_fails:
+            raise self.create_fails[obj["metadata"]["namespace"]]
         if self.refuse:
             raise Refused("spec.packageRef.name: Invalid value")
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
@@ -58,8 +73,8 @@ class Events:
         self.outcomes: dict[int, dict[str, Any]] = {}
         self.counted: dict[str, list[int]] = {}
 
-    def unrouted(self, limit: int = 100) -> list[EventRecord]:
-        return [r for r in self.records if r.seq not in self.outcomes][:limit]
+    def unrouted(self, limit: int = 100, after: int = 0) -> list[EventRecord]:
+        return [r for r in self.records if r.seq not in self.outcomes and r.seq > after][:limit]
 
     def routed(self, seq: int, outcome: dict[str, Any], counts: dict[str, tuple[int, int]]) -> bool:
         if seq in self.outcomes:
@@ -193,3 +208,35 @@ def test_a_chain_depth_annotation_is_read_defensively() -> None:
     assert model.chain_depth({"annotations": {model.ANNOTATION_CHAIN_DEPTH: "-1"}}) == 0
     assert model.chain_depth({"annotations": {model.ANNOTATION_CHAIN_DEPTH: "9" * 40}}) == 0
     assert model.chain_depth({}) == 0
+
+
+def test_one_namespaces_failures_never_hold_up_another_namespaces_events() -> None:
+    """A tenant with a quota of one FerrisRun and 101 events, a namespace the operator may not
+    read, and one whose API calls fail for a while: the other tenant's event is routed in the
+    same pass, each refusal is its event's outcome, and what may pass waits for the next pass."""
+    kube = Kube(trigger("quota", "t", "p"), trigger("away", "t", "p"), trigger("team", "orders", "bill"))
+    kube.create_fails["quota"] = ForGood("403: exceeded quota: one, requested: count/ferrisruns.ferris.io=1")
+    kube.listing_fails["unwatched"] = ForGood("403: ferrisruns is forbidden")
+    kube.listing_fails["away"] = ConnectionError("the API server restarts")
+    flood = [order("quota", event_id=f"q-{i}") for i in range(101)]
+    events = Events(*flood, order("unwatched"), order("away"), order("team"))
+    first = router(kube, events).route_pending()
+    seq = {r.event.namespace: r.seq for r in events.records}
+    assert [r["metadata"]["namespace"] for r in kube.runs.values()] == ["team"]
+    assert first == 103 and seq["away"] not in events.outcomes  # left for the next pass
+    quota = events.outcomes[1]["refused"][0]
+    assert quota["reason"] == reasons.INVALID_TRIGGER and "exceeded quota" in quota["message"]
+    refused = events.outcomes[seq["unwatched"]]["refused"][0]
+    assert refused["reason"] == reasons.EVENT_REFUSED and "watchNamespaces" in refused["message"]
+    del kube.listing_fails["away"]
+    assert router(kube, events).route_pending() == 1
+    assert {r["metadata"]["namespace"] for r in kube.runs.values()} == {"team", "away"}
+
+
+def test_an_event_whose_run_fails_for_a_while_waits_and_the_others_go_on() -> None:
+    kube = Kube(trigger("a", "t", "p"), trigger("b", "t", "p"))
+    kube.create_fails["a"] = TimeoutError("read timed out")
+    events = Events(order("a"), order("b"))
+    assert router(kube, events).route_pending() == 1 and 1 not in events.outcomes and 2 in events.outcomes
+    del kube.create_fails["a"]
+    assert router(kube, events).route_pending() == 1 and events.outcomes[1]["runs"]
