@@ -164,6 +164,11 @@ INVALID_PARAMS = _reason(
 FOREIGN_OBJECT = _reason(
     "ForeignObject", RUN, "an object under the run's child name carries no stamp of the operator's for this run"
 )
+RUN_BUDGET_EXCEEDED = _reason(
+    "RunBudgetExceeded",
+    RUN,
+    "events and retries made more runs in the namespace in the last minute than the chart's runBudgetPerMinute",
+)
 TRIGGER_NOT_PROVEN = _reason(
     "TriggerNotProven",
     RUN,

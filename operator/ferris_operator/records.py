@@ -68,6 +68,13 @@ class RetryRequest:
     start_after: datetime.datetime
     params: dict[str, Any]
     attempt: int | None = None  # an automatic retry (spec.retries): the attempt it makes; None: a script's
+    depth: int = 0  # the asking run's depth in a chain of runs that start each other
+
+    @property
+    def made_depth(self) -> int:
+        """The depth of the run made for it: an attempt of the same run keeps its place in the
+        chain; a run a script asked for (context.scheduler.retry) is the next link."""
+        return self.depth if self.attempt is not None else self.depth + 1
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,22 @@ def test_the_pinned_secrets_version_stays_until_the_next_attempt_has_started(
     vault.ingest("ns", "pkg", "pkg-uid", {"TOKEN": "v4"})
     with pytest.raises(VersionGone):
         vault.read("pkg-uid", 1)
+
+
+def test_a_retry_keeps_the_asking_runs_place_in_a_chain_and_runs_that_runs_make_are_counted(
+    pool: ConnectionPool,
+) -> None:
+    store = RunStore(pool)
+    start(store, "uid-1", "r", policy=POLICY, depth=3)
+    store.finish("uid-1", model.FAILED, "StepFailed", "")
+    [request] = store.pending_retries("uid-1")
+    assert (request.depth, request.made_depth) == (3, 3)  # an attempt: the same link of the chain
+    store.retry_made(request.id, "uid-2")
+    assert store.retry_depth("uid-2") == 3 and store.retry_depth("uid-nobody") is None
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    before = store.runs_made_since("ns", ("Event", "Retry"), since)
+    for i, trigger in enumerate(("Event", "Retry", "Manual", "Schedule")):
+        store.record_start(f"uid-m{i}", "ns", f"m{i}", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, trigger)
+    store.record_start("uid-elsewhere", "other", "m", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, "Event")
+    assert store.runs_made_since("ns", ("Event", "Retry"), since) == before + 2
+    assert store.runs_made_since("ns", ("Event", "Retry"), datetime.datetime.now(datetime.UTC)) == 0

@@ -51,6 +51,7 @@ class Retries:
         manifest["metadata"]["annotations"] = {
             model.ANNOTATION_RETRY_OF: request.run_uid,
             model.ANNOTATION_RETRY_STAMP: self.tokens.stamp(*_stamped(request)),
+            model.ANNOTATION_CHAIN_DEPTH: str(request.made_depth),  # a retry does not start a chain anew
         }
         run, created = self.kube.create_or_get(manifest)
         if not created and not self._is_requests_run(run, request):

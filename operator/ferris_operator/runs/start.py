@@ -48,6 +48,8 @@ class RunWaiting(Problem):
         self.delay = delay
 
 
+BUDGETED_TRIGGERS = (model.TRIGGER_EVENT, model.TRIGGER_RETRY)  # runs that runs make
+BUDGET_WINDOW = datetime.timedelta(minutes=1)
 MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
 
 
@@ -134,13 +136,14 @@ class Starter:
         try:
             if existing is None:
                 self._check_trigger(body)
-                self._check_chain_depth(meta)
+                self._check_chain_depth(meta, self._depth(body))
+                self._check_budget(body)
             self._check_package(ref, package, package_name, existing is not None)
             assert package is not None
             if existing is None:
                 self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
             with self._policy_held(ref, package, existing is None):
-                if self._create_children(ref, package, spec, existing, model.chain_depth(meta)):
+                if self._create_children(ref, package, spec, existing, self._depth(body)):
                     metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -161,8 +164,30 @@ class Starter:
                 " Create runs with spec.trigger Manual (or leave it out)",
             )
 
-    def _check_chain_depth(self, meta: dict[str, Any]) -> None:
-        depth, limit = model.chain_depth(meta), self.settings.max_chain_depth
+    def _depth(self, body: dict[str, Any]) -> int:
+        """The run's depth in a chain of runs that start each other: its annotation, and for a
+        retry at least what the operator gave it (an annotation edited down counts for nothing)."""
+        depth = model.chain_depth(body["metadata"])
+        if body["spec"].get("trigger") == model.TRIGGER_RETRY:
+            depth = max(depth, self.store.retry_depth(body["metadata"]["uid"]) or 0)
+        return depth
+
+    def _check_budget(self, body: dict[str, Any]) -> None:
+        """Runs that events and retries make in a namespace are bounded per minute."""
+        budget, trigger = self.settings.run_budget_per_minute, self.proof.proven_trigger(body)
+        if budget <= 0 or trigger not in BUDGETED_TRIGGERS:
+            return
+        namespace = body["metadata"]["namespace"]
+        made = self.store.runs_made_since(namespace, BUDGETED_TRIGGERS, model.utcnow() - BUDGET_WINDOW)
+        if made >= budget:
+            raise Problem(
+                reasons.RUN_BUDGET_EXCEEDED,
+                f"events and retries made {made} runs in namespace {namespace} in the last minute; the budget is"
+                f" {budget} (the chart's runBudgetPerMinute): look for a trigger or a retry that loops",
+            )
+
+    def _check_chain_depth(self, meta: dict[str, Any], depth: int) -> None:
+        limit = self.settings.max_chain_depth
         if depth > limit:
             raise Problem(
                 reasons.CHAIN_TOO_DEEP,

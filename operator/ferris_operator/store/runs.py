@@ -225,8 +225,9 @@ class RunStore:
     def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]:
         """Retry requests whose FerrisRun is not made yet: of one run, or of every run."""
         query: LiteralString = (
-            "SELECT id, run_uid, namespace, package_name, run_name, start_after, params, attempt FROM retries"
-            " WHERE made_at IS NULL AND (%s::text IS NULL OR run_uid = %s) ORDER BY created_at LIMIT 500"
+            "SELECT q.id, q.run_uid, q.namespace, q.package_name, q.run_name, q.start_after, q.params, q.attempt,"
+            " coalesce(r.depth, 0) FROM retries q LEFT JOIN runs r ON r.uid = q.run_uid"
+            " WHERE q.made_at IS NULL AND (%s::text IS NULL OR q.run_uid = %s) ORDER BY q.created_at LIMIT 500"
         )
         with self._pool.connection() as conn:
             rows = conn.execute(query, (run_uid, run_uid)).fetchall()
@@ -251,6 +252,27 @@ class RunStore:
                 (namespace, run_name),
             ).fetchone()
         return row is not None
+
+    def retry_depth(self, uid: str) -> int | None:
+        """The chain depth the operator gave the run it made for a retry request (None: no
+        request made it): the asking run's for an attempt, one more for a script's retry."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(r.depth, 0) + CASE WHEN q.attempt IS NULL THEN 1 ELSE 0 END"
+                " FROM retries q LEFT JOIN runs r ON r.uid = q.run_uid WHERE q.made_uid = %s LIMIT 1",
+                (uid,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def runs_made_since(self, namespace: str, triggers: tuple[str, ...], since: datetime.datetime) -> int:
+        """How many runs with these (proven) triggers were recorded in the namespace since
+        ``since`` (index runs_page_by_trigger)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM runs WHERE namespace = %s AND trigger = ANY(%s) AND created_at > %s",
+                (namespace, list(triggers), since),
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def attempt_of(self, uid: str) -> Attempt | None:
         """What the run inherits when it was made for an automatic retry; None otherwise."""

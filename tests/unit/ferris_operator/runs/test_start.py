@@ -324,8 +324,60 @@ def test_a_run_past_the_default_chain_depth_of_ten_is_refused_and_one_at_ten_is_
     def meta(depth: int) -> dict[str, Any]:
         return {"annotations": {model.ANNOTATION_CHAIN_DEPTH: str(depth), model.ANNOTATION_EVENT: "/shop e-1"}}
 
-    runs.starter._check_chain_depth(meta(10))
+    runs.starter._check_chain_depth(meta(10), 10)
     with pytest.raises(Problem) as caught:
-        runs.starter._check_chain_depth(meta(11))
+        runs.starter._check_chain_depth(meta(11), 11)
     assert caught.value.reason == "ChainTooDeep" and "run 11 of a chain" in caught.value.message
     assert "the limit is 10" in caught.value.message
+
+
+class BudgetStore(FakeStore):
+    def __init__(self, made: int, retry_depth: int | None = None) -> None:
+        super().__init__()
+        self.made, self.depth_of_retry = made, retry_depth
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def runs_made_since(self, namespace: str, triggers: tuple[str, ...], since: Any) -> int:
+        self.asked.append((namespace, triggers))
+        return self.made
+
+    def retry_depth(self, uid: str) -> int | None:
+        return self.depth_of_retry
+
+
+def event_run(trigger: str = "Event") -> dict[str, Any]:
+    from tests.unit.ferris_operator.fakes import PROOF
+
+    body = {
+        "metadata": {"namespace": "a", "name": "orders-0123456789ab", "uid": "u-ev", "annotations": {}},
+        "spec": {"packageRef": {"name": "bill"}, "trigger": trigger},
+    }
+    return PROOF.stamp_run(body) if trigger == "Event" else body
+
+
+def test_runs_made_by_events_and_retries_past_the_namespaces_budget_fail_naming_it() -> None:
+    runs = service(FakeKube(), BudgetStore(made=300))
+    assert runs.settings.run_budget_per_minute == 300
+    with pytest.raises(Problem) as caught:
+        runs.starter._check_budget(event_run())
+    assert caught.value.reason == "RunBudgetExceeded" and "made 300 runs in namespace a" in caught.value.message
+    assert "runBudgetPerMinute" in caught.value.message
+    with pytest.raises(Problem):
+        runs.starter._check_budget(event_run("Retry"))
+    store = BudgetStore(made=299)
+    service(FakeKube(), store).starter._check_budget(event_run())
+    assert store.asked == [("a", ("Event", "Retry"))]
+    manual = BudgetStore(made=10_000)
+    service(FakeKube(), manual).starter._check_budget(event_run("Manual"))  # a person's runs are not budgeted
+    assert manual.asked == []
+
+
+def test_a_retrys_depth_is_at_least_what_the_operator_gave_it() -> None:
+    from ferris_operator import model
+
+    body = event_run("Retry")
+    body["metadata"]["annotations"] = {model.ANNOTATION_CHAIN_DEPTH: "0"}  # edited down after it was made
+    assert service(FakeKube(), BudgetStore(0, retry_depth=7)).starter._depth(body) == 7
+    assert service(FakeKube(), BudgetStore(0, retry_depth=None)).starter._depth(body) == 0
+    body["metadata"]["annotations"] = {model.ANNOTATION_CHAIN_DEPTH: "9"}
+    assert service(FakeKube(), BudgetStore(0, retry_depth=7)).starter._depth(body) == 9
