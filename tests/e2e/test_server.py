@@ -113,7 +113,9 @@ class World:
             Caller("the cluster admin by client certificate", 3, cert=admin),
         ]
 
-    def call(self, caller: Caller, method: str, path: str, body: Any = None) -> tuple[int, str]:
+    def call(
+        self, caller: Caller, method: str, path: str, body: Any = None, extra: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         stack = self.ferris.stack
         context = ssl.create_default_context(cafile=str(stack.server_tls_dir / "ca.crt"))
         if caller.cert:
@@ -121,6 +123,9 @@ class World:
         headers = (
             {"Content-Type": "application/cloudevents+json"} if method == "POST" and path.endswith("/events") else {}
         )
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")  # as the CLI and the console send it
+        headers |= extra or {}
         if caller.token:
             headers["Authorization"] = f"Bearer {caller.token}"
         # The server refuses an address after a burst of failed authentications (ratelimit.py):
@@ -289,3 +294,19 @@ def test_uploaded_secrets_reach_the_next_run_and_no_kubernetes_object(world: Wor
         editor, "PUT", world.path("{packages}/hello/secrets"), {"TOKEN": "x" * 10}
     )  # a package with its own source refuses
     assert status == 409 and "spec.secretsFrom" in text
+
+
+def test_a_cross_site_request_of_a_browser_holding_a_client_certificate_starts_nothing(world: World) -> None:
+    """A page on another site can make a browser send a plain form or a text/plain fetch, with
+    the cluster client certificate the browser holds; neither may start a run."""
+    admin = world.callers[-1]
+    assert admin.cert is not None
+    runs = world.path("{runs}")
+    before = len(world.ferris.read(world.team_a, "ferrisrun")["items"])
+    text_plain = {"Content-Type": "text/plain"}
+    status, text = world.call(admin, "POST", runs, {"package": "hello"}, text_plain)
+    assert status == 415 and "send the body as JSON" in text
+    foreign = {"Origin": "https://evil.example"}
+    status, text = world.call(admin, "POST", runs, {"package": "hello"}, foreign)
+    assert status == 403 and "not from https://evil.example" in text
+    assert len(world.ferris.read(world.team_a, "ferrisrun")["items"]) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from ferris_operator.server.identity import (
     impersonation,
     user_from_certificate,
 )
+from ferris_operator.server.origins import cross_site_refusal
 from ferris_operator.server.queries import QueryError
 from ferris_operator.store.db import DATABASE_ERRORS
 
@@ -92,7 +94,10 @@ class ServerApi:
         limiter: FailureLimiter | None = None,
         vault: VaultPort | None = None,
         more_routes: Sequence[Route] = (),
+        public_url: str = "",
     ) -> None:
+        parts = urllib.parse.urlsplit(public_url)
+        self.public_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
         self.more_routes = tuple(more_routes)  # other rooms' routes (events), behind the same guard
         self.vault = vault  # None: no master key here, no secrets upload
         self.kube = kube
@@ -151,6 +156,10 @@ class ServerApi:
     # ---- the one authorization point -----------------------------------------------------------
     def _guard(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def guarded(request: web.Request) -> web.StreamResponse:
+            crossing = cross_site_refusal(request.method, request.headers, self._own_origins(request))
+            if crossing is not None:
+                metrics.SERVER_REFUSED.labels("cross-site").inc()
+                return _error(*crossing)
             source = request.remote or "unknown"
             if self.limiter.blocked(source):
                 return _error(429, "too many failed requests from this address; slow down")
@@ -190,6 +199,10 @@ class ServerApi:
                 return _error(503, "key provider unavailable; retry later")
 
         return guarded
+
+    def _own_origins(self, request: web.Request) -> tuple[str, ...]:
+        """The origins the console is served from: the public URL, and the host asked for."""
+        return tuple(o for o in (self.public_origin, f"https://{request.host}") if o)
 
     def _impersonation_refused(self, caller: User, asked: Impersonation) -> str | None:
         """Why ``caller`` may not act as ``asked`` (None: it may), from the cluster's RBAC."""

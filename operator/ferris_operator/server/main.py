@@ -85,6 +85,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
             *EventsApi(EventStore(pool), settings.watch_namespaces).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),
         ],
+        public_url=settings.server_public_url,
     )
     app = server.app()
     EventSourceApi(kube, vault, EventStore(pool)).add_to(app)

@@ -209,6 +209,8 @@ class World:
                 sent |= headers or {}
                 if method == "POST" and path.endswith("/events"):
                     sent["Content-Type"] = "application/cloudevents+json"
+                elif body is not None:
+                    sent.setdefault("Content-Type", "application/json")  # as the CLI and the console send it
                 data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
                 response = await client.request(method, path, data=data, headers=sent)
                 return response.status, await response.text()
@@ -641,3 +643,29 @@ def test_an_event_for_a_namespace_the_operator_does_not_watch_is_400_naming_why(
     status, text = world.call("POST", "/api/v1/namespaces/team-a/events", ORDER, EDITOR)
     assert status == 400 and "namespace team-a is not watched by the Ferris operator" in json.loads(text)["error"]
     assert world.events.stored == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "named"),
+    [
+        ({"Content-Type": "text/plain"}, 415, "send the body as JSON"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "not application/x-www-form-urlencoded"),
+        ({"Content-Type": "application/json", "Origin": "https://evil.example"}, 403, "not from https://evil.example"),
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403, "Sec-Fetch-Site: cross-site"),
+    ],
+)
+def test_a_state_changing_request_from_another_site_or_without_json_is_refused(
+    headers: dict[str, str], status: int, named: str
+) -> None:
+    """A browser holding a cluster client certificate would send it along with a plain form or
+    a text/plain fetch from any site: such a request must start nothing."""
+    world = World()
+    got, text = world.call("POST", RUNS, {"package": "nightly"}, EDITOR, headers=headers)
+    assert got == status and named in json.loads(text)["error"]
+    assert world.kube.created == []
+
+
+def test_the_consoles_own_origin_and_a_cli_without_one_may_change_things() -> None:
+    world = World()
+    for headers in ({}, {"Sec-Fetch-Site": "same-origin"}):
+        assert world.call("POST", RUNS, {"package": "nightly"}, EDITOR, headers=headers)[0] == 201
