@@ -170,6 +170,16 @@ def test_a_viewer_reads_its_namespace_and_is_refused_the_rest_with_every_kind_of
     ok(world.ferris_as(config, "events", *ns))
     ok(world.ferris_as(config, "secret-writes", *ns))
     ok(world.ferris_as(config, "schedules", *ns))  # through the API server, as the same user
+    sealed = subprocess.run(
+        [FERRIS, "seal", "-n", world.namespace, "--package", "hello"],
+        env=world.env(config),
+        input=json.dumps({"K": "v"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok(sealed).startswith("ferris-sealed:"), sealed.stdout[:40]
     refused(
         world.ferris_as(config, "runs", "-n", world.other),
         "403",
