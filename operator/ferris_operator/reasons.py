@@ -169,6 +169,9 @@ RUN_BUDGET_EXCEEDED = _reason(
     RUN,
     "events and retries made more runs in the namespace in the last minute than the chart's runBudgetPerMinute",
 )
+SECRETS_UPLOADED = _reason(
+    "SecretsUploaded", EVENT, "a user uploaded the package's secrets through the server (who, how many, version)"
+)
 TRIGGER_NOT_PROVEN = _reason(
     "TriggerNotProven",
     RUN,

@@ -281,6 +281,10 @@ def test_uploaded_secrets_reach_the_next_run_and_no_kubernetes_object(world: Wor
     assert_clean("the answer to an upload", text, [world.canary])
     package = world.ferris.get(world.team_a, "ferrispackage", "uploadable")
     assert package["status"]["secrets"]["source"] == "upload" and package["status"]["secrets"]["names"] == ["TOKEN"]
+    editor_name = f"system:serviceaccount:{world.team_a}:editor"
+    assert package["status"]["secrets"]["uploadedBy"] == editor_name
+    said = [e["message"] for e in world.ferris.events(world.team_a, "uploadable") if e["reason"] == "SecretsUploaded"]
+    assert said and said[-1].startswith(f"user {editor_name!r} uploaded 1 secrets"), said
     run = world.ferris.create_run(world.team_a, "uploadable")
     assert world.ferris.wait_run(world.team_a, run)["status"]["phase"] == "Succeeded"
     status, text = world.call(editor, "GET", world.path(f"{{runs}}/{run}/steps/0/log"))

@@ -1,16 +1,19 @@
 """Secrets upload: a secrets.json from a person goes into the vault, encrypted, and nowhere else
-(no Kubernetes object, no log line); the package's status gets names, count and version. Only
+(no Kubernetes object, no value in a log line); the package's status gets names, count, version
+and who uploaded them, an Event on the package and a log line say who did it and when. Only
 for packages that declare no source of their own: a secretsFrom or sealedSecrets would replace
 an upload at its next reconcile, silently."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ferris_operator import model, secrets_json
+from ferris_operator import model, reasons, secrets_json
 from ferris_operator.ports import KubePort, User, VaultPort
 
 SOURCE = "upload"
+log = logging.getLogger("ferris.server")
 
 
 class UploadRefused(Exception):
@@ -47,5 +50,9 @@ def upload(kube: KubePort, vault: VaultPort, namespace: str, name: str, raw: byt
     version = vault.ingest(namespace, name, found["metadata"]["uid"], values)
     summary = secrets_json.secrets_summary(values, version, SOURCE, f"version:{version}", model.utcnow())
     warnings = secrets_json.short_secret_warnings(values) if spec.get("maskSecretsInOutput", True) else []
+    summary["uploadedBy"] = user.name
     kube.patch_status(model.PACKAGES, namespace, name, {"secrets": summary, "warnings": warnings})
+    said = f"user {user.name!r} uploaded {len(values)} secrets (version {version}) through the Ferris server"
+    kube.event(found, "FerrisPackage", reasons.SECRETS_UPLOADED, said, "Normal")
+    log.info("FerrisPackage %s/%s: %s", namespace, name, said)
     return {"names": summary["names"], "count": summary["count"], "version": version, "uploadedBy": user.name}

@@ -125,6 +125,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.created: list[tuple[str, dict[str, Any]]] = []
         self.patched: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str, str]] = []
 
     def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self.created.append((namespace, body))
@@ -138,6 +139,11 @@ class FakeKube:
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.patched.append((name, status))
+
+    def event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+    ) -> None:
+        self.events.append((reason, message, event_type))
 
 
 class FakeVault:
@@ -461,6 +467,10 @@ def test_an_upload_goes_into_the_vault_and_answers_names_only() -> None:
     )
     assert_no_canary("the package's status and the answer", [patched, text], ["s3cr3t-value"])
     assert patched["warnings"] == ["secret B is shorter than 4 characters and is not masked in output"]
+    assert patched["secrets"]["uploadedBy"] == "editor" and patched["secrets"]["updatedAt"]
+    assert world.kube.events == [
+        ("SecretsUploaded", "user 'editor' uploaded 2 secrets (version 7) through the Ferris server", "Normal")
+    ]
 
 
 @pytest.mark.parametrize(
