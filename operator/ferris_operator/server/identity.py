@@ -46,6 +46,14 @@ class TokenCache:
         self.size = size
         self._entries: OrderedDict[str, tuple[float, User | None]] = OrderedDict()
 
+    def known(self, token: str, now: float | None = None) -> tuple[bool, User | None]:
+        """(True, the answer) when the cluster was asked about ``token`` within the cache's time."""
+        moment = time.monotonic() if now is None else now
+        found = self._entries.get(hashlib.sha256(token.encode()).hexdigest())
+        if found is not None and moment - found[0] < self.seconds:
+            return True, found[1]
+        return False, None
+
     def user(self, token: str, now: float | None = None) -> User | None:
         moment = time.monotonic() if now is None else now
         key = hashlib.sha256(token.encode()).hexdigest()

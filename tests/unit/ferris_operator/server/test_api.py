@@ -679,3 +679,16 @@ def test_the_consoles_own_origin_and_a_cli_without_one_may_change_things() -> No
     world = World()
     for headers in ({}, {"Sec-Fetch-Site": "same-origin"}):
         assert world.call("POST", RUNS, {"package": "nightly"}, EDITOR, headers=headers)[0] == 201
+
+
+def test_a_flood_of_made_up_tokens_gets_429_and_never_locks_out_a_known_user_behind_the_same_address() -> None:
+    """Behind the chart's Ingress every request comes from one address: 25 made-up tokens used
+    to make a valid token's request 429. Authentication comes first now; only reviews of tokens
+    not seen lately are bounded, all together."""
+    world = World()
+    assert world.call("GET", RUNS, token=VIEWER)[0] == 200  # the viewer's token, reviewed once
+    answers = [world.call("GET", RUNS, token=f"made-up-{i}")[0] for i in range(25)]
+    assert answers[:20] == [401] * 20 and set(answers[20:]) == {429}
+    assert world.reviews.token_reviews <= 1 + 20 + 1  # the burst, and at most a refill, reviewed
+    assert world.call("GET", RUNS, token=VIEWER)[0] == 200  # a known token: never limited
+    assert world.call("GET", RUNS, token="made-up-0")[0] == 401  # a token refused lately: no new review
