@@ -64,7 +64,8 @@ class RunnerApiClient:
                 if exc.code in answers:
                     return {"status": exc.code, "text": _error_text(exc)}
                 if exc.code in (401, 403, 400, 404):
-                    raise RunnerApiError(f"runner API refused {method} {path}: HTTP {exc.code}") from None
+                    why = f": {_error_text(exc)}" if exc.code == 400 else ""  # a 400 names the field and the fix
+                    raise RunnerApiError(f"runner API refused {method} {path}: HTTP {exc.code}{why}") from None
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = str(getattr(exc, "reason", exc))
