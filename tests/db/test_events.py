@@ -96,3 +96,20 @@ def test_pages_go_newest_first_and_retention_removes_only_routed_events(pool: Co
     events.expire(later)
     left = [r.seq for r in events.page(namespace, None, 10)[0]]
     assert seqs[0] not in left and set(seqs[1:]) <= set(left)  # unrouted ones are never dropped
+
+
+def test_a_webhooks_plain_json_event_is_stored_once_per_source_and_body_whatever_its_headers(
+    pool: ConnectionPool,
+) -> None:
+    """Its type and id come from unsigned headers: a replay that changes them is the same event."""
+    events = EventStore(pool)
+    source = "/eventsources/hook-" + uuid.uuid4().hex[:6]
+    first = Event("d-1", "com.github.push", source, "team", None, {"ref": "main", "after": "abc"})
+    seq, duplicate = events.put_once_per_body(first, "source/hook")
+    assert not duplicate
+    replayed = Event("d-2", "com.github.release", source, "team", None, {"ref": "main", "after": "abc"})
+    assert events.put_once_per_body(replayed, "source/hook") == (seq, True)
+    other = Event("d-3", "com.github.push", source, "team", None, {"ref": "main", "after": "def"})
+    assert events.put_once_per_body(other, "source/hook")[1] is False
+    elsewhere = Event("d-1", "com.github.push", source, "other-team", None, {"ref": "main", "after": "abc"})
+    assert events.put_once_per_body(elsewhere, "source/hook")[1] is False

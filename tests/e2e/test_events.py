@@ -253,7 +253,16 @@ def test_a_webhook_signed_with_the_event_sources_key_starts_a_run_and_a_bad_sign
     assert finished["spec"]["params"] == {"branch": "refs/heads/main", "origin_event_type": "com.github.push"}
     again, answer = post_signed(ferris, path, body, {**headers, "X-Hub-Signature-256": sign(key, body)})
     assert again == 200 and answer["duplicate"] is True and answer["runs"] == [run]
+    # The captured delivery replayed with headers the signature does not cover: the same event.
+    replay = {**headers, "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": sign(key, body)}
+    status, answer = post_signed(ferris, path, body, replay)
+    assert status == 200 and answer["duplicate"] is True and answer["runs"] == [run], answer
+    # ...or as a CloudEvent in binary mode, whose ce- headers are not signed either: refused.
+    binary = {**replay, "ce-specversion": "1.0", "ce-id": "x-3", "ce-type": "com.github.push", "ce-source": "/gh"}
+    status, answer = post_signed(ferris, path, body, binary)
+    assert status == 400 and "binary mode" in answer["error"]
     assert stored_events(ferris, ns) == 1
+    assert len(event_runs(ferris, ns, "deploy")) == 1
 
 
 def test_the_events_example_chains_extract_into_load(ferris: Ferris) -> None:

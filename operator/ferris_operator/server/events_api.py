@@ -95,10 +95,14 @@ class EventsApi:
         return web.json_response(views.event(record, with_data=True))
 
 
-async def store_and_answer(events: EventStorePort, event: Event, sent_by: str, wait: float) -> web.Response:
-    """Store the event (once), wait up to ``wait`` seconds for the operator to route it, and
-    answer what it started: 200 once routed, else 202 with where to ask again."""
-    seq, duplicate = await asyncio.to_thread(events.put, event, sent_by)
+async def store_and_answer(
+    events: EventStorePort, event: Event, sent_by: str, wait: float, once_per_body: bool = False
+) -> web.Response:
+    """Store the event (once; ``once_per_body``: once per source and data), wait up to ``wait``
+    seconds for the operator to route it, and answer what it started: 200 once routed, else 202
+    with where to ask again."""
+    put = events.put_once_per_body if once_per_body else events.put
+    seq, duplicate = await asyncio.to_thread(put, event, sent_by)
     record = await _routed(events, event.namespace, seq, wait)
     answer = {**views.event(record, with_data=False), "duplicate": duplicate}
     if record.routed_at is None:

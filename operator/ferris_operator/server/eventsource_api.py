@@ -15,7 +15,7 @@ import logging
 
 from aiohttp import web
 
-from ferris_operator import metrics
+from ferris_operator import metrics, model
 from ferris_operator.ports import EventStorePort, KubePort, VaultPort
 from ferris_operator.ratelimit import FailureLimiter
 from ferris_operator.records import Event
@@ -64,9 +64,11 @@ class EventSourceApi:
                 self.limiter.failed(sender)
                 metrics.SERVER_REFUSED.labels("bad-signature").inc()
                 return _error(401, REFUSED)
-            incoming = signatures.incoming(spec, request.headers.get("Content-Type", ""), request.headers, body)
+            content_type = request.headers.get("Content-Type", "")
+            incoming = signatures.incoming(spec, content_type, request.headers, body, model.utcnow())
             event = Event(incoming.id, incoming.type, incoming.source, namespace, incoming.subject, incoming.data)
-            return await store_and_answer(self.events, event, f"source/{name}", wait)
+            plain = content_type.split(";", 1)[0].strip().lower() != cloudevents.STRUCTURED
+            return await store_and_answer(self.events, event, f"source/{name}", wait, once_per_body=plain)
         except (QueryError, EventError) as exc:
             return _error(400, str(exc))
         except DATABASE_ERRORS:

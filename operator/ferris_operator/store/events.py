@@ -89,6 +89,20 @@ class EventStore:
         with self._pool.connection() as conn, conn.transaction():
             return insert(conn, event, sent_by)
 
+    def put_once_per_body(self, event: Event, sent_by: str) -> tuple[int, bool]:
+        """A webhook's plain JSON event: stored unless its source sent the same data before. Its
+        type and id come from headers the signature does not cover, so a replay with other
+        headers must still be the same event. (seq, whether it was a duplicate)"""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{event.namespace} {event.source}",))
+            found = conn.execute(
+                "SELECT seq FROM events WHERE namespace = %s AND source = %s AND data = %s ORDER BY seq LIMIT 1",
+                (event.namespace, event.source, Jsonb(event.data)),
+            ).fetchone()
+            if found is not None:
+                return int(found[0]), True
+            return insert(conn, event, sent_by)
+
     def get(self, namespace: str, seq: int) -> EventRecord | None:
         with self._pool.connection() as conn:
             row = conn.execute(

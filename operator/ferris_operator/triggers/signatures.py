@@ -1,12 +1,23 @@
 """Events from senders without a Kubernetes identity (webhooks), through a FerrisEventSource:
 the HMAC signature over the body checked in constant time, then the event read, as a
-CloudEvent (structured or binary mode) or as plain JSON whose type, id and source the event
-source's spec gives. Pure."""
+CloudEvent in structured mode or as plain JSON whose type, id and source the event source's
+spec gives. Pure.
+
+The signature covers the body only, so nothing that decides what an event is may come from
+elsewhere: a captured delivery replayed with new ``ce-id``, ``ce-type`` and ``ce-source``
+headers started a run each time. So: a CloudEvent must be in structured mode (its attributes
+in the signed body; binary mode is refused), must carry a signed ``time`` no further than the
+source's ``maxAgeSeconds`` (300 by default) from now, and may not name another event source
+(``/eventsources/...``) as its source. A plain JSON body takes its type and id from headers
+the signature does not cover: such an event is stored once per source and body (the store
+checks), so a replay with other headers is the same event."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +39,7 @@ class SourceSpec:
     event_type: str | None = None
     type_header: str | None = None
     id_header: str | None = None
+    max_age: int = 300  # seconds a structured event's signed time may be from now
 
 
 def source_spec(name: str, spec: dict[str, Any]) -> SourceSpec:
@@ -40,7 +52,28 @@ def source_spec(name: str, spec: dict[str, Any]) -> SourceSpec:
         spec.get("eventType"),
         spec.get("typeHeader"),
         spec.get("idHeader"),
+        int(spec.get("maxAgeSeconds") or SourceSpec.max_age),
     )
+
+
+def _check_time(value: Any, now: datetime.datetime, max_age: int) -> None:
+    """A structured event's ``time`` (signed, in the body) must be within ``max_age`` seconds."""
+    if not isinstance(value, str):
+        raise EventError(
+            "time: required through an event source (RFC 3339, e.g. 2026-12-07T10:00:00Z): a signed time"
+            " is what keeps a captured delivery from being replayed later"
+        )
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise EventError(f"time: {value[:64]!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise EventError("time: give a time zone (Z or an offset)")
+    if abs((now - moment).total_seconds()) > max_age:
+        raise EventError(
+            f"time: {value[:64]} is more than {max_age} s from the server's time (the source's maxAgeSeconds):"
+            " send the event when it happens, with its own time, and check the sender's clock"
+        )
 
 
 def sign(key: bytes, body: bytes, algorithm: str = "sha256", prefix: str = "sha256=") -> str:
@@ -55,11 +88,23 @@ def verify(key: bytes, body: bytes, given: str | None, spec: SourceSpec) -> bool
     return hmac.compare_digest(expected.encode(), given.strip().encode())
 
 
-def incoming(spec: SourceSpec, content_type: str, headers: Mapping[str, str], body: bytes) -> Incoming:
+def incoming(
+    spec: SourceSpec, content_type: str, headers: Mapping[str, str], body: bytes, now: datetime.datetime
+) -> Incoming:
     """The event of a signed request."""
     media = content_type.split(";", 1)[0].strip().lower()
-    if media == cloudevents.STRUCTURED or any(name.lower() == "ce-specversion" for name in headers):
-        return cloudevents.parse(content_type, headers, body)
+    if any(name.lower().startswith("ce-") for name in headers):
+        raise EventError(
+            "binary mode (ce- headers) is refused through an event source: the signature covers the body only;"
+            f" send the whole event as the body (Content-Type {cloudevents.STRUCTURED})"
+        )
+    if media == cloudevents.STRUCTURED:
+        event = cloudevents.parse(content_type, headers, body)
+        _check_time(json.loads(body).get("time"), now, spec.max_age)
+        own = f"/eventsources/{spec.name}"
+        if event.source.startswith("/eventsources/") and event.source != own:
+            raise EventError(f"source: {event.source} is another event source's; this one's is {own}")
+        return event
     if not spec.event_type:
         raise EventError("this event source takes CloudEvents only (it has no spec.eventType for plain JSON bodies)")
     lowered = {name.lower(): value for name, value in headers.items()}
