@@ -227,26 +227,34 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
         with pytest.raises(urllib.error.HTTPError) as stranger:
             urllib.request.urlopen(origin + "/api/v1/self", timeout=10)
         assert stranger.value.code == 401
-        jar = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        jar.open(url, timeout=10)  # the one-off URL: a cookie for this browser only
-        me = json.loads(jar.open(origin + "/api/v1/self", timeout=10).read())
-        assert me["name"] == "ferris-admin"
-        forged = urllib.request.Request(
-            f"{origin}/api/v1/namespaces/{world.namespace}/runs",
-            data=json.dumps({"package": "formed"}).encode(),
-            headers={"Content-Type": "application/json", "Origin": "https://evil.example"},
-            method="POST",
-        )
-        with pytest.raises(urllib.error.HTTPError) as cross_site:
-            jar.open(forged, timeout=10)
-        assert cross_site.value.code == 403
-
-        browser.get(url)
+        browser.get(url)  # the one-off URL: a cookie for this browser only
         wait = waiting(browser, 30)
         wait.until(lambda d: d.find_element(By.ID, "user").text == "ferris-admin")
         browser.get(f"{origin}/#/ns/{world.namespace}")
         row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
         assert row.find_element(By.CLASS_NAME, "secret-names").text == "TOKEN"
+        with pytest.raises(urllib.error.HTTPError) as second:  # another browser with the same link
+            urllib.request.urlopen(url, timeout=10)
+        assert second.value.code == 401 and b"used already" in second.value.read()
+        cookie = browser.get_cookie("ferris-console")
+        assert cookie is not None and cookie["value"] not in url and cookie["httpOnly"]
+        session = {"Cookie": f"ferris-console={cookie['value']}"}
+        me = json.loads(urllib.request.urlopen(urllib.request.Request(origin + "/api/v1/self", headers=session)).read())
+        assert me["name"] == "ferris-admin"
+        port = origin.rsplit(":", 1)[1]
+        rebound = urllib.request.Request(origin + "/api/v1/self", headers={**session, "Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError) as rebinding:  # a DNS-rebinding page names its own host
+            urllib.request.urlopen(rebound, timeout=10)
+        assert rebinding.value.code == 421
+        forged = urllib.request.Request(
+            f"{origin}/api/v1/namespaces/{world.namespace}/runs",
+            data=json.dumps({"package": "formed"}).encode(),
+            headers={**session, "Content-Type": "application/json", "Origin": "https://evil.example"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as cross_site:
+            urllib.request.urlopen(forged, timeout=10)
+        assert cross_site.value.code == 403
         keep(browser, "ferris-console-packages")
     finally:
         os.killpg(console.pid, signal.SIGTERM)

@@ -139,3 +139,14 @@ def test_a_token_files_newline_never_reaches_a_header_however_many_requests(tmp_
     kube = load(str(kubeconfig(tmp_path / "config", {"sa": {"tokenFile": str(tmp_path / "token")}})))
     for _ in range(3):  # what the client library sends on each request of a long command
         assert kube.configuration.get_api_key_with_prefix("BearerToken") == "Bearer from-a-file"
+
+
+def test_the_console_opens_the_browser_on_a_private_page_not_the_code_in_its_arguments(tmp_path: Path) -> None:
+    import stat
+
+    from ferris_operator.console_proxy import redirect_file
+
+    url = "http://127.0.0.1:4000/?session=s3cr3t&x=<y>"
+    page = redirect_file(tmp_path, url)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    assert 'content="0;url=http://127.0.0.1:4000/?session=s3cr3t&amp;x=&lt;y&gt;"' in page.read_text()
