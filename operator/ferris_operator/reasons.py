@@ -179,6 +179,9 @@ TRIGGER_NOT_PROVEN = _reason(
 )
 RUN_KEY_INVALID = _reason("RunKeyInvalid", RUN, "the run's key Secret was changed; the run cannot start safely")
 JOB_REJECTED = _reason("JobRejected", RUN, "the API server refused the run's Job")
+BUNDLE_TOO_LARGE = _reason(
+    "BundleTooLarge", RUN, "the run's secrets and scripts do not fit one ConfigMap; the message names what filled it"
+)
 BUNDLE_MISSING = _reason("BundleMissing", RUN, "the run's sealed bundle was deleted before the runner read it")
 CHAIN_TOO_DEEP = _reason(
     "ChainTooDeep",

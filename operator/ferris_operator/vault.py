@@ -8,6 +8,7 @@ transaction with the package row locked, so re-ingestion replaces the set atomic
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -55,6 +56,7 @@ KEY_COLUMNS = "wrapped_dek, kek_provider, kek_id, kek_annotations"
 
 MAX_STATE_KEYS = 64
 MAX_SCOPE_SECRETS = 256
+MAX_SCOPE_BYTES = 128 * 1024  # the values of one scope, as JSON: every reader's bundle carries them
 MAX_STATE_BYTES = 1024 * 1024  # ciphertext, per package
 
 
@@ -213,6 +215,12 @@ class Vault:
             values[name] = (value, run["uid"])
             if len(values) > MAX_SCOPE_SECRETS:
                 raise ScopeFull(f"{scope} holds at most {MAX_SCOPE_SECRETS} secrets; remove some from its source")
+            size = len(json.dumps({key: plain for key, (plain, _) in values.items()}, separators=(",", ":")))
+            if size > MAX_SCOPE_BYTES:
+                raise ScopeFull(
+                    f"{scope} would hold {size} bytes of secrets, over its budget of {MAX_SCOPE_BYTES} bytes"
+                    " (every reader's run carries them all); write less, or remove some from its source"
+                )
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO secrets (package_uid, name, version, ciphertext, written_by)"

@@ -22,7 +22,7 @@ from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import MAX_SCOPE_SECRETS, Vault
+from ferris_operator.vault import MAX_SCOPE_BYTES, MAX_SCOPE_SECRETS, Vault
 from tests.canaries import assert_no_canary
 
 CANARY = "scope-c4n4ry-Zq9x7"
@@ -285,3 +285,21 @@ def test_a_platform_write_goes_to_the_first_platform_scope_by_name_whatever_the_
     assert answer.status == 200 and f"aa-{suffix}" in answer.text, answer.text
     scoped = world.reader.for_run(world.ns, {})
     assert scoped.platform["X"] == f"aa-{suffix}" and scoped.sources["X"] == f"platform/aa-{suffix}"
+
+
+def test_a_scope_has_a_byte_budget_and_a_write_past_it_is_413_naming_it(world: World) -> None:
+    """24 writes of 60 KB into a platform scope made every reader's bundle too large to make."""
+    world.platform({}, {"namespaces": [world.ns]}, writers=[{"namespace": world.ns, "package": "w"}])
+    assert world.writer.write(world.run("w"), "A", "x" * 100_000, "platform").status == 200
+    refused = world.writer.write(world.run("w"), "B", "y" * 40_000, "platform")
+    assert refused.status == 413 and f"over its budget of {MAX_SCOPE_BYTES} bytes" in refused.text
+    assert world.writer.write(world.run("w"), "A", "small", "platform").status == 200  # shrinking is fine
+
+
+def test_a_writer_that_lists_names_writes_those_only(world: World) -> None:
+    writers = [{"namespace": world.ns, "package": "w", "names": ["W_TOKEN"]}]
+    world.platform({"PLATFORM_KEY": "the platform team's"}, {"namespaces": [world.ns]}, writers=writers)
+    assert world.writer.write(world.run("w"), "W_TOKEN", "abcdef", "platform").status == 200
+    refused = world.writer.write(world.run("w"), "PLATFORM_KEY", "overwritten", "platform")
+    assert refused.status == 403 and "lists the names it may write" in refused.text
+    assert world.reader.for_run(world.ns, {}).platform["PLATFORM_KEY"] == "the platform team's"

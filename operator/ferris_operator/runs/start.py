@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -72,6 +73,29 @@ def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
         if cond.get("type") == "Ready":
             return dict(cond)
     return None
+
+
+MAX_BUNDLE_BYTES = 1_000_000  # a ConfigMap holds 1 MiB, its metadata included
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _check_bundle_size(bundle: dict[str, Any], secrets: dict[str, Any], scopes: dict[str, dict[str, Any]]) -> None:
+    """A bundle that no ConfigMap can hold fails the run, naming what filled it, instead of a
+    create the API server refuses at every retry."""
+    size = sum(len(v) for v in (bundle.get("data") or {}).values())
+    size += sum(len(v) for v in (bundle.get("binaryData") or {}).values())
+    if size <= MAX_BUNDLE_BYTES:
+        return
+    parts = [f"the package's secrets {_json_size(secrets)}"] + [f"{k} {_json_size(v)}" for k, v in scopes.items()]
+    raise Problem(
+        reasons.BUNDLE_TOO_LARGE,
+        f"the run's sealed bundle and scripts would be {size} bytes, over the {MAX_BUNDLE_BYTES} a ConfigMap holds"
+        f" (bytes of JSON: {', '.join(parts)}; the sealed copy is about 4/3 of that): make the package's or a"
+        " scope's secrets smaller, then create a new FerrisRun",
+    )
 
 
 def run_params(package_spec: dict[str, Any], run_spec: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +365,7 @@ class Starter:
             "ConfigMap",
             ref.uid,
         )
+        _check_bundle_size(bundle, stored.values, scoped.bundle())
         if current is not None:
             self.kube.replace_configmap(bundle, current["metadata"]["uid"])
         else:

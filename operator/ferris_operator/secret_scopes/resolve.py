@@ -46,20 +46,29 @@ def reads(scope: Scope, namespace: str, labels: Callable[[], Mapping[str, str]])
     return selector is not None and selector_matches(selector, labels())
 
 
-def writes(scope: Scope, namespace: str, package: str) -> bool:
-    """Whether runs of ``package`` in ``namespace`` may write into ``scope``: only where its
-    ``writers`` name the package (and, for the platform, the namespace). Reading is not
-    needed to write, nor implied by it."""
-    if scope.kind == "project":
-        return scope.namespace == namespace and any(w.get("package") == package for w in scope.writers)
-    return any(w.get("namespace") == namespace and w.get("package") == package for w in scope.writers)
+def writes(scope: Scope, namespace: str, package: str, name: str | None = None) -> bool:
+    """Whether runs of ``package`` in ``namespace`` may write into ``scope`` (the secret
+    ``name``, when given): only where its ``writers`` name the package (and, for the platform,
+    the namespace), and, where a writer lists ``names``, only those. Reading is not needed to
+    write, nor implied by it."""
+    if scope.kind == "project" and scope.namespace != namespace:
+        return False
+    return any(
+        (scope.kind == "project" or w.get("namespace") == namespace)
+        and w.get("package") == package
+        and (name is None or not w.get("names") or name in w["names"])
+        for w in scope.writers
+    )
 
 
-def write_target(scopes: Iterable[Scope], context: str, namespace: str, package: str) -> Scope | None:
-    """The scope a ``context.secrets.set(..., context=...)`` goes to: the namespace's project,
-    or the first platform scope (by name) whose writers name this package; None: refused."""
+def write_target(
+    scopes: Iterable[Scope], context: str, namespace: str, package: str, name: str | None = None
+) -> Scope | None:
+    """The scope a ``context.secrets.set(name, ..., context=...)`` goes to: the namespace's
+    project, or the first platform scope (by name) whose writers name this package (and the
+    secret, where a writer lists names); None: refused."""
     for scope in scopes:
-        if scope.kind == context and writes(scope, namespace, package):
+        if scope.kind == context and writes(scope, namespace, package, name):
             return scope
     return None
 

@@ -21,8 +21,14 @@ class WriteAnswer:
     version: int | None = None
 
 
-def refusal(context: str, namespace: str, package: str, has_project: bool) -> str:
-    """What the script (and the audit, and the run's Event) reads: why, and the fix."""
+def refusal(context: str, namespace: str, package: str, has_project: bool, name: str = "", named: bool = False) -> str:
+    """What the script (and the audit, and the run's Event) reads: why, and the fix. ``named``:
+    a writer entry names the package, but its ``names`` leave this secret out."""
+    if named:
+        return (
+            f"package {package} may not write secret {name} into the {context} scope: its entry in spec.writers"
+            " lists the names it may write; add this one there"
+        )
     if context == "project" and not has_project:
         return (
             f"namespace {namespace} has no project secrets: create a FerrisProjectSecrets named "
@@ -47,10 +53,11 @@ class ScopeWriter:
     def write(self, run: RunRecord, name: str, value: Any, context: str) -> WriteAnswer:
         who = {"uid": run.uid, "namespace": run.namespace, "name": run.name, "package": run.package_name}
         scopes = self.store.around(run.namespace)
-        target = write_target(scopes, context, run.namespace, run.package_name)
+        target = write_target(scopes, context, run.namespace, run.package_name, name)
         if target is None:
             has_project = any(scope.kind == "project" for scope in scopes)
-            text = refusal(context, run.namespace, run.package_name, has_project)
+            named = write_target(scopes, context, run.namespace, run.package_name) is not None
+            text = refusal(context, run.namespace, run.package_name, has_project, name, named)
             self.store.refused(context, name, text, who)
             return WriteAnswer(403, text)
         try:

@@ -381,3 +381,15 @@ def test_a_retrys_depth_is_at_least_what_the_operator_gave_it() -> None:
     assert service(FakeKube(), BudgetStore(0, retry_depth=None)).starter._depth(body) == 0
     body["metadata"]["annotations"] = {model.ANNOTATION_CHAIN_DEPTH: "9"}
     assert service(FakeKube(), BudgetStore(0, retry_depth=7)).starter._depth(body) == 9
+
+
+def test_a_bundle_no_configmap_can_hold_fails_the_run_naming_what_filled_it() -> None:
+    from ferris_operator.runs.start import MAX_BUNDLE_BYTES, _check_bundle_size
+
+    small = {"data": {"run.json": "{}"}, "binaryData": {"bundle": "x" * 1000}}
+    _check_bundle_size(small, {"A": "a"}, {})
+    big = {"data": {"script.0": "print(1)"}, "binaryData": {"bundle": "x" * MAX_BUNDLE_BYTES}}
+    with pytest.raises(Problem) as caught:
+        _check_bundle_size(big, {"A": "a"}, {"platform": {"P": "p" * 10}})
+    assert caught.value.reason == "BundleTooLarge" and not caught.value.retry
+    assert "the package's secrets 9, platform 18" in caught.value.message
