@@ -245,10 +245,11 @@ class Handlers:
             metrics.DATABASE_ERRORS.inc()
 
     def expire_events(self) -> None:
-        """Remove routed events past their retention."""
-        retention = datetime.timedelta(days=self.settings.events_retention_days)
+        """Remove routed events past their retention, and the audit of secret writes past its."""
+        now = model.utcnow()
         try:
-            self.events.events.expire(model.utcnow() - retention)
+            self.events.events.expire(now - datetime.timedelta(days=self.settings.events_retention_days))
+            self.scopes.store.expire_writes(now - datetime.timedelta(days=self.settings.audit_retention_days))
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 

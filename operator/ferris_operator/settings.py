@@ -142,6 +142,7 @@ class Settings:
     keys: KeyProviderSettings = field(default_factory=KeyProviderSettings)
     max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
     events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
+    audit_retention_days: float = 90.0  # the audit of secret writes is kept this long (FERRIS_AUDIT_RETENTION_DAYS)
     max_events_per_run: int = 100  # events one run may send (FERRIS_MAX_EVENTS_PER_RUN)
     run_budget_per_minute: int = 300  # runs events and retries make, per namespace (FERRIS_RUN_BUDGET_PER_MINUTE)
     intervals: Intervals = field(default_factory=Intervals)
@@ -199,6 +200,7 @@ class Settings:
             keys=KeyProviderSettings.from_env(env, program),
             max_chain_depth=int(env.get("FERRIS_MAX_CHAIN_DEPTH", defaults.max_chain_depth)),
             events_retention_days=float(env.get("FERRIS_EVENTS_RETENTION_DAYS", defaults.events_retention_days)),
+            audit_retention_days=float(env.get("FERRIS_AUDIT_RETENTION_DAYS", defaults.audit_retention_days)),
             max_events_per_run=int(env.get("FERRIS_MAX_EVENTS_PER_RUN", defaults.max_events_per_run)),
             run_budget_per_minute=int(env.get("FERRIS_RUN_BUDGET_PER_MINUTE", defaults.run_budget_per_minute)),
             intervals=Intervals(

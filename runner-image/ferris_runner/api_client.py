@@ -102,5 +102,5 @@ class RunnerApiClient:
         """``context.secrets.set``: ``{"status": N, "text": ...}``, a refusal (403: no scope's
         writers name the package; 409, 413, 400) included."""
         return self.request(
-            "PUT", f"/secrets/{name}", {"value": value, "context": context}, answers=(400, 403, 409, 413, 501)
+            "PUT", f"/secrets/{name}", {"value": value, "context": context}, answers=(400, 403, 409, 413, 429, 501)
         )

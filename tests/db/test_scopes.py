@@ -303,3 +303,41 @@ def test_a_writer_that_lists_names_writes_those_only(world: World) -> None:
     refused = world.writer.write(world.run("w"), "PLATFORM_KEY", "overwritten", "platform")
     assert refused.status == 403 and "lists the names it may write" in refused.text
     assert world.reader.for_run(world.ns, {}).platform["PLATFORM_KEY"] == "the platform team's"
+
+
+def test_a_run_writes_or_is_refused_100_times_at_most_and_its_refusals_make_one_event_a_pass(world: World) -> None:
+    from ferris_operator.secret_scopes.handlers import ScopeHandlers
+
+    world.project({"A": "a"}, writers=[{"package": "w"}])
+    flooder = world.run("nobody")  # may not write: every write is refused, and audited
+    answers = [world.writer.write(flooder, f"N{i}", "v", "project").status for i in range(105)]
+    assert answers[:100] == [403] * 100 and set(answers[100:]) == {429}
+    assert world.store.writes_of_run(flooder.uid) == 100  # the 429s are not audited: bounded
+
+    class Events:
+        def __init__(self) -> None:
+            self.made: list[tuple[str, str]] = []
+
+        def event(self, involved: Any, kind: str, reason: str, message: str, event_type: str = "Warning") -> None:
+            self.made.append((reason, message))
+
+    kube = Events()
+    handlers = ScopeHandlers.__new__(ScopeHandlers)
+    handlers.store, handlers.kube = world.store, kube  # only what announcing refusals touches
+    mine = [w for w in world.store.unannounced(1000) if w.run_uid == flooder.uid]
+    handlers._announce_refused(mine)
+    assert len(kube.made) == 1 and "(and 99 more refused writes of this run)" in kube.made[0][1]
+
+
+def test_the_write_audit_goes_after_its_retention(world: World) -> None:
+    world.project({"A": "a"}, writers=[{"package": "w"}])
+    assert world.writer.write(world.run("w"), "T", "abcdef", "project").status == 200
+    mine = [w for w in world.store.unannounced(1000) if w.run_namespace == world.ns]
+    world.store.announced([w.seq for w in mine])
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=90)
+    world.store.expire_writes(cutoff)
+    assert len(world.store.writes(world.ns)) == 1  # younger than the retention: kept
+    with world.pool.connection() as conn:  # (other tests share this database: age this test's row only)
+        conn.execute("UPDATE secret_writes SET at = at - interval '91 days' WHERE run_namespace = %s", (world.ns,))
+    assert world.store.expire_writes(cutoff) >= 1
+    assert world.store.writes(world.ns) == []

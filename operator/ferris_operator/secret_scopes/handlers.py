@@ -69,10 +69,15 @@ class ScopeHandlers:
         if not writes:
             return
         touched: set[tuple[str, str, str]] = set()
+        refused: dict[str, list[SecretWrite]] = {}  # run uid -> its refusals: one Event each run, counted
         for write in writes:
+            if write.outcome != "written":
+                refused.setdefault(write.run_uid, []).append(write)
+                continue
             self._announce(write)
-            if write.outcome == "written":
-                touched.add(_scope_object(write))
+            touched.add(_scope_object(write))
+        for refusals in refused.values():
+            self._announce_refused(refusals)
         for kind, namespace, name in sorted(touched):
             found = self.kube.get_custom(PLURALS[kind], namespace, name)
             if found is not None:
@@ -86,11 +91,15 @@ class ScopeHandlers:
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 
+    def _announce_refused(self, refusals: list[SecretWrite]) -> None:
+        """A run's refused writes of one pass as one Event: the first reason, and how many."""
+        first = refusals[0]
+        run = {"metadata": {"namespace": first.run_namespace, "name": first.run_name, "uid": first.run_uid}}
+        more = f" (and {len(refusals) - 1} more refused writes of this run)" if len(refusals) > 1 else ""
+        self.kube.event(run, "FerrisRun", reasons.SECRET_WRITE_REFUSED, first.message + more)
+
     def _announce(self, write: SecretWrite) -> None:
         run = {"metadata": {"namespace": write.run_namespace, "name": write.run_name, "uid": write.run_uid}}
-        if write.outcome != "written":
-            self.kube.event(run, "FerrisRun", reasons.SECRET_WRITE_REFUSED, write.message)
-            return
         self.kube.event(run, "FerrisRun", reasons.SECRET_WRITTEN, write.message, "Normal")
         kind, namespace, name = _scope_object(write)
         scope = {"metadata": {"namespace": namespace, "name": name, "uid": write.scope_uid}}

@@ -45,6 +45,9 @@ def refusal(context: str, namespace: str, package: str, has_project: bool, name:
     )
 
 
+MAX_WRITES_PER_RUN = 100  # writes and refusals, audited, of one run
+
+
 class ScopeWriter:
     def __init__(self, store: ScopeStorePort, vault: VaultPort) -> None:
         self.store = store
@@ -52,6 +55,10 @@ class ScopeWriter:
 
     def write(self, run: RunRecord, name: str, value: Any, context: str) -> WriteAnswer:
         who = {"uid": run.uid, "namespace": run.namespace, "name": run.name, "package": run.package_name}
+        if self.store.writes_of_run(run.uid) >= MAX_WRITES_PER_RUN:
+            return WriteAnswer(
+                429, f"a run may write (or be refused) at most {MAX_WRITES_PER_RUN} secrets, and this one has: stop"
+            )
         scopes = self.store.around(run.namespace)
         target = write_target(scopes, context, run.namespace, run.package_name, name)
         if target is None:

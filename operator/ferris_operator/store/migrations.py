@@ -320,6 +320,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE runs ADD COLUMN key_secret_uid text;
         """,
     ),
+    (
+        17,
+        """
+        -- A run's audited writes and refusals are counted before each write (at most 100 a run),
+        -- and the audit is removed after its retention, oldest first.
+        CREATE INDEX secret_writes_by_run ON secret_writes (run_uid);
+        CREATE INDEX secret_writes_by_age ON secret_writes (at) WHERE announced_at IS NOT NULL;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -3,6 +3,7 @@ PostgreSQL. The values are the vault's."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, LiteralString
 
 from psycopg.types.json import Jsonb
@@ -54,6 +55,18 @@ class ScopeStore:
                 {"ns": namespace},
             ).fetchall()
         return [_scope(row) for row in rows]
+
+    def expire_writes(self, older_than: datetime.datetime) -> int:
+        """Remove the audit of writes announced and made before ``older_than``; how many went."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute("DELETE FROM secret_writes WHERE at < %s AND announced_at IS NOT NULL", (older_than,))
+            return cursor.rowcount
+
+    def writes_of_run(self, run_uid: str) -> int:
+        """How many writes and refusals of the run are audited (index secret_writes_by_run)."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM secret_writes WHERE run_uid = %s", (run_uid,)).fetchone()
+        return int(row[0]) if row else 0
 
     def refused(self, scope: str, name: str, message: str, run: dict[str, str], scope_uid: str | None = None) -> None:
         """Audit a write that was refused (``run``: uid, namespace, name, package)."""
