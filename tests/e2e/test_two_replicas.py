@@ -1,7 +1,8 @@
 """Two operator replicas (kopf peering, as the chart runs them with replicaCount 2): the active
 one SIGKILLed in the middle of a burst of 200 runs, the other takes over, and every run ends
 exactly once: one Job, one terminal status, one history row, one end event. The time from the
-kill to the takeover is printed. Its own stack."""
+kill to the takeover (the standby's first run started, having started none before) is printed.
+Its own stack."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 
@@ -40,6 +43,14 @@ def world() -> Iterator[tuple[Ferris, Supervised]]:
 def peers(ferris: Ferris) -> dict[str, Any]:
     found = json.loads(ferris.kubectl("get", "clusterkopfpeering", "ferris", "-o", "json").stdout)
     return dict(found.get("status") or {})
+
+
+def runs_started(process: Supervised) -> float:
+    """The operator's own count of the runs whose Job it made (its /metrics)."""
+    port = psutil.Process(process.pid).environ()["FERRIS_HEALTH_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("ferris_runs_started_total "))
 
 
 def jobs(ferris: Ferris) -> collections.Counter[str]:
@@ -81,13 +92,19 @@ def test_the_active_replica_killed_mid_burst_the_other_takes_over_and_every_run_
     while len(jobs(ferris)) < 30:
         assert time.monotonic() < deadline + 120, "the burst never got going"
         time.sleep(0.2)
+    # The standby has started no run so far: it only waits (its log may say it was active once,
+    # alone, before the other replica came: that line is not a takeover).
+    assert runs_started(standby) == 0, "the standby started runs while the other was active"
+    seen = len(standby.log_path.read_text())
     os.killpg(active.pid, signal.SIGKILL)
     killed_at, made = time.monotonic(), len(jobs(ferris))
     active.process.wait()
-    while "is active now" not in standby.log_path.read_text():
+    # The takeover is the standby's first action after the kill: its first run started.
+    while runs_started(standby) == 0:
         assert time.monotonic() - killed_at < 120, "the standby never took over"
         time.sleep(0.2)
     takeover = time.monotonic() - killed_at
+    assert "is active now" in standby.log_path.read_text()[seen:], "the standby acted without becoming active"
     creator.join()
     print(f"takeover {takeover:.1f} s after the active replica was killed, with {made} of {RUNS} Jobs made")
 
