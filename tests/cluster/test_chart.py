@@ -351,7 +351,16 @@ def test_the_network_policy_admits_runner_pods_of_the_watched_namespaces_only(in
         "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a"]}]
     }
     assert runners["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "runner"
-    assert [rule["ports"] for rule in policies["ferris"]["spec"]["ingress"]] == [[{"port": "http-health"}]]
+    assert policies["ferris"]["spec"]["ingress"] == []  # /metrics: no namespace unless one is named
+    server_ports = [rule["ports"] for rule in policies["ferris-server"]["spec"]["ingress"]]
+    assert [{"port": "http-health"}] not in server_ports
+    monitored = render(install, "--set", "networkPolicy.metricsNamespaceSelector.matchLabels.team=monitoring")
+    named = {d["metadata"]["name"]: d for d in yaml.safe_load_all(monitored) if d and d["kind"] == "NetworkPolicy"}
+    [metrics] = named["ferris"]["spec"]["ingress"]
+    assert metrics == {
+        "from": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}],
+        "ports": [{"port": "http-health"}],
+    }
     egress = policies["ferris-runners"]["spec"]["egress"]
     assert [rule["ports"][0]["port"] for rule in egress] == [8443, 53]
     assert egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
@@ -839,6 +848,8 @@ def server_call(install: Install, method: str, path: str, token: str, body: Any 
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(ca["url"] + path, data=data, method=method)
     request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")  # as the CLI and the console send it
     try:
         with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return response.status, response.read().decode()

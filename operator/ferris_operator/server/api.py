@@ -163,7 +163,9 @@ class ServerApi:
     # ---- the one authorization point -----------------------------------------------------------
     def _guard(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            crossing = cross_site_refusal(request.method, request.headers, self._own_origins(request))
+            crossing = cross_site_refusal(
+                request.method, request.headers, self._own_origins(request), request.body_exists
+            )
             if crossing is not None:
                 metrics.SERVER_REFUSED.labels("cross-site").inc()
                 return _error(*crossing)

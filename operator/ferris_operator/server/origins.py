@@ -15,9 +15,13 @@ JSON_TYPES = frozenset({"application/json", "application/cloudevents+json"})
 SAME_SITE = frozenset({"same-origin", "none"})  # none: typed by the user, or not a browser
 
 
-def cross_site_refusal(method: str, headers: Mapping[str, str], own_origins: tuple[str, ...]) -> tuple[int, str] | None:
+def cross_site_refusal(
+    method: str, headers: Mapping[str, str], own_origins: tuple[str, ...], has_body: bool = True
+) -> tuple[int, str] | None:
     """(status, reason) when a state-changing request must be refused; None when it may go on.
-    ``own_origins``: the server's own origins (``https://host:port``)."""
+    ``own_origins``: the server's own origins (``https://host:port``). A request with no body
+    and no Content-Type (a rerun with the run's own params) is let through on the origin checks
+    alone: every browser sends Origin with a cross-site POST."""
     if method.upper() not in CHANGING:
         return None
     origin = headers.get("Origin")
@@ -27,6 +31,8 @@ def cross_site_refusal(method: str, headers: Mapping[str, str], own_origins: tup
     if site is not None and site not in SAME_SITE:
         return 403, f"a request that changes something must not come from another site (Sec-Fetch-Site: {site[:40]})"
     media = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if not media and not has_body:
+        return None
     if media not in JSON_TYPES and not headers.get("ce-specversion"):
         shown = media or "none"
         return 415, f"send the body as JSON (Content-Type: application/json), not {shown[:100]}"

@@ -692,3 +692,17 @@ def test_a_flood_of_made_up_tokens_gets_429_and_never_locks_out_a_known_user_beh
     assert world.reviews.token_reviews <= 1 + 20 + 1  # the burst, and at most a refill, reviewed
     assert world.call("GET", RUNS, token=VIEWER)[0] == 200  # a known token: never limited
     assert world.call("GET", RUNS, token="made-up-0")[0] == 401  # a token refused lately: no new review
+
+
+def test_a_bodyless_rerun_without_content_type_goes_on_the_origin_checks_alone() -> None:
+    from ferris_operator.server.origins import cross_site_refusal
+
+    own = ("https://ferris.example",)
+    assert cross_site_refusal("POST", {}, own, has_body=False) is None
+    assert cross_site_refusal("POST", {"Origin": "https://evil.example"}, own, has_body=False) is not None
+    assert cross_site_refusal("POST", {"Origin": "https://ferris.example"}, own, has_body=False) is None
+    assert cross_site_refusal("POST", {}, own, has_body=True) == (
+        415,
+        "send the body as JSON (Content-Type: application/json), not none",
+    )
+    assert cross_site_refusal("GET", {"Origin": "https://evil.example"}, own) is None  # reads change nothing
