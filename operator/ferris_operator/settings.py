@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ferris_operator.runner_policy import DEFAULT_FORBIDDEN_ENV, RunnerPolicy
+
+log = logging.getLogger("ferris.settings")
 
 
 def redact_url(url: str) -> str:
@@ -57,6 +60,10 @@ class KopfTuning:
 
 
 KEY_PROVIDERS = ("secret-ring", "kms-v2", "transit")
+
+
+# Where kube-apiserver's KMS plugin usually listens (the cloud providers' and kubeadm's guides).
+API_SERVER_KMS_PATHS = ("/var/run/kmsplugin", "/etc/kubernetes", "/var/lib/kubernetes", "/opt/kms")
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,21 @@ class KeyProviderSettings:
         missing = [name for name, present in needs if not present]
         if missing:
             raise SystemExit(f"{program}: FERRIS_KEY_PROVIDER={kind} needs {', '.join(missing)}")
+        if found.transit_address.startswith("http://"):
+            if env.get("FERRIS_TRANSIT_ALLOW_HTTP") != "true":
+                raise SystemExit(
+                    f"{program}: FERRIS_TRANSIT_ADDRESS is {found.transit_address}: plain HTTP would carry the"
+                    " login and every data key in clear; use https:// (and FERRIS_TRANSIT_CA_FILE), or set"
+                    " FERRIS_TRANSIT_ALLOW_HTTP=true for a test engine on this host"
+                )
+            log.warning("the transit engine is reached over plain HTTP (%s): for tests only", found.transit_address)
+        if found.kms_socket is not None and any(str(found.kms_socket).startswith(p) for p in API_SERVER_KMS_PATHS):
+            log.warning(
+                "FERRIS_KMS_SOCKET %s looks like kube-apiserver's own KMS plugin: then Ferris's pods (the server"
+                " faces the internet) could decrypt etcd's data keys. Give Ferris a plugin and key of its own"
+                " (the chart's kmsV2.sidecar)",
+                found.kms_socket,
+            )
         return found
 
 

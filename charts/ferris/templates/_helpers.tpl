@@ -227,6 +227,10 @@ app.kubernetes.io/part-of: ferris
 {{- end }}
 - name: FERRIS_TRANSIT_ADDRESS
   value: {{ $k.transit.address | quote }}
+{{- if $k.transit.allowInsecureHttp }}
+- name: FERRIS_TRANSIT_ALLOW_HTTP
+  value: "true"
+{{- end }}
 - name: FERRIS_TRANSIT_MOUNT
   value: {{ $k.transit.mount | quote }}
 - name: FERRIS_TRANSIT_KEY

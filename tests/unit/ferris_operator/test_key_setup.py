@@ -62,3 +62,26 @@ def test_back_to_the_ring_with_the_kms_readable(tmp_path: Path) -> None:
 def test_what_a_kind_needs_is_named_when_missing(env: dict[str, str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         settings(env)
+
+
+def test_a_transit_engine_over_plain_http_is_refused_unless_allowed_for_a_test(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ferris_operator.settings import KeyProviderSettings
+
+    env = {"FERRIS_KEY_PROVIDER": "transit", "FERRIS_TRANSIT_ADDRESS": "http://bao:8200", "FERRIS_TRANSIT_ROLE": "r"}
+    with pytest.raises(SystemExit, match="plain HTTP would carry the login and every data key in clear"):
+        KeyProviderSettings.from_env(env, "ferris-operator")
+    allowed = KeyProviderSettings.from_env({**env, "FERRIS_TRANSIT_ALLOW_HTTP": "true"}, "ferris-operator")
+    assert allowed.transit_address == "http://bao:8200" and "plain HTTP" in caplog.text
+
+
+def test_a_kms_socket_where_kube_apiserver_keeps_its_own_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from ferris_operator.settings import KeyProviderSettings
+
+    env = {"FERRIS_KEY_PROVIDER": "kms-v2", "FERRIS_KMS_SOCKET": "/var/run/kmsplugin/socket.sock"}
+    KeyProviderSettings.from_env(env, "ferris-operator")
+    assert "looks like kube-apiserver's own KMS plugin" in caplog.text
+    caplog.clear()
+    KeyProviderSettings.from_env({**env, "FERRIS_KMS_SOCKET": "/var/run/kms-plugin/kms.sock"}, "ferris-operator")
+    assert "kube-apiserver" not in caplog.text  # the chart's own sidecar path
