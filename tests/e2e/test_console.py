@@ -357,3 +357,34 @@ def test_a_viewer_sees_which_secrets_scripts_wrote_and_where_a_runs_secrets_came
     token = browser.find_element(By.CSS_SELECTOR, "tr[data-secret='TOKEN'] td.secret-scope")
     assert token.text == "package"
     keep(browser, "viewer-run-secret-sources")
+
+
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+def test_what_scripts_senders_and_uploaders_write_is_shown_as_text_never_as_markup(
+    world: World, browser: WebDriver
+) -> None:
+    """The console puts text in with textContent only: a step's output, an event's source and a
+    package's params that hold markup show as text and make no element (the
+    CSP would block the handler anyway: the check is that no img element exists at all)."""
+    ns = world.namespace
+    world.ferris.package(ns, "xss", f"print({XSS!r})\n", params={"note": XSS})
+    world.ferris.wait_condition(ns, "ferrispackage", "xss", "Ready")
+    run = world.ferris.create_run(ns, "xss")
+    assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+    event = ["send-event", "-n", ns, "--type", "com.example.x", "--source", f"/x/{XSS}", "--subject", XSS]
+    sent = world.ferris.ferris(*event, "--data", json.dumps({XSS: XSS}), "--wait", "5")
+    assert sent.returncode == 0, sent.stderr
+    wait = log_in(browser, world, "editor")
+    base = f"{world.ferris.stack.server_url}/#/ns/{ns}"
+    for page, shown in ((f"/runs/{run}", "step-output"), ("/events", "events"), ("/packages/xss", "secret-names")):
+        browser.get(base + page)
+        if shown == "events":
+            wait.until(lambda d: "com.example.x" in d.find_element(By.TAG_NAME, "body").text)
+        else:
+            wait.until(ready.presence_of_element_located((By.CLASS_NAME, shown)))
+        assert XSS in browser.find_element(By.TAG_NAME, "body").text or shown == "secret-names", page
+        assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0, page
+        assert browser.execute_script("return window.__xss") is None, page
+    keep(browser, "xss-as-text")
