@@ -6,6 +6,7 @@ test-artifacts/console/."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -206,10 +207,10 @@ def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: W
     assert world.canary not in browser.page_source
 
 
-def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_browser(
-    world: World, browser: WebDriver
-) -> None:
-    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+@contextlib.contextmanager
+def ferris_console(env: dict[str, str]) -> Iterator[str]:
+    """`ferris console --no-browser` with ``env``, as a user starts it: the URL it prints; the
+    proxy is stopped on the way out."""
     console = subprocess.Popen(
         [FERRIS, "console", "--port", "0", "--no-browser"],
         env=env,
@@ -222,7 +223,19 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
         assert console.stdout is not None
         line = console.stdout.readline()
         url = line.rsplit(" ", 1)[-1].strip()
-        assert url.startswith("http://127.0.0.1:") and "?session=" in url, line
+        assert url.startswith("http://127.0.0.1:"), line
+        yield url
+    finally:
+        os.killpg(console.pid, signal.SIGTERM)
+        console.wait(timeout=30)
+
+
+def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_browser(
+    world: World, browser: WebDriver
+) -> None:
+    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+    with ferris_console(env) as url:
+        assert "?session=" in url
         origin = url.split("/?", 1)[0]
         with pytest.raises(urllib.error.HTTPError) as stranger:
             urllib.request.urlopen(origin + "/api/v1/self", timeout=10)
@@ -256,9 +269,6 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
             urllib.request.urlopen(forged, timeout=10)
         assert cross_site.value.code == 403
         keep(browser, "ferris-console-packages")
-    finally:
-        os.killpg(console.pid, signal.SIGTERM)
-        console.wait(timeout=30)
 
 
 def test_a_page_asked_for_earlier_never_draws_over_the_one_asked_for_last(world: World, browser: WebDriver) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +26,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from ferris_devcluster.pki import client_certificate
 
 from .conftest import FERRIS, Ferris
-from .test_console import browser, waiting  # noqa: F401 - the browser fixture, shared
+from .test_console import browser, ferris_console, waiting  # noqa: F401 - the browser fixture, shared
 
 pytestmark = pytest.mark.cluster
 
@@ -246,23 +244,8 @@ def console(world: World, request: pytest.FixtureRequest) -> Iterator[tuple[str,
     """`ferris console` as the viewer, with a kubeconfig of each kind: (URL, kind, the exec
     plugin's count of calls)."""
     config = world.kubeconfig(request.param, "view", namespace=world.namespace)
-    process = subprocess.Popen(
-        [FERRIS, "console", "--port", "0", "--no-browser"],
-        env=world.env(config),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = line.rsplit(" ", 1)[-1].strip()
-        assert url.startswith("http://127.0.0.1:"), line
+    with ferris_console(world.env(config)) as url:
         yield url, request.param, config.with_suffix(".calls")
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def test_the_console_is_the_kubeconfigs_user_with_every_kind_and_outlives_an_exec_plugins_token(
