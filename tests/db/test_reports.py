@@ -233,6 +233,7 @@ def test_a_retry_request_is_kept_announced_bounded_and_made_into_one_waiting_run
     assert made["metadata"]["annotations"] == {
         "ferris.io/retry-of": uid,
         "ferris.io/retry-stamp": made["metadata"]["annotations"]["ferris.io/retry-stamp"],
+        "ferris.io/chain-depth": "1",  # a script's retry is the next link of its run's chain
     }
     assert made["spec"] == {
         "packageRef": {"name": "pkg"},
