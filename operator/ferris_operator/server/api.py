@@ -210,7 +210,7 @@ class ServerApi:
 
     def _own_origins(self, request: web.Request) -> tuple[str, ...]:
         """The origins the console is served from: the public URL, and the host asked for."""
-        return tuple(o for o in (self.public_origin, f"https://{request.host}") if o)
+        return tuple(o for o in (self.public_origin, f"{request.scheme}://{request.host}") if o)
 
     def _impersonation_refused(self, caller: User, asked: Impersonation) -> str | None:
         """Why ``caller`` may not act as ``asked`` (None: it may), from the cluster's RBAC."""

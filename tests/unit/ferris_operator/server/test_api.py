@@ -706,3 +706,22 @@ def test_a_bodyless_rerun_without_content_type_goes_on_the_origin_checks_alone()
         "send the body as JSON (Content-Type: application/json), not none",
     )
     assert cross_site_refusal("GET", {"Origin": "https://evil.example"}, own) is None  # reads change nothing
+
+
+def test_the_consoles_own_origin_is_the_host_it_was_asked_for_with_its_scheme() -> None:
+    world = World()
+
+    async def go() -> list[int]:
+        async with TestClient(TestServer(world.api.app())) as client:
+            own = str(client.make_url("")).rstrip("/")  # http://127.0.0.1:PORT: this test serves plain HTTP
+            statuses = []
+            for origin in (own, own.replace("http://", "https://"), "http://elsewhere.example"):
+                response = await client.post(
+                    RUNS,
+                    json={"package": "nightly"},
+                    headers={"Authorization": f"Bearer {EDITOR}", "Origin": origin},
+                )
+                statuses.append(response.status)
+            return statuses
+
+    assert asyncio.run(go()) == [201, 403, 403]
