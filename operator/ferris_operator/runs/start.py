@@ -157,17 +157,19 @@ class Starter:
         if existing is None:
             _wait_for_start_after(spec)
         package = self.packages.get((ref.namespace, package_name))
+        depth = 0  # a run started before keeps the depth it was recorded with
         try:
             if existing is None:
-                self._check_trigger(body)
-                self._check_chain_depth(meta, self._depth(body))
-                self._check_budget(body)
+                trigger = self._check_trigger(body)
+                depth = self._depth(body)
+                self._check_chain_depth(meta, depth)
+                self._check_budget(ref.namespace, trigger)
             self._check_package(ref, package, package_name, existing is not None)
             assert package is not None
             if existing is None:
                 self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
             with self._policy_held(ref, package, existing is None):
-                if self._create_children(ref, package, spec, existing, self._depth(body)):
+                if self._create_children(ref, package, spec, existing, depth):
                     metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -176,17 +178,20 @@ class Starter:
             return
         self.outcomes.publish(ref.uid, generation, conditions)
 
-    def _check_trigger(self, body: dict[str, Any]) -> None:
-        """A run that says a schedule or a trigger made it must carry the operator's stamp: a
-        FerrisRun anyone made under a scheduled time's or an event's name is not that run."""
-        if self.proof.proven_trigger(body) is None:
-            trigger = body["spec"].get("trigger")
+    def _check_trigger(self, body: dict[str, Any]) -> str:
+        """The run's trigger, proven: a run that says a schedule or a trigger made it must carry
+        the operator's stamp (a FerrisRun anyone made under a scheduled time's or an event's name
+        is not that run)."""
+        trigger = self.proof.proven_trigger(body)
+        if trigger is None:
+            claimed = body["spec"].get("trigger")
             raise Problem(
                 reasons.TRIGGER_NOT_PROVEN,
-                f"spec.trigger is {trigger}, but the operator did not make this FerrisRun (it carries no stamp of the"
-                f" operator's for its name): only the package's schedule and FerrisTriggers make {trigger} runs."
+                f"spec.trigger is {claimed}, but the operator did not make this FerrisRun (it carries no stamp of the"
+                f" operator's for its name): only the package's schedule and FerrisTriggers make {claimed} runs."
                 " Create runs with spec.trigger Manual (or leave it out)",
             )
+        return trigger
 
     def _depth(self, body: dict[str, Any]) -> int:
         """The run's depth in a chain of runs that start each other: its annotation, and for a
@@ -196,12 +201,11 @@ class Starter:
             depth = max(depth, self.store.retry_depth(body["metadata"]["uid"]) or 0)
         return depth
 
-    def _check_budget(self, body: dict[str, Any]) -> None:
+    def _check_budget(self, namespace: str, trigger: str) -> None:
         """Runs that events and retries make in a namespace are bounded per minute."""
-        budget, trigger = self.settings.run_budget_per_minute, self.proof.proven_trigger(body)
+        budget = self.settings.run_budget_per_minute
         if budget <= 0 or trigger not in BUDGETED_TRIGGERS:
             return
-        namespace = body["metadata"]["namespace"]
         made = self.store.runs_made_since(namespace, BUDGETED_TRIGGERS, model.utcnow() - BUDGET_WINDOW)
         if made >= budget:
             raise Problem(

@@ -359,16 +359,16 @@ def test_runs_made_by_events_and_retries_past_the_namespaces_budget_fail_naming_
     runs = service(FakeKube(), BudgetStore(made=300))
     assert runs.settings.run_budget_per_minute == 300
     with pytest.raises(Problem) as caught:
-        runs.starter._check_budget(event_run())
+        runs.starter._check_budget("a", runs.starter._check_trigger(event_run()))
     assert caught.value.reason == "RunBudgetExceeded" and "made 300 runs in namespace a" in caught.value.message
     assert "runBudgetPerMinute" in caught.value.message
     with pytest.raises(Problem):
-        runs.starter._check_budget(event_run("Retry"))
+        runs.starter._check_budget("a", runs.starter._check_trigger(event_run("Retry")))
     store = BudgetStore(made=299)
-    service(FakeKube(), store).starter._check_budget(event_run())
+    service(FakeKube(), store).starter._check_budget("a", "Event")
     assert store.asked == [("a", ("Event", "Retry"))]
     manual = BudgetStore(made=10_000)
-    service(FakeKube(), manual).starter._check_budget(event_run("Manual"))  # a person's runs are not budgeted
+    service(FakeKube(), manual).starter._check_budget("a", "Manual")  # a person's runs are not budgeted
     assert manual.asked == []
 
 
