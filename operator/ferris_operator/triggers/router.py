@@ -79,19 +79,19 @@ class EventRouter:
         after = 0
         while batch := self.events.unrouted(BATCH, after):
             after = batch[-1].seq
-            listings = {namespace: self._listing(namespace) for namespace in {r.event.namespace for r in batch}}
-            routable = [r for r in batch if isinstance(listings[r.event.namespace], list)]
+            listed, refused = self._listings({r.event.namespace for r in batch})
             for record in batch:
-                listing = listings[record.event.namespace]
-                if isinstance(listing, str) and self.events.routed(record.seq, _refused_namespace(listing), {}):
+                refusal = refused.get(record.event.namespace)
+                if refusal is not None and self.events.routed(record.seq, _refused_namespace(refusal), {}):
                     routed += 1
-            matching = [_triggers_in(listings[record.event.namespace]) for record in routable]
+            routable = [r for r in batch if r.event.namespace in listed]  # the rest wait a pass
+            matching = [listed[record.event.namespace] for record in routable]
             with ThreadPoolExecutor(self.workers, thread_name_prefix="route") as pool:
                 routings = list(pool.map(self._route_alone, routable, matching))
-            for found, routing in zip(matching, routings, strict=True):
+            for triggers, routing in zip(matching, routings, strict=True):
                 if routing is None:
                     continue  # left for the next pass
-                touched.update({t.uid: t for t in found if t.uid in routing.counts})
+                touched.update({t.uid: t for t in triggers if t.uid in routing.counts})
                 routed += 1
             if len(batch) < BATCH:
                 break
@@ -111,16 +111,22 @@ class EventRouter:
             )
             return None
 
-    def _listing(self, namespace: str) -> list[Trigger] | str | None:
-        """The namespace's triggers; the API server's words when it refused to list them for good
-        (EventRefused for its events); None when that may pass (its events wait a pass)."""
-        try:
-            return self._triggers(namespace)
-        except Exception as exc:  # one namespace's failure stays with it
-            refusal = self.kube.refusal(exc)
-            if refusal is None:
-                log.warning("FerrisTriggers of %s not listed, its events wait: %s", namespace, type(exc).__name__)
-            return refusal
+    def _listings(self, namespaces: set[str]) -> tuple[dict[str, list[Trigger]], dict[str, str]]:
+        """Each namespace's triggers, listed on its own: (the ones listed, the API server's words
+        for those it refused to list for good: EventRefused for their events). A namespace in
+        neither failed in a way that may pass: its events wait a pass."""
+        listed: dict[str, list[Trigger]] = {}
+        refused: dict[str, str] = {}
+        for namespace in namespaces:
+            try:
+                listed[namespace] = self._triggers(namespace)
+            except Exception as exc:  # one namespace's failure stays with it
+                refusal = self.kube.refusal(exc)
+                if refusal is not None:
+                    refused[namespace] = refusal
+                else:
+                    log.warning("FerrisTriggers of %s not listed, its events wait: %s", namespace, type(exc).__name__)
+        return listed, refused
 
     def route(self, record: EventRecord, triggers: Iterable[Trigger]) -> Routing:
         routing = Routing()
@@ -219,10 +225,6 @@ def _is_this_events_run(run: dict[str, Any], manifest: dict[str, Any]) -> bool:
     wanted = manifest["metadata"]["annotations"]
     same_package: bool = (run.get("spec") or {}).get("packageRef") == manifest["spec"]["packageRef"]
     return same_package and annotations.get(model.ANNOTATION_EVENT) == wanted[model.ANNOTATION_EVENT]
-
-
-def _triggers_in(listing: list[Trigger] | str | None) -> list[Trigger]:
-    return listing if isinstance(listing, list) else []
 
 
 def _refused_namespace(refusal: str) -> dict[str, Any]:
