@@ -13,9 +13,11 @@ from typing import Any
 
 from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
+from ferris_operator import model
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.records import RunRecord, Scope
+from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
@@ -34,9 +36,32 @@ def _run(package: str, i: int, namespace: str = NS) -> RunRecord:
     return RunRecord(uid, namespace, uid, package, "puid", 1, 1, "Running", None, None, None, at, at, None)
 
 
+class _Objects:
+    """The scope objects, answered from memory: the API server's GET of each (policies.py) is
+    not part of this figure, only the database's and the vault's work."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def add(self, scope: Scope) -> None:
+        meta = {"uid": scope.uid, "name": scope.name, **({"namespace": scope.namespace} if scope.namespace else {})}
+        plural = model.PROJECT_SECRETS if scope.kind == "project" else model.PLATFORM_SECRETS
+        self.bodies[(plural, scope.namespace, scope.name)] = {
+            "metadata": meta,
+            "spec": {"readers": scope.readers, "writers": scope.writers},
+        }
+
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.bodies.get((plural, namespace, name))
+
+
+OBJECTS = _Objects()
+
+
 def _scope(vault: Vault, store: ScopeStore, scope: Scope, values: dict[str, str]) -> None:
     vault.ingest(scope.namespace, f"scope:{scope.label}", scope.uid, values, keep_written=True)
     store.register(scope)
+    OBJECTS.add(scope)
 
 
 def _latencies(fn: Any, n: int) -> list[float]:
@@ -88,12 +113,14 @@ def measure(reads: int = 500, writers: int = 8, per_writer: int = 50, platforms:
                 Scope(f"plt-{i:03d}", "platform", "", f"shared-{i:03d}", readers, []),
                 _values(f"PLT{i}", 20),
             )
-        reader = ScopeReader(store, vault, lambda namespace: {})
+        reader = ScopeReader(store, vault, lambda namespace: {}, ScopeObjects(OBJECTS))
         package_only = _latencies(lambda: vault.read("pkg-uid"), reads)
         with_scopes = _latencies(lambda: (vault.read("pkg-uid"), reader.for_run(NS, {})), reads)
         scoped = reader.for_run(NS, {})
 
-        one_scope_s, one_latencies, one_refused = _writes(ScopeWriter(store, vault), packages, per_writer)
+        one_scope_s, one_latencies, one_refused = _writes(
+            ScopeWriter(store, vault, ScopeObjects(OBJECTS)), packages, per_writer
+        )
         final = vault.read("prj-uid")
         for i, package in enumerate(packages):  # one project per writer: nothing to wait for
             scope = Scope(f"prj-{i}", "project", f"{NS}-{i}", "project", {}, [{"package": package}])
@@ -102,7 +129,7 @@ def measure(reads: int = 500, writers: int = 8, per_writer: int = 50, platforms:
         start = time.perf_counter()
 
         def own(i: int) -> None:
-            writer = ScopeWriter(store, vault)
+            writer = ScopeWriter(store, vault, ScopeObjects(OBJECTS))
             for j in range(per_writer):
                 run = _run(packages[i], j, f"{NS}-{i}")
                 began = time.perf_counter()

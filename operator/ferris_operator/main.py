@@ -28,6 +28,7 @@ from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KeyProviderUnavailable
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
+from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.settings import Settings
@@ -100,7 +101,7 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     vault = Vault(pool, setup.providers)
     store = RunStore(pool)
     scopes = ScopeStore(pool)
-    reader = ScopeReader(scopes, vault, kube.namespace_labels)
+    reader = ScopeReader(scopes, vault, kube.namespace_labels, ScopeObjects(kube))
     runs = RunService(kube, vault, store, settings, run_tokens(vault, setup), api_ca=api_ca, scopes=reader)
     router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth, runs.proof)
     packages = PackageService(kube, vault, sealing)

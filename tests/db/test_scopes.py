@@ -11,14 +11,17 @@ import uuid
 from typing import Any
 
 import pytest
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
+from ferris_operator import model
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.key_rotation import rewrap_batch
 from ferris_operator.records import RunRecord, Scope
+from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
@@ -28,6 +31,31 @@ from tests.canaries import assert_no_canary
 CANARY = "scope-c4n4ry-Zq9x7"
 
 
+def body_of(scope: Scope) -> dict[str, Any]:
+    """The FerrisProjectSecrets or FerrisPlatformSecrets object a scope's row was recorded for."""
+    meta = {"uid": scope.uid, "name": scope.name, **({"namespace": scope.namespace} if scope.namespace else {})}
+    spec: dict[str, Any] = {"writers": scope.writers}
+    if scope.kind == "platform":
+        spec["readers"] = scope.readers
+    return {"metadata": meta, "spec": spec}
+
+
+class Cluster:
+    """The scope objects as the API server would answer for them (typed against ScopeObjectsPort)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.reads = 0
+
+    def put(self, scope: Scope) -> None:
+        plural = model.PROJECT_SECRETS if scope.kind == "project" else model.PLATFORM_SECRETS
+        self.objects[(plural, scope.namespace, scope.name)] = body_of(scope)
+
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.objects.get((plural, namespace, name))
+
+
 class World:
     def __init__(self, pool: ConnectionPool, ring: KeyRing) -> None:
         self.pool = pool
@@ -35,8 +63,10 @@ class World:
         self.store = ScopeStore(pool)
         self.label_reads: list[str] = []
         self.labels: dict[str, dict[str, str]] = {}
-        self.reader = ScopeReader(self.store, self.vault, self._labels)
-        self.writer = ScopeWriter(self.store, self.vault)
+        self.cluster = Cluster()
+        self.objects = ScopeObjects(self.cluster)
+        self.reader = ScopeReader(self.store, self.vault, self._labels, self.objects)
+        self.writer = ScopeWriter(self.store, self.vault, self.objects)
         self.ns = "ns-" + uuid.uuid4().hex[:8]  # the database is shared by the tests: names of their own
 
     def _labels(self, namespace: str) -> dict[str, str]:
@@ -47,6 +77,7 @@ class World:
         scope = Scope("prj-" + uuid.uuid4().hex[:8], "project", self.ns, "project", {}, writers or [])
         self.vault.ingest(self.ns, "scope:project", scope.uid, dict(values), keep_written=True)
         self.store.register(scope)
+        self.cluster.put(scope)
         return scope
 
     def platform(
@@ -56,6 +87,7 @@ class World:
         scope = Scope("plt-" + uuid.uuid4().hex[:8], "platform", "", name, readers, writers or [])
         self.vault.ingest("", f"scope:platform:{name}", scope.uid, dict(values), keep_written=True)
         self.store.register(scope)
+        self.cluster.put(scope)
         return scope
 
     def run(self, package: str, namespace: str | None = None) -> RunRecord:
@@ -102,6 +134,44 @@ def test_a_label_selector_lets_a_namespace_read(world: World) -> None:
         {"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gold"]}]}},
     )
     assert world.reader.for_run(world.ns, {}).platform == {"GLOBAL": "g"}
+
+
+def test_a_database_writer_who_widens_a_platform_scopes_readers_opens_nothing(world: World) -> None:
+    """Who reads a platform scope is its object's (guarded by RBAC), not the database row's."""
+    platform = world.platform({"GLOBAL": CANARY}, {"namespaces": ["someone-else"]})
+    with world.pool.connection() as conn:
+        conn.execute("UPDATE scopes SET readers = %s WHERE uid = %s", (Jsonb({"namespaces": [world.ns]}), platform.uid))
+    assert world.reader.for_run(world.ns, {}).platform == {}
+    widened = Scope(platform.uid, "platform", "", platform.name, {"namespaces": [world.ns]}, [])
+    world.cluster.put(widened)  # the platform team widens the object itself: read at once
+    assert world.reader.for_run(world.ns, {}).platform == {"GLOBAL": CANARY}
+
+
+def test_a_project_row_pointed_at_another_scope_opens_nothing(world: World) -> None:
+    """A database writer turns a platform scope's row into this namespace's project: the object
+    found where the row points is another one (or none), so nothing is read from that uid."""
+    platform = world.platform({"GLOBAL": CANARY}, {})
+    world.project({"MINE": "m"})  # the namespace's own project object stays what it is
+    with world.pool.connection() as conn:
+        conn.execute(
+            "UPDATE scopes SET kind = 'project', namespace = %s, name = 'project' WHERE uid = %s",
+            (world.ns, platform.uid),
+        )
+    scoped = world.reader.for_run(world.ns, {})
+    assert scoped.project == {"MINE": "m"} and CANARY not in scoped.project.values() and scoped.platform == {}
+
+
+def test_a_writer_added_in_the_database_writes_nothing(world: World) -> None:
+    project = world.project({"A": "a"})  # the object names no writer
+    with world.pool.connection() as conn:
+        conn.execute("UPDATE scopes SET writers = %s WHERE uid = %s", (Jsonb([{"package": "w"}]), project.uid))
+    answer = world.writer.write(world.run("w"), "TOKEN", CANARY, "project")
+    assert answer.status == 403 and world.vault.read(project.uid).values == {"A": "a"}
+
+
+def test_a_namespace_no_scope_concerns_costs_the_api_server_nothing(world: World) -> None:
+    assert world.reader.for_run("ns-nobody-" + uuid.uuid4().hex[:6], {}).project == {}
+    assert world.cluster.reads == 0
 
 
 def test_a_write_without_a_policy_is_refused_with_the_fix_and_audited(world: World) -> None:
@@ -226,9 +296,8 @@ def test_rewrap_moves_scopes_data_keys_too_and_their_values_still_open(world: Wo
             "SELECT DISTINCT kek_id FROM packages WHERE uid = ANY(%s)", ([project.uid, platform.uid],)
         ).fetchall()
     assert keks == [("k2",)]
-    scoped = ScopeReader(world.store, Vault(world.pool, ring_providers(rotated)), lambda namespace: {}).for_run(
-        world.ns, {}
-    )
+    vault = Vault(world.pool, ring_providers(rotated))
+    scoped = ScopeReader(world.store, vault, lambda namespace: {}, world.objects).for_run(world.ns, {})
     assert scoped.project == {"A": "a"} and scoped.platform == {"G": "g"}
 
 
@@ -268,7 +337,7 @@ def test_a_write_into_a_scope_deleted_meanwhile_is_409_and_stores_nothing(world:
             return getattr(world.store, name)
 
     world.vault.forget(project.uid)
-    answer = ScopeWriter(Stale(), world.vault).write(world.run("w"), "T", "abcdef", "project")  # type: ignore[arg-type]
+    answer = ScopeWriter(Stale(), world.vault, world.objects).write(world.run("w"), "T", "abcdef", "project")  # type: ignore[arg-type]
     assert answer.status == 409 and "no longer exists" in answer.text
     with world.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM secrets WHERE package_uid = %s", (project.uid,)).fetchone() == (0,)
@@ -281,6 +350,7 @@ def test_a_platform_write_goes_to_the_first_platform_scope_by_name_whatever_the_
         scope = Scope(f"plt-{name}", "platform", "", name, {"namespaces": [world.ns]}, writers)
         world.vault.ingest("", f"scope:platform:{name}", scope.uid, {"X": name}, keep_written=True)
         world.store.register(scope)
+        world.cluster.put(scope)
     answer = world.writer.write(world.run("w"), "TOKEN", "abcdef", "platform")
     assert answer.status == 200 and f"aa-{suffix}" in answer.text, answer.text
     scoped = world.reader.for_run(world.ns, {})

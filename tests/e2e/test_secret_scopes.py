@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from .conftest import Ferris
 from .test_security import assert_clean, every_object_as_yaml
@@ -197,6 +198,16 @@ def test_a_script_reads_its_package_then_its_project_then_the_platform_its_reade
         "GLOBAL": f"platform/{readable}",
     }
     assert_clean("cluster objects", every_object_as_yaml(ferris), list(values.values()))
+
+    # A database writer widens the closed scope's readers: the object, which RBAC guards, decides.
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        conn.execute(
+            "UPDATE scopes SET readers = %s WHERE kind = 'platform' AND name = %s",
+            (Jsonb({"namespaces": [ns]}), closed),
+        )
+    again = finished(ferris, ns, "reader", params={"names": ["HIDDEN", "GLOBAL"]})
+    lines = output(ferris, ns, again).splitlines()
+    assert "HIDDEN None" in lines and f"GLOBAL {digest(values['global'])}" in lines
 
 
 def test_a_script_writes_a_project_secret_only_where_the_writers_name_its_package(ferris: Ferris, ns: str) -> None:

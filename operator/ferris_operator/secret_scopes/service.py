@@ -16,6 +16,7 @@ from ferris_operator.intake import SecretsIntake
 from ferris_operator.ports import KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
 from ferris_operator.records import Scope
+from ferris_operator.secret_scopes.policies import scope_of
 from ferris_operator.secrets_json import secrets_summary
 
 # What a project's sealed text is bound to besides the namespace, and its name in the vault:
@@ -46,14 +47,10 @@ class Holder:
 def holder_of(body: dict[str, Any], ferris_namespace: str) -> Holder:
     """A FerrisProjectSecrets (namespaced) or FerrisPlatformSecrets (cluster-scoped) as a holder.
     Pure. A platform's source Secret lives in Ferris's own namespace."""
-    meta, spec = body["metadata"], body.get("spec") or {}
-    writers = [dict(w) for w in spec.get("writers") or []]
-    if meta.get("namespace"):
-        scope = Scope(meta["uid"], "project", meta["namespace"], meta["name"], {}, writers)
-        return Holder(scope, meta["namespace"], meta["namespace"], PROJECT_SEALED_FOR)
-    readers = dict(spec.get("readers") or {})
-    scope = Scope(meta["uid"], "platform", "", meta["name"], readers, writers)
-    return Holder(scope, ferris_namespace, PLATFORM_SEALED_NAMESPACE, platform_sealed_for(meta["name"]))
+    scope = scope_of(body)
+    if scope.kind == "project":
+        return Holder(scope, scope.namespace, scope.namespace, PROJECT_SEALED_FOR)
+    return Holder(scope, ferris_namespace, PLATFORM_SEALED_NAMESPACE, platform_sealed_for(scope.name))
 
 
 class ScopeSecretsService:

@@ -1,7 +1,8 @@
 """A script's ``context.secrets.set(name, value, context)``: allowed only where a scope's
-``writers`` name the run's package (and, for the platform, its namespace); the value encrypted
-at once into a new version of the scope, and every write and refusal audited (no value). The
-answer is the Ferris executor's ``(status, text)``."""
+``writers`` name the run's package (and, for the platform, its namespace), as the scope's object
+says at that moment (policies.py); the value encrypted at once into a new version of the scope,
+and every write and refusal audited (no value). The answer is the Ferris executor's
+``(status, text)``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from ferris_operator import model
 from ferris_operator.ports import ScopeFull, ScopeGone, ScopeStorePort, VaultPort
 from ferris_operator.records import RunRecord
+from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.resolve import write_target
 
 
@@ -49,8 +51,9 @@ MAX_WRITES_PER_RUN = 100  # writes and refusals, audited, of one run
 
 
 class ScopeWriter:
-    def __init__(self, store: ScopeStorePort, vault: VaultPort) -> None:
+    def __init__(self, store: ScopeStorePort, vault: VaultPort, objects: ScopeObjects) -> None:
         self.store = store
+        self.objects = objects
         self.vault = vault
 
     def write(self, run: RunRecord, name: str, value: Any, context: str) -> WriteAnswer:
@@ -59,7 +62,7 @@ class ScopeWriter:
             return WriteAnswer(
                 429, f"a run may write (or be refused) at most {MAX_WRITES_PER_RUN} secrets, and this one has: stop"
             )
-        scopes = self.store.around(run.namespace)
+        scopes = self.objects.confirm(self.store.around(run.namespace))  # writers as the objects say
         target = write_target(scopes, context, run.namespace, run.package_name, name)
         if target is None:
             has_project = any(scope.kind == "project" for scope in scopes)

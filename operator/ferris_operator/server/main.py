@@ -30,6 +30,7 @@ from ferris_operator.kek.factory import KeySetup
 from ferris_operator.kek.health import KeyHealth
 from ferris_operator.main import keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
 from ferris_operator.server.api import ServerApi
@@ -99,7 +100,9 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
     return app
 
 
-def runner_api(settings: Settings, pool: ConnectionPool, tokens: RunTokens, vault: Vault) -> web.Application:
+def runner_api(
+    settings: Settings, api: client.ApiClient, pool: ConnectionPool, tokens: RunTokens, vault: Vault
+) -> web.Application:
     reports = ReportStore(pool)
 
     def refresh() -> tuple[str, bytes] | None:
@@ -111,7 +114,7 @@ def runner_api(settings: Settings, pool: ConnectionPool, tokens: RunTokens, vaul
         return key.key_id, key.key
 
     authenticator = RunTokenAuthenticator(tokens, reports, refresh=refresh)
-    writer = ScopeWriter(ScopeStore(pool), vault)
+    writer = ScopeWriter(ScopeStore(pool), vault, ScopeObjects(Kube(api)))
     return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run, secrets=writer).app()
 
 
@@ -169,7 +172,12 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
     runners = []
     for app, bind, port, site_tls in (
         (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
-        (runner_api(settings, pool, tokens, vault), settings.runner_api_bind, settings.runner_api_port, runners_tls),
+        (
+            runner_api(settings, api, pool, tokens, vault),
+            settings.runner_api_bind,
+            settings.runner_api_port,
+            runners_tls,
+        ),
         (health_app(lambda: keys.healthy), settings.health_bind, settings.health_port, None),
     ):
         runner = web.AppRunner(app, access_log=None)
