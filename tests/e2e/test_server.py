@@ -314,3 +314,21 @@ def test_a_cross_site_request_of_a_browser_holding_a_client_certificate_starts_n
     status, text = world.call(admin, "POST", runs, {"package": "hello"}, foreign)
     assert status == 403 and "not from https://evil.example" in text
     assert len(world.ferris.read(world.team_a, "ferrisrun")["items"]) == before
+
+
+def test_a_viewer_asking_about_made_up_namespaces_is_bounded_and_nobody_else_is(world: World) -> None:
+    """A real ServiceAccount token with `view` in one namespace asks /permissions about made-up
+    namespaces (nine SubjectAccessReviews each): 429 after its own burst, while another viewer
+    is answered as before."""
+    account = "prober-" + uuid.uuid4().hex[:6]
+    world.ferris.kubectl("create", "serviceaccount", account, "-n", world.team_a)
+    subject = f"--serviceaccount={world.team_a}:{account}"
+    world.ferris.kubectl("create", "rolebinding", account, "--clusterrole=view", subject, "-n", world.team_a)
+    token = world.ferris.kubectl("create", "token", account, "-n", world.team_a).stdout.strip()
+    prober = Caller("a prober with view", 2, token=token)
+    answers = [world.call(prober, "GET", f"/api/v1/namespaces/made-up-{i}/permissions") for i in range(15)]
+    statuses = [status for status, _ in answers]
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses
+    assert "retry in" in answers[-1][1]
+    viewer = next(c for c in world.callers if c.name == "a viewer")
+    assert world.call(viewer, "GET", world.path("{permissions}"))[0] == 200

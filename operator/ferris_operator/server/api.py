@@ -8,9 +8,10 @@ added without saying what it needs, and none acts on the server's own rights unc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +21,11 @@ from ferris_operator import metrics, model, params_schema, runner_reports, secre
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.params_schema import ParamsError
 from ferris_operator.ports import Access, HistoryPort, KeyProviderUnavailable, KubePort, Refused, User, VaultPort
-from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.ratelimit import Holds, TokenBuckets
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.server import queries, uploads, views
-from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.authz import Authorizer, TooManyReviews
 from ferris_operator.server.console import SECURITY_HEADERS, security_headers
 from ferris_operator.server.identity import (
     Impersonation,
@@ -44,6 +45,9 @@ PREFIX = "/api/v1/namespaces/{namespace}"
 REQUESTED_BY = "ferris.io/requested-by"
 FOLLOW_POLL_SECONDS = 1.0
 FOLLOW_MAX_SECONDS = 6 * 3600
+# Long requests (a followed log, an event's answer waited for) held open at once: per user, and
+# by everyone together on one server replica.
+HELD_PER_USER, HELD_TOTAL = 8, 512
 
 LIST_RUNS = Access("list", model.RUNS)
 GET_RUN = Access("get", model.RUNS)
@@ -68,6 +72,16 @@ PERMISSIONS = {
 UNKNOWN_CREDENTIALS = "tokens the cluster refused"  # the one key of the failure limiter
 
 
+class TooManyHeld(Exception):
+    """The user (or everyone) holds the most long requests a server replica keeps open."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__(
+            f"user {user!r} already holds {HELD_PER_USER} followed logs or waited-for answers open"
+            f" (or the server its {HELD_TOTAL}): close one, or ask without follow"
+        )
+
+
 class TooManyUnknownCredentials(Exception):
     """Reviews of tokens not seen lately have failed faster than the limiter allows."""
 
@@ -87,6 +101,18 @@ class Route:
     summary: str
 
 
+@contextlib.contextmanager
+def held(holds: Holds, user: User) -> Iterator[None]:
+    """One long request of ``user`` held open for the block; ``TooManyHeld`` when it holds the most."""
+    key = f"{user.name}\n{user.uid}"
+    if not holds.take(key):
+        raise TooManyHeld(user.name)
+    try:
+        yield
+    finally:
+        holds.give_back(key)
+
+
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
@@ -98,10 +124,11 @@ class ServerApi:
         history: HistoryPort,
         tokens: TokenCache,
         authorizer: Authorizer,
-        limiter: FailureLimiter | None = None,
+        limiter: TokenBuckets | None = None,
         vault: VaultPort | None = None,
         more_routes: Sequence[Route] = (),
         public_url: str = "",
+        holds: Holds | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(public_url)
         self.public_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
@@ -111,7 +138,8 @@ class ServerApi:
         self.history = history
         self.tokens = tokens
         self.authorizer = authorizer
-        self.limiter = limiter or FailureLimiter()
+        self.limiter = limiter or TokenBuckets()
+        self.holds = holds or Holds(HELD_PER_USER, HELD_TOTAL)
 
     def routes(self) -> list[Route]:
         return [
@@ -196,6 +224,12 @@ class ServerApi:
                 return await route.handler(request, user)
             except (QueryError, ReportError, ImpersonationError) as exc:
                 return _error(400, str(exc))
+            except TooManyReviews as exc:
+                metrics.SERVER_REFUSED.labels("rate-limited").inc()
+                return _error(429, str(exc), **{"Retry-After": str(exc.retry_after)})
+            except TooManyHeld as exc:
+                metrics.SERVER_REFUSED.labels("rate-limited").inc()
+                return _error(429, str(exc), **{"Retry-After": "5"})
             except TooManyUnknownCredentials:
                 metrics.SERVER_REFUSED.labels("rate-limited").inc()
                 return _error(429, "too many requests with credentials the cluster does not know; retry shortly")
@@ -248,7 +282,7 @@ class ServerApi:
             raise TooManyUnknownCredentials
         user = await asyncio.to_thread(self.tokens.user, token)
         if user is None:
-            self.limiter.failed(UNKNOWN_CREDENTIALS)
+            self.limiter.spend(UNKNOWN_CREDENTIALS)
         return user
 
     # ---- routes --------------------------------------------------------------------------------
@@ -282,7 +316,8 @@ class ServerApi:
             return _error(404, f"run {request.match_info['name']} has no step {index}")
         if request.query.get("follow") not in ("true", "1"):
             return web.Response(text=step.output, content_type="text/plain", charset="utf-8")
-        return await self._follow(request, record, index, step.output, step.phase)
+        with held(self.holds, user):
+            return await self._follow(request, record, index, step.output, step.phase)
 
     async def _follow(
         self, request: web.Request, record: RunRecord, index: int, output: str, phase: str
@@ -299,6 +334,8 @@ class ServerApi:
                 sent += len(output)
             run = await asyncio.to_thread(self.history.find, record.namespace, record.name)
             if phase in model.STEP_TERMINAL or run is None or run.terminal or loop.time() > deadline:
+                break
+            if request.transport is None or request.transport.is_closing():  # the client left
                 break
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
             step = await asyncio.to_thread(self.history.output, record.uid, index, sent)

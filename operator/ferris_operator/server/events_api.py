@@ -5,7 +5,8 @@ serves them too.
 
 An event is stored before it is answered. The answer waits (``?wait=``, 5 s by default, at most
 30) until the operator has routed it and says what happened: the triggers it matched, the runs
-made, the refusals. Routed later, the answer is 202 with the same fields, ``routed: false``,
+made, the refusals; a user who already holds the most answers open (api.HELD_PER_USER) is
+answered at once. Routed later, the answer is 202 with the same fields, ``routed: false``,
 and the event's address to ask again. A redelivered event (same source and id) is not stored
 twice: the answer is the first one's, with ``duplicate: true``."""
 
@@ -17,9 +18,19 @@ from aiohttp import web
 
 from ferris_operator import model
 from ferris_operator.ports import Access, EventStorePort, User
+from ferris_operator.ratelimit import Holds
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.server import queries, views
-from ferris_operator.server.api import LIST_EVENTS, PREFIX, SEND_EVENTS, Route
+from ferris_operator.server.api import (
+    HELD_PER_USER,
+    HELD_TOTAL,
+    LIST_EVENTS,
+    PREFIX,
+    SEND_EVENTS,
+    Route,
+    TooManyHeld,
+    held,
+)
 from ferris_operator.server.queries import QueryError
 from ferris_operator.triggers import cloudevents
 from ferris_operator.triggers.cloudevents import EventError
@@ -40,9 +51,10 @@ def check_watched(namespace: str, watched: tuple[str, ...]) -> None:
 
 
 class EventsApi:
-    def __init__(self, events: EventStorePort, watched: tuple[str, ...] = ()) -> None:
+    def __init__(self, events: EventStorePort, watched: tuple[str, ...] = (), holds: Holds | None = None) -> None:
         self.events = events
         self.watched = watched  # the operator's watchNamespaces (empty: every namespace)
+        self.holds = holds or Holds(HELD_PER_USER, HELD_TOTAL)  # shared with the user API's follows
 
     def routes(self) -> list[Route]:
         return [
@@ -75,7 +87,12 @@ class EventsApi:
         except EventError as exc:
             raise QueryError(str(exc)) from None
         event = Event(incoming.id, incoming.type, incoming.source, namespace, incoming.subject, incoming.data)
-        return await store_and_answer(self.events, event, f"user/{user.name}"[:300], wait)
+        sender = f"user/{user.name}"[:300]
+        try:
+            with held(self.holds, user):
+                return await store_and_answer(self.events, event, sender, wait)
+        except TooManyHeld:  # the user holds the most answers open: stored, answered at once (202)
+            return await store_and_answer(self.events, event, sender, 0)
 
     async def list(self, request: web.Request, user: User) -> web.StreamResponse:
         namespace = request.match_info["namespace"]

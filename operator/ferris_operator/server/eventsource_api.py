@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ferris_operator import metrics, model
 from ferris_operator.ports import EventStorePort, KubePort, VaultPort
-from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.ratelimit import TokenBuckets
 from ferris_operator.records import Event
 from ferris_operator.server import queries
 from ferris_operator.server.events_api import store_and_answer, wait_seconds
@@ -38,12 +38,12 @@ def _error(status: int, message: str) -> web.Response:
 
 class EventSourceApi:
     def __init__(
-        self, kube: KubePort, vault: VaultPort, events: EventStorePort, limiter: FailureLimiter | None = None
+        self, kube: KubePort, vault: VaultPort, events: EventStorePort, limiter: TokenBuckets | None = None
     ) -> None:
         self.kube = kube
         self.vault = vault
         self.events = events
-        self.limiter = limiter or FailureLimiter()
+        self.limiter = limiter or TokenBuckets()
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.receive)
@@ -61,7 +61,7 @@ class EventSourceApi:
                 return _error(413, f"the event is over the limit of {cloudevents.MAX_BODY} bytes")
             spec = await asyncio.to_thread(self._signed_by, namespace, name, request, body)
             if spec is None:
-                self.limiter.failed(sender)
+                self.limiter.spend(sender)
                 metrics.SERVER_REFUSED.labels("bad-signature").inc()
                 return _error(401, REFUSED)
             content_type = request.headers.get("Content-Type", "")

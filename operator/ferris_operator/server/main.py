@@ -30,10 +30,11 @@ from ferris_operator.kek.factory import KeySetup
 from ferris_operator.kek.health import KeyHealth
 from ferris_operator.main import keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.ratelimit import Holds
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
-from ferris_operator.server.api import ServerApi
+from ferris_operator.server.api import HELD_PER_USER, HELD_TOTAL, ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
 from ferris_operator.server.events_api import EventsApi
@@ -76,6 +77,7 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
 def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, vault: Vault) -> web.Application:
     kube = Kube(api)
     reviews = Reviews(kube)
+    holds = Holds(HELD_PER_USER, HELD_TOTAL)  # followed logs and waited-for event answers, together
     server = ServerApi(
         kube,
         HistoryStore(pool),
@@ -83,10 +85,11 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         Authorizer(reviews.access),
         vault=vault if settings.secrets_upload else None,
         more_routes=[
-            *EventsApi(EventStore(pool), settings.watch_namespaces).routes(),
+            *EventsApi(EventStore(pool), settings.watch_namespaces, holds).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),
         ],
         public_url=settings.server_public_url,
+        holds=holds,
     )
     app = server.app()
     EventSourceApi(kube, vault, EventStore(pool)).add_to(app)

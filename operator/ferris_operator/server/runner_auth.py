@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ferris_operator import metrics
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.ports import ReportPort
-from ferris_operator.ratelimit import FailureLimiter
+from ferris_operator.ratelimit import TokenBuckets
 from ferris_operator.records import RunRecord
 
 
@@ -35,7 +35,7 @@ class RunTokenAuthenticator:
         self,
         tokens: RunTokens,
         reports: ReportPort,
-        limiter: FailureLimiter | None = None,
+        limiter: TokenBuckets | None = None,
         refresh: Callable[[], tuple[str, bytes] | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -44,7 +44,7 @@ class RunTokenAuthenticator:
         a new one after this server started), at most every ``REFRESH_SECONDS``."""
         self.tokens = tokens
         self.reports = reports
-        self.limiter = limiter or FailureLimiter()
+        self.limiter = limiter or TokenBuckets()
         self._refresh = refresh
         self._clock = clock
         self._refreshed = -REFRESH_SECONDS
@@ -81,7 +81,7 @@ class RunTokenAuthenticator:
             raise Unauthorised(429, "too many failed requests from this address; slow down")
         expected = record.token_sha256 if record else None
         if record is None or not expected or not hmac.compare_digest(token_digest(token), expected):
-            self.limiter.failed(source)
+            self.limiter.spend(source)
             metrics.RUNNER_API_REFUSED.labels("unauthorized").inc()
             raise Unauthorised(401, "invalid or revoked run token")
         return record

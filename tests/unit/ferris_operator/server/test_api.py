@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ferris_operator import model
 from ferris_operator.ports import Access, User
 from ferris_operator.records import Cursor, Event, EventRecord, RunFilter, RunRecord, StepRecord, StepSummary
-from ferris_operator.server.api import ServerApi
-from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.api import HELD_PER_USER, ServerApi
+from ferris_operator.server.authz import REVIEW_BURST, Authorizer
 from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
 from tests.canaries import assert_no_canary
@@ -725,3 +725,62 @@ def test_the_consoles_own_origin_is_the_host_it_was_asked_for_with_its_scheme() 
             return statuses
 
     assert asyncio.run(go()) == [201, 403, 403]
+
+
+def test_a_user_asking_about_made_up_namespaces_gets_429_after_their_burst_and_nobody_else_does() -> None:
+    """``/permissions`` costs nine reviews per namespace name; each user's uncached reviews come
+    from a bucket of their own (authz.REVIEW_BURST), cached answers never spend from it."""
+    world = World()
+    assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200
+    answers = [world.call("GET", f"/api/v1/namespaces/made-up-{i}/permissions", token=VIEWER) for i in range(15)]
+    statuses = [status for status, _ in answers]
+    assert statuses[:10] == [200] * 10 and statuses[-1] == 429, statuses
+    assert "retry in" in answers[-1][1] and "viewer" in answers[-1][1]
+    asked = len(world.reviews.access_reviews)
+    assert asked <= REVIEW_BURST + 9  # the burst, and the request that found it spent (answered in parallel)
+    assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200  # cached: free
+    assert world.call("GET", RUNS, token=EDITOR)[0] == 200  # another user's bucket is full
+    assert len(world.reviews.access_reviews) == asked + 1
+
+
+class RunningHistory(FakeHistory):
+    """A run whose step is still running: a follow stays open until the client leaves."""
+
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        return record(phase=model.RUNNING) if (namespace, name) == ("team-a", "nightly-1") else None
+
+    def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None:
+        return (
+            StepRecord(0, "a.py", "Running", None, T0, None, "line\n"[start:] if start < 5 else "")
+            if idx == 0
+            else None
+        )
+
+
+def test_a_user_holds_at_most_eight_followed_logs_and_another_user_is_not_held_up() -> None:
+    world = World()
+    world.api.history = RunningHistory()
+    log = "/api/v1/namespaces/team-a/runs/nightly-1/steps/0/log?follow=true"
+
+    async def go() -> tuple[list[int], int, str, int]:
+        async with TestClient(TestServer(world.api.app())) as client:
+            viewer = {"Authorization": f"Bearer {VIEWER}"}
+            streams = [await client.get(log, headers=viewer) for _ in range(HELD_PER_USER)]
+            for stream in streams:
+                assert await stream.content.readline() == b"line\n"  # open and streaming
+            ninth = await client.get(log, headers=viewer)
+            other = await client.get(log, headers={"Authorization": f"Bearer {EDITOR}"})
+            other_status = other.status
+            other.close()
+            for stream in streams:
+                stream.close()
+            await asyncio.sleep(0.1)  # the server sees them go
+            again = await client.get(log, headers=viewer)
+            again_status = again.status
+            again.close()
+            return [s.status for s in streams], ninth.status, await ninth.text(), other_status * 1000 + again_status
+
+    statuses, ninth, text, others = asyncio.run(go())
+    assert statuses == [200] * HELD_PER_USER
+    assert ninth == 429 and f"already holds {HELD_PER_USER} followed logs" in text
+    assert others == 200_200  # another user, and the same user once a stream closed
