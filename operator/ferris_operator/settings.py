@@ -155,6 +155,7 @@ class Settings:
     server_port: int = 8444
     server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     server_public_url: str = ""  # published in ConfigMap ferris-server for the CLI
+    server_trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed (addresses.py)
     secrets_upload: bool = True  # the server takes secrets.json uploads from users with the right
     watch_namespaces: tuple[str, ...] = ()
     db_pool_max: int = 8
@@ -206,6 +207,7 @@ class Settings:
             server_port=int(env.get("FERRIS_SERVER_PORT", defaults.server_port)),
             server_tls_dir=_path(env.get("FERRIS_SERVER_TLS_DIR", "")),
             server_public_url=env.get("FERRIS_SERVER_PUBLIC_URL", defaults.server_public_url),
+            server_trusted_proxies=_list(env.get("FERRIS_SERVER_TRUSTED_PROXIES", "")),
             secrets_upload=env.get("FERRIS_SECRETS_UPLOAD", "true") != "false",
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),

@@ -857,6 +857,40 @@ def server_call(install: Install, method: str, path: str, token: str, body: Any 
         return exc.code, exc.read().decode()
 
 
+def a_script_writes_project_and_platform_secrets(install: Install) -> None:
+    """A script's writes into its project and a platform scope, allowed by the writers the
+    scopes' objects name (the server reads them: secret_scopes/policies.py)."""
+    writer = "server-writer"
+    scopes = [
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisProjectSecrets",
+            "metadata": {"name": "project", "namespace": "ferris-demo"},
+            "spec": {"writers": [{"package": writer}]},
+        },
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPlatformSecrets",
+            "metadata": {"name": "chart-test-platform"},
+            "spec": {"writers": [{"namespace": "ferris-demo", "package": writer}]},
+        },
+    ]
+    for scope in scopes:
+        install.kubectl("apply", "-f", "-", input=json.dumps(scope))
+    install.kubectl("wait", "-n", "ferris-demo", "ferrisprojectsecrets/project", "--for=condition=Ready")
+    install.kubectl("wait", "ferrisplatformsecrets/chart-test-platform", "--for=condition=Ready")
+    script = (
+        "from ferris_ef import context\n"
+        "print('project', context.secrets.set('T', 'abcdef1', context='project')[0])\n"
+        "print('platform', context.secrets.set('T', 'abcdef2', context='platform')[0])\n"
+    )
+    install.package(writer, "write.py", script)
+    run = install.run_example(writer)
+    output = install.output(run)
+    assert "project 200" in output and "platform 200" in output, output
+    install.kubectl("delete", "ferrisplatformsecrets/chart-test-platform", "--wait=false")
+
+
 def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operator: Install) -> None:
     """The chart's server pod publishes where it is, takes a user's token, and asks the cluster
     before it reads or creates anything; every rule of its roles is used, none exceeded."""
@@ -902,6 +936,7 @@ def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operat
     status, text = server_call(install, "PUT", upload, editor, {"A": "abcdef"})
     assert status == 200 and json.loads(text)["names"] == ["A"], text
     an_event_starts_a_run(install)  # a signed event: the server reads its event source
+    a_script_writes_project_and_platform_secrets(install)  # the server reads both scopes' objects
 
     used = audited(install, f"system:serviceaccount:{NS}:ferris-server")
     granted = {

@@ -3,15 +3,24 @@ FerrisEventSource: ``POST /api/v1/namespaces/NS/eventsources/NAME/events``.
 
 Not behind the user API's guard (there is no user): the HMAC signature over the body, with
 the event source's key from the vault, is the credential. Whatever is wrong with it — no such
-event source, no key stored yet, no header, another signature — is the same 401, counted
-against the sender's address (429 once it has spent its failures), and nothing is stored. A
-signed event is stored and answered like one sent by a user."""
+event source, no key stored yet, no header, another signature — is the same 401, and nothing is
+stored. A signed event is stored and answered like one sent by a user.
+
+Authentication comes first, as in the user API: a correctly signed event is never limited, even
+from an address that also sent many bad ones (behind an Ingress, every sender's address is the
+Ingress's, unless it is a trusted proxy: addresses.py). Failures are counted per sender address;
+once an address has spent them, its requests are checked only against keys verified in the last
+minute (no API or database read for it) and otherwise refused with 429, so a flood costs neither
+the API server nor the key provider anything."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -20,6 +29,7 @@ from ferris_operator.ports import EventStorePort, KubePort, VaultPort
 from ferris_operator.ratelimit import TokenBuckets
 from ferris_operator.records import Event
 from ferris_operator.server import queries
+from ferris_operator.server.addresses import Network, client_address
 from ferris_operator.server.events_api import store_and_answer, wait_seconds
 from ferris_operator.server.queries import QueryError
 from ferris_operator.store.db import DATABASE_ERRORS
@@ -36,22 +46,41 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+MAX_KEYS = 10_000
+KEY_SECONDS = 60.0  # how long a verified key answers for a sender that has spent its failures
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    at: float
+    spec: signatures.SourceSpec
+    key: bytes
+
+
 class EventSourceApi:
     def __init__(
-        self, kube: KubePort, vault: VaultPort, events: EventStorePort, limiter: TokenBuckets | None = None
+        self,
+        kube: KubePort,
+        vault: VaultPort,
+        events: EventStorePort,
+        limiter: TokenBuckets | None = None,
+        trusted_proxies: Sequence[Network] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
         self.vault = vault
         self.events = events
         self.limiter = limiter or TokenBuckets()
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.clock = clock
+        self._keys: dict[tuple[str, str], VerifiedKey] = {}
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.receive)
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
-        sender = request.remote or "unknown"
-        if self.limiter.blocked(sender):
-            return _error(429, "too many refused events from this address; slow down")
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        sender = client_address(request.remote, forwarded, self.trusted_proxies)
         try:
             namespace = queries.name(request.match_info["namespace"], "namespace")
             name = queries.name(request.match_info["name"], "event source")
@@ -59,7 +88,13 @@ class EventSourceApi:
             body = await request.content.read(cloudevents.MAX_BODY + 1)
             if len(body) > cloudevents.MAX_BODY:
                 return _error(413, f"the event is over the limit of {cloudevents.MAX_BODY} bytes")
-            spec = await asyncio.to_thread(self._signed_by, namespace, name, request, body)
+            if self.limiter.blocked(sender):
+                spec = self._signed_by_known_key(namespace, name, request, body)
+                if spec is None:
+                    metrics.SERVER_REFUSED.labels("rate-limited").inc()
+                    return _error(429, "too many refused events from this address; slow down")
+            else:
+                spec = await asyncio.to_thread(self._signed_by, namespace, name, request, body)
             if spec is None:
                 self.limiter.spend(sender)
                 metrics.SERVER_REFUSED.labels("bad-signature").inc()
@@ -75,10 +110,24 @@ class EventSourceApi:
             metrics.DATABASE_ERRORS.inc()
             return _error(503, "database unavailable; retry later")
 
+    def _signed_by_known_key(
+        self, namespace: str, name: str, request: web.Request, body: bytes
+    ) -> signatures.SourceSpec | None:
+        """The spec when a key verified lately for this event source signs the request."""
+        known = self._keys.get((namespace, name))
+        if known is None or self.clock() - known.at > KEY_SECONDS:
+            return None
+        return (
+            known.spec
+            if signatures.verify(known.key, body, request.headers.get(known.spec.header), known.spec)
+            else None
+        )
+
     def _signed_by(self, namespace: str, name: str, request: web.Request, body: bytes) -> signatures.SourceSpec | None:
         """The event source's spec when the request carries its signature; None otherwise."""
         found = self.kube.get_event_source(namespace, name)
         if found is None or found["metadata"].get("deletionTimestamp"):
+            self._keys.pop((namespace, name), None)
             return None
         spec = signatures.source_spec(name, found.get("spec") or {})
         stored = self.vault.read(found["metadata"]["uid"]).values.get(VAULT_KEY)
@@ -86,4 +135,11 @@ class EventSourceApi:
             log.info("event source %s/%s has no key stored yet", namespace, name)
             return None
         key = base64.b64decode(stored)
+        self._remember(namespace, name, VerifiedKey(self.clock(), spec, key))
         return spec if signatures.verify(key, body, request.headers.get(spec.header), spec) else None
+
+    def _remember(self, namespace: str, name: str, verified: VerifiedKey) -> None:
+        self._keys[(namespace, name)] = verified
+        if len(self._keys) > MAX_KEYS:  # the oldest go first
+            for stale in sorted(self._keys, key=lambda k: self._keys[k].at)[: len(self._keys) // 2]:
+                del self._keys[stale]

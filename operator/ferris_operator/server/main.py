@@ -34,6 +34,7 @@ from ferris_operator.ratelimit import Holds
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
+from ferris_operator.server.addresses import networks
 from ferris_operator.server.api import HELD_PER_USER, HELD_TOTAL, ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.console import add_console
@@ -92,7 +93,11 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         holds=holds,
     )
     app = server.app()
-    EventSourceApi(kube, vault, EventStore(pool)).add_to(app)
+    try:
+        proxies = networks(settings.server_trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"ferris-server: FERRIS_SERVER_TRUSTED_PROXIES: {exc}") from None
+    EventSourceApi(kube, vault, EventStore(pool), trusted_proxies=proxies).add_to(app)
     document = openapi.document(server.routes(), __version__)
 
     async def openapi_json(request: web.Request) -> web.Response:
