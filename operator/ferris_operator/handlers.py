@@ -22,6 +22,7 @@ from ferris_operator.holders import Holders
 from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KeyHealthPort, KeyProviderUnavailable, KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
+from ferris_operator.retention import HistoryRetention
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.runs.attention import Arrivals, needs_attention
 from ferris_operator.schedules.service import Scheduler
@@ -53,6 +54,7 @@ class Components:
     scopes: ScopeSecretsService
     scope_store: ScopeStorePort
     key_health: KeyHealthPort
+    retention: HistoryRetention
 
 
 RunKey = tuple[str, str, str]  # namespace, name, uid
@@ -66,6 +68,7 @@ class Handlers:
         self.vault = components.vault
         self.runs = components.runs
         self.packages = components.packages
+        self.retention = components.retention
         self.schedules = components.schedules
         self.events = components.events
         self.sources = components.sources
@@ -244,12 +247,14 @@ class Handlers:
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 
-    def expire_events(self) -> None:
-        """Remove routed events past their retention, and the audit of secret writes past its."""
+    def expire_history(self) -> None:
+        """Remove routed events past their retention, the audit of secret writes past its, and run
+        history past its (with the output of namespaces over their quota)."""
         now = model.utcnow()
         try:
             self.events.events.expire(now - datetime.timedelta(days=self.settings.events_retention_days))
             self.scopes.store.expire_writes(now - datetime.timedelta(days=self.settings.audit_retention_days))
+            self.retention.pass_once(now)
         except DATABASE_ERRORS:
             metrics.DATABASE_ERRORS.inc()
 

@@ -31,7 +31,7 @@ def loops(handlers: Handlers, every: Intervals, keys: KeyHealthPort, peering: Pe
         Loop("which replica is active", every.peering, peering.refresh, always=True),
         Loop("scheduled runs", every.schedules, handlers.tick_schedules),
         Loop("events not routed yet", every.events, handlers.route_events),
-        Loop("routed events and the write audit past their retention", every.events_expiry, handlers.expire_events),
+        Loop("history, events and the write audit past their retention", every.events_expiry, handlers.expire_history),
         Loop("runs whose wait to start is over", every.waiting_runs, handlers.retry_waiting_runs),
         Loop("resync active runs", every.resync_active_runs, handlers.resync_active_runs),
         Loop("ended runs whose status does not show it", every.resync_active_runs, handlers.publish_ended_runs),

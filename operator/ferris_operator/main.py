@@ -26,6 +26,7 @@ from ferris_operator.kek.health import KeyHealth
 from ferris_operator.key_rotation import kek_ids_in_use, unreadable_keys
 from ferris_operator.package_service import PackageService
 from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.retention import HistoryRetention
 from ferris_operator.runs import RunService
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.policies import ScopeObjects
@@ -37,6 +38,7 @@ from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
+from ferris_operator.store.retention import RetentionStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
 from ferris_operator.triggers.router import EventRouter
@@ -108,7 +110,10 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     sources = EventSourceService(kube, vault)
     service = ScopeSecretsService(kube, vault, sealing, scopes, settings.namespace)
     schedules = Scheduler(kube, store, runs.proof)
-    return Components(settings, kube, vault, runs, packages, schedules, router, sources, service, scopes, health)
+    retention = HistoryRetention(RetentionStore(pool), settings.history_retention_days, settings.history_output_bytes)
+    return Components(
+        settings, kube, vault, runs, packages, schedules, router, sources, service, scopes, health, retention
+    )
 
 
 def runner_api_ca(settings: Settings) -> str | None:

@@ -228,8 +228,21 @@ class EventStorePort(Protocol):
     def expire(self, older_than: datetime.datetime) -> int: ...
 
 
+class RetentionPort(Protocol):
+    """Run history's retention in PostgreSQL (store/retention.py)."""
+
+    def expire_runs(self, older_than: datetime.datetime, batch: int = 1000) -> int: ...
+    def count_output(self, batch: int = 1000) -> int: ...
+    def over_quota(self, quota: int) -> dict[str, int]: ...
+    def remove_oldest_output(self, namespace: str, excess: int, note: str, batch: int = 1000) -> int: ...
+
+
 class RetryLimit(Exception):
     """A retry a run may not ask for (too many, or the run has ended); the message says why."""
+
+
+class ReportBudgetSpent(Exception):
+    """The run has sent as many step reports as a run may (each may rewrite 4 MiB of output)."""
 
 
 class ReportPort(Protocol):

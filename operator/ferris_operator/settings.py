@@ -166,6 +166,12 @@ class Settings:
     max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
     events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
     audit_retention_days: float = 90.0  # the audit of secret writes is kept this long (FERRIS_AUDIT_RETENTION_DAYS)
+    history_retention_days: float = (
+        90.0  # finished runs are kept this long; 0: for ever (FERRIS_HISTORY_RETENTION_DAYS)
+    )
+    history_output_bytes: int = (
+        1 << 30
+    )  # step output a namespace keeps; 0: no quota (FERRIS_HISTORY_OUTPUT_BYTES_PER_NAMESPACE)
     max_events_per_run: int = 100  # events one run may send (FERRIS_MAX_EVENTS_PER_RUN)
     run_budget_per_minute: int = 300  # runs events and retries make, per namespace (FERRIS_RUN_BUDGET_PER_MINUTE)
     intervals: Intervals = field(default_factory=Intervals)
@@ -225,6 +231,10 @@ class Settings:
             max_chain_depth=int(env.get("FERRIS_MAX_CHAIN_DEPTH", defaults.max_chain_depth)),
             events_retention_days=float(env.get("FERRIS_EVENTS_RETENTION_DAYS", defaults.events_retention_days)),
             audit_retention_days=float(env.get("FERRIS_AUDIT_RETENTION_DAYS", defaults.audit_retention_days)),
+            history_retention_days=float(env.get("FERRIS_HISTORY_RETENTION_DAYS", defaults.history_retention_days)),
+            history_output_bytes=int(
+                env.get("FERRIS_HISTORY_OUTPUT_BYTES_PER_NAMESPACE", defaults.history_output_bytes)
+            ),
             max_events_per_run=int(env.get("FERRIS_MAX_EVENTS_PER_RUN", defaults.max_events_per_run)),
             run_budget_per_minute=int(env.get("FERRIS_RUN_BUDGET_PER_MINUTE", defaults.run_budget_per_minute)),
             intervals=Intervals(

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
-from ferris_operator.ports import RetryLimit
+from ferris_operator.ports import ReportBudgetSpent, RetryLimit
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
@@ -26,7 +26,7 @@ from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 from ferris_operator.store.notifications import Listener
-from ferris_operator.store.reports import CHANNEL, MAX_RETRIES_PER_RUN, ReportStore
+from ferris_operator.store.reports import CHANNEL, MAX_REPORTS_PER_RUN, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
 
 TOKENS = RunTokens({"k1": b"\x01" * 32}, "k1")  # the operator's: what stamps the retries it makes
@@ -79,6 +79,22 @@ def test_a_finished_run_takes_no_more_reports(stores: tuple[RunStore, ReportStor
     record = runs.get(uid)
     assert record is not None and (record.report_seq, record.runner_succeeded) == (0, None)
     assert [s.phase for s in runs.steps(uid)] == [model.STEP_SKIPPED, model.STEP_SKIPPED]
+
+
+def test_a_run_sends_at_most_its_report_budget_and_what_is_over_it_stores_nothing(
+    stores: tuple[RunStore, ReportStore],
+) -> None:
+    """A script holding its run's token rewrote a 4 MiB step report without limit."""
+    runs, reports = stores
+    uid = new_run(runs)
+    big = "x" * (1024 * 1024)
+    for _ in range(MAX_REPORTS_PER_RUN):
+        assert reports.step(uid, 0, model.STEP_RUNNING, None, None, None, big, False)
+    with pytest.raises(ReportBudgetSpent, match=f"at most {MAX_REPORTS_PER_RUN} reports"):
+        reports.step(uid, 0, model.STEP_RUNNING, None, None, None, "the last word", False)
+    record = runs.get(uid)
+    assert record is not None and record.report_seq == MAX_REPORTS_PER_RUN
+    assert runs.steps(uid)[0].output == big  # nothing of the refused report stored
 
 
 def test_the_runners_first_verdict_is_the_one_kept(stores: tuple[RunStore, ReportStore]) -> None:

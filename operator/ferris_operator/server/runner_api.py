@@ -25,6 +25,7 @@ from ferris_operator.ports import (
     EventStorePort,
     KeyProviderUnavailable,
     MasterKeyMismatch,
+    ReportBudgetSpent,
     ReportPort,
     RetryLimit,
     StateQuotaExceeded,
@@ -148,17 +149,20 @@ class RunnerApi:
         report = runner_reports.parse_step(
             await _body(request, runner_reports.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
-        stored = await asyncio.to_thread(
-            self.reports.step,
-            record.uid,
-            idx,
-            report.phase,
-            report.exit_code,
-            report.started_at,
-            report.finished_at,
-            report.output,
-            report.phase == model.STEP_RUNNING,
-        )
+        try:
+            stored = await asyncio.to_thread(
+                self.reports.step,
+                record.uid,
+                idx,
+                report.phase,
+                report.exit_code,
+                report.started_at,
+                report.finished_at,
+                report.output,
+                report.phase == model.STEP_RUNNING,
+            )
+        except ReportBudgetSpent as exc:
+            return _error(429, str(exc))
         if not stored:
             raise ReportError(f"step index {idx} is not one of this run's steps")
         return web.json_response({"ok": True})

@@ -329,6 +329,22 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         CREATE INDEX secret_writes_by_age ON secret_writes (at) WHERE announced_at IS NOT NULL;
         """,
     ),
+    (
+        18,
+        """
+        -- Run history has a retention (store/retention.py): finished runs go after
+        -- FERRIS_HISTORY_RETENTION_DAYS, oldest first, and a namespace's step output over
+        -- FERRIS_HISTORY_OUTPUT_BYTES_PER_NAMESPACE is removed from its oldest runs. output_bytes
+        -- is the run's step output, counted when it ends (NULL: ended before this migration,
+        -- counted by the next pass); output_removed_at says its output went for the quota.
+        ALTER TABLE runs ADD COLUMN output_bytes bigint, ADD COLUMN output_removed_at timestamptz;
+        CREATE INDEX runs_by_finish ON runs (finished_at) WHERE finished_at IS NOT NULL;
+        CREATE INDEX runs_output_by_age ON runs (namespace, finished_at) INCLUDE (output_bytes)
+            WHERE output_bytes > 0;
+        CREATE INDEX runs_output_uncounted ON runs (finished_at)
+            WHERE output_bytes IS NULL AND finished_at IS NOT NULL;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

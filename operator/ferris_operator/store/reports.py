@@ -16,13 +16,16 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.ports import RetryLimit
+from ferris_operator.ports import ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import MAX_OUTPUT_CHARS
 from ferris_operator.store.runs import RunStore
 
 CHANNEL: LiteralString = "ferris_run_reports"
 MAX_RETRIES_PER_RUN = 10
+# Reports of any kind a run may send (report_seq): the runner sends two per step (64 at most)
+# and one at the end; a script holding the token could otherwise rewrite 4 MiB of output for ever.
+MAX_REPORTS_PER_RUN = 512
 _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
 
 
@@ -46,18 +49,22 @@ class ReportStore:
         announce: bool,
     ) -> bool:
         """Store one of the run's steps (made with the run) and mark the run Running; False when
-        the run has no step ``idx`` or has ended. ``announce``: tell the operator now (a
-        step's result is published with the next step's start or the run's end, which follow
-        at once: one status write per step instead of two)."""
+        the run has no step ``idx`` or has ended; ``ReportBudgetSpent`` past MAX_REPORTS_PER_RUN.
+        ``announce``: tell the operator now (a step's result is published with the next step's
+        start or the run's end, which follow at once: one status write per step instead of two)."""
         if output is not None and len(output) > MAX_OUTPUT_CHARS:
             output = "[output truncated]\n" + output[-MAX_OUTPUT_CHARS:]
         with self._pool.connection() as conn, conn.transaction():
             live = conn.execute(
                 "UPDATE runs SET phase = CASE WHEN phase = 'Pending' THEN 'Running' ELSE phase END,"  # noqa: S608
                 " started_at = COALESCE(started_at, now()), report_seq = report_seq + 1"
-                " WHERE uid = %s AND " + _NOT_TERMINAL + " RETURNING uid",
+                " WHERE uid = %s AND " + _NOT_TERMINAL + " RETURNING uid, report_seq",
                 (uid,),
             ).fetchone()
+            if live is not None and live[1] > MAX_REPORTS_PER_RUN:
+                raise ReportBudgetSpent(
+                    f"a run may send at most {MAX_REPORTS_PER_RUN} reports, and this one has: nothing more is stored"
+                )  # the transaction rolls back: the count stays at the cap
             updated = (
                 live
                 and conn.execute(

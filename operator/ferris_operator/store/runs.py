@@ -331,6 +331,11 @@ class RunStore:
                     "UPDATE steps SET phase = %s WHERE run_uid = %s AND phase = %s",
                     (model.STEP_SKIPPED, uid, model.STEP_PENDING),
                 )
+                conn.execute(  # what the namespace's output quota counts (store/retention.py)
+                    "UPDATE runs SET output_bytes = (SELECT COALESCE(sum(octet_length(output)), 0) FROM steps"
+                    " WHERE run_uid = %s) WHERE uid = %s",
+                    (uid, uid),
+                )
         return changed is not None
 
     def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]:

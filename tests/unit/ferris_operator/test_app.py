@@ -19,7 +19,18 @@ from ferris_operator.settings import Settings
 
 def app() -> OperatorApp:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    fields = ("kube", "vault", "runs", "packages", "schedules", "events", "sources", "scopes", "scope_store")
+    fields = (
+        "kube",
+        "vault",
+        "runs",
+        "packages",
+        "schedules",
+        "events",
+        "sources",
+        "scopes",
+        "scope_store",
+        "retention",
+    )
     components: Any = SimpleNamespace(settings=settings, key_health=None, **dict.fromkeys(fields))
     return OperatorApp(components)
 

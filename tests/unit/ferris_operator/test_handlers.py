@@ -90,6 +90,7 @@ def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_chan
         sources=None,
         scopes=None,
         scope_store=None,
+        retention=None,
     )
     handler = handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
     for body in seen:
@@ -128,7 +129,7 @@ def run_handlers(kube: FakeKube, runs: FakeRuns) -> handlers.Handlers:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
     components = SimpleNamespace(
         settings=settings, kube=kube, vault=None, runs=runs, packages=None, schedules=None, events=None,
-        sources=None, scopes=None, scope_store=None,
+        sources=None, scopes=None, scope_store=None, retention=None,
     )  # fmt: skip
     return handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
 
