@@ -7,6 +7,7 @@ Not part of the test suite: figures are measured here, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ from bench import (
     scopes,
     server_history,
     unrelated,
+    year,
 )
 from bench.cluster import (
     ApiRequests,
@@ -256,6 +258,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(server_history.summary(results["server_history"]))
     if "console_load" in results:
         lines.append(console_load.summary(results["console_load"]))
+    if "year" in results:
+        lines.append(year.summary(results["year"]))
     return "\n".join(lines)
 
 
@@ -274,11 +278,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="events sent in the events stage")
     parser.add_argument("--unrelated-pods", type=int, default=10000, help="pods that are not Ferris's, beside it")
     parser.add_argument("--unrelated-jobs", type=int, default=1000, help="Jobs that are not Ferris's, beside it")
+    parser.add_argument("--year-packages", type=int, default=1000, help="packages run daily for the year stage")
     parser.add_argument(
         "--stages",
-        default="components,admission,paced,schedules,events,unrelated,history",
+        default="components,year,admission,paced,schedules,events,unrelated,history",
         help="comma-separated: components (runner, runner API, scopes, key providers, reports, server"
-        " history, console), admission, paced, schedules, events, unrelated, history",
+        " history, console), year (PostgreSQL after a year, with and without retention), admission, paced,"
+        " schedules, events, unrelated, history",
     )
     args = parser.parse_args()
     interrupts.install()
@@ -303,10 +309,16 @@ def main() -> None:
         results["reports"] = reports.measure()
         results["server_history"] = server_history.measure()
         results["console_load"] = console_load.measure()
+    if "year" in stages:  # a database of its own
+        results["year"] = year.measure(args.year_packages)
+        save("year")
     results["admission"] = []
-    with FerrisStack() as stack:
-        api = client_for(stack.kubeconfig).api
-        api.configuration.connection_pool_maxsize = 32
+    on_a_stack = bool(sizes) or bool(stages & {"paced", "schedules", "events", "unrelated", "history"})
+    with contextlib.ExitStack() as exits:  # no stack for database-only stages
+        stack: Any = exits.enter_context(FerrisStack()) if on_a_stack else None
+        api: Any = client_for(stack.kubeconfig).api if stack else None
+        if api is not None:
+            api.configuration.connection_pool_maxsize = 32
         if "paced" in stages:  # on a fresh stack, then again after the admission stage's runs
             results["paced_fresh"] = paced_latency(stack, api, args.rate, seconds=10, tag="-fresh")
             save("paced on a fresh stack")
