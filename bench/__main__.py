@@ -290,7 +290,7 @@ def main() -> None:
     interrupts.install()
     stages = set(args.stages.split(","))
     sizes = [int(s) for s in args.sizes.split(",")] if "admission" in stages else []
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "admission": []}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     results["commit"] = commit
     RESULTS.mkdir(exist_ok=True)
@@ -312,7 +312,6 @@ def main() -> None:
     if "year" in stages:  # a database of its own
         results["year"] = year.measure(args.year_packages)
         save("year")
-    results["admission"] = []
     on_a_stack = bool(sizes) or bool(stages & {"paced", "schedules", "events", "unrelated", "history"})
     with contextlib.ExitStack() as exits:  # no stack for database-only stages
         stack: Any = exits.enter_context(FerrisStack()) if on_a_stack else None

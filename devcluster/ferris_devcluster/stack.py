@@ -82,6 +82,11 @@ class FerrisStack:
             "FERRIS_HEALTH_PORT": str(self.health_port),
             # The default runner, and one registry that never answers (to try pull failures).
             "FERRIS_RUNNER_ALLOWED_IMAGES": "ghcr.io/ferris-run/ferris-runner:*,registry.invalid/*",
+            # Cluster-wide, as the chart sets it with its NetworkPolicies on: each namespace's
+            # runner egress policy made by the operator (not enforced here: no network plugin).
+            "FERRIS_RUNNER_EGRESS_POLICY": json.dumps(
+                {"serverLabels": {"app.kubernetes.io/component": "server"}, "port": self.api_port}
+            ),
             **self.operator_env,
         }
 

@@ -135,6 +135,10 @@ class KubePort(Protocol):
         when the API server rejects it as invalid."""
         ...
 
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        """Create ``obj`` unless an object of its name exists (whoever made it); True: created."""
+        ...
+
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
     def delete_exact(
         self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None

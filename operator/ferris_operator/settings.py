@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ferris_operator.runner_policy import DEFAULT_FORBIDDEN_ENV, RunnerPolicy
@@ -155,6 +157,9 @@ class Settings:
     server_port: int = 8444
     server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     server_public_url: str = ""  # published in ConfigMap ferris-server for the CLI
+    # Cluster-wide mode with the chart's NetworkPolicies: the server pods' labels and runner API
+    # port, for the runner egress policy the operator makes in each namespace (runner_egress.py).
+    runner_egress: dict[str, Any] | None = None  # FERRIS_RUNNER_EGRESS_POLICY: {"serverLabels", "port"}
     server_trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed (addresses.py)
     secrets_upload: bool = True  # the server takes secrets.json uploads from users with the right
     watch_namespaces: tuple[str, ...] = ()
@@ -214,6 +219,7 @@ class Settings:
             server_tls_dir=_path(env.get("FERRIS_SERVER_TLS_DIR", "")),
             server_public_url=env.get("FERRIS_SERVER_PUBLIC_URL", defaults.server_public_url),
             server_trusted_proxies=_list(env.get("FERRIS_SERVER_TRUSTED_PROXIES", "")),
+            runner_egress=_runner_egress(env.get("FERRIS_RUNNER_EGRESS_POLICY", "")),
             secrets_upload=env.get("FERRIS_SECRETS_UPLOAD", "true") != "false",
             watch_namespaces=_list(watch),
             db_pool_max=int(env.get("FERRIS_DB_POOL_MAX", defaults.db_pool_max)),
@@ -246,6 +252,22 @@ class Settings:
 
 def _path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+def _runner_egress(text: str) -> dict[str, Any] | None:
+    """The runner egress policy's parameters, checked; None when not asked for."""
+    if not text.strip():
+        return None
+    try:
+        found = json.loads(text)
+        labels, port = found["serverLabels"], found["port"]
+        if not isinstance(labels, dict) or not labels or not isinstance(port, int):
+            raise ValueError
+        return {"serverLabels": {str(k): str(v) for k, v in labels.items()}, "port": port}
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(
+            'FERRIS_RUNNER_EGRESS_POLICY must be {"serverLabels": {...}, "port": N} (the chart writes it)'
+        ) from None
 
 
 def _list(text: str) -> tuple[str, ...]:

@@ -25,6 +25,8 @@ from ferris_devcluster.cluster import LocalCluster
 from ferris_devcluster.helm_values import LocalPorts, write_local_values
 from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.postgres import LocalPostgres
+from ferris_operator.builders.runner_egress import runner_egress_policy
+from ferris_operator.settings import Settings
 from ferris_operator.triggers.signatures import sign
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,6 +264,27 @@ def test_transit_with_kubernetes_auth_lets_the_engine_review_the_operators_token
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ferris", "namespace": NS}]
     without = render(install, *SWITCHES["transit"], "--set", "keyProvider.transit.grantTokenReview=false")
     assert "system:auth-delegator" not in without and "system:auth-delegator" not in render(install)
+
+
+def test_cluster_wide_the_operator_makes_the_runner_egress_policy_the_chart_renders_for_a_watched_namespace(
+    install: Install,
+) -> None:
+    """One policy, two authors: the chart for each of its watchNamespaces, the operator for each
+    namespace's first run cluster-wide (told by FERRIS_RUNNER_EGRESS_POLICY); they must agree."""
+    watched = [d for d in yaml.safe_load_all(render(install, "--set", "watchNamespaces={team-x}")) if d]
+    [charted] = [d for d in watched if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ferris-runners"]
+    cluster_wide = [d for d in yaml.safe_load_all(render(install)) if d]
+    [operator] = [d for d in cluster_wide if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris"]
+    env = {e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+    settings = Settings.from_env({**env, "FERRIS_DATABASE_URL": "postgresql://u@h/db", "FERRIS_NAMESPACE": NS})
+    assert settings.runner_egress is not None
+    made = runner_egress_policy("team-x", NS, settings.runner_egress["serverLabels"], settings.runner_egress["port"])
+    assert made["spec"] == charted["spec"]
+    rules = [r for d in cluster_wide if d["kind"] == "ClusterRole" for r in d["rules"]]
+    assert {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]} in rules
+    assert "FERRIS_RUNNER_EGRESS_POLICY" not in json.dumps(watched)  # the chart made them: nothing to make
+    off = render(install, "--set", "networkPolicy.enabled=false")
+    assert "FERRIS_RUNNER_EGRESS_POLICY" not in off and "networkpolicies" not in off
 
 
 def test_missing_database_settings_name_every_way_to_fix_it(install: Install) -> None:

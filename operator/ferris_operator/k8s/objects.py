@@ -38,6 +38,8 @@ COLLECTIONS = {
     "Job": "/apis/batch/v1/namespaces/{namespace}/jobs",
     "Pod": "/api/v1/namespaces/{namespace}/pods",
     "Event": "/api/v1/namespaces/{namespace}/events",
+    # Cluster-wide mode: the runner egress policy of a namespace (builders/runner_egress.py).
+    "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies",
     # Scheduled runs: made under a name of their own, found again when made twice.
     "FerrisRun": f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{{namespace}}/{model.RUNS}",
 }
@@ -268,6 +270,19 @@ class Kube:
             if not is_conflict(exc):
                 raise
         return self._request("GET", self._path(kind, namespace, name)), False
+
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        """Create ``obj`` unless an object of its name exists (whoever made it); True: created."""
+        kind, namespace = obj["kind"], obj["metadata"]["namespace"]
+        try:
+            self._request("POST", self._path(kind, namespace), obj)
+        except ApiException as exc:
+            if is_invalid(exc):
+                raise refusal(exc) from None
+            if not is_conflict(exc):
+                raise
+            return False
+        return True
 
     def replace_or_create(self, obj: dict[str, Any]) -> None:
         """Write ``obj`` whole, creating it when it does not exist."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_operator import metrics, model, ownership, params_schema, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
+from ferris_operator.builders.runner_egress import runner_egress_policy
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.deferred import KeyedLocks
 from ferris_operator.fresh_reads import FreshReads
@@ -38,6 +40,8 @@ from ferris_operator.scripts import read_scripts
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.resolve import ScopedSecrets
 from ferris_operator.settings import Settings
+
+log = logging.getLogger("ferris.runs")
 
 
 class RunWaiting(Problem):
@@ -134,6 +138,7 @@ class Starter:
         self.api_ca = api_ca  # PEM the runners verify the runner API with (None: plain HTTP)
         self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
         self._policy_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()  # Forbid/Replace, per package
+        self._egress_made: set[str] = set()  # namespaces whose runner egress policy exists
         # A burst of runs of one package shares its GETs, each sent after the runs it serves
         # were seen: a run created right after a package update sees the update.
         self.packages: FreshReads[tuple[str, str], dict[str, Any] | None] = FreshReads(
@@ -389,7 +394,25 @@ class Starter:
                 reasons.WAITING_TO_START, "waiting for the operator to record this run as the retry it made", 1.0
             )
 
+    def _ensure_runner_egress(self, namespace: str) -> None:
+        """Cluster-wide mode with the chart's NetworkPolicies: the namespace's runner egress
+        policy, made before its first run's Job (once per namespace and operator start). A
+        refusal (no RBAC for it, an admission policy) is logged, never a run's failure."""
+        egress = self.settings.runner_egress
+        if egress is None or namespace in self._egress_made:
+            return
+        policy = runner_egress_policy(namespace, self.settings.namespace, egress["serverLabels"], egress["port"])
+        try:
+            self.kube.create_if_absent(policy)
+        except Exception as exc:
+            refused = str(exc) if isinstance(exc, Refused) else self.kube.refusal(exc)
+            if refused is None:
+                raise  # may pass by itself: the run's start is tried again
+            log.warning("the runner egress NetworkPolicy of namespace %s was refused: %s", namespace, refused)
+        self._egress_made.add(namespace)
+
     def _create_job(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any]) -> bool:
+        self._ensure_runner_egress(ref.namespace)
         pkg_spec = package["spec"]
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         try:
