@@ -82,6 +82,10 @@ class KeyProviderSettings:
     transit_token_file: Path | None = None  # FERRIS_TRANSIT_TOKEN_FILE: a token mounted from a Secret
     transit_role: str = ""  # FERRIS_TRANSIT_ROLE: Kubernetes auth with the ServiceAccount token instead
     transit_auth_mount: str = "kubernetes"  # FERRIS_TRANSIT_AUTH_MOUNT
+    # FERRIS_TRANSIT_JWT_FILE: the token the role logs in with. The chart mounts one projected for
+    # the engine's audience alone: the pod's own API token (which can read every Secret of the
+    # cluster-wide operator) never leaves for the engine. Unset: the pod's API token, warned.
+    transit_jwt_file: Path | None = None
     transit_ca_file: Path | None = None  # FERRIS_TRANSIT_CA_FILE
     cache_seconds: float = 300.0  # FERRIS_DATA_KEY_CACHE_SECONDS: unwrapped data keys kept in memory
 
@@ -101,6 +105,7 @@ class KeyProviderSettings:
             transit_token_file=_path(env.get("FERRIS_TRANSIT_TOKEN_FILE", "")),
             transit_role=env.get("FERRIS_TRANSIT_ROLE", d.transit_role),
             transit_auth_mount=env.get("FERRIS_TRANSIT_AUTH_MOUNT", d.transit_auth_mount),
+            transit_jwt_file=_path(env.get("FERRIS_TRANSIT_JWT_FILE", "")),
             transit_ca_file=_path(env.get("FERRIS_TRANSIT_CA_FILE", "")),
             cache_seconds=float(env.get("FERRIS_DATA_KEY_CACHE_SECONDS", d.cache_seconds)),
         )
@@ -126,6 +131,12 @@ class KeyProviderSettings:
                     " FERRIS_TRANSIT_ALLOW_HTTP=true for a test engine on this host"
                 )
             log.warning("the transit engine is reached over plain HTTP (%s): for tests only", found.transit_address)
+        if found.transit_address and found.transit_role and found.transit_jwt_file is None:
+            log.warning(
+                "the transit login sends this pod's own API token to %s: mount a token projected for the"
+                " engine's audience and set FERRIS_TRANSIT_JWT_FILE (the chart does)",
+                found.transit_address,
+            )
         if found.kms_socket is not None and any(str(found.kms_socket).startswith(p) for p in API_SERVER_KMS_PATHS):
             log.warning(
                 "FERRIS_KMS_SOCKET %s looks like kube-apiserver's own KMS plugin: then Ferris's pods (the server"

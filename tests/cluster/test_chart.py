@@ -256,14 +256,26 @@ def test_a_kms_keeps_the_master_key_out_of_both_pods_once_migrated(install: Inst
         assert sidecar["volumeMounts"] == [{"name": "kms-plugin", "mountPath": "/var/run/kms-plugin"}]
 
 
-def test_transit_with_kubernetes_auth_lets_the_engine_review_the_operators_token(install: Install) -> None:
+def test_transit_logs_in_with_a_token_projected_for_the_engine_never_the_pods_api_token(install: Install) -> None:
+    """The operator's API token can read every Secret (cluster-wide): it must not be what the
+    engine receives. Both pods log in with a token projected for the engine's audience."""
     docs = [d for d in yaml.safe_load_all(render(install, *SWITCHES["transit"])) if d]
+    for name in ("ferris", "ferris-server"):
+        [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["FERRIS_TRANSIT_JWT_FILE"] == "/var/run/secrets/ferris/transit/token", name
+        [volume] = [v for v in pod["volumes"] if v["name"] == "transit-jwt"]
+        [source] = volume["projected"]["sources"]
+        assert source["serviceAccountToken"] == {"audience": "vault", "expirationSeconds": 3600, "path": "token"}
+    assert "system:auth-delegator" not in render(install, *SWITCHES["transit"])  # the engine reviews as itself
+    granted = render(install, *SWITCHES["transit"], "--set", "keyProvider.transit.grantTokenReview=true")
     [binding] = [
-        d for d in docs if d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "system:auth-delegator"
+        d
+        for d in yaml.safe_load_all(granted)
+        if d and d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "system:auth-delegator"
     ]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ferris", "namespace": NS}]
-    without = render(install, *SWITCHES["transit"], "--set", "keyProvider.transit.grantTokenReview=false")
-    assert "system:auth-delegator" not in without and "system:auth-delegator" not in render(install)
 
 
 def test_cluster_wide_the_operator_makes_the_runner_egress_policy_the_chart_renders_for_a_watched_namespace(

@@ -127,20 +127,25 @@ def test_the_ring_to_a_kms_and_back_with_runs_in_flight(world: Ferris, kms: KmsP
 
 
 def test_transit_logs_in_with_the_service_account_token_and_refuses_another(world: Ferris, tmp_path: Path) -> None:
-    """Kubernetes auth as the chart's `keyProvider.transit.role` sets it up: OpenBao reviews the
-    pod's ServiceAccount token at this cluster's API server (TokenReview) and gives a token with
-    the transit policy only to the bound ServiceAccount."""
+    """Kubernetes auth as the chart's `keyProvider.transit.role` sets it up: the pods log in with
+    a ServiceAccount token projected for the engine's audience (`vault`), never their own API
+    token; OpenBao reviews it at this cluster's API server (TokenReview, with that audience) as a
+    reviewer of its own, and gives a token with the transit policy only to the bound account."""
     world.kubectl("create", "serviceaccount", "ferris-kek", "-n", OPERATOR_NAMESPACE)
+    world.kubectl("create", "serviceaccount", "bao-reviewer", "-n", OPERATOR_NAMESPACE)
     world.kubectl(
         "create",
         "clusterrolebinding",
-        "ferris-kek-tokenreview",
+        "bao-reviewer-tokenreview",
         "--clusterrole=system:auth-delegator",
-        f"--serviceaccount={OPERATOR_NAMESPACE}:ferris-kek",
+        f"--serviceaccount={OPERATOR_NAMESPACE}:bao-reviewer",
     )
-    bound, other = tmp_path / "bound", tmp_path / "other"
-    bound.write_text(world.kubectl("create", "token", "ferris-kek", "-n", OPERATOR_NAMESPACE).stdout.strip())
-    other.write_text(world.kubectl("create", "token", "default", "-n", "default").stdout.strip())
+    bound, other, api_token = tmp_path / "bound", tmp_path / "other", tmp_path / "api"
+    token = world.kubectl("create", "token", "ferris-kek", "-n", OPERATOR_NAMESPACE, "--audience", "vault")
+    bound.write_text(token.stdout.strip())
+    other.write_text(world.kubectl("create", "token", "default", "-n", "default", "--audience", "vault").stdout.strip())
+    api_token.write_text(world.kubectl("create", "token", "ferris-kek", "-n", OPERATOR_NAMESPACE).stdout.strip())
+    reviewer = world.kubectl("create", "token", "bao-reviewer", "-n", OPERATOR_NAMESPACE).stdout.strip()
     cluster = world.stack.cluster
     with OpenBao() as bao:
         bao.call("POST", "sys/auth/kubernetes", {"type": "kubernetes"})
@@ -150,7 +155,8 @@ def test_transit_logs_in_with_the_service_account_token_and_refuses_another(worl
             {
                 "kubernetes_host": cluster.server,
                 "kubernetes_ca_cert": (cluster.directory / "pki" / "ca.crt").read_text(),
-                "disable_local_ca_jwt": True,  # the login's own token reviews itself
+                "token_reviewer_jwt": reviewer,  # the engine's own reviewer: the login token is not one
+                "disable_local_ca_jwt": True,
             },
         )
         bao.call(
@@ -159,6 +165,7 @@ def test_transit_logs_in_with_the_service_account_token_and_refuses_another(worl
             {
                 "bound_service_account_names": ["ferris-kek"],
                 "bound_service_account_namespaces": [OPERATOR_NAMESPACE],
+                "audience": "vault",
                 "token_policies": ["ferris-transit"],
                 "token_ttl": "1h",
             },
@@ -169,4 +176,7 @@ def test_transit_logs_in_with_the_service_account_token_and_refuses_another(worl
         assert provider.unwrap("uid-1", provider.wrap("uid-1", CANARY.encode())) == CANARY.encode()
         refused = TransitProvider(bao.address, "ferris", role="ferris", jwt_file=other).status()
         assert not refused.healthy and "Kubernetes login as role 'ferris' refused" in refused.message
+        # The account's API token (the audience the API server takes) is not the engine's.
+        api_audience = TransitProvider(bao.address, "ferris", role="ferris", jwt_file=api_token).status()
+        assert not api_audience.healthy and "refused" in api_audience.message
         assert CANARY not in bao.log()

@@ -243,6 +243,8 @@ app.kubernetes.io/part-of: ferris
   value: {{ $k.transit.role | quote }}
 - name: FERRIS_TRANSIT_AUTH_MOUNT
   value: {{ $k.transit.authMount | quote }}
+- name: FERRIS_TRANSIT_JWT_FILE
+  value: /var/run/secrets/ferris/transit/token
 {{- end }}
 {{- if $k.transit.caSecret }}
 - name: FERRIS_TRANSIT_CA_FILE
@@ -265,6 +267,10 @@ app.kubernetes.io/part-of: ferris
 {{- if $k.transit.tokenSecret }}
 - name: transit-token
   mountPath: /etc/ferris/transit-token
+  readOnly: true
+{{- else }}
+- name: transit-jwt
+  mountPath: /var/run/secrets/ferris/transit
   readOnly: true
 {{- end }}
 {{- if $k.transit.caSecret }}
@@ -301,6 +307,17 @@ app.kubernetes.io/part-of: ferris
     items:
       - key: token
         path: token
+{{- else }}
+# The pod's ServiceAccount token for the engine's audience alone, renewed by the kubelet: the
+# API token the operator uses (which may read every Secret) never goes to the engine.
+- name: transit-jwt
+  projected:
+    defaultMode: 0400
+    sources:
+      - serviceAccountToken:
+          audience: {{ $k.transit.audience | quote }}
+          expirationSeconds: 3600
+          path: token
 {{- end }}
 {{- if $k.transit.caSecret }}
 - name: transit-ca

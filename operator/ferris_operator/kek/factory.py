@@ -46,6 +46,7 @@ def key_setup(keys: KeyProviderSettings, master_key_dir: Path | None) -> KeySetu
             token_file=keys.transit_token_file,
             role=keys.transit_role,
             auth_mount=keys.transit_auth_mount,
+            **({"jwt_file": keys.transit_jwt_file} if keys.transit_jwt_file else {}),
             ca_file=keys.transit_ca_file,
             timeout=keys.timeout,
         )
