@@ -1,7 +1,9 @@
-"""docs/architecture.md names every module in its components table."""
+"""docs/architecture.md names every module in its components table, and every test its threat
+model names exists."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,17 @@ def test_every_module_is_named(package: str) -> None:
     assert modules
     section = components()
     assert [m for m in modules if f"`{m}`" not in section] == []
+
+
+def test_every_test_the_threat_model_names_exists() -> None:
+    """The threat model's role-by-role table is backed by named tests: each must be there."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    section = text.split("### Role by role", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", section)
+    assert len(named) >= 20
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        if not re.search(rf"^(async )?def {name}\(", (REPO / path).read_text(), re.MULTILINE)
+    ]
+    assert missing == []
