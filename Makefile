@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser container-tools images manifests kms-stubs bench soak clean
+.PHONY: setup demo test lint unit cluster-bins browser container-tools images manifests kms-stubs bench soak mutate clean
 
 # Four distributions, installed together and editable: the ciphertext format, the runner, the
 # operator with its CLI (and the test tools), and the local cluster.
@@ -48,6 +48,11 @@ demo: setup
 TEST_WORKERS ?= 2
 test: setup lint
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+## Faults put into the modules that decide trust, one at a time, against the unit and PostgreSQL
+## tests that should catch them; prints who killed each (tests/mutations.py). A few minutes.
+mutate: setup
+	$(BIN)/python tests/mutations.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
