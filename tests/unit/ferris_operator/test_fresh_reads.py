@@ -10,6 +10,19 @@ import pytest
 from ferris_operator.fresh_reads import FreshReads
 
 
+def callers_inside(reads: FreshReads[str, object], key: str, count: int) -> None:
+    """Wait until ``count`` callers are inside ``get(key)`` (asked, and waiting): the moment the
+    test needs, whatever the machine's load, instead of a sleep that is long enough when idle."""
+    deadline = time.monotonic() + 10
+    while True:
+        with reads._changed:
+            state = reads._keys.get(key)
+            if state is not None and state.waiting >= count:
+                return
+        assert time.monotonic() < deadline, f"{count} callers never got inside"
+        time.sleep(0.001)
+
+
 def test_a_read_sent_before_a_caller_asked_never_serves_it() -> None:
     version = 0
     started, release = threading.Event(), threading.Event()
@@ -28,7 +41,7 @@ def test_a_read_sent_before_a_caller_asked_never_serves_it() -> None:
     version = 1  # then the package changes, then the second caller asks
     second = threading.Thread(target=lambda: results.setdefault("second", reads.get("p")))
     second.start()
-    time.sleep(0.05)
+    callers_inside(reads, "p", 2)  # the second has asked while the first read is out
     release.set()
     first.join()
     second.join()
@@ -48,7 +61,7 @@ def test_callers_that_ask_while_a_read_is_out_share_the_next_one() -> None:
     threads = [threading.Thread(target=lambda: answers.append(reads.get("p"))) for _ in range(20)]
     for thread in threads:
         thread.start()
-    time.sleep(0.1)
+    callers_inside(reads, "p", 20)
     gate.set()
     for thread in threads:
         thread.join()

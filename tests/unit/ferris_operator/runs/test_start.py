@@ -147,7 +147,15 @@ def test_two_new_runs_of_a_forbid_package_cannot_both_pass_the_policy() -> None:
     threads[0].start()
     assert inside.wait(5)
     threads[1].start()
-    time.sleep(0.2)
+
+    def second_is_waiting_or_done() -> bool:  # what the test needs to see, not a long-enough sleep
+        locks = runs.starter._policy_locks._locks
+        return bool(outcome) or not threads[1].is_alive() or locks.get(("a", "p"), (None, 0))[1] == 2
+
+    deadline = time.monotonic() + 5
+    while not second_is_waiting_or_done():
+        assert time.monotonic() < deadline, "the second run neither waited nor went on"
+        time.sleep(0.001)
     assert outcome == []  # the second waits until the first is recorded
     release.set()
     for thread in threads:
