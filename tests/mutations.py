@@ -144,7 +144,7 @@ MUTANTS = (
         f"{OP}/secret_scopes/policies.py",
         '    if body is None or (body.get("metadata") or {}).get("uid") != row.uid:',
         "    if body is None:",
-        ("tests/db/test_scopes.py",),
+        ("tests/db/test_scopes.py", f"{UNIT}/secret_scopes"),
     ),
     Mutant(
         "every namespace reads every platform scope",

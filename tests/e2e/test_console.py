@@ -275,17 +275,32 @@ def test_a_page_asked_for_earlier_never_draws_over_the_one_asked_for_last(world:
     wait = log_in(browser, world, "viewer")
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
     # The namespace's package list answers slowly; the package page, asked for right after, does not.
+    # Every title the view shows is recorded, and the moment the slow answer has been read: the
+    # test waits for that event, not for a sleep long enough on an idle machine.
     browser.execute_script(
         """const [namespace] = arguments, real = window.fetch;
+        window.titles = [];
+        new MutationObserver(() => {
+          const h1 = document.querySelector("#view h1");
+          if (h1 && window.titles[window.titles.length - 1] !== h1.textContent) window.titles.push(h1.textContent);
+        }).observe(document.getElementById("view"), {childList: true, subtree: true, characterData: true});
         window.fetch = (path, options) => path.endsWith(`/namespaces/${namespace}/packages`)
-          ? new Promise((done) => setTimeout(done, 1500)).then(() => real(path, options)) : real(path, options);
+          ? new Promise((done) => setTimeout(done, 1500)).then(() => real(path, options)).then((answer) => {
+              answer.clone().text().then(() => setTimeout(() => { window.slowRead = true; }, 0));
+              return answer;
+            })
+          : real(path, options);
         location.hash = `#/ns/${namespace}/events`;
         setTimeout(() => { location.hash = `#/ns/${namespace}`; }, 50);
         setTimeout(() => { location.hash = `#/ns/${namespace}/packages/formed`; }, 100);""",
         world.namespace,
     )
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == "Package formed")
-    time.sleep(2.5)  # past the slow list's answer
+    wait.until(lambda d: d.execute_script("return window.slowRead === true"))
+    titles = browser.execute_async_script(  # two frames after the slow answer was read: drawn by now
+        "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(window.titles)));"
+    )
+    assert titles[-1] == "Package formed", titles
     assert browser.find_element(By.CSS_SELECTOR, "#view h1").text == "Package formed"
 
 
