@@ -7,6 +7,8 @@ the other tests keep the ring."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import time
 import urllib.error
@@ -21,7 +23,11 @@ import pytest
 from ferris_devcluster.kms import KmsPlugin
 from ferris_devcluster.openbao import OpenBao
 from ferris_devcluster.stack import OPERATOR_NAMESPACE, FerrisStack
+from ferris_operator.crypto.keyring import load_keyring
+from ferris_operator.kek.base import KeyRejected
+from ferris_operator.kek.secret_ring import SecretRingProvider
 from ferris_operator.kek.transit import TransitProvider
+from ferris_operator.vault import wrapped_of
 from tests.e2e.conftest import Ferris
 
 pytestmark = pytest.mark.cluster
@@ -57,6 +63,19 @@ def providers(ferris: Ferris) -> set[str]:
     with psycopg.connect(ferris.stack.postgres.url) as conn:
         rows = conn.execute("SELECT kek_provider FROM packages UNION SELECT kek_provider FROM service_keys")
         return {str(row[0]) for row in rows}
+
+
+def ring_opens(ferris: Ferris) -> dict[str, bytes]:
+    """The data keys the stack's key ring really opens (an unwrap tried on every row, whatever
+    its provider column says): uid -> the data key."""
+    provider = SecretRingProvider(load_keyring(ferris.stack.key_dir))
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        rows = conn.execute("SELECT uid, wrapped_dek, kek_provider, kek_id, kek_annotations FROM packages").fetchall()
+    opened = {}
+    for uid, *columns in rows:
+        with contextlib.suppress(KeyRejected):
+            opened[str(uid)] = provider.unwrap(str(uid), wrapped_of(columns))
+    return opened
 
 
 def ready(ferris: Ferris) -> bool:
@@ -95,9 +114,12 @@ def test_the_ring_to_a_kms_and_back_with_runs_in_flight(world: Ferris, kms: KmsP
     ferris.package(ns, "fresh", SCRIPT.format(sleep=0), secretsFrom={"secretName": "src-2"})
     ferris.wait_condition(ns, "ferrispackage", "fresh", "Ready")
     assert providers(ferris) == {"secret-ring", "kms-v2"}
+    data_keys = ring_opens(ferris)
+    assert data_keys  # the ring opens the keys it wrapped: the check below can fail
     rewrap = ferris.ferris("keys", "rewrap")
     assert rewrap.returncode == 0 and "all data keys are wrapped by kms-v2 key kms-key-1" in rewrap.stdout, rewrap
     assert providers(ferris) == {"kms-v2"}
+    assert ring_opens(ferris) == {}  # tried on every row: the ring's files open nothing now
     succeeded(ferris, ns, in_flight)  # started under the ring, reported across both restarts
 
     restart(ferris, **to_kms, FERRIS_MASTER_KEY_DIR="")  # the ring unmounted
@@ -122,8 +144,12 @@ def test_the_ring_to_a_kms_and_back_with_runs_in_flight(world: Ferris, kms: KmsP
     assert providers(ferris) == {"secret-ring"}
     restart(ferris)  # the KMS no longer configured
     succeeded(ferris, ns, ferris.create_run(ns, "waiting"))
-    for surface in (ferris.pg_dump(), ferris.operator_log(), ferris.stack.server_log.read_text(), kms.log()):
+    for surface in (ferris.pg_dump(), ferris.operator_log(), ferris.stack.server_log.read_text()):
         assert CANARY not in surface
+    # The plugin never sees a secret, only data keys (to wrap them): none of those in its log.
+    kms_log = kms.log()
+    for key in data_keys.values():
+        assert base64.b64encode(key).decode() not in kms_log and key.hex() not in kms_log
 
 
 def test_transit_logs_in_with_the_service_account_token_and_refuses_another(world: Ferris, tmp_path: Path) -> None:
