@@ -124,9 +124,11 @@ def test_a_cancelled_run_stops_its_container_at_once_not_after_the_grace_period(
         time.sleep(0.5)
     podman = Podman.local()
     label = f"label={NODE_LABEL}={node_id(boxed.stack.cluster.node_dir)}"
+    [pod] = boxed.read(box_ns, "pod", selector=f"ferris.io/run-uid={uid}")["items"]
+    this_pod = f"label=io.kubernetes.pod.uid={pod['metadata']['uid']}"  # this run's, not any container
 
     def containers() -> list[str]:
-        listed = podman.run("ps", "-q", "--filter", label, "--filter", "label=io.kubernetes.pod.uid", check=False)
+        listed = podman.run("ps", "-q", "--filter", label, "--filter", this_pod, check=False)
         return listed.stdout.split()
 
     assert containers(), "the runner is not running in a container"
