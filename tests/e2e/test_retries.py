@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.e2e.conftest import Ferris
@@ -66,9 +67,19 @@ def test_a_failing_step_is_retried_on_the_secrets_version_the_first_attempt_pinn
     while (ferris.get(ns, "ferrispackage", "flaky").get("status") or {}).get("secrets", {}).get("version") != 2:
         assert time.monotonic() < deadline, "the package never took the new secrets"
         time.sleep(0.5)
+    package_uid = ferris.get(ns, "ferrispackage", "flaky")["metadata"]["uid"]
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        stored = conn.execute(
+            "SELECT secrets_version, updated_at FROM packages WHERE uid = %s", (package_uid,)
+        ).fetchone()
+    assert stored is not None and stored[0] == 2
 
     second = wait_for_run(ferris, ns, "flaky-run-attempt-2")
     third = wait_for_run(ferris, ns, "flaky-run-attempt-3")
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        began = conn.execute("SELECT created_at FROM runs WHERE uid = %s", (second["metadata"]["uid"],)).fetchone()
+    # Otherwise "pinned" proves nothing: attempt 2 would have read version 1 because it was the only one.
+    assert began is not None and began[0] > stored[1], "attempt 2 started before the new secrets were stored"
     assert [r["status"]["phase"] for r in (second, third)] == ["Failed", "Succeeded"]
     assert [(r["status"]["attempts"], r["status"]["retryOf"]) for r in (second, third)] == [
         ("2/3", "flaky-run"),
