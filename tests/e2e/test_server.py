@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ferris_devcluster.pki import client_certificate
+from ferris_devcluster.pki import client_certificate, generate
 
 from .conftest import FERRIS, Ferris
 from .test_security import assert_clean
@@ -346,3 +346,16 @@ def test_a_viewer_asking_about_made_up_namespaces_is_bounded_and_nobody_else_is(
     assert "retry in" in answers[-1][1]
     viewer = next(c for c in world.callers if c.name == "a viewer")
     assert world.call(viewer, "GET", world.path("{permissions}"))[0] == 200
+
+
+def test_a_client_certificate_from_another_ca_is_refused_whatever_it_claims(world: World, tmp_path: Path) -> None:
+    """A certificate for ferris-admin in system:masters, signed by a CA the cluster does not trust:
+    the handshake fails, or the request is 401; never an answer."""
+    forged = generate(tmp_path / "foreign")
+    caller = Caller("ferris-admin from a foreign CA", 0, cert=(forged.admin_cert, forged.admin_key))
+    try:
+        status, _ = world.call(caller, "GET", world.path("{runs}"))
+    except (ssl.SSLError, ConnectionError) as refused:  # the server asks for its cluster's CA only
+        assert "certificate" in str(refused).lower() or isinstance(refused, ConnectionError), refused
+        return
+    assert status == 401
