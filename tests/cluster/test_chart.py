@@ -299,6 +299,39 @@ def test_cluster_wide_the_operator_makes_the_runner_egress_policy_the_chart_rend
     assert "FERRIS_RUNNER_EGRESS_POLICY" not in off and "networkpolicies" not in off
 
 
+def test_the_key_providers_cache_and_timeout_reach_both_pods_as_their_settings(install: Install) -> None:
+    values = ("--set", "keyProvider.dataKeyCacheSeconds=42", "--set", "keyProvider.timeoutSeconds=7")
+    docs = [d for d in yaml.safe_load_all(render(install, *SWITCHES["transit"], *values)) if d]
+    for name in ("ferris", "ferris-server"):
+        [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            if "value" in e
+        }
+        keys = Settings.from_env({**env, "FERRIS_DATABASE_URL": "postgresql://u@h/db"}).keys
+        assert (keys.cache_seconds, keys.timeout) == (42.0, 7.0), name
+
+
+def test_two_replicas_get_a_peering_object_in_each_watched_namespace_or_one_for_the_cluster(install: Install) -> None:
+    def peerings(*values: str) -> tuple[set[tuple[str, str, str]], dict[str, str]]:
+        docs = [d for d in yaml.safe_load_all(render(install, "--set", "replicaCount=2", *values)) if d]
+        found = {
+            (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
+            for d in docs
+            if d["kind"] in ("KopfPeering", "ClusterKopfPeering")
+        }
+        [operator] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris"]
+        env = {e["name"]: e.get("value", "") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+        return found, env
+
+    found, env = peerings("--set", "watchNamespaces={team-a,team-b}")
+    assert found == {("KopfPeering", "team-a", "ferris"), ("KopfPeering", "team-b", "ferris")}
+    assert env["FERRIS_PEERING_NAME"] == "ferris"
+    found, env = peerings()
+    assert found == {("ClusterKopfPeering", "", "ferris")} and env["FERRIS_PEERING_NAME"] == "ferris"
+
+
 def test_missing_database_settings_name_every_way_to_fix_it(install: Install) -> None:
     result = install.helm("template", "ferris", str(CHART), check=False)
     assert (
