@@ -3,12 +3,13 @@ events: a waiting run looked at again later, a started one costing nothing."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ferris_operator import handlers, model
+from ferris_operator import handlers, loops, model
 from ferris_operator.deferred import Deferred
 from ferris_operator.package_service import PackageOutcome
 from ferris_operator.runs import RunWaiting
@@ -167,3 +168,41 @@ def test_a_started_or_ended_run_costs_its_events_nothing() -> None:
     ended = {"metadata": meta, "spec": {"cancel": True}, "status": {"phase": model.FAILED}}
     assert handle.run_event(None, ended) is False
     assert runs.started == [] and runs.sightings.has_run("u") is False
+
+
+def test_the_hourly_pass_expires_events_the_audit_and_history_each_after_its_own_retention() -> None:
+    """The loop the claims rest on: routed events after 7 days, the write audit after 90, run
+    history through the retention pass, all from one handler the loop table runs hourly."""
+    cutoffs: dict[str, Any] = {}
+
+    class Expiring:
+        def __init__(self, what: str) -> None:
+            self.what = what
+
+        def expire(self, older_than: Any) -> int:
+            cutoffs[self.what] = older_than
+            return 0
+
+        def expire_writes(self, older_than: Any) -> int:
+            cutoffs[self.what] = older_than
+            return 0
+
+        def pass_once(self, now: Any) -> None:
+            cutoffs[self.what] = now
+
+    settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
+    components = SimpleNamespace(
+        settings=settings, kube=None, vault=None, runs=None, packages=None, schedules=None,
+        events=SimpleNamespace(events=Expiring("events")), sources=None, scopes=None,
+        scope_store=Expiring("audit"), retention=Expiring("history"),
+    )  # fmt: skip
+    handler = handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
+    handler.expire_history()
+    now = cutoffs["history"]
+    assert now - cutoffs["events"] == datetime.timedelta(days=7)
+    assert now - cutoffs["audit"] == datetime.timedelta(days=90)
+    others: Any = SimpleNamespace(refresh=None, check=None)  # the peering's and the key health's loops
+    table = {loop.name: loop for loop in loops.loops(handler, settings.intervals, others, others)}
+    assert table["history, events and the write audit past their retention"].seconds == 3600
+    assert table["history, events and the write audit past their retention"].run == handler.expire_history
+    assert table["events not routed yet"].seconds == 5 and table["events not routed yet"].run == handler.route_events
