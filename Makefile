@@ -45,9 +45,12 @@ demo: setup
 ## Everything, as CI runs it: lint, types, unit, PostgreSQL, cluster and end-to-end tests.
 ## Two workers by default (most tests wait on clusters more than they compute); TEST_WORKERS=0
 ## runs them in this one process.
+## The unit and PostgreSQL tiers first (under a minute; the first failure stops there), then the
+## cluster and end-to-end tiers.
 TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) -x tests/unit tests/db
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup tests/cluster tests/e2e
 
 ## Faults put into the modules that decide trust, one at a time, against the unit and PostgreSQL
 ## tests that should catch them; prints who killed each (tests/mutations.py). A few minutes.
