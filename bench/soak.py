@@ -53,7 +53,7 @@ class Soak:
     failed: dict[str, int] = field(default_factory=dict)
     retried: int = 0  # attempts after a first one
     duplicated: list[str] = field(default_factory=list)  # runs that ran, were made or ended twice
-    lost: list[str] = field(default_factory=list)  # runs that never ended, or ended outside history
+    lost: list[str] = field(default_factory=list)  # created and gone, never ended, outside history, no end event
     faults: list[tuple[float, str, float]] = field(default_factory=list)  # (at s, fault, seconds it took)
     seconds: float = 0.0
     seed: int = 0  # --seed SEED chooses the same faults at the same times again
@@ -208,15 +208,25 @@ def soak(
                     break
                 time.sleep(2)
             result.seconds = time.monotonic() - started
-            _count(result, runs, _retrying(lambda: _jobs_per_run(api)), stack.postgres.url, markers)
+            _count(result, names, runs, _retrying(lambda: _jobs_per_run(api)), stack.postgres.url, markers)
     finally:
         shutil.rmtree(markers, ignore_errors=True)
     return result
 
 
 def _count(
-    result: Soak, runs: list[dict[str, Any]], jobs: collections.Counter[str], database: str, markers: Path
+    result: Soak,
+    created: list[str],
+    runs: list[dict[str, Any]],
+    jobs: collections.Counter[str],
+    database: str,
+    markers: Path,
 ) -> None:
+    """Account for every run: each name in the ledger of created ones must be listed at the end
+    (history limits are far above what a soak makes), and every listed run, attempts included,
+    must have ended once, be in history with that phase, and have exactly one end event."""
+    listed = {run["metadata"]["name"] for run in runs}
+    result.lost += [f"{name} (created, never listed)" for name in created if name not in listed]
     executions = collections.Counter(path.name.split(".")[0] for path in markers.iterdir())
     with psycopg.connect(database) as conn:
         history = {
@@ -235,6 +245,9 @@ def _count(
             result.retried += 1
         if phase not in TERMINAL or history.get(uid, ("", 0))[0] != phase:
             result.lost.append(meta["name"])
+            continue
+        if history[uid][1] == 0:
+            result.lost.append(f"{meta['name']} (no end event)")
             continue
         if phase == "Succeeded":
             result.succeeded += 1

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -85,7 +86,15 @@ def test_the_api_server_then_etcd_restart_under_a_burst_and_every_run_ends_once(
     jobs = ferris.kubectl("get", "jobs", "-n", ns, "-o", "jsonpath={.items[*].metadata.labels.ferris\\.io/run-uid}")
     per_run = collections.Counter(jobs.stdout.split())
     assert len(per_run) == 30 and set(per_run.values()) == {1}, per_run
-    for name in first + second:
-        uid = found[name]["metadata"]["uid"]
+    uids = [found[name]["metadata"]["uid"] for name in first + second]
+    for uid in uids:
         assert ferris.steps(uid)[0][4] == "start\nend\n"
-        assert ferris.run_row(uid) is not None
+        row = ferris.run_row(uid)
+        assert row is not None and row[0] == "Succeeded"  # in history once, with the phase shown
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        end_events = dict(
+            conn.execute(
+                "SELECT id, count(*) FROM events WHERE namespace = %s AND id = ANY(%s) GROUP BY id", (ns, uids)
+            ).fetchall()
+        )
+    assert {uid: end_events.get(uid, 0) for uid in uids} == dict.fromkeys(uids, 1)  # one end event each
