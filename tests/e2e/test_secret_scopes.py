@@ -249,6 +249,7 @@ def test_a_script_writes_a_project_secret_only_where_the_writers_name_its_packag
         lambda s: {(refused, "SecretWriteRefused"), (written, "SecretWritten"), ("project", "SecretWritten")} <= s,
     )
     assert {(refused, "SecretWriteRefused"), (written, "SecretWritten"), ("project", "SecretWritten")} <= seen
+    assert ("project", "SecretWriteRefused") not in seen  # a refusal goes on the run, not on the scope
     listed = ferris.ferris("secret-writes", "-n", ns)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
