@@ -113,34 +113,34 @@ class Install:
                 raise AssertionError(f"operator pod not ready: {json.dumps([p.get('status') for p in pods])}\n{logs}")
             time.sleep(0.5)
 
-    def package(self, name: str, script_name: str, content: str) -> None:
-        """A one-script package in ferris-demo, waited for until Ready."""
+    def package(self, name: str, script_name: str, content: str, namespace: str = "ferris-demo") -> None:
+        """A one-script package, waited for until Ready."""
         manifest = {
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisPackage",
             "metadata": {"name": name},
             "spec": {"scripts": [{"name": script_name, "content": content}]},
         }
-        self.kubectl("apply", "-n", "ferris-demo", "-f", "-", input=json.dumps(manifest))
-        self.kubectl("wait", "-n", "ferris-demo", f"ferrispackage/{name}", "--for=condition=Ready", "--timeout=60s")
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+        self.kubectl("wait", "-n", namespace, f"ferrispackage/{name}", "--for=condition=Ready", "--timeout=60s")
 
-    def create_run(self, package: str, name: str) -> None:
+    def create_run(self, package: str, name: str, namespace: str = "ferris-demo") -> None:
         run = {
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisRun",
             "metadata": {"name": name},
             "spec": {"packageRef": {"name": package}},
         }
-        self.kubectl("create", "-n", "ferris-demo", "-f", "-", input=json.dumps(run))
+        self.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(run))
 
-    def run_example(self, package: str) -> str:
+    def run_example(self, package: str, namespace: str = "ferris-demo") -> str:
         name = f"{package}-{int(time.time() * 1000) % 10**8}"
-        self.create_run(package, name)
-        self.kubectl("wait", "-n", "ferris-demo", f"ferrisrun/{name}", "--for=condition=Succeeded", "--timeout=120s")
+        self.create_run(package, name, namespace)
+        self.kubectl("wait", "-n", namespace, f"ferrisrun/{name}", "--for=condition=Succeeded", "--timeout=120s")
         return name
 
-    def output(self, run: str) -> str:
-        return str(self.json("get", "ferrisrun", run, "-n", "ferris-demo")["status"]["steps"][0]["outputTail"])
+    def output(self, run: str, namespace: str = "ferris-demo") -> str:
+        return str(self.json("get", "ferrisrun", run, "-n", namespace)["status"]["steps"][0]["outputTail"])
 
 
 @pytest.fixture(scope="module")
@@ -927,34 +927,36 @@ def server_call(install: Install, method: str, path: str, token: str, body: Any 
 
 def a_script_writes_project_and_platform_secrets(install: Install) -> None:
     """A script's writes into its project and a platform scope, allowed by the writers the
-    scopes' objects name (the server reads them: secret_scopes/policies.py)."""
-    writer = "server-writer"
+    scopes' objects name (the server reads them: secret_scopes/policies.py). In a namespace of
+    its own: ferris-demo's project is another test's."""
+    writer, ns = "server-writer", "chart-scopes"
+    install.kubectl("create", "namespace", ns, check=False)
     scopes = [
         {
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisProjectSecrets",
-            "metadata": {"name": "project", "namespace": "ferris-demo"},
+            "metadata": {"name": "project", "namespace": ns},
             "spec": {"writers": [{"package": writer}]},
         },
         {
             "apiVersion": "ferris.io/v1alpha1",
             "kind": "FerrisPlatformSecrets",
             "metadata": {"name": "chart-test-platform"},
-            "spec": {"writers": [{"namespace": "ferris-demo", "package": writer}]},
+            "spec": {"writers": [{"namespace": ns, "package": writer}]},
         },
     ]
     for scope in scopes:
         install.kubectl("apply", "-f", "-", input=json.dumps(scope))
-    install.kubectl("wait", "-n", "ferris-demo", "ferrisprojectsecrets/project", "--for=condition=Ready")
+    install.kubectl("wait", "-n", ns, "ferrisprojectsecrets/project", "--for=condition=Ready")
     install.kubectl("wait", "ferrisplatformsecrets/chart-test-platform", "--for=condition=Ready")
     script = (
         "from ferris_ef import context\n"
         "print('project', context.secrets.set('T', 'abcdef1', context='project')[0])\n"
         "print('platform', context.secrets.set('T', 'abcdef2', context='platform')[0])\n"
     )
-    install.package(writer, "write.py", script)
-    run = install.run_example(writer)
-    output = install.output(run)
+    install.package(writer, "write.py", script, ns)
+    run = install.run_example(writer, ns)
+    output = install.output(run, ns)
     assert "project 200" in output and "platform 200" in output, output
     install.kubectl("delete", "ferrisplatformsecrets/chart-test-platform", "--wait=false")
 
