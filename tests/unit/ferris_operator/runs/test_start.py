@@ -401,3 +401,54 @@ def test_a_bundle_no_configmap_can_hold_fails_the_run_naming_what_filled_it() ->
         _check_bundle_size(big, {"A": "a"}, {"platform": {"P": "p" * 10}})
     assert caught.value.reason == "BundleTooLarge" and not caught.value.retry
     assert "the package's secrets 9, platform 18" in caught.value.message
+
+
+class EgressKube(FakeKube):
+    """Answers the runner egress policy's create: made, already there, refused for good, or not
+    reachable; counts the asks."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        self.asked.append(obj["metadata"]["namespace"])
+        if self.answer == "unreachable":
+            raise ConnectionError("the API server is restarting")
+        if self.answer == "forbidden":
+            raise PermissionError("403")
+        return self.answer == "made"
+
+    def refusal(self, exc: BaseException) -> str | None:
+        return "403: networkpolicies is forbidden" if isinstance(exc, PermissionError) else None
+
+
+@pytest.mark.parametrize("answer", ["made", "exists", "forbidden"])
+def test_a_namespaces_runner_egress_policy_is_asked_for_once(answer: str) -> None:
+    from dataclasses import replace
+
+    kube = EgressKube(answer)
+    runs = service(kube, FakeStore())
+    runs.starter.settings = replace(runs.starter.settings, runner_egress={"serverLabels": {"a": "b"}, "port": 8443})
+    for namespace in ("team-a", "team-a", "team-b"):
+        runs.starter._ensure_runner_egress(namespace)  # a refusal for good stops no run
+    assert kube.asked == ["team-a", "team-b"]
+
+
+def test_a_runner_egress_policy_that_could_not_be_asked_for_is_asked_again_and_stops_the_start() -> None:
+    from dataclasses import replace
+
+    kube = EgressKube("unreachable")
+    runs = service(kube, FakeStore())
+    runs.starter.settings = replace(runs.starter.settings, runner_egress={"serverLabels": {"a": "b"}, "port": 8443})
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            runs.starter._ensure_runner_egress("team-a")
+    assert kube.asked == ["team-a", "team-a"]
+
+
+def test_without_the_setting_no_policy_is_made() -> None:
+    kube = EgressKube("made")
+    service(kube, FakeStore()).starter._ensure_runner_egress("team-a")
+    assert kube.asked == []
