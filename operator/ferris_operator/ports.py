@@ -93,6 +93,10 @@ class User:
         extra = ";".join(f"{k}={','.join(v)}" for k, v in sorted(self.extra.items()))
         return "\n".join((self.name, self.uid, ",".join(sorted(self.groups)), extra))
 
+    def person(self) -> str:
+        """One person, whatever groups they come with: the key of what is bounded per user."""
+        return f"{self.name}\n{self.uid}"
+
 
 @dataclass(frozen=True)
 class Access:
@@ -151,8 +155,9 @@ class KubePort(Protocol):
     def bundle_metadata(self, namespace: str, run_uids: list[str]) -> dict[str, dict[str, Any]]: ...
     def refusal(self, exc: BaseException) -> str | None:
         """What the API server said when it refused a request for good (a 4xx other than a
-        conflict: forbidden, a quota, a namespace that is not there), with its status; None for
-        what may pass by itself (unreachable, 5xx, a timeout)."""
+        conflict: forbidden, a quota, a namespace that is not there, an invalid object as
+        ``Refused``), with its status; None for what may pass by itself (unreachable, 5xx, a
+        timeout)."""
         ...
 
     def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]: ...

@@ -7,7 +7,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ferris_operator.runner_policy import DEFAULT_FORBIDDEN_ENV, RunnerPolicy
@@ -148,6 +147,15 @@ class KeyProviderSettings:
 
 
 @dataclass(frozen=True)
+class RunnerEgress:
+    """Cluster-wide mode with the chart's NetworkPolicies: where runner pods may connect, for the
+    egress policy the operator makes in each namespace (builders/runner_egress.py)."""
+
+    server_labels: dict[str, str]  # the server pods' labels
+    port: int  # the runner API's port in those pods
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
     master_key_dir: Path | None  # the Secret-mounted key ring; unset with another provider and no migration
@@ -168,9 +176,7 @@ class Settings:
     server_port: int = 8444
     server_tls_dir: Path | None = None  # tls.crt, tls.key, ca.crt; unset: plain HTTP
     server_public_url: str = ""  # published in ConfigMap ferris-server for the CLI
-    # Cluster-wide mode with the chart's NetworkPolicies: the server pods' labels and runner API
-    # port, for the runner egress policy the operator makes in each namespace (runner_egress.py).
-    runner_egress: dict[str, Any] | None = None  # FERRIS_RUNNER_EGRESS_POLICY: {"serverLabels", "port"}
+    runner_egress: RunnerEgress | None = None  # FERRIS_RUNNER_EGRESS_POLICY; None: the operator makes none
     server_trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed (addresses.py)
     secrets_upload: bool = True  # the server takes secrets.json uploads from users with the right
     watch_namespaces: tuple[str, ...] = ()
@@ -182,12 +188,10 @@ class Settings:
     max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
     events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
     audit_retention_days: float = 90.0  # the audit of secret writes is kept this long (FERRIS_AUDIT_RETENTION_DAYS)
-    history_retention_days: float = (
-        90.0  # finished runs are kept this long; 0: for ever (FERRIS_HISTORY_RETENTION_DAYS)
-    )
-    history_output_bytes: int = (
-        1 << 30
-    )  # step output a namespace keeps; 0: no quota (FERRIS_HISTORY_OUTPUT_BYTES_PER_NAMESPACE)
+    # Finished runs are kept this long; 0: for ever (FERRIS_HISTORY_RETENTION_DAYS).
+    history_retention_days: float = 90.0
+    # Step output a namespace's finished runs keep; 0: no quota (FERRIS_HISTORY_OUTPUT_BYTES_PER_NAMESPACE).
+    history_output_bytes: int = 1 << 30
     max_events_per_run: int = 100  # events one run may send (FERRIS_MAX_EVENTS_PER_RUN)
     run_budget_per_minute: int = 300  # runs events and retries make, per namespace (FERRIS_RUN_BUDGET_PER_MINUTE)
     intervals: Intervals = field(default_factory=Intervals)
@@ -265,7 +269,7 @@ def _path(text: str) -> Path | None:
     return Path(text) if text else None
 
 
-def _runner_egress(text: str) -> dict[str, Any] | None:
+def _runner_egress(text: str) -> RunnerEgress | None:
     """The runner egress policy's parameters, checked; None when not asked for."""
     if not text.strip():
         return None
@@ -274,7 +278,7 @@ def _runner_egress(text: str) -> dict[str, Any] | None:
         labels, port = found["serverLabels"], found["port"]
         if not isinstance(labels, dict) or not labels or not isinstance(port, int):
             raise ValueError
-        return {"serverLabels": {str(k): str(v) for k, v in labels.items()}, "port": port}
+        return RunnerEgress({str(k): str(v) for k, v in labels.items()}, port)
     except (ValueError, KeyError, TypeError):
         raise SystemExit(
             'FERRIS_RUNNER_EGRESS_POLICY must be {"serverLabels": {...}, "port": N} (the chart writes it)'

@@ -290,7 +290,7 @@ def test_cluster_wide_the_operator_makes_the_runner_egress_policy_the_chart_rend
     env = {e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     settings = Settings.from_env({**env, "FERRIS_DATABASE_URL": "postgresql://u@h/db", "FERRIS_NAMESPACE": NS})
     assert settings.runner_egress is not None
-    made = runner_egress_policy("team-x", NS, settings.runner_egress["serverLabels"], settings.runner_egress["port"])
+    made = runner_egress_policy("team-x", NS, settings.runner_egress.server_labels, settings.runner_egress.port)
     assert made["spec"] == charted["spec"]
     rules = [r for d in cluster_wide if d["kind"] == "ClusterRole" for r in d["rules"]]
     assert {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]} in rules

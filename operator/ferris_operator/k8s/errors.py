@@ -78,9 +78,14 @@ def tolerating(*kinds: Callable[[ApiException], bool]) -> Iterator[None]:
             raise
 
 
-def refusal(exc: ApiException) -> Refused:
+def api_message(exc: ApiException) -> str:
+    """What the API server said: its Status's message, else the HTTP reason."""
     try:
-        message = str(json.loads(exc.body or "{}").get("message", ""))
+        message = (json.loads(exc.body or "{}") or {}).get("message")
     except (TypeError, ValueError, AttributeError):
-        message = str(exc.reason)
-    return Refused(message[:900])
+        message = None
+    return str(message or exc.reason or "")
+
+
+def refusal(exc: ApiException) -> Refused:
+    return Refused(api_message(exc)[:900])

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from ferris_operator import model
 from ferris_operator.k8s.errors import (
     ResourceNotServed,
+    api_message,
     is_conflict,
     is_invalid,
     is_not_found,
@@ -250,13 +251,11 @@ class Kube:
     # ---- core objects ----------------------------------------------------------------------
     @staticmethod
     def refusal(exc: BaseException) -> str | None:
+        if isinstance(exc, Refused):  # an invalid object (422), as create_or_get raises it
+            return str(exc)
         if not isinstance(exc, ApiException) or not 400 <= int(exc.status or 0) < 500 or is_conflict(exc):
             return None
-        try:
-            message = str((json.loads(exc.body or "") or {}).get("message") or exc.reason)
-        except (TypeError, ValueError, AttributeError):
-            message = str(exc.reason)
-        return f"{exc.status}: {message[:512]}"
+        return f"{exc.status}: {api_message(exc)[:512]}"
 
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; when it exists already, return the stored one (whoever made it: the

@@ -401,11 +401,11 @@ class Starter:
         egress = self.settings.runner_egress
         if egress is None or namespace in self._egress_made:
             return
-        policy = runner_egress_policy(namespace, self.settings.namespace, egress["serverLabels"], egress["port"])
+        policy = runner_egress_policy(namespace, self.settings.namespace, egress.server_labels, egress.port)
         try:
             self.kube.create_if_absent(policy)
         except Exception as exc:
-            refused = str(exc) if isinstance(exc, Refused) else self.kube.refusal(exc)
+            refused = self.kube.refusal(exc)
             if refused is None:
                 raise  # may pass by itself: the run's start is tried again
             log.warning("the runner egress NetworkPolicy of namespace %s was refused: %s", namespace, refused)

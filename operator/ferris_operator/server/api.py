@@ -104,7 +104,7 @@ class Route:
 @contextlib.contextmanager
 def held(holds: Holds, user: User) -> Iterator[None]:
     """One long request of ``user`` held open for the block; ``TooManyHeld`` when it holds the most."""
-    key = f"{user.name}\n{user.uid}"
+    key = user.person()
     if not holds.take(key):
         raise TooManyHeld(user.name)
     try:

@@ -52,7 +52,7 @@ class Authorizer:
             found = self._answers.get(key)
             if found is not None and moment - found[0] < self.seconds:
                 return found[1]
-            who = f"{user.name}\n{user.uid}"  # one bucket per user, whatever groups they come with
+            who = user.person()
             if self.budget.blocked(who):
                 raise TooManyReviews(user.name, self.budget.retry_after(who))
             self.budget.spend(who)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ class EventSourceApi:
         self.limiter = limiter or TokenBuckets()
         self.trusted_proxies = tuple(trusted_proxies)
         self.clock = clock
-        self._keys: dict[tuple[str, str], VerifiedKey] = {}
+        self._keys: dict[tuple[str, str], VerifiedKey] = {}  # written from reading threads
+        self._keys_lock = threading.Lock()
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.receive)
@@ -114,7 +116,8 @@ class EventSourceApi:
         self, namespace: str, name: str, request: web.Request, body: bytes
     ) -> signatures.SourceSpec | None:
         """The spec when a key verified lately for this event source signs the request."""
-        known = self._keys.get((namespace, name))
+        with self._keys_lock:
+            known = self._keys.get((namespace, name))
         if known is None or self.clock() - known.at > KEY_SECONDS:
             return None
         return (
@@ -127,7 +130,8 @@ class EventSourceApi:
         """The event source's spec when the request carries its signature; None otherwise."""
         found = self.kube.get_event_source(namespace, name)
         if found is None or found["metadata"].get("deletionTimestamp"):
-            self._keys.pop((namespace, name), None)
+            with self._keys_lock:
+                self._keys.pop((namespace, name), None)
             return None
         spec = signatures.source_spec(name, found.get("spec") or {})
         stored = self.vault.read(found["metadata"]["uid"]).values.get(VAULT_KEY)
@@ -139,7 +143,8 @@ class EventSourceApi:
         return spec if signatures.verify(key, body, request.headers.get(spec.header), spec) else None
 
     def _remember(self, namespace: str, name: str, verified: VerifiedKey) -> None:
-        self._keys[(namespace, name)] = verified
-        if len(self._keys) > MAX_KEYS:  # the oldest go first
-            for stale in sorted(self._keys, key=lambda k: self._keys[k].at)[: len(self._keys) // 2]:
-                del self._keys[stale]
+        with self._keys_lock:  # another thread may be reading or remembering at once
+            self._keys[(namespace, name)] = verified
+            if len(self._keys) > MAX_KEYS:  # the oldest go first
+                for stale in sorted(self._keys, key=lambda k: self._keys[k].at)[: len(self._keys) // 2]:
+                    del self._keys[stale]

@@ -46,20 +46,22 @@ class TokenCache:
         self.size = size
         self._entries: OrderedDict[str, tuple[float, User | None]] = OrderedDict()
 
-    def known(self, token: str, now: float | None = None) -> tuple[bool, User | None]:
-        """(True, the answer) when the cluster was asked about ``token`` within the cache's time."""
-        moment = time.monotonic() if now is None else now
-        found = self._entries.get(hashlib.sha256(token.encode()).hexdigest())
+    def _cached(self, key: str, moment: float) -> tuple[bool, User | None]:
+        found = self._entries.get(key)
         if found is not None and moment - found[0] < self.seconds:
             return True, found[1]
         return False, None
 
+    def known(self, token: str, now: float | None = None) -> tuple[bool, User | None]:
+        """(True, the answer) when the cluster was asked about ``token`` within the cache's time."""
+        return self._cached(hashlib.sha256(token.encode()).hexdigest(), time.monotonic() if now is None else now)
+
     def user(self, token: str, now: float | None = None) -> User | None:
         moment = time.monotonic() if now is None else now
         key = hashlib.sha256(token.encode()).hexdigest()
-        found = self._entries.get(key)
-        if found is not None and moment - found[0] < self.seconds:
-            return found[1]
+        known, user = self._cached(key, moment)
+        if known:
+            return user
         user = self.review(token)
         self._entries[key] = (moment, user)
         self._entries.move_to_end(key)

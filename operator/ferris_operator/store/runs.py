@@ -316,7 +316,10 @@ class RunStore:
         with self._pool.connection() as conn, conn.transaction():
             changed = conn.execute(
                 "UPDATE runs SET phase = %s, reason = %s, message = %s, finished_at = now(),"  # noqa: S608
-                " started_at = COALESCE(started_at, now()), token_sha256 = NULL"
+                " started_at = COALESCE(started_at, now()), token_sha256 = NULL,"
+                # What the namespace's output quota counts (store/retention.py): a run's output
+                # no longer changes once it ended (its steps' phases below do, their output not).
+                " output_bytes = (SELECT COALESCE(sum(octet_length(output)), 0) FROM steps WHERE run_uid = runs.uid)"
                 " WHERE uid = %s AND phase <> ALL(%s) RETURNING " + ENDED_COLUMNS,
                 (phase, reason, message, uid, list(model.TERMINAL)),
             ).fetchone()
@@ -330,11 +333,6 @@ class RunStore:
                 conn.execute(
                     "UPDATE steps SET phase = %s WHERE run_uid = %s AND phase = %s",
                     (model.STEP_SKIPPED, uid, model.STEP_PENDING),
-                )
-                conn.execute(  # what the namespace's output quota counts (store/retention.py)
-                    "UPDATE runs SET output_bytes = (SELECT COALESCE(sum(octet_length(output)), 0) FROM steps"
-                    " WHERE run_uid = %s) WHERE uid = %s",
-                    (uid, uid),
                 )
         return changed is not None
 

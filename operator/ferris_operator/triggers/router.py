@@ -32,7 +32,7 @@ from typing import Any
 from ferris_operator import isolation, metrics, model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
-from ferris_operator.ports import EventStorePort, KubePort, Refused, RunStorePort
+from ferris_operator.ports import EventStorePort, KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import EventRecord
 from ferris_operator.triggers.match import Target, Trigger, matched_type, params_for, run_name, trigger_of
@@ -204,8 +204,6 @@ class EventRouter:
             return name  # made before a restart, finished and cleaned up since: not again
         try:
             run, created = self.kube.create_or_get(self.proof.stamp_run(manifest))
-        except Refused as refused:
-            raise Problem(reasons.INVALID_TRIGGER, f"the API server refused run {name}: {refused}") from None
         except Exception as exc:
             refusal = self.kube.refusal(exc)
             if refusal is None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ferris_operator.settings import Settings
+from ferris_operator.settings import RunnerEgress, Settings
 
 BASE = {"FERRIS_DATABASE_URL": "postgresql://u@h/db", "FERRIS_MASTER_KEY_DIR": "/keys"}
 
@@ -15,7 +15,8 @@ BASE = {"FERRIS_DATABASE_URL": "postgresql://u@h/db", "FERRIS_MASTER_KEY_DIR": "
 def test_the_runner_egress_policy_is_read_and_off_unless_the_chart_asks() -> None:
     assert Settings.from_env(BASE).runner_egress is None
     given = {"serverLabels": {"app.kubernetes.io/component": "server"}, "port": 8443}
-    assert Settings.from_env({**BASE, "FERRIS_RUNNER_EGRESS_POLICY": json.dumps(given)}).runner_egress == given
+    read = Settings.from_env({**BASE, "FERRIS_RUNNER_EGRESS_POLICY": json.dumps(given)}).runner_egress
+    assert read == RunnerEgress(given["serverLabels"], given["port"])
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.problems import Problem
+from ferris_operator.settings import RunnerEgress
 from tests.unit.ferris_operator.fakes import FakeKube, FakeStore, service
 
 
@@ -430,7 +431,7 @@ def test_a_namespaces_runner_egress_policy_is_asked_for_once(answer: str) -> Non
 
     kube = EgressKube(answer)
     runs = service(kube, FakeStore())
-    runs.starter.settings = replace(runs.starter.settings, runner_egress={"serverLabels": {"a": "b"}, "port": 8443})
+    runs.starter.settings = replace(runs.starter.settings, runner_egress=RunnerEgress({"a": "b"}, 8443))
     for namespace in ("team-a", "team-a", "team-b"):
         runs.starter._ensure_runner_egress(namespace)  # a refusal for good stops no run
     assert kube.asked == ["team-a", "team-b"]
@@ -441,7 +442,7 @@ def test_a_runner_egress_policy_that_could_not_be_asked_for_is_asked_again_and_s
 
     kube = EgressKube("unreachable")
     runs = service(kube, FakeStore())
-    runs.starter.settings = replace(runs.starter.settings, runner_egress={"serverLabels": {"a": "b"}, "port": 8443})
+    runs.starter.settings = replace(runs.starter.settings, runner_egress=RunnerEgress({"a": "b"}, 8443))
     for _ in range(2):
         with pytest.raises(ConnectionError):
             runs.starter._ensure_runner_egress("team-a")

@@ -45,7 +45,7 @@ class Kube:
 
     @staticmethod
     def refusal(exc: BaseException) -> str | None:
-        return str(exc) if isinstance(exc, ForGood) else None
+        return str(exc) if isinstance(exc, (ForGood, Refused)) else None
 
     def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         if obj["metadata"]["namespace"] in self.create_fails:
