@@ -160,6 +160,25 @@ class Ferris:
         items = self.read(namespace, "event")["items"]
         return [e for e in items if e["involvedObject"].get("name") == name]
 
+    def wait_events(
+        self, namespace: str, name: str, reason: str, kind: str | None = None, timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        """The object's Events of one reason, once there is at least one.
+
+        Events are posted after the status they explain, by a queue of their own: a test that
+        reads them once, right after the status, races that queue."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [
+                e for e in self.events(namespace, name) if e["reason"] == reason and (kind is None or e["type"] == kind)
+            ]
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                seen = sorted({e["reason"] for e in self.events(namespace, name)})
+                raise AssertionError(f"no {reason} Event for {name} in {timeout:.0f} s; seen: {seen}")
+            time.sleep(0.3)
+
     def steps(self, run_uid: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.stack.postgres.url) as conn:
             return conn.execute(

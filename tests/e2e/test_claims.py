@@ -65,7 +65,7 @@ def test_keep_source_leaves_the_secret_and_the_short_value_warning_is_given(ferr
     assert ferris.exists(ns, "secret", "kept")
     status = ferris.get(ns, "ferrispackage", "keeps")["status"]
     assert status["warnings"] == ["secret PIN is shorter than 4 characters and is not masked in output"]
-    events = [e for e in ferris.events(ns, "keeps") if e["reason"] == "ShortSecretNotMasked"]
+    events = ferris.wait_events(ns, "keeps", "ShortSecretNotMasked")
     assert len(events) == 1 and "PIN" in events[0]["message"] and "12" not in events[0]["message"]
 
 

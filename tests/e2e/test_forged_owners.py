@@ -111,7 +111,7 @@ def test_a_child_planted_with_a_forged_controller_reference_is_never_adopted(
     assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject"), body["status"]
     message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
     assert child_name in message and "an ownerReference proves nothing" in message
-    assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run_name) if e["type"] == "Warning"}
+    assert ferris.wait_events(ns, run_name, "ForeignObject", kind="Warning")
     after = ferris.get(ns, kind, child_name)
     assert after["metadata"]["uid"] and after["metadata"].get("annotations", {}).get("ferris.io/stamp") is None
 

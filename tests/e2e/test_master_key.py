@@ -66,7 +66,7 @@ def test_another_master_key_stops_runs_with_a_clear_reason_and_the_right_one_bri
         condition = ferris.wait_condition(ns, "ferrispackage", "keyed", "MasterKeyMismatch")
         assert "wrapped by secret-ring key 'k1'" in condition["message"]
         assert "Nothing was changed" in condition["message"] and value not in condition["message"]
-        assert any(e["reason"] == "MasterKeyMismatch" for e in ferris.events(ns, "keyed"))
+        assert ferris.wait_events(ns, "keyed", "MasterKeyMismatch")
         refused = ferris.wait_run(ns, ferris.create_run(ns, "keyed"))
         [succeeded] = [c for c in refused["status"]["conditions"] if c["type"] == "Succeeded"]
         assert (refused["status"]["phase"], succeeded["reason"]) == ("Failed", "MasterKeyMismatch")

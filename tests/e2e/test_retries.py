@@ -91,7 +91,7 @@ def test_a_failing_step_is_retried_on_the_secrets_version_the_first_attempt_pinn
     outputs = [ferris.steps(r["metadata"]["uid"])[0][4].strip() for r in chain]
     assert outputs == [f"try {n} secret {digest(first_value)}" for n in (1, 2, 3)]
     assert ferris.get(ns, "ferrisrun", "flaky-run")["status"]["nextAttempt"] == "flaky-run-attempt-2"
-    scheduled = [e for e in ferris.events(ns, "flaky-run") if e["reason"] == "RetryScheduled"]
+    scheduled = ferris.wait_events(ns, "flaky-run", "RetryScheduled")
     assert scheduled and "attempt 2 of 3 starts at" in scheduled[0]["message"]
     assert "flaky-run-attempt-2" in scheduled[0]["message"]
 

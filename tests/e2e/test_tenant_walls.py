@@ -130,7 +130,7 @@ def test_a_child_made_before_the_run_is_never_adopted(ferris: Ferris, ns: str, c
     assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject")
     message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
     assert f"{planted['metadata']['name']} already exists and is not owned by this run" in message
-    assert "ForeignObject" in {e["reason"] for e in ferris.events(ns, run) if e["type"] == "Warning"}
+    assert ferris.wait_events(ns, run, "ForeignObject", kind="Warning")
     after = ferris.get(ns, kind, planted["metadata"]["name"])
     assert _as_planted(after) == _as_planted(before), "the planted object changed"
     # Only the Job controller writes to it since, and only its status (no manager wrote elsewhere).
