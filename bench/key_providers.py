@@ -19,7 +19,7 @@ from ferris_operator.kek.kmsv2 import KmsV2Provider
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.kek.secret_ring import SecretRingProvider
 from ferris_operator.kek.transit import TransitProvider
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
 
 
 def _reads(vault: Vault, uid: str, n: int) -> list[float]:

@@ -23,7 +23,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
-from ferris_operator.coalesce import Coalescer
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
@@ -42,7 +41,8 @@ from ferris_operator.store.events import EventStore
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, ReportStore
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
+from ferris_operator.work.queue import Coalescer
 
 STEPS = 4
 

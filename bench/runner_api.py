@@ -20,14 +20,14 @@ from bench.stats import report
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.ratelimit import TokenBuckets
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
+from ferris_operator.work.ratelimit import TokenBuckets
 
 
 class CountingReports(ReportStore):

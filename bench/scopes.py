@@ -21,7 +21,7 @@ from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
 
 NS = "bench"
 

@@ -15,8 +15,8 @@ from bench.database import migrated_database
 from ferris_ciphertext.bundle import new_run_key, open_bundle, seal_bundle
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.key_rotation import rewrap_batch
-from ferris_operator.vault import Vault
+from ferris_operator.store.key_rotation import rewrap_batch
+from ferris_operator.store.vault import Vault
 
 
 def secrets_document(count: int) -> dict[str, str]:

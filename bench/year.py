@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.database import migrated_database
 from bench.stats import ratio
-from ferris_operator.retention import HistoryRetention
+from ferris_operator.runs.retention import HistoryRetention
 from ferris_operator.settings import Settings
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.retention import RetentionStore

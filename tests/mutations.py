@@ -85,10 +85,10 @@ MUTANTS = (
     ),
     Mutant(
         "a user holds any number of long requests",
-        f"{OP}/ratelimit.py",
+        f"{OP}/work/ratelimit.py",
         "        if self._held.get(key, 0) >= self.per_key or sum(self._held.values()) >= self.total:",
         "        if False:",
-        (f"{UNIT}/test_ratelimit.py", f"{UNIT}/server/test_api.py"),
+        (f"{UNIT}/work/test_ratelimit.py", f"{UNIT}/server/test_api.py"),
     ),
     Mutant(
         "a foreign Origin may change things",

@@ -15,12 +15,12 @@ import kopf
 from aiohttp import web
 
 from ferris_operator import loops, model
-from ferris_operator.coalesce import Coalescer
 from ferris_operator.handlers import Components, Handlers
-from ferris_operator.health import health_app
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.watch import Watch
-from ferris_operator.peering import Peering
+from ferris_operator.process.health import health_app
+from ferris_operator.process.peering import Peering
+from ferris_operator.work.queue import Coalescer
 
 log = logging.getLogger("ferris.operator")
 PREFIX = "kopf.ferris.io"

@@ -14,26 +14,28 @@ from typing import Any
 
 import kopf
 
-from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.builders import run_status
-from ferris_operator.builders.trigger_status import trigger_status
-from ferris_operator.deferred import Deferred, KeyedLocks
 from ferris_operator.holders import Holders
-from ferris_operator.package_service import PackageService
+from ferris_operator.packages.index import PackageName, SourcedPackages
+from ferris_operator.packages.service import PackageService
 from ferris_operator.ports import KeyHealthPort, KeyProviderUnavailable, KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
-from ferris_operator.retention import HistoryRetention
+from ferris_operator.process import metrics
 from ferris_operator.runs import RunService, RunWaiting
 from ferris_operator.runs.attention import Arrivals, needs_attention
+from ferris_operator.runs.retention import HistoryRetention
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.handlers import ScopeHandlers
 from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.settings import Settings
-from ferris_operator.sourced_packages import PackageName, SourcedPackages
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers.match import Trigger, trigger_of
 from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
+from ferris_operator.triggers.status import trigger_status
+from ferris_operator.work import separately
+from ferris_operator.work.deferred import Deferred, KeyedLocks
 
 log = logging.getLogger("ferris.handlers")
 PACKAGES = (model.GROUP, model.VERSION, model.PACKAGES)
@@ -262,7 +264,7 @@ class Handlers:
     def resync_package_sources(self) -> None:
         """Re-read the source Secret of packages with ``spec.secretsFrom`` (kept, or created
         again to re-upload). Each package is read by name from the index its handlers keep
-        (``sourced_packages.py``), never by listing every package. Not a kopf timer: kopf keeps
+        (``packages/index.py``), never by listing every package. Not a kopf timer: kopf keeps
         the latest body of every object of a resource that has a timer, which with 10,000
         packages is 100 MiB and more."""
 
@@ -276,7 +278,7 @@ class Handlers:
             with contextlib.suppress(kopf.TemporaryError):  # reported in status; the next pass tries again
                 self._reconcile_package(raw, write)
 
-        isolation.each(
+        separately.each(
             "package-sources", self.sourced.names(), reread, lambda name: f"FerrisPackage {name[0]}/{name[1]}"
         )
 

@@ -12,12 +12,14 @@ from typing import Any
 
 import kopf
 
-from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.k8s.errors import API_UNREACHABLE
 from ferris_operator.ports import KeyProviderUnavailable, KubePort, MasterKeyMismatch
 from ferris_operator.problems import Problem
+from ferris_operator.process import metrics
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS
+from ferris_operator.work import separately
 
 log = logging.getLogger("ferris.handlers")
 
@@ -120,7 +122,7 @@ class Holders:
 
         namespaces = () if cluster_scoped else self.settings.watch_namespaces
         found = self.kube.iter_custom(plural, namespaces)
-        isolation.each(
+        separately.each(
             plural,
             # One its handler has not reconciled at this generation yet is the handler's (kopf
             # retries it): from a listing older than the handler's work, it would take in again.

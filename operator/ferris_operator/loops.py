@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferris_operator.handlers import Handlers
-from ferris_operator.memory import release_free_memory
-from ferris_operator.peering import Peering
 from ferris_operator.ports import KeyHealthPort
+from ferris_operator.process.memory import release_free_memory
+from ferris_operator.process.peering import Peering
 from ferris_operator.settings import Intervals
 
 log = logging.getLogger("ferris.loops")

@@ -23,11 +23,10 @@ from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
 from ferris_operator.kek.factory import KeySetup, key_setup
 from ferris_operator.kek.health import KeyHealth
-from ferris_operator.key_rotation import kek_ids_in_use, unreadable_keys
-from ferris_operator.package_service import PackageService
+from ferris_operator.packages.service import PackageService
 from ferris_operator.ports import KeyProviderUnavailable
-from ferris_operator.retention import HistoryRetention
 from ferris_operator.runs import RunService
+from ferris_operator.runs.retention import HistoryRetention
 from ferris_operator.schedules.service import Scheduler
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
@@ -36,14 +35,15 @@ from ferris_operator.settings import Settings
 from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
+from ferris_operator.store.key_rotation import kek_ids_in_use, unreadable_keys
 from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.retention import RetentionStore
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
+from ferris_operator.store.vault import Vault
 from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
-from ferris_operator.vault import Vault
 
 log = logging.getLogger("ferris.operator")
 

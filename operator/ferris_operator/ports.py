@@ -7,7 +7,7 @@ them. Services depend on these, never on the adapters' modules, so a test's fake
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from ferris_operator.records import (
     RunFilter,
     RunRecord,
     Scope,
+    ScopedSecrets,
     SecretWrite,
     StepRecord,
     StepSummary,
@@ -327,3 +328,9 @@ class HistoryPort(Protocol):
     def find(self, namespace: str, name: str) -> RunRecord | None: ...
     def steps(self, uid: str) -> list[StepSummary]: ...
     def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None: ...
+
+
+class ScopeReaderPort(Protocol):
+    """The project's and platform's secrets a run reads at its start (``secret_scopes.reading``)."""
+
+    def for_run(self, namespace: str, package_names: Iterable[str]) -> ScopedSecrets: ...

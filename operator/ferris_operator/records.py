@@ -182,3 +182,24 @@ class SecretWrite:
     run_name: str
     package_name: str
     scope_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class ScopedSecrets:
+    """What a run reads beyond its package's own secrets."""
+
+    project: dict[str, Any] = field(default_factory=dict)
+    platform: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> package, project or platform/<name>
+    versions: dict[str, int] = field(default_factory=dict)  # scope label -> version read
+
+    def __repr__(self) -> str:  # values never printed
+        return f"ScopedSecrets(sources={self.sources}, versions={self.versions})"
+
+    def bundle(self) -> dict[str, dict[str, Any]]:
+        """The scopes as the run bundle carries them (empty ones left out)."""
+        return {name: values for name, values in (("project", self.project), ("platform", self.platform)) if values}
+
+    def record(self) -> dict[str, Any]:
+        """What the run's history keeps: where each name came from and the versions, no value."""
+        return {"sources": self.sources, "versions": self.versions}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.secrets_json import NAME_PATTERN
+from ferris_operator.ingest.secrets_json import NAME_PATTERN
 
 STEP_PHASES = frozenset({model.STEP_RUNNING, model.STEP_SUCCEEDED, model.STEP_FAILED, model.STEP_SKIPPED})
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024

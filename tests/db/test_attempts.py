@@ -16,7 +16,7 @@ from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.retry_policy import RetryPolicy
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault, VersionGone
+from ferris_operator.store.vault import Vault, VersionGone
 
 POLICY = RetryPolicy(2, backoff_seconds=5, retry_on=("StepFailed", "RunnerLost"))
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from psycopg_pool import ConnectionPool
 
-from ferris_operator.cli import main
+from ferris_operator.cli.main import main
 from ferris_operator.crypto.keyring import generate_key_text, load_keyring
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
 
 
 def key_dir(tmp_path: Path, active: str) -> Path:

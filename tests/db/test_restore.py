@@ -22,7 +22,7 @@ from ferris_operator.records import Scope
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
 
 CANARY = "restore-c4n4ry-" + uuid.uuid4().hex
 

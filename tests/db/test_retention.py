@@ -12,7 +12,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model, reasons
-from ferris_operator.retention import HistoryRetention, removed_note
+from ferris_operator.runs.retention import HistoryRetention, removed_note
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.retention import RetentionStore
 from ferris_operator.store.runs import RunStore

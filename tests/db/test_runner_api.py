@@ -25,7 +25,7 @@ from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import MAX_STATE_KEYS, Vault
+from ferris_operator.store.vault import MAX_STATE_KEYS, Vault
 
 Request = tuple[str, str, str | None, Any]
 

@@ -19,13 +19,13 @@ from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator import model
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.key_rotation import rewrap_batch
 from ferris_operator.records import RunRecord, Scope
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.secret_scopes.writes import ScopeWriter
+from ferris_operator.store.key_rotation import rewrap_batch
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.vault import MAX_SCOPE_BYTES, MAX_SCOPE_SECRETS, Vault
+from ferris_operator.store.vault import MAX_SCOPE_BYTES, MAX_SCOPE_SECRETS, Vault
 from tests.canaries import assert_no_canary
 
 CANARY = "scope-c4n4ry-Zq9x7"

@@ -19,9 +19,9 @@ from ferris_operator.kek.kmsv2 import KmsV2Provider
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.kek.secret_ring import SecretRingProvider, ring_providers
 from ferris_operator.kek.transit import TransitProvider
-from ferris_operator.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
-from ferris_operator.vault import Vault
+from ferris_operator.store.key_rotation import kek_ids_in_use, rewrap_batch
+from ferris_operator.store.vault import Vault
 
 CANARY = "transit-canary-" + os.urandom(6).hex()
 

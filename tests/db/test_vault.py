@@ -9,10 +9,10 @@ from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.ports import PackageNotStored
+from ferris_operator.store.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.store.runs import RunStore
-from ferris_operator.vault import Vault, VersionGone
+from ferris_operator.store.vault import Vault, VersionGone
 from tests.canaries import assert_no_canary
 
 CANARY = 'canary-Zq9!x"7$'

@@ -27,7 +27,7 @@ from ferris_operator.crypto.keyring import load_keyring
 from ferris_operator.kek.base import KeyRejected
 from ferris_operator.kek.secret_ring import SecretRingProvider
 from ferris_operator.kek.transit import TransitProvider
-from ferris_operator.vault import wrapped_of
+from ferris_operator.store.vault import wrapped_of
 from tests.e2e.conftest import Ferris
 
 pytestmark = pytest.mark.cluster

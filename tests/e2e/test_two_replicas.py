@@ -23,7 +23,7 @@ import pytest
 
 from ferris_devcluster.processes import Supervised
 from ferris_devcluster.stack import FerrisStack
-from ferris_operator.peering import highest_live
+from ferris_operator.process.peering import highest_live
 from tests.e2e.conftest import Ferris
 
 pytestmark = pytest.mark.cluster

@@ -7,10 +7,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from ferris_operator import metrics
 from ferris_operator.kek.base import KeyProvider, ProviderStatus
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.process import metrics
 
 log = logging.getLogger("ferris.keys")
 

@@ -7,11 +7,12 @@ import datetime
 import threading
 from typing import Any
 
-from ferris_operator import isolation, model
+from ferris_operator import model
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.sightings import FinishedRun, Sightings
 from ferris_operator.settings import Settings
+from ferris_operator.work import separately
 
 
 class History:
@@ -40,7 +41,7 @@ class History:
         since the last (a burst of a thousand runs is not a thousand writes to one object)."""
         with self._lock:
             pending, self._last_runs = self._last_runs, {}
-        isolation.each(
+        separately.each(
             "last-run",
             pending.items(),
             lambda item: self.kube.patch_status(model.PACKAGES, item[0][0], item[0][1], {"lastRun": item[1]}),
@@ -60,7 +61,7 @@ class History:
             return
         by_package = self.sightings.finished_runs(None if everything else recent)
         watched = self.settings.watch_namespaces
-        isolation.each(
+        separately.each(
             "history",
             ((key, runs) for key, runs in by_package.items() if not watched or key[0] in watched),
             lambda item: self._prune(item[0][0], item[0][1], item[1]),

@@ -11,14 +11,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ferris_operator import isolation, metrics, model, ownership, reasons
+from ferris_operator import model, ownership, reasons
 from ferris_operator.builders import run_status
-from ferris_operator.deferred import KeyedLocks
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
+from ferris_operator.process import metrics
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.history import History
 from ferris_operator.runs.retries import Retries
+from ferris_operator.work import separately
+from ferris_operator.work.deferred import KeyedLocks
 
 DELETE_NOW = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
 
@@ -105,7 +107,7 @@ class Outcomes:
     def publish_ended(self) -> None:
         """Runs that ended while their FerrisRun could not be written: the key Secret deleted and
         the end shown now (``finish`` again changes nothing else: the run ended once)."""
-        isolation.each(
+        separately.each(
             "ended runs",
             self.store.ended_unpublished(),
             lambda r: self.finish(r.uid, r.phase, r.reason or r.phase, r.message or ""),

@@ -5,11 +5,12 @@ dropped) is found again through the run's ``report_seq``: see ``catch_up``."""
 
 from __future__ import annotations
 
-from ferris_operator import isolation, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.ports import RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.retries import Retries
+from ferris_operator.work import separately
 
 
 class Reports:
@@ -47,7 +48,7 @@ class Reports:
         """Every active run with a report its status does not show yet, and every retry not
         made yet (of runs that ended since)."""
         self.retries.make_for(None)
-        isolation.each(
+        separately.each(
             "reports",
             [r for r in self.store.active() if r.unpublished],
             lambda record: self.take_up(record.uid),

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ferris_operator import isolation, model, ownership, reasons
+from ferris_operator import model, ownership, reasons
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
@@ -17,6 +17,7 @@ from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.runs.start import RunWaiting, Starter
+from ferris_operator.work import separately
 
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler
 BUNDLE_CHECK_LONGEST = 300.0  # a run stuck in Pending has its bundle looked at again at least this often
@@ -58,7 +59,7 @@ class Resync:
         for record in self._bundles_gone(records):  # a pod that cannot mount its bundle waits forever
             self._bundle_missing(record)
             ended.add(record.uid)
-        isolation.each(
+        separately.each(
             "resync",
             (r for r in records if r.uid not in ended),
             self._resync_one,

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferris_operator import isolation, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RetryRequest
+from ferris_operator.work import separately
 
 
 class Retries:
@@ -34,7 +35,7 @@ class Retries:
             if self.make(request):
                 made.append(request)
 
-        isolation.each("retries", self.store.pending_retries(run_uid), make, _describe)
+        separately.each("retries", self.store.pending_retries(run_uid), make, _describe)
         return made
 
     def make(self, request: RetryRequest) -> bool:

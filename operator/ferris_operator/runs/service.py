@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
-from ferris_operator.ports import KubePort, RunStorePort, VaultPort
+from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -14,7 +14,6 @@ from ferris_operator.runs.resync import Resync
 from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.runs.start import Starter
-from ferris_operator.secret_scopes.reading import ScopeReader
 from ferris_operator.settings import Settings
 
 
@@ -27,7 +26,7 @@ class RunService:
         settings: Settings,
         tokens: RunTokens,
         api_ca: str | None = None,
-        scopes: ScopeReader | None = None,
+        scopes: ScopeReaderPort | None = None,
     ) -> None:
         self.kube, self.vault, self.runs, self.settings, self.tokens = kube, vault, runs, settings, tokens
         self.proof = proof = Provenance(tokens)  # the one check of what the operator made, for every stage

@@ -15,31 +15,32 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
-from ferris_operator import metrics, model, ownership, params_schema, reasons
+from ferris_operator import model, ownership, reasons
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.builders.runner_egress import runner_egress_policy
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
-from ferris_operator.deferred import KeyedLocks
-from ferris_operator.fresh_reads import FreshReads
-from ferris_operator.params_schema import ParamsError
+from ferris_operator.packages import params_schema
+from ferris_operator.packages.params_schema import ParamsError
+from ferris_operator.packages.scripts import read_scripts
 from ferris_operator.ports import (
     KubePort,
     MasterKeyMismatch,
     PackageNotStored,
     Refused,
     RunStorePort,
+    ScopeReaderPort,
     VaultPort,
     VersionGone,
 )
 from ferris_operator.problems import Problem
-from ferris_operator.records import RunRecord
+from ferris_operator.process import metrics
+from ferris_operator.records import RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of
 from ferris_operator.runs.outcomes import Outcomes
-from ferris_operator.scripts import read_scripts
-from ferris_operator.secret_scopes.reading import ScopeReader
-from ferris_operator.secret_scopes.resolve import ScopedSecrets
 from ferris_operator.settings import Settings
+from ferris_operator.work.deferred import KeyedLocks
+from ferris_operator.work.fresh_reads import FreshReads
 
 log = logging.getLogger("ferris.runs")
 
@@ -124,7 +125,7 @@ class Starter:
         outcomes: Outcomes,
         cancel: Callable[..., None],
         api_ca: str | None = None,
-        scopes: ScopeReader | None = None,
+        scopes: ScopeReaderPort | None = None,
         proof: ownership.Provenance | None = None,
     ) -> None:
         self.kube = kube

@@ -19,13 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
+from ferris_operator.process import metrics
 from ferris_operator.schedules.due import Decision, decide, merged, run_name
 from ferris_operator.schedules.spec import PackageSchedule, schedule_of
+from ferris_operator.work import separately
 
 log = logging.getLogger("ferris.schedules")
 
@@ -110,7 +112,7 @@ class Scheduler:
         due = [e for e in self.entries() if e.next_time is not None and e.next_time <= now]
 
         def fire(entry: Entry) -> None:
-            isolation.each("schedules", [entry], lambda e: self._fire(e, now), _describe)
+            separately.each("schedules", [entry], lambda e: self._fire(e, now), _describe)
 
         if len(due) <= 1:
             for entry in due:

@@ -10,9 +10,10 @@ from typing import Any
 
 import kopf
 
-from ferris_operator import metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort, ScopeStorePort
+from ferris_operator.process import metrics
 from ferris_operator.records import SecretWrite
 from ferris_operator.secret_scopes.service import ScopeSecretsService
 from ferris_operator.store.db import DATABASE_ERRORS

@@ -8,8 +8,9 @@ import functools
 from collections.abc import Callable, Iterable
 
 from ferris_operator.ports import ScopeStorePort, VaultPort
+from ferris_operator.records import ScopedSecrets
 from ferris_operator.secret_scopes.policies import ScopeObjects
-from ferris_operator.secret_scopes.resolve import ScopedSecrets, reads, resolve
+from ferris_operator.secret_scopes.resolve import reads, resolve
 
 
 class ScopeReader:

@@ -4,10 +4,9 @@ then platform, as the Ferris executor's ``context.secrets.get``. Pure."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from ferris_operator.records import Scope
+from ferris_operator.records import Scope, ScopedSecrets
 
 PACKAGE = "package"
 
@@ -71,27 +70,6 @@ def write_target(
         if scope.kind == context and writes(scope, namespace, package, name):
             return scope
     return None
-
-
-@dataclass(frozen=True)
-class ScopedSecrets:
-    """What a run reads beyond its package's own secrets."""
-
-    project: dict[str, Any] = field(default_factory=dict)
-    platform: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)  # name -> package, project or platform/<name>
-    versions: dict[str, int] = field(default_factory=dict)  # scope label -> version read
-
-    def __repr__(self) -> str:  # values never printed
-        return f"ScopedSecrets(sources={self.sources}, versions={self.versions})"
-
-    def bundle(self) -> dict[str, dict[str, Any]]:
-        """The scopes as the run bundle carries them (empty ones left out)."""
-        return {name: values for name, values in (("project", self.project), ("platform", self.platform)) if values}
-
-    def record(self) -> dict[str, Any]:
-        """What the run's history keeps: where each name came from and the versions, no value."""
-        return {"sources": self.sources, "versions": self.versions}
 
 
 def resolve(package_names: Iterable[str], readable: Iterable[tuple[Scope, Mapping[str, Any], int]]) -> ScopedSecrets:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ferris_operator import metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.crypto.sealing import SealingKeyRing
-from ferris_operator.intake import SecretsIntake
+from ferris_operator.ingest.intake import SecretsIntake
+from ferris_operator.ingest.secrets_json import secrets_summary
 from ferris_operator.ports import KubePort, ScopeStorePort, VaultPort
 from ferris_operator.problems import Problem
+from ferris_operator.process import metrics
 from ferris_operator.records import Scope
 from ferris_operator.secret_scopes.policies import scope_of
-from ferris_operator.secrets_json import secrets_summary
 
 # What a project's sealed text is bound to besides the namespace, and its name in the vault:
 # no package can have this name (":" is not allowed in object names).

@@ -17,11 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ferris_operator import metrics, model, params_schema, runner_reports, secrets_json
+from ferris_operator import model, runner_reports
 from ferris_operator.builders.run_manifest import run_manifest
-from ferris_operator.params_schema import ParamsError
+from ferris_operator.ingest import secrets_json
+from ferris_operator.packages import params_schema
+from ferris_operator.packages.params_schema import ParamsError
 from ferris_operator.ports import Access, HistoryPort, KeyProviderUnavailable, KubePort, Refused, User, VaultPort
-from ferris_operator.ratelimit import Holds, TokenBuckets
+from ferris_operator.process import metrics
 from ferris_operator.records import RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.server import queries, uploads, views
@@ -38,6 +40,7 @@ from ferris_operator.server.identity import (
 from ferris_operator.server.origins import cross_site_refusal
 from ferris_operator.server.queries import QueryError
 from ferris_operator.store.db import DATABASE_ERRORS
+from ferris_operator.work.ratelimit import Holds, TokenBuckets
 
 log = logging.getLogger("ferris.server")
 Handler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from ferris_operator.ports import Access, User
-from ferris_operator.ratelimit import TokenBuckets
+from ferris_operator.work.ratelimit import TokenBuckets
 
 AccessReview = Callable[[User, Access, str, str], bool]  # user, access, namespace, name
 REVIEW_BURST, REVIEWS_PER_SECOND = 100, 2.0

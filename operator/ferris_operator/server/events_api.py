@@ -18,7 +18,6 @@ from aiohttp import web
 
 from ferris_operator import model
 from ferris_operator.ports import Access, EventStorePort, User
-from ferris_operator.ratelimit import Holds
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.server import queries, views
 from ferris_operator.server.api import (
@@ -34,6 +33,7 @@ from ferris_operator.server.api import (
 from ferris_operator.server.queries import QueryError
 from ferris_operator.triggers import cloudevents
 from ferris_operator.triggers.cloudevents import EventError
+from ferris_operator.work.ratelimit import Holds
 
 GET_EVENT = Access("get", model.EVENTS)
 WAIT_SECONDS, MAX_WAIT_SECONDS = 5.0, 30.0

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ferris_operator import metrics, model
+from ferris_operator import model
 from ferris_operator.ports import EventStorePort, KubePort, VaultPort
-from ferris_operator.ratelimit import TokenBuckets
+from ferris_operator.process import metrics
 from ferris_operator.records import Event
 from ferris_operator.server import queries
 from ferris_operator.server.addresses import Network, client_address
@@ -37,6 +37,7 @@ from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers import cloudevents, signatures
 from ferris_operator.triggers.cloudevents import EventError
 from ferris_operator.triggers.sources import VAULT_KEY
+from ferris_operator.work.ratelimit import TokenBuckets
 
 log = logging.getLogger("ferris.server.eventsources")
 PATH = "/api/v1/namespaces/{namespace}/eventsources/{name}/events"

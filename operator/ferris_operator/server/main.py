@@ -21,7 +21,6 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator import __version__
 from ferris_operator.crypto.run_tokens import RunTokens
-from ferris_operator.health import health_app
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.errors import is_conflict, or_none
 from ferris_operator.k8s.objects import Kube
@@ -30,7 +29,9 @@ from ferris_operator.kek.factory import KeySetup
 from ferris_operator.kek.health import KeyHealth
 from ferris_operator.main import keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
-from ferris_operator.ratelimit import Holds
+from ferris_operator.process.health import health_app
+from ferris_operator.process.stopping import until_stopped
+from ferris_operator.process.tls import serving_context
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.writes import ScopeWriter
 from ferris_operator.server import openapi
@@ -45,14 +46,13 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.server.scopes_api import ScopesApi
 from ferris_operator.settings import Settings
-from ferris_operator.stopping import until_stopped
 from ferris_operator.store.db import DATABASE_ERRORS, open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.scopes import ScopeStore
-from ferris_operator.tls import serving_context
-from ferris_operator.vault import Vault
+from ferris_operator.store.vault import Vault
+from ferris_operator.work.ratelimit import Holds
 
 log = logging.getLogger("ferris.server")
 AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
-from ferris_operator import metrics, model, runner_reports
+from ferris_operator import model, runner_reports
 from ferris_operator.ports import (
     EventStorePort,
     KeyProviderUnavailable,
@@ -31,6 +31,7 @@ from ferris_operator.ports import (
     StateQuotaExceeded,
     VaultPort,
 )
+from ferris_operator.process import metrics
 from ferris_operator.records import Event, RunRecord
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.schedules.cron import CronError, next_after

@@ -13,11 +13,11 @@ import hmac
 import time
 from collections.abc import Callable
 
-from ferris_operator import metrics
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.ports import ReportPort
-from ferris_operator.ratelimit import TokenBuckets
+from ferris_operator.process import metrics
 from ferris_operator.records import RunRecord
+from ferris_operator.work.ratelimit import TokenBuckets
 
 
 class Unauthorised(Exception):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ferris_operator import model, reasons, secrets_json
+from ferris_operator import model, reasons
+from ferris_operator.ingest import secrets_json
 from ferris_operator.ports import KubePort, User, VaultPort
 
 SOURCE = "upload"

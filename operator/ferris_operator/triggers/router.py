@@ -29,13 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferris_operator import isolation, metrics, model, reasons
+from ferris_operator import model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
 from ferris_operator.ports import EventStorePort, KubePort, RunStorePort
 from ferris_operator.problems import Problem
+from ferris_operator.process import metrics
 from ferris_operator.records import EventRecord
 from ferris_operator.triggers.match import Target, Trigger, matched_type, params_for, run_name, trigger_of
+from ferris_operator.work import separately
 
 log = logging.getLogger("ferris.triggers")
 BATCH = 100
@@ -95,7 +97,7 @@ class EventRouter:
                 routed += 1
             if len(batch) < BATCH:
                 break
-        isolation.each(
+        separately.each(
             "trigger-status", touched.values(), self.publish, lambda t: f"FerrisTrigger {t.namespace}/{t.name}"
         )
         return routed

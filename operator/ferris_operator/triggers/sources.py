@@ -10,9 +10,9 @@ import base64
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.ingest.source_secrets import read_source
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
-from ferris_operator.source_secrets import read_source
 from ferris_operator.triggers.signatures import MIN_KEY_BYTES
 
 KEY_SECRET_TYPE = "ferris.io/event-source-key"  # noqa: S105 - a Secret type, set at creation

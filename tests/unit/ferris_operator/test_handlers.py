@@ -10,11 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from ferris_operator import handlers, loops, model
-from ferris_operator.deferred import Deferred
-from ferris_operator.package_service import PackageOutcome
+from ferris_operator.packages.service import PackageOutcome
 from ferris_operator.runs import RunWaiting
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
+from ferris_operator.work.deferred import Deferred
 
 
 def package(

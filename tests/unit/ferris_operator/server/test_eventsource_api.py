@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ferris_operator.ratelimit import TokenBuckets
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.server.addresses import client_address, networks
 from ferris_operator.server.eventsource_api import EventSourceApi
 from ferris_operator.triggers import signatures
 from ferris_operator.triggers.sources import VAULT_KEY
+from ferris_operator.work.ratelimit import TokenBuckets
 
 KEY = b"k" * 32
 PATH = "/api/v1/namespaces/shop/eventsources/orders/events"

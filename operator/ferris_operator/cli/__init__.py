@@ -1,0 +1,1 @@
+"""The `ferris` command line and its localhost console proxy."""

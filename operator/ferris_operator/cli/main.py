@@ -1,0 +1,36 @@
+"""The `ferris` command line: seal, keys, run, schedules; runs, results, logs, events, send-event and console
+(through the server). The
+demo and the local cluster are `ferris-devcluster`, which ships apart from the operator."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ferris_operator.cli import console, events, keys, runs, schedules, seal, secrets, server
+from ferris_operator.cli.kubeconfig import context_of
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferris", description="Run scripts with secrets on Kubernetes.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    seal.register(commands)
+    keys.register(commands)
+    runs.register(commands)
+    schedules.register(commands)
+    server.register(commands)
+    events.register(commands)
+    secrets.register(commands)
+    console.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if hasattr(args, "kubeconfig") and getattr(args, "namespace", "") is None:
+        context_of(args)  # no -n: the kubeconfig context's namespace, as kubectl takes it
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

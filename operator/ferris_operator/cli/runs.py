@@ -1,0 +1,87 @@
+"""`ferris run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.builders.run_manifest import run_manifest
+from ferris_operator.cli.kubeconfig import add_arguments, context_of
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="create a FerrisRun of a package")
+    run.add_argument("package")
+    add_arguments(run)
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a param (VALUE is parsed as JSON when it can be)",
+    )
+    run.add_argument("--timeout", type=int, help="run timeout in seconds")
+    run.add_argument("--wait", action="store_true", help="wait for the result; exit code from the run")
+    run.add_argument("--follow", action="store_true", help="with --wait: print each step's output as it ends")
+    run.set_defaults(handler=cmd_run)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"ferris run: -p takes KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def progress_line(run: dict[str, Any]) -> str:
+    status = run.get("status") or {}
+    steps = status.get("steps") or []
+    marks = {"Succeeded": "ok", "Failed": "FAILED", "Running": "..", "Skipped": "skipped", "Pending": "  "}
+    parts = [f"{s['name']}[{marks.get(s['phase'], s['phase'])}]" for s in steps]
+    return f"{run['metadata']['name']}: {status.get('phase', 'Pending')} {status.get('progress', '')} {' '.join(parts)}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(context_of(args).api_client())
+    created: Any = api.create_namespaced_custom_object(
+        model.GROUP,
+        model.VERSION,
+        args.namespace,
+        model.RUNS,
+        run_manifest(args.package, parse_params(args.param), args.timeout),
+    )
+    name = created["metadata"]["name"]
+    print(f"ferrisrun.ferris.io/{name} created")
+    if not args.wait:
+        return 0
+    last = ""
+    printed: set[str] = set()
+    while True:
+        run: Any = api.get_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.RUNS, name)
+        line = progress_line(run)
+        if line != last:
+            print(line, flush=True)
+            last = line
+        status = run.get("status") or {}
+        if args.follow:
+            for step in status.get("steps") or []:
+                if step["phase"] in ("Succeeded", "Failed") and step["name"] not in printed:
+                    printed.add(step["name"])
+                    print(f"--- {step['name']} (exit {step.get('exitCode')}) ---\n{step.get('outputTail', '')}")
+        if status.get("phase") in model.TERMINAL:
+            reason: dict[str, Any] = next((c for c in status.get("conditions") or [] if c["type"] == "Succeeded"), {})
+            print(f"{name}: {status['phase']} ({reason.get('reason', '')}) {reason.get('message', '')}".rstrip())
+            return 0 if status["phase"] == model.SUCCEEDED else 1
+        time.sleep(0.5)

@@ -1,0 +1,300 @@
+"""`ferris runs`, `ferris results` and `ferris logs`: run history through the Ferris server, with
+the kubeconfig's own credentials (whatever kind: see kubeconfig.py), so that a user reads
+exactly what the cluster's RBAC lets them read. The server is found through the ConfigMap
+`ferris-server` of the Ferris namespace (its URL and CA), or FERRIS_SERVER_URL and
+FERRIS_SERVER_CA. Reading PostgreSQL directly (`ferris results --database-url`) stays an
+administrator's option: that password reads every tenant's history."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.cli.kubeconfig import CredentialError, KubeContext, add_arguments, context_of
+
+READ_CHUNK = 64 * 1024
+
+
+class ServerError(Exception):
+    """The server refused or failed; the text is its reason."""
+
+
+@dataclass(frozen=True)
+class ServerClient:
+    """The Ferris server, asked as the kubeconfig's user: its credential made by the client
+    library for each request (an exec plugin's expired token is refreshed), its client
+    certificate presented at TLS, and whom it impersonates (--as)."""
+
+    url: str
+    ca: str
+    kube: KubeContext
+
+    @classmethod
+    def from_kubeconfig(cls, ferris_namespace: str, kube: KubeContext) -> ServerClient:
+        from kubernetes import client
+
+        url, ca = os.environ.get("FERRIS_SERVER_URL"), os.environ.get("FERRIS_SERVER_CA")
+        if url and ca:
+            ca_text = Path(ca).read_text()
+        else:
+            core = client.CoreV1Api(kube.api_client(impersonating=False))  # where the server is: as oneself
+            try:
+                found: Any = core.read_namespaced_config_map("ferris-server", ferris_namespace)
+            except client.ApiException as exc:
+                if exc.status == 401:
+                    raise ServerError(kube.refused("the API server answered 401 Unauthorized")) from None
+                raise ServerError(
+                    f"cannot read ConfigMap {ferris_namespace}/ferris-server ({exc.status} {exc.reason}): is the Ferris"
+                    " server installed? Set --ferris-namespace, or FERRIS_SERVER_URL and FERRIS_SERVER_CA"
+                ) from None
+            url, ca_text = found.data["url"], found.data["ca.crt"]
+        return cls(str(url).rstrip("/"), ca_text, kube)
+
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        """Trusts the server's CA only, and presents the kubeconfig's client certificate if it
+        has one (from files, inline data or an exec plugin); made once per client."""
+        context = ssl.create_default_context(cadata=self.ca)
+        cert, key = self.kube.configuration.cert_file, self.kube.configuration.key_file
+        if cert and key:
+            context.load_cert_chain(cert, key)
+        return context
+
+    def headers(self) -> dict[str, str]:
+        """Authorization and impersonation for one request; ServerError when the credential fails."""
+        try:
+            return self.kube.headers()
+        except CredentialError as exc:
+            raise ServerError(str(exc)) from None
+
+    def _open(
+        self, path: str, query: dict[str, str] | None = None, body: Any = None, content_type: str = "application/json"
+    ) -> Any:
+        context = self.tls
+        target = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(target, data=data, method="POST" if data is not None else "GET")  # noqa: S310
+        for name, value in self.headers().items():
+            request.add_header(name, value)
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            return urllib.request.urlopen(request, context=context, timeout=30)  # noqa: S310 - https, the server's CA
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read()).get("error", exc.reason)
+            except ValueError:
+                reason = exc.reason
+            if exc.code == 401:
+                raise ServerError(self.kube.refused(str(reason))) from None
+            raise ServerError(f"{exc.code}: {reason}") from None
+        except urllib.error.URLError as exc:
+            raise ServerError(f"cannot reach the Ferris server at {self.url}: {exc.reason}") from None
+
+    def json(self, path: str, query: dict[str, str] | None = None) -> Any:
+        with self._open(path, query) as response:
+            return json.loads(response.read())
+
+    def post(
+        self, path: str, body: Any, query: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        """POST ``body`` as JSON; the status (200, 201, 202...) and the answer."""
+        with self._open(path, query, body, content_type) as response:
+            return int(response.status), json.loads(response.read())
+
+    def text(self, path: str) -> str:
+        with self._open(path) as response:
+            return str(response.read().decode("utf-8", "replace"))
+
+    def stream(self, path: str) -> Iterator[bytes]:
+        with self._open(path, {"follow": "true"}) as response:
+            while chunk := response.read1(READ_CHUNK):
+                yield chunk
+
+
+def register(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="a namespace's runs, newest first (through the Ferris server)")
+    _common(runs)
+    runs.add_argument("--package", help="only the runs of this package")
+    runs.add_argument("--phase", help="Pending, Running, Succeeded, Failed or Cancelled")
+    runs.add_argument("--trigger", help="Manual, Schedule, Retry or Event")
+    runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    runs.set_defaults(handler=cmd_runs)
+
+    results = commands.add_parser("results", help="every step of a run with its full output")
+    results.add_argument("run")
+    _common(results)
+    results.add_argument(
+        "--database-url",
+        help="administrators only: read PostgreSQL directly instead of the server (that password reads every tenant)",
+    )
+    results.set_defaults(handler=cmd_results)
+
+    logs = commands.add_parser("logs", help="the full output of a run's steps; -f follows the running one")
+    logs.add_argument("run")
+    _common(logs)
+    logs.add_argument("--step", type=int, help="only this step (1 is the first)")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream the output while the step runs")
+    logs.set_defaults(handler=cmd_logs)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    register_common(parser)
+
+
+def register_common(parser: argparse.ArgumentParser, namespace: bool = True) -> None:
+    add_arguments(parser, namespace)
+    parser.add_argument(
+        "--ferris-namespace",
+        default=os.environ.get("FERRIS_NAMESPACE", "ferris-system"),
+        help="where Ferris is installed (its ConfigMap ferris-server says where the server is)",
+    )
+
+
+def server_client(args: argparse.Namespace) -> ServerClient:
+    try:
+        return ServerClient.from_kubeconfig(args.ferris_namespace, context_of(args))
+    except ServerError as exc:
+        raise SystemExit(f"ferris {args.command}: {exc}") from None
+
+
+def _runs_path(args: argparse.Namespace) -> str:
+    return f"/api/v1/namespaces/{urllib.parse.quote(args.namespace)}/runs"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    query = {"limit": str(args.limit)}
+    query.update({k: v for k, v in (("package", args.package), ("phase", args.phase), ("trigger", args.trigger)) if v})
+    try:
+        page = server_client(args).json(_runs_path(args), query)
+    except ServerError as exc:
+        raise SystemExit(f"ferris runs: {exc}") from None
+    rows = [("NAME", "PACKAGE", "TRIGGER", "ATTEMPT", "PHASE", "REASON", "CREATED")]
+    rows += [
+        (
+            r["name"],
+            r["package"],
+            r.get("trigger") or "-",
+            attempt_text(r) or "-",
+            r["phase"],
+            r["reason"] or "",
+            r["createdAt"] or "",
+        )
+        for r in page["items"]
+    ]
+    print("\n".join(columns(rows)))
+    return 0
+
+
+def print_page(
+    args: argparse.Namespace, command: str, path: str, empty: str, lines: Callable[[list[dict[str, Any]]], list[str]]
+) -> int:
+    """One page (``--limit``) of a namespace's list through the server, printed as ``lines``
+    makes it; ``empty`` when there is nothing. 1 with the reason when the server refuses."""
+    try:
+        page = server_client(args).json(path, {"limit": str(args.limit)})
+    except ServerError as exc:
+        print(f"ferris {command}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines(page["items"])) if page["items"] else empty)
+    return 0
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows (the first one the headings) as lines of aligned columns, as kubectl prints. Pure."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    if args.database_url:
+        return _results_from_database(args)
+    server = server_client(args)
+    path = f"{_runs_path(args)}/{urllib.parse.quote(args.run)}"
+    try:
+        run = server.json(path)
+        outputs = [server.text(f"{path}/steps/{step['index']}/log") for step in run["steps"]]
+    except ServerError as exc:
+        print(f"ferris results: {exc}", file=sys.stderr)
+        return 1
+    _print_results(run, outputs)
+    return 0
+
+
+def attempt_text(run: dict[str, Any]) -> str:
+    """ "2/3" for a run of a chain of attempts (spec.retries); "" for a run on its own. Pure."""
+    attempt, most = run.get("attempt") or 1, run.get("maxAttempts") or 1
+    return f"{attempt}/{most}" if most > 1 or attempt > 1 else ""
+
+
+def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
+    where = f"{run['namespace']}/{run['name']}"
+    print(f"run {where}  package {run['package']}  phase {run['phase']}  reason {run['reason'] or '-'}")
+    print(f"package generation {run['packageGeneration']}  secrets version {run['secretsVersion']}")
+    if run.get("message"):
+        print(f"message: {run['message']}")
+    if attempt_text(run):
+        print(
+            f"attempt {run['attempt']} of {run['maxAttempts']}"
+            + (f", retry of {run['retryOf']}" if run.get("retryOf") else "")
+        )
+    for step, output in zip(run["steps"], outputs, strict=True):
+        code = "" if step["exitCode"] is None else f" exit {step['exitCode']}"
+        print(f"\n=== step {step['index'] + 1}: {step['name']}  {step['phase']}{code} ===")
+        if output:
+            print(output, end="" if output.endswith("\n") else "\n")
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    server = server_client(args)
+    path = f"{_runs_path(args)}/{urllib.parse.quote(args.run)}"
+    try:
+        steps = server.json(path)["steps"]
+        if args.step is not None:
+            steps = [s for s in steps if s["index"] == args.step - 1]
+            if not steps:
+                raise ServerError(f"run {args.run} has no step {args.step}")
+        for step in steps:
+            if len(steps) > 1:
+                print(f"=== step {step['index'] + 1}: {step['name']} ===", flush=True)
+            log = f"{path}/steps/{step['index']}/log"
+            if args.follow and step["phase"] not in model.STEP_TERMINAL:
+                for chunk in server.stream(log):
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+            else:
+                sys.stdout.write(server.text(log))
+    except ServerError as exc:
+        print(f"ferris logs: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _results_from_database(args: argparse.Namespace) -> int:
+    from ferris_operator.store.db import open_pool
+    from ferris_operator.store.history import HistoryStore
+
+    with open_pool(args.database_url, max_size=1) as pool:
+        history = HistoryStore(pool)
+        record = history.find(args.namespace, args.run)
+        if record is None:
+            print(f"ferris results: no run {args.namespace}/{args.run} recorded", file=sys.stderr)
+            return 1
+        steps = history.steps(record.uid)
+        outputs = [(history.output(record.uid, s.step.idx) or s.step).output for s in steps]
+    from ferris_operator.server import views
+
+    _print_results(views.run_with_steps(record, steps), outputs)
+    return 0

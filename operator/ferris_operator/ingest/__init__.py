@@ -1,0 +1,1 @@
+"""Secrets taken in for whatever holds them (packages, scopes, event sources)."""

@@ -1,0 +1,1 @@
+"""FerrisPackage: reconcile, the index of sourced packages, scripts and parameters form."""

@@ -1,0 +1,87 @@
+"""The parameters form: the schema checked when the package is reconciled, a run's params
+checked (with defaults filled in) when it starts; a refusal names the param and the rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ferris_operator.packages.params_schema import ParamsError, apply, check_schema, widget
+
+SCHEMA: dict[str, Any] = {
+    "required": ["region"],
+    "properties": {
+        "region": {"type": "string", "enum": ["eu", "us"], "widget": "radio", "default": "eu"},
+        "retries": {"type": "integer", "minimum": 0, "maximum": 5},
+        "ratio": {"type": "number", "maximum": 1.5},
+        "notes": {"type": "string", "widget": "textarea", "maxLength": 10},
+        "name": {"type": "string", "minLength": 2},
+        "targets": {"type": "array", "items": {"enum": ["a", "b"]}},
+        "dry_run": {"type": "boolean"},
+    },
+}
+
+
+def test_every_ferris_field_type_has_its_control() -> None:
+    check_schema(SCHEMA)
+    controls = {name: widget(field) for name, field in SCHEMA["properties"].items()}
+    assert controls == {
+        "region": "radio",
+        "retries": "int",
+        "ratio": "float",
+        "notes": "textarea",
+        "name": "text",
+        "targets": "multiselect",
+        "dry_run": "checkbox",
+    }
+    assert widget({"type": "string", "enum": ["x"]}) == "select"
+
+
+def test_defaults_fill_in_and_unknown_params_pass_through() -> None:
+    assert apply(SCHEMA, {"retries": 3, "extra": {"k": 1}}) == {"retries": 3, "extra": {"k": 1}, "region": "eu"}
+    assert apply(None, {"x": 1}) == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"region": "mars"}, "param region must be one of 'eu', 'us', got 'mars'"),
+        ({"retries": 9}, "param retries must be at most 5, got 9"),
+        ({"retries": -1}, "param retries must be at least 0, got -1"),
+        ({"retries": "3"}, "param retries must be an integer, got '3'"),
+        ({"retries": True}, "param retries must be an integer, got True"),
+        ({"ratio": 2}, "param ratio must be at most 1.5, got 2"),
+        ({"notes": "x" * 11}, "param notes must have at most 10 characters"),
+        ({"name": "x"}, "param name must have at least 2 characters"),
+        ({"targets": ["a", "z"]}, "param targets: 'z' is not one of 'a', 'b'"),
+        ({"targets": "a"}, "param targets must be an array"),
+        ({"dry_run": "yes"}, "param dry_run must be a boolean"),
+        ({"region": ""}, "param region is required"),
+    ],
+)
+def test_a_param_that_breaks_the_form_names_itself_and_the_rule(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        apply(SCHEMA, params)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"properties": {"x": {"type": "date"}}}, "spec.paramsSchema.properties.x.type must be one of"),
+        ({"properties": {"x": {"type": "string", "widget": "checkbox"}}}, "does not fit type string: use text"),
+        ({"properties": {"x": {"type": "string", "widget": "select"}}}, "a select needs enum"),
+        ({"properties": {"x": {"type": "array"}}}, "a multiselect needs items.enum"),
+        (
+            {"properties": {"x": {"type": "integer", "default": "one"}}},
+            "properties.x.default: param x must be an integer",
+        ),
+        ({"properties": {"x": {"type": "string", "pattern": "."}}}, "unknown key(s) pattern"),
+        ({"required": ["y"], "properties": {}}, "required names 'y', which is not in properties"),
+    ],
+)
+def test_a_wrong_schema_is_refused_naming_the_field(schema: dict[str, Any], message: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        check_schema(schema)
+    assert message in str(caught.value)
