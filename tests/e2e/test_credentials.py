@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import re
 import subprocess
 import sys
 import time
@@ -150,7 +151,10 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
     assert result.returncode != 0, f"{result.args[1:]} was not refused: {result.stdout}"
-    assert "401" not in result.stderr, f"{result.args[1:]}: the credential itself was refused: {result.stderr}"
+    assert "Traceback" not in result.stderr, f"{result.args[1:]}: a traceback instead of a message: {result.stderr}"
+    assert not re.search(r"\b401\b(?!-)", result.stderr), (
+        f"{result.args[1:]}: the credential was refused: {result.stderr}"
+    )
     for word in words:
         assert word in result.stderr, f"{result.args[1:]}: {word!r} not in {result.stderr!r}"
     return result.stderr
@@ -184,7 +188,11 @@ def test_a_viewer_reads_its_namespace_and_is_refused_the_rest_with_every_kind_of
         f"list ferrisruns.ferris.io in namespace {world.other}",
     )
     refused(world.ferris_as(config, "send-event", *ns, "--type", "t", "--source", "/s"), "403", "create ferrisevents")
-    refused(world.ferris_as(config, "run", "hello", *ns), "Forbidden")
+    refused(
+        world.ferris_as(config, "run", "hello", *ns),
+        "ferris run: the API server answered 403 Forbidden",
+        "kubectl auth can-i",
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

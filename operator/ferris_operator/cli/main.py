@@ -5,10 +5,12 @@ demo and the local cluster are `ferris-devcluster`, which ships apart from the o
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from ferris_operator.cli import console, events, keys, runs, schedules, seal, secrets, server
 from ferris_operator.cli.kubeconfig import context_of
+from ferris_operator.cli.refusals import api_refusal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "kubeconfig") and getattr(args, "namespace", "") is None:
         context_of(args)  # no -n: the kubeconfig context's namespace, as kubectl takes it
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except Exception as exc:
+        refusal = api_refusal(exc)
+        if refusal is None:
+            raise
+        print(f"ferris {args.command}: {refusal}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

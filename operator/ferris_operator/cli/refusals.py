@@ -1,0 +1,29 @@
+"""An API server's refusal told as one line that says what to do, never a traceback.
+
+Verbs that talk to the API server directly (``run``, ``schedules``, ``seal``, ``keys``) raise the
+client library's ``ApiException``; the command line turns it into its message here. The library
+is loaded only by the verbs that need it, so this module looks it up instead of importing it."""
+
+from __future__ import annotations
+
+import sys
+
+HINTS = {
+    401: "the kubeconfig's credential was refused: log in again (or refresh its token) and retry",
+    403: "you lack that right: ask for it, or check it with `kubectl auth can-i`",
+    404: "check the name and the namespace (-n)",
+    409: "it exists already (or changed meanwhile): read it again, or use another name",
+    422: "fix the field the message names",
+}
+
+
+def api_refusal(exc: BaseException) -> str | None:
+    """The line a user reads for an API server's answer, or None when ``exc`` is not one."""
+    exceptions = sys.modules.get("kubernetes.client.exceptions")
+    if exceptions is None or not isinstance(exc, exceptions.ApiException):
+        return None
+    from ferris_operator.k8s.errors import api_message
+
+    said = f"the API server answered {exc.status} {exc.reason}: {api_message(exc)}"
+    hint = HINTS.get(int(exc.status or 0))
+    return f"{said} ({hint})" if hint else said
