@@ -28,6 +28,14 @@ def pytest_configure(config: pytest.Config) -> None:
         interrupts.install_for_tests()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first, the rest in their (random) order: a worker that draws a
+    long test at the end keeps the whole session waiting for it. Under ``--dist loadgroup`` a
+    group goes where its first test is, so one long test of a group brings the group forward."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if workers.is_controller(session.config):

@@ -8,12 +8,15 @@ registry base through the ``PYTHON_IMAGE`` build argument.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,16 +149,29 @@ def build_images() -> list[str]:
     evaluation PostgreSQL's stand-in. Returns their references."""
     ensure_tools()
     podman = Podman.local()
-    ensure_base(podman)
-    version = app_version()
-    ca = build_ca()
-    built = []
-    for image in (OPERATOR, RUNNER, POSTGRES):
-        started = time.monotonic()
-        _checked(podman, podman.argv(*build_argv(image, version, ca)), f"building {image.reference(version)}")
-        _step(f"built {image.reference(version)} in {time.monotonic() - started:.0f} s")
-        built.append(image.reference(version))
+    with _one_builder_at_a_time(podman.root / "build.lock"):
+        ensure_base(podman)
+        version = app_version()
+        ca = build_ca()
+        built = []
+        for image in (OPERATOR, RUNNER, POSTGRES):
+            started = time.monotonic()
+            _checked(podman, podman.argv(*build_argv(image, version, ca)), f"building {image.reference(version)}")
+            _step(f"built {image.reference(version)} in {time.monotonic() - started:.0f} s")
+            built.append(image.reference(version))
     return built
+
+
+@contextlib.contextmanager
+def _one_builder_at_a_time(lock_file: Path) -> Iterator[None]:
+    """Two processes building into one store (two test workers, a test and `make images`) take
+    turns: the second then finds every layer cached. The lock goes with the process that holds it."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _built_in_this_process = False

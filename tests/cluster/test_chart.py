@@ -35,8 +35,9 @@ EXAMPLE = REPO / "examples" / "secrets-demo"
 NS = "ferris-system"
 OPERATOR = "app.kubernetes.io/component=operator"
 SERVER = "app.kubernetes.io/component=server"
-# One worker runs every container-mode test, so that two never build the images at once.
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("containers")]
+# The chart's tests share one install, so one worker runs them all (the container-mode tests
+# are a group of their own; image builds into the shared store take turns).
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("chart")]
 
 
 class Install:
@@ -1060,6 +1061,7 @@ def test_watched_namespaces_get_roles_and_the_cluster_role_keeps_only_cluster_ne
     }, resources
 
 
+@pytest.mark.long
 def test_helm_install_with_the_evaluation_postgresql_runs_the_example(install: Install) -> None:
     """The README's path for someone without a database: the chart's evaluation PostgreSQL
     (postgresql.enabled), then examples/secrets-demo, with the values `ferris-devcluster up`

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.cluster
 DEVCLUSTER = str(Path(sys.executable).parent / "ferris-devcluster")
 
 
+@pytest.mark.long
 def test_the_images_build_from_a_clean_store_and_keep_no_build_secret(tmp_path: Path) -> None:
     result = subprocess.run(
         [DEVCLUSTER, "images"],

@@ -16,7 +16,7 @@ from ferris_devcluster.podman import Podman
 from ferris_devcluster.stack import FerrisStack
 from tests.e2e.conftest import Ferris
 
-# One worker runs every container-mode test, so that two never build the images at once.
+# One worker runs the container-mode tests, which share one container-mode cluster.
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("containers")]
 
 PROBE = r"""
@@ -75,6 +75,7 @@ def output(ferris: Ferris, ns: str, run: str) -> str:
     return str(ferris.get(ns, "ferrisrun", run)["status"]["steps"][0].get("outputTail", ""))
 
 
+@pytest.mark.long
 def test_the_runner_container_runs_as_65532_on_a_read_only_root_with_no_capabilities(
     boxed: Ferris, box_ns: str
 ) -> None:

@@ -63,6 +63,7 @@ def ended(ferris: Ferris, ns: str, names: list[str], timeout: float = 240) -> di
         time.sleep(1)
 
 
+@pytest.mark.long
 def test_the_api_server_then_etcd_restart_under_a_burst_and_every_run_ends_once(world: Ferris) -> None:
     ferris, ns = world, "burst"
     ferris.kubectl("create", "namespace", ns)

@@ -99,6 +99,7 @@ def succeeded(ferris: Ferris, ns: str, run: str) -> None:
     assert ferris.steps(found["metadata"]["uid"])[0][4].strip() == f"length {len(CANARY)}"
 
 
+@pytest.mark.long
 def test_the_ring_to_a_kms_and_back_with_runs_in_flight(world: Ferris, kms: KmsPlugin) -> None:
     ferris, ns = world, "kek-" + uuid.uuid4().hex[:6]
     ferris.kubectl("create", "namespace", ns)

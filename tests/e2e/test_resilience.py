@@ -96,6 +96,7 @@ def test_sigkill_in_a_burst_of_50_runs_neither_loses_nor_duplicates(ferris: Ferr
         assert len(steps) == 1 and steps[0][2] == "Succeeded" and steps[0][4] == f"ran {uid}\n"
 
 
+@pytest.mark.long
 def test_postgresql_down_for_20_seconds_loses_nothing(ferris: Ferris, ns: str) -> None:
     ferris.package(
         ns,

@@ -39,6 +39,7 @@ def seconds_into_minute() -> float:
     return now.second + now.microsecond / 1e6
 
 
+@pytest.mark.long
 def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary(ferris: Ferris, ns: str) -> None:
     ferris.package(ns, "minutely", "print('tick')", schedule={"crons": ["* * * * *"]}, successfulRunsHistoryLimit=50)
     ferris.wait_condition(ns, "ferrispackage", "minutely", "Ready")
@@ -81,6 +82,7 @@ def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary
     assert len([line for line in shown.stdout.splitlines() if line.startswith("minutely: ")]) == 2
 
 
+@pytest.mark.long
 def test_suspend_skips_the_times_it_covers_and_resume_runs_the_next(ferris: Ferris, ns: str) -> None:
     ferris.package(ns, "paused", "print('tick')", schedule={"crons": ["* * * * *"], "suspend": True})
     ferris.wait_condition(ns, "ferrispackage", "paused", "Ready")
@@ -126,6 +128,7 @@ else:
 """
 
 
+@pytest.mark.long
 def test_a_retry_asked_for_by_a_script_runs_once_after_its_delay_across_an_operator_restart(
     ferris: Ferris, ns: str
 ) -> None:

@@ -11,6 +11,7 @@ from bench.soak import FAULTS, soak
 pytestmark = pytest.mark.cluster
 
 
+@pytest.mark.long
 def test_two_minutes_of_faults_lose_and_duplicate_nothing() -> None:
     result = soak(minutes=2, rate=1.0, fault_every=(10.0, 18.0), each_fault_once=True)
     print(result.summary())

@@ -58,6 +58,7 @@ def jobs(ferris: Ferris) -> collections.Counter[str]:
     return collections.Counter(listed.stdout.split())
 
 
+@pytest.mark.long
 def test_the_active_replica_killed_mid_burst_the_other_takes_over_and_every_run_ends_once(
     world: tuple[Ferris, Supervised],
 ) -> None:
