@@ -31,6 +31,16 @@ def test_every_module_is_named(package: str) -> None:
     assert [m for m in modules if f"`{m}`" not in section] == []
 
 
+def test_every_folder_of_the_operator_is_in_the_rooms_table() -> None:
+    root = REPO / "operator" / "ferris_operator"
+    folders = sorted(p.parent.relative_to(root).as_posix() for p in root.glob("*/__init__.py"))
+    section = components().split("**Rooms.**", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`(\w+)/`", row.split(" | ")[0])}
+    assert len(folders) >= 10
+    assert [f for f in folders if f not in named] == []
+
+
 def test_every_test_the_threat_model_names_exists() -> None:
     """The threat model's role-by-role table is backed by named tests: each must be there."""
     text = (REPO / "docs" / "architecture.md").read_text()
