@@ -7,24 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-
 from ferris_operator.app import OperatorApp
-from ferris_operator.crypto.keyring import KeyRingError
-from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.handlers import Components
 from ferris_operator.k8s.clients import api_client
 from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.sealing_keys import ensure_sealing_keys
-from ferris_operator.kek.factory import KeySetup, key_setup
-from ferris_operator.kek.health import KeyHealth
 from ferris_operator.packages.service import PackageService
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.process.startup import configure_logging, keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.runs import RunService
 from ferris_operator.runs.retention import HistoryRetention
 from ferris_operator.schedules.service import Scheduler
@@ -36,7 +28,6 @@ from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.key_rotation import kek_ids_in_use, unreadable_keys
-from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.retention import RetentionStore
 from ferris_operator.store.runs import RunStore
@@ -46,44 +37,6 @@ from ferris_operator.triggers.router import EventRouter
 from ferris_operator.triggers.sources import EventSourceService
 
 log = logging.getLogger("ferris.operator")
-
-
-def wait_and_migrate(settings: Settings, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-                applied = migrate(conn)
-            log.info("database %s ready; migrations applied: %s", settings.database_url_redacted, applied or "none")
-            return
-        except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"ferris-operator: database {settings.database_url_redacted} unreachable: {type(exc).__name__}"
-                ) from None
-            log.warning("database %s not reachable yet; retrying", settings.database_url_redacted)
-            time.sleep(2)
-
-
-def keys_ready(settings: Settings, program: str) -> tuple[KeySetup, KeyHealth]:
-    """The key providers, loaded and healthy (waited for: a KMS plugin sidecar may start after
-    this container); a ring that does not load or a provider that stays down stops start-up."""
-    try:
-        setup = key_setup(settings.keys, settings.master_key_dir)
-    except KeyRingError as exc:
-        raise SystemExit(f"{program}: master key: {exc}") from None
-    log.info("key providers: %r", setup.providers)
-    health = KeyHealth(setup.providers)
-    try:
-        health.wait(timeout=300)
-    except KeyProviderUnavailable as exc:
-        raise SystemExit(f"{program}: key provider {setup.providers.current.name}: {exc}") from None
-    return setup, health
-
-
-def run_tokens(vault: Vault, setup: KeySetup) -> RunTokens:
-    key = vault.service_key("run-tokens")
-    return RunTokens.of(key.key_id, key.key, setup.ring)
 
 
 def build(settings: Settings, api_ca: str | None) -> Components:
@@ -136,11 +89,7 @@ def runner_api_ca(settings: Settings) -> str | None:
 
 def main() -> None:
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings)
     components = build(settings, runner_api_ca(settings))
 
     def listener(

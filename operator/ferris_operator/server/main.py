@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import ssl
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.reviews import Reviews
 from ferris_operator.kek.factory import KeySetup
 from ferris_operator.kek.health import KeyHealth
-from ferris_operator.main import keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.process.health import health_app
+from ferris_operator.process.startup import configure_logging, keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.process.stopping import until_stopped
 from ferris_operator.process.tls import serving_context
 from ferris_operator.secret_scopes.policies import ScopeObjects
@@ -221,13 +220,9 @@ def main() -> None:
     # The key providers: run tokens are checked with the run-token key they wrap, and package
     # state (and uploaded secrets) are encrypted under data keys they wrap.
     settings = Settings.from_env(program="ferris-server")
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings)
     setup, keys = keys_ready(settings, "ferris-server")
-    wait_and_migrate(settings)  # safe beside the operator's: migrations take an advisory lock
+    wait_and_migrate(settings, "ferris-server")  # safe beside the operator's: migrations take an advisory lock
     asyncio.run(serve(settings, setup, keys))
 
 

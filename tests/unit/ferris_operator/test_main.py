@@ -10,7 +10,7 @@ from ferris_operator.settings import Settings
 
 
 def test_the_database_password_never_reaches_a_log_line_or_the_exit_message(caplog: pytest.LogCaptureFixture) -> None:
-    from ferris_operator.main import wait_and_migrate
+    from ferris_operator.process.startup import wait_and_migrate
 
     settings = Settings(database_url="postgresql://ferris:s3cret-pw@127.0.0.1:1/ferris", master_key_dir=Path("."))
     with caplog.at_level("DEBUG"), pytest.raises(SystemExit) as caught:
