@@ -45,12 +45,17 @@ def peers(ferris: Ferris) -> dict[str, Any]:
     return dict(found.get("status") or {})
 
 
-def runs_started(process: Supervised) -> float:
-    """The operator's own count of the runs whose Job it made (its /metrics)."""
+def metric(process: Supervised, name: str) -> float:
+    """One of the operator's own figures (its /metrics)."""
     port = psutil.Process(process.pid).environ()["FERRIS_HEALTH_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("ferris_runs_started_total "))
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} "))
+
+
+def runs_started(process: Supervised) -> float:
+    """The operator's own count of the runs whose Job it made."""
+    return metric(process, "ferris_runs_started_total")
 
 
 def jobs(ferris: Ferris) -> collections.Counter[str]:
@@ -74,6 +79,12 @@ def test_the_active_replica_killed_mid_burst_the_other_takes_over_and_every_run_
     active, standby = (first, second) if f"-{first.pid}-" in leader else (second, first)
     assert f"-{active.pid}-" in leader, (leader, first.pid, second.pid)
 
+    # Each replica reads the peering object every few seconds: until both have, the one that was
+    # alone first may still think itself active. The burst starts once both say who they are.
+    while (metric(active, "ferris_replica_active"), metric(standby, "ferris_replica_active")) != (1, 0):
+        assert time.monotonic() < deadline, "the replicas never agreed on which is active"
+        time.sleep(0.5)
+
     ferris.kubectl("create", "namespace", NS)
     ferris.package(NS, "burst", "print('ran')", successfulRunsHistoryLimit=1000)
     ferris.wait_condition(NS, "ferrispackage", "burst", "Ready")
@@ -85,7 +96,13 @@ def test_the_active_replica_killed_mid_burst_the_other_takes_over_and_every_run_
                 "spec: {packageRef: {name: burst}}"
                 for i in range(batch, batch + 10)
             )
-            ferris.kubectl("apply", "-n", NS, "-f", "-", input=manifest)
+            for _ in range(5):  # apply is idempotent: an API server slow under load is asked again
+                applied = ferris.kubectl("apply", "-n", NS, "-f", "-", input=manifest, check=False)
+                if applied.returncode == 0:
+                    break
+                time.sleep(1)
+            else:
+                raise AssertionError(f"kubectl apply kept failing: {applied.stderr}")
             time.sleep(1)
 
     creator = threading.Thread(target=create)

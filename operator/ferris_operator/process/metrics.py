@@ -6,6 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 RUNS_STARTED = Counter("ferris_runs_started_total", "Runs whose Job was created")
 RUNS_FINISHED = Counter("ferris_runs_finished_total", "Runs that reached a terminal phase", ["phase", "reason"])
+REPLICA_ACTIVE = Gauge(
+    "ferris_replica_active", "1 while this operator process is the active replica (always, when alone), else 0"
+)
 RUNS_ACTIVE = Gauge("ferris_runs_active", "Runs started and not yet finished by this operator process")
 RUN_DURATION = Histogram(
     "ferris_run_duration_seconds",

@@ -18,6 +18,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from ferris_operator.process import metrics
+
 log = logging.getLogger("ferris.peering")
 
 PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
@@ -66,6 +68,7 @@ class Peering:
         self._read = read
         self._clock = clock
         self._active = standalone
+        metrics.REPLICA_ACTIVE.set(int(standalone))
         self.on_active: Callable[[], object] = lambda: None
 
     @property
@@ -81,6 +84,7 @@ class Peering:
         active = leader == self.identity
         if active != self._active:
             self._active = active
+            metrics.REPLICA_ACTIVE.set(int(active))
             if active:
                 log.info("peering %s: this replica (%s) is active now", self.name, self.identity)
                 self.on_active()

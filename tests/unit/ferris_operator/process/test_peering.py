@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from ferris_operator.process import metrics
 from ferris_operator.process.peering import Peering, highest_live
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.UTC)
@@ -30,11 +31,11 @@ def test_a_standby_becomes_active_when_the_active_one_dies_and_catches_up_once()
     other = "other-replica"
     objects["ferris"] = {"status": {other: peer(peering.priority + 1, 1), peering.identity: peer(peering.priority, 1)}}
     peering.refresh()
-    assert not peering.active and caught_up == []
+    assert not peering.active and caught_up == [] and metrics.REPLICA_ACTIVE._value.get() == 0
     objects["ferris"]["status"][other] = peer(peering.priority + 1, 31)  # killed: its record expires
     peering.refresh()
     peering.refresh()
-    assert peering.active and caught_up == ["catch up"]
+    assert peering.active and caught_up == ["catch up"] and metrics.REPLICA_ACTIVE._value.get() == 1
 
 
 def test_one_replica_alone_is_always_active_and_reads_nothing() -> None:
@@ -43,4 +44,4 @@ def test_one_replica_alone_is_always_active_and_reads_nothing() -> None:
 
     peering = Peering(True, "ferris", unreadable)
     peering.refresh()
-    assert peering.active and 1 <= peering.priority < 2**31
+    assert peering.active and 1 <= peering.priority < 2**31 and metrics.REPLICA_ACTIVE._value.get() == 1
