@@ -14,12 +14,13 @@ from typing import Any, Protocol
 import kopf
 from aiohttp import web
 
-from ferris_operator import loops, model
-from ferris_operator.handlers import Components, Handlers
+from ferris_operator import model
+from ferris_operator.handlers import Components, Rooms
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.watch import Watch
 from ferris_operator.process.health import health_app
 from ferris_operator.process.peering import Peering
+from ferris_operator.work import loops
 from ferris_operator.work.queue import Coalescer
 
 log = logging.getLogger("ferris.operator")
@@ -41,7 +42,7 @@ class OperatorApp:
         self.components = components
         self.settings = components.settings
         self.listener_factory = listener
-        self.handlers = Handlers(components)
+        self.rooms = Rooms(components)
         watched = self.settings.watch_namespaces
         self.peering = Peering(
             self.settings.standalone,
@@ -49,10 +50,11 @@ class OperatorApp:
             lambda name: components.kube.peering(name, watched[0] if watched else ""),
             self.settings.kopf.peering_lifetime,
         )
-        self.reports = Coalescer(self.handlers.on_report, components.settings.kopf.report_workers)
-        self.arrived_runs = Coalescer(self.handlers.attend, components.settings.kopf.run_workers)
+        self.reports = Coalescer(self.rooms.runs.on_report, components.settings.kopf.report_workers)
+        self.arrived_runs = Coalescer(self.rooms.runs.attend, components.settings.kopf.run_workers)
         # One routing pass at a time; events stored during a pass get another one after it.
-        self.events = Coalescer(lambda _: self.handlers.route_events(), 1)
+        routing = loops.Loop("events announced", 0, lambda: self.rooms.triggers.router.route_pending())
+        self.events = Coalescer(lambda _: loops.run_once(routing), 1)
         self._listener: Listener | None = None
         self._watches: list[Watch] = []
         self.registry = kopf.OperatorRegistry()
@@ -61,7 +63,7 @@ class OperatorApp:
         self._background: list[asyncio.Task[None]] = []
         self._catching_up: asyncio.Task[None] | None = None
         self._catch_up_again = False
-        self.handlers.register(self.registry)
+        self.rooms.register(self.registry)
         # kopf's own registry logs in through the Kubernetes client; ours has to ask for it.
         kopf.on.login(registry=self.registry, id="login_via_client")(kopf.login_via_client)
         kopf.on.startup(registry=self.registry, id="configure_kopf")(self.configure_kopf)
@@ -116,7 +118,7 @@ class OperatorApp:
                 watch.relist()
 
         self.peering.on_active = became_active
-        for periodic in loops.loops(self.handlers, self.settings.intervals, keys, self.peering):
+        for periodic in self.rooms.loops(keys, self.peering):
             self._background.append(asyncio.create_task(loops.every(periodic, active)))
         self.ready = True
 
@@ -125,7 +127,7 @@ class OperatorApp:
         pods label-selected by the API server: a cluster's other pods and Jobs never reach the
         operator. The label is a filter, never proof: the handlers check each object's
         ownerReferences. A run that asks for attention goes to a worker (``arrived``)."""
-        kube, handlers = self.components.kube, self.handlers
+        kube, handlers = self.components.kube, self.rooms.runs
 
         def run_event(type: str | None, run: dict[str, Any]) -> None:
             if handlers.run_event(type, run, active()):
@@ -162,7 +164,7 @@ class OperatorApp:
     async def _catch_up_passes(self) -> None:
         while self._catch_up_again:
             self._catch_up_again = False
-            await asyncio.to_thread(self.handlers.catch_up_reports)
+            await asyncio.to_thread(self.rooms.runs.catch_up_reports)
 
     async def stop_servers(self, **_: Any) -> None:
         self.ready = False

@@ -334,3 +334,12 @@ class ScopeReaderPort(Protocol):
     """The project's and platform's secrets a run reads at its start (``secret_scopes.reading``)."""
 
     def for_run(self, namespace: str, package_names: Iterable[str]) -> ScopedSecrets: ...
+
+
+class PackageObserver(Protocol):
+    """Another room that keeps a table of packages (the scheduler): told of every package the
+    package handlers see, whatever its reconcile says, and of every one deleted."""
+
+    def observe(self, body: dict[str, Any]) -> None: ...
+
+    def forget(self, uid: str) -> None: ...

@@ -42,16 +42,3 @@ class RunService:
         self.resync = Resync(
             kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings, proof=proof
         )
-        # What the handlers and the runner API call.
-        self.start = self.starter.start
-        self.cancel = self.follower.cancel
-        self.on_pod = self.follower.on_pod
-        self.on_job = self.follower.on_job
-        self.on_report = self.reports.on_report
-        self.catch_up_reports = self.reports.catch_up
-        self.finish = self.outcomes.finish
-        self.publish = self.outcomes.publish
-        self.publish_ended = self.outcomes.publish_ended
-        self.publish_last_runs = self.history.publish_last_runs
-        self.sweep_history = self.history.sweep
-        self.resync_active = self.resync.resync

@@ -4,6 +4,7 @@ run and on the scope, the scope's status brought up to date)."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 from typing import Any
@@ -16,7 +17,9 @@ from ferris_operator.ports import KubePort, ScopeStorePort
 from ferris_operator.process import metrics
 from ferris_operator.records import SecretWrite
 from ferris_operator.secret_scopes.service import ScopeSecretsService
+from ferris_operator.settings import Intervals
 from ferris_operator.store.db import DATABASE_ERRORS
+from ferris_operator.work.loops import Loop
 
 log = logging.getLogger("ferris.handlers")
 PROJECT, PLATFORM = "FerrisProjectSecrets", "FerrisPlatformSecrets"
@@ -28,11 +31,33 @@ def kind_of(body: dict[str, Any]) -> str:
 
 
 class ScopeHandlers:
-    def __init__(self, holders: Holders, service: ScopeSecretsService, store: ScopeStorePort, kube: KubePort) -> None:
+    def __init__(
+        self,
+        holders: Holders,
+        service: ScopeSecretsService,
+        store: ScopeStorePort,
+        kube: KubePort,
+        intervals: Intervals,
+        audit_retention_days: float,
+    ) -> None:
         self.holders = holders
         self.service = service
         self.store = store
         self.kube = kube
+        self.intervals = intervals
+        self.audit_retention_days = audit_retention_days
+
+    def loops(self) -> tuple[Loop, ...]:
+        every = self.intervals
+        return (
+            Loop("re-read of project and platform secrets' sources", every.source_resync, self.resync),
+            Loop("secrets written by scripts, announced", every.events, self.announce_writes),
+            Loop("the write audit past its retention", every.events_expiry, self.expire_audit),
+        )
+
+    def expire_audit(self) -> None:
+        """The audit of scripts' writes and refusals past its retention."""
+        self.store.expire_writes(model.utcnow() - datetime.timedelta(days=self.audit_retention_days))
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         on = kopf.on

@@ -1,5 +1,5 @@
-"""The periodic re-read of packages' source Secrets (Handlers.resync_package_sources), and FerrisRun
-events: a waiting run looked at again later, a started one costing nothing."""
+"""The rooms' handlers: the periodic re-read of packages' source Secrets, FerrisRun events (a
+waiting run looked at again later, a started one costing nothing), and the loops every room declares."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ferris_operator import handlers, loops, model
+from ferris_operator import handlers, model
+from ferris_operator.holders import Holders
+from ferris_operator.packages.handlers import PackageHandlers
 from ferris_operator.packages.service import PackageOutcome
 from ferris_operator.runs import RunWaiting
+from ferris_operator.runs.handlers import RunHandlers
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 from ferris_operator.work.deferred import Deferred
@@ -80,20 +83,8 @@ def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_chan
     kube = FakeKube([*seen[:4], package("now-sealed", False, unchanged), seen[-1]])  # "deleted" is gone
     packages = FakePackages(changed={"rotated"})
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    components = SimpleNamespace(
-        settings=settings,
-        kube=kube,
-        vault=None,
-        runs=None,
-        packages=packages,
-        schedules=None,
-        events=None,
-        sources=None,
-        scopes=None,
-        scope_store=None,
-        retention=None,
-    )
-    handler = handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
+    holders: Any = None  # the re-read never reaches a holder's guard here
+    handler = PackageHandlers(packages, kube, None, holders, settings.intervals)  # type: ignore[arg-type]  # fakes
     for body in seen:
         handler.sourced.observe(body)
     handler.resync_package_sources()
@@ -109,6 +100,7 @@ class FakeRuns:
         self.waits = waits
         self.started: list[str] = []
         self.sightings = Sightings()
+        self.starter = self  # RunHandlers starts through the service's starter
 
     def start(self, body: dict[str, Any]) -> None:
         self.started.append(body["metadata"]["name"])
@@ -126,16 +118,13 @@ class RunKube(FakeKube):
         return self.run if name == self.run["metadata"]["name"] else None
 
 
-def run_handlers(kube: FakeKube, runs: FakeRuns) -> handlers.Handlers:
+def run_handlers(kube: FakeKube, runs: FakeRuns) -> RunHandlers:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    components = SimpleNamespace(
-        settings=settings, kube=kube, vault=None, runs=runs, packages=None, schedules=None, events=None,
-        sources=None, scopes=None, scope_store=None, retention=None,
-    )  # fmt: skip
-    return handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
+    holders = Holders(kube, settings)  # type: ignore[arg-type]  # partial fakes
+    return RunHandlers(runs, kube, holders, settings.intervals, None)  # type: ignore[arg-type]
 
 
-def deliver(handle: handlers.Handlers, type: str | None, body: dict[str, Any]) -> None:
+def deliver(handle: RunHandlers, type: str | None, body: dict[str, Any]) -> None:
     """A watch event, and the worker the watch asks for when the run wants attention."""
     if handle.run_event(type, body):
         handle.attend(body["metadata"]["uid"])
@@ -170,9 +159,10 @@ def test_a_started_or_ended_run_costs_its_events_nothing() -> None:
     assert runs.started == [] and runs.sightings.has_run("u") is False
 
 
-def test_the_hourly_pass_expires_events_the_audit_and_history_each_after_its_own_retention() -> None:
-    """The loop the claims rest on: routed events after 7 days, the write audit after 90, run
-    history through the retention pass, all from one handler the loop table runs hourly."""
+def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_own_retention() -> None:
+    """The loops the claims rest on: routed events after 7 days (the triggers room), the write
+    audit after 90 (the scopes room), run history through the retention pass (the runs room),
+    each hourly; unrouted events every 5 s. Every room's loop joins the table."""
     cutoffs: dict[str, Any] = {}
 
     class Expiring:
@@ -191,18 +181,27 @@ def test_the_hourly_pass_expires_events_the_audit_and_history_each_after_its_own
             cutoffs[self.what] = now
 
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    components = SimpleNamespace(
-        settings=settings, kube=None, vault=None, runs=None, packages=None, schedules=None,
-        events=SimpleNamespace(events=Expiring("events")), sources=None, scopes=None,
-        scope_store=Expiring("audit"), retention=Expiring("history"),
+    runs: Any = SimpleNamespace(
+        resync=SimpleNamespace(resync=None), outcomes=SimpleNamespace(publish_ended=None),
+        history=SimpleNamespace(publish_last_runs=None, sweep=lambda everything: None),
     )  # fmt: skip
-    handler = handlers.Handlers(components)  # type: ignore[arg-type]  # partial fakes
-    handler.expire_history()
-    now = cutoffs["history"]
-    assert now - cutoffs["events"] == datetime.timedelta(days=7)
-    assert now - cutoffs["audit"] == datetime.timedelta(days=90)
+    router: Any = SimpleNamespace(events=Expiring("events"), route_pending=lambda: 0)
+    components: Any = SimpleNamespace(
+        settings=settings, kube=None, vault=None, runs=runs, packages=None, schedules=SimpleNamespace(tick=None),
+        events=router, sources=None, scopes=None, scope_store=Expiring("audit"), retention=Expiring("history"),
+    )  # fmt: skip
+    rooms = handlers.Rooms(components)
     others: Any = SimpleNamespace(refresh=None, check=None)  # the peering's and the key health's loops
-    table = {loop.name: loop for loop in loops.loops(handler, settings.intervals, others, others)}
-    assert table["history, events and the write audit past their retention"].seconds == 3600
-    assert table["history, events and the write audit past their retention"].run == handler.expire_history
-    assert table["events not routed yet"].seconds == 5 and table["events not routed yet"].run == handler.route_events
+    every_loop = rooms.loops(others, others)
+    table = {loop.name: loop for loop in every_loop}
+    hourly = ("events past their retention", "the write audit past its retention", "run history past its retention")
+    for name in hourly:
+        assert table[name].seconds == 3600 and not table[name].always
+        table[name].run()
+    now, second = cutoffs["history"], datetime.timedelta(seconds=1)  # each loop reads the clock itself
+    assert abs(now - cutoffs["events"] - datetime.timedelta(days=7)) < second
+    assert abs(now - cutoffs["audit"] - datetime.timedelta(days=90)) < second
+    assert table["events not routed yet"].seconds == 5 and table["events not routed yet"].run == router.route_pending
+    assert table["scheduled runs"].run is components.schedules.tick
+    assert {"which replica is active", "key provider status", "re-read of source Secrets"} <= set(table)
+    assert len(table) == len(every_loop) == 18, sorted(table)  # no two loops under one name

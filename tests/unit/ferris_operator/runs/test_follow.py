@@ -25,20 +25,20 @@ def test_a_job_labelled_as_a_run_but_not_owned_by_it_finishes_nothing() -> None:
     store = FakeStore(victim)
     runs = service(FakeKube(), store)
     labels = {model.LABEL_RUN_UID: "victim-uid"}
-    runs.on_job(completed_job("mallory", "nightly-run", labels=labels))  # labels alone
-    runs.on_job(completed_job("mallory", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
-    runs.on_job(completed_job("team-a", "other-run", owner("FerrisRun", "victim-uid"), labels=labels))  # name
+    runs.follower.on_job(completed_job("mallory", "nightly-run", labels=labels))  # labels alone
+    runs.follower.on_job(completed_job("mallory", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    runs.follower.on_job(completed_job("team-a", "other-run", owner("FerrisRun", "victim-uid"), labels=labels))  # name
     # The right name, namespace and controller reference, written by whoever made the Job: no stamp.
-    runs.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
+    runs.follower.on_job(completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels))
     forged = completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels)
     forged["metadata"]["annotations"] = {model.ANNOTATION_STAMP: "fs1.k1." + "A" * 43}
-    runs.on_job(forged)
+    runs.follower.on_job(forged)
     other_runs = stamped(
         completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels), "Job", "u2"
     )
-    runs.on_job(other_runs)  # a stamp of the operator's, for another run
+    runs.follower.on_job(other_runs)  # a stamp of the operator's, for another run
     assert store.finished == []
-    runs.on_job(
+    runs.follower.on_job(
         stamped(
             completed_job("team-a", "nightly-run", owner("FerrisRun", "victim-uid"), labels=labels), "Job", "victim-uid"
         )
@@ -54,7 +54,7 @@ def test_a_job_that_completes_after_its_runs_end_is_shown_costs_no_call() -> Non
     for published, expected_reads in ((model.SUCCEEDED, []), (None, [("Secret", "a", "r-key")])):
         store = FakeStore(dataclasses.replace(ended, published_phase=published))
         kube = FakeKube()
-        service(kube, store).on_job(
+        service(kube, store).follower.on_job(
             stamped(completed_job("a", "r-run", owner("FerrisRun", "u"), labels=labels), "Job", "u")
         )
         assert kube.reads == expected_reads
@@ -67,10 +67,12 @@ def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
     store = FakeStore(victim)
     kube = FakeKube({("Job", "team-a", "nightly-run"): job})
     runs = service(kube, store)
-    runs.on_pod(failing_pod("mallory", "nightly-run", job["metadata"]["uid"]))  # other namespace
-    runs.on_pod(failing_pod("team-a", "nightly-run", "some-other-job-uid"))  # a Job of the same name? not this one
+    runs.follower.on_pod(failing_pod("mallory", "nightly-run", job["metadata"]["uid"]))  # other namespace
+    runs.follower.on_pod(
+        failing_pod("team-a", "nightly-run", "some-other-job-uid")
+    )  # a Job of the same name? not this one
     assert store.finished == [] and kube.deleted == []
-    runs.on_pod(failing_pod("team-a", "nightly-run", job["metadata"]["uid"]))
+    runs.follower.on_pod(failing_pod("team-a", "nightly-run", job["metadata"]["uid"]))
     assert store.finished == [("victim-uid", model.FAILED, "ImagePullBackOff")]
     assert ("Job", "nightly-run") in kube.deleted
 
@@ -81,7 +83,7 @@ def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() ->
         ([model.STEP_SUCCEEDED, model.STEP_SKIPPED], (model.SUCCEEDED, "Succeeded")),
     ):
         store = StepsStore(record("u", "a", "r"), phases)
-        service(FakeKube(), store).on_job(
+        service(FakeKube(), store).follower.on_job(
             stamped(completed_job("a", "r-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"}), "Job", "u")
         )
         assert store.finished == [("u", *expected)]
@@ -95,7 +97,7 @@ def test_a_runner_that_cannot_get_its_config_fails_its_run_as_runner_config_erro
     pod = failing_pod("a", "r-run", job["metadata"]["uid"])
     pod["metadata"]["labels"] = {model.LABEL_RUN_UID: "u"}
     pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "CreateContainerConfigError"
-    service(kube, store).on_pod(pod)
+    service(kube, store).follower.on_pod(pod)
     assert store.finished == [("u", model.FAILED, "RunnerConfigError")]
 
 
@@ -114,7 +116,7 @@ def test_a_failed_job_ends_its_run_with_the_reason_a_person_can_act_on() -> None
     )
     for job_reason, phases, expected in cases:
         store = StepsStore(record("u", "a", "r"), phases)
-        service(FakeKube(), store).on_job(failed_job(job_reason))
+        service(FakeKube(), store).follower.on_job(failed_job(job_reason))
         assert store.finished == [("u", *expected)], job_reason
 
 
@@ -123,9 +125,9 @@ def test_a_job_still_running_or_with_a_condition_not_true_finishes_nothing() -> 
     runs = service(FakeKube(), store)
     job = failed_job("DeadlineExceeded")
     job["status"]["conditions"][0]["status"] = "False"
-    runs.on_job(job)
+    runs.follower.on_job(job)
     job["status"] = {"active": 1}
-    runs.on_job(job)
+    runs.follower.on_job(job)
     assert store.finished == []
 
 
@@ -137,9 +139,9 @@ def test_a_pod_that_is_merely_running_or_pulling_finishes_nothing() -> None:
     pod = failing_pod("a", "r-run", job["metadata"]["uid"])
     for waiting in ({"reason": "ContainerCreating"}, {}):
         pod["status"] = {"containerStatuses": [{"state": {"waiting": waiting}}]}
-        runs.on_pod(pod)
+        runs.follower.on_pod(pod)
     pod["status"] = {"containerStatuses": [{"state": {"running": {}}}]}
-    runs.on_pod(pod)
+    runs.follower.on_pod(pod)
     assert store.finished == []
 
 
@@ -163,7 +165,7 @@ def ended_mid_step(
     finished: list[tuple[str, str, str, str]] = []
     runs = service(PodsKube([pod]), store)
     runs.follower.outcomes.finish = lambda *args: finished.append(args)  # type: ignore[method-assign]
-    runs.on_job(job)
+    runs.follower.on_job(job)
     return pod, runs, finished
 
 
@@ -177,7 +179,7 @@ def test_a_runner_killed_by_a_signal_mid_step_ends_its_run_as_lost_naming_the_st
     )
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 3  # exited by itself: not lost
     finished.clear()
-    runs.on_job(job)
+    runs.follower.on_job(job)
     assert finished[0][2] == "RunnerFailed"
 
 

@@ -1,4 +1,4 @@
-"""History limits and TTLs of finished runs (RunService.sweep_history) against a fake Kube: the
+"""History limits and TTLs of finished runs (History.sweep) against a fake Kube: the
 finished runs come from what the FerrisRun watch showed, never from a LIST."""
 
 from __future__ import annotations
@@ -96,14 +96,14 @@ def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:
     runs += [run("a", f"bad-{i}", "p", model.FAILED, finished_minutes_ago=i) for i in range(3)]
     runs += [run("a", "cancelled", "p", model.CANCELLED, finished_minutes_ago=10), run("a", "active", "p", "Running")]
     kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 1}})
-    service(kube).sweep_history(everything=True)
+    service(kube).history.sweep(everything=True)
     assert sorted(kube.deleted) == ["a/bad-1", "a/bad-2", "a/ok-2", "a/ok-3"]
 
 
 def test_ttl_deletes_runs_finished_longer_ago_whatever_the_limits() -> None:
     runs = [run("a", "old", "p", model.SUCCEEDED, finished_minutes_ago=5), run("a", "new", "p", model.FAILED)]
     kube = FakeKube(runs, {("a", "p"): {"ttlSecondsAfterFinished": 120}})
-    service(kube).sweep_history(everything=True)
+    service(kube).history.sweep(everything=True)
     assert kube.deleted == ["a/old"]
 
 
@@ -113,13 +113,13 @@ def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
     runs_service = service(kube)
     runs_service.sightings.take_newly_finished()  # what the watch showed before: swept already
-    runs_service.sweep_history(everything=False)
+    runs_service.history.sweep(everything=False)
     assert kube.package_reads == [] and kube.deleted == []  # nothing finished: no API call at all
-    runs_service.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
+    runs_service.outcomes.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
     runs_service.sightings.run_seen(run("b", "q-0", "q", model.SUCCEEDED))  # and the watch shows it
-    runs_service.sweep_history(everything=False)
+    runs_service.history.sweep(everything=False)
     assert kube.package_reads == [("b", "q")] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
-    runs_service.sweep_history(everything=False)
+    runs_service.history.sweep(everything=False)
     assert kube.package_reads == [("b", "q")]  # consumed
 
 
@@ -128,7 +128,7 @@ def test_a_run_deleted_from_the_cluster_is_no_longer_counted() -> None:
     kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2}})
     runs_service = service(kube)
     runs_service.sightings.run_seen(runs[0], deleted=True)  # the newest, deleted by a person
-    runs_service.sweep_history(everything=True)
+    runs_service.history.sweep(everything=True)
     assert kube.deleted == []  # two left: within the limit
 
 
@@ -143,18 +143,18 @@ def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -
         }
     )
     kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 1}})
-    service(kube, store).sweep_history(everything=True)
+    service(kube, store).history.sweep(everything=True)
     assert kube.deleted == ["a/earlier"]
 
 
 def test_a_run_the_watch_shows_finished_after_the_quick_pass_is_swept_by_the_next() -> None:
     kube = FakeKube([], {("a", "p"): {"ttlSecondsAfterFinished": 0}})
     runs_service = service(kube)
-    runs_service.finish("uid-a-p-0", model.SUCCEEDED, "Succeeded", "done")  # ended in PostgreSQL
-    runs_service.sweep_history(everything=False)  # the watch has not shown its end yet
+    runs_service.outcomes.finish("uid-a-p-0", model.SUCCEEDED, "Succeeded", "done")  # ended in PostgreSQL
+    runs_service.history.sweep(everything=False)  # the watch has not shown its end yet
     assert kube.deleted == []
     runs_service.sightings.run_seen(run("a", "p-0", "p", model.SUCCEEDED, finished_minutes_ago=1))
-    runs_service.sweep_history(everything=False)
+    runs_service.history.sweep(everything=False)
     assert kube.deleted == ["a/p-0"]
 
 
@@ -162,6 +162,6 @@ def test_a_ttl_due_before_the_full_sweep_is_looked_at_again_by_the_quick_pass() 
     for ttl, looks in ((30, [("a", "p")] * 2), (3600, [("a", "p")])):
         kube = FakeKube([run("a", "p-0", "p", model.SUCCEEDED)], {("a", "p"): {"ttlSecondsAfterFinished": ttl}})
         runs_service = service(kube)  # the watch just showed it finished
-        runs_service.sweep_history(everything=False)
-        runs_service.sweep_history(everything=False)
+        runs_service.history.sweep(everything=False)
+        runs_service.history.sweep(everything=False)
         assert kube.deleted == [] and kube.package_reads == looks, ttl

@@ -54,10 +54,10 @@ def test_a_report_read_before_the_run_ended_is_never_shown_after_its_end() -> No
     store = SlowReadStore(record("u", "a", "r"), reader="report")
     kube = StatusKube()
     runs = service(kube, store)
-    report = threading.Thread(target=runs.on_report, args=("u",), name="report")
+    report = threading.Thread(target=runs.reports.on_report, args=("u",), name="report")
     report.start()
     assert store.reading.wait(5)
-    runs.finish("u", model.SUCCEEDED, "Succeeded", "done")  # the Job's end, while the report is read
+    runs.outcomes.finish("u", model.SUCCEEDED, "Succeeded", "done")  # the Job's end, while the report is read
     report.join(5)
     assert kube.phases[-1] == model.SUCCEEDED, kube.phases
 
@@ -65,5 +65,5 @@ def test_a_report_read_before_the_run_ended_is_never_shown_after_its_end() -> No
 def test_a_report_of_a_run_that_has_ended_publishes_nothing() -> None:
     store = SlowReadStore(dataclasses.replace(record("u", "a", "r"), phase=model.FAILED), reader="nobody")
     kube = StatusKube()
-    service(kube, store).on_report("u")
+    service(kube, store).reports.on_report("u")
     assert kube.phases == []

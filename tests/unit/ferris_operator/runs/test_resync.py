@@ -38,7 +38,7 @@ def resync_after_its_job_completed(rec: RunRecord) -> tuple[ActiveStore, Countin
             completed_job("a", "nightly-run", owner("FerrisRun", "u"), labels={model.LABEL_RUN_UID: "u"}), "Job", "u"
         )
     )
-    runs.resync_active()
+    runs.resync.resync()
     assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
     return store, kube
 
@@ -58,7 +58,7 @@ def test_a_run_the_watches_do_not_show_is_read_before_it_is_ended_as_deleted() -
     gone, unlisted = record("g", "a", "gone"), record("s", "a", "still-there")
     store = ActiveStore(gone, unlisted)
     kube = CountingKube({("FerrisRun", "a", "still-there"): body(unlisted)})
-    service(kube, store).resync_active()
+    service(kube, store).resync.resync()
     assert store.finished == [("g", model.CANCELLED, "RunDeleted")]
     assert ("FerrisRun", "a", "gone") in kube.reads and ("FerrisRun", "a", "still-there") in kube.reads
 
@@ -67,7 +67,7 @@ def test_a_run_of_the_same_name_but_another_uid_does_not_keep_a_deleted_run_aliv
     rec = record("old", "a", "nightly")
     store = ActiveStore(rec)
     kube = CountingKube({("FerrisRun", "a", "nightly"): body(record("new", "a", "nightly"))})
-    service(kube, store).resync_active()
+    service(kube, store).resync.resync()
     assert store.finished == [("old", model.CANCELLED, "RunDeleted")]
 
 
@@ -83,7 +83,7 @@ def test_a_job_elsewhere_claiming_the_run_does_not_hide_the_runs_own_job() -> No
     running = completed_job("mallory", "nightly-run", owner("FerrisRun", "u"), labels=labels)
     running["status"] = {}
     runs.sightings.job_seen(running)  # seen after the run's own: a claim from another namespace
-    runs.resync_active()
+    runs.resync.resync()
     assert store.finished == [("u", model.SUCCEEDED, "Succeeded")]
 
 
@@ -128,7 +128,7 @@ def test_a_stuck_runs_bundle_is_looked_at_less_and_less_often_and_a_gone_one_end
         now[0] = 1000.0 + second
         if second == 100:
             del kube.bundles["l"]  # deleted after its first look, before its third
-        runs.resync_active()
+        runs.resync.resync()
         looked_at += [second for _, uids in kube.looks if "k" in uids]
         kube.looks.clear()
     assert looked_at == [0, 30, 90, 210]  # then every 300 s at most

@@ -313,7 +313,7 @@ def test_a_run_that_says_a_schedule_or_trigger_made_it_without_the_stamp_fails_a
             return None
 
     runs = service(NoPackages(), Recording())
-    runs.start(body)
+    runs.starter.start(body)
     (args,) = recorded
     assert args[5] == "TriggerNotProven" and f"spec.trigger is {trigger}" in args[6] and args[-1] is None
     # The same run as the operator makes it, stamped, is not refused for its trigger.
