@@ -11,12 +11,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # A proxy's CA for pip, for the build only (never in the final image): pass its path with
 # --build-arg PIP_CERT and mount the file there read-only (`make images` does).
 ARG PIP_CERT
-# The operator and the ciphertext format only: no runner, no local cluster.
+# The operator, the ciphertext format and the runner's wire only: no runner, no local cluster.
 COPY ciphertext/ ciphertext/
+COPY wire/ wire/
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 RUN python -m venv /opt/ferris \
-    && /opt/ferris/bin/pip install --no-compile ./ciphertext . \
+    && /opt/ferris/bin/pip install --no-compile ./ciphertext ./wire . \
     && find /opt/ferris -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}

@@ -9,15 +9,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint unit cluster-bins browser container-tools images manifests kms-stubs bench soak mutate clean
 
-# Four distributions, installed together and editable: the ciphertext format, the runner, the
-# operator with its CLI (and the test tools), and the local cluster.
-DISTS := ciphertext/pyproject.toml runner-image/pyproject.toml pyproject.toml devcluster/pyproject.toml
+# Five distributions, installed together and editable: the ciphertext format, the runner's wire,
+# the runner, the operator with its CLI (and the test tools), and the local cluster.
+DISTS := ciphertext/pyproject.toml wire/pyproject.toml runner-image/pyproject.toml pyproject.toml devcluster/pyproject.toml
 
 $(STAMP): $(DISTS)
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ./ciphertext -e ./runner-image -e '.[dev]' -e ./devcluster
+	$(BIN)/pip install --quiet -e ./ciphertext -e ./wire -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
 setup: $(STAMP) cluster-bins browser container-tools

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
+from ferris_wire.runner_api import RunDocument
 
 SCRIPT = "import time\nprint(time.time(), flush=True)\n"
 
@@ -42,18 +43,21 @@ def _lay_out(root: Path, api_url: str) -> dict[str, str]:
     secrets = {f"SECRET_{i}": f"value-{i}-" + "x" * 32 for i in range(20)}
     (run_dir / "key" / "run.key").write_bytes(key)
     (run_dir / "key" / "token").write_text("token")
-    document = json.dumps(
-        {
-            "runId": "run-1",
-            "packageName": "bench",
-            "packageId": "pid",
-            "params": {"p": 1},
-            "config": {},
-            "steps": ["first.py"],
-            "files": ["first.py"],
-            "maskSecrets": True,
-        }
-    )
+    made: RunDocument = {
+        "runId": "run-1",
+        "runName": "run",
+        "namespace": "team",
+        "packageName": "bench",
+        "packageId": "pid",
+        "params": {"p": 1},
+        "config": {},
+        "steps": ["first.py"],
+        "files": ["first.py"],
+        "maskSecrets": True,
+        "secretsInArgv": True,
+        "secretsVersion": 1,
+    }
+    document = json.dumps(made)
     files = {"run.json": document, "script.0": SCRIPT}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", secrets, files))
     (run_dir / "bundle" / "run.json").write_text(document)

@@ -6,6 +6,11 @@ import datetime
 import hashlib
 from typing import Any
 
+from ferris_wire.runner_api import STEP_FAILED as STEP_FAILED
+from ferris_wire.runner_api import STEP_RUNNING as STEP_RUNNING
+from ferris_wire.runner_api import STEP_SKIPPED as STEP_SKIPPED
+from ferris_wire.runner_api import STEP_SUCCEEDED as STEP_SUCCEEDED
+
 GROUP = "ferris.io"
 VERSION = "v1alpha1"
 PACKAGES = "ferrispackages"
@@ -34,13 +39,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "Pending", "Running", "Succeeded", "Failed", "Cancelled"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
-STEP_PENDING, STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED = (
-    "Pending",
-    "Running",
-    "Succeeded",
-    "Failed",
-    "Skipped",
-)
+STEP_PENDING = "Pending"  # a step no report has reached yet; the others are the runner's (the wire's)
 STEP_TERMINAL = frozenset({STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED})
 
 OUTPUT_TAIL_CHARS = 1024

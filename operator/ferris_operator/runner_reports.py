@@ -1,4 +1,5 @@
-"""What runners may send to the runner API, validated before anything is stored. Pure.
+"""What runners may send to the runner API, validated before anything is stored. Pure. The byte
+limits and the step phases are the wire's (``ferris_wire.runner_api``), which the runner sends by.
 
 A script runs with the runner's identity and can send anything the runner can, so every body
 is bounded in bytes and in JSON containers (a few MiB of ``[{},{},...]`` would otherwise become
@@ -14,19 +15,13 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.ingest.secrets_json import NAME_PATTERN
+from ferris_wire.runner_api import MAX_OUTPUT_CHARS, STEP_PHASES
 
-STEP_PHASES = frozenset({model.STEP_RUNNING, model.STEP_SUCCEEDED, model.STEP_FAILED, model.STEP_SKIPPED})
-MAX_OUTPUT_CHARS = 4 * 1024 * 1024
-MAX_STEP_BODY = MAX_OUTPUT_CHARS + 64 * 1024  # bytes: the runner trims its output to fit
-MAX_FINISH_BODY = 8 * 1024
-MAX_STATE_BODY = 64 * 1024
-MAX_RETRY_BODY = 64 * 1024
 MAX_RETRY_DELAY = datetime.timedelta(days=366)
 MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
 MAX_STATE_CONTAINERS = 4096
 STATE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 SECRET_NAME = NAME_PATTERN  # as in secrets.json
-MAX_SECRET_BODY = 64 * 1024
 # A JSON string, as an "unrolled loop" (runs of plain bytes, then one escape): nine times faster
 # over a 4 MiB report than an alternation per byte.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

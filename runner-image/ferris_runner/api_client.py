@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ferris_wire import runner_api as wire
+
 
 class RunnerApiError(Exception):
     """The runner API refused the request or stayed unreachable."""
@@ -27,7 +29,7 @@ class RunnerApiClient:
     def __init__(
         self, base_url: str, run_uid: str, token: str, deadline_seconds: float = 120.0, ca_pem: str | None = None
     ) -> None:
-        self.base = base_url.rstrip("/") + f"/v1/runs/{run_uid}"
+        self.base = base_url.rstrip("/") + wire.RUN_PREFIX.format(uid=run_uid)
         self._token = token
         self.deadline_seconds = deadline_seconds
         self._tls: ssl.SSLContext | None = None
@@ -78,29 +80,32 @@ class RunnerApiClient:
             delay = min(delay * 2, 5.0)
 
     def step(self, idx: int, report: dict[str, Any]) -> None:
-        self.request("POST", f"/steps/{idx}", report)
+        self.request("POST", wire.STEP.format(idx=idx), report)
 
     def finish(self, succeeded: bool, message: str) -> None:
-        self.request("POST", "/finish", {"succeeded": succeeded, "message": message})
+        self.request("POST", wire.FINISH, {"succeeded": succeeded, "message": message})
 
     def state_get(self) -> Any:
-        return self.request("GET", "/state")
+        return self.request("GET", wire.STATE)
 
     def state_put(self, key: str, value: Any) -> None:
-        self.request("PUT", f"/state/{key}", {"value": value})
+        self.request("PUT", wire.STATE_KEY.format(key=key), {"value": value})
 
     def retry(self, ask: dict[str, Any]) -> Any:
         """``{"afterSeconds": N}`` or ``{"cron": EXPR}``, with ``params``; the run's id and time."""
-        return self.request("POST", "/retries", ask)
+        return self.request("POST", wire.RETRIES, ask)
 
     def send_event(self, event: dict[str, Any]) -> Any:
         """``context.events.send``: the event's id (made once per call: a retried request is
         one event) and its place in the store."""
-        return self.request("POST", "/events", event)
+        return self.request("POST", wire.EVENTS, event)
 
     def set_secret(self, name: str, value: Any, context: str) -> Any:
         """``context.secrets.set``: ``{"status": N, "text": ...}``, a refusal (403: no scope's
         writers name the package; 409, 413, 400) included."""
         return self.request(
-            "PUT", f"/secrets/{name}", {"value": value, "context": context}, answers=(400, 403, 409, 413, 429, 501)
+            "PUT",
+            wire.SCOPE_WRITE.format(name=name),
+            {"value": value, "context": context},
+            answers=(400, 403, 409, 413, 429, 501),
         )

@@ -24,9 +24,30 @@ from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
 from ferris_runner.masking import Masker, mask_data
 from ferris_runner.output import KeptOutput, fit
+from ferris_wire import runner_api as wire
+from ferris_wire.runner_api import RunDocument
 
-REPORT_OUTPUT_BYTES = 4 * 1024 * 1024  # the runner API takes step reports of 4 MiB + 64 KiB
 MAX_ARGUMENT_BYTES = 32 * 4096 - 1  # Linux's MAX_ARG_STRLEN, less the terminating NUL
+
+
+DOCUMENT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "runId": str, "runName": str, "namespace": str, "packageName": str, "packageId": str, "params": dict,
+    "config": dict, "steps": list, "files": list, "maskSecrets": bool, "secretsInArgv": bool, "secretsVersion": int,
+}  # fmt: skip
+
+
+def read_document(raw: bytes) -> RunDocument:
+    """The run document (its digest already checked against the sealed one), every field there
+    and of its type; ValueError names the first that is not."""
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError(f"{wire.RUN_DOCUMENT_FILE} is not a JSON object")
+    for field, kind in DOCUMENT_FIELDS.items():
+        if not isinstance(document.get(field), kind):
+            raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: {field} is missing or not a {getattr(kind, '__name__', kind)}")
+    if "apiCA" in document and not isinstance(document["apiCA"], str):
+        raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: apiCA is not a string")
+    return document  # type: ignore[return-value]  # every field checked above
 
 
 def secrets_file(secrets: dict[str, Any], name: str = "ferris-secrets") -> int:
@@ -206,7 +227,9 @@ def main() -> int:
         token = (run_dir / "key" / "token").read_text().strip()
         bundle = open_bundle(run_key, uid, (run_dir / "bundle" / "bundle").read_bytes())
         # Nothing next to the bundle is trusted until its digest matches the sealed one.
-        document = json.loads(bundle.verify("run.json", (run_dir / "bundle" / "run.json").read_bytes()))
+        document = read_document(
+            bundle.verify(wire.RUN_DOCUMENT_FILE, (run_dir / "bundle" / wire.RUN_DOCUMENT_FILE).read_bytes())
+        )
         scripts = {
             name: bundle.verify(f"script.{i}", (run_dir / "scripts" / name).read_bytes())
             for i, name in enumerate(document["files"])
@@ -229,8 +252,8 @@ def main() -> int:
     for name, content in scripts.items():
         (work / name).write_bytes(content)
     config_file = work / ".ferris-config.json"
-    config_file.write_text(json.dumps(document.get("config") or {}))
-    in_argv = document.get("secretsInArgv", True)
+    config_file.write_text(json.dumps(document["config"]))
+    in_argv = document["secretsInArgv"]
     argument = json.dumps(
         {
             **document["params"],
@@ -250,24 +273,24 @@ def main() -> int:
     secrets_fd = None if in_argv else secrets_file(secrets)
     scoped_fd = secrets_file(bundle.scopes, "ferris-scoped-secrets") if bundle.scopes else None
     stored_mask = Masker(all_values(secrets, bundle.scopes))
-    mask = stored_mask if document.get("maskSecrets", True) else None
-    steps: list[str] = document["steps"]
+    mask = stored_mask if document["maskSecrets"] else None
+    steps = document["steps"]
     try:
         failed: str | None = None
         for idx, name in enumerate(steps):
             if failed:
-                api.step(idx, {"name": name, "phase": "Skipped"})
+                api.step(idx, {"name": name, "phase": wire.STEP_SKIPPED})
                 continue
             if termination.requested:
                 return stopped(name)
             started = now()
-            api.step(idx, {"name": name, "phase": "Running", "startedAt": started})
+            api.step(idx, {"name": name, "phase": wire.STEP_RUNNING, "startedAt": started})
             code, output = run_step(
                 work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd, termination
             )
             if termination.requested:
                 return stopped(name)
-            phase = "Succeeded" if code == 0 else "Failed"
+            phase = wire.STEP_SUCCEEDED if code == 0 else wire.STEP_FAILED
             api.step(
                 idx,
                 {
@@ -276,7 +299,7 @@ def main() -> int:
                     "exitCode": code,
                     "startedAt": started,
                     "finishedAt": now(),
-                    "output": fit(output, REPORT_OUTPUT_BYTES),
+                    "output": fit(output, wire.MAX_OUTPUT_CHARS),
                 },
             )
             if code != 0:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections import deque
 
-KEPT_BYTES = 4 * 1024 * 1024 - 4096  # with the line saying what was dropped, within a report's 4 MiB
+from ferris_wire.runner_api import MAX_OUTPUT_CHARS
+
+KEPT_BYTES = MAX_OUTPUT_CHARS - 4096  # with the line saying what was dropped, within a report's 4 MiB
 HEAD_BYTES = 256 * 1024
 
 

@@ -1079,7 +1079,12 @@ def test_helm_install_with_the_evaluation_postgresql_runs_the_example(install: I
     url = base64.b64decode(secret["data"]["url"]).decode()
     assert len(password) == 32
     assert url == f"postgresql://ferris:{password}@127.0.0.1:{install.ports.postgresql}/ferris"
-    [database] = install.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=postgresql")["items"]
+
+    def database_pods() -> list[dict[str, Any]]:  # made by the StatefulSet's controller after helm returns
+        return list(install.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=postgresql")["items"])
+
+    wait_for(lambda: database_pods(), "the evaluation PostgreSQL's pod")
+    [database] = database_pods()
     assert database["spec"]["containers"][0]["image"] == "docker.io/library/postgres:18"
     assert password not in json.dumps(database["spec"])  # from the Secret, by reference
     install.wait_operator_ready()

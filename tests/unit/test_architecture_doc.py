@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = [
     "operator/ferris_operator",
     "ciphertext/ferris_ciphertext",
+    "wire/ferris_wire",
     "runner-image/ferris_runner",
     "devcluster/ferris_devcluster",
 ]

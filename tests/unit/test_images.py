@@ -60,6 +60,7 @@ def test_runner_distribution_carries_only_the_runner_and_helper(tmp_path: Path) 
     [
         (".", "ferris", {"ferris_operator"}),
         ("ciphertext", "ferris_ciphertext", {"ferris_ciphertext"}),
+        ("wire", "ferris_wire", {"ferris_wire"}),
         ("devcluster", "ferris_devcluster", {"ferris_devcluster"}),
     ],
 )

@@ -13,6 +13,7 @@ from typing import Any
 from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model, reasons
 from ferris_operator.problems import Problem
+from ferris_wire.runner_api import RUN_DOCUMENT_FILE, RunDocument
 
 RUNNER_DIR = "/var/run/ferris"
 KEY_DIR = f"{RUNNER_DIR}/key"
@@ -69,11 +70,11 @@ def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[st
 
 def run_document(
     run: RunRef, package: dict[str, Any], params: dict[str, Any], secrets_version: int, api_ca: str | None = None
-) -> dict[str, Any]:
+) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
     sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
     spec = package["spec"]
-    document = {
+    document: RunDocument = {
         "runId": run.uid,
         "runName": run.name,
         "namespace": run.namespace,
@@ -97,10 +98,10 @@ def script_key(index: int) -> str:
     return f"script.{index}"
 
 
-def bundle_files(document: dict[str, Any], scripts: list[tuple[str, str]]) -> dict[str, str]:
+def bundle_files(document: RunDocument, scripts: list[tuple[str, str]]) -> dict[str, str]:
     """The files that travel next to the sealed bundle: ``run.json`` and the scripts, by key.
     Their digests are sealed into the bundle, so the runner refuses any other files."""
-    files = {"run.json": json.dumps(document, sort_keys=True)}
+    files = {RUN_DOCUMENT_FILE: json.dumps(document, sort_keys=True)}
     files.update({script_key(i): content for i, (_, content) in enumerate(scripts)})
     return files
 

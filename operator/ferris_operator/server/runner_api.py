@@ -41,6 +41,7 @@ from ferris_operator.server.runner_auth import RunTokenAuthenticator, Unauthoris
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers import cloudevents
 from ferris_operator.triggers.cloudevents import EventError
+from ferris_wire import runner_api as wire
 
 log = logging.getLogger("ferris.runner-api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,18 +87,18 @@ class RunnerApi:
 
     def app(self) -> web.Application:
         app = web.Application(
-            client_max_size=runner_reports.MAX_STEP_BODY,
+            client_max_size=wire.MAX_STEP_BODY,
             middlewares=[self._refusals, self._database_errors, self._authenticated],
         )
         app.add_routes(
             [
-                web.post("/v1/runs/{uid}/steps/{idx}", self.step),
-                web.post("/v1/runs/{uid}/finish", self.finish),
-                web.get("/v1/runs/{uid}/state", self.state_get),
-                web.put("/v1/runs/{uid}/state/{key}", self.state_put),
-                web.post("/v1/runs/{uid}/retries", self.retry),
-                web.post("/v1/runs/{uid}/events", self.send_event),
-                web.put("/v1/runs/{uid}/secrets/{name}", self.set_secret),
+                web.post(wire.RUN_PREFIX + wire.STEP, self.step),
+                web.post(wire.RUN_PREFIX + wire.FINISH, self.finish),
+                web.get(wire.RUN_PREFIX + wire.STATE, self.state_get),
+                web.put(wire.RUN_PREFIX + wire.STATE_KEY, self.state_put),
+                web.post(wire.RUN_PREFIX + wire.RETRIES, self.retry),
+                web.post(wire.RUN_PREFIX + wire.EVENTS, self.send_event),
+                web.put(wire.RUN_PREFIX + wire.SCOPE_WRITE, self.set_secret),
             ]
         )
         return app
@@ -111,7 +112,7 @@ class RunnerApi:
             return _error(400, str(exc))
         except web.HTTPRequestEntityTooLarge:
             metrics.RUNNER_API_REFUSED.labels("too-large").inc()
-            return _error(413, f"body over the limit of {runner_reports.MAX_STEP_BODY} bytes")
+            return _error(413, f"body over the limit of {wire.MAX_STEP_BODY} bytes")
         except CiphertextError as exc:  # stored state that does not open: fail closed, say why
             log.warning("package state does not decrypt: %s", type(exc).__name__)
             return _error(500, f"stored package state does not decrypt ({type(exc).__name__}); it was altered")
@@ -148,7 +149,7 @@ class RunnerApi:
         record = request[RUN]
         idx = runner_reports.step_index(request.match_info["idx"])
         report = runner_reports.parse_step(
-            await _body(request, runner_reports.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
+            await _body(request, wire.MAX_STEP_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
         try:
             stored = await asyncio.to_thread(
@@ -171,7 +172,7 @@ class RunnerApi:
     async def finish(self, request: web.Request) -> web.Response:
         record = request[RUN]
         succeeded, message = runner_reports.parse_finish(
-            await _body(request, runner_reports.MAX_FINISH_BODY, runner_reports.MAX_REPORT_CONTAINERS)
+            await _body(request, wire.MAX_FINISH_BODY, runner_reports.MAX_REPORT_CONTAINERS)
         )
         await asyncio.to_thread(self.reports.finished, record.uid, succeeded, message)
         return web.json_response({"ok": True})
@@ -179,9 +180,7 @@ class RunnerApi:
     async def retry(self, request: web.Request) -> web.Response:
         """``context.scheduler.retry``: a later run of this run's package, with the given params."""
         record = request[RUN]
-        ask = runner_reports.parse_retry(
-            await _body(request, runner_reports.MAX_RETRY_BODY, runner_reports.MAX_STATE_CONTAINERS)
-        )
+        ask = runner_reports.parse_retry(await _body(request, wire.MAX_RETRY_BODY, runner_reports.MAX_STATE_CONTAINERS))
         now = model.utcnow()
         if ask.cron is not None:
             try:
@@ -231,7 +230,7 @@ class RunnerApi:
         record = request[RUN]
         value, context = runner_reports.parse_secret_put(
             request.match_info["name"],
-            await _body(request, runner_reports.MAX_SECRET_BODY, runner_reports.MAX_STATE_CONTAINERS),
+            await _body(request, wire.MAX_SECRET_BODY, runner_reports.MAX_STATE_CONTAINERS),
         )
         if self.secrets is None:
             return _error(501, "this server does not take secret writes")
@@ -249,7 +248,7 @@ class RunnerApi:
         package_uid = _package_of(request[RUN])
         key = request.match_info["key"]
         value = runner_reports.parse_state_put(
-            key, await _body(request, runner_reports.MAX_STATE_BODY, runner_reports.MAX_STATE_CONTAINERS)
+            key, await _body(request, wire.MAX_STATE_BODY, runner_reports.MAX_STATE_CONTAINERS)
         )
         try:
             await asyncio.to_thread(self.vault.state_put, package_uid, key, value)

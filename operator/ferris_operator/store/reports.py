@@ -18,8 +18,8 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.ports import ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
-from ferris_operator.runner_reports import MAX_OUTPUT_CHARS
 from ferris_operator.store.runs import RunStore
+from ferris_wire.runner_api import MAX_OUTPUT_CHARS
 
 CHANNEL: LiteralString = "ferris_run_reports"
 MAX_RETRIES_PER_RUN = 10

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
+from ferris_wire.runner_api import RunDocument
 
 RUNNER = str(Path(sys.executable).parent / "ferris-runner")
 
@@ -19,18 +20,21 @@ def lay_out(tmp_path: Path, bundle_uid: str = "run-1", script: str = "print('hel
     key = new_run_key()
     (run_dir / "key" / "run.key").write_bytes(key)
     (run_dir / "key" / "token").write_text("tok")
-    document = json.dumps(
-        {
-            "runId": "run-1",
-            "packageName": "p",
-            "packageId": "pid",
-            "params": {},
-            "config": {},
-            "steps": ["a.py"],
-            "files": ["a.py"],
-            "maskSecrets": True,
-        }
-    )
+    made: RunDocument = {
+        "runId": "run-1",
+        "runName": "run",
+        "namespace": "team",
+        "packageName": "p",
+        "packageId": "pid",
+        "params": {},
+        "config": {},
+        "steps": ["a.py"],
+        "files": ["a.py"],
+        "maskSecrets": True,
+        "secretsInArgv": True,
+        "secretsVersion": 1,
+    }
+    document = json.dumps(made)
     files = {"run.json": document, "script.0": script}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}, files))
     (run_dir / "bundle" / "run.json").write_text(document)

@@ -1,0 +1,83 @@
+"""The runner's wire, checked from both sides: a run document the operator's builder makes is
+read whole by the runner's reader, and every call the runner's client makes is a route the
+runner API serves (read from the aiohttp app the server really builds)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ferris_operator.builders import run_objects
+from ferris_operator.builders.run_objects import RunRef
+from ferris_operator.server.runner_api import RunnerApi
+from ferris_runner.api_client import RunnerApiClient
+from ferris_runner.main import DOCUMENT_FIELDS, read_document
+from ferris_wire import runner_api as wire
+from ferris_wire.runner_api import RunDocument
+
+RUN = RunRef("team", "nightly-abc12", "uid-run-1")
+PACKAGE: dict[str, Any] = {
+    "metadata": {"name": "nightly", "uid": "uid-pkg-1"},
+    "spec": {"scripts": [{"name": "a.py", "content": "print(1)"}, {"name": "b.py", "content": "print(2)"}]},
+}
+
+
+@pytest.mark.parametrize("api_ca", [None, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"])
+def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None) -> None:
+    made = run_objects.run_document(RUN, PACKAGE, {"region": "eu"}, 3, api_ca)
+    sent = run_objects.bundle_files(made, [("a.py", "print(1)"), ("b.py", "print(2)")])[wire.RUN_DOCUMENT_FILE]
+    read = read_document(sent.encode())
+    assert read == made
+    assert set(read) == set(RunDocument.__annotations__) - ({"apiCA"} if api_ca is None else set())
+    assert set(DOCUMENT_FIELDS) == set(RunDocument.__required_keys__)  # the runner checks every required field
+
+
+@pytest.mark.parametrize("field", sorted(RunDocument.__required_keys__))
+def test_a_document_without_a_field_does_not_open_and_names_it(field: str) -> None:
+    made: dict[str, Any] = dict(run_objects.run_document(RUN, PACKAGE, {}, 1))
+    del made[field]
+    with pytest.raises(ValueError, match=rf"run.json: {field} is missing"):
+        read_document(json.dumps(made).encode())
+
+
+class Recording(RunnerApiClient):
+    def __init__(self) -> None:
+        super().__init__("http://runner-api", "uid-run-1", "token")
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = ()) -> Any:
+        self.calls.append((method, self.base.removeprefix("http://runner-api") + path))
+        return {}
+
+
+def test_every_call_the_runner_makes_is_a_route_the_runner_api_serves() -> None:
+    client = Recording()
+    client.step(0, {"phase": wire.STEP_RUNNING})
+    client.finish(True, "done")
+    client.state_get()
+    client.state_put("k", 1)
+    client.retry({"afterSeconds": 60})
+    client.send_event({"type": "t"})
+    client.set_secret("TOKEN", "v", "project")
+    api = RunnerApi(authenticator=None, reports=None, vault=None, events=None)  # type: ignore[arg-type]
+    served = [(r.method, r.resource) for r in api.app().router.routes() if r.resource is not None]
+
+    def route_of(method: str, path: str) -> str | None:
+        for served_method, resource in served:
+            if served_method == method and resource._match(path) is not None:
+                return str(resource.canonical)
+        return None
+
+    matched = {call: route_of(*call) for call in client.calls}
+    assert None not in matched.values(), matched
+    every_route = {(m, str(r.canonical)) for m, r in served if m != "HEAD"}
+    assert {(m, route) for (m, _), route in matched.items()} == every_route  # and the runner uses each one
+
+
+def test_the_runner_api_takes_the_largest_step_report_the_runner_sends() -> None:
+    api = RunnerApi(authenticator=None, reports=None, vault=None, events=None)  # type: ignore[arg-type]
+    assert api.app()._client_max_size == wire.MAX_STEP_BODY
+    assert wire.MAX_STEP_BODY > wire.MAX_OUTPUT_CHARS and isinstance(web.Application, type)

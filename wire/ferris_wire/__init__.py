@@ -1,0 +1,1 @@
+"""What the operator and the runner say to each other, written once (``runner_api``)."""

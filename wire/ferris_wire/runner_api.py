@@ -1,0 +1,50 @@
+"""The runner's wire, as both sides speak it: the run document the operator seals beside the
+bundle and the runner reads, the runner API's routes, the phases a step reports, and the byte
+limits of each report. The operator builds and checks with these; the runner sends with them.
+Imports nothing: the runner image and the operator image both carry it."""
+
+# No `from __future__ import annotations`: TypedDict must see NotRequired to know apiCA is optional.
+from typing import NotRequired, TypedDict
+
+RUN_DOCUMENT_FILE = "run.json"  # its key in the bundle's ConfigMap, and its name in the sealed digests
+
+
+class RunDocument(TypedDict):
+    """Non-secret description of a run, sealed by digest into the bundle."""
+
+    runId: str
+    runName: str
+    namespace: str
+    packageName: str
+    packageId: str
+    params: dict[str, object]
+    config: dict[str, object]
+    steps: list[str]  # the scripts run, in order (the entrypoint's first)
+    files: list[str]  # every script's name, by its index in the bundle
+    maskSecrets: bool
+    secretsInArgv: bool
+    secretsVersion: int
+    apiCA: NotRequired[str]  # the CA the runner trusts for the runner API (PEM); absent: the system's
+
+
+# The phases of a step, as the runner reports them and the operator stores them.
+STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED = "Running", "Succeeded", "Failed", "Skipped"
+STEP_PHASES = frozenset({STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED})
+
+# Routes: a run's own prefix, then each call under it ({name} as the server matches it).
+RUN_PREFIX = "/v1/runs/{uid}"
+STEP = "/steps/{idx}"  # POST a step's report
+FINISH = "/finish"  # POST the run's verdict
+STATE = "/state"  # GET the package's state
+STATE_KEY = "/state/{key}"  # PUT one key of it
+RETRIES = "/retries"  # POST a retry request
+EVENTS = "/events"  # POST a CloudEvent
+SCOPE_WRITE = "/secrets/{name}"  # PUT a secret into a scope
+
+# Limits of what the runner may send, in bytes: the server refuses more; the runner trims to fit.
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024  # a step's output in one report
+MAX_STEP_BODY = MAX_OUTPUT_CHARS + 64 * 1024
+MAX_FINISH_BODY = 8 * 1024
+MAX_STATE_BODY = 64 * 1024
+MAX_RETRY_BODY = 64 * 1024
+MAX_SECRET_BODY = 64 * 1024
