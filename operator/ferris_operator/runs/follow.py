@@ -4,13 +4,13 @@ labels or a bare ownerReference), the runner's reports, and cancellation."""
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
+from ferris_operator.runs import verdict
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.runs.reports import Reports
 
@@ -20,17 +20,6 @@ POD_WAITING_FAILURES = {
     "InvalidImageName": reasons.IMAGE_PULL_BACK_OFF,
     "CreateContainerConfigError": reasons.RUNNER_CONFIG_ERROR,
 }
-
-
-SIGNAL_EXIT = 128  # a container killed by signal N exits with 128 + N
-CONTAINER_OOM_KILLED = "OOMKilled"  # a terminated container's reason when the kernel killed it at its limit
-
-
-def signal_name(code: int) -> str:
-    try:
-        return signal.Signals(code - SIGNAL_EXIT).name
-    except ValueError:
-        return f"signal {code - SIGNAL_EXIT}"
 
 
 class Follower:
@@ -78,11 +67,10 @@ class Follower:
 
     def on_job(self, job: dict[str, Any]) -> None:
         """A Job that ended ends its run. The events of a Job still running cost nothing: the
-        runner's reports, not its Job, say how far a run has got."""
-        conditions = {
-            c["type"]: c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
-        }
-        if "Failed" not in conditions and "Complete" not in conditions:
+        runner's reports, not its Job, say how far a run has got. Gather the facts, then let
+        ``verdict.job_verdict`` decide."""
+        conditions = verdict.ended(job)
+        if not conditions:
             return
         record = self._record_of(job, ownership.controlling_run_uid(job), job["metadata"]["name"])
         if record is None or record.end_shown:
@@ -92,82 +80,13 @@ class Follower:
         if record.runner_succeeded is not None and not record.terminal:
             self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return
-        if "Failed" in conditions:
-            self._job_failed(record, job, conditions["Failed"])
-        elif "Complete" in conditions:
-            self._job_complete(record)
+        terminations = self._terminations(job) if "Failed" in conditions else []
+        decided = verdict.job_verdict(job, terminations, self.store.steps(record.uid, tail=0))
+        if decided is not None:
+            self.outcomes.finish(record.uid, decided.phase, decided.reason, decided.message)
 
-    def _job_failed(self, record: RunRecord, job: dict[str, Any], cond: dict[str, Any]) -> None:
-        finish = self.outcomes.finish
-        if cond.get("reason") == "DeadlineExceeded":
-            timeout = job["spec"].get("activeDeadlineSeconds")
-            finish(
-                record.uid, model.FAILED, reasons.TIMEOUT, f"the run exceeded its timeout of {timeout}s and was stopped"
-            )
-            return
-        if (oom := self._oom_killed(record, job)) is not None:
-            finish(record.uid, model.FAILED, reasons.OUT_OF_MEMORY, oom)
-            return
-        failed = next((s for s in self.store.steps(record.uid, tail=0) if s.phase == model.STEP_FAILED), None)
-        if failed:
-            finish(
-                record.uid, model.FAILED, reasons.STEP_FAILED, f"step {failed.name} exited with code {failed.exit_code}"
-            )
-        elif (lost := self._lost(record, job)) is not None:
-            finish(record.uid, model.FAILED, reasons.RUNNER_LOST, lost)
-        else:
-            detail = self._termination_message(job) or cond.get("message", "")
-            finish(record.uid, model.FAILED, reasons.RUNNER_FAILED, f"the runner failed: {detail}".strip())
-
-    def _oom_killed(self, record: RunRecord, job: dict[str, Any]) -> str | None:
-        """Why the run failed when the kernel killed the runner's container at its memory limit."""
-        if not any(reason == CONTAINER_OOM_KILLED for _, _, reason in self._terminations(job)):
-            return None
-        containers = ((job["spec"].get("template") or {}).get("spec") or {}).get("containers") or [{}]
-        limit = ((containers[0].get("resources") or {}).get("limits") or {}).get("memory", "?")
-        steps = self.store.steps(record.uid, tail=0)
-        running = next((s for s in steps if s.phase in (model.STEP_RUNNING, model.STEP_FAILED)), None)
-        where = f"during step {running.name}" if running else "between steps"
-        return (
-            f"the runner's container was killed at its memory limit of {limit} {where} (OOMKilled): "
-            "raise spec.runner.resources.limits.memory, or make the step use less"
-        )
-
-    def _lost(self, record: RunRecord, job: dict[str, Any]) -> str | None:
-        """What happened when the runner was killed by a signal before it said how the run ended
-        (its process or its node lost, the OOM killer); None when it exited by itself."""
-        code = next((c for c, _, _ in self._terminations(job) if c is not None), None)
-        if code is None or code <= SIGNAL_EXIT:
-            return None
-        steps = self.store.steps(record.uid, tail=0)
-        running = next((s for s in steps if s.phase == model.STEP_RUNNING), None)
-        where = f"during step {running.name}" if running else "between steps"
-        return (
-            f"the runner was killed {where} without reporting its end (exit code {code}, {signal_name(code)}): "
-            "its process or its node was lost (what the step printed is in the pod's log while the pod lives)"
-        )
-
-    def _job_complete(self, record: RunRecord) -> None:
-        finish = self.outcomes.finish
-        steps = self.store.steps(record.uid, tail=0)
-        failed = next((s for s in steps if s.phase == model.STEP_FAILED), None)
-        unfinished = [s for s in steps if s.phase not in (model.STEP_SUCCEEDED, model.STEP_SKIPPED)]
-        if failed:
-            finish(
-                record.uid, model.FAILED, reasons.STEP_FAILED, f"step {failed.name} exited with code {failed.exit_code}"
-            )
-        elif unfinished:  # the runner exited 0 without reporting every step: its reports cannot be trusted
-            finish(
-                record.uid,
-                model.FAILED,
-                reasons.RUNNER_FAILED,
-                f"the runner exited without reporting step {unfinished[0].name}",
-            )
-        else:
-            finish(record.uid, model.SUCCEEDED, reasons.SUCCEEDED, f"all {len(steps)} steps succeeded")
-
-    def _terminations(self, job: dict[str, Any]) -> list[tuple[int | None, str, str | None]]:
-        """(exit code, termination message, reason) of each ended container of the Job's own pods."""
+    def _terminations(self, job: dict[str, Any]) -> list[verdict.Termination]:
+        """The ended containers of the Job's own pods (a pod's labels alone make it none of them)."""
         meta, found = job["metadata"], []
         for pod in self.kube.list_run_pods(meta["namespace"], meta["labels"].get(model.LABEL_RUN_UID, "")):
             if ownership.controlling_job(pod) != (meta["name"], meta["uid"]):
@@ -176,15 +95,11 @@ class Follower:
                 terminated = (container.get("state") or {}).get("terminated") or {}
                 if terminated:
                     found.append(
-                        (terminated.get("exitCode"), str(terminated.get("message") or ""), terminated.get("reason"))
+                        verdict.Termination(
+                            terminated.get("exitCode"), str(terminated.get("message") or ""), terminated.get("reason")
+                        )
                     )
         return found
-
-    def _termination_message(self, job: dict[str, Any]) -> str:
-        for code, message, _ in self._terminations(job):
-            if message:
-                return f"exit code {code}: {message.strip()[:512]}"
-        return ""
 
     def cancel(
         self, body: dict[str, Any], reason: str = reasons.CANCELLED, message: str = "cancelled by spec.cancel"
