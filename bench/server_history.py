@@ -16,8 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
-from ferris_operator.ports import Access, User
-from ferris_operator.records import Cursor, RunFilter
+from ferris_operator.records import Access, Cursor, RunFilter, User
 from ferris_operator.server.api import ServerApi
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.identity import TokenCache

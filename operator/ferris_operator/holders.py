@@ -14,8 +14,8 @@ import kopf
 
 from ferris_operator import model, reasons
 from ferris_operator.k8s.errors import API_UNREACHABLE
-from ferris_operator.ports import KeyProviderUnavailable, KubePort, MasterKeyMismatch
-from ferris_operator.problems import Problem
+from ferris_operator.ports import KubePort
+from ferris_operator.problems import KeyProviderUnavailable, MasterKeyMismatch, Problem
 from ferris_operator.process import metrics
 from ferris_operator.settings import Settings
 from ferris_operator.store.db import DATABASE_ERRORS

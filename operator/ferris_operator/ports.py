@@ -1,18 +1,18 @@
 """What the services need from the outside world, as Protocols: the Kubernetes API (``KubePort``,
 implemented by ``k8s.objects.Kube``), run history (``RunStorePort``, ``store.runs.RunStore``)
-and the secrets vault (``VaultPort``, ``vault.Vault``), with the errors and values that cross
-them. Services depend on these, never on the adapters' modules, so a test's fake needs no
-``type: ignore`` and an adapter can change behind its port. Pure."""
+and the secrets vault (``VaultPort``, ``store.vault.Vault``), and the others. Protocols only:
+the errors that cross them are in ``problems.py``, the values in ``records.py``. Services depend
+on these, never on the adapters' modules, so a test's fake needs no ``type: ignore`` and an
+adapter can change behind its port. Pure."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from ferris_operator import model
 from ferris_operator.records import (
+    Access,
     Attempt,
     Cursor,
     Event,
@@ -25,31 +25,10 @@ from ferris_operator.records import (
     SecretWrite,
     StepRecord,
     StepSummary,
+    StoredSecrets,
+    User,
 )
 from ferris_operator.retry_policy import RetryPolicy
-
-
-class Refused(Exception):
-    """The API server refused an object as invalid (422); the text is the server's reason."""
-
-
-class VersionGone(Exception):
-    """The secrets version a run pinned is no longer stored."""
-
-
-class PackageNotStored(Exception):
-    """The database holds no row for the package: it was not reconciled into this database
-    yet (a new or restored database, while the package's status still says Ready)."""
-
-
-class MasterKeyMismatch(Exception):
-    """A data key in the database does not open with the operator's master key ring; the text
-    says which key wrapped it and what the ring holds. Nothing was written."""
-
-
-class KeyProviderUnavailable(Exception):
-    """The key provider (a KMS plugin, a transit engine) cannot be asked now: unreachable, timed
-    out, or reporting itself unhealthy. Transient: nothing was written, the caller retries."""
 
 
 class KeyHealthPort(Protocol):
@@ -59,58 +38,6 @@ class KeyHealthPort(Protocol):
     def healthy(self) -> bool: ...
 
     def check(self) -> object: ...
-
-
-class ScopeGone(Exception):
-    """The secret scope a script writes to was deleted meanwhile; nothing was written."""
-
-
-class ScopeFull(Exception):
-    """A script's write would take a secret scope over its number of names; nothing was written."""
-
-
-class StateQuotaExceeded(Exception):
-    """A ``context.state`` write would take the package over its quota; nothing was written."""
-
-
-@dataclass(frozen=True)
-class StoredSecrets:
-    version: int
-    values: dict[str, Any]
-
-    def __repr__(self) -> str:  # values never printed
-        return f"StoredSecrets(version={self.version}, names={sorted(self.values)})"
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def key(self) -> str:
-        """A stable key for caches: every field that an access review sees."""
-        extra = ";".join(f"{k}={','.join(v)}" for k, v in sorted(self.extra.items()))
-        return "\n".join((self.name, self.uid, ",".join(sorted(self.groups)), extra))
-
-    def person(self) -> str:
-        """One person, whatever groups they come with: the key of what is bounded per user."""
-        return f"{self.name}\n{self.uid}"
-
-
-@dataclass(frozen=True)
-class Access:
-    """What a route needs: ``verb`` on ``resource`` (a Ferris resource, with ``subresource``)."""
-
-    verb: str
-    resource: str
-    subresource: str = ""
-    group: str = model.GROUP
-
-    def describe(self, namespace: str) -> str:
-        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        return f"{self.verb} {what}.{self.group} in namespace {namespace}"
 
 
 class ReviewPort(Protocol):
@@ -245,14 +172,6 @@ class RetentionPort(Protocol):
     def count_output(self, batch: int = 1000) -> int: ...
     def over_quota(self, quota: int) -> dict[str, int]: ...
     def remove_oldest_output(self, namespace: str, excess: int, note: str, batch: int = 1000) -> int: ...
-
-
-class RetryLimit(Exception):
-    """A retry a run may not ask for (too many, or the run has ended); the message says why."""
-
-
-class ReportBudgetSpent(Exception):
-    """The run has sent as many step reports as a run may (each may rewrite 4 MiB of output)."""
 
 
 class ReportPort(Protocol):

@@ -4,6 +4,7 @@ builders and services use them. Pure."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,3 +204,43 @@ class ScopedSecrets:
     def record(self) -> dict[str, Any]:
         """What the run's history keeps: where each name came from and the versions, no value."""
         return {"sources": self.sources, "versions": self.versions}
+
+
+@dataclass(frozen=True)
+class StoredSecrets:
+    version: int
+    values: dict[str, Any]
+
+    def __repr__(self) -> str:  # values never printed
+        return f"StoredSecrets(version={self.version}, names={sorted(self.values)})"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """A stable key for caches: every field that an access review sees."""
+        extra = ";".join(f"{k}={','.join(v)}" for k, v in sorted(self.extra.items()))
+        return "\n".join((self.name, self.uid, ",".join(sorted(self.groups)), extra))
+
+    def person(self) -> str:
+        """One person, whatever groups they come with: the key of what is bounded per user."""
+        return f"{self.name}\n{self.uid}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route needs: ``verb`` on ``resource`` (a Ferris resource, with ``subresource``)."""
+
+    verb: str
+    resource: str
+    subresource: str = ""
+    group: str = model.GROUP
+
+    def describe(self, namespace: str) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {what}.{self.group} in namespace {namespace}"

@@ -26,7 +26,7 @@ def redact_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class Intervals:
-    """Seconds between the passes of each periodic loop (declared in loops.py)."""
+    """Seconds between the passes of each periodic loop (each room declares its own: `loops()`)."""
 
     resync_active_runs: float = 10.0  # catch up with Job and pod changes missed
     recent_history: float = 10.0  # history limits of packages with newly finished runs
@@ -36,7 +36,7 @@ class Intervals:
     source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)
     release_memory: float = 30.0  # freed memory back to the system
     key_provider_status: float = 10.0  # the key provider's Status (readiness, ferris_key_provider_up)
-    peering: float = 5.0  # which replica is active (several replicas, peering.py)
+    peering: float = 5.0  # which replica is active (several replicas, process/peering.py)
     database_retry: float = 3.0  # a handler's retry while PostgreSQL is down
     run_waiting_retry: float = 2.0  # a run's retry while it waits (package not reconciled...)
     waiting_runs: float = 0.5  # how often the runs waiting to start are looked at (those due only)

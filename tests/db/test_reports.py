@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
-from ferris_operator.ports import ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import ReportBudgetSpent, RetryLimit
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports

@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.ports import MasterKeyMismatch
+from ferris_operator.problems import MasterKeyMismatch
 from ferris_operator.records import Scope
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.runs import RunStore

@@ -19,7 +19,7 @@ from ferris_operator.kek.kmsv2 import KmsV2Provider
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.kek.secret_ring import SecretRingProvider, ring_providers
 from ferris_operator.kek.transit import TransitProvider
-from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.problems import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.store.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.store.vault import Vault
 

@@ -9,7 +9,7 @@ from ferris_ciphertext.format import TamperedCiphertext, UnknownKeyId
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.ports import PackageNotStored
+from ferris_operator.problems import PackageNotStored
 from ferris_operator.store.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.vault import Vault, VersionGone

@@ -9,7 +9,7 @@ import sys
 
 from ferris_operator.crypto.keyring import KeyRingError
 from ferris_operator.kek.factory import KeySetup, key_setup
-from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.problems import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.settings import KeyProviderSettings
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.key_rotation import current_key, kek_ids_in_use, rewrap_batch

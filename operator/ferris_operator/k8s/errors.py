@@ -11,7 +11,7 @@ from typing import TypeVar
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from ferris_operator.ports import Refused
+from ferris_operator.problems import Refused
 
 T = TypeVar("T")
 NOT_FOUND, CONFLICT, INVALID = 404, 409, 422

@@ -25,7 +25,7 @@ from ferris_operator.k8s.errors import (
     refusal,
     tolerating,
 )
-from ferris_operator.ports import Refused
+from ferris_operator.problems import Refused
 
 __all__ = ["Kube", "Refused"]
 

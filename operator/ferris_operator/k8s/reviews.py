@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ferris_operator.ports import Access, User
+from ferris_operator.records import Access, User
 
 
 class Reviewer(Protocol):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ferris_operator.kek.base import KeyProvider, ProviderStatus
 from ferris_operator.kek.providers import KeyProviders
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.problems import KeyProviderUnavailable
 from ferris_operator.process import metrics
 
 log = logging.getLogger("ferris.keys")

@@ -16,7 +16,7 @@ import grpc
 
 from ferris_operator.kek.base import KeyRejected, ProviderStatus, WrappedKey, bind, unbind
 from ferris_operator.kek.kmsv2_api import api_pb2
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.problems import KeyProviderUnavailable
 
 NAME = "kms-v2"
 _SERVICE = "/v2.KeyManagementService/"

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ferris_operator.kek.base import KeyRejected, ProviderStatus, WrappedKey, bind, unbind
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.problems import KeyProviderUnavailable
 
 NAME = "transit"
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")

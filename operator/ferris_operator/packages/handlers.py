@@ -16,7 +16,8 @@ from ferris_operator import model, reasons
 from ferris_operator.holders import Holders
 from ferris_operator.packages.index import PackageName, SourcedPackages
 from ferris_operator.packages.service import PackageService
-from ferris_operator.ports import KeyProviderUnavailable, KubePort, PackageObserver, VaultPort
+from ferris_operator.ports import KubePort, PackageObserver, VaultPort
+from ferris_operator.problems import KeyProviderUnavailable
 from ferris_operator.process import metrics
 from ferris_operator.settings import Intervals
 from ferris_operator.store.db import DATABASE_ERRORS

@@ -20,8 +20,8 @@ from ferris_operator.ingest.secrets_json import (
 from ferris_operator.packages import params_schema
 from ferris_operator.packages.params_schema import ParamsError
 from ferris_operator.packages.scripts import ReadConfigMap, read_scripts
-from ferris_operator.ports import KubePort, MasterKeyMismatch, VaultPort
-from ferris_operator.problems import Problem
+from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.problems import MasterKeyMismatch, Problem
 from ferris_operator.process import metrics
 from ferris_operator.schedules.spec import schedule_of
 

@@ -14,7 +14,7 @@ from ferris_operator.crypto.keyring import KeyRingError
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.kek.factory import KeySetup, key_setup
 from ferris_operator.kek.health import KeyHealth
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.problems import KeyProviderUnavailable
 from ferris_operator.settings import Settings
 from ferris_operator.store.migrations import migrate
 from ferris_operator.store.vault import Vault

@@ -23,17 +23,8 @@ from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.packages import params_schema
 from ferris_operator.packages.params_schema import ParamsError
 from ferris_operator.packages.scripts import read_scripts
-from ferris_operator.ports import (
-    KubePort,
-    MasterKeyMismatch,
-    PackageNotStored,
-    Refused,
-    RunStorePort,
-    ScopeReaderPort,
-    VaultPort,
-    VersionGone,
-)
-from ferris_operator.problems import Problem
+from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
+from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, Problem, Refused, VersionGone
 from ferris_operator.process import metrics
 from ferris_operator.records import RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of

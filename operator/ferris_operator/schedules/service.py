@@ -104,7 +104,7 @@ class Scheduler:
         with self._lock:
             return list(self._entries.values())
 
-    # ---- the tick (loops.py) ---------------------------------------------------------------------
+    # ---- the tick (schedules/handlers.py) ---------------------------------------------------------------------
     def tick(self) -> None:
         """Packages due at once (a thousand on the same minute) are taken several at a time:
         each one's runs are API calls that wait on the network, not on this process."""

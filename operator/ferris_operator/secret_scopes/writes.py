@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model
-from ferris_operator.ports import ScopeFull, ScopeGone, ScopeStorePort, VaultPort
+from ferris_operator.ports import ScopeStorePort, VaultPort
+from ferris_operator.problems import ScopeFull, ScopeGone
 from ferris_operator.records import RunRecord
 from ferris_operator.secret_scopes.policies import ScopeObjects
 from ferris_operator.secret_scopes.resolve import write_target

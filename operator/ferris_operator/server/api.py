@@ -22,9 +22,10 @@ from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ingest import secrets_json
 from ferris_operator.packages import params_schema
 from ferris_operator.packages.params_schema import ParamsError
-from ferris_operator.ports import Access, HistoryPort, KeyProviderUnavailable, KubePort, Refused, User, VaultPort
+from ferris_operator.ports import HistoryPort, KubePort, VaultPort
+from ferris_operator.problems import KeyProviderUnavailable, Refused
 from ferris_operator.process import metrics
-from ferris_operator.records import RunRecord
+from ferris_operator.records import Access, RunRecord, User
 from ferris_operator.runner_reports import ReportError
 from ferris_operator.server import queries, uploads, views
 from ferris_operator.server.authz import Authorizer, TooManyReviews

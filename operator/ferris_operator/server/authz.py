@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ferris_operator.ports import Access, User
+from ferris_operator.records import Access, User
 from ferris_operator.work.ratelimit import TokenBuckets
 
 AccessReview = Callable[[User, Access, str, str], bool]  # user, access, namespace, name

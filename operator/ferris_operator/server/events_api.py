@@ -17,8 +17,8 @@ import asyncio
 from aiohttp import web
 
 from ferris_operator import model
-from ferris_operator.ports import Access, EventStorePort, User
-from ferris_operator.records import Event, EventRecord
+from ferris_operator.ports import EventStorePort
+from ferris_operator.records import Access, Event, EventRecord, User
 from ferris_operator.server import queries, views
 from ferris_operator.server.api import (
     HELD_PER_USER,

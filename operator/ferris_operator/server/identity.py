@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ferris_operator.ports import User
+from ferris_operator.records import User
 
 
 def user_from_certificate(peercert: Mapping[str, Any] | None) -> User | None:

@@ -26,7 +26,7 @@ from ferris_operator.k8s.objects import Kube
 from ferris_operator.k8s.reviews import Reviews
 from ferris_operator.kek.factory import KeySetup
 from ferris_operator.kek.health import KeyHealth
-from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.problems import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.process.health import health_app
 from ferris_operator.process.startup import configure_logging, keys_ready, run_tokens, wait_and_migrate
 from ferris_operator.process.stopping import until_stopped

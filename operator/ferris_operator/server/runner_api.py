@@ -21,15 +21,13 @@ from aiohttp import web
 
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import model, runner_reports
-from ferris_operator.ports import (
-    EventStorePort,
+from ferris_operator.ports import EventStorePort, ReportPort, VaultPort
+from ferris_operator.problems import (
     KeyProviderUnavailable,
     MasterKeyMismatch,
     ReportBudgetSpent,
-    ReportPort,
     RetryLimit,
     StateQuotaExceeded,
-    VaultPort,
 )
 from ferris_operator.process import metrics
 from ferris_operator.records import Event, RunRecord

@@ -9,7 +9,8 @@ import asyncio
 
 from aiohttp import web
 
-from ferris_operator.ports import ScopeStorePort, User
+from ferris_operator.ports import ScopeStorePort
+from ferris_operator.records import User
 from ferris_operator.server import queries, views
 from ferris_operator.server.api import PERMISSIONS, PREFIX, Route
 from ferris_operator.server.queries import QueryError

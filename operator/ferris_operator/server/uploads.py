@@ -11,7 +11,8 @@ from typing import Any
 
 from ferris_operator import model, reasons
 from ferris_operator.ingest import secrets_json
-from ferris_operator.ports import KubePort, User, VaultPort
+from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.records import User
 
 SOURCE = "upload"
 log = logging.getLogger("ferris.server")

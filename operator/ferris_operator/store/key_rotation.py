@@ -12,7 +12,7 @@ from ferris_operator.crypto.envelope import wrap_data_key
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.providers import KeyProviders
 from ferris_operator.kek.secret_ring import NAME as SECRET_RING
-from ferris_operator.ports import KeyProviderUnavailable
+from ferris_operator.problems import KeyProviderUnavailable
 from ferris_operator.store.vault import KEY_COLUMNS, key_columns, open_key, wrapped_of
 
 # Every table that keeps wrapped data keys, with its key column and how its holder is named.

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.ports import ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.store.runs import RunStore
 from ferris_wire.runner_api import MAX_OUTPUT_CHARS

@@ -30,15 +30,15 @@ from ferris_operator.crypto.envelope import (
 )
 from ferris_operator.kek.base import KeyRejected, WrappedKey
 from ferris_operator.kek.providers import KeyProviders
-from ferris_operator.ports import (
+from ferris_operator.problems import (
     MasterKeyMismatch,
     PackageNotStored,
     ScopeFull,
     ScopeGone,
     StateQuotaExceeded,
-    StoredSecrets,
     VersionGone,
 )
+from ferris_operator.records import StoredSecrets
 
 __all__ = [
     "ScopeFull",

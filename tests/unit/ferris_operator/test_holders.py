@@ -11,7 +11,7 @@ import kopf
 import pytest
 
 from ferris_operator.holders import Holders
-from ferris_operator.ports import KeyProviderUnavailable, MasterKeyMismatch
+from ferris_operator.problems import KeyProviderUnavailable, MasterKeyMismatch
 from ferris_operator.settings import Settings
 from tests.unit.ferris_operator.fakes import FakeKube
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferris_operator.k8s.reviews import Reviews
-from ferris_operator.ports import Access, User
+from ferris_operator.records import Access, User
 
 
 class Answers:

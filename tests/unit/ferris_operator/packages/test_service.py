@@ -9,7 +9,7 @@ import pytest
 
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.packages.service import SOURCE_SECRET_TYPE, PackageService, short_secret_warnings
-from ferris_operator.ports import MasterKeyMismatch
+from ferris_operator.problems import MasterKeyMismatch
 from tests.unit.ferris_operator.fakes import FakeKube
 
 

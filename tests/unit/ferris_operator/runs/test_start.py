@@ -168,7 +168,8 @@ class UnstoredVault:
     """A database that has never seen the package (new, or restored)."""
 
     def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> Any:
-        from ferris_operator.ports import PackageNotStored, StoredSecrets
+        from ferris_operator.problems import PackageNotStored
+        from ferris_operator.records import StoredSecrets
 
         if missing_ok:
             return StoredSecrets(0, {})

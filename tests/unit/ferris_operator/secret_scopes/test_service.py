@@ -11,8 +11,7 @@ from typing import Any
 from ferris_operator import reasons
 from ferris_operator.crypto.sealing import SealingKeyRing, new_sealing_key, seal_text
 from ferris_operator.ingest.intake import SOURCE_SECRET_TYPE
-from ferris_operator.ports import StoredSecrets
-from ferris_operator.records import Scope
+from ferris_operator.records import Scope, StoredSecrets
 from ferris_operator.secret_scopes.service import (
     PLATFORM_SEALED_NAMESPACE,
     PROJECT_SEALED_FOR,

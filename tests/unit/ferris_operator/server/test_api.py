@@ -15,8 +15,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
-from ferris_operator.ports import Access, User
-from ferris_operator.records import Cursor, Event, EventRecord, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.records import (
+    Access,
+    Cursor,
+    Event,
+    EventRecord,
+    RunFilter,
+    RunRecord,
+    StepRecord,
+    StepSummary,
+    User,
+)
 from ferris_operator.server.api import HELD_PER_USER, ServerApi
 from ferris_operator.server.authz import REVIEW_BURST, Authorizer
 from ferris_operator.server.events_api import EventsApi

@@ -3,7 +3,7 @@ reviews and access answers kept briefly and boundedly."""
 
 from __future__ import annotations
 
-from ferris_operator.ports import Access, User
+from ferris_operator.records import Access, User
 from ferris_operator.server.authz import Authorizer
 from ferris_operator.server.identity import TokenCache, bearer_token, user_from_certificate
 

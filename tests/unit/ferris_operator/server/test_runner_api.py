@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
-from ferris_operator.ports import RetryLimit
+from ferris_operator.problems import RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator

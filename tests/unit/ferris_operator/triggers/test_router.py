@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 from ferris_operator import model, reasons
-from ferris_operator.ports import Refused
+from ferris_operator.problems import Refused
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.triggers.router import EventRouter
 from tests.unit.ferris_operator.fakes import PROOF
