@@ -27,7 +27,7 @@ from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.ownership import Provenance
-from ferris_operator.records import RunRecord
+from ferris_operator.records import NewRun, RunRecord
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
@@ -112,7 +112,7 @@ def _seed(store: RunStore, tokens: RunTokens, n: int) -> list[tuple[str, str]]:
         uid = "bench-" + uuid.uuid4().hex[:12]
         token = tokens.issue(uid)
         store.record_start(
-            uid, "bench", uid, "pkg", "pkg-uid", 1, 1, token_digest(token), [f"s{i}.py" for i in range(STEPS)]
+            NewRun(uid, "bench", uid, "pkg", "pkg-uid", 1, 1, token_digest(token), [f"s{i}.py" for i in range(STEPS)])
         )
         runs.append((uid, token))
     return runs

@@ -20,7 +20,7 @@ from bench.stats import report
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.records import RunRecord
+from ferris_operator.records import NewRun, RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.store.events import EventStore
@@ -95,7 +95,9 @@ def measure(requests: int = 2000) -> dict[str, Any]:
         )
         vault.ensure_package("bench", "pkg", "pkg-uid")
         token = tokens.issue("run-uid")
-        RunStore(pool).record_start("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
+        RunStore(pool).record_start(
+            NewRun("run-uid", "bench", "run", "pkg", "pkg-uid", 1, 1, token_digest(token), ["a.py"])
+        )
         # A limiter that never trips: this measures the cost of refusing, not of the 429.
         authenticator = RunTokenAuthenticator(tokens, reports, TokenBuckets(burst=10**9))
         api = RunnerApi(authenticator, reports, vault, EventStore(pool))

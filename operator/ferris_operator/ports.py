@@ -17,6 +17,7 @@ from ferris_operator.records import (
     Cursor,
     Event,
     EventRecord,
+    NewRun,
     RetryRequest,
     RunFilter,
     RunRecord,
@@ -28,7 +29,6 @@ from ferris_operator.records import (
     StoredSecrets,
     User,
 )
-from ferris_operator.retry_policy import RetryPolicy
 
 
 class KeyHealthPort(Protocol):
@@ -101,25 +101,7 @@ class KubePort(Protocol):
 
 
 class RunStorePort(Protocol):
-    def record_start(
-        self,
-        uid: str,
-        namespace: str,
-        name: str,
-        package_name: str,
-        package_uid: str,
-        generation: int,
-        secrets_version: int,
-        token_sha256: str,
-        steps: list[str],
-        params: dict[str, Any] | None = None,
-        trigger: str | None = None,
-        depth: int = 0,
-        secret_sources: dict[str, Any] | None = None,
-        attempt: Attempt | None = None,
-        policy: RetryPolicy | None = None,
-        key_secret_uid: str | None = None,
-    ) -> RunRecord: ...
+    def record_start(self, new: NewRun) -> RunRecord: ...
     def record_failure_before_start(
         self,
         uid: str,

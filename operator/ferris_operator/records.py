@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.retry_policy import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -244,3 +245,32 @@ class Access:
     def describe(self, namespace: str) -> str:
         what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
         return f"{self.verb} {what}.{self.group} in namespace {namespace}"
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as its start records it, once (``RunStorePort.record_start``). ``secret_sources``:
+    which scope each secret name came from, and the scopes' versions. ``attempt``: the run is an
+    automatic retry (its chain's policy comes with it); else ``policy``: the package's
+    spec.retries, which the chain this first attempt begins keeps. ``key_secret_uid``: the run's
+    key Secret, which the run's end deletes by that uid."""
+
+    uid: str
+    namespace: str
+    name: str
+    package_name: str
+    package_uid: str
+    generation: int
+    secrets_version: int
+    token_sha256: str
+    steps: list[str]
+    params: dict[str, Any] | None = None
+    trigger: str | None = None
+    depth: int = 0
+    secret_sources: dict[str, Any] | None = None
+    attempt: Attempt | None = None
+    policy: RetryPolicy | None = None
+    key_secret_uid: str | None = None
+
+    def __repr__(self) -> str:  # params may be large; the rest says which run
+        return f"NewRun({self.namespace}/{self.name}, uid={self.uid}, trigger={self.trigger})"

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
+from ferris_operator.records import NewRun
 from ferris_operator.retry_policy import RetryPolicy
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.vault import Vault, VersionGone
@@ -22,7 +23,7 @@ POLICY = RetryPolicy(2, backoff_seconds=5, retry_on=("StepFailed", "RunnerLost")
 
 
 def start(store: RunStore, uid: str, name: str, **chain: object) -> None:
-    store.record_start(uid, "ns", name, "pkg", "pkg-uid", 1, 1, "digest", ["a.py"], {"n": 1}, "Manual", **chain)  # type: ignore[arg-type]
+    store.record_start(NewRun(uid, "ns", name, "pkg", "pkg-uid", 1, 1, "digest", ["a.py"], {"n": 1}, "Manual", **chain))  # type: ignore[arg-type]
 
 
 def requests(database_url: str) -> list[tuple[object, ...]]:
@@ -127,7 +128,7 @@ def test_the_pinned_secrets_version_stays_until_the_next_attempt_has_started(
     store.retry_made(request.id, "uid-2")
     attempt = store.attempt_of("uid-2")
     assert attempt is not None and attempt.secrets_version == 1
-    store.record_start("uid-2", "ns", "r-attempt-2", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], attempt=attempt)
+    store.record_start(NewRun("uid-2", "ns", "r-attempt-2", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], attempt=attempt))
     vault.ingest("ns", "pkg", "pkg-uid", {"TOKEN": "v3"})
     assert vault.read("pkg-uid", 1).values == {"TOKEN": "v1"}  # now the running attempt pins it
     store.finish("uid-2", model.SUCCEEDED, "Succeeded", "")
@@ -149,7 +150,7 @@ def test_a_retry_keeps_the_asking_runs_place_in_a_chain_and_runs_that_runs_make_
     since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
     before = store.runs_made_since("ns", ("Event", "Retry"), since)
     for i, trigger in enumerate(("Event", "Retry", "Manual", "Schedule")):
-        store.record_start(f"uid-m{i}", "ns", f"m{i}", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, trigger)
-    store.record_start("uid-elsewhere", "other", "m", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, "Event")
+        store.record_start(NewRun(f"uid-m{i}", "ns", f"m{i}", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, trigger))
+    store.record_start(NewRun("uid-elsewhere", "other", "m", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, "Event"))
     assert store.runs_made_since("ns", ("Event", "Retry"), since) == before + 2
     assert store.runs_made_since("ns", ("Event", "Retry"), datetime.datetime.now(datetime.UTC)) == 0

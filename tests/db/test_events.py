@@ -10,7 +10,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.records import Event
+from ferris_operator.records import Event, NewRun
 from ferris_operator.store.events import CHANNEL, EventStore
 from ferris_operator.store.runs import RunStore
 
@@ -60,7 +60,7 @@ def test_routing_is_recorded_once_with_counts_per_trigger(pool: ConnectionPool) 
 def test_every_run_end_is_exactly_one_event_with_the_run_and_its_depth(pool: ConnectionPool) -> None:
     runs, events = RunStore(pool), EventStore(pool)
     uid = "run-" + uuid.uuid4().hex[:8]
-    runs.record_start(uid, "team", "a-1", "a", "pkg-uid", 1, 1, "digest", ["s.py"], depth=3)
+    runs.record_start(NewRun(uid, "team", "a-1", "a", "pkg-uid", 1, 1, "digest", ["s.py"], depth=3))
     assert runs.finish(uid, model.SUCCEEDED, "Succeeded", "done")
     assert not runs.finish(uid, model.FAILED, "Cancelled", "again")  # no second end, no second event
     ended = [r for r in events.page("team", None, 200)[0] if r.event.id == uid]

@@ -8,7 +8,7 @@ import uuid
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.records import RunFilter
+from ferris_operator.records import NewRun, RunFilter
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import RunStore
@@ -18,7 +18,9 @@ def test_pages_walk_every_run_once_newest_first_and_filters_hold(pool: Connectio
     namespace = "hist-" + uuid.uuid4().hex[:6]
     store, history = RunStore(pool), HistoryStore(pool)
     for i in range(7):
-        store.record_start(f"{namespace}-{i}", namespace, f"r{i}", f"p{i % 2}", "puid", 1, 1, "d", ["a.py"], {"i": i})
+        store.record_start(
+            NewRun(f"{namespace}-{i}", namespace, f"r{i}", f"p{i % 2}", "puid", 1, 1, "d", ["a.py"], {"i": i})
+        )
     store.finish(f"{namespace}-3", model.FAILED, "StepFailed", "x")
     seen, cursor = [], None
     while True:
@@ -37,7 +39,7 @@ def test_pages_walk_every_run_once_newest_first_and_filters_hold(pool: Connectio
 def test_a_follower_reads_a_steps_output_from_where_it_stopped(pool: ConnectionPool) -> None:
     uid = "follow-" + uuid.uuid4().hex[:6]
     store, history = RunStore(pool), HistoryStore(pool)
-    store.record_start(uid, "follow", uid, "p", "puid", 1, 1, "d", ["a.py"])
+    store.record_start(NewRun(uid, "follow", uid, "p", "puid", 1, 1, "d", ["a.py"]))
     ReportStore(pool).step(uid, 0, model.STEP_SUCCEEDED, 0, None, None, "first line\nsecond line\n", announce=False)
     assert history.output(uid, 0).output == "first line\nsecond line\n"  # type: ignore[union-attr]
     assert history.output(uid, 0, start=11).output == "second line\n"  # type: ignore[union-attr]
@@ -50,7 +52,9 @@ def test_history_keeps_what_started_each_run_and_pages_by_it(pool: ConnectionPoo
     namespace = "trigger-" + uuid.uuid4().hex[:6]
     store, history = RunStore(pool), HistoryStore(pool)
     for i, trigger in enumerate(["Manual", "Schedule", "Schedule", None]):
-        store.record_start(f"{namespace}-{i}", namespace, f"r{i}", "p", "puid", 1, 1, "d", ["a.py"], trigger=trigger)
+        store.record_start(
+            NewRun(f"{namespace}-{i}", namespace, f"r{i}", "p", "puid", 1, 1, "d", ["a.py"], trigger=trigger)
+        )
     scheduled, _ = history.page(RunFilter(namespace, trigger="Schedule"), None, 10)
     assert sorted(r.name for r in scheduled) == ["r1", "r2"]
     assert history.find(namespace, "r0").trigger == "Manual"  # type: ignore[union-attr]

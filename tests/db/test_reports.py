@@ -19,6 +19,7 @@ from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
 from ferris_operator.problems import ReportBudgetSpent, RetryLimit
+from ferris_operator.records import NewRun
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.runs.reports import Reports
@@ -52,7 +53,7 @@ def stores(pool: ConnectionPool) -> tuple[RunStore, ReportStore]:
 
 def new_run(store: RunStore, steps: int = 2) -> str:
     uid = "run-" + uuid.uuid4().hex[:8]
-    store.record_start(uid, "tenant", uid, "pkg", "puid", 1, 1, "digest", [f"s{i}.py" for i in range(steps)])
+    store.record_start(NewRun(uid, "tenant", uid, "pkg", "puid", 1, 1, "digest", [f"s{i}.py" for i in range(steps)]))
     return uid
 
 

@@ -18,7 +18,7 @@ from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.problems import MasterKeyMismatch
-from ferris_operator.records import Scope
+from ferris_operator.records import NewRun, Scope
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.scopes import ScopeStore
@@ -67,7 +67,7 @@ def written(pool: ConnectionPool, ring: KeyRing) -> None:
     vault.write_one(
         "prj-uid", "project", "T", CANARY, {"uid": "r1", "namespace": "team", "name": "r1", "package": "pkg"}
     )
-    runs.record_start("r1", "team", "r1", "pkg", "pkg-uid", 1, 1, "digest", ["a.py"], {"p": 1})
+    runs.record_start(NewRun("r1", "team", "r1", "pkg", "pkg-uid", 1, 1, "digest", ["a.py"], {"p": 1}))
     vault.state_put("pkg-uid", "cursor", {"at": 3})
 
 

@@ -12,6 +12,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model, reasons
+from ferris_operator.records import NewRun
 from ferris_operator.runs.retention import HistoryRetention, removed_note
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.retention import RetentionStore
@@ -25,7 +26,7 @@ def ended_run(
 ) -> str:
     runs, reports = RunStore(pool), ReportStore(pool)
     uid = "run-" + uuid.uuid4().hex[:10]
-    runs.record_start(uid, namespace, uid, "pkg", "puid", 1, 1, "digest", ["a.py", "b.py"])
+    runs.record_start(NewRun(uid, namespace, uid, "pkg", "puid", 1, 1, "digest", ["a.py", "b.py"]))
     for idx in (0, 1):
         assert reports.step(uid, idx, model.STEP_SUCCEEDED, 0, None, None, output, False)
     assert runs.finish(uid, model.SUCCEEDED, reasons.SUCCEEDED, "done")
@@ -53,7 +54,7 @@ def test_finished_runs_past_the_retention_go_with_their_steps_and_what_still_mat
     waiting = ended_run(pool, "team-a", 100)  # its retry has not been made yet
     made = ended_run(pool, "team-a", 100)
     running = "run-" + uuid.uuid4().hex[:10]
-    RunStore(pool).record_start(running, "team-a", running, "pkg", "puid", 1, 1, "digest", ["a.py"])
+    RunStore(pool).record_start(NewRun(running, "team-a", running, "pkg", "puid", 1, 1, "digest", ["a.py"]))
     with pool.connection() as conn:
         conn.execute("UPDATE runs SET created_at = %s WHERE uid = %s", (NOW - datetime.timedelta(days=200), running))
         for uid, made_at in ((waiting, None), (made, NOW)):

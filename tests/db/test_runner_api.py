@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
 from ferris_operator.kek.secret_ring import ring_providers
-from ferris_operator.records import RunRecord
+from ferris_operator.records import NewRun, RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.store.events import EventStore
@@ -55,7 +55,9 @@ class World:
     def run(self, steps: tuple[str, ...] = ("a.py", "b.py")) -> tuple[str, str]:
         uid = "run-" + uuid.uuid4().hex[:8]
         token = self.tokens.issue(uid)
-        self.store.record_start(uid, "tenant", uid, "pkg", self.package_uid, 1, 1, token_digest(token), list(steps))
+        self.store.record_start(
+            NewRun(uid, "tenant", uid, "pkg", self.package_uid, 1, 1, token_digest(token), list(steps))
+        )
         return uid, token
 
     def exchange(self, *requests: Request) -> list[tuple[int, str]]:

@@ -6,6 +6,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
+from ferris_operator.records import NewRun
 from ferris_operator.store.reports import ReportStore
 from ferris_operator.store.runs import ACTIVE_RUNS_SQL, RunStore
 
@@ -23,7 +24,7 @@ def test_active_runs_are_read_through_the_partial_index_whatever_the_history(
         )
         conn.execute("ANALYZE runs")
     for name in ("pending", "running"):
-        store.record_start(f"uid-{name}-active", "history-test", name, "p", "puid", 1, 1, "digest", ["a.py"])
+        store.record_start(NewRun(f"uid-{name}-active", "history-test", name, "p", "puid", 1, 1, "digest", ["a.py"]))
     ReportStore(pool).step("uid-running-active", 0, model.STEP_RUNNING, None, None, None, None, announce=False)
     active = [r for r in store.active() if r.namespace == "history-test"]
     assert [(r.name, r.phase) for r in active] == [("pending", model.PENDING), ("running", model.RUNNING)]
@@ -35,7 +36,7 @@ def test_active_runs_are_read_through_the_partial_index_whatever_the_history(
 def test_finish_times_are_precise_and_only_for_finished_runs(pool: ConnectionPool) -> None:
     store = RunStore(pool)
     for name in ("done-a", "done-b", "open"):
-        store.record_start(f"uid-ft-{name}", "finish-times", name, "p", "puid", 1, 1, "digest", ["a.py"])
+        store.record_start(NewRun(f"uid-ft-{name}", "finish-times", name, "p", "puid", 1, 1, "digest", ["a.py"]))
     store.finish("uid-ft-done-a", model.SUCCEEDED, "Succeeded", "ok")
     store.finish("uid-ft-done-b", model.SUCCEEDED, "Succeeded", "ok")
     times = store.finish_times(["uid-ft-done-a", "uid-ft-done-b", "uid-ft-open", "uid-ft-unknown"])
@@ -46,7 +47,9 @@ def test_finish_times_are_precise_and_only_for_finished_runs(pool: ConnectionPoo
 def test_a_run_name_is_known_once_recorded_in_its_namespace_with_its_trigger_only(pool: ConnectionPool) -> None:
     store = RunStore(pool)
     store.record_start(
-        "uid-known-1", "known-a", "nightly-202611301000", "nightly", "puid", 1, 1, "d", ["a.py"], trigger="Schedule"
+        NewRun(
+            "uid-known-1", "known-a", "nightly-202611301000", "nightly", "puid", 1, 1, "d", ["a.py"], trigger="Schedule"
+        )
     )
     assert store.known("known-a", "nightly-202611301000", "Schedule")
     assert not store.known("known-a", "nightly-202611301000", "Event")
@@ -73,7 +76,7 @@ def test_the_active_runs_of_a_package_are_those_started_and_not_ended_in_its_nam
         ("policy-a", "other-package", "hourly"),
         ("policy-b", "other-namespace", "nightly"),
     ):
-        store.record_start(f"uid-policy-{name}", namespace, name, package, "puid", 1, 1, "d", ["a.py"])
+        store.record_start(NewRun(f"uid-policy-{name}", namespace, name, package, "puid", 1, 1, "d", ["a.py"]))
     store.finish("uid-policy-ended", model.FAILED, "ScriptFailed", "exit 1")
     store.record_failure_before_start(
         "uid-policy-never", "policy-a", "never", "nightly", model.FAILED, "PackageNotReady", "m"
@@ -88,7 +91,7 @@ def test_the_active_runs_of_a_package_are_those_started_and_not_ended_in_its_nam
 def test_a_run_that_ended_while_its_status_could_not_be_written_is_found_until_it_is(pool: ConnectionPool) -> None:
     store = RunStore(pool)
     for name in ("shown", "unshown", "open"):
-        store.record_start(f"uid-end-{name}", "ended", name, "p", "puid", 1, 1, "d", ["a.py"])
+        store.record_start(NewRun(f"uid-end-{name}", "ended", name, "p", "puid", 1, 1, "d", ["a.py"]))
     for name in ("shown", "unshown"):
         store.finish(f"uid-end-{name}", model.SUCCEEDED, "Succeeded", "ok")
     store.mark_end_published("uid-end-shown", model.SUCCEEDED)
@@ -99,8 +102,12 @@ def test_a_run_that_ended_while_its_status_could_not_be_written_is_found_until_i
 
 def test_a_runs_key_secret_uid_is_kept_and_replaced_with_its_token(pool: ConnectionPool) -> None:
     store = RunStore(pool)
-    store.record_start("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-1", ["a.py"], key_secret_uid="secret-1")
-    again = store.record_start("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-2", ["a.py"], key_secret_uid="s2")
+    store.record_start(
+        NewRun("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-1", ["a.py"], key_secret_uid="secret-1")
+    )
+    again = store.record_start(
+        NewRun("uid-key-1", "keys", "r1", "p", "puid", 1, 1, "digest-2", ["a.py"], key_secret_uid="s2")
+    )
     assert (again.token_sha256, again.key_secret_uid) == ("digest-1", "secret-1")  # the first call's, kept
     store.set_run_key("uid-key-1", "digest-2", "secret-2")  # the run's key Secret made anew
     record = store.get("uid-key-1")

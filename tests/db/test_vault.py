@@ -10,6 +10,7 @@ from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.crypto.keyring import KeyRing
 from ferris_operator.kek.secret_ring import ring_providers
 from ferris_operator.problems import PackageNotStored
+from ferris_operator.records import NewRun
 from ferris_operator.store.key_rotation import kek_ids_in_use, rewrap_batch
 from ferris_operator.store.runs import RunStore
 from ferris_operator.store.vault import Vault, VersionGone
@@ -123,7 +124,7 @@ def test_versions_that_active_runs_pin_survive_a_reupload_and_go_once_unpinned(
 ) -> None:
     vault, runs = Vault(pool, ring_providers(ring)), RunStore(pool)
     vault.ingest("ns", "pkg", "uid-p", {"PASS": "one"})
-    runs.record_start("run-1", "ns", "r1", "pkg", "uid-p", 1, 1, "digest", ["a.py"])  # pins version 1
+    runs.record_start(NewRun("run-1", "ns", "r1", "pkg", "uid-p", 1, 1, "digest", ["a.py"]))  # pins version 1
     vault.ingest("ns", "pkg", "uid-p", {"PASS": "two"})
     assert vault.read("uid-p").values == {"PASS": "two"}
     assert vault.read("uid-p", 1).values == {"PASS": "one"}  # what the active run started with

@@ -26,7 +26,7 @@ from ferris_operator.packages.scripts import read_scripts
 from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, Problem, Refused, VersionGone
 from ferris_operator.process import metrics
-from ferris_operator.records import RunRecord, ScopedSecrets
+from ferris_operator.records import NewRun, RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.settings import Settings
@@ -333,22 +333,24 @@ class Starter:
         params = run_params(pkg_spec, spec)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.store.record_start(
-            ref.uid,
-            ref.namespace,
-            ref.name,
-            package_name,
-            pkg_meta["uid"],
-            int(pkg_meta.get("generation") or 0),
-            stored.version,
-            token_digest(token),
-            steps,
-            params,
-            str(spec.get("trigger") or model.TRIGGER_MANUAL),
-            depth,
-            scoped.record(),
-            attempt,
-            None if attempt else policy_of(pkg_spec.get("retries")),
-            key_secret_uid,
+            NewRun(
+                uid=ref.uid,
+                namespace=ref.namespace,
+                name=ref.name,
+                package_name=package_name,
+                package_uid=pkg_meta["uid"],
+                generation=int(pkg_meta.get("generation") or 0),
+                secrets_version=stored.version,
+                token_sha256=token_digest(token),
+                steps=steps,
+                params=params,
+                trigger=str(spec.get("trigger") or model.TRIGGER_MANUAL),
+                depth=depth,
+                secret_sources=scoped.record(),
+                attempt=attempt,
+                policy=None if attempt else policy_of(pkg_spec.get("retries")),
+                key_secret_uid=key_secret_uid,
+            )
         )
         if (record.token_sha256, record.key_secret_uid) != (token_digest(token), key_secret_uid):
             self.store.set_run_key(ref.uid, token_digest(token), key_secret_uid)

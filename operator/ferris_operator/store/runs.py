@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.records import Attempt, RetryRequest, RunRecord, StepRecord
+from ferris_operator.records import Attempt, NewRun, RetryRequest, RunRecord, StepRecord
 from ferris_operator.retry_policy import RetryPolicy, attempt_run_name, policy_of
 from ferris_operator.store import events
 
@@ -87,30 +87,9 @@ class RunStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def record_start(
-        self,
-        uid: str,
-        namespace: str,
-        name: str,
-        package_name: str,
-        package_uid: str,
-        generation: int,
-        secrets_version: int,
-        token_sha256: str,
-        steps: list[str],
-        params: dict[str, Any] | None = None,
-        trigger: str | None = None,
-        depth: int = 0,
-        secret_sources: dict[str, Any] | None = None,
-        attempt: Attempt | None = None,
-        policy: RetryPolicy | None = None,
-        key_secret_uid: str | None = None,
-    ) -> RunRecord:
-        """Insert the run and its pending steps once; a second call returns what the first stored.
-        ``secret_sources``: which scope each secret name came from, and the scopes' versions.
-        ``attempt``: the run is an automatic retry (its chain's policy comes with it); else
-        ``policy``: the package's spec.retries, which the chain this first attempt begins keeps.
-        ``key_secret_uid``: the run's key Secret, which the run's end deletes by that uid."""
+    def record_start(self, new: NewRun) -> RunRecord:
+        """Insert the run and its pending steps once; a second call returns what the first stored."""
+        params = new.params
         kept = Jsonb(params) if params is not None and len(json.dumps(params)) <= MAX_PARAMS_CHARS else None
         with self._pool.connection() as conn, conn.transaction():
             inserted = conn.execute(
@@ -120,32 +99,32 @@ class RunStore:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
-                    uid,
-                    namespace,
-                    name,
-                    package_name,
-                    package_uid,
-                    generation,
-                    secrets_version,
-                    token_sha256,
-                    model.job_name(name),
+                    new.uid,
+                    new.namespace,
+                    new.name,
+                    new.package_name,
+                    new.package_uid,
+                    new.generation,
+                    new.secrets_version,
+                    new.token_sha256,
+                    model.job_name(new.name),
                     kept,
-                    trigger,
-                    depth,
-                    None if secret_sources is None else Jsonb(secret_sources),
-                    *_chain(attempt, policy),
-                    key_secret_uid,
+                    new.trigger,
+                    new.depth,
+                    None if new.secret_sources is None else Jsonb(new.secret_sources),
+                    *_chain(new.attempt, new.policy),
+                    new.key_secret_uid,
                 ),
             ).fetchone()
-            if attempt is not None:  # the pin passes from the retry request to this run's row
-                conn.execute("UPDATE retries SET consumed_at = now() WHERE made_uid = %s", (uid,))
+            if new.attempt is not None:  # the pin passes from the retry request to this run's row
+                conn.execute("UPDATE retries SET consumed_at = now() WHERE made_uid = %s", (new.uid,))
             if inserted:
                 with conn.cursor() as cur:
                     cur.executemany(
                         "INSERT INTO steps (run_uid, idx, name, phase) VALUES (%s, %s, %s, %s)",
-                        [(uid, i, step, model.STEP_PENDING) for i, step in enumerate(steps)],
+                        [(new.uid, i, step, model.STEP_PENDING) for i, step in enumerate(new.steps)],
                     )
-        record = self.get(uid)
+        record = self.get(new.uid)
         assert record is not None
         return record
 
