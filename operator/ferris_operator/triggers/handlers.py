@@ -88,4 +88,4 @@ class TriggerHandlers:
 
     def expire_events(self) -> None:
         """Routed events past their retention."""
-        self.router.events.expire(model.utcnow() - datetime.timedelta(days=self.events_retention_days))
+        self.router.expire(model.utcnow() - datetime.timedelta(days=self.events_retention_days))

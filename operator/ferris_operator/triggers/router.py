@@ -23,6 +23,7 @@ d+1-th. One past the limit is still made, and refused by the run starter with
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,10 @@ class EventRouter:
         self.runs = runs
         self.max_depth = max_depth
         self.workers = workers  # events of a batch routed at once: each is independent of the others
+
+    def expire(self, older_than: datetime.datetime) -> int:
+        """Routed events stored before ``older_than``, removed (their retention); how many."""
+        return self.events.expire(older_than)
 
     def route_pending(self) -> int:
         """Route every event not routed yet, oldest first; how many were routed. An event left

@@ -185,7 +185,7 @@ def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_ow
         resync=SimpleNamespace(resync=None), outcomes=SimpleNamespace(publish_ended=None),
         history=SimpleNamespace(publish_last_runs=None, sweep=lambda everything: None),
     )  # fmt: skip
-    router: Any = SimpleNamespace(events=Expiring("events"), route_pending=lambda: 0)
+    router: Any = SimpleNamespace(expire=Expiring("events").expire, route_pending=lambda: 0)
     components: Any = SimpleNamespace(
         settings=settings, kube=None, vault=None, runs=runs, packages=None, schedules=SimpleNamespace(tick=None),
         events=router, sources=None, scopes=None, scope_store=Expiring("audit"), retention=Expiring("history"),
