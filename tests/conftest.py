@@ -32,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first, the rest in their (random) order: a worker that draws a
     long test at the end keeps the whole session waiting for it. Under ``--dist loadgroup`` a
-    group goes where its first test is, so one long test of a group brings the group forward."""
+    group goes where its first test is, so one long test of a group brings the group forward
+    (the chart's and the container-mode tests each have one)."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
