@@ -53,8 +53,9 @@ class OperatorApp:
         self.reports = Coalescer(self.rooms.runs.on_report, components.settings.kopf.report_workers)
         self.arrived_runs = Coalescer(self.rooms.runs.attend, components.settings.kopf.run_workers)
         # One routing pass at a time; events stored during a pass get another one after it.
-        routing = loops.Loop("events announced", 0, lambda: self.rooms.triggers.router.route_pending())
-        self.events = Coalescer(lambda _: loops.run_once(routing), 1)
+        self.events = Coalescer(
+            lambda _: loops.run_once("events announced", self.rooms.triggers.router.route_pending), 1
+        )
         self._listener: Listener | None = None
         self._watches: list[Watch] = []
         self.registry = kopf.OperatorRegistry()

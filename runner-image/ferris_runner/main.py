@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import typing
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,24 +31,18 @@ from ferris_wire.runner_api import RunDocument
 MAX_ARGUMENT_BYTES = 32 * 4096 - 1  # Linux's MAX_ARG_STRLEN, less the terminating NUL
 
 
-DOCUMENT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "runId": str, "runName": str, "namespace": str, "packageName": str, "packageId": str, "params": dict,
-    "config": dict, "steps": list, "files": list, "maskSecrets": bool, "secretsInArgv": bool, "secretsVersion": int,
-}  # fmt: skip
-
-
 def read_document(raw: bytes) -> RunDocument:
-    """The run document (its digest already checked against the sealed one), every field there
-    and of its type; ValueError names the first that is not."""
+    """The run document (its digest already checked against the sealed one): every field the
+    wire's ``RunDocument`` requires, and each optional one it holds, of the type declared there;
+    ValueError names the first that is not."""
     document = json.loads(raw)
     if not isinstance(document, dict):
         raise ValueError(f"{wire.RUN_DOCUMENT_FILE} is not a JSON object")
-    for field, kind in DOCUMENT_FIELDS.items():
-        if not isinstance(document.get(field), kind):
-            raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: {field} is missing or not a {getattr(kind, '__name__', kind)}")
-    if "apiCA" in document and not isinstance(document["apiCA"], str):
-        raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: apiCA is not a string")
-    return document  # type: ignore[return-value]  # every field checked above
+    for field, hint in typing.get_type_hints(RunDocument).items():
+        kind = typing.get_origin(hint) or hint  # dict[str, object] -> dict
+        if (field in RunDocument.__required_keys__ or field in document) and not isinstance(document.get(field), kind):
+            raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: {field} is missing or not a {kind.__name__}")
+    return typing.cast(RunDocument, document)
 
 
 def secrets_file(secrets: dict[str, Any], name: str = "ferris-secrets") -> int:

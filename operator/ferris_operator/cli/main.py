@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except Exception as exc:
-        refusal = api_refusal(exc)
+        refusal = api_refusal(exc, getattr(args, "_kube_context", None))  # the context the command loaded
         if refusal is None:
             raise
         print(f"ferris {args.command}: {refusal}", file=sys.stderr)

@@ -7,6 +7,10 @@ is loaded only by the verbs that need it, so this module looks it up instead of 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ferris_operator.cli.kubeconfig import KubeContext
 
 HINTS = {
     401: "the kubeconfig's credential was refused: log in again (or refresh its token) and retry",
@@ -17,13 +21,17 @@ HINTS = {
 }
 
 
-def api_refusal(exc: BaseException) -> str | None:
-    """The line a user reads for an API server's answer, or None when ``exc`` is not one."""
+def api_refusal(exc: BaseException, kube: KubeContext | None = None) -> str | None:
+    """The line a user reads for an API server's answer, or None when ``exc`` is not one. A 401
+    is told as the server verbs tell it, naming the kubeconfig's credential (``kube``, the
+    context the command loaded), when there is one."""
     exceptions = sys.modules.get("kubernetes.client.exceptions")
     if exceptions is None or not isinstance(exc, exceptions.ApiException):
         return None
     from ferris_operator.k8s.errors import api_message
 
+    if exc.status == 401 and kube is not None:
+        return kube.refused(f"the API server answered 401 Unauthorized: {api_message(exc)}")
     said = f"the API server answered {exc.status} {exc.reason}: {api_message(exc)}"
     hint = HINTS.get(int(exc.status or 0))
     return f"{said} ({hint})" if hint else said

@@ -80,7 +80,7 @@ class Follower:
         if record.runner_succeeded is not None and not record.terminal:
             self.verdicts.finish_with_verdict(record)  # the runner said how it ended: its words
             return
-        terminations = self._terminations(job) if "Failed" in conditions else []
+        terminations = self._terminations(job) if verdict.needs_terminations(job) else []
         decided = verdict.job_verdict(job, terminations, self.store.steps(record.uid, tail=0))
         if decided is not None:
             self.outcomes.finish(record.uid, decided.phase, decided.reason, decided.message)

@@ -43,6 +43,12 @@ def ended(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in conditions if c.get("status") == "True" and c.get("type") in ("Complete", "Failed")}
 
 
+def needs_terminations(job: dict[str, Any]) -> bool:
+    """Whether the verdict reads the Job's pods: only for a failure that is not its deadline."""
+    failed = ended(job).get("Failed")
+    return failed is not None and failed.get("reason") != "DeadlineExceeded"
+
+
 def signal_name(code: int) -> str:
     try:
         return signal.Signals(code - SIGNAL_EXIT).name

@@ -24,19 +24,20 @@ class Loop:
     always: bool = False  # False: only while this replica is the active one (process/peering.py)
 
 
-def run_once(loop: Loop) -> None:
-    """One pass of ``loop``: nothing it raises stops the loop."""
+def run_once(name: str, run: Callable[[], object]) -> None:
+    """One pass of periodic work (a loop's, or one a notification asks for): nothing it raises
+    stops the loop that calls it."""
     try:
-        loop.run()
+        run()
     except DATABASE_ERRORS:
         metrics.DATABASE_ERRORS.inc()  # nothing moved on: the next pass decides again
-        log.warning("periodic %s: the database is unavailable; trying again next time", loop.name)
+        log.warning("periodic %s: the database is unavailable; trying again next time", name)
     except Exception:
-        log.exception("periodic %s failed", loop.name)
+        log.exception("periodic %s failed", name)
 
 
 async def every(loop: Loop, active: Callable[[], bool] = lambda: True) -> None:
     while True:
         await asyncio.sleep(loop.seconds)
         if loop.always or active():  # a standby replica leaves the rest to the active one
-            await asyncio.to_thread(run_once, loop)
+            await asyncio.to_thread(run_once, loop.name, loop.run)

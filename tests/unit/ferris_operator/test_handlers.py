@@ -187,8 +187,9 @@ def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_ow
     )  # fmt: skip
     router: Any = SimpleNamespace(expire=Expiring("events").expire, route_pending=lambda: 0)
     components: Any = SimpleNamespace(
-        settings=settings, kube=None, vault=None, runs=runs, packages=None, schedules=SimpleNamespace(tick=None),
-        events=router, sources=None, scopes=None, scope_store=Expiring("audit"), retention=Expiring("history"),
+        settings=settings, kube=None, vault=None, runs=runs, packages=None,
+        schedules=SimpleNamespace(tick=lambda: None), events=router, sources=None, scopes=None,
+        scope_store=Expiring("audit"), retention=Expiring("history"),
     )  # fmt: skip
     rooms = handlers.Rooms(components)
     others: Any = SimpleNamespace(refresh=None, check=None)  # the peering's and the key health's loops

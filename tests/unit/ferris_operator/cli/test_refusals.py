@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
 from ferris_operator.cli import main as cli_main
+from ferris_operator.cli.kubeconfig import load
 from ferris_operator.cli.refusals import api_refusal
+from tests.unit.ferris_operator.cli.test_kubeconfig import kubeconfig
 
 
 def answered(status: int, reason: str, message: str) -> ApiException:
@@ -54,3 +57,11 @@ def test_an_error_that_is_not_the_api_servers_still_raises(monkeypatch: pytest.M
     monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
     with pytest.raises(RuntimeError):
         cli_main.main([])
+
+
+def test_a_401_names_the_kubeconfigs_credential_as_the_server_verbs_do(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "config", {"sa": {"token": "expired-token"}})
+    said = api_refusal(answered(401, "Unauthorized", "Unauthorized"), load(str(config)))
+    assert said is not None and said.startswith("401: the server refused the kubeconfig's bearer token")
+    assert "the API server answered 401 Unauthorized" in said and "kubectl create token" in said
+    assert "expired-token" not in said

@@ -9,7 +9,7 @@ import pytest
 
 from ferris_operator import model, reasons
 from ferris_operator.records import StepRecord
-from ferris_operator.runs.verdict import Termination, Verdict, job_verdict
+from ferris_operator.runs.verdict import Termination, Verdict, job_verdict, needs_terminations
 
 
 def job(condition: str | None, reason: str = "", message: str = "") -> dict[str, Any]:
@@ -67,3 +67,12 @@ def test_how_a_job_ended(
     phase, reason, words = expected
     assert isinstance(decided, Verdict) and (decided.phase, decided.reason) == (phase, reason), decided
     assert words in decided.message, decided.message
+
+
+@pytest.mark.parametrize(
+    ("job_", "reads_pods"),
+    [(job(None), False), (job("Complete"), False), (job("Failed", "DeadlineExceeded"), False), (job("Failed"), True)],
+    ids=["running", "complete", "timeout", "failed"],
+)
+def test_the_pods_are_read_only_for_a_failure_that_is_not_the_deadline(job_: dict[str, Any], reads_pods: bool) -> None:
+    assert needs_terminations(job_) is reads_pods
