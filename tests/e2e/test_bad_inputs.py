@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -19,12 +18,7 @@ def warning_reasons(ferris: Ferris, namespace: str, name: str) -> set[str]:
 
 def has_warning(ferris: Ferris, namespace: str, name: str, reason: str, timeout: float = 30) -> bool:
     """The Warning arrives: the operator posts it after the status a test waits for."""
-    deadline = time.monotonic() + timeout
-    while reason not in warning_reasons(ferris, namespace, name):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
+    return bool(ferris.wait_events(namespace, name, reason, kind="Warning", timeout=timeout))
 
 
 def test_run_of_a_missing_package_fails_with_reason_and_event(ferris: Ferris, ns: str) -> None:

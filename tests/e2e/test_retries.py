@@ -177,9 +177,6 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
     }
     ferris.apply(ns, squatter)
     assert ferris.wait_run(ns, "doomed-run")["status"]["phase"] == "Failed"
-    deadline = time.monotonic() + 60
-    while not any(e["reason"] == "RetryNameTaken" for e in ferris.events(ns, "doomed")):
-        assert time.monotonic() < deadline, [e["reason"] for e in ferris.events(ns, "doomed")]
-        time.sleep(0.5)
+    ferris.wait_events(ns, "doomed", "RetryNameTaken", timeout=60)
     status = ferris.wait_run(ns, "doomed-run-attempt-2")["status"]
     assert status.get("retryOf") is None and status["attempts"] != "2/2", status  # no attempt inherited
