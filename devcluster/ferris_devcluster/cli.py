@@ -45,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     directory = default_dir(args.name)
     if args.command == "demo":
-        os.environ["FERRIS_NODE_RUNTIME"] = args.runtime
-        return run_demo(keep=args.keep)
+        return run_demo(keep=args.keep, runtime=args.runtime)
     if args.command == "build":
         found = binaries.resolve(build_missing=True)
         print(found.describe())

@@ -16,18 +16,19 @@ def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def run_demo(keep: bool = False) -> int:
+def run_demo(keep: bool = False, runtime: str | None = None) -> int:
+    """The demo on a stack of its own; ``runtime``: how the node runs pods (processes or containers)."""
     interrupts.install()
 
     example = REPO / "examples" / "secrets-demo"
     _step("starting PostgreSQL, the local Kubernetes cluster, the Ferris operator and the Ferris server")
     started = time.monotonic()
-    stack = FerrisStack()
+    stack = FerrisStack(runtime=runtime)
     code = 1
     try:  # every exit path below (an error, Ctrl-C, SIGTERM as SystemExit) reaches `finally`
         stack.start()
         print(f"ready in {time.monotonic() - started:.1f}s; KUBECONFIG={stack.kubeconfig}")
-        code = _walk_through(stack, example)
+        code = walk_through(stack, example)
         print("\ndemo " + ("succeeded" if code == 0 else "FAILED"))
         if keep:
             print(
@@ -46,7 +47,8 @@ def run_demo(keep: bool = False) -> int:
     return code
 
 
-def _walk_through(stack: FerrisStack, example: Path) -> int:
+def walk_through(stack: FerrisStack, example: Path) -> int:
+    """The demo's story on a running stack, as a user with only a kubeconfig: 0 when both runs succeeded."""
     # What a user has: a kubeconfig. No database password, no master key.
     env = {k: v for k, v in stack.env().items() if k not in ("FERRIS_DATABASE_URL", "FERRIS_MASTER_KEY_DIR")}
     ferris = str(Path(sys.executable).parent / "ferris")

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from ferris_devcluster.demo import walk_through
 from ferris_devcluster.node.container_runtime import NODE_LABEL, node_id
 from ferris_devcluster.podman import Podman
-from ferris_devcluster.stack import FerrisStack
+from ferris_devcluster.stack import REPO, FerrisStack
 from tests.e2e.conftest import Ferris
 
 # One worker runs the container-mode tests, which share one container-mode cluster.
@@ -141,3 +142,18 @@ def test_a_cancelled_run_stops_its_container_at_once_not_after_the_grace_period(
         # The Job's grace period is 30 s: a runner that ignored SIGTERM would still be here.
         assert time.monotonic() - cancelled < 20, f"run {uid}'s container outlived SIGTERM"
         time.sleep(0.5)
+
+
+def test_the_demo_story_tells_the_same_in_containers(boxed: Ferris, capfd: pytest.CaptureFixture[str]) -> None:
+    """`make demo MODE=containers`: the demo's walk-through (kubectl apply -k, `ferris run --wait`,
+    results and history through the server, as a user with only a kubeconfig) on the container-mode
+    stack; `ferris-devcluster demo --runtime` reaching that stack is a unit test's."""
+    assert boxed.stack.cluster.runtime == "containers"
+    code = walk_through(boxed.stack, REPO / "examples" / "secrets-demo")
+    printed = capfd.readouterr()
+    story = printed.out + printed.err
+    assert code == 0, story[-4000:]
+    assert "DB PASS: ****" in story and "DB PASS: supersecretpas$" in story, story[-4000:]  # masked, then not
+    assert "No resources found in ferris-demo namespace." in story  # the source Secrets were ingested
+    runs = boxed.read("ferris-demo", "ferrisrun")["items"]
+    assert len(runs) == 2 and all(r["status"]["phase"] == "Succeeded" for r in runs), [r["status"] for r in runs]

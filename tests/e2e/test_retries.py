@@ -156,12 +156,16 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
     retries = {"limit": 1, "backoffSeconds": 1, "reasons": ["StepFailed"]}
     ferris.package(ns, "doomed", "raise SystemExit(1)\n", retries=retries)
     ferris.wait_condition(ns, "ferrispackage", "doomed", "Ready")
-    ferris.create_run(ns, "doomed", name="doomed-run")
+    # The first run waits 10 s, so that the copy below is surely made before its next attempt
+    # would be (a run that failed at once raced the copy on a loaded machine).
+    now = datetime.datetime.now(datetime.UTC)
+    first_start = (now + datetime.timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ferris.create_run(ns, "doomed", name="doomed-run", startAfter=first_start)
     uid = ferris.get(ns, "ferrisrun", "doomed-run")["metadata"]["uid"]
     # Whoever may create FerrisRuns here can read the first run and copy all a retry carries,
     # under the name the next attempt will have, before the operator makes it; not its stamp.
     # Told to wait, the copy would start after the first run failed, as its next attempt.
-    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=20)
+    later = now + datetime.timedelta(seconds=25)
     squatter = {
         "apiVersion": "ferris.io/v1alpha1",
         "kind": "FerrisRun",
@@ -176,6 +180,7 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
         },
     }
     ferris.apply(ns, squatter)
+    assert (ferris.get(ns, "ferrisrun", "doomed-run").get("status") or {}).get("phase") != "Failed"  # copy first
     assert ferris.wait_run(ns, "doomed-run")["status"]["phase"] == "Failed"
     ferris.wait_events(ns, "doomed", "RetryNameTaken", timeout=60)
     status = ferris.wait_run(ns, "doomed-run-attempt-2")["status"]

@@ -90,10 +90,31 @@ def test_params_merge_missing_names_and_state_across_runs(ferris: Ferris, ns: st
     assert "retries 1\n" in output and "count 2\n" in output
 
 
+def project_sealed(ferris: Ferris, ns: str, document: dict[str, str]) -> None:
+    sealed = ferris.ferris("seal", "-", "-n", ns, "--project", input=json.dumps(document))
+    assert sealed.returncode == 0, sealed.stderr
+    ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisProjectSecrets",
+            "metadata": {"name": "project"},
+            "spec": {"sealedSecrets": sealed.stdout.strip()},
+        },
+    )
+
+
 def test_a_run_in_flight_keeps_its_secrets_version_through_a_reupload(ferris: Ferris, ns: str) -> None:
     """The first run is still Pending when the secrets are re-uploaded, and its children are lost
-    and made again afterwards: it still gets the version it pinned; the next run gets the new one."""
-    script = "from ferris_ef import get_secret\nprint('value', get_secret('KEY'))"
+    and made again afterwards: it still gets the package's version it pinned; the next run gets the
+    new one. The project's scope is not pinned: the bundle sealed again reads it as it is then."""
+    script = (
+        "from ferris_ef import context, get_secret\n"
+        "print('value', get_secret('KEY'))\n"
+        "print('project', context.secrets.get('PROJECT_KEY'))"
+    )
+    project_sealed(ferris, ns, {"PROJECT_KEY": "project-old-1"})
+    ferris.wait_condition(ns, "ferrisprojectsecrets", "project", "SecretsStored")
     ferris.secret(ns, "rotating", json.dumps({"KEY": "old-value-1"}))
     ferris.package(ns, "rotating", script, secretsFrom={"secretName": "rotating"}, maskSecretsInOutput=False)
     ferris.wait_condition(ns, "ferrispackage", "rotating", "Ready")
@@ -107,6 +128,8 @@ def test_a_run_in_flight_keeps_its_secrets_version_through_a_reupload(ferris: Fe
         ferris.kubectl("annotate", "-n", ns, "ferrispackage", "rotating", "ferris.io/reingest=1", "--overwrite")
         # Well under the 60 s periodic resync: the annotation triggers the re-ingestion.
         wait_for(lambda: ferris.get(ns, "ferrispackage", "rotating")["status"]["secrets"]["version"] == 2, "v2", 15)
+        project_sealed(ferris, ns, {"PROJECT_KEY": "project-new-2"})
+        wait_for(lambda: ferris.get(ns, "ferrisprojectsecrets", "project")["status"]["secrets"]["version"] == 2, "v2")
         # Its children are lost, as in a crash between writes: the resync makes them again.
         ferris.kubectl("delete", "-n", ns, f"job/{first}-run", f"secret/{first}-key")
         wait_for(lambda: ferris.exists(ns, "secret", f"{first}-key"), "the first run's children again", 90)
@@ -117,8 +140,9 @@ def test_a_run_in_flight_keeps_its_secrets_version_through_a_reupload(ferris: Fe
     assert ferris.wait_run(ns, second)["status"]["secretsVersion"] == 2
     uid1 = ferris.get(ns, "ferrisrun", first)["metadata"]["uid"]
     uid2 = ferris.get(ns, "ferrisrun", second)["metadata"]["uid"]
-    assert "value old-value-1" in ferris.steps(uid1)[0][4]
-    assert "value new-value-2" in ferris.steps(uid2)[0][4]
+    first_output, second_output = ferris.steps(uid1)[0][4], ferris.steps(uid2)[0][4]
+    assert "value old-value-1" in first_output and "project project-new-2" in first_output, first_output
+    assert "value new-value-2" in second_output and "project project-new-2" in second_output, second_output
     assert ferris.run_row(uid1)[2] == 1  # type: ignore[index]
     assert ferris.run_row(uid2)[2] == 2  # type: ignore[index]
 
