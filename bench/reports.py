@@ -16,6 +16,7 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,10 @@ class RecordingKube:
     """Status writes timed by run name; everything else a no-op."""
 
     def __init__(self) -> None:
-        self.writes: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        self.writes: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
         self.lock = threading.Lock()
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         with self.lock:
             self.writes.setdefault(name, []).append((time.perf_counter(), status))
 

@@ -15,6 +15,7 @@ import kopf
 from aiohttp import web
 
 from ferris_operator import model
+from ferris_operator.bodies import run_body
 from ferris_operator.handlers import Components, Rooms
 from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.watch import Watch
@@ -131,7 +132,7 @@ class OperatorApp:
         kube, handlers = self.components.kube, self.rooms.runs
 
         def run_event(type: str | None, run: dict[str, Any]) -> None:
-            if handlers.run_event(type, run, active()):
+            if handlers.run_event(type, run_body(run), active()):
                 arrived(run["metadata"]["uid"])
 
         watches = []

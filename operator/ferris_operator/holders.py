@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -36,7 +36,7 @@ class Holders:
         self.settings = settings
         self.intervals = settings.intervals
 
-    def guarded(self, kind: str, plural: str, body: dict[str, Any], action: Callable[[], None]) -> None:
+    def guarded(self, kind: str, plural: str, body: Mapping[str, Any], action: Callable[[], None]) -> None:
         try:
             action()
         except DATABASE_ERRORS:
@@ -46,19 +46,21 @@ class Holders:
         except API_UNREACHABLE:  # nothing to write the condition to: try again shortly
             raise kopf.TemporaryError("the API server cannot be reached", delay=self.intervals.database_retry) from None
 
-    def database_down(self, kind: str, body: dict[str, Any], plural: str) -> kopf.TemporaryError:
+    def database_down(self, kind: str, body: Mapping[str, Any], plural: str) -> kopf.TemporaryError:
         metrics.DATABASE_ERRORS.inc()
         message = "PostgreSQL is unavailable; waiting for it to return (nothing is lost)"
         return self._waiting(kind, body, plural, reasons.DATABASE_UNAVAILABLE, message)
 
     def key_provider_down(
-        self, kind: str, body: dict[str, Any], plural: str, down: KeyProviderUnavailable
+        self, kind: str, body: Mapping[str, Any], plural: str, down: KeyProviderUnavailable
     ) -> kopf.TemporaryError:
         metrics.KEY_PROVIDER_ERRORS.inc()
         message = f"{down}; waiting for the key provider to return (nothing is re-encrypted or lost)"
         return self._waiting(kind, body, plural, reasons.KEY_PROVIDER_UNAVAILABLE, message)
 
-    def _waiting(self, kind: str, body: dict[str, Any], plural: str, reason: str, message: str) -> kopf.TemporaryError:
+    def _waiting(
+        self, kind: str, body: Mapping[str, Any], plural: str, reason: str, message: str
+    ) -> kopf.TemporaryError:
         """Ready False and Reconciling True with ``reason`` (a dependency that heals by itself),
         and kopf's retry."""
         metrics.RECONCILE_ERRORS.labels(kind, reason).inc()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ferris_operator.bodies import Condition, Script
 from ferris_wire.runner_api import STEP_FAILED as STEP_FAILED
 from ferris_wire.runner_api import STEP_RUNNING as STEP_RUNNING
 from ferris_wire.runner_api import STEP_SKIPPED as STEP_SKIPPED
@@ -47,7 +49,7 @@ MAX_SCRIPTS_BYTES = 512 * 1024
 SCRIPT_SUFFIXES_RUN = (".py", ".sh")
 
 
-def reconciled(body: dict[str, Any]) -> bool:
+def reconciled(body: Mapping[str, Any]) -> bool:
     """The object's handler has reconciled its current generation (status.observedGeneration)."""
     observed = (body.get("status") or {}).get("observedGeneration")
     return observed is not None and observed == body["metadata"].get("generation")
@@ -97,9 +99,9 @@ def condition(
     reason: str,
     message: str,
     generation: int | None,
-    previous: list[dict[str, Any]] | None = None,
+    previous: Sequence[Mapping[str, Any]] | None = None,
     now: datetime.datetime | None = None,
-) -> dict[str, Any]:
+) -> Condition:
     """A condition whose lastTransitionTime changes only when its status changes (to ``now``,
     the clock when not given)."""
     text = "Unknown" if status is None else ("True" if status else "False")
@@ -107,7 +109,7 @@ def condition(
     for old in previous or []:
         if old.get("type") == kind and old.get("status") == text:
             last = old.get("lastTransitionTime", last)
-    result: dict[str, Any] = {
+    result: Condition = {
         "type": kind,
         "status": text,
         "reason": reason,
@@ -119,7 +121,7 @@ def condition(
     return result
 
 
-def merge_conditions(previous: list[dict[str, Any]] | None, *updates: dict[str, Any]) -> list[dict[str, Any]]:
+def merge_conditions(previous: Sequence[Condition] | None, *updates: Condition) -> list[Condition]:
     by_type = {c["type"]: c for c in previous or []}
     for update in updates:
         by_type[update["type"]] = update
@@ -137,7 +139,7 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes}m"
 
 
-def step_names(scripts: list[dict[str, Any]], entrypoint: str | None) -> list[str]:
+def step_names(scripts: Sequence[Script], entrypoint: str | None) -> list[str]:
     """The scripts that run as steps, in order."""
     if entrypoint:
         return [entrypoint]
@@ -153,7 +155,7 @@ def run_event_source(namespace: str, name: str) -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{RUNS}/{name}"
 
 
-def chain_depth(metadata: dict[str, Any]) -> int:
+def chain_depth(metadata: Mapping[str, Any]) -> int:
     """A run's depth in a chain of event-started runs, from its annotation (0: not in a chain)."""
     text = str((metadata.get("annotations") or {}).get(ANNOTATION_CHAIN_DEPTH) or "0")
     return int(text) if text.isdigit() and len(text) < 6 else 0

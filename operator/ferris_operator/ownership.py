@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import RunBody
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.problems import Problem
 
@@ -49,12 +51,15 @@ class Provenance:
 
     def stamp(self, obj: dict[str, Any], kind: str, *purpose: str) -> dict[str, Any]:
         """``obj`` with the operator's stamp for ``purpose`` added to its annotations (in place)."""
-        meta = obj["metadata"]
-        stamp = self._tokens.stamp(*self._parts(kind, str(meta["namespace"]), str(meta["name"]), purpose))
-        meta["annotations"] = {**(meta.get("annotations") or {}), ANNOTATION_STAMP: stamp}
+        obj["metadata"]["annotations"] = self._stamped(obj["metadata"], kind, purpose)
         return obj
 
-    def made(self, obj: dict[str, Any], kind: str, *purpose: str) -> bool:
+    def _stamped(self, meta: Mapping[str, Any], kind: str, purpose: tuple[str, ...]) -> dict[str, str]:
+        """``meta``'s annotations with the operator's stamp for ``purpose`` added."""
+        stamp = self._tokens.stamp(*self._parts(kind, str(meta["namespace"]), str(meta["name"]), purpose))
+        return {**(meta.get("annotations") or {}), ANNOTATION_STAMP: stamp}
+
+    def made(self, obj: Mapping[str, Any], kind: str, *purpose: str) -> bool:
         """True when ``obj`` carries the operator's stamp for its own kind, namespace and name
         and exactly ``purpose``."""
         meta = obj.get("metadata") or {}
@@ -65,24 +70,26 @@ class Provenance:
     def stamp_child(self, obj: dict[str, Any], kind: str, run_uid: str, *content: str) -> dict[str, Any]:
         return self.stamp(obj, kind, "child-of", run_uid, *content)
 
-    def is_child(self, obj: dict[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> bool:
+    def is_child(self, obj: Mapping[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> bool:
         """``obj`` is the run's child: in the run's namespace, controlled by the run, and stamped
         by the operator for that run (and ``content``, where the stamp binds it)."""
         return owned_by_run(obj, run_uid, namespace) and self.made(obj, kind, "child-of", run_uid, *content)
 
-    def own(self, obj: dict[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> None:
+    def own(self, obj: Mapping[str, Any], kind: str, run_uid: str, namespace: str, *content: str) -> None:
         """Raise ForeignObject unless ``obj`` is the run's child."""
         if not self.is_child(obj, kind, run_uid, namespace, *content):
             raise ForeignObject(kind, namespace, str(obj["metadata"]["name"]))
 
-    def stamp_run(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def stamp_run(self, manifest: RunBody) -> RunBody:
         """A FerrisRun the operator's schedules or triggers make, stamped for what it is made for."""
-        return self.stamp(manifest, "FerrisRun", *made_run_purpose(manifest))
+        meta = manifest["metadata"]
+        meta["annotations"] = self._stamped(meta, "FerrisRun", made_run_purpose(manifest))
+        return manifest
 
-    def made_run(self, body: dict[str, Any]) -> bool:
+    def made_run(self, body: Mapping[str, Any]) -> bool:
         return self.made(body, "FerrisRun", *made_run_purpose(body))
 
-    def proven_trigger(self, body: dict[str, Any]) -> str | None:
+    def proven_trigger(self, body: Mapping[str, Any]) -> str | None:
         """The run's ``spec.trigger`` where Ferris can vouch for it: Manual and Retry as written
         (anyone may start a run; a retry is known by its request, see runs/retries.py), Schedule
         and Event only on a run the operator stamped; None for a run that claims one of those
@@ -96,7 +103,7 @@ class Provenance:
 OPERATOR_TRIGGERS = (model.TRIGGER_SCHEDULE, model.TRIGGER_EVENT)  # set only on runs the operator makes
 
 
-def made_run_purpose(body: dict[str, Any]) -> tuple[str, ...]:
+def made_run_purpose(body: Mapping[str, Any]) -> tuple[str, ...]:
     """What the stamp of a run made by a schedule or a trigger binds besides its namespace and
     name: its trigger, package, scheduled time, event and chain depth. Pure."""
     spec, annotations = body.get("spec") or {}, (body.get("metadata") or {}).get("annotations") or {}
@@ -115,7 +122,7 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+def controller_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ownerReference with ``controller: true``, if any (there is at most one)."""
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller") is True:
@@ -127,7 +134,7 @@ def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
 
-def controlled_by(obj: dict[str, Any], group: str, kind: str, uid: str, namespace: str) -> bool:
+def controlled_by(obj: Mapping[str, Any], group: str, kind: str, uid: str, namespace: str) -> bool:
     """True when ``obj`` is in ``namespace`` and its controller is the ``group``/``kind`` with
     ``uid``: a claim its creator made, necessary for a run's child, never sufficient."""
     if (obj.get("metadata") or {}).get("namespace") != namespace:
@@ -141,7 +148,7 @@ def controlled_by(obj: dict[str, Any], group: str, kind: str, uid: str, namespac
     )
 
 
-def owned_by_run(obj: dict[str, Any], run_uid: str, namespace: str) -> bool:
+def owned_by_run(obj: Mapping[str, Any], run_uid: str, namespace: str) -> bool:
     """The claim half of ``Provenance.is_child``: the controller ownerReference names the run."""
     return controlled_by(obj, model.GROUP, "FerrisRun", run_uid, namespace)
 

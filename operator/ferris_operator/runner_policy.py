@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
 
 from ferris_operator import reasons
+from ferris_operator.bodies import RunnerSpec
 from ferris_operator.problems import Problem
 
 DEFAULT_FORBIDDEN_ENV = ("LD_*", "PYTHON*", "BASH_ENV", "ENV", "PATH", "SHELLOPTS", "PS4", "PERL5*", "NODE_OPTIONS")
@@ -39,7 +39,7 @@ class RunnerPolicy:
             return repository(image) == repository(default_image)
         return any(fnmatch.fnmatchcase(image, pattern) for pattern in self.allowed_images)
 
-    def check(self, runner: dict[str, Any], default_image: str) -> None:
+    def check(self, runner: RunnerSpec, default_image: str) -> None:
         """Raise Problem when ``runner`` (a package's ``spec.runner``) breaks the policy."""
         image = runner.get("image")
         if image and not self.image_allowed(image, default_image):

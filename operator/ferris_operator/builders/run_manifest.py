@@ -7,6 +7,7 @@ import datetime
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.bodies import ObjectMeta, RunBody, RunSpec
 
 
 def run_manifest(
@@ -17,9 +18,9 @@ def run_manifest(
     name: str | None = None,
     scheduled: datetime.datetime | None = None,
     start_after: datetime.datetime | None = None,
-) -> dict[str, Any]:
+) -> RunBody:
     """A run of ``package``: named ``name``, or by the API server from the package's name."""
-    spec: dict[str, Any] = {"packageRef": {"name": package}, "trigger": trigger}
+    spec: RunSpec = {"packageRef": {"name": package}, "trigger": trigger}
     if params:
         spec["params"] = params
     if timeout:
@@ -28,7 +29,7 @@ def run_manifest(
         spec["scheduledTime"] = model.timestamp(scheduled)
     if start_after is not None:
         spec["startAfter"] = model.timestamp(start_after)
-    metadata: dict[str, Any] = {"labels": {model.LABEL_PACKAGE: package, model.LABEL_TRIGGER: trigger}}
+    metadata: ObjectMeta = {"labels": {model.LABEL_PACKAGE: package, model.LABEL_TRIGGER: trigger}}
     if name:
         metadata["name"] = name
     else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model, reasons
+from ferris_operator.bodies import PackageBody
 from ferris_operator.problems import Problem
 from ferris_wire.runner_api import RUN_DOCUMENT_FILE, RunDocument
 
@@ -69,7 +70,7 @@ def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[st
 
 
 def run_document(
-    run: RunRef, package: dict[str, Any], params: dict[str, Any], secrets_version: int, api_ca: str | None = None
+    run: RunRef, package: PackageBody, params: dict[str, Any], secrets_version: int, api_ca: str | None = None
 ) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
     sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
@@ -137,7 +138,7 @@ def read_key_secret(secret: dict[str, Any]) -> tuple[bytes, str]:
     return run_key, token
 
 
-def job(run: RunRef, package: dict[str, Any], image: str, api_url: str, timeout_seconds: int) -> dict[str, Any]:
+def job(run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int) -> dict[str, Any]:
     spec = package["spec"]
     runner = spec.get("runner") or {}
     name = package["metadata"]["name"]

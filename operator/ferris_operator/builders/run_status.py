@@ -4,27 +4,24 @@ as ``now``: nothing here reads the clock."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Sequence
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import Condition, RunStatus, Step
 from ferris_operator.records import RunRecord, StepRecord
 
 IN_PROGRESS_REASON = {model.PENDING: reasons.PENDING, model.RUNNING: reasons.RUNNING}
-Conditions = list[dict[str, Any]] | None
+Conditions = Sequence[Condition] | None
 
 
-def _ts(moment: datetime.datetime | None) -> str | None:
-    return model.timestamp(moment) if moment else None
-
-
-def step_status(step: StepRecord) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": step.name, "phase": step.phase}
+def step_status(step: StepRecord) -> Step:
+    result: Step = {"name": step.name, "phase": step.phase}
     if step.exit_code is not None:
         result["exitCode"] = step.exit_code
     if step.started_at:
-        result["startedAt"] = _ts(step.started_at)
+        result["startedAt"] = model.timestamp(step.started_at)
     if step.finished_at:
-        result["finishedAt"] = _ts(step.finished_at)
+        result["finishedAt"] = model.timestamp(step.finished_at)
     if step.output:
         result["outputTail"] = step.output[-model.OUTPUT_TAIL_CHARS :]
     return result
@@ -37,7 +34,7 @@ def _conditions(
     message: str,
     now: datetime.datetime,
     **statuses: bool | None,
-) -> list[dict[str, Any]]:
+) -> list[Condition]:
     """The run's conditions of the given types, all with one reason and message, merged into
     ``previous``. kstatus (and Argo CD and Flux on it) reads Reconciling=True as in progress and
     Stalled=True as failed, will not progress by itself."""
@@ -54,26 +51,29 @@ def run_status(
     previous_conditions: Conditions,
     *,
     now: datetime.datetime,
-) -> dict[str, Any]:
+) -> RunStatus:
     done = sum(1 for s in steps if s.phase == model.STEP_SUCCEEDED)
-    status: dict[str, Any] = {
+    status: RunStatus = {
         "phase": record.phase,
         "progress": f"{done}/{len(steps)}",
         "steps": [step_status(s) for s in steps],
-        "packageGeneration": record.package_generation,
-        "packageUID": record.package_uid,
-        "secretsVersion": record.secrets_version,
-        "jobName": model.job_name(record.name) if record.package_uid else None,
-        "startTime": _ts(record.started_at),
-        "completionTime": _ts(record.finished_at),
-        "observedGeneration": generation,
     }
+    if record.package_generation is not None:
+        status["packageGeneration"] = record.package_generation
+    if record.package_uid:
+        status["packageUID"] = record.package_uid
+        status["jobName"] = model.job_name(record.name)
+    if record.secrets_version is not None:
+        status["secretsVersion"] = record.secrets_version
+    if record.started_at:
+        status["startTime"] = model.timestamp(record.started_at)
+    if record.finished_at:
+        status["completionTime"] = model.timestamp(record.finished_at)
+    if generation is not None:
+        status["observedGeneration"] = generation
     if record.max_attempts > 1 or record.attempt > 1:
-        status.update(
-            attempt=record.attempt,
-            maxAttempts=record.max_attempts,
-            attempts=f"{record.attempt}/{record.max_attempts}",
-        )
+        status["attempt"], status["maxAttempts"] = record.attempt, record.max_attempts
+        status["attempts"] = f"{record.attempt}/{record.max_attempts}"
         if record.retry_of:
             status["retryOf"] = record.retry_of
     if record.started_at:
@@ -107,7 +107,7 @@ def run_status(
             Stalled=False,
             Reconciling=True,
         )
-    return {k: v for k, v in status.items() if v is not None}
+    return status
 
 
 def failed_before_start(
@@ -118,13 +118,12 @@ def failed_before_start(
     previous_conditions: Conditions,
     *,
     now: datetime.datetime,
-) -> dict[str, Any]:
+) -> RunStatus:
     """Status of a run that never got a Job (missing package, package not ready...)."""
-    return {
+    status: RunStatus = {
         "phase": phase,
         "progress": "0/0",
         "completionTime": model.timestamp(now),
-        "observedGeneration": generation,
         "conditions": _conditions(
             previous_conditions,
             generation,
@@ -137,16 +136,21 @@ def failed_before_start(
             Reconciling=False,
         ),
     }
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
 
 
 def waiting_on(
     reason: str, message: str, generation: int | None, previous_conditions: Conditions, *, now: datetime.datetime
-) -> dict[str, Any]:
+) -> RunStatus:
     """A run that waits for something that will heal (the database, the package's secrets)."""
-    return {
+    status: RunStatus = {
         "phase": model.PENDING,
-        "observedGeneration": generation,
         "conditions": _conditions(
             previous_conditions, generation, reason, message, now, Succeeded=None, Ready=False, Reconciling=True
         ),
     }
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status

@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model.VERSION,
         args.namespace,
         model.RUNS,
-        run_manifest(args.package, parse_params(args.param), args.timeout),
+        dict(run_manifest(args.package, parse_params(args.param), args.timeout)),
     )
     name = created["metadata"]["name"]
     print(f"ferrisrun.ferris.io/{name} created")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.bodies import PackageBody, PackageSpec, package_body
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 from ferris_operator.cli.server import columns
 from ferris_operator.problems import Problem
@@ -23,7 +25,7 @@ def register(commands: Any) -> None:
     schedules.set_defaults(handler=cmd_schedules)
 
 
-def table(packages: list[dict[str, Any]], upcoming: int, now: datetime.datetime) -> list[str]:
+def table(packages: Sequence[PackageBody], upcoming: int, now: datetime.datetime) -> list[str]:
     """Lines to print. Pure: the packages and the clock are given."""
     rows = [("PACKAGE", "CRONS", "TIME ZONE", "SUSPENDED", "NEXT", "LAST RUN", "MISSED")]
     coming: list[str] = []
@@ -48,7 +50,7 @@ def table(packages: list[dict[str, Any]], upcoming: int, now: datetime.datetime)
     return columns(rows) + (["", *coming] if coming else [])
 
 
-def _coming(name: str, spec: dict[str, Any], count: int, now: datetime.datetime) -> list[str]:
+def _coming(name: str, spec: PackageSpec, count: int, now: datetime.datetime) -> list[str]:
     try:
         schedule = schedule_of(spec)
     except Problem as problem:
@@ -64,7 +66,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 
     api = client.CustomObjectsApi(context_of(args).api_client())
     listed: Any = api.list_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.PACKAGES)
-    lines = table(list(listed.get("items") or []), args.next, model.utcnow())
+    lines = table([package_body(item) for item in listed.get("items") or []], args.next, model.utcnow())
     if len(lines) == 1:
         print(f"no package in namespace {args.namespace} has a schedule")
         return 0

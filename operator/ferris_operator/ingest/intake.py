@@ -6,6 +6,7 @@ field and the fix."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,8 @@ class SecretsIntake:
 
     def take(
         self,
-        spec: dict[str, Any],
-        current: dict[str, Any],
+        spec: Mapping[str, Any],
+        current: Mapping[str, Any],
         namespace: str,
         sealed_for: str,
         owner: str = "a package",

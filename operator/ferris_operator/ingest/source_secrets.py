@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ def read_source(
     found: dict[str, Any] | None,
     name: str,
     secret_type: str,
-    current: dict[str, Any],
+    current: Mapping[str, Any],
     not_found: Problem,
     not_marked: Callable[[str], Problem],
 ) -> SourceSecret | None:

@@ -6,8 +6,8 @@ import json
 import logging
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 
 import urllib3
 from kubernetes import client
@@ -15,6 +15,7 @@ from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 
 from ferris_operator import model
+from ferris_operator.bodies import EventSourceBody, PackageBody, RunBody, TriggerBody
 from ferris_operator.k8s.errors import (
     ResourceNotServed,
     api_message,
@@ -188,11 +189,13 @@ class Kube:
         return collection if name is None else f"{collection}/{name}"
 
     # ---- custom resources ------------------------------------------------------------------
-    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.get_custom(model.PACKAGES, namespace, name)
+    # The API server's answers are named with the kinds' bodies here, at the edge: its schema
+    # checked them at admission.
+    def get_package(self, namespace: str, name: str) -> PackageBody | None:
+        return cast("PackageBody | None", self.get_custom(model.PACKAGES, namespace, name))
 
-    def get_event_source(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.get_custom(model.EVENT_SOURCES, namespace, name)
+    def get_event_source(self, namespace: str, name: str) -> EventSourceBody | None:
+        return cast("EventSourceBody | None", self.get_custom(model.EVENT_SOURCES, namespace, name))
 
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A Ferris object (cluster-scoped when ``namespace`` is ""), or None."""
@@ -206,27 +209,27 @@ class Kube:
         except ResourceNotServed:  # no peering CRD installed: no peering object
             return None
 
-    def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create_run(self, namespace: str, body: RunBody) -> RunBody:
         """Create a FerrisRun; ``Refused`` when the API server rejects it (its CEL rules, say)."""
         try:
-            return self._request("POST", custom_path(model.RUNS, namespace), body)
+            return cast(RunBody, self._request("POST", custom_path(model.RUNS, namespace), dict(body)))
         except ApiException as exc:
             if is_invalid(exc):
                 raise refusal(exc) from None
             raise
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Patch the status of a Ferris object (cluster-scoped when ``namespace`` is "")."""
         with tolerating(is_not_found):
             self._call("PATCH", custom_path(plural, namespace, name) + "/status", {"status": status}, MERGE_PATCH)
 
-    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[PackageBody]:
         """Every FerrisPackage in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self.iter_custom(model.PACKAGES, namespaces)
+        return cast("Iterator[PackageBody]", self.iter_custom(model.PACKAGES, namespaces))
 
-    def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[TriggerBody]:
         """Every FerrisTrigger in ``namespaces`` (all namespaces when empty), a page at a time."""
-        return self.iter_custom(model.TRIGGERS, namespaces)
+        return cast("Iterator[TriggerBody]", self.iter_custom(model.TRIGGERS, namespaces))
 
     def iter_custom(self, plural: str, namespaces: tuple[str, ...], page: int = 500) -> Iterator[dict[str, Any]]:
         """Every Ferris object of ``plural`` in ``namespaces`` (all when empty), a page at a time."""
@@ -257,7 +260,7 @@ class Kube:
             return None
         return f"{exc.status}: {api_message(exc)[:512]}"
 
-    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def create_or_get(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; when it exists already, return the stored one (whoever made it: the
         caller checks its owner). (object, created)"""
         kind, namespace, name = obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -348,7 +351,7 @@ class Kube:
         return list(pods.get("items") or [])
 
     def event(
-        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
     ) -> None:
         """Record an Event for a person to act on. Never include a secret value in ``message``.
         A cluster-scoped object's Events go to namespace default, as Kubernetes puts them."""

@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import PackageBody, package_body
 from ferris_operator.holders import Holders
 from ferris_operator.packages.index import PackageName, SourcedPackages
 from ferris_operator.packages.service import PackageService
@@ -56,20 +57,20 @@ class PackageHandlers:
         return (Loop("re-read of source Secrets", self.intervals.source_resync, self.resync_package_sources),)
 
     def package_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        raw = dict(body)
+        raw = package_body(body)
         self.sourced.observe(raw)  # before the reconcile: a missing source is what the re-read waits for
         for observer in self.observers:  # kept whatever the reconcile says: runs report the package's state
             observer.observe(raw)
         self._reconcile_package(raw, patch.status.update)
 
     def package_deleted(self, body: kopf.Body, **_: Any) -> None:
-        raw = dict(body)
+        raw = package_body(body)
         self.sourced.forget(raw)
         for observer in self.observers:
             observer.forget(raw["metadata"]["uid"])
         self.holders.guarded("FerrisPackage", model.PACKAGES, raw, lambda: self.vault.forget(raw["metadata"]["uid"]))
 
-    def _reconcile_package(self, raw: dict[str, Any], write_status: Callable[[dict[str, Any]], None]) -> None:
+    def _reconcile_package(self, raw: PackageBody, write_status: Callable[[dict[str, Any]], None]) -> None:
         try:
             outcome = self.packages.reconcile(raw)
         except DATABASE_ERRORS:

@@ -7,7 +7,8 @@ with them."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+
+from ferris_operator.bodies import PackageBody
 
 PackageName = tuple[str, str]  # namespace, name
 
@@ -17,7 +18,7 @@ class SourcedPackages:
         self._uids: dict[PackageName, str] = {}
         self._lock = threading.Lock()
 
-    def observe(self, body: dict[str, Any]) -> None:
+    def observe(self, body: PackageBody) -> None:
         """A package was created, changed or resumed: kept when it reads a source Secret."""
         meta = body["metadata"]
         sourced = bool((body.get("spec") or {}).get("secretsFrom")) and not meta.get("deletionTimestamp")
@@ -27,7 +28,7 @@ class SourcedPackages:
         if not sourced:
             self.forget(body)
 
-    def forget(self, body: dict[str, Any]) -> None:
+    def forget(self, body: PackageBody) -> None:
         """The package is gone (or reads no source now); a same-named newer one stays."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ferris_operator.bodies import ParamsSchema
+
 TYPES = ("string", "integer", "number", "boolean", "array")
 WIDGETS = {
     "string": ("text", "textarea", "select", "radio"),
@@ -53,7 +55,7 @@ def widget(field: dict[str, Any]) -> str:
     return WIDGETS[kind][0]
 
 
-def check_schema(schema: dict[str, Any]) -> None:
+def check_schema(schema: ParamsSchema) -> None:
     """ParamsError when the schema itself is wrong (the package is then not Ready)."""
     properties = schema.get("properties") or {}
     if not isinstance(properties, dict):
@@ -118,7 +120,7 @@ def check_value(name: str, field: dict[str, Any], value: Any) -> None:
             raise ParamsError(f"param {name} must have at most {field['maxLength']} characters")
 
 
-def apply(schema: dict[str, Any] | None, params: dict[str, Any]) -> dict[str, Any]:
+def apply(schema: ParamsSchema | None, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with the schema's defaults filled in, checked; ParamsError on the first
     breach. Params the schema does not name pass through (scripts may read more than the form
     shows), as the Ferris executor does."""

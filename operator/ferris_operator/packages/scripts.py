@@ -4,16 +4,17 @@ ConfigMap-sourced script may have changed in between. Pure: ConfigMaps come thro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import Script
 from ferris_operator.problems import Problem
 
 ReadConfigMap = Callable[[str], dict[str, Any] | None]
 
 
-def read_scripts(scripts: list[dict[str, Any]], read: ReadConfigMap, *, at_run_start: bool) -> list[tuple[str, str]]:
+def read_scripts(scripts: Sequence[Script], read: ReadConfigMap, *, at_run_start: bool) -> list[tuple[str, str]]:
     """(name, content) of every script in order, each ConfigMap read once. A Problem when a name
     is not a plain file name, a source is missing (``retry``: it may yet be created) or the
     scripts total more than ``model.MAX_SCRIPTS_BYTES``."""

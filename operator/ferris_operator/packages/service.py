@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import PackageBody
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.ingest.intake import SOURCE_SECRET_TYPE, SecretsIntake
 from ferris_operator.ingest.secrets_json import (
@@ -44,7 +45,7 @@ class PackageService:
         self.sealing = sealing
         self.intake = SecretsIntake(kube, sealing)
 
-    def reconcile(self, body: dict[str, Any]) -> PackageOutcome:
+    def reconcile(self, body: PackageBody) -> PackageOutcome:
         meta, spec = body["metadata"], body["spec"]
         status = body.get("status") or {}
         generation = meta.get("generation")
@@ -84,7 +85,7 @@ class PackageService:
 
     def _store(
         self,
-        body: dict[str, Any],
+        body: PackageBody,
         secrets_status: dict[str, Any],
         warnings: list[str],
         mask: bool,

@@ -5,12 +5,12 @@ cost a write per run): the body itself says whether the run still has to start, 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from ferris_operator import model
+from ferris_operator.bodies import RunBody
 
 
-def needs_attention(body: dict[str, Any]) -> bool:
+def needs_attention(body: RunBody) -> bool:
     """A run not started yet (its status names no Job), one whose spec changed since its status
     was written, or one asked to cancel. A started run is followed through its Job, its pod and
     its runner's reports instead; a run that ended needs nothing."""
@@ -29,9 +29,9 @@ class Arrivals:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._bodies: dict[str, dict[str, Any]] = {}
+        self._bodies: dict[str, RunBody] = {}
 
-    def offer(self, body: dict[str, Any]) -> bool:
+    def offer(self, body: RunBody) -> bool:
         """Keep ``body`` if it asks for attention, or if an older one of its run waits (the newer
         one replaces it, whatever it says). True when a worker should be asked to take it."""
         uid = body["metadata"]["uid"]
@@ -45,7 +45,7 @@ class Arrivals:
         with self._lock:
             self._bodies.pop(uid, None)
 
-    def take(self, uid: str) -> dict[str, Any] | None:
+    def take(self, uid: str) -> RunBody | None:
         """The run's newest body, if it still asks for attention."""
         with self._lock:
             body = self._bodies.pop(uid, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
+from ferris_operator.bodies import RunBody
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
@@ -101,9 +102,7 @@ class Follower:
                     )
         return found
 
-    def cancel(
-        self, body: dict[str, Any], reason: str = reasons.CANCELLED, message: str = "cancelled by spec.cancel"
-    ) -> None:
+    def cancel(self, body: RunBody, reason: str = reasons.CANCELLED, message: str = "cancelled by spec.cancel") -> None:
         meta = body["metadata"]
         self.outcomes.delete_child("Job", meta["namespace"], model.job_name(meta["name"]), meta["uid"], DELETE_NOW)
         if self.store.get(meta["uid"]) is None:

@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import model
+from ferris_operator.bodies import RunBody, run_body
 from ferris_operator.builders import run_status
 from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort
@@ -63,7 +64,7 @@ class RunHandlers:
         self.retention.pass_once(model.utcnow())
 
     # ---- FerrisRuns ------------------------------------------------------------------------------
-    def run_event(self, type: str | None, raw: dict[str, Any], acting: bool = True) -> bool:
+    def run_event(self, type: str | None, raw: RunBody, acting: bool = True) -> bool:
         """Every event of a FerrisRun (``type`` None: listed, at start or after a resume failed).
         Nothing is written on the object to remember it: a run that still has to start, or to
         stop, says so in its body (runs/attention.py), and a run that must wait is looked at
@@ -89,14 +90,15 @@ class RunHandlers:
         for key in self.runs_later.take_due():
             namespace, name, uid = key
             try:
-                body = self.kube.read("FerrisRun", namespace, name)
+                found = self.kube.read("FerrisRun", namespace, name)
+                body = None if found is None else run_body(found)
             except Exception:
                 self.runs_later.add(key, self.intervals.database_retry)
                 continue
             if body is not None and body["metadata"]["uid"] == uid and needs_attention(body):
                 self._attend_run(key, body)
 
-    def _attend_run(self, key: RunKey, raw: dict[str, Any]) -> None:
+    def _attend_run(self, key: RunKey, raw: RunBody) -> None:
         """Start (or cancel) the run, idempotently; a run that cannot start yet says why in its
         status and is looked at again when its wait is over."""
         with self._run_locks.held(key[2]):
@@ -113,7 +115,7 @@ class RunHandlers:
             else:
                 self.runs_later.forget(key)
 
-    def _show_waiting(self, raw: dict[str, Any], waiting: RunWaiting) -> None:
+    def _show_waiting(self, raw: RunBody, waiting: RunWaiting) -> None:
         meta, current = raw["metadata"], raw.get("status") or {}
         status = run_status.waiting_on(
             waiting.reason, waiting.message, meta.get("generation"), current.get("conditions"), now=model.utcnow()

@@ -8,10 +8,11 @@ The runner's reports, the Job's end, the catch-up and the resync all publish thr
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
+from ferris_operator.bodies import Condition, RunBody
 from ferris_operator.builders import run_status
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
@@ -44,7 +45,7 @@ class Outcomes:
             yield
 
     def publish(
-        self, uid: str, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+        self, uid: str, generation: int | None = None, previous_conditions: Sequence[Condition] | None = None
     ) -> None:
         """Show the run as the store has it now."""
         with self.held(uid):
@@ -53,7 +54,7 @@ class Outcomes:
                 self.show(record, generation, previous_conditions)
 
     def show(
-        self, record: RunRecord, generation: int | None = None, previous_conditions: list[dict[str, Any]] | None = None
+        self, record: RunRecord, generation: int | None = None, previous_conditions: Sequence[Condition] | None = None
     ) -> None:
         """Write ``record`` as the run's status: only under ``held``, with ``record`` read under it."""
         steps = self.store.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
@@ -114,7 +115,7 @@ class Outcomes:
             lambda r: f"FerrisRun {r.namespace}/{r.name}",
         )
 
-    def fail_before_start(self, body: dict[str, Any], package_name: str, problem: Problem, phase: str) -> None:
+    def fail_before_start(self, body: RunBody, package_name: str, problem: Problem, phase: str) -> None:
         """A run that ends without children: recorded, with its status and (for a failure) an Event."""
         meta = body["metadata"]
         self.store.record_failure_before_start(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ferris_operator import model, ownership, reasons
+from ferris_operator.bodies import RunBody, run_body
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
@@ -108,9 +109,9 @@ class Resync:
     def _job(self, record: RunRecord) -> dict[str, Any] | None:
         return self.sightings.job_of(record.namespace, model.job_name(record.name))
 
-    def _body(self, record: RunRecord) -> dict[str, Any] | None:
-        body = self.kube.read("FerrisRun", record.namespace, record.name)
-        return body if body is not None and body["metadata"].get("uid") == record.uid else None
+    def _body(self, record: RunRecord) -> RunBody | None:
+        found = self.kube.read("FerrisRun", record.namespace, record.name)
+        return run_body(found) if found is not None and found["metadata"].get("uid") == record.uid else None
 
     def _resync_one(self, record: RunRecord) -> None:
         body = None if self.sightings.has_run(record.uid) else self._body(record)

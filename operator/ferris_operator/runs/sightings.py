@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model, ownership
+from ferris_operator.bodies import RunBody
 
 JOB_METADATA = ("name", "namespace", "uid", "labels", "ownerReferences")
 
@@ -52,10 +53,11 @@ class Sightings:
         self._newly_finished: set[PackageKey] = set()  # packages whose finished runs the watch just showed
         self._lock = threading.Lock()
 
-    def run_seen(self, body: dict[str, Any], deleted: bool = False) -> None:
+    def run_seen(self, body: RunBody, deleted: bool = False) -> None:
         meta, status = body["metadata"], body.get("status") or {}
         uid, phase = meta["uid"], status.get("phase")
-        key = (meta["namespace"], str(((body.get("spec") or {}).get("packageRef") or {}).get("name", "")))
+        ref = body["spec"].get("packageRef")
+        key = (meta["namespace"], ref["name"] if ref else "")
         finished = not deleted and phase in model.TERMINAL and bool(status.get("completionTime"))
         with self._lock:
             if deleted or phase in model.TERMINAL:

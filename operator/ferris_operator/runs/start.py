@@ -16,6 +16,7 @@ from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_operator import model, ownership, reasons
+from ferris_operator.bodies import Condition, ObjectMeta, PackageBody, PackageSpec, RunBody, RunSpec
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.builders.runner_egress import runner_egress_policy
@@ -50,7 +51,7 @@ BUDGET_WINDOW = datetime.timedelta(minutes=1)
 MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
 
 
-def _wait_for_start_after(spec: dict[str, Any]) -> None:
+def _wait_for_start_after(spec: RunSpec) -> None:
     """A run with ``spec.startAfter`` in the future waits (Pending, WaitingToStart) until then;
     the wait survives restarts: it is the spec, read again at every attempt."""
     text = spec.get("startAfter")
@@ -64,11 +65,8 @@ def _wait_for_start_after(spec: dict[str, Any]) -> None:
         raise RunWaiting(reasons.WAITING_TO_START, f"starts at {text} (spec.startAfter)", min(remaining, MAX_WAIT_STEP))
 
 
-def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return dict(cond)
-    return None
+def _ready_condition(obj: PackageBody) -> Condition | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
 MAX_BUNDLE_BYTES = 1_000_000  # a ConfigMap holds 1 MiB, its metadata included
@@ -94,7 +92,7 @@ def _check_bundle_size(bundle: dict[str, Any], secrets: dict[str, Any], scopes: 
     )
 
 
-def run_params(package_spec: dict[str, Any], run_spec: dict[str, Any]) -> dict[str, Any]:
+def run_params(package_spec: PackageSpec, run_spec: RunSpec) -> dict[str, Any]:
     """The package's params overridden by the run's, with the paramsSchema's defaults, checked."""
     params = {**(package_spec.get("params") or {}), **(run_spec.get("params") or {})}
     try:
@@ -133,11 +131,9 @@ class Starter:
         self._egress_made: set[str] = set()  # namespaces whose runner egress policy exists
         # A burst of runs of one package shares its GETs, each sent after the runs it serves
         # were seen: a run created right after a package update sees the update.
-        self.packages: FreshReads[tuple[str, str], dict[str, Any] | None] = FreshReads(
-            lambda key: kube.get_package(*key)
-        )
+        self.packages: FreshReads[tuple[str, str], PackageBody | None] = FreshReads(lambda key: kube.get_package(*key))
 
-    def start(self, body: dict[str, Any]) -> None:
+    def start(self, body: RunBody) -> None:
         began = time.monotonic()
         meta, spec = body["metadata"], body["spec"]
         ref = RunRef(meta["namespace"], meta["name"], meta["uid"])
@@ -175,7 +171,7 @@ class Starter:
             return
         self.outcomes.publish(ref.uid, generation, conditions)
 
-    def _check_trigger(self, body: dict[str, Any]) -> str:
+    def _check_trigger(self, body: RunBody) -> str:
         """The run's trigger, proven: a run that says a schedule or a trigger made it must carry
         the operator's stamp (a FerrisRun anyone made under a scheduled time's or an event's name
         is not that run)."""
@@ -190,7 +186,7 @@ class Starter:
             )
         return trigger
 
-    def _depth(self, body: dict[str, Any]) -> int:
+    def _depth(self, body: RunBody) -> int:
         """The run's depth in a chain of runs that start each other: its annotation, and for a
         retry at least what the operator gave it (an annotation edited down counts for nothing)."""
         depth = model.chain_depth(body["metadata"])
@@ -211,7 +207,7 @@ class Starter:
                 f" {budget} (the chart's runBudgetPerMinute): look for a trigger or a retry that loops",
             )
 
-    def _check_chain_depth(self, meta: dict[str, Any], depth: int) -> None:
+    def _check_chain_depth(self, meta: ObjectMeta, depth: int) -> None:
         limit = self.settings.max_chain_depth
         if depth > limit:
             raise Problem(
@@ -221,7 +217,7 @@ class Starter:
                 " (FERRIS_MAX_CHAIN_DEPTH): check the triggers for a loop",
             )
 
-    def _fail(self, body: dict[str, Any], package_name: str, problem: Problem) -> None:
+    def _fail(self, body: RunBody, package_name: str, problem: Problem) -> None:
         """End a run that cannot go on: recorded once, with a condition and an Event."""
         uid = body["metadata"]["uid"]
         if self.store.get(uid) is None:
@@ -229,7 +225,7 @@ class Starter:
         else:
             self.outcomes.finish(uid, model.FAILED, problem.reason, problem.message)
 
-    def _check_package(self, ref: RunRef, package: dict[str, Any] | None, name: str, started: bool) -> None:
+    def _check_package(self, ref: RunRef, package: PackageBody | None, name: str, started: bool) -> None:
         if package is None:
             raise Problem(
                 reasons.PACKAGE_NOT_FOUND,
@@ -250,7 +246,7 @@ class Starter:
             )
 
     @contextlib.contextmanager
-    def _policy_held(self, ref: RunRef, package: dict[str, Any], new: bool) -> Iterator[None]:
+    def _policy_held(self, ref: RunRef, package: PackageBody, new: bool) -> Iterator[None]:
         """For a new run of a package whose concurrencyPolicy is not Allow: the policy applied,
         and held until the run is recorded as started, so that two runs created at once cannot
         both find the other not started yet (one active operator acts; see peering)."""
@@ -277,7 +273,7 @@ class Starter:
                 f"concurrencyPolicy is Forbid and run(s) {names} of the package are still active",
             )
         for uid, name in active:  # Replace
-            other = {
+            other: RunBody = {
                 "metadata": {"namespace": ref.namespace, "name": name, "uid": uid},
                 "spec": {"packageRef": {"name": package_name}},
             }
@@ -286,7 +282,7 @@ class Starter:
             )
 
     def _create_children(
-        self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any], started: RunRecord | None, depth: int
+        self, ref: RunRef, package: PackageBody, spec: RunSpec, started: RunRecord | None, depth: int
     ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
         An existing child is reused only when this run controls it (else ForeignObject). A run
@@ -405,7 +401,7 @@ class Starter:
             log.warning("the runner egress NetworkPolicy of namespace %s was refused: %s", namespace, refused)
         self._egress_made.add(namespace)
 
-    def _create_job(self, ref: RunRef, package: dict[str, Any], spec: dict[str, Any]) -> bool:
+    def _create_job(self, ref: RunRef, package: PackageBody, spec: RunSpec) -> bool:
         self._ensure_runner_egress(ref.namespace)
         pkg_spec = package["spec"]
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
@@ -456,7 +452,7 @@ class Starter:
             )
         return run_key, token, secret_uid, False
 
-    def _scripts(self, ref: RunRef, pkg_spec: dict[str, Any]) -> list[tuple[str, str]]:
+    def _scripts(self, ref: RunRef, pkg_spec: PackageSpec) -> list[tuple[str, str]]:
         """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and
         checked again: the ConfigMap may have changed since the package was reconciled."""
         try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import PackageBody
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort
@@ -61,7 +62,7 @@ class Scheduler:
         self._lock = threading.Lock()
 
     # ---- the table, kept by the package handler --------------------------------------------
-    def observe(self, body: dict[str, Any]) -> None:
+    def observe(self, body: PackageBody) -> None:
         """A package was reconciled: keep its schedule (or forget it), its cursor from status."""
         meta, status = body["metadata"], body.get("status") or {}
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ferris_operator import reasons
+from ferris_operator.bodies import PackageSpec
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.cron import CronError, parse
 from ferris_operator.schedules.due import CATCH_UP, RUN_LATEST, Schedule
@@ -21,7 +22,7 @@ class PackageSchedule:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def schedule_of(spec: dict[str, Any]) -> PackageSchedule | None:
+def schedule_of(spec: PackageSpec) -> PackageSchedule | None:
     """None for a package without a schedule."""
     raw = spec.get("schedule")
     if not raw:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.bodies import PackageBody, Schedule, ScheduleStatus
 from ferris_operator.records import Cursor, EventRecord, RunRecord, SecretWrite, StepSummary
 
 
@@ -58,9 +60,9 @@ def run_with_steps(record: RunRecord, steps: list[StepSummary]) -> dict[str, Any
     }
 
 
-def package(body: dict[str, Any]) -> dict[str, Any]:
+def package(body: PackageBody) -> dict[str, Any]:
     meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: Mapping[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     secrets = status.get("secrets") or {}
     return {
         "namespace": meta["namespace"],
@@ -86,7 +88,7 @@ def package(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _schedule(schedule: dict[str, Any] | None, shown: dict[str, Any]) -> dict[str, Any] | None:
+def _schedule(schedule: Schedule | None, shown: ScheduleStatus) -> dict[str, Any] | None:
     if not schedule:
         return None
     return {

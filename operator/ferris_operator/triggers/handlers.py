@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import model
+from ferris_operator.bodies import trigger_body
 from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort
 from ferris_operator.problems import Problem
@@ -58,7 +59,7 @@ class TriggerHandlers:
 
     def trigger_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         """Check the trigger's filter and targets and say so in its conditions."""
-        raw = dict(body)
+        raw = trigger_body(body)
         try:
             read: Trigger | Problem = trigger_of(raw)
         except Problem as problem:

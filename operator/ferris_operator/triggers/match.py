@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import reasons
+from ferris_operator.bodies import TriggerBody, TriggerSpec
 from ferris_operator.problems import Problem
 from ferris_operator.records import Event
 
@@ -39,7 +40,7 @@ class Filter:
     data: tuple[Condition, ...] = ()
 
 
-def filter_of(spec: dict[str, Any]) -> Filter:
+def filter_of(spec: TriggerSpec) -> Filter:
     """``spec.filter`` read, or ``InvalidTrigger`` naming the field."""
     raw = spec.get("filter") or {}
     if raw.get("type") and raw.get("typePrefix"):
@@ -73,7 +74,7 @@ class Trigger:
     suspended: bool = False
 
 
-def trigger_of(obj: dict[str, Any]) -> Trigger:
+def trigger_of(obj: TriggerBody) -> Trigger:
     """A FerrisTrigger object read, or ``InvalidTrigger`` naming the field."""
     meta, spec = obj["metadata"], obj.get("spec") or {}
     targets = []

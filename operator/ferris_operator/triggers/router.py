@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import RunBody
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
 from ferris_operator.ports import EventStorePort, KubePort, RunStorePort
@@ -225,7 +226,7 @@ class EventRouter:
         )
 
 
-def _is_this_events_run(run: dict[str, Any], manifest: dict[str, Any]) -> bool:
+def _is_this_events_run(run: Mapping[str, Any], manifest: RunBody) -> bool:
     annotations = run["metadata"].get("annotations") or {}
     wanted = manifest["metadata"]["annotations"]
     same_package: bool = (run.get("spec") or {}).get("packageRef") == manifest["spec"]["packageRef"]

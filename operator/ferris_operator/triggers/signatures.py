@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ferris_operator.bodies import EventSourceSpec
 from ferris_operator.triggers import cloudevents
 from ferris_operator.triggers.cloudevents import EventError, Incoming
 
@@ -42,7 +43,7 @@ class SourceSpec:
     max_age: int = 300  # seconds a structured event's signed time may be from now
 
 
-def source_spec(name: str, spec: dict[str, Any]) -> SourceSpec:
+def source_spec(name: str, spec: EventSourceSpec) -> SourceSpec:
     signature = spec.get("signature") or {}
     return SourceSpec(
         name,

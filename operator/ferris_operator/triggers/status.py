@@ -4,14 +4,14 @@ Suspended), not Ready with ``InvalidTrigger`` naming the field. Pure: the clock 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import TriggerBody, TriggerStatus
 from ferris_operator.problems import Problem
 from ferris_operator.triggers.match import Trigger
 
 
-def trigger_status(body: dict[str, Any], read: Trigger | Problem, now: datetime.datetime) -> dict[str, Any]:
+def trigger_status(body: TriggerBody, read: Trigger | Problem, now: datetime.datetime) -> TriggerStatus:
     """The status fields the trigger's handler owns (its counts are the router's)."""
     generation = body["metadata"].get("generation")
     previous = (body.get("status") or {}).get("conditions")
@@ -24,4 +24,7 @@ def trigger_status(body: dict[str, Any], read: Trigger | Problem, now: datetime.
         packages = ", ".join(t.package for t in read.targets)
         message = f"matching events start runs of {packages}"
         ready = model.condition("Ready", True, reasons.LISTENING, message, generation, previous, now)
-    return {"observedGeneration": generation, "conditions": model.merge_conditions(previous, ready)}
+    status: TriggerStatus = {"conditions": model.merge_conditions(previous, ready)}
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
