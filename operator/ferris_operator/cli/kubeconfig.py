@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -143,6 +144,24 @@ class KubeContext:
         for name, value in self.impersonation.headers().items() if impersonating else ():
             api.set_default_header(name, value)
         return api
+
+    def get(self, path: str, impersonating: bool = True) -> Any:
+        """GET one API path as this context's user; its JSON. A plain request, not a typed API:
+        the core API's class alone costs a command 0.35 s of CPU to import. The client library
+        still makes the credential (an exec plugin's token refreshed); ``ApiException`` when the
+        API server refuses, as from a typed API."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api_client(impersonating)
+        accept = {"Accept": "application/json"}
+        method, url, headers, _, _ = api.param_serialize(
+            method="GET", resource_path=path, header_params=accept, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, header_params=headers)
+        data = response.read() or b""
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=data.decode(errors="replace"), data=None)
+        return json.loads(data)
 
 
 def load(

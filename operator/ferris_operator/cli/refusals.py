@@ -25,6 +25,9 @@ def api_refusal(exc: BaseException, kube: KubeContext | None = None) -> str | No
     """The line a user reads for an API server's answer, or None when ``exc`` is not one. A 401
     is told as the server verbs tell it, naming the kubeconfig's credential (``kube``, the
     context the command loaded), when there is one."""
+    unreachable = _unreachable(exc, kube)
+    if unreachable is not None:
+        return unreachable
     exceptions = sys.modules.get("kubernetes.client.exceptions")
     if exceptions is None or not isinstance(exc, exceptions.ApiException):
         return None
@@ -35,3 +38,18 @@ def api_refusal(exc: BaseException, kube: KubeContext | None = None) -> str | No
     said = f"the API server answered {exc.status} {exc.reason}: {api_message(exc)}"
     hint = HINTS.get(int(exc.status or 0))
     return f"{said} ({hint})" if hint else said
+
+
+def _unreachable(exc: BaseException, kube: KubeContext | None) -> str | None:
+    """The line for an API server that did not answer (refused, unknown host, TLS failed), after
+    the client library's own retries; None when ``exc`` is something else."""
+    urllib3 = sys.modules.get("urllib3.exceptions")
+    if urllib3 is None or not isinstance(exc, urllib3.MaxRetryError):
+        return None
+    server = getattr(getattr(kube, "configuration", None), "host", None) or "the kubeconfig's server"
+    reason = str(getattr(exc.reason, "reason", None) or exc.reason or exc).rpartition(": ")[2] or str(exc)
+    context = f" (context {kube.context!r})" if kube is not None else ""
+    return (
+        f"cannot reach the API server at {server}{context}: {reason}. Check that the cluster is up and that the"
+        " kubeconfig names it (`kubectl cluster-info` with the same kubeconfig and context)"
+    )

@@ -47,11 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if args.public_key:
         key = PublicSealingKey.from_text(args.public_key.read_text())
     else:
-        from kubernetes import client
+        from ferris_operator.k8s.sealing_keys import public_key_of
 
-        from ferris_operator.k8s.sealing_keys import read_public_key
-
-        key = read_public_key(client.CoreV1Api(context_of(args).api_client()), args.operator_namespace, args.configmap)
+        configmap = context_of(args).get(f"/api/v1/namespaces/{args.operator_namespace}/configmaps/{args.configmap}")
+        key = public_key_of(configmap)
     if args.platform is not None:
         print(seal_text(key, raw, PLATFORM_SEALED_NAMESPACE, platform_sealed_for(args.platform)))
     else:

@@ -43,23 +43,23 @@ class ServerClient:
 
     @classmethod
     def from_kubeconfig(cls, ferris_namespace: str, kube: KubeContext) -> ServerClient:
-        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
 
         url, ca = os.environ.get("FERRIS_SERVER_URL"), os.environ.get("FERRIS_SERVER_CA")
         if url and ca:
             ca_text = Path(ca).read_text()
         else:
-            core = client.CoreV1Api(kube.api_client(impersonating=False))  # where the server is: as oneself
+            where = f"/api/v1/namespaces/{ferris_namespace}/configmaps/ferris-server"
             try:
-                found: Any = core.read_namespaced_config_map("ferris-server", ferris_namespace)
-            except client.ApiException as exc:
+                found = kube.get(where, impersonating=False)  # where the server is: as oneself
+            except ApiException as exc:
                 if exc.status == 401:
                     raise ServerError(kube.refused("the API server answered 401 Unauthorized")) from None
                 raise ServerError(
                     f"cannot read ConfigMap {ferris_namespace}/ferris-server ({exc.status} {exc.reason}): is the Ferris"
                     " server installed? Set --ferris-namespace, or FERRIS_SERVER_URL and FERRIS_SERVER_CA"
                 ) from None
-            url, ca_text = found.data["url"], found.data["ca.crt"]
+            url, ca_text = found["data"]["url"], found["data"]["ca.crt"]
         return cls(str(url).rstrip("/"), ca_text, kube)
 
     @functools.cached_property

@@ -4,9 +4,8 @@ ConfigMap that every user may read. Created on the operator's first start."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
-
-from kubernetes import client
 
 from ferris_operator.crypto.sealing import PublicSealingKey, SealingKeyRing, new_sealing_key
 from ferris_operator.k8s.objects import Kube
@@ -60,6 +59,6 @@ def ensure_sealing_keys(kube: Kube, namespace: str, secret_name: str, configmap_
     return ring
 
 
-def read_public_key(core: client.CoreV1Api, namespace: str, configmap_name: str) -> PublicSealingKey:
-    configmap: Any = core.read_namespaced_config_map(configmap_name, namespace)
-    return PublicSealingKey.from_text((configmap.data or {})[ACTIVE])
+def public_key_of(configmap: Mapping[str, Any]) -> PublicSealingKey:
+    """The active public key of the sealing keys' ConfigMap, as the API server answered it."""
+    return PublicSealingKey.from_text((configmap.get("data") or {})[ACTIVE])
