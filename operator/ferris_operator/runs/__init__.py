@@ -3,7 +3,7 @@ and pod events, runner reports, cancel), outcomes (finish exactly once, publish 
 history (lastRun, limits, TTLs) and resync (what was missed while nobody watched). `service`
 puts them together behind the one object the handlers and the runner API call."""
 
+from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.runs.service import RunService
-from ferris_operator.runs.start import RunWaiting
 
 __all__ = ["RunService", "RunWaiting"]

@@ -17,9 +17,9 @@ from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort
 from ferris_operator.process import metrics
 from ferris_operator.runs.attention import Arrivals, needs_attention
+from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.runs.retention import HistoryRetention
 from ferris_operator.runs.service import RunService
-from ferris_operator.runs.start import RunWaiting
 from ferris_operator.settings import Intervals
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.work.deferred import Deferred, KeyedLocks

@@ -14,10 +14,11 @@ from ferris_operator.bodies import RunBody, run_body
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.records import RunRecord
 from ferris_operator.runs.follow import Follower
+from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.runs.outcomes import DELETE_NOW, Outcomes
 from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.sightings import Sightings
-from ferris_operator.runs.start import RunWaiting, Starter
+from ferris_operator.runs.start import Starter
 from ferris_operator.work import separately
 
 RESYNC_GRACE_SECONDS = 30.0  # younger runs are still in the hands of their create handler

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_operator import model, ownership, reasons
-from ferris_operator.bodies import Condition, ObjectMeta, PackageBody, PackageSpec, RunBody, RunSpec
+from ferris_operator.bodies import PackageBody, PackageSpec, RunBody, RunSpec
 from ferris_operator.builders import run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.builders.runner_egress import runner_egress_policy
@@ -29,44 +30,14 @@ from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, Proble
 from ferris_operator.process import metrics
 from ferris_operator.records import NewRun, RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of
+from ferris_operator.runs import gates
+from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.settings import Settings
 from ferris_operator.work.deferred import KeyedLocks
 from ferris_operator.work.fresh_reads import FreshReads
 
 log = logging.getLogger("ferris.runs")
-
-
-class RunWaiting(Problem):
-    """The run cannot start yet for a reason that heals by itself; retry later (after
-    ``delay`` seconds when the run knows how long, else the handler's usual interval)."""
-
-    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
-        super().__init__(reason, message, retry=True)
-        self.delay = delay
-
-
-BUDGETED_TRIGGERS = (model.TRIGGER_EVENT, model.TRIGGER_RETRY)  # runs that runs make
-BUDGET_WINDOW = datetime.timedelta(minutes=1)
-MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
-
-
-def _wait_for_start_after(spec: RunSpec) -> None:
-    """A run with ``spec.startAfter`` in the future waits (Pending, WaitingToStart) until then;
-    the wait survives restarts: it is the spec, read again at every attempt."""
-    text = spec.get("startAfter")
-    if not text:
-        return
-    moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))  # the CRD checked the format
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    remaining = (moment - model.utcnow()).total_seconds()
-    if remaining > 0:
-        raise RunWaiting(reasons.WAITING_TO_START, f"starts at {text} (spec.startAfter)", min(remaining, MAX_WAIT_STEP))
-
-
-def _ready_condition(obj: PackageBody) -> Condition | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
 MAX_BUNDLE_BYTES = 1_000_000  # a ConfigMap holds 1 MiB, its metadata included
@@ -101,6 +72,41 @@ def run_params(package_spec: PackageSpec, run_spec: RunSpec) -> dict[str, Any]:
         raise Problem(
             reasons.INVALID_PARAMS, f"spec.params: {exc}; fix the params and create a new FerrisRun"
         ) from None
+
+
+class StartFacts:
+    """What the gates (``runs/gates.py``) read about one run, each read on first use and once:
+    the package through the starter's shared fresh reads, the retry depth and the namespace's
+    budgeted runs from PostgreSQL."""
+
+    def __init__(self, starter: Starter, run: RunBody, existing: RunRecord | None, now: datetime.datetime) -> None:
+        self._starter = starter
+        self.run = run
+        self.started = existing is not None
+        self.now = now
+
+    @functools.cached_property
+    def package(self) -> PackageBody | None:
+        meta = self.run["metadata"]
+        return self._starter.packages.get((meta["namespace"], self.run["spec"]["packageRef"]["name"]))
+
+    @functools.cached_property
+    def trigger(self) -> str | None:
+        return self._starter.proof.proven_trigger(self.run)
+
+    @functools.cached_property
+    def depth(self) -> int:
+        """Its annotation, and for a retry at least what the operator gave it (an annotation
+        edited down counts for nothing)."""
+        depth = model.chain_depth(self.run["metadata"])
+        if self.run["spec"].get("trigger") == model.TRIGGER_RETRY:
+            depth = max(depth, self._starter.store.retry_depth(self.run["metadata"]["uid"]) or 0)
+        return depth
+
+    @functools.cached_property
+    def budgeted_runs(self) -> int:
+        since = self.now - gates.BUDGET_WINDOW
+        return self._starter.store.runs_made_since(self.run["metadata"]["namespace"], gates.BUDGETED_TRIGGERS, since)
 
 
 class Starter:
@@ -147,20 +153,15 @@ class Starter:
         if spec.get("cancel"):
             self.cancel(body)
             return
-        if existing is None:
-            _wait_for_start_after(spec)
-        package = self.packages.get((ref.namespace, package_name))
-        depth = 0  # a run started before keeps the depth it was recorded with
+        facts = StartFacts(self, body, existing, model.utcnow())
         try:
-            if existing is None:
-                trigger = self._check_trigger(body)
-                depth = self._depth(body)
-                self._check_chain_depth(meta, depth)
-                self._check_budget(ref.namespace, trigger)
-            self._check_package(ref, package, package_name, existing is not None)
-            assert package is not None
-            if existing is None:
-                self.settings.runner_policy.check(package["spec"].get("runner") or {}, self.settings.runner_image)
+            closed = gates.first_closed(facts, self.settings)
+            if closed is not None:
+                raise closed
+            package = facts.package
+            assert package is not None  # the gates saw it
+            # A run started before keeps the depth it was recorded with.
+            depth = 0 if existing is not None else facts.depth
             with self._policy_held(ref, package, existing is None):
                 if self._create_children(ref, package, spec, existing, depth):
                     metrics.RUN_START.observe(time.monotonic() - began)
@@ -171,52 +172,6 @@ class Starter:
             return
         self.outcomes.publish(ref.uid, generation, conditions)
 
-    def _check_trigger(self, body: RunBody) -> str:
-        """The run's trigger, proven: a run that says a schedule or a trigger made it must carry
-        the operator's stamp (a FerrisRun anyone made under a scheduled time's or an event's name
-        is not that run)."""
-        trigger = self.proof.proven_trigger(body)
-        if trigger is None:
-            claimed = body["spec"].get("trigger")
-            raise Problem(
-                reasons.TRIGGER_NOT_PROVEN,
-                f"spec.trigger is {claimed}, but the operator did not make this FerrisRun (it carries no stamp of the"
-                f" operator's for its name): only the package's schedule and FerrisTriggers make {claimed} runs."
-                " Create runs with spec.trigger Manual (or leave it out)",
-            )
-        return trigger
-
-    def _depth(self, body: RunBody) -> int:
-        """The run's depth in a chain of runs that start each other: its annotation, and for a
-        retry at least what the operator gave it (an annotation edited down counts for nothing)."""
-        depth = model.chain_depth(body["metadata"])
-        if body["spec"].get("trigger") == model.TRIGGER_RETRY:
-            depth = max(depth, self.store.retry_depth(body["metadata"]["uid"]) or 0)
-        return depth
-
-    def _check_budget(self, namespace: str, trigger: str) -> None:
-        """Runs that events and retries make in a namespace are bounded per minute."""
-        budget = self.settings.run_budget_per_minute
-        if budget <= 0 or trigger not in BUDGETED_TRIGGERS:
-            return
-        made = self.store.runs_made_since(namespace, BUDGETED_TRIGGERS, model.utcnow() - BUDGET_WINDOW)
-        if made >= budget:
-            raise Problem(
-                reasons.RUN_BUDGET_EXCEEDED,
-                f"events and retries made {made} runs in namespace {namespace} in the last minute; the budget is"
-                f" {budget} (the chart's runBudgetPerMinute): look for a trigger or a retry that loops",
-            )
-
-    def _check_chain_depth(self, meta: ObjectMeta, depth: int) -> None:
-        limit = self.settings.max_chain_depth
-        if depth > limit:
-            raise Problem(
-                reasons.CHAIN_TOO_DEEP,
-                f"started by event {(meta.get('annotations') or {}).get(model.ANNOTATION_EVENT, '?')!r}, this run"
-                f" would be run {depth} of a chain of runs that start each other; the limit is {limit}"
-                " (FERRIS_MAX_CHAIN_DEPTH): check the triggers for a loop",
-            )
-
     def _fail(self, body: RunBody, package_name: str, problem: Problem) -> None:
         """End a run that cannot go on: recorded once, with a condition and an Event."""
         uid = body["metadata"]["uid"]
@@ -224,26 +179,6 @@ class Starter:
             self.outcomes.fail_before_start(body, package_name, problem, model.FAILED)
         else:
             self.outcomes.finish(uid, model.FAILED, problem.reason, problem.message)
-
-    def _check_package(self, ref: RunRef, package: PackageBody | None, name: str, started: bool) -> None:
-        if package is None:
-            raise Problem(
-                reasons.PACKAGE_NOT_FOUND,
-                f"FerrisPackage {ref.namespace}/{name} does not exist; create it, then create a new FerrisRun",
-            )
-        if started:
-            return  # already pinned: later package changes do not matter
-        ready = _ready_condition(package)
-        observed = (package.get("status") or {}).get("observedGeneration")
-        if ready is None or observed != package["metadata"].get("generation"):
-            raise RunWaiting(reasons.PACKAGE_NOT_RECONCILED, f"waiting for FerrisPackage {name} to be reconciled")
-        if ready.get("status") != "True" and ready.get("reason") == reasons.MASTER_KEY_MISMATCH:
-            raise Problem(reasons.MASTER_KEY_MISMATCH, f"FerrisPackage {name}: {ready.get('message', '')}")
-        if ready.get("status") != "True":
-            raise Problem(
-                reasons.PACKAGE_NOT_READY,
-                f"FerrisPackage {name} is not Ready ({ready.get('reason')}): {ready.get('message', '')}",
-            )
 
     @contextlib.contextmanager
     def _policy_held(self, ref: RunRef, package: PackageBody, new: bool) -> Iterator[None]:

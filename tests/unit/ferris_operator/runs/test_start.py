@@ -29,17 +29,6 @@ def test_configmap_scripts_are_read_once_per_configmap_and_bounded_at_run_start(
     assert caught.value.reason == "InvalidScripts" and "at run start" in caught.value.message
 
 
-def test_a_run_waits_while_its_package_is_not_reconciled_at_its_generation() -> None:
-    from ferris_operator.runs import RunWaiting
-
-    runs = service(FakeKube(), FakeStore())
-    ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
-    package = {"metadata": {"name": "p", "generation": 2}, "status": {"observedGeneration": 1, "conditions": []}}
-    with pytest.raises(RunWaiting) as caught:
-        runs.starter._check_package(ref, package, "p", started=False)
-    assert caught.value.reason == "PackageNotReconciled"
-
-
 def test_a_run_with_a_start_time_to_come_waits_for_it_and_looks_again_within_a_minute() -> None:
     import datetime
 
@@ -61,24 +50,10 @@ def test_a_run_with_a_start_time_to_come_waits_for_it_and_looks_again_within_a_m
     with pytest.raises(RunWaiting) as caught:
         runs.starter.start(body)
     assert caught.value.delay is not None and 0 < caught.value.delay <= 5
-    from ferris_operator.runs.start import _wait_for_start_after
-
-    _wait_for_start_after({"startAfter": "2020-01-01T00:00:00Z"})  # past: no wait
-    _wait_for_start_after({})
 
 
-def test_a_run_of_a_package_whose_data_key_does_not_open_fails_with_master_key_mismatch() -> None:
-    runs = service(FakeKube(), FakeStore())
-    ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()
-    mismatch = {"type": "Ready", "status": "False", "reason": "MasterKeyMismatch", "message": "wrapped by 'k1'"}
-    package = {
-        "metadata": {"name": "p", "generation": 1},
-        "status": {"observedGeneration": 1, "conditions": [mismatch]},
-    }
-    with pytest.raises(Problem) as caught:
-        runs.starter._check_package(ref, package, "p", started=False)
-    assert caught.value.reason == "MasterKeyMismatch" and not caught.value.retry
-    assert caught.value.message == "FerrisPackage p: wrapped by 'k1'"
+def _package(policy: str) -> dict[str, Any]:
+    return {"metadata": {"name": "p"}, "spec": {"concurrencyPolicy": policy}}
 
 
 class PolicyStore(FakeStore):
@@ -320,35 +295,17 @@ def test_a_run_that_says_a_schedule_or_trigger_made_it_without_the_stamp_fails_a
     # The same run as the operator makes it, stamped, is not refused for its trigger.
     made = PROOF.stamp_run({**body, "metadata": dict(body["metadata"])})
     assert PROOF.proven_trigger(made) == trigger
-    runs.starter._check_trigger(made)
     assert PROOF.proven_trigger({"metadata": {}, "spec": {}}) == model.TRIGGER_MANUAL
-
-
-def test_a_run_past_the_default_chain_depth_of_ten_is_refused_and_one_at_ten_is_not() -> None:
-    from ferris_operator import model
-    from ferris_operator.settings import Settings
-
-    runs = service(FakeKube(), FakeStore())
-    assert runs.settings.max_chain_depth == Settings.max_chain_depth == 10  # the default, not the e2e stack's 4
-
-    def meta(depth: int) -> dict[str, Any]:
-        return {"annotations": {model.ANNOTATION_CHAIN_DEPTH: str(depth), model.ANNOTATION_EVENT: "/shop e-1"}}
-
-    runs.starter._check_chain_depth(meta(10), 10)
-    with pytest.raises(Problem) as caught:
-        runs.starter._check_chain_depth(meta(11), 11)
-    assert caught.value.reason == "ChainTooDeep" and "run 11 of a chain" in caught.value.message
-    assert "the limit is 10" in caught.value.message
 
 
 class BudgetStore(FakeStore):
     def __init__(self, made: int, retry_depth: int | None = None) -> None:
         super().__init__()
         self.made, self.depth_of_retry = made, retry_depth
-        self.asked: list[tuple[str, tuple[str, ...]]] = []
+        self.asked: list[tuple[str, tuple[str, ...], Any]] = []
 
     def runs_made_since(self, namespace: str, triggers: tuple[str, ...], since: Any) -> int:
-        self.asked.append((namespace, triggers))
+        self.asked.append((namespace, triggers, since))
         return self.made
 
     def retry_depth(self, uid: str) -> int | None:
@@ -365,32 +322,32 @@ def event_run(trigger: str = "Event") -> dict[str, Any]:
     return PROOF.stamp_run(body) if trigger == "Event" else body
 
 
-def test_runs_made_by_events_and_retries_past_the_namespaces_budget_fail_naming_it() -> None:
-    runs = service(FakeKube(), BudgetStore(made=300))
-    assert runs.settings.run_budget_per_minute == 300
-    with pytest.raises(Problem) as caught:
-        runs.starter._check_budget("a", runs.starter._check_trigger(event_run()))
-    assert caught.value.reason == "RunBudgetExceeded" and "made 300 runs in namespace a" in caught.value.message
-    assert "runBudgetPerMinute" in caught.value.message
-    with pytest.raises(Problem):
-        runs.starter._check_budget("a", runs.starter._check_trigger(event_run("Retry")))
+def test_the_budget_counts_the_namespaces_event_and_retry_runs_of_the_last_minute_once() -> None:
+    import datetime
+
+    from ferris_operator.runs.start import StartFacts
+
     store = BudgetStore(made=299)
-    service(FakeKube(), store).starter._check_budget("a", "Event")
-    assert store.asked == [("a", ("Event", "Retry"))]
-    manual = BudgetStore(made=10_000)
-    service(FakeKube(), manual).starter._check_budget("a", "Manual")  # a person's runs are not budgeted
-    assert manual.asked == []
+    now = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.UTC)
+    facts = StartFacts(service(FakeKube(), store).starter, event_run(), None, now)
+    assert (facts.budgeted_runs, facts.budgeted_runs, facts.trigger) == (299, 299, "Event")
+    assert store.asked == [("a", ("Event", "Retry"), now - datetime.timedelta(minutes=1))]
 
 
 def test_a_retrys_depth_is_at_least_what_the_operator_gave_it() -> None:
     from ferris_operator import model
+    from ferris_operator.runs.start import StartFacts
+
+    def depth(body: dict[str, Any], recorded: int | None) -> int:
+        starter = service(FakeKube(), BudgetStore(0, retry_depth=recorded)).starter
+        return StartFacts(starter, body, None, model.utcnow()).depth  # type: ignore[arg-type]
 
     body = event_run("Retry")
     body["metadata"]["annotations"] = {model.ANNOTATION_CHAIN_DEPTH: "0"}  # edited down after it was made
-    assert service(FakeKube(), BudgetStore(0, retry_depth=7)).starter._depth(body) == 7
-    assert service(FakeKube(), BudgetStore(0, retry_depth=None)).starter._depth(body) == 0
+    assert depth(body, 7) == 7
+    assert depth(body, None) == 0
     body["metadata"]["annotations"] = {model.ANNOTATION_CHAIN_DEPTH: "9"}
-    assert service(FakeKube(), BudgetStore(0, retry_depth=7)).starter._depth(body) == 9
+    assert depth(body, 7) == 9
 
 
 def test_a_bundle_no_configmap_can_hold_fails_the_run_naming_what_filled_it() -> None:
