@@ -30,7 +30,9 @@ from ferris_operator.server.api import HELD_PER_USER, ServerApi
 from ferris_operator.server.authz import REVIEW_BURST, Authorizer
 from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
+from ferris_operator.work.ratelimit import TokenBuckets
 from tests.canaries import assert_no_canary
+from tests.unit.world import FakeKube, FakeVault, SentEvent
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
@@ -130,40 +132,6 @@ class FakeHistory:
         return StepRecord(0, "a.py", "Succeeded", 0, T0, T0, "hello output"[start:]) if idx == 0 else None
 
 
-class FakeKube:
-    def __init__(self) -> None:
-        self.created: list[tuple[str, dict[str, Any]]] = []
-        self.patched: list[tuple[str, dict[str, Any]]] = []
-        self.events: list[tuple[str, str, str]] = []
-
-    def create_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.created.append((namespace, body))
-        return {**body, "metadata": {**body["metadata"], "name": "nightly-abcde"}}
-
-    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return package() if name == "nightly" else None
-
-    def iter_packages(self, namespaces: tuple[str, ...]) -> Any:
-        return iter([package()])
-
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patched.append((name, status))
-
-    def event(
-        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
-    ) -> None:
-        self.events.append((reason, message, event_type))
-
-
-class FakeVault:
-    def __init__(self) -> None:
-        self.ingested: list[tuple[str, dict[str, Any]]] = []
-
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any]) -> int:
-        self.ingested.append((uid, secrets))
-        return 7
-
-
 def package() -> dict[str, Any]:
     status = {
         "secrets": {"names": ["API_KEY"], "count": 1, "version": 3},
@@ -199,18 +167,23 @@ class FakeEvents:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, declared: dict[str, Any] | None = None) -> None:
+        """The server over the fake world's API server and vault, holding the package ``nightly``
+        (``declared``, or ``package()``)."""
         self.reviews = FakeReviews()
         self.kube = FakeKube()
+        self.kube.put("FerrisPackage", declared or package())
         self.history = FakeHistory()
         self.vault = FakeVault()
         self.events = FakeEvents()
+        self.seconds = 0.0  # the rate limiter's clock: it moves when a test moves it, not with load
         self.api = ServerApi(
-            self.kube,  # type: ignore[arg-type]  # partial fakes: only what the routes call
+            self.kube,
             self.history,
             TokenCache(self.reviews.token),
             Authorizer(self.reviews.access),
-            vault=self.vault,  # type: ignore[arg-type]
+            limiter=TokenBuckets(clock=lambda: self.seconds),
+            vault=self.vault,
             more_routes=EventsApi(self.events).routes(),  # type: ignore[arg-type]
         )
 
@@ -364,16 +337,16 @@ def test_a_run_is_created_for_the_user_and_says_who_asked() -> None:
     status, text = world.call(
         "POST", "/api/v1/namespaces/team-a/runs", {"package": "nightly", "params": {"x": 1}}, EDITOR
     )
-    assert status == 201 and json.loads(text) == {"namespace": "team-a", "name": "nightly-abcde"}
-    namespace, body = world.kube.created[0]
-    assert namespace == "team-a" and body["spec"] == {
+    [body] = world.kube.created
+    assert status == 201 and json.loads(text) == {"namespace": "team-a", "name": body["metadata"]["name"]}
+    assert body["metadata"]["name"].startswith("nightly-") and body["spec"] == {
         "packageRef": {"name": "nightly"},
         "params": {"x": 1},
         "trigger": "Manual",
     }
     assert body["metadata"]["annotations"] == {"ferris.io/requested-by": "editor"}
     world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
-    assert world.kube.created[1][1]["spec"]["params"] == {"x": 1}  # the original run's
+    assert world.kube.created[1]["spec"]["params"] == {"x": 1}  # the original run's
     world.history.find = lambda namespace, name: replace(record(), params=None)  # type: ignore[method-assign]
     status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
     assert status == 409 and "params were not kept" in text and len(world.kube.created) == 2
@@ -404,14 +377,12 @@ def test_packages_show_secret_names_never_values() -> None:
 
 
 def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
-    world = World()
     scheduled = {
         **package(),
         "spec": {"scripts": [{"name": "a.py"}], "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin"}},
         "status": {**package()["status"], "schedule": {"nextScheduleTime": "2026-12-01T01:30:00Z", "missedCount": 1}},
     }
-    world.kube.get_package = lambda namespace, name: scheduled  # type: ignore[method-assign]
-    status, text = world.call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
+    status, text = World(scheduled).call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
     assert status == 200 and json.loads(text)["schedule"] == {
         "crons": ["30 2 * * *"],
         "timeZone": "Europe/Berlin",
@@ -425,10 +396,8 @@ def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
 
 
 def test_params_that_break_the_packages_form_are_refused_before_a_run_is_made() -> None:
-    world = World()
     schema = {"required": ["region"], "properties": {"region": {"type": "string", "enum": ["eu", "us"]}}}
-    formed = {**package(), "spec": {"paramsSchema": schema}}
-    world.kube.get_package = lambda namespace, name: formed if name == "nightly" else None  # type: ignore[method-assign]
+    world = World({**package(), "spec": {"paramsSchema": schema}})
     status, text = world.call("POST", RUNS, {"package": "nightly", "params": {"region": "mars"}}, EDITOR)
     assert status == 400 and "param region must be one of 'eu', 'us'" in json.loads(text)["error"]
     status, text = world.call("POST", RUNS, {"package": "nightly"}, EDITOR)
@@ -464,22 +433,21 @@ def test_an_upload_goes_into_the_vault_and_answers_names_only() -> None:
     assert status == 200 and json.loads(text) == {
         "names": ["API_KEY", "B"],
         "count": 2,
-        "version": 7,
+        "version": 1,
         "uploadedBy": "editor",
     }
-    assert world.vault.ingested == [("puid", {"API_KEY": "s3cr3t-value", "B": "x"})]
-    name, patched = world.kube.patched[0]
+    assert world.vault.ingested == [("puid", {"API_KEY": "s3cr3t-value", "B": "x"}, None)]
+    [(plural, _, name, patched)] = world.kube.statuses
     assert (
-        name == "nightly"
+        (plural, name) == ("ferrispackages", "nightly")
         and patched["secrets"]["names"] == ["API_KEY", "B"]
         and patched["secrets"]["source"] == "upload"
     )
     assert_no_canary("the package's status and the answer", [patched, text], ["s3cr3t-value"])
     assert patched["warnings"] == ["secret B is shorter than 4 characters and is not masked in output"]
     assert patched["secrets"]["uploadedBy"] == "editor" and patched["secrets"]["updatedAt"]
-    assert world.kube.events == [
-        ("SecretsUploaded", "user 'editor' uploaded 2 secrets (version 7) through the Ferris server", "Normal")
-    ]
+    said = "user 'editor' uploaded 2 secrets (version 1) through the Ferris server"
+    assert world.kube.events == [SentEvent("FerrisPackage", "nightly", "SecretsUploaded", said, "Normal")]
 
 
 @pytest.mark.parametrize(
@@ -497,12 +465,10 @@ def test_an_upload_goes_into_the_vault_and_answers_names_only() -> None:
     ],
 )
 def test_an_upload_that_cannot_hold_stores_nothing(spec: dict[str, Any], body: Any, status: int, message: str) -> None:
-    world = World()
-    declared = {**package(), "spec": spec}
-    world.kube.get_package = lambda namespace, name: declared  # type: ignore[method-assign]
+    world = World({**package(), "spec": spec})
     answer, text = world.call("PUT", f"{PACKAGES}/nightly/secrets", body, EDITOR)
     assert answer == status and message in text, text
-    assert world.vault.ingested == [] and world.kube.patched == []
+    assert world.vault.ingested == [] and world.kube.statuses == []
 
 
 def test_without_a_master_key_the_upload_says_it_is_off() -> None:
@@ -698,7 +664,10 @@ def test_a_flood_of_made_up_tokens_gets_429_and_never_locks_out_a_known_user_beh
     assert world.call("GET", RUNS, token=VIEWER)[0] == 200  # the viewer's token, reviewed once
     answers = [world.call("GET", RUNS, token=f"made-up-{i}")[0] for i in range(25)]
     assert answers[:20] == [401] * 20 and set(answers[20:]) == {429}
-    assert world.reviews.token_reviews <= 1 + 20 + 1  # the burst, and at most a refill, reviewed
+    assert world.reviews.token_reviews == 1 + 20  # the viewer's, and the burst
+    world.seconds += 0.5  # a refill of one, at two a second
+    assert world.call("GET", RUNS, token="made-up-new")[0] == 401 and world.reviews.token_reviews == 22
+    assert world.call("GET", RUNS, token="made-up-newer")[0] == 429
     assert world.call("GET", RUNS, token=VIEWER)[0] == 200  # a known token: never limited
     assert world.call("GET", RUNS, token="made-up-0")[0] == 401  # a token refused lately: no new review
 

@@ -1,0 +1,444 @@
+"""One fake world for the unit tests: the Kubernetes API and the vault in memory, each a whole
+implementation of its port (``mypy --strict`` checks this module against ``ferris_operator.ports``:
+a port that grows a method fails the type check here, not a test at run time), a ``World`` that
+seeds objects and keeps what the code under test did (status writes, Events, creates and
+deletes), a clock that moves only when told, and body builders that read like the objects they
+make: ``a_run("r").of("nightly").cancelled().body``.
+
+Objects are kept by (kind, namespace, name), with the kinds' names as the API names them
+("FerrisRun", "Secret", "Job" ...); the namespace of a cluster-scoped object is "".
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferris_operator import model
+from ferris_operator.bodies import (
+    Condition,
+    EventSourceBody,
+    PackageBody,
+    RunBody,
+    TriggerBody,
+    event_source_body,
+    package_body,
+    run_body,
+    trigger_body,
+)
+from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.problems import PackageNotStored, VersionGone
+from ferris_operator.records import StoredSecrets
+
+KINDS = {  # plural -> kind
+    model.RUNS: "FerrisRun",
+    model.PACKAGES: "FerrisPackage",
+    model.TRIGGERS: "FerrisTrigger",
+    model.EVENT_SOURCES: "FerrisEventSource",
+    model.PROJECT_SECRETS: "FerrisProjectSecrets",
+    model.PLATFORM_SECRETS: "FerrisPlatformSecrets",
+}
+T0 = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.UTC)
+
+
+class Clock:
+    """Now, as the test says: it moves with ``advance`` only."""
+
+    def __init__(self, now: datetime.datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime.datetime:
+        self.now += datetime.timedelta(seconds=seconds)
+        return self.now
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    kind: str
+    name: str
+    reason: str
+    message: str
+    type: str
+
+
+Key = tuple[str, str, str]  # kind, namespace, name
+
+
+class FakeKube:
+    """The API server in memory: what it holds, and what was asked of it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.reads: list[Key] = []
+        self.created: list[dict[str, Any]] = []
+        self.deleted: list[tuple[str, str, str, str]] = []  # kind, namespace, name, uid
+        self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []  # plural, namespace, name, status
+        self.events: list[SentEvent] = []
+        self.refusing: dict[Key, str] = {}  # a create of that object is refused with this reason
+        self._uids = (f"uid-{n}" for n in itertools.count(1))
+
+    # ---- seeding and reading back -------------------------------------------------------------
+    def put(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Hold ``body`` as the API server would (a uid and generation when it has none)."""
+        stored = copy.deepcopy(dict(body))
+        meta = stored.setdefault("metadata", {})
+        meta.setdefault("uid", next(self._uids))
+        meta.setdefault("generation", 1)
+        stored.setdefault("kind", kind)
+        self.objects[(kind, meta.get("namespace", ""), meta["name"])] = stored
+        return stored
+
+    def status_of(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return dict(self.objects[(kind, namespace, name)].get("status") or {})
+
+    def reasons(self, name: str | None = None) -> list[str]:
+        """The reasons of the Events sent (about ``name`` only, when given)."""
+        return [e.reason for e in self.events if name is None or e.name == name]
+
+    # ---- KubePort -------------------------------------------------------------------------------
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append((kind, namespace, name))
+        found = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.read(KINDS[plural], namespace, name)
+
+    def get_package(self, namespace: str, name: str) -> PackageBody | None:
+        found = self.read("FerrisPackage", namespace, name)
+        return None if found is None else package_body(found)
+
+    def get_event_source(self, namespace: str, name: str) -> EventSourceBody | None:
+        found = self.read("FerrisEventSource", namespace, name)
+        return None if found is None else event_source_body(found)
+
+    def peering(self, name: str, namespace: str = "") -> dict[str, Any] | None:
+        return self.read("KopfPeering" if namespace else "ClusterKopfPeering", namespace, name)
+
+    def create_run(self, namespace: str, body: RunBody) -> RunBody:
+        meta: dict[str, Any] = dict(body["metadata"])
+        meta["namespace"] = namespace
+        if "name" not in meta:
+            meta["name"] = meta.pop("generateName", "run-") + f"{len(self.created):05d}"
+        self._create({**body, "metadata": meta, "kind": "FerrisRun"})
+        return run_body(self.objects[("FerrisRun", namespace, meta["name"])])
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self.statuses.append((plural, namespace, name, dict(status)))
+        held = self.objects.get((KINDS[plural], namespace, name))
+        if held is not None:  # a merge patch: None removes the field
+            merged = {**(held.get("status") or {}), **status}
+            held["status"] = {key: value for key, value in merged.items() if value is not None}
+
+    def iter_custom(self, plural: str, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        kind = KINDS[plural]
+        for (held_kind, namespace, _), body in sorted(self.objects.items()):
+            if held_kind == kind and (not namespaces or namespace in namespaces):
+                yield copy.deepcopy(body)
+
+    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[PackageBody]:
+        return (package_body(b) for b in self.iter_custom(model.PACKAGES, namespaces))
+
+    def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[TriggerBody]:
+        return (trigger_body(b) for b in self.iter_custom(model.TRIGGERS, namespaces))
+
+    def delete_run(self, namespace: str, name: str) -> None:
+        found = self.objects.pop(("FerrisRun", namespace, name), None)
+        if found is not None:
+            self.deleted.append(("FerrisRun", namespace, name, found["metadata"]["uid"]))
+
+    def create_or_get(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        key = _key(obj)
+        if key in self.objects:
+            return copy.deepcopy(self.objects[key]), False
+        return self._create(obj), True
+
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        if _key(obj) in self.objects:
+            return False
+        self._create(obj)
+        return True
+
+    def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None) -> None:
+        found = self.objects.get((kind, namespace, name))
+        if found is not None and found["metadata"]["uid"] == uid:  # the uid precondition
+            del self.objects[(kind, namespace, name)]
+        self.deleted.append((kind, namespace, name, uid))
+
+    def replace_configmap(self, obj: dict[str, Any], uid: str) -> None:
+        key = _key(obj)
+        held = self.objects.get(key)
+        if held is None or held["metadata"]["uid"] != uid:
+            raise LookupError(f"ConfigMap {key[1]}/{key[2]} is not the one of uid {uid}")
+        replaced = copy.deepcopy(obj)
+        replaced["metadata"]["uid"] = uid
+        self.objects[key] = replaced
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        found = self.objects.get(("Namespace", "", namespace))
+        return dict((found or {}).get("metadata", {}).get("labels") or {})
+
+    def bundle_metadata(self, namespace: str, run_uids: list[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        for (kind, held_namespace, _), body in self.objects.items():
+            run_uid = (body["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID)
+            if kind == "ConfigMap" and held_namespace == namespace and run_uid in run_uids:
+                found[str(run_uid)] = copy.deepcopy(body["metadata"])
+        return found
+
+    def refusal(self, exc: BaseException) -> str | None:
+        return str(exc) if isinstance(exc, Refusal) else None
+
+    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(body)
+            for (kind, held_namespace, _), body in sorted(self.objects.items())
+            if kind == "Pod"
+            and held_namespace == namespace
+            and (body["metadata"].get("labels") or {}).get(model.LABEL_RUN_UID) == run_uid
+        ]
+
+    def job_lister(self, namespace: str | None) -> Callable[..., Any]:
+        return self._lister("Job", namespace)
+
+    def pod_lister(self, namespace: str | None) -> Callable[..., Any]:
+        return self._lister("Pod", namespace)
+
+    def run_lister(self, namespace: str | None) -> Callable[..., Any]:
+        return self._lister("FerrisRun", namespace)
+
+    def event(
+        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
+    ) -> None:
+        name = str((involved.get("metadata") or {}).get("name", ""))
+        self.events.append(SentEvent(kind, name, reason, message, event_type))
+
+    # ---- inside ---------------------------------------------------------------------------------
+    def _create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        key = _key(obj)
+        if key in self.refusing:
+            raise Refusal(self.refusing[key])
+        if key in self.objects:
+            raise Conflict(f"{key[0]} {key[1]}/{key[2]} exists")
+        stored = self.put(key[0], obj)
+        self.created.append(copy.deepcopy(stored))
+        return copy.deepcopy(stored)
+
+    def _lister(self, kind: str, namespace: str | None) -> Callable[..., Any]:
+        def listed(**_: Any) -> dict[str, Any]:
+            items = [
+                copy.deepcopy(body)
+                for (held_kind, held_namespace, _name), body in sorted(self.objects.items())
+                if held_kind == kind and namespace in (None, held_namespace)
+            ]
+            return {"metadata": {"resourceVersion": "1"}, "items": items}
+
+        return listed
+
+
+class Refusal(Exception):
+    """The API server refused a create for good (as ``Kube.refusal`` tells it)."""
+
+
+class Conflict(Exception):
+    """The object exists (a 409)."""
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"])
+
+
+class FakeVault:
+    """The vault in memory: every holder's versions of its secrets, the packages' state."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, dict[int, dict[str, Any]]] = {}  # uid -> version -> values
+        self.state: dict[str, dict[str, Any]] = {}
+        self.ingested: list[tuple[str, dict[str, Any], str | None]] = []  # uid, values, source
+        self.reads: list[str] = []  # the uids read
+        self.forgotten: list[str] = []
+
+    def ensure_package(self, namespace: str, name: str, uid: str) -> int:
+        return max(self.versions.setdefault(uid, {}), default=0)
+
+    def verify(self, uid: str) -> None:
+        pass
+
+    def ingest(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        secrets: dict[str, Any],
+        keep_written: bool = False,
+        source: str | None = None,
+    ) -> int:
+        versions = self.versions.setdefault(uid, {})
+        version = max(versions, default=0) + 1
+        versions[version] = dict(secrets)
+        self.ingested.append((uid, dict(secrets), source))
+        return version
+
+    def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:
+        self.reads.append(uid)
+        versions = self.versions.get(uid)
+        if not versions:
+            if missing_ok:
+                return StoredSecrets(0, {})
+            raise PackageNotStored(uid)
+        wanted = max(versions) if version is None else version
+        if wanted not in versions:
+            raise VersionGone(f"secrets version {wanted} of {uid} is no longer stored")
+        return StoredSecrets(wanted, dict(versions[wanted]))
+
+    def _latest(self, uid: str) -> StoredSecrets:
+        versions = self.versions.get(uid) or {0: {}}
+        return StoredSecrets(max(versions), dict(versions[max(versions)]))
+
+    def state_get(self, package_uid: str) -> dict[str, Any]:
+        return dict(self.state.get(package_uid, {}))
+
+    def state_put(self, package_uid: str, key: str, value: Any) -> None:
+        self.state.setdefault(package_uid, {})[key] = value
+
+    def forget(self, uid: str) -> None:
+        self.versions.pop(uid, None)
+        self.forgotten.append(uid)
+
+    def read_current(self, uids: list[str]) -> dict[str, StoredSecrets]:
+        return {uid: self._latest(uid) for uid in uids if self.versions.get(uid)}
+
+    def write_one(self, scope_uid: str, scope: str, name: str, value: Any, run: dict[str, str]) -> int:
+        current = self._latest(scope_uid).values
+        return self.ingest("", scope, scope_uid, {**current, name: value}, keep_written=True, source="write")
+
+
+@dataclass
+class World:
+    """The API server, the vault and the clock one test shares."""
+
+    kube: FakeKube = field(default_factory=FakeKube)
+    vault: FakeVault = field(default_factory=FakeVault)
+    clock: Clock = field(default_factory=Clock)
+
+    def seed(self, *builders: Builder) -> World:
+        for builder in builders:
+            self.kube.put(builder.kind, builder.body)
+        return self
+
+
+# ---- body builders ------------------------------------------------------------------------------
+
+
+class Builder:
+    kind = ""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self._body: dict[str, Any] = {"metadata": {"namespace": namespace, "name": name}, "spec": {}}
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return copy.deepcopy(self._body)
+
+    def generation(self, generation: int, observed: int | None = None) -> Any:
+        self._body["metadata"]["generation"] = generation
+        self._body.setdefault("status", {})["observedGeneration"] = generation if observed is None else observed
+        return self
+
+    def uid(self, uid: str) -> Any:
+        self._body["metadata"]["uid"] = uid
+        return self
+
+    def annotated(self, **annotations: str) -> Any:
+        self._body["metadata"].setdefault("annotations", {}).update(annotations)
+        return self
+
+
+class RunBuilder(Builder):
+    kind = "FerrisRun"
+
+    def of(self, package: str) -> RunBuilder:
+        self._body["spec"]["packageRef"] = {"name": package}
+        return self
+
+    def triggered_by(self, trigger: str) -> RunBuilder:
+        self._body["spec"]["trigger"] = trigger
+        return self
+
+    def starting_at(self, moment: datetime.datetime) -> RunBuilder:
+        self._body["spec"]["startAfter"] = model.timestamp(moment)
+        return self
+
+    def with_params(self, **params: Any) -> RunBuilder:
+        self._body["spec"]["params"] = params
+        return self
+
+    def cancelled(self) -> RunBuilder:
+        self._body["spec"]["cancel"] = True
+        return self
+
+    def phase(self, phase: str) -> RunBuilder:
+        self._body.setdefault("status", {})["phase"] = phase
+        return self
+
+    @property
+    def run(self) -> RunBody:
+        return run_body(self.body)
+
+
+class PackageBuilder(Builder):
+    kind = "FerrisPackage"
+
+    def __init__(self, name: str, namespace: str) -> None:
+        super().__init__(name, namespace)
+        self._body["spec"]["scripts"] = [{"name": "main.py", "content": "print('hello')"}]
+
+    def scripts(self, *scripts: tuple[str, str]) -> PackageBuilder:
+        self._body["spec"]["scripts"] = [{"name": name, "content": content} for name, content in scripts]
+        return self
+
+    def secrets_from(self, secret: str) -> PackageBuilder:
+        self._body["spec"]["secretsFrom"] = {"secretName": secret}
+        return self
+
+    def spec(self, **fields: Any) -> PackageBuilder:
+        self._body["spec"].update(fields)
+        return self
+
+    def ready(self, status: bool = True, reason: str = "Ready", message: str = "") -> PackageBuilder:
+        generation = self._body["metadata"].setdefault("generation", 1)
+        condition: Condition = {
+            "type": "Ready",
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": model.timestamp(T0),
+        }
+        status_body = self._body.setdefault("status", {})
+        status_body.update(observedGeneration=generation, conditions=[condition])
+        return self
+
+    @property
+    def package(self) -> PackageBody:
+        return package_body(self.body)
+
+
+def a_run(name: str, namespace: str = "team") -> RunBuilder:
+    return RunBuilder(name, namespace).of("nightly")
+
+
+def a_package(name: str, namespace: str = "team") -> PackageBuilder:
+    return PackageBuilder(name, namespace)
+
+
+def _conforms(kube: FakeKube, vault: FakeVault) -> tuple[KubePort, VaultPort]:
+    """Never called: mypy checks here that each fake is a whole implementation of its port."""
+    return kube, vault
