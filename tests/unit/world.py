@@ -81,6 +81,7 @@ class FakeKube:
         self.deleted: list[tuple[str, str, str, str]] = []  # kind, namespace, name, uid
         self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []  # plural, namespace, name, status
         self.events: list[SentEvent] = []
+        self.listed: list[str] = []  # the plurals listed whole
         self.refusing: dict[Key, str] = {}  # a create of that object is refused with this reason
         self._uids = (f"uid-{n}" for n in itertools.count(1))
 
@@ -138,6 +139,7 @@ class FakeKube:
             held["status"] = {key: value for key, value in merged.items() if value is not None}
 
     def iter_custom(self, plural: str, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        self.listed.append(plural)
         kind = KINDS[plural]
         for (held_kind, namespace, _), body in sorted(self.objects.items()):
             if held_kind == kind and (not namespaces or namespace in namespaces):

@@ -4,12 +4,12 @@ waiting run looked at again later, a started one costing nothing), and the loops
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from ferris_operator import handlers, model
+from ferris_operator.bodies import package_body
 from ferris_operator.holders import Holders
 from ferris_operator.packages.handlers import PackageHandlers
 from ferris_operator.packages.service import PackageOutcome
@@ -18,6 +18,7 @@ from ferris_operator.runs.handlers import RunHandlers
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
 from ferris_operator.work.deferred import Deferred
+from tests.unit.world import FakeKube, World
 
 
 def package(
@@ -31,26 +32,6 @@ def package(
     if secrets_from:
         spec["secretsFrom"] = {"secretName": f"{name}-source"}
     return {"metadata": meta, "spec": spec, "status": status}
-
-
-class FakeKube:
-    def __init__(self, packages: list[dict[str, Any]]) -> None:
-        self.packages = packages
-        self.patched: list[tuple[str, str, dict[str, Any]]] = []
-        self.reads: list[str] = []
-
-    def iter_packages(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        raise AssertionError("the re-read listed every package")
-
-    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self.reads.append(name)
-        return next((p for p in self.packages if p["metadata"]["name"] == name), None)
-
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patched.append((plural, name, status))
-
-    def event(self, *args: Any) -> None:
-        raise AssertionError("no event expected")
 
 
 class FakePackages:
@@ -80,17 +61,24 @@ def test_only_packages_with_a_source_secret_are_read_again_by_name_and_only_chan
         package("deleted", True, unchanged),
         package("new", True, {}, reconciled=False),  # its handler is on it
     ]
-    kube = FakeKube([*seen[:4], package("now-sealed", False, unchanged), seen[-1]])  # "deleted" is gone
+    world = World()
+    for body in [*seen[:4], package("now-sealed", False, unchanged), seen[-1]]:  # "deleted" is gone
+        world.kube.put("FerrisPackage", body)
     packages = FakePackages(changed={"rotated"})
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    holders: Any = None  # the re-read never reaches a holder's guard here
-    handler = PackageHandlers(packages, kube, None, holders, settings.intervals)  # type: ignore[arg-type]  # fakes
+    holders = Holders(world.kube, settings)  # the re-read never reaches a holder's guard here
+    handler = PackageHandlers(packages, world.kube, world.vault, holders, settings.intervals)  # type: ignore[arg-type]
     for body in seen:
-        handler.sourced.observe(body)
+        handler.sourced.observe(package_body(body))
     handler.resync_package_sources()
-    assert kube.reads == ["deleted", "new", "now-sealed", "rotated", "same"]  # never "sealed" or "going"
+    read = [name for _, _, name in world.kube.reads]
+    assert read == ["deleted", "new", "now-sealed", "rotated", "same"]  # never "sealed" or "going"
+    assert world.kube.listed == []  # by name from the index, never a list of every package
     assert packages.reconciled == ["rotated", "same"]  # not "new", which its handler has not reconciled yet
-    assert kube.patched == [(model.PACKAGES, "rotated", {"secrets": {"version": 2}, "observedGeneration": 1})]
+    assert [(plural, name, status) for plural, _, name, status in world.kube.statuses] == [
+        (model.PACKAGES, "rotated", {"secrets": {"version": 2}, "observedGeneration": 1})
+    ]
+    assert world.kube.events == []
 
 
 class FakeRuns:
@@ -109,19 +97,9 @@ class FakeRuns:
             raise RunWaiting("PackageNotReconciled", "waiting for FerrisPackage p to be reconciled", delay=0)
 
 
-class RunKube(FakeKube):
-    def __init__(self, run: dict[str, Any]) -> None:
-        super().__init__([])
-        self.run = run
-
-    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.run if name == self.run["metadata"]["name"] else None
-
-
 def run_handlers(kube: FakeKube, runs: FakeRuns) -> RunHandlers:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("."))
-    holders = Holders(kube, settings)  # type: ignore[arg-type]  # partial fakes
-    return RunHandlers(runs, kube, holders, settings.intervals, None)  # type: ignore[arg-type]
+    return RunHandlers(runs, kube, Holders(kube, settings), settings.intervals, None)  # type: ignore[arg-type]
 
 
 def deliver(handle: RunHandlers, type: str | None, body: dict[str, Any]) -> None:
@@ -132,15 +110,16 @@ def deliver(handle: RunHandlers, type: str | None, body: dict[str, Any]) -> None
 
 def test_a_run_that_waits_shows_why_once_and_is_started_when_its_wait_is_over() -> None:
     body: dict[str, Any] = {"metadata": {"namespace": "team", "name": "r", "uid": "u", "generation": 1}, "spec": {}}
-    kube, runs = RunKube(body), FakeRuns(waits=2)
+    kube, runs = FakeKube(), FakeRuns(waits=2)
+    kube.put("FerrisRun", body)
     handle = run_handlers(kube, runs)
     now = [0.0]
     handle.runs_later = Deferred(lambda: now[0])
     deliver(handle, None, body)
-    assert runs.started == ["r"] and len(kube.patched) == 1
-    body["status"] = kube.patched[0][2]
+    assert runs.started == ["r"] and len(kube.statuses) == 1
+    body["status"] = kube.statuses[0][3]
     deliver(handle, "MODIFIED", body)  # its own status write: nothing new to say
-    assert runs.started == ["r", "r"] and len(kube.patched) == 1
+    assert runs.started == ["r", "r"] and len(kube.statuses) == 1
     handle.retry_waiting_runs()
     assert runs.started == ["r", "r"]  # not due yet
     now[0] += 2.0  # Intervals.run_waiting_retry
@@ -150,7 +129,7 @@ def test_a_run_that_waits_shows_why_once_and_is_started_when_its_wait_is_over() 
 
 def test_a_started_or_ended_run_costs_its_events_nothing() -> None:
     runs = FakeRuns(waits=0)
-    handle = run_handlers(FakeKube([]), runs)
+    handle = run_handlers(FakeKube(), runs)
     meta = {"namespace": "team", "name": "r", "uid": "u", "generation": 1}
     started = {"phase": model.RUNNING, "jobName": "r-run", "observedGeneration": 1}
     assert handle.run_event("MODIFIED", {"metadata": meta, "spec": {}, "status": started}) is False
