@@ -31,7 +31,7 @@ from ferris_operator.bodies import (
     trigger_body,
 )
 from ferris_operator.ports import KubePort, VaultPort
-from ferris_operator.problems import PackageNotStored, VersionGone
+from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, VersionGone
 from ferris_operator.records import StoredSecrets
 
 KINDS = {  # plural -> kind
@@ -153,8 +153,7 @@ class FakeKube:
 
     def delete_run(self, namespace: str, name: str) -> None:
         found = self.objects.pop(("FerrisRun", namespace, name), None)
-        if found is not None:
-            self.deleted.append(("FerrisRun", namespace, name, found["metadata"]["uid"]))
+        self.deleted.append(("FerrisRun", namespace, name, found["metadata"]["uid"] if found else ""))
 
     def create_or_get(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         key = _key(obj)
@@ -267,12 +266,14 @@ class FakeVault:
         self.ingested: list[tuple[str, dict[str, Any], str | None]] = []  # uid, values, source
         self.reads: list[str] = []  # the uids read
         self.forgotten: list[str] = []
+        self.mismatch: str | None = None  # set: every data key fails to open, with this text
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         return max(self.versions.setdefault(uid, {}), default=0)
 
     def verify(self, uid: str) -> None:
-        pass
+        if self.mismatch is not None:
+            raise MasterKeyMismatch(self.mismatch)
 
     def ingest(
         self,
@@ -283,6 +284,7 @@ class FakeVault:
         keep_written: bool = False,
         source: str | None = None,
     ) -> int:
+        self.verify(uid)
         versions = self.versions.setdefault(uid, {})
         version = max(versions, default=0) + 1
         versions[version] = dict(secrets)
@@ -291,6 +293,7 @@ class FakeVault:
 
     def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:
         self.reads.append(uid)
+        self.verify(uid)
         versions = self.versions.get(uid)
         if not versions:
             if missing_ok:

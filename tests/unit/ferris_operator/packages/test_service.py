@@ -1,4 +1,4 @@
-"""Package reconcile, with fakes for the Kubernetes API and the vault."""
+"""Package reconcile, in the fake world (tests/unit/world.py)."""
 
 from __future__ import annotations
 
@@ -7,34 +7,16 @@ from typing import Any
 
 import pytest
 
+from ferris_operator.bodies import package_body
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.packages.service import SOURCE_SECRET_TYPE, PackageService, short_secret_warnings
-from ferris_operator.problems import MasterKeyMismatch
-from tests.unit.ferris_operator.fakes import FakeKube
+from tests.unit.world import FakeVault, World
 
 
 def test_many_short_secrets_make_one_warning_not_thousands() -> None:
     warnings = short_secret_warnings({f"K{i}": "x" for i in range(20_000)})
     assert len(warnings) == 1 and "20000 secrets are shorter than 4 characters" in warnings[0]
     assert len(short_secret_warnings({"A": "1", "B": "2"})) == 2
-
-
-class FakeVault:
-    def __init__(self, mismatch: bool = False) -> None:
-        self.ingested: list[tuple[str, dict[str, Any]]] = []
-        self.mismatch = mismatch
-
-    def verify(self, uid: str) -> None:
-        if self.mismatch:
-            raise MasterKeyMismatch("the data key of these secrets is wrapped by master key 'k1' ...")
-
-    def ingest(self, namespace: str, name: str, uid: str, secrets: dict[str, Any], source: str | None = None) -> int:
-        self.verify(uid)
-        self.ingested.append((uid, secrets))
-        return len(self.ingested)
-
-    def ensure_package(self, namespace: str, name: str, uid: str) -> int:
-        return 0
 
 
 def package(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -47,10 +29,18 @@ def source_secret(data: dict[str, bytes], kind: str = SOURCE_SECRET_TYPE) -> dic
     return {"metadata": {"uid": "suid", "resourceVersion": "7"}, "type": kind, "data": encoded}
 
 
-def reconcile(body: dict[str, Any], objects: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> Any:
-    kube, vault = FakeKube(objects), FakeVault()
-    outcome = PackageService(kube, vault, SealingKeyRing({}, None)).reconcile(body)  # type: ignore[arg-type]
-    return outcome, kube, vault
+def reconcile(
+    body: dict[str, Any], objects: dict[tuple[str, str, str], dict[str, Any]] | None = None, mismatch: str | None = None
+) -> Any:
+    world = World()
+    world.kube.objects.update(objects or {})
+    world.vault.mismatch = mismatch
+    outcome = PackageService(world.kube, world.vault, SealingKeyRing({}, None)).reconcile(package_body(body))
+    return outcome, world.kube, world.vault
+
+
+def ingested(vault: FakeVault) -> list[tuple[str, dict[str, Any]]]:
+    return [(uid, values) for uid, values, _ in vault.ingested]
 
 
 def ready(outcome: Any) -> dict[str, Any]:
@@ -63,9 +53,9 @@ def test_a_package_with_a_marked_source_secret_is_ingested_ready_and_the_source_
         package({"secretsFrom": {"secretName": "src"}}), {("Secret", "team", "src"): secret}
     )
     assert outcome.problem is None and ready(outcome)["status"] == "True"
-    assert vault.ingested == [("puid", {"API_KEY": "abcdef123"})]
+    assert ingested(vault) == [("puid", {"API_KEY": "abcdef123"})]
     assert outcome.status["secrets"]["names"] == ["API_KEY"] and "abcdef123" not in repr(outcome.status)
-    assert kube.deleted == [("Secret", "src")]
+    assert kube.deleted == [("Secret", "team", "src", "suid")]  # exactly the Secret that was read
 
 
 def test_a_package_whose_source_is_unchanged_is_not_ingested_again() -> None:
@@ -122,8 +112,7 @@ def test_a_package_whose_data_key_does_not_open_says_master_key_mismatch_and_sto
         package({"secretsFrom": {"secretName": "src", "keepSource": True}}, status),  # unchanged: verified
         package({"secretsFrom": {"secretName": "src"}}),  # new: its ingestion refused
     ):
-        kube, vault = FakeKube({("Secret", "team", "src"): secret}), FakeVault(mismatch=True)
-        outcome = PackageService(kube, vault, SealingKeyRing({}, None)).reconcile(body)  # type: ignore[arg-type]
+        outcome, kube, vault = reconcile(body, {("Secret", "team", "src"): secret}, mismatch="wrapped by 'k1'")
         assert outcome.problem is not None and outcome.problem.reason == "MasterKeyMismatch"
         assert not outcome.problem.retry and ready(outcome)["reason"] == "MasterKeyMismatch"
         assert vault.ingested == [] and kube.deleted == []  # the source stays for when the key is back

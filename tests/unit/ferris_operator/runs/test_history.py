@@ -1,17 +1,18 @@
-"""History limits and TTLs of finished runs (History.sweep) against a fake Kube: the
+"""History limits and TTLs of finished runs (History.sweep) in the fake world: the
 finished runs come from what the FerrisRun watch showed, never from a LIST."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.bodies import run_body
 from ferris_operator.records import RunRecord
 from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
+from tests.unit.world import World
 
 
 def run(namespace: str, name: str, package: str, phase: str | None, finished_minutes_ago: int = 0) -> dict[str, Any]:
@@ -28,33 +29,22 @@ def run(namespace: str, name: str, package: str, phase: str | None, finished_min
     }
 
 
-class FakeKube:
-    def __init__(self, runs: list[dict[str, Any]], packages: dict[tuple[str, str], dict[str, Any]]) -> None:
-        self.runs = runs
-        self.packages = packages
-        self.package_reads: list[tuple[str, str]] = []
-        self.deleted: list[str] = []
+def world_of(runs: list[dict[str, Any]], packages: dict[tuple[str, str], dict[str, Any]]) -> World:
+    """The runs, and the packages by (namespace, name) with these specs, in the fake world."""
+    world = World()
+    for body in runs:
+        world.kube.put("FerrisRun", body)
+    for (namespace, name), spec in packages.items():
+        world.kube.put("FerrisPackage", {"metadata": {"namespace": namespace, "name": name}, "spec": spec})
+    return world
 
-    def iter_runs(self, namespaces: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        raise AssertionError("the history listed FerrisRuns")
 
-    def get_package(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self.package_reads.append((namespace, name))
-        spec = self.packages.get((namespace, name))
-        return None if spec is None else {"metadata": {"name": name}, "spec": spec}
+def deleted(world: World) -> list[str]:
+    return [f"{namespace}/{name}" for kind, namespace, name, _ in world.kube.deleted if kind == "FerrisRun"]
 
-    def delete_run(self, namespace: str, name: str) -> None:
-        self.deleted.append(f"{namespace}/{name}")
 
-    # What finishing a run touches besides the history (its key Secret, status, an Event).
-    def read(self, kind: str, namespace: str, name: str) -> None:
-        return None
-
-    def patch_status(self, *args: Any) -> None:
-        pass
-
-    def event(self, *args: Any, **kwargs: Any) -> None:
-        pass
+def package_reads(world: World) -> list[tuple[str, str]]:
+    return [(namespace, name) for kind, namespace, name in world.kube.reads if kind == "FerrisPackage"]
 
 
 class FakeRunStore:
@@ -83,11 +73,12 @@ class FakeRunStore:
         return []
 
 
-def service(kube: FakeKube, store: FakeRunStore | None = None) -> RunService:
+def service(world: World, store: FakeRunStore | None = None) -> RunService:
     settings = Settings(database_url="postgresql://x", master_key_dir=Path("/x"))
-    runs = RunService(kube, None, store or FakeRunStore(), settings, None)
-    for body in kube.runs:  # what the FerrisRun watch showed
-        runs.sightings.run_seen(body)
+    runs = RunService(world.kube, world.vault, store or FakeRunStore(), settings, None)  # type: ignore[arg-type]
+    for (kind, _, _), body in sorted(world.kube.objects.items()):  # what the FerrisRun watch showed
+        if kind == "FerrisRun":
+            runs.sightings.run_seen(run_body(body))
     return runs
 
 
@@ -95,41 +86,42 @@ def test_history_limits_keep_the_newest_runs_of_each_phase() -> None:
     runs = [run("a", f"ok-{i}", "p", model.SUCCEEDED, finished_minutes_ago=i) for i in range(4)]
     runs += [run("a", f"bad-{i}", "p", model.FAILED, finished_minutes_ago=i) for i in range(3)]
     runs += [run("a", "cancelled", "p", model.CANCELLED, finished_minutes_ago=10), run("a", "active", "p", "Running")]
-    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 1}})
-    service(kube).history.sweep(everything=True)
-    assert sorted(kube.deleted) == ["a/bad-1", "a/bad-2", "a/ok-2", "a/ok-3"]
+    world = world_of(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 1}})
+    service(world).history.sweep(everything=True)
+    assert sorted(deleted(world)) == ["a/bad-1", "a/bad-2", "a/ok-2", "a/ok-3"]
+    assert world.kube.listed == []  # the finished runs come from the watch, never a list
 
 
 def test_ttl_deletes_runs_finished_longer_ago_whatever_the_limits() -> None:
     runs = [run("a", "old", "p", model.SUCCEEDED, finished_minutes_ago=5), run("a", "new", "p", model.FAILED)]
-    kube = FakeKube(runs, {("a", "p"): {"ttlSecondsAfterFinished": 120}})
-    service(kube).history.sweep(everything=True)
-    assert kube.deleted == ["a/old"]
+    world = world_of(runs, {("a", "p"): {"ttlSecondsAfterFinished": 120}})
+    service(world).history.sweep(everything=True)
+    assert deleted(world) == ["a/old"]
 
 
 def test_a_quick_sweep_touches_only_packages_with_newly_finished_runs() -> None:
     runs = [run(ns, f"{pkg}-{i}", pkg, model.SUCCEEDED, i) for ns in ("a", "b") for pkg in ("p", "q") for i in range(3)]
     runs[9] = run("b", "q-0", "q", "Running")  # still running: it ends below
-    kube = FakeKube(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
-    runs_service = service(kube)
+    world = world_of(runs, {(ns, pkg): {"successfulRunsHistoryLimit": 1} for ns in ("a", "b") for pkg in ("p", "q")})
+    runs_service = service(world)
     runs_service.sightings.take_newly_finished()  # what the watch showed before: swept already
     runs_service.history.sweep(everything=False)
-    assert kube.package_reads == [] and kube.deleted == []  # nothing finished: no API call at all
+    assert package_reads(world) == [] and deleted(world) == []  # nothing finished: no API call at all
     runs_service.outcomes.finish("uid-b-q-0", model.SUCCEEDED, "Succeeded", "done")  # a run of b/q ends
     runs_service.sightings.run_seen(run("b", "q-0", "q", model.SUCCEEDED))  # and the watch shows it
     runs_service.history.sweep(everything=False)
-    assert kube.package_reads == [("b", "q")] and sorted(kube.deleted) == ["b/q-1", "b/q-2"]
+    assert package_reads(world) == [("b", "q")] and sorted(deleted(world)) == ["b/q-1", "b/q-2"]
     runs_service.history.sweep(everything=False)
-    assert kube.package_reads == [("b", "q")]  # consumed
+    assert package_reads(world) == [("b", "q")]  # consumed
 
 
 def test_a_run_deleted_from_the_cluster_is_no_longer_counted() -> None:
     runs = [run("a", f"ok-{i}", "p", model.SUCCEEDED, finished_minutes_ago=i) for i in range(3)]
-    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2}})
-    runs_service = service(kube)
+    world = world_of(runs, {("a", "p"): {"successfulRunsHistoryLimit": 2}})
+    runs_service = service(world)
     runs_service.sightings.run_seen(runs[0], deleted=True)  # the newest, deleted by a person
     runs_service.history.sweep(everything=True)
-    assert kube.deleted == []  # two left: within the limit
+    assert deleted(world) == []  # two left: within the limit
 
 
 def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -> None:
@@ -142,26 +134,26 @@ def test_runs_that_finished_within_the_same_second_are_ordered_by_postgresql() -
             "uid-a-later": second + datetime.timedelta(milliseconds=900),
         }
     )
-    kube = FakeKube(runs, {("a", "p"): {"successfulRunsHistoryLimit": 1}})
-    service(kube, store).history.sweep(everything=True)
-    assert kube.deleted == ["a/earlier"]
+    world = world_of(runs, {("a", "p"): {"successfulRunsHistoryLimit": 1}})
+    service(world, store).history.sweep(everything=True)
+    assert deleted(world) == ["a/earlier"]
 
 
 def test_a_run_the_watch_shows_finished_after_the_quick_pass_is_swept_by_the_next() -> None:
-    kube = FakeKube([], {("a", "p"): {"ttlSecondsAfterFinished": 0}})
-    runs_service = service(kube)
+    world = world_of([], {("a", "p"): {"ttlSecondsAfterFinished": 0}})
+    runs_service = service(world)
     runs_service.outcomes.finish("uid-a-p-0", model.SUCCEEDED, "Succeeded", "done")  # ended in PostgreSQL
     runs_service.history.sweep(everything=False)  # the watch has not shown its end yet
-    assert kube.deleted == []
+    assert deleted(world) == []
     runs_service.sightings.run_seen(run("a", "p-0", "p", model.SUCCEEDED, finished_minutes_ago=1))
     runs_service.history.sweep(everything=False)
-    assert kube.deleted == ["a/p-0"]
+    assert deleted(world) == ["a/p-0"]
 
 
 def test_a_ttl_due_before_the_full_sweep_is_looked_at_again_by_the_quick_pass() -> None:
     for ttl, looks in ((30, [("a", "p")] * 2), (3600, [("a", "p")])):
-        kube = FakeKube([run("a", "p-0", "p", model.SUCCEEDED)], {("a", "p"): {"ttlSecondsAfterFinished": ttl}})
-        runs_service = service(kube)  # the watch just showed it finished
+        world = world_of([run("a", "p-0", "p", model.SUCCEEDED)], {("a", "p"): {"ttlSecondsAfterFinished": ttl}})
+        runs_service = service(world)  # the watch just showed it finished
         runs_service.history.sweep(everything=False)
         runs_service.history.sweep(everything=False)
-        assert kube.deleted == [] and kube.package_reads == looks, ttl
+        assert deleted(world) == [] and package_reads(world) == looks, ttl
