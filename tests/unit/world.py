@@ -1,4 +1,4 @@
-"""One fake world for the unit tests: the Kubernetes API and the vault in memory, each a whole
+"""One fake world for the unit tests: the Kubernetes API, the vault and the run store in memory, each a whole
 implementation of its port (``mypy --strict`` checks this module against ``ferris_operator.ports``:
 a port that grows a method fails the type check here, not a test at run time), a ``World`` that
 seeds objects and keeps what the code under test did (status writes, Events, creates and
@@ -12,6 +12,7 @@ Objects are kept by (kind, namespace, name), with the kinds' names as the API na
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import itertools
 from collections.abc import Callable, Iterator, Mapping
@@ -30,9 +31,9 @@ from ferris_operator.bodies import (
     run_body,
     trigger_body,
 )
-from ferris_operator.ports import KubePort, VaultPort
+from ferris_operator.ports import KubePort, RunStorePort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, VersionGone
-from ferris_operator.records import StoredSecrets
+from ferris_operator.records import Attempt, NewRun, RetryRequest, RunRecord, StepRecord, StoredSecrets
 
 KINDS = {  # plural -> kind
     model.RUNS: "FerrisRun",
@@ -326,6 +327,114 @@ class FakeVault:
         return self.ingest("", scope, scope_uid, {**current, name: value}, keep_written=True, source="write")
 
 
+class FakeRunStore:
+    """What PostgreSQL holds about runs, in memory: records and their steps (retry requests are
+    not kept here: ``pending_retries`` is empty, ``attempt_of`` None)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.records: dict[str, RunRecord] = {}
+        self.step_records: dict[str, list[StepRecord]] = {}
+        self.failed_before_start: list[tuple[str, str, str]] = []  # uid, phase, reason
+
+    def record_start(self, new: NewRun) -> RunRecord:
+        if new.uid not in self.records:
+            self.records[new.uid] = RunRecord(
+                new.uid, new.namespace, new.name, new.package_name, new.package_uid, new.generation,
+                new.secrets_version, model.PENDING, None, None, new.token_sha256, self.clock(), None, None,
+                params=new.params, trigger=new.trigger, depth=new.depth, secret_sources=new.secret_sources,
+                key_secret_uid=new.key_secret_uid,
+            )  # fmt: skip
+            self.step_records[new.uid] = [
+                StepRecord(i, step, model.STEP_PENDING, None, None, None, "") for i, step in enumerate(new.steps)
+            ]
+        return self.records[new.uid]
+
+    def record_failure_before_start(
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        package_name: str,
+        phase: str,
+        reason: str,
+        message: str,
+        depth: int = 0,
+        trigger: str | None = None,
+    ) -> None:
+        now = self.clock()
+        self.failed_before_start.append((uid, phase, reason))
+        self.records.setdefault(
+            uid,
+            RunRecord(uid, namespace, name, package_name, None, None, None, phase, reason, message, None, now, now, now,
+                      trigger=trigger, depth=depth),
+        )  # fmt: skip
+
+    def set_run_key(self, uid: str, token_sha256: str, key_secret_uid: str) -> None:
+        self._change(uid, token_sha256=token_sha256, key_secret_uid=key_secret_uid)
+
+    def get(self, uid: str) -> RunRecord | None:
+        return self.records.get(uid)
+
+    def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
+        return {uid: r.finished_at for uid in uids if (r := self.records.get(uid)) and r.finished_at}
+
+    def active(self) -> list[RunRecord]:
+        return [r for r in self.records.values() if not r.terminal]
+
+    def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
+        return [(r.uid, r.name) for r in self.active() if (r.namespace, r.package_name) == (namespace, package_name)]
+
+    def known(self, namespace: str, name: str, trigger: str) -> bool:
+        return any((r.namespace, r.name, r.trigger) == (namespace, name, trigger) for r in self.records.values())
+
+    def mark_published(self, uid: str, seq: int) -> None:
+        self._change(uid, published_seq=max(seq, self.records[uid].published_seq))
+
+    def pending_retries(self, run_uid: str | None = None) -> list[RetryRequest]:
+        return []
+
+    def retry_made(self, request_id: str, made_uid: str | None = None) -> None:
+        pass
+
+    def ended_unpublished(self, limit: int = 200) -> list[RunRecord]:
+        return [r for r in self.records.values() if r.terminal and r.published_phase != r.phase][:limit]
+
+    def mark_end_published(self, uid: str, phase: str) -> None:
+        self._change(uid, published_phase=phase)
+
+    def attempt_of(self, uid: str) -> Attempt | None:
+        return None
+
+    def retry_depth(self, uid: str) -> int | None:
+        return None
+
+    def runs_made_since(self, namespace: str, triggers: tuple[str, ...], since: datetime.datetime) -> int:
+        return sum(
+            1
+            for r in self.records.values()
+            if r.namespace == namespace and r.trigger in triggers and r.created_at >= since
+        )
+
+    def retry_being_made(self, namespace: str, run_name: str) -> bool:
+        return False
+
+    def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
+        record = self.records.get(uid)
+        if record is None or record.terminal:
+            return False
+        now = self.clock()
+        self._change(uid, phase=phase, reason=reason, message=message, finished_at=now,
+                     started_at=record.started_at or now, token_sha256=None)  # fmt: skip
+        return True
+
+    def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]:
+        return list(self.step_records.get(uid, []))
+
+    def _change(self, uid: str, **fields: Any) -> None:
+        self.records[uid] = dataclasses.replace(self.records[uid], **fields)
+
+
 @dataclass
 class World:
     """The API server, the vault and the clock one test shares."""
@@ -333,6 +442,10 @@ class World:
     kube: FakeKube = field(default_factory=FakeKube)
     vault: FakeVault = field(default_factory=FakeVault)
     clock: Clock = field(default_factory=Clock)
+    store: FakeRunStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = FakeRunStore(self.clock)
 
     def seed(self, *builders: Builder) -> World:
         for builder in builders:
@@ -444,6 +557,6 @@ def a_package(name: str, namespace: str = "team") -> PackageBuilder:
     return PackageBuilder(name, namespace)
 
 
-def _conforms(kube: FakeKube, vault: FakeVault) -> tuple[KubePort, VaultPort]:
+def _conforms(kube: FakeKube, vault: FakeVault, store: FakeRunStore) -> tuple[KubePort, VaultPort, RunStorePort]:
     """Never called: mypy checks here that each fake is a whole implementation of its port."""
-    return kube, vault
+    return kube, vault, store
