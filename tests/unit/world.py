@@ -75,8 +75,8 @@ Key = tuple[str, str, str]  # kind, namespace, name
 class FakeKube:
     """The API server in memory: what it holds, and what was asked of it."""
 
-    def __init__(self) -> None:
-        self.objects: dict[Key, dict[str, Any]] = {}
+    def __init__(self, objects: Mapping[Key, dict[str, Any]] | None = None) -> None:
+        self.objects: dict[Key, dict[str, Any]] = dict(objects or {})
         self.reads: list[Key] = []
         self.created: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str, str, str]] = []  # kind, namespace, name, uid

@@ -15,6 +15,7 @@ from ferris_operator.records import RunRecord, StepRecord
 from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
+from tests.unit.world import FakeKube  # the world's API server; named here for the tests that import it from here
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
 PROOF = Provenance(RunTokens(dict(RING.keys), RING.active_id))  # the operator's stamps under the test keys
@@ -57,31 +58,6 @@ class FakeStore:
         pass
 
     def steps(self, uid: str, tail: int | None = None) -> list[Any]:
-        return []
-
-
-class FakeKube:
-    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> None:
-        self.objects = objects or {}
-        self.reads: list[tuple[str, str, str]] = []
-        self.deleted: list[tuple[str, str]] = []
-        self.deleted_uids: list[str] = []  # each delete's uid precondition
-
-    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        self.reads.append((kind, namespace, name))
-        return self.objects.get((kind, namespace, name))
-
-    def delete_exact(self, kind: str, namespace: str, name: str, uid: str, body: Any = None) -> None:
-        self.deleted.append((kind, name))
-        self.deleted_uids.append(uid)
-
-    def patch_status(self, *args: Any) -> None:
-        pass
-
-    def event(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
         return []
 
 

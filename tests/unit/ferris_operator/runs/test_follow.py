@@ -74,7 +74,7 @@ def test_a_pod_ends_a_run_only_through_the_runs_own_job() -> None:
     assert store.finished == [] and kube.deleted == []
     runs.follower.on_pod(failing_pod("team-a", "nightly-run", job["metadata"]["uid"]))
     assert store.finished == [("victim-uid", model.FAILED, "ImagePullBackOff")]
-    assert ("Job", "nightly-run") in kube.deleted
+    assert ("Job", "nightly-run") in [(kind, name) for kind, _, name, _ in kube.deleted]
 
 
 def test_a_job_that_completes_without_reporting_every_step_does_not_succeed() -> None:

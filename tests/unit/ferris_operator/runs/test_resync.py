@@ -51,7 +51,7 @@ def test_a_run_the_watches_show_with_its_finished_job_ends_without_any_api_call(
 def test_a_run_that_kept_its_key_secrets_uid_ends_with_no_read_at_all() -> None:
     _, kube = resync_after_its_job_completed(dataclasses.replace(record("u", "a", "nightly"), key_secret_uid="key-uid"))
     assert kube.reads == []
-    assert (kube.deleted, kube.deleted_uids) == ([("Secret", model.key_secret_name("nightly"))], ["key-uid"])
+    assert kube.deleted == [("Secret", "a", model.key_secret_name("nightly"), "key-uid")]
 
 
 def test_a_run_the_watches_do_not_show_is_read_before_it_is_ended_as_deleted() -> None:

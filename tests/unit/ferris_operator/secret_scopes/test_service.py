@@ -87,7 +87,7 @@ def test_project_secrets_from_a_marked_secret_are_stored_under_the_objects_uid_a
     assert problem is None and vault.ingested == [("prj-uid", {"OAUTH_TOKEN": CANARY})]
     assert status["secrets"]["names"] == ["OAUTH_TOKEN"] and status["secrets"]["version"] == 1
     assert status["conditions"][0]["reason"] == reasons.SECRETS_STORED and CANARY not in repr(status)
-    assert kube.deleted == [("Secret", "shared")]
+    assert [(kind, name) for kind, _, name, _ in kube.deleted] == [("Secret", "shared")]
     assert scopes.registered == [Scope("prj-uid", "project", "team", "project", {}, [{"package": "p"}])]
 
 
