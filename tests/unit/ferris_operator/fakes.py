@@ -15,7 +15,10 @@ from ferris_operator.records import RunRecord, StepRecord
 from ferris_operator.runner_policy import RunnerPolicy
 from ferris_operator.runs import RunService
 from ferris_operator.settings import Settings
-from tests.unit.world import FakeKube  # the world's API server; named here for the tests that import it from here
+from tests.unit.world import (  # the world's API server; named here for the tests that import it from here
+    FakeKube,
+    FakeRunStore,
+)
 
 RING = KeyRing({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k1")
 PROOF = Provenance(RunTokens(dict(RING.keys), RING.active_id))  # the operator's stamps under the test keys
@@ -42,23 +45,18 @@ def obj(namespace: str, *refs: dict[str, Any], name: str = "x", labels: dict[str
     }
 
 
-class FakeStore:
+class FakeStore(FakeRunStore):
+    """The world's run store holding ``records``, with each finish asked for noted as (uid, phase,
+    reason) in ``finished``."""
+
     def __init__(self, *records: RunRecord) -> None:
+        super().__init__()
         self.records = {r.uid: r for r in records}
         self.finished: list[tuple[str, str, str]] = []
 
-    def get(self, uid: str) -> RunRecord | None:
-        return self.records.get(uid)
-
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool:
         self.finished.append((uid, phase, reason))
-        return True
-
-    def mark_end_published(self, uid: str, phase: str) -> None:
-        pass
-
-    def steps(self, uid: str, tail: int | None = None) -> list[Any]:
-        return []
+        return super().finish(uid, phase, reason, message)
 
 
 def record(uid: str, namespace: str, name: str) -> RunRecord:

@@ -278,20 +278,12 @@ def test_a_run_that_says_a_schedule_or_trigger_made_it_without_the_stamp_fails_a
         "metadata": {"namespace": "a", "name": "nightly-202611301001", "uid": "u-claim", "generation": 1},
         "spec": {"packageRef": {"name": "nightly"}, "trigger": trigger, "scheduledTime": "2026-11-30T10:01:00Z"},
     }
-    recorded: list[tuple[Any, ...]] = []
-
-    class Recording(FakeStore):
-        def record_failure_before_start(self, *args: Any) -> None:
-            recorded.append(args)
-
-    class NoPackages(FakeKube):
-        def get_package(self, namespace: str, name: str) -> None:
-            return None
-
-    runs = service(NoPackages(), Recording())
+    store = FakeStore()
+    runs = service(FakeKube(), store)  # no package either: the trigger is refused before it is read
     runs.starter.start(body)
-    (args,) = recorded
-    assert args[5] == "TriggerNotProven" and f"spec.trigger is {trigger}" in args[6] and args[-1] is None
+    assert store.failed_before_start == [("u-claim", "Failed", "TriggerNotProven")]
+    record = store.get("u-claim")
+    assert record is not None and f"spec.trigger is {trigger}" in str(record.message) and record.trigger is None
     # The same run as the operator makes it, stamped, is not refused for its trigger.
     made = PROOF.stamp_run({**body, "metadata": dict(body["metadata"])})
     assert PROOF.proven_trigger(made) == trigger
