@@ -55,8 +55,9 @@ class Clock:
     def __call__(self) -> datetime.datetime:
         return self.now
 
-    def advance(self, seconds: float) -> datetime.datetime:
-        self.now += datetime.timedelta(seconds=seconds)
+    def advance(self, **delta: float) -> datetime.datetime:
+        """Move on by a ``datetime.timedelta``'s fields: ``advance(minutes=1)``."""
+        self.now += datetime.timedelta(**delta)
         return self.now
 
 

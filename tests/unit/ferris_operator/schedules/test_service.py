@@ -11,42 +11,28 @@ from typing import Any
 from ferris_operator import model, reasons
 from ferris_operator.schedules.service import Scheduler
 from tests.unit.ferris_operator.fakes import PROOF
+from tests.unit.world import Clock, FakeKube
 
 UTC = datetime.UTC
 T0 = datetime.datetime(2026, 11, 30, 10, 0, 20, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += datetime.timedelta(**delta)
+def made(kube: FakeKube) -> list[str]:
+    """The FerrisRuns the scheduler created, by name."""
+    return [o["metadata"]["name"] for o in kube.created if o["kind"] == "FerrisRun"]
 
 
-class FakeKube:
-    def __init__(self) -> None:
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.created: list[str] = []
-        self.statuses: list[dict[str, Any]] = []
-        self.events: list[tuple[str, str]] = []
+def run_named(kube: FakeKube, name: str) -> dict[str, Any]:
+    return kube.objects[("FerrisRun", "team", name)]
 
-    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        name = obj["metadata"]["name"]
-        if name in self.runs:
-            return self.runs[name], False
-        self.runs[name] = obj
-        self.created.append(name)
-        return obj, True
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses.append(status)
+def plant(kube: FakeKube, name: str, obj: dict[str, Any]) -> None:
+    """A FerrisRun someone else made under ``name``."""
+    kube.put("FerrisRun", {**obj, "metadata": {"namespace": "team", "name": name, **obj.get("metadata", {})}})
 
-    def event(self, involved: dict[str, Any], kind: str, reason: str, message: str, *_: Any) -> None:
-        self.events.append((reason, message))
+
+def said(kube: FakeKube) -> list[tuple[str, str]]:
+    return [(e.reason, e.message) for e in kube.events]
 
 
 class FakeHistory:
@@ -71,7 +57,7 @@ def world(start: datetime.datetime = T0) -> tuple[Scheduler, FakeKube, FakeHisto
 
 
 def last_status(kube: FakeKube) -> dict[str, Any]:
-    schedule: dict[str, Any] = kube.statuses[-1]["schedule"]
+    schedule: dict[str, Any] = kube.statuses[-1][3]["schedule"]
     return schedule
 
 
@@ -80,12 +66,12 @@ def test_a_new_schedule_starts_now_and_each_time_makes_one_run_named_by_it() -> 
     scheduler.observe(package({"crons": ["* * * * *"], "params": {"day": "today"}}))
     assert last_status(kube) == {"decidedUntil": "2026-11-30T10:00:20Z", "nextScheduleTime": "2026-11-30T10:01:00Z"}
     scheduler.tick()
-    assert kube.created == []  # nothing before the schedule existed is due
+    assert made(kube) == []  # nothing before the schedule existed is due
     clock.advance(seconds=41)
     scheduler.tick()
     scheduler.tick()  # a second tick within the same minute makes nothing more
-    assert kube.created == ["nightly-202611301001"]
-    run = kube.runs["nightly-202611301001"]
+    assert made(kube) == ["nightly-202611301001"]
+    run = run_named(kube, "nightly-202611301001")
     assert run["metadata"]["namespace"] == "team"
     assert run["metadata"]["labels"][model.LABEL_TRIGGER] == "Schedule"
     assert run["spec"] == {
@@ -109,29 +95,29 @@ def test_a_restart_in_the_middle_of_a_minute_makes_no_second_run() -> None:
     stale = {"schedule": {"decidedUntil": "2026-11-30T10:00:20Z"}}
     first.observe(package({"crons": ["* * * * *"]}, stale))
     first.tick()
-    assert kube.created == ["nightly-202611301001"]
+    assert made(kube) == ["nightly-202611301001"]
     # A new operator reads the old cursor from the package's status, in the same minute.
     second = Scheduler(kube, history, PROOF, clock)  # type: ignore[arg-type]
     clock.advance(seconds=10)
     second.observe(package({"crons": ["* * * * *"]}, stale))
     second.tick()
-    assert kube.created == ["nightly-202611301001"]
+    assert made(kube) == ["nightly-202611301001"]
     # And when the run is gone from the cluster but kept in history, it is not made again.
-    del kube.runs["nightly-202611301001"]
+    del kube.objects[("FerrisRun", "team", "nightly-202611301001")]
     history.names.add("nightly-202611301001")
     third = Scheduler(kube, history, PROOF, clock)  # type: ignore[arg-type]
     third.observe(package({"crons": ["* * * * *"]}, stale))
     third.tick()
-    assert kube.created == ["nightly-202611301001"]
+    assert made(kube) == ["nightly-202611301001"]
 
 
 def test_after_downtime_run_latest_makes_one_run_and_an_event_per_missed_time() -> None:
     scheduler, kube, _, _ = world(T0 + datetime.timedelta(minutes=3))
     scheduler.observe(package({"crons": ["* * * * *"]}, {"schedule": {"decidedUntil": "2026-11-30T10:00:00Z"}}))
     scheduler.tick()
-    assert kube.created == ["nightly-202611301003"]
-    assert [r for r, _ in kube.events] == [reasons.SCHEDULE_MISSED] * 2
-    assert "no run for 2026-11-30T10:01:00Z: missed policy RunLatest without a deadline" in kube.events[0][1]
+    assert made(kube) == ["nightly-202611301003"]
+    assert [r for r, _ in said(kube)] == [reasons.SCHEDULE_MISSED] * 2
+    assert "no run for 2026-11-30T10:01:00Z: missed policy RunLatest without a deadline" in said(kube)[0][1]
     assert last_status(kube)["missedCount"] == 2
 
 
@@ -140,7 +126,7 @@ def test_catch_up_makes_the_most_recent_runs_oldest_first() -> None:
     schedule = {"crons": ["* * * * *"], "missed": "CatchUp", "maxCatchUp": 3}
     scheduler.observe(package(schedule, {"schedule": {"decidedUntil": "2026-11-30T10:00:00Z"}}))
     scheduler.tick()
-    assert kube.created == ["nightly-202611301003", "nightly-202611301004", "nightly-202611301005"]
+    assert made(kube) == ["nightly-202611301003", "nightly-202611301004", "nightly-202611301005"]
     assert last_status(kube)["missedCount"] == 2
 
 
@@ -149,27 +135,27 @@ def test_suspend_across_a_scheduled_time_runs_nothing_then_and_nothing_of_it_on_
     scheduler.observe(package({"crons": ["* * * * *"], "suspend": True}))
     clock.advance(minutes=1)
     scheduler.tick()
-    assert kube.created == []
-    assert kube.events == [(reasons.SCHEDULE_MISSED, "no run for 2026-11-30T10:01:00Z: the schedule is suspended")]
+    assert made(kube) == []
+    assert said(kube) == [(reasons.SCHEDULE_MISSED, "no run for 2026-11-30T10:01:00Z: the schedule is suspended")]
     status = {"schedule": last_status(kube)}
     scheduler.observe(package({"crons": ["* * * * *"], "suspend": False}, status))
     clock.advance(seconds=5)
     scheduler.tick()
-    assert kube.created == []  # 10:01 passed while suspended
+    assert made(kube) == []  # 10:01 passed while suspended
     clock.advance(minutes=1)
     scheduler.tick()
-    assert kube.created == ["nightly-202611301002"]
+    assert made(kube) == ["nightly-202611301002"]
 
 
 def test_a_foreign_run_under_the_scheduled_name_is_not_taken_for_the_scheduled_run() -> None:
     scheduler, kube, _, clock = world()
-    kube.runs["nightly-202611301001"] = {"spec": {"packageRef": {"name": "other"}, "trigger": "Manual"}}
+    plant(kube, "nightly-202611301001", {"spec": {"packageRef": {"name": "other"}, "trigger": "Manual"}})
     scheduler.observe(package({"crons": ["* * * * *"]}))
     clock.advance(minutes=1)
     scheduler.tick()
-    assert kube.created == []
-    assert kube.events[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
-    assert "FerrisRun nightly-202611301001 exists and is not the scheduled run" in kube.events[0][1]
+    assert made(kube) == []
+    assert said(kube)[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
+    assert "FerrisRun nightly-202611301001 exists and is not the scheduled run" in said(kube)[0][1]
     assert last_status(kube)["missedCount"] == 1
 
 
@@ -178,20 +164,24 @@ def test_a_copy_of_the_scheduled_run_made_first_by_someone_else_is_not_taken_for
     exactly what the schedule would write: without the operator's stamp it is not that time's run."""
     scheduler, kube, _, clock = world()
     scheduler.observe(package({"crons": ["* * * * *"]}))
-    kube.runs["nightly-202611301001"] = {
-        "metadata": {"name": "nightly-202611301001", "namespace": "team", "annotations": {}},
-        "spec": {"packageRef": {"name": "nightly"}, "trigger": "Schedule", "scheduledTime": "2026-11-30T10:01:00Z"},
-    }
+    plant(
+        kube,
+        "nightly-202611301001",
+        {
+            "metadata": {"name": "nightly-202611301001", "namespace": "team", "annotations": {}},
+            "spec": {"packageRef": {"name": "nightly"}, "trigger": "Schedule", "scheduledTime": "2026-11-30T10:01:00Z"},
+        },
+    )
     clock.advance(minutes=1)
     scheduler.tick()
-    assert kube.events[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
+    assert said(kube)[0][0] == reasons.SCHEDULED_RUN_NAME_TAKEN
     assert last_status(kube)["missedCount"] == 1 and "lastScheduledRun" not in last_status(kube)
     # The schedule's own run carries the stamp, which a copy elsewhere does not make valid.
     clock.advance(minutes=1)
     scheduler.tick()
-    made = kube.runs["nightly-202611301002"]
-    assert PROOF.made_run(made) and PROOF.proven_trigger(made) == "Schedule"
-    moved = {**made, "metadata": {**made["metadata"], "name": "nightly-202611301003"}}
+    scheduled = run_named(kube, "nightly-202611301002")
+    assert PROOF.made_run(scheduled) and PROOF.proven_trigger(scheduled) == "Schedule"
+    moved = {**scheduled, "metadata": {**scheduled["metadata"], "name": "nightly-202611301003"}}
     assert not PROOF.made_run(moved)
 
 
@@ -199,10 +189,10 @@ def test_a_schedule_removed_or_invalid_is_forgotten_and_its_status_cleared() -> 
     scheduler, kube, _, clock = world()
     scheduler.observe(package({"crons": ["* * * * *"]}))
     scheduler.observe(package({"crons": ["61 * * * *"]}, {"schedule": {"decidedUntil": "2026-11-30T10:00:20Z"}}))
-    assert kube.statuses[-1] == {"schedule": None} and scheduler.entries() == []
+    assert kube.statuses[-1][3] == {"schedule": None} and scheduler.entries() == []
     clock.advance(minutes=1)
     scheduler.tick()
-    assert kube.created == []
+    assert made(kube) == []
 
 
 def test_many_packages_due_on_one_minute_each_get_their_run_once() -> None:
@@ -214,4 +204,4 @@ def test_many_packages_due_on_one_minute_each_get_their_run_once() -> None:
     clock.advance(minutes=1)
     scheduler.tick()
     scheduler.tick()
-    assert sorted(kube.created) == [f"p{i:02d}-202611301001" for i in range(40)]
+    assert sorted(made(kube)) == [f"p{i:02d}-202611301001" for i in range(40)]

@@ -6,7 +6,7 @@ import datetime
 
 from ferris_operator.schedules.due import CATCH_UP
 from ferris_operator.schedules.spec import schedule_of
-from tests.unit.ferris_operator.schedules.test_service import T0, last_status, package, world
+from tests.unit.ferris_operator.schedules.test_service import T0, last_status, made, package, said, world
 
 
 def test_starting_deadline_seconds_reaches_the_decision_and_the_missed_event() -> None:
@@ -20,5 +20,5 @@ def test_starting_deadline_seconds_reaches_the_decision_and_the_missed_event() -
     scheduler.observe(package(spec, {"schedule": {"decidedUntil": "2026-11-30T10:00:20Z"}}))
     clock.advance(hours=3, minutes=20)
     scheduler.tick()
-    assert kube.created == [] and last_status(kube)["missedCount"] == 3
-    assert any("startingDeadlineSeconds 600" in message for _, message in kube.events), kube.events
+    assert made(kube) == [] and last_status(kube)["missedCount"] == 3
+    assert any("startingDeadlineSeconds 600" in message for _, message in said(kube)), said(kube)
