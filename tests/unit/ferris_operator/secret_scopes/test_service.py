@@ -11,7 +11,7 @@ from typing import Any
 from ferris_operator import reasons
 from ferris_operator.crypto.sealing import SealingKeyRing, new_sealing_key, seal_text
 from ferris_operator.ingest.intake import SOURCE_SECRET_TYPE
-from ferris_operator.records import Scope, StoredSecrets
+from ferris_operator.records import Scope
 from ferris_operator.secret_scopes.service import (
     PLATFORM_SEALED_NAMESPACE,
     PROJECT_SEALED_FOR,
@@ -19,15 +19,14 @@ from ferris_operator.secret_scopes.service import (
     platform_sealed_for,
 )
 from tests.unit.ferris_operator.fakes import FakeKube
+from tests.unit.world import FakeVault as WorldVault
 
 CANARY = "prj-c4n4ry-value"
 NO_KEYS = SealingKeyRing({}, None)  # type: ignore[arg-type]
 
 
-class FakeVault:
-    def __init__(self) -> None:
-        self.ingested: list[tuple[str, dict[str, Any]]] = []
-        self.values: dict[str, StoredSecrets] = {}
+class FakeVault(WorldVault):
+    """The world's vault, holding a scope to how it is taken in."""
 
     def ingest(
         self,
@@ -40,15 +39,7 @@ class FakeVault:
     ) -> int:
         assert keep_written, "a scope keeps what scripts wrote"
         assert source, "what was taken in is named"
-        self.ingested.append((uid, secrets))
-        self.values[uid] = StoredSecrets(len(self.ingested), dict(secrets))
-        return len(self.ingested)
-
-    def ensure_package(self, namespace: str, name: str, uid: str) -> int:
-        return self.values.get(uid, StoredSecrets(0, {})).version
-
-    def read_current(self, uids: list[str]) -> dict[str, StoredSecrets]:
-        return {uid: self.values[uid] for uid in uids if uid in self.values}
+        return super().ingest(namespace, name, uid, secrets, keep_written, source)
 
 
 class FakeScopes:
@@ -84,7 +75,9 @@ def test_project_secrets_from_a_marked_secret_are_stored_under_the_objects_uid_a
     kube = FakeKube({("Secret", "team", "shared"): marked(b'{"OAUTH_TOKEN": "' + CANARY.encode() + b'"}')})
     svc, vault, scopes = service(kube)
     status, problem = svc.reconcile(project({"secretsFrom": {"secretName": "shared"}, "writers": [{"package": "p"}]}))
-    assert problem is None and vault.ingested == [("prj-uid", {"OAUTH_TOKEN": CANARY})]
+    assert problem is None and [(uid, values) for uid, values, _ in vault.ingested] == [
+        ("prj-uid", {"OAUTH_TOKEN": CANARY})
+    ]
     assert status["secrets"]["names"] == ["OAUTH_TOKEN"] and status["secrets"]["version"] == 1
     assert status["conditions"][0]["reason"] == reasons.SECRETS_STORED and CANARY not in repr(status)
     assert [(kind, name) for kind, _, name, _ in kube.deleted] == [("Secret", "shared")]
@@ -136,7 +129,7 @@ def test_a_platform_sealed_text_opens_only_for_its_own_name() -> None:
 
 def test_status_follows_a_version_a_script_wrote_with_names_only() -> None:
     vault = FakeVault()
-    vault.values["prj-uid"] = StoredSecrets(3, {"A": "abcdef", "TOKEN": CANARY})
+    vault.versions["prj-uid"] = {3: {"A": "abcdef", "TOKEN": CANARY}}  # a script wrote version 3
     svc, _, _ = service(FakeKube({}), vault)
     before = {"names": ["A"], "count": 1, "version": 2, "source": "sealedSecrets", "sourceDigest": "sha256:x"}
     status, problem = svc.reconcile(project({}, {"secrets": before}))
