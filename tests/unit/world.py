@@ -101,11 +101,6 @@ class FakeKube:
     def status_of(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return dict(self.objects[(kind, namespace, name)].get("status") or {})
 
-    def reasons(self, name: str | None = None) -> list[str]:
-        """The reasons of the Events sent (about ``name`` only, when given)."""
-        return [e.reason for e in self.events if name is None or e.name == name]
-
-    # ---- KubePort -------------------------------------------------------------------------------
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self.reads.append((kind, namespace, name))
         found = self.objects.get((kind, namespace, name))
@@ -476,10 +471,6 @@ class Builder:
         self._body["metadata"]["uid"] = uid
         return self
 
-    def annotated(self, **annotations: str) -> Any:
-        self._body["metadata"].setdefault("annotations", {}).update(annotations)
-        return self
-
 
 class RunBuilder(Builder):
     kind = "FerrisRun"
@@ -488,24 +479,12 @@ class RunBuilder(Builder):
         self._body["spec"]["packageRef"] = {"name": package}
         return self
 
-    def triggered_by(self, trigger: str) -> RunBuilder:
-        self._body["spec"]["trigger"] = trigger
-        return self
-
-    def starting_at(self, moment: datetime.datetime) -> RunBuilder:
-        self._body["spec"]["startAfter"] = model.timestamp(moment)
-        return self
-
     def with_params(self, **params: Any) -> RunBuilder:
         self._body["spec"]["params"] = params
         return self
 
     def cancelled(self) -> RunBuilder:
         self._body["spec"]["cancel"] = True
-        return self
-
-    def phase(self, phase: str) -> RunBuilder:
-        self._body.setdefault("status", {})["phase"] = phase
         return self
 
     @property
@@ -520,16 +499,8 @@ class PackageBuilder(Builder):
         super().__init__(name, namespace)
         self._body["spec"]["scripts"] = [{"name": "main.py", "content": "print('hello')"}]
 
-    def scripts(self, *scripts: tuple[str, str]) -> PackageBuilder:
-        self._body["spec"]["scripts"] = [{"name": name, "content": content} for name, content in scripts]
-        return self
-
     def secrets_from(self, secret: str) -> PackageBuilder:
         self._body["spec"]["secretsFrom"] = {"secretName": secret}
-        return self
-
-    def spec(self, **fields: Any) -> PackageBuilder:
-        self._body["spec"].update(fields)
         return self
 
     def ready(self, status: bool = True, reason: str = "Ready", message: str = "") -> PackageBuilder:
