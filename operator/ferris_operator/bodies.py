@@ -388,6 +388,9 @@ class PlatformSecretsBody(TypedDict):
     status: NotRequired[ScopeStatus]
 
 
+ScopeBody = ProjectSecretsBody | PlatformSecretsBody
+
+
 # --- at the edge -----------------------------------------------------------------------------
 # kopf hands the handlers a read-only view of the object the API server sent; these copy it and
 # name it. The CRD schema checked its fields at admission.
@@ -407,3 +410,7 @@ def trigger_body(body: Mapping[str, Any]) -> TriggerBody:
 
 def event_source_body(body: Mapping[str, Any]) -> EventSourceBody:
     return cast(EventSourceBody, dict(body))
+
+
+def scope_body(body: Mapping[str, Any]) -> ScopeBody:
+    return cast(ScopeBody, dict(body))

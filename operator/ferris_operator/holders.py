@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
@@ -23,7 +23,8 @@ from ferris_operator.work import separately
 
 log = logging.getLogger("ferris.handlers")
 
-Reconcile = Callable[[dict[str, Any]], tuple[dict[str, Any], Problem | None]]
+Body = TypeVar("Body", bound=Mapping[str, Any])  # the holder kind's body (bodies.py)
+Reconcile = Callable[[Body], tuple[dict[str, Any], Problem | None]]
 
 
 def _named(kind: str, meta: dict[str, Any]) -> str:
@@ -80,8 +81,8 @@ class Holders:
         self,
         kind: str,
         plural: str,
-        reconcile: Reconcile,
-        raw: dict[str, Any],
+        reconcile: Reconcile[Body],
+        raw: Body,
         write_status: Callable[[dict[str, Any]], None],
     ) -> None:
         """Reconcile an object that holds a key or secrets in the vault: status written when it
@@ -103,7 +104,7 @@ class Holders:
             raise kopf.TemporaryError(problem.message, delay=self.intervals.package_retry)
 
     @staticmethod
-    def key_mismatch(raw: dict[str, Any], message: str) -> tuple[dict[str, Any], Problem]:
+    def key_mismatch(raw: Mapping[str, Any], message: str) -> tuple[dict[str, Any], Problem]:
         """Ready False with MasterKeyMismatch: nothing is stored or changed until the master key
         this database was written with is mounted (then the operator's restart reconciles)."""
         meta, previous = raw["metadata"], (raw.get("status") or {}).get("conditions")
@@ -112,15 +113,23 @@ class Holders:
         status = {"observedGeneration": meta.get("generation"), "conditions": model.merge_conditions(previous, ready)}
         return status, problem
 
-    def resync(self, kind: str, plural: str, reconcile: Reconcile, cluster_scoped: bool = False) -> None:
+    def resync(
+        self,
+        kind: str,
+        plural: str,
+        reconcile: Reconcile[Body],
+        typed: Callable[[Mapping[str, Any]], Body],
+        cluster_scoped: bool = False,
+    ) -> None:
         """Reconcile every such object again (a source Secret created again is a rotation; a
-        version a script wrote shows in status), one failure never stopping the others."""
+        version a script wrote shows in status), one failure never stopping the others.
+        ``typed`` names a listed object as the kind's body."""
 
         def reread(raw: dict[str, Any]) -> None:
             meta = raw["metadata"]
             write = functools.partial(self.kube.patch_status, plural, meta.get("namespace") or "", meta["name"])
             with contextlib.suppress(kopf.TemporaryError):
-                self.reconcile(kind, plural, reconcile, raw, write)
+                self.reconcile(kind, plural, reconcile, typed(raw), write)
 
         namespaces = () if cluster_scoped else self.settings.watch_namespaces
         found = self.kube.iter_custom(plural, namespaces)

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import ScopeBody, scope_body
 from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort, ScopeStorePort
 from ferris_operator.process import metrics
@@ -26,7 +27,7 @@ PROJECT, PLATFORM = "FerrisProjectSecrets", "FerrisPlatformSecrets"
 PLURALS = {PROJECT: model.PROJECT_SECRETS, PLATFORM: model.PLATFORM_SECRETS}
 
 
-def kind_of(body: dict[str, Any]) -> str:
+def kind_of(body: ScopeBody) -> str:
     return PROJECT if body["metadata"].get("namespace") else PLATFORM
 
 
@@ -70,19 +71,19 @@ class ScopeHandlers:
             on.delete(*resource, registry=registry, id=deleted)(self.deleted)
 
     def changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        raw = dict(body)
+        raw = scope_body(body)
         kind = kind_of(raw)
         self.holders.reconcile(kind, PLURALS[kind], self.service.reconcile, raw, patch.status.update)
 
     def deleted(self, body: kopf.Body, **_: Any) -> None:
-        raw = dict(body)
+        raw = scope_body(body)
         kind = kind_of(raw)
         self.holders.guarded(kind, PLURALS[kind], raw, lambda: self.service.forget(raw["metadata"]["uid"]))
 
     def resync(self) -> None:
         """Re-read every scope's source Secret (one created again is a rotation)."""
-        self.holders.resync(PROJECT, model.PROJECT_SECRETS, self.service.reconcile)
-        self.holders.resync(PLATFORM, model.PLATFORM_SECRETS, self.service.reconcile, cluster_scoped=True)
+        self.holders.resync(PROJECT, model.PROJECT_SECRETS, self.service.reconcile, scope_body)
+        self.holders.resync(PLATFORM, model.PLATFORM_SECRETS, self.service.reconcile, scope_body, cluster_scoped=True)
 
     def announce_writes(self) -> None:
         """Every write and refusal not announced yet: an Event on the writing run (and, for a
@@ -109,7 +110,7 @@ class ScopeHandlers:
             if found is not None:
                 update = functools.partial(self.kube.patch_status, PLURALS[kind], namespace, name)
                 try:
-                    self.holders.reconcile(kind, PLURALS[kind], self.service.reconcile, found, update)
+                    self.holders.reconcile(kind, PLURALS[kind], self.service.reconcile, scope_body(found), update)
                 except kopf.TemporaryError:
                     log.info("status of %s %s/%s waits for the next pass", kind, namespace, name)
         try:

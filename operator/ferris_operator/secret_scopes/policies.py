@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ferris_operator import model
+from ferris_operator.bodies import PlatformSecretsSpec, ScopeBody, scope_body
 from ferris_operator.records import Scope
 
 log = logging.getLogger("ferris.scopes")
 
 
-def scope_of(body: dict[str, Any]) -> Scope:
+def scope_of(body: ScopeBody) -> Scope:
     """A FerrisProjectSecrets (namespaced) or FerrisPlatformSecrets (cluster-scoped) as its
     policy. Pure. A project reads no ``readers``: its namespace is its only reader."""
     meta, spec = body["metadata"], body.get("spec") or {}
     writers = [dict(w) for w in spec.get("writers") or []]
     if meta.get("namespace"):
         return Scope(meta["uid"], "project", meta["namespace"], meta["name"], {}, writers)
-    return Scope(meta["uid"], "platform", "", meta["name"], dict(spec.get("readers") or {}), writers)
+    platform = cast(PlatformSecretsSpec, spec)  # a cluster-scoped holder is a FerrisPlatformSecrets
+    readers = dict(platform.get("readers") or {})
+    return Scope(meta["uid"], "platform", "", meta["name"], readers, writers)
 
 
 def confirmed(row: Scope, body: dict[str, Any] | None) -> Scope | None:
@@ -34,7 +37,7 @@ def confirmed(row: Scope, body: dict[str, Any] | None) -> Scope | None:
     one the row was recorded for (same uid, same kind and place); None otherwise. Pure."""
     if body is None or (body.get("metadata") or {}).get("uid") != row.uid:
         return None
-    scope = scope_of(body)
+    scope = scope_of(scope_body(body))
     if (scope.kind, scope.namespace, scope.name) != (row.kind, row.namespace, row.name):
         return None
     return scope

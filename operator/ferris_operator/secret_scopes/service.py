@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import ScopeBody
 from ferris_operator.crypto.sealing import SealingKeyRing
 from ferris_operator.ingest.intake import SecretsIntake
 from ferris_operator.ingest.secrets_json import secrets_summary
@@ -45,7 +46,7 @@ class Holder:
         return "a project's secrets" if self.scope.kind == "project" else "the platform's secrets"
 
 
-def holder_of(body: dict[str, Any], ferris_namespace: str) -> Holder:
+def holder_of(body: ScopeBody, ferris_namespace: str) -> Holder:
     """A FerrisProjectSecrets (namespaced) or FerrisPlatformSecrets (cluster-scoped) as a holder.
     Pure. A platform's source Secret lives in Ferris's own namespace."""
     scope = scope_of(body)
@@ -64,13 +65,13 @@ class ScopeSecretsService:
         self.ferris_namespace = ferris_namespace
         self.intake = SecretsIntake(kube, sealing)
 
-    def reconcile(self, body: dict[str, Any]) -> tuple[dict[str, Any], Problem | None]:
+    def reconcile(self, body: ScopeBody) -> tuple[dict[str, Any], Problem | None]:
         """The status to write, and the problem a person must see (None: Ready)."""
         holder = holder_of(body, self.ferris_namespace)
         scope, meta, spec = holder.scope, body["metadata"], body.get("spec") or {}
         status = body.get("status") or {}
         generation, previous = meta.get("generation"), status.get("conditions")
-        secrets = dict(status.get("secrets") or {})
+        secrets: dict[str, Any] = dict(status.get("secrets") or {})
         try:
             taken = self.intake.take(
                 spec, secrets, holder.source_namespace, holder.sealed_for, holder.owner, holder.sealed_namespace

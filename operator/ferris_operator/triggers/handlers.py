@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 
 from ferris_operator import model
-from ferris_operator.bodies import trigger_body
+from ferris_operator.bodies import event_source_body, trigger_body
 from ferris_operator.holders import Holders
 from ferris_operator.ports import KubePort
 from ferris_operator.problems import Problem
@@ -72,20 +72,20 @@ class TriggerHandlers:
                 self.kube.event(raw, "FerrisTrigger", read.reason, read.message)
 
     def event_source_changed(self, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        raw = dict(body)
+        raw = event_source_body(body)
         self.holders.reconcile(
             "FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile, raw, patch.status.update
         )
 
     def event_source_deleted(self, body: kopf.Body, **_: Any) -> None:
-        raw = dict(body)
+        raw = event_source_body(body)
         self.holders.guarded(
             "FerrisEventSource", model.EVENT_SOURCES, raw, lambda: self.sources.forget(raw["metadata"]["uid"])
         )
 
     def resync_event_sources(self) -> None:
         """Re-read event sources' key Secrets (one created again is a rotation)."""
-        self.holders.resync("FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile)
+        self.holders.resync("FerrisEventSource", model.EVENT_SOURCES, self.sources.reconcile, event_source_body)
 
     def expire_events(self) -> None:
         """Routed events past their retention."""

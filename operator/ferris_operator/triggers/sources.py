@@ -10,6 +10,7 @@ import base64
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.bodies import EventSourceBody, SecretKeyRef
 from ferris_operator.ingest.source_secrets import read_source
 from ferris_operator.ports import KubePort, VaultPort
 from ferris_operator.problems import Problem
@@ -29,7 +30,7 @@ class EventSourceService:
         self.kube = kube
         self.vault = vault
 
-    def reconcile(self, body: dict[str, Any]) -> tuple[dict[str, Any], Problem | None]:
+    def reconcile(self, body: EventSourceBody) -> tuple[dict[str, Any], Problem | None]:
         """The status to write, and the problem a person must see (None: Ready)."""
         meta, spec = body["metadata"], body.get("spec") or {}
         status = body.get("status") or {}
@@ -54,7 +55,7 @@ class EventSourceService:
         self.vault.forget(uid)
 
     def _store_key(
-        self, namespace: str, name: str, uid: str, ref: dict[str, Any], current: dict[str, Any]
+        self, namespace: str, name: str, uid: str, ref: SecretKeyRef, current: dict[str, Any]
     ) -> dict[str, Any]:
         secret_name, key = str(ref.get("name") or ""), str(ref.get("key") or "key")
         read = read_source(

@@ -87,5 +87,5 @@ def test_the_resync_leaves_an_object_its_handler_has_not_reconciled_yet_to_the_h
         reconciled.append(raw["metadata"]["name"])
         return raw["status"], None
 
-    holders.resync("FerrisProjectSecrets", "ferrisprojectsecrets", reconcile)
+    holders.resync("FerrisProjectSecrets", "ferrisprojectsecrets", reconcile, dict)
     assert reconciled == ["done"]  # a listing older than the handler's work would take the source in again
