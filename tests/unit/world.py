@@ -261,6 +261,7 @@ class FakeVault:
         self.versions: dict[str, dict[int, dict[str, Any]]] = {}  # uid -> version -> values
         self.state: dict[str, dict[str, Any]] = {}
         self.ingested: list[tuple[str, dict[str, Any], str | None]] = []  # uid, values, source
+        self.names: dict[str, str] = {}  # uid -> the name its secrets are stored under
         self.reads: list[str] = []  # the uids read
         self.forgotten: list[str] = []
         self.mismatch: str | None = None  # set: every data key fails to open, with this text
@@ -286,6 +287,7 @@ class FakeVault:
         version = max(versions, default=0) + 1
         versions[version] = dict(secrets)
         self.ingested.append((uid, dict(secrets), source))
+        self.names[uid] = name
         return version
 
     def read(self, uid: str, version: int | None = None, missing_ok: bool = True) -> StoredSecrets:

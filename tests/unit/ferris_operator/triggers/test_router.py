@@ -1,17 +1,19 @@
-"""Routing events into runs, with fakes for the API server and the event store: namespaces
+"""Routing events into runs, in the fake world's API server with a fake event store: namespaces
 are walls, one run per target, a second routing finds the runs of the first, a run of the same
 name that is not the event's is refused, suspended triggers start nothing, and chains stop."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ferris_operator import model, reasons
-from ferris_operator.problems import Refused
+from ferris_operator.bodies import TriggerBody
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.triggers.router import EventRouter
 from tests.unit.ferris_operator.fakes import PROOF
+from tests.unit.world import FakeKube, Refusal
 
 NOW = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
 
@@ -24,47 +26,36 @@ def trigger(namespace: str, name: str, *packages: str, **spec: Any) -> dict[str,
 
 
 class ForGood(Exception):
-    """What the fake API server refuses for good (a 403, a quota): Kube.refusal names it."""
+    """What the API server refuses for good (a 403, a quota): Kube.refusal names it."""
 
 
-class Kube:
+class Kube(FakeKube):
+    """The world's API server holding ``triggers``, with namespaces whose calls fail."""
+
     def __init__(self, *triggers: dict[str, Any]) -> None:
-        self.triggers = list(triggers)
-        self.runs: dict[tuple[str, str], dict[str, Any]] = {}
-        self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []
-        self.events: list[tuple[str, str]] = []
-        self.refuse = False
+        super().__init__()
+        for held in triggers:
+            self.put("FerrisTrigger", held)
         self.listing_fails: dict[str, Exception] = {}  # namespace -> what listing its triggers raises
         self.create_fails: dict[str, Exception] = {}  # namespace -> what creating a run there raises
 
-    def iter_triggers(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+    @property
+    def runs(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(ns, name): body for (kind, ns, name), body in self.objects.items() if kind == "FerrisRun"}
+
+    def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[TriggerBody]:
         for namespace in namespaces:
             if namespace in self.listing_fails:
                 raise self.listing_fails[namespace]
-        return [t for t in self.triggers if t["metadata"]["namespace"] in namespaces]
+        return super().iter_triggers(namespaces)
 
-    @staticmethod
-    def refusal(exc: BaseException) -> str | None:
-        return str(exc) if isinstance(exc, (ForGood, Refused)) else None
+    def refusal(self, exc: BaseException) -> str | None:
+        return str(exc) if isinstance(exc, ForGood) else super().refusal(exc)
 
-    def create_or_get(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def create_or_get(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         if obj["metadata"]["namespace"] in self.create_fails:
             raise self.create_fails[obj["metadata"]["namespace"]]
-        if self.refuse:
-            raise Refused("spec.packageRef.name: Invalid value")
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        if key in self.runs:
-            return self.runs[key], False
-        self.runs[key] = obj
-        return obj, True
-
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses.append((plural, namespace, name, status))
-
-    def event(
-        self, involved: dict[str, Any], kind: str, reason: str, message: str, event_type: str = "Warning"
-    ) -> None:
-        self.events.append((reason, message))
+        return super().create_or_get(obj)
 
 
 class Events:
@@ -139,12 +130,12 @@ def test_a_run_of_the_same_name_that_is_not_the_events_is_refused_and_reported()
     probe = Events(order())
     router(Kube(trigger("team", "orders", "bill")), probe).route_pending()
     name = probe.outcomes[1]["runs"][0]
-    kube.runs[("team", name)] = {"metadata": {"name": name, "namespace": "team"}, "spec": {"packageRef": {"name": "x"}}}
+    kube.put("FerrisRun", {"metadata": {"name": name, "namespace": "team"}, "spec": {"packageRef": {"name": "x"}}})
     events = Events(order())
     router(kube, events).route_pending()
     refused = events.outcomes[1]["refused"]
     assert refused and refused[0]["reason"] == reasons.TRIGGERED_RUN_NAME_TAKEN
-    assert kube.events[0][0] == reasons.TRIGGERED_RUN_NAME_TAKEN and name in kube.events[0][1]
+    assert kube.events[0].reason == reasons.TRIGGERED_RUN_NAME_TAKEN and name in kube.events[0].message
 
 
 def test_a_perfect_copy_of_the_events_run_made_first_without_the_stamp_is_refused() -> None:
@@ -158,7 +149,7 @@ def test_a_perfect_copy_of_the_events_run_made_first_without_the_stamp_is_refuse
         k: v for k, v in genuine["metadata"]["annotations"].items() if k != model.ANNOTATION_STAMP
     }
     kube = Kube(trigger("team", "orders", "bill"))
-    kube.runs[("team", genuine["metadata"]["name"])] = copy
+    kube.put("FerrisRun", copy)
     events = Events(order())
     router(kube, events).route_pending()
     refused = events.outcomes[1]["refused"]
@@ -167,7 +158,7 @@ def test_a_perfect_copy_of_the_events_run_made_first_without_the_stamp_is_refuse
 
 def test_a_run_the_api_server_refuses_is_counted_and_the_event_is_still_routed() -> None:
     kube = Kube(trigger("team", "orders", "bill"))
-    kube.refuse = True
+    kube.create_fails["team"] = Refusal("spec.packageRef.name: Invalid value")
     events = Events(order())
     router(kube, events).route_pending()
     assert events.outcomes[1]["refused"][0]["reason"] == reasons.INVALID_TRIGGER
