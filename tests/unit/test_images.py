@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,6 +18,37 @@ DOCKERFILES = {"operator": REPO / "Dockerfile", "runner": REPO / "runner-image" 
 # What a wheel carries is setuptools' to decide, isolated or not: built with the test
 # environment's own setuptools, a wheel takes a second instead of a fresh build env's ten.
 WHEEL = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w"]
+# Local state a build leaves, never part of a distribution (the .dockerignore keeps it out of images).
+LOCAL_STATE = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".venv", "*.pyc")
+
+
+def built_wheel(tmp_path: Path, directory: str, wheel_name: str) -> Path:
+    """The distribution in ``directory`` built as a wheel from a copy of its sources: setuptools
+    builds in the tree it is given and packs whatever its ``build/lib`` holds, so a build in the
+    checkout would leave folders behind and ship modules that were moved or deleted since."""
+    source = tmp_path / "src"
+    if directory == ".":  # the operator's distribution: what the Dockerfile copies
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(REPO / name, source / name)
+        shutil.copytree(REPO / "operator", source / "operator", ignore=LOCAL_STATE)
+    else:
+        shutil.copytree(REPO / directory, source, ignore=LOCAL_STATE)
+    subprocess.run([*WHEEL, str(tmp_path / "wheels"), str(source)], check=True)
+    return next((tmp_path / "wheels").glob(f"{wheel_name}-*.whl"))
+
+
+def modules_of(wheel: Path) -> set[str]:
+    return {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+
+
+def sources_of(*packages: Path) -> set[str]:
+    return {
+        str(path.relative_to(package.parent))
+        for package in packages
+        for path in package.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
 
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
@@ -49,13 +81,10 @@ def test_entry_points_match_the_process_node_table() -> None:
 
 
 def test_runner_distribution_carries_only_the_runner_and_helper(tmp_path: Path) -> None:
-    subprocess.run(
-        [*WHEEL, str(tmp_path), str(REPO / "runner-image")],
-        check=True,
-    )
-    wheel = next(tmp_path.glob("ferris_runner-*.whl"))
+    wheel = built_wheel(tmp_path, "runner-image", "ferris_runner")
     top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in top if not t.endswith(".dist-info")} == {"ferris_runner", "ferris_ef"}
+    assert modules_of(wheel) == sources_of(*(REPO / "runner-image" / t for t in ("ferris_runner", "ferris_ef")))
 
 
 @pytest.mark.parametrize(
@@ -70,14 +99,13 @@ def test_runner_distribution_carries_only_the_runner_and_helper(tmp_path: Path) 
 def test_each_distribution_carries_its_own_packages_only(
     tmp_path: Path, directory: str, wheel_name: str, packages: set[str]
 ) -> None:
-    """The operator's distribution (and so its image) ships no local cluster and no runner."""
-    subprocess.run(
-        [*WHEEL, str(tmp_path), str(REPO / directory)],
-        check=True,
-    )
-    wheel = next(tmp_path.glob(f"{wheel_name}-*.whl"))
+    """The operator's distribution (and so its image) ships no local cluster and no runner, and
+    each ships exactly the modules its sources hold: none moved or deleted since."""
+    wheel = built_wheel(tmp_path, directory, wheel_name)
     top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in top if not t.endswith(".dist-info")} == packages
+    home = REPO / ("operator" if directory == "." else directory)
+    assert modules_of(wheel) == sources_of(*(home / package for package in packages))
 
 
 def test_operator_image_copies_neither_the_runner_nor_the_local_cluster() -> None:
