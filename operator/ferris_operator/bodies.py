@@ -119,6 +119,8 @@ class Schedule(TypedDict, total=False):
     startingDeadlineSeconds: int
     missed: str
     maxCatchUp: int
+    skip: list[str]
+    jitterSeconds: int
 
 
 class PackageSpec(TypedDict, total=False):
@@ -154,6 +156,7 @@ class ScheduleStatus(TypedDict, total=False):
     lastScheduledRun: str
     nextScheduleTime: str
     missedCount: int
+    offsetSeconds: int
 
 
 class PackageStatus(TypedDict, total=False):

@@ -71,6 +71,9 @@ SCHEDULE_MISSED = _reason(
     EVENT,
     "a scheduled time passed without a run: past `startingDeadlineSeconds`, the `missed` policy, or `suspend`",
 )
+SCHEDULE_SKIPPED = _reason(
+    "ScheduleSkipped", EVENT, "a scheduled time in `spec.schedule.skip` passed: no run was made for it, as asked"
+)
 SCHEDULED_RUN_NAME_TAKEN = _reason(
     "ScheduledRunNameTaken",
     EVENT,

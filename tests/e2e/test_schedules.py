@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .actors import Actor, least_privileged, rule
 from .conftest import Ferris
 
 pytestmark = pytest.mark.cluster
@@ -95,6 +97,87 @@ def test_suspend_skips_the_times_it_covers_and_resume_runs_the_next(ferris: Ferr
     assert run["spec"]["scheduledTime"] > missed["decidedUntil"]  # nothing of the suspended time ran
 
 
+@pytest.mark.long
+def test_an_editor_skips_the_next_time_with_a_token_and_the_time_after_runs(ferris: Ferris, ns: str) -> None:
+    """`ferris schedules skip --next` as a ServiceAccount with a token kubeconfig and only `get`
+    and `patch` on packages; a viewer is refused in one line, and nothing changes."""
+    editor = least_privileged(ferris, ns, "skipper", [rule("ferris.io", "ferrispackages", "get", "patch")])
+    viewer = least_privileged(ferris, ns, "onlooker", [rule("ferris.io", "ferrispackages", "get")])
+    ferris.package(ns, "skippy", "print('tick')", schedule={"crons": ["* * * * *"]})
+    ferris.wait_condition(ns, "ferrispackage", "skippy", "Ready")
+    while seconds_into_minute() > 40:  # the skip lands well before the time it names
+        time.sleep(0.5)
+
+    def skip(actor: Actor) -> subprocess.CompletedProcess[str]:
+        return ferris.ferris("schedules", "skip", "skippy", "--next", "-n", ns, "--kubeconfig", str(actor.kubeconfig))
+
+    refused = skip(viewer)
+    assert refused.returncode == 1 and "403 Forbidden" in refused.stderr and "Traceback" not in refused.stderr
+    assert "skip" not in ferris.get(ns, "ferrispackage", "skippy")["spec"]["schedule"]
+    done = skip(editor)
+    assert done.returncode == 0, done.stderr
+    skipped = done.stdout.strip().rsplit(" ", 1)[-1]
+    assert ferris.get(ns, "ferrispackage", "skippy")["spec"]["schedule"]["skip"] == [skipped]
+    [event] = ferris.wait_events(ns, "skippy", "ScheduleSkipped", timeout=120)
+    assert event["message"] == f"no run for {skipped}: it is in spec.schedule.skip"
+    after = (datetime.datetime.strptime(skipped, "%Y-%m-%dT%H:%M:%SZ") + datetime.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    deadline = time.monotonic() + 120
+    while after not in {r["spec"]["scheduledTime"] for r in scheduled_runs(ferris, ns, "skippy")}:
+        assert time.monotonic() < deadline, f"no run for {after}, the minute after the skipped one"
+        time.sleep(1)
+    assert skipped not in {r["spec"]["scheduledTime"] for r in scheduled_runs(ferris, ns, "skippy")}
+    assert ferris.get(ns, "ferrispackage", "skippy")["status"]["schedule"]["missedCount"] == 0
+
+
+def stamp_of(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+@pytest.mark.long
+def test_jittered_packages_start_at_offsets_of_their_own_before_and_after_a_restart(ferris: Ferris, ns: str) -> None:
+    """100 packages on one cron with jitterSeconds 30 get offsets over at least 20 distinct
+    seconds (their cron comes once a year: only the offsets are compared); three on every
+    minute start each run at their offset, under the scheduled time's name, and again so after
+    the operator is SIGKILLed and started again."""
+    script = [{"name": "main.py", "content": "print('tick')"}]
+
+    def scheduled(name: str, cron: str) -> dict[str, Any]:
+        schedule = {"crons": [cron], "jitterSeconds": 30}
+        spec = {"scripts": script, "schedule": schedule, "successfulRunsHistoryLimit": 10}
+        return {"apiVersion": "ferris.io/v1alpha1", "kind": "FerrisPackage", "metadata": {"name": name}, "spec": spec}
+
+    spread = [f"spread-{i:03d}" for i in range(100)]
+    busy = ["jit-a", "jit-b", "jit-c"]
+    ferris.apply(ns, *[scheduled(n, "0 0 1 1 *") for n in spread], *[scheduled(n, "* * * * *") for n in busy])
+
+    def offsets() -> dict[str, int]:
+        packages = ferris.read(ns, "ferrispackage")["items"]
+        shown = {p["metadata"]["name"]: (p.get("status") or {}).get("schedule") or {} for p in packages}
+        return {name: int(s.get("offsetSeconds") or 0) for name, s in shown.items() if s.get("nextScheduleTime")}
+
+    deadline = time.monotonic() + 120
+    while len(found := offsets()) < len(spread) + len(busy):
+        assert time.monotonic() < deadline, f"{len(found)} of {len(spread) + len(busy)} packages scheduled"
+        time.sleep(1)
+    assert all(0 <= found[n] <= 30 for n in found)
+    assert len({found[n] for n in spread}) >= 20, sorted(found[n] for n in spread)
+
+    def started_at_offset(counts: dict[str, int]) -> None:
+        for name in busy:
+            for run in wait_runs(ferris, ns, name, counts[name], timeout=150):
+                late = stamp_of(run["metadata"]["creationTimestamp"]) - stamp_of(run["spec"]["scheduledTime"])
+                assert run["metadata"]["name"] == f"{name}-{stamp_of(run['spec']['scheduledTime']):%Y%m%d%H%M}"
+                assert found[name] <= late.total_seconds() <= found[name] + 15, (name, found[name], late)
+
+    started_at_offset(dict.fromkeys(busy, 1))
+    ferris.stack.kill_operator()
+    ferris.stack.start_operator()
+    started_at_offset({n: len(scheduled_runs(ferris, ns, n)) + 1 for n in busy})
+    assert offsets() == found
+
+
 def test_a_schedule_that_cannot_be_used_is_refused_or_reported_with_its_field(ferris: Ferris, ns: str) -> None:
     refused = ferris.apply(
         ns,
@@ -107,6 +190,21 @@ def test_a_schedule_that_cannot_be_used_is_refused_or_reported_with_its_field(fe
         check=False,
     )
     assert refused.returncode != 0 and "spec.schedule.crons[0]" in refused.stderr
+    vague = ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": "vague-skip"},
+            "spec": {
+                "scripts": [{"name": "a.py", "content": "1"}],
+                "schedule": {"crons": ["@daily"], "skip": ["tomorrow"], "jitterSeconds": 7200},
+            },
+        },
+        check=False,
+    )
+    assert vague.returncode != 0 and "spec.schedule.skip[0]" in vague.stderr, vague.stderr
+    assert "spec.schedule.jitterSeconds" in vague.stderr
     ferris.package(ns, "bad-minute", "print(1)", schedule={"crons": ["0 * * * *", "61 * * * *"]})
     condition = ferris.wait_condition(ns, "ferrispackage", "bad-minute", "InvalidSchedule")
     assert condition["message"].startswith("spec.schedule.crons[1]: '61 * * * *': the minute field '61' is not valid")

@@ -1,21 +1,24 @@
 """`ferris schedules`: the packages of a namespace that run on a schedule, with their next and
-last scheduled runs and how many times were missed; `--next N` lists the coming times."""
+last scheduled runs and how many times were missed; `--next N` lists the coming times.
+`ferris schedules skip PKG --next | --at TIME` adds a scheduled time to `spec.schedule.skip`, as
+the kubeconfig's user (who needs `patch ferrispackages`)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import itertools
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ferris_operator import model
+from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody, PackageSpec, package_body
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 from ferris_operator.cli.server import columns
 from ferris_operator.problems import Problem
-from ferris_operator.schedules.due import merged
-from ferris_operator.schedules.spec import schedule_of
+from ferris_operator.schedules.due import MAX_SKIP, merged
+from ferris_operator.schedules.spec import parse_time, schedule_of
 
 
 def register(commands: Any) -> None:
@@ -23,6 +26,50 @@ def register(commands: Any) -> None:
     add_arguments(schedules)
     schedules.add_argument("--next", type=int, default=0, metavar="N", help="also list each package's next N times")
     schedules.set_defaults(handler=cmd_schedules)
+    verbs = schedules.add_subparsers(dest="verb", metavar="VERB")
+    skip = verbs.add_parser("skip", help="make no run at one scheduled time of a package")
+    add_arguments(skip)
+    skip.add_argument("package")
+    when = skip.add_mutually_exclusive_group(required=True)
+    when.add_argument("--next", dest="skip_next", action="store_true", help="the next scheduled time not skipped yet")
+    when.add_argument("--at", metavar="TIME", help="a scheduled time, RFC 3339 (2026-12-24T09:00:00Z)")
+    skip.set_defaults(handler=cmd_skip)
+
+
+def skip_list(spec: PackageSpec, at: str | None, now: datetime.datetime) -> tuple[list[str], datetime.datetime]:
+    """The package's new ``spec.schedule.skip`` with ``at`` (None: the next time not skipped yet)
+    added, times already past dropped; and the time added. Pure: the clock is given. A Problem
+    names what is wrong and what to do."""
+    read = schedule_of(spec)
+    if read is None:
+        raise Problem(reasons.INVALID_SCHEDULE, "the package has no spec.schedule; there is nothing to skip")
+    schedule = read.schedule
+    if at is None:
+        time = next(merged(schedule, now), None)
+        if time is None:
+            raise Problem(reasons.INVALID_SCHEDULE, "the schedule has no time left to skip")
+    else:
+        parsed = parse_time(at)
+        if parsed is None:
+            raise Problem(
+                reasons.INVALID_SCHEDULE, f"--at {at!r}: give an RFC 3339 time with a zone (2026-12-24T09:00:00Z)"
+            )
+        time = parsed
+        if time <= now:
+            raise Problem(reasons.INVALID_SCHEDULE, f"--at {model.timestamp(time)} has passed; give a time to come")
+        if next(merged(schedule, time - datetime.timedelta(seconds=1), skipped_too=True), None) != time:
+            coming = ", ".join(model.timestamp(t) for t in itertools.islice(merged(schedule, now), 3))
+            raise Problem(
+                reasons.INVALID_SCHEDULE,
+                f"--at {model.timestamp(time)} is not a scheduled time of the package; its next times are {coming}",
+            )
+    kept = sorted({t for t in schedule.skip if t > now} | {time})
+    if len(kept) > MAX_SKIP:
+        raise Problem(
+            reasons.INVALID_SCHEDULE,
+            f"the package already skips {MAX_SKIP} times to come; remove one from spec.schedule.skip first",
+        )
+    return [model.timestamp(t) for t in kept], time
 
 
 def table(packages: Sequence[PackageBody], upcoming: int, now: datetime.datetime) -> list[str]:
@@ -59,6 +106,33 @@ def _coming(name: str, spec: PackageSpec, count: int, now: datetime.datetime) ->
     zone = schedule.schedule.zone
     times = itertools.islice(merged(schedule.schedule, now), count)
     return [f"{name}: {t.astimezone(zone).isoformat()}  ({model.timestamp(t)})" for t in times]
+
+
+def cmd_skip(args: argparse.Namespace) -> int:
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(context_of(args).api_client())
+    where = (model.GROUP, model.VERSION, args.namespace, model.PACKAGES, args.package)
+    for _ in range(5):  # another writer between the read and the patch: read again
+        found: Any = api.get_namespaced_custom_object(*where)
+        package = package_body(found)
+        try:
+            skip, time = skip_list(package.get("spec") or {}, args.at, model.utcnow())
+        except Problem as problem:
+            print(f"ferris schedules skip: {args.package}: {problem.message}", file=sys.stderr)
+            return 1
+        version = package["metadata"].get("resourceVersion")
+        patch = {"metadata": {"resourceVersion": version}, "spec": {"schedule": {"skip": skip}}}
+        try:
+            api.patch_namespaced_custom_object(*where, patch)
+        except client.ApiException as exc:
+            if exc.status == 409:
+                continue
+            raise
+        print(f"ferrispackage.ferris.io/{args.package}: no run at {model.timestamp(time)}")
+        return 0
+    print(f"ferris schedules skip: {args.package} kept changing; try again", file=sys.stderr)
+    return 1
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:

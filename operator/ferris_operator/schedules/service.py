@@ -26,7 +26,7 @@ from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.process import metrics
-from ferris_operator.schedules.due import Decision, decide, merged, run_name
+from ferris_operator.schedules.due import Decision, decide, merged, offset, run_name
 from ferris_operator.schedules.spec import PackageSchedule, schedule_of
 from ferris_operator.work import separately
 
@@ -40,8 +40,13 @@ class Entry:
     uid: str
     schedule: PackageSchedule
     cursor: datetime.datetime  # every scheduled time up to it is decided
-    next_time: datetime.datetime | None
+    next_time: datetime.datetime | None  # the first scheduled time after the cursor, skipped or not
     missed_count: int = 0
+    offset: datetime.timedelta = datetime.timedelta()  # its runs start this long after their time
+
+    @property
+    def starts_at(self) -> datetime.datetime | None:
+        return None if self.next_time is None else self.next_time + self.offset
 
 
 class Scheduler:
@@ -88,12 +93,18 @@ class Scheduler:
             meta["uid"],
             schedule,
             cursor,
-            next(merged(schedule.schedule, cursor), None),
+            next(merged(schedule.schedule, cursor, skipped_too=True), None),
             int(shown.get("missedCount") or 0),
+            offset(meta["namespace"], meta["name"], schedule.jitter_seconds),
         )
         with self._lock:
             self._entries[entry.uid] = entry
-        wanted = {"decidedUntil": _stamp(cursor), "nextScheduleTime": _stamp(entry.next_time)}
+        wanted: dict[str, Any] = {
+            "decidedUntil": _stamp(cursor),
+            "nextScheduleTime": _stamp(next(merged(schedule.schedule, cursor), None)),  # the next that runs
+        }
+        if entry.offset or shown.get("offsetSeconds"):
+            wanted["offsetSeconds"] = int(entry.offset.total_seconds()) or None
         if any(shown.get(key) != value for key, value in wanted.items()):
             self.kube.patch_status(model.PACKAGES, entry.namespace, entry.name, {"schedule": wanted})
 
@@ -110,10 +121,11 @@ class Scheduler:
         """Packages due at once (a thousand on the same minute) are taken several at a time:
         each one's runs are API calls that wait on the network, not on this process."""
         now = self.clock()
-        due = [e for e in self.entries() if e.next_time is not None and e.next_time <= now]
+        due = [e for e in self.entries() if e.starts_at is not None and e.starts_at <= now]
 
         def fire(entry: Entry) -> None:
-            separately.each("schedules", [entry], lambda e: self._fire(e, now), _describe)
+            # A jittered package decides as of its own moment: a time is due once its offset has passed.
+            separately.each("schedules", [entry], lambda e: self._fire(e, now - e.offset), _describe)
 
         if len(due) <= 1:
             for entry in due:
@@ -127,6 +139,9 @@ class Scheduler:
         made = [time for time in decision.run if self._make_run(entry, time)]
         refused = len(decision.run) - len(made)
         self._report_missed(entry, decision)
+        for time in decision.skipped:
+            message = f"no run for {_stamp(time)}: it is in spec.schedule.skip"
+            self.kube.event(_involved(entry), "FerrisPackage", reasons.SCHEDULE_SKIPPED, message, "Normal")
         missed_count = entry.missed_count + decision.missed_count + refused
         status: dict[str, Any] = {
             "decidedUntil": _stamp(decision.cursor),
@@ -144,7 +159,7 @@ class Scheduler:
                 self._entries[entry.uid] = replace(
                     self._entries[entry.uid],
                     cursor=decision.cursor,
-                    next_time=decision.next_time,
+                    next_time=decision.wake,
                     missed_count=missed_count,
                 )
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ferris_operator.cli.schedules import table
+import pytest
+
+from ferris_operator import model
+from ferris_operator.cli.main import build_parser
+from ferris_operator.cli.schedules import skip_list, table
+from ferris_operator.problems import Problem
 
 NOW = datetime.datetime(2026, 11, 30, 10, 0, 20, tzinfo=datetime.UTC)
 
@@ -52,3 +57,42 @@ def test_the_next_times_are_shown_in_the_schedules_zone() -> None:
     ]
     broken = table([package("broken", {"crons": ["61 * * * *"]})], 1, NOW)
     assert broken[-1].startswith("broken: spec.schedule.crons[0]: '61 * * * *': the minute field '61'")
+
+
+def test_skip_next_adds_the_next_time_not_skipped_yet_and_drops_past_ones() -> None:
+    spec = {"schedule": {"crons": ["0 * * * *"], "skip": ["2026-11-30T09:00:00Z", "2026-11-30T11:00:00Z"]}}
+    skip, time = skip_list(spec, None, NOW)  # type: ignore[arg-type]  # a plain dict as the API server sends it
+    assert time == datetime.datetime(2026, 11, 30, 12, tzinfo=datetime.UTC)  # 11:00 is skipped already
+    assert skip == ["2026-11-30T11:00:00Z", "2026-11-30T12:00:00Z"]  # 09:00 has passed
+    skip, time = skip_list(spec, "2026-11-30T14:00:00+01:00", NOW)  # type: ignore[arg-type]
+    assert model.timestamp(time) == "2026-11-30T13:00:00Z" and skip[-1] == "2026-11-30T13:00:00Z"
+
+
+def test_skip_refuses_what_would_skip_nothing_naming_the_fix() -> None:
+    hourly = {"schedule": {"crons": ["0 * * * *"]}}
+    for at, says in (
+        ("2026-11-30T10:30:00Z", "is not a scheduled time of the package; its next times are 2026-11-30T11:00:00Z"),
+        ("2026-11-30T09:00:00Z", "has passed"),
+        ("noon", "give an RFC 3339 time with a zone"),
+    ):
+        with pytest.raises(Problem) as refused:
+            skip_list(hourly, at, NOW)  # type: ignore[arg-type]
+        assert says in refused.value.message, refused.value.message
+    with pytest.raises(Problem, match=r"has no spec\.schedule"):
+        skip_list({}, None, NOW)
+    full = {"schedule": {"crons": ["0 * * * *"], "skip": [f"2026-12-01T{h:02d}:00:00Z" for h in range(16)]}}
+    with pytest.raises(Problem, match="already skips 16 times"):
+        skip_list(full, None, NOW)  # type: ignore[arg-type]
+
+
+def test_the_skip_verb_parses_after_the_listing_options() -> None:
+    args = build_parser().parse_args(["schedules", "skip", "nightly", "--next", "-n", "team"])
+    assert (args.handler.__name__, args.package, args.skip_next, args.at, args.namespace) == (
+        "cmd_skip",
+        "nightly",
+        True,
+        None,
+        "team",
+    )
+    listing = build_parser().parse_args(["schedules", "--next", "3", "-n", "team"])
+    assert listing.handler.__name__ == "cmd_schedules" and listing.next == 3

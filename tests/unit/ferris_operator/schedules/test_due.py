@@ -7,7 +7,16 @@ import datetime
 from zoneinfo import ZoneInfo
 
 from ferris_operator.schedules.cron import parse
-from ferris_operator.schedules.due import CATCH_UP, KEPT_MISSED, RUN_LATEST, SKIP, Schedule, decide, run_name
+from ferris_operator.schedules.due import (
+    CATCH_UP,
+    KEPT_MISSED,
+    RUN_LATEST,
+    SKIP,
+    Schedule,
+    decide,
+    offset,
+    run_name,
+)
 
 UTC = datetime.UTC
 ZONE = ZoneInfo("UTC")
@@ -100,3 +109,45 @@ def test_run_names_are_stable_dns_labels() -> None:
     long_a, long_b = "a" * 60, "a" * 59 + "b"
     assert len(run_name(long_a, T0)) == 56 and run_name(long_a, T0) != run_name(long_b, T0)
     assert run_name(long_a, T0).endswith("-202611301000")
+
+
+def skipping(*times: datetime.datetime, missed: str = RUN_LATEST, catch_up: int = 1) -> Schedule:
+    return Schedule((parse("0 * * * *"),), ZONE, missed, catch_up, None, frozenset(times))
+
+
+def test_a_skipped_time_makes_no_run_is_neither_due_nor_missed_and_is_named_once() -> None:
+    decision = decide(skipping(T0 + hours(1)), T0, T0 + hours(1.5))
+    assert decision.run == () and decision.missed_count == 0 and decision.skipped == (T0 + hours(1),)
+    assert decision.cursor == T0 + hours(1)  # passed: the next decision does not name it again
+    assert decision.next_time == T0 + hours(2)
+    again = decide(skipping(T0 + hours(1)), decision.cursor, T0 + hours(2))
+    assert again.run == (T0 + hours(2),) and again.skipped == ()
+
+
+def test_the_next_time_shown_is_the_next_one_not_skipped() -> None:
+    decision = decide(skipping(T0 + hours(1), T0 + hours(2)), T0, T0 + hours(0.5))
+    assert decision.next_time == T0 + hours(3) and decision.skipped == ()
+
+
+def test_after_downtime_the_policy_ignores_skipped_times() -> None:
+    """RunLatest runs the latest time that is not skipped; CatchUp catches up on the others."""
+    latest = decide(skipping(T0 + hours(3)), T0, T0 + hours(3.5))
+    assert latest.run == (T0 + hours(2),) and latest.missed_count == 1 and latest.skipped == (T0 + hours(3),)
+    caught = decide(skipping(T0 + hours(2), missed=CATCH_UP, catch_up=5), T0, T0 + hours(3.5))
+    assert caught.run == (T0 + hours(1), T0 + hours(3)) and caught.missed_count == 0
+
+
+def test_a_skip_time_the_crons_do_not_have_skips_nothing() -> None:
+    decision = decide(skipping(T0 + hours(1) + datetime.timedelta(minutes=30)), T0, T0 + hours(1.9))
+    assert decision.run == (T0 + hours(1),) and decision.skipped == ()
+
+
+def test_the_jitter_offset_is_stable_spread_and_within_bounds() -> None:
+    offsets = [offset("team", f"p{i}", 30) for i in range(100)]
+    assert offsets == [offset("team", f"p{i}", 30) for i in range(100)]  # the same after a restart
+    assert all(datetime.timedelta() <= o <= datetime.timedelta(seconds=30) for o in offsets)
+    assert len(set(offsets)) >= 20  # 100 packages over at least 20 distinct seconds
+    assert offset("team", "p0", 30) != offset("other", "p0", 30) or offset("team", "p1", 30) != offset(
+        "other", "p1", 30
+    )
+    assert offset("team", "p0", 0) == datetime.timedelta()

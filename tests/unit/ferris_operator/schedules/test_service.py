@@ -9,6 +9,7 @@ import datetime
 from typing import Any
 
 from ferris_operator import model, reasons
+from ferris_operator.schedules.due import offset
 from ferris_operator.schedules.service import Scheduler
 from tests.unit.ferris_operator.fakes import PROOF
 from tests.unit.world import Clock, FakeKube
@@ -205,3 +206,35 @@ def test_many_packages_due_on_one_minute_each_get_their_run_once() -> None:
     scheduler.tick()
     scheduler.tick()
     assert sorted(made(kube)) == [f"p{i:02d}-202611301001" for i in range(40)]
+
+
+def test_a_skipped_time_makes_no_run_and_one_event_and_the_next_time_runs() -> None:
+    scheduler, kube, _, clock = world()
+    scheduler.observe(package({"crons": ["* * * * *"], "skip": ["2026-11-30T11:01:00+01:00"]}))
+    assert last_status(kube)["nextScheduleTime"] == "2026-11-30T10:02:00Z"  # 10:01 UTC is skipped
+    clock.advance(seconds=41)
+    scheduler.tick()
+    clock.advance(seconds=5)
+    scheduler.tick()
+    assert made(kube) == [] and said(kube) == [
+        (reasons.SCHEDULE_SKIPPED, "no run for 2026-11-30T10:01:00Z: it is in spec.schedule.skip")
+    ]
+    clock.advance(minutes=1)
+    scheduler.tick()
+    assert made(kube) == ["nightly-202611301002"] and len(said(kube)) == 1
+    assert last_status(kube)["missedCount"] == 0
+
+
+def test_a_jittered_package_starts_its_run_at_its_offset_under_the_scheduled_times_name() -> None:
+    scheduler, kube, _, clock = world(datetime.datetime(2026, 11, 30, 10, 0, 0, tzinfo=UTC))
+    scheduler.observe(package({"crons": ["* * * * *"], "jitterSeconds": 50}))
+    shift = int(offset("team", "nightly", 50).total_seconds())
+    assert 0 < shift <= 50 and last_status(kube)["offsetSeconds"] == shift
+    clock.advance(minutes=1, seconds=shift - 1)
+    scheduler.tick()
+    assert made(kube) == []  # 10:01 has come, its offset not yet
+    clock.advance(seconds=1)
+    scheduler.tick()
+    assert made(kube) == ["nightly-202611301001"]
+    assert run_named(kube, "nightly-202611301001")["spec"]["scheduledTime"] == "2026-11-30T10:01:00Z"
+    assert last_status(kube)["missedCount"] == 0

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
+from ferris_operator import reasons
+from ferris_operator.problems import Problem
 from ferris_operator.schedules.due import CATCH_UP
 from ferris_operator.schedules.spec import schedule_of
 from tests.unit.ferris_operator.schedules.test_service import T0, last_status, made, package, said, world
@@ -22,3 +26,16 @@ def test_starting_deadline_seconds_reaches_the_decision_and_the_missed_event() -
     scheduler.tick()
     assert made(kube) == [] and last_status(kube)["missedCount"] == 3
     assert any("startingDeadlineSeconds 600" in message for _, message in said(kube)), said(kube)
+
+
+def test_skip_times_are_read_in_utc_and_a_bad_one_names_its_field_and_the_form() -> None:
+    read = schedule_of(
+        package({"crons": ["@hourly"], "skip": ["2026-12-24T10:00:00+01:00"], "jitterSeconds": 9})["spec"]
+    )
+    assert read is not None and read.jitter_seconds == 9
+    assert read.schedule.skip == frozenset({datetime.datetime(2026, 12, 24, 9, 0, tzinfo=datetime.UTC)})
+    for bad in ("tomorrow", "2026-12-24T09:00:00"):  # no zone: which 09:00?
+        with pytest.raises(Problem) as refused:
+            schedule_of(package({"crons": ["@hourly"], "skip": ["2026-12-24T09:00:00Z", bad]})["spec"])
+        assert refused.value.reason == reasons.INVALID_SCHEDULE
+        assert refused.value.message.startswith(f"spec.schedule.skip[1]: {bad!r} is not an RFC 3339 time with a zone")
