@@ -178,6 +178,43 @@ def test_jittered_packages_start_at_offsets_of_their_own_before_and_after_a_rest
     assert offsets() == found
 
 
+def test_an_editor_backfills_ten_hours_once_with_a_token(ferris: Ferris, ns: str) -> None:
+    """`ferris schedules backfill` as a ServiceAccount that may only read packages and runs and
+    create runs: ten hourly times make ten runs named by their times; again makes none."""
+    editor = least_privileged(
+        ferris,
+        ns,
+        "backfiller",
+        [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "create")],
+    )
+    ferris.package(ns, "hourly", "print('filled')", schedule={"crons": ["0 * * * *"], "params": {"k": "v"}})
+    ferris.wait_condition(ns, "ferrispackage", "hourly", "Ready")
+    deadline = time.monotonic() + 60
+    while not (ferris.get(ns, "ferrispackage", "hourly").get("status") or {}).get("schedule"):
+        assert time.monotonic() < deadline, "the operator did not take up the schedule"
+        time.sleep(0.5)
+    until = stamp_of(ferris.get(ns, "ferrispackage", "hourly")["status"]["schedule"]["decidedUntil"])
+    start = until - datetime.timedelta(hours=10) + datetime.timedelta(seconds=1)
+    command = ["schedules", "backfill", "hourly", "-n", ns, "--kubeconfig", str(editor.kubeconfig)]
+    window = ["--from", f"{start:%Y-%m-%dT%H:%M:%SZ}", "--to", f"{until:%Y-%m-%dT%H:%M:%SZ}"]
+    done = ferris.ferris(*command, *window)
+    assert done.returncode == 0 and "10 runs made, 0 existed already" in done.stdout, done.stdout + done.stderr
+    runs = ferris.runs(ns, "ferris.io/package=hourly")
+    hours = sorted(stamp_of(r["spec"]["scheduledTime"]) for r in runs)
+    assert len(hours) == 10 and all(t.minute == 0 and start <= t <= until for t in hours)
+    assert all(r["metadata"]["name"] == f"hourly-{stamp_of(r['spec']['scheduledTime']):%Y%m%d%H%M}" for r in runs)
+    assert all(r["spec"]["trigger"] == "Manual" and r["spec"]["params"] == {"k": "v"} for r in runs)
+    again = ferris.ferris(*command, *window)
+    assert again.returncode == 0 and "0 runs made, 10 existed already" in again.stdout, again.stdout + again.stderr
+    assert len(ferris.runs(ns, "ferris.io/package=hourly")) == 10
+    for run in runs:
+        assert ferris.wait_run(ns, run["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    later = ferris.ferris(
+        *command, "--from", window[1], "--to", f"{until + datetime.timedelta(hours=2):%Y-%m-%dT%H:%M:%SZ}"
+    )
+    assert later.returncode == 1 and "later times are the schedule's own to run" in later.stderr
+
+
 def test_a_schedule_that_cannot_be_used_is_refused_or_reported_with_its_field(ferris: Ferris, ns: str) -> None:
     refused = ferris.apply(
         ns,

@@ -1,7 +1,9 @@
 """`ferris schedules`: the packages of a namespace that run on a schedule, with their next and
 last scheduled runs and how many times were missed; `--next N` lists the coming times.
 `ferris schedules skip PKG --next | --at TIME` adds a scheduled time to `spec.schedule.skip`, as
-the kubeconfig's user (who needs `patch ferrispackages`)."""
+the kubeconfig's user (who needs `patch ferrispackages`). `ferris schedules backfill PKG --from
+--to` makes the runs of the scheduled times in a range the schedule has already decided on, as
+that user (`create ferrisruns`): each named by its time, so running it again makes none."""
 
 from __future__ import annotations
 
@@ -14,11 +16,15 @@ from typing import Any
 
 from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody, PackageSpec, package_body
+from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 from ferris_operator.cli.server import columns
 from ferris_operator.problems import Problem
-from ferris_operator.schedules.due import MAX_SKIP, merged
+from ferris_operator.schedules.due import MAX_SKIP, merged, run_name
 from ferris_operator.schedules.spec import parse_time, schedule_of
+
+MAX_BACKFILL = 1000  # runs one backfill makes at most
+ONE = datetime.timedelta(seconds=1)
 
 
 def register(commands: Any) -> None:
@@ -34,6 +40,49 @@ def register(commands: Any) -> None:
     when.add_argument("--next", dest="skip_next", action="store_true", help="the next scheduled time not skipped yet")
     when.add_argument("--at", metavar="TIME", help="a scheduled time, RFC 3339 (2026-12-24T09:00:00Z)")
     skip.set_defaults(handler=cmd_skip)
+    backfill = verbs.add_parser("backfill", help="make the runs of the scheduled times in a past range")
+    add_arguments(backfill)
+    backfill.add_argument("package")
+    backfill.add_argument("--from", dest="start", required=True, metavar="TIME", help="RFC 3339, inclusive")
+    backfill.add_argument("--to", dest="end", required=True, metavar="TIME", help="RFC 3339, inclusive")
+    backfill.add_argument("--force", action="store_true", help="backfill a suspended schedule too")
+    backfill.set_defaults(handler=cmd_backfill)
+
+
+def backfill_times(package: PackageBody, start: str, end: str, force: bool) -> list[datetime.datetime]:
+    """The scheduled times from ``start`` to ``end`` (both inclusive, skipped times left out) that
+    a backfill makes runs of. Pure. Only times the schedule has decided on
+    (``status.schedule.decidedUntil``): a later one is the schedule's own to run or miss."""
+    spec, shown = package.get("spec") or {}, (package.get("status") or {}).get("schedule") or {}
+    read = schedule_of(spec)
+    if read is None:
+        raise Problem(reasons.INVALID_SCHEDULE, "the package has no spec.schedule; there is nothing to backfill")
+    if read.suspend and not force:
+        raise Problem(reasons.INVALID_SCHEDULE, "the schedule is suspended; add --force to backfill it anyway")
+    first, last = parse_time(start), parse_time(end)
+    for flag, text, moment in (("--from", start, first), ("--to", end, last)):
+        if moment is None:
+            raise Problem(reasons.INVALID_SCHEDULE, f"{flag} {text!r}: give an RFC 3339 time with a zone")
+    assert first is not None and last is not None
+    decided = parse_time(str(shown.get("decidedUntil") or ""))
+    if decided is None:
+        raise Problem(reasons.INVALID_SCHEDULE, "the operator has not taken up this schedule yet; try again shortly")
+    if last > decided:
+        raise Problem(
+            reasons.INVALID_SCHEDULE,
+            f"--to {model.timestamp(last)} is after {model.timestamp(decided)}, the last time the schedule has"
+            " decided on; later times are the schedule's own to run",
+        )
+    if first > last:
+        raise Problem(reasons.INVALID_SCHEDULE, "--from is after --to")
+    times = list(
+        itertools.islice(itertools.takewhile(lambda t: t <= last, merged(read.schedule, first - ONE)), MAX_BACKFILL + 1)
+    )
+    if len(times) > MAX_BACKFILL:
+        raise Problem(
+            reasons.INVALID_SCHEDULE, f"more than {MAX_BACKFILL} scheduled times in the range; backfill it in parts"
+        )
+    return times
 
 
 def skip_list(spec: PackageSpec, at: str | None, now: datetime.datetime) -> tuple[list[str], datetime.datetime]:
@@ -133,6 +182,50 @@ def cmd_skip(args: argparse.Namespace) -> int:
         return 0
     print(f"ferris schedules skip: {args.package} kept changing; try again", file=sys.stderr)
     return 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(context_of(args).api_client())
+    found: Any = api.get_namespaced_custom_object(
+        model.GROUP, model.VERSION, args.namespace, model.PACKAGES, args.package
+    )
+    package = package_body(found)
+    try:
+        times = backfill_times(package, args.start, args.end, args.force)
+    except Problem as problem:
+        print(f"ferris schedules backfill: {args.package}: {problem.message}", file=sys.stderr)
+        return 1
+    read = schedule_of(package.get("spec") or {})
+    params = dict(read.params) if read is not None else {}
+    made, existed, foreign = 0, 0, []
+    for time in times:
+        name = run_name(args.package, time)
+        manifest = run_manifest(args.package, params, None, name=name, scheduled=time)
+        manifest["metadata"]["annotations"] = {model.ANNOTATION_BACKFILL: model.timestamp(time)}
+        try:
+            api.create_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.RUNS, dict(manifest))
+            made += 1
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            held: Any = api.get_namespaced_custom_object(model.GROUP, model.VERSION, args.namespace, model.RUNS, name)
+            spec = held.get("spec") or {}
+            if (spec.get("packageRef") or {}).get("name") == args.package and spec.get(
+                "scheduledTime"
+            ) == model.timestamp(time):
+                existed += 1
+            else:
+                foreign.append(name)
+    print(f"{args.package}: {made} runs made, {existed} existed already ({len(times)} scheduled times)")
+    for name in foreign:
+        print(
+            f"ferris schedules backfill: FerrisRun {name} exists and is not a run of {args.package} for its time;"
+            " delete or rename it and backfill again",
+            file=sys.stderr,
+        )
+    return 1 if foreign else 0
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:

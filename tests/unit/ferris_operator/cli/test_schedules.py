@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from ferris_operator import model
+from ferris_operator.bodies import package_body
 from ferris_operator.cli.main import build_parser
-from ferris_operator.cli.schedules import skip_list, table
+from ferris_operator.cli.schedules import backfill_times, skip_list, table
 from ferris_operator.problems import Problem
 
 NOW = datetime.datetime(2026, 11, 30, 10, 0, 20, tzinfo=datetime.UTC)
@@ -96,3 +97,47 @@ def test_the_skip_verb_parses_after_the_listing_options() -> None:
     )
     listing = build_parser().parse_args(["schedules", "--next", "3", "-n", "team"])
     assert listing.handler.__name__ == "cmd_schedules" and listing.next == 3
+
+
+def decided(schedule: dict[str, Any], until: str = "2026-11-30T10:00:00Z") -> Any:
+    return package_body(
+        {
+            "metadata": {"name": "nightly"},
+            "spec": {"schedule": schedule},
+            "status": {"schedule": {"decidedUntil": until}},
+        }
+    )
+
+
+def test_backfill_takes_every_scheduled_time_of_the_range_inclusive_skips_left_out() -> None:
+    hourly = decided({"crons": ["0 * * * *"], "skip": ["2026-11-30T03:00:00Z"]})
+    times = backfill_times(hourly, "2026-11-30T00:00:00Z", "2026-11-30T05:00:00+00:00", False)
+    assert [model.timestamp(t) for t in times] == [
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T01:00:00Z",
+        "2026-11-30T02:00:00Z",
+        "2026-11-30T04:00:00Z",
+        "2026-11-30T05:00:00Z",
+    ]
+
+
+def test_backfill_refuses_what_is_the_schedules_own_too_much_or_suspended_naming_the_fix() -> None:
+    hourly = {"crons": ["0 * * * *"]}
+    for package, start, end, says in (
+        (decided(hourly), "2026-11-30T09:00:00Z", "2026-11-30T11:00:00Z", "later times are the schedule's own to run"),
+        (decided(hourly), "2026-11-30T09:00:00Z", "2026-11-30T08:00:00Z", "--from is after --to"),
+        (decided(hourly), "yesterday", "2026-11-30T08:00:00Z", "--from 'yesterday': give an RFC 3339 time"),
+        (decided({"crons": ["* * * * *"]}), "2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z", "more than 1000"),
+        (decided({**hourly, "suspend": True}), "2026-11-30T00:00:00Z", "2026-11-30T01:00:00Z", "add --force"),
+        (
+            package_body({"metadata": {"name": "n"}, "spec": {"schedule": hourly}}),
+            "2026-11-30T00:00:00Z",
+            "2026-11-30T01:00:00Z",
+            "not taken up",
+        ),
+    ):
+        with pytest.raises(Problem) as refused:
+            backfill_times(package, start, end, False)
+        assert says in refused.value.message, refused.value.message
+    suspended = decided({**hourly, "suspend": True})
+    assert len(backfill_times(suspended, "2026-11-30T00:00:00Z", "2026-11-30T01:00:00Z", True)) == 2
