@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -154,6 +155,37 @@ def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: Wo
     assert not browser.find_elements(By.ID, "run-form"), "a viewer is offered Run"
     assert not browser.find_elements(By.ID, "upload-form"), "a viewer is offered an upload"
     assert world.canary not in browser.page_source
+
+
+def test_a_viewer_sees_a_packages_schedule_its_skipped_times_and_offset(world: World, browser: WebDriver) -> None:
+    """A yearly schedule with a skipped time and jitter: the package page shows them, and the
+    commands that skip and backfill with the user's own credentials."""
+    skipped = f"{datetime.datetime.now(datetime.UTC).year + 1}-01-01T00:00:00Z"
+    world.apply(
+        "FerrisPackage",
+        "yearly",
+        {
+            "scripts": [{"name": "main.py", "content": "print(1)"}],
+            "schedule": {"crons": ["@yearly"], "skip": [skipped], "jitterSeconds": 600},
+        },
+    )
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "yearly", "Ready")
+    deadline = time.monotonic() + 60
+    while "nextScheduleTime" not in world.ferris.get(world.namespace, "ferrispackage", "yearly")["status"].get(
+        "schedule", {}
+    ):
+        assert time.monotonic() < deadline, "the schedule was not taken up"
+        time.sleep(0.5)
+    shown = world.ferris.get(world.namespace, "ferrispackage", "yearly")["status"]["schedule"]
+    wait = log_in(browser, world, "viewer")
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="yearly"]')))
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/packages/yearly")
+    facts = wait.until(ready.presence_of_element_located((By.ID, "schedule"))).text
+    assert skipped in facts and shown["nextScheduleTime"] in facts and shown["nextScheduleTime"] != skipped
+    assert f"{shown.get('offsetSeconds', 0)} s" in facts
+    command = browser.find_element(By.ID, "skip-command").text
+    assert command == f"ferris schedules skip yearly --next -n {world.namespace}"
+    keep(browser, "viewer-schedule")
 
 
 def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: World, browser: WebDriver) -> None:

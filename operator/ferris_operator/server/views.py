@@ -98,6 +98,8 @@ def _schedule(schedule: Schedule | None, shown: ScheduleStatus) -> dict[str, Any
         "nextScheduleTime": shown.get("nextScheduleTime"),
         "lastScheduledRun": shown.get("lastScheduledRun"),
         "missedCount": shown.get("missedCount", 0),
+        "skip": sorted(schedule.get("skip") or []),
+        "offsetSeconds": shown.get("offsetSeconds", 0),
     }
 
 

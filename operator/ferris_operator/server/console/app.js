@@ -174,8 +174,24 @@ async function packageView(draw, namespace, name) {
     } }, form.fieldset, button, error));
   }
   if (rights.uploadSecrets && !pkg.secretsSource) nodes.push(uploadForm(namespace, name));
+  if (pkg.schedule) nodes.push(...scheduleSection(namespace, name, pkg.schedule));
   nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items));
   draw(...nodes);
+}
+
+function scheduleSection(namespace, name, schedule) {
+  // Skipping and backfilling change the package or make runs as the user: the CLI does them with
+  // the user's own credentials (the server may not rewrite packages), so the page shows the commands.
+  const facts = [["Crons", `${schedule.crons.join(" | ")} (${schedule.timeZone})`],
+    ["Next run", schedule.suspend ? "suspended" : (schedule.nextScheduleTime || "…")],
+    ["Starts after its time", `${schedule.offsetSeconds || 0} s`],
+    ["Skipped times", schedule.skip.join(", ") || "none"],
+    ["Missed", String(schedule.missedCount || 0)]];
+  return [el("h2", { text: "Schedule" }),
+    el("dl", { id: "schedule" }, ...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
+    el("p", { class: "muted" }, "Skip the next run: ",
+      el("code", { id: "skip-command", text: `ferris schedules skip ${name} --next -n ${namespace}` }),
+      " · make past runs: ", el("code", { text: `ferris schedules backfill ${name} --from TIME --to TIME -n ${namespace}` }))];
 }
 
 function uploadForm(namespace, name) {

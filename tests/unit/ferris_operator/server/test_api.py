@@ -379,8 +379,14 @@ def test_packages_show_secret_names_never_values() -> None:
 def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
     scheduled = {
         **package(),
-        "spec": {"scripts": [{"name": "a.py"}], "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin"}},
-        "status": {**package()["status"], "schedule": {"nextScheduleTime": "2026-12-01T01:30:00Z", "missedCount": 1}},
+        "spec": {
+            "scripts": [{"name": "a.py"}],
+            "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin", "skip": ["2026-12-02T01:30:00Z"]},
+        },
+        "status": {
+            **package()["status"],
+            "schedule": {"nextScheduleTime": "2026-12-01T01:30:00Z", "missedCount": 1, "offsetSeconds": 12},
+        },
     }
     status, text = World(scheduled).call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
     assert status == 200 and json.loads(text)["schedule"] == {
@@ -390,6 +396,8 @@ def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
         "nextScheduleTime": "2026-12-01T01:30:00Z",
         "lastScheduledRun": None,
         "missedCount": 1,
+        "skip": ["2026-12-02T01:30:00Z"],
+        "offsetSeconds": 12,
     }
     status, text = World().call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
     assert json.loads(text)["schedule"] is None
