@@ -1,10 +1,12 @@
 """Schedules on the local cluster: N packages due on the same minute, the time from that
 minute to every FerrisRun and to every Job (node cordoned, as in the admission stage), against
 creating the same N FerrisRuns directly in the same run; the operator's CPU per scheduled run;
-and its RSS at rest before and after M packages get a schedule."""
+the most runs made in one second, without and with ``jitterSeconds`` 30; and its RSS at rest
+before and after M packages get a schedule."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,14 +20,14 @@ from bench.stats import ratio
 from ferris_devcluster.stack import FerrisStack
 
 
-def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float) -> dict[str, Any]:
+def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float, jitter: int = 0) -> dict[str, Any]:
     """N packages due on one minute at least ``lead`` seconds away, the node cordoned."""
-    ns = namespace(api, f"bench-sched-{n}")
+    ns = namespace(api, f"bench-sched-{n}-j{jitter}")
     due = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=lead)).replace(second=0, microsecond=0)
     due += datetime.timedelta(minutes=1)
     cron = f"{due.minute} {due.hour} * * *"
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: package(api, ns, f"s{i:05d}", {"crons": [cron]}), range(n)))
+        list(pool.map(lambda i: package(api, ns, f"s{i:05d}", {"crons": [cron], "jitterSeconds": jitter}), range(n)))
     wait_ready(api, ns, f"s{n - 1:05d}", timeout=900)
     wall_to_due = (due - datetime.datetime.now(datetime.UTC)).total_seconds()
     if wall_to_due < 2:
@@ -45,8 +47,12 @@ def due_minute(api: client.ApiClient, stack: FerrisStack, n: int, lead: float) -
                 time.sleep(0.1)
         runs.stop.set()
         jobs.stop.set()
+    per_second = collections.Counter(int(seen) for seen in runs.seen.values())
     return {
         "n": n,
+        "jitter_s": jitter,
+        "peak_runs_per_second": max(per_second.values(), default=0),
+        "seconds_with_runs": len(per_second),
         "runs_made": len(runs.seen),
         "time_to_all_runs_s": max(runs.seen.values()) if len(runs.seen) >= n else float("nan"),
         "time_to_all_jobs_s": max(timeline.job_seen.values()) if len(timeline.job_seen) >= n else float("nan"),
@@ -92,6 +98,7 @@ def schedules_at_rest(api: client.ApiClient, stack: FerrisStack, m: int) -> dict
 
 def measure(stack: FerrisStack, api: client.ApiClient, n: int, m: int, concurrency: int) -> dict[str, Any]:
     scheduled = due_minute(api, stack, n, lead=90 + n / 10)
+    jittered = due_minute(api, stack, n, lead=90 + n / 10, jitter=30)
     direct_ns = namespace(api, f"bench-sched-direct-{n}")
     package_name = "direct"
     package(api, direct_ns, package_name)
@@ -105,6 +112,8 @@ def measure(stack: FerrisStack, api: client.ApiClient, n: int, m: int, concurren
         "scheduled": scheduled,
         "direct": {"time_to_all_jobs_s": direct["time_to_all_jobs_s"]},
         "ratio_time_to_all_jobs": ratio(scheduled["time_to_all_jobs_s"], direct["time_to_all_jobs_s"]),
+        "jittered": jittered,
+        "ratio_peak_runs_per_second": ratio(jittered["peak_runs_per_second"], scheduled["peak_runs_per_second"]),
         "at_rest": schedules_at_rest(api, stack, m),
     }
 
@@ -117,5 +126,7 @@ def summary(r: dict[str, Any]) -> str:
         f"{d['time_to_all_jobs_s']:.1f} s; ratio {r['ratio_time_to_all_jobs']:.2f}); operator "
         f"{s['operator_cpu_ms_per_scheduled_run']:.1f} ms CPU per scheduled run; RSS at rest with {rest['packages']}"
         f" packages {rest['rss_at_rest_mib']:.0f} MiB, with each scheduled {rest['rss_at_rest_scheduled_mib']:.0f} MiB"
-        f" (ratio {rest['ratio']:.2f})"
+        f" (ratio {rest['ratio']:.2f}); with jitterSeconds 30 at most {r['jittered']['peak_runs_per_second']} runs"
+        f" made in one second over {r['jittered']['seconds_with_runs']} seconds, without"
+        f" {s['peak_runs_per_second']} (ratio {r['ratio_peak_runs_per_second']:.2f})"
     )
