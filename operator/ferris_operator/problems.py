@@ -54,6 +54,15 @@ class StateQuotaExceeded(Exception):
     """A ``context.state`` write would take the package over its quota; nothing was written."""
 
 
+class OutputRefused(Exception):
+    """A run's output that would take it past its outputs' bounds (``too_large``), or the run has
+    ended; nothing was stored. The message says which."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
 class RetryLimit(Exception):
     """A retry a run may not ask for (too many, or the run has ended); the message says why."""
 

@@ -21,6 +21,7 @@ MAX_RETRY_DELAY = datetime.timedelta(days=366)
 MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
 MAX_STATE_CONTAINERS = 4096
 STATE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # a param name in the run it starts
 SECRET_NAME = NAME_PATTERN  # as in secrets.json
 # A JSON string, as an "unrolled loop" (runs of plain bytes, then one escape): nine times faster
 # over a 4 MiB report than an alternation per byte.
@@ -187,6 +188,16 @@ def parse_secret_put(name: str, body: Any) -> tuple[Any, str]:
     if context not in SECRET_CONTEXTS:
         raise ReportError(f"context must be one of {', '.join(SECRET_CONTEXTS)}, not {str(context)[:40]!r}")
     return body["value"], str(context)
+
+
+def parse_output_put(name: str, body: Any) -> Any:
+    """``context.outputs.set``: the value of ``{"value": ...}`` (any JSON but null)."""
+    if not OUTPUT_NAME.fullmatch(name):
+        raise ReportError(f"output name {name[:40]!r} must match {OUTPUT_NAME.pattern}")
+    body = _object(body)
+    if set(body) != {"value"} or body["value"] is None:
+        raise ReportError('body must be {"value": ...} with a value that is not null')
+    return body["value"]
 
 
 def parse_state_put(key: str, body: Any) -> Any:

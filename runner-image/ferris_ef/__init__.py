@@ -193,8 +193,20 @@ class _Events:
         return str(value.get("id") or event["id"])
 
 
+class _Outputs:
+    """What this run hands on: kept with the run, shown in its history, and the data of the event
+    of its end (``outputs``), so a package a trigger starts on that event gets them as params."""
+
+    def set(self, name: str, value: Any) -> None:
+        """Set output ``name`` (a letter or _, then letters, digits and _) to ``value`` (any JSON
+        but null; set again: replaced). A run's outputs are at most 64 KiB of JSON together;
+        secret values in them are replaced by ****."""
+        _State()._call({"op": "output", "name": name, "value": value}, "context.outputs.set")
+
+
 class _Context:
     secrets = _Secrets()
+    outputs = _Outputs()
     package = _Package()
     state = _State()
     scheduler = _Scheduler()

@@ -100,6 +100,12 @@ class RunnerApiClient:
         one event) and its place in the store."""
         return self.request("POST", wire.EVENTS, event)
 
+    def set_output(self, name: str, value: Any) -> None:
+        """``context.outputs.set``; a refusal (400, 409, 413) is a ``RunnerApiError`` the script gets."""
+        answer = self.request("PUT", wire.OUTPUT.format(name=name), {"value": value}, answers=(409, 413))
+        if isinstance(answer, dict) and answer.get("status") in (409, 413):
+            raise RunnerApiError(str(answer.get("text")))
+
     def set_secret(self, name: str, value: Any, context: str) -> Any:
         """``context.secrets.set``: ``{"status": N, "text": ...}``, a refusal (403: no scope's
         writers name the package; 409, 413, 400) included."""

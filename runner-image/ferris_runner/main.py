@@ -98,6 +98,9 @@ class StateServer(threading.Thread):
                     reply = {"ok": True, "value": self.api.retry(mask_data(message["ask"], self.mask))}
                 elif message.get("op") == "event":
                     reply = {"ok": True, "value": self.api.send_event(mask_data(message["event"], self.mask))}
+                elif message.get("op") == "output":
+                    self.api.set_output(str(message["name"]), mask_data(message.get("value"), self.mask))
+                    reply = {"ok": True}
                 elif message.get("op") == "secret":
                     value = message["value"]
                     answer = self.api.set_secret(str(message["name"]), value, str(message.get("context")))

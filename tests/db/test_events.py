@@ -75,6 +75,7 @@ def test_every_run_end_is_exactly_one_event_with_the_run_and_its_depth(pool: Con
         "finished_run_id": uid,
         "phase": "Succeeded",
         "reason": "Succeeded",
+        "outputs": {},
     }
     refused = "run-" + uuid.uuid4().hex[:8]
     runs.record_failure_before_start(refused, "team", "a-2", "a", model.FAILED, "ChainTooDeep", "deep", depth=11)

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
-from ferris_operator.problems import ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import NewRun
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -26,6 +26,8 @@ from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
+from ferris_operator.store.events import EventStore
+from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, MAX_REPORTS_PER_RUN, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
@@ -96,6 +98,27 @@ def test_a_run_sends_at_most_its_report_budget_and_what_is_over_it_stores_nothin
     record = runs.get(uid)
     assert record is not None and record.report_seq == MAX_REPORTS_PER_RUN
     assert runs.steps(uid)[0].output == big  # nothing of the refused report stored
+
+
+def test_outputs_are_kept_bounded_and_carried_in_the_event_of_the_runs_end(pool: ConnectionPool) -> None:
+    runs, reports, events = RunStore(pool), ReportStore(pool), EventStore(pool)
+    uid = new_run(runs)
+    reports.set_output(uid, "rows", 3)
+    reports.set_output(uid, "table", "orders")
+    reports.set_output(uid, "rows", 4)  # set again: replaced
+    with pytest.raises(OutputRefused, match="at most 65536 bytes of JSON together") as refused:
+        reports.set_output(uid, "blob", "x" * (64 * 1024))
+    assert refused.value.too_large
+    with pytest.raises(OutputRefused, match="at most 64 outputs"):
+        for i in range(64):
+            reports.set_output(uid, f"o{i}", i)
+    assert HistoryStore(pool).outputs(uid) == {"rows": 4, "table": "orders", **{f"o{i}": i for i in range(62)}}
+    runs.finish(uid, model.SUCCEEDED, "Succeeded", "done")
+    with pytest.raises(OutputRefused, match="the run has ended") as ended:
+        reports.set_output(uid, "late", 1)
+    assert not ended.value.too_large
+    [event] = [r.event for r in events.page("tenant", None, 500)[0] if r.event.id == uid]
+    assert event.data["outputs"]["rows"] == 4 and event.data["outputs"]["table"] == "orders"
 
 
 def test_the_runners_first_verdict_is_the_one_kept(stores: tuple[RunStore, ReportStore]) -> None:

@@ -68,6 +68,7 @@ def test_every_call_the_runner_makes_is_a_route_the_runner_api_serves() -> None:
     client.retry({"afterSeconds": 60})
     client.send_event({"type": "t"})
     client.set_secret("TOKEN", "v", "project")
+    client.set_output("rows", 3)
     api = RunnerApi(authenticator=None, reports=None, vault=None, events=None)  # type: ignore[arg-type]
     served = [(r.method, r.resource) for r in api.app().router.routes() if r.resource is not None]
 

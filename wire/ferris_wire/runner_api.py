@@ -40,6 +40,7 @@ STATE_KEY = "/state/{key}"  # PUT one key of it
 RETRIES = "/retries"  # POST a retry request
 EVENTS = "/events"  # POST a CloudEvent
 SCOPE_WRITE = "/secrets/{name}"  # PUT a secret into a scope
+OUTPUT = "/outputs/{name}"  # PUT one of the run's outputs
 
 # Limits of what the runner may send, in bytes: the server refuses more; the runner trims to fit.
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024  # a step's output in one report
@@ -48,3 +49,6 @@ MAX_FINISH_BODY = 8 * 1024
 MAX_STATE_BODY = 64 * 1024
 MAX_RETRY_BODY = 64 * 1024
 MAX_SECRET_BODY = 64 * 1024
+MAX_OUTPUTS_BYTES = 64 * 1024  # a run's outputs together, as compact JSON
+MAX_OUTPUTS = 64  # names a run may set
+MAX_OUTPUT_BODY = MAX_OUTPUTS_BYTES + 1024

@@ -255,6 +255,10 @@ def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
         print(f"\n=== step {step['index'] + 1}: {step['name']}  {step['phase']}{code} ===")
         if output:
             print(output, end="" if output.endswith("\n") else "\n")
+    if run.get("outputs"):
+        print("\n=== outputs ===")
+        for name, value in sorted(run["outputs"].items()):
+            print(f"{name} = {json.dumps(value, ensure_ascii=False)}")
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

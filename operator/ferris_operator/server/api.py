@@ -310,7 +310,8 @@ class ServerApi:
         if record is None:
             return self._no_run(request)
         steps = await asyncio.to_thread(self.history.steps, record.uid)
-        return web.json_response(views.run_with_steps(record, steps))
+        outputs = await asyncio.to_thread(self.history.outputs, record.uid)
+        return web.json_response({**views.run_with_steps(record, steps), "outputs": outputs})
 
     async def step_log(self, request: web.Request, user: User) -> web.StreamResponse:
         index = queries.step_index(request.match_info["index"])

@@ -25,6 +25,7 @@ from ferris_operator.ports import EventStorePort, ReportPort, VaultPort
 from ferris_operator.problems import (
     KeyProviderUnavailable,
     MasterKeyMismatch,
+    OutputRefused,
     ReportBudgetSpent,
     RetryLimit,
     StateQuotaExceeded,
@@ -97,6 +98,7 @@ class RunnerApi:
                 web.post(wire.RUN_PREFIX + wire.RETRIES, self.retry),
                 web.post(wire.RUN_PREFIX + wire.EVENTS, self.send_event),
                 web.put(wire.RUN_PREFIX + wire.SCOPE_WRITE, self.set_secret),
+                web.put(wire.RUN_PREFIX + wire.OUTPUT, self.set_output),
             ]
         )
         return app
@@ -236,6 +238,20 @@ class RunnerApi:
         if answer.status != 200:
             return _error(answer.status, answer.text)
         return web.json_response({"status": 200, "text": answer.text, "version": answer.version})
+
+    async def set_output(self, request: web.Request) -> web.Response:
+        """``context.outputs.set``: one of the run's outputs, kept with it (the runner masked the
+        secrets in it: outputs are stored in plain JSON)."""
+        record = request[RUN]
+        name = request.match_info["name"]
+        value = runner_reports.parse_output_put(
+            name, await _body(request, wire.MAX_OUTPUT_BODY, runner_reports.MAX_STATE_CONTAINERS)
+        )
+        try:
+            await asyncio.to_thread(self.reports.set_output, record.uid, name, value)
+        except OutputRefused as exc:
+            return _error(413 if exc.too_large else 409, str(exc))
+        return web.json_response({"ok": True})
 
     async def state_get(self, request: web.Request) -> web.Response:
         package_uid = _package_of(request[RUN])

@@ -63,8 +63,9 @@ def insert(conn: psycopg.Connection[Any], event: Event, sent_by: str) -> tuple[i
 
 def run_ended(conn: psycopg.Connection[Any], row: tuple[Any, ...]) -> None:
     """The event of a run's end, from (uid, namespace, name, package_name, package_uid, phase,
-    reason, depth) of the run just made terminal. Its id is the run's uid: one per run."""
-    uid, namespace, name, package_name, package_uid, phase, reason, depth = row
+    reason, depth, outputs) of the run just made terminal. Its id is the run's uid: one per run.
+    The outputs its scripts set go with it (``outputs``), so the run it starts gets them as params."""
+    uid, namespace, name, package_name, package_uid, phase, reason, depth, outputs = row
     # Not package_name, package_id, run_id: sys.argv[1] of the run it starts holds those of
     # that run's own package and run, over its params.
     data = {
@@ -74,6 +75,7 @@ def run_ended(conn: psycopg.Connection[Any], row: tuple[Any, ...]) -> None:
         "finished_run_id": uid,
         "phase": phase,
         "reason": reason,
+        "outputs": outputs or {},
     }
     source = model.run_event_source(namespace, name)
     event = Event(uid, model.RUN_ENDED_TYPE, source, namespace, package_name, data, depth, model.RUN_ENDED_CE_TYPE)

@@ -57,6 +57,11 @@ class HistoryStore:
             ).fetchone()
         return RunRecord(*row) if row else None
 
+    def outputs(self, uid: str) -> dict[str, Any]:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT outputs FROM runs WHERE uid = %s", (uid,)).fetchone()
+        return dict(row[0] or {}) if row else {}
+
     def steps(self, uid: str) -> list[StepSummary]:
         with self._pool.connection() as conn:
             rows = conn.execute(

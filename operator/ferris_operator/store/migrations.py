@@ -345,6 +345,14 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
             WHERE output_bytes IS NULL AND finished_at IS NOT NULL;
         """,
     ),
+    (
+        19,
+        """
+        -- What a run's scripts set with context.outputs.set (JSON, at most 64 KiB a run): kept
+        -- with the run, shown in its history and carried in the event of its end.
+        ALTER TABLE runs ADD COLUMN outputs jsonb;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

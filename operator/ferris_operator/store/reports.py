@@ -8,6 +8,7 @@ report it cannot read yet; a notification nobody heard is found again by ``repor
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any, LiteralString
 
@@ -16,9 +17,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.problems import ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.store.runs import RunStore
+from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import MAX_OUTPUT_CHARS
 
 CHANNEL: LiteralString = "ferris_run_reports"
@@ -103,6 +105,28 @@ class ReportStore:
             conn.execute("UPDATE runs SET report_seq = report_seq + 1 WHERE uid = %s", (record.uid,))
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, record.uid))
         return name
+
+    def set_output(self, uid: str, name: str, value: Any) -> None:
+        """Keep one of the run's outputs (set again: replaced); ``OutputRefused`` when the run has
+        ended or its outputs would pass MAX_OUTPUTS names or MAX_OUTPUTS_BYTES."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT outputs FROM runs WHERE uid = %s AND " + _NOT_TERMINAL + " FOR UPDATE",  # noqa: S608
+                (uid,),
+            ).fetchone()
+            if row is None:
+                raise OutputRefused("the run has ended")
+            outputs = {**(row[0] or {}), name: value}
+            if len(outputs) > wire.MAX_OUTPUTS:
+                raise OutputRefused(f"a run may set at most {wire.MAX_OUTPUTS} outputs", too_large=True)
+            size = len(json.dumps(outputs, separators=(",", ":")).encode())
+            if size > wire.MAX_OUTPUTS_BYTES:
+                raise OutputRefused(
+                    f"a run's outputs are at most {wire.MAX_OUTPUTS_BYTES} bytes of JSON together; with {name!r}"
+                    f" they would be {size}: keep large results elsewhere and output where they are",
+                    too_large=True,
+                )
+            conn.execute("UPDATE runs SET outputs = %s WHERE uid = %s", (Jsonb(outputs), uid))
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None:
         """Keep the runner's verdict (its first one) for the operator, which finishes the run."""

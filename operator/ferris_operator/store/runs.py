@@ -26,7 +26,7 @@ RUN_COLUMNS: LiteralString = (
 )
 
 # What the event of a run's end is made from (store.events.run_ended).
-ENDED_COLUMNS: LiteralString = "uid, namespace, name, package_name, package_uid, phase, reason, depth"
+ENDED_COLUMNS: LiteralString = "uid, namespace, name, package_name, package_uid, phase, reason, depth, outputs"
 
 # Literal phases, as in the partial index runs_active (migration 2), so that it is used.
 ACTIVE_RUNS_SQL: LiteralString = (

@@ -253,6 +253,12 @@ async function runView(draw, namespace, name) {
   }
   run.steps.forEach((step, i) => nodes.push(el("h2", { text: `Step ${step.index + 1}: ${step.name} — ${step.phase}`
     + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), el("pre", { class: "step-output", text: outputs[i] })));
+  const handed = Object.entries(run.outputs || {});
+  if (handed.length) {
+    nodes.push(el("h2", { text: "Outputs" }), table(["Name", "Value"], handed.map(([name, value]) =>
+      el("tr", { "data-output": name }, el("td", { text: name }),
+        el("td", {}, el("code", { class: "output-value", text: JSON.stringify(value) }))))));
+  }
   if (rights.createRuns && TERMINAL.has(run.phase)) {
     // Run again, with the params this run started with, editable in the package's form.
     const pkg = await api(`${ns(namespace)}/packages/${encodeURIComponent(run.package)}`).catch(() => null);

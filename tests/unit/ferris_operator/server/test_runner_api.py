@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
-from ferris_operator.problems import RetryLimit
+from ferris_operator.problems import OutputRefused, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
@@ -32,6 +32,7 @@ class FakeService:
         self.steps: list[tuple[str, int, str, bool]] = []
         self.verdicts: list[tuple[str, bool, str]] = []
         self.retries: list[tuple[str, datetime.datetime, dict[str, Any]]] = []
+        self.outputs: dict[str, Any] = {}
 
     def get(self, uid: str) -> RunRecord | None:
         if self.down:
@@ -48,6 +49,11 @@ class FakeService:
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None:
         self.verdicts.append((uid, succeeded, message))
+
+    def set_output(self, uid: str, name: str, value: Any) -> None:
+        if name == "full":
+            raise OutputRefused("a run's outputs are at most 65536 bytes of JSON together", too_large=True)
+        self.outputs[name] = value
 
     def request_retry(self, record: RunRecord, start_after: datetime.datetime, params: dict[str, Any]) -> str:
         if len(self.retries) >= 1:
@@ -127,8 +133,8 @@ def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     """Table from the app itself: a route added later is checked too."""
     api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None, events=None)  # type: ignore[arg-type]
     routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
-    assert len(routes) == 8  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries, events,
-    # secrets
+    assert len(routes) == 9  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries, events,
+    # secrets, outputs
     for method, template in routes:
         path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k").replace("{name}", "N")
         for token in (None, TOKENS.issue("another-run")):
@@ -169,3 +175,18 @@ def test_a_retry_body_that_cannot_be_used_is_400_naming_the_field(body: dict[str
     status, text = exchange(service, "POST", "/v1/runs/u1/retries", body)
     assert status == 400 and message in json.loads(text)["error"], text
     assert service.retries == []
+
+
+def test_an_output_is_kept_and_one_that_cannot_be_is_refused_naming_why() -> None:
+    service = FakeService()
+    assert exchange(service, "PUT", "/v1/runs/u1/outputs/rows", {"value": [1, 2]})[0] == 200
+    assert service.outputs == {"rows": [1, 2]}
+    for name, body, status, says in (
+        ("9lives", {"value": 1}, 400, "output name '9lives' must match"),
+        ("rows", {"value": None}, 400, "a value that is not null"),
+        ("rows", {"value": 1, "extra": 2}, 400, 'body must be {"value": ...}'),
+        ("full", {"value": 1}, 413, "at most 65536 bytes"),
+    ):
+        answer, text = exchange(service, "PUT", f"/v1/runs/u1/outputs/{name}", body)
+        assert (answer, says in json.loads(text)["error"]) == (status, True), text
+    assert service.outputs == {"rows": [1, 2]}
