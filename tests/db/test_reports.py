@@ -121,6 +121,21 @@ def test_outputs_are_kept_bounded_and_carried_in_the_event_of_the_runs_end(pool:
     assert event.data["outputs"]["rows"] == 4 and event.data["outputs"]["table"] == "orders"
 
 
+def test_a_run_whose_end_is_shown_shows_every_report_whichever_path_ended_it(
+    stores: tuple[RunStore, ReportStore],
+) -> None:
+    """The Job's end can finish a run before its last reports are taken up (the operator was
+    away): the end's status is built from every stored step, and no report is taken after it."""
+    runs, reports = stores
+    uid = new_run(runs)
+    step(reports, uid, 0, model.STEP_SUCCEEDED)
+    reports.finished(uid, True, "done")
+    assert runs.finish(uid, model.SUCCEEDED, reasons.SUCCEEDED, "done")
+    runs.mark_end_published(uid, model.SUCCEEDED)
+    record = runs.get(uid)
+    assert record is not None and record.report_seq == 2 and record.published_seq == 2
+
+
 def test_the_runners_first_verdict_is_the_one_kept(stores: tuple[RunStore, ReportStore]) -> None:
     runs, reports = stores
     uid = new_run(runs)

@@ -399,7 +399,8 @@ class FakeRunStore:
         return [r for r in self.records.values() if r.terminal and r.published_phase != r.phase][:limit]
 
     def mark_end_published(self, uid: str, phase: str) -> None:
-        self._change(uid, published_phase=phase)
+        held = self.records[uid]
+        self._change(uid, published_phase=phase, published_seq=max(held.published_seq, held.report_seq))
 
     def attempt_of(self, uid: str) -> Attempt | None:
         return None

@@ -274,10 +274,12 @@ class RunStore:
         return [RunRecord(*row) for row in rows]
 
     def mark_end_published(self, uid: str, phase: str) -> None:
-        """The run's FerrisRun shows its end."""
+        """The run's FerrisRun shows its end, and with it every report: none is taken after the end,
+        and the end's status is built from the steps as they were stored by then."""
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE runs SET published_phase = %s WHERE uid = %s AND published_phase IS DISTINCT FROM %s",
+                "UPDATE runs SET published_phase = %s, published_seq = greatest(published_seq, report_seq)"
+                " WHERE uid = %s AND (published_phase IS DISTINCT FROM %s OR published_seq < report_seq)",
                 (phase, uid, phase),
             )
 
