@@ -322,3 +322,48 @@ def test_a_script_cannot_send_its_own_runs_end_and_the_genuine_end_starts_what_i
     assert after["spec"]["params"]["phase"] == "Failed" and "stolen" not in after["spec"]["params"]
     time.sleep(3)  # the router's pass after the end: nothing more comes
     assert event_runs(ferris, ns, "on-success") == []
+
+
+def test_what_a_package_outputs_is_what_the_next_one_in_the_chain_is_given(ferris: Ferris, ns: str) -> None:
+    """extract sets outputs (one of them a secret, which leaves the pod masked); a trigger on its
+    end maps them to load's params; results, events and the history show them, never the secret."""
+    canary = "out-c4n4ry-" + uuid.uuid4().hex
+    ferris.secret(ns, "extract-source", json.dumps({"TOKEN": canary}))
+    extract = (
+        "from ferris_ef import context, get_secret\n"
+        "context.outputs.set('rows', 3)\n"
+        "context.outputs.set('table', 'orders')\n"
+        "context.outputs.set('leak', {'token': get_secret('TOKEN')})\n"
+        "try:\n"
+        "    context.outputs.set('blob', 'x' * 70000)\n"
+        "except RuntimeError as refused:\n"
+        "    print('refused:', refused)\n"
+    )
+    load = (
+        "import json, sys\nargs = json.loads(sys.argv[1])\nprint('loading', args['rows'], 'rows into', args['table'])\n"
+    )
+    ferris.package(ns, "extract", extract, secretsFrom={"secretName": "extract-source"})
+    ferris.package(ns, "load", load)
+    for package in ("extract", "load"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    mapped = {"packageRef": {"name": "load"}, "params": {"rows": "outputs.rows", "table": "outputs.table"}}
+    ferris.apply(ns, trigger("after-extract", "load", filter={"type": ENDED, "subject": "extract"}, targets=[mapped]))
+    ferris.wait_condition(ns, "ferristrigger", "after-extract", "Listening")
+    run = ferris.create_run(ns, "extract")
+    assert ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+    [loaded] = wait_event_runs(ferris, ns, "load", 1)
+    assert ferris.wait_run(ns, loaded["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    assert {k: loaded["spec"]["params"][k] for k in ("rows", "table")} == {"rows": 3, "table": "orders"}
+    said = ferris.ferris("results", loaded["metadata"]["name"], "-n", ns)
+    assert "loading 3 rows into orders" in said.stdout, said.stdout + said.stderr
+    shown = ferris.ferris("results", run, "-n", ns)
+    assert "=== outputs ===" in shown.stdout and "rows = 3" in shown.stdout and 'table = "orders"' in shown.stdout
+    assert 'leak = {"token": "****"}' in shown.stdout
+    assert "refused: a run's outputs are at most 65536 bytes of JSON together" in shown.stdout
+    with psycopg.connect(ferris.stack.postgres.url) as conn:
+        rows = conn.execute("SELECT data::text FROM events WHERE namespace = %s", (ns,)).fetchall()
+        stored = conn.execute("SELECT outputs::text FROM runs WHERE namespace = %s", (ns,)).fetchall()
+    stored_text = json.dumps([r[0] for r in rows + stored])
+    assert '\\"rows\\": 3' in stored_text and '\\"token\\": \\"****\\"' in stored_text, stored_text
+    for text in (shown.stdout, stored_text, json.dumps(loaded)):
+        assert canary not in text
