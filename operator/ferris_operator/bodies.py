@@ -140,6 +140,7 @@ class PackageSpec(TypedDict, total=False):
     failedRunsHistoryLimit: int
     concurrencyPolicy: str
     maskSecretsInOutput: bool
+    allowRerunFromStep: bool
     retries: Retries
     schedule: Schedule
 
@@ -187,6 +188,8 @@ class RunSpec(TypedDict, total=False):
     trigger: str
     startAfter: str
     scheduledTime: str
+    rerunOf: str
+    fromStep: int
 
 
 class Step(TypedDict, total=False):

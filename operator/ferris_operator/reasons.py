@@ -157,6 +157,12 @@ CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is act
 PACKAGE_CHANGED = _reason(
     "PackageChanged", RUN, "the Job must be made again and the package has changed since the run started"
 )
+RERUN_REFUSED = _reason(
+    "RerunRefused",
+    RUN,
+    "`spec.rerunOf` names no ended run of the package at its generation, or the package does not allow reruns from a"
+    " step",
+)
 SECRETS_VERSION_GONE = _reason("SecretsVersionGone", RUN, "the pinned secrets version was dropped; create a new run")
 RUNNER_POLICY_VIOLATION = _reason(
     "RunnerPolicyViolation", RUN, "the run asks for what the chart's `runnerPolicy` forbids"

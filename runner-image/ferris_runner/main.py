@@ -275,8 +275,9 @@ def main() -> int:
     steps = document["steps"]
     try:
         failed: str | None = None
+        first = document.get("firstStep", 0)  # a rerun from a step: the ones before it ran in the run it reruns
         for idx, name in enumerate(steps):
-            if failed:
+            if failed or idx < first:
                 api.step(idx, {"name": name, "phase": wire.STEP_SKIPPED})
                 continue
             if termination.requested:
@@ -302,7 +303,13 @@ def main() -> int:
             )
             if code != 0:
                 failed = f"step {name} exited with code {code}"
-        api.finish(failed is None, failed or f"all {len(steps)} steps succeeded")
+        ran = len(steps) - first
+        done = (
+            f"all {len(steps)} steps succeeded"
+            if not first
+            else f"steps {first + 1}-{len(steps)} succeeded ({ran} of {len(steps)}: a rerun from step {first + 1})"
+        )
+        api.finish(failed is None, failed or done)
     except RunnerApiError as exc:
         return fail(str(exc), 3)
     if failed:

@@ -334,8 +334,9 @@ def test_what_a_package_outputs_is_what_the_next_one_in_the_chain_is_given(ferri
         "context.outputs.set('rows', 3)\n"
         "context.outputs.set('table', 'orders')\n"
         "context.outputs.set('leak', {'token': get_secret('TOKEN')})\n"
+        "context.outputs.set('half', 'x' * 40000)\n"
         "try:\n"
-        "    context.outputs.set('blob', 'x' * 70000)\n"
+        "    context.outputs.set('more', 'x' * 40000)\n"
         "except RuntimeError as refused:\n"
         "    print('refused:', refused)\n"
     )

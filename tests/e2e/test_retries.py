@@ -185,3 +185,73 @@ def test_a_tenants_run_under_the_next_attempts_name_is_not_taken_for_it(ferris: 
     ferris.wait_events(ns, "doomed", "RetryNameTaken", timeout=60)
     status = ferris.wait_run(ns, "doomed-run-attempt-2")["status"]
     assert status.get("retryOf") is None and status["attempts"] != "2/2", status  # no attempt inherited
+
+
+FIRST = """from ferris_ef import context
+count = int(context.state.get().get('first', 0)) + 1
+context.state.put('first', count)
+print('first ran', count)
+"""
+SECOND = """import json, sys
+from ferris_ef import context
+args = json.loads(sys.argv[1])
+if not context.state.get().get('fixed'):
+    context.state.put('fixed', True)
+    raise SystemExit('second fails the first time')
+print('second ran with', args['region'])
+"""
+
+
+def test_a_failed_run_is_rerun_from_its_failed_step_and_the_steps_before_do_not_run_again(
+    ferris: Ferris, ns: str
+) -> None:
+    """`ferris rerun RUN --from-step 2` as a ServiceAccount that may read packages and runs and
+    create runs, with a token: step 1 is Skipped (its counter in state stays 1), steps 2 and 3
+    run with the failed run's params and secrets version. A package that does not allow it
+    refuses, naming the field."""
+    from .actors import least_privileged, rule
+
+    scripts = [("first.py", FIRST), ("second.py", SECOND), ("third.py", "print('third ran')")]
+    ferris.package(ns, "flaky", scripts, allowRerunFromStep=True, params={"region": "eu"})
+    ferris.package(ns, "strict", scripts)
+    for package in ("flaky", "strict"):
+        ferris.wait_condition(ns, "ferrispackage", package, "Ready")
+    user = least_privileged(
+        ferris,
+        ns,
+        "rerunner",
+        [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "list", "create")],
+    )
+    failed = ferris.create_run(ns, "flaky", params={"region": "us"})
+    assert ferris.wait_run(ns, failed)["status"]["phase"] == "Failed"
+
+    done = ferris.ferris("rerun", failed, "--from-step", "2", "-n", ns, "--kubeconfig", str(user.kubeconfig))
+    assert done.returncode == 0, done.stderr
+    again = done.stdout.strip().split("/")[-1].split()[0]
+    run = ferris.wait_run(ns, again)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert (run["spec"]["rerunOf"], run["spec"]["fromStep"]) == (failed, 2)
+    assert [s["phase"] for s in run["status"]["steps"]] == ["Skipped", "Succeeded", "Succeeded"]
+    assert run["status"]["secretsVersion"] == ferris.get(ns, "ferrisrun", failed)["status"]["secretsVersion"]
+    shown = ferris.ferris("results", again, "-n", ns).stdout
+    assert "second ran with us" in shown and "third ran" in shown and "first ran" not in shown
+    assert "first ran 1" in ferris.ferris("results", failed, "-n", ns).stdout
+
+    strict = ferris.create_run(ns, "strict")
+    ferris.wait_run(ns, strict)
+    before = len(ferris.runs(ns, "ferris.io/package=strict"))
+    refused = ferris.ferris("rerun", strict, "--from-step", "3", "-n", ns, "--kubeconfig", str(user.kubeconfig))
+    assert refused.returncode == 1 and "spec.allowRerunFromStep: true" in refused.stderr, refused.stderr
+    assert len(ferris.runs(ns, "ferris.io/package=strict")) == before
+    # Made without the server, the operator refuses it the same way.
+    manifest = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisRun",
+        "metadata": {"name": "strict-from-3"},
+        "spec": {"packageRef": {"name": "strict"}, "rerunOf": strict, "fromStep": 3},
+    }
+    user.create(manifest)
+    status = ferris.wait_run(ns, "strict-from-3")["status"]
+    [why] = [c for c in status["conditions"] if c["type"] == "Succeeded"]
+    assert (status["phase"], why["reason"]) == ("Failed", "RerunRefused")
+    assert "spec.allowRerunFromStep: true" in why["message"]

@@ -24,13 +24,16 @@ PACKAGE: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("api_ca", [None, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"])
-def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None) -> None:
-    made = run_objects.run_document(RUN, PACKAGE, {"region": "eu"}, 3, api_ca)
+@pytest.mark.parametrize(
+    ("api_ca", "first_step"), [(None, 0), ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", 1)]
+)
+def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None, first_step: int) -> None:
+    made = run_objects.run_document(RUN, PACKAGE, {"region": "eu"}, 3, api_ca, first_step)
     sent = run_objects.bundle_files(made, [("a.py", "print(1)"), ("b.py", "print(2)")])[wire.RUN_DOCUMENT_FILE]
     read = read_document(sent.encode())
     assert read == made
-    assert set(read) == set(RunDocument.__annotations__) - ({"apiCA"} if api_ca is None else set())
+    optional = {"apiCA", "firstStep"} if api_ca is None else set()  # a whole run from the system's CAs: neither
+    assert set(read) == set(RunDocument.__annotations__) - optional
 
 
 @pytest.mark.parametrize("field", sorted(RunDocument.__required_keys__))

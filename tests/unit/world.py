@@ -374,6 +374,10 @@ class FakeRunStore:
     def get(self, uid: str) -> RunRecord | None:
         return self.records.get(uid)
 
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        named = [r for r in self.records.values() if (r.namespace, r.name) == (namespace, name)]
+        return max(named, key=lambda r: r.created_at) if named else None
+
     def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
         return {uid: r.finished_at for uid in uids if (r := self.records.get(uid)) and r.finished_at}
 

@@ -25,6 +25,7 @@ class RunDocument(TypedDict):
     secretsInArgv: bool
     secretsVersion: int
     apiCA: NotRequired[str]  # the CA the runner trusts for the runner API (PEM); absent: the system's
+    firstStep: NotRequired[int]  # a rerun from a step: the index of the first step run; those before are Skipped
 
 
 # The phases of a step, as the runner reports them and the operator stores them.

@@ -70,7 +70,12 @@ def key_secret(run: RunRef, package: str, run_key: bytes, token: str) -> dict[st
 
 
 def run_document(
-    run: RunRef, package: PackageBody, params: dict[str, Any], secrets_version: int, api_ca: str | None = None
+    run: RunRef,
+    package: PackageBody,
+    params: dict[str, Any],
+    secrets_version: int,
+    api_ca: str | None = None,
+    first_step: int = 0,
 ) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
     sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
@@ -91,6 +96,8 @@ def run_document(
     }
     if api_ca:
         document["apiCA"] = api_ca
+    if first_step:
+        document["firstStep"] = first_step
     return document
 
 

@@ -149,6 +149,20 @@ def register(commands: Any) -> None:
     logs.add_argument("-f", "--follow", action="store_true", help="stream the output while the step runs")
     logs.set_defaults(handler=cmd_logs)
 
+    rerun = commands.add_parser(
+        "rerun", help="start an ended run's package again with its params (through the Ferris server)"
+    )
+    rerun.add_argument("run")
+    _common(rerun)
+    rerun.add_argument(
+        "--from-step",
+        type=int,
+        metavar="N",
+        help="skip the steps before N (1 is the first), on the secrets version the run had; the package must allow it",
+    )
+    rerun.add_argument("-p", "--param", action="append", default=[], help="KEY=VALUE instead of the run's params")
+    rerun.set_defaults(handler=cmd_rerun)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     register_common(parser)
@@ -259,6 +273,23 @@ def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
         print("\n=== outputs ===")
         for name, value in sorted(run["outputs"].items()):
             print(f"{name} = {json.dumps(value, ensure_ascii=False)}")
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from ferris_operator.cli.runs import parse_params
+
+    body: dict[str, Any] = {}
+    if args.param:
+        body["params"] = parse_params(args.param)
+    if args.from_step is not None:
+        body["fromStep"] = args.from_step
+    try:
+        _, answer = server_client(args).post(f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/rerun", body)
+    except ServerError as exc:
+        print(f"ferris rerun: {exc}", file=sys.stderr)
+        return 1
+    print(f"ferrisrun.ferris.io/{answer['name']} created")
+    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

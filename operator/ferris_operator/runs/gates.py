@@ -17,6 +17,7 @@ from typing import Protocol
 from ferris_operator import model, reasons
 from ferris_operator.bodies import Condition, PackageBody, RunBody
 from ferris_operator.problems import Problem
+from ferris_operator.records import RunRecord
 from ferris_operator.settings import Settings
 
 MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
@@ -60,6 +61,11 @@ class Facts(Protocol):
     @property
     def budgeted_runs(self) -> int:
         """The runs events and retries made in the run's namespace within ``BUDGET_WINDOW``."""
+        ...
+
+    @property
+    def rerun_of(self) -> RunRecord | None:
+        """The newest run named ``spec.rerunOf`` in the run's namespace, as PostgreSQL holds it."""
         ...
 
 
@@ -153,6 +159,40 @@ def package_ready(facts: Facts, settings: Settings) -> Problem | None:
     )
 
 
+def rerun_allowed(facts: Facts, settings: Settings) -> Problem | None:
+    """A rerun from a step (``spec.rerunOf``, ``fromStep``) skips the steps before it: only of a
+    package that allows it, of an ended run of that package, at the generation that run ran
+    (the same scripts), and from a step the package has."""
+    spec, package = facts.run["spec"], facts.package
+    name = spec.get("rerunOf")
+    if facts.started or not name or package is None:
+        return None
+    package_name, step = package["metadata"].get("name", ""), int(spec.get("fromStep") or 1)
+    if not package["spec"].get("allowRerunFromStep"):
+        return Problem(
+            reasons.RERUN_REFUSED,
+            f"spec.rerunOf: FerrisPackage {package_name} does not allow reruns from a step; its author may set"
+            " spec.allowRerunFromStep: true",
+        )
+    ended = facts.rerun_of
+    if ended is None or ended.package_name != package_name or not ended.terminal:
+        return Problem(
+            reasons.RERUN_REFUSED,
+            f"spec.rerunOf: no ended run {name} of FerrisPackage {package_name} in this namespace; name one that ended",
+        )
+    generation = package["metadata"].get("generation")
+    if ended.package_generation != generation:
+        return Problem(
+            reasons.RERUN_REFUSED,
+            f"spec.rerunOf: FerrisPackage {package_name} changed since run {name} (generation"
+            f" {ended.package_generation}, now {generation}), so its steps are not the ones that ran; rerun it whole",
+        )
+    steps = len(model.step_names(package["spec"].get("scripts") or [], package["spec"].get("entrypoint")))
+    if step > steps:
+        return Problem(reasons.RERUN_REFUSED, f"spec.fromStep: {step}, but the package has {steps} steps")
+    return None
+
+
 def runner_allowed(facts: Facts, settings: Settings) -> Problem | None:
     """What the package asks of its runner pod, against the cluster's runner policy."""
     if facts.started or facts.package is None:
@@ -171,6 +211,7 @@ GATES: tuple[Gate, ...] = (
     budget,
     package_exists,
     package_ready,
+    rerun_allowed,
     runner_allowed,
 )
 

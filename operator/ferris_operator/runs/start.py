@@ -104,6 +104,11 @@ class StartFacts:
         return depth
 
     @functools.cached_property
+    def rerun_of(self) -> RunRecord | None:
+        name = self.run["spec"].get("rerunOf")
+        return self._starter.store.find(self.run["metadata"]["namespace"], name) if name else None
+
+    @functools.cached_property
     def budgeted_runs(self) -> int:
         since = self.now - gates.BUDGET_WINDOW
         return self._starter.store.runs_made_since(self.run["metadata"]["namespace"], gates.BUDGETED_TRIGGERS, since)
@@ -163,7 +168,7 @@ class Starter:
             # A run started before keeps the depth it was recorded with.
             depth = 0 if existing is not None else facts.depth
             with self._policy_held(ref, package, existing is None):
-                if self._create_children(ref, package, spec, existing, depth):
+                if self._create_children(ref, package, spec, existing, depth, facts.rerun_of):
                     metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -217,11 +222,18 @@ class Starter:
             )
 
     def _create_children(
-        self, ref: RunRef, package: PackageBody, spec: RunSpec, started: RunRecord | None, depth: int
+        self,
+        ref: RunRef,
+        package: PackageBody,
+        spec: RunSpec,
+        started: RunRecord | None,
+        depth: int,
+        rerun_of: RunRecord | None = None,
     ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
         An existing child is reused only when this run controls it (else ForeignObject). A run
-        started before gets the secrets version it pinned, whatever was uploaded since."""
+        started before gets the secrets version it pinned, whatever was uploaded since; a rerun
+        from a step, the version the run it reruns pinned."""
         pkg_meta, pkg_spec = package["metadata"], package["spec"]
         package_name = pkg_meta["name"]
         if started:
@@ -245,7 +257,15 @@ class Starter:
             attempt = self.store.attempt_of(ref.uid)
             if attempt is None:
                 self._wait_for_retry_record(ref)
-        pinned = started.secrets_version if started else attempt.secrets_version if attempt else None
+        pinned = (
+            started.secrets_version
+            if started
+            else attempt.secrets_version
+            if attempt
+            else rerun_of.secrets_version
+            if rerun_of and spec.get("rerunOf")
+            else None
+        )
         try:
             stored = self.vault.read(pkg_meta["uid"], pinned, missing_ok=False)
             scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
@@ -290,7 +310,8 @@ class Starter:
             self._own("ConfigMap", current, ref)
             if not fresh_key:
                 return self._create_job(ref, package, spec)  # the bundle sealed before still opens
-        document = run_objects.run_document(ref, package, params, stored.version, self.api_ca)
+        first_step = int(spec.get("fromStep") or 1) - 1 if spec.get("rerunOf") else 0
+        document = run_objects.run_document(ref, package, params, stored.version, self.api_ca, first_step)
         files = run_objects.bundle_files(document, scripts)
         bundle = self.proof.stamp_child(
             run_objects.bundle_configmap(

@@ -362,8 +362,9 @@ class ServerApi:
             return self._no_run(request)
         raw = await request.read()
         body = runner_reports.decode(raw, queries.MAX_PARAMS_BYTES, 4096) if raw else {}
-        if not isinstance(body, dict) or set(body) - {"params"}:
-            raise QueryError('body must be empty or {"params": {...}}')
+        if not isinstance(body, dict) or set(body) - {"params", "fromStep"}:
+            raise QueryError('body must be empty or {"params": {...}, "fromStep": N}')
+        from_step = queries.from_step(body.get("fromStep"))
         if "params" in body:
             params = queries.params(body["params"])
         elif record.params is not None:
@@ -374,21 +375,36 @@ class ServerApi:
                 f"run {name}'s params were not kept (recorded by an older Ferris, or over 64 KiB); "
                 'rerun it with {"params": {...}}',
             )
-        return await self._start(namespace, record.package_name, params, None, user)
+        rerun = (name, from_step) if from_step is not None else None
+        return await self._start(namespace, record.package_name, params, None, user, rerun)
 
     async def _start(
-        self, namespace: str, package: str, params: dict[str, Any], timeout: int | None, user: User
+        self,
+        namespace: str,
+        package: str,
+        params: dict[str, Any],
+        timeout: int | None,
+        user: User,
+        rerun: tuple[str, int] | None = None,
     ) -> web.StreamResponse:
         found = await asyncio.to_thread(self.kube.get_package, namespace, package)
         if found is None:
             return _error(404, f"no FerrisPackage {package} in namespace {namespace}")
         spec = found.get("spec") or {}
+        if rerun is not None and not spec.get("allowRerunFromStep"):  # answered now; the operator checks again
+            return _error(
+                409,
+                f"FerrisPackage {package} does not allow reruns from a step; its author may set"
+                " spec.allowRerunFromStep: true (or rerun the whole run)",
+            )
         try:  # the check the run would fail at start, answered now (the operator checks again)
             params_schema.apply(spec.get("paramsSchema"), {**(spec.get("params") or {}), **params})
         except ParamsError as exc:
             raise QueryError(f"params: {exc}") from None
         manifest = run_manifest(package, params, timeout)
         manifest["metadata"]["annotations"] = {REQUESTED_BY: user.name[:253]}
+        if rerun is not None:  # the operator checks the package allows it and the run is its, ended
+            manifest["spec"]["rerunOf"], manifest["spec"]["fromStep"] = rerun
         try:
             created = await asyncio.to_thread(self.kube.create_run, namespace, manifest)
         except Refused as refused:

@@ -92,6 +92,15 @@ def new_run(body: Any) -> tuple[str, dict[str, Any], int | None]:
     return name(package, "package"), params(body.get("params", {})), timeout(body.get("timeoutSeconds"))
 
 
+def from_step(value: Any) -> int | None:
+    """A rerun's first step (1 is the first); None: the whole run."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+        raise QueryError("fromStep must be a whole number from 1 to 64 (the step to start at)")
+    return value
+
+
 def params(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise QueryError("params must be a JSON object")

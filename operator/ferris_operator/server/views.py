@@ -73,6 +73,7 @@ def package(body: PackageBody) -> dict[str, Any]:
         "scripts": [s.get("name") for s in spec.get("scripts") or []],
         "params": spec.get("params") or {},
         "paramsSchema": spec.get("paramsSchema"),
+        "allowRerunFromStep": bool(spec.get("allowRerunFromStep")),
         "secretsSource": "secretsFrom"
         if spec.get("secretsFrom")
         else "sealedSecrets"

@@ -166,6 +166,16 @@ class RunStore:
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE uid = %s", (uid,)).fetchone()  # noqa: S608
         return RunRecord(*row) if row else None
 
+    def find(self, namespace: str, name: str) -> RunRecord | None:
+        """The newest run of that name in the namespace (a name can be used again)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
+                " ORDER BY created_at DESC LIMIT 1",
+                (namespace, name),
+            ).fetchone()
+        return RunRecord(*row) if row else None
+
     def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
         """When each of these runs finished, to the microsecond (status says it to the second)."""
         with self._pool.connection() as conn:

@@ -13,7 +13,15 @@ from ferris_wire.runner_api import RunDocument
 RUNNER = str(Path(sys.executable).parent / "ferris-runner")
 
 
-def lay_out(tmp_path: Path, bundle_uid: str = "run-1", script: str = "print('hello')") -> tuple[Path, dict[str, str]]:
+def lay_out(
+    tmp_path: Path,
+    bundle_uid: str = "run-1",
+    script: str = "print('hello')",
+    more: tuple[tuple[str, str], ...] = (),
+    first_step: int = 0,
+) -> tuple[Path, dict[str, str]]:
+    """The run's mounts: a.py (``script``), then the ``more`` scripts, as steps in that order."""
+    scripts = [("a.py", script), *more]
     run_dir = tmp_path / "run"
     for sub in ("key", "bundle", "scripts"):
         (run_dir / sub).mkdir(parents=True)
@@ -28,17 +36,20 @@ def lay_out(tmp_path: Path, bundle_uid: str = "run-1", script: str = "print('hel
         "packageId": "pid",
         "params": {},
         "config": {},
-        "steps": ["a.py"],
-        "files": ["a.py"],
+        "steps": [name for name, _ in scripts],
+        "files": [name for name, _ in scripts],
         "maskSecrets": True,
         "secretsInArgv": True,
         "secretsVersion": 1,
     }
+    if first_step:
+        made["firstStep"] = first_step
     document = json.dumps(made)
-    files = {"run.json": document, "script.0": script}
+    files = {"run.json": document, **{f"script.{i}": content for i, (_, content) in enumerate(scripts)}}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}, files))
     (run_dir / "bundle" / "run.json").write_text(document)
-    (run_dir / "scripts" / "a.py").write_text(script)
+    for name, content in scripts:
+        (run_dir / "scripts" / name).write_text(content)
     env = {
         "PATH": "/usr/bin:/bin",
         "FERRIS_RUN_DIR": str(run_dir),
@@ -132,3 +143,36 @@ def test_sigterm_stops_the_script_and_the_runner_reports_nothing_more(tmp_path: 
     assert time.monotonic() - started < 10
     assert "stopped by SIGTERM during step a.py" in stderr
     assert seen == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no step end, no finish
+
+
+def test_a_rerun_from_a_step_reports_the_steps_before_it_skipped_and_runs_the_rest(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    reports: list[tuple[str, dict[str, object]]] = []
+
+    class FakeRunnerApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            reports.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    more = (("b.py", "print('b ran')"), ("c.py", "print('c ran')"))
+    _, env = lay_out(tmp_path, script="raise SystemExit('a must not run again')", more=more, first_step=1)
+    env["FERRIS_API_URL"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    phases = [(path.rsplit("/", 1)[-1], body.get("phase")) for path, body in reports if "/steps/" in path]
+    assert phases == [("0", "Skipped"), ("1", "Running"), ("1", "Succeeded"), ("2", "Running"), ("2", "Succeeded")]
+    verdict = next(body for path, body in reports if path.endswith("/finish"))
+    assert verdict == {"succeeded": True, "message": "steps 2-3 succeeded (2 of 3: a rerun from step 2)"}

@@ -265,14 +265,20 @@ async function runView(draw, namespace, name) {
     const form = paramsForm({ ...(pkg || {}), params: run.params || {} });
     if (!pkg?.paramsSchema) form.fieldset.querySelector("#params-json").value = JSON.stringify(run.params || {});
     const error = el("p", { class: "error", id: "rerun-error" });
+    // From a step: only where the package's author allows it; the steps before it are skipped.
+    const from = el("select", { id: "from-step" }, ...run.steps.map((s) =>
+      el("option", { value: String(s.index + 1), text: `${s.index + 1}: ${s.name}` })));
+    const start = pkg?.allowRerunFromStep ? [el("label", {}, "Start at step ", from)] : [];
     nodes.push(el("form", { id: "rerun-form", onsubmit: async (event) => {
       event.preventDefault();
+      const body = { params: form.read() };
+      if (start.length && from.value !== "1") body.fromStep = Number(from.value);
       try {
-        const created = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/rerun`,
-          { method: "POST", body: { params: form.read() } });
+        const created = await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/rerun`, { method: "POST", body });
         location.hash = `#/ns/${namespace}/runs/${created.name}`;
       } catch (e) { error.textContent = e.message; }
-    } }, el("h2", { text: "Run again" }), form.fieldset, el("button", { id: "rerun", type: "submit", text: "Run again" }), error));
+    } }, el("h2", { text: "Run again" }), form.fieldset, ...start,
+    el("button", { id: "rerun", type: "submit", text: "Run again" }), error));
   }
   const going = !TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending");
   if (draw(...nodes) && going) {

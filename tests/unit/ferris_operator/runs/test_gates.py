@@ -13,6 +13,7 @@ import pytest
 
 from ferris_operator import model
 from ferris_operator.bodies import PackageBody, RunBody
+from ferris_operator.records import RunRecord
 from ferris_operator.runs import gates
 from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.settings import Settings
@@ -23,17 +24,36 @@ SETTINGS = Settings(database_url="postgresql://x", master_key_dir=Path("."))
 
 
 def package(
-    ready: dict[str, str] | None = None, observed: int = 1, runner: dict[str, Any] | None = None
+    ready: dict[str, str] | None = None,
+    observed: int = 1,
+    runner: dict[str, Any] | None = None,
+    reruns: bool = False,
+    generation: int = 1,
 ) -> PackageBody:
     condition = {"type": "Ready", "status": "True", "reason": "Ready", "message": "", "lastTransitionTime": ""}
     body: PackageBody = {
-        "metadata": {"namespace": "a", "name": "p", "uid": "p-uid", "generation": 1},
-        "spec": {"scripts": [{"name": "a.py", "content": "pass"}]},
-        "status": {"observedGeneration": observed, "conditions": [{**condition, **(ready or {})}]},  # type: ignore[typeddict-item]
+        "metadata": {"namespace": "a", "name": "p", "uid": "p-uid", "generation": generation},
+        "spec": {"scripts": [{"name": "a.py", "content": "pass"}, {"name": "b.py", "content": "pass"}]},
+        "status": {
+            "observedGeneration": observed if observed != 1 else generation,
+            "conditions": [{**condition, **(ready or {})}],
+        },  # type: ignore[typeddict-item]
     }
     if runner is not None:
         body["spec"]["runner"] = runner  # type: ignore[typeddict-item]
+    if reruns:
+        body["spec"]["allowRerunFromStep"] = True
     return body
+
+
+def ended(package: str = "p", phase: str = model.FAILED, generation: int = 1) -> RunRecord:
+    """The run a rerun names, as PostgreSQL holds it."""
+    at = NOW - datetime.timedelta(hours=1)
+    return RunRecord("old-uid", "a", "old", package, "p-uid", generation, 3, phase, None, None, None, at, at, at)
+
+
+def rerun(step: int = 2) -> RunBody:
+    return run(rerunOf="old", fromStep=step)
 
 
 def run(**spec: Any) -> RunBody:
@@ -59,6 +79,7 @@ class Given:
     trigger: str | None = model.TRIGGER_MANUAL
     depth: int = 0
     budgeted_runs: int = 0
+    rerun_of: RunRecord | None = None
 
 
 def later(seconds: float) -> str:
@@ -89,6 +110,29 @@ ROWS: list[tuple[str, Given, str | None]] = [
     ("a package not Ready", Given(package=package({"status": "False", "reason": "X"})), "PackageNotReady"),
     ("a started run keeps the package it pinned", Given(package=package(observed=0), started=True), None),
     ("a runner image the cluster refuses", Given(package=package(runner={"image": "evil:1"})), "RunnerPolicyViolation"),
+    ("a rerun from step 2 of an ended run", Given(run=rerun(), package=package(reruns=True), rerun_of=ended()), None),
+    ("a rerun of a package that does not allow it", Given(run=rerun(), rerun_of=ended()), "RerunRefused"),
+    ("a rerun of no recorded run", Given(run=rerun(), package=package(reruns=True)), "RerunRefused"),
+    (
+        "a rerun of another package's run",
+        Given(run=rerun(), package=package(reruns=True), rerun_of=ended("q")),
+        "RerunRefused",
+    ),
+    (
+        "a rerun of a run still going",
+        Given(run=rerun(), package=package(reruns=True), rerun_of=ended(phase=model.RUNNING)),
+        "RerunRefused",
+    ),
+    (
+        "a rerun after the package changed",
+        Given(run=rerun(), package=package(reruns=True, generation=2), rerun_of=ended()),
+        "RerunRefused",
+    ),
+    (
+        "a rerun from a step the package lacks",
+        Given(run=rerun(3), package=package(reruns=True), rerun_of=ended()),
+        "RerunRefused",
+    ),
 ]
 
 
@@ -121,6 +165,12 @@ def test_refusals_name_what_to_do() -> None:
     assert "made 300 runs in namespace a" in said(Given(trigger="Event", budgeted_runs=300))
     assert "spec.trigger is Schedule" in said(Given(run=run(trigger="Schedule"), trigger=None))
     assert said(Given(package=None)).startswith("FerrisPackage a/p does not exist")
+    assert "its author may set spec.allowRerunFromStep: true" in said(Given(run=rerun(), rerun_of=ended()))
+    changed = said(Given(run=rerun(), package=package(reruns=True, generation=2), rerun_of=ended()))
+    assert "changed since run old (generation 1, now 2)" in changed and "rerun it whole" in changed
+    assert "spec.fromStep: 3, but the package has 2 steps" in said(
+        Given(run=rerun(3), package=package(reruns=True), rerun_of=ended())
+    )
 
 
 class Untouchable(Given):
@@ -141,6 +191,6 @@ def test_the_reads_are_made_only_when_a_gate_needs_them() -> None:
     assert gates.first_closed(waiting, SETTINGS) is not None  # WaitingToStart, nothing read
     unproven = Untouchable({"package", "budgeted_runs"}, run=run(trigger="Event"), trigger=None)
     assert gates.first_closed(unproven, SETTINGS) is not None  # TriggerNotProven before the package
-    assert gates.first_closed(Untouchable({"budgeted_runs"}), SETTINGS) is None  # a person's run: no count
+    assert gates.first_closed(Untouchable({"budgeted_runs", "rerun_of"}), SETTINGS) is None  # a plain run: no count
     started = Untouchable({"trigger", "depth", "budgeted_runs"}, started=True)
     assert gates.first_closed(started, SETTINGS) is None

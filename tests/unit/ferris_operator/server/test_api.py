@@ -131,6 +131,9 @@ class FakeHistory:
     def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None:
         return StepRecord(0, "a.py", "Succeeded", 0, T0, T0, "hello output"[start:]) if idx == 0 else None
 
+    def outputs(self, uid: str) -> dict[str, Any]:
+        return {"rows": 3}
+
 
 def package() -> dict[str, Any]:
     status = {
@@ -350,6 +353,24 @@ def test_a_run_is_created_for_the_user_and_says_who_asked() -> None:
     world.history.find = lambda namespace, name: replace(record(), params=None)  # type: ignore[method-assign]
     status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
     assert status == 409 and "params were not kept" in text and len(world.kube.created) == 2
+
+
+def test_a_rerun_from_a_step_names_the_run_and_the_step_where_the_package_allows_it() -> None:
+    world = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "allowRerunFromStep": True}})
+    status, _ = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", {"fromStep": 2}, EDITOR)
+    [body] = world.kube.created
+    assert status == 201 and (body["spec"]["rerunOf"], body["spec"]["fromStep"]) == ("nightly-1", 2)
+    for wrong in (0, 65, "2", True):
+        status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", {"fromStep": wrong}, EDITOR)
+        assert status == 400 and "fromStep must be a whole number from 1 to 64" in text
+    strict = World()
+    status, text = strict.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", {"fromStep": 2}, EDITOR)
+    assert status == 409 and "spec.allowRerunFromStep: true" in text and strict.kube.created == []
+
+
+def test_a_runs_outputs_come_with_it() -> None:
+    status, text = World().call("GET", "/api/v1/namespaces/team-a/runs/nightly-1", token=VIEWER)
+    assert status == 200 and json.loads(text)["outputs"] == {"rows": 3}
 
 
 @pytest.mark.parametrize(
