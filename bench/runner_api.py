@@ -1,6 +1,7 @@
 """The runner API under a flood, against a real PostgreSQL: what a request with a token the
-operator never issued costs the server next to a real request of a run (token checked, state read), and
-what a nested-JSON flood does to memory. `python -m bench.runner_api`; also a stage of
+operator never issued costs the server next to a real request of a run (token checked, state read),
+what a nested-JSON flood does to memory, and what setting an output costs next to writing a
+state key of the same size (encrypted). `python -m bench.runner_api`; also a stage of
 `make bench`."""
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ async def _timed(client: TestClient[Any, Any], path: str, token: str, n: int) ->
     return walls, time.process_time() - cpu, statuses
 
 
+async def _timed_puts(client: TestClient[Any, Any], path: str, token: str, n: int) -> list[float]:
+    """Per-request wall times (ms) of ``n`` PUTs of a 1 KiB value under ``path`` + an index."""
+    walls = []
+    body = json.dumps({"value": "v" * 1024})
+    for i in range(n):
+        started = time.perf_counter()
+        response = await client.put(f"{path}{i % 32}", data=body, headers={"Authorization": f"Bearer {token}"})
+        await response.read()
+        assert response.status == 200, await response.text()
+        walls.append((time.perf_counter() - started) * 1000)
+    return walls
+
+
 async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str, n: int) -> dict[str, Any]:
     async with TestClient(TestServer(api.app())) as client:
         path = f"/v1/runs/{uid}/state"
@@ -69,7 +83,12 @@ async def _flood(api: RunnerApi, reports: CountingReports, uid: str, token: str,
         parsed = json.loads(body)
         baseline = (process.memory_info().rss - rss) / 2**20
         del parsed
+        state_puts = await _timed_puts(client, f"/v1/runs/{uid}/state/k", token, n // 4)
+        output_puts = await _timed_puts(client, f"/v1/runs/{uid}/outputs/o", token, n // 4)
     return {
+        "state_put_p50_ms": statistics.median(state_puts),
+        "output_put_p50_ms": statistics.median(output_puts),
+        "output_over_state_put": statistics.median(output_puts) / statistics.median(state_puts),
         "requests_each": n,
         "valid_status": sorted(valid_status),
         "made_up_status": sorted(made_up_status),
@@ -111,7 +130,9 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['database_queries_for_made_up_tokens']} database queries for {r['requests_each']}; "
         f"p50 {r['made_up_p50_ms']:.2f} vs {r['valid_p50_ms']:.2f} ms; an 8 MiB nested flood: "
         f"HTTP {r['nested_flood_status']}, RSS +{r['nested_flood_rss_growth_mib']:.0f} MiB "
-        f"(parsing it, as an unbounded API would: +{r['baseline_parse_rss_growth_mib']:.0f} MiB)"
+        f"(parsing it, as an unbounded API would: +{r['baseline_parse_rss_growth_mib']:.0f} MiB); setting a 1 KiB"
+        f" output p50 {r['output_put_p50_ms']:.2f} ms against {r['state_put_p50_ms']:.2f} ms for a state key"
+        f" (ratio {r['output_over_state_put']:.2f})"
     )
 
 
