@@ -360,7 +360,7 @@ def test_what_a_package_outputs_is_what_the_next_one_in_the_chain_is_given(ferri
     shown = ferris.ferris("results", run, "-n", ns)
     assert "=== outputs ===" in shown.stdout and "rows = 3" in shown.stdout and 'table = "orders"' in shown.stdout
     assert 'leak = {"token": "****"}' in shown.stdout
-    assert "refused: a run's outputs are at most 65536 bytes of JSON together" in shown.stdout
+    assert "refused: context.outputs.set failed: a run's outputs are at most 65536 bytes of JSON" in shown.stdout
     with psycopg.connect(ferris.stack.postgres.url) as conn:
         rows = conn.execute("SELECT data::text FROM events WHERE namespace = %s", (ns,)).fetchall()
         stored = conn.execute("SELECT outputs::text FROM runs WHERE namespace = %s", (ns,)).fetchall()
