@@ -250,8 +250,23 @@ class Target(TypedDict):
     params: NotRequired[dict[str, Any]]
 
 
+class JoinFilter(TriggerFilter, total=False):
+    name: str
+
+
+class Correlate(TypedDict):
+    path: str
+
+
+class Join(TypedDict):
+    filters: list[JoinFilter]
+    correlate: Correlate
+    within: str
+
+
 class TriggerSpec(TypedDict, total=False):
     filter: TriggerFilter
+    join: Join
     targets: list[Target]
     suspend: bool
 

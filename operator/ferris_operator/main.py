@@ -27,6 +27,7 @@ from ferris_operator.settings import Settings
 from ferris_operator.store import events, reports
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
+from ferris_operator.store.joins import JoinStore
 from ferris_operator.store.key_rotation import kek_ids_in_use, unreadable_keys
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.retention import RetentionStore
@@ -58,7 +59,7 @@ def build(settings: Settings, api_ca: str | None) -> Components:
     scopes = ScopeStore(pool)
     reader = ScopeReader(scopes, vault, kube.namespace_labels, ScopeObjects(kube))
     runs = RunService(kube, vault, store, settings, run_tokens(vault, setup), api_ca=api_ca, scopes=reader)
-    router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth, runs.proof)
+    router = EventRouter(kube, EventStore(pool), store, settings.max_chain_depth, runs.proof, joins=JoinStore(pool))
     packages = PackageService(kube, vault, sealing)
     sources = EventSourceService(kube, vault)
     service = ScopeSecretsService(kube, vault, sealing, scopes, settings.namespace)

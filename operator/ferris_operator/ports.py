@@ -18,6 +18,7 @@ from ferris_operator.records import (
     Cursor,
     Event,
     EventRecord,
+    JoinPart,
     NewRun,
     RetryRequest,
     RunFilter,
@@ -136,6 +137,26 @@ class RunStorePort(Protocol):
     def retry_being_made(self, namespace: str, run_name: str) -> bool: ...
     def finish(self, uid: str, phase: str, reason: str, message: str) -> bool: ...
     def steps(self, uid: str, tail: int | None = None) -> list[StepRecord]: ...
+
+
+class JoinStorePort(Protocol):
+    """The events FerrisTriggers' joins wait on (``store/joins.py``)."""
+
+    def offer(
+        self,
+        trigger_uid: str,
+        correlation: str,
+        part: str,
+        seq: int,
+        data: dict[str, Any],
+        at: datetime.datetime,
+        within: datetime.timedelta,
+    ) -> dict[str, JoinPart]:
+        """Keep the event as the join's ``part`` (the first open one per part counts); the open parts."""
+        ...
+
+    def complete(self, trigger_uid: str, correlation: str, seqs: list[int]) -> None: ...
+    def expire(self, older_than: datetime.datetime) -> int: ...
 
 
 class EventStorePort(Protocol):

@@ -274,3 +274,11 @@ class NewRun:
 
     def __repr__(self) -> str:  # params may be large; the rest says which run
         return f"NewRun({self.namespace}/{self.name}, uid={self.uid}, trigger={self.trigger})"
+
+
+@dataclass(frozen=True)
+class JoinPart:
+    """One event a join waits on: its place in the store and its data."""
+
+    seq: int
+    data: dict[str, Any]

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import datetime
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +32,9 @@ from ferris_operator.bodies import (
     run_body,
     trigger_body,
 )
-from ferris_operator.ports import KubePort, RunStorePort, VaultPort
+from ferris_operator.ports import JoinStorePort, KubePort, RunStorePort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, VersionGone
-from ferris_operator.records import Attempt, NewRun, RetryRequest, RunRecord, StepRecord, StoredSecrets
+from ferris_operator.records import Attempt, JoinPart, NewRun, RetryRequest, RunRecord, StepRecord, StoredSecrets
 
 KINDS = {  # plural -> kind
     model.RUNS: "FerrisRun",
@@ -439,6 +440,74 @@ class FakeRunStore:
 
 
 @dataclass
+class OpenPart:
+    correlation: str
+    part: str
+    seq: int
+    data: dict[str, Any]
+    at: datetime.datetime
+    completed: bool = False
+
+
+class FakeJoinStore:
+    """The events joins wait on, in memory, as ``store/joins.py`` keeps them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int, str], OpenPart] = {}  # trigger uid, event seq, part
+        self._turns = threading.Lock()  # the store's advisory lock: offers take turns
+
+    def offer(
+        self,
+        trigger_uid: str,
+        correlation: str,
+        part: str,
+        seq: int,
+        data: dict[str, Any],
+        at: datetime.datetime,
+        within: datetime.timedelta,
+    ) -> dict[str, JoinPart]:
+        with self._turns:
+            return self._offer(trigger_uid, correlation, part, seq, data, at, within)
+
+    def _offer(
+        self,
+        trigger_uid: str,
+        correlation: str,
+        part: str,
+        seq: int,
+        data: dict[str, Any],
+        at: datetime.datetime,
+        within: datetime.timedelta,
+    ) -> dict[str, JoinPart]:
+        for key, row in list(self.rows.items()):
+            if key[0] == trigger_uid and row.correlation == correlation and not row.completed and row.at < at - within:
+                del self.rows[key]
+        open_parts = self._open(trigger_uid, correlation)
+        if (trigger_uid, seq, part) not in self.rows and part not in open_parts:
+            self.rows[(trigger_uid, seq, part)] = OpenPart(correlation, part, seq, dict(data), at)
+        return {name: JoinPart(row.seq, dict(row.data)) for name, row in self._open(trigger_uid, correlation).items()}
+
+    def complete(self, trigger_uid: str, correlation: str, seqs: list[int]) -> None:
+        with self._turns:
+            for (uid, seq, _), row in self.rows.items():
+                if uid == trigger_uid and row.correlation == correlation and seq in seqs:
+                    row.completed = True
+
+    def expire(self, older_than: datetime.datetime) -> int:
+        gone = [key for key, row in self.rows.items() if row.completed and row.at < older_than]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
+    def _open(self, trigger_uid: str, correlation: str) -> dict[str, OpenPart]:
+        return {
+            row.part: row
+            for (uid, _, _), row in self.rows.items()
+            if uid == trigger_uid and row.correlation == correlation and not row.completed
+        }
+
+
+@dataclass
 class World:
     """The API server, the vault and the clock one test shares."""
 
@@ -536,6 +605,8 @@ def a_package(name: str, namespace: str = "team") -> PackageBuilder:
     return PackageBuilder(name, namespace)
 
 
-def _conforms(kube: FakeKube, vault: FakeVault, store: FakeRunStore) -> tuple[KubePort, VaultPort, RunStorePort]:
+def _conforms(
+    kube: FakeKube, vault: FakeVault, store: FakeRunStore, joins: FakeJoinStore
+) -> tuple[KubePort, VaultPort, RunStorePort, JoinStorePort]:
     """Never called: mypy checks here that each fake is a whole implementation of its port."""
-    return kube, vault, store
+    return kube, vault, store, joins

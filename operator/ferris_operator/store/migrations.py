@@ -353,6 +353,26 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE runs ADD COLUMN outputs jsonb;
         """,
     ),
+    (
+        20,
+        """
+        -- The events a FerrisTrigger's spec.join waits on (store/joins.py): one row per event and
+        -- part; one open event per trigger, joining value and part; completed ones kept marked.
+        CREATE TABLE join_parts (
+            trigger_uid text NOT NULL,
+            correlation text NOT NULL,
+            part text NOT NULL,
+            event_seq bigint NOT NULL,
+            data jsonb NOT NULL,
+            at timestamptz NOT NULL,
+            completed_at timestamptz,
+            PRIMARY KEY (trigger_uid, event_seq, part)
+        );
+        CREATE UNIQUE INDEX join_parts_open ON join_parts (trigger_uid, correlation, part)
+            WHERE completed_at IS NULL;
+        CREATE INDEX join_parts_by_age ON join_parts (at);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

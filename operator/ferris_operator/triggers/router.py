@@ -17,6 +17,12 @@ event whose run the API server refuses for good (a quota, a forbidden namespace)
 refusal as its outcome; what may pass by itself (the API server or PostgreSQL away) leaves the
 event for the next pass, and the pass goes on past it, so no tenant's events hold up another's.
 
+Joins (``spec.join``): an event that matches one of a join's named filters and has a joining
+value is kept in PostgreSQL as that part (``JoinStorePort``); the event that brings the last
+part makes one run per target, named from the trigger, the joining value, the joined events and
+the package, and then marks the parts completed. Routing the event again after a crash finds
+the same parts, so the same run; after the mark, nothing opens again.
+
 Chains end: a run made for an event sent at depth d (by a run that was d-th in its chain) is
 d+1-th. One past the limit is still made, and refused by the run starter with
 ``ChainTooDeep`` on the run; an event from such a refused run starts nothing."""
@@ -34,11 +40,21 @@ from ferris_operator import model, reasons
 from ferris_operator.bodies import RunBody
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ownership import Provenance
-from ferris_operator.ports import EventStorePort, KubePort, RunStorePort
+from ferris_operator.ports import EventStorePort, JoinStorePort, KubePort, RunStorePort
 from ferris_operator.problems import Problem
 from ferris_operator.process import metrics
-from ferris_operator.records import EventRecord
-from ferris_operator.triggers.match import Target, Trigger, matched_type, params_for, run_name, trigger_of
+from ferris_operator.records import Event, EventRecord
+from ferris_operator.triggers.match import (
+    Target,
+    Trigger,
+    correlation_of,
+    join_params,
+    join_run_name,
+    matched_type,
+    params_for,
+    run_name,
+    trigger_of,
+)
 from ferris_operator.work import separately
 
 log = logging.getLogger("ferris.triggers")
@@ -67,8 +83,10 @@ class EventRouter:
         max_depth: int,
         proof: Provenance,
         workers: int = 8,
+        joins: JoinStorePort | None = None,
     ) -> None:
         self.kube = kube
+        self.joins = joins  # None: joins wait on nothing and start nothing
         self.proof = proof  # stamps the runs it makes; knows them by it
         self.events = events
         self.runs = runs
@@ -76,7 +94,10 @@ class EventRouter:
         self.workers = workers  # events of a batch routed at once: each is independent of the others
 
     def expire(self, older_than: datetime.datetime) -> int:
-        """Routed events stored before ``older_than``, removed (their retention); how many."""
+        """Routed events stored before ``older_than``, removed (their retention), with the join
+        parts of the same age that wait on nothing; how many events."""
+        if self.joins is not None:
+            self.joins.expire(older_than)
         return self.events.expire(older_than)
 
     def route_pending(self) -> int:
@@ -139,31 +160,79 @@ class EventRouter:
     def route(self, record: EventRecord, triggers: Iterable[Trigger]) -> Routing:
         routing = Routing()
         for trigger in triggers:
+            if trigger.join is not None:
+                self._join(trigger, record, routing)
+                continue
             origin = None if trigger.suspended else matched_type(trigger.filter, record.event)
             if origin is None:
                 continue
             routing.triggers.append(trigger.name)
-            made = refused = 0
-            for target in trigger.targets:
-                try:
-                    routing.runs.append(self._make_run(trigger, target, record, origin))
-                    made += 1
-                except Problem as problem:
-                    refused += 1
-                    routing.refused.append(
-                        {
-                            "trigger": trigger.name,
-                            "package": target.package,
-                            "reason": problem.reason,
-                            "message": problem.message,
-                        }
-                    )
-                    self.kube.event(_involved(trigger), "FerrisTrigger", problem.reason, problem.message)
-            routing.counts[trigger.uid] = (made, refused)
+            self._make_runs(trigger, record, origin, routing)
         if self.events.routed(record.seq, routing.outcome(), routing.counts):
             metrics.EVENTS_ROUTED.inc()
             metrics.EVENT_RUNS.inc(len(routing.runs))
         return routing
+
+    def _join(self, trigger: Trigger, record: EventRecord, routing: Routing) -> None:
+        """The event as a part of the trigger's join; the join's runs when it brings the last."""
+        join, event = trigger.join, record.event
+        assert join is not None
+        if trigger.suspended or self.joins is None:
+            return
+        for name, part in join.parts:
+            origin = matched_type(part, event)
+            correlation = correlation_of(join, event) if origin is not None else None
+            if origin is None or correlation is None:
+                continue
+            routing.triggers.append(trigger.name)
+            waiting = self.joins.offer(
+                trigger.uid, correlation, name, record.seq, event.data, record.received_at, join.within
+            )
+            if set(waiting) != join.names:
+                routing.counts.setdefault(trigger.uid, (0, 0))
+                continue
+            seqs = sorted(p.seq for p in waiting.values())
+            joined = Event(
+                f"{correlation} {','.join(map(str, seqs))}",
+                origin,
+                f"/joins/{trigger.name}",
+                event.namespace,
+                None,
+                {n: p.data for n, p in waiting.items()},
+                event.depth,
+            )
+            completing = EventRecord(record.seq, joined, record.sent_by, record.received_at)
+            if self._make_runs(trigger, completing, origin, routing, (correlation, seqs)):
+                self.joins.complete(trigger.uid, correlation, seqs)
+
+    def _make_runs(
+        self,
+        trigger: Trigger,
+        record: EventRecord,
+        origin: str,
+        routing: Routing,
+        joined: tuple[str, list[int]] | None = None,
+    ) -> bool:
+        """One run per target of the trigger for the event (or the join it completed); False
+        when a target's run was refused."""
+        made = refused = 0
+        for target in trigger.targets:
+            try:
+                routing.runs.append(self._make_run(trigger, target, record, origin, joined))
+                made += 1
+            except Problem as problem:
+                refused += 1
+                routing.refused.append(
+                    {
+                        "trigger": trigger.name,
+                        "package": target.package,
+                        "reason": problem.reason,
+                        "message": problem.message,
+                    }
+                )
+                self.kube.event(_involved(trigger), "FerrisTrigger", problem.reason, problem.message)
+        routing.counts[trigger.uid] = (made, refused)
+        return refused == 0
 
     def publish(self, trigger: Trigger) -> None:
         """The trigger's counts and last event, from what the store counted."""
@@ -190,7 +259,15 @@ class EventRouter:
                 continue  # reported on the trigger by its handler; it matches nothing
         return found
 
-    def _make_run(self, trigger: Trigger, target: Target, record: EventRecord, origin: str) -> str:
+    def _make_run(
+        self,
+        trigger: Trigger,
+        target: Target,
+        record: EventRecord,
+        origin: str,
+        joined: tuple[str, list[int]] | None = None,
+    ) -> str:
+        """The run of ``target`` for the event, or for the join (joining value, events) it completed."""
         event = record.event
         depth = event.depth + 1
         if event.depth > self.max_depth:
@@ -198,10 +275,12 @@ class EventRouter:
                 reasons.CHAIN_TOO_DEEP,
                 f"event {event.id} was sent by a run refused at chain depth {event.depth}; it starts nothing",
             )
-        name = run_name(trigger.name, target.package, event)
-        manifest = run_manifest(
-            target.package, params_for(target.params, event, origin), None, model.TRIGGER_EVENT, name=name
-        )
+        if joined is None:
+            name, params = run_name(trigger.name, target.package, event), params_for(target.params, event, origin)
+        else:
+            name = join_run_name(trigger.name, target.package, *joined)
+            params = join_params(target.params, event.data, origin)
+        manifest = run_manifest(target.package, params, None, model.TRIGGER_EVENT, name=name)
         manifest["metadata"]["namespace"] = event.namespace
         manifest["metadata"]["annotations"] = {
             model.ANNOTATION_TRIGGERED_BY: trigger.name,

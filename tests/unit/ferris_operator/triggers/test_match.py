@@ -3,12 +3,24 @@ the Ferris executor's params (the data and origin_event_type), and one name per 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from ferris_operator.problems import Problem
-from ferris_operator.triggers.match import Event, filter_of, matched_type, matches, params_for, run_name, trigger_of
+from ferris_operator.triggers.match import (
+    Event,
+    correlation_of,
+    filter_of,
+    join_of,
+    join_params,
+    matched_type,
+    matches,
+    params_for,
+    run_name,
+    trigger_of,
+)
 
 FINISHED = Event(
     id="e-1",
@@ -105,3 +117,45 @@ def test_a_trigger_is_read_with_its_targets_and_a_wrong_one_names_the_field() ->
         trigger_of(_trigger({}))
     with pytest.raises(Problem, match=r"spec.targets\[1\].packageRef.name"):
         trigger_of(_trigger({"targets": [{"packageRef": {"name": "b"}}, {"packageRef": {}}]}))
+
+
+JOINED = {
+    "filters": [{"name": "paid", "type": "com.shop.paid"}, {"name": "packed", "typePrefix": "com.shop.pack"}],
+    "correlate": {"path": "data.order.id"},
+    "within": "90m",
+}
+
+
+def test_a_join_is_read_with_its_window_and_its_value_found_in_each_event() -> None:
+    join = join_of({"join": JOINED, "targets": []})  # type: ignore[typeddict-item]
+    assert join is not None and join.names == {"paid", "packed"} and join.within == datetime.timedelta(minutes=90)
+    order = Event("e", "com.shop.paid", "/shop", "team", None, {"order": {"id": 7}})
+    assert correlation_of(join, order) == "7"
+    assert correlation_of(join, Event("e", "t", "/s", "team", None, {"order": {}})) is None
+    by_subject = join_of({"join": {**JOINED, "correlate": {"path": "subject"}}})  # type: ignore[typeddict-item]
+    assert by_subject is not None and correlation_of(by_subject, Event("e", "t", "/s", "team", "o-1")) == "o-1"
+    long = Event("e", "t", "/s", "team", None, {"order": {"id": "x" * 300}})
+    assert str(correlation_of(join, long)).startswith("sha256:")
+    assert join_params({"amount": "paid.total"}, {"paid": {"total": 3}, "packed": {}}, "com.shop.packed") == {
+        "amount": 3,
+        "origin_event_type": "com.shop.packed",
+    }
+
+
+@pytest.mark.parametrize(
+    ("join", "field"),
+    [
+        ({**JOINED, "within": "2 hours"}, "spec.join.within"),
+        ({**JOINED, "within": "31d"}, "spec.join.within"),
+        ({**JOINED, "correlate": {"path": "order_id"}}, "spec.join.correlate.path"),
+        ({**JOINED, "filters": [{"name": "paid"}]}, "spec.join.filters"),
+        ({**JOINED, "filters": [{"name": "a"}, {"name": "a"}]}, "spec.join.filters[1].name"),
+        ({**JOINED, "filters": [{"name": "a"}, {"name": "b", "type": "x", "typePrefix": "y"}]}, "spec.join.filters[1]"),
+    ],
+)
+def test_a_join_that_cannot_be_used_names_its_field(join: dict[str, Any], field: str) -> None:
+    with pytest.raises(Problem) as refused:
+        join_of({"join": join})  # type: ignore[typeddict-item]
+    assert refused.value.message.startswith(field), refused.value.message
+    with pytest.raises(Problem, match="give filter or join, not both"):
+        join_of({"join": JOINED, "filter": {"type": "x"}})  # type: ignore[typeddict-item]

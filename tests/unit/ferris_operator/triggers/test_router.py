@@ -4,6 +4,7 @@ name that is not the event's is refused, suspended triggers start nothing, and c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from ferris_operator.bodies import TriggerBody
 from ferris_operator.records import Event, EventRecord
 from ferris_operator.triggers.router import EventRouter
 from tests.unit.ferris_operator.fakes import PROOF
-from tests.unit.world import FakeKube, Refusal
+from tests.unit.world import FakeJoinStore, FakeKube, Refusal
 
 NOW = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
 
@@ -93,8 +94,10 @@ def order(namespace: str = "team", depth: int = 0, event_id: str = "e-1") -> Eve
     return Event(event_id, "com.example.order", "/shop", namespace, None, {"item": "book"}, depth)
 
 
-def router(kube: Kube, events: Events, runs: Runs | None = None, max_depth: int = 10) -> EventRouter:
-    return EventRouter(kube, events, runs or Runs(), max_depth, PROOF)  # type: ignore[arg-type]
+def router(
+    kube: Kube, events: Events, runs: Runs | None = None, max_depth: int = 10, joins: FakeJoinStore | None = None
+) -> EventRouter:
+    return EventRouter(kube, events, runs or Runs(), max_depth, PROOF, joins=joins)  # type: ignore[arg-type]
 
 
 def test_an_event_starts_one_run_per_target_with_its_data_as_params_in_its_namespace() -> None:
@@ -231,3 +234,70 @@ def test_an_event_whose_run_fails_for_a_while_waits_and_the_others_go_on() -> No
     assert router(kube, events).route_pending() == 1 and 1 not in events.outcomes and 2 in events.outcomes
     del kube.create_fails["a"]
     assert router(kube, events).route_pending() == 1 and events.outcomes[1]["runs"]
+
+
+JOIN = {
+    "filters": [
+        {"name": "paid", "type": "com.shop.paid"},
+        {"name": "packed", "type": "com.shop.packed"},
+    ],
+    "correlate": {"path": "data.order_id"},
+    "within": "1h",
+}
+
+
+def shop(kind: str, order: int, event_id: str) -> Event:
+    return Event(event_id, f"com.shop.{kind}", "/shop", "team", None, {"order_id": order, kind: True})
+
+
+def at(events: Events, minutes: float) -> Events:
+    """The events as received ``minutes`` apart, in order."""
+    for i, record in enumerate(events.records):
+        events.records[i] = EventRecord(
+            record.seq, record.event, record.sent_by, NOW + datetime.timedelta(minutes=minutes * i)
+        )
+    return events
+
+
+def joined_runs(kube: Kube) -> list[dict[str, Any]]:
+    return list(kube.runs.values())
+
+
+def test_a_join_makes_one_run_once_every_filter_matched_an_event_of_the_same_value() -> None:
+    kube, joins = Kube(trigger("team", "ship", "send", join=JOIN)), FakeJoinStore()
+    events = Events(shop("paid", 7, "p-1"), shop("paid", 7, "p-2"), shop("packed", 8, "k-0"), shop("packed", 7, "k-1"))
+    assert router(kube, events, joins=joins).route_pending() == 4
+    [run] = joined_runs(kube)  # order 8 was packed, never paid: nothing for it
+    assert run["spec"]["params"] == {
+        "paid": {"order_id": 7, "paid": True},  # the first paid event: the second one counts for nothing
+        "packed": {"order_id": 7, "packed": True},
+        "origin_event_type": "com.shop.packed",
+    }
+    assert events.outcomes[4]["runs"] == [run["metadata"]["name"]] and events.outcomes[1]["runs"] == []
+    assert events.counted["uid-team-ship"] == [4, 1, 0]
+
+
+def test_a_join_routed_again_after_a_crash_finds_its_run_and_after_it_completed_opens_nothing() -> None:
+    kube, joins = Kube(trigger("team", "ship", "send", join=JOIN)), FakeJoinStore()
+    first = Events(shop("paid", 7, "p-1"), shop("packed", 7, "k-1"))
+    router(kube, first, joins=joins).route_pending()
+    [made] = joined_runs(kube)
+    joins.rows = {key: dataclasses.replace(row, completed=False) for key, row in joins.rows.items()}  # died before
+    again = Events(shop("paid", 7, "p-1"), shop("packed", 7, "k-1"))  # not marked routed either
+    router(kube, again, joins=joins).route_pending()
+    runs_of = lambda events: [name for outcome in events.outcomes.values() for name in outcome["runs"]]  # noqa: E731
+    assert joined_runs(kube) == [made] and runs_of(again) == [made["metadata"]["name"]]
+    once_more = Events(shop("paid", 7, "p-1"), shop("packed", 7, "k-1"))  # completed, then routed again
+    router(kube, once_more, joins=joins).route_pending()
+    assert joined_runs(kube) == [made] and runs_of(once_more) == []
+
+
+def test_an_event_past_the_window_joins_nothing_and_one_without_the_value_is_not_kept() -> None:
+    kube, joins = Kube(trigger("team", "ship", "send", join=JOIN)), FakeJoinStore()
+    late = at(Events(shop("paid", 7, "p-1"), shop("packed", 7, "k-1")), minutes=61)
+    router(kube, late, joins=joins).route_pending()
+    assert joined_runs(kube) == []
+    unkeyed = Events(Event("k-2", "com.shop.packed", "/shop", "team", None, {"packed": True}))
+    router(kube, unkeyed, joins=joins).route_pending()
+    assert [row.part for row in joins.rows.values()] == ["packed"]  # k-1 waits; k-2 has no order_id
+    assert unkeyed.outcomes[1]["triggers"] == []
