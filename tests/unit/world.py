@@ -466,26 +466,21 @@ class FakeJoinStore:
         at: datetime.datetime,
         within: datetime.timedelta,
     ) -> dict[str, JoinPart]:
-        with self._turns:
-            return self._offer(trigger_uid, correlation, part, seq, data, at, within)
-
-    def _offer(
-        self,
-        trigger_uid: str,
-        correlation: str,
-        part: str,
-        seq: int,
-        data: dict[str, Any],
-        at: datetime.datetime,
-        within: datetime.timedelta,
-    ) -> dict[str, JoinPart]:
-        for key, row in list(self.rows.items()):
-            if key[0] == trigger_uid and row.correlation == correlation and not row.completed and row.at < at - within:
-                del self.rows[key]
-        open_parts = self._open(trigger_uid, correlation)
-        if (trigger_uid, seq, part) not in self.rows and part not in open_parts:
-            self.rows[(trigger_uid, seq, part)] = OpenPart(correlation, part, seq, dict(data), at)
-        return {name: JoinPart(row.seq, dict(row.data)) for name, row in self._open(trigger_uid, correlation).items()}
+        with self._turns:  # the store's advisory lock: offers take turns
+            for key, row in list(self.rows.items()):
+                if (
+                    key[0] == trigger_uid
+                    and row.correlation == correlation
+                    and not row.completed
+                    and row.at < at - within
+                ):
+                    del self.rows[key]
+            open_parts = self._open(trigger_uid, correlation)
+            if (trigger_uid, seq, part) not in self.rows and part not in open_parts:
+                self.rows[(trigger_uid, seq, part)] = OpenPart(correlation, part, seq, dict(data), at)
+            return {
+                name: JoinPart(row.seq, dict(row.data)) for name, row in self._open(trigger_uid, correlation).items()
+            }
 
     def complete(self, trigger_uid: str, correlation: str, seqs: list[int]) -> None:
         with self._turns:

@@ -9,7 +9,7 @@ from typing import Any, LiteralString
 from psycopg_pool import ConnectionPool
 
 from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
-from ferris_operator.store.runs import RUN_COLUMNS
+from ferris_operator.store.runs import RUN_COLUMNS, newest_named
 
 
 class HistoryStore:
@@ -50,12 +50,7 @@ class HistoryStore:
     def find(self, namespace: str, name: str) -> RunRecord | None:
         """The newest run of that name in the namespace (a name can be used again)."""
         with self._pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
-                " ORDER BY created_at DESC LIMIT 1",
-                (namespace, name),
-            ).fetchone()
-        return RunRecord(*row) if row else None
+            return newest_named(conn, namespace, name)
 
     def outputs(self, uid: str) -> dict[str, Any]:
         with self._pool.connection() as conn:

@@ -25,6 +25,17 @@ RUN_COLUMNS: LiteralString = (
     "attempt, max_attempts, retry_of, retry_policy, published_phase, key_secret_uid"
 )
 
+
+def newest_named(conn: psycopg.Connection[Any], namespace: str, name: str) -> RunRecord | None:
+    """The newest run of that name in the namespace (a name can be used again)."""
+    row = conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
+        " ORDER BY created_at DESC LIMIT 1",
+        (namespace, name),
+    ).fetchone()
+    return RunRecord(*row) if row else None
+
+
 # What the event of a run's end is made from (store.events.run_ended).
 ENDED_COLUMNS: LiteralString = "uid, namespace, name, package_name, package_uid, phase, reason, depth, outputs"
 
@@ -167,14 +178,8 @@ class RunStore:
         return RunRecord(*row) if row else None
 
     def find(self, namespace: str, name: str) -> RunRecord | None:
-        """The newest run of that name in the namespace (a name can be used again)."""
         with self._pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs WHERE namespace = %s AND name = %s"  # noqa: S608
-                " ORDER BY created_at DESC LIMIT 1",
-                (namespace, name),
-            ).fetchone()
-        return RunRecord(*row) if row else None
+            return newest_named(conn, namespace, name)
 
     def finish_times(self, uids: list[str]) -> dict[str, datetime.datetime]:
         """When each of these runs finished, to the microsecond (status says it to the second)."""

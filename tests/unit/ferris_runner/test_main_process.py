@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_wire.runner_api import RunDocument
@@ -61,6 +68,29 @@ def lay_out(
     return run_dir, env
 
 
+@contextlib.contextmanager
+def runner_api() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """A runner API on loopback that answers every POST with {} and records (path, body)."""
+    reports: list[tuple[str, dict[str, Any]]] = []
+
+    class Recording(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            reports.append((self.path, json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", reports
+    finally:
+        server.shutdown()
+
+
 def test_unreachable_runner_api_fails_with_a_reason_instead_of_hanging(tmp_path: Path) -> None:
     _, env = lay_out(tmp_path)
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
@@ -106,71 +136,27 @@ def test_a_replaced_run_document_fails_closed(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_the_script_and_the_runner_reports_nothing_more(tmp_path: Path) -> None:
-    """A stopped pod (cancel, timeout, deletion): the operator says why; the runner must not
-    turn it into a verdict of its own."""
-    import http.server
-    import signal
-    import threading
-    import time
-
-    seen: list[str] = []
-
-    class FakeRunnerApi(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _, env = lay_out(tmp_path, script="import time\nprint('started', flush=True)\ntime.sleep(60)\n")
-    env["FERRIS_API_URL"] = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
         runner = subprocess.Popen([RUNNER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert runner.stdout is not None
         assert runner.stdout.readline().strip() == "started"
         runner.send_signal(signal.SIGTERM)
         started = time.monotonic()
         _, stderr = runner.communicate(timeout=30)
-    finally:
-        server.shutdown()
     assert runner.returncode == 143
     assert time.monotonic() - started < 10
     assert "stopped by SIGTERM during step a.py" in stderr
-    assert seen == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no step end, no finish
+    assert [path for path, _ in reports] == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no end, no finish
 
 
 def test_a_rerun_from_a_step_reports_the_steps_before_it_skipped_and_runs_the_rest(tmp_path: Path) -> None:
-    import http.server
-    import threading
-
-    reports: list[tuple[str, dict[str, object]]] = []
-
-    class FakeRunnerApi(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            reports.append((self.path, body))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     more = (("b.py", "print('b ran')"), ("c.py", "print('c ran')"))
     _, env = lay_out(tmp_path, script="raise SystemExit('a must not run again')", more=more, first_step=1)
-    env["FERRIS_API_URL"] = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
         done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
     assert done.returncode == 0, done.stderr
     phases = [(path.rsplit("/", 1)[-1], body.get("phase")) for path, body in reports if "/steps/" in path]
     assert phases == [("0", "Skipped"), ("1", "Running"), ("1", "Succeeded"), ("2", "Running"), ("2", "Succeeded")]
