@@ -65,8 +65,9 @@ class RunnerApiClient:
             except urllib.error.HTTPError as exc:
                 if exc.code in answers:
                     return {"status": exc.code, "text": _error_text(exc)}
-                if exc.code in (401, 403, 400, 404):
-                    why = f": {_error_text(exc)}" if exc.code == 400 else ""  # a 400 names the field and the fix
+                if exc.code in (400, 401, 403, 404, 409, 413):  # waiting changes none of these
+                    # A 400 names the field and the fix; a 409 or 413 the bound or state that refused it.
+                    why = f": {_error_text(exc)}" if exc.code in (400, 409, 413) else ""
                     raise RunnerApiError(f"runner API refused {method} {path}: HTTP {exc.code}{why}") from None
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
