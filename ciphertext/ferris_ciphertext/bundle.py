@@ -39,10 +39,14 @@ class Bundle:
     secrets: dict[str, Any]
     files: dict[str, str]  # file key -> SHA-256 of its bytes
     scopes: dict[str, dict[str, Any]] = field(default_factory=dict)  # "project"/"platform" -> secrets
+    params: dict[str, Any] = field(default_factory=dict)  # the run's secret params (paramsSchema secret: true)
 
     def __repr__(self) -> str:  # never print values
         scoped = {scope: sorted(values) for scope, values in self.scopes.items()}
-        return f"Bundle(secrets={sorted(self.secrets)}, scopes={scoped}, files={sorted(self.files)})"
+        return (
+            f"Bundle(secrets={sorted(self.secrets)}, scopes={scoped}, params={sorted(self.params)},"
+            f" files={sorted(self.files)})"
+        )
 
     def verify(self, key: str, content: bytes) -> bytes:
         """``content`` if it is the file ``key`` the bundle was sealed with; else BundleMismatch."""
@@ -57,12 +61,15 @@ def seal_bundle(
     secrets: dict[str, Any],
     files: Mapping[str, str],
     scopes: Mapping[str, dict[str, Any]] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Seal ``secrets`` (and the project's and platform's the run may read, ``scopes``) with the
-    digests of ``files`` (key -> text, as the runner will read it)."""
+    """Seal ``secrets`` (and the project's and platform's the run may read, ``scopes``, and the
+    run's secret ``params``) with the digests of ``files`` (key -> text, as the runner will read it)."""
     payload: dict[str, Any] = {"secrets": secrets, "files": {key: digest(text.encode()) for key, text in files.items()}}
     if scopes:
         payload["scopes"] = dict(scopes)
+    if params:
+        payload["params"] = dict(params)
     return seal(
         run_key,
         Header(Kind.RUN_BUNDLE, BUNDLE_KEY_ID),
@@ -75,8 +82,13 @@ def seal_bundle(
 def open_bundle(run_key: bytes, run_uid: str, blob: bytes) -> Bundle:
     payload = json.loads(open_blob(run_key, blob, Kind.RUN_BUNDLE, "bundle", run_uid))
     secrets, files, scopes = payload.get("secrets"), payload.get("files"), payload.get("scopes", {})
+    params = payload.get("params", {})
     if not isinstance(secrets, dict) or not isinstance(files, dict):
         raise ValueError("bundle must hold an object of secrets and an object of file digests")
     if not isinstance(scopes, dict) or not all(isinstance(values, dict) for values in scopes.values()):
         raise ValueError("bundle scopes must be an object of objects of secrets")
-    return Bundle(secrets, {str(k): str(v) for k, v in files.items()}, {str(k): v for k, v in scopes.items()})
+    if not isinstance(params, dict):
+        raise ValueError("bundle params must be an object")
+    return Bundle(
+        secrets, {str(k): str(v) for k, v in files.items()}, {str(k): v for k, v in scopes.items()}, params
+    )

@@ -24,6 +24,7 @@ class Kind(enum.IntEnum):
     RUN_BUNDLE = 3
     SEALED = 4
     STATE_VALUE = 5
+    RUN_PARAMS = 6
 
 
 class CiphertextError(Exception):

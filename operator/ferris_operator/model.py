@@ -36,6 +36,7 @@ ANNOTATION_RETRY_STAMP = "ferris.io/retry-stamp"  # on a retry's FerrisRun: the 
 ANNOTATION_TRIGGERED_BY = "ferris.io/triggered-by"
 ANNOTATION_EVENT = "ferris.io/event"
 ANNOTATION_CHAIN_DEPTH = "ferris.io/chain-depth"
+ANNOTATION_SECRET_PARAMS = "ferris.io/secret-params"  # noqa: S105 - names of the run's secret params, no value
 ANNOTATION_BACKFILL = "ferris.io/backfill"  # on a run `ferris schedules backfill` made: its time (informative)
 LABEL_COMPONENT = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}

@@ -157,6 +157,11 @@ CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is act
 PACKAGE_CHANGED = _reason(
     "PackageChanged", RUN, "the Job must be made again and the package has changed since the run started"
 )
+SECRET_PARAMS_MISSING = _reason(
+    "SecretParamsMissing",
+    RUN,
+    "the run names secret params (`ferris.io/secret-params`) that the Ferris server never kept for it",
+)
 RERUN_REFUSED = _reason(
     "RerunRefused",
     RUN,

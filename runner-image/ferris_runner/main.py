@@ -255,6 +255,7 @@ def main() -> int:
     argument = json.dumps(
         {
             **document["params"],
+            **bundle.params,  # the secret ones (paramsSchema secret: true), sealed in the bundle
             "package_name": document["packageName"],
             "package_id": document["packageId"],
             "run_id": document["runId"],
@@ -270,8 +271,9 @@ def main() -> int:
         )
     secrets_fd = None if in_argv else secrets_file(secrets)
     scoped_fd = secrets_file(bundle.scopes, "ferris-scoped-secrets") if bundle.scopes else None
-    stored_mask = Masker(all_values(secrets, bundle.scopes))
-    mask = stored_mask if document["maskSecrets"] else None
+    stored_mask = Masker({**all_values(secrets, bundle.scopes), **{f"param/{k}": v for k, v in bundle.params.items()}})
+    # Output is masked as the package says; its secret params always are.
+    mask = stored_mask if document["maskSecrets"] else Masker(bundle.params) if bundle.params else None
     steps = document["steps"]
     try:
         failed: str | None = None

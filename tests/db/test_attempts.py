@@ -154,3 +154,20 @@ def test_a_retry_keeps_the_asking_runs_place_in_a_chain_and_runs_that_runs_make_
     store.record_start(NewRun("uid-elsewhere", "other", "m", "pkg", "pkg-uid", 1, 1, "d", ["a.py"], {}, "Event"))
     assert store.runs_made_since("ns", ("Event", "Retry"), since) == before + 2
     assert store.runs_made_since("ns", ("Event", "Retry"), datetime.datetime.now(datetime.UTC)) == 0
+
+
+def test_a_run_with_secret_params_is_not_retried_since_its_params_are_kept_for_it_only(
+    pool: ConnectionPool, database_url: str
+) -> None:
+    store = RunStore(pool)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT count(*) FROM retries").fetchone()
+        conn.execute(
+            "INSERT INTO run_secret_params (run_uid, package_uid, ciphertext) VALUES ('uid-secret', 'pkg-uid', 'x')"
+        )
+    start(store, "uid-secret", "with-secret", policy=POLICY)
+    assert store.finish("uid-secret", model.FAILED, "StepFailed", "step a.py exited 1")
+    with psycopg.connect(database_url) as conn:
+        after = conn.execute("SELECT count(*) FROM retries").fetchone()
+        kept = conn.execute("SELECT count(*) FROM run_secret_params WHERE run_uid = 'uid-secret'").fetchone()
+    assert after == before and kept == (0,)

@@ -134,3 +134,26 @@ def test_versions_that_active_runs_pin_survive_a_reupload_and_go_once_unpinned(
         assert conn.execute("SELECT DISTINCT version FROM secrets WHERE package_uid = 'uid-p'").fetchall() == [(3,)]
     with pytest.raises(VersionGone):
         vault.read("uid-p", 1)
+
+
+def test_a_runs_secret_params_open_for_that_run_of_that_package_only_and_go_with_its_end(
+    pool: ConnectionPool, ring: KeyRing
+) -> None:
+    vault, runs = Vault(pool, ring_providers(ring)), RunStore(pool)
+    vault.ensure_package("ns", "pkg", "params-pkg")
+    vault.ensure_package("ns", "other", "other-pkg")
+    vault.put_run_params("params-pkg", "run-a", {"token": "pr1v4te-c4n4ry"})
+    assert vault.run_params("params-pkg", "run-a") == {"token": "pr1v4te-c4n4ry"}
+    assert vault.run_params("other-pkg", "run-a") is None  # the row is the package's
+    with pool.connection() as conn:  # a database writer moves the ciphertext to another run: it does not open
+        conn.execute(
+            "INSERT INTO run_secret_params SELECT 'run-b', package_uid, ciphertext"
+            " FROM run_secret_params WHERE run_uid = 'run-a'"
+        )
+        dumped = conn.execute("SELECT ciphertext FROM run_secret_params WHERE run_uid = 'run-a'").fetchone()
+    with pytest.raises(TamperedCiphertext):
+        vault.run_params("params-pkg", "run-b")
+    assert dumped is not None and b"pr1v4te-c4n4ry" not in bytes(dumped[0])
+    runs.record_start(NewRun("run-a", "ns", "a", "pkg", "params-pkg", 1, 1, "digest", ["s.py"]))
+    runs.finish("run-a", "Succeeded", "Succeeded", "done")
+    assert vault.run_params("params-pkg", "run-a") is None  # gone with the run's end

@@ -188,6 +188,39 @@ def test_a_viewer_sees_a_packages_schedule_its_skipped_times_and_offset(world: W
     keep(browser, "viewer-schedule")
 
 
+def test_an_editor_types_a_secret_param_into_a_password_field_and_it_is_never_shown(
+    world: World, browser: WebDriver
+) -> None:
+    secret = "c0ns0le-" + uuid.uuid4().hex
+    script = "import json, sys\nargs = json.loads(sys.argv[1])\nprint('key', args['api_key'], len(args['api_key']))\n"
+    world.apply(
+        "FerrisPackage",
+        "guarded",
+        {
+            "scripts": [{"name": "main.py", "content": script}],
+            "paramsSchema": {"required": ["api_key"], "properties": {"api_key": {"type": "string", "secret": True}}},
+        },
+    )
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "guarded", "Ready")
+    wait = log_in(browser, world, "editor")
+    wait.until(ready.presence_of_element_located((By.LINK_TEXT, "guarded"))).click()
+    form = wait.until(ready.presence_of_element_located((By.ID, "run-form")))
+    field = form.find_element(By.NAME, "api_key")
+    assert field.get_attribute("type") == "password"
+    field.send_keys(secret)
+    form.find_element(By.ID, "run").click()
+    wait.until(lambda d: "/runs/" in d.current_url)
+    waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = waiting(browser, 30).until(
+        lambda d: next((p for p in d.find_elements(By.CLASS_NAME, "step-output") if "key" in p.text), None)
+    )
+    assert f"key **** {len(secret)}" in output.text  # the script had it; the page never shows it
+    rerun = wait.until(ready.presence_of_element_located((By.ID, "rerun-form")))
+    assert rerun.find_element(By.NAME, "api_key").get_attribute("value") == ""  # typed again, never kept
+    keep(browser, "editor-secret-param")
+    assert secret not in browser.page_source
+
+
 def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: World, browser: WebDriver) -> None:
     wait = log_in(browser, world, "editor")
     wait.until(ready.presence_of_element_located((By.LINK_TEXT, "formed"))).click()

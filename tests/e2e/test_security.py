@@ -11,6 +11,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.canaries import assert_no_canary
@@ -154,3 +155,85 @@ def test_a_secret_of_several_lines_is_masked_on_every_line_of_the_output(ferris:
     assert_clean("the step's output", output, lines)
     node_logs = ferris.node_logs()
     assert_clean("runner pod logs", node_logs, lines)
+
+
+def test_a_secret_param_reaches_the_script_and_no_other_surface(ferris: Ferris, ns: str) -> None:
+    """`ferris run -s api_token=CANARY` as a ServiceAccount with a token that may read packages
+    and create runs: the script reads the value (its digest printed), its output masks it even
+    with maskSecretsInOutput false, and the canary is nowhere else: objects, Events, every log,
+    etcd's files, PostgreSQL's log and a dump, history as the server answers it. A FerrisRun
+    made with kubectl that writes a secret param into its spec is refused without quoting it."""
+    import hashlib
+
+    from .actors import least_privileged, rule
+
+    canary = "p4r4m-" + uuid.uuid4().hex
+    schema = {
+        "required": ["api_token"],
+        "properties": {"api_token": {"type": "string", "secret": True}, "region": {"type": "string", "default": "eu"}},
+    }
+    script = (
+        "import hashlib, json, sys\nfrom ferris_ef import get_param\nargs = json.loads(sys.argv[1])\n"
+        "print('token', args['api_token'])\n"
+        "print('digest', hashlib.sha256(get_param('api_token').encode()).hexdigest())\n"
+        "print('region', args['region'])\n"
+    )
+    ferris.package(ns, "param-canary", script, paramsSchema=schema, maskSecretsInOutput=False)
+    ferris.wait_condition(ns, "ferrispackage", "param-canary", "Ready")
+    user = least_privileged(
+        ferris,
+        ns,
+        "starter",
+        [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "list", "create")],
+    )
+    started = ferris.ferris(
+        "run", "param-canary", "-n", ns, "-s", f"api_token={canary}", "-p", "region=us",
+        "--kubeconfig", str(user.kubeconfig),
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    name = started.stdout.split()[0].split("/")[-1]
+    assert ferris.wait_run(ns, name)["status"]["phase"] == "Succeeded"
+    run = ferris.get(ns, "ferrisrun", name)
+    assert run["spec"]["params"] == {"region": "us"}
+    assert run["metadata"]["annotations"]["ferris.io/secret-params"] == "api_token"
+    output = ferris.steps(run["metadata"]["uid"])[0][4]
+    assert "token ****" in output and "region us" in output
+    assert f"digest {hashlib.sha256(canary.encode()).hexdigest()}" in output  # the script read the real value
+
+    written = "wr1tten-" + uuid.uuid4().hex  # a user's own mistake: in the spec, so not searched for below
+    ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisRun",
+            "metadata": {"name": "in-the-spec"},
+            "spec": {"packageRef": {"name": "param-canary"}, "params": {"api_token": written}},
+        },
+    )
+    refused = ferris.wait_run(ns, "in-the-spec")["status"]
+    [why] = [c for c in refused["conditions"] if c["type"] == "Succeeded"]
+    assert (refused["phase"], why["reason"]) == ("Failed", "InvalidParams")
+    assert "spec.params.api_token is a secret param" in why["message"] and written not in why["message"]
+
+    canaries = [canary]
+    shown = ferris.ferris("results", name, "-n", ns)
+    assert shown.returncode == 0 and "token ****" in shown.stdout
+    assert_clean("ferris results", shown.stdout, canaries)
+    assert_clean("ferris runs", ferris.ferris("runs", "-n", ns).stdout, canaries)
+    assert_clean("cluster objects (every listable kind, Events included)", every_object_as_yaml(ferris), canaries)
+    assert_clean("the operator's log", ferris.operator_log(), canaries)
+    assert_clean("runner pod logs", ferris.node_logs(), canaries)
+    for log in Path(ferris.stack.cluster.logs).glob("*.log"):  # the server's among them
+        assert_clean(f"log {log.name}", log.read_text(errors="replace"), canaries)
+    for path in Path(ferris.stack.cluster.directory, "etcd").rglob("*"):
+        if path.is_file():
+            assert_clean(f"etcd data {path.name}", path.read_bytes().decode("latin-1"), canaries)
+    assert_clean(
+        "PostgreSQL's server log", (ferris.stack.postgres.root / "postgres.log").read_text("latin-1"), canaries
+    )
+    dump = ferris.pg_dump()
+    assert '"api_token": "****"' in dump or '"api_token":"****"' in dump  # history keeps the mask
+    assert_clean("pg_dump", dump, canaries)
+    with psycopg.connect(ferris.stack.postgres.url) as conn:  # kept for the run only: gone with its end
+        left = conn.execute("SELECT count(*) FROM run_secret_params").fetchone()
+    assert left == (0,)

@@ -266,6 +266,7 @@ class FakeVault:
         self.reads: list[str] = []  # the uids read
         self.forgotten: list[str] = []
         self.mismatch: str | None = None  # set: every data key fails to open, with this text
+        self.run_secret_params: dict[str, tuple[str, dict[str, Any]]] = {}  # run uid -> package uid, values
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         return max(self.versions.setdefault(uid, {}), default=0)
@@ -307,6 +308,13 @@ class FakeVault:
     def _latest(self, uid: str) -> StoredSecrets:
         versions = self.versions.get(uid) or {0: {}}
         return StoredSecrets(max(versions), dict(versions[max(versions)]))
+
+    def put_run_params(self, package_uid: str, run_uid: str, values: dict[str, Any]) -> None:
+        self.run_secret_params.setdefault(run_uid, (package_uid, dict(values)))
+
+    def run_params(self, package_uid: str, run_uid: str) -> dict[str, Any] | None:
+        kept = self.run_secret_params.get(run_uid)
+        return dict(kept[1]) if kept is not None and kept[0] == package_uid else None
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         return dict(self.state.get(package_uid, {}))

@@ -62,6 +62,20 @@ def encrypt_state(dek: DataKey, package_uid: str, key: str, value: Any) -> bytes
     return seal(dek.key, Header(Kind.STATE_VALUE, dek.key_id), plaintext, "state", package_uid, key)
 
 
+def encrypt_run_params(dek: DataKey, package_uid: str, run_uid: str, values: dict[str, Any]) -> bytes:
+    """A run's secret params, bound to its package and to the run: no other run opens them."""
+    plaintext = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    return seal(dek.key, Header(Kind.RUN_PARAMS, dek.key_id), plaintext, "run-params", package_uid, run_uid)
+
+
+def decrypt_run_params(dek: DataKey, package_uid: str, run_uid: str, blob: bytes) -> dict[str, Any]:
+    header, header_bytes, body = split(blob, Kind.RUN_PARAMS)
+    if header.key_id != dek.key_id:
+        raise UnknownKeyId(header.key_id, "data key")
+    values = json.loads(open_sealed(dek.key, header_bytes, body, "run-params", package_uid, run_uid))
+    return values if isinstance(values, dict) else {}
+
+
 def decrypt_state(dek: DataKey, package_uid: str, key: str, blob: bytes) -> Any:
     header, header_bytes, body = split(blob, Kind.STATE_VALUE)
     if header.key_id != dek.key_id:

@@ -10,7 +10,10 @@ the check of a run's params against it. A refusal names the parameter and the ru
         notes: {type: string, widget: textarea, maxLength: 2000}
         targets: {type: array, items: {enum: [a, b, c]}}
         dry_run: {type: boolean}
-"""
+        api_token: {type: string, secret: true}
+
+A ``secret`` field's value never goes into the FerrisRun: the server keeps it encrypted for the
+run, and the run's start seals it into the bundle (``split``, ``secret_names``)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ KEYS = {
     "maxLength",
     "items",
     "widget",
+    "secret",
 }
+MASK = "****"  # what a secret param's value is shown as, wherever the run's params are
 
 
 class ParamsError(ValueError):
@@ -72,6 +77,10 @@ def check_schema(schema: ParamsSchema) -> None:
         kind = field.get("type")
         if kind not in TYPES:
             raise ParamsError(f"{where}.type must be one of {', '.join(TYPES)}")
+        if "secret" in field and not isinstance(field["secret"], bool):
+            raise ParamsError(f"{where}.secret must be true or false")
+        if field.get("secret") and "default" in field:
+            raise ParamsError(f"{where}: a secret param has no default (it would sit in the package in plain text)")
         if field.get("widget") and field["widget"] not in WIDGETS[kind]:
             raise ParamsError(
                 f"{where}.widget {field['widget']!r} does not fit type {kind}: use {', '.join(WIDGETS[kind])}"
@@ -91,6 +100,8 @@ def check_schema(schema: ParamsSchema) -> None:
 
 
 def check_value(name: str, field: dict[str, Any], value: Any) -> None:
+    """ParamsError naming the param and the rule; a secret param's value is never quoted."""
+    show = _masked if field.get("secret") else _show
     kind = field["type"]
     ok = {
         "string": isinstance(value, str),
@@ -100,19 +111,19 @@ def check_value(name: str, field: dict[str, Any], value: Any) -> None:
         "array": isinstance(value, list),
     }[kind]
     if not ok:
-        raise ParamsError(f"param {name} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {_show(value)}")
+        raise ParamsError(f"param {name} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {show(value)}")
     if "enum" in field and value not in field["enum"]:
-        raise ParamsError(f"param {name} must be one of {', '.join(map(_show, field['enum']))}, got {_show(value)}")
+        raise ParamsError(f"param {name} must be one of {', '.join(map(_show, field['enum']))}, got {show(value)}")
     if kind == "array":
         choices = field["items"]["enum"]
         wrong = [v for v in value if v not in choices]
         if wrong:
-            raise ParamsError(f"param {name}: {_show(wrong[0])} is not one of {', '.join(map(_show, choices))}")
+            raise ParamsError(f"param {name}: {show(wrong[0])} is not one of {', '.join(map(_show, choices))}")
     if kind in ("integer", "number"):
         if "minimum" in field and value < field["minimum"]:
-            raise ParamsError(f"param {name} must be at least {field['minimum']}, got {value}")
+            raise ParamsError(f"param {name} must be at least {field['minimum']}, got {show(value)}")
         if "maximum" in field and value > field["maximum"]:
-            raise ParamsError(f"param {name} must be at most {field['maximum']}, got {value}")
+            raise ParamsError(f"param {name} must be at most {field['maximum']}, got {show(value)}")
     if kind == "string":
         if "minLength" in field and len(value) < field["minLength"]:
             raise ParamsError(f"param {name} must have at least {field['minLength']} characters")
@@ -138,6 +149,29 @@ def apply(schema: ParamsSchema | None, params: dict[str, Any]) -> dict[str, Any]
         if name in merged and merged[name] is not None:
             check_value(name, field, merged[name])
     return merged
+
+
+def secret_names(schema: ParamsSchema | None) -> frozenset[str]:
+    """The params the schema marks ``secret: true``."""
+    properties = (schema or {}).get("properties") or {}
+    return frozenset(
+        name for name, field in properties.items() if isinstance(field, dict) and field.get("secret") is True
+    )
+
+
+def split(schema: ParamsSchema | None, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the params that may be written down, the secret ones)."""
+    secret = secret_names(schema)
+    return {k: v for k, v in params.items() if k not in secret}, {k: v for k, v in params.items() if k in secret}
+
+
+def shown(schema: ParamsSchema | None, params: dict[str, Any], secret: frozenset[str] | set[str]) -> dict[str, Any]:
+    """``params`` as history keeps and shows them: each secret one given as ****."""
+    return {**params, **dict.fromkeys(sorted(secret & secret_names(schema)), MASK)}
+
+
+def _masked(value: Any) -> str:
+    return MASK
 
 
 def _show(value: Any) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ferris_operator import model, reasons
 from ferris_operator.bodies import Condition, PackageBody, RunBody
+from ferris_operator.packages import params_schema
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.settings import Settings
@@ -61,6 +62,11 @@ class Facts(Protocol):
     @property
     def budgeted_runs(self) -> int:
         """The runs events and retries made in the run's namespace within ``BUDGET_WINDOW``."""
+        ...
+
+    @property
+    def secret_params(self) -> dict[str, Any] | None:
+        """The run's secret params as the server kept them (None: none kept)."""
         ...
 
     @property
@@ -159,6 +165,39 @@ def package_ready(facts: Facts, settings: Settings) -> Problem | None:
     )
 
 
+SECRET_PARAMS_WAIT = datetime.timedelta(seconds=60)  # the server keeps them right after it made the run
+
+
+def secret_params(facts: Facts, settings: Settings) -> Problem | None:
+    """A secret param (paramsSchema ``secret: true``) never in the FerrisRun's spec; a run that
+    names secret params (the server's annotation) waits for the server to have kept them."""
+    package = facts.package
+    if facts.started or package is None:
+        return None
+    schema = package["spec"].get("paramsSchema")
+    written = sorted(params_schema.secret_names(schema) & set(facts.run["spec"].get("params") or {}))
+    if written:
+        return Problem(
+            reasons.INVALID_PARAMS,
+            f"spec.params.{written[0]} is a secret param (paramsSchema): it must not be written in a FerrisRun."
+            " Delete this run, and give it through the Ferris server: ferris run -s NAME=VALUE, or the console",
+        )
+    meta = facts.run["metadata"]
+    if not (meta.get("annotations") or {}).get(model.ANNOTATION_SECRET_PARAMS) or facts.secret_params is not None:
+        return None
+    created = meta.get("creationTimestamp")
+    made = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else facts.now
+    if facts.now - made < SECRET_PARAMS_WAIT:
+        return RunWaiting(
+            reasons.WAITING_TO_START, "waiting for the Ferris server to keep the run's secret params", 1.0
+        )
+    return Problem(
+        reasons.SECRET_PARAMS_MISSING,
+        f"the run names secret params ({model.ANNOTATION_SECRET_PARAMS}) that the Ferris server never kept for"
+        " it: start runs with secret params through the server (ferris run -s, the console), not kubectl",
+    )
+
+
 def rerun_allowed(facts: Facts, settings: Settings) -> Problem | None:
     """A rerun from a step (``spec.rerunOf``, ``fromStep``) skips the steps before it: only of a
     package that allows it, of an ended run of that package, at the generation that run ran
@@ -211,6 +250,7 @@ GATES: tuple[Gate, ...] = (
     budget,
     package_exists,
     package_ready,
+    secret_params,
     rerun_allowed,
     runner_allowed,
 )

@@ -23,6 +23,9 @@ def removed_note(namespace: str, quota: int) -> str:
     )
 
 
+SECRET_PARAMS_KEPT = datetime.timedelta(hours=1)  # a run's secret params with no active run, removed after
+
+
 @dataclass(frozen=True)
 class RetentionPass:
     runs_removed: int
@@ -41,6 +44,7 @@ class HistoryRetention:
         self.batches = batches
 
     def pass_once(self, now: datetime.datetime) -> RetentionPass:
+        self.store.expire_secret_params(now - SECRET_PARAMS_KEPT)
         removed = 0
         if self.retention_days > 0:
             older_than = now - datetime.timedelta(days=self.retention_days)

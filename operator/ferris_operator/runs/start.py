@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ferris_ciphertext.bundle import new_run_key, seal_bundle
+from ferris_ciphertext.format import CiphertextError
 from ferris_operator import model, ownership, reasons
 from ferris_operator.bodies import PackageBody, PackageSpec, RunBody, RunSpec
 from ferris_operator.builders import run_objects
@@ -63,11 +64,15 @@ def _check_bundle_size(bundle: dict[str, Any], secrets: dict[str, Any], scopes: 
     )
 
 
-def run_params(package_spec: PackageSpec, run_spec: RunSpec) -> dict[str, Any]:
-    """The package's params overridden by the run's, with the paramsSchema's defaults, checked."""
-    params = {**(package_spec.get("params") or {}), **(run_spec.get("params") or {})}
+def run_params(
+    package_spec: PackageSpec, run_spec: RunSpec, secret: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The package's params overridden by the run's (and its ``secret`` ones), with the
+    paramsSchema's defaults, checked; split into those that may be written down and the secret."""
+    params = {**(package_spec.get("params") or {}), **(run_spec.get("params") or {}), **(secret or {})}
+    schema = package_spec.get("paramsSchema")
     try:
-        return params_schema.apply(package_spec.get("paramsSchema"), params)
+        return params_schema.split(schema, params_schema.apply(schema, params))
     except ParamsError as exc:
         raise Problem(
             reasons.INVALID_PARAMS, f"spec.params: {exc}; fix the params and create a new FerrisRun"
@@ -102,6 +107,20 @@ class StartFacts:
         if self.run["spec"].get("trigger") == model.TRIGGER_RETRY:
             depth = max(depth, self._starter.store.retry_depth(self.run["metadata"]["uid"]) or 0)
         return depth
+
+    @functools.cached_property
+    def secret_params(self) -> dict[str, Any] | None:
+        package = self.package
+        if package is None:
+            return None
+        try:
+            return self._starter.vault.run_params(package["metadata"]["uid"], self.run["metadata"]["uid"])
+        except CiphertextError:
+            raise Problem(
+                reasons.SECRET_PARAMS_MISSING,
+                "the secret params kept for this run do not open for it (changed in the database):"
+                " start the run again through the Ferris server",
+            ) from None
 
     @functools.cached_property
     def rerun_of(self) -> RunRecord | None:
@@ -168,7 +187,10 @@ class Starter:
             # A run started before keeps the depth it was recorded with.
             depth = 0 if existing is not None else facts.depth
             with self._policy_held(ref, package, existing is None):
-                if self._create_children(ref, package, spec, existing, depth, facts.rerun_of):
+                # Only a run that names secret params reads them (the gate saw they were kept).
+                named = (meta.get("annotations") or {}).get(model.ANNOTATION_SECRET_PARAMS)
+                secret = (facts.secret_params or {}) if named else {}
+                if self._create_children(ref, package, spec, existing, depth, facts.rerun_of, secret):
                     metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -229,6 +251,7 @@ class Starter:
         started: RunRecord | None,
         depth: int,
         rerun_of: RunRecord | None = None,
+        secret: dict[str, Any] | None = None,
     ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
         An existing child is reused only when this run controls it (else ForeignObject). A run
@@ -250,7 +273,7 @@ class Starter:
                     "create a new FerrisRun",
                 )
         scripts = self._scripts(ref, pkg_spec)  # before any write: a missing source waits
-        run_params(pkg_spec, spec)  # params that break the form fail the run before anything is made
+        run_params(pkg_spec, spec, secret)  # params that break the form fail the run before anything is made
         # A next attempt (spec.retries) is known by the request it was made for, never by its labels.
         attempt = None
         if not started and spec.get("trigger") == model.TRIGGER_RETRY:
@@ -281,7 +304,7 @@ class Starter:
         except MasterKeyMismatch as mismatch:
             raise Problem(reasons.MASTER_KEY_MISMATCH, f"{mismatch}; then create a new FerrisRun") from None
         run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name, started)
-        params = run_params(pkg_spec, spec)
+        params, sealed_params = run_params(pkg_spec, spec, secret)
         steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
         record = self.store.record_start(
             NewRun(
@@ -294,7 +317,7 @@ class Starter:
                 secrets_version=stored.version,
                 token_sha256=token_digest(token),
                 steps=steps,
-                params=params,
+                params=params_schema.shown(pkg_spec.get("paramsSchema"), params, set(sealed_params)),
                 trigger=str(spec.get("trigger") or model.TRIGGER_MANUAL),
                 depth=depth,
                 secret_sources=scoped.record(),
@@ -315,7 +338,10 @@ class Starter:
         files = run_objects.bundle_files(document, scripts)
         bundle = self.proof.stamp_child(
             run_objects.bundle_configmap(
-                ref, package_name, seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle()), files
+                ref,
+                package_name,
+                seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle(), sealed_params),
+                files,
             ),
             "ConfigMap",
             ref.uid,

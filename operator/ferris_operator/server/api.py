@@ -397,18 +397,31 @@ class ServerApi:
                 f"FerrisPackage {package} does not allow reruns from a step; its author may set"
                 " spec.allowRerunFromStep: true (or rerun the whole run)",
             )
+        schema = spec.get("paramsSchema")
+        public, secret = params_schema.split(schema, params)
+        masked = sorted(name for name, value in secret.items() if value == params_schema.MASK)
+        if masked:  # a rerun with the params history kept: the secret ones were never kept
+            raise QueryError(f"params: {', '.join(masked)} are secret and were not kept; give them again")
+        if secret and self.vault is None:
+            return _error(501, "this server keeps no secret params: it has no master key (chart server.secretsUpload)")
         try:  # the check the run would fail at start, answered now (the operator checks again)
-            params_schema.apply(spec.get("paramsSchema"), {**(spec.get("params") or {}), **params})
+            params_schema.apply(schema, {**(spec.get("params") or {}), **params})
         except ParamsError as exc:
             raise QueryError(f"params: {exc}") from None
-        manifest = run_manifest(package, params, timeout)
+        manifest = run_manifest(package, public, timeout)
         manifest["metadata"]["annotations"] = {REQUESTED_BY: user.name[:253]}
+        if secret:  # names only: the values go to the vault, bound to the run, once it exists
+            manifest["metadata"]["annotations"][model.ANNOTATION_SECRET_PARAMS] = ",".join(sorted(secret))
         if rerun is not None:  # the operator checks the package allows it and the run is its, ended
             manifest["spec"]["rerunOf"], manifest["spec"]["fromStep"] = rerun
         try:
             created = await asyncio.to_thread(self.kube.create_run, namespace, manifest)
         except Refused as refused:
             return _error(400, f"the API server refused the run: {refused}")
+        if secret:
+            assert self.vault is not None
+            package_uid, run_uid = found["metadata"]["uid"], created["metadata"]["uid"]
+            await asyncio.to_thread(self.vault.put_run_params, package_uid, run_uid, secret)
         log.info("run %s/%s of %s started for %s", namespace, created["metadata"]["name"], package, user.name)
         return web.json_response({"namespace": namespace, "name": created["metadata"]["name"]}, status=201)
 

@@ -373,6 +373,20 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         CREATE INDEX join_parts_by_age ON join_parts (at);
         """,
     ),
+    (
+        21,
+        """
+        -- A run's secret params (paramsSchema secret: true), encrypted under its package's data
+        -- key and bound to the run's uid: written by the server right after it made the run,
+        -- read by the operator into the run's sealed bundle, removed when the run ends.
+        CREATE TABLE run_secret_params (
+            run_uid text PRIMARY KEY,
+            package_uid text NOT NULL,
+            ciphertext bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

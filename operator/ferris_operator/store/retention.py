@@ -35,6 +35,17 @@ class RetentionStore:
                 conn.execute("DELETE FROM retries WHERE run_uid = ANY(%s)", (uids,))
         return len(uids)
 
+    def expire_secret_params(self, older_than: datetime.datetime) -> int:
+        """Secret params kept before ``older_than`` whose run is not active: a run that ended
+        before the server kept them, or that never was recorded. A run's end removes its own."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "DELETE FROM run_secret_params p WHERE p.created_at < %s AND NOT EXISTS"
+                " (SELECT 1 FROM runs r WHERE r.uid = p.run_uid AND r.phase IN ('Pending', 'Running'))",
+                (older_than,),
+            )
+            return cursor.rowcount
+
     def count_output(self, batch: int = 1000) -> int:
         """Count the output of up to ``batch`` runs that ended before it was counted at the end."""
         with self._pool.connection() as conn:

@@ -66,6 +66,8 @@ def _request_next_attempt(conn: psycopg.Connection[Any], uid: str, phase: str, r
     ).fetchone()
     if row is None or row[7] is None or row[4] is None:  # no policy; or params too large to repeat
         return
+    if conn.execute("SELECT 1 FROM run_secret_params WHERE run_uid = %s", (uid,)).fetchone():
+        return  # its secret params are kept for this run only: an attempt could not have them
     namespace, name, package_name, package_uid, params, version, attempt, stored = row
     policy = policy_of(stored)
     following = policy.next_attempt(int(attempt), phase, reason) if policy else None
@@ -163,6 +165,7 @@ class RunStore:
             ).fetchone()
             if ended is not None:
                 events.run_ended(conn, ended)
+                conn.execute("DELETE FROM run_secret_params WHERE run_uid = %s", (uid,))
 
     def set_run_key(self, uid: str, token_sha256: str, key_secret_uid: str) -> None:
         """The token and key Secret of a run started again (its key Secret made anew)."""
@@ -322,6 +325,7 @@ class RunStore:
             if changed:
                 events.run_ended(conn, changed)
                 _request_next_attempt(conn, uid, phase, reason)
+                conn.execute("DELETE FROM run_secret_params WHERE run_uid = %s", (uid,))  # kept for its run only
                 conn.execute(
                     "UPDATE steps SET phase = %s, finished_at = now() WHERE run_uid = %s AND phase = %s",
                     (model.STEP_FAILED, uid, model.STEP_RUNNING),

@@ -20,8 +20,10 @@ from psycopg_pool import ConnectionPool
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator.crypto.envelope import (
     DataKey,
+    decrypt_run_params,
     decrypt_state,
     decrypt_value,
+    encrypt_run_params,
     encrypt_state,
     encrypt_value,
     new_data_key,
@@ -303,6 +305,33 @@ class Vault:
         select = f"SELECT {KEY_COLUMNS} FROM packages WHERE uid = %s" + (" FOR UPDATE" if lock else "")
         row = conn.execute(select, (package_uid,)).fetchone()
         return None if row is None else self._unwrap(package_uid, row)
+
+    def put_run_params(self, package_uid: str, run_uid: str, values: dict[str, Any]) -> None:
+        """Keep a run's secret params, encrypted under its package's data key, bound to the run."""
+        with self._pool.connection() as conn, conn.transaction():
+            dek = self._state_key(conn, package_uid, lock=False)
+            if dek is None:
+                raise PackageNotStored(package_uid)
+            blob = encrypt_run_params(dek, package_uid, run_uid, values)
+            conn.execute(
+                "INSERT INTO run_secret_params (run_uid, package_uid, ciphertext) VALUES (%s, %s, %s)"
+                " ON CONFLICT (run_uid) DO NOTHING",
+                (run_uid, package_uid, blob),
+            )
+
+    def run_params(self, package_uid: str, run_uid: str) -> dict[str, Any] | None:
+        """A run's secret params; None when none were kept for it (for this package)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT ciphertext FROM run_secret_params WHERE run_uid = %s AND package_uid = %s",
+                (run_uid, package_uid),
+            ).fetchone()
+            if row is None:
+                return None
+            dek = self._state_key(conn, package_uid, lock=False)
+            if dek is None:
+                return None
+            return decrypt_run_params(dek, package_uid, run_uid, bytes(row[0]))
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         """The package's ``context.state``, decrypted. Values stored in plaintext by an older

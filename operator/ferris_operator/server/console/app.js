@@ -116,7 +116,8 @@ function paramsForm(pkg) {
   const inputs = {};
   const fieldset = el("fieldset", { id: "params-form" }, el("legend", { text: "Parameters" }));
   for (const [name, field] of fields) {
-    const current = pkg.params?.[name] ?? field.default;
+    // A secret param is typed each time, in a password field: its value was never kept.
+    const current = field.secret ? undefined : pkg.params?.[name] ?? field.default;
     const widget = field.widget || (field.type === "string" ? (field.enum ? "select" : "text")
       : { integer: "int", number: "float", boolean: "checkbox", array: "multiselect" }[field.type]);
     let input;
@@ -128,8 +129,8 @@ function paramsForm(pkg) {
       input = el("span", { "data-radio": name }, ...(field.enum || []).map((c) => el("label", {},
         el("input", { type: "radio", name, value: String(c), ...(c === current ? { checked: "" } : {}) }), ` ${c}`)));
     } else if (widget === "checkbox") input = el("input", { type: "checkbox", name, ...(current ? { checked: "" } : {}) });
-    else input = el("input", { name, type: widget === "int" || widget === "float" ? "number" : "text",
-      ...(widget === "float" ? { step: "any" } : {}) });
+    else input = el("input", { name, type: field.secret ? "password" : widget === "int" || widget === "float" ? "number" : "text",
+      ...(field.secret ? { autocomplete: "off" } : {}), ...(widget === "float" ? { step: "any" } : {}) });
     if (current !== undefined && input.tagName !== "SPAN" && input.type !== "checkbox") {
       if (input.multiple) for (const o of input.options) o.selected = current.includes(o.value);
       else input.value = String(current);

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ferris_operator.packages import params_schema
 from ferris_operator.packages.params_schema import ParamsError, apply, check_schema, widget
 
 SCHEMA: dict[str, Any] = {
@@ -85,3 +86,36 @@ def test_a_wrong_schema_is_refused_naming_the_field(schema: dict[str, Any], mess
     with pytest.raises(ParamsError) as caught:
         check_schema(schema)
     assert message in str(caught.value)
+
+
+SECRET_SCHEMA: dict[str, Any] = {
+    "required": ["api_token"],
+    "properties": {
+        "api_token": {"type": "string", "secret": True, "minLength": 8, "enum": ["right-one-1"]},
+        "region": {"type": "string", "default": "eu"},
+    },
+}
+
+
+def test_secret_params_are_split_from_the_rest_and_shown_as_a_mask() -> None:
+    assert params_schema.secret_names(SECRET_SCHEMA) == {"api_token"}
+    public, secret = params_schema.split(SECRET_SCHEMA, {"api_token": "right-one-1", "region": "us"})
+    assert (public, secret) == ({"region": "us"}, {"api_token": "right-one-1"})
+    assert params_schema.shown(SECRET_SCHEMA, public, set(secret)) == {"region": "us", "api_token": "****"}
+
+
+def test_a_refusal_never_quotes_a_secret_params_value() -> None:
+    for wrong in ("wrong-value-42", 42):
+        with pytest.raises(params_schema.ParamsError) as refused:
+            params_schema.apply(SECRET_SCHEMA, {"api_token": wrong})
+        assert "wrong-value" not in str(refused.value) and "42" not in str(refused.value)
+        assert "****" in str(refused.value) and "api_token" in str(refused.value)
+
+
+def test_a_secret_param_has_no_default_and_secret_is_a_flag() -> None:
+    for field, says in (
+        ({"type": "string", "secret": True, "default": "x"}, "a secret param has no default"),
+        ({"type": "string", "secret": "yes"}, "secret must be true or false"),
+    ):
+        with pytest.raises(params_schema.ParamsError, match=says):
+            params_schema.check_schema({"properties": {"token": field}})

@@ -56,6 +56,20 @@ def rerun(step: int = 2) -> RunBody:
     return run(rerunOf="old", fromStep=step)
 
 
+def with_secret_field() -> PackageBody:
+    body = package()
+    body["spec"]["paramsSchema"] = {"properties": {"token": {"type": "string", "secret": True}}}
+    return body
+
+
+def naming_secrets(age_seconds: float, **spec: Any) -> RunBody:
+    """A run whose annotation says the server kept secret params for it, made that long ago."""
+    body = run(**spec)
+    body["metadata"]["annotations"] = {model.ANNOTATION_SECRET_PARAMS: "token"}
+    body["metadata"]["creationTimestamp"] = model.timestamp(NOW - datetime.timedelta(seconds=age_seconds))
+    return body
+
+
 def run(**spec: Any) -> RunBody:
     return {
         "metadata": {
@@ -80,6 +94,7 @@ class Given:
     depth: int = 0
     budgeted_runs: int = 0
     rerun_of: RunRecord | None = None
+    secret_params: dict[str, Any] | None = None
 
 
 def later(seconds: float) -> str:
@@ -129,6 +144,18 @@ ROWS: list[tuple[str, Given, str | None]] = [
         "RerunRefused",
     ),
     (
+        "a secret param written in the FerrisRun",
+        Given(run=run(params={"token": "x"}), package=with_secret_field()),
+        "InvalidParams",
+    ),
+    (
+        "secret params the server kept",
+        Given(run=naming_secrets(1), package=with_secret_field(), secret_params={"token": "x"}),
+        None,
+    ),
+    ("secret params not kept yet", Given(run=naming_secrets(5), package=with_secret_field()), "WaitingToStart"),
+    ("secret params never kept", Given(run=naming_secrets(61), package=with_secret_field()), "SecretParamsMissing"),
+    (
         "a rerun from a step the package lacks",
         Given(run=rerun(3), package=package(reruns=True), rerun_of=ended()),
         "RerunRefused",
@@ -165,6 +192,9 @@ def test_refusals_name_what_to_do() -> None:
     assert "made 300 runs in namespace a" in said(Given(trigger="Event", budgeted_runs=300))
     assert "spec.trigger is Schedule" in said(Given(run=run(trigger="Schedule"), trigger=None))
     assert said(Given(package=None)).startswith("FerrisPackage a/p does not exist")
+    written = said(Given(run=run(params={"token": "s3cr3t"}), package=with_secret_field()))
+    assert "spec.params.token is a secret param" in written and "ferris run -s NAME=VALUE" in written
+    assert "s3cr3t" not in written
     assert "its author may set spec.allowRerunFromStep: true" in said(Given(run=rerun(), rerun_of=ended()))
     changed = said(Given(run=rerun(), package=package(reruns=True, generation=2), rerun_of=ended()))
     assert "changed since run old (generation 1, now 2)" in changed and "rerun it whole" in changed
@@ -191,6 +221,8 @@ def test_the_reads_are_made_only_when_a_gate_needs_them() -> None:
     assert gates.first_closed(waiting, SETTINGS) is not None  # WaitingToStart, nothing read
     unproven = Untouchable({"package", "budgeted_runs"}, run=run(trigger="Event"), trigger=None)
     assert gates.first_closed(unproven, SETTINGS) is not None  # TriggerNotProven before the package
-    assert gates.first_closed(Untouchable({"budgeted_runs", "rerun_of"}), SETTINGS) is None  # a plain run: no count
+    assert (
+        gates.first_closed(Untouchable({"budgeted_runs", "rerun_of", "secret_params"}), SETTINGS) is None
+    )  # a plain run
     started = Untouchable({"trigger", "depth", "budgeted_runs"}, started=True)
     assert gates.first_closed(started, SETTINGS) is None

@@ -4,10 +4,13 @@ worker's entry (the issue's bound: 8 frames)."""
 
 from __future__ import annotations
 
+import base64
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
+from ferris_ciphertext.bundle import open_bundle
 from ferris_operator import model, ownership
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.holders import Holders
@@ -66,3 +69,27 @@ def test_a_run_of_a_ready_package_gets_its_children_once_and_its_job_eight_frame
     handlers.run_event("MODIFIED", world.kube.read("FerrisRun", "team", "r") or {})
     handlers.attend("r-uid")
     assert world.kube.created == [] and world.kube.status_of("FerrisRun", "team", "r")["phase"] == model.PENDING
+
+
+def test_secret_params_kept_for_the_run_are_sealed_in_its_bundle_and_shown_masked_in_its_record() -> None:
+    world, handlers = started_world()
+    package = world.kube.objects[("FerrisPackage", "team", "nightly")]
+    package["spec"]["paramsSchema"] = {"properties": {"token": {"type": "string", "secret": True}}}
+    run = a_run("r").uid("r-uid").with_params(region="eu").body
+    run["metadata"]["annotations"] = {model.ANNOTATION_SECRET_PARAMS: "token"}
+    stored = world.kube.put("FerrisRun", run)
+    world.vault.put_run_params("p-uid", "r-uid", {"token": "pr1v4te-c4n4ry"})
+    world.vault.put_run_params("p-uid", "other-run", {"token": "n0t-th1s-one"})
+    assert handlers.run_event(None, stored) is True
+    handlers.attend("r-uid")
+    key = world.kube.read("Secret", "team", "r-key")
+    bundle = world.kube.read("ConfigMap", "team", "r-bundle")
+    assert key is not None and bundle is not None
+    opened = open_bundle(
+        base64.b64decode(key["data"]["run.key"]), "r-uid", base64.b64decode(bundle["binaryData"]["bundle"])
+    )
+    assert opened.params == {"token": "pr1v4te-c4n4ry"}
+    assert json.loads(bundle["data"]["run.json"])["params"] == {"region": "eu"}
+    record = world.store.get("r-uid")
+    assert record is not None and record.params == {"region": "eu", "token": "****"}
+    assert "pr1v4te-c4n4ry" not in repr(world.kube.objects) and "pr1v4te-c4n4ry" not in repr(world.store.records)

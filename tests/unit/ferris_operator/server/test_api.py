@@ -368,6 +368,25 @@ def test_a_rerun_from_a_step_names_the_run_and_the_step_where_the_package_allows
     assert status == 409 and "spec.allowRerunFromStep: true" in text and strict.kube.created == []
 
 
+def test_secret_params_go_to_the_vault_bound_to_the_run_and_never_into_the_ferrisrun() -> None:
+    schema = {"properties": {"token": {"type": "string", "secret": True}, "region": {"type": "string"}}}
+    world = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": schema}})
+    body = {"package": "nightly", "params": {"token": "s3cr3t-c4n4ry", "region": "eu"}}
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", body, EDITOR)
+    [made] = world.kube.created
+    assert status == 201 and made["spec"]["params"] == {"region": "eu"}
+    assert made["metadata"]["annotations"]["ferris.io/secret-params"] == "token"
+    assert "s3cr3t-c4n4ry" not in json.dumps(made) and "s3cr3t-c4n4ry" not in text
+    assert world.vault.run_secret_params == {made["metadata"]["uid"]: ("puid", {"token": "s3cr3t-c4n4ry"})}
+    world.history.find = lambda namespace, name: replace(record(), params={"region": "eu", "token": "****"})  # type: ignore[method-assign]
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
+    assert status == 400 and "token are secret and were not kept; give them again" in text
+    without = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": schema}})
+    without.api.vault = None
+    status, text = without.call("POST", "/api/v1/namespaces/team-a/runs", body, EDITOR)
+    assert status == 501 and without.kube.created == []
+
+
 def test_a_runs_outputs_come_with_it() -> None:
     status, text = World().call("GET", "/api/v1/namespaces/team-a/runs/nightly-1", token=VIEWER)
     assert status == 200 and json.loads(text)["outputs"] == {"rows": 3}
