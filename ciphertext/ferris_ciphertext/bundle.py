@@ -89,6 +89,4 @@ def open_bundle(run_key: bytes, run_uid: str, blob: bytes) -> Bundle:
         raise ValueError("bundle scopes must be an object of objects of secrets")
     if not isinstance(params, dict):
         raise ValueError("bundle params must be an object")
-    return Bundle(
-        secrets, {str(k): str(v) for k, v in files.items()}, {str(k): v for k, v in scopes.items()}, params
-    )
+    return Bundle(secrets, {str(k): str(v) for k, v in files.items()}, {str(k): v for k, v in scopes.items()}, params)
