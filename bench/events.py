@@ -3,7 +3,9 @@ sent through the Ferris server (``?wait=0``: stored and answered at once) by ``c
 senders, one trigger matching each, against creating the same N FerrisRuns directly through
 the API server in the same run (ratio of the time until every FerrisRun exists); the latency
 from an event's acceptance (its answer) to its FerrisRun being seen, p50 and p99; and, one
-event at a time, the round trip a sender waits for when it asks for the outcome (``?wait=10``)."""
+event at a time, the round trip a sender waits for when it asks for the outcome (``?wait=10``);
+and N orders joined (``spec.join``: a paid and a packed event each, 2N events for N runs)
+against the N plain events' burst of the same run."""
 
 from __future__ import annotations
 
@@ -41,12 +43,14 @@ class Sender:
         self.context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         self._local = threading.local()
 
-    def send(self, ns: str, event_id: str, wait: float) -> dict[str, Any]:
+    def send(
+        self, ns: str, event_id: str, wait: float, kind: str = TYPE, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             host, port = self.address.hostname or "127.0.0.1", self.address.port
             connection = self._local.connection = http.client.HTTPSConnection(host, port, context=self.context)
-        body = {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": TYPE, "data": {"i": event_id}}
+        body = {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": kind, "data": data or {"i": event_id}}
         connection.request(
             "POST",
             f"/api/v1/namespaces/{ns}/events?wait={wait}",
@@ -61,23 +65,32 @@ class Sender:
         return answer
 
 
-def _trigger(api: client.ApiClient, ns: str, name: str, target: str) -> None:
+JOIN = {
+    "filters": [{"name": "paid", "type": "bench.paid"}, {"name": "packed", "type": "bench.packed"}],
+    "correlate": {"path": "data.order"},
+    "within": "1h",
+}
+
+
+def _trigger(api: client.ApiClient, ns: str, name: str, target: str, join: bool = False) -> None:
+    matching: dict[str, Any] = {"join": JOIN} if join else {"filter": {"type": TYPE}}
     body = {
         "apiVersion": "ferris.io/v1alpha1",
         "kind": "FerrisTrigger",
         "metadata": {"name": name},
-        "spec": {"filter": {"type": TYPE}, "targets": [{"packageRef": {"name": target}}]},
+        "spec": {**matching, "targets": [{"packageRef": {"name": target}}]},
     }
     client.CustomObjectsApi(api).create_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferristriggers", body)
 
 
-def _namespace_with_package(api: client.ApiClient, name: str, triggered: bool) -> str:
-    """A namespace with package "p" Ready, and a trigger "tick" on TYPE for it if ``triggered``."""
+def _namespace_with_package(api: client.ApiClient, name: str, triggered: bool, join: bool = False) -> str:
+    """A namespace with package "p" Ready, and a trigger "tick" on TYPE (or joining orders) for
+    it if ``triggered``."""
     ns = namespace(api, name)
     package(api, ns, "p")
     wait_ready(api, ns, "p")
     if triggered:
-        _trigger(api, ns, "tick", "p")
+        _trigger(api, ns, "tick", "p", join)
         time.sleep(2)  # the trigger's first reconcile
     return ns
 
@@ -140,6 +153,29 @@ def routed_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency:
     }
 
 
+def joined_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
+    """N orders, a paid and a packed event each, into N joined runs."""
+    ns = _namespace_with_package(api, f"bench-events-joined-{n}", triggered=True, join=True)
+    sender = Sender(stack)
+
+    def send(i: int, start: float) -> None:
+        for kind in ("paid", "packed"):
+            sender.send(ns, f"{kind}-{i}", wait=0, kind=f"bench.{kind}", data={"order": i})
+
+    runs, _, sent_all = _burst(api, stack, ns, n, concurrency, send)
+    all_runs = _last(runs.seen, n)
+    time.sleep(2)  # a routing pass more: nothing beyond one run per order
+    listed: Any = client.CustomObjectsApi(api).list_namespaced_custom_object("ferris.io", "v1alpha1", ns, "ferrisruns")
+    return {
+        "n": n,
+        "events": 2 * n,
+        "runs_made": len(listed["items"]),
+        "time_to_send_all_s": sent_all,
+        "time_to_all_runs_s": all_runs,
+        "orders_per_s": n / all_runs,
+    }
+
+
 def direct_burst(api: client.ApiClient, stack: FerrisStack, n: int, concurrency: int) -> dict[str, Any]:
     ns = _namespace_with_package(api, f"bench-events-direct-{n}", triggered=False)
     custom = client.CustomObjectsApi(api)
@@ -186,6 +222,8 @@ def measure(stack: FerrisStack, api: client.ApiClient, n: int, concurrency: int)
         "ratio_time_to_all_runs": ratio(routed["time_to_all_runs_s"], direct["time_to_all_runs_s"]),
         "ratio_time_to_all_jobs": ratio(routed["time_to_all_jobs_s"], direct["time_to_all_jobs_s"]),
         "round_trip": round_trips(api, stack, 50),
+        "joined": (joined := joined_burst(api, stack, n, concurrency)),
+        "ratio_joined_to_plain_all_runs": ratio(joined["time_to_all_runs_s"], routed["time_to_all_runs_s"]),
     }
 
 
@@ -200,5 +238,8 @@ def summary(r: dict[str, Any]) -> str:
         f"{e['accepted_to_run_p50_ms']:.0f} ms, p99 "
         f"{e['accepted_to_run_p99_ms']:.0f} ms; a sender waiting for the outcome, one at a time: p50 "
         f"{rt['p50_ms']:.0f} ms, p99 {rt['p99_ms']:.0f} ms"
-        f" ({rt['routed_with_run']}/{rt['count']} answered with their run)"
+        f" ({rt['routed_with_run']}/{rt['count']} answered with their run); {r['joined']['n']} orders joined from"
+        f" {r['joined']['events']} events: every run {r['joined']['time_to_all_runs_s']:.1f} s"
+        f" ({r['joined']['runs_made']} runs; against the plain burst's {e['time_to_all_runs_s']:.1f} s, ratio"
+        f" {r['ratio_joined_to_plain_all_runs']:.2f})"
     )
