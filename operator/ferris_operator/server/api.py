@@ -133,11 +133,13 @@ class ServerApi:
         more_routes: Sequence[Route] = (),
         public_url: str = "",
         holds: Holds | None = None,
+        params_vault: VaultPort | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(public_url)
         self.public_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
         self.more_routes = tuple(more_routes)  # other rooms' routes (events), behind the same guard
-        self.vault = vault  # None: no master key here, no secrets upload
+        self.vault = vault  # None: no secrets upload (chart server.secretsUpload)
+        self.params_vault = params_vault or vault  # where runs' secret params are kept (None: refused)
         self.kube = kube
         self.history = history
         self.tokens = tokens
@@ -402,8 +404,8 @@ class ServerApi:
         masked = sorted(name for name, value in secret.items() if value == params_schema.MASK)
         if masked:  # a rerun with the params history kept: the secret ones were never kept
             raise QueryError(f"params: {', '.join(masked)} are secret and were not kept; give them again")
-        if secret and self.vault is None:
-            return _error(501, "this server keeps no secret params: it has no master key (chart server.secretsUpload)")
+        if secret and self.params_vault is None:
+            return _error(501, "this server keeps no secret params: it has no master key")
         try:  # the check the run would fail at start, answered now (the operator checks again)
             params_schema.apply(schema, {**(spec.get("params") or {}), **params})
         except ParamsError as exc:
@@ -419,9 +421,9 @@ class ServerApi:
         except Refused as refused:
             return _error(400, f"the API server refused the run: {refused}")
         if secret:
-            assert self.vault is not None
+            assert self.params_vault is not None
             package_uid, run_uid = found["metadata"]["uid"], created["metadata"]["uid"]
-            await asyncio.to_thread(self.vault.put_run_params, package_uid, run_uid, secret)
+            await asyncio.to_thread(self.params_vault.put_run_params, package_uid, run_uid, secret)
         log.info("run %s/%s of %s started for %s", namespace, created["metadata"]["name"], package, user.name)
         return web.json_response({"namespace": namespace, "name": created["metadata"]["name"]}, status=201)
 

@@ -84,6 +84,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
         TokenCache(reviews.token),
         Authorizer(reviews.access),
         vault=vault if settings.secrets_upload else None,
+        params_vault=vault,  # runs' secret params, whatever the upload setting
         more_routes=[
             *EventsApi(EventStore(pool), settings.watch_namespaces, holds).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),

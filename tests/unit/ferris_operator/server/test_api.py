@@ -382,7 +382,7 @@ def test_secret_params_go_to_the_vault_bound_to_the_run_and_never_into_the_ferri
     status, text = world.call("POST", "/api/v1/namespaces/team-a/runs/nightly-1/rerun", b"", EDITOR)
     assert status == 400 and "token are secret and were not kept; give them again" in text
     without = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": schema}})
-    without.api.vault = None
+    without.api.vault = without.api.params_vault = None
     status, text = without.call("POST", "/api/v1/namespaces/team-a/runs", body, EDITOR)
     assert status == 501 and without.kube.created == []
 
