@@ -370,6 +370,7 @@ def test_what_a_package_outputs_is_what_the_next_one_in_the_chain_is_given(ferri
         assert canary not in text
 
 
+@pytest.mark.long
 def test_a_join_starts_one_run_per_order_once_both_events_came_within_the_window(ferris: Ferris, ns: str) -> None:
     """paid then packed for one order: one run with both events' data; paid twice then packed:
     one; another order's packed: none; packed after the window: none; everything sent again:
