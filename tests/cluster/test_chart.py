@@ -1000,6 +1000,13 @@ def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operat
     assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", viewer, {"package": "secrets-demo"})[0] == 403
     assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", editor, {"package": "secrets-demo"})[0] == 201
     assert server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs/{run}/rerun", editor)[0] == 201
+    install.package("server-sleeper", "main.py", "import time\ntime.sleep(120)\n")
+    status, text = server_call(install, "POST", f"/api/v1/namespaces/{ns}/runs", editor, {"package": "server-sleeper"})
+    assert status == 201, text
+    sleeping = json.loads(text)["name"]
+    cancel = f"/api/v1/namespaces/{ns}/runs/{sleeping}/cancel"
+    assert server_call(install, "POST", cancel, viewer, {})[0] == 403
+    assert server_call(install, "POST", cancel, editor, {})[0] == 202  # the server patches spec.cancel
     assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/packages", viewer)[0] == 200
     install.package("server-upload", "main.py", "print(1)\n")  # no secrets source of its own
     upload = f"/api/v1/namespaces/{ns}/packages/server-upload/secrets"

@@ -221,6 +221,36 @@ def test_an_editor_types_a_secret_param_into_a_password_field_and_it_is_never_sh
     assert secret not in browser.page_source
 
 
+def sleeping_run(world: World) -> str:
+    """A run of a package that sleeps two minutes: the page of a run still going."""
+    script = "import time\ntime.sleep(120)\n"
+    world.apply("FerrisPackage", "sleepy", {"scripts": [{"name": "main.py", "content": script}]})
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "sleepy", "Ready")
+    run = world.ferris.create_run(world.namespace, "sleepy")
+    return f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs/{run}"
+
+
+def test_a_viewer_is_offered_no_cancel_button(world: World, browser: WebDriver) -> None:
+    page = sleeping_run(world)
+    wait = log_in(browser, world, "viewer")
+    browser.get(page)
+    wait.until(ready.presence_of_element_located((By.ID, "run-phase")))
+    wait.until(
+        lambda d: d.find_elements(By.CLASS_NAME, "phase-Pending") or d.find_elements(By.CLASS_NAME, "phase-Running")
+    )
+    assert not browser.find_elements(By.ID, "cancel"), "a viewer is offered Cancel"
+
+
+def test_an_editor_cancels_a_running_run_from_its_page(world: World, browser: WebDriver) -> None:
+    page = sleeping_run(world)
+    wait = log_in(browser, world, "editor")
+    browser.get(page)
+    wait.until(ready.element_to_be_clickable((By.ID, "cancel"))).click()
+    waiting(browser, 90).until(lambda d: d.find_element(By.ID, "run-phase").text == "Cancelled")
+    keep(browser, "editor-cancelled")
+    assert not browser.find_elements(By.ID, "cancel")
+
+
 def test_an_editor_runs_the_package_with_the_form_and_watches_it_finish(world: World, browser: WebDriver) -> None:
     wait = log_in(browser, world, "editor")
     wait.until(ready.presence_of_element_located((By.LINK_TEXT, "formed"))).click()

@@ -40,6 +40,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/api/v1/namespaces/{namespace}/runs/{name}"): ("{runs}/{run}", None, 2),
     ("GET", "/api/v1/namespaces/{namespace}/runs/{name}/steps/{index}/log"): ("{runs}/{run}/steps/0/log", None, 2),
     ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/rerun"): ("{runs}/{run}/rerun", {"params": {"who": "re"}}, 3),
+    ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/cancel"): ("{runs}/{sleeper}/cancel", {}, 3),
     ("GET", "/api/v1/namespaces/{namespace}/packages"): ("{packages}", None, 2),
     ("GET", "/api/v1/namespaces/{namespace}/packages/{name}"): ("{packages}/hello", None, 2),
     ("PUT", "/api/v1/namespaces/{namespace}/packages/{name}/secrets"): ("{packages}/uploadable/secrets", "{upload}", 3),
@@ -73,6 +74,9 @@ class World:
         ferris.wait_condition(self.team_a, "ferrispackage", "uploadable", "Ready")
         self.run = ferris.create_run(self.team_a, "hello")
         assert ferris.wait_run(self.team_a, self.run)["status"]["phase"] == "Succeeded"
+        ferris.package(self.team_a, "sleeper", "import time\ntime.sleep(300)\n")
+        ferris.wait_condition(self.team_a, "ferrispackage", "sleeper", "Ready")
+        self.sleeper = ferris.create_run(self.team_a, "sleeper")  # still going when the editors cancel it
         self.callers = self._callers(suffix)
         status, text = self.call(self.callers[-1], "POST", self.path("{events}"), new_event())
         assert status in (200, 202), text
@@ -157,6 +161,7 @@ class World:
             runs=runs,
             packages=packages,
             run=self.run,
+            sleeper=self.sleeper,
             permissions=permissions,
             events=events,
             seq=seq,
@@ -196,6 +201,8 @@ def test_every_route_answers_each_caller_as_rbac_says(world: World, route: tuple
         elif caller.level < needed:
             assert status == 403, (caller.name, text)
             assert "may not" in json.loads(text)["error"]
+        elif route[1].endswith("/cancel"):  # the first editor cancels it; for the next one it has ended
+            assert status in (202, 409), (caller.name, text)
         else:
             assert status in (200, 201, 202), (caller.name, text)
     assert len(answers) == len(world.callers)
@@ -359,3 +366,29 @@ def test_a_client_certificate_from_another_ca_is_refused_whatever_it_claims(worl
         assert "certificate" in str(refused).lower() or isinstance(refused, ConnectionError), refused
         return
     assert status == 401
+
+
+def test_ferris_cancel_stops_a_running_run_for_who_may_patch_it(ferris: Ferris, ns: str) -> None:
+    """As ServiceAccounts with token kubeconfigs: one that may only read runs is refused in one
+    line; one that may also patch them cancels, and the run's pod is stopped at once (its script
+    would sleep two minutes), the run Cancelled."""
+    import time
+
+    from .actors import least_privileged, rule
+
+    reader = least_privileged(ferris, ns, "run-reader", [rule("ferris.io", "ferrisruns", "get", "list")])
+    stopper = least_privileged(ferris, ns, "run-stopper", [rule("ferris.io", "ferrisruns", "get", "list", "patch")])
+    ferris.package(ns, "slow", "import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    ferris.wait_condition(ns, "ferrispackage", "slow", "Ready")
+    run = ferris.create_run(ns, "slow")
+    ferris.kubectl("wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=90s")
+    refused = ferris.ferris("cancel", run, "-n", ns, "--kubeconfig", str(reader.kubeconfig))
+    assert refused.returncode == 1 and "patch ferrisruns" in refused.stderr and "Traceback" not in refused.stderr
+    assert not ferris.get(ns, "ferrisrun", run)["spec"].get("cancel")
+    began = time.monotonic()
+    done = ferris.ferris("cancel", run, "-n", ns, "--kubeconfig", str(stopper.kubeconfig))
+    assert done.returncode == 0, done.stderr
+    status = ferris.wait_run(ns, run, timeout=60)["status"]
+    assert status["phase"] == "Cancelled" and time.monotonic() - began < 60
+    again = ferris.ferris("cancel", run, "-n", ns, "--kubeconfig", str(stopper.kubeconfig))
+    assert again.returncode == 1 and "has ended (Cancelled)" in again.stderr

@@ -85,6 +85,7 @@ class FakeKube:
         self.statuses: list[tuple[str, str, str, dict[str, Any]]] = []  # plural, namespace, name, status
         self.events: list[SentEvent] = []
         self.listed: list[str] = []  # the plurals listed whole
+        self.cancelled: list[tuple[str, str]] = []  # namespace, name of runs whose spec.cancel was set
         self.refusing: dict[Key, str] = {}  # a create of that object is refused with this reason
         self._uids = (f"uid-{n}" for n in itertools.count(1))
 
@@ -148,6 +149,14 @@ class FakeKube:
 
     def iter_triggers(self, namespaces: tuple[str, ...]) -> Iterator[TriggerBody]:
         return (trigger_body(b) for b in self.iter_custom(model.TRIGGERS, namespaces))
+
+    def cancel_run(self, namespace: str, name: str) -> bool:
+        held = self.objects.get(("FerrisRun", namespace, name))
+        if held is None:
+            return False
+        held["spec"]["cancel"] = True
+        self.cancelled.append((namespace, name))
+        return True
 
     def delete_run(self, namespace: str, name: str) -> None:
         found = self.objects.pop(("FerrisRun", namespace, name), None)

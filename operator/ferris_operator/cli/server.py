@@ -163,6 +163,11 @@ def register(commands: Any) -> None:
     rerun.add_argument("-p", "--param", action="append", default=[], help="KEY=VALUE instead of the run's params")
     rerun.set_defaults(handler=cmd_rerun)
 
+    cancel = commands.add_parser("cancel", help="stop a run (through the Ferris server): it ends Cancelled")
+    cancel.add_argument("run")
+    _common(cancel)
+    cancel.set_defaults(handler=cmd_cancel)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     register_common(parser)
@@ -289,6 +294,16 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         print(f"ferris rerun: {exc}", file=sys.stderr)
         return 1
     print(f"ferrisrun.ferris.io/{answer['name']} created")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    try:
+        server_client(args).post(f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/cancel", {})
+    except ServerError as exc:
+        print(f"ferris cancel: {exc}", file=sys.stderr)
+        return 1
+    print(f"ferrisrun.ferris.io/{args.run} cancelled: its pod is stopped and the run ends Cancelled")
     return 0
 
 

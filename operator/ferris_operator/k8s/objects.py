@@ -251,6 +251,16 @@ class Kube:
         with tolerating(is_not_found):
             self._call("DELETE", custom_path(model.RUNS, namespace, name))
 
+    def cancel_run(self, namespace: str, name: str) -> bool:
+        """``spec.cancel: true`` on the run (its other spec fields are immutable by the CRD)."""
+        try:
+            self._call("PATCH", custom_path(model.RUNS, namespace, name), {"spec": {"cancel": True}}, MERGE_PATCH)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
     # ---- core objects ----------------------------------------------------------------------
     @staticmethod
     def refusal(exc: BaseException) -> str | None:

@@ -56,6 +56,7 @@ HELD_PER_USER, HELD_TOTAL = 8, 512
 LIST_RUNS = Access("list", model.RUNS)
 GET_RUN = Access("get", model.RUNS)
 GET_LOG = Access("get", model.RUNS, "log")
+CANCEL_RUN = Access("patch", model.RUNS)  # what `kubectl patch ... spec.cancel` would need
 CREATE_RUN = Access("create", model.RUNS)
 LIST_PACKAGES = Access("list", model.PACKAGES)
 GET_PACKAGE = Access("get", model.PACKAGES)
@@ -67,6 +68,7 @@ PERMISSIONS = {
     "getRun": GET_RUN,
     "getLog": GET_LOG,
     "createRuns": CREATE_RUN,
+    "cancelRuns": CANCEL_RUN,
     "listPackages": LIST_PACKAGES,
     "uploadSecrets": UPLOAD_SECRETS,
     "listEvents": LIST_EVENTS,
@@ -175,6 +177,13 @@ class ServerApi:
                 (GET_RUN, CREATE_RUN, GET_PACKAGE),
                 self.rerun,
                 "start the run's package again, with its params or edited ones",
+            ),
+            Route(
+                "POST",
+                f"{PREFIX}/runs/{{name}}/cancel",
+                (GET_RUN, CANCEL_RUN),
+                self.cancel,
+                "stop a run: its spec.cancel set; the operator stops its pod and ends it Cancelled",
             ),
             Route("GET", f"{PREFIX}/packages", (LIST_PACKAGES,), self.list_packages, "the namespace's packages"),
             Route("GET", f"{PREFIX}/packages/{{name}}", (GET_PACKAGE,), self.get_package, "one package"),
@@ -379,6 +388,23 @@ class ServerApi:
             )
         rerun = (name, from_step) if from_step is not None else None
         return await self._start(namespace, record.package_name, params, None, user, rerun)
+
+    async def cancel(self, request: web.Request, user: User) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        record = await self._run(request)
+        if record is not None and record.terminal:
+            return _error(409, f"run {name} has ended ({record.phase}); there is nothing to cancel")
+        try:
+            found = await asyncio.to_thread(self.kube.cancel_run, namespace, name)
+        except Exception as exc:  # the API server's refusal of the server itself (its RBAC, a webhook)
+            refusal = self.kube.refusal(exc)
+            if refusal is None:
+                raise
+            return _error(502, f"the API server refused to cancel run {name}: {refusal}")
+        if not found:
+            return self._no_run(request)
+        log.info("run %s/%s cancelled for %s", namespace, name, user.name)
+        return web.json_response({"namespace": namespace, "name": name, "cancel": True}, status=202)
 
     async def _start(
         self,

@@ -260,6 +260,15 @@ async function runView(draw, namespace, name) {
       el("tr", { "data-output": name }, el("td", { text: name }),
         el("td", {}, el("code", { class: "output-value", text: JSON.stringify(value) }))))));
   }
+  if (rights.cancelRuns && !TERMINAL.has(run.phase)) {
+    const error = el("p", { class: "error", id: "cancel-error" });
+    nodes.push(el("p", {}, el("button", { id: "cancel", type: "button", text: "Cancel run", onclick: async () => {
+      try {
+        await api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/cancel`, { method: "POST", body: {} });
+        route().catch(failed);
+      } catch (e) { error.textContent = e.message; }
+    } }), error));
+  }
   if (rights.createRuns && TERMINAL.has(run.phase)) {
     // Run again, with the params this run started with, editable in the package's form.
     const pkg = await api(`${ns(namespace)}/packages/${encodeURIComponent(run.package)}`).catch(() => null);

@@ -32,7 +32,7 @@ from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.identity import TokenCache
 from ferris_operator.work.ratelimit import TokenBuckets
 from tests.canaries import assert_no_canary
-from tests.unit.world import FakeKube, FakeVault, SentEvent
+from tests.unit.world import FakeKube, FakeVault, Refusal, SentEvent
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
@@ -40,6 +40,7 @@ VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisru
 VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
 VIEW |= {("list", "ferrisevents", ""), ("get", "ferrisevents", ""), ("list", "ferrisprojectsecrets", "")}
 EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets"), ("create", "ferrisevents", "")}
+EDIT |= {("patch", "ferrisruns", "")}
 ORDER = {
     "specversion": "1.0",
     "id": "order-1",
@@ -69,6 +70,11 @@ ROUTES = {
     ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/rerun"): (
         "/api/v1/namespaces/team-a/runs/nightly-1/rerun",
         {"params": {"x": 2}},
+        "editor",
+    ),
+    ("POST", "/api/v1/namespaces/{namespace}/runs/{name}/cancel"): (
+        "/api/v1/namespaces/team-a/runs/live-1/cancel",
+        {},
         "editor",
     ),
     ("GET", "/api/v1/namespaces/{namespace}/packages"): ("/api/v1/namespaces/team-a/packages", None, "viewer"),
@@ -176,6 +182,8 @@ class World:
         self.reviews = FakeReviews()
         self.kube = FakeKube()
         self.kube.put("FerrisPackage", declared or package())
+        live = {"metadata": {"namespace": "team-a", "name": "live-1"}, "spec": {"packageRef": {"name": "nightly"}}}
+        self.kube.put("FerrisRun", live)  # a run still going: history has no end for it
         self.history = FakeHistory()
         self.vault = FakeVault()
         self.events = FakeEvents()
@@ -262,7 +270,7 @@ def test_every_route_refuses_who_may_not_and_answers_who_may(route: tuple[str, s
         assert status == 403, text
         assert f"user '{role}' may not" in json.loads(text)["error"]
     else:
-        assert status in (200, 201), text
+        assert status in (200, 201, 202), text
 
 
 def test_another_namespace_is_forbidden_even_to_an_editor() -> None:
@@ -387,6 +395,22 @@ def test_secret_params_go_to_the_vault_bound_to_the_run_and_never_into_the_ferri
     assert status == 501 and without.kube.created == []
 
 
+def test_a_run_is_cancelled_for_who_may_patch_it_and_an_ended_or_unknown_one_is_not() -> None:
+    world = World()
+    status, text = world.call("POST", f"{RUNS}/live-1/cancel", {}, EDITOR)
+    assert status == 202 and world.kube.cancelled == [("team-a", "live-1")], text
+    status, text = world.call("POST", f"{RUNS}/nightly-1/cancel", {}, EDITOR)  # history says it succeeded
+    assert status == 409 and "has ended (Succeeded)" in text
+    status, text = world.call("POST", f"{RUNS}/nowhere/cancel", {}, EDITOR)
+    assert status == 404 and "no run nowhere in namespace team-a" in text
+    status, text = world.call("POST", f"{RUNS}/live-1/cancel", {}, VIEWER)
+    assert status == 403 and "patch ferrisruns" in text and world.kube.cancelled == [("team-a", "live-1")]
+    refusing = World()
+    refusing.kube.cancel_run = lambda namespace, name: (_ for _ in ()).throw(Refusal("forbidden: ferrisruns patch"))  # type: ignore[method-assign]
+    status, text = refusing.call("POST", f"{RUNS}/live-1/cancel", {}, EDITOR)
+    assert status == 502 and "the API server refused to cancel run live-1: forbidden" in text
+
+
 def test_a_runs_outputs_come_with_it() -> None:
     status, text = World().call("GET", "/api/v1/namespaces/team-a/runs/nightly-1", token=VIEWER)
     assert status == 200 and json.loads(text)["outputs"] == {"rows": 3}
@@ -464,6 +488,7 @@ def test_permissions_say_what_the_console_may_offer() -> None:
         "getRun": True,
         "getLog": True,
         "createRuns": False,
+        "cancelRuns": False,
         "listPackages": True,
         "uploadSecrets": False,
         "listEvents": True,
@@ -754,16 +779,16 @@ def test_the_consoles_own_origin_is_the_host_it_was_asked_for_with_its_scheme() 
 
 
 def test_a_user_asking_about_made_up_namespaces_gets_429_after_their_burst_and_nobody_else_does() -> None:
-    """``/permissions`` costs nine reviews per namespace name; each user's uncached reviews come
+    """``/permissions`` costs ten reviews per namespace name; each user's uncached reviews come
     from a bucket of their own (authz.REVIEW_BURST), cached answers never spend from it."""
     world = World()
     assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200
     answers = [world.call("GET", f"/api/v1/namespaces/made-up-{i}/permissions", token=VIEWER) for i in range(15)]
     statuses = [status for status, _ in answers]
-    assert statuses[:10] == [200] * 10 and statuses[-1] == 429, statuses
+    assert statuses[:9] == [200] * 9 and statuses[-1] == 429, statuses
     assert "retry in" in answers[-1][1] and "viewer" in answers[-1][1]
     asked = len(world.reviews.access_reviews)
-    assert asked <= REVIEW_BURST + 9  # the burst, and the request that found it spent (answered in parallel)
+    assert asked <= REVIEW_BURST + 10  # the burst, and the request that found it spent (answered in parallel)
     assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200  # cached: free
     assert world.call("GET", RUNS, token=EDITOR)[0] == 200  # another user's bucket is full
     assert len(world.reviews.access_reviews) == asked + 1
