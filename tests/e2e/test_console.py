@@ -29,7 +29,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from .conftest import FERRIS, Ferris
 
@@ -133,6 +133,43 @@ def waiting(driver: WebDriver, seconds: float) -> WebDriverWait[WebDriver]:
 def keep(driver: WebDriver, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def test_a_viewer_filters_a_namespaces_runs_pages_through_them_and_the_link_keeps_both(
+    world: World, browser: WebDriver
+) -> None:
+    script = "import json, sys\nraise SystemExit(1 if json.loads(sys.argv[1]).get('fail') else 0)\n"
+    world.apply("FerrisPackage", "filtered", {"scripts": [{"name": "main.py", "content": script}]})
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "filtered", "Ready")
+    good = world.ferris.create_run(world.namespace, "filtered")
+    bad = world.ferris.create_run(world.namespace, "filtered", params={"fail": True})
+    assert world.ferris.wait_run(world.namespace, good)["status"]["phase"] == "Succeeded"
+    assert world.ferris.wait_run(world.namespace, bad)["status"]["phase"] == "Failed"
+    wait = log_in(browser, world, "viewer")
+    wait.until(ready.presence_of_element_located((By.ID, "runs-link"))).click()
+    form = wait.until(ready.presence_of_element_located((By.ID, "runs-filter")))
+    form.find_element(By.ID, "filter-package").send_keys("filtered")
+    Select(form.find_element(By.ID, "filter-phase")).select_by_visible_text("Failed")
+    form.find_element(By.ID, "filter").click()
+    wait.until(lambda d: "phase=Failed" in d.current_url)
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#view tbody tr") or None)
+    assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == [bad]
+    keep(browser, "viewer-runs-filtered")
+    link = browser.current_url
+    browser.get("about:blank")
+    browser.get(link)  # the link alone shows the same runs and filters
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#view tbody tr") or None)
+    assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == [bad]
+    assert Select(browser.find_element(By.ID, "filter-phase")).first_selected_option.text == "Failed"
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs?package=filtered&limit=1")
+    first = wait.until(lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#view tbody tr a")] or None)
+    wait.until(ready.element_to_be_clickable((By.ID, "older"))).click()
+    second = wait.until(
+        lambda d: (names := [a.text for a in d.find_elements(By.CSS_SELECTOR, "#view tbody tr a")]) != first and names
+    )
+    assert sorted(first + second) == sorted([good, bad])  # newest first, then the one before it
+    wait.until(ready.element_to_be_clickable((By.ID, "first-page"))).click()
+    wait.until(lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#view tbody tr a")] == first)
 
 
 def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: World, browser: WebDriver) -> None:

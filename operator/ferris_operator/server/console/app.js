@@ -75,6 +75,8 @@ async function packagesView(draw, namespace) {
   draw(el("h1", { text: `Packages in ${namespace}` }),
     table(["Package", "Ready", "Secrets (names)", "Last run", "Next run"], rows),
     el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }),
+    ...(rights.listRuns ? [el("p", {}, el("a", { id: "runs-link", href: `#/ns/${namespace}/runs`, text: "Runs" }),
+      " of every package, filtered by phase, trigger and time")] : []),
     ...(rights.listEvents ? [el("p", {}, el("a", { id: "events-link", href: `#/ns/${namespace}/events`, text: "Events" }),
       " sent here, and the runs they started")] : []),
     ...(rights.listSecretWrites ? [el("p", {}, el("a", { id: "secrets-link", href: `#/ns/${namespace}/secrets`,
@@ -213,6 +215,46 @@ function uploadForm(namespace, name) {
   el("button", { type: "submit", id: "upload", text: "Upload" }), result);
 }
 
+const PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"];
+const TRIGGERS = ["Manual", "Schedule", "Retry", "Event"];
+const FILTERS = ["package", "phase", "trigger", "since", "until"];
+
+async function runsView(draw, namespace, query) {
+  // Filters and the page live in the URL: a link to this view shows the same runs to whoever may read them.
+  const wanted = new URLSearchParams();
+  for (const key of [...FILTERS, "continue"]) if (query.get(key)) wanted.set(key, query.get(key));
+  wanted.set("limit", query.get("limit") || "50");
+  const page = await api(`${ns(namespace)}/runs?${wanted}`);
+  const choice = (name, label, options) => el("label", {}, `${label} `, el("select", { name, id: `filter-${name}` },
+    el("option", { value: "", text: "any" }),
+    ...options.map((o) => el("option", { value: o, text: o, ...(query.get(name) === o ? { selected: "" } : {}) }))));
+  const text = (name, label, placeholder) => el("label", {}, `${label} `,
+    el("input", { name, id: `filter-${name}`, placeholder, value: query.get(name) || "" }));
+  const form = el("form", { id: "runs-filter", onsubmit: (event) => {
+    event.preventDefault();
+    const chosen = new URLSearchParams();
+    for (const key of FILTERS) {
+      const value = form.querySelector(`[name=${key}]`).value.trim();
+      if (value) chosen.set(key, value);
+    }
+    location.hash = `#/ns/${namespace}/runs?${chosen}`;
+  } }, text("package", "Package", "any"), choice("phase", "Phase", PHASES), choice("trigger", "Trigger", TRIGGERS),
+  text("since", "Since", "2026-12-01T00:00:00Z"), text("until", "Until", "2026-12-31T00:00:00Z"),
+  el("button", { type: "submit", id: "filter", text: "Show" }));
+  const filters = new URLSearchParams();
+  for (const key of [...FILTERS, "limit"]) if (query.get(key)) filters.set(key, query.get(key));
+  const paging = [];
+  if (query.get("continue")) paging.push(el("a", { id: "first-page", href: `#/ns/${namespace}/runs?${filters}`, text: "Newest" }));
+  if (page.continue) {
+    const next = new URLSearchParams(filters);
+    next.set("continue", page.continue);
+    paging.push(el("a", { id: "older", href: `#/ns/${namespace}/runs?${next}`, text: "Older runs" }));
+  }
+  draw(el("h1", { text: `Runs in ${namespace}` }), form,
+    page.items.length ? runsTable(namespace, page.items) : el("p", { id: "no-runs", text: "No run matches." }),
+    el("p", { class: "paging" }, ...paging.flatMap((link, i) => (i ? [" · ", link] : [link]))));
+}
+
 function runsTable(namespace, runs) {
   return table(["Run", "Trigger", "Attempt", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
     el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${r.name}`, text: r.name })),
@@ -309,7 +351,9 @@ async function route() {
 }
 
 async function routeTo(draw) {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
+  const parts = path.split("/").map(decodeURIComponent);
+  const query = new URLSearchParams(search || "");
   const namespace = parts[1] || localStorage.getItem("ferris-namespace") || "";
   if (namespace) { $("namespace").value = namespace; localStorage.setItem("ferris-namespace", namespace); }
   const me = await api("/api/v1/self");
@@ -318,6 +362,7 @@ async function routeTo(draw) {
   if (parts[0] !== "ns" || !namespace) return draw(el("p", { text: "Choose a namespace above." }));
   if (parts[2] === "packages" && parts[3]) return packageView(draw, namespace, parts[3]);
   if (parts[2] === "runs" && parts[3]) return runView(draw, namespace, parts[3]);
+  if (parts[2] === "runs") return runsView(draw, namespace, query);
   if (parts[2] === "events") return eventsView(draw, namespace);
   if (parts[2] === "secrets") return secretWritesView(draw, namespace);
   return packagesView(draw, namespace);
