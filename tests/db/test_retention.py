@@ -119,3 +119,25 @@ def test_the_output_a_run_ends_with_is_counted_in_the_same_step(pool: Connection
     uid = ended_run(pool, "team-a", 1, "z" * 321)
     with psycopg.connect(pool.conninfo) as conn:
         assert conn.execute("SELECT output_bytes FROM runs WHERE uid = %s", (uid,)).fetchone() == (642,)
+
+
+def test_secret_params_with_no_active_run_go_after_an_hour_and_an_active_runs_stay(pool: ConnectionPool) -> None:
+    """The server keeps a run's secret params right after it made the run: a run that ended (or
+    was never recorded) before that leaves them with no end to remove them; the pass does."""
+    store, runs = RetentionStore(pool), RunStore(pool)
+    active, orphan, ended = ("run-" + uuid.uuid4().hex[:8] for _ in range(3))
+    for uid in (active, ended):
+        runs.record_start(NewRun(uid, "ns", uid, "pkg", "pkg-uid", 1, 1, "digest", ["a.py"]))
+    runs.finish(ended, model.FAILED, reasons.PACKAGE_NOT_FOUND, "ended before the server kept its params")
+    with psycopg.connect(pool.conninfo) as conn:
+        for uid in (active, orphan, ended):
+            conn.execute(
+                "INSERT INTO run_secret_params (run_uid, package_uid, ciphertext, created_at)"
+                " VALUES (%s, 'pkg-uid', 'x', now() - interval '2 hours')",
+                (uid,),
+            )
+    now = datetime.datetime.now(datetime.UTC)
+    HistoryRetention(store, retention_days=0, output_quota=0).pass_once(now)
+    with psycopg.connect(pool.conninfo) as conn:
+        left = {uid for (uid,) in conn.execute("SELECT run_uid FROM run_secret_params").fetchall()}
+    assert active in left and orphan not in left and ended not in left

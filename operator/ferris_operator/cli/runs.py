@@ -42,14 +42,16 @@ def register(commands: Any) -> None:
     run.set_defaults(handler=cmd_run)
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
+def parse_params(pairs: list[str], flag: str = "-p", as_text: bool = False) -> dict[str, Any]:
+    """KEY=VALUE pairs; each VALUE parsed as JSON when it can be, or (``as_text``: a secret,
+    passed as typed) never."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"ferris run: -p takes KEY=VALUE, got {pair!r}")
+            raise SystemExit(f"ferris run: {flag} takes KEY=VALUE, got {key!r}")
         try:
-            params[key] = json.loads(value)
+            params[key] = value if as_text else json.loads(value)
         except ValueError:
             params[key] = value
     return params
@@ -106,28 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _through_the_server(args: argparse.Namespace) -> str | None:
     """The run made by the server as the user asked, with the secret params; its name (None: refused)."""
-    import sys
+    from ferris_operator.cli.server import post_to_server
 
-    from ferris_operator.cli.server import ServerError, server_client
-
-    params = {**parse_params(args.param), **{k: str(v) for k, v in _pairs(args.secret_param).items()}}
+    params = {**parse_params(args.param), **parse_params(args.secret_param, "-s", as_text=True)}
     body: dict[str, Any] = {"package": args.package, "params": params}
     if args.timeout:
         body["timeoutSeconds"] = args.timeout
-    try:
-        _, answer = server_client(args).post(f"/api/v1/namespaces/{args.namespace}/runs", body)
-    except ServerError as exc:
-        print(f"ferris run: {exc}", file=sys.stderr)
-        return None
-    return str(answer["name"])
-
-
-def _pairs(pairs: list[str]) -> dict[str, str]:
-    """KEY=VALUE as given: a secret is passed as the text typed, never parsed."""
-    found = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"ferris run: -s {key!r}: give KEY=VALUE")
-        found[key] = value
-    return found
+    answer = post_to_server(args, f"/api/v1/namespaces/{args.namespace}/runs", body)
+    return None if answer is None else str(answer["name"])

@@ -280,6 +280,16 @@ def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
             print(f"{name} = {json.dumps(value, ensure_ascii=False)}")
 
 
+def post_to_server(args: argparse.Namespace, path: str, body: dict[str, Any]) -> Any:
+    """POST ``body`` to the server as the kubeconfig's user: its answer, or None once the
+    refusal is printed as this command's one line."""
+    try:
+        return server_client(args).post(path, body)[1]
+    except ServerError as exc:
+        print(f"ferris {args.command}: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
     from ferris_operator.cli.runs import parse_params
 
@@ -288,20 +298,15 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         body["params"] = parse_params(args.param)
     if args.from_step is not None:
         body["fromStep"] = args.from_step
-    try:
-        _, answer = server_client(args).post(f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/rerun", body)
-    except ServerError as exc:
-        print(f"ferris rerun: {exc}", file=sys.stderr)
+    answer = post_to_server(args, f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/rerun", body)
+    if answer is None:
         return 1
     print(f"ferrisrun.ferris.io/{answer['name']} created")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    try:
-        server_client(args).post(f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/cancel", {})
-    except ServerError as exc:
-        print(f"ferris cancel: {exc}", file=sys.stderr)
+    if post_to_server(args, f"{_runs_path(args)}/{urllib.parse.quote(args.run)}/cancel", {}) is None:
         return 1
     print(f"ferrisrun.ferris.io/{args.run} cancelled: its pod is stopped and the run ends Cancelled")
     return 0

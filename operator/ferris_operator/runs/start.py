@@ -29,7 +29,7 @@ from ferris_operator.packages.scripts import read_scripts
 from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, Problem, Refused, VersionGone
 from ferris_operator.process import metrics
-from ferris_operator.records import NewRun, RunRecord, ScopedSecrets
+from ferris_operator.records import Attempt, NewRun, RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of
 from ferris_operator.runs import gates
 from ferris_operator.runs.gates import RunWaiting
@@ -77,6 +77,15 @@ def run_params(
         raise Problem(
             reasons.INVALID_PARAMS, f"spec.params: {exc}; fix the params and create a new FerrisRun"
         ) from None
+
+
+def _pinned_version(started: RunRecord | None, attempt: Attempt | None, rerun_of: RunRecord | None) -> int | None:
+    """The secrets version the run must read: the one it started with, its chain's, or the one of
+    the run it reruns from a step; None: the current one."""
+    for source in (started, attempt, rerun_of):
+        if source is not None:
+            return source.secrets_version
+    return None
 
 
 class StartFacts:
@@ -280,15 +289,7 @@ class Starter:
             attempt = self.store.attempt_of(ref.uid)
             if attempt is None:
                 self._wait_for_retry_record(ref)
-        pinned = (
-            started.secrets_version
-            if started
-            else attempt.secrets_version
-            if attempt
-            else rerun_of.secrets_version
-            if rerun_of and spec.get("rerunOf")
-            else None
-        )
+        pinned = _pinned_version(started, attempt, rerun_of if spec.get("rerunOf") else None)
         try:
             stored = self.vault.read(pkg_meta["uid"], pinned, missing_ok=False)
             scoped = self.scopes.for_run(ref.namespace, stored.values) if self.scopes else ScopedSecrets()
