@@ -205,6 +205,10 @@ class ReportPort(Protocol):
         """False when the run has no step ``idx`` or has ended."""
         ...
 
+    def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
+        """Where the running step's output ends after ``text`` at ``offset``; ``ChunkRefused``."""
+        ...
+
     def finished(self, uid: str, succeeded: bool, message: str) -> None: ...
     def set_output(self, uid: str, name: str, value: Any) -> None:
         """``OutputRefused`` when the run has ended or its outputs would pass their bounds."""

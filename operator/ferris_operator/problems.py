@@ -63,6 +63,18 @@ class OutputRefused(Exception):
         self.too_large = too_large
 
 
+class ChunkRefused(Exception):
+    """A running step's chunk not appended: ``status`` 409 (the step is not running, or the
+    output stored is not where the chunk starts: ``stored`` says where it ends), 413 (past the
+    step's output limit) or 429 (the step sent its most chunks). The runner stops sending the
+    step live; its last report stores its whole kept output, as without chunks."""
+
+    def __init__(self, message: str, status: int, stored: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.stored = stored
+
+
 class RetryLimit(Exception):
     """A retry a run may not ask for (too many, or the run has ended); the message says why."""
 

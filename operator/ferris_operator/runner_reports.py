@@ -15,7 +15,7 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.ingest.secrets_json import NAME_PATTERN
-from ferris_wire.runner_api import MAX_OUTPUT_CHARS, STEP_PHASES
+from ferris_wire.runner_api import MAX_CHUNK_CHARS, MAX_OUTPUT_CHARS, STEP_PHASES
 
 MAX_RETRY_DELAY = datetime.timedelta(days=366)
 MAX_REPORT_CONTAINERS = 16  # a step or finish report is one flat object
@@ -128,6 +128,22 @@ def parse_step(body: Any) -> StepReport:
     if output is not None and len(output) > MAX_OUTPUT_CHARS:
         raise ReportError(f"output is over {MAX_OUTPUT_CHARS} characters; send its tail")
     return StepReport(phase, exit_code, _time(body, "startedAt"), _time(body, "finishedAt"), output)
+
+
+def parse_chunk(body: Any) -> tuple[int, str]:
+    """A running step's next lines: where they start in its output (characters the runner has
+    sent before) and the text."""
+    body = _object(body)
+    if set(body) - {"offset", "text"}:
+        raise ReportError('a chunk is {"offset": N, "text": "..."} and nothing else')
+    offset, text = body.get("offset"), body.get("text")
+    if type(offset) is not int or not 0 <= offset <= MAX_OUTPUT_CHARS:
+        raise ReportError(f"offset must be a whole number from 0 to {MAX_OUTPUT_CHARS}")
+    if not isinstance(text, str) or not text:
+        raise ReportError("text must be a string of at least one character")
+    if len(text) > MAX_CHUNK_CHARS:
+        raise ReportError(f"text is over {MAX_CHUNK_CHARS} characters; send it in several chunks")
+    return offset, text
 
 
 def parse_finish(body: Any) -> tuple[bool, str]:

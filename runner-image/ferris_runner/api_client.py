@@ -41,11 +41,14 @@ class RunnerApiClient:
     def __repr__(self) -> str:
         return f"RunnerApiClient(base={self.base!r})"
 
-    def request(self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = ()) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = (), once: bool = False
+    ) -> Any:
         """The JSON answer; a refusal whose status is in ``answers`` comes back as
-        ``{"status": N, "text": its error}`` instead of raising."""
+        ``{"status": N, "text": its error}`` instead of raising. ``once``: one attempt, no
+        waiting for the API (what is sent again later anyway)."""
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        deadline = time.monotonic() + self.deadline_seconds
+        deadline = time.monotonic() + (0 if once else self.deadline_seconds)
         delay = 0.25
         attempts = 0
         while True:
@@ -60,7 +63,7 @@ class RunnerApiClient:
                 },
             )
             try:
-                with urllib.request.urlopen(req, timeout=15, context=self._tls) as response:  # noqa: S310
+                with urllib.request.urlopen(req, timeout=5 if once else 15, context=self._tls) as response:  # noqa: S310
                     return json.loads(response.read() or b"null")
             except urllib.error.HTTPError as exc:
                 if exc.code in answers:
@@ -82,6 +85,15 @@ class RunnerApiClient:
 
     def step(self, idx: int, report: dict[str, Any]) -> None:
         self.request("POST", wire.STEP.format(idx=idx), report)
+
+    def chunk(self, idx: int, offset: int, text: str) -> bool:
+        """A running step's next lines, sent once: True when stored, False when the API says
+        to stop sending this step live (409, 413, 429); ``RunnerApiError`` when it was not
+        reached (the lines are sent again with the next chunk)."""
+        answer = self.request(
+            "POST", wire.CHUNK.format(idx=idx), {"offset": offset, "text": text}, answers=(409, 413, 429), once=True
+        )
+        return not (isinstance(answer, dict) and "status" in answer)
 
     def finish(self, succeeded: bool, message: str) -> None:
         self.request("POST", wire.FINISH, {"succeeded": succeeded, "message": message})

@@ -23,8 +23,9 @@ from typing import IO, Any
 from ferris_ciphertext.bundle import BundleMismatch, open_bundle
 from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
+from ferris_runner.live import LiveSender
 from ferris_runner.masking import Masker, mask_data
-from ferris_runner.output import KeptOutput, fit
+from ferris_runner.output import KeptOutput, LiveOutput, fit
 from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import RunDocument
 
@@ -161,6 +162,7 @@ def command_for(path: Path, argument: str) -> list[str]:
 
 
 def run_step(
+    idx: int,
     path: Path,
     argument: str,
     work: Path,
@@ -201,14 +203,18 @@ def run_step(
     server.start()
     kept = KeptOutput()
     assert process.stdout is not None
-    for raw in process.stdout:
-        line = raw.decode("utf-8", errors="replace")
-        if mask:
-            line = mask(line)
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        kept.add(line.replace("\x00", "\ufffd"))  # what is kept is stored: PostgreSQL holds no NUL
-    return process.wait(), kept.text()
+    with LiveSender(api, idx, LiveOutput()) as live:
+        for raw in process.stdout:
+            line = raw.decode("utf-8", errors="replace")
+            if mask:
+                line = mask(line)  # a whole line at a time: no chunk holds part of a secret
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            line = line.replace("\x00", "\ufffd")  # what is kept is stored: PostgreSQL holds no NUL
+            kept.add(line)
+            live.add(line)
+        code = process.wait()
+    return code, kept.text()
 
 
 def main() -> int:
@@ -287,7 +293,17 @@ def main() -> int:
             started = now()
             api.step(idx, {"name": name, "phase": wire.STEP_RUNNING, "startedAt": started})
             code, output = run_step(
-                work / name, argument, work, config_file, api, mask, secrets_fd, stored_mask, scoped_fd, termination
+                idx,
+                work / name,
+                argument,
+                work,
+                config_file,
+                api,
+                mask,
+                secrets_fd,
+                stored_mask,
+                scoped_fd,
+                termination,
             )
             if termination.requested:
                 return stopped(name)

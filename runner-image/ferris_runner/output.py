@@ -7,9 +7,10 @@ six); the figures people read count the output's own UTF-8 bytes."""
 from __future__ import annotations
 
 import json
+import threading
 from collections import deque
 
-from ferris_wire.runner_api import MAX_OUTPUT_CHARS
+from ferris_wire.runner_api import MAX_CHUNK_CHARS, MAX_OUTPUT_CHARS
 
 KEPT_BYTES = MAX_OUTPUT_CHARS - 4096  # with the line saying what was dropped, within a report's 4 MiB
 HEAD_BYTES = 256 * 1024
@@ -81,3 +82,63 @@ def fit(output: str, limit: int) -> str:
         else:
             high = middle - 1
     return fitted(low)
+
+
+class LiveOutput:
+    """A running step's output on its way to followers: lines (masked already) wait here until
+    a chunk takes them; a chunk leaves only once it is stored, so one the API did not get is
+    sent again, at the same offset, with what came after it. ``stop`` ends it for the step
+    (the API refused more, or the step ended): the step's last report keeps the whole output."""
+
+    def __init__(self, limit: int = MAX_OUTPUT_CHARS, chunk: int = MAX_CHUNK_CHARS) -> None:
+        self.limit, self.chunk = limit, chunk
+        self.sent = 0  # characters stored by the API: where the next chunk starts
+        self.chunks = 0  # chunks stored
+        self.stopped = False
+        self._pending: deque[str] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            if not self.stopped:
+                self._pending.append(line)
+
+    def take(self) -> tuple[int, str] | None:
+        """Where the next chunk starts and its text (whole lines, within the chunk's bound; a
+        longer line is cut), or None: nothing to send, or stopped."""
+        with self._lock:
+            if self.stopped or not self._pending:
+                return None
+            room = min(self.chunk, self.limit - self.sent)
+            if room <= 0:
+                self.stopped = True
+                return None
+            text: list[str] = []
+            size = 0
+            for line in self._pending:
+                if size + len(line) > room:
+                    if not text:
+                        text.append(line[:room])
+                    break
+                text.append(line)
+                size += len(line)
+            return self.sent, "".join(text)
+
+    def stored(self, text: str) -> None:
+        """``text``, the chunk ``take`` gave, is stored: it leaves the queue."""
+        with self._lock:
+            self.sent += len(text)
+            self.chunks += 1
+            left = len(text)
+            while left and self._pending:
+                line = self._pending.popleft()
+                if len(line) > left:  # a long line cut: its rest waits for the next chunk
+                    self._pending.appendleft(line[left:])
+                    left = 0
+                else:
+                    left -= len(line)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            self._pending.clear()

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model, reasons
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
-from ferris_operator.problems import OutputRefused, ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import ChunkRefused, OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import NewRun
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -31,6 +31,7 @@ from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, MAX_REPORTS_PER_RUN, MAX_RETRIES_PER_RUN, ReportStore
 from ferris_operator.store.runs import RunStore
+from ferris_wire import runner_api as wire
 
 TOKENS = RunTokens({"k1": b"\x01" * 32}, "k1")  # the operator's: what stamps the retries it makes
 
@@ -98,6 +99,40 @@ def test_a_run_sends_at_most_its_report_budget_and_what_is_over_it_stores_nothin
     record = runs.get(uid)
     assert record is not None and record.report_seq == MAX_REPORTS_PER_RUN
     assert runs.steps(uid)[0].output == big  # nothing of the refused report stored
+
+
+def test_a_running_steps_chunks_append_once_each_and_its_last_report_keeps_the_whole_output(
+    pool: ConnectionPool, stores: tuple[RunStore, ReportStore]
+) -> None:
+    runs, reports = stores
+    uid = new_run(runs)
+    with pytest.raises(ChunkRefused, match="not running") as refused:
+        reports.append_output(uid, 0, 0, "early\n")  # before the step started
+    assert refused.value.status == 409
+    assert reports.step(uid, 0, model.STEP_RUNNING, None, None, None, None, True)
+    assert reports.append_output(uid, 0, 0, "one\n") == 4
+    assert reports.append_output(uid, 0, 4, "twö\n") == 8  # characters, not bytes
+    assert reports.append_output(uid, 0, 4, "twö\n") == 8, "sent again after a lost answer: not twice"
+    with pytest.raises(ChunkRefused) as refused:
+        reports.append_output(uid, 0, 12, "lost\n")  # a gap: something before it never came
+    assert (refused.value.status, refused.value.stored) == (409, 8)
+    assert runs.steps(uid)[0].output == "one\ntwö\n"
+    record = runs.get(uid)
+    assert record is not None and record.report_seq == 1, "a chunk is not a report: the operator hears nothing"
+    with pytest.raises(ChunkRefused) as refused:
+        reports.append_output(uid, 0, 8, "x" * (wire.MAX_OUTPUT_CHARS - 7))
+    assert refused.value.status == 413
+    with pool.connection() as conn:
+        conn.execute(
+            "UPDATE steps SET live_chunks = %s WHERE run_uid = %s AND idx = 0", (wire.MAX_CHUNKS_PER_STEP, uid)
+        )
+    with pytest.raises(ChunkRefused, match="at most") as refused:
+        reports.append_output(uid, 0, 8, "three\n")
+    assert refused.value.status == 429
+    assert reports.step(uid, 0, model.STEP_SUCCEEDED, 0, None, None, "one\ntwö\nthree\n", False)
+    assert runs.steps(uid)[0].output == "one\ntwö\nthree\n"
+    with pytest.raises(ChunkRefused, match="not running"):
+        reports.append_output(uid, 0, 14, "late\n")
 
 
 def test_outputs_are_kept_bounded_and_carried_in_the_event_of_the_runs_end(pool: ConnectionPool) -> None:

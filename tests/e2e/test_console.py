@@ -268,6 +268,34 @@ def sleeping_run(world: World) -> str:
     return f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs/{run}"
 
 
+TICKER = "import time\nfor i in range(20):\n    print(f'tick {i} {time.time():.3f}', flush=True)\n    time.sleep(1)\n"
+
+
+def test_a_viewer_watches_a_running_steps_output_line_by_line(world: World, browser: WebDriver) -> None:
+    """A step printing a line a second: each line is on the run's page within 3 s of its
+    print, appended in place (not the page drawn again); at the step's end, the whole output."""
+    world.apply("FerrisPackage", "ticker", {"scripts": [{"name": "main.py", "content": TICKER}]})
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "ticker", "Ready")
+    wait = log_in(browser, world, "viewer")
+    run = world.ferris.create_run(world.namespace, "ticker")
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs/{run}")
+    live = waiting(browser, 90).until(ready.presence_of_element_located((By.ID, "live-output")))
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < 8 and time.monotonic() < deadline:  # lines as they appear in the element, every 0.1 s
+        for line in live.text.splitlines():
+            if line.startswith("tick ") and line not in seen:
+                seen[line] = time.time()
+        time.sleep(0.1)
+    keep(browser, "viewer-live-output")
+    assert len(seen) == 8, f"the page showed {sorted(seen)} of a step printing a line a second"
+    lags = sorted(at - float(line.split()[2]) for line, at in seen.items())
+    assert lags[-1] < 3.0, f"lines reached the page {lags} s after their print"
+    wait.until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    output = browser.find_element(By.CLASS_NAME, "step-output").text
+    assert [line.split()[1] for line in output.splitlines()] == [str(i) for i in range(20)]
+
+
 def test_a_viewer_is_offered_no_cancel_button(world: World, browser: WebDriver) -> None:
     page = sleeping_run(world)
     wait = log_in(browser, world, "viewer")

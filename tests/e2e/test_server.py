@@ -8,6 +8,7 @@ import http.client
 import json
 import ssl
 import subprocess
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,6 +292,95 @@ def test_ferris_logs_follows_a_running_step_to_its_end(world: World) -> None:
     )
     assert followed.returncode == 0 and followed.stdout == "first\nlast\n", followed.stdout + followed.stderr
     assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+
+
+TICKER = (
+    "import time\nfrom ferris_ef import get_secret\ntoken = get_secret('TOKEN')\n"
+    "for i in range(20):\n"
+    "    print(f'tick {i} {time.time():.3f}', flush=True)\n"
+    "    if i == 4:  # the secret in two pieces, a second and a half apart\n"
+    "        print(token[:9], end='', flush=True)\n"
+    "        time.sleep(1.5)\n"
+    "        print(token[9:] + ' said', flush=True)\n"
+    "    time.sleep(1)\n"
+)
+
+
+def follow_lines(world: World, caller: Caller, path: str, offset: int, most: int | None) -> tuple[str, list[float]]:
+    """A followed log as ``caller``, from ``offset``: its text and when each line came; cut off
+    (closed) after ``most`` lines."""
+    import time
+
+    stack = world.ferris.stack
+    context = ssl.create_default_context(cafile=str(stack.server_tls_dir / "ca.crt"))
+    port = int(stack.server_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+    text, came = "", []
+    try:
+        connection.request(
+            "GET", f"{path}?follow=true&offset={offset}", headers={"Authorization": f"Bearer {caller.token}"}
+        )
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        while most is None or len(came) < most:
+            line = response.readline().decode()
+            if not line:
+                break
+            text += line
+            came.append(time.time())
+    finally:
+        connection.close()
+    return text, came
+
+
+def test_a_running_steps_output_is_followed_live_resumed_without_loss_and_masked(world: World) -> None:
+    """A step printing a line a second: `ferris logs -f` (a least-privileged reader's token
+    kubeconfig) shows each line within 3 s of its print; a viewer cut off after three lines
+    asks again from what it read and, with the rest, has exactly the output stored at the end;
+    the secret printed in two pieces is masked in every chunk."""
+    import time
+
+    from .actors import least_privileged, rule
+
+    ns, viewer = world.team_a, world.callers[3]
+    reader = least_privileged(
+        world.ferris,
+        ns,
+        "log-reader",
+        [rule("ferris.io", "ferrisruns", "get", "list"), rule("ferris.io", "ferrisruns/log", "get")],
+    )
+    world.ferris.secret(ns, "ticker-source", json.dumps({"TOKEN": world.canary}))
+    world.ferris.package(ns, "ticker", TICKER, secretsFrom={"secretName": "ticker-source"})
+    world.ferris.wait_condition(ns, "ferrispackage", "ticker", "Ready")
+    run = world.ferris.create_run(ns, "ticker")
+    world.ferris.kubectl(
+        "wait", "-n", ns, f"ferrisrun/{run}", "--for=jsonpath={.status.phase}=Running", "--timeout=90s"
+    )
+    env = {k: v for k, v in world.ferris.stack.env().items() if k != "FERRIS_DATABASE_URL"}
+    command = [FERRIS, "logs", run, "-n", ns, "-f", "--kubeconfig", str(reader.kubeconfig)]
+    follower = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lags: list[float] = []
+
+    def watch() -> None:  # each line as `ferris logs -f` prints it, while the viewer below reads too
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            if line.startswith("tick "):
+                lags.append(time.time() - float(line.split()[2]))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    log = f"/api/v1/namespaces/{ns}/runs/{run}/steps/0/log"
+    first, _ = follow_lines(world, viewer, log, 0, most=3)
+    time.sleep(3)  # lines printed meanwhile are read on asking again, not lost
+    rest, _ = follow_lines(world, viewer, log, len(first), most=None)
+    assert follower.wait(timeout=60) == 0, follower.stderr.read() if follower.stderr else ""
+    watcher.join(timeout=10)
+    assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+    status, stored = world.call(viewer, "GET", log)
+    assert status == 200 and stored.count("tick ") == 20 and "**** said" in stored
+    assert first + rest == stored, "a follower that asked again lost or repeated something"
+    assert len(lags) == 20 and max(lags) < 3.0, f"lines reached ferris logs -f {lags} s after their print"
+    assert_clean("the followed output", first + rest + stored, [world.canary, world.canary[:9]])
 
 
 def test_uploaded_secrets_reach_the_next_run_and_no_kubernetes_object(world: World) -> None:

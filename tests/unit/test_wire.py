@@ -57,7 +57,9 @@ class Recording(RunnerApiClient):
         super().__init__("http://runner-api", "uid-run-1", "token")
         self.calls: list[tuple[str, str]] = []
 
-    def request(self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = ()) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = (), once: bool = False
+    ) -> Any:
         self.calls.append((method, self.base.removeprefix("http://runner-api") + path))
         return {}
 
@@ -65,6 +67,7 @@ class Recording(RunnerApiClient):
 def test_every_call_the_runner_makes_is_a_route_the_runner_api_serves() -> None:
     client = Recording()
     client.step(0, {"phase": wire.STEP_RUNNING})
+    client.chunk(0, 0, "a line\n")
     client.finish(True, "done")
     client.state_get()
     client.state_put("k", 1)

@@ -35,6 +35,7 @@ STEP_PHASES = frozenset({STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED
 # Routes: a run's own prefix, then each call under it ({name} as the server matches it).
 RUN_PREFIX = "/v1/runs/{uid}"
 STEP = "/steps/{idx}"  # POST a step's report
+CHUNK = "/steps/{idx}/chunks"  # POST a running step's next lines: {"offset": N, "text": ...}
 FINISH = "/finish"  # POST the run's verdict
 STATE = "/state"  # GET the package's state
 STATE_KEY = "/state/{key}"  # PUT one key of it
@@ -47,6 +48,12 @@ OUTPUT = "/outputs/{name}"  # PUT one of the run's outputs
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024  # a step's output in one report
 MAX_STEP_BODY = MAX_OUTPUT_CHARS + 64 * 1024
 MAX_FINISH_BODY = 8 * 1024
+# A running step's output goes live in chunks: at most one a second, each at most this many
+# characters, none past the step's MAX_OUTPUT_CHARS (the step's last report keeps the rest).
+MAX_CHUNK_CHARS = 256 * 1024
+MAX_CHUNK_BODY = 6 * MAX_CHUNK_CHARS + 1024  # a character may take six bytes in JSON (\u0001)
+MAX_CHUNKS_PER_STEP = 36_000  # after an hour the runner sends every 5 s: about 46 hours live
+LIVE_INTERVAL_SECONDS = 1.0
 MAX_STATE_BODY = 64 * 1024
 MAX_RETRY_BODY = 64 * 1024
 MAX_SECRET_BODY = 64 * 1024

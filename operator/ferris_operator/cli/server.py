@@ -8,15 +8,19 @@ administrator's option: that password reads every tenant's history."""
 from __future__ import annotations
 
 import argparse
+import codecs
 import functools
+import http.client
 import json
 import os
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from ferris_operator import model
 from ferris_operator.cli.kubeconfig import CredentialError, KubeContext, add_arguments, context_of
 
 READ_CHUNK = 64 * 1024
+FOLLOW_RETRIES = 5
 
 
 class ServerError(Exception):
@@ -118,10 +123,32 @@ class ServerClient:
         with self._open(path) as response:
             return str(response.read().decode("utf-8", "replace"))
 
-    def stream(self, path: str) -> Iterator[bytes]:
-        with self._open(path, {"follow": "true"}) as response:
-            while chunk := response.read1(READ_CHUNK):
-                yield chunk
+    def follow(self, path: str) -> Iterator[str]:
+        """A followed step output as it comes (see ``follow``)."""
+        return follow(lambda offset: self._open(path, {"follow": "true", "offset": str(offset)}))
+
+
+def follow(open_from: Callable[[int], AbstractContextManager[Any]]) -> Iterator[str]:
+    """A followed step output as it comes, from ``open_from(offset)`` (a response read with
+    ``read1``). Cut off (a quiet step passing the read timeout, a server replica going away), it
+    asks again from the characters it has given: nothing is given twice or left out. Gives up
+    when the server cannot be reached FOLLOW_RETRIES times in a row; a refusal at once."""
+    shown, cuts = 0, 0
+    while True:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        try:
+            with open_from(shown) as response:
+                cuts = 0  # answered: a quiet step's read timeouts never add up to giving up
+                while chunk := response.read1(READ_CHUNK):
+                    text = decoder.decode(chunk)  # a character split between reads waits for its rest
+                    shown += len(text)
+                    yield text
+            return  # the server ended it: the step or the run has ended
+        except (TimeoutError, ConnectionError, http.client.IncompleteRead, ServerError) as exc:
+            cuts += 1
+            if cuts > FOLLOW_RETRIES or (isinstance(exc, ServerError) and not str(exc).startswith("cannot reach")):
+                raise ServerError(f"following the output stopped: {exc}") from None
+            time.sleep(min(2.0 * cuts, 10.0))
 
 
 def register(commands: Any) -> None:
@@ -326,8 +353,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 print(f"=== step {step['index'] + 1}: {step['name']} ===", flush=True)
             log = f"{path}/steps/{step['index']}/log"
             if args.follow and step["phase"] not in model.STEP_TERMINAL:
-                for chunk in server.stream(log):
-                    sys.stdout.buffer.write(chunk)
+                for text in server.follow(log):
+                    sys.stdout.write(text)
                     sys.stdout.flush()
             else:
                 sys.stdout.write(server.text(log))

@@ -47,7 +47,7 @@ log = logging.getLogger("ferris.server")
 Handler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
 PREFIX = "/api/v1/namespaces/{namespace}"
 REQUESTED_BY = "ferris.io/requested-by"
-FOLLOW_POLL_SECONDS = 1.0
+FOLLOW_POLL_SECONDS = 0.5  # with the runner's second between chunks: lines shown within 2 s
 FOLLOW_MAX_SECONDS = 6 * 3600
 # Long requests (a followed log, an event's answer waited for) held open at once: per user, and
 # by everyone together on one server replica.
@@ -169,7 +169,7 @@ class ServerApi:
                 f"{PREFIX}/runs/{{name}}/steps/{{index}}/log",
                 (GET_LOG,),
                 self.step_log,
-                "a step's full output; ?follow=true streams it while the step runs",
+                "a step's full output; ?follow=true streams it while the step runs, ?offset=N from character N",
             ),
             Route(
                 "POST",
@@ -326,22 +326,24 @@ class ServerApi:
 
     async def step_log(self, request: web.Request, user: User) -> web.StreamResponse:
         index = queries.step_index(request.match_info["index"])
+        offset = queries.output_offset(request.query.get("offset"))
         record = await self._run(request)
-        step = await asyncio.to_thread(self.history.output, record.uid, index) if record else None
+        step = await asyncio.to_thread(self.history.output, record.uid, index, offset) if record else None
         if record is None or step is None:
             return _error(404, f"run {request.match_info['name']} has no step {index}")
         if request.query.get("follow") not in ("true", "1"):
             return web.Response(text=step.output, content_type="text/plain", charset="utf-8")
         with held(self.holds, user):
-            return await self._follow(request, record, index, step.output, step.phase)
+            return await self._follow(request, record, index, offset, step.output, step.phase)
 
     async def _follow(
-        self, request: web.Request, record: RunRecord, index: int, output: str, phase: str
+        self, request: web.Request, record: RunRecord, index: int, offset: int, output: str, phase: str
     ) -> web.StreamResponse:
-        """The output so far, then what is added, until the step or the run ends."""
+        """The output from character ``offset`` on, then what is added (a running step's chunks),
+        until the step or the run ends. A follower cut off asks again from what it has shown."""
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8", **SECURITY_HEADERS})
         await response.prepare(request)
-        sent = 0  # characters written so far; each poll reads only what follows them
+        sent = offset  # characters of the output written so far; each poll reads only what follows
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FOLLOW_MAX_SECONDS
         while True:

@@ -119,3 +119,13 @@ def step_index(text: str) -> int:
     if not text.isdigit() or len(text) > 6:
         raise QueryError(f"step index {text[:20]!r} must be a whole number")
     return int(text)
+
+
+def output_offset(text: str | None) -> int:
+    """``?offset=``: the character of a step's output to start at (what a follower that was cut
+    off has shown already); 0 when not given."""
+    if text is None:
+        return 0
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise QueryError("offset must be a whole number of characters (what was shown already), such as 0 or 1024")
+    return int(text)

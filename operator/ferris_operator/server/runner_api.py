@@ -23,6 +23,7 @@ from ferris_ciphertext.format import CiphertextError
 from ferris_operator import model, runner_reports
 from ferris_operator.ports import EventStorePort, ReportPort, VaultPort
 from ferris_operator.problems import (
+    ChunkRefused,
     KeyProviderUnavailable,
     MasterKeyMismatch,
     OutputRefused,
@@ -92,6 +93,7 @@ class RunnerApi:
         app.add_routes(
             [
                 web.post(wire.RUN_PREFIX + wire.STEP, self.step),
+                web.post(wire.RUN_PREFIX + wire.CHUNK, self.chunk),
                 web.post(wire.RUN_PREFIX + wire.FINISH, self.finish),
                 web.get(wire.RUN_PREFIX + wire.STATE, self.state_get),
                 web.put(wire.RUN_PREFIX + wire.STATE_KEY, self.state_put),
@@ -168,6 +170,17 @@ class RunnerApi:
         if not stored:
             raise ReportError(f"step index {idx} is not one of this run's steps")
         return web.json_response({"ok": True})
+
+    async def chunk(self, request: web.Request) -> web.Response:
+        """A running step's next lines, appended for followers to read as they come."""
+        record = request[RUN]
+        idx = runner_reports.step_index(request.match_info["idx"])
+        offset, text = runner_reports.parse_chunk(await _body(request, wire.MAX_CHUNK_BODY, 4))
+        try:
+            stored = await asyncio.to_thread(self.reports.append_output, record.uid, idx, offset, text)
+        except ChunkRefused as refused:
+            return web.json_response({"error": str(refused), "stored": refused.stored}, status=refused.status)
+        return web.json_response({"stored": stored})
 
     async def finish(self, request: web.Request) -> web.Response:
         record = request[RUN]

@@ -387,6 +387,15 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         );
         """,
     ),
+    (
+        22,
+        """
+        -- A running step's output arrives in chunks (appended at most every second); the count
+        -- bounds what one step's token may make the database write. The step's last report
+        -- replaces the chunks with the output the runner kept, as before.
+        ALTER TABLE steps ADD COLUMN live_chunks integer NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
-from ferris_operator.problems import OutputRefused, ReportBudgetSpent, RetryLimit
+from ferris_operator.problems import ChunkRefused, OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.store.runs import RunStore
 from ferris_wire import runner_api as wire
@@ -81,6 +81,41 @@ class ReportStore:
             if announce:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
         return bool(updated)
+
+    def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
+        """Append a running step's next lines at character ``offset`` of its output; where the
+        output now ends. A chunk sent again (its answer was lost) is found already there and not
+        appended twice; any other gap or overlap is a ``ChunkRefused`` (409) with where the
+        output ends, so nothing is shown twice or lost. No notification: the operator has
+        nothing to do for a chunk, and followers read the output where it is."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT char_length(s.output), s.live_chunks FROM steps s JOIN runs r ON r.uid = s.run_uid"  # noqa: S608
+                " WHERE s.run_uid = %s AND s.idx = %s AND s.phase = 'Running' AND r."
+                + _NOT_TERMINAL
+                + " FOR UPDATE OF s",
+                (uid, idx),
+            ).fetchone()
+            if row is None:
+                raise ChunkRefused(f"step {idx} is not running: its output is kept by its last report", 409)
+            stored, chunks = row
+            if stored == offset + len(text):
+                return int(stored)  # sent before: here already (the length tells; the runner sends in order)
+            if stored != offset:
+                raise ChunkRefused(f"the step's output stored ends at character {stored}, not {offset}", 409, stored)
+            if offset + len(text) > MAX_OUTPUT_CHARS:
+                raise ChunkRefused(
+                    f"a step's live output stops at {MAX_OUTPUT_CHARS} characters; its last report keeps the rest",
+                    413,
+                    stored,
+                )
+            if chunks >= wire.MAX_CHUNKS_PER_STEP:
+                raise ChunkRefused(f"a step may send at most {wire.MAX_CHUNKS_PER_STEP} chunks live", 429, stored)
+            conn.execute(
+                "UPDATE steps SET output = output || %s, live_chunks = live_chunks + 1 WHERE run_uid = %s AND idx = %s",
+                (text, uid, idx),
+            )
+        return offset + len(text)
 
     def request_retry(self, record: RunRecord, start_after: datetime.datetime, params: dict[str, Any]) -> str:
         """Keep a run's retry request for the operator; the name of the FerrisRun it will be.

@@ -42,7 +42,12 @@ def test_sigterm_reaches_the_running_script_and_no_later_step(tmp_path: Path) ->
     # The handler as SIGTERM would call it, once the script runs.
     threading.Timer(1.0, termination.handle, args=(signal.SIGTERM, None)).start()
     started = time.monotonic()
-    code, output = run_step(script, "{}", tmp_path, config, cast(Any, None), None, termination=termination)
+
+    class Api:  # what the step's live output is sent to
+        def chunk(self, idx: int, offset: int, text: str) -> bool:
+            return True
+
+    code, output = run_step(0, script, "{}", tmp_path, config, cast(Any, Api()), None, termination=termination)
     assert code == -signal.SIGTERM
     assert "started" in output
     assert time.monotonic() - started < 30

@@ -148,7 +148,8 @@ def test_sigterm_stops_the_script_and_the_runner_reports_nothing_more(tmp_path: 
     assert runner.returncode == 143
     assert time.monotonic() - started < 10
     assert "stopped by SIGTERM during step a.py" in stderr
-    assert [path for path, _ in reports] == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no end, no finish
+    steps = [path for path, _ in reports if not path.endswith("/chunks")]
+    assert steps == ["/v1/runs/run-1/steps/0"]  # "Running", then nothing: no end, no finish
 
 
 def test_a_rerun_from_a_step_reports_the_steps_before_it_skipped_and_runs_the_rest(tmp_path: Path) -> None:
@@ -162,3 +163,32 @@ def test_a_rerun_from_a_step_reports_the_steps_before_it_skipped_and_runs_the_re
     assert phases == [("0", "Skipped"), ("1", "Running"), ("1", "Succeeded"), ("2", "Running"), ("2", "Succeeded")]
     verdict = next(body for path, body in reports if path.endswith("/finish"))
     assert verdict == {"succeeded": True, "message": "steps 2-3 succeeded (2 of 3: a rerun from step 2)"}
+
+
+LIVE_SCRIPT = """
+import time
+print("one", flush=True)
+time.sleep(2.5)
+print("secr", end="", flush=True)  # a secret printed in two pieces, a second and a half apart
+time.sleep(1.5)
+print("et-value and two", flush=True)
+time.sleep(1.5)
+"""
+
+
+def test_a_running_steps_lines_go_live_in_order_masked_and_its_report_keeps_the_same(tmp_path: Path) -> None:
+    _, env = lay_out(tmp_path, script=LIVE_SCRIPT)
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
+        done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    chunks = [(i, body) for i, (path, body) in enumerate(reports) if path == "/v1/runs/run-1/steps/0/chunks"]
+    end = next(i for i, (path, body) in enumerate(reports) if body.get("phase") == "Succeeded")
+    assert len(chunks) >= 2 and chunks[0][0] < end and chunks[0][1] == {"offset": 0, "text": "one\n"}
+    offset = 0
+    for _, body in chunks:  # each starts where the one before ended: nothing twice, nothing left out
+        assert body["offset"] == offset
+        offset += len(body["text"])
+    live = "".join(body["text"] for _, body in chunks)
+    assert live == reports[end][1]["output"] == "one\n**** and two\n"
+    assert "secret-value" not in json.dumps(reports) and "secr" not in live

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ferris_runner.output import KeptOutput, fit
+from ferris_runner.output import KeptOutput, LiveOutput, fit
 
 
 def test_output_under_the_limit_is_kept_whole() -> None:
@@ -37,3 +37,30 @@ def test_a_report_over_its_json_limit_keeps_the_tail_behind_what_was_dropped() -
     assert dropped + len(fitted.split("]\n", 1)[1].encode()) == len(output.encode())
     assert fit("short", limit=600) == "short"
     assert fit("\x01" * 50, limit=10).startswith("[ferris: 50 bytes")  # not even one character fits
+
+
+def test_live_output_sends_whole_lines_from_where_the_stored_output_ends() -> None:
+    live = LiveOutput(limit=20, chunk=8)
+    assert live.take() is None
+    for line in ("abc\n", "defg\n", "0123456789abc\n"):
+        live.add(line)
+    assert live.take() == (0, "abc\n")  # "defg\n" would pass the chunk's 8 characters
+    assert live.take() == (0, "abc\n"), "not stored yet: the same chunk again"
+    live.stored("abc\n")
+    assert live.take() == (4, "defg\n")
+    live.stored("defg\n")
+    assert live.take() == (9, "01234567")  # a line longer than a chunk is cut
+    live.stored("01234567")
+    assert live.take() == (17, "89a")  # and stops at the limit
+    live.stored("89a")
+    assert live.take() is None and live.stopped
+    live.add("more\n")
+    assert live.take() is None
+
+
+def test_live_output_stopped_keeps_nothing() -> None:
+    live = LiveOutput()
+    live.add("a\n")
+    live.stop()
+    live.add("b\n")
+    assert live.take() is None

@@ -1,4 +1,4 @@
-// The Ferris console: packages, runs, full step output (and where each secret came from), Run
+// The Ferris console: packages, runs, step output (live while a step runs; where each secret came from), Run
 // with the package's parameters form and rerun, events, scripts' secret writes, over the
 // server's API as the logged-in user. Text goes into the page with textContent only (never as
 // HTML); the token stays in this tab's sessionStorage.
@@ -7,6 +7,7 @@ const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
 const STEP_TERMINAL = new Set(["Succeeded", "Failed", "Skipped"]);
 const $ = (id) => document.getElementById(id);
 let refresh = null;
+let following = null; // the AbortController of the step output followed live, stopped at each redraw
 let turn = 0; // which route() draws: only the newest (an older one may finish after it)
 
 function el(tag, attrs = {}, ...children) {
@@ -24,10 +25,13 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
+function authorization() {
   const token = sessionStorage.getItem("ferris-token");
-  if (token) headers.Authorization = `Bearer ${token}`;
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}), ...authorization() };
   if (options.body !== undefined || options.raw !== undefined) headers["Content-Type"] = "application/json";
   const body = options.raw !== undefined ? options.raw : options.body === undefined ? undefined : JSON.stringify(options.body);
   const response = await fetch(path, { method: options.method, headers, body });
@@ -44,6 +48,7 @@ const ns = (namespace) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
 
 function show(...nodes) {
   if (refresh) { clearTimeout(refresh); refresh = null; }
+  if (following) { following.abort(); following = null; }
   $("login").hidden = true;
   $("view").replaceChildren(...nodes);
 }
@@ -277,9 +282,12 @@ async function runView(draw, namespace, name) {
     return;
   }
   const rights = await api(`${ns(namespace)}/permissions`);
-  const outputs = await Promise.all(run.steps.map((s) => rights.getLog
-    ? api(`${ns(namespace)}/runs/${encodeURIComponent(name)}/steps/${s.index}/log`).catch((e) => `(${e.message})`)
-    : Promise.resolve("(you may not read the output)")));
+  const logPath = (step) => `${ns(namespace)}/runs/${encodeURIComponent(name)}/steps/${step.index}/log`;
+  // The running step's output is followed as it comes (below); the others are read whole.
+  const live = rights.getLog && run.phase === "Running" ? run.steps.find((s) => s.phase === "Running") : undefined;
+  const outputs = await Promise.all(run.steps.map((s) => s === live ? Promise.resolve("")
+    : rights.getLog ? api(logPath(s)).catch((e) => `(${e.message})`)
+      : Promise.resolve("(you may not read the output)")));
   const nodes = [el("h1", { text: `Run ${name}` }),
     el("p", {}, "Package ", el("a", { href: `#/ns/${namespace}/packages/${run.package}`, text: run.package }), " · ",
       el("span", { id: "run-phase", class: `phase-${run.phase}`, text: run.phase }), ` ${run.reason || ""} ${run.message || ""}`)];
@@ -294,8 +302,10 @@ async function runView(draw, namespace, name) {
     nodes.push(el("h2", { text: "Secrets read" }), table(["Name", "From"], sources.map(([name, scope]) =>
       el("tr", { "data-secret": name }, el("td", { text: name }), el("td", { class: "secret-scope", text: scope })))));
   }
+  const pres = run.steps.map((step, i) => el("pre", { class: "step-output", text: outputs[i],
+    ...(step === live ? { id: "live-output", "aria-live": "polite" } : {}) }));
   run.steps.forEach((step, i) => nodes.push(el("h2", { text: `Step ${step.index + 1}: ${step.name} — ${step.phase}`
-    + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), el("pre", { class: "step-output", text: outputs[i] })));
+    + (step.exitCode === null ? "" : ` (exit ${step.exitCode})`) }), pres[i]));
   const handed = Object.entries(run.outputs || {});
   if (handed.length) {
     nodes.push(el("h2", { text: "Outputs" }), table(["Name", "Value"], handed.map(([name, value]) =>
@@ -333,9 +343,41 @@ async function runView(draw, namespace, name) {
     el("button", { id: "rerun", type: "submit", text: "Run again" }), error));
   }
   const going = !TERMINAL.has(run.phase) || run.steps.some((s) => !STEP_TERMINAL.has(s.phase) && s.phase !== "Pending");
-  if (draw(...nodes) && going) {
+  if (!draw(...nodes) || !going) return;
+  if (live) {
+    // Drawn again when the followed step ends (the server ends the stream), not every second and a half.
+    follow(pres[run.steps.indexOf(live)], logPath(live)).then((ended) => ended && route().catch(failed));
+  } else {
     refresh = setTimeout(() => route().catch(failed), 1500);
   }
+}
+
+async function follow(pre, path) {
+  // A running step's output as the runner sends it (about a second apart), appended as text.
+  // Cut off, it asks again from the characters shown (counted as the server counts them, in
+  // code points): nothing twice, nothing lost. True when the server ended it (the step ended).
+  const control = new AbortController();
+  following = control;
+  let shown = 0;
+  for (let cuts = 0; cuts < 5 && !control.signal.aborted;) {
+    try {
+      const response = await fetch(`${path}?follow=true&offset=${shown}`, { headers: authorization(), signal: control.signal });
+      if (!response.ok) { pre.append(`(${(await response.text()).slice(0, 200)})`); return false; }
+      cuts = 0;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return !control.signal.aborted;
+        pre.append(value);
+        shown += [...value].length;
+      }
+    } catch (e) {
+      if (control.signal.aborted) return false;
+      cuts += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * cuts));
+    }
+  }
+  return !control.signal.aborted;
 }
 
 async function route() {

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ferris_operator import model
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
-from ferris_operator.problems import OutputRefused, RetryLimit
+from ferris_operator.problems import ChunkRefused, OutputRefused, RetryLimit
 from ferris_operator.records import RunRecord
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
@@ -33,6 +33,7 @@ class FakeService:
         self.verdicts: list[tuple[str, bool, str]] = []
         self.retries: list[tuple[str, datetime.datetime, dict[str, Any]]] = []
         self.outputs: dict[str, Any] = {}
+        self.live: dict[int, str] = {}  # a running step's output, as chunks made it
 
     def get(self, uid: str) -> RunRecord | None:
         if self.down:
@@ -46,6 +47,15 @@ class FakeService:
         *_, announce = times_and_output
         self.steps.append((uid, idx, phase, announce))
         return idx < 2
+
+    def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
+        stored = self.live.get(idx, "")
+        if idx >= 2:
+            raise ChunkRefused(f"step {idx} is not running", 409)
+        if len(stored) != offset:
+            raise ChunkRefused(f"the output stored ends at character {len(stored)}", 409, len(stored))
+        self.live[idx] = stored + text
+        return len(self.live[idx])
 
     def finished(self, uid: str, succeeded: bool, message: str) -> None:
         self.verdicts.append((uid, succeeded, message))
@@ -79,6 +89,20 @@ def test_a_good_report_is_recorded_and_a_started_step_is_announced_at_once() -> 
     assert exchange(service, "POST", "/v1/runs/u1/steps/1", {"phase": "Running"})[0] == 200
     assert exchange(service, "POST", "/v1/runs/u1/steps/1", {"phase": "Succeeded", "exitCode": 0})[0] == 200
     assert service.steps == [("u1", 1, "Running", True), ("u1", 1, "Succeeded", False)]
+
+
+def test_a_running_steps_chunks_are_appended_in_order_and_a_gap_is_409_saying_where_it_ends() -> None:
+    service = FakeService()
+    assert exchange(service, "POST", "/v1/runs/u1/steps/0/chunks", {"offset": 0, "text": "one\n"}) == (
+        200,
+        '{"stored": 4}',
+    )
+    assert exchange(service, "POST", "/v1/runs/u1/steps/0/chunks", {"offset": 4, "text": "two\n"})[0] == 200
+    status, text = exchange(service, "POST", "/v1/runs/u1/steps/0/chunks", {"offset": 2, "text": "x\n"})
+    assert status == 409 and json.loads(text)["stored"] == 8
+    status, text = exchange(service, "POST", "/v1/runs/u1/steps/3/chunks", {"offset": 0, "text": "x\n"})
+    assert status == 409 and "not running" in json.loads(text)["error"]
+    assert service.live == {0: "one\ntwo\n"} and service.steps == []  # a chunk is no step report
 
 
 def test_the_runners_verdict_is_kept_for_the_operator() -> None:
@@ -116,6 +140,11 @@ def test_a_route_that_does_not_exist_is_404_or_405(method: str, path: str) -> No
         ("steps/0", {"phase": "Running", "exitCode": 1.5}, "exitCode must be an integer"),
         ("steps/5", {"phase": "Running"}, "step index 5 is not one of this run's steps"),
         ("finish", {"succeeded": 1}, "succeeded must be true or false"),
+        ("steps/0/chunks", {"offset": -1, "text": "a"}, "offset must be a whole number"),
+        ("steps/0/chunks", {"offset": "0", "text": "a"}, "offset must be a whole number"),
+        ("steps/0/chunks", {"offset": 0, "text": ""}, "text must be a string of at least one character"),
+        ("steps/0/chunks", {"offset": 0, "text": "a", "phase": "Running"}, "nothing else"),
+        ("steps/0/chunks", {"offset": 0, "text": "a" * (256 * 1024 + 1)}, "send it in several chunks"),
     ],
 )
 def test_a_bad_body_or_step_index_is_400_naming_the_field(path: str, body: Any, message: str) -> None:
@@ -133,8 +162,8 @@ def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     """Table from the app itself: a route added later is checked too."""
     api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None, events=None)  # type: ignore[arg-type]
     routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
-    assert len(routes) == 9  # steps, finish, state (GET, and the HEAD aiohttp adds), state key, retries, events,
-    # secrets, outputs
+    assert len(routes) == 10  # steps, chunks, finish, state (GET, and the HEAD aiohttp adds), state key, retries,
+    # events, secrets, outputs
     for method, template in routes:
         path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k").replace("{name}", "N")
         for token in (None, TOKENS.issue("another-run")):
