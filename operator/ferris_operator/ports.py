@@ -8,7 +8,7 @@ adapter can change behind its port. Pure."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ferris_operator.bodies import EventSourceBody, PackageBody, RunBody, TriggerBody
@@ -20,6 +20,7 @@ from ferris_operator.records import (
     EventRecord,
     JoinPart,
     NewRun,
+    Overview,
     RetryRequest,
     RunFilter,
     RunRecord,
@@ -275,6 +276,11 @@ class HistoryPort(Protocol):
     def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None: ...
     def outputs(self, uid: str) -> dict[str, Any]:
         """What the run's scripts set with ``context.outputs.set``."""
+        ...
+
+    def overview(self, namespaces: Sequence[str], since: datetime.datetime, most: int) -> Overview:
+        """Counts by phase (active, and ended since ``since``) and up to ``most`` active and
+        failed runs of ``namespaces``."""
         ...
 
 

@@ -121,6 +121,17 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Overview:
+    """What is going on in some namespaces, from history: per namespace, how many runs are in
+    each phase (active ones, and those ended since a time); the newest active runs; the runs
+    that failed since that time, newest end first."""
+
+    counts: dict[str, dict[str, int]]
+    active: list[RunRecord]
+    failed: list[RunRecord]
+
+
+@dataclass(frozen=True)
 class StepSummary:
     step: StepRecord  # with its output left out
     output_bytes: int

@@ -59,3 +59,26 @@ def test_history_keeps_what_started_each_run_and_pages_by_it(pool: ConnectionPoo
     assert sorted(r.name for r in scheduled) == ["r1", "r2"]
     assert history.find(namespace, "r0").trigger == "Manual"  # type: ignore[union-attr]
     assert history.find(namespace, "r3").trigger is None  # type: ignore[union-attr]  # runs from before migration 8
+
+
+def test_the_overview_counts_what_goes_on_and_what_ended_lately_in_the_namespaces_asked(pool: ConnectionPool) -> None:
+    import datetime
+
+    mine, other = ("ov-" + uuid.uuid4().hex[:6] for _ in range(2))
+    store, history = RunStore(pool), HistoryStore(pool)
+    for namespace in (mine, other):
+        for i in range(5):
+            store.record_start(NewRun(f"{namespace}-{i}", namespace, f"r{i}", "p", "puid", 1, 1, "d", ["a.py"]))
+    ReportStore(pool).step(f"{mine}-0", 0, model.STEP_RUNNING, None, None, None, None, announce=False)
+    store.finish(f"{mine}-1", model.FAILED, "StepFailed", "x")
+    store.finish(f"{mine}-2", model.SUCCEEDED, "Succeeded", "")
+    store.finish(f"{mine}-3", model.FAILED, "StepFailed", "long ago")
+    with pool.connection() as conn:  # ended before the window: neither counted nor listed
+        conn.execute("UPDATE runs SET finished_at = now() - interval '2 days' WHERE uid = %s", (f"{mine}-3",))
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=24)
+    seen = history.overview([mine], since, 20)
+    assert seen.counts == {mine: {model.RUNNING: 1, model.PENDING: 1, model.FAILED: 1, model.SUCCEEDED: 1}}
+    assert [r.name for r in seen.active] == ["r4", "r0"]  # newest first
+    assert [r.name for r in seen.failed] == ["r1"]
+    assert [r.name for r in history.overview([mine], since, 1).active] == ["r4"]
+    assert history.overview([], since, 20).counts == {}

@@ -268,6 +268,26 @@ def sleeping_run(world: World) -> str:
     return f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs/{run}"
 
 
+def test_a_viewer_finds_their_namespace_on_the_first_screen_and_no_other(world: World, browser: WebDriver) -> None:
+    """Without typing a namespace: the overview names the viewer's namespace (a ServiceAccount's
+    own), with its packages and runs, and never a namespace holding packages they may not read."""
+    hidden = "console-hidden-" + uuid.uuid4().hex[:6]
+    world.ferris.kubectl("create", "namespace", hidden)
+    world.ferris.package(hidden, "secret-plans", "print(1)\n")
+    wait = log_in(browser, world, "viewer")
+    browser.execute_script("localStorage.clear()")  # nothing remembered: the server finds it
+    browser.get(world.ferris.stack.server_url + "/#/")
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#namespaces tbody tr") or None)
+    assert [r.get_attribute("data-namespace") for r in rows] == [world.namespace]
+    packages = rows[0].find_elements(By.CLASS_NAME, "count")[0].text
+    assert int(packages) >= 2  # formed and manual, and whatever other tests added
+    assert browser.find_element(By.ID, "overview-failed") and browser.find_element(By.ID, "overview-running")
+    assert hidden not in browser.page_source and "secret-plans" not in browser.page_source
+    keep(browser, "viewer-overview")
+    rows[0].find_element(By.LINK_TEXT, world.namespace).click()
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+
+
 TICKER = "import time\nfor i in range(20):\n    print(f'tick {i} {time.time():.3f}', flush=True)\n    time.sleep(1)\n"
 
 

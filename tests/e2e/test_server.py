@@ -35,6 +35,7 @@ class Caller:
 # Every route of the server: (method, path template) -> (path in the world, body, level needed).
 ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/api/v1/self"): ("/api/v1/self", None, 1),
+    ("GET", "/api/v1/overview"): ("/api/v1/overview", None, 1),  # what it names: test_console's overview test
     ("GET", "/api/v1/namespaces/{namespace}/permissions"): ("{permissions}", None, 1),
     ("GET", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", None, 2),
     ("POST", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", {"package": "hello", "params": {"who": "api"}}, 3),
@@ -381,6 +382,32 @@ def test_a_running_steps_output_is_followed_live_resumed_without_loss_and_masked
     assert first + rest == stored, "a follower that asked again lost or repeated something"
     assert len(lags) == 20 and max(lags) < 3.0, f"lines reached ferris logs -f {lags} s after their print"
     assert_clean("the followed output", first + rest + stored, [world.canary, world.canary[:9]])
+
+
+def test_ferris_overview_names_only_the_namespaces_its_user_may_read(ferris: Ferris, ns: str) -> None:
+    """A least-privileged reader's token kubeconfig: its namespace with a failed run, and no word
+    of a namespace whose package it may not read."""
+    from .actors import least_privileged, rule
+
+    hidden = "ov-hidden-" + uuid.uuid4().hex[:6]
+    ferris.kubectl("create", "namespace", hidden)
+    ferris.package(hidden, "secret-plans", "print(1)\n")
+    reader = least_privileged(
+        ferris,
+        ns,
+        "overview-reader",
+        [rule("ferris.io", "ferrisruns", "list"), rule("ferris.io", "ferrispackages", "list")],
+    )
+    ferris.package(ns, "broken", "raise SystemExit(3)\n")
+    ferris.wait_condition(ns, "ferrispackage", "broken", "Ready")
+    run = ferris.create_run(ns, "broken")
+    assert ferris.wait_run(ns, run)["status"]["phase"] == "Failed"
+    shown = ferris.ferris("overview", "--kubeconfig", str(reader.kubeconfig))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[2].split() == [ns, "1", "0", "0", "1", "0"], shown.stdout
+    assert any(line.split()[:3] == [ns, run, "broken"] for line in lines), shown.stdout
+    assert hidden not in shown.stdout and "secret-plans" not in shown.stdout
 
 
 def test_uploaded_secrets_reach_the_next_run_and_no_kubernetes_object(world: World) -> None:

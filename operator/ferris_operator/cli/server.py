@@ -195,6 +195,57 @@ def register(commands: Any) -> None:
     _common(cancel)
     cancel.set_defaults(handler=cmd_cancel)
 
+    overview = commands.add_parser(
+        "overview", help="the namespaces you may read, with running, queued, failed and scheduled runs"
+    )
+    _common(overview)
+    overview.add_argument(
+        "--from", dest="start", type=int, default=0, metavar="N", help="check the namespaces after the first N"
+    )
+    overview.set_defaults(handler=cmd_overview)
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    query = {"prefer": args.namespace, **({"from": str(args.start)} if args.start else {})}
+    try:
+        seen = server_client(args).json("/api/v1/overview", query)
+    except ServerError as exc:
+        print(f"ferris overview: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(overview_lines(seen)))
+    return 0
+
+
+def overview_lines(seen: dict[str, Any]) -> list[str]:
+    """``GET /api/v1/overview`` as a person reads it in a terminal. Pure."""
+    counted = ("packages", "running", "queued", "failed", "succeeded")
+    lines = ["NAMESPACES (runs ended in the last 24 h)"]
+    if seen["namespaces"]:
+        rows: list[list[str]] = [["NAMESPACE", *(k.upper() for k in counted)]]
+        # null: the user may not list that there
+        rows += [[n["name"], *("-" if n[k] is None else str(n[k]) for k in counted)] for n in seen["namespaces"]]
+        lines += columns(rows)
+    else:
+        lines.append("none you may read among those checked")
+    if seen["unchecked"]:
+        lines.append(f"{seen['unchecked']} more namespaces not checked yet: ferris overview --from {seen['next']}")
+    for title, key, at in (
+        ("RUNNING", "running", "startedAt"),
+        ("QUEUED", "queued", "createdAt"),
+        ("FAILED IN THE LAST 24 H", "failed", "finishedAt"),
+    ):
+        if seen[key]:
+            lines += ["", title]
+            runs = [["NAMESPACE", "RUN", "PACKAGE", "REASON", "AT"]]
+            runs += [[r["namespace"], r["name"], r["package"], r["reason"] or "", r[at] or ""] for r in seen[key]]
+            lines += columns(runs)
+    if seen["scheduled"]:
+        lines += ["", "NEXT SCHEDULED"]
+        lines += columns(
+            [("NAMESPACE", "PACKAGE", "AT")] + [(s["namespace"], s["package"], s["at"]) for s in seen["scheduled"]]
+        )
+    return lines
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     register_common(parser)

@@ -41,6 +41,7 @@ from ferris_operator.server.console import add_console
 from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.eventsource_api import EventSourceApi
 from ferris_operator.server.identity import TokenCache
+from ferris_operator.server.overview_api import OverviewApi
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.server.scopes_api import ScopesApi
@@ -78,16 +79,18 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
     kube = Kube(api)
     reviews = Reviews(kube)
     holds = Holds(HELD_PER_USER, HELD_TOTAL)  # followed logs and waited-for event answers, together
+    history, authorizer = HistoryStore(pool), Authorizer(reviews.access)
     server = ServerApi(
         kube,
-        HistoryStore(pool),
+        history,
         TokenCache(reviews.token),
-        Authorizer(reviews.access),
+        authorizer,
         vault=vault if settings.secrets_upload else None,
         params_vault=vault,  # runs' secret params, whatever the upload setting
         more_routes=[
             *EventsApi(EventStore(pool), settings.watch_namespaces, holds).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),
+            *OverviewApi(kube, history, authorizer, settings.watch_namespaces).routes(),
         ],
         public_url=settings.server_public_url,
         holds=holds,

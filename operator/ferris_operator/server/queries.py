@@ -129,3 +129,12 @@ def output_offset(text: str | None) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 9:
         raise QueryError("offset must be a whole number of characters (what was shown already), such as 0 or 1024")
     return int(text)
+
+
+def whole(text: str | None, field: str, most: int = 1_000_000) -> int:
+    """A whole number of a query string from 0 to ``most`` (0 when not given)."""
+    if text is None:
+        return 0
+    if not text.isascii() or not text.isdigit() or int(text) > most:
+        raise QueryError(f"{field} must be a whole number from 0 to {most}")
+    return int(text)

@@ -1,14 +1,16 @@
 """Run history as the server reads it: pages of a namespace's runs, newest first, from a keyset
 cursor (no COUNT, no OFFSET: a page costs the same on the first day and after a million runs),
-one run with its steps, one step's full output."""
+one run with its steps, one step's full output, and an overview of what is going on."""
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Sequence
 from typing import Any, LiteralString
 
 from psycopg_pool import ConnectionPool
 
-from ferris_operator.records import Cursor, RunFilter, RunRecord, StepRecord, StepSummary
+from ferris_operator.records import Cursor, Overview, RunFilter, RunRecord, StepRecord, StepSummary
 from ferris_operator.store.runs import RUN_COLUMNS, newest_named
 
 
@@ -51,6 +53,36 @@ class HistoryStore:
         """The newest run of that name in the namespace (a name can be used again)."""
         with self._pool.connection() as conn:
             return newest_named(conn, namespace, name)
+
+    def overview(self, namespaces: Sequence[str], since: datetime.datetime, most: int) -> Overview:
+        """Active runs come from the index of active runs, ended ones from the index by end time:
+        neither reads history older than ``since``."""
+        counts: dict[str, dict[str, int]] = {}
+        names = list(namespaces)
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT namespace, phase, count(*) FROM runs WHERE namespace = ANY(%s)"
+                " AND (phase NOT IN ('Succeeded', 'Failed', 'Cancelled') OR finished_at >= %s)"
+                " GROUP BY namespace, phase",
+                (names, since),
+            ).fetchall()
+            for namespace, phase, count in rows:
+                counts.setdefault(namespace, {})[phase] = count
+            active = conn.execute(
+                "SELECT "  # noqa: S608 - literal strings only; values are parameters
+                + RUN_COLUMNS
+                + " FROM runs WHERE namespace = ANY(%s) AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled')"
+                " ORDER BY created_at DESC LIMIT %s",
+                (names, most),
+            ).fetchall()
+            failed = conn.execute(
+                "SELECT "  # noqa: S608 - literal strings only; values are parameters
+                + RUN_COLUMNS
+                + " FROM runs WHERE namespace = ANY(%s) AND phase = 'Failed' AND finished_at >= %s"
+                " ORDER BY finished_at DESC LIMIT %s",
+                (names, since, most),
+            ).fetchall()
+        return Overview(counts, [RunRecord(*row) for row in active], [RunRecord(*row) for row in failed])
 
     def outputs(self, uid: str) -> dict[str, Any]:
         with self._pool.connection() as conn:

@@ -63,6 +63,16 @@ function failed(error) {
   show(el("p", { class: "error", id: "error", text: error.message }));
 }
 
+function ago(iso) {
+  // "3 min ago" or "in 2 h", with the absolute time (UTC) on hover and for screen readers' details.
+  if (!iso) return el("span", { text: "" });
+  const seconds = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  const size = Math.abs(seconds);
+  const [n, unit] = size < 60 ? [size, "s"] : size < 3600 ? [Math.round(size / 60), "min"]
+    : size < 172800 ? [Math.round(size / 3600), "h"] : [Math.round(size / 86400), "days"];
+  return el("time", { datetime: iso, title: iso, text: seconds > 0 ? `in ${n} ${unit}` : `${n} ${unit} ago` });
+}
+
 function table(headings, rows) {
   return el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))),
     el("tbody", {}, ...rows));
@@ -86,6 +96,49 @@ async function packagesView(draw, namespace) {
       " sent here, and the runs they started")] : []),
     ...(rights.listSecretWrites ? [el("p", {}, el("a", { id: "secrets-link", href: `#/ns/${namespace}/secrets`,
       text: "Secret writes" }), " by scripts into the project's and the platform's secrets")] : []));
+}
+
+async function overviewView(draw, query) {
+  // Where am I: the namespaces this user may read (the server asks the cluster, as the user, about
+  // each), what runs and waits in them now, what failed lately, and what is scheduled next.
+  const remembered = localStorage.getItem("ferris-namespace");
+  const asked = new URLSearchParams();
+  if (remembered) asked.set("prefer", remembered);
+  if (query.get("from")) asked.set("from", query.get("from"));
+  const seen = await api(`/api/v1/overview?${asked}`);
+  const count = (n) => el("td", { class: "count", text: n === null ? "—" : String(n) });
+  const rows = seen.namespaces.map((n) => el("tr", { "data-namespace": n.name },
+    el("td", {}, el("a", { href: `#/ns/${encodeURIComponent(n.name)}`, text: n.name })),
+    count(n.packages), count(n.running), count(n.queued), count(n.failed), count(n.succeeded)));
+  const runRows = (runs, at) => runs.map((r) => el("tr", { "data-run": `${r.namespace}/${r.name}` },
+    el("td", { text: r.namespace }),
+    el("td", {}, el("a", { href: `#/ns/${encodeURIComponent(r.namespace)}/runs/${encodeURIComponent(r.name)}`, text: r.name })),
+    el("td", { text: r.package }), el("td", { class: `phase-${r.phase}`, text: r.phase }),
+    el("td", { text: r.reason || "" }), el("td", {}, ago(r[at]))));
+  const section = (id, title, runs, at, when) => [el("h2", { text: title }), runs.length
+    ? el("div", { id }, table(["Namespace", "Run", "Package", "Phase", "Reason", when], runRows(runs, at)))
+    : el("p", { id, class: "muted", text: "None." })];
+  const nodes = [el("h1", { text: "Your namespaces" })];
+  if (rows.length) {
+    nodes.push(el("div", { id: "namespaces" }, table(["Namespace", "Packages", "Running", "Queued", "Failed (24 h)",
+      "Succeeded (24 h)"], rows)));
+  } else {
+    nodes.push(el("p", { id: "namespaces", text: "You may read Ferris objects in none of the namespaces checked. Type a namespace above if you know one." }));
+  }
+  if (seen.unchecked) {
+    nodes.push(el("p", { class: "muted" }, `${seen.unchecked} more namespaces hold Ferris objects and were not checked yet: `,
+      el("a", { id: "check-more", href: `#/?from=${seen.next}`, text: "check the next ones" })));
+  }
+  nodes.push(...section("overview-running", "Running now", seen.running, "startedAt", "Started"),
+    ...section("overview-queued", "Queued", seen.queued, "createdAt", "Created"),
+    ...section("overview-failed", "Failed in the last 24 hours", seen.failed, "finishedAt", "Ended"),
+    el("h2", { text: "Next scheduled runs" }), seen.scheduled.length
+      ? el("div", { id: "overview-scheduled" }, table(["Namespace", "Package", "When"], seen.scheduled.map((s) => el("tr", {},
+        el("td", { text: s.namespace }),
+        el("td", {}, el("a", { href: `#/ns/${encodeURIComponent(s.namespace)}/packages/${encodeURIComponent(s.package)}`, text: s.package })),
+        el("td", {}, ago(s.at))))))
+      : el("p", { id: "overview-scheduled", class: "muted", text: "None." }));
+  draw(...nodes);
 }
 
 async function secretWritesView(draw, namespace) {
@@ -401,7 +454,7 @@ async function routeTo(draw) {
   const me = await api("/api/v1/self");
   $("user").textContent = me.name;
   $("logout").hidden = !sessionStorage.getItem("ferris-token");
-  if (parts[0] !== "ns" || !namespace) return draw(el("p", { text: "Choose a namespace above." }));
+  if (parts[0] !== "ns" || !namespace) return overviewView(draw, query);
   if (parts[2] === "packages" && parts[3]) return packageView(draw, namespace, parts[3]);
   if (parts[2] === "runs" && parts[3]) return runView(draw, namespace, parts[3]);
   if (parts[2] === "runs") return runsView(draw, namespace, query);

@@ -230,7 +230,7 @@ PUBLIC = {
     ("POST", "/api/v1/namespaces/{namespace}/eventsources/{name}/events"): "a webhook: its signature is its login",
 }
 # Routes of the server's other APIs, whose access the e2e table (tests/e2e/test_server.py) checks.
-OTHER_GUARDED = {("GET", "/api/v1/namespaces/{namespace}/secretwrites")}
+OTHER_GUARDED = {("GET", "/api/v1/namespaces/{namespace}/secretwrites"), ("GET", "/api/v1/overview")}
 
 
 def served_app() -> web.Application:
