@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -277,15 +278,83 @@ def test_a_viewer_finds_their_namespace_on_the_first_screen_and_no_other(world: 
     wait = log_in(browser, world, "viewer")
     browser.execute_script("localStorage.clear()")  # nothing remembered: the server finds it
     browser.get(world.ferris.stack.server_url + "/#/")
-    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#namespaces tbody tr") or None)
-    assert [r.get_attribute("data-namespace") for r in rows] == [world.namespace]
-    packages = rows[0].find_elements(By.CLASS_NAME, "count")[0].text
+    # Read inside waits: the page may be drawn again under the test (waiting() looks again).
+    named = wait.until(
+        lambda d: (
+            [r.get_attribute("data-namespace") for r in d.find_elements(By.CSS_SELECTOR, "#namespaces tbody tr")]
+            or None
+        )
+    )
+    assert named == [world.namespace]
+    packages = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#namespaces tbody tr td.count").text)
     assert int(packages) >= 2  # formed and manual, and whatever other tests added
     assert browser.find_element(By.ID, "overview-failed") and browser.find_element(By.ID, "overview-running")
     assert hidden not in browser.page_source and "secret-plans" not in browser.page_source
     keep(browser, "viewer-overview")
-    rows[0].find_element(By.LINK_TEXT, world.namespace).click()
+    wait.until(ready.element_to_be_clickable((By.LINK_TEXT, world.namespace))).click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+
+
+def test_a_viewer_sees_a_runs_timeline_a_packages_durations_and_scripts_and_the_chain_graph(
+    world: World, browser: WebDriver
+) -> None:
+    """extract (scheduled) ends, and a FerrisTrigger starts load: the run page draws extract's
+    step as a bar after its wait; extract's page charts its runs, shows its script with line
+    numbers, its next five times and what it starts; the namespace's chain graph draws both
+    packages, the trigger as an arrow with its filter on hover, and a clock on extract."""
+    ns = world.namespace
+    script = "import time\ntime.sleep(1)\nprint('extracted')\n"
+    world.ferris.package(ns, "extract", script, schedule={"crons": ["0 0 1 1 *"]})
+    world.ferris.package(ns, "load", "print('loaded')\n")
+    on_success = {
+        "type": "io.ferris.run.finished.v1",
+        "subject": "extract",
+        "data": [{"path": "outcome.phase", "equals": "Succeeded"}],
+    }
+    world.apply("FerrisTrigger", "after-extract", {"filter": on_success, "targets": [{"packageRef": {"name": "load"}}]})
+    for name in ("extract", "load"):
+        world.ferris.wait_condition(ns, "ferrispackage", name, "Ready")
+    world.ferris.wait_condition(ns, "ferristrigger", "after-extract", "Listening")
+    run = world.ferris.create_run(ns, "extract")
+    assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
+    wait = log_in(browser, world, "viewer")
+    base = f"{world.ferris.stack.server_url}/#/ns/{ns}"
+    browser.get(f"{base}/runs/{run}")
+    bars = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline rect") or None)
+    assert [b.get_attribute("class") for b in bars] == ["bar bar-Waiting", "bar bar-Succeeded"]
+    step = browser.find_element(By.CSS_SELECTOR, "#timeline rect.bar-Succeeded title").get_attribute("textContent")
+    took = re.fullmatch(r"1: main\.py: Succeeded, ([0-9.]+) s \(from 20\d\d-.*Z\)", step)
+    assert took and 1.0 <= float(took[1]) < 10, step  # the script slept a second (times are kept to the second)
+    keep(browser, "viewer-run-timeline")
+    browser.get(f"{base}/packages/extract")
+    facts = wait.until(ready.presence_of_element_located((By.ID, "durations-facts")))
+    assert re.fullmatch(r"1 ended runs: 100% succeeded · p50 [0-9.]+ s · p95 [0-9.]+ s", facts.text), facts.text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#durations rect.bar-Succeeded")) == 1
+    lines = browser.find_elements(By.CSS_SELECTOR, 'details[data-script="main.py"] ol.source li')
+    assert [li.text for li in lines] == script.strip().split("\n")
+    assert browser.find_element(By.CSS_SELECTOR, '#starts li[data-trigger="after-extract"]').text.startswith("load")
+    facts = browser.find_elements(By.CSS_SELECTOR, "#schedule dd")
+    nexts = facts[2].text.split(", ")  # Crons, Next run, then the five after now
+    assert [t[4:] for t in nexts] == ["-01-01T00:00:00Z"] * 5 and nexts == sorted(nexts)  # one a year
+    keep(browser, "viewer-package-page")
+    browser.get(f"{base}/packages/load")
+    starter = wait.until(
+        ready.presence_of_element_located((By.CSS_SELECTOR, '#started-by li[data-trigger="after-extract"]'))
+    )
+    assert starter.text.startswith("extract through after-extract on Succeeded")
+    browser.get(f"{base}/chains")
+    edge = wait.until(
+        ready.presence_of_element_located((By.CSS_SELECTOR, '#chain-graph path[data-trigger="after-extract"]'))
+    )
+    assert (edge.get_attribute("data-from"), edge.get_attribute("data-to")) == ("extract", "load")
+    hover = edge.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    assert hover.startswith("after-extract: on Succeeded, type=io.ferris.run.finished.v1, subject=extract")
+    assert browser.find_elements(By.CSS_SELECTOR, '#chain-graph g[data-node="load"]')
+    assert browser.find_elements(By.CSS_SELECTOR, '#chain-graph [data-clock="extract"]')
+    assert not browser.find_elements(By.CSS_SELECTOR, '#chain-graph [data-clock="load"]')
+    keep(browser, "viewer-chain-graph")
+    browser.find_element(By.CSS_SELECTOR, '#chain-graph g[data-node="load"] a').click()
+    wait.until(lambda d: d.current_url.endswith("/packages/load"))
 
 
 TICKER = "import time\nfor i in range(20):\n    print(f'tick {i} {time.time():.3f}', flush=True)\n    time.sleep(1)\n"
@@ -571,12 +640,15 @@ XSS = '<img src=x onerror="window.__xss=1">'
 def test_what_scripts_senders_and_uploaders_write_is_shown_as_text_never_as_markup(
     world: World, browser: WebDriver
 ) -> None:
-    """The console puts text in with textContent only: a step's output, an event's source and a
-    package's params that hold markup show as text and make no element (the
+    """The console puts text in with textContent only: a step's output, an event's source, a
+    package's params, description and script, and a trigger's filter in the chain graph that hold
+    markup show as text and make no element (the
     CSP would block the handler anyway: the check is that no img element exists at all)."""
     ns = world.namespace
-    world.ferris.package(ns, "xss", f"print({XSS!r})\n", params={"note": XSS})
+    world.ferris.package(ns, "xss", f"print({XSS!r})\n", params={"note": XSS}, description=XSS)
     world.ferris.wait_condition(ns, "ferrispackage", "xss", "Ready")
+    marked = {"source": f"/x/{XSS}", "subject": XSS}
+    world.apply("FerrisTrigger", "xss-trigger", {"filter": marked, "targets": [{"packageRef": {"name": "xss"}}]})
     run = world.ferris.create_run(ns, "xss")
     assert world.ferris.wait_run(ns, run)["status"]["phase"] == "Succeeded"
     event = ["send-event", "-n", ns, "--type", "com.example.x", "--source", f"/x/{XSS}", "--subject", XSS]
@@ -584,13 +656,14 @@ def test_what_scripts_senders_and_uploaders_write_is_shown_as_text_never_as_mark
     assert sent.returncode == 0, sent.stderr
     wait = log_in(browser, world, "editor")
     base = f"{world.ferris.stack.server_url}/#/ns/{ns}"
-    for page, shown in ((f"/runs/{run}", "step-output"), ("/events", "events"), ("/packages/xss", "secret-names")):
+    pages = ((f"/runs/{run}", "step-output"), ("/events", "events"), ("/packages/xss", "source"), ("/chains", "chains"))
+    for page, shown in pages:
         browser.get(base + page)
         if shown == "events":
             wait.until(lambda d: "com.example.x" in d.find_element(By.TAG_NAME, "body").text)
         else:
             wait.until(ready.presence_of_element_located((By.CLASS_NAME, shown)))
-        assert XSS in browser.find_element(By.TAG_NAME, "body").text or shown == "secret-names", page
+        assert XSS in browser.find_element(By.TAG_NAME, "body").text, page
         assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0, page
         assert browser.execute_script("return window.__xss") is None, page
     keep(browser, "xss-as-text")

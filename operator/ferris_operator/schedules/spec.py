@@ -4,6 +4,7 @@ Pure."""
 from __future__ import annotations
 
 import datetime
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +13,7 @@ from ferris_operator import reasons
 from ferris_operator.bodies import PackageSpec
 from ferris_operator.problems import Problem
 from ferris_operator.schedules.cron import CronError, parse
-from ferris_operator.schedules.due import CATCH_UP, MAX_JITTER_SECONDS, MAX_SKIP, RUN_LATEST, Schedule
+from ferris_operator.schedules.due import CATCH_UP, MAX_JITTER_SECONDS, MAX_SKIP, RUN_LATEST, Schedule, merged, offset
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,14 @@ def parse_time(text: str) -> datetime.datetime | None:
     except ValueError:
         return None
     return moment.astimezone(datetime.UTC) if moment.tzinfo is not None else None
+
+
+def upcoming(
+    package: PackageSchedule, namespace: str, name: str, after: datetime.datetime, count: int
+) -> list[datetime.datetime]:
+    """When the next ``count`` scheduled runs start (their times plus the package's offset),
+    skipped times left out; none while suspended."""
+    if package.suspend:
+        return []
+    shift = offset(namespace, name, package.jitter_seconds)
+    return [moment + shift for moment in itertools.islice(merged(package.schedule, after - shift), count)]

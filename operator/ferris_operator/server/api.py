@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -74,6 +75,7 @@ PERMISSIONS = {
     "listEvents": LIST_EVENTS,
     "sendEvents": SEND_EVENTS,
     "listSecretWrites": Access("list", model.PROJECT_SECRETS),
+    "listTriggers": Access("list", model.TRIGGERS),
 }
 UNKNOWN_CREDENTIALS = "tokens the cluster refused"  # the one key of the failure limiter
 
@@ -465,7 +467,7 @@ class ServerApi:
         found = await asyncio.to_thread(self.kube.get_package, namespace, name)
         if found is None:
             return _error(404, f"no FerrisPackage {name} in namespace {namespace}")
-        return web.json_response(views.package(found))
+        return web.json_response(views.package_detail(found, datetime.datetime.now(datetime.UTC)))
 
     async def upload_secrets(self, request: web.Request, user: User) -> web.StreamResponse:
         if self.vault is None:

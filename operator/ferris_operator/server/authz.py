@@ -3,7 +3,7 @@ cluster's RBAC decides through a SubjectAccessReview carrying the user's name, u
 extra. Answers are kept briefly (30 s) so that a page of requests costs one review.
 
 Each user's reviews that the cache does not answer come from a bucket of their own (a burst of
-100, then 2 a second): a user who asks about made-up namespaces, ten reviews each for
+100, then 2 a second): a user who asks about made-up namespaces, eleven reviews each for
 ``/permissions``, gets 429 after the burst instead of a stream of reviews for the API server,
 and everyone else is answered as before. Kubernetes has no review of another user's rules in a
 namespace (``SelfSubjectRulesReview`` is for the caller itself; asking it as the user would

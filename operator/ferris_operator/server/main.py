@@ -37,6 +37,7 @@ from ferris_operator.server import openapi
 from ferris_operator.server.addresses import networks
 from ferris_operator.server.api import HELD_PER_USER, HELD_TOTAL, ServerApi
 from ferris_operator.server.authz import Authorizer
+from ferris_operator.server.chains_api import ChainsApi
 from ferris_operator.server.console import add_console
 from ferris_operator.server.events_api import EventsApi
 from ferris_operator.server.eventsource_api import EventSourceApi
@@ -91,6 +92,7 @@ def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, va
             *EventsApi(EventStore(pool), settings.watch_namespaces, holds).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),
             *OverviewApi(kube, history, authorizer, settings.watch_namespaces).routes(),
+            *ChainsApi(kube).routes(),
         ],
         public_url=settings.server_public_url,
         holds=holds,

@@ -11,7 +11,9 @@ from typing import Any
 
 from ferris_operator import model
 from ferris_operator.bodies import PackageBody, Schedule, ScheduleStatus
+from ferris_operator.problems import Problem
 from ferris_operator.records import Cursor, EventRecord, RunRecord, SecretWrite, StepSummary
+from ferris_operator.schedules.spec import schedule_of, upcoming
 
 
 def _time(moment: datetime.datetime | None) -> str | None:
@@ -87,6 +89,37 @@ def package(body: PackageBody) -> dict[str, Any]:
         "lastRun": status.get("lastRun"),
         "schedule": _schedule(spec.get("schedule"), status.get("schedule") or {}),
     }
+
+
+NEXT_TIMES = 5
+
+
+def package_detail(body: PackageBody, now: datetime.datetime) -> dict[str, Any]:
+    """One package for its page: the summary, each script's source (inline text; a ConfigMap's
+    is named, not read: the server does not read users' ConfigMaps) and which scripts run as
+    steps, its description, and when its next scheduled runs start."""
+    spec = body.get("spec") or {}
+    summary = package(body)
+    steps = set(model.step_names(spec.get("scripts") or [], spec.get("entrypoint")))
+    summary["description"] = spec.get("description")
+    summary["scriptSources"] = [
+        {
+            "name": s["name"],
+            "step": s["name"] in steps,
+            "content": s.get("content"),
+            "configMap": dict(s["configMapRef"]) if s.get("configMapRef") else None,
+        }
+        for s in spec.get("scripts") or []
+    ]
+    if summary["schedule"] is not None:
+        try:
+            planned = schedule_of(spec)
+        except Problem:
+            planned = None  # the package's status says why
+        meta = body["metadata"]
+        times = upcoming(planned, meta["namespace"], meta["name"], now, NEXT_TIMES) if planned else []
+        summary["schedule"]["nextTimes"] = [model.timestamp(t) for t in times]
+    return summary
 
 
 def _schedule(schedule: Schedule | None, shown: ScheduleStatus) -> dict[str, Any] | None:

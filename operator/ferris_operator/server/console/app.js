@@ -73,6 +73,152 @@ function ago(iso) {
   return el("time", { datetime: iso, title: iso, text: seconds > 0 ? `in ${n} ${unit}` : `${n} ${unit} ago` });
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  // SVG built from elements and text nodes only, as el() does for HTML: names never become markup.
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
+
+function duration(total) {
+  if (total === null || total === undefined || Number.isNaN(total)) return "—";
+  if (total < 60) return `${total.toFixed(total < 10 ? 1 : 0)} s`;
+  if (total < 3600) return `${Math.floor(total / 60)} min ${Math.round(total % 60)} s`;
+  return `${Math.floor(total / 3600)} h ${Math.round((total % 3600) / 60)} min`;
+}
+
+function timeline(run) {
+  // One bar per step from its start to its end (now, while it runs), after the time the run waited
+  // for its pod; the scale is the run's whole life.
+  const now = new Date().toISOString();
+  const start = run.createdAt;
+  const end = run.finishedAt || now;
+  const total = Math.max(seconds(start, end), 0.001);
+  const firstStep = run.steps.map((s) => s.startedAt).filter(Boolean).sort()[0];
+  const bars = [{ label: "waiting for its pod", phase: "Waiting", from: start, to: firstStep || run.startedAt || end }];
+  for (const step of run.steps) {
+    if (step.startedAt) bars.push({ label: `${step.index + 1}: ${step.name}`, phase: step.phase, from: step.startedAt, to: step.finishedAt || end });
+    else bars.push({ label: `${step.index + 1}: ${step.name}`, phase: step.phase, from: null, to: null });
+  }
+  const width = 720, label = 220, row = 26, scale = (width - label - 90) / total;
+  const picture = svg("svg", { id: "timeline", class: "timeline", viewBox: `0 0 ${width} ${bars.length * row + 8}`, role: "img",
+    "aria-label": `Timeline of run ${run.name}: ${bars.map((b) => `${b.label} ${b.from ? duration(seconds(b.from, b.to)) : b.phase}`).join("; ")}` });
+  bars.forEach((bar, i) => {
+    const y = i * row + 4;
+    picture.append(svg("text", { x: 0, y: y + 15, class: "bar-label", text: bar.label.length > 30 ? `${bar.label.slice(0, 29)}…` : bar.label }));
+    if (!bar.from) {
+      picture.append(svg("text", { x: label, y: y + 15, class: "bar-note", text: bar.phase }));
+      return;
+    }
+    const x = label + seconds(start, bar.from) * scale;
+    const w = Math.max(seconds(bar.from, bar.to) * scale, 2);
+    picture.append(svg("rect", { x, y, width: w, height: row - 8, rx: 3, class: `bar bar-${bar.phase}`, "data-step": bar.label },
+      svg("title", { text: `${bar.label}: ${bar.phase}, ${duration(seconds(bar.from, bar.to))} (from ${bar.from})` })));
+    picture.append(svg("text", { x: x + w + 6, y: y + 15, class: "bar-note", text: duration(seconds(bar.from, bar.to)) }));
+  });
+  return picture;
+}
+
+function quantile(sorted, q) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function durationsChart(runs) {
+  // The last runs oldest to newest: a bar per run, its height the run's duration, its colour its outcome.
+  const ended = runs.filter((r) => r.finishedAt && r.startedAt).reverse();
+  const times = ended.map((r) => Math.max(seconds(r.startedAt, r.finishedAt), 0));
+  const sorted = [...times].sort((a, b) => a - b);
+  const succeeded = ended.filter((r) => r.phase === "Succeeded").length;
+  const facts = ended.length
+    ? `${ended.length} ended runs: ${Math.round((100 * succeeded) / ended.length)}% succeeded · p50 ${duration(quantile(sorted, 0.5))} · p95 ${duration(quantile(sorted, 0.95))}`
+    : "No run has ended yet.";
+  const width = 720, height = 120, most = Math.max(...times, 0.001), step = ended.length ? Math.min((width - 20) / ended.length, 28) : 0;
+  const picture = svg("svg", { id: "durations", class: "durations", viewBox: `0 0 ${width} ${height + 6}`, role: "img",
+    "aria-label": `Durations of the last runs, oldest first. ${facts}` });
+  ended.forEach((r, i) => {
+    const h = Math.max((times[i] / most) * height, 2);
+    picture.append(svg("rect", { x: 10 + i * step, y: height - h + 2, width: Math.max(step - 2, 1), height: h,
+      class: `bar bar-${r.phase}`, "data-run": r.name }, svg("title", { text: `${r.name}: ${r.phase}, ${duration(times[i])}` })));
+  });
+  return [el("p", { id: "durations-facts", text: facts }), picture];
+}
+
+function chainGraph(chains, namespace) {
+  // Packages in columns by how far down a chain they start (a package nothing starts first), each
+  // edge a FerrisTrigger; events from elsewhere on the left; a clock badge on scheduled packages.
+  const sources = chains.sources.map((name) => ({ id: `events:${name}`, name, kind: "source" }));
+  const packages = chains.packages.map((p) => ({ id: `run:${p.name}`, name: p.name, kind: "package", info: p }));
+  const anyRun = chains.edges.some((e) => e.fromKind === "run" && e.from === "*")
+    ? [{ id: "run:*", name: "any run's end", kind: "source" }] : [];
+  const nodes = [...sources, ...anyRun, ...packages];
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const edges = chains.edges.map((e) => ({ ...e, source: `${e.fromKind}:${e.from}`, target: `run:${e.to}` }))
+    .filter((e) => byId.has(e.source) && byId.has(e.target));
+  const depth = new Map(nodes.map((n) => [n.id, n.kind === "source" ? 0 : 1]));
+  for (let round = 0; round < nodes.length; round++) {  // longest path, cycles cut after as many rounds as nodes
+    let moved = false;
+    for (const e of edges) {
+      const want = Math.min(depth.get(e.source) + 1, nodes.length);
+      if (e.source !== e.target && depth.get(e.target) < want) { depth.set(e.target, want); moved = true; }
+    }
+    if (!moved) break;
+  }
+  const columns = new Map();
+  for (const n of nodes) {
+    const d = depth.get(n.id);
+    if (!columns.has(d)) columns.set(d, []);
+    columns.get(d).push(n);
+  }
+  const boxW = 180, boxH = 34, gapX = 90, gapY = 22;
+  const order = [...columns.keys()].sort((a, b) => a - b);
+  const place = new Map();
+  order.forEach((d, ci) => columns.get(d).forEach((n, ri) => place.set(n.id, { x: 10 + ci * (boxW + gapX), y: 10 + ri * (boxH + gapY) })));
+  const width = 20 + order.length * (boxW + gapX), height = 20 + Math.max(...[...columns.values()].map((c) => c.length), 1) * (boxH + gapY);
+  const picture = svg("svg", { id: "chain-graph", class: "chains", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `Chains of ${namespace}: ${edges.map((e) => `${e.from} starts ${e.to} through ${e.trigger}`).join("; ") || "no triggers"}` },
+  svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" },
+    svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow" }))));
+  for (const e of edges) {
+    const a = place.get(e.source), b = place.get(e.target);
+    const x1 = a.x + boxW, y1 = a.y + boxH / 2, x2 = b.x, y2 = b.y + boxH / 2;
+    const path = e.source === e.target
+      ? `M ${a.x + boxW - 30} ${a.y} C ${a.x + boxW} ${a.y - 30}, ${a.x + boxW + 30} ${a.y}, ${a.x + boxW} ${a.y + 10}`
+      : `M ${x1} ${y1} C ${x1 + gapX / 2} ${y1}, ${x2 - gapX / 2} ${y2}, ${x2} ${y2}`;
+    picture.append(svg("path", { d: path, class: `edge${e.suspended ? " suspended" : ""}${e.join ? " join" : ""}`, "marker-end": "url(#arrow)",
+      "data-trigger": e.trigger, "data-from": e.from, "data-to": e.to },
+    svg("title", { text: `${e.trigger}${e.join ? " (join)" : ""}${e.suspended ? " (suspended)" : ""}: ${e.on ? `on ${e.on}, ` : ""}${e.filter}` })));
+  }
+  for (const n of nodes) {
+    const at = place.get(n.id);
+    const group = svg("g", { class: `node node-${n.kind}`, "data-node": n.name, transform: `translate(${at.x},${at.y})` });
+    const label = n.name.length > 22 ? `${n.name.slice(0, 21)}…` : n.name;
+    const box = svg("rect", { width: boxW, height: boxH, rx: n.kind === "source" ? 17 : 5 });
+    if (n.kind === "package") {
+      const link = svg("a", { href: `#/ns/${encodeURIComponent(namespace)}/packages/${encodeURIComponent(n.name)}` }, box,
+        svg("text", { x: 10, y: 22, text: label }), svg("title", { text: n.name }));
+      group.append(link);
+      if (n.info.crons.length) {
+        group.append(svg("g", { class: `clock${n.info.suspended ? " suspended" : ""}`, "data-clock": n.name, transform: `translate(${boxW - 18},17)` },
+          svg("circle", { r: 9 }), svg("path", { d: "M 0 -6 L 0 0 L 4 3" }),
+          svg("title", { text: `scheduled: ${n.info.crons.join(" | ")}${n.info.suspended ? " (suspended)" : ""}${n.info.nextScheduleTime ? `, next ${n.info.nextScheduleTime}` : ""}` })));
+      }
+    } else {
+      group.append(box, svg("text", { x: 12, y: 22, text: label }), svg("title", { text: n.kind === "source" && n.id.startsWith("events:") ? `events: ${n.name}` : n.name }));
+    }
+    picture.append(group);
+  }
+  return picture;
+}
+
 function table(headings, rows) {
   return el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))),
     el("tbody", {}, ...rows));
@@ -92,6 +238,8 @@ async function packagesView(draw, namespace) {
     el("p", { class: "muted", text: rights.createRuns ? "You may start runs here." : "You may read, not start, runs here." }),
     ...(rights.listRuns ? [el("p", {}, el("a", { id: "runs-link", href: `#/ns/${namespace}/runs`, text: "Runs" }),
       " of every package, filtered by phase, trigger and time")] : []),
+    ...(rights.listTriggers ? [el("p", {}, el("a", { id: "chains-link", href: `#/ns/${namespace}/chains`, text: "Chains" }),
+      ": which package's end starts which, as a graph")] : []),
     ...(rights.listEvents ? [el("p", {}, el("a", { id: "events-link", href: `#/ns/${namespace}/events`, text: "Events" }),
       " sent here, and the runs they started")] : []),
     ...(rights.listSecretWrites ? [el("p", {}, el("a", { id: "secrets-link", href: `#/ns/${namespace}/secrets`,
@@ -217,11 +365,15 @@ function paramsForm(pkg) {
 }
 
 async function packageView(draw, namespace, name) {
-  const [pkg, rights, page] = await Promise.all([api(`${ns(namespace)}/packages/${encodeURIComponent(name)}`),
-    api(`${ns(namespace)}/permissions`), api(`${ns(namespace)}/runs?package=${encodeURIComponent(name)}&limit=20`)]);
-  const nodes = [el("h1", { text: `Package ${name}` }),
-    el("p", { text: `${pkg.ready ? "Ready" : "Not ready: " + (pkg.message || pkg.reason)} · secrets version ${pkg.secrets.version}` }),
-    el("p", {}, "Secrets: ", el("span", { class: "secret-names", text: pkg.secrets.names.join(", ") || "none" }))];
+  const rights = await api(`${ns(namespace)}/permissions`);
+  const [pkg, page, chains] = await Promise.all([api(`${ns(namespace)}/packages/${encodeURIComponent(name)}`),
+    api(`${ns(namespace)}/runs?package=${encodeURIComponent(name)}&limit=50`),
+    rights.listTriggers ? api(`${ns(namespace)}/chains`).catch(() => null) : Promise.resolve(null)]);
+  const nodes = [el("h1", { text: `Package ${name}` })];
+  if (pkg.description) nodes.push(el("p", { id: "description", text: pkg.description }));
+  nodes.push(el("p", { text: `${pkg.ready ? "Ready" : "Not ready: " + (pkg.message || pkg.reason)} · secrets version ${pkg.secrets.version}` }),
+    el("p", {}, "Secrets: ", el("span", { class: "secret-names", text: pkg.secrets.names.join(", ") || "none" })));
+  nodes.push(...secretsByScope(pkg, page.items[0]));
   if (rights.createRuns) {
     const form = paramsForm(pkg);
     const error = el("p", { class: "error", id: "run-error" });
@@ -233,11 +385,71 @@ async function packageView(draw, namespace, name) {
         location.hash = `#/ns/${namespace}/runs/${created.name}`;
       } catch (e) { error.textContent = e.message; }
     } }, form.fieldset, button, error));
+  } else if (Object.keys(pkg.params || {}).length) {
+    nodes.push(el("h2", { text: "Default parameters" }), table(["Name", "Value"], Object.entries(pkg.params).map(([k, v]) =>
+      el("tr", {}, el("td", { text: k }), el("td", {}, el("code", { text: JSON.stringify(v) }))))));
   }
   if (rights.uploadSecrets && !pkg.secretsSource) nodes.push(uploadForm(namespace, name));
   if (pkg.schedule) nodes.push(...scheduleSection(namespace, name, pkg.schedule));
-  nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items));
+  if (chains) nodes.push(...chainsAround(namespace, name, chains));
+  nodes.push(el("h2", { text: "Durations" }), ...durationsChart(page.items));
+  nodes.push(el("h2", { text: "Runs" }), runsTable(namespace, page.items.slice(0, 20)));
+  nodes.push(el("h2", { text: "Scripts" }), ...scriptsSection(namespace, pkg));
   draw(...nodes);
+}
+
+function secretsByScope(pkg, lastRun) {
+  // Where each secret comes from, as the last run read them (the package's own, the project's,
+  // the platform's), with the version of each scope; names only.
+  const sources = Object.entries(lastRun?.secretSources || {});
+  if (!sources.length) return [];
+  const versions = { package: pkg.secrets.version, ...(lastRun.scopeVersions || {}) };
+  return [el("h2", { text: "Secrets by scope" }),
+    table(["Name", "Scope", "Version"], sources.map(([secret, scope]) => el("tr", { "data-secret": secret },
+      el("td", { text: secret }), el("td", { class: "secret-scope", text: scope }),
+      el("td", { text: versions[scope] === undefined ? "—" : String(versions[scope]) })))),
+    el("p", { class: "muted", text: `As run ${lastRun.name} read them.` })];
+}
+
+function chainsAround(namespace, name, chains) {
+  const describe = (e, other) => el("li", { "data-trigger": e.trigger },
+    ...(other === null ? [] : [other.kind === "run" && other.name !== "*" ? el("a", { href: `#/ns/${namespace}/packages/${encodeURIComponent(other.name)}`, text: other.name })
+      : el("span", { text: other.name === "*" ? "the end of any run" : `events: ${other.name}` }), " "]),
+    el("span", { class: "muted", text: `through ${e.trigger}${e.on ? ` on ${e.on}` : ""}${e.join ? " (join)" : ""}${e.suspended ? " (suspended)" : ""}: ${e.filter}` }));
+  const around = { startedBy: chains.edges.filter((e) => e.to === name),
+    starts: chains.edges.filter((e) => e.fromKind === "run" && (e.from === name || e.from === "*")) };
+  return [el("h2", { text: "Started by" }), around.startedBy.length
+    ? el("ul", { id: "started-by" }, ...around.startedBy.map((e) => describe(e, { kind: e.fromKind, name: e.from })))
+    : el("p", { id: "started-by", class: "muted", text: "No trigger starts it." }),
+  el("h2", { text: "Its runs' ends start" }), around.starts.length
+    ? el("ul", { id: "starts" }, ...around.starts.map((e) => describe(e, { kind: "run", name: e.to })))
+    : el("p", { id: "starts", class: "muted", text: "Nothing." })];
+}
+
+function scriptsSection(namespace, pkg) {
+  // Each script read-only, with line numbers (an ordered list: the numbers are not copied with the text).
+  return (pkg.scriptSources || []).map((script) => {
+    const summary = el("summary", { text: `${script.name}${script.step ? "" : " (a file beside the steps)"}` });
+    if (script.content === null) {
+      const ref = script.configMap;
+      return el("details", { class: "script", "data-script": script.name }, summary, el("p", { class: "muted" },
+        `From ConfigMap ${ref.name}, key ${ref.key}: `, el("code", { text: `kubectl get configmap ${ref.name} -n ${namespace} -o jsonpath='{.data.${ref.key}}'` })));
+    }
+    const lines = script.content.replace(/\n$/, "").split("\n");
+    return el("details", { class: "script", "data-script": script.name, ...(script.step ? { open: "" } : {}) }, summary,
+      el("ol", { class: "source" }, ...lines.map((line) => el("li", {}, el("code", { text: line })))));
+  });
+}
+
+async function chainsView(draw, namespace) {
+  const chains = await api(`${ns(namespace)}/chains`);
+  draw(el("h1", { text: `Chains in ${namespace}` }),
+    el("p", { class: "muted", text: "Each arrow is a FerrisTrigger (its filter on hover); a clock marks a scheduled package. Click a package to open it." }),
+    el("div", { class: "graph" }, chainGraph(chains, namespace)),
+    el("h2", { text: "Triggers" }), chains.edges.length ? table(["Trigger", "From", "To", "Filter"], chains.edges.map((e) =>
+      el("tr", { "data-edge": `${e.trigger}:${e.from}:${e.to}` }, el("td", { text: e.trigger }),
+        el("td", { text: e.fromKind === "run" ? (e.from === "*" ? "any run's end" : `${e.from}'s end${e.on ? ` (${e.on})` : ""}`) : `events: ${e.from}` }),
+        el("td", { text: e.to }), el("td", { text: e.filter })))) : el("p", { class: "muted", text: "No trigger here." }));
 }
 
 function scheduleSection(namespace, name, schedule) {
@@ -245,6 +457,7 @@ function scheduleSection(namespace, name, schedule) {
   // the user's own credentials (the server may not rewrite packages), so the page shows the commands.
   const facts = [["Crons", `${schedule.crons.join(" | ")} (${schedule.timeZone})`],
     ["Next run", schedule.suspend ? "suspended" : (schedule.nextScheduleTime || "…")],
+    ["The five after now", (schedule.nextTimes || []).join(", ") || "none"],
     ["Starts after its time", `${schedule.offsetSeconds || 0} s`],
     ["Skipped times", schedule.skip.join(", ") || "none"],
     ["Missed", String(schedule.missedCount || 0)]];
@@ -350,6 +563,7 @@ async function runView(draw, namespace, name) {
     if (run.retryOf) attempt.append(" · retry of ", el("a", { href: `#/ns/${namespace}/runs/${run.retryOf}`, text: run.retryOf }));
     nodes.push(attempt);
   }
+  nodes.push(el("h2", { text: "Timeline" }), timeline(run));
   const sources = Object.entries(run.secretSources || {});
   if (sources.length) {
     nodes.push(el("h2", { text: "Secrets read" }), table(["Name", "From"], sources.map(([name, scope]) =>
@@ -459,6 +673,7 @@ async function routeTo(draw) {
   if (parts[2] === "runs" && parts[3]) return runView(draw, namespace, parts[3]);
   if (parts[2] === "runs") return runsView(draw, namespace, query);
   if (parts[2] === "events") return eventsView(draw, namespace);
+  if (parts[2] === "chains") return chainsView(draw, namespace);
   if (parts[2] === "secrets") return secretWritesView(draw, namespace);
   return packagesView(draw, namespace);
 }

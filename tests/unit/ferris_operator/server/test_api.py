@@ -39,6 +39,7 @@ VIEWER, EDITOR, STRANGER = "viewer-token", "editor-token", "stranger-token"
 VIEW = {("list", "ferrisruns", ""), ("get", "ferrisruns", ""), ("get", "ferrisruns", "log")}
 VIEW |= {("list", "ferrispackages", ""), ("get", "ferrispackages", "")}
 VIEW |= {("list", "ferrisevents", ""), ("get", "ferrisevents", ""), ("list", "ferrisprojectsecrets", "")}
+VIEW |= {("list", "ferristriggers", "")}
 EDIT = VIEW | {("create", "ferrisruns", ""), ("update", "ferrispackages", "secrets"), ("create", "ferrisevents", "")}
 EDIT |= {("patch", "ferrisruns", "")}
 ORDER = {
@@ -230,7 +231,11 @@ PUBLIC = {
     ("POST", "/api/v1/namespaces/{namespace}/eventsources/{name}/events"): "a webhook: its signature is its login",
 }
 # Routes of the server's other APIs, whose access the e2e table (tests/e2e/test_server.py) checks.
-OTHER_GUARDED = {("GET", "/api/v1/namespaces/{namespace}/secretwrites"), ("GET", "/api/v1/overview")}
+OTHER_GUARDED = {
+    ("GET", "/api/v1/namespaces/{namespace}/secretwrites"),
+    ("GET", "/api/v1/overview"),
+    ("GET", "/api/v1/namespaces/{namespace}/chains"),
+}
 
 
 def served_app() -> web.Application:
@@ -453,7 +458,10 @@ def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
         },
     }
     status, text = World(scheduled).call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
-    assert status == 200 and json.loads(text)["schedule"] == {
+    shown = json.loads(text)["schedule"]
+    upcoming = shown.pop("nextTimes")
+    assert len(upcoming) == 5 and upcoming == sorted(upcoming)  # from now: views.package_detail checks them
+    assert status == 200 and shown == {
         "crons": ["30 2 * * *"],
         "timeZone": "Europe/Berlin",
         "suspend": False,
@@ -465,6 +473,33 @@ def test_a_packages_schedule_is_shown_with_its_next_and_last_times() -> None:
     }
     status, text = World().call("GET", "/api/v1/namespaces/team-a/packages/nightly", token=VIEWER)
     assert json.loads(text)["schedule"] is None
+
+
+def test_a_packages_page_shows_its_next_five_start_times_skipped_ones_left_out_and_its_sources() -> None:
+    from ferris_operator.server.views import package_detail
+
+    body: Any = {
+        **package(),
+        "spec": {
+            "description": "nightly export",
+            "scripts": [
+                {"name": "a.py", "content": "print(1)\n"},
+                {"name": "q.sql", "configMapRef": {"name": "sql", "key": "q"}},
+            ],
+            "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin", "skip": ["2026-12-02T01:30:00Z"]},
+        },
+    }
+    shown = package_detail(body, datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))
+    assert shown["schedule"]["nextTimes"] == [f"2026-12-0{d}T01:30:00Z" for d in (1, 3, 4, 5, 6)]
+    assert shown["description"] == "nightly export"
+    assert shown["scriptSources"] == [
+        {"name": "a.py", "step": True, "content": "print(1)\n", "configMap": None},
+        {"name": "q.sql", "step": False, "content": None, "configMap": {"name": "sql", "key": "q"}},
+    ]
+    suspended = {**body, "spec": {**body["spec"], "schedule": {**body["spec"]["schedule"], "suspend": True}}}
+    assert package_detail(suspended, datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))["schedule"]["nextTimes"] == []
+    broken = {**body, "spec": {**body["spec"], "schedule": {"crons": ["61 * * * *"]}}}
+    assert package_detail(broken, datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))["schedule"]["nextTimes"] == []
 
 
 def test_params_that_break_the_packages_form_are_refused_before_a_run_is_made() -> None:
@@ -494,6 +529,7 @@ def test_permissions_say_what_the_console_may_offer() -> None:
         "listEvents": True,
         "sendEvents": False,
         "listSecretWrites": True,
+        "listTriggers": True,
     }
     assert editor["createRuns"] is True
     stranger = json.loads(world.call("GET", "/api/v1/namespaces/team-a/permissions", token=STRANGER)[1])
@@ -779,16 +815,16 @@ def test_the_consoles_own_origin_is_the_host_it_was_asked_for_with_its_scheme() 
 
 
 def test_a_user_asking_about_made_up_namespaces_gets_429_after_their_burst_and_nobody_else_does() -> None:
-    """``/permissions`` costs ten reviews per namespace name; each user's uncached reviews come
+    """``/permissions`` costs eleven reviews per namespace name; each user's uncached reviews come
     from a bucket of their own (authz.REVIEW_BURST), cached answers never spend from it."""
     world = World()
     assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200
     answers = [world.call("GET", f"/api/v1/namespaces/made-up-{i}/permissions", token=VIEWER) for i in range(15)]
     statuses = [status for status, _ in answers]
-    assert statuses[:9] == [200] * 9 and statuses[-1] == 429, statuses
+    assert statuses[:8] == [200] * 8 and statuses[-1] == 429, statuses
     assert "retry in" in answers[-1][1] and "viewer" in answers[-1][1]
     asked = len(world.reviews.access_reviews)
-    assert asked <= REVIEW_BURST + 10  # the burst, and the request that found it spent (answered in parallel)
+    assert asked <= REVIEW_BURST + 11  # the burst, and the request that found it spent (answered in parallel)
     assert world.call("GET", "/api/v1/namespaces/team-a/permissions", token=VIEWER)[0] == 200  # cached: free
     assert world.call("GET", RUNS, token=EDITOR)[0] == 200  # another user's bucket is full
     assert len(world.reviews.access_reviews) == asked + 1
