@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser container-tools images manifests kms-stubs bench soak mutate clean
+.PHONY: setup demo test lint unit cluster-bins browser browser-checks container-tools images manifests kms-stubs bench soak mutate clean
 
 # Five distributions, installed together and editable: the ciphertext format, the runner's wire,
 # the runner, the operator with its CLI (and the test tools), and the local cluster.
@@ -20,7 +20,7 @@ $(STAMP): $(DISTS)
 	$(BIN)/pip install --quiet -e ./ciphertext -e ./wire -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
-setup: $(STAMP) cluster-bins browser container-tools
+setup: $(STAMP) cluster-bins browser browser-checks container-tools
 
 ## A real headless browser for the console's tests: Debian's chromium and its driver.
 browser:
@@ -28,6 +28,17 @@ browser:
 	  [ "$$(id -u)" = 0 ] || { echo "install chromium and chromium-driver (apt), or run as root"; exit 1; }; \
 	  apt-get install -y -q chromium chromium-driver >/dev/null || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
+## axe-core (npm), which the console's tests run in the same browser on every view: one pinned
+## version, kept in ~/.cache/ferris; installed from its tarball, nothing else from npm.
+AXE_VERSION := 4.14.1
+AXE_DIR := $(HOME)/.cache/ferris/axe-core-$(AXE_VERSION)
+export FERRIS_AXE_JS := $(AXE_DIR)/axe.min.js
+browser-checks:
+	@test -f $(AXE_DIR)/axe.min.js || { \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar -xzf axe-core-$(AXE_VERSION).tgz) && \
+	  mkdir -p $(AXE_DIR) && cp "$$tmp/package/axe.min.js" "$$tmp/package/LICENSE" $(AXE_DIR)/; }
 
 ## The container mode of the local node: Debian's podman, runc and mmdebstrap (apt, as root).
 container-tools: $(STAMP)

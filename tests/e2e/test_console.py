@@ -269,6 +269,97 @@ def sleeping_run(world: World) -> str:
     return f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs/{run}"
 
 
+def axe_source() -> str:
+    """axe-core as `make setup` fetched it (FERRIS_AXE_JS, else the newest in ~/.cache/ferris)."""
+    named = os.environ.get("FERRIS_AXE_JS")
+    found = [Path(named)] if named else sorted(Path.home().glob(".cache/ferris/axe-core-*/axe.min.js"))
+    assert found and found[-1].is_file(), "axe-core is missing: run `make browser-checks` (part of `make setup`)"
+    return found[-1].read_text()
+
+
+def axe_violations(driver: WebDriver, source: str) -> list[str]:
+    """axe-core run in the page as it is drawn: its serious and critical violations, one line each."""
+    driver.execute_script(source)
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then((r) => done(r.violations.map((v) =>"
+        " ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3)}))))"
+        ".catch((e) => done([{id: 'axe-failed', impact: 'critical', help: String(e), nodes: []}]));"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("account", ["viewer", "editor"])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_view_passes_axe_and_fits_1024_pixels(world: World, browser: WebDriver, account: str, theme: str) -> None:
+    """axe-core (npm, run in the same chromium) finds no serious or critical violation on any view,
+    for either role, in the light theme and in the dark one the system asks for; no view is wider
+    than a 1024 px window (wide tables and graphs scroll inside their own box)."""
+    source = axe_source()
+    ns = world.namespace
+    if theme == "dark":
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        )
+    browser.set_window_size(1024, 900)
+    browser.get(world.ferris.stack.server_url + "/")
+    waiting(browser, 30).until(ready.visibility_of_element_located((By.ID, "token")))
+    found: dict[str, list[str]] = {"login": axe_violations(browser, source)}
+    wait = log_in(browser, world, account)
+    base = f"{world.ferris.stack.server_url}/#"
+    views = {
+        "overview": ("/", "namespaces"),
+        "packages": (f"/ns/{ns}", "runs-link"),
+        "package": (f"/ns/{ns}/packages/formed", "durations"),
+        "run": (f"/ns/{ns}/runs/{world.run}", "timeline"),
+        "runs": (f"/ns/{ns}/runs", "runs-filter"),
+        "events": (f"/ns/{ns}/events", "view"),
+        "secret writes": (f"/ns/{ns}/secrets", "view"),
+        "chains": (f"/ns/{ns}/chains", "chain-graph"),
+    }
+    for name, (path, ready_id) in views.items():
+        browser.get(base + path)
+        wait.until(ready.presence_of_element_located((By.ID, ready_id)))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#view > *"))
+        time.sleep(0.3)  # the last draw settles
+        found[name] = axe_violations(browser, source)
+        wide = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        if wide[0] > wide[1]:
+            found[name].append(f"the page is {wide[0]} px wide in a {wide[1]} px window")
+        keep(browser, f"a11y-{account}-{theme}-{name.replace(' ', '-')}")
+    assert not any(found.values()), json.dumps({k: v for k, v in found.items() if v}, indent=1)
+
+
+def test_a_person_gets_from_the_overview_to_a_run_with_the_keyboard_alone(world: World, browser: WebDriver) -> None:
+    """Tab to the namespace, Enter; Tab to the package, Enter; Tab to its newest run, Enter."""
+    from selenium.webdriver.common.keys import Keys
+
+    wait = log_in(browser, world, "viewer")
+    browser.get(world.ferris.stack.server_url + "/#/")
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#namespaces a")))
+
+    def tab_to(text: str) -> None:
+        for _ in range(60):
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            if browser.switch_to.active_element.text == text:
+                browser.switch_to.active_element.send_keys(Keys.ENTER)
+                return
+        raise AssertionError(f"no link {text!r} reached with Tab")
+
+    browser.find_element(By.TAG_NAME, "body").click()
+    tab_to(world.namespace)
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
+    tab_to("formed")
+    wait.until(ready.presence_of_element_located((By.ID, "durations")))
+    tab_to(world.run)
+    wait.until(lambda d: d.current_url.endswith(f"/runs/{world.run}"))
+    wait.until(ready.presence_of_element_located((By.ID, "timeline")))
+
+
 def test_a_viewer_finds_their_namespace_on_the_first_screen_and_no_other(world: World, browser: WebDriver) -> None:
     """Without typing a namespace: the overview names the viewer's namespace (a ServiceAccount's
     own), with its packages and runs, and never a namespace holding packages they may not read."""

@@ -51,6 +51,7 @@ function show(...nodes) {
   if (following) { following.abort(); following = null; }
   $("login").hidden = true;
   $("view").replaceChildren(...nodes);
+  scrollable();
 }
 
 function failed(error) {
@@ -183,7 +184,8 @@ function chainGraph(chains, namespace) {
   const place = new Map();
   order.forEach((d, ci) => columns.get(d).forEach((n, ri) => place.set(n.id, { x: 10 + ci * (boxW + gapX), y: 10 + ri * (boxH + gapY) })));
   const width = 20 + order.length * (boxW + gapX), height = 20 + Math.max(...[...columns.values()].map((c) => c.length), 1) * (boxH + gapY);
-  const picture = svg("svg", { id: "chain-graph", class: "chains", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+  // A group, not an image: its packages are links a keyboard reaches.
+  const picture = svg("svg", { id: "chain-graph", class: "chains", width, height, viewBox: `0 0 ${width} ${height}`, role: "group",
     "aria-label": `Chains of ${namespace}: ${edges.map((e) => `${e.from} starts ${e.to} through ${e.trigger}`).join("; ") || "no triggers"}` },
   svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" },
     svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow" }))));
@@ -220,8 +222,20 @@ function chainGraph(chains, namespace) {
 }
 
 function table(headings, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))),
-    el("tbody", {}, ...rows));
+  // In a box of its own that scrolls sideways when the table is wider than the window.
+  return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))),
+    el("tbody", {}, ...rows)));
+}
+
+function scrollable() {
+  // A box that scrolls is reached by Tab (and named), so that a keyboard can scroll it too.
+  for (const box of document.querySelectorAll("#view .table-wrap, #view .graph")) {
+    if (box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight) {
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", box.previousElementSibling?.textContent || "table");
+    }
+  }
 }
 
 async function packagesView(draw, namespace) {
