@@ -110,6 +110,7 @@ class RunFilter:
     trigger: str | None = None
     since: datetime.datetime | None = None  # created at or after
     until: datetime.datetime | None = None  # created before
+    oldest_first: bool = False  # else newest first
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Cursor:
 
     created_at: datetime.datetime
     uid: str
+    oldest_first: bool = False  # the order of the pages it continues
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
@@ -82,3 +83,25 @@ def test_the_overview_counts_what_goes_on_and_what_ended_lately_in_the_namespace
     assert [r.name for r in seen.failed] == ["r1"]
     assert [r.name for r in history.overview([mine], since, 1).active] == ["r4"]
     assert history.overview([], since, 20).counts == {}
+
+
+def test_pages_oldest_first_walk_every_run_once_and_a_token_keeps_its_order(pool: ConnectionPool) -> None:
+    from ferris_operator.server import queries, views
+
+    namespace = "asc-" + uuid.uuid4().hex[:6]
+    store, history = RunStore(pool), HistoryStore(pool)
+    for i in range(5):
+        store.record_start(NewRun(f"{namespace}-{i}", namespace, f"r{i}", "p", "puid", 1, 1, "d", ["a.py"]))
+    seen, cursor = [], None
+    while True:
+        runs, cursor = history.page(RunFilter(namespace, oldest_first=True), cursor, 2)
+        seen += runs
+        if cursor is None:
+            break
+        assert cursor.oldest_first
+    created = [(r.created_at, r.uid) for r in seen]
+    assert created == sorted(created) and len(seen) == 5
+    _, token = history.page(RunFilter(namespace), None, 2)
+    assert token is not None
+    with pytest.raises(queries.QueryError, match="other order"):
+        queries.run_page(namespace, {"order": "oldest", "continue": views.cursor_token(token) or ""})

@@ -172,6 +172,9 @@ def test_a_viewer_filters_a_namespaces_runs_pages_through_them_and_the_link_keep
     assert sorted(first + second) == sorted([good, bad])  # newest first, then the one before it
     wait.until(ready.element_to_be_clickable((By.ID, "first-page"))).click()
     wait.until(lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#view tbody tr a")] == first)
+    browser.get(f"{world.ferris.stack.server_url}/#/ns/{world.namespace}/runs?package=filtered&order=oldest")
+    wait.until(lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#view tbody tr a")] == [good, bad])
+    assert Select(browser.find_element(By.ID, "filter-order")).first_selected_option.text == "oldest first"
 
 
 def test_a_viewer_reads_packages_runs_and_output_and_is_offered_no_run(world: World, browser: WebDriver) -> None:

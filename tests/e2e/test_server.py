@@ -247,6 +247,13 @@ def test_the_cli_reads_history_through_the_server_without_a_database_password(wo
         [FERRIS, "runs", "-n", world.team_a, "--package", "hello"], env=env, capture_output=True, text=True, check=True
     )
     assert world.run in runs.stdout and "Succeeded" in runs.stdout
+    oldest = subprocess.run(
+        [FERRIS, "runs", "-n", world.team_a, "--order", "oldest", "--limit", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert oldest.returncode == 0 and oldest.stdout.splitlines()[1].split()[0] == world.run, oldest.stdout  # the first
     logs = subprocess.run([FERRIS, "logs", world.run, "-n", world.team_a], env=env, capture_output=True, text=True)
     assert logs.returncode == 0 and "hello world" in logs.stdout, logs.stderr
     results = subprocess.run(

@@ -158,6 +158,9 @@ def register(commands: Any) -> None:
     runs.add_argument("--phase", help="Pending, Running, Succeeded, Failed or Cancelled")
     runs.add_argument("--trigger", help="Manual, Schedule, Retry or Event")
     runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    runs.add_argument(
+        "--order", choices=("newest", "oldest"), default="newest", help="newest first (default) or oldest"
+    )
     runs.set_defaults(handler=cmd_runs)
 
     results = commands.add_parser("results", help="every step of a run with its full output")
@@ -272,7 +275,7 @@ def _runs_path(args: argparse.Namespace) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    query = {"limit": str(args.limit)}
+    query = {"limit": str(args.limit), "order": args.order}
     query.update({k: v for k, v in (("package", args.package), ("phase", args.phase), ("trigger", args.trigger)) if v})
     try:
         page = server_client(args).json(_runs_path(args), query)

@@ -62,6 +62,9 @@ def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Curso
     if trigger is not None and trigger not in TRIGGERS:
         raise QueryError(f"trigger must be one of {', '.join(TRIGGERS)}")
     limit = page_limit(query.get("limit"))
+    order = query.get("order", "newest")
+    if order not in ("newest", "oldest"):
+        raise QueryError("order must be newest (the default) or oldest")
     after = None
     if query.get("continue"):
         try:
@@ -75,7 +78,10 @@ def run_page(namespace: str, query: Mapping[str, str]) -> tuple[RunFilter, Curso
         trigger=trigger,
         since=_time(query, "since"),
         until=_time(query, "until"),
+        oldest_first=order == "oldest",
     )
+    if after is not None and after.oldest_first != where.oldest_first:
+        raise QueryError("continue was made for pages in the other order; start again without it")
     return where, after, limit
 
 

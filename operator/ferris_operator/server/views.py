@@ -140,7 +140,10 @@ def _schedule(schedule: Schedule | None, shown: ScheduleStatus) -> dict[str, Any
 def cursor_token(cursor: Cursor | None) -> str | None:
     if cursor is None:
         return None
-    raw = json.dumps({"t": cursor.created_at.isoformat(), "u": cursor.uid}, separators=(",", ":"))
+    fields: dict[str, Any] = {"t": cursor.created_at.isoformat(), "u": cursor.uid}
+    if cursor.oldest_first:
+        fields["o"] = 1
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -155,7 +158,7 @@ def parse_cursor(token: str) -> Cursor:
     moment = datetime.datetime.fromisoformat(data["t"])
     if moment.tzinfo is None:
         raise ValueError("not a continue token")
-    return Cursor(moment, data["u"])
+    return Cursor(moment, data["u"], data.get("o") == 1)
 
 
 def event(record: EventRecord, with_data: bool) -> dict[str, Any]:

@@ -19,7 +19,8 @@ class HistoryStore:
         self._pool = pool
 
     def page(self, where: RunFilter, after: Cursor | None, limit: int) -> tuple[list[RunRecord], Cursor | None]:
-        """Up to ``limit`` runs, newest first, and the cursor of the next page (None: no more)."""
+        """Up to ``limit`` runs, newest first (or oldest first), and the cursor of the next page
+        (None: no more)."""
         optional: list[tuple[LiteralString, Any]] = [
             ("package_name = %s", where.package),
             ("phase = %s", where.phase),
@@ -34,20 +35,24 @@ class HistoryStore:
                 clauses.append(clause)
                 values.append(value)
         if after is not None:
-            clauses.append("(created_at, uid) < (%s, %s)")
+            clauses.append("(created_at, uid) > (%s, %s)" if where.oldest_first else "(created_at, uid) < (%s, %s)")
             values.extend([after.created_at, after.uid])
+        # Either way the same index (runs_page and its kin), read forwards or backwards.
+        order: LiteralString = "created_at, uid" if where.oldest_first else "created_at DESC, uid DESC"
         query: LiteralString = (
             "SELECT "  # noqa: S608 - literal strings only; values are parameters
             + RUN_COLUMNS
             + " FROM runs WHERE "
             + " AND ".join(clauses)
-            + " ORDER BY created_at DESC, uid DESC LIMIT %s"
+            + " ORDER BY "
+            + order
+            + " LIMIT %s"
         )
         with self._pool.connection() as conn:
             rows = conn.execute(query, (*values, limit + 1)).fetchall()
         runs = [RunRecord(*row) for row in rows[:limit]]
         more = len(rows) > limit
-        return runs, (Cursor(runs[-1].created_at, runs[-1].uid) if more and runs else None)
+        return runs, (Cursor(runs[-1].created_at, runs[-1].uid, where.oldest_first) if more and runs else None)
 
     def find(self, namespace: str, name: str) -> RunRecord | None:
         """The newest run of that name in the namespace (a name can be used again)."""

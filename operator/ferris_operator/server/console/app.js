@@ -502,7 +502,7 @@ function uploadForm(namespace, name) {
 
 const PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"];
 const TRIGGERS = ["Manual", "Schedule", "Retry", "Event"];
-const FILTERS = ["package", "phase", "trigger", "since", "until"];
+const FILTERS = ["package", "phase", "trigger", "since", "until", "order"];
 
 async function runsView(draw, namespace, query) {
   // Filters and the page live in the URL: a link to this view shows the same runs to whoever may read them.
@@ -525,15 +525,19 @@ async function runsView(draw, namespace, query) {
     location.hash = `#/ns/${namespace}/runs?${chosen}`;
   } }, text("package", "Package", "any"), choice("phase", "Phase", PHASES), choice("trigger", "Trigger", TRIGGERS),
   text("since", "Since", "2026-12-01T00:00:00Z"), text("until", "Until", "2026-12-31T00:00:00Z"),
+  el("label", {}, "Order ", el("select", { name: "order", id: "filter-order" },
+    ...[["newest", "newest first"], ["oldest", "oldest first"]].map(([value, label]) =>
+      el("option", { value, text: label, ...(query.get("order") === value ? { selected: "" } : {}) })))),
   el("button", { type: "submit", id: "filter", text: "Show" }));
   const filters = new URLSearchParams();
   for (const key of [...FILTERS, "limit"]) if (query.get(key)) filters.set(key, query.get(key));
   const paging = [];
-  if (query.get("continue")) paging.push(el("a", { id: "first-page", href: `#/ns/${namespace}/runs?${filters}`, text: "Newest" }));
+  const oldest = query.get("order") === "oldest";
+  if (query.get("continue")) paging.push(el("a", { id: "first-page", href: `#/ns/${namespace}/runs?${filters}`, text: oldest ? "Oldest" : "Newest" }));
   if (page.continue) {
     const next = new URLSearchParams(filters);
     next.set("continue", page.continue);
-    paging.push(el("a", { id: "older", href: `#/ns/${namespace}/runs?${next}`, text: "Older runs" }));
+    paging.push(el("a", { id: "older", href: `#/ns/${namespace}/runs?${next}`, text: oldest ? "Newer runs" : "Older runs" }));
   }
   draw(el("h1", { text: `Runs in ${namespace}` }), form,
     page.items.length ? runsTable(namespace, page.items) : el("p", { id: "no-runs", text: "No run matches." }),
@@ -541,12 +545,13 @@ async function runsView(draw, namespace, query) {
 }
 
 function runsTable(namespace, runs) {
-  return table(["Run", "Trigger", "Attempt", "Phase", "Reason", "Created"], runs.map((r) => el("tr", {},
+  return table(["Run", "Trigger", "Attempt", "Phase", "Reason", "Created", "Took"], runs.map((r) => el("tr", {},
     el("td", {}, el("a", { href: `#/ns/${namespace}/runs/${r.name}`, text: r.name })),
     el("td", { class: "trigger", text: r.trigger || "" }),
     el("td", { class: "attempt", text: r.maxAttempts > 1 || r.attempt > 1 ? `${r.attempt}/${r.maxAttempts}` : "" }),
     el("td", { class: `phase-${r.phase}`, text: r.phase }), el("td", { text: r.reason || "" }),
-    el("td", { text: r.createdAt || "" }))));
+    el("td", {}, ago(r.createdAt)),
+    el("td", { class: "took", text: r.startedAt && r.finishedAt ? duration(seconds(r.startedAt, r.finishedAt)) : "" }))));
 }
 
 async function runView(draw, namespace, name) {

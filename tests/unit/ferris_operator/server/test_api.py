@@ -316,6 +316,7 @@ def test_a_page_of_runs_carries_the_filters_and_a_continue_token() -> None:
         ("since=yesterday", "since must be an RFC 3339 time"),
         ("continue=not-a-token", "continue is not a token from a previous page"),
         ("package=Not_A_Name", "package 'Not_A_Name' is not a Kubernetes object name"),
+        ("order=up", "order must be newest (the default) or oldest"),
     ],
 )
 def test_a_bad_query_is_400_naming_the_field(query: str, message: str) -> None:
