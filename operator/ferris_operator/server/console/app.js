@@ -684,8 +684,8 @@ async function routeTo(draw) {
   const query = new URLSearchParams(search || "");
   const namespace = parts[1] || localStorage.getItem("ferris-namespace") || "";
   if (namespace) { $("namespace").value = namespace; localStorage.setItem("ferris-namespace", namespace); }
-  const me = await api("/api/v1/self");
-  $("user").textContent = me.name;
+  // Who is logged in, asked beside the view's own requests rather than before them.
+  api("/api/v1/self").then((me) => { $("user").textContent = me.name; }).catch(() => {});
   $("logout").hidden = !sessionStorage.getItem("ferris-token");
   if (parts[0] !== "ns" || !namespace) return overviewView(draw, query);
   if (parts[2] === "packages" && parts[3]) return packageView(draw, namespace, parts[3]);
