@@ -36,6 +36,7 @@ class Caller:
 ROUTES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/api/v1/self"): ("/api/v1/self", None, 1),
     ("GET", "/api/v1/overview"): ("/api/v1/overview", None, 1),  # what it names: test_console's overview test
+    ("GET", "/api/v1/namespaces/{namespace}/chains"): ("{namespace}/chains", None, 2),
     ("GET", "/api/v1/namespaces/{namespace}/permissions"): ("{permissions}", None, 1),
     ("GET", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", None, 2),
     ("POST", "/api/v1/namespaces/{namespace}/runs"): ("{runs}", {"package": "hello", "params": {"who": "api"}}, 3),
@@ -278,7 +279,9 @@ def test_no_response_and_no_line_of_the_servers_log_holds_a_secret(world: World)
         if template == "{events}" and method == "POST":
             body = new_event()
         status, text = world.call(admin, method, world.path(template), body)
-        assert status in (200, 201, 202), (method, template, text)
+        # The sleeper may have been cancelled already by the route table's editor (same world).
+        ended = template.endswith("/cancel") and status == 409 and "has ended" in text
+        assert status in (200, 201, 202) or ended, (method, template, text)
         own.append(text)
     assert len(own) == len(ROUTES)
     assert_clean("the responses to every route", "\n".join(own), [world.canary])

@@ -51,7 +51,7 @@ function show(...nodes) {
   if (following) { following.abort(); following = null; }
   $("login").hidden = true;
   $("view").replaceChildren(...nodes);
-  scrollable();
+  requestAnimationFrame(() => setTimeout(scrollable));  // after the first paint: measuring forces a layout
 }
 
 function failed(error) {
