@@ -449,6 +449,12 @@ def test_a_viewer_sees_a_runs_timeline_a_packages_durations_and_scripts_and_the_
     keep(browser, "viewer-chain-graph")
     browser.find_element(By.CSS_SELECTOR, '#chain-graph g[data-node="load"] a').click()
     wait.until(lambda d: d.current_url.endswith("/packages/load"))
+    kubeconfig = world.ferris.stack.cluster.service_account_kubeconfig(ns, "viewer", hours=1)
+    printed = world.ferris.ferris("chains", "-n", ns, "--kubeconfig", str(kubeconfig))  # the same, in a terminal
+    assert printed.returncode == 0, printed.stderr
+    assert any(
+        line.split()[:4] == ["after-extract", "extract", "load", "Succeeded"] for line in printed.stdout.splitlines()
+    )
 
 
 TICKER = "import time\nfor i in range(20):\n    print(f'tick {i} {time.time():.3f}', flush=True)\n    time.sleep(1)\n"

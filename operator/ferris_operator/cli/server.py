@@ -207,6 +207,10 @@ def register(commands: Any) -> None:
     )
     overview.set_defaults(handler=cmd_overview)
 
+    chains = commands.add_parser("chains", help="which package's end (or which events) starts which package")
+    _common(chains)
+    chains.set_defaults(handler=cmd_chains)
+
 
 def cmd_overview(args: argparse.Namespace) -> int:
     query = {"prefer": args.namespace, **({"from": str(args.start)} if args.start else {})}
@@ -247,6 +251,35 @@ def overview_lines(seen: dict[str, Any]) -> list[str]:
         lines += columns(
             [("NAMESPACE", "PACKAGE", "AT")] + [(s["namespace"], s["package"], s["at"]) for s in seen["scheduled"]]
         )
+    return lines
+
+
+def cmd_chains(args: argparse.Namespace) -> int:
+    try:
+        chains = server_client(args).json(f"/api/v1/namespaces/{urllib.parse.quote(args.namespace)}/chains")
+    except ServerError as exc:
+        print(f"ferris chains: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(chains_lines(chains)))
+    return 0
+
+
+def chains_lines(chains: dict[str, Any]) -> list[str]:
+    """``GET .../chains`` as lines: each trigger's edge, then the scheduled packages. Pure."""
+    if not chains["edges"]:
+        return ["no FerrisTrigger starts a package here"]
+    rows = [["TRIGGER", "FROM", "TO", "ON", "FILTER"]]
+    for edge in chains["edges"]:
+        origin = edge["from"] if edge["fromKind"] == "run" else f"events: {edge['from']}"
+        origin = "any run" if origin == "*" else origin
+        marks = "".join((" (join)" if edge["join"] else "", " (suspended)" if edge["suspended"] else ""))
+        rows.append([edge["trigger"] + marks, origin, edge["to"], edge["on"] or "-", edge["filter"]])
+    lines = columns(rows)
+    scheduled = [p for p in chains["packages"] if p["crons"]]
+    if scheduled:
+        table = [["PACKAGE", "CRONS", "NEXT"]]
+        table += [[p["name"], " | ".join(p["crons"]), p["nextScheduleTime"] or "-"] for p in scheduled]
+        lines += ["", "SCHEDULED", *columns(table)]
     return lines
 
 

@@ -1,8 +1,9 @@
-"""`ferris overview` as printed: what the user may not list is "-", never 0; where to check on."""
+"""`ferris overview` and `ferris chains` as printed: what the user may not list is "-", never 0;
+where to check on; each trigger's edge."""
 
 from __future__ import annotations
 
-from ferris_operator.cli.server import overview_lines
+from ferris_operator.cli.server import chains_lines, overview_lines
 
 
 def test_the_overview_prints_counts_runs_and_where_to_check_on() -> None:
@@ -34,3 +35,27 @@ def test_a_user_who_may_read_nothing_is_told_so() -> None:
         "NAMESPACES (runs ended in the last 24 h)",
         "none you may read among those checked",
     ]
+
+
+def test_chains_print_each_triggers_edge_and_the_scheduled_packages() -> None:
+    edge = {
+        "trigger": "t",
+        "from": "extract",
+        "fromKind": "run",
+        "to": "load",
+        "on": "Succeeded",
+        "filter": "subject=extract",
+    }
+    webhook = {**edge, "trigger": "w", "from": "/github", "fromKind": "events", "on": None, "filter": "source=/github"}
+    chains = {
+        "packages": [
+            {"name": "extract", "crons": ["0 3 * * *"], "nextScheduleTime": None},
+            {"name": "load", "crons": []},
+        ],
+        "edges": [{**edge, "join": False, "suspended": True}, {**webhook, "join": True, "suspended": False}],
+    }
+    lines = chains_lines(chains)
+    assert lines[1].split() == ["t", "(suspended)", "extract", "load", "Succeeded", "subject=extract"]
+    assert lines[2].split() == ["w", "(join)", "events:", "/github", "load", "-", "source=/github"]
+    assert lines[-1].split() == ["extract", "0", "3", "*", "*", "*", "-"]
+    assert chains_lines({"packages": [], "edges": []}) == ["no FerrisTrigger starts a package here"]
