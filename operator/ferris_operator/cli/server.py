@@ -212,15 +212,22 @@ def register(commands: Any) -> None:
     chains.set_defaults(handler=cmd_chains)
 
 
+def print_answer(
+    args: argparse.Namespace, path: str, query: dict[str, str] | None, lines: Callable[[Any], list[str]]
+) -> int:
+    """The server's answer to ``path`` printed as ``lines`` makes it; 1 with the reason when refused."""
+    try:
+        answer = server_client(args).json(path, query)
+    except ServerError as exc:
+        print(f"ferris {args.command}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines(answer)))
+    return 0
+
+
 def cmd_overview(args: argparse.Namespace) -> int:
     query = {"prefer": args.namespace, **({"from": str(args.start)} if args.start else {})}
-    try:
-        seen = server_client(args).json("/api/v1/overview", query)
-    except ServerError as exc:
-        print(f"ferris overview: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(overview_lines(seen)))
-    return 0
+    return print_answer(args, "/api/v1/overview", query, overview_lines)
 
 
 def overview_lines(seen: dict[str, Any]) -> list[str]:
@@ -255,13 +262,7 @@ def overview_lines(seen: dict[str, Any]) -> list[str]:
 
 
 def cmd_chains(args: argparse.Namespace) -> int:
-    try:
-        chains = server_client(args).json(f"/api/v1/namespaces/{urllib.parse.quote(args.namespace)}/chains")
-    except ServerError as exc:
-        print(f"ferris chains: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(chains_lines(chains)))
-    return 0
+    return print_answer(args, f"/api/v1/namespaces/{urllib.parse.quote(args.namespace)}/chains", None, chains_lines)
 
 
 def chains_lines(chains: dict[str, Any]) -> list[str]:
