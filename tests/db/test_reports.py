@@ -116,7 +116,10 @@ def test_a_running_steps_chunks_append_once_each_and_its_last_report_keeps_the_w
     with pytest.raises(ChunkRefused) as refused:
         reports.append_output(uid, 0, 12, "lost\n")  # a gap: something before it never came
     assert (refused.value.status, refused.value.stored) == (409, 8)
-    assert runs.steps(uid)[0].output == "one\ntwö\n"
+    history = HistoryStore(pool)
+    assert history.output(uid, 0).output == "one\ntwö\n"  # type: ignore[union-attr]
+    assert history.output(uid, 0, 6).output == "ö\n"  # type: ignore[union-attr]  # from inside a chunk
+    assert history.output(uid, 0, 8).output == ""  # type: ignore[union-attr]
     record = runs.get(uid)
     assert record is not None and record.report_seq == 1, "a chunk is not a report: the operator hears nothing"
     with pytest.raises(ChunkRefused) as refused:
@@ -131,8 +134,31 @@ def test_a_running_steps_chunks_append_once_each_and_its_last_report_keeps_the_w
     assert refused.value.status == 429
     assert reports.step(uid, 0, model.STEP_SUCCEEDED, 0, None, None, "one\ntwö\nthree\n", False)
     assert runs.steps(uid)[0].output == "one\ntwö\nthree\n"
+    assert history.output(uid, 0, 4).output == "twö\nthree\n"  # type: ignore[union-attr]  # the kept output now
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM step_chunks WHERE run_uid = %s", (uid,)).fetchone() == (0,)
     with pytest.raises(ChunkRefused, match="not running"):
         reports.append_output(uid, 0, 14, "late\n")
+
+
+def test_a_step_that_never_reported_its_end_keeps_what_it_sent_live(
+    pool: ConnectionPool, stores: tuple[RunStore, ReportStore]
+) -> None:
+    """A run cancelled (or whose runner was lost) mid-step: the chunks are its output."""
+    runs, reports = stores
+    uid = new_run(runs)
+    assert reports.step(uid, 0, model.STEP_RUNNING, None, None, None, None, True)
+    reports.append_output(uid, 0, 0, "working\n")
+    reports.append_output(uid, 0, 8, "still working\n")
+    assert runs.finish(uid, model.CANCELLED, reasons.CANCELLED, "cancelled")
+    assert runs.steps(uid)[0].output == "working\nstill working\n"
+    assert HistoryStore(pool).output(uid, 0).output == "working\nstill working\n"  # type: ignore[union-attr]
+    record = runs.get(uid)
+    assert record is not None
+    with pool.connection() as conn:
+        counted = conn.execute("SELECT output_bytes FROM runs WHERE uid = %s", (uid,)).fetchone()
+        assert counted == (len("working\nstill working\n"),)  # the namespace's output quota counts it
+        assert conn.execute("SELECT count(*) FROM step_chunks WHERE run_uid = %s", (uid,)).fetchone() == (0,)
 
 
 def test_outputs_are_kept_bounded_and_carried_in_the_event_of_the_runs_end(pool: ConnectionPool) -> None:

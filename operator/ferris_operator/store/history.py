@@ -108,11 +108,23 @@ class HistoryStore:
 
     def output(self, uid: str, idx: int, start: int = 0) -> StepRecord | None:
         """The step with its output from character ``start`` on (a follower reads only what is
-        new, not up to 4 MiB again every second)."""
+        new, not up to 4 MiB again every second): while the step runs, from the chunks that went
+        live (only those that reach past ``start``); once it reported its end, from its output."""
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT idx, name, phase, exit_code, started_at, finished_at, substr(output, %s)"
+                "SELECT idx, name, phase, exit_code, started_at, finished_at,"
+                " CASE WHEN live_chars > 0 THEN NULL ELSE substr(output, %s) END, live_chars"
                 " FROM steps WHERE run_uid = %s AND idx = %s",
                 (start + 1, uid, idx),
             ).fetchone()
-        return StepRecord(*row) if row else None
+            if row is None:
+                return None
+            step_idx, name, phase, code, started, finished, text, live = row
+            if live:
+                chunks = conn.execute(
+                    "SELECT start, text FROM step_chunks WHERE run_uid = %s AND idx = %s"
+                    " AND start + char_length(text) > %s ORDER BY start",
+                    (uid, idx, start),
+                ).fetchall()
+                text = "".join(chunk for _, chunk in chunks)[start - chunks[0][0] :] if chunks else ""
+        return StepRecord(step_idx, name, phase, code, started, finished, text)

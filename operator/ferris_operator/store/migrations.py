@@ -390,10 +390,21 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
     (
         22,
         """
-        -- A running step's output arrives in chunks (appended at most every second); the count
-        -- bounds what one step's token may make the database write. The step's last report
-        -- replaces the chunks with the output the runner kept, as before.
-        ALTER TABLE steps ADD COLUMN live_chunks integer NOT NULL DEFAULT 0;
+        -- A running step's output arrives in chunks (at most one a second), each a row of its
+        -- own: appending to steps.output would rewrite the whole output (up to 4 MiB) for every
+        -- chunk. live_chars is where the chunks end (the next one's start), live_chunks how many
+        -- came (the bound on what one step's token may make the database write). The step's
+        -- last report, or the run's end, replaces them with the output kept in steps.output.
+        ALTER TABLE steps ADD COLUMN live_chars integer NOT NULL DEFAULT 0,
+            ADD COLUMN live_chunks integer NOT NULL DEFAULT 0;
+        CREATE TABLE step_chunks (
+            run_uid text NOT NULL,
+            idx integer NOT NULL,
+            start integer NOT NULL,
+            text text NOT NULL,
+            PRIMARY KEY (run_uid, idx, start),
+            FOREIGN KEY (run_uid, idx) REFERENCES steps (run_uid, idx) ON DELETE CASCADE
+        );
         """,
     ),
 )

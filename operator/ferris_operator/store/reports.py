@@ -72,25 +72,31 @@ class ReportStore:
                 and conn.execute(
                     "UPDATE steps SET phase = %s, exit_code = COALESCE(%s, exit_code),"
                     " started_at = COALESCE(%s, started_at), finished_at = COALESCE(%s, finished_at),"
-                    " output = COALESCE(%s, output) WHERE run_uid = %s AND idx = %s RETURNING idx",
-                    (phase, exit_code, started_at, finished_at, output, uid, idx),
+                    " output = COALESCE(%s, output),"
+                    # the output kept by the runner replaces the chunks that went live
+                    " live_chars = CASE WHEN %s::text IS NULL THEN live_chars ELSE 0 END"
+                    " WHERE run_uid = %s AND idx = %s RETURNING idx",
+                    (phase, exit_code, started_at, finished_at, output, output, uid, idx),
                 ).fetchone()
             )
             if not updated:
                 raise psycopg.Rollback()  # a step the run does not have: nothing counted
+            if output is not None:
+                conn.execute("DELETE FROM step_chunks WHERE run_uid = %s AND idx = %s", (uid, idx))
             if announce:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
         return bool(updated)
 
     def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
-        """Append a running step's next lines at character ``offset`` of its output; where the
-        output now ends. A chunk sent again (its answer was lost) is found already there and not
-        appended twice; any other gap or overlap is a ``ChunkRefused`` (409) with where the
-        output ends, so nothing is shown twice or lost. No notification: the operator has
-        nothing to do for a chunk, and followers read the output where it is."""
+        """Keep a running step's next lines, starting at character ``offset`` of its output; where
+        the output now ends. A chunk sent again (its answer was lost) is found already there and
+        not kept twice; any other gap or overlap is a ``ChunkRefused`` (409) with where the output
+        ends, so nothing is shown twice or lost. Each chunk is a row of its own (step_chunks): a
+        chunk writes its own bytes, not the whole output again. No notification: the operator
+        has nothing to do for a chunk, and followers read the output where it is."""
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
-                "SELECT char_length(s.output), s.live_chunks FROM steps s JOIN runs r ON r.uid = s.run_uid"  # noqa: S608
+                "SELECT s.live_chars, s.live_chunks FROM steps s JOIN runs r ON r.uid = s.run_uid"  # noqa: S608
                 " WHERE s.run_uid = %s AND s.idx = %s AND s.phase = 'Running' AND r."
                 + _NOT_TERMINAL
                 + " FOR UPDATE OF s",
@@ -100,7 +106,7 @@ class ReportStore:
                 raise ChunkRefused(f"step {idx} is not running: its output is kept by its last report", 409)
             stored, chunks = row
             if stored == offset + len(text):
-                return int(stored)  # sent before: here already (the length tells; the runner sends in order)
+                return int(stored)  # sent before: here already (the runner sends in order)
             if stored != offset:
                 raise ChunkRefused(f"the step's output stored ends at character {stored}, not {offset}", 409, stored)
             if offset + len(text) > MAX_OUTPUT_CHARS:
@@ -112,8 +118,12 @@ class ReportStore:
             if chunks >= wire.MAX_CHUNKS_PER_STEP:
                 raise ChunkRefused(f"a step may send at most {wire.MAX_CHUNKS_PER_STEP} chunks live", 429, stored)
             conn.execute(
-                "UPDATE steps SET output = output || %s, live_chunks = live_chunks + 1 WHERE run_uid = %s AND idx = %s",
-                (text, uid, idx),
+                "INSERT INTO step_chunks (run_uid, idx, start, text) VALUES (%s, %s, %s, %s)", (uid, idx, offset, text)
+            )
+            conn.execute(
+                "UPDATE steps SET live_chars = live_chars + %s, live_chunks = live_chunks + 1"
+                " WHERE run_uid = %s AND idx = %s",
+                (len(text), uid, idx),
             )
         return offset + len(text)
 

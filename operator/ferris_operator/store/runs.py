@@ -96,6 +96,18 @@ def _request_next_attempt(conn: psycopg.Connection[Any], uid: str, phase: str, r
     )
 
 
+def fold_live_output(conn: psycopg.Connection[Any], uid: str) -> None:
+    """A run's steps whose output came only live (no last report: the runner was stopped or
+    lost) keep those chunks as their output; the chunks go."""
+    conn.execute(
+        "UPDATE steps s SET output = c.text, live_chars = 0"
+        " FROM (SELECT idx, string_agg(text, '' ORDER BY start) AS text FROM step_chunks"
+        " WHERE run_uid = %s GROUP BY idx) c WHERE s.run_uid = %s AND s.idx = c.idx AND s.live_chars > 0",
+        (uid, uid),
+    )
+    conn.execute("DELETE FROM step_chunks WHERE run_uid = %s", (uid,))
+
+
 class RunStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
@@ -311,8 +323,10 @@ class RunStore:
         policy says so, the request for its next attempt; returns False when it already was
         terminal.
 
-        Steps still Pending or Running become Skipped (or Failed for a Running step)."""
+        Steps still Pending or Running become Skipped (or Failed for a Running step); what a
+        step that never reported its end sent live becomes its output."""
         with self._pool.connection() as conn, conn.transaction():
+            fold_live_output(conn, uid)
             changed = conn.execute(
                 "UPDATE runs SET phase = %s, reason = %s, message = %s, finished_at = now(),"  # noqa: S608
                 " started_at = COALESCE(started_at, now()), token_sha256 = NULL,"
