@@ -1008,6 +1008,10 @@ def test_the_server_from_the_chart_serves_users_under_its_own_narrow_rbac(operat
     assert server_call(install, "POST", cancel, viewer, {})[0] == 403
     assert server_call(install, "POST", cancel, editor, {})[0] == 202  # the server patches spec.cancel
     assert server_call(install, "GET", f"/api/v1/namespaces/{ns}/packages", viewer)[0] == 200
+    status, text = server_call(install, "GET", f"/api/v1/namespaces/{ns}/chains", viewer)  # the server lists triggers
+    assert status == 200 and "server-sleeper" in {p["name"] for p in json.loads(text)["packages"]}, text
+    status, text = server_call(install, "GET", "/api/v1/overview", viewer)  # and packages everywhere
+    assert status == 200 and [n["name"] for n in json.loads(text)["namespaces"]] == [ns], text
     install.package("server-upload", "main.py", "print(1)\n")  # no secrets source of its own
     upload = f"/api/v1/namespaces/{ns}/packages/server-upload/secrets"
     assert server_call(install, "PUT", upload, viewer, {"A": "abcdef"})[0] == 403

@@ -307,6 +307,7 @@ def test_ferris_logs_follows_a_running_step_to_its_end(world: World) -> None:
 
 TICKER = (
     "import time\nfrom ferris_ef import get_secret\ntoken = get_secret('TOKEN')\n"
+    "time.sleep(4)  # while ferris logs -f starts\n"
     "for i in range(20):\n"
     "    print(f'tick {i} {time.time():.3f}', flush=True)\n"
     "    if i == 4:  # the secret in two pieces, a second and a half apart\n"
@@ -390,7 +391,9 @@ def test_a_running_steps_output_is_followed_live_resumed_without_loss_and_masked
     status, stored = world.call(viewer, "GET", log)
     assert status == 200 and stored.count("tick ") == 20 and "**** said" in stored
     assert first + rest == stored, "a follower that asked again lost or repeated something"
-    assert len(lags) == 20 and max(lags) < 3.0, f"lines reached ferris logs -f {lags} s after their print"
+    # Lines printed before the follower had started (a busy machine starts a CLI slowly) come at
+    # once when it connects; from the fourth on, each is measured from its print.
+    assert len(lags) == 20 and max(lags[3:]) < 3.0, f"lines reached ferris logs -f {lags} s after their print"
     assert_clean("the followed output", first + rest + stored, [world.canary, world.canary[:9]])
 
 
