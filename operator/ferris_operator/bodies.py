@@ -127,6 +127,7 @@ class PackageSpec(TypedDict, total=False):
     description: str
     scripts: list[Script]
     entrypoint: str
+    executionOrder: list[str]
     params: dict[str, Any]
     paramsSchema: ParamsSchema
     config: dict[str, Any]

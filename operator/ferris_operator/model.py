@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ferris_operator.bodies import Condition, Script
+from ferris_operator.bodies import Condition, PackageSpec, Script
 from ferris_wire.runner_api import STEP_FAILED as STEP_FAILED
 from ferris_wire.runner_api import STEP_RUNNING as STEP_RUNNING
 from ferris_wire.runner_api import STEP_SKIPPED as STEP_SKIPPED
@@ -141,11 +141,19 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes}m"
 
 
-def step_names(scripts: Sequence[Script], entrypoint: str | None) -> list[str]:
-    """The scripts that run as steps, in order."""
+def step_names(scripts: Sequence[Script], entrypoint: str | None, order: Sequence[str] | None = None) -> list[str]:
+    """The scripts that run as steps, in order: the entrypoint alone, or the execution order
+    given, or every .py and .sh in the order of the scripts."""
     if entrypoint:
         return [entrypoint]
+    if order:
+        return list(order)
     return [s["name"] for s in scripts if s["name"].endswith(SCRIPT_SUFFIXES_RUN)]
+
+
+def steps_of(spec: PackageSpec) -> list[str]:
+    """``step_names`` of a package's spec."""
+    return step_names(spec.get("scripts") or [], spec.get("entrypoint"), spec.get("executionOrder"))
 
 
 RUN_ENDED_TYPE = "ferris_executor.run_execution.execution_finished"  # the Ferris executor's name

@@ -3,6 +3,12 @@
 ``sys.argv[1]`` is one JSON object: the run's params at top level, plus ``package_name``,
 ``package_id``, ``run_id`` and ``secrets``. This module reads it; scripts written for the
 Ferris executor run unchanged.
+
+Outside a run, with ``EF_ENV=local`` (as the executor had it), everything comes from
+``ef_env.json`` beside the script instead: ``params`` (``package_name`` and ``package_id``
+among them), ``secrets`` and ``config``; the package's state is kept in
+``ef_package_state.json`` there, and what would leave the run (events, retries, outputs,
+secrets written to a scope) is printed instead of sent.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import json
 import os
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 __all__ = ["context", "get_param", "get_secret"]
@@ -19,8 +26,43 @@ __all__ = ["context", "get_param", "get_secret"]
 SCOPES = ("project", "platform")  # where a secret is looked for after the package's own, in order
 
 
+LOCAL_ENV, LOCAL_STATE = "ef_env.json", "ef_package_state.json"
+
+
+def _local_dir() -> Path | None:
+    """The folder of ``ef_env.json`` when ``EF_ENV=local``: the script's own, else the working one."""
+    if os.environ.get("EF_ENV") != "local":
+        return None
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    return script.parent if script is not None and script.is_file() else Path.cwd()
+
+
+@functools.cache
+def _local() -> dict[str, Any] | None:
+    """``ef_env.json`` in local mode (None outside it); a clear error when it is missing or
+    lacks what the executor required."""
+    folder = _local_dir()
+    if folder is None:
+        return None
+    path = folder / LOCAL_ENV
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RuntimeError(f"EF_ENV=local: {path} is missing; write params, secrets and config there") from None
+    except ValueError as exc:
+        raise RuntimeError(f"EF_ENV=local: {path} is not JSON: {exc}") from None
+    params = value.get("params") if isinstance(value, dict) else None
+    if not isinstance(params, dict) or not {"package_name", "package_id"} <= set(params):
+        raise RuntimeError(f"EF_ENV=local: {path} needs params with package_name and package_id")
+    found: dict[str, Any] = value
+    return found
+
+
 @functools.cache
 def _arguments() -> dict[str, Any]:
+    local = _local()
+    if local is not None:
+        return {**local["params"], "secrets": dict(local.get("secrets") or {})}
     if len(sys.argv) < 2:
         return {}
     try:
@@ -119,6 +161,9 @@ class _State:
     """Per-package state kept across runs, through the runner (no credentials in this process)."""
 
     def _call(self, message: dict[str, Any], what: str = "context.state") -> dict[str, Any]:
+        folder = _local_dir()
+        if folder is not None:
+            return _local_call(folder, message)
         fds = os.environ.get("FERRIS_STATE_FDS")
         if not fds:
             raise RuntimeError(f"{what} is only available inside a Ferris run")
@@ -141,6 +186,30 @@ class _State:
 
     def put(self, key: str, value: Any) -> None:
         self._call({"op": "put", "key": key, "value": value})
+
+
+def _local_call(folder: Path, message: dict[str, Any]) -> dict[str, Any]:
+    """What the runner answers, done on a laptop: state in a file beside the script; what would
+    leave the run printed."""
+    path = folder / LOCAL_STATE
+    state = json.loads(path.read_text()) if path.exists() else {}
+    op = message["op"]
+    if op == "get":
+        return {"ok": True, "value": state}
+    if op == "put":
+        path.write_text(json.dumps({**state, message["key"]: message["value"]}, indent=2))
+        return {"ok": True}
+    if op == "event":
+        print(f"[EF_ENV=local] event not sent: {json.dumps(message['event'])}")
+        return {"ok": True, "value": {"id": message["event"]["id"]}}
+    if op == "retry":
+        print(f"[EF_ENV=local] retry not scheduled: {json.dumps(message['ask'])}")
+        return {"ok": True, "value": {"id": "local-retry"}}
+    if op == "output":
+        print(f"[EF_ENV=local] output {message['name']} = {json.dumps(message['value'])}")
+        return {"ok": True}
+    print(f"[EF_ENV=local] secret {message.get('name')} not written to the {message.get('context')} scope")
+    return {"ok": True, "value": {"status": 200, "text": "written locally: nowhere"}}
 
 
 class _Scheduler:
@@ -222,6 +291,9 @@ class _Context:
 
     @property
     def config(self) -> dict[str, Any]:
+        local = _local()
+        if local is not None:
+            return dict(local.get("config") or {})
         path = os.environ.get("FERRIS_CONFIG_FILE")
         if not path or not os.path.exists(path):
             return {}

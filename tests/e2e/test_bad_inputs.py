@@ -49,8 +49,24 @@ def test_run_of_a_missing_package_fails_with_reason_and_event(ferris: Ferris, ns
             "set either secretsFrom or sealedSecrets, not both",
         ),
         ({"scripts": [{"name": "a.py", "content": "1"}], "entrypoint": "b.py"}, "entrypoint must name one of"),
+        ({"scripts": [{"name": "a.py", "content": "1"}], "executionOrder": ["b.py"]}, "executionOrder must name only"),
+        (
+            {"scripts": [{"name": "a.py", "content": "1"}], "executionOrder": ["a.py"], "entrypoint": "a.py"},
+            "set entrypoint (one step) or executionOrder (these steps, in order), not both",
+        ),
+        ({"scripts": [{"name": "a.txt", "content": "1"}], "executionOrder": ["a.txt"]}, "spec.executionOrder[0]"),
     ],
-    ids=["no-scripts", "path-in-name", "no-content", "duplicate-name", "two-secret-sources", "bad-entrypoint"],
+    ids=[
+        "no-scripts",
+        "path-in-name",
+        "no-content",
+        "duplicate-name",
+        "two-secret-sources",
+        "bad-entrypoint",
+        "order-names-no-script",
+        "order-and-entrypoint",
+        "order-of-a-file-that-does-not-run",
+    ],
 )
 def test_schema_refuses_bad_packages_at_admission_naming_the_field(
     ferris: Ferris, ns: str, spec: dict[str, object], message: str

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .conftest import Ferris
+from .test_security import assert_clean
 
 GITOPS = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 pytestmark = pytest.mark.cluster
@@ -98,3 +99,79 @@ def test_a_package_waiting_for_its_secret_reads_as_in_progress_then_current(ferr
     assert kstatus(ferris.get(ns, "ferrispackage", "waits")) == "InProgress"  # it heals by itself
     ferris.secret(ns, "not-yet", '{"A": "value-1"}')
     wait_status(ferris, ns, "ferrispackage", "waits", "Current")
+
+
+FOLDERS = Path(__file__).resolve().parents[2] / "examples" / "package-folders"
+
+
+def test_a_repository_of_package_folders_applies_with_kustomize_and_runs_in_the_manifests_order(
+    ferris: Ferris, ns: str
+) -> None:
+    """examples/package-folders (what `ferris package --all --kustomize` wrote beside the files)
+    built by `kubectl kustomize` and applied by a user who may write ConfigMaps and Ferris
+    objects there: report runs prepare.py then report.py (a module and a CSV beside them), hello
+    only its entrypoint."""
+    from .actors import least_privileged, rule
+
+    writer = least_privileged(
+        ferris,
+        ns,
+        "gitops-writer",
+        [
+            rule("", "configmaps", "get", "create", "patch"),
+            rule("ferris.io", "ferrispackages", "get", "create", "patch"),
+            rule("ferris.io", "ferristriggers", "get", "create", "patch"),
+        ],
+    )
+    built = ferris.kubectl("kustomize", str(FOLDERS)).stdout
+    writer.kubectl("apply", "--server-side", "-f", "-", input=built)
+    for name in ("report", "hello"):
+        ferris.wait_condition(ns, "ferrispackage", name, "Ready")
+    ferris.wait_condition(ns, "ferristrigger", "report-on-1", "Listening")
+    report = ferris.wait_run(ns, ferris.create_run(ns, "report"))
+    assert report["status"]["phase"] == "Succeeded", report["status"]
+    assert [s["name"] for s in report["status"]["steps"]] == ["prepare.py", "report.py"]
+    tail = report["status"]["steps"][1]["outputTail"]
+    assert "report: prepared first: True" in tail and "report: eu 15" in tail and "report: us 7" in tail
+    hello = ferris.wait_run(ns, ferris.create_run(ns, "hello"))
+    assert hello["status"]["phase"] == "Succeeded" and [s["name"] for s in hello["status"]["steps"]] == ["main.py"]
+
+
+def test_ferris_package_applies_a_folder_and_its_secrets_as_its_user(ferris: Ferris, ns: str, tmp_path: Path) -> None:
+    """`ferris package DIR --apply` with a least-privileged user's token kubeconfig: the files as a
+    ConfigMap, secrets.json as a typed Secret the operator takes in and deletes, the package
+    Ready with the secret's name only; the canary is in no object and the run's output masks it."""
+    import uuid
+
+    from .actors import least_privileged, rule
+
+    canary = "pkg-c4n4ry-" + uuid.uuid4().hex
+    folder = tmp_path / "with-secrets"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"entrypoint": "main.py", "description": "uses a secret"}))
+    (folder / "main.py").write_text("from ferris_ef import get_secret\nprint('token', get_secret('TOKEN'))\n")
+    (folder / "secrets.json").write_text(json.dumps({"TOKEN": canary}))
+    user = least_privileged(
+        ferris,
+        ns,
+        "package-writer",
+        [
+            rule("", "configmaps", "get", "create", "patch"),
+            rule("", "secrets", "create", "patch"),
+            rule("ferris.io", "ferrispackages", "get", "create", "patch"),
+        ],
+    )
+    applied = ferris.ferris("package", str(folder), "--apply", "-n", ns, "--kubeconfig", str(user.kubeconfig))
+    assert applied.returncode == 0, applied.stderr
+    assert "ferrispackage.ferris.io/with-secrets applied" in applied.stdout and canary not in applied.stdout
+    ferris.wait_condition(ns, "ferrispackage", "with-secrets", "Ready")
+    status = ferris.get(ns, "ferrispackage", "with-secrets")["status"]
+    assert status["secrets"]["names"] == ["TOKEN"]
+    deadline = time.monotonic() + 30
+    while ferris.kubectl("get", "secret", "with-secrets-secrets", "-n", ns, check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the typed Secret was not taken in and deleted"
+        time.sleep(0.5)
+    run = ferris.wait_run(ns, ferris.create_run(ns, "with-secrets"))
+    assert run["status"]["phase"] == "Succeeded" and "token ****" in run["status"]["steps"][0]["outputTail"]
+    everything = ferris.kubectl("get", "configmaps,secrets,events,ferrispackages,ferrisruns", "-n", ns, "-o", "yaml")
+    assert_clean("the namespace's objects after ferris package --apply", everything.stdout, [canary])

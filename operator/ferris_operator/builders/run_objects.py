@@ -88,7 +88,7 @@ def run_document(
         "packageId": package["metadata"]["uid"],
         "params": params,
         "config": spec.get("config") or {},
-        "steps": model.step_names(spec["scripts"], spec.get("entrypoint")),
+        "steps": model.steps_of(spec),
         "files": [s["name"] for s in spec["scripts"]],
         "maskSecrets": spec.get("maskSecretsInOutput", True),
         "secretsInArgv": spec.get("secretsInArgv", True),

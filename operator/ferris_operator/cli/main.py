@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ferris_operator.cli import console, events, keys, runs, schedules, seal, secrets, server
+from ferris_operator.cli import console, events, keys, package, runs, schedules, seal, secrets, server
 from ferris_operator.cli.kubeconfig import context_of
 from ferris_operator.cli.refusals import api_refusal
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(commands)
     secrets.register(commands)
     console.register(commands)
+    package.register(commands)
     return parser
 
 

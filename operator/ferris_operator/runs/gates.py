@@ -226,7 +226,7 @@ def rerun_allowed(facts: Facts, settings: Settings) -> Problem | None:
             f"spec.rerunOf: FerrisPackage {package_name} changed since run {name} (generation"
             f" {ended.package_generation}, now {generation}), so its steps are not the ones that ran; rerun it whole",
         )
-    steps = len(model.step_names(package["spec"].get("scripts") or [], package["spec"].get("entrypoint")))
+    steps = len(model.steps_of(package["spec"]))
     if step > steps:
         return Problem(reasons.RERUN_REFUSED, f"spec.fromStep: {step}, but the package has {steps} steps")
     return None

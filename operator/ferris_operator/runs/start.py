@@ -306,7 +306,7 @@ class Starter:
             raise Problem(reasons.MASTER_KEY_MISMATCH, f"{mismatch}; then create a new FerrisRun") from None
         run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name, started)
         params, sealed_params = run_params(pkg_spec, spec, secret)
-        steps = model.step_names(pkg_spec["scripts"], pkg_spec.get("entrypoint"))
+        steps = model.steps_of(pkg_spec)
         record = self.store.record_start(
             NewRun(
                 uid=ref.uid,

@@ -100,7 +100,7 @@ def package_detail(body: PackageBody, now: datetime.datetime) -> dict[str, Any]:
     steps, its description, and when its next scheduled runs start."""
     spec = body.get("spec") or {}
     summary = package(body)
-    steps = set(model.step_names(spec.get("scripts") or [], spec.get("entrypoint")))
+    steps = set(model.steps_of(spec))
     summary["description"] = spec.get("description")
     summary["scriptSources"] = [
         {

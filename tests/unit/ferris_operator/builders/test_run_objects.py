@@ -116,6 +116,14 @@ def test_entrypoint_runs_alone() -> None:
     assert model.step_names(PACKAGE["spec"]["scripts"], "b.sh") == ["b.sh"]
 
 
+def test_an_execution_order_runs_those_steps_in_its_order_and_the_rest_are_files() -> None:
+    spec = {**PACKAGE["spec"], "executionOrder": ["b.sh", "a.py"]}
+    assert model.steps_of(spec) == ["b.sh", "a.py"]
+    document = run_objects.run_document(RUN, {**PACKAGE, "spec": spec}, {}, 1)
+    assert document["steps"] == ["b.sh", "a.py"] and document["files"] == ["a.py", "lib.txt", "b.sh"]
+    assert model.steps_of({**spec, "executionOrder": ["a.py"]}) == ["a.py"]  # b.sh: a file beside it
+
+
 def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
     scripts = [("run.json", "print(1)"), ("b.sh", "echo 2")]  # a script may be called run.json
     files = run_objects.bundle_files({"runId": RUN.uid}, scripts)

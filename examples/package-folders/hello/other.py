@@ -1,0 +1,1 @@
+raise SystemExit("other.py must not run: the manifest's entrypoint is main.py")

@@ -1,0 +1,1 @@
+REGIONS = ("eu", "us")
