@@ -26,6 +26,7 @@ from ferris_runner.api_client import RunnerApiClient, RunnerApiError
 from ferris_runner.live import LiveSender
 from ferris_runner.masking import Masker, mask_data
 from ferris_runner.output import KeptOutput, LiveOutput, fit
+from ferris_runner.templates import TemplateFailed, render_templates
 from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import RunDocument
 
@@ -217,6 +218,21 @@ def run_step(
     return code, kept.text()
 
 
+def template_failed(api: RunnerApiClient, steps: list[str], first: int, why: str) -> int:
+    """No step ran: the first one is reported failed with why, the others skipped."""
+    try:
+        for idx, name in enumerate(steps):
+            if idx == first:
+                api.step(idx, {"name": name, "phase": wire.STEP_RUNNING, "startedAt": now()})
+                api.step(idx, {"name": name, "phase": wire.STEP_FAILED, "finishedAt": now(), "output": why + "\n"})
+            else:
+                api.step(idx, {"name": name, "phase": wire.STEP_SKIPPED})
+        api.finish(False, why)
+    except RunnerApiError as exc:
+        return fail(str(exc), 3)
+    return fail(why, 1)
+
+
 def main() -> int:
     termination = Termination()
     termination.install()
@@ -281,9 +297,15 @@ def main() -> int:
     # Output is masked as the package says; its secret params always are.
     mask = stored_mask if document["maskSecrets"] else Masker(bundle.params) if bundle.params else None
     steps = document["steps"]
+    first = document.get("firstStep", 0)  # a rerun from a step: the ones before it ran in the run it reruns
+    try:
+        # The params only (not the secret ones): what a template renders may be printed or stored.
+        public = {**document["params"], "package_name": document["packageName"], "package_id": document["packageId"]}
+        render_templates(work, scripts, {**public, "run_id": document["runId"]})
+    except TemplateFailed as exc:
+        return template_failed(api, steps, first, str(exc))
     try:
         failed: str | None = None
-        first = document.get("firstStep", 0)  # a rerun from a step: the ones before it ran in the run it reruns
         for idx, name in enumerate(steps):
             if failed or idx < first:
                 api.step(idx, {"name": name, "phase": wire.STEP_SKIPPED})

@@ -26,9 +26,12 @@ def lay_out(
     script: str = "print('hello')",
     more: tuple[tuple[str, str], ...] = (),
     first_step: int = 0,
+    assets: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Path, dict[str, str]]:
-    """The run's mounts: a.py (``script``), then the ``more`` scripts, as steps in that order."""
-    scripts = [("a.py", script), *more]
+    """The run's mounts: a.py (``script``), then the ``more`` scripts, as steps in that order;
+    ``assets``: files beside them that are no step."""
+    steps = [("a.py", script), *more]
+    scripts = [*steps, *assets]
     run_dir = tmp_path / "run"
     for sub in ("key", "bundle", "scripts"):
         (run_dir / sub).mkdir(parents=True)
@@ -43,7 +46,7 @@ def lay_out(
         "packageId": "pid",
         "params": {},
         "config": {},
-        "steps": [name for name, _ in scripts],
+        "steps": [name for name, _ in steps],
         "files": [name for name, _ in scripts],
         "maskSecrets": True,
         "secretsInArgv": True,
@@ -192,3 +195,24 @@ def test_a_running_steps_lines_go_live_in_order_masked_and_its_report_keeps_the_
     live = "".join(body["text"] for _, body in chunks)
     assert live == reports[end][1]["output"] == "one\n**** and two\n"
     assert "secret-value" not in json.dumps(reports) and "secr" not in live
+
+
+def test_templates_are_rendered_before_the_steps_and_a_broken_one_fails_the_first_step(tmp_path: Path) -> None:
+    good = (("query.sql.jinja", "SELECT {{ package_name }};\n"),)
+    _, env = lay_out(tmp_path / "good", script="print(open('query.sql').read(), end='')", assets=good)
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
+        done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert next(body for path, body in reports if body.get("phase") == "Succeeded")["output"] == "SELECT p;\n"
+    broken = (("query.sql.jinja", "SELECT\n{{ secrets.A }};\n"),)
+    _, env = lay_out(tmp_path / "broken", script="print('must not run')", assets=broken)
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
+        done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "query.sql.jinja line 2: 'secrets' is undefined" in done.stderr
+    failed = [body for path, body in reports if body.get("phase") == "Failed"]
+    assert len(failed) == 1 and failed[0]["output"].startswith("query.sql.jinja line 2")
+    verdict = next(body for path, body in reports if path.endswith("/finish"))
+    assert verdict["succeeded"] is False and "must not run" not in json.dumps(reports) + done.stdout
+    assert "secret-value" not in json.dumps(reports) + done.stdout + done.stderr
