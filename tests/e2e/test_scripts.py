@@ -169,3 +169,29 @@ def test_history_limit_removes_older_runs_from_the_cluster_and_keeps_them_in_pos
     assert ferris.run_row(first_uid) is not None and ferris.steps(first_uid)[0][4] == "ok\n"
     results = ferris.ferris("results", first, "-n", ns)
     assert results.returncode == 0 and "ok" in results.stdout, results.stderr
+
+
+def test_a_jinja_file_is_rendered_with_the_runs_params_and_one_naming_a_secret_fails_the_run(
+    ferris: Ferris, ns: str
+) -> None:
+    """query.sql.jinja becomes query.sql with this run's params before the step reads it; a
+    template that names a secret fails the run at its first step, naming file and line, and the
+    secret is in no output."""
+    canary = "jinja-c4n4ry-" + str(time.time_ns())
+    ferris.secret(ns, "tpl-source", json.dumps({"TOKEN": canary}))
+    scripts = [
+        ("main.py", "print(open('query.sql').read(), end='')\n"),
+        ("query.sql.jinja", "SELECT * FROM {{ table }} WHERE region = '{{ region }}'; -- {{ package_name }}\n"),
+    ]
+    ferris.package(ns, "templated", scripts, params={"table": "sales"}, secretsFrom={"secretName": "tpl-source"})
+    ferris.wait_condition(ns, "ferrispackage", "templated", "Ready")
+    run = ferris.wait_run(ns, ferris.create_run(ns, "templated", params={"region": "eu"}))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert run["status"]["steps"][0]["outputTail"] == "SELECT * FROM sales WHERE region = 'eu'; -- templated\n"
+    leaky = [("main.py", "print('must not run')\n"), ("note.txt.jinja", "token:\n{{ secrets.TOKEN }}\n")]
+    ferris.package(ns, "leaky", leaky)
+    ferris.wait_condition(ns, "ferrispackage", "leaky", "Ready")
+    failed = ferris.wait_run(ns, ferris.create_run(ns, "leaky"))["status"]
+    assert failed["phase"] == "Failed" and failed["steps"][0]["phase"] == "Failed"
+    assert failed["steps"][0]["outputTail"].startswith("note.txt.jinja line 2: 'secrets' is undefined")
+    assert canary not in json.dumps([run, failed]) and "must not run" not in json.dumps(failed)
