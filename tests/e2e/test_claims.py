@@ -47,9 +47,12 @@ def test_concurrency_policy_forbid_refuses_a_second_active_run(ferris: Ferris, n
 
 
 def test_concurrency_policy_replace_cancels_the_active_run(ferris: Ferris, ns: str) -> None:
-    ferris.package(ns, "replace", SLOW.replace("time.sleep(20)", "time.sleep(1)"), concurrencyPolicy="Replace")
+    # The first run sleeps long enough to be replaced on a busy machine (it slept one second,
+    # and sometimes ended before the second run came); the second, one second.
+    sleeper = "import json, sys, time\nprint('started', flush=True)\ntime.sleep(json.loads(sys.argv[1])['sleep'])\n"
+    ferris.package(ns, "replace", sleeper, params={"sleep": 1}, concurrencyPolicy="Replace")
     ferris.wait_condition(ns, "ferrispackage", "replace", "Ready")
-    first = ferris.create_run(ns, "replace")
+    first = ferris.create_run(ns, "replace", params={"sleep": 120})
     wait_for(lambda: phase(ferris, ns, first) == "Running", "the first run")
     second = ferris.create_run(ns, "replace")
     replaced = ferris.wait_run(ns, first)
