@@ -29,6 +29,8 @@ PREFIX = "kopf.ferris.io"
 
 
 class Listener(Protocol):
+    problem: str | None  # why it does not hear notifications (None: it does)
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -72,6 +74,17 @@ class OperatorApp:
         kopf.on.startup(registry=self.registry, id="start_servers")(self.start_servers)
         kopf.on.cleanup(registry=self.registry, id="stop_servers")(self.stop_servers)
 
+    def not_ready(self) -> str | None:
+        """Why the operator is not ready (None: it is): starting, the key provider, or a LISTEN
+        connection that does not hear (the listener's own words)."""
+        if not self.ready:
+            return "starting"
+        if not self.components.key_health.healthy:
+            return "the key provider"
+        if self._listener is not None and self._listener.problem is not None:
+            return self._listener.problem
+        return None
+
     async def configure_kopf(self, settings: kopf.OperatorSettings, **_: Any) -> None:
         tuning = self.settings.kopf
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -93,9 +106,7 @@ class OperatorApp:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(executor)
         keys = self.components.key_health
-        await self._serve(
-            health_app(lambda: self.ready and keys.healthy), self.settings.health_bind, self.settings.health_port
-        )
+        await self._serve(health_app(self.not_ready), self.settings.health_bind, self.settings.health_port)
         self._background.append(asyncio.create_task(self.reports.run()))
         self._background.append(asyncio.create_task(self.arrived_runs.run()))
         self._background.append(asyncio.create_task(self.events.run()))

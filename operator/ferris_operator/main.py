@@ -96,7 +96,8 @@ def main() -> None:
     def listener(
         report: Callable[[str], object], event: Callable[[str], object], connected: Callable[[], object]
     ) -> Listener:
-        return Listener(settings.database_url, {reports.CHANNEL: report, events.CHANNEL: event}, connected)
+        channels = {reports.CHANNEL: report, events.CHANNEL: event}
+        return Listener(settings.listen_url, channels, connected, notify_url=settings.database_url)
 
     asyncio.run(OperatorApp(components, listener).run())
 

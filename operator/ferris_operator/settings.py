@@ -159,6 +159,10 @@ class RunnerEgress:
 class Settings:
     database_url: str = field(repr=False)
     master_key_dir: Path | None  # the Secret-mounted key ring; unset with another provider and no migration
+    # Where the operator LISTENs (direct or a session-mode pooler; a transaction-mode pooler does
+    # not carry LISTEN) and where the server reads history (a read replica); unset: database_url.
+    database_listen_url: str = field(default="", repr=False)
+    database_read_url: str = field(default="", repr=False)
     namespace: str = "ferris-system"
     sealing_secret: str = "ferris-sealing-key"  # noqa: S105 - a Secret name, not a secret
     sealing_configmap: str = "ferris-sealing-public-key"
@@ -199,6 +203,14 @@ class Settings:
     log_level: str = "INFO"
 
     @property
+    def listen_url(self) -> str:
+        return self.database_listen_url or self.database_url
+
+    @property
+    def read_url(self) -> str:
+        return self.database_read_url or self.database_url
+
+    @property
     def database_url_redacted(self) -> str:
         return redact_url(self.database_url)
 
@@ -218,6 +230,8 @@ class Settings:
         return cls(
             database_url=env["FERRIS_DATABASE_URL"],
             master_key_dir=_path(env.get("FERRIS_MASTER_KEY_DIR", "")),
+            database_listen_url=env.get("FERRIS_DATABASE_LISTEN_URL", ""),
+            database_read_url=env.get("FERRIS_DATABASE_READ_URL", ""),
             namespace=env.get("FERRIS_NAMESPACE", defaults.namespace),
             sealing_secret=env.get("FERRIS_SEALING_SECRET", defaults.sealing_secret),
             sealing_configmap=env.get("FERRIS_SEALING_CONFIGMAP", defaults.sealing_configmap),

@@ -172,6 +172,16 @@ SWITCHES = {
         "--set",
         "database.url=",
     ],
+    "database-listen-and-read-urls": [
+        "--set",
+        "database.existingSecret=db",
+        "--set",
+        "database.url=",
+        "--set",
+        "database.listenUrlKey=listen",
+        "--set",
+        "database.readUrlKey=read",
+    ],
     "no-aggregation": ["--set", "rbac.aggregateToDefaultRoles=false"],
     "server-ingress": ["--set", "server.ingress.enabled=true", "--set", "server.ingress.host=ferris.example.com"],
     "no-uploads": ["--set", "server.secretsUpload=false"],
@@ -195,6 +205,34 @@ SWITCHES = {
         "keyProvider.transit.caSecret=bao-ca",
     ],
 }
+
+
+def test_the_listen_and_read_urls_come_from_the_database_secret_only(install: Install) -> None:
+    """The operator LISTENs, and the server reads history, through URLs of their own from keys of
+    the database Secret; named without that Secret, the chart refuses and says what to set."""
+    switches = SWITCHES["database-listen-and-read-urls"]
+    docs = [d for d in yaml.safe_load_all(render(install, *switches)) if d and d["kind"] == "Deployment"]
+    env = {
+        d["metadata"]["name"]: {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+        for d in docs
+    }
+    assert env["ferris"]["FERRIS_DATABASE_LISTEN_URL"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "listen"}
+    assert env["ferris-server"]["FERRIS_DATABASE_READ_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "db",
+        "key": "read",
+    }
+    assert "FERRIS_DATABASE_READ_URL" not in env["ferris"] and "FERRIS_DATABASE_LISTEN_URL" not in env["ferris-server"]
+    refused = install.helm(
+        "template",
+        "ferris",
+        str(CHART),
+        "--set",
+        "database.url=postgresql://u@h/db",
+        "--set",
+        "database.listenUrlKey=l",
+        check=False,
+    )
+    assert refused.returncode != 0 and "database.listenUrlKey names a key of database.existingSecret" in refused.stderr
 
 
 def test_helm_lint_is_clean(install: Install) -> None:

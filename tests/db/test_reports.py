@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
+import psycopg.sql
 import pytest
 from psycopg_pool import ConnectionPool
 
@@ -248,6 +250,32 @@ def test_the_listener_hears_reports_and_reconnects_after_its_connection_is_kille
         _wait_for(lambda: second in heard)
     finally:
         listener.stop()
+
+
+def test_a_listener_that_does_not_hear_its_own_notification_says_why_until_it_does(database_url: str) -> None:
+    """A LISTEN connection that hears nothing sent through the database URL (as through a
+    transaction-mode pooler) is a problem named in the operator's readiness; here simulated by a
+    listener on one database and the URL everything writes with on another (notifications do
+    not cross databases)."""
+    other = "ferris_other_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(other)))
+    try:
+        elsewhere = psycopg.conninfo.make_conninfo(database_url, dbname=other)
+        deaf = Listener(database_url, {CHANNEL: lambda _: None}, lambda: None, 0.2, elsewhere, check_seconds=1)
+        hearing = Listener(database_url, {CHANNEL: lambda _: None}, lambda: None, 0.2, check_seconds=1)
+        for listener in (deaf, hearing):
+            listener.start()
+        try:
+            _wait_for(lambda: hearing.problem is None)
+            _wait_for(lambda: deaf.problem is not None and "transaction-mode pooler" in deaf.problem)
+            assert "FERRIS_DATABASE_LISTEN_URL" in (deaf.problem or "")
+        finally:
+            for listener in (deaf, hearing):
+                listener.stop()
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(other)))
 
 
 def _wait_for(condition: Any, timeout: float = 10) -> None:

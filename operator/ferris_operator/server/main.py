@@ -76,11 +76,18 @@ def cluster_client_ca(api: client.ApiClient) -> str | None:
     return str(ca) if ca else None
 
 
-def user_api(settings: Settings, api: client.ApiClient, pool: ConnectionPool, vault: Vault) -> web.Application:
+def user_api(
+    settings: Settings,
+    api: client.ApiClient,
+    pool: ConnectionPool,
+    vault: Vault,
+    read_pool: ConnectionPool | None = None,
+) -> web.Application:
+    """``read_pool``: where history is read (a replica; unset: ``pool``)."""
     kube = Kube(api)
     reviews = Reviews(kube)
     holds = Holds(HELD_PER_USER, HELD_TOTAL)  # followed logs and waited-for event answers, together
-    history, authorizer = HistoryStore(pool), Authorizer(reviews.access)
+    history, authorizer = HistoryStore(read_pool or pool), Authorizer(reviews.access)
     server = ServerApi(
         kube,
         history,
@@ -180,18 +187,27 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
     runners_tls, _ = tls(settings.runner_api_tls_dir, "FERRIS_RUNNER_API_TLS_DIR", "runner API")
     publish(api, settings, ca)
     pool = open_pool(settings.database_url, max_size=settings.db_pool_max, check=True)
+    # History from a read replica when one is named (it may lag the primary by its replay delay).
+    read_pool = (
+        open_pool(settings.database_read_url, max_size=settings.db_pool_max) if settings.database_read_url else None
+    )
     vault = Vault(pool, setup.providers)
     tokens = await asyncio.to_thread(run_tokens, vault, setup)
     runners = []
     for app, bind, port, site_tls in (
-        (user_api(settings, api, pool, vault), settings.server_bind, settings.server_port, context),
+        (user_api(settings, api, pool, vault, read_pool), settings.server_bind, settings.server_port, context),
         (
             runner_api(settings, api, pool, tokens, vault),
             settings.runner_api_bind,
             settings.runner_api_port,
             runners_tls,
         ),
-        (health_app(lambda: keys.healthy), settings.health_bind, settings.health_port, None),
+        (
+            health_app(lambda: None if keys.healthy else "the key provider"),
+            settings.health_bind,
+            settings.health_port,
+            None,
+        ),
     ):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -213,6 +229,8 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
         pool.close()
+        if read_pool is not None:
+            read_pool.close()
 
 
 async def watch_keys(keys: KeyHealth, seconds: float) -> None:

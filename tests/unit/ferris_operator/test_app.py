@@ -54,3 +54,29 @@ def test_ferris_runs_are_not_kopfs_so_kopf_writes_nothing_on_them() -> None:
     runs = resource(model.GROUP, model.RUNS, "FerrisRun", model.VERSION)
     for handlers in (registry._indexing, registry._watching, registry._spawning, registry._changing):
         assert not any(h.selector and h.selector.check(runs) for h in handlers.get_all_handlers())
+
+
+def test_readiness_says_why_not_starting_the_key_provider_or_a_listener_that_does_not_hear() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from ferris_operator.process.health import health_app
+
+    operator = app()
+    operator.components.key_health = SimpleNamespace(healthy=True)
+    assert operator.not_ready() == "starting"
+    operator.ready = True
+    assert operator.not_ready() is None
+    deaf = SimpleNamespace(problem="is it a transaction-mode pooler?")
+    operator._listener = deaf  # type: ignore[assignment]
+    assert operator.not_ready() == "is it a transaction-mode pooler?"
+
+    async def readyz() -> tuple[int, str]:
+        async with TestClient(TestServer(health_app(operator.not_ready))) as client:
+            response = await client.get("/readyz")
+            return response.status, await response.text()
+
+    assert asyncio.run(readyz()) == (503, "not ready: is it a transaction-mode pooler?")
+    deaf.problem = None
+    assert asyncio.run(readyz()) == (200, "ready")
+    operator.components.key_health = SimpleNamespace(healthy=False)
+    assert asyncio.run(readyz()) == (503, "not ready: the key provider")
