@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ferris_operator.bodies import Condition, PackageSpec, Script
+from ferris_wire.package_folder import MAX_SCRIPTS_BYTES as MAX_SCRIPTS_BYTES
+from ferris_wire.package_folder import SCRIPT_SUFFIXES_RUN as SCRIPT_SUFFIXES_RUN
 from ferris_wire.runner_api import STEP_FAILED as STEP_FAILED
 from ferris_wire.runner_api import STEP_RUNNING as STEP_RUNNING
 from ferris_wire.runner_api import STEP_SKIPPED as STEP_SKIPPED
@@ -47,8 +49,6 @@ STEP_PENDING = "Pending"  # a step no report has reached yet; the others are the
 STEP_TERMINAL = frozenset({STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED})
 
 OUTPUT_TAIL_CHARS = 1024
-MAX_SCRIPTS_BYTES = 512 * 1024
-SCRIPT_SUFFIXES_RUN = (".py", ".sh")
 
 
 def reconciled(body: Mapping[str, Any]) -> bool:

@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ferris_operator.cli import console, events, keys, package, runs, schedules, seal, secrets, server
+from ferris_operator.cli import console, dev, events, keys, package, runs, schedules, seal, secrets, server
 from ferris_operator.cli.kubeconfig import context_of
 from ferris_operator.cli.refusals import api_refusal
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets.register(commands)
     console.register(commands)
     package.register(commands)
+    dev.register(commands)
     return parser
 
 

@@ -18,16 +18,13 @@ import yaml
 from ferris_operator import model
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 from ferris_operator.cli.package_folder import (
-    SECRETS,
-    Folder,
-    FolderError,
     configmap_object,
     kustomization,
     package_object,
-    read_folder,
     repository_kustomization,
     trigger_objects,
 )
+from ferris_wire.package_folder import SECRETS, Folder, FolderError, read_folder
 
 
 def register(commands: Any) -> None:

@@ -12,7 +12,8 @@ import yaml
 
 from ferris_operator.cli import package_folder
 from ferris_operator.cli.main import main
-from ferris_operator.cli.package_folder import FolderError, package_object, read_folder, trigger_objects
+from ferris_operator.cli.package_folder import package_object, trigger_objects
+from ferris_wire.package_folder import FolderError, read_folder
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "package-folders"
 
