@@ -158,6 +158,13 @@ def render(install: Install, *values: str, release: str = "ferris", namespace: s
     ).stdout
 
 
+def render_refused(install: Install, *values: str) -> subprocess.CompletedProcess[str]:
+    """``render`` with values the chart should refuse: the result, refusal and all."""
+    return install.helm(
+        "template", "ferris", str(CHART), "-n", NS, "--set", "database.url=postgresql://u@h/db", *values, check=False
+    )
+
+
 SWITCHES = {
     "defaults": [],
     "namespaced": ["--set", "watchNamespaces={team-a,team-b}"],
@@ -222,16 +229,7 @@ def test_the_listen_and_read_urls_come_from_the_database_secret_only(install: In
         "key": "read",
     }
     assert "FERRIS_DATABASE_READ_URL" not in env["ferris"] and "FERRIS_DATABASE_LISTEN_URL" not in env["ferris-server"]
-    refused = install.helm(
-        "template",
-        "ferris",
-        str(CHART),
-        "--set",
-        "database.url=postgresql://u@h/db",
-        "--set",
-        "database.listenUrlKey=l",
-        check=False,
-    )
+    refused = render_refused(install, "--set", "database.listenUrlKey=l")
     assert refused.returncode != 0 and "database.listenUrlKey names a key of database.existingSecret" in refused.stderr
 
 
@@ -436,16 +434,7 @@ def test_the_server_runs_apart_from_the_operator_with_its_own_certificate_and_di
     assert f"ferris-server.{NS}.svc" in names
     one = [d for d in yaml.safe_load_all(render(install, "--set", "server.replicaCount=1")) if d]
     assert not [d for d in one if d["kind"] == "PodDisruptionBudget"]
-    failed = install.helm(
-        "template",
-        "ferris",
-        str(CHART),
-        "--set",
-        "database.url=postgresql://u@h/db",
-        "--set",
-        "server.ingress.enabled=true",
-        check=False,
-    )
+    failed = render_refused(install, "--set", "server.ingress.enabled=true")
     assert "server.ingress.host is required with server.ingress.enabled" in failed.stderr
 
 
