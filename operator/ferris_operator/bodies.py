@@ -10,7 +10,7 @@ nothing here validates (the CRD schema does that at admission).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, Required, TypedDict, cast
 
 
 class OwnerReference(TypedDict):
@@ -123,6 +123,12 @@ class Schedule(TypedDict, total=False):
     jitterSeconds: int
 
 
+class SqlSpec(TypedDict, total=False):
+    connectionSecret: Required[str]
+    transaction: str  # "single" (the default) or "perStatement"
+    maxRows: int
+
+
 class PackageSpec(TypedDict, total=False):
     description: str
     scripts: list[Script]
@@ -144,6 +150,7 @@ class PackageSpec(TypedDict, total=False):
     allowRerunFromStep: bool
     retries: Retries
     schedule: Schedule
+    sql: SqlSpec
 
 
 class LastRun(TypedDict, total=False):

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ferris_runner.main import command_for
+from ferris_runner.main import command_for, secrets_file, url_passwords
 from ferris_runner.masking import Masker
 from ferris_runner.templates import TemplateFailed, render_templates
 from ferris_wire.package_folder import LOCAL_STATE, FolderError, read_folder, steps
@@ -41,6 +41,12 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("folder", type=Path)
     found.add_argument("-p", "--param", type=param, action="append", default=[], help="KEY=VALUE (repeatable)")
     found.add_argument("--secrets", type=Path, help="a secrets.json (default: the folder's own, if any)")
+    found.add_argument(
+        "--sql-secret", metavar="NAME", help="the secret holding the database URL .sql steps run against"
+    )
+    found.add_argument(
+        "--sql-transaction", choices=("single", "perStatement"), default="single", help="how .sql steps commit"
+    )
     return found
 
 
@@ -57,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         print("ferris dev run: secrets.json must be a JSON object", file=sys.stderr)
         return 2
     params = {**dict(args.param), "package_name": folder.name, "package_id": LOCAL_ID}
-    mask = Masker(secrets)
+    masked, sql = dict(secrets), None
+    if args.sql_secret:
+        url = secrets.get(args.sql_secret)
+        url = url if isinstance(url, str) else None
+        sql = {"secret": args.sql_secret, "url": url, "transaction": args.sql_transaction, "maxRows": 20}
+        masked.update(url_passwords(url) if url else {})
+    mask = Masker(masked)
     with tempfile.TemporaryDirectory(prefix="ferris-dev-") as scratch:
         work = Path(scratch)
         for name, text in folder.files.items():
@@ -68,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         (work / "ef_env.json").write_text(json.dumps({"params": params, "secrets": secrets, "config": {}}))
         try:
             render_templates(work, folder.files, {**params, "run_id": LOCAL_ID})
-            code = run_steps(work, steps(folder), {**params, "run_id": LOCAL_ID, "secrets": secrets}, mask)
+            code = run_steps(work, steps(folder), {**params, "run_id": LOCAL_ID, "secrets": secrets}, mask, sql)
         except TemplateFailed as exc:
             print(f"ferris dev run: {exc}", file=sys.stderr)
             code = 1
@@ -77,17 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def run_steps(work: Path, names: list[str], argument: dict[str, Any], mask: Masker) -> int:
+def run_steps(
+    work: Path, names: list[str], argument: dict[str, Any], mask: Masker, sql: dict[str, Any] | None = None
+) -> int:
     """Each step in turn, as the runner runs it; the first that fails stops the rest."""
     env = {**os.environ, "EF_ENV": "local"}
+    sql_fd = secrets_file(sql, "ferris-sql") if sql else None
     for name in names:
         print(f"=== {name} ===", flush=True)
+        passed = {"FERRIS_SQL_FD": sql_fd} if sql_fd is not None and name.endswith(".sql") else {}
         process = subprocess.Popen(
             command_for(work / name, json.dumps(argument)),
             cwd=work,
-            env=env,
+            env={**env, **{key: str(fd) for key, fd in passed.items()}},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            pass_fds=tuple(passed.values()),
         )
         assert process.stdout is not None
         for raw in process.stdout:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
@@ -159,7 +160,34 @@ def script_env(work: Path, config_file: Path, state_fds: tuple[int, int]) -> dic
 def command_for(path: Path, argument: str) -> list[str]:
     if path.suffix == ".sh":
         return ["bash", str(path), argument]
+    if path.suffix == ".sql":  # its own process, as any step: the runner itself holds no database driver
+        return [sys.executable, "-u", "-m", "ferris_sql.step", str(path), argument]
     return [sys.executable, "-u", str(path), argument]
+
+
+def sql_settings(document: RunDocument, secrets: dict[str, Any]) -> dict[str, Any] | None:
+    """What a .sql step is given through ``FERRIS_SQL_FD``: the URL the package's
+    ``spec.sql.connectionSecret`` names (None when secrets.json does not hold it: the step says
+    so), the transaction mode and the rows printed; None when the package sets no spec.sql."""
+    secret = document.get("sqlConnectionSecret")
+    if secret is None:
+        return None
+    url = secrets.get(secret)
+    return {
+        "secret": secret,
+        "url": url if isinstance(url, str) else None,
+        "transaction": document.get("sqlTransaction", "single"),
+        "maxRows": document.get("sqlMaxRows", 20),
+    }
+
+
+def url_passwords(url: str) -> dict[str, str]:
+    """The password inside a connection URL, as written and decoded: masked on its own too, as a
+    driver's message may quote parts of the URL but never all of it."""
+    with contextlib.suppress(ValueError):
+        if written := urllib.parse.urlsplit(url).password:
+            return {"sql/password": written, "sql/password-decoded": urllib.parse.unquote(written)}
+    return {}
 
 
 def run_step(
@@ -170,19 +198,17 @@ def run_step(
     config_file: Path,
     api: RunnerApiClient,
     mask: Masker | None,
-    secrets_fd: int | None = None,
+    fds: dict[str, int] | None = None,
     stored_mask: Masker | None = None,
-    scoped_fd: int | None = None,
     termination: Termination | None = None,
 ) -> tuple[int, str]:
+    """Runs one step; ``fds`` are the descriptors it inherits, by the environment variable that
+    names each (``FERRIS_SECRETS_FD``, ``FERRIS_SCOPED_SECRETS_FD``, ``FERRIS_SQL_FD``)."""
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     env = script_env(work, config_file, (to_child_r, from_child_w))
-    inherited = [fd for fd in (secrets_fd, scoped_fd) if fd is not None]
-    if secrets_fd is not None:
-        env["FERRIS_SECRETS_FD"] = str(secrets_fd)
-    if scoped_fd is not None:
-        env["FERRIS_SCOPED_SECRETS_FD"] = str(scoped_fd)
+    inherited = list((fds or {}).values())
+    env.update({name: str(fd) for name, fd in (fds or {}).items()})
     process = subprocess.Popen(
         command_for(path, argument),
         cwd=work,
@@ -291,11 +317,19 @@ def main() -> int:
             f"for one argument: {where} are too large (set spec.secretsInArgv: false, or pass smaller params)",
             2,
         )
-    secrets_fd = None if in_argv else secrets_file(secrets)
-    scoped_fd = secrets_file(bundle.scopes, "ferris-scoped-secrets") if bundle.scopes else None
-    stored_mask = Masker({**all_values(secrets, bundle.scopes), **{f"param/{k}": v for k, v in bundle.params.items()}})
-    # Output is masked as the package says; its secret params always are.
-    mask = stored_mask if document["maskSecrets"] else Masker(bundle.params) if bundle.params else None
+    fds: dict[str, int] = {}
+    if not in_argv:
+        fds["FERRIS_SECRETS_FD"] = secrets_file(secrets)
+    if bundle.scopes:
+        fds["FERRIS_SCOPED_SECRETS_FD"] = secrets_file(bundle.scopes, "ferris-scoped-secrets")
+    sql = sql_settings(document, secrets)
+    sql_fd = secrets_file(sql, "ferris-sql") if sql else None
+    # Secret params and the SQL connection are masked whatever the package says; the rest as it says.
+    always = {f"param/{k}": v for k, v in bundle.params.items()}
+    if sql and sql["url"]:
+        always.update({"sql/url": sql["url"], **url_passwords(sql["url"])})
+    stored_mask = Masker({**all_values(secrets, bundle.scopes), **always})
+    mask = stored_mask if document["maskSecrets"] else Masker(always) if always else None
     steps = document["steps"]
     first = document.get("firstStep", 0)  # a rerun from a step: the ones before it ran in the run it reruns
     try:
@@ -322,9 +356,8 @@ def main() -> int:
                 config_file,
                 api,
                 mask,
-                secrets_fd,
+                {**fds, "FERRIS_SQL_FD": sql_fd} if sql_fd is not None and name.endswith(".sql") else fds,
                 stored_mask,
-                scoped_fd,
                 termination,
             )
             if termination.requested:

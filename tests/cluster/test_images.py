@@ -20,6 +20,7 @@ DEVCLUSTER = str(Path(sys.executable).parent / "ferris-devcluster")
 
 
 @pytest.mark.long
+@pytest.mark.timeout(1800)  # a cold build of the base and both images: near 600 s on two busy cores
 def test_the_images_build_from_a_clean_store_and_keep_no_build_secret(tmp_path: Path) -> None:
     result = subprocess.run(
         [DEVCLUSTER, "images"],

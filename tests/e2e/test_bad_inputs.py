@@ -55,6 +55,22 @@ def test_run_of_a_missing_package_fails_with_reason_and_event(ferris: Ferris, ns
             "set entrypoint (one step) or executionOrder (these steps, in order), not both",
         ),
         ({"scripts": [{"name": "a.txt", "content": "1"}], "executionOrder": ["a.txt"]}, "spec.executionOrder[0]"),
+        (
+            {"scripts": [{"name": "q.sql", "content": "SELECT 1"}], "executionOrder": ["q.sql"]},
+            "spec.sql: Invalid value: a .sql step needs spec.sql.connectionSecret",
+        ),
+        (
+            {"scripts": [{"name": "q.sql", "content": "SELECT 1"}], "entrypoint": "q.sql"},
+            "a .sql step needs spec.sql.connectionSecret",
+        ),
+        (
+            {
+                "scripts": [{"name": "q.sql", "content": "SELECT 1"}],
+                "entrypoint": "q.sql",
+                "sql": {"connectionSecret": "db", "transaction": "sometimes"},
+            },
+            'spec.sql.transaction: Unsupported value: "sometimes"',
+        ),
     ],
     ids=[
         "no-scripts",
@@ -66,6 +82,9 @@ def test_run_of_a_missing_package_fails_with_reason_and_event(ferris: Ferris, ns
         "order-names-no-script",
         "order-and-entrypoint",
         "order-of-a-file-that-does-not-run",
+        "sql-step-without-a-database",
+        "sql-entrypoint-without-a-database",
+        "sql-transaction-unknown",
     ],
 )
 def test_schema_refuses_bad_packages_at_admission_naming_the_field(

@@ -237,3 +237,67 @@ def test_a_secret_param_reaches_the_script_and_no_other_surface(ferris: Ferris, 
     with psycopg.connect(ferris.stack.postgres.url) as conn:  # kept for the run only: gone with its end
         left = conn.execute("SELECT count(*) FROM run_secret_params").fetchone()
     assert left == (0,)
+
+
+def test_a_sql_steps_database_url_reaches_the_step_and_no_other_surface(ferris: Ferris, ns: str) -> None:
+    """A package's .sql step runs against a database of the test's PostgreSQL through a URL held
+    in secrets.json (its password a canary: the server trusts loopback, so any password opens
+    it); the rows it made are there, and the URL is in no object, log, dump or output."""
+    postgres = ferris.stack.postgres
+    database, canary = f"sql_{uuid.uuid4().hex[:10]}", "pw-c4n4ry-" + uuid.uuid4().hex
+    with psycopg.connect(postgres.url_for("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"'.encode())
+    url = f"postgresql://{postgres.user}:{canary}@127.0.0.1:{postgres.port}/{database}"
+    try:
+        ferris.secret(ns, "sql-source", json.dumps({"WAREHOUSE": url}))
+        scripts = [
+            ("prepare.py", "import sys, json; print('region', json.loads(sys.argv[1])['region'])\n"),
+            (
+                "load.sql",
+                "CREATE TABLE sales (region text, amount int);\n"
+                "INSERT INTO sales VALUES (%(region)s, 3), (%(region)s, 4);\n"
+                "SELECT region, sum(amount) AS total FROM sales GROUP BY region;\n",
+            ),
+            ("broken.sql", "SELECT 1;\nSELECT * FROM nowhere;\n"),
+        ]
+        ferris.package(
+            ns,
+            "warehouse",
+            scripts,
+            executionOrder=["prepare.py", "load.sql"],
+            sql={"connectionSecret": "WAREHOUSE"},
+            secretsFrom={"secretName": "sql-source"},
+            maskSecretsInOutput=False,  # the URL is masked all the same
+        )
+        ferris.wait_condition(ns, "ferrispackage", "warehouse", "Ready")
+        run = ferris.create_run(ns, "warehouse", params={"region": "eu"})
+        status = ferris.wait_run(ns, run)["status"]
+        assert status["phase"] == "Succeeded", status
+        uid = ferris.get(ns, "ferrisrun", run)["metadata"]["uid"]
+        output = ferris.steps(uid)[1][4]
+        assert "eu | 7\n(1 row)\nSELECT 1\n-- committed: 3 statements\n" in output, output
+        with psycopg.connect(postgres.url_for(database)) as conn:
+            assert conn.execute(b"SELECT count(*) FROM sales").fetchone() == (2,)
+
+        ferris.secret(ns, "sql-source", json.dumps({"WAREHOUSE": url}))  # the first was taken in, and deleted
+        ferris.package(
+            ns,
+            "warehouse-broken",
+            scripts,
+            entrypoint="broken.sql",
+            sql={"connectionSecret": "WAREHOUSE"},
+            secretsFrom={"secretName": "sql-source"},
+        )
+        ferris.wait_condition(ns, "ferrispackage", "warehouse-broken", "Ready")
+        failed = ferris.wait_run(ns, ferris.create_run(ns, "warehouse-broken"))["status"]
+        assert failed["phase"] == "Failed"
+        assert 'statement 2 (line 2) failed: relation "nowhere" does not exist' in failed["steps"][0]["outputTail"]
+
+        canaries = [canary, url]
+        assert_clean("cluster objects (every listable kind, Events included)", every_object_as_yaml(ferris), canaries)
+        assert_clean("the operator's log", ferris.operator_log(), canaries)
+        assert_clean("runner pod logs", ferris.node_logs(), canaries)
+        assert_clean("pg_dump", ferris.pg_dump(), canaries)
+    finally:
+        with psycopg.connect(postgres.url_for("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)'.encode())

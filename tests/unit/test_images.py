@@ -83,8 +83,9 @@ def test_entry_points_match_the_process_node_table() -> None:
 def test_runner_distribution_carries_only_the_runner_and_helper(tmp_path: Path) -> None:
     wheel = built_wheel(tmp_path, "runner-image", "ferris_runner")
     top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
-    assert {t for t in top if not t.endswith(".dist-info")} == {"ferris_runner", "ferris_ef"}
-    assert modules_of(wheel) == sources_of(*(REPO / "runner-image" / t for t in ("ferris_runner", "ferris_ef")))
+    packages = ("ferris_runner", "ferris_ef", "ferris_sql")
+    assert {t for t in top if not t.endswith(".dist-info")} == set(packages)
+    assert modules_of(wheel) == sources_of(*(REPO / "runner-image" / t for t in packages))
 
 
 @pytest.mark.parametrize(

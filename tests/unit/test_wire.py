@@ -28,11 +28,13 @@ PACKAGE: dict[str, Any] = {
     ("api_ca", "first_step"), [(None, 0), ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", 1)]
 )
 def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None, first_step: int) -> None:
-    made = run_objects.run_document(RUN, PACKAGE, {"region": "eu"}, 3, api_ca, first_step)
+    # With a CA, every optional field is set (.sql steps included); without, none is.
+    package: Any = {**PACKAGE, "spec": {**PACKAGE["spec"], "sql": {"connectionSecret": "DB"}}} if api_ca else PACKAGE
+    made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step)
     sent = run_objects.bundle_files(made, [("a.py", "print(1)"), ("b.py", "print(2)")])[wire.RUN_DOCUMENT_FILE]
     read = read_document(sent.encode())
     assert read == made
-    optional = {"apiCA", "firstStep"} if api_ca is None else set()  # a whole run from the system's CAs: neither
+    optional = set(RunDocument.__optional_keys__) if api_ca is None else set()
     assert set(read) == set(RunDocument.__annotations__) - optional
 
 

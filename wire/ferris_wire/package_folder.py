@@ -23,7 +23,8 @@ LOCAL_FILES = ("ef_env.json", LOCAL_STATE)  # the local mode's files: never part
 FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a script name, and a ConfigMap key
 PACKAGE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 MAX_FILES = 64  # spec.scripts' maxItems
-SCRIPT_SUFFIXES_RUN = (".py", ".sh")  # what runs as a step; other files sit beside the steps
+SCRIPT_SUFFIXES_RUN = (".py", ".sh")  # what runs as a step unless the steps are named
+STEP_SUFFIXES = (*SCRIPT_SUFFIXES_RUN, ".sql")  # what may be named as a step (.sql: against spec.sql's database)
 MAX_SCRIPTS_BYTES = 512 * 1024  # a package's files together
 KNOWN = {"description", "entrypoint", "execution_order", "schedule", "trigger_events", "active", "tags"}
 KNOWN |= {"allow_manual_triggering", "name"}
@@ -75,8 +76,8 @@ def parse_manifest(raw: bytes, files: Mapping[str, str]) -> Manifest:
     for name in order:
         if name not in files:
             raise FolderError(f"{MANIFEST}: execution_order names {name!r}, which is not a file of the folder")
-        if not name.endswith(SCRIPT_SUFFIXES_RUN):
-            raise FolderError(f"{MANIFEST}: execution_order names {name!r}: only .py and .sh files run as steps")
+        if not name.endswith(STEP_SUFFIXES):
+            raise FolderError(f"{MANIFEST}: execution_order names {name!r}: only .py, .sh and .sql files run as steps")
     if entrypoint and order:
         notes.append(
             f"{MANIFEST}: entrypoint and execution_order both set: entrypoint {entrypoint} runs alone,"
@@ -158,6 +159,11 @@ def read_folder(path: Path, name: str | None = None) -> Folder:
     ):
         raise FolderError(f"{path} holds no .py or .sh file to run")
     return Folder(package, files, manifest, secrets)
+
+
+def sql_steps(folder: Folder) -> list[str]:
+    """The folder's steps that are .sql files (they need a database to run against)."""
+    return [name for name in steps(folder) if name.endswith(".sql")]
 
 
 def steps(folder: Folder) -> list[str]:

@@ -26,6 +26,9 @@ class RunDocument(TypedDict):
     secretsVersion: int
     apiCA: NotRequired[str]  # the CA the runner trusts for the runner API (PEM); absent: the system's
     firstStep: NotRequired[int]  # a rerun from a step: the index of the first step run; those before are Skipped
+    sqlConnectionSecret: NotRequired[str]  # .sql steps: the package secret holding the database's URL
+    sqlTransaction: NotRequired[str]  # "single" (the default: a .sql file is one transaction) or "perStatement"
+    sqlMaxRows: NotRequired[int]  # rows of a result printed
 
 
 # The phases of a step, as the runner reports them and the operator stores them.

@@ -94,6 +94,10 @@ def run_document(
         "secretsInArgv": spec.get("secretsInArgv", True),
         "secretsVersion": secrets_version,
     }
+    if sql := spec.get("sql"):
+        document["sqlConnectionSecret"] = sql["connectionSecret"]
+        document["sqlTransaction"] = sql.get("transaction", "single")
+        document["sqlMaxRows"] = sql.get("maxRows", 20)
     if api_ca:
         document["apiCA"] = api_ca
     if first_step:

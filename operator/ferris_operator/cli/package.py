@@ -24,7 +24,7 @@ from ferris_operator.cli.package_folder import (
     repository_kustomization,
     trigger_objects,
 )
-from ferris_wire.package_folder import SECRETS, Folder, FolderError, read_folder
+from ferris_wire.package_folder import SECRETS, Folder, FolderError, read_folder, sql_steps
 
 
 def register(commands: Any) -> None:
@@ -44,6 +44,15 @@ def register(commands: Any) -> None:
     parser.add_argument("--seal", action="store_true", help="seal secrets.json for --namespace (for a repository)")
     parser.add_argument("--skip-secrets", action="store_true", help="leave secrets.json out")
     parser.add_argument("--operator-namespace", default="ferris-system", help="where the sealing key is (--seal)")
+    parser.add_argument(
+        "--sql-secret", metavar="NAME", help="for .sql steps: the key of secrets.json holding the database's URL"
+    )
+    parser.add_argument(
+        "--sql-transaction",
+        choices=("single", "perStatement"),
+        default="single",
+        help="a .sql file as one transaction (default) or a commit per statement",
+    )
     # The namespace only when applying or sealing: reading a folder needs no kubeconfig.
     parser.add_argument(
         "-n", "--namespace", default="", help="with --apply or --seal (default: the kubeconfig context's)"
@@ -86,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
             return _fail(str(exc))
         return 0
     try:
-        secrets = _sealed(args, folder)
+        secrets, sql = _sealed(args, folder), _sql(args, folder)
     except FolderError as exc:
         return _fail(str(exc))
-    objects = [configmap_object(folder), package_object(folder, secrets), *trigger_objects(folder)]
+    objects = [configmap_object(folder), package_object(folder, secrets, sql), *trigger_objects(folder)]
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
     return 0
 
@@ -120,9 +129,21 @@ def _sealed(args: argparse.Namespace, folder: Folder) -> dict[str, Any] | None:
     return {"sealedSecrets": seal_text(public_key_of(configmap), folder.secrets, args.namespace, folder.name)}
 
 
+def _sql(args: argparse.Namespace, folder: Folder) -> dict[str, str] | None:
+    """spec.sql from --sql-secret; a FolderError when the folder has .sql steps and no database."""
+    if args.sql_secret:
+        return {"connectionSecret": args.sql_secret, "transaction": args.sql_transaction}
+    if found := sql_steps(folder):
+        raise FolderError(
+            f"{found[0]} is a .sql step: give --sql-secret NAME, the key of {SECRETS} holding the URL"
+            " (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) of the database it runs against"
+        )
+    return None
+
+
 def _write_kustomization(args: argparse.Namespace, path: Path, folder: Folder) -> None:
-    secrets = _sealed(args, folder)
-    objects = [package_object(folder, secrets), *trigger_objects(folder)]
+    secrets, sql = _sealed(args, folder), _sql(args, folder)
+    objects = [package_object(folder, secrets, sql), *trigger_objects(folder)]
     (path / "ferrispackage.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
     (path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization(folder), sort_keys=False))
     print(f"wrote {path / 'kustomization.yaml'} and {path / 'ferrispackage.yaml'} (package {folder.name})")
@@ -133,6 +154,10 @@ def _apply(args: argparse.Namespace, folder: Folder) -> int:
     a typed Secret the operator takes in (and deletes), then the package and its triggers."""
     from ferris_operator.ingest.intake import SOURCE_SECRET_TYPE
 
+    try:
+        sql = _sql(args, folder)  # before anything is applied
+    except FolderError as exc:
+        return _fail(str(exc))
     kube = context_of(args)
     namespace = urllib.parse.quote(args.namespace or kube.namespace)
     core, ferris = f"/api/v1/namespaces/{namespace}", f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{namespace}"
@@ -150,7 +175,7 @@ def _apply(args: argparse.Namespace, folder: Folder) -> int:
         }
         kube.apply(f"{core}/secrets/{name}", secret)
         secrets = {"secretsFrom": {"secretName": name}}
-    package = package_object(folder, secrets)
+    package = package_object(folder, secrets, sql)
     kube.apply(f"{ferris}/{model.PACKAGES}/{folder.name}", package)
     for trigger in trigger_objects(folder):
         kube.apply(f"{ferris}/{model.TRIGGERS}/{trigger['metadata']['name']}", trigger)

@@ -16,9 +16,12 @@ def files_configmap(folder: Folder) -> str:
     return f"{folder.name}-files"
 
 
-def package_object(folder: Folder, secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def package_object(
+    folder: Folder, secrets: Mapping[str, Any] | None = None, sql: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The FerrisPackage: every file from the ConfigMap, the manifest's order, description and
-    schedule; ``secrets``: its spec.secretsFrom or spec.sealedSecrets, if any."""
+    schedule; ``secrets``: its spec.secretsFrom or spec.sealedSecrets, if any; ``sql``: its
+    spec.sql, for .sql steps."""
     manifest = folder.manifest
     spec: dict[str, Any] = {
         "scripts": [
@@ -34,6 +37,8 @@ def package_object(folder: Folder, secrets: Mapping[str, Any] | None = None) -> 
     if manifest.schedule:
         spec["schedule"] = {"crons": [manifest.schedule], **({} if manifest.active else {"suspend": True})}
     spec.update(secrets or {})
+    if sql:
+        spec["sql"] = dict(sql)
     metadata: dict[str, Any] = {"name": folder.name}
     if manifest.tags:
         metadata["annotations"] = {"ferris.io/tags": ",".join(manifest.tags)}

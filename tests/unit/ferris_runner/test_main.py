@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 from ferris_runner.main import command_for, script_env
 
@@ -24,6 +25,31 @@ def test_script_environment_drops_ferris_internals(monkeypatch: object, tmp_path
 def test_interpreter_by_suffix(tmp_path: Path) -> None:
     assert command_for(tmp_path / "a.sh", "{}")[0] == "bash"
     assert command_for(tmp_path / "a.py", "{}")[0] == sys.executable
+    assert command_for(tmp_path / "q.sql", "{}")[:5] == [
+        sys.executable,
+        "-u",
+        "-m",
+        "ferris_sql.step",
+        str(tmp_path / "q.sql"),
+    ]
+
+
+def test_sql_settings_come_from_the_secret_the_document_names() -> None:
+    from ferris_runner.main import sql_settings, url_passwords
+    from ferris_wire.runner_api import RunDocument
+
+    base: dict[str, object] = {"sqlConnectionSecret": "db", "sqlTransaction": "perStatement", "sqlMaxRows": 5}
+    document = cast(RunDocument, base)
+    assert sql_settings(document, {"db": "postgresql://u:p@h/d"}) == {
+        "secret": "db",
+        "url": "postgresql://u:p@h/d",
+        "transaction": "perStatement",
+        "maxRows": 5,
+    }
+    assert sql_settings(document, {"db": {"not": "a string"}})["url"] is None  # type: ignore[index]
+    assert sql_settings(cast(RunDocument, {}), {"db": "x"}) is None
+    assert set(url_passwords("postgresql://u:p%40ss@h/d").values()) == {"p%40ss", "p@ss"}
+    assert url_passwords("host=h password=x") == {}
 
 
 def test_sigterm_reaches_the_running_script_and_no_later_step(tmp_path: Path) -> None:

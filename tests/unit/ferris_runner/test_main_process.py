@@ -27,9 +27,12 @@ def lay_out(
     more: tuple[tuple[str, str], ...] = (),
     first_step: int = 0,
     assets: tuple[tuple[str, str], ...] = (),
+    secrets: dict[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """The run's mounts: a.py (``script``), then the ``more`` scripts, as steps in that order;
-    ``assets``: files beside them that are no step."""
+    ``assets``: files beside them that are no step; ``secrets`` (default ``A``: secret-value)
+    sealed; ``document``: more fields of run.json."""
     steps = [("a.py", script), *more]
     scripts = [*steps, *assets]
     run_dir = tmp_path / "run"
@@ -54,10 +57,11 @@ def lay_out(
     }
     if first_step:
         made["firstStep"] = first_step
-    document = json.dumps(made)
-    files = {"run.json": document, **{f"script.{i}": content for i, (_, content) in enumerate(scripts)}}
-    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, bundle_uid, {"A": "secret-value"}, files))
-    (run_dir / "bundle" / "run.json").write_text(document)
+    text = json.dumps({**made, **(document or {})})
+    files = {"run.json": text, **{f"script.{i}": content for i, (_, content) in enumerate(scripts)}}
+    sealed = seal_bundle(key, bundle_uid, {"A": "secret-value"} if secrets is None else secrets, files)
+    (run_dir / "bundle" / "bundle").write_bytes(sealed)
+    (run_dir / "bundle" / "run.json").write_text(text)
     for name, content in scripts:
         (run_dir / "scripts" / name).write_text(content)
     env = {

@@ -124,6 +124,17 @@ def test_an_execution_order_runs_those_steps_in_its_order_and_the_rest_are_files
     assert model.steps_of({**spec, "executionOrder": ["a.py"]}) == ["a.py"]  # b.sh: a file beside it
 
 
+def test_a_packages_sql_settings_travel_in_the_run_document() -> None:
+    spec = {**PACKAGE["spec"], "executionOrder": ["a.py"], "sql": {"connectionSecret": "warehouse"}}
+    document = run_objects.run_document(RUN, {**PACKAGE, "spec": spec}, {}, 1)
+    assert (document["sqlConnectionSecret"], document["sqlTransaction"], document["sqlMaxRows"]) == (
+        "warehouse",
+        "single",
+        20,
+    )
+    assert "sqlConnectionSecret" not in run_objects.run_document(RUN, PACKAGE, {}, 1)
+
+
 def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
     scripts = [("run.json", "print(1)"), ("b.sh", "echo 2")]  # a script may be called run.json
     files = run_objects.bundle_files({"runId": RUN.uid}, scripts)

@@ -68,7 +68,10 @@ def test_an_entrypoint_wins_over_an_execution_order_as_the_executor_had_it(tmp_p
     [
         ({"manifest.json": "{", "a.py": "1"}, "manifest.json is not JSON"),
         ({"manifest.json": '{"execution_order": ["c.py"]}', "a.py": "1"}, "execution_order names 'c.py', which is not"),
-        ({"manifest.json": '{"execution_order": ["d.csv"]}', "d.csv": "1"}, "only .py and .sh files run as steps"),
+        (
+            {"manifest.json": '{"execution_order": ["d.csv"]}', "d.csv": "1"},
+            "only .py, .sh and .sql files run as steps",
+        ),
         ({"manifest.json": '{"entrypoint": "x.py"}', "a.py": "1"}, "entrypoint 'x.py' must name a file"),
         ({"manifest.json": '{"schedule": 5}', "a.py": "1"}, "schedule must be a cron expression"),
         ({"a b.py": "1"}, "a b.py: a file name may hold"),
@@ -92,6 +95,17 @@ def test_a_subfolder_and_a_name_kubernetes_refuses_are_refused(tmp_path: Path) -
     with pytest.raises(FolderError, match="is not a Kubernetes name"):
         read_folder(folder(tmp_path, {"a.py": "1"}, name="Bad.Name"))
     assert read_folder(folder(tmp_path, {"a.py": "1"}, name="Snake_Case")).name == "snake-case"
+
+
+def test_sql_steps_need_the_secret_naming_their_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = json.dumps({"execution_order": ["load.py", "report.sql"]})
+    path = folder(tmp_path, {"manifest.json": manifest, "load.py": "1", "report.sql": "SELECT 1;"})
+    assert main(["package", str(path)]) == 2
+    assert "report.sql is a .sql step: give --sql-secret NAME" in capsys.readouterr().err
+    assert main(["package", str(path), "--sql-secret", "warehouse", "--sql-transaction", "perStatement"]) == 0
+    package = list(yaml.safe_load_all(capsys.readouterr().out))[1]
+    assert package["spec"]["executionOrder"] == ["load.py", "report.sql"]
+    assert package["spec"]["sql"] == {"connectionSecret": "warehouse", "transaction": "perStatement"}
 
 
 def test_secrets_json_is_never_printed_in_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
