@@ -59,13 +59,17 @@ def seal_bundle(
     run_key: bytes,
     run_uid: str,
     secrets: dict[str, Any],
-    files: Mapping[str, str],
+    files: Mapping[str, str | bytes],
     scopes: Mapping[str, dict[str, Any]] | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Seal ``secrets`` (and the project's and platform's the run may read, ``scopes``, and the
-    run's secret ``params``) with the digests of ``files`` (key -> text, as the runner will read it)."""
-    payload: dict[str, Any] = {"secrets": secrets, "files": {key: digest(text.encode()) for key, text in files.items()}}
+    run's secret ``params``) with the digests of ``files`` (key -> content, text as UTF-8, as the
+    runner will read it)."""
+    digests = {
+        key: digest(content if isinstance(content, bytes) else content.encode()) for key, content in files.items()
+    }
+    payload: dict[str, Any] = {"secrets": secrets, "files": digests}
     if scopes:
         payload["scopes"] = dict(scopes)
     if params:

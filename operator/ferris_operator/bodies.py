@@ -83,6 +83,7 @@ class Script(TypedDict):
     name: str
     content: NotRequired[str]
     configMapRef: NotRequired[ConfigMapKeyRef]
+    configMapRefs: NotRequired[list[ConfigMapKeyRef]]  # parts, joined in order (a file over 1 MiB)
 
 
 class ParamsSchema(TypedDict, total=False):

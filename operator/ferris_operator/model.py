@@ -41,6 +41,8 @@ ANNOTATION_CHAIN_DEPTH = "ferris.io/chain-depth"
 ANNOTATION_SECRET_PARAMS = "ferris.io/secret-params"  # noqa: S105 - names of the run's secret params, no value
 ANNOTATION_BACKFILL = "ferris.io/backfill"  # on a run `ferris schedules backfill` made: its time (informative)
 LABEL_COMPONENT = "app.kubernetes.io/component"
+COMPONENT_CONTENT = "package-content"  # a package's files, shared by its runs (builders/package_content.py)
+MAX_PACKAGE_BYTES = 8 * 1024 * 1024  # a package's files together, binary ones included
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "Pending", "Running", "Succeeded", "Failed", "Cancelled"

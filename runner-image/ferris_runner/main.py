@@ -21,7 +21,7 @@ import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
-from ferris_ciphertext.bundle import BundleMismatch, open_bundle
+from ferris_ciphertext.bundle import Bundle, BundleMismatch, open_bundle
 from ferris_ciphertext.format import CiphertextError
 from ferris_runner.api_client import RunnerApiClient, RunnerApiError
 from ferris_runner.live import LiveSender
@@ -46,6 +46,34 @@ def read_document(raw: bytes) -> RunDocument:
         if (field in RunDocument.__required_keys__ or field in document) and not isinstance(document.get(field), kind):
             raise ValueError(f"{wire.RUN_DOCUMENT_FILE}: {field} is missing or not a {kind.__name__}")
     return typing.cast(RunDocument, document)
+
+
+class ContentDigestMismatch(BundleMismatch):
+    """A file of the package's shared content is not the one this run was sealed with."""
+
+
+def read_files(bundle: Bundle, document: RunDocument, scripts_dir: Path) -> dict[str, bytes]:
+    """Every file of the package, by name, from its mount (one part under its own name, several
+    under ``.parts/<index>/``, joined), each checked against the digest sealed in the bundle."""
+    parts = document.get("parts") or [1] * len(document["files"])
+    if len(parts) != len(document["files"]):
+        raise BundleMismatch("run.json gives parts for another number of files")
+    files = {}
+    for index, (name, count) in enumerate(zip(document["files"], parts, strict=True)):
+        if count == 1:
+            content = (scripts_dir / name).read_bytes()
+        else:
+            content = b"".join((scripts_dir / ".parts" / str(index) / str(k)).read_bytes() for k in range(count))
+        try:
+            files[name] = bundle.verify(f"script.{index}", content)
+        except BundleMismatch:
+            raise ContentDigestMismatch(
+                f"ContentDigestMismatch: {name} (script.{index}) is not the content this run was sealed with:"
+                " the package's content ConfigMap was changed or replaced"
+            ) from None
+    if len(files) != sum(1 for key in bundle.files if key.startswith("script.")):
+        raise BundleMismatch("run.json does not list the files this run was sealed with")
+    return files
 
 
 def secrets_file(secrets: dict[str, Any], name: str = "ferris-secrets") -> int:
@@ -276,12 +304,7 @@ def main() -> int:
         document = read_document(
             bundle.verify(wire.RUN_DOCUMENT_FILE, (run_dir / "bundle" / wire.RUN_DOCUMENT_FILE).read_bytes())
         )
-        scripts = {
-            name: bundle.verify(f"script.{i}", (run_dir / "scripts" / name).read_bytes())
-            for i, name in enumerate(document["files"])
-        }
-        if len(scripts) != sum(1 for key in bundle.files if key.startswith("script.")):
-            raise BundleMismatch("run.json does not list the scripts this run was sealed with")
+        scripts = read_files(bundle, document, run_dir / "scripts")
     except FileNotFoundError as exc:
         return fail(f"missing run input {exc.filename}: the run key is removed once a run ends", 2)
     except (CiphertextError, ValueError, KeyError, TypeError) as exc:

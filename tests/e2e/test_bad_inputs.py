@@ -35,7 +35,7 @@ def test_run_of_a_missing_package_fails_with_reason_and_event(ferris: Ferris, ns
     [
         ({"scripts": []}, "spec.scripts: Invalid value: 0: spec.scripts in body should have at least 1 items"),
         ({"scripts": [{"name": "../etc/x.py", "content": "x"}]}, "spec.scripts[0].name in body should match"),
-        ({"scripts": [{"name": "a.py"}]}, "each script sets exactly one of content or configMapRef"),
+        ({"scripts": [{"name": "a.py"}]}, "each script sets exactly one of content, configMapRef or configMapRefs"),
         (
             {"scripts": [{"name": "a.py", "content": "1"}, {"name": "a.py", "content": "2"}]},
             'spec.scripts[1]: Duplicate value: {"name":"a.py"}',

@@ -30,8 +30,9 @@ PACKAGE: dict[str, Any] = {
 def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None, first_step: int) -> None:
     # With a CA, every optional field is set (.sql steps included); without, none is.
     package: Any = {**PACKAGE, "spec": {**PACKAGE["spec"], "sql": {"connectionSecret": "DB"}}} if api_ca else PACKAGE
-    made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step)
-    sent = run_objects.bundle_files(made, [("a.py", "print(1)"), ("b.py", "print(2)")])[wire.RUN_DOCUMENT_FILE]
+    made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step, [1, 3] if api_ca else [1, 1])
+    sent = run_objects.sealed_files(made, [("a.py", b"print(1)"), ("b.py", b"print(2)")])[wire.RUN_DOCUMENT_FILE]
+    assert isinstance(sent, str)
     read = read_document(sent.encode())
     assert read == made
     optional = set(RunDocument.__optional_keys__) if api_ca is None else set()

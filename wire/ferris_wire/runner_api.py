@@ -20,7 +20,8 @@ class RunDocument(TypedDict):
     params: dict[str, object]
     config: dict[str, object]
     steps: list[str]  # the scripts run, in order (the entrypoint's first)
-    files: list[str]  # every script's name, by its index in the bundle
+    files: list[str]  # every file's name, by its index in the bundle
+    parts: NotRequired[list[int]]  # by file index, how many parts it mounts as (.parts/<index>/<k>); absent: one each
     maskSecrets: bool
     secretsInArgv: bool
     secretsVersion: int

@@ -1,6 +1,6 @@
-"""Pure builders of a run's children: the run-key Secret, the bundle ConfigMap (sealed secrets,
-run document and scripts) and the Job. Every object is owned by the FerrisRun, with a
-deterministic name."""
+"""Pure builders of a run's children: the run-key Secret, the bundle ConfigMap (sealed secrets
+and the run document) and the Job, which mounts the package's shared content objects
+(``package_content.py``). Every child is owned by the FerrisRun, with a deterministic name."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody
+from ferris_operator.builders.package_content import Mount
 from ferris_operator.problems import Problem
 from ferris_wire.runner_api import RUN_DOCUMENT_FILE, RunDocument
 
@@ -76,6 +77,7 @@ def run_document(
     secrets_version: int,
     api_ca: str | None = None,
     first_step: int = 0,
+    parts: list[int] | None = None,
 ) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
     sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
@@ -94,6 +96,8 @@ def run_document(
         "secretsInArgv": spec.get("secretsInArgv", True),
         "secretsVersion": secrets_version,
     }
+    if parts is not None and any(count > 1 for count in parts):
+        document["parts"] = parts
     if sql := spec.get("sql"):
         document["sqlConnectionSecret"] = sql["connectionSecret"]
         document["sqlTransaction"] = sql.get("transaction", "single")
@@ -106,26 +110,31 @@ def run_document(
 
 
 def script_key(index: int) -> str:
-    """ConfigMap key of the index-th script: script names may clash with ``run.json``."""
+    """The sealed name of the index-th file's digest: file names may clash with ``run.json``."""
     return f"script.{index}"
 
 
-def bundle_files(document: RunDocument, scripts: list[tuple[str, str]]) -> dict[str, str]:
-    """The files that travel next to the sealed bundle: ``run.json`` and the scripts, by key.
-    Their digests are sealed into the bundle, so the runner refuses any other files."""
-    files = {RUN_DOCUMENT_FILE: json.dumps(document, sort_keys=True)}
+def document_text(document: RunDocument) -> str:
+    return json.dumps(document, sort_keys=True)
+
+
+def sealed_files(document: RunDocument, scripts: list[tuple[str, bytes]]) -> dict[str, str | bytes]:
+    """What the bundle seals the digests of: ``run.json`` and every file of the package, by key.
+    The files travel in the package's shared content objects, the run's document beside the
+    bundle; the runner refuses any that differs."""
+    files: dict[str, str | bytes] = {RUN_DOCUMENT_FILE: document_text(document)}
     files.update({script_key(i): content for i, (_, content) in enumerate(scripts)})
     return files
 
 
-def bundle_configmap(run: RunRef, package: str, bundle: bytes, files: dict[str, str]) -> dict[str, Any]:
-    """Everything the runner reads besides its key, in one object: one write per run instead of
-    two. Within the 1 MiB ConfigMap limit: scripts are at most 512 KiB and secrets.json 256 KiB."""
+def bundle_configmap(run: RunRef, package: str, bundle: bytes, document: RunDocument) -> dict[str, Any]:
+    """What the runner reads besides its key and the package's files, in one object: the run's
+    document and its sealed bundle (the secrets the run may read, the digests of everything)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": run.metadata(model.bundle_name(run.name), package, "run-bundle"),
-        "data": dict(files),
+        "data": {RUN_DOCUMENT_FILE: document_text(document)},
         "binaryData": {"bundle": base64.b64encode(bundle).decode()},
         "immutable": True,
     }
@@ -149,7 +158,21 @@ def read_key_secret(secret: dict[str, Any]) -> tuple[bytes, str]:
     return run_key, token
 
 
-def job(run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int) -> dict[str, Any]:
+def scripts_volume(mounts: list[Mount]) -> dict[str, Any]:
+    """The package's files from its shared content objects, as one projected volume: each key
+    at its path (a file's own name, or its parts'), the objects in the order first named."""
+    items: dict[str, list[dict[str, str]]] = {}
+    for mount in mounts:
+        items.setdefault(mount.configmap, []).append({"key": mount.key, "path": mount.path})
+    return {
+        "name": "scripts",
+        "projected": {"sources": [{"configMap": {"name": name, "items": found}} for name, found in items.items()]},
+    }
+
+
+def job(
+    run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int, content: list[Mount]
+) -> dict[str, Any]:
     spec = package["spec"]
     runner = spec.get("runner") or {}
     name = package["metadata"]["name"]
@@ -204,13 +227,7 @@ def job(run: RunRef, package: PackageBody, image: str, api_url: str, timeout_sec
                     "items": [{"key": "run.json", "path": "run.json"}, {"key": "bundle", "path": "bundle"}],
                 },
             },
-            {
-                "name": "scripts",
-                "configMap": {
-                    "name": model.bundle_name(run.name),
-                    "items": [{"key": script_key(i), "path": s["name"]} for i, s in enumerate(spec["scripts"])],
-                },
-            },
+            scripts_volume(content),
             {"name": "work", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
         ],

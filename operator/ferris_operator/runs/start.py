@@ -19,10 +19,11 @@ from ferris_ciphertext.bundle import new_run_key, seal_bundle
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator import model, ownership, reasons
 from ferris_operator.bodies import PackageBody, PackageSpec, RunBody, RunSpec
-from ferris_operator.builders import run_objects
+from ferris_operator.builders import package_content, run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.builders.runner_egress import runner_egress_policy
 from ferris_operator.crypto.run_tokens import RunTokens, token_digest
+from ferris_operator.ownership import ForeignObject
 from ferris_operator.packages import params_schema
 from ferris_operator.packages.params_schema import ParamsError
 from ferris_operator.packages.scripts import read_scripts
@@ -58,7 +59,7 @@ def _check_bundle_size(bundle: dict[str, Any], secrets: dict[str, Any], scopes: 
     parts = [f"the package's secrets {_json_size(secrets)}"] + [f"{k} {_json_size(v)}" for k, v in scopes.items()]
     raise Problem(
         reasons.BUNDLE_TOO_LARGE,
-        f"the run's sealed bundle and scripts would be {size} bytes, over the {MAX_BUNDLE_BYTES} a ConfigMap holds"
+        f"the run's sealed bundle would be {size} bytes, over the {MAX_BUNDLE_BYTES} a ConfigMap holds"
         f" (bytes of JSON: {', '.join(parts)}; the sealed copy is about 4/3 of that): make the package's or a"
         " scope's secrets smaller, then create a new FerrisRun",
     )
@@ -329,20 +330,24 @@ class Starter:
         )
         if (record.token_sha256, record.key_secret_uid) != (token_digest(token), key_secret_uid):
             self.store.set_run_key(ref.uid, token_digest(token), key_secret_uid)
+        content = package_content.pack(package_name, pkg_meta["uid"], scripts)
+        self._ensure_content(ref.namespace, package_name, pkg_meta["uid"], content)
         current = self.kube.read("ConfigMap", ref.namespace, model.bundle_name(ref.name)) if started else None
         if current is not None:
             self._own("ConfigMap", current, ref)
             if not fresh_key:
-                return self._create_job(ref, package, spec)  # the bundle sealed before still opens
+                return self._create_job(ref, package, spec, content)  # the bundle sealed before still opens
         first_step = int(spec.get("fromStep") or 1) - 1 if spec.get("rerunOf") else 0
-        document = run_objects.run_document(ref, package, params, stored.version, self.api_ca, first_step)
-        files = run_objects.bundle_files(document, scripts)
+        document = run_objects.run_document(
+            ref, package, params, stored.version, self.api_ca, first_step, content.parts
+        )
+        files = run_objects.sealed_files(document, scripts)
         bundle = self.proof.stamp_child(
             run_objects.bundle_configmap(
                 ref,
                 package_name,
                 seal_bundle(run_key, ref.uid, stored.values, files, scoped.bundle(), sealed_params),
-                files,
+                document,
             ),
             "ConfigMap",
             ref.uid,
@@ -356,7 +361,7 @@ class Starter:
                 self._own("ConfigMap", existing, ref)
                 if fresh_key:  # sealed to a key that is gone: seal again
                     self.kube.replace_configmap(bundle, existing["metadata"]["uid"])
-        return self._create_job(ref, package, spec)
+        return self._create_job(ref, package, spec, content)
 
     def _wait_for_retry_record(self, ref: RunRef) -> None:
         """The operator creates a retry's FerrisRun, then records in its request which run it
@@ -384,14 +389,38 @@ class Starter:
             log.warning("the runner egress NetworkPolicy of namespace %s was refused: %s", namespace, refused)
         self._egress_made.add(namespace)
 
-    def _create_job(self, ref: RunRef, package: PackageBody, spec: RunSpec) -> bool:
+    def _ensure_content(self, namespace: str, package: str, package_uid: str, content: package_content.Content) -> None:
+        """The package's content objects this run mounts: made by the first run of that content,
+        found by the next ones. One found under such a name is used only when it carries the
+        operator's stamp for this package and holds exactly the parts its name stands for (the
+        runner checks every file against the bundle all the same)."""
+        for obj in content.objects:
+            found = self.kube.read("ConfigMap", namespace, obj.name)
+            if found is None:
+                made = self.proof.stamp(
+                    package_content.configmap(obj, namespace, package, package_uid),
+                    "ConfigMap",
+                    package_content.STAMP_PURPOSE,
+                    package_uid,
+                )
+                found, created = self.kube.create_or_get(made)
+                if created:
+                    continue
+            if not (
+                self.proof.made(found, "ConfigMap", package_content.STAMP_PURPOSE, package_uid)
+                and package_content.holds(found, obj)
+            ):
+                raise ForeignObject("ConfigMap", namespace, obj.name)
+
+    def _create_job(self, ref: RunRef, package: PackageBody, spec: RunSpec, content: package_content.Content) -> bool:
         self._ensure_runner_egress(ref.namespace)
         pkg_spec = package["spec"]
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
+        api_url = self.settings.runner_api_url
         try:
             job, job_created = self.kube.create_or_get(
                 self.proof.stamp_child(
-                    run_objects.job(ref, package, self.settings.runner_image, self.settings.runner_api_url, timeout),
+                    run_objects.job(ref, package, self.settings.runner_image, api_url, timeout, content.mounts),
                     "Job",
                     ref.uid,
                 )
@@ -435,7 +464,7 @@ class Starter:
             )
         return run_key, token, secret_uid, False
 
-    def _scripts(self, ref: RunRef, pkg_spec: PackageSpec) -> list[tuple[str, str]]:
+    def _scripts(self, ref: RunRef, pkg_spec: PackageSpec) -> list[tuple[str, bytes]]:
         """(name, content) of every script in order; a ConfigMap-sourced one is copied now, and
         checked again: the ConfigMap may have changed since the package was reconciled."""
         try:

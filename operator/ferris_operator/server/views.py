@@ -108,6 +108,7 @@ def package_detail(body: PackageBody, now: datetime.datetime) -> dict[str, Any]:
             "step": s["name"] in steps,
             "content": s.get("content"),
             "configMap": dict(s["configMapRef"]) if s.get("configMapRef") else None,
+            "configMapParts": [dict(ref) for ref in s.get("configMapRefs") or []],
         }
         for s in spec.get("scripts") or []
     ]

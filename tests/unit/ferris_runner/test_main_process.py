@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import json
 import signal
@@ -127,9 +128,35 @@ def test_a_replaced_script_beside_the_real_bundle_fails_closed(tmp_path: Path) -
     (run_dir / "scripts" / "a.py").write_text("import sys; print(sys.argv[1])")
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "script.0 is not the file this run was sealed with" in result.stderr
+    assert "ContentDigestMismatch: a.py (script.0) is not the content this run was sealed with" in result.stderr
     assert "secret-value" not in result.stderr + result.stdout
     assert not (tmp_path / "work" / "a.py").exists()
+
+
+def test_a_file_of_several_parts_is_joined_and_a_changed_part_fails_closed(tmp_path: Path) -> None:
+    """A file mounted as parts (.parts/<index>/<k>) is joined before its sealed digest is checked."""
+    asset = bytes(range(256)) * 5000  # binary, and cut in three
+    script = "import hashlib; print(hashlib.sha256(open('blob.bin', 'rb').read()).hexdigest())"
+    run_dir, env = lay_out(tmp_path, script=script, assets=(("blob.bin", ""),), document={"parts": [1, 3]})
+    key = (run_dir / "key" / "run.key").read_bytes()
+    document = (run_dir / "bundle" / "run.json").read_text()
+    files = {"run.json": document, "script.0": script, "script.1": asset}
+    (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", {}, files))
+    sizes = (500_000, 500_000, len(asset) - 1_000_000)
+    start = 0
+    for k, size in enumerate(sizes):
+        (run_dir / "scripts" / ".parts" / "1").mkdir(parents=True, exist_ok=True)
+        (run_dir / "scripts" / ".parts" / "1" / str(k)).write_bytes(asset[start : start + size])
+        start += size
+    with runner_api() as (url, reports):
+        env["FERRIS_API_URL"] = url
+        done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert hashlib.sha256(asset).hexdigest() in json.dumps(reports)
+    (run_dir / "scripts" / ".parts" / "1" / "2").write_bytes(b"changed")
+    result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "ContentDigestMismatch: blob.bin (script.1) is not the content this run was sealed with" in result.stderr
 
 
 def test_a_replaced_run_document_fails_closed(tmp_path: Path) -> None:

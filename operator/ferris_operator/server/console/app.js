@@ -444,6 +444,11 @@ function scriptsSection(namespace, pkg) {
   // Each script read-only, with line numbers (an ordered list: the numbers are not copied with the text).
   return (pkg.scriptSources || []).map((script) => {
     const summary = el("summary", { text: `${script.name}${script.step ? "" : " (a file beside the steps)"}` });
+    if (script.content === null && !script.configMap) {  // parts of a large file, joined in order
+      const parts = script.configMapParts.map((ref) => `${ref.name} (key ${ref.key})`).join(", ");
+      return el("details", { class: "script", "data-script": script.name }, summary,
+        el("p", { class: "muted", text: `${script.configMapParts.length} parts, joined in order, from ConfigMaps ${parts}.` }));
+    }
     if (script.content === null) {
       const ref = script.configMap;
       return el("details", { class: "script", "data-script": script.name }, summary, el("p", { class: "muted" },

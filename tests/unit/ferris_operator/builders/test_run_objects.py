@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from ferris_operator import model
-from ferris_operator.builders import run_objects
+from ferris_operator.builders import package_content, run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.problems import Problem
 
 RUN = RunRef("team", "nightly-abc12", "uid-run-1")
+MOUNTS = package_content.pack("nightly", "uid-pkg-1", [("a.py", b"1"), ("lib.txt", b"x"), ("b.sh", b"2")]).mounts
 
 
 PACKAGE: dict[str, Any] = {
@@ -50,8 +51,8 @@ def test_a_run_key_secret_without_a_valid_key_fails_closed() -> None:
 def test_every_child_is_owned_by_the_run_and_labelled() -> None:
     children = [
         run_objects.key_secret(RUN, "nightly", b"k" * 32, "token"),
-        run_objects.bundle_configmap(RUN, "nightly", b"bundle", run_objects.bundle_files({}, [("a.py", "1")])),
-        run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60),
+        run_objects.bundle_configmap(RUN, "nightly", b"bundle", run_objects.run_document(RUN, PACKAGE, {}, 1)),
+        run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60, MOUNTS),
     ]
     for child in children:
         owner = child["metadata"]["ownerReferences"][0]
@@ -73,7 +74,7 @@ def test_key_secret_holds_only_the_key_and_token() -> None:
 
 
 def test_job_is_locked_down() -> None:
-    job = run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60)
+    job = run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60, MOUNTS)
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 60
@@ -99,7 +100,9 @@ def test_package_runner_image_overrides_the_default() -> None:
     package = json.loads(json.dumps(PACKAGE))
     package["spec"]["runner"]["image"] = "custom:2"
     assert (
-        run_objects.job(RUN, package, "img:1", "http://api", 60)["spec"]["template"]["spec"]["containers"][0]["image"]
+        run_objects.job(RUN, package, "img:1", "http://api", 60, MOUNTS)["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
         == "custom:2"
     )
 
@@ -135,20 +138,28 @@ def test_a_packages_sql_settings_travel_in_the_run_document() -> None:
     assert "sqlConnectionSecret" not in run_objects.run_document(RUN, PACKAGE, {}, 1)
 
 
-def test_scripts_travel_in_the_bundle_and_mount_under_their_own_names() -> None:
-    scripts = [("run.json", "print(1)"), ("b.sh", "echo 2")]  # a script may be called run.json
-    files = run_objects.bundle_files({"runId": RUN.uid}, scripts)
-    bundle = run_objects.bundle_configmap(RUN, "nightly", b"sealed", files)
-    assert json.loads(bundle["data"]["run.json"]) == {"runId": RUN.uid}
-    assert bundle["data"]["script.0"] == "print(1)" and bundle["data"]["script.1"] == "echo 2"
+def test_the_bundle_holds_the_document_and_the_files_mount_from_the_shared_content_under_their_names() -> None:
+    scripts = [("run.json", b"print(1)"), ("b.sh", b"echo 2")]  # a script may be called run.json
+    package = {**PACKAGE, "spec": {**PACKAGE["spec"], "scripts": [{"name": n, "content": "x"} for n, _ in scripts]}}
+    document = run_objects.run_document(RUN, package, {}, 1)
+    sealed = run_objects.sealed_files(document, scripts)
+    assert set(sealed) == {"run.json", "script.0", "script.1"} and sealed["script.0"] == b"print(1)"
+    bundle = run_objects.bundle_configmap(RUN, "nightly", b"sealed", document)
+    assert set(bundle["data"]) == {"run.json"} and json.loads(bundle["data"]["run.json"]) == document
     assert base64.b64decode(bundle["binaryData"]["bundle"]) == b"sealed"
-    package = {**PACKAGE, "spec": {**PACKAGE["spec"], "scripts": [{"name": n, "content": c} for n, c in scripts]}}
+    content = package_content.pack("nightly", "uid-pkg-1", scripts)
     volumes = {
         v["name"]: v
-        for v in run_objects.job(RUN, package, "img:1", "http://api", 60)["spec"]["template"]["spec"]["volumes"]
+        for v in run_objects.job(RUN, package, "img:1", "http://api", 60, content.mounts)["spec"]["template"]["spec"][
+            "volumes"
+        ]
     }
-    assert volumes["scripts"]["configMap"] == {
-        "name": model.bundle_name(RUN.name),
-        "items": [{"key": "script.0", "path": "run.json"}, {"key": "script.1", "path": "b.sh"}],
+    [source] = volumes["scripts"]["projected"]["sources"]
+    assert source["configMap"] == {
+        "name": content.names[0],
+        "items": [
+            {"key": package_content.sha256(b"print(1)"), "path": "run.json"},
+            {"key": package_content.sha256(b"echo 2"), "path": "b.sh"},
+        ],
     }
     assert [i["key"] for i in volumes["bundle"]["configMap"]["items"]] == ["run.json", "bundle"]

@@ -16,7 +16,7 @@ from tests.unit.ferris_operator.fakes import FakeKube, FakeStore, service
 
 
 def test_configmap_scripts_are_read_once_per_configmap_and_bounded_at_run_start() -> None:
-    big = "x" * (300 * 1024)
+    big = "x" * (4 * 1024 * 1024 + 1)  # two of them pass the 8 MiB a package holds
     kube = FakeKube({("ConfigMap", "a", "lib"): {"metadata": {"name": "lib"}, "data": {"k": big, "small": "1"}}})
     runs = service(kube, FakeStore())
     ref = type("Ref", (), {"namespace": "a", "name": "r", "uid": "u"})()

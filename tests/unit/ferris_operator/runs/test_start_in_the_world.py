@@ -49,10 +49,15 @@ def test_a_run_of_a_ready_package_gets_its_children_once_and_its_job_eight_frame
     run = world.kube.put("FerrisRun", a_run("r").uid("r-uid").body)
     assert handlers.run_event(None, run) is True  # the watch asks a worker for it
     handlers.attend("r-uid")
-    made = {(o["kind"], o["metadata"]["name"]) for o in world.kube.created}
+    content = [o for o in world.kube.created if o["metadata"]["labels"].get(model.LABEL_COMPONENT) == "package-content"]
+    children = [o for o in world.kube.created if o not in content]
+    made = {(o["kind"], o["metadata"]["name"]) for o in children}
     assert made == {("Secret", "r-key"), ("ConfigMap", "r-bundle"), ("Job", "r-run")}
-    for obj in world.kube.created:  # each controlled by the run and stamped (the key and bundle over their content)
+    for obj in children:  # each controlled by the run and stamped (the key and bundle over their content)
         assert ownership.owned_by_run(obj, "r-uid", "team") and model.ANNOTATION_STAMP in obj["metadata"]["annotations"]
+    [shared] = content  # the package's files: owned by the package, stamped for it, shared by its runs
+    assert shared["metadata"]["ownerReferences"][0]["uid"] == "p-uid" and shared["immutable"] is True
+    assert PROOF.made(shared, "ConfigMap", "content-of", "p-uid")
     [job] = [o for o in world.kube.created if o["kind"] == "Job"]
     assert PROOF.is_child(job, "Job", "r-uid", "team")
     record = world.store.get("r-uid")

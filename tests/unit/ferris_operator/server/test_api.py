@@ -487,6 +487,7 @@ def test_a_packages_page_shows_its_next_five_start_times_skipped_ones_left_out_a
             "scripts": [
                 {"name": "a.py", "content": "print(1)\n"},
                 {"name": "q.sql", "configMapRef": {"name": "sql", "key": "q"}},
+                {"name": "m.bin", "configMapRefs": [{"name": "m-0", "key": "p"}, {"name": "m-1", "key": "p"}]},
             ],
             "schedule": {"crons": ["30 2 * * *"], "timeZone": "Europe/Berlin", "skip": ["2026-12-02T01:30:00Z"]},
         },
@@ -495,8 +496,21 @@ def test_a_packages_page_shows_its_next_five_start_times_skipped_ones_left_out_a
     assert shown["schedule"]["nextTimes"] == [f"2026-12-0{d}T01:30:00Z" for d in (1, 3, 4, 5, 6)]
     assert shown["description"] == "nightly export"
     assert shown["scriptSources"] == [
-        {"name": "a.py", "step": True, "content": "print(1)\n", "configMap": None},
-        {"name": "q.sql", "step": False, "content": None, "configMap": {"name": "sql", "key": "q"}},
+        {"name": "a.py", "step": True, "content": "print(1)\n", "configMap": None, "configMapParts": []},
+        {
+            "name": "q.sql",
+            "step": False,
+            "content": None,
+            "configMap": {"name": "sql", "key": "q"},
+            "configMapParts": [],
+        },
+        {
+            "name": "m.bin",
+            "step": False,
+            "content": None,
+            "configMap": None,
+            "configMapParts": [{"name": "m-0", "key": "p"}, {"name": "m-1", "key": "p"}],
+        },
     ]
     suspended = {**body, "spec": {**body["spec"], "schedule": {**body["spec"]["schedule"], "suspend": True}}}
     assert package_detail(suspended, datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))["schedule"]["nextTimes"] == []

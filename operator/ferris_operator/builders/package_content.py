@@ -1,0 +1,144 @@
+"""A package's files as its runs read them: packed into immutable, content-addressed ConfigMaps
+that every run of the same content shares, instead of a copy in every run's bundle.
+
+Each file is cut into parts of at most ``PART_BYTES``; each part is a key named by its SHA-256
+(text in ``data``, anything else in ``binaryData``); parts are packed in order into objects of at
+most ``OBJECT_BYTES`` (a ConfigMap holds 1 MiB). An object's name is a digest of the package's uid
+and its keys, so equal content gives the same object and other content another. The Job mounts
+the objects as one projected volume: a file of one part under its own name, a file of several as
+``.parts/<index>/<k>`` for the runner to join. The runner trusts none of it: each file's SHA-256
+is sealed in the run's bundle. Pure."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferris_operator import model
+
+PART_BYTES = 448 * 1024  # two to an object
+OBJECT_BYTES = 900 * 1024  # below the 1 MiB a ConfigMap holds, its metadata included
+PARTS_DIR = ".parts"
+STAMP_PURPOSE = "content-of"  # an object's stamp binds it to the package's uid
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+@dataclass(frozen=True)
+class ContentObject:
+    name: str
+    parts: dict[str, bytes]  # key (the part's SHA-256) -> the part
+
+    def size(self) -> int:
+        return sum(len(part) for part in self.parts.values())
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One key of one object, at ``path`` under the scripts directory."""
+
+    configmap: str
+    key: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Content:
+    objects: list[ContentObject]
+    mounts: list[Mount]
+    parts: list[int]  # how many parts each file has, by the file's index
+    digests: list[str] = field(default_factory=list)  # each file's SHA-256, by index
+
+    @property
+    def names(self) -> list[str]:
+        return [obj.name for obj in self.objects]
+
+
+def object_name(package: str, package_uid: str, keys: list[str]) -> str:
+    digest = sha256("\n".join([package_uid, *keys]).encode())[:20]
+    return f"{package[:38].rstrip('-.')}-content-{digest}"
+
+
+def pack(package: str, package_uid: str, files: list[tuple[str, bytes]]) -> Content:
+    """The objects holding ``files`` (name, content) and where each part mounts."""
+    placed: list[tuple[int, int, str, bytes]] = []  # (file index, part index, key, part)
+    counts: list[int] = []
+    for index, (_, content) in enumerate(files):
+        pieces = [content[i : i + PART_BYTES] for i in range(0, len(content), PART_BYTES)] or [b""]
+        counts.append(len(pieces))
+        placed.extend((index, k, sha256(piece), piece) for k, piece in enumerate(pieces))
+    groups: list[dict[str, bytes]] = []
+    where: dict[str, int] = {}  # key -> group index (an equal part is kept once)
+    for _, _, key, piece in placed:
+        if key in where:
+            continue
+        if not groups or sum(map(len, groups[-1].values())) + len(piece) > OBJECT_BYTES:
+            groups.append({})
+        groups[-1][key] = piece
+        where[key] = len(groups) - 1
+    objects = [ContentObject(object_name(package, package_uid, sorted(group)), group) for group in groups]
+    mounts = []
+    for index, k, key, _ in placed:
+        name = files[index][0]
+        path = name if counts[index] == 1 else f"{PARTS_DIR}/{index}/{k}"
+        mounts.append(Mount(objects[where[key]].name, key, path))
+    return Content(objects, mounts, counts, [sha256(content) for _, content in files])
+
+
+def configmap(obj: ContentObject, namespace: str, package: str, package_uid: str) -> dict[str, Any]:
+    """The immutable ConfigMap of one content object, owned by its FerrisPackage (deleted with
+    it); the caller stamps it."""
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for key, part in obj.parts.items():
+        try:
+            data[key] = part.decode("utf-8")
+        except UnicodeDecodeError:
+            binary[key] = base64.b64encode(part).decode()
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": obj.name,
+            "namespace": namespace,
+            "labels": {
+                **model.MANAGED_BY,
+                model.LABEL_PACKAGE: package,
+                model.LABEL_COMPONENT: model.COMPONENT_CONTENT,
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{model.GROUP}/{model.VERSION}",
+                    "kind": "FerrisPackage",
+                    "name": package,
+                    "uid": package_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "immutable": True,
+    }
+    if data:
+        body["data"] = data
+    if binary:
+        body["binaryData"] = binary
+    return body
+
+
+def holds(found: dict[str, Any], obj: ContentObject) -> bool:
+    """Whether a ConfigMap found under an object's name holds exactly its parts, each under its
+    own SHA-256."""
+    parts: dict[str, bytes] = {}
+    try:
+        for key, text in (found.get("data") or {}).items():
+            parts[str(key)] = str(text).encode("utf-8")
+        for key, encoded in (found.get("binaryData") or {}).items():
+            parts[str(key)] = base64.b64decode(str(encoded), validate=True)
+    except ValueError:
+        return False
+    return parts == obj.parts

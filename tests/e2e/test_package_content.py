@@ -1,0 +1,123 @@
+"""A package's files are stored once per content, shared by its runs, in immutable ConfigMaps
+named by what they hold: up to 8 MiB a package, binary files included. A tenant who plants an
+object under such a name gets nothing run from it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from ferris_operator.builders.package_content import pack
+
+from .actors import least_privileged, rule
+from .conftest import Ferris
+from .test_forged_owners import READ_RUNS
+from .test_tenant_walls import reason_of
+
+pytestmark = pytest.mark.cluster
+
+MiB = 1024 * 1024
+SHOW = "import hashlib\nprint(hashlib.sha256(open('model.bin', 'rb').read()).hexdigest(), open('notes.txt').read())\n"
+
+
+def create(ferris: Ferris, namespace: str, obj: dict[str, Any]) -> None:
+    """``kubectl create``: apply would copy a large object into its last-applied annotation."""
+    ferris.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(obj))
+
+
+def content_objects(ferris: Ferris, namespace: str, package: str) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/component=package-content,ferris.io/package={package}"
+    listed = ferris.kubectl("get", "configmaps", "-n", namespace, "-l", selector, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(listed)["items"]
+    return items
+
+
+def test_runs_share_one_copy_of_a_package_with_a_five_mib_binary_file_that_arrives_whole(
+    ferris: Ferris, ns: str
+) -> None:
+    blob = hashlib.shake_256(b"ferris").digest(5 * MiB)  # binary, and over any one ConfigMap
+    piece = 900 * 1024
+    refs = []
+    for k, start in enumerate(range(0, len(blob), piece)):
+        data = base64.b64encode(blob[start : start + piece]).decode()
+        create(
+            ferris,
+            ns,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"model-{k}"}, "binaryData": {"part": data}},
+        )
+        refs.append({"name": f"model-{k}", "key": "part"})
+    scripts = [
+        {"name": "main.py", "content": SHOW},
+        {"name": "model.bin", "configMapRefs": refs},
+        {"name": "notes.txt", "content": "ünïcode notes"},
+    ]
+    ferris.apply(
+        ns,
+        {
+            "apiVersion": "ferris.io/v1alpha1",
+            "kind": "FerrisPackage",
+            "metadata": {"name": "heavy"},
+            "spec": {"scripts": scripts},
+        },
+    )
+    ferris.wait_condition(ns, "ferrispackage", "heavy", "Ready")
+    runs = [ferris.create_run(ns, "heavy") for _ in range(3)]
+    for run in runs:
+        body = ferris.wait_run(ns, run, timeout=180)
+        assert body["status"]["phase"] == "Succeeded", body["status"]
+        uid = body["metadata"]["uid"]
+        assert ferris.steps(uid)[0][4] == f"{hashlib.sha256(blob).hexdigest()} ünïcode notes\n"
+    package_uid = ferris.get(ns, "ferrispackage", "heavy")["metadata"]["uid"]
+    files = [("main.py", SHOW.encode()), ("model.bin", blob), ("notes.txt", "ünïcode notes".encode())]
+    expected = pack("heavy", package_uid, files)
+    shared = content_objects(ferris, ns, "heavy")
+    assert sorted(o["metadata"]["name"] for o in shared) == sorted(expected.names)  # one copy for the three runs
+    assert all(o["immutable"] is True and o["metadata"]["ownerReferences"][0]["uid"] == package_uid for o in shared)
+    for run in runs:  # each run's own ConfigMap holds its document and sealed bundle, no file
+        bundle = ferris.get(ns, "configmap", f"{run}-bundle")
+        assert set(bundle["data"]) == {"run.json"} and len(json.dumps(bundle)) < 16 * 1024
+
+
+def test_an_object_planted_under_a_content_name_is_never_used(ferris: Ferris, ns: str) -> None:
+    """The name of a content object is a digest of public facts (the package's uid, its files):
+    a tenant who may create ConfigMaps makes it first, with other code under the same key and
+    a forged owner naming the package. The run fails closed (ForeignObject), no Job is made."""
+    script = "print('the real script')\n"
+    ferris.package(ns, "target", script)
+    ferris.wait_condition(ns, "ferrispackage", "target", "Ready")
+    package = ferris.get(ns, "ferrispackage", "target")
+    [obj] = pack("target", package["metadata"]["uid"], [("main.py", script.encode())]).objects
+    [key] = obj.parts
+    mallory = least_privileged(
+        ferris, ns, "mallory", [READ_RUNS, rule("ferris.io", "ferrispackages", "get"), rule("", "configmaps", "create")]
+    )
+    assert not mallory.can("delete", "configmaps") and not mallory.can("get", "secrets")
+    owner = {
+        "apiVersion": "ferris.io/v1alpha1",
+        "kind": "FerrisPackage",
+        "name": "target",
+        "uid": package["metadata"]["uid"],
+        "controller": True,
+    }
+    mallory.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": obj.name,
+                "labels": {"app.kubernetes.io/component": "package-content", "ferris.io/package": "target"},
+                "ownerReferences": [owner],
+            },
+            "data": {key: "import os; print('mallory ran', os.listdir('/var/run/ferris/key'))\n"},
+        }
+    )
+    run = ferris.create_run(ns, "target")
+    body = ferris.wait_run(ns, run, timeout=90)
+    assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject"), body["status"]
+    message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
+    assert obj.name in message
+    assert not ferris.exists(ns, "job", f"{run}-run") and not ferris.exists(ns, "configmap", f"{run}-bundle")

@@ -1,0 +1,69 @@
+"""A package's files packed into shared, content-addressed ConfigMaps."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+from ferris_operator.builders import package_content
+from ferris_operator.builders.package_content import OBJECT_BYTES, PART_BYTES, holds, pack, sha256
+
+MiB = 1024 * 1024
+
+
+def test_small_files_share_one_object_and_mount_under_their_own_names() -> None:
+    content = pack("nightly", "uid-1", [("a.py", b"print(1)"), ("data.csv", b"x,y\n")])
+    [obj] = content.objects
+    assert obj.parts == {sha256(b"print(1)"): b"print(1)", sha256(b"x,y\n"): b"x,y\n"}
+    assert [(m.configmap, m.path) for m in content.mounts] == [(obj.name, "a.py"), (obj.name, "data.csv")]
+    assert content.parts == [1, 1] and obj.name.startswith("nightly-content-")
+
+
+def test_the_same_content_gives_the_same_objects_and_other_content_or_another_package_others() -> None:
+    files = [("a.py", b"print(1)")]
+    assert pack("p", "uid-1", files).names == pack("p", "uid-1", list(files)).names
+    assert pack("p", "uid-1", [("a.py", b"print(2)")]).names != pack("p", "uid-1", files).names
+    assert pack("p", "uid-2", files).names != pack("p", "uid-1", files).names  # a package made again
+
+
+def test_eight_mib_with_a_five_mib_binary_file_spreads_over_objects_each_below_a_configmaps_limit() -> None:
+    blob = bytes(range(256)) * (5 * MiB // 256)
+    files = [("model.bin", blob), *[(f"f{i}.txt", bytes([65 + i]) * (438 * 1024)) for i in range(7)]]
+    assert 8 * MiB - 8 * 1024 < sum(len(c) for _, c in files) <= 8 * MiB
+    content = pack("big", "uid-1", files)
+    assert all(obj.size() <= OBJECT_BYTES for obj in content.objects)
+    assert content.parts[0] == -(-len(blob) // PART_BYTES) and content.parts[1:] == [1] * 7
+    by_key = {key: part for obj in content.objects for key, part in obj.parts.items()}
+    joined = b"".join(by_key[m.key] for m in content.mounts if m.path.startswith(".parts/0/"))
+    assert joined == blob
+    assert [m.path for m in content.mounts if m.path.startswith(".parts/0/")] == [
+        f".parts/0/{k}" for k in range(content.parts[0])
+    ]
+
+
+def test_an_equal_part_is_stored_once() -> None:
+    content = pack("p", "uid-1", [("a.txt", b"same"), ("b.txt", b"same")])
+    [obj] = content.objects
+    assert len(obj.parts) == 1 and [m.key for m in content.mounts] == [sha256(b"same")] * 2
+
+
+def test_text_goes_into_data_and_binary_into_binary_data_and_a_found_object_must_hold_exactly_the_parts() -> None:
+    content = pack("p", "uid-1", [("a.py", b"print(1)"), ("logo.png", b"\x89PNG\xff")])
+    [obj] = content.objects
+    made = package_content.configmap(obj, "team", "p", "uid-1")
+    assert made["data"] == {sha256(b"print(1)"): "print(1)"}
+    assert base64.b64decode(made["binaryData"][sha256(b"\x89PNG\xff")]) == b"\x89PNG\xff"
+    assert made["immutable"] is True and made["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert holds(made, obj)
+    changed = copy.deepcopy(made)
+    changed["data"][sha256(b"print(1)")] = "print(2)"
+    extra = copy.deepcopy(made)
+    extra["data"]["more"] = "x"
+    broken = copy.deepcopy(made)
+    broken["binaryData"][sha256(b"\x89PNG\xff")] = "!!"
+    assert not holds(changed, obj) and not holds(extra, obj) and not holds(broken, obj)
+
+
+def test_an_empty_file_is_one_empty_part() -> None:
+    content = pack("p", "uid-1", [("empty.txt", b"")])
+    assert content.parts == [1] and content.mounts[0].key == sha256(b"")
