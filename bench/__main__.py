@@ -24,6 +24,7 @@ from bench import (
     console_load,
     events,
     key_providers,
+    package_content,
     reports,
     runner_api,
     runner_overhead,
@@ -258,6 +259,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(server_history.summary(results["server_history"]))
     if "console_load" in results:
         lines.append(console_load.summary(results["console_load"]))
+    if "package_content" in results:
+        lines.append(package_content.summary(results["package_content"]))
     if "year" in results:
         lines.append(year.summary(results["year"]))
     return "\n".join(lines)
@@ -281,10 +284,10 @@ def main() -> None:
     parser.add_argument("--year-packages", type=int, default=1000, help="packages run daily for the year stage")
     parser.add_argument(
         "--stages",
-        default="components,year,admission,paced,schedules,events,unrelated,history",
+        default="components,year,admission,paced,schedules,events,unrelated,content,history",
         help="comma-separated: components (runner, runner API, scopes, key providers, reports, server"
         " history, console), year (PostgreSQL after a year, with and without retention), admission, paced,"
-        " schedules, events, unrelated, history",
+        " schedules, events, unrelated, content (etcd bytes a run costs, shared package content), history",
     )
     args = parser.parse_args()
     interrupts.install()
@@ -312,7 +315,7 @@ def main() -> None:
     if "year" in stages:  # a database of its own
         results["year"] = year.measure(args.year_packages)
         save("year")
-    on_a_stack = bool(sizes) or bool(stages & {"paced", "schedules", "events", "unrelated", "history"})
+    on_a_stack = bool(sizes) or bool(stages & {"paced", "schedules", "events", "unrelated", "content", "history"})
     with contextlib.ExitStack() as exits:  # no stack for database-only stages
         stack: Any = exits.enter_context(FerrisStack()) if on_a_stack else None
         api: Any = client_for(stack.kubeconfig).api if stack else None
@@ -350,6 +353,9 @@ def main() -> None:
                 stack, api, args.unrelated_pods, args.unrelated_jobs, concurrency=args.concurrency
             )
             save("unrelated")
+        if "content" in stages:
+            results["package_content"] = package_content.measure(stack)
+            save("package content")
         if "history" in stages:
             seed = seed_history(stack, api, args.history_packages, args.history_runs)
             results["history"] = {

@@ -63,6 +63,7 @@ class LocalCluster:
         self.processes: list[Supervised] = []
         self.bins = binaries.resolve()
         self.api_port = free_port()
+        self.etcd_port = 0  # chosen at start
         self.kubeconfig = self.directory / "admin.kubeconfig"
         self.audit = audit
 
@@ -102,7 +103,7 @@ class LocalCluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         certs = pki.generate(self.directory / "pki")
         write_kubeconfig(self.kubeconfig, self.server, certs.ca_cert, certs.admin_cert, certs.admin_key)
-        etcd_port = free_port()
+        self.etcd_port = etcd_port = free_port()  # its client URL also serves etcd's JSON gateway (bench)
         self._spawn("etcd", control_plane.etcd(self.bins["etcd"], self.directory / "etcd", etcd_port, free_port()))
         audit_log = self.audit_log if self.audit else None
         self._spawn(

@@ -266,7 +266,8 @@ class NewRun:
     which scope each secret name came from, and the scopes' versions. ``attempt``: the run is an
     automatic retry (its chain's policy comes with it); else ``policy``: the package's
     spec.retries, which the chain this first attempt begins keeps. ``key_secret_uid``: the run's
-    key Secret, which the run's end deletes by that uid."""
+    key Secret, which the run's end deletes by that uid. ``contents``: the package's content
+    objects the run mounts, which the content sweep keeps while the run is active."""
 
     uid: str
     namespace: str
@@ -284,6 +285,7 @@ class NewRun:
     attempt: Attempt | None = None
     policy: RetryPolicy | None = None
     key_secret_uid: str | None = None
+    contents: tuple[str, ...] = ()  # the package content objects its Job mounts
 
     def __repr__(self) -> str:  # params may be large; the rest says which run
         return f"NewRun({self.namespace}/{self.name}, uid={self.uid}, trigger={self.trigger})"

@@ -31,6 +31,7 @@ class Intervals:
     resync_active_runs: float = 10.0  # catch up with Job and pod changes missed
     recent_history: float = 10.0  # history limits of packages with newly finished runs
     history_sweep: float = 60.0  # TTLs and history limits of every package
+    content_sweep: float = 600.0  # package content objects no run has used for an hour (runs/content_sweep.py)
     last_run: float = 1.0  # packages' status.lastRun
     schedules: float = 1.0  # packages whose scheduled time has come
     source_resync: float = 60.0  # re-read of packages' source Secrets (FERRIS_SOURCE_RESYNC_SECONDS)

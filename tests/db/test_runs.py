@@ -112,3 +112,15 @@ def test_a_runs_key_secret_uid_is_kept_and_replaced_with_its_token(pool: Connect
     store.set_run_key("uid-key-1", "digest-2", "secret-2")  # the run's key Secret made anew
     record = store.get("uid-key-1")
     assert record is not None and (record.token_sha256, record.key_secret_uid) == ("digest-2", "secret-2")
+
+
+def test_the_content_objects_in_use_are_those_the_namespaces_active_runs_mount(pool: ConnectionPool) -> None:
+    store = RunStore(pool)
+    runs = {"a": ("c1", "c2"), "b": ("c2", "c3"), "done": ("c4",)}
+    for name, contents in runs.items():
+        new = NewRun(f"uid-cu-{name}", "contents", name, "p", "puid", 1, 1, "d", ["a.py"], contents=contents)
+        store.record_start(new)
+    store.record_start(NewRun("uid-cu-other", "elsewhere", "x", "p", "puid", 1, 1, "d", ["a.py"], contents=("c9",)))
+    store.finish("uid-cu-done", model.SUCCEEDED, "Succeeded", "ok")
+    assert store.contents_in_use("contents") == {"c1", "c2", "c3"}
+    assert store.contents_in_use("elsewhere") == {"c9"} and store.contents_in_use("nowhere") == set()

@@ -121,3 +121,36 @@ def test_an_object_planted_under_a_content_name_is_never_used(ferris: Ferris, ns
     message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
     assert obj.name in message
     assert not ferris.exists(ns, "job", f"{run}-run") and not ferris.exists(ns, "configmap", f"{run}-bundle")
+
+
+def test_the_kubernetes_adapter_marks_and_deletes_content_only_as_it_was_listed(ferris: Ferris, ns: str) -> None:
+    """What the sweep's safety rests on, against a real API server: a metadata-only read, a
+    label-selected metadata list, an annotation that another object of the name refuses, and a
+    delete refused once the object changed since it was listed."""
+    from ferris_operator.k8s.objects import Kube
+
+    kube = Kube(ferris.api)
+    labels = {"app.kubernetes.io/component": "package-content"}
+    big = "x" * (512 * 1024)
+    create(
+        ferris,
+        ns,
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1", "labels": labels}, "data": {"k": big}},
+    )
+    create(ferris, ns, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"}, "data": {"k": "v"}})
+    meta = kube.metadata("ConfigMap", ns, "c1")
+    assert meta is not None and set(meta) == {"metadata"} and len(json.dumps(meta)) < 4096  # not its 512 KiB
+    assert kube.metadata("ConfigMap", ns, "nowhere") is None
+    listed = kube.content_metadata((ns,))
+    assert [m["metadata"]["name"] for m in listed] == ["c1"] and len(json.dumps(listed)) < 4096
+    uid, version = meta["metadata"]["uid"], meta["metadata"]["resourceVersion"]
+    assert kube.annotate("ConfigMap", ns, "c1", "another-uid", {"ferris.io/last-used": "x"}) is False
+    assert kube.annotate("ConfigMap", ns, "c1", uid, {"ferris.io/last-used": "2026-12-07T00:00:00Z"}) is True
+    marked = kube.metadata("ConfigMap", ns, "c1")
+    assert marked is not None and marked["metadata"]["annotations"]["ferris.io/last-used"] == "2026-12-07T00:00:00Z"
+    assert kube.delete_unchanged("ConfigMap", ns, "c1", uid, version) is False  # changed since listed
+    assert kube.metadata("ConfigMap", ns, "c1") is not None
+    assert kube.delete_unchanged("ConfigMap", ns, "c1", uid, marked["metadata"]["resourceVersion"]) is True
+    assert kube.metadata("ConfigMap", ns, "c1") is None
+    assert kube.annotate("ConfigMap", ns, "c1", uid, {"ferris.io/last-used": "x"}) is False  # gone
+    assert kube.delete_unchanged("ConfigMap", ns, "c1", uid, version) is False

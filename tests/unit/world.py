@@ -193,6 +193,39 @@ class FakeKube:
         found = self.objects.get(("Namespace", "", namespace))
         return dict((found or {}).get("metadata", {}).get("labels") or {})
 
+    def metadata(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.read(kind, namespace, name)
+        return None if found is None else {"metadata": found["metadata"]}
+
+    def content_metadata(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [
+            {"metadata": copy.deepcopy(body["metadata"])}
+            for (kind, namespace, _), body in sorted(self.objects.items())
+            if kind == "ConfigMap"
+            and (not namespaces or namespace in namespaces)
+            and (body["metadata"].get("labels") or {}).get(model.LABEL_COMPONENT) == model.COMPONENT_CONTENT
+        ]
+
+    def annotate(self, kind: str, namespace: str, name: str, uid: str, annotations: dict[str, str]) -> bool:
+        found = self.objects.get((kind, namespace, name))
+        if found is None or found["metadata"]["uid"] != uid:
+            return False
+        meta = found["metadata"]
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)  # every write changes it
+        return True
+
+    def delete_unchanged(self, kind: str, namespace: str, name: str, uid: str, resource_version: str) -> bool:
+        found = self.objects.get((kind, namespace, name))
+        if found is None or (found["metadata"]["uid"], str(found["metadata"].get("resourceVersion") or "")) != (
+            uid,
+            resource_version,
+        ):
+            return False
+        del self.objects[(kind, namespace, name)]
+        self.deleted.append((kind, namespace, name, uid))
+        return True
+
     def bundle_metadata(self, namespace: str, run_uids: list[str]) -> dict[str, dict[str, Any]]:
         found = {}
         for (kind, held_namespace, _), body in self.objects.items():
@@ -352,9 +385,11 @@ class FakeRunStore:
         self.records: dict[str, RunRecord] = {}
         self.step_records: dict[str, list[StepRecord]] = {}
         self.failed_before_start: list[tuple[str, str, str]] = []  # uid, phase, reason
+        self.contents: dict[str, tuple[str, ...]] = {}  # run uid -> the content objects it mounts
 
     def record_start(self, new: NewRun) -> RunRecord:
         if new.uid not in self.records:
+            self.contents[new.uid] = new.contents
             self.records[new.uid] = RunRecord(
                 new.uid, new.namespace, new.name, new.package_name, new.package_uid, new.generation,
                 new.secrets_version, model.PENDING, None, None, new.token_sha256, self.clock(), None, None,
@@ -404,6 +439,9 @@ class FakeRunStore:
 
     def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
         return [(r.uid, r.name) for r in self.active() if (r.namespace, r.package_name) == (namespace, package_name)]
+
+    def contents_in_use(self, namespace: str) -> set[str]:
+        return {name for r in self.active() if r.namespace == namespace for name in self.contents.get(r.uid, ())}
 
     def known(self, namespace: str, name: str, trigger: str) -> bool:
         return any((r.namespace, r.name, r.trigger) == (namespace, name, trigger) for r in self.records.values())

@@ -145,10 +145,12 @@ app.kubernetes.io/component: runner
   resources: ["secrets"]
   verbs: ["get", "create", "delete"]
 # Read scripts from ConfigMaps; create each run's bundle ConfigMap; list bundles (metadata
-# only) to end runs whose bundle was deleted before their pod could mount it.
+# only) to end runs whose bundle was deleted before their pod could mount it. Packages' shared
+# content objects: made, read, marked used (patch: one annotation), listed (metadata only) and
+# deleted by the sweep an hour after their last use.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "create", "delete"]
+  verbs: ["get", "list", "create", "delete", "patch"]
 # One Job per run; follow it; stop it on cancel, timeout or a missing image.
 - apiGroups: ["batch"]
   resources: ["jobs"]

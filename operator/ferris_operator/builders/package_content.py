@@ -12,7 +12,9 @@ is sealed in the run's bundle. Pure."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,9 @@ PART_BYTES = 448 * 1024  # two to an object
 OBJECT_BYTES = 900 * 1024  # below the 1 MiB a ConfigMap holds, its metadata included
 PARTS_DIR = ".parts"
 STAMP_PURPOSE = "content-of"  # an object's stamp binds it to the package's uid
+ANNOTATION_LAST_USED = "ferris.io/last-used"  # when a run last marked it used (runs/content_sweep.py)
+TOUCH_AFTER = datetime.timedelta(minutes=30)  # a run marks an object used when it was last marked before that
+SWEEP_AFTER = datetime.timedelta(hours=1)  # unused for that long, and no active run mounts it: deleted
 
 
 def sha256(content: bytes) -> str:
@@ -89,9 +94,21 @@ def pack(package: str, package_uid: str, files: list[tuple[str, bytes]]) -> Cont
     return Content(objects, mounts, counts, [sha256(content) for _, content in files])
 
 
-def configmap(obj: ContentObject, namespace: str, package: str, package_uid: str) -> dict[str, Any]:
+def needs_touch(metadata: Mapping[str, Any], now: datetime.datetime) -> bool:
+    """Whether a run must mark the object used: last marked (or made) ``TOUCH_AFTER`` ago or more."""
+    text = (metadata.get("annotations") or {}).get(ANNOTATION_LAST_USED) or metadata.get("creationTimestamp")
+    try:
+        last = model.parse_timestamp(str(text or ""))
+    except ValueError:
+        return True
+    return now - last >= TOUCH_AFTER
+
+
+def configmap(
+    obj: ContentObject, namespace: str, package: str, package_uid: str, now: datetime.datetime
+) -> dict[str, Any]:
     """The immutable ConfigMap of one content object, owned by its FerrisPackage (deleted with
-    it); the caller stamps it."""
+    it) and marked used ``now``; the caller stamps it."""
     data: dict[str, str] = {}
     binary: dict[str, str] = {}
     for key, part in obj.parts.items():
@@ -105,6 +122,7 @@ def configmap(obj: ContentObject, namespace: str, package: str, package_uid: str
         "metadata": {
             "name": obj.name,
             "namespace": namespace,
+            "annotations": {ANNOTATION_LAST_USED: model.timestamp(now)},
             "labels": {
                 **model.MANAGED_BY,
                 model.LABEL_PACKAGE: package,

@@ -65,6 +65,7 @@ QUERY_NAMES = {
     "timeout_seconds": "timeoutSeconds",
 }
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+PARTIAL_METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def custom_path(
@@ -342,6 +343,41 @@ class Kube:
             )
             found |= {item["metadata"]["name"]: {"metadata": item["metadata"]} for item in listed.get("items") or []}
         return found
+
+    def metadata(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = or_none(lambda: self._request("GET", self._path(kind, namespace, name), accept=PARTIAL_METADATA_ONE))
+        return None if found is None else {"metadata": found.get("metadata") or {}}
+
+    def content_metadata(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        selector = {"labelSelector": f"{model.LABEL_COMPONENT}={model.COMPONENT_CONTENT}"}
+        paths = [self._path("ConfigMap", ns) for ns in namespaces] if namespaces else ["/api/v1/configmaps"]
+        found: list[dict[str, Any]] = []
+        for path in paths:
+            listed = self._request("GET", path, query=selector, accept=PARTIAL_METADATA)
+            found += [{"metadata": item["metadata"]} for item in listed.get("items") or []]
+        return found
+
+    def annotate(self, kind: str, namespace: str, name: str, uid: str, annotations: dict[str, str]) -> bool:
+        patch = {"metadata": {"uid": uid, "annotations": annotations}}  # another uid: refused, not merged
+        try:
+            self._call("PATCH", self._path(kind, namespace, name), patch, MERGE_PATCH)
+        except ApiException as exc:
+            if is_not_found(exc) or is_conflict(exc) or is_invalid(exc):
+                return False
+            raise
+        return True
+
+    def delete_unchanged(self, kind: str, namespace: str, name: str, uid: str, resource_version: str) -> bool:
+        if kind not in DELETABLE:
+            raise ValueError(f"the operator deletes no {kind} this way")
+        options = {"preconditions": {"uid": uid, "resourceVersion": resource_version}}
+        try:
+            self._call("DELETE", self._path(kind, namespace, name), options)
+        except ApiException as exc:
+            if is_not_found(exc) or is_conflict(exc):
+                return False
+            raise
+        return True
 
     def job_lister(self, namespace: str | None) -> Callable[..., Any]:
         """The list (and, with watch=True, watch) call of Jobs in ``namespace`` (all when None)."""

@@ -57,6 +57,7 @@ class RunHandlers:
             Loop("history of packages with newly finished runs", every.recent_history, recent),
             Loop("history limits and TTLs of every package", every.history_sweep, everything),
             Loop("run history past its retention", every.events_expiry, self.expire_history),
+            Loop("package content no run has used for an hour", every.content_sweep, self.runs.content_sweep.sweep),
         )
 
     def expire_history(self) -> None:

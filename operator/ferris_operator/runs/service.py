@@ -6,6 +6,7 @@ from __future__ import annotations
 from ferris_operator.crypto.run_tokens import RunTokens
 from ferris_operator.ownership import Provenance
 from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
+from ferris_operator.runs.content_sweep import ContentSweep
 from ferris_operator.runs.follow import Follower
 from ferris_operator.runs.history import History
 from ferris_operator.runs.outcomes import Outcomes
@@ -39,6 +40,7 @@ class RunService:
         self.starter = Starter(
             kube, vault, runs, settings, tokens, self.outcomes, self.follower.cancel, api_ca, scopes, proof
         )
+        self.content_sweep = ContentSweep(kube, runs, proof, settings.watch_namespaces)
         self.resync = Resync(
             kube, runs, self.outcomes, self.starter, self.follower, self.reports, self.sightings, proof=proof
         )

@@ -43,6 +43,7 @@ log = logging.getLogger("ferris.runs")
 
 
 MAX_BUNDLE_BYTES = 1_000_000  # a ConfigMap holds 1 MiB, its metadata included
+PROVEN_CONTENT_KEPT = 4096  # content objects whose parts were read and found right, by (namespace, name) -> uid
 
 
 def _json_size(value: Any) -> int:
@@ -169,6 +170,7 @@ class Starter:
         self.scopes = scopes  # the project's and platform's secrets a run reads (None: none)
         self._policy_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()  # Forbid/Replace, per package
         self._egress_made: set[str] = set()  # namespaces whose runner egress policy exists
+        self._proven_content: dict[tuple[str, str], str] = {}  # content objects read and found right: their uid
         # A burst of runs of one package shares its GETs, each sent after the runs it serves
         # were seen: a run created right after a package update sees the update.
         self.packages: FreshReads[tuple[str, str], PackageBody | None] = FreshReads(lambda key: kube.get_package(*key))
@@ -308,6 +310,7 @@ class Starter:
         run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name, started)
         params, sealed_params = run_params(pkg_spec, spec, secret)
         steps = model.steps_of(pkg_spec)
+        content = package_content.pack(package_name, pkg_meta["uid"], scripts)
         record = self.store.record_start(
             NewRun(
                 uid=ref.uid,
@@ -326,12 +329,12 @@ class Starter:
                 attempt=attempt,
                 policy=None if attempt else policy_of(pkg_spec.get("retries")),
                 key_secret_uid=key_secret_uid,
+                contents=tuple(content.names),
             )
         )
         if (record.token_sha256, record.key_secret_uid) != (token_digest(token), key_secret_uid):
             self.store.set_run_key(ref.uid, token_digest(token), key_secret_uid)
-        content = package_content.pack(package_name, pkg_meta["uid"], scripts)
-        self._ensure_content(ref.namespace, package_name, pkg_meta["uid"], content)
+        self._ensure_content(ref.namespace, package_name, pkg_meta["uid"], content)  # recorded above: kept
         current = self.kube.read("ConfigMap", ref.namespace, model.bundle_name(ref.name)) if started else None
         if current is not None:
             self._own("ConfigMap", current, ref)
@@ -392,25 +395,51 @@ class Starter:
     def _ensure_content(self, namespace: str, package: str, package_uid: str, content: package_content.Content) -> None:
         """The package's content objects this run mounts: made by the first run of that content,
         found by the next ones. One found under such a name is used only when it carries the
-        operator's stamp for this package and holds exactly the parts its name stands for (the
-        runner checks every file against the bundle all the same)."""
+        operator's stamp for this package and holds exactly the parts its name stands for (read
+        once per object: immutable, the same uid holds the same parts; the runner checks every
+        file against the bundle all the same)."""
+        now = model.utcnow()
         for obj in content.objects:
-            found = self.kube.read("ConfigMap", namespace, obj.name)
-            if found is None:
-                made = self.proof.stamp(
-                    package_content.configmap(obj, namespace, package, package_uid),
-                    "ConfigMap",
-                    package_content.STAMP_PURPOSE,
-                    package_uid,
-                )
-                found, created = self.kube.create_or_get(made)
-                if created:
-                    continue
             if not (
-                self.proof.made(found, "ConfigMap", package_content.STAMP_PURPOSE, package_uid)
-                and package_content.holds(found, obj)
+                self._content_ready(namespace, package, package_uid, obj, now)
+                or self._content_ready(namespace, package, package_uid, obj, now)
             ):
+                raise RunWaiting(
+                    reasons.WAITING_TO_START,
+                    f"the package content ConfigMap {obj.name} went away while the run started; trying again",
+                    1.0,
+                )
+
+    def _content_ready(
+        self, namespace: str, package: str, package_uid: str, obj: package_content.ContentObject, now: datetime.datetime
+    ) -> bool:
+        """One content object there, proven and marked used; False when it went away meanwhile."""
+        found = self.kube.metadata("ConfigMap", namespace, obj.name)
+        if found is None:
+            made = package_content.configmap(obj, namespace, package, package_uid, now)
+            self.proof.stamp(made, "ConfigMap", package_content.STAMP_PURPOSE, package_uid)
+            stored, created = self.kube.create_or_get(made)
+            found = {"metadata": stored["metadata"]}
+            if created:
+                self._proven_content[(namespace, obj.name)] = str(stored["metadata"]["uid"])
+                return True
+        uid = str(found["metadata"].get("uid") or "")
+        if not self.proof.made(found, "ConfigMap", package_content.STAMP_PURPOSE, package_uid):
+            raise ForeignObject("ConfigMap", namespace, obj.name)
+        if self._proven_content.get((namespace, obj.name)) != uid:
+            full = self.kube.read("ConfigMap", namespace, obj.name)
+            if full is None or str(full["metadata"].get("uid") or "") != uid:
+                return False
+            if not package_content.holds(full, obj):
                 raise ForeignObject("ConfigMap", namespace, obj.name)
+            if len(self._proven_content) >= PROVEN_CONTENT_KEPT:
+                self._proven_content.clear()
+            self._proven_content[(namespace, obj.name)] = uid
+        if package_content.needs_touch(found["metadata"], now):
+            return self.kube.annotate(
+                "ConfigMap", namespace, obj.name, uid, {package_content.ANNOTATION_LAST_USED: model.timestamp(now)}
+            )
+        return True
 
     def _create_job(self, ref: RunRef, package: PackageBody, spec: RunSpec, content: package_content.Content) -> bool:
         self._ensure_runner_egress(ref.namespace)

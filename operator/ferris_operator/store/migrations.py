@@ -407,6 +407,14 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         );
         """,
     ),
+    (
+        23,
+        """
+        -- The package content objects (ConfigMaps shared by the runs of one content) each run
+        -- mounts: the sweep of content no run needs keeps those an active run names.
+        ALTER TABLE runs ADD COLUMN contents text[] NOT NULL DEFAULT '{}';
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -120,8 +120,8 @@ class RunStore:
             inserted = conn.execute(
                 "INSERT INTO runs (uid, namespace, name, package_name, package_uid, package_generation,"
                 " secrets_version, token_sha256, job_name, params, trigger, depth, secret_sources,"
-                " attempt, max_attempts, retry_of, retry_policy, key_secret_uid)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " attempt, max_attempts, retry_of, retry_policy, key_secret_uid, contents)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uid) DO NOTHING RETURNING uid",
                 (
                     new.uid,
@@ -139,6 +139,7 @@ class RunStore:
                     None if new.secret_sources is None else Jsonb(new.secret_sources),
                     *_chain(new.attempt, new.policy),
                     new.key_secret_uid,
+                    list(new.contents),
                 ),
             ).fetchone()
             if new.attempt is not None:  # the pin passes from the retry request to this run's row
@@ -208,6 +209,16 @@ class RunStore:
         with self._pool.connection() as conn:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
         return [RunRecord(*row) for row in rows]
+
+    def contents_in_use(self, namespace: str) -> set[str]:
+        """The package content objects the active runs of ``namespace`` mount."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT unnest(contents) FROM runs WHERE namespace = %s"
+                " AND phase NOT IN ('Succeeded', 'Failed', 'Cancelled')",
+                (namespace,),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
 
     def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
         """(uid, name) of the runs of a package that started and have not ended, oldest first

@@ -163,6 +163,7 @@ def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_ow
     runs: Any = SimpleNamespace(
         resync=SimpleNamespace(resync=None), outcomes=SimpleNamespace(publish_ended=None),
         history=SimpleNamespace(publish_last_runs=None, sweep=lambda everything: None),
+        content_sweep=SimpleNamespace(sweep=None),
     )  # fmt: skip
     router: Any = SimpleNamespace(expire=Expiring("events").expire, route_pending=lambda: 0)
     components: Any = SimpleNamespace(
@@ -184,4 +185,5 @@ def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_ow
     assert table["events not routed yet"].seconds == 5 and table["events not routed yet"].run == router.route_pending
     assert table["scheduled runs"].run is components.schedules.tick
     assert {"which replica is active", "key provider status", "re-read of source Secrets"} <= set(table)
-    assert len(table) == len(every_loop) == 18, sorted(table)  # no two loops under one name
+    assert table["package content no run has used for an hour"].seconds == 600
+    assert len(table) == len(every_loop) == 19, sorted(table)  # no two loops under one name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 
 from ferris_operator.builders import package_content
 from ferris_operator.builders.package_content import OBJECT_BYTES, PART_BYTES, holds, pack, sha256
@@ -50,7 +51,7 @@ def test_an_equal_part_is_stored_once() -> None:
 def test_text_goes_into_data_and_binary_into_binary_data_and_a_found_object_must_hold_exactly_the_parts() -> None:
     content = pack("p", "uid-1", [("a.py", b"print(1)"), ("logo.png", b"\x89PNG\xff")])
     [obj] = content.objects
-    made = package_content.configmap(obj, "team", "p", "uid-1")
+    made = package_content.configmap(obj, "team", "p", "uid-1", datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC))
     assert made["data"] == {sha256(b"print(1)"): "print(1)"}
     assert base64.b64decode(made["binaryData"][sha256(b"\x89PNG\xff")]) == b"\x89PNG\xff"
     assert made["immutable"] is True and made["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
