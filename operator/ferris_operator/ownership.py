@@ -67,6 +67,13 @@ class Provenance:
         parts = self._parts(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""), purpose)
         return bool(stamp) and self._tokens.stamped(stamp, *parts)
 
+    def content_salt(self, package_uid: str) -> str:
+        """What a package's content object names are derived from beside their content: an HMAC
+        under the active stamp key, so no one else can know a name before the object exists,
+        and another key (another installation) makes other names rather than meet objects it
+        cannot prove it made."""
+        return self._tokens.stamp("content-name", package_uid)
+
     def stamp_child(self, obj: dict[str, Any], kind: str, run_uid: str, *content: str) -> dict[str, Any]:
         return self.stamp(obj, kind, "child-of", run_uid, *content)
 

@@ -137,7 +137,13 @@ class Install:
     def run_example(self, package: str, namespace: str = "ferris-demo") -> str:
         name = f"{package}-{int(time.time() * 1000) % 10**8}"
         self.create_run(package, name, namespace)
-        self.kubectl("wait", "-n", namespace, f"ferrisrun/{name}", "--for=condition=Succeeded", "--timeout=120s")
+        waited = self.kubectl(
+            "wait", "-n", namespace, f"ferrisrun/{name}", "--for=condition=Succeeded", "--timeout=120s", check=False
+        )
+        if waited.returncode != 0:  # say why: the run's status and the operator's last words
+            status = self.json("get", "ferrisrun", name, "-n", namespace).get("status")
+            log = self.kubectl("logs", "-n", NS, "deployment/ferris", "--tail=40", check=False)
+            raise AssertionError(f"run {name} did not succeed: {json.dumps(status)}\n{log.stdout}{log.stderr}")
         return name
 
     def output(self, run: str, namespace: str = "ferris-demo") -> str:

@@ -76,16 +76,19 @@ def test_configmap_scripts_wait_for_their_source_and_are_bounded(ferris: Ferris,
     ref = {"name": "lib", "key": "main.py"}
     ferris.package(ns, "from-cm", [], scripts=[{"name": "main.py", "configMapRef": ref}])
     cond = ferris.wait_condition(ns, "ferrispackage", "from-cm", "ScriptSourceMissing")
-    assert "ConfigMap lib with key main.py not found" in cond["message"]
+    assert "ConfigMap lib with key main.py (in data or binaryData) not found" in cond["message"]
     ferris.kubectl("create", "configmap", "lib", "-n", ns, "--from-literal=main.py=print('from a configmap')")
     ferris.wait_condition(ns, "ferrispackage", "from-cm", "Ready")
     run = ferris.wait_run(ns, ferris.create_run(ns, "from-cm"))
     assert "from a configmap" in ferris.steps(run["metadata"]["uid"])[0][4]
-    (tmp_path / "main.py").write_text("#" + "x" * 600_000)
-    ferris.kubectl("create", "configmap", "huge", "-n", ns, f"--from-file={tmp_path / 'main.py'}")
-    ferris.package(ns, "too-big", [], scripts=[{"name": "main.py", "configMapRef": {"name": "huge", "key": "main.py"}}])
+    (tmp_path / "main.py").write_text("#" + "x" * 900_000)
+    parts = []
+    for k in range(10):  # 9 MB in ten ConfigMaps: over the 8 MiB a package holds
+        ferris.kubectl("create", "configmap", f"huge-{k}", "-n", ns, f"--from-file={tmp_path / 'main.py'}")
+        parts.append({"name": f"huge-{k}", "key": "main.py"})
+    ferris.package(ns, "too-big", [], scripts=[{"name": "main.py", "configMapRefs": parts}])
     cond = ferris.wait_condition(ns, "ferrispackage", "too-big", "InvalidScripts")
-    assert "over the limit of 524288" in cond["message"]
+    assert "over a package's limit of 8388608" in cond["message"]
 
 
 def test_a_run_deleted_mid_run_is_recorded_as_such(ferris: Ferris, ns: str) -> None:

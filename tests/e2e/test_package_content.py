@@ -73,44 +73,47 @@ def test_runs_share_one_copy_of_a_package_with_a_five_mib_binary_file_that_arriv
         assert ferris.steps(uid)[0][4] == f"{hashlib.sha256(blob).hexdigest()} ünïcode notes\n"
     package_uid = ferris.get(ns, "ferrispackage", "heavy")["metadata"]["uid"]
     files = [("main.py", SHOW.encode()), ("model.bin", blob), ("notes.txt", "ünïcode notes".encode())]
-    expected = pack("heavy", package_uid, files)
+    expected = pack("heavy", "any salt", files)  # the names digest the operator's salt: the layout is the same
     shared = content_objects(ferris, ns, "heavy")
-    assert sorted(o["metadata"]["name"] for o in shared) == sorted(expected.names)  # one copy for the three runs
+    assert len(shared) == len(expected.objects) == 6  # one copy for the three runs
     assert all(o["immutable"] is True and o["metadata"]["ownerReferences"][0]["uid"] == package_uid for o in shared)
+    assert sorted(len(o.get("data") or {}) + len(o.get("binaryData") or {}) for o in shared) == sorted(
+        len(obj.parts) for obj in expected.objects
+    )
     for run in runs:  # each run's own ConfigMap holds its document and sealed bundle, no file
         bundle = ferris.get(ns, "configmap", f"{run}-bundle")
         assert set(bundle["data"]) == {"run.json"} and len(json.dumps(bundle)) < 16 * 1024
 
 
-def test_an_object_planted_under_a_content_name_is_never_used(ferris: Ferris, ns: str) -> None:
-    """The name of a content object is a digest of public facts (the package's uid, its files):
-    a tenant who may create ConfigMaps makes it first, with other code under the same key and
-    a forged owner naming the package. The run fails closed (ForeignObject), no Job is made."""
+def test_content_replaced_under_its_name_is_never_used(ferris: Ferris, ns: str) -> None:
+    """Content object names digest a salt only the operator knows: no one can make one first.
+    A tenant who may list, delete and create ConfigMaps replaces one a run made, with its labels,
+    owner and stamp copied and other code under the same key. The next run fails closed
+    (ForeignObject) and no Job is made."""
     script = "print('the real script')\n"
     ferris.package(ns, "target", script)
     ferris.wait_condition(ns, "ferrispackage", "target", "Ready")
-    package = ferris.get(ns, "ferrispackage", "target")
-    [obj] = pack("target", package["metadata"]["uid"], [("main.py", script.encode())]).objects
-    [key] = obj.parts
-    mallory = least_privileged(
-        ferris, ns, "mallory", [READ_RUNS, rule("ferris.io", "ferrispackages", "get"), rule("", "configmaps", "create")]
-    )
-    assert not mallory.can("delete", "configmaps") and not mallory.can("get", "secrets")
-    owner = {
-        "apiVersion": "ferris.io/v1alpha1",
-        "kind": "FerrisPackage",
-        "name": "target",
-        "uid": package["metadata"]["uid"],
-        "controller": True,
-    }
+    first = ferris.wait_run(ns, ferris.create_run(ns, "target"))
+    assert first["status"]["phase"] == "Succeeded", first["status"]
+    rights = [READ_RUNS, rule("", "configmaps", "list", "get", "delete", "create")]
+    mallory = least_privileged(ferris, ns, "mallory", rights)
+    assert not mallory.can("get", "secrets") and not mallory.can("patch", "configmaps")
+    listed = json.loads(mallory.kubectl("get", "configmaps", "-o", "json").stdout)["items"]
+    [made] = [
+        o for o in listed if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "package-content"
+    ]
+    [key] = made["data"]
+    mallory.kubectl("delete", "configmap", made["metadata"]["name"])
+    meta = made["metadata"]
     mallory.create(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": obj.name,
-                "labels": {"app.kubernetes.io/component": "package-content", "ferris.io/package": "target"},
-                "ownerReferences": [owner],
+                "name": meta["name"],
+                "labels": meta["labels"],
+                "annotations": meta["annotations"],  # the operator's stamp, copied
+                "ownerReferences": meta["ownerReferences"],
             },
             "data": {key: "import os; print('mallory ran', os.listdir('/var/run/ferris/key'))\n"},
         }
@@ -119,7 +122,7 @@ def test_an_object_planted_under_a_content_name_is_never_used(ferris: Ferris, ns
     body = ferris.wait_run(ns, run, timeout=90)
     assert (body["status"]["phase"], reason_of(body)) == ("Failed", "ForeignObject"), body["status"]
     message = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")["message"]
-    assert obj.name in message
+    assert meta["name"] in message
     assert not ferris.exists(ns, "job", f"{run}-run") and not ferris.exists(ns, "configmap", f"{run}-bundle")
 
 

@@ -95,7 +95,9 @@ def test_canaries_never_leave_the_run_pod(ferris: Ferris, ns: str) -> None:
         for pod in pods["items"]:
             spec = pod["spec"]
             assert spec["automountServiceAccountToken"] is False
-            assert not any("projected" in v or "serviceAccountToken" in json.dumps(v) for v in spec["volumes"])
+            assert not any("serviceAccountToken" in json.dumps(v) for v in spec["volumes"])
+            projected = [source for v in spec["volumes"] for source in (v.get("projected") or {}).get("sources", [])]
+            assert projected and all(set(source) == {"configMap"} for source in projected)  # the package's files
             container = spec["containers"][0]
             assert not any(
                 m["mountPath"].startswith("/var/run/secrets/kubernetes.io") for m in container["volumeMounts"]

@@ -3,8 +3,10 @@ that every run of the same content shares, instead of a copy in every run's bund
 
 Each file is cut into parts of at most ``PART_BYTES``; each part is a key named by its SHA-256
 (text in ``data``, anything else in ``binaryData``); parts are packed in order into objects of at
-most ``OBJECT_BYTES`` (a ConfigMap holds 1 MiB). An object's name is a digest of the package's uid
-and its keys, so equal content gives the same object and other content another. The Job mounts
+most ``OBJECT_BYTES`` (a ConfigMap holds 1 MiB). An object's name is a digest of its keys and the
+package's salt (an HMAC of its uid under the operator's stamp key), so equal content gives the
+same object, other content another, and no one but the operator knows a name before the object
+exists. The Job mounts
 the objects as one projected volume: a file of one part under its own name, a file of several as
 ``.parts/<index>/<k>`` for the runner to join. The runner trusts none of it: each file's SHA-256
 is sealed in the run's bundle. Pure."""
@@ -63,13 +65,14 @@ class Content:
         return [obj.name for obj in self.objects]
 
 
-def object_name(package: str, package_uid: str, keys: list[str]) -> str:
-    digest = sha256("\n".join([package_uid, *keys]).encode())[:20]
+def object_name(package: str, salt: str, keys: list[str]) -> str:
+    digest = sha256("\n".join([salt, *keys]).encode())[:20]
     return f"{package[:38].rstrip('-.')}-content-{digest}"
 
 
-def pack(package: str, package_uid: str, files: list[tuple[str, bytes]]) -> Content:
-    """The objects holding ``files`` (name, content) and where each part mounts."""
+def pack(package: str, salt: str, files: list[tuple[str, bytes]]) -> Content:
+    """The objects holding ``files`` (name, content) and where each part mounts; ``salt``: the
+    package's (``Provenance.content_salt``), which each object's name digests with its keys."""
     placed: list[tuple[int, int, str, bytes]] = []  # (file index, part index, key, part)
     counts: list[int] = []
     for index, (_, content) in enumerate(files):
@@ -85,7 +88,7 @@ def pack(package: str, package_uid: str, files: list[tuple[str, bytes]]) -> Cont
             groups.append({})
         groups[-1][key] = piece
         where[key] = len(groups) - 1
-    objects = [ContentObject(object_name(package, package_uid, sorted(group)), group) for group in groups]
+    objects = [ContentObject(object_name(package, salt, sorted(group)), group) for group in groups]
     mounts = []
     for index, k, key, _ in placed:
         name = files[index][0]

@@ -310,7 +310,7 @@ class Starter:
         run_key, token, key_secret_uid, fresh_key = self._run_key(ref, package_name, started)
         params, sealed_params = run_params(pkg_spec, spec, secret)
         steps = model.steps_of(pkg_spec)
-        content = package_content.pack(package_name, pkg_meta["uid"], scripts)
+        content = package_content.pack(package_name, self.proof.content_salt(pkg_meta["uid"]), scripts)
         record = self.store.record_start(
             NewRun(
                 uid=ref.uid,

@@ -24,7 +24,17 @@ def test_the_same_content_gives_the_same_objects_and_other_content_or_another_pa
     files = [("a.py", b"print(1)")]
     assert pack("p", "uid-1", files).names == pack("p", "uid-1", list(files)).names
     assert pack("p", "uid-1", [("a.py", b"print(2)")]).names != pack("p", "uid-1", files).names
-    assert pack("p", "uid-2", files).names != pack("p", "uid-1", files).names  # a package made again
+    assert pack("p", "uid-2", files).names != pack("p", "uid-1", files).names  # another package's salt, or key's
+
+
+def test_a_packages_salt_is_the_operators_own_so_a_name_cannot_be_known_before_its_object_exists() -> None:
+    from ferris_operator.crypto.run_tokens import RunTokens
+    from ferris_operator.ownership import Provenance
+
+    ours = Provenance(RunTokens({"k1": b"\x01" * 32}, "k1"))
+    another_install = Provenance(RunTokens({"k1": b"\x02" * 32}, "k1"))
+    assert ours.content_salt("uid-1") == ours.content_salt("uid-1") != ours.content_salt("uid-2")
+    assert another_install.content_salt("uid-1") != ours.content_salt("uid-1")  # same key id, other key
 
 
 def test_eight_mib_with_a_five_mib_binary_file_spreads_over_objects_each_below_a_configmaps_limit() -> None:
