@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ferris_operator.bodies import Condition, PackageSpec, Script
-from ferris_wire.package_folder import MAX_SCRIPTS_BYTES as MAX_SCRIPTS_BYTES
+from ferris_wire.package_folder import MAX_PACKAGE_BYTES as MAX_PACKAGE_BYTES
 from ferris_wire.package_folder import SCRIPT_SUFFIXES_RUN as SCRIPT_SUFFIXES_RUN
 from ferris_wire.runner_api import STEP_FAILED as STEP_FAILED
 from ferris_wire.runner_api import STEP_RUNNING as STEP_RUNNING
@@ -42,7 +42,6 @@ ANNOTATION_SECRET_PARAMS = "ferris.io/secret-params"  # noqa: S105 - names of th
 ANNOTATION_BACKFILL = "ferris.io/backfill"  # on a run `ferris schedules backfill` made: its time (informative)
 LABEL_COMPONENT = "app.kubernetes.io/component"
 COMPONENT_CONTENT = "package-content"  # a package's files, shared by its runs (builders/package_content.py)
-MAX_PACKAGE_BYTES = 8 * 1024 * 1024  # a package's files together, binary ones included
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ferris-operator", "app.kubernetes.io/part-of": "ferris"}
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "Pending", "Running", "Succeeded", "Failed", "Cancelled"

@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     mask = Masker(masked)
     with tempfile.TemporaryDirectory(prefix="ferris-dev-") as scratch:
         work = Path(scratch)
-        for name, text in folder.files.items():
-            (work / name).write_text(text)
+        for name, content in folder.files.items():
+            (work / name).write_bytes(content)
         state = args.folder / LOCAL_STATE
         if state.exists():
             shutil.copy(state, work / LOCAL_STATE)

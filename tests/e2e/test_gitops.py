@@ -175,3 +175,60 @@ def test_ferris_package_applies_a_folder_and_its_secrets_as_its_user(ferris: Fer
     assert run["status"]["phase"] == "Succeeded" and "token ****" in run["status"]["steps"][0]["outputTail"]
     everything = ferris.kubectl("get", "configmaps,secrets,events,ferrispackages,ferrisruns", "-n", ns, "-o", "yaml")
     assert_clean("the namespace's objects after ferris package --apply", everything.stdout, [canary])
+
+
+SHA_OF_FILES = (
+    "import hashlib, os\n"
+    "for name in ('logo.png', 'model.bin'):\n"
+    "    if os.path.exists(name):\n"
+    "        print(name, hashlib.sha256(open(name, 'rb').read()).hexdigest())\n"
+)
+
+
+def test_binary_and_large_files_of_a_folder_arrive_whole_by_apply_and_by_kustomize(
+    ferris: Ferris, ns: str, tmp_path: Path
+) -> None:
+    """A folder with a binary file and one of 2 MB: `ferris package --apply` as a least-privileged
+    user spreads them over ConfigMaps (the large one in parts); a folder with a binary file
+    under one ConfigMap goes through `--kustomize` and `kubectl kustomize` (binaryData). The
+    script prints each file's SHA-256: equal to the file's."""
+    import hashlib
+
+    from .actors import least_privileged, rule
+
+    logo, model = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, hashlib.shake_256(b"model").digest(2_000_000)
+    applied_folder = tmp_path / "binary-apply"
+    applied_folder.mkdir()
+    (applied_folder / "main.py").write_text(SHA_OF_FILES)
+    (applied_folder / "logo.png").write_bytes(logo)
+    (applied_folder / "model.bin").write_bytes(model)
+    user = least_privileged(
+        ferris,
+        ns,
+        "binary-writer",
+        [
+            rule("", "configmaps", "get", "create", "patch"),
+            rule("ferris.io", "ferrispackages", "get", "create", "patch"),
+        ],
+    )
+    applied = ferris.ferris("package", str(applied_folder), "--apply", "-n", ns, "--kubeconfig", str(user.kubeconfig))
+    assert applied.returncode == 0, applied.stderr
+    ferris.wait_condition(ns, "ferrispackage", "binary-apply", "Ready")
+    run = ferris.wait_run(ns, ferris.create_run(ns, "binary-apply"))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    output = ferris.steps(run["metadata"]["uid"])[0][4]
+    assert f"logo.png {hashlib.sha256(logo).hexdigest()}" in output
+    assert f"model.bin {hashlib.sha256(model).hexdigest()}" in output
+
+    kustomized = tmp_path / "binary-kustomize"
+    kustomized.mkdir()
+    (kustomized / "main.py").write_text(SHA_OF_FILES)
+    (kustomized / "logo.png").write_bytes(logo)
+    assert ferris.ferris("package", str(kustomized), "--kustomize").returncode == 0
+    built = ferris.kubectl("kustomize", str(kustomized)).stdout
+    assert "binaryData" in built
+    user.kubectl("apply", "--server-side", "-f", "-", input=built)
+    ferris.wait_condition(ns, "ferrispackage", "binary-kustomize", "Ready")
+    run = ferris.wait_run(ns, ferris.create_run(ns, "binary-kustomize"))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert f"logo.png {hashlib.sha256(logo).hexdigest()}" in ferris.steps(run["metadata"]["uid"])[0][4]

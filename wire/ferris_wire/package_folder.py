@@ -25,7 +25,7 @@ PACKAGE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 MAX_FILES = 64  # spec.scripts' maxItems
 SCRIPT_SUFFIXES_RUN = (".py", ".sh")  # what runs as a step unless the steps are named
 STEP_SUFFIXES = (*SCRIPT_SUFFIXES_RUN, ".sql")  # what may be named as a step (.sql: against spec.sql's database)
-MAX_SCRIPTS_BYTES = 512 * 1024  # a package's files together
+MAX_PACKAGE_BYTES = 8 * 1024 * 1024  # a package's files together, binary ones included
 KNOWN = {"description", "entrypoint", "execution_order", "schedule", "trigger_events", "active", "tags"}
 KNOWN |= {"allow_manual_triggering", "name"}
 
@@ -49,7 +49,7 @@ class Manifest:
 @dataclass(frozen=True)
 class Folder:
     name: str
-    files: dict[str, str]  # file name -> text, in name order
+    files: dict[str, bytes]  # file name -> content, in name order
     manifest: Manifest = field(default_factory=Manifest)
     secrets: bytes | None = None  # secrets.json, untouched
 
@@ -60,7 +60,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_manifest(raw: bytes, files: Mapping[str, str]) -> Manifest:
+def parse_manifest(raw: bytes, files: Mapping[str, bytes]) -> Manifest:
     """The executor's manifest.json, checked against the folder's files."""
     try:
         data = json.loads(raw)
@@ -119,7 +119,7 @@ def read_folder(path: Path, name: str | None = None) -> Folder:
             f"package name {package!r} is not a Kubernetes name (lower case, digits, '-', at most 56):"
             " rename the folder or give --name"
         )
-    files: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     manifest_raw: bytes | None = None
     secrets: bytes | None = None
     for entry in sorted(path.iterdir()):
@@ -137,20 +137,17 @@ def read_folder(path: Path, name: str | None = None) -> Folder:
         elif not FILE_NAME.match(entry.name):
             raise FolderError(f"{entry.name}: a file name may hold letters, digits, '_', '.' and '-' only; rename it")
         else:
-            try:
-                files[entry.name] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise FolderError(
-                    f"{entry.name} is not UTF-8 text: a package holds text files (binary assets are not supported"
-                    " yet); keep it elsewhere and fetch it from the script"
-                ) from None
+            files[entry.name] = raw
     if not files:
         raise FolderError(f"{path} holds no script: add a .py or .sh file")
     if len(files) > MAX_FILES:
         raise FolderError(f"{path} holds {len(files)} files; a package holds at most {MAX_FILES}")
-    total = sum(len(text.encode()) for text in files.values())
-    if total > MAX_SCRIPTS_BYTES:
-        raise FolderError(f"{path}: the files are {total} bytes together, over a package's {MAX_SCRIPTS_BYTES}")
+    total = sum(len(content) for content in files.values())
+    if total > MAX_PACKAGE_BYTES:
+        raise FolderError(
+            f"{path}: the files are {total} bytes together, over a package's {MAX_PACKAGE_BYTES} (8 MiB); keep large"
+            " data elsewhere and fetch it from the script"
+        )
     manifest = parse_manifest(manifest_raw, files) if manifest_raw is not None else Manifest()
     if (
         not manifest.entrypoint

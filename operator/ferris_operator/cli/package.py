@@ -18,7 +18,7 @@ import yaml
 from ferris_operator import model
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 from ferris_operator.cli.package_folder import (
-    configmap_object,
+    configmap_objects,
     kustomization,
     package_object,
     repository_kustomization,
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         secrets, sql = _sealed(args, folder), _sql(args, folder)
     except FolderError as exc:
         return _fail(str(exc))
-    objects = [configmap_object(folder), package_object(folder, secrets, sql), *trigger_objects(folder)]
+    objects = [*configmap_objects(folder), package_object(folder, secrets, sql), *trigger_objects(folder)]
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
     return 0
 
@@ -161,8 +161,8 @@ def _apply(args: argparse.Namespace, folder: Folder) -> int:
     kube = context_of(args)
     namespace = urllib.parse.quote(args.namespace or kube.namespace)
     core, ferris = f"/api/v1/namespaces/{namespace}", f"/apis/{model.GROUP}/{model.VERSION}/namespaces/{namespace}"
-    configmap = configmap_object(folder)
-    kube.apply(f"{core}/configmaps/{configmap['metadata']['name']}", configmap)
+    for configmap in configmap_objects(folder):
+        kube.apply(f"{core}/configmaps/{configmap['metadata']['name']}", configmap)
     secrets = None
     if folder.secrets is not None and not args.skip_secrets:
         name = f"{folder.name}-secrets"

@@ -3,9 +3,11 @@ cannot take is refused naming the file or field and the fix."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -75,9 +77,8 @@ def test_an_entrypoint_wins_over_an_execution_order_as_the_executor_had_it(tmp_p
         ({"manifest.json": '{"entrypoint": "x.py"}', "a.py": "1"}, "entrypoint 'x.py' must name a file"),
         ({"manifest.json": '{"schedule": 5}', "a.py": "1"}, "schedule must be a cron expression"),
         ({"a b.py": "1"}, "a b.py: a file name may hold"),
-        ({"a.py": "1", "logo.png": b"\x89PNG\r\n\x1a\n\xff"}, "logo.png is not UTF-8 text"),
         ({"data.csv": "1"}, "holds no .py or .sh file to run"),
-        ({"a.py": "x" * (512 * 1024 + 1)}, "over a package's 524288"),
+        ({"a.py": "x" * (8 * 1024 * 1024 + 1)}, "over a package's 8388608"),
     ],
 )
 def test_a_folder_ferris_cannot_take_is_refused_naming_the_file_and_the_fix(
@@ -128,6 +129,54 @@ def test_the_examples_kustomizations_are_what_ferris_package_writes(tmp_path: Pa
         assert committed.read_text() == written.read_text(), (
             f"{committed}: run ferris package {EXAMPLES} --all --kustomize"
         )
+
+
+def test_binary_and_large_files_spread_over_configmaps_and_a_large_one_is_named_by_its_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logo = b"\x89PNG\r\n\x1a\n\xff"
+    model = bytes(range(256)) * 8000  # 2,048,000 bytes: three parts
+    read = read_folder(folder(tmp_path, {"a.py": "1", "logo.png": logo, "model.bin": model}))
+    configmaps = package_folder.configmap_objects(read)
+    assert [c["metadata"]["name"] for c in configmaps] == [
+        "nightly-job-files",
+        "nightly-job-files-2",
+        "nightly-job-files-3",
+        "nightly-job-files-4",
+    ]
+    assert all(
+        sum(len(v) for v in c.get("data", {}).values())
+        + sum(len(base64.b64decode(v)) for v in c.get("binaryData", {}).values())
+        <= package_folder.CONFIGMAP_BYTES
+        for c in configmaps
+    )
+    assert configmaps[0]["data"] == {"a.py": "1"} and base64.b64decode(configmaps[0]["binaryData"]["logo.png"]) == logo
+    scripts = {s["name"]: s for s in package_object(read)["spec"]["scripts"]}
+    assert scripts["logo.png"] == {"name": "logo.png", "configMapRef": {"name": "nightly-job-files", "key": "logo.png"}}
+    refs = scripts["model.bin"]["configMapRefs"]
+    assert [r["key"] for r in refs] == ["model.bin.part-0", "model.bin.part-1", "model.bin.part-2"]
+    by_name = {c["metadata"]["name"]: c for c in configmaps}
+    joined = b"".join(base64.b64decode(by_name[r["name"]]["binaryData"][r["key"]]) for r in refs)
+    assert joined == model
+    with pytest.raises(FolderError, match=r"model\.bin is 2048000 bytes: a kustomization.s ConfigMap generator holds"):
+        package_folder.kustomization(read)
+
+
+def test_a_kustomization_of_files_over_one_configmap_has_a_generator_for_each() -> None:
+    read = read_folder_of({"a.py": b"1", "b.txt": b"b" * 600_000, "c.txt": b"c" * 600_000})
+    generators = package_folder.kustomization(read)["configMapGenerator"]
+    assert generators == [
+        {"name": "k-files", "files": ["a.py", "b.txt"]},
+        {"name": "k-files-2", "files": ["c.txt"]},
+    ]
+    keys = {s["name"]: s["configMapRef"]["name"] for s in package_object(read)["spec"]["scripts"]}
+    assert keys == {"a.py": "k-files", "b.txt": "k-files", "c.txt": "k-files-2"}
+
+
+def read_folder_of(files: dict[str, bytes]) -> Any:
+    from ferris_wire.package_folder import Folder
+
+    return Folder("k", files)
 
 
 def test_the_repository_kustomization_lists_each_folder() -> None:
