@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser browser-checks container-tools images manifests kms-stubs bench soak mutate clean
+.PHONY: setup demo test lint unit cluster-bins browser browser-checks poolers container-tools images manifests kms-stubs bench soak mutate clean
 
 # Five distributions, installed together and editable: the ciphertext format, the runner's wire,
 # the runner, the operator with its CLI (and the test tools), and the local cluster.
@@ -20,7 +20,7 @@ $(STAMP): $(DISTS)
 	$(BIN)/pip install --quiet -e ./ciphertext -e ./wire -e ./runner-image -e '.[dev]' -e ./devcluster
 	touch $(STAMP)
 
-setup: $(STAMP) cluster-bins browser browser-checks container-tools
+setup: $(STAMP) cluster-bins browser browser-checks poolers container-tools
 
 ## A real headless browser for the console's tests: Debian's chromium and its driver.
 browser:
@@ -28,6 +28,14 @@ browser:
 	  [ "$$(id -u)" = 0 ] || { echo "install chromium and chromium-driver (apt), or run as root"; exit 1; }; \
 	  apt-get install -y -q chromium chromium-driver >/dev/null || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
+## Debian's PgBouncer, for the tests that put Ferris behind a transaction- and a session-mode
+## pooler (started by the tests themselves, on loopback; never as a service).
+poolers:
+	@test -x /usr/sbin/pgbouncer || { \
+	  [ "$$(id -u)" = 0 ] || { echo "install pgbouncer (apt), or run as root"; exit 1; }; \
+	  apt-get install -y -q pgbouncer >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q pgbouncer >/dev/null; }; }
 
 ## axe-core (npm), which the console's tests run in the same browser on every view: one pinned
 ## version, kept in ~/.cache/ferris; installed from its tarball, nothing else from npm.

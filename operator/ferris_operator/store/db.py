@@ -25,6 +25,10 @@ def open_pool(
         open=False,
         name="ferris",
         check=ConnectionPool.check_connection if check else None,
+        # No statement prepared by the driver (psycopg does after five runs of a query): behind a
+        # transaction-mode pooler (PgBouncer before 1.21) clients share server connections, and
+        # one client's prepared statement meets another's of the same name (tests/db/test_poolers.py).
+        kwargs={"prepare_threshold": None},
     )
     pool.open(wait=False)
     return pool
