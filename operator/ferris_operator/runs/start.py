@@ -400,10 +400,8 @@ class Starter:
         file against the bundle all the same)."""
         now = model.utcnow()
         for obj in content.objects:
-            if not (
-                self._content_ready(namespace, package, package_uid, obj, now)
-                or self._content_ready(namespace, package, package_uid, obj, now)
-            ):
+            ready = any(self._content_ready(namespace, package, package_uid, obj, now) for _ in range(2))
+            if not ready:  # gone twice between reading and marking it (a sweep, a tenant): later
                 raise RunWaiting(
                     reasons.WAITING_TO_START,
                     f"the package content ConfigMap {obj.name} went away while the run started; trying again",
