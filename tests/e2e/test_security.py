@@ -281,14 +281,16 @@ def test_a_sql_steps_database_url_reaches_the_step_and_no_other_surface(ferris: 
         with psycopg.connect(postgres.url_for(database)) as conn:
             assert conn.execute(b"SELECT count(*) FROM sales").fetchone() == (2,)
 
-        ferris.secret(ns, "sql-source", json.dumps({"WAREHOUSE": url}))  # the first was taken in, and deleted
+        # A source of its own: the first package takes its source in and deletes it, and would
+        # take in one made again under that name before this package read it.
+        ferris.secret(ns, "sql-source-broken", json.dumps({"WAREHOUSE": url}))
         ferris.package(
             ns,
             "warehouse-broken",
             scripts,
             entrypoint="broken.sql",
             sql={"connectionSecret": "WAREHOUSE"},
-            secretsFrom={"secretName": "sql-source"},
+            secretsFrom={"secretName": "sql-source-broken"},
         )
         ferris.wait_condition(ns, "ferrispackage", "warehouse-broken", "Ready")
         failed = ferris.wait_run(ns, ferris.create_run(ns, "warehouse-broken"))["status"]
