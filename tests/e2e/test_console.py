@@ -624,28 +624,33 @@ def test_ferris_console_logs_in_with_the_kubeconfig_and_lets_in_only_its_own_bro
 def test_a_page_asked_for_earlier_never_draws_over_the_one_asked_for_last(world: World, browser: WebDriver) -> None:
     wait = log_in(browser, world, "viewer")
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-package="formed"]')))
-    # The namespace's package list answers slowly; the package page, asked for right after, does not.
-    # Every title the view shows is recorded, and the moment the slow answer has been read: the
-    # test waits for that event, not for a sleep long enough on an idle machine.
+    # The namespace's package list is held until the package page, asked for after it, has been
+    # drawn; then it is let go. Every title the view shows is recorded, and the moment the held
+    # answer has been read: each step waits for an event, none for a sleep long enough on an idle
+    # machine (a busy one drew the pages in another order).
     browser.execute_script(
         """const [namespace] = arguments, real = window.fetch;
         window.titles = [];
+        window.held = [];
         new MutationObserver(() => {
           const h1 = document.querySelector("#view h1");
           if (h1 && window.titles[window.titles.length - 1] !== h1.textContent) window.titles.push(h1.textContent);
         }).observe(document.getElementById("view"), {childList: true, subtree: true, characterData: true});
         window.fetch = (path, options) => path.endsWith(`/namespaces/${namespace}/packages`)
-          ? new Promise((done) => setTimeout(done, 1500)).then(() => real(path, options)).then((answer) => {
+          ? new Promise((release) => window.held.push(release)).then(() => real(path, options)).then((answer) => {
               answer.clone().text().then(() => setTimeout(() => { window.slowRead = true; }, 0));
               return answer;
             })
           : real(path, options);
-        location.hash = `#/ns/${namespace}/events`;
-        setTimeout(() => { location.hash = `#/ns/${namespace}`; }, 50);
-        setTimeout(() => { location.hash = `#/ns/${namespace}/packages/formed`; }, 100);""",
+        location.hash = `#/ns/${namespace}/events`;""",
         world.namespace,
     )
+    wait.until(lambda d: d.execute_script("return window.titles.length > 0"))  # another page first
+    browser.execute_script("location.hash = arguments[0]", f"#/ns/{world.namespace}")
+    wait.until(lambda d: d.execute_script("return window.held.length > 0"))  # the list is asked for
+    browser.execute_script("location.hash = arguments[0]", f"#/ns/{world.namespace}/packages/formed")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#view h1").text == "Package formed")
+    browser.execute_script("window.held.forEach((release) => release())")  # the earlier answer arrives last
     wait.until(lambda d: d.execute_script("return window.slowRead === true"))
     titles = browser.execute_async_script(  # two frames after the slow answer was read: drawn by now
         "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(window.titles)));"
