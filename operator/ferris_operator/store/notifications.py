@@ -89,14 +89,21 @@ class Listener:
         with psycopg.connect(self._notify_url, autocommit=True, connect_timeout=5) as other:
             other.execute("SELECT pg_notify(%s, %s)", (CHECK_CHANNEL, nonce))
         deadline = time.monotonic() + self._check_seconds
-        while (left := deadline - time.monotonic()) > 0:
-            for notification in conn.notifies(timeout=left):
+        heard = False
+        while not heard and (left := deadline - time.monotonic()) > 0:
+            # Each batch is read to its end (stop_after ends the generator only after a whole batch):
+            # leaving psycopg's generator in the middle of one drops the rest of it, a report's
+            # notification that came with our own.
+            for notification in conn.notifies(timeout=left, stop_after=1):
                 if notification.channel == CHECK_CHANNEL and notification.payload == nonce:
-                    if self.problem is not None:
-                        log.info("the LISTEN connection hears notifications")
-                    self.problem = None
-                    return time.monotonic()
-                self._hear(notification.channel, notification.payload)
+                    heard = True
+                else:
+                    self._hear(notification.channel, notification.payload)
+        if heard:
+            if self.problem is not None:
+                log.info("the LISTEN connection hears notifications")
+            self.problem = None
+            return time.monotonic()
         self.problem = (
             f"the LISTEN connection did not hear a notification sent through the database URL within"
             f" {self._check_seconds:.0f} s: is it a transaction-mode pooler (PgBouncer pool_mode = transaction"
