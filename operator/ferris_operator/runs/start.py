@@ -413,11 +413,12 @@ class Starter:
     ) -> bool:
         """One content object there, proven and marked used; False when it went away meanwhile."""
         found = self.kube.metadata("ConfigMap", namespace, obj.name)
+        full: dict[str, Any] | None = None  # read only when its parts must be checked
         if found is None:
             made = package_content.configmap(obj, namespace, package, package_uid, now)
             self.proof.stamp(made, "ConfigMap", package_content.STAMP_PURPOSE, package_uid)
             stored, created = self.kube.create_or_get(made)
-            found = {"metadata": stored["metadata"]}
+            found, full = {"metadata": stored["metadata"]}, stored  # made meanwhile: as returned, no second GET
             if created:
                 self._proven_content[(namespace, obj.name)] = str(stored["metadata"]["uid"])
                 return True
@@ -425,7 +426,7 @@ class Starter:
         if not self.proof.made(found, "ConfigMap", package_content.STAMP_PURPOSE, package_uid):
             raise ForeignObject("ConfigMap", namespace, obj.name)
         if self._proven_content.get((namespace, obj.name)) != uid:
-            full = self.kube.read("ConfigMap", namespace, obj.name)
+            full = full or self.kube.read("ConfigMap", namespace, obj.name)
             if full is None or str(full["metadata"].get("uid") or "") != uid:
                 return False
             if not package_content.holds(full, obj):
