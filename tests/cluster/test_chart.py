@@ -83,7 +83,7 @@ class Install:
         result: dict[str, Any] = json.loads(self.kubectl(*args, "-o", "json").stdout)
         return result
 
-    def wait_operator_ready(self, timeout: float = 120) -> None:
+    def wait_operator_ready(self, timeout: float = 180) -> None:
         """The operator pod ready, and the server pod (runners report to it)."""
         self._wait_operator(timeout)
         wait_for(
@@ -110,8 +110,14 @@ class Install:
             ):
                 return
             if time.monotonic() > deadline:
-                logs = "\n".join(p.read_text()[-2000:] for p in (self.cluster.node_dir / "logs" / NS).rglob("*.log"))
-                raise AssertionError(f"operator pod not ready: {json.dumps([p.get('status') for p in pods])}\n{logs}")
+                why = self.run("curl", "-s", f"http://127.0.0.1:{self.health_port}/readyz", check=False).stdout
+                logs = "\n".join(
+                    f"{log.parent.name}: {log.read_text()[-3000:]}"
+                    for pod in pods
+                    for log in (self.cluster.node_dir / "logs" / NS / pod["metadata"]["name"]).glob("*.log")
+                )
+                states = [(p["metadata"]["name"], p["metadata"].get("deletionTimestamp"), p["status"]) for p in pods]
+                raise AssertionError(f"operator pod not ready ({why!r}): {json.dumps(states)}\n{logs}")
             time.sleep(0.5)
 
     def package(self, name: str, script_name: str, content: str, namespace: str = "ferris-demo") -> None:
