@@ -25,6 +25,7 @@ class Kind(enum.IntEnum):
     SEALED = 4
     STATE_VALUE = 5
     RUN_PARAMS = 6
+    PARAM_FILE = 7
 
 
 class CiphertextError(Exception):

@@ -157,6 +157,12 @@ CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is act
 PACKAGE_CHANGED = _reason(
     "PackageChanged", RUN, "the Job must be made again and the package has changed since the run started"
 )
+PARAM_FILE_MISSING = _reason(
+    "ParamFileMissing",
+    RUN,
+    "a file param in the run's params names a file the Ferris server never kept for this run (given with"
+    " kubectl, or a retry or rerun of a run with files)",
+)
 SECRET_PARAMS_MISSING = _reason(
     "SecretParamsMissing",
     RUN,

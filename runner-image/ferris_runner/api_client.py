@@ -42,9 +42,15 @@ class RunnerApiClient:
         return f"RunnerApiClient(base={self.base!r})"
 
     def request(
-        self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = (), once: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        answers: tuple[int, ...] = (),
+        once: bool = False,
+        raw: bool = False,
     ) -> Any:
-        """The JSON answer; a refusal whose status is in ``answers`` comes back as
+        """The JSON answer (``raw``: its bytes); a refusal whose status is in ``answers`` comes back as
         ``{"status": N, "text": its error}`` instead of raising. ``once``: one attempt, no
         waiting for the API (what is sent again later anyway)."""
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
@@ -64,7 +70,8 @@ class RunnerApiClient:
             )
             try:
                 with urllib.request.urlopen(req, timeout=5 if once else 15, context=self._tls) as response:  # noqa: S310
-                    return json.loads(response.read() or b"null")
+                    answer = response.read()
+                    return answer if raw else json.loads(answer or b"null")
             except urllib.error.HTTPError as exc:
                 if exc.code in answers:
                     return {"status": exc.code, "text": _error_text(exc)}
@@ -97,6 +104,11 @@ class RunnerApiClient:
 
     def finish(self, succeeded: bool, message: str) -> None:
         self.request("POST", wire.FINISH, {"succeeded": succeeded, "message": message})
+
+    def param_file(self, param: str) -> bytes:
+        """The file given for one of the run's file params, as the server kept it."""
+        answer: bytes = self.request("GET", wire.PARAM_FILE.format(param=param), raw=True)
+        return answer
 
     def state_get(self) -> Any:
         return self.request("GET", wire.STATE)

@@ -27,6 +27,7 @@ from ferris_runner.api_client import RunnerApiClient, RunnerApiError
 from ferris_runner.live import LiveSender
 from ferris_runner.masking import Masker, mask_data
 from ferris_runner.output import KeptOutput, LiveOutput, fit
+from ferris_runner.param_files import ParamFileMismatch, place
 from ferris_runner.templates import TemplateFailed, render_templates
 from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import RunDocument
@@ -320,12 +321,16 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     for name, content in scripts.items():
         (work / name).write_bytes(content)
+    try:  # a file param holds the path of its file in the work dir
+        params = {**document["params"], **place(api.param_file, document.get("paramFiles", []), work)}
+    except (ParamFileMismatch, RunnerApiError) as exc:
+        return fail(f"the run's files: {exc}", 2)
     config_file = work / ".ferris-config.json"
     config_file.write_text(json.dumps(document["config"]))
     in_argv = document["secretsInArgv"]
     argument = json.dumps(
         {
-            **document["params"],
+            **params,
             **bundle.params,  # the secret ones (paramsSchema secret: true), sealed in the bundle
             "package_name": document["packageName"],
             "package_id": document["packageId"],
@@ -357,7 +362,7 @@ def main() -> int:
     first = document.get("firstStep", 0)  # a rerun from a step: the ones before it ran in the run it reruns
     try:
         # The params only (not the secret ones): what a template renders may be printed or stored.
-        public = {**document["params"], "package_name": document["packageName"], "package_id": document["packageId"]}
+        public = {**params, "package_name": document["packageName"], "package_id": document["packageId"]}
         render_templates(work, scripts, {**public, "run_id": document["runId"]})
     except TemplateFailed as exc:
         return template_failed(api, steps, first, str(exc))

@@ -141,3 +141,22 @@ def test_secret_params_with_no_active_run_go_after_an_hour_and_an_active_runs_st
     with psycopg.connect(pool.conninfo) as conn:
         left = {uid for (uid,) in conn.execute("SELECT run_uid FROM run_secret_params").fetchall()}
     assert active in left and orphan not in left and ended not in left
+
+
+def test_a_runs_files_go_with_its_history_and_a_never_recorded_runs_after_an_hour(pool: ConnectionPool) -> None:
+    """A file param's file is kept as long as its run's history: the pass that removes the run
+    removes them; files for a run never recorded (its FerrisRun deleted first) go after an hour."""
+    old, recent = ended_run(pool, "team-a", 100), ended_run(pool, "team-a", 1)
+    orphan, fresh = "run-" + uuid.uuid4().hex[:8], "run-" + uuid.uuid4().hex[:8]
+    with psycopg.connect(pool.conninfo) as conn:
+        for uid, age in ((old, "2 hours"), (recent, "2 hours"), (orphan, "2 hours"), (fresh, "1 minute")):
+            conn.execute(
+                "INSERT INTO run_param_files (run_uid, param, package_uid, name, bytes, sha256, ciphertext, created_at)"
+                " VALUES (%s, 'data', 'puid', 'a.csv', 1, 'x', 'x', now() - %s::interval)",
+                (uid, age),
+            )
+    HistoryRetention(RetentionStore(pool), retention_days=90, output_quota=0).pass_once(NOW)
+    with psycopg.connect(pool.conninfo) as conn:
+        left = {uid for (uid,) in conn.execute("SELECT run_uid FROM run_param_files").fetchall()}
+    assert left == {recent, fresh}
+    assert kept(pool) == {recent}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from psycopg_pool import ConnectionPool
 
@@ -134,6 +136,40 @@ def test_versions_that_active_runs_pin_survive_a_reupload_and_go_once_unpinned(
         assert conn.execute("SELECT DISTINCT version FROM secrets WHERE package_uid = 'uid-p'").fetchall() == [(3,)]
     with pytest.raises(VersionGone):
         vault.read("uid-p", 1)
+
+
+def test_a_runs_file_opens_for_that_run_param_and_package_only(pool: ConnectionPool, ring: KeyRing) -> None:
+    vault = Vault(pool, ring_providers(ring))
+    vault.ensure_package("ns", "pkg", "files-pkg")
+    vault.ensure_package("ns", "other", "other-pkg")
+    content = b"id,secret\n1,f1le-c4n4ry\n" * 1000
+    vault.put_param_files("files-pkg", "run-a", {"data": ("rows.csv", content), "more": ("b.bin", b"\x00\xff")})
+    assert vault.param_file("files-pkg", "run-a", "data") == content
+    assert vault.param_files("files-pkg", "run-a") == {
+        "data": {
+            "param": "data",
+            "name": "rows.csv",
+            "bytes": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        },
+        "more": {"param": "more", "name": "b.bin", "bytes": 2, "sha256": hashlib.sha256(b"\x00\xff").hexdigest()},
+    }
+    assert vault.param_file("other-pkg", "run-a", "data") is None and vault.param_files("other-pkg", "run-a") == {}
+    assert vault.param_file("files-pkg", "run-a", "missing") is None
+    with pool.connection() as conn:  # a database writer moves the ciphertext to another run or param: it does not open
+        conn.execute(
+            "INSERT INTO run_param_files SELECT 'run-b', param, package_uid, name, bytes, sha256, ciphertext, now()"
+            " FROM run_param_files WHERE run_uid = 'run-a' AND param = 'data'"
+        )
+        conn.execute(
+            "UPDATE run_param_files SET ciphertext = (SELECT ciphertext FROM run_param_files"
+            " WHERE run_uid = 'run-a' AND param = 'data') WHERE run_uid = 'run-a' AND param = 'more'"
+        )
+        stored = conn.execute("SELECT string_agg(encode(ciphertext, 'escape'), '') FROM run_param_files").fetchone()
+    for run, param in (("run-b", "data"), ("run-a", "more")):
+        with pytest.raises(TamperedCiphertext):
+            vault.param_file("files-pkg", run, param)
+    assert stored is not None and "f1le-c4n4ry" not in stored[0]
 
 
 def test_a_runs_secret_params_open_for_that_run_of_that_package_only_and_go_with_its_end(

@@ -30,7 +30,9 @@ PACKAGE: dict[str, Any] = {
 def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str | None, first_step: int) -> None:
     # With a CA, every optional field is set (.sql steps included); without, none is.
     package: Any = {**PACKAGE, "spec": {**PACKAGE["spec"], "sql": {"connectionSecret": "DB"}}} if api_ca else PACKAGE
-    made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step, [1, 3] if api_ca else [1, 1])
+    files = [wire.ParamFile(param="data", name="d.csv", bytes=3, sha256="ab" * 32)] if api_ca else None
+    parts = [1, 3] if api_ca else [1, 1]
+    made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step, parts, files)
     sent = run_objects.sealed_files(made, [("a.py", b"print(1)"), ("b.py", b"print(2)")])[wire.RUN_DOCUMENT_FILE]
     assert isinstance(sent, str)
     read = read_document(sent.encode())
@@ -61,10 +63,16 @@ class Recording(RunnerApiClient):
         self.calls: list[tuple[str, str]] = []
 
     def request(
-        self, method: str, path: str, body: Any = None, answers: tuple[int, ...] = (), once: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        answers: tuple[int, ...] = (),
+        once: bool = False,
+        raw: bool = False,
     ) -> Any:
         self.calls.append((method, self.base.removeprefix("http://runner-api") + path))
-        return {}
+        return b"" if raw else {}
 
 
 def test_every_call_the_runner_makes_is_a_route_the_runner_api_serves() -> None:
@@ -78,6 +86,7 @@ def test_every_call_the_runner_makes_is_a_route_the_runner_api_serves() -> None:
     client.send_event({"type": "t"})
     client.set_secret("TOKEN", "v", "project")
     client.set_output("rows", 3)
+    client.param_file("data")
     api = RunnerApi(authenticator=None, reports=None, vault=None, events=None)  # type: ignore[arg-type]
     served = [(r.method, r.resource) for r in api.app().router.routes() if r.resource is not None]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,7 @@ from ferris_operator.bodies import (
 from ferris_operator.ports import JoinStorePort, KubePort, RunStorePort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, VersionGone
 from ferris_operator.records import Attempt, JoinPart, NewRun, RetryRequest, RunRecord, StepRecord, StoredSecrets
+from ferris_wire.runner_api import ParamFile
 
 KINDS = {  # plural -> kind
     model.RUNS: "FerrisRun",
@@ -309,6 +311,7 @@ class FakeVault:
         self.forgotten: list[str] = []
         self.mismatch: str | None = None  # set: every data key fails to open, with this text
         self.run_secret_params: dict[str, tuple[str, dict[str, Any]]] = {}  # run uid -> package uid, values
+        self.param_files_kept: dict[tuple[str, str], tuple[str, str, bytes]] = {}  # (run, param) -> package, name, data
 
     def ensure_package(self, namespace: str, name: str, uid: str) -> int:
         return max(self.versions.setdefault(uid, {}), default=0)
@@ -357,6 +360,21 @@ class FakeVault:
     def run_params(self, package_uid: str, run_uid: str) -> dict[str, Any] | None:
         kept = self.run_secret_params.get(run_uid)
         return dict(kept[1]) if kept is not None and kept[0] == package_uid else None
+
+    def put_param_files(self, package_uid: str, run_uid: str, files: Mapping[str, tuple[str, bytes]]) -> None:
+        for param, (name, data) in files.items():
+            self.param_files_kept.setdefault((run_uid, param), (package_uid, name, data))
+
+    def param_files(self, package_uid: str, run_uid: str) -> dict[str, ParamFile]:
+        return {
+            param: ParamFile(param=param, name=name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+            for (uid, param), (pkg, name, data) in self.param_files_kept.items()
+            if uid == run_uid and pkg == package_uid
+        }
+
+    def param_file(self, package_uid: str, run_uid: str, param: str) -> bytes | None:
+        kept = self.param_files_kept.get((run_uid, param))
+        return kept[2] if kept is not None and kept[0] == package_uid else None
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         return dict(self.state.get(package_uid, {}))

@@ -9,6 +9,18 @@ from typing import NotRequired, TypedDict
 RUN_DOCUMENT_FILE = "run.json"  # its key in the bundle's ConfigMap, and its name in the sealed digests
 
 
+class ParamFile(TypedDict):
+    """A file given for a run's file param: the runner fetches it (PARAM_FILE) and checks it."""
+
+    param: str
+    name: str  # the file's own name, as given (no folder)
+    bytes: int
+    sha256: str  # hex
+
+
+PARAM_FILES_DIR = ".ferris-params"  # in the work dir: <param>/<name>, the param holding that path
+
+
 class RunDocument(TypedDict):
     """Non-secret description of a run, sealed by digest into the bundle."""
 
@@ -30,6 +42,7 @@ class RunDocument(TypedDict):
     sqlConnectionSecret: NotRequired[str]  # .sql steps: the package secret holding the database's URL
     sqlTransaction: NotRequired[str]  # "single" (the default: a .sql file is one transaction) or "perStatement"
     sqlMaxRows: NotRequired[int]  # rows of a result printed
+    paramFiles: NotRequired[list[ParamFile]]  # the files given for file params, fetched through the runner API
 
 
 # The phases of a step, as the runner reports them and the operator stores them.
@@ -47,6 +60,7 @@ RETRIES = "/retries"  # POST a retry request
 EVENTS = "/events"  # POST a CloudEvent
 SCOPE_WRITE = "/secrets/{name}"  # PUT a secret into a scope
 OUTPUT = "/outputs/{name}"  # PUT one of the run's outputs
+PARAM_FILE = "/param-files/{param}"  # GET the file given for a file param
 
 # Limits of what the runner may send, in bytes: the server refuses more; the runner trims to fit.
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024  # a step's output in one report

@@ -15,7 +15,7 @@ from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody
 from ferris_operator.builders.package_content import Mount
 from ferris_operator.problems import Problem
-from ferris_wire.runner_api import RUN_DOCUMENT_FILE, RunDocument
+from ferris_wire.runner_api import RUN_DOCUMENT_FILE, ParamFile, RunDocument
 
 RUNNER_DIR = "/var/run/ferris"
 KEY_DIR = f"{RUNNER_DIR}/key"
@@ -78,6 +78,7 @@ def run_document(
     api_ca: str | None = None,
     first_step: int = 0,
     parts: list[int] | None = None,
+    param_files: list[ParamFile] | None = None,
 ) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
     sealed in the bundle, so the CA that the runner trusts for the runner API cannot be swapped)."""
@@ -98,6 +99,8 @@ def run_document(
     }
     if parts is not None and any(count > 1 for count in parts):
         document["parts"] = parts
+    if param_files:
+        document["paramFiles"] = sorted(param_files, key=lambda f: f["param"])
     if sql := spec.get("sql"):
         document["sqlConnectionSecret"] = sql["connectionSecret"]
         document["sqlTransaction"] = sql.get("transaction", "single")

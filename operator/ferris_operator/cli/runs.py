@@ -1,11 +1,14 @@
-"""`ferris run`: a FerrisRun made as the kubeconfig's user; with secret params (``-s``), made
-through the Ferris server, which keeps them encrypted and out of the FerrisRun."""
+"""`ferris run`: a FerrisRun made as the kubeconfig's user; with secret params (``-s``) or files
+for file params (``-p KEY=@PATH``), made through the Ferris server, which keeps them encrypted
+and out of the FerrisRun."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from ferris_operator import model
@@ -23,7 +26,8 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a param (VALUE is parsed as JSON when it can be)",
+        help="override a param (VALUE is parsed as JSON when it can be); KEY=@PATH: the file at PATH for a file"
+        " param, uploaded through the Ferris server",
     )
     run.add_argument(
         "-s",
@@ -57,6 +61,25 @@ def parse_params(pairs: list[str], flag: str = "-p", as_text: bool = False) -> d
     return params
 
 
+def _pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    return [(key, value) for key, _, value in (pair.partition("=") for pair in pairs)]
+
+
+def read_file(path: str) -> dict[str, str]:
+    """A file param's file as the server takes it: its own name and its content in base64."""
+    from ferris_operator.packages.params_schema import MAX_FILE_BYTES
+
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SystemExit(f"ferris run: {path} is {size} bytes, over the {MAX_FILE_BYTES} a file param takes")
+        content = file.read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"ferris run: cannot read {path}: {exc.strerror}") from None
+    return {"name": file.name, "content": base64.b64encode(content).decode()}
+
+
 def progress_line(run: dict[str, Any]) -> str:
     status = run.get("status") or {}
     steps = status.get("steps") or []
@@ -69,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kubernetes import client
 
     api = client.CustomObjectsApi(context_of(args).api_client())
-    if args.secret_param:
+    if args.secret_param or any(pair.partition("=")[2].startswith("@") for pair in args.param):
         name = _through_the_server(args)
         if name is None:
             return 1
@@ -110,8 +133,12 @@ def _through_the_server(args: argparse.Namespace) -> str | None:
     """The run made by the server as the user asked, with the secret params; its name (None: refused)."""
     from ferris_operator.cli.server import post_to_server
 
-    params = {**parse_params(args.param), **parse_params(args.secret_param, "-s", as_text=True)}
+    files = {key: read_file(value[1:]) for key, value in _pairs(args.param) if value.startswith("@")}
+    plain = [pair for pair in args.param if pair.partition("=")[0] not in files]
+    params = {**parse_params(plain), **parse_params(args.secret_param, "-s", as_text=True)}
     body: dict[str, Any] = {"package": args.package, "params": params}
+    if files:
+        body["files"] = files
     if args.timeout:
         body["timeoutSeconds"] = args.timeout
     answer = post_to_server(args, f"/api/v1/namespaces/{args.namespace}/runs", body)

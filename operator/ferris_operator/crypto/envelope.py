@@ -68,6 +68,18 @@ def encrypt_run_params(dek: DataKey, package_uid: str, run_uid: str, values: dic
     return seal(dek.key, Header(Kind.RUN_PARAMS, dek.key_id), plaintext, "run-params", package_uid, run_uid)
 
 
+def encrypt_param_file(dek: DataKey, package_uid: str, run_uid: str, param: str, data: bytes) -> bytes:
+    """A file given for a run's file param, bound to its package, the run and the param."""
+    return seal(dek.key, Header(Kind.PARAM_FILE, dek.key_id), data, "param-file", package_uid, run_uid, param)
+
+
+def decrypt_param_file(dek: DataKey, package_uid: str, run_uid: str, param: str, blob: bytes) -> bytes:
+    header, header_bytes, body = split(blob, Kind.PARAM_FILE)
+    if header.key_id != dek.key_id:
+        raise UnknownKeyId(header.key_id, "data key")
+    return open_sealed(dek.key, header_bytes, body, "param-file", package_uid, run_uid, param)
+
+
 def decrypt_run_params(dek: DataKey, package_uid: str, run_uid: str, blob: bytes) -> dict[str, Any]:
     header, header_bytes, body = split(blob, Kind.RUN_PARAMS)
     if header.key_id != dek.key_id:

@@ -11,24 +11,35 @@ the check of a run's params against it. A refusal names the parameter and the ru
         targets: {type: array, items: {enum: [a, b, c]}}
         dry_run: {type: boolean}
         api_token: {type: string, secret: true}
+        data: {type: file, maxBytes: 2097152, accept: [.csv, text/plain]}
 
 A ``secret`` field's value never goes into the FerrisRun: the server keeps it encrypted for the
-run, and the run's start seals it into the bundle (``split``, ``secret_names``)."""
+run, and the run's start seals it into the bundle (``split``, ``secret_names``). A ``file``
+field's file is given through the server too, kept encrypted for the run; the FerrisRun holds
+only what anyone reading it may see, ``{"file": NAME, "bytes": N}`` (``file_value``), and the
+script reads the file at the path its param holds."""
 
 from __future__ import annotations
 
+import mimetypes
+import re
 from typing import Any
 
 from ferris_operator.bodies import ParamsSchema
 
-TYPES = ("string", "integer", "number", "boolean", "array")
+TYPES = ("string", "integer", "number", "boolean", "array", "file")
 WIDGETS = {
     "string": ("text", "textarea", "select", "radio"),
     "integer": ("int",),
     "number": ("float",),
     "boolean": ("checkbox",),
     "array": ("multiselect",),
+    "file": ("file",),
 }
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a file param's maxBytes at most, and all of a run's files together
+DEFAULT_FILE_BYTES = 4 * 1024 * 1024  # a file param's maxBytes when it says none
+FILE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")  # a file's own name: no folder, no control character
+ACCEPT = re.compile(r"^(\.[A-Za-z0-9][-A-Za-z0-9_.]{0,31}|[a-z]+/(\*|[-a-z0-9.+]+))$")
 KEYS = {
     "type",
     "title",
@@ -42,6 +53,8 @@ KEYS = {
     "items",
     "widget",
     "secret",
+    "maxBytes",
+    "accept",
 }
 MASK = "****"  # what a secret param's value is shown as, wherever the run's params are
 
@@ -81,6 +94,10 @@ def check_schema(schema: ParamsSchema) -> None:
             raise ParamsError(f"{where}.secret must be true or false")
         if field.get("secret") and "default" in field:
             raise ParamsError(f"{where}: a secret param has no default (it would sit in the package in plain text)")
+        if kind == "file":
+            _check_file_field(where, field)
+        elif "maxBytes" in field or "accept" in field:
+            raise ParamsError(f"{where}: maxBytes and accept are for type file only")
         if field.get("widget") and field["widget"] not in WIDGETS[kind]:
             raise ParamsError(
                 f"{where}.widget {field['widget']!r} does not fit type {kind}: use {', '.join(WIDGETS[kind])}"
@@ -99,10 +116,78 @@ def check_schema(schema: ParamsSchema) -> None:
             raise ParamsError(f"spec.paramsSchema.required names {name!r}, which is not in properties")
 
 
+def _check_file_field(where: str, field: dict[str, Any]) -> None:
+    if "default" in field or field.get("secret"):
+        raise ParamsError(f"{where}: a file param has no default and no secret (its file is always kept encrypted)")
+    size = field.get("maxBytes", DEFAULT_FILE_BYTES)
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_FILE_BYTES:
+        raise ParamsError(f"{where}.maxBytes must be a whole number from 1 to {MAX_FILE_BYTES}")
+    accept = field.get("accept", [])
+    if not isinstance(accept, list) or not all(isinstance(a, str) and ACCEPT.match(a) for a in accept):
+        raise ParamsError(f"{where}.accept must list file name endings (.csv) or media types (text/csv, text/*)")
+
+
+def max_bytes(field: dict[str, Any]) -> int:
+    size = field.get("maxBytes", DEFAULT_FILE_BYTES)
+    return size if isinstance(size, int) else DEFAULT_FILE_BYTES
+
+
+def accepts(field: dict[str, Any], file_name: str) -> bool:
+    """Whether a file param takes a file of this name: its ``accept`` lists name endings (.csv)
+    and media types (text/csv, text/*; the type is guessed from the name); none: any file."""
+    accept = field.get("accept") or []
+    if not accept:
+        return True
+    lowered = file_name.lower()
+    guessed = mimetypes.guess_type(lowered)[0] or ""
+    for entry in accept:
+        if entry.startswith("."):
+            if lowered.endswith(entry.lower()):
+                return True
+        elif (entry.endswith("/*") and guessed.startswith(entry[:-1])) or guessed == entry:
+            return True
+    return False
+
+
+def file_value(file_name: str, size: int) -> dict[str, Any]:
+    """What a FerrisRun's spec.params holds for a file param: the file's name and size."""
+    return {"file": file_name, "bytes": size}
+
+
+def file_names(schema: ParamsSchema | None) -> frozenset[str]:
+    """The params the schema gives type ``file``."""
+    properties = (schema or {}).get("properties") or {}
+    return frozenset(
+        name for name, field in properties.items() if isinstance(field, dict) and field.get("type") == "file"
+    )
+
+
+def check_file(name: str, field: dict[str, Any], file_name: str, size: int) -> None:
+    """ParamsError when a file param does not take this file, naming the limit or the rule."""
+    if not FILE_NAME.match(file_name) or file_name in (".", ".."):
+        raise ParamsError(f"param {name}: the file's name must be 1 to 255 characters with no / or \\")
+    if size > max_bytes(field):
+        raise ParamsError(f"param {name}: the file is {size} bytes, over its maxBytes of {max_bytes(field)}")
+    if not accepts(field, file_name):
+        raise ParamsError(f"param {name}: {file_name!r} is not one of {', '.join(field.get('accept') or [])}")
+
+
 def check_value(name: str, field: dict[str, Any], value: Any) -> None:
     """ParamsError naming the param and the rule; a secret param's value is never quoted."""
     show = _masked if field.get("secret") else _show
     kind = field["type"]
+    if kind == "file":
+        if not (
+            isinstance(value, dict)
+            and set(value) == {"file", "bytes"}
+            and isinstance(value["file"], str)
+            and isinstance(value["bytes"], int)
+        ):
+            raise ParamsError(
+                f"param {name} is a file: give it through the Ferris server (ferris run -p {name}=@PATH, the console)"
+            )
+        check_file(name, field, value["file"], value["bytes"])
+        return
     ok = {
         "string": isinstance(value, str),
         "integer": isinstance(value, int) and not isinstance(value, bool),

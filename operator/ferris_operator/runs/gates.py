@@ -20,6 +20,7 @@ from ferris_operator.packages import params_schema
 from ferris_operator.problems import Problem
 from ferris_operator.records import RunRecord
 from ferris_operator.settings import Settings
+from ferris_wire.runner_api import ParamFile
 
 MAX_WAIT_STEP = 60.0  # a waiting run looks again at least this often (its time may be edited away)
 BUDGETED_TRIGGERS = (model.TRIGGER_EVENT, model.TRIGGER_RETRY)  # runs that runs make
@@ -67,6 +68,11 @@ class Facts(Protocol):
     @property
     def secret_params(self) -> dict[str, Any] | None:
         """The run's secret params as the server kept them (None: none kept)."""
+        ...
+
+    @property
+    def param_files(self) -> dict[str, ParamFile]:
+        """What the server kept for the run's file params, by param (name, size, SHA-256)."""
         ...
 
     @property
@@ -243,6 +249,45 @@ def runner_allowed(facts: Facts, settings: Settings) -> Problem | None:
     return None
 
 
+def param_files(facts: Facts, settings: Settings) -> Problem | None:
+    """A file param's value in the run's params is only the file's name and size: the file
+    itself must be one the server kept for this very run (uploaded with it). A run made with
+    kubectl, or a retry or rerun of a run with files, has none: it fails, naming the way."""
+    package = facts.package
+    if facts.started or package is None:
+        return None
+    schema = package["spec"].get("paramsSchema")
+    params = {**(package["spec"].get("params") or {}), **(facts.run["spec"].get("params") or {})}
+    named = sorted(params_schema.file_names(schema) & set(params))
+    if not named:
+        return None
+    kept = facts.param_files
+    for name in named:
+        file = kept.get(name)
+        value = params[name]
+        if (
+            file is not None
+            and isinstance(value, dict)
+            and (value.get("file"), value.get("bytes"))
+            == (
+                file["name"],
+                file["bytes"],
+            )
+        ):
+            continue
+        created = facts.run["metadata"].get("creationTimestamp")
+        made = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else facts.now
+        if not kept and facts.now - made < SECRET_PARAMS_WAIT:
+            return RunWaiting(reasons.WAITING_TO_START, "waiting for the Ferris server to keep the run's files", 1.0)
+        return Problem(
+            reasons.PARAM_FILE_MISSING,
+            f"spec.params.{name} is a file param, and the Ferris server kept no such file for this run: upload the"
+            f" file with a new run through the server (ferris run -p {name}=@PATH, or the console's Run form);"
+            " retries and reruns do not carry uploaded files",
+        )
+    return None
+
+
 GATES: tuple[Gate, ...] = (
     start_time,
     proven_trigger,
@@ -251,6 +296,7 @@ GATES: tuple[Gate, ...] = (
     package_exists,
     package_ready,
     secret_params,
+    param_files,
     rerun_allowed,
     runner_allowed,
 )

@@ -45,6 +45,7 @@ class HistoryRetention:
 
     def pass_once(self, now: datetime.datetime) -> RetentionPass:
         self.store.expire_secret_params(now - SECRET_PARAMS_KEPT)
+        self.store.expire_param_files(now - SECRET_PARAMS_KEPT)
         removed = 0
         if self.retention_days > 0:
             older_than = now - datetime.timedelta(days=self.retention_days)

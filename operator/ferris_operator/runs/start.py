@@ -38,6 +38,7 @@ from ferris_operator.runs.outcomes import Outcomes
 from ferris_operator.settings import Settings
 from ferris_operator.work.deferred import KeyedLocks
 from ferris_operator.work.fresh_reads import FreshReads
+from ferris_wire.runner_api import ParamFile
 
 log = logging.getLogger("ferris.runs")
 
@@ -118,6 +119,14 @@ class StartFacts:
         if self.run["spec"].get("trigger") == model.TRIGGER_RETRY:
             depth = max(depth, self._starter.store.retry_depth(self.run["metadata"]["uid"]) or 0)
         return depth
+
+    @functools.cached_property
+    def param_files(self) -> dict[str, ParamFile]:
+        """Asked of the database only for a package with file params."""
+        package = self.package
+        if package is None or not params_schema.file_names(package["spec"].get("paramsSchema")):
+            return {}
+        return self._starter.vault.param_files(package["metadata"]["uid"], self.run["metadata"]["uid"])
 
     @functools.cached_property
     def secret_params(self) -> dict[str, Any] | None:
@@ -202,7 +211,8 @@ class Starter:
                 # Only a run that names secret params reads them (the gate saw they were kept).
                 named = (meta.get("annotations") or {}).get(model.ANNOTATION_SECRET_PARAMS)
                 secret = (facts.secret_params or {}) if named else {}
-                if self._create_children(ref, package, spec, existing, depth, facts.rerun_of, secret):
+                files = list(facts.param_files.values())
+                if self._create_children(ref, package, spec, existing, depth, facts.rerun_of, secret, files):
                     metrics.RUN_START.observe(time.monotonic() - began)
         except Problem as problem:
             if problem.retry:
@@ -264,6 +274,7 @@ class Starter:
         depth: int,
         rerun_of: RunRecord | None = None,
         secret: dict[str, Any] | None = None,
+        param_files: list[ParamFile] | None = None,
     ) -> bool:
         """Create what is missing of the run's Secret, bundle and Job; True when the Job is new.
         An existing child is reused only when this run controls it (else ForeignObject). A run
@@ -342,7 +353,7 @@ class Starter:
                 return self._create_job(ref, package, spec, content)  # the bundle sealed before still opens
         first_step = int(spec.get("fromStep") or 1) - 1 if spec.get("rerunOf") else 0
         document = run_objects.run_document(
-            ref, package, params, stored.version, self.api_ca, first_step, content.parts
+            ref, package, params, stored.version, self.api_ca, first_step, content.parts, param_files
         )
         files = run_objects.sealed_files(document, scripts)
         bundle = self.proof.stamp_child(

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ferris_operator import model, runner_reports
+from ferris_operator.bodies import ParamsSchema
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.ingest import secrets_json
 from ferris_operator.packages import params_schema
@@ -366,9 +367,17 @@ class ServerApi:
         return response
 
     async def create_run(self, request: web.Request, user: User) -> web.StreamResponse:
-        body = runner_reports.decode(await request.read(), queries.MAX_PARAMS_BYTES, 4096)
+        # Read past the app's body limit: a run's files may come with it, bounded here.
+        limit = queries.MAX_RUN_BODY_BYTES
+        if (request.content_length or 0) > limit:
+            return _error(413, f"body is {request.content_length} bytes, over the limit of {limit} for a new run")
+        raw = await request.content.read(limit + 1)
+        if len(raw) > limit:
+            return _error(413, f"body is over the limit of {limit} bytes for a new run")
+        body = await asyncio.to_thread(runner_reports.decode, raw, limit, 4096)
         package, params, timeout = queries.new_run(body)
-        return await self._start(request.match_info["namespace"], package, params, timeout, user)
+        files = await asyncio.to_thread(queries.param_files, body.get("files"))
+        return await self._start(request.match_info["namespace"], package, params, timeout, user, files=files)
 
     async def rerun(self, request: web.Request, user: User) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
@@ -418,6 +427,7 @@ class ServerApi:
         timeout: int | None,
         user: User,
         rerun: tuple[str, int] | None = None,
+        files: dict[str, tuple[str, bytes]] | None = None,
     ) -> web.StreamResponse:
         found = await asyncio.to_thread(self.kube.get_package, namespace, package)
         if found is None:
@@ -436,8 +446,11 @@ class ServerApi:
             raise QueryError(f"params: {', '.join(masked)} are secret and were not kept; give them again")
         if secret and self.params_vault is None:
             return _error(501, "this server keeps no secret params: it has no master key")
+        public.update(_file_values(schema, params, files or {}))  # the files' names and sizes: anyone may see them
+        if files and self.params_vault is None:
+            return _error(501, "this server keeps no files for file params: it has no master key")
         try:  # the check the run would fail at start, answered now (the operator checks again)
-            params_schema.apply(schema, {**(spec.get("params") or {}), **params})
+            params_schema.apply(schema, {**(spec.get("params") or {}), **params, **public})
         except ParamsError as exc:
             raise QueryError(f"params: {exc}") from None
         manifest = run_manifest(package, public, timeout)
@@ -450,10 +463,13 @@ class ServerApi:
             created = await asyncio.to_thread(self.kube.create_run, namespace, manifest)
         except Refused as refused:
             return _error(400, f"the API server refused the run: {refused}")
+        package_uid, run_uid = found["metadata"]["uid"], created["metadata"]["uid"]
         if secret:
             assert self.params_vault is not None
-            package_uid, run_uid = found["metadata"]["uid"], created["metadata"]["uid"]
             await asyncio.to_thread(self.params_vault.put_run_params, package_uid, run_uid, secret)
+        if files:
+            assert self.params_vault is not None
+            await asyncio.to_thread(self.params_vault.put_param_files, package_uid, run_uid, files)
         log.info("run %s/%s of %s started for %s", namespace, created["metadata"]["name"], package, user.name)
         return web.json_response({"namespace": namespace, "name": created["metadata"]["name"]}, status=201)
 
@@ -488,3 +504,31 @@ class ServerApi:
     @staticmethod
     def _no_run(request: web.Request) -> web.Response:
         return _error(404, f"no run {request.match_info['name']} in namespace {request.match_info['namespace']}")
+
+
+def _file_values(
+    schema: ParamsSchema | None, params: dict[str, Any], files: dict[str, tuple[str, bytes]]
+) -> dict[str, Any]:
+    """The run's file params as its FerrisRun holds them (each file's name and size), checked
+    against the form: a file only for a file param, within its maxBytes and accept, all of a
+    run's files within MAX_FILE_BYTES; a file param never given in ``params``."""
+    fields = (schema or {}).get("properties") or {}
+    written = sorted(params_schema.file_names(schema) & set(params))
+    if written:
+        raise QueryError(
+            f"params.{written[0]} is a file param: give its file in files (ferris run -p {written[0]}=@PATH)"
+        )
+    total = sum(len(content) for _, content in files.values())
+    if total > params_schema.MAX_FILE_BYTES:
+        raise QueryError(f"files: {total} bytes together, over the {params_schema.MAX_FILE_BYTES} a run may be given")
+    values = {}
+    for param, (file_name, content) in files.items():
+        field = fields.get(param)
+        if not isinstance(field, dict) or field.get("type") != "file":
+            raise QueryError(f"files.{param}: the package's paramsSchema has no file param {param}")
+        try:
+            params_schema.check_file(param, field, file_name, len(content))
+        except ParamsError as exc:
+            raise QueryError(f"files.{param}: {exc}") from None
+        values[param] = params_schema.file_value(file_name, len(content))
+    return values

@@ -3,18 +3,24 @@ the field and the fix. Pure."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from ferris_operator import model
+from ferris_operator.packages.params_schema import MAX_FILE_BYTES
 from ferris_operator.records import Cursor, RunFilter
 from ferris_operator.server import views
 
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_PARAMS_BYTES = 64 * 1024
+# A new run's body with its file params' files (base64: 4 bytes for every 3) beside its params.
+MAX_RUN_BODY_BYTES = MAX_PARAMS_BYTES + (MAX_FILE_BYTES + 2) // 3 * 4 + 64 * 1024
+MAX_FILES = 16
 PHASES = (model.PENDING, model.RUNNING, model.SUCCEEDED, model.FAILED, model.CANCELLED)
 TRIGGERS = (model.TRIGGER_MANUAL, model.TRIGGER_SCHEDULE, model.TRIGGER_RETRY, model.TRIGGER_EVENT)
 
@@ -89,13 +95,36 @@ def new_run(body: Any) -> tuple[str, dict[str, Any], int | None]:
     """(package, params, timeoutSeconds) of a run to create."""
     if not isinstance(body, dict):
         raise QueryError('body must be a JSON object: {"package": NAME, "params": {...}}')
-    unknown = set(body) - {"package", "params", "timeoutSeconds"}
+    unknown = set(body) - {"package", "params", "timeoutSeconds", "files"}
     if unknown:
-        raise QueryError(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: package, params, timeoutSeconds")
+        raise QueryError(
+            f"unknown field(s) {', '.join(sorted(unknown))}; allowed: package, params, timeoutSeconds, files"
+        )
     package = body.get("package")
     if not isinstance(package, str):
         raise QueryError("package must be the name of a FerrisPackage in this namespace")
     return name(package, "package"), params(body.get("params", {})), timeout(body.get("timeoutSeconds"))
+
+
+def param_files(value: Any) -> dict[str, tuple[str, bytes]]:
+    """A new run's ``files``: ``{PARAM: {"name": FILE_NAME, "content": BASE64}}`` -> param:
+    (name, content). Names and sizes are checked against the package's form by the caller."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_FILES:
+        raise QueryError(f'files must be an object of at most {MAX_FILES} params: {{"PARAM": {{"name", "content"}}}}')
+    files = {}
+    for param, file in value.items():
+        if not isinstance(file, dict) or set(file) != {"name", "content"}:
+            raise QueryError(f'files.{param} must be {{"name": FILE_NAME, "content": BASE64}}')
+        if not isinstance(file["name"], str) or not isinstance(file["content"], str):
+            raise QueryError(f"files.{param}: name and content must be strings (content in base64)")
+        try:
+            content = base64.b64decode(file["content"], validate=True)
+        except binascii.Error:
+            raise QueryError(f"files.{param}.content is not base64") from None
+        files[param] = (file["name"], content)
+    return files
 
 
 def from_step(value: Any) -> int | None:

@@ -101,6 +101,7 @@ class RunnerApi:
                 web.post(wire.RUN_PREFIX + wire.EVENTS, self.send_event),
                 web.put(wire.RUN_PREFIX + wire.SCOPE_WRITE, self.set_secret),
                 web.put(wire.RUN_PREFIX + wire.OUTPUT, self.set_output),
+                web.get(wire.RUN_PREFIX + wire.PARAM_FILE, self.param_file),
             ]
         )
         return app
@@ -265,6 +266,17 @@ class RunnerApi:
         except OutputRefused as exc:
             return _error(413 if exc.too_large else 409, str(exc))
         return web.json_response({"ok": True})
+
+    async def param_file(self, request: web.Request) -> web.Response:
+        """The file given for one of the run's file params, to this run's runner only (its token),
+        while the run is live; the runner checks it against the size and SHA-256 sealed in its
+        bundle. No user route serves it."""
+        record = request[RUN]
+        param = request.match_info["param"]
+        data = await asyncio.to_thread(self.vault.param_file, _package_of(record), record.uid, param)
+        if data is None:
+            return _error(404, f"no file was kept for param {param} of this run")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def state_get(self, request: web.Request) -> web.Response:
         package_uid = _package_of(request[RUN])

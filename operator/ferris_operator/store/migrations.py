@@ -415,6 +415,28 @@ MIGRATIONS: tuple[tuple[int, LiteralString], ...] = (
         ALTER TABLE runs ADD COLUMN contents text[] NOT NULL DEFAULT '{}';
         """,
     ),
+    (
+        24,
+        """
+        -- The files given for a run's file params (paramsSchema type: file), each encrypted
+        -- under its package's data key and bound to the run and the param: written by the server
+        -- right after it made the run, fetched by the run's runner through the runner API, deleted
+        -- with the run's history. name, bytes and sha256 are what anyone who reads the run sees
+        -- (name and size) and what the runner checks the file against (sealed in its bundle).
+        CREATE TABLE run_param_files (
+            run_uid text NOT NULL,
+            param text NOT NULL,
+            package_uid text NOT NULL,
+            name text NOT NULL,
+            bytes integer NOT NULL,
+            sha256 text NOT NULL,
+            ciphertext bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (run_uid, param)
+        );
+        CREATE INDEX run_param_files_by_age ON run_param_files (created_at);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -33,6 +33,7 @@ class RetentionStore:
             uids = [uid for (uid,) in gone]
             if uids:
                 conn.execute("DELETE FROM retries WHERE run_uid = ANY(%s)", (uids,))
+                conn.execute("DELETE FROM run_param_files WHERE run_uid = ANY(%s)", (uids,))
         return len(uids)
 
     def expire_secret_params(self, older_than: datetime.datetime) -> int:
@@ -42,6 +43,17 @@ class RetentionStore:
             cursor = conn.execute(
                 "DELETE FROM run_secret_params p WHERE p.created_at < %s AND NOT EXISTS"
                 " (SELECT 1 FROM runs r WHERE r.uid = p.run_uid AND r.phase IN ('Pending', 'Running'))",
+                (older_than,),
+            )
+            return cursor.rowcount
+
+    def expire_param_files(self, older_than: datetime.datetime) -> int:
+        """Files kept before ``older_than`` for a run history never recorded (a FerrisRun deleted
+        before it started): a recorded run's go with its history."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "DELETE FROM run_param_files f WHERE f.created_at < %s AND NOT EXISTS"
+                " (SELECT 1 FROM runs r WHERE r.uid = f.run_uid)",
                 (older_than,),
             )
             return cursor.rowcount

@@ -8,9 +8,10 @@ transaction with the package row locked, so re-ingestion replaces the set atomic
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -20,9 +21,11 @@ from psycopg_pool import ConnectionPool
 from ferris_ciphertext.format import CiphertextError
 from ferris_operator.crypto.envelope import (
     DataKey,
+    decrypt_param_file,
     decrypt_run_params,
     decrypt_state,
     decrypt_value,
+    encrypt_param_file,
     encrypt_run_params,
     encrypt_state,
     encrypt_value,
@@ -41,6 +44,7 @@ from ferris_operator.problems import (
     VersionGone,
 )
 from ferris_operator.records import StoredSecrets
+from ferris_wire.runner_api import ParamFile
 
 __all__ = [
     "ScopeFull",
@@ -332,6 +336,47 @@ class Vault:
             if dek is None:
                 return None
             return decrypt_run_params(dek, package_uid, run_uid, bytes(row[0]))
+
+    def put_param_files(self, package_uid: str, run_uid: str, files: Mapping[str, tuple[str, bytes]]) -> None:
+        """Keep the files given for a run's file params (param: (name, content)), each encrypted
+        under its package's data key and bound to the run and the param, its name, size and
+        SHA-256 beside it in the clear; all in one transaction (the run sees all or none)."""
+        with self._pool.connection() as conn, conn.transaction():
+            dek = self._state_key(conn, package_uid, lock=False)
+            if dek is None:
+                raise PackageNotStored(package_uid)
+            for param, (name, data) in files.items():
+                blob = encrypt_param_file(dek, package_uid, run_uid, param, data)
+                conn.execute(
+                    "INSERT INTO run_param_files (run_uid, param, package_uid, name, bytes, sha256, ciphertext)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_uid, param) DO NOTHING",
+                    (run_uid, param, package_uid, name, len(data), hashlib.sha256(data).hexdigest(), blob),
+                )
+
+    def param_files(self, package_uid: str, run_uid: str) -> dict[str, ParamFile]:
+        """What was kept for a run's file params (of this package), by param: never the file."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT param, name, bytes, sha256 FROM run_param_files WHERE run_uid = %s AND package_uid = %s",
+                (run_uid, package_uid),
+            ).fetchall()
+        return {
+            param: ParamFile(param=param, name=name, bytes=size, sha256=digest) for param, name, size, digest in rows
+        }
+
+    def param_file(self, package_uid: str, run_uid: str, param: str) -> bytes | None:
+        """The file kept for one of a run's file params, decrypted; None when none was kept."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT ciphertext FROM run_param_files WHERE run_uid = %s AND param = %s AND package_uid = %s",
+                (run_uid, param, package_uid),
+            ).fetchone()
+            if row is None:
+                return None
+            dek = self._state_key(conn, package_uid, lock=False)
+            if dek is None:
+                return None
+            return decrypt_param_file(dek, package_uid, run_uid, param, bytes(row[0]))
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         """The package's ``context.state``, decrypted. Values stored in plaintext by an older

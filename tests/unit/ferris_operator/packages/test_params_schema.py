@@ -3,6 +3,7 @@ checked (with defaults filled in) when it starts; a refusal names the param and 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -119,3 +120,45 @@ def test_a_secret_param_has_no_default_and_secret_is_a_flag() -> None:
     ):
         with pytest.raises(params_schema.ParamsError, match=says):
             params_schema.check_schema({"properties": {"token": field}})
+
+
+FILE_SCHEMA: dict[str, Any] = {
+    "required": ["data"],
+    "properties": {"data": {"type": "file", "maxBytes": 100, "accept": [".csv", "text/plain"]}},
+}
+
+
+def test_a_file_param_takes_a_name_and_size_within_its_limits() -> None:
+    params_schema.check_schema(FILE_SCHEMA)
+    assert widget(FILE_SCHEMA["properties"]["data"]) == "file"
+    assert params_schema.file_names(FILE_SCHEMA) == {"data"}
+    given = {"data": params_schema.file_value("rows.CSV", 100)}
+    assert apply(FILE_SCHEMA, given) == {"data": {"file": "rows.CSV", "bytes": 100}}
+    apply(FILE_SCHEMA, {"data": params_schema.file_value("notes.txt", 1)})  # text/plain, guessed from the name
+    for value, says in (
+        (params_schema.file_value("rows.csv", 101), "param data: the file is 101 bytes, over its maxBytes of 100"),
+        (params_schema.file_value("rows.xlsx", 1), "param data: 'rows.xlsx' is not one of .csv, text/plain"),
+        (params_schema.file_value("../rows.csv", 1), "param data: the file's name must be 1 to 255 characters"),
+        (params_schema.file_value("..", 1), "the file's name must be"),
+        ("/etc/passwd", "param data is a file: give it through the Ferris server (ferris run -p data=@PATH"),
+        ({"file": "a.csv", "bytes": 1, "path": "/etc"}, "param data is a file"),
+    ):
+        with pytest.raises(ParamsError, match=re.escape(says)):
+            apply(FILE_SCHEMA, {"data": value})
+    with pytest.raises(ParamsError, match="param data is required"):
+        apply(FILE_SCHEMA, {})
+
+
+def test_a_wrong_file_field_is_refused_naming_the_key() -> None:
+    where = "spec.paramsSchema.properties.data"
+    for field, says in (
+        ({"type": "file", "maxBytes": 0}, f"{where}.maxBytes must be a whole number from 1 to 16777216"),
+        ({"type": "file", "maxBytes": 16 * 1024 * 1024 + 1}, f"{where}.maxBytes must be a whole number"),
+        ({"type": "file", "accept": "csv"}, f"{where}.accept must list file name endings (.csv) or media types"),
+        ({"type": "file", "accept": ["csv"]}, f"{where}.accept must list"),
+        ({"type": "file", "default": "a.csv"}, "a file param has no default and no secret"),
+        ({"type": "file", "secret": True}, "a file param has no default and no secret"),
+        ({"type": "string", "maxBytes": 3}, f"{where}: maxBytes and accept are for type file only"),
+    ):
+        with pytest.raises(ParamsError, match=re.escape(says)):
+            check_schema({"properties": {"data": field}})

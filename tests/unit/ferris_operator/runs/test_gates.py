@@ -17,6 +17,7 @@ from ferris_operator.records import RunRecord
 from ferris_operator.runs import gates
 from ferris_operator.runs.gates import RunWaiting
 from ferris_operator.settings import Settings
+from ferris_wire.runner_api import ParamFile
 
 EVENT = model.ANNOTATION_EVENT
 NOW = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.UTC)
@@ -62,6 +63,22 @@ def with_secret_field() -> PackageBody:
     return body
 
 
+def with_file_field() -> PackageBody:
+    body = package()
+    body["spec"]["paramsSchema"] = {"properties": {"data": {"type": "file", "maxBytes": 100}}}
+    return body
+
+
+def giving_a_file(age_seconds: float, name: str = "d.csv", size: int = 3) -> RunBody:
+    """A run whose params name a file (as the server writes them), made that long ago."""
+    body = run(params={"data": {"file": name, "bytes": size}})
+    body["metadata"]["creationTimestamp"] = model.timestamp(NOW - datetime.timedelta(seconds=age_seconds))
+    return body
+
+
+KEPT = {"data": ParamFile(param="data", name="d.csv", bytes=3, sha256="ab" * 32)}
+
+
 def naming_secrets(age_seconds: float, **spec: Any) -> RunBody:
     """A run whose annotation says the server kept secret params for it, made that long ago."""
     body = run(**spec)
@@ -95,6 +112,7 @@ class Given:
     budgeted_runs: int = 0
     rerun_of: RunRecord | None = None
     secret_params: dict[str, Any] | None = None
+    param_files: dict[str, ParamFile] = field(default_factory=dict)
 
 
 def later(seconds: float) -> str:
@@ -155,6 +173,28 @@ ROWS: list[tuple[str, Given, str | None]] = [
     ),
     ("secret params not kept yet", Given(run=naming_secrets(5), package=with_secret_field()), "WaitingToStart"),
     ("secret params never kept", Given(run=naming_secrets(61), package=with_secret_field()), "SecretParamsMissing"),
+    (
+        "a file the server kept for the run",
+        Given(run=giving_a_file(1), package=with_file_field(), param_files=KEPT),
+        None,
+    ),
+    ("a file not kept yet", Given(run=giving_a_file(5), package=with_file_field()), "WaitingToStart"),
+    (
+        "a file never kept (a FerrisRun made with kubectl)",
+        Given(run=giving_a_file(61), package=with_file_field()),
+        "ParamFileMissing",
+    ),
+    (
+        "a kept file other than the one the params name",
+        Given(run=giving_a_file(1, size=99), package=with_file_field(), param_files=KEPT),
+        "ParamFileMissing",
+    ),
+    (
+        "a file param written as text",
+        Given(run=run(params={"data": "/etc/passwd"}), package=with_file_field(), param_files=KEPT),
+        "ParamFileMissing",
+    ),
+    ("a run of a package with a file param that gives none", Given(package=with_file_field()), None),
     (
         "a rerun from a step the package lacks",
         Given(run=rerun(3), package=package(reruns=True), rerun_of=ended()),

@@ -5,6 +5,7 @@ authorised; a route missing from the table below fails the test."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
 import re
@@ -27,6 +28,7 @@ from ferris_operator.records import (
     StepSummary,
     User,
 )
+from ferris_operator.server import queries
 from ferris_operator.server.api import HELD_PER_USER, ServerApi
 from ferris_operator.server.authz import REVIEW_BURST, Authorizer
 from ferris_operator.server.events_api import EventsApi
@@ -901,3 +903,49 @@ def test_a_user_holds_at_most_eight_followed_logs_and_another_user_is_not_held_u
     assert statuses == [200] * HELD_PER_USER
     assert ninth == 429 and f"already holds {HELD_PER_USER} followed logs" in text
     assert others == 200_200  # another user, and the same user once a stream closed
+
+
+def test_a_file_param_goes_to_the_vault_and_the_ferrisrun_holds_its_name_and_size() -> None:
+    schema = {
+        "properties": {"data": {"type": "file", "maxBytes": 64, "accept": [".csv"]}, "region": {"type": "string"}}
+    }
+    world = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": schema}})
+    content = b"id,name\n1,c4n4ry-in-a-file\n"
+
+    def body(name: str = "rows.csv", data: bytes = content, **more: Any) -> dict[str, Any]:
+        file = {"name": name, "content": base64.b64encode(data).decode()}
+        return {"package": "nightly", "params": {"region": "eu"}, "files": {"data": file}, **more}
+
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", body(), EDITOR)
+    [made] = world.kube.created
+    assert status == 201, text
+    assert made["spec"]["params"] == {"region": "eu", "data": {"file": "rows.csv", "bytes": len(content)}}
+    assert "c4n4ry" not in json.dumps(made)
+    assert world.vault.param_files_kept == {(made["metadata"]["uid"], "data"): ("puid", "rows.csv", content)}
+    for wrong, says in (
+        (body(data=b"x" * 65), "files.data: param data: the file is 65 bytes, over its maxBytes of 64"),
+        (body(name="rows.xlsx"), "files.data: param data: 'rows.xlsx' is not one of .csv"),
+        (body(name="../rows.csv"), "the file's name must be 1 to 255 characters with no / or \\\\"),
+        ({**body(), "files": {"region": {"name": "a.csv", "content": ""}}}, "files.region: the package's paramsSchema"),
+        (
+            {**body(), "files": {"data": {"name": "a.csv", "content": "not base64!"}}},
+            "files.data.content is not base64",
+        ),
+        ({**body(), "files": {"data": "a.csv"}}, 'files.data must be {\\"name\\": FILE_NAME, \\"content\\": BASE64}'),
+        (
+            {"package": "nightly", "params": {"data": {"file": "a.csv", "bytes": 1}}},
+            "params.data is a file param: give its file in files (ferris run -p data=@PATH)",
+        ),
+    ):
+        status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", wrong, EDITOR)
+        assert status == 400 and says in text, (says, text)
+    assert len(world.kube.created) == 1  # nothing made for a refusal
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", {"package": "nightly"}, EDITOR)
+    assert status == 201  # an optional file param may be left out
+    too_large = b"{" + b" " * queries.MAX_RUN_BODY_BYTES + b"}"
+    status, text = world.call("POST", "/api/v1/namespaces/team-a/runs", too_large, EDITOR)
+    assert status == 413 and f"over the limit of {queries.MAX_RUN_BODY_BYTES}" in text
+    without = World({**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": schema}})
+    without.api.vault = without.api.params_vault = None
+    status, text = without.call("POST", "/api/v1/namespaces/team-a/runs", body(), EDITOR)
+    assert status == 501 and "keeps no files" in text and without.kube.created == []

@@ -162,10 +162,10 @@ def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     """Table from the app itself: a route added later is checked too."""
     api = RunnerApi(RunTokenAuthenticator(TOKENS, FakeService()), FakeService(), vault=None, events=None)  # type: ignore[arg-type]
     routes = [(r.method, r.resource.canonical) for r in api.app().router.routes() if r.resource is not None]
-    assert len(routes) == 10  # steps, chunks, finish, state (GET, and the HEAD aiohttp adds), state key, retries,
-    # events, secrets, outputs
+    assert len(routes) == 12  # steps, chunks, finish, state (GET, and the HEAD aiohttp adds), state key, retries,
+    # events, secrets, outputs, param files (GET and HEAD)
     for method, template in routes:
-        path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k").replace("{name}", "N")
+        path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k").replace("{name}", "N").replace("{param}", "P")
         for token in (None, TOKENS.issue("another-run")):
             status, text = exchange(FakeService(), method, path, {"phase": "Running", "value": 1}, token)
             assert status == 401, (method, path, token)
