@@ -263,6 +263,40 @@ def test_an_editor_types_a_secret_param_into_a_password_field_and_it_is_never_sh
     assert secret not in browser.page_source
 
 
+def test_an_editor_uploads_a_csv_with_the_run_form_and_the_script_reads_it_whole(
+    world: World, browser: WebDriver, tmp_path: Path
+) -> None:
+    script = (
+        "import hashlib\nfrom ferris_ef import get_param\n"
+        "print('digest', hashlib.sha256(open(get_param('data'), 'rb').read()).hexdigest())\n"
+    )
+    schema = {
+        "required": ["data"],
+        "properties": {"data": {"type": "file", "maxBytes": 3 * 1024 * 1024, "accept": [".csv"]}},
+    }
+    world.apply(
+        "FerrisPackage", "takes-a-file", {"scripts": [{"name": "main.py", "content": script}], "paramsSchema": schema}
+    )
+    world.ferris.wait_condition(world.namespace, "ferrispackage", "takes-a-file", "Ready")
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(b"id,amount\n" + b"1,42.5\n" * (2 * 1024 * 1024 // 7))
+    wait = log_in(browser, world, "editor")
+    wait.until(ready.presence_of_element_located((By.LINK_TEXT, "takes-a-file"))).click()
+    form = wait.until(ready.presence_of_element_located((By.ID, "run-form")))
+    field = form.find_element(By.NAME, "data")
+    assert (field.get_attribute("type"), field.get_attribute("accept")) == ("file", ".csv")
+    field.send_keys(str(rows))
+    form.find_element(By.ID, "run").click()
+    wait.until(lambda d: "/runs/" in d.current_url)
+    waiting(browser, 120).until(lambda d: d.find_element(By.ID, "run-phase").text == "Succeeded")
+    digest = hashlib.sha256(rows.read_bytes()).hexdigest()
+    waiting(browser, 30).until(lambda d: any(digest in p.text for p in d.find_elements(By.CLASS_NAME, "step-output")))
+    name = browser.current_url.rsplit("/", 1)[-1]
+    run = world.ferris.get(world.namespace, "ferrisrun", name)
+    assert run["spec"]["params"] == {"data": {"file": "rows.csv", "bytes": rows.stat().st_size}}
+    keep(browser, "editor-file-param")
+
+
 def sleeping_run(world: World) -> str:
     """A run of a package that sleeps two minutes: the page of a run still going."""
     script = "import time\ntime.sleep(120)\n"

@@ -26,7 +26,8 @@ from .conftest import Ferris
 SHELL_IMAGE = runner_image()
 
 pytestmark = pytest.mark.cluster
-SLOW_SCRIPT = "import time\ntime.sleep(8)\nprint('victim done')\n"
+# Long enough to be still running after the spoofing below, whatever the load (8 s was not).
+SLOW_SCRIPT = "import time\ntime.sleep(40)\nprint('victim done')\n"
 
 
 def wait_phase(ferris: Ferris, namespace: str, run: str, phase: str, timeout: float = 60) -> dict[str, Any]:

@@ -379,6 +379,8 @@ def _print_results(run: dict[str, Any], outputs: list[str]) -> None:
     print(f"package generation {run['packageGeneration']}  secrets version {run['secretsVersion']}")
     if run.get("message"):
         print(f"message: {run['message']}")
+    if run.get("params"):  # a secret param as ****, a file param as its file's name and size
+        print(f"params: {json.dumps(run['params'], ensure_ascii=False, sort_keys=True)}")
     if attempt_text(run):
         print(
             f"attempt {run['attempt']} of {run['maxAttempts']}"

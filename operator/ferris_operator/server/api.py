@@ -42,6 +42,7 @@ from ferris_operator.server.identity import (
 )
 from ferris_operator.server.origins import cross_site_refusal
 from ferris_operator.server.queries import QueryError
+from ferris_operator.server.reading import read_at_most
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.work.ratelimit import Holds, TokenBuckets
 
@@ -371,7 +372,7 @@ class ServerApi:
         limit = queries.MAX_RUN_BODY_BYTES
         if (request.content_length or 0) > limit:
             return _error(413, f"body is {request.content_length} bytes, over the limit of {limit} for a new run")
-        raw = await request.content.read(limit + 1)
+        raw = await read_at_most(request, limit)
         if len(raw) > limit:
             return _error(413, f"body is over the limit of {limit} bytes for a new run")
         body = await asyncio.to_thread(runner_reports.decode, raw, limit, 4096)
@@ -489,7 +490,7 @@ class ServerApi:
         if self.vault is None:
             return _error(501, "secrets upload is off: the server has no master key (chart value server.secretsUpload)")
         namespace, name = request.match_info["namespace"], queries.name(request.match_info["name"], "package")
-        raw = await request.content.read(secrets_json.MAX_BYTES + 1)
+        raw = await read_at_most(request, secrets_json.MAX_BYTES)
         try:
             summary = await asyncio.to_thread(uploads.upload, self.kube, self.vault, namespace, name, raw, user)
         except uploads.UploadRefused as refused:

@@ -31,6 +31,7 @@ from ferris_operator.server.api import (
     held,
 )
 from ferris_operator.server.queries import QueryError
+from ferris_operator.server.reading import read_at_most
 from ferris_operator.triggers import cloudevents
 from ferris_operator.triggers.cloudevents import EventError
 from ferris_operator.work.ratelimit import Holds
@@ -81,7 +82,7 @@ class EventsApi:
         namespace = request.match_info["namespace"]
         check_watched(namespace, self.watched)
         wait = wait_seconds(request.query.get("wait"))
-        body = await request.content.read(cloudevents.MAX_BODY + 1)
+        body = await read_at_most(request, cloudevents.MAX_BODY)
         try:
             incoming = cloudevents.parse(request.headers.get("Content-Type", ""), request.headers, body)
         except EventError as exc:

@@ -33,6 +33,7 @@ from ferris_operator.server import queries
 from ferris_operator.server.addresses import Network, client_address
 from ferris_operator.server.events_api import store_and_answer, wait_seconds
 from ferris_operator.server.queries import QueryError
+from ferris_operator.server.reading import read_at_most
 from ferris_operator.store.db import DATABASE_ERRORS
 from ferris_operator.triggers import cloudevents, signatures
 from ferris_operator.triggers.cloudevents import EventError
@@ -88,7 +89,7 @@ class EventSourceApi:
             namespace = queries.name(request.match_info["namespace"], "namespace")
             name = queries.name(request.match_info["name"], "event source")
             wait = wait_seconds(request.query.get("wait"))
-            body = await request.content.read(cloudevents.MAX_BODY + 1)
+            body = await read_at_most(request, cloudevents.MAX_BODY)
             if len(body) > cloudevents.MAX_BODY:
                 return _error(413, f"the event is over the limit of {cloudevents.MAX_BODY} bytes")
             if self.limiter.blocked(sender):

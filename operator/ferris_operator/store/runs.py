@@ -68,6 +68,8 @@ def _request_next_attempt(conn: psycopg.Connection[Any], uid: str, phase: str, r
         return
     if conn.execute("SELECT 1 FROM run_secret_params WHERE run_uid = %s", (uid,)).fetchone():
         return  # its secret params are kept for this run only: an attempt could not have them
+    if conn.execute("SELECT 1 FROM run_param_files WHERE run_uid = %s LIMIT 1", (uid,)).fetchone():
+        return  # nor its files: they were uploaded for this run
     namespace, name, package_name, package_uid, params, version, attempt, stored = row
     policy = policy_of(stored)
     following = policy.next_attempt(int(attempt), phase, reason) if policy else None

@@ -341,9 +341,11 @@ function paramsForm(pkg) {
     // A secret param is typed each time, in a password field: its value was never kept.
     const current = field.secret ? undefined : pkg.params?.[name] ?? field.default;
     const widget = field.widget || (field.type === "string" ? (field.enum ? "select" : "text")
-      : { integer: "int", number: "float", boolean: "checkbox", array: "multiselect" }[field.type]);
+      : { integer: "int", number: "float", boolean: "checkbox", array: "multiselect", file: "file" }[field.type]);
     let input;
-    if (widget === "textarea") input = el("textarea", { name, rows: "3" });
+    // A file param's file is sent with the run (base64), kept encrypted; the run shows its name and size.
+    if (widget === "file") input = el("input", { type: "file", name, ...(field.accept ? { accept: field.accept.join(",") } : {}) });
+    else if (widget === "textarea") input = el("textarea", { name, rows: "3" });
     else if (widget === "select" || widget === "multiselect") {
       input = el("select", { name, ...(widget === "multiselect" ? { multiple: "" } : {}) },
         ...(field.enum || field.items?.enum || []).map((c) => el("option", { value: String(c), text: String(c) })));
@@ -353,7 +355,7 @@ function paramsForm(pkg) {
     } else if (widget === "checkbox") input = el("input", { type: "checkbox", name, ...(current ? { checked: "" } : {}) });
     else input = el("input", { name, type: field.secret ? "password" : widget === "int" || widget === "float" ? "number" : "text",
       ...(field.secret ? { autocomplete: "off" } : {}), ...(widget === "float" ? { step: "any" } : {}) });
-    if (current !== undefined && input.tagName !== "SPAN" && input.type !== "checkbox") {
+    if (current !== undefined && input.tagName !== "SPAN" && input.type !== "checkbox" && input.type !== "file") {
       if (input.multiple) for (const o of input.options) o.selected = current.includes(o.value);
       else input.value = String(current);
     }
@@ -369,13 +371,29 @@ function paramsForm(pkg) {
         const chosen = input.querySelector("input:checked");
         if (chosen) params[name] = chosen.value;
       } else if (widget === "checkbox") params[name] = input.checked;
+      else if (widget === "file") continue;
       else if (widget === "multiselect") params[name] = [...input.selectedOptions].map((o) => o.value);
       else if (input.value !== "") params[name] = field.type === "integer" ? parseInt(input.value, 10)
         : field.type === "number" ? parseFloat(input.value) : input.value;
     }
     return params;
   };
-  return { fieldset, read };
+  const files = async () => {
+    const chosen = {};
+    for (const [name, { input, widget }] of Object.entries(inputs)) {
+      const file = widget === "file" ? input.files[0] : undefined;
+      if (!file) continue;
+      const url = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(new Error(`cannot read ${file.name}`));
+        reader.readAsDataURL(file);
+      });
+      chosen[name] = { name: file.name, content: url.slice(url.indexOf(",") + 1) };
+    }
+    return chosen;
+  };
+  return { fieldset, read, files };
 }
 
 async function packageView(draw, namespace, name) {
@@ -395,7 +413,9 @@ async function packageView(draw, namespace, name) {
     nodes.push(el("form", { id: "run-form", onsubmit: async (event) => {
       event.preventDefault();
       try {
-        const created = await api(`${ns(namespace)}/runs`, { method: "POST", body: { package: name, params: form.read() } });
+        const files = await form.files();
+        const body = { package: name, params: form.read(), ...(Object.keys(files).length ? { files } : {}) };
+        const created = await api(`${ns(namespace)}/runs`, { method: "POST", body });
         location.hash = `#/ns/${namespace}/runs/${created.name}`;
       } catch (e) { error.textContent = e.message; }
     } }, form.fieldset, button, error));

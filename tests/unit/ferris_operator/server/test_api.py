@@ -9,6 +9,7 @@ import base64
 import datetime
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -949,3 +950,30 @@ def test_a_file_param_goes_to_the_vault_and_the_ferrisrun_holds_its_name_and_siz
     without.api.vault = without.api.params_vault = None
     status, text = without.call("POST", "/api/v1/namespaces/team-a/runs", body(), EDITOR)
     assert status == 501 and "keeps no files" in text and without.kube.created == []
+
+
+def test_a_body_that_arrives_in_pieces_is_read_whole() -> None:
+    """A large body reaches the server in several segments; each is read, not the first alone."""
+    data = {"type": "file", "maxBytes": 2 * 1024 * 1024}
+    world = World(
+        {**package(), "spec": {"scripts": [{"name": "a.py"}], "paramsSchema": {"properties": {"data": data}}}}
+    )
+    content = bytes(range(256)) * 4096  # 1 MiB
+    file = {"name": "blob.bin", "content": base64.b64encode(content).decode()}
+    raw = json.dumps({"package": "nightly", "files": {"data": file}}).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start : start + 64 * 1024]
+            await asyncio.sleep(0)
+
+    async def go() -> tuple[int, str]:
+        async with TestClient(TestServer(world.api.app())) as client:
+            headers = {"Authorization": f"Bearer {EDITOR}", "Content-Type": "application/json"}
+            response = await client.post("/api/v1/namespaces/team-a/runs", data=pieces(), headers=headers)
+            return response.status, await response.text()
+
+    status, text = asyncio.run(go())
+    assert status == 201, text
+    [made] = world.kube.created
+    assert world.vault.param_file("puid", made["metadata"]["uid"], "data") == content

@@ -165,7 +165,8 @@ def test_every_route_of_the_runner_api_needs_the_runs_token() -> None:
     assert len(routes) == 12  # steps, chunks, finish, state (GET, and the HEAD aiohttp adds), state key, retries,
     # events, secrets, outputs, param files (GET and HEAD)
     for method, template in routes:
-        path = template.replace("{uid}", "u1").replace("{idx}", "0").replace("{key}", "k").replace("{name}", "N").replace("{param}", "P")
+        path = template.replace("{uid}", "u1").replace("{idx}", "0")
+        path = path.replace("{key}", "k").replace("{name}", "N").replace("{param}", "P")
         for token in (None, TOKENS.issue("another-run")):
             status, text = exchange(FakeService(), method, path, {"phase": "Running", "value": 1}, token)
             assert status == 401, (method, path, token)
