@@ -24,6 +24,7 @@ from bench import (
     console_load,
     events,
     key_providers,
+    notifications,
     package_content,
     reports,
     runner_api,
@@ -261,6 +262,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(console_load.summary(results["console_load"]))
     if "package_content" in results:
         lines.append(package_content.summary(results["package_content"]))
+    if "notifications" in results:
+        lines.append(notifications.summary(results["notifications"]))
     if "year" in results:
         lines.append(year.summary(results["year"]))
     return "\n".join(lines)
@@ -310,6 +313,7 @@ def main() -> None:
         results["scopes"] = scopes.measure()
         results["key_providers"] = key_providers.measure()
         results["reports"] = reports.measure()
+        results["notifications"] = notifications.measure()
         results["server_history"] = server_history.measure()
         results["console_load"] = console_load.measure()
     if "year" in stages:  # a database of its own

@@ -21,6 +21,7 @@ from ferris_operator.k8s.diffbase import DigestedDiffBaseStorage
 from ferris_operator.k8s.watch import Watch
 from ferris_operator.process.health import health_app
 from ferris_operator.process.peering import Peering
+from ferris_operator.store.announcer import items_of
 from ferris_operator.work import loops
 from ferris_operator.work.queue import Coalescer
 
@@ -116,7 +117,7 @@ class OperatorApp:
 
         if self.listener_factory is not None:
             self._listener = self.listener_factory(
-                lambda uid: active() and loop.call_soon_threadsafe(self.reports.add, uid),
+                lambda text: active() and loop.call_soon_threadsafe(self._announced, text),
                 lambda _: active() and loop.call_soon_threadsafe(self.events.add, "events"),
                 lambda: active() and loop.call_soon_threadsafe(self._catch_up),
             )
@@ -164,6 +165,16 @@ class OperatorApp:
                 ),
             ]
         return watches
+
+    def _announced(self, text: str) -> None:
+        """The runs a notification names as having new reports (several: the server announces
+        what gathered in a few milliseconds at once); everything: a catch-up pass."""
+        uids = items_of(text)
+        if uids is None:
+            self._catch_up()
+            return
+        for uid in uids:
+            self.reports.add(uid)
 
     def _catch_up(self) -> None:
         """After (re)connecting: the reports and events stored while nobody listened. One pass

@@ -29,6 +29,7 @@ class Intervals:
     """Seconds between the passes of each periodic loop (each room declares its own: `loops()`)."""
 
     resync_active_runs: float = 10.0  # catch up with Job and pod changes missed
+    report_catch_up: float = 5.0  # runs' reports no notification announced (store/announcer.py)
     recent_history: float = 10.0  # history limits of packages with newly finished runs
     history_sweep: float = 60.0  # TTLs and history limits of every package
     content_sweep: float = 600.0  # package content objects no run has used for an hour (runs/content_sweep.py)

@@ -28,6 +28,7 @@ from ferris_operator.runs.reports import Reports
 from ferris_operator.runs.retries import Retries
 from ferris_operator.runs.sightings import Sightings
 from ferris_operator.settings import Settings
+from ferris_operator.store.announcer import EVERYTHING, CoalescingAnnouncer, items_of, payload
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
 from ferris_operator.store.notifications import Listener
@@ -430,3 +431,55 @@ def test_a_run_made_to_look_like_a_retry_is_not_taken_for_it_the_operators_own_i
         assert squatter.events[0][0] == reasons.RETRY_NAME_TAKEN
     other_key = RunTokens({"k1": b"\x02" * 32}, "k1")  # another operator's key, the same key id
     assert not Retries(mine, runs, other_key).make(request)
+
+
+def test_reports_from_many_runners_are_announced_in_few_notifications_naming_each_run(
+    pool: ConnectionPool, database_url: str
+) -> None:
+    """Eight runners report 40 steps each at once: the announcer sends a handful of
+    notifications (one per channel per interval), never one per report, and every run is named."""
+    announcer = CoalescingAnnouncer(pool, interval=0.05)
+    announcer.start()
+    runs, reports = RunStore(pool), ReportStore(pool, announcer.announce)
+    uids = [new_run(runs, steps=40) for _ in range(8)]
+    with psycopg.connect(database_url, autocommit=True) as listening:
+        listening.execute("LISTEN " + CHANNEL)
+
+        def runner(uid: str) -> None:
+            for idx in range(40):
+                step(reports, uid, idx, model.STEP_SUCCEEDED)
+
+        threads = [threading.Thread(target=runner, args=(uid,)) for uid in uids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        announcer.stop()
+        heard = [n.payload for n in listening.notifies(timeout=1.0)]
+    named = {uid for text in heard for uid in (items_of(text) or [])}
+    assert named == set(uids), heard
+    assert len(heard) == announcer.sent < 320 / 4, f"{len(heard)} notifications for 320 reports"
+
+
+def test_a_payload_too_long_for_postgresql_says_look_at_everything() -> None:
+    few = [f"run-{i:04d}" for i in range(3)]
+    assert items_of(payload(few)) == few and items_of(payload(few + few)) == few
+    many = [f"0f8e2b1c-{i:04d}-4a8f-9c1e-5d7b3a2f1e0d" for i in range(400)]  # 400 uids: 15,200 bytes
+    assert payload(many) == EVERYTHING and items_of(EVERYTHING) is None
+
+
+def test_reports_whose_notifications_were_all_lost_are_published_by_the_next_look(
+    pool: ConnectionPool, taken_up: tuple[Reports, QuietKube]
+) -> None:
+    """The server stopped between its commits and their notification: nothing was announced.
+    The operator's look every few seconds (report_catch_up) publishes every report all the same."""
+    runs, deaf = RunStore(pool), ReportStore(pool, lambda channel, item: None)
+    service, kube = taken_up
+    uids = [new_run(runs) for _ in range(5)]
+    for uid in uids:
+        step(deaf, uid, 0, model.STEP_SUCCEEDED)
+        step(deaf, uid, 1, model.STEP_RUNNING)
+    assert {r.uid for r in runs.unpublished()} >= set(uids)
+    service.catch_up()
+    assert not {r.uid for r in runs.unpublished()} & set(uids)
+    assert len(kube.statuses) >= len(uids) and all(s["phase"] == model.RUNNING for s in kube.statuses)

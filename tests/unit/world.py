@@ -455,6 +455,9 @@ class FakeRunStore:
     def active(self) -> list[RunRecord]:
         return [r for r in self.records.values() if not r.terminal]
 
+    def unpublished(self) -> list[RunRecord]:
+        return [r for r in self.active() if r.unpublished]
+
     def active_of_package(self, namespace: str, package_name: str) -> list[tuple[str, str]]:
         return [(r.uid, r.name) for r in self.active() if (r.namespace, r.package_name) == (namespace, package_name)]
 

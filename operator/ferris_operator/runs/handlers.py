@@ -53,6 +53,9 @@ class RunHandlers:
             Loop("runs whose wait to start is over", every.waiting_runs, self.retry_waiting_runs),
             Loop("resync active runs", every.resync_active_runs, self.runs.resync.resync),
             Loop("ended runs whose status does not show it", every.resync_active_runs, outcomes.publish_ended),
+            # A report announced in a notification nobody heard (the server stopped between its
+            # commit and the notification; the listener reconnecting) waits at most this long.
+            Loop("reports no notification announced", every.report_catch_up, self.catch_up_reports),
             Loop("packages' lastRun", every.last_run, history.publish_last_runs),
             Loop("history of packages with newly finished runs", every.recent_history, recent),
             Loop("history limits and TTLs of every package", every.history_sweep, everything),

@@ -50,7 +50,7 @@ class Reports:
         self.retries.make_for(None)
         separately.each(
             "reports",
-            [r for r in self.store.active() if r.unpublished],
+            self.store.unpublished(),
             lambda record: self.take_up(record.uid),
             lambda record: f"FerrisRun {record.namespace}/{record.name}",
         )

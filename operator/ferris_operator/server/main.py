@@ -47,6 +47,7 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.server.scopes_api import ScopesApi
 from ferris_operator.settings import Settings
+from ferris_operator.store.announcer import CoalescingAnnouncer
 from ferris_operator.store.db import DATABASE_ERRORS, open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
@@ -121,9 +122,14 @@ def user_api(
 
 
 def runner_api(
-    settings: Settings, api: client.ApiClient, pool: ConnectionPool, tokens: RunTokens, vault: Vault
+    settings: Settings,
+    api: client.ApiClient,
+    pool: ConnectionPool,
+    tokens: RunTokens,
+    vault: Vault,
+    announcer: CoalescingAnnouncer,
 ) -> web.Application:
-    reports = ReportStore(pool)
+    reports = ReportStore(pool, announcer.announce)
 
     def refresh() -> tuple[str, bytes] | None:
         try:
@@ -193,11 +199,13 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
     )
     vault = Vault(pool, setup.providers)
     tokens = await asyncio.to_thread(run_tokens, vault, setup)
+    announcer = CoalescingAnnouncer(pool)  # reports announced to the operator, a notification per interval
+    announcer.start()
     runners = []
     for app, bind, port, site_tls in (
         (user_api(settings, api, pool, vault, read_pool), settings.server_bind, settings.server_port, context),
         (
-            runner_api(settings, api, pool, tokens, vault),
+            runner_api(settings, api, pool, tokens, vault, announcer),
             settings.runner_api_bind,
             settings.runner_api_port,
             runners_tls,
@@ -228,6 +236,7 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
         for runner in runners:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+        await asyncio.to_thread(announcer.stop)
         pool.close()
         if read_pool is not None:
             read_pool.close()

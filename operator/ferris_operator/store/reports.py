@@ -1,9 +1,11 @@
 """What runners report, stored by the server's runner API and announced to the operator.
 
-Each report is one transaction: the step (or the runner's verdict) is stored, the run's
-``report_seq`` goes up, and ``pg_notify`` names the run on channel ``ferris_run_reports``. The
-notification is delivered when the transaction commits, so the operator never hears of a
-report it cannot read yet; a notification nobody heard is found again by ``report_seq``."""
+Each report is one transaction: the step (or the runner's verdict) is stored and the run's
+``report_seq`` goes up. Once it has committed, the run's uid is announced on channel
+``ferris_run_reports`` (store/announcer.py: the server's announcer sends what gathered in a few
+milliseconds as one notification), so the operator never hears of a report it cannot read yet
+and concurrent reports do not queue on a notifying commit; a notification nobody heard is found
+again by ``report_seq``."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.problems import ChunkRefused, OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
+from ferris_operator.store.announcer import Announce, ImmediateAnnouncer
 from ferris_operator.store.runs import RunStore
 from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import MAX_OUTPUT_CHARS
@@ -32,9 +35,10 @@ _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled'
 
 
 class ReportStore:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, announce: Announce | None = None) -> None:
         self._pool = pool
         self._runs = RunStore(pool)
+        self._announce = announce or ImmediateAnnouncer(pool).announce
 
     def get(self, uid: str) -> RunRecord | None:
         return self._runs.get(uid)
@@ -83,8 +87,8 @@ class ReportStore:
                 raise psycopg.Rollback()  # a step the run does not have: nothing counted
             if output is not None:
                 conn.execute("DELETE FROM step_chunks WHERE run_uid = %s AND idx = %s", (uid, idx))
-            if announce:
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
+        if announce and updated:
+            self._announce(CHANNEL, uid)
         return bool(updated)
 
     def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
@@ -148,7 +152,7 @@ class ReportStore:
                 (request_id, record.uid, record.namespace, record.package_name, name, start_after, Jsonb(params)),
             )
             conn.execute("UPDATE runs SET report_seq = report_seq + 1 WHERE uid = %s", (record.uid,))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, record.uid))
+        self._announce(CHANNEL, record.uid)
         return name
 
     def set_output(self, uid: str, name: str, value: Any) -> None:
@@ -182,4 +186,4 @@ class ReportStore:
                 " WHERE uid = %s AND runner_succeeded IS NULL AND " + _NOT_TERMINAL,
                 (succeeded, message, uid),
             )
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
+        self._announce(CHANNEL, uid)

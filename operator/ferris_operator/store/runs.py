@@ -212,6 +212,17 @@ class RunStore:
             rows = conn.execute(ACTIVE_RUNS_SQL).fetchall()
         return [RunRecord(*row) for row in rows]
 
+    def unpublished(self) -> list[RunRecord]:
+        """Active runs with a report their status does not show yet (a notification not heard)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT "  # noqa: S608 - literal strings only
+                + RUN_COLUMNS
+                + " FROM runs WHERE phase NOT IN ('Succeeded', 'Failed', 'Cancelled') AND report_seq > published_seq"
+                " ORDER BY created_at"
+            ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
     def contents_in_use(self, namespace: str) -> set[str]:
         """The package content objects the active runs of ``namespace`` mount."""
         with self._pool.connection() as conn:

@@ -186,4 +186,5 @@ def test_the_hourly_passes_expire_events_the_audit_and_history_each_after_its_ow
     assert table["scheduled runs"].run is components.schedules.tick
     assert {"which replica is active", "key provider status", "re-read of source Secrets"} <= set(table)
     assert table["package content no run has used for an hour"].seconds == 600
-    assert len(table) == len(every_loop) == 19, sorted(table)  # no two loops under one name
+    assert table["reports no notification announced"].seconds == 5
+    assert len(table) == len(every_loop) == 20, sorted(table)  # no two loops under one name
