@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
 from ferris_operator.records import Event, NewRun
+from ferris_operator.store.announcer import CoalescingAnnouncer, items_of
 from ferris_operator.store.events import CHANNEL, EventStore
 from ferris_operator.store.runs import RunStore
 
@@ -38,6 +39,23 @@ def test_a_stored_event_is_announced_when_it_commits(pool: ConnectionPool, datab
         seq, _ = EventStore(pool).put(_event(), "user/alice")
         heard = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
     assert heard == [str(seq)]
+
+
+def test_events_stored_through_the_servers_announcer_are_announced_together_once_committed(
+    pool: ConnectionPool, database_url: str
+) -> None:
+    announcer = CoalescingAnnouncer(pool, interval=0.05)
+    announcer.start()
+    events = EventStore(pool, announcer.announce)
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute("LISTEN " + CHANNEL)
+        stored = [events.put(_event(data={"n": n}), "user/alice")[0] for n in range(20)]
+        again = events.put_once_per_body(_event(data={"n": 0}), "user/alice")
+        announcer.stop()
+        heard = [n.payload for n in listener.notifies(timeout=1)]
+    assert again == (stored[0], True)  # a duplicate is not announced again
+    assert sorted(int(seq) for text in heard for seq in items_of(text) or []) == sorted(stored)
+    assert len(heard) < 20
 
 
 def test_routing_is_recorded_once_with_counts_per_trigger(pool: ConnectionPool) -> None:

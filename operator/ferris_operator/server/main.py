@@ -47,7 +47,7 @@ from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.server.scopes_api import ScopesApi
 from ferris_operator.settings import Settings
-from ferris_operator.store.announcer import CoalescingAnnouncer
+from ferris_operator.store.announcer import Announce, CoalescingAnnouncer
 from ferris_operator.store.db import DATABASE_ERRORS, open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.history import HistoryStore
@@ -83,8 +83,10 @@ def user_api(
     pool: ConnectionPool,
     vault: Vault,
     read_pool: ConnectionPool | None = None,
+    announce: Announce | None = None,
 ) -> web.Application:
-    """``read_pool``: where history is read (a replica; unset: ``pool``)."""
+    """``read_pool``: where history is read (a replica; unset: ``pool``); ``announce``: how
+    stored events are announced (unset: a notification each)."""
     kube = Kube(api)
     reviews = Reviews(kube)
     holds = Holds(HELD_PER_USER, HELD_TOTAL)  # followed logs and waited-for event answers, together
@@ -97,7 +99,7 @@ def user_api(
         vault=vault if settings.secrets_upload else None,
         params_vault=vault,  # runs' secret params, whatever the upload setting
         more_routes=[
-            *EventsApi(EventStore(pool), settings.watch_namespaces, holds).routes(),
+            *EventsApi(EventStore(pool, announce), settings.watch_namespaces, holds).routes(),
             *ScopesApi(ScopeStore(pool)).routes(),
             *OverviewApi(kube, history, authorizer, settings.watch_namespaces).routes(),
             *ChainsApi(kube).routes(),
@@ -110,7 +112,7 @@ def user_api(
         proxies = networks(settings.server_trusted_proxies)
     except ValueError as exc:
         raise SystemExit(f"ferris-server: FERRIS_SERVER_TRUSTED_PROXIES: {exc}") from None
-    EventSourceApi(kube, vault, EventStore(pool), trusted_proxies=proxies).add_to(app)
+    EventSourceApi(kube, vault, EventStore(pool, announce), trusted_proxies=proxies).add_to(app)
     document = openapi.document(server.routes(), __version__)
 
     async def openapi_json(request: web.Request) -> web.Response:
@@ -141,7 +143,8 @@ def runner_api(
 
     authenticator = RunTokenAuthenticator(tokens, reports, refresh=refresh)
     writer = ScopeWriter(ScopeStore(pool), vault, ScopeObjects(Kube(api)))
-    return RunnerApi(authenticator, reports, vault, EventStore(pool), settings.max_events_per_run, secrets=writer).app()
+    events = EventStore(pool, announcer.announce)
+    return RunnerApi(authenticator, reports, vault, events, settings.max_events_per_run, secrets=writer).app()
 
 
 def tls(
@@ -203,7 +206,12 @@ async def serve(settings: Settings, setup: KeySetup, keys: KeyHealth) -> None:
     announcer.start()
     runners = []
     for app, bind, port, site_tls in (
-        (user_api(settings, api, pool, vault, read_pool), settings.server_bind, settings.server_port, context),
+        (
+            user_api(settings, api, pool, vault, read_pool, announcer.announce),
+            settings.server_bind,
+            settings.server_port,
+            context,
+        ),
         (
             runner_api(settings, api, pool, tokens, vault, announcer),
             settings.runner_api_bind,

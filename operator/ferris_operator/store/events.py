@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from ferris_operator import model
 from ferris_operator.records import Event, EventRecord
+from ferris_operator.store.announcer import Announce
 
 CHANNEL: LiteralString = "ferris_events"
 MAX_PAGE = 200
@@ -30,10 +31,10 @@ def _record(row: tuple[Any, ...]) -> EventRecord:
     return EventRecord(seq, Event(*attributes), sent_by, received_at, routed_at, outcome)
 
 
-def insert(conn: psycopg.Connection[Any], event: Event, sent_by: str) -> tuple[int, bool]:
+def insert(conn: psycopg.Connection[Any], event: Event, sent_by: str, notify: bool = True) -> tuple[int, bool]:
     """Store ``event`` in the caller's transaction unless its namespace, source and id are
-    stored already; (its seq, whether it was a duplicate). The operator hears of it when the
-    transaction commits."""
+    stored already; (its seq, whether it was a duplicate). ``notify``: the operator hears of it
+    when the transaction commits (else the caller announces it after its commit)."""
     row = conn.execute(
         "INSERT INTO events (namespace, id, source, type, also_type, subject, data, depth, sent_by)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -51,7 +52,8 @@ def insert(conn: psycopg.Connection[Any], event: Event, sent_by: str) -> tuple[i
         ),
     ).fetchone()
     if row is not None:
-        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0])))
+        if notify:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0])))
         return int(row[0]), False
     found = conn.execute(
         "SELECT seq FROM events WHERE namespace = %s AND source = %s AND id = %s",
@@ -83,13 +85,22 @@ def run_ended(conn: psycopg.Connection[Any], row: tuple[Any, ...]) -> None:
 
 
 class EventStore:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, announce: Announce | None = None) -> None:
+        """``announce``: how a stored event is announced after its commit (the server's
+        coalescing announcer); unset: a notification in its own transaction."""
         self._pool = pool
+        self._announce = announce
+
+    def _announced(self, stored: tuple[int, bool]) -> tuple[int, bool]:
+        if self._announce is not None and not stored[1]:
+            self._announce(CHANNEL, str(stored[0]))
+        return stored
 
     def put(self, event: Event, sent_by: str) -> tuple[int, bool]:
         """Store an event (once); (its seq, whether it was stored before)."""
         with self._pool.connection() as conn, conn.transaction():
-            return insert(conn, event, sent_by)
+            stored = insert(conn, event, sent_by, notify=self._announce is None)
+        return self._announced(stored)
 
     def put_once_per_body(self, event: Event, sent_by: str) -> tuple[int, bool]:
         """A webhook's plain JSON event: stored unless its source sent the same data before. Its
@@ -103,7 +114,8 @@ class EventStore:
             ).fetchone()
             if found is not None:
                 return int(found[0]), True
-            return insert(conn, event, sent_by)
+            stored = insert(conn, event, sent_by, notify=self._announce is None)
+        return self._announced(stored)
 
     def get(self, namespace: str, seq: int) -> EventRecord | None:
         with self._pool.connection() as conn:
