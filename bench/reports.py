@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from psycopg_pool import ConnectionPool
 
 from bench.database import migrated_database
 from bench.stats import percentile, ratio, report
@@ -37,6 +38,7 @@ from ferris_operator.runs.sightings import Sightings
 from ferris_operator.server.runner_api import RunnerApi
 from ferris_operator.server.runner_auth import RunTokenAuthenticator
 from ferris_operator.settings import Settings
+from ferris_operator.store.announcer import Announce, CoalescingAnnouncer, items_of
 from ferris_operator.store.db import open_pool
 from ferris_operator.store.events import EventStore
 from ferris_operator.store.notifications import Listener
@@ -146,55 +148,15 @@ def measure(runs: int = 200) -> dict[str, Any]:
         results: dict[str, Any] = {"runs": runs, "reports_per_run": STEPS * 2 + 1}
 
         # Now: the server stores and announces; the operator hears, coalesces, publishes,
-        # with a pool of its own, as the two processes have.
-        kube = RecordingKube()
-        operator_pool = open_pool(url, max_size=8)
-        operator_store = RunStore(operator_pool)
-        history = History(kube, operator_store, settings, Sightings())
-        reports = Reports(
-            operator_store,
-            Outcomes(kube, operator_store, history, Retries(kube, operator_store, tokens), Provenance(tokens)),
-            Retries(kube, operator_store, tokens),
-        )
-        report_store = ReportStore(pool)
-        api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault, EventStore(pool))
-        seeded = _seed(store, tokens, runs)
-        sent: dict[str, float] = {}
-
-        async def announced() -> tuple[list[float], float]:
-            loop = asyncio.get_running_loop()
-            coalescer = Coalescer(reports.on_report, workers=8)
-            worker = asyncio.create_task(coalescer.run())
-            listener = Listener(url, {CHANNEL: lambda uid: loop.call_soon_threadsafe(coalescer.add, uid)}, lambda: None)
-            listener.start()
-            await asyncio.sleep(0.5)  # listening
-            try:
-                walls, seconds = await _burst(api, seeded, sent)
-                deadline = time.monotonic() + 60
-                while not coalescer.idle or (
-                    time.monotonic() < deadline and bool(await asyncio.to_thread(_unfinished, store, seeded))
-                ):
-                    await asyncio.sleep(0.2)
-                return walls, seconds
-            finally:
-                await asyncio.to_thread(listener.stop)
-                worker.cancel()
-
+        # with a pool of its own, as the two processes have. Twice: a NOTIFY in each report's
+        # transaction (before), then the server's coalescing announcer (after).
+        announcer = CoalescingAnnouncer(pool)
+        announcer.start()
         try:
-            walls, seconds = asyncio.run(announced())
+            for key, announce in (("notify_in_each_report", None), ("announced", announcer.announce)):
+                results[key] = _announced_path(url, pool, store, tokens, vault, settings, runs, announce)
         finally:
-            operator_pool.close()
-        writes = [len(kube.writes.get(uid, [])) for uid, _ in seeded]
-        lags = _lags(kube, sent)
-        results["announced"] = {
-            "reports_per_second": runs * results["reports_per_run"] / seconds,
-            "request_p50_ms": statistics.median(walls),
-            "request_p99_ms": percentile(walls, 99),
-            "status_writes_per_run": statistics.mean(writes),
-            "started_step_to_status_p50_ms": statistics.median(lags) if lags else float("nan"),
-            "started_step_to_status_p99_ms": percentile(lags, 99),
-            "runs_finished": runs - len(_unfinished(store, seeded)),
-        }
+            announcer.stop()
 
         # Baseline, same run: publishing inside the request.
         kube = RecordingKube()
@@ -222,7 +184,75 @@ def measure(runs: int = 200) -> dict[str, Any]:
         results["request_p99_ratio"] = ratio(
             results["announced"]["request_p99_ms"], results["inline"]["request_p99_ms"]
         )
+        results["coalescing_request_p99_ratio"] = ratio(
+            results["announced"]["request_p99_ms"], results["notify_in_each_report"]["request_p99_ms"]
+        )
         return results
+
+
+def _announced_path(
+    url: str,
+    pool: ConnectionPool,
+    store: RunStore,
+    tokens: RunTokens,
+    vault: Vault,
+    settings: Settings,
+    runs: int,
+    announce: Announce | None,
+) -> dict[str, Any]:
+    kube = RecordingKube()
+    operator_pool = open_pool(url, max_size=8)
+    operator_store = RunStore(operator_pool)
+    history = History(kube, operator_store, settings, Sightings())
+    reports = Reports(
+        operator_store,
+        Outcomes(kube, operator_store, history, Retries(kube, operator_store, tokens), Provenance(tokens)),
+        Retries(kube, operator_store, tokens),
+    )
+    report_store = ReportStore(pool, announce)
+    api = RunnerApi(RunTokenAuthenticator(tokens, report_store), report_store, vault, EventStore(pool))
+    seeded = _seed(store, tokens, runs)
+    sent: dict[str, float] = {}
+
+    async def announced() -> tuple[list[float], float]:
+        loop = asyncio.get_running_loop()
+        coalescer = Coalescer(reports.on_report, workers=8)
+        worker = asyncio.create_task(coalescer.run())
+
+        def heard(text: str) -> None:  # as the operator takes a payload (app.py)
+            for uid in items_of(text) or [uid for uid, _ in seeded]:
+                coalescer.add(uid)
+
+        listener = Listener(url, {CHANNEL: lambda text: loop.call_soon_threadsafe(heard, text)}, lambda: None)
+        listener.start()
+        await asyncio.sleep(0.5)  # listening
+        try:
+            walls, seconds = await _burst(api, seeded, sent)
+            deadline = time.monotonic() + 60
+            while not coalescer.idle or (
+                time.monotonic() < deadline and bool(await asyncio.to_thread(_unfinished, store, seeded))
+            ):
+                await asyncio.sleep(0.2)
+            return walls, seconds
+        finally:
+            await asyncio.to_thread(listener.stop)
+            worker.cancel()
+
+    try:
+        walls, seconds = asyncio.run(announced())
+    finally:
+        operator_pool.close()
+    writes = [len(kube.writes.get(uid, [])) for uid, _ in seeded]
+    lags = _lags(kube, sent)
+    return {
+        "reports_per_second": runs * (STEPS * 2 + 1) / seconds,
+        "request_p50_ms": statistics.median(walls),
+        "request_p99_ms": percentile(walls, 99),
+        "status_writes_per_run": statistics.mean(writes),
+        "started_step_to_status_p50_ms": statistics.median(lags) if lags else float("nan"),
+        "started_step_to_status_p99_ms": percentile(lags, 99),
+        "runs_finished": runs - len(_unfinished(store, seeded)),
+    }
 
 
 def _unfinished(store: RunStore, runs: list[tuple[str, str]]) -> list[str]:
@@ -231,7 +261,7 @@ def _unfinished(store: RunStore, runs: list[tuple[str, str]]) -> list[str]:
 
 
 def summary(r: dict[str, Any]) -> str:
-    a, i = r["announced"], r["inline"]
+    a, i, n = r["announced"], r["inline"], r["notify_in_each_report"]
     return (
         f"runner reports ({r['runs']} runs x {r['reports_per_run']} reports at once): through the server "
         f"{a['reports_per_second']:.0f}/s, request p50/p99 {a['request_p50_ms']:.1f}/{a['request_p99_ms']:.1f} ms "
@@ -239,12 +269,17 @@ def summary(r: dict[str, Any]) -> str:
         f"{i['request_p99_ms']:.1f} ms, with a Kubernetes that costs nothing); a started step in the status after "
         f"p50 {a['started_step_to_status_p50_ms']:.0f} / p99 {a['started_step_to_status_p99_ms']:.0f} ms; "
         f"{a['status_writes_per_run']:.1f} status writes per run (inline {i['status_writes_per_run']:.1f}); "
-        f"{a['runs_finished']}/{r['runs']} finished"
+        f"{a['runs_finished']}/{r['runs']} finished. A NOTIFY in each report's transaction instead of the coalescing"
+        f" announcer: {n['reports_per_second']:.0f}/s, request p50/p99 {n['request_p50_ms']:.1f}/"
+        f"{n['request_p99_ms']:.1f} ms (coalesced p99 {r['coalescing_request_p99_ratio']:.2f}x), a started step in"
+        f" the status after p50 {n['started_step_to_status_p50_ms']:.0f} ms, {n['runs_finished']}/{r['runs']} finished"
     )
 
 
 def main() -> None:
-    report(measure(), summary)
+    import sys
+
+    report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200), summary)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 transaction has committed, at most once per channel per interval.
 
 A transaction that notifies takes a lock shared by the whole database while it commits, so a
-NOTIFY in every report's transaction makes concurrent reports commit one at a time. Here the
-stores name what they stored (a run's uid, an event's sequence number) after their commit, and
-``CoalescingAnnouncer`` sends what gathered in an interval (20 ms) as one notification per
-channel, from a transaction of its own. A payload lists the items (``items_of``) or, when they
-would not fit in PostgreSQL's 8,000 bytes, says "look at everything" (``EVERYTHING``). A
+NOTIFY in every report's transaction makes concurrent reports commit one at a time. In the
+server the stores name what they stored (a run's uid, an event's sequence number) after their
+commit, and ``CoalescingAnnouncer`` sends what gathered in an interval (20 ms) as one
+notification per channel, from a transaction of its own. (Stores given no announcer, as in the
+operator's own process and the tests, notify in their transaction.) A payload lists the items
+(``items_of``) or, when they would not fit in PostgreSQL's 8,000 bytes, says "look at
+everything" (``EVERYTHING``). A
 notification that is lost (the server stops between a commit and its NOTIFY, the listener is
 away) costs latency only: the operator looks for unpublished reports and unrouted events on
 its own every few seconds."""
@@ -40,21 +42,6 @@ def items_of(text: str) -> list[str] | None:
     if text == EVERYTHING:
         return None
     return [item for item in text.split(",") if item]
-
-
-class ImmediateAnnouncer:
-    """One notification per item, each right after its caller's commit (a process that stores
-    little: the operator's own stores, tests)."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-
-    def announce(self, channel: str, item: str) -> None:
-        try:
-            with self._pool.connection() as conn:
-                conn.execute("SELECT pg_notify(%s, %s)", (channel, item))
-        except DATABASE_ERRORS as exc:  # stored all the same: the operator's own look finds it
-            log.warning("could not announce %s on %s: %s", item, channel, type(exc).__name__)
 
 
 class CoalescingAnnouncer:

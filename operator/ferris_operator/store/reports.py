@@ -1,11 +1,12 @@
 """What runners report, stored by the server's runner API and announced to the operator.
 
 Each report is one transaction: the step (or the runner's verdict) is stored and the run's
-``report_seq`` goes up. Once it has committed, the run's uid is announced on channel
-``ferris_run_reports`` (store/announcer.py: the server's announcer sends what gathered in a few
-milliseconds as one notification), so the operator never hears of a report it cannot read yet
-and concurrent reports do not queue on a notifying commit; a notification nobody heard is found
-again by ``report_seq``."""
+``report_seq`` goes up, and the run's uid is announced on channel ``ferris_run_reports``: by the
+server's announcer once the transaction has committed (store/announcer.py: what gathered in a
+few milliseconds goes as one notification, so concurrent reports do not queue on a notifying
+commit), or without one by a ``pg_notify`` in the transaction itself. Either way the operator
+never hears of a report it cannot read yet; a notification nobody heard is found again by
+``report_seq``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from ferris_operator import model
 from ferris_operator.problems import ChunkRefused, OutputRefused, ReportBudgetSpent, RetryLimit
 from ferris_operator.records import RunRecord
-from ferris_operator.store.announcer import Announce, ImmediateAnnouncer
+from ferris_operator.store.announcer import Announce
 from ferris_operator.store.runs import RunStore
 from ferris_wire import runner_api as wire
 from ferris_wire.runner_api import MAX_OUTPUT_CHARS
@@ -36,9 +37,19 @@ _NOT_TERMINAL: LiteralString = "phase NOT IN ('Succeeded', 'Failed', 'Cancelled'
 
 class ReportStore:
     def __init__(self, pool: ConnectionPool, announce: Announce | None = None) -> None:
+        """``announce``: how a report is announced after its commit (the server's coalescing
+        announcer); unset: a ``pg_notify`` in the report's own transaction."""
         self._pool = pool
         self._runs = RunStore(pool)
-        self._announce = announce or ImmediateAnnouncer(pool).announce
+        self._announce = announce
+
+    def _notify_within(self, conn: psycopg.Connection[Any], uid: str) -> None:
+        if self._announce is None:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, uid))
+
+    def _announced(self, uid: str) -> None:
+        if self._announce is not None:
+            self._announce(CHANNEL, uid)
 
     def get(self, uid: str) -> RunRecord | None:
         return self._runs.get(uid)
@@ -87,8 +98,10 @@ class ReportStore:
                 raise psycopg.Rollback()  # a step the run does not have: nothing counted
             if output is not None:
                 conn.execute("DELETE FROM step_chunks WHERE run_uid = %s AND idx = %s", (uid, idx))
+            if announce:
+                self._notify_within(conn, uid)
         if announce and updated:
-            self._announce(CHANNEL, uid)
+            self._announced(uid)
         return bool(updated)
 
     def append_output(self, uid: str, idx: int, offset: int, text: str) -> int:
@@ -152,7 +165,8 @@ class ReportStore:
                 (request_id, record.uid, record.namespace, record.package_name, name, start_after, Jsonb(params)),
             )
             conn.execute("UPDATE runs SET report_seq = report_seq + 1 WHERE uid = %s", (record.uid,))
-        self._announce(CHANNEL, record.uid)
+            self._notify_within(conn, record.uid)
+        self._announced(record.uid)
         return name
 
     def set_output(self, uid: str, name: str, value: Any) -> None:
@@ -186,4 +200,5 @@ class ReportStore:
                 " WHERE uid = %s AND runner_succeeded IS NULL AND " + _NOT_TERMINAL,
                 (succeeded, message, uid),
             )
-        self._announce(CHANNEL, uid)
+            self._notify_within(conn, uid)
+        self._announced(uid)
