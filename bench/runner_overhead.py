@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import subprocess
@@ -53,6 +54,7 @@ def _lay_out(root: Path, api_url: str) -> dict[str, str]:
         "config": {},
         "steps": ["first.py"],
         "files": ["first.py"],
+        "contentKeys": [[hashlib.sha256(SCRIPT.encode()).hexdigest()]],
         "maskSecrets": True,
         "secretsInArgv": True,
         "secretsVersion": 1,
@@ -61,7 +63,7 @@ def _lay_out(root: Path, api_url: str) -> dict[str, str]:
     files = {"run.json": document, "script.0": SCRIPT}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", secrets, files))
     (run_dir / "bundle" / "run.json").write_text(document)
-    (run_dir / "scripts" / "first.py").write_text(SCRIPT)
+    (run_dir / "scripts" / hashlib.sha256(SCRIPT.encode()).hexdigest()).write_text(SCRIPT)  # its part's key
     return {
         "PATH": "/usr/bin:/bin",
         "FERRIS_RUN_DIR": str(run_dir),

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -49,22 +50,24 @@ def read_document(raw: bytes) -> RunDocument:
     return typing.cast(RunDocument, document)
 
 
+PART_KEY = re.compile(r"^[0-9a-f]{64}$")  # a part's key in the scripts volume: its SHA-256
+
+
 class ContentDigestMismatch(BundleMismatch):
     """A file of the package's shared content is not the one this run was sealed with."""
 
 
 def read_files(bundle: Bundle, document: RunDocument, scripts_dir: Path) -> dict[str, bytes]:
-    """Every file of the package, by name, from its mount (one part under its own name, several
-    under ``.parts/<index>/``, joined), each checked against the digest sealed in the bundle."""
-    parts = document.get("parts") or [1] * len(document["files"])
-    if len(parts) != len(document["files"]):
-        raise BundleMismatch("run.json gives parts for another number of files")
+    """Every file of the package, by name, its parts joined from the scripts volume (each under
+    its own key), each checked against the digest sealed in the bundle."""
+    keys = document["contentKeys"]
+    if len(keys) != len(document["files"]) or not all(keys):
+        raise BundleMismatch("run.json does not give the parts of every file")
     files = {}
-    for index, (name, count) in enumerate(zip(document["files"], parts, strict=True)):
-        if count == 1:
-            content = (scripts_dir / name).read_bytes()
-        else:
-            content = b"".join((scripts_dir / ".parts" / str(index) / str(k)).read_bytes() for k in range(count))
+    for index, (name, parts) in enumerate(zip(document["files"], keys, strict=True)):
+        if any(not PART_KEY.match(key) for key in parts):
+            raise BundleMismatch(f"run.json names a part of {name} that is not a SHA-256")
+        content = b"".join((scripts_dir / key).read_bytes() for key in parts)
         try:
             files[name] = bundle.verify(f"script.{index}", content)
         except BundleMismatch:

@@ -31,7 +31,7 @@ def test_the_document_the_operator_seals_is_the_one_the_runner_reads(api_ca: str
     # With a CA, every optional field is set (.sql steps included); without, none is.
     package: Any = {**PACKAGE, "spec": {**PACKAGE["spec"], "sql": {"connectionSecret": "DB"}}} if api_ca else PACKAGE
     files = [wire.ParamFile(param="data", name="d.csv", bytes=3, sha256="ab" * 32)] if api_ca else None
-    parts = [1, 3] if api_ca else [1, 1]
+    parts = [["ab" * 32], ["cd" * 32, "ef" * 32]] if api_ca else [["ab" * 32], ["cd" * 32]]
     made = run_objects.run_document(RUN, package, {"region": "eu"}, 3, api_ca, first_step, parts, files)
     sent = run_objects.sealed_files(made, [("a.py", b"print(1)"), ("b.py", b"print(2)")])[wire.RUN_DOCUMENT_FILE]
     assert isinstance(sent, str)

@@ -33,7 +33,7 @@ class RunDocument(TypedDict):
     config: dict[str, object]
     steps: list[str]  # the scripts run, in order (the entrypoint's first)
     files: list[str]  # every file's name, by its index in the bundle
-    parts: NotRequired[list[int]]  # by file index, how many parts it mounts as (.parts/<index>/<k>); absent: one each
+    contentKeys: list[list[str]]  # by file index, the keys (SHA-256s) of its parts in the scripts volume, in order
     maskSecrets: bool
     secretsInArgv: bool
     secretsVersion: int

@@ -7,9 +7,10 @@ most ``OBJECT_BYTES`` (a ConfigMap holds 1 MiB). An object's name is a digest of
 package's salt (an HMAC of its uid under the operator's stamp key), so equal content gives the
 same object, other content another, and no one but the operator knows a name before the object
 exists. The Job mounts
-the objects as one projected volume: a file of one part under its own name, a file of several as
-``.parts/<index>/<k>`` for the runner to join. The runner trusts none of it: each file's SHA-256
-is sealed in the run's bundle. Pure."""
+the objects whole as one projected volume (a part is kept once, so each key is one file: its
+SHA-256), naming no key, so a run's Job and pod stay as small for 8 MiB as for 1 KiB; the run
+document lists each file's part keys in order, and the runner joins them. The runner trusts none
+of it: each file's SHA-256 is sealed in the run's bundle. Pure."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from ferris_operator import model
 
 PART_BYTES = 448 * 1024  # two to an object
 OBJECT_BYTES = 900 * 1024  # below the 1 MiB a ConfigMap holds, its metadata included
-PARTS_DIR = ".parts"
 STAMP_PURPOSE = "content-of"  # an object's stamp binds it to the package's uid
 ANNOTATION_LAST_USED = "ferris.io/last-used"  # when a run last marked it used (runs/content_sweep.py)
 TOUCH_AFTER = datetime.timedelta(minutes=30)  # a run marks an object used when it was last marked before that
@@ -45,19 +45,9 @@ class ContentObject:
 
 
 @dataclass(frozen=True)
-class Mount:
-    """One key of one object, at ``path`` under the scripts directory."""
-
-    configmap: str
-    key: str
-    path: str
-
-
-@dataclass(frozen=True)
 class Content:
     objects: list[ContentObject]
-    mounts: list[Mount]
-    parts: list[int]  # how many parts each file has, by the file's index
+    keys: list[list[str]]  # each file's parts (their keys: SHA-256s) in order, by the file's index
     digests: list[str] = field(default_factory=list)  # each file's SHA-256, by index
 
     @property
@@ -71,13 +61,13 @@ def object_name(package: str, salt: str, keys: list[str]) -> str:
 
 
 def pack(package: str, salt: str, files: list[tuple[str, bytes]]) -> Content:
-    """The objects holding ``files`` (name, content) and where each part mounts; ``salt``: the
+    """The objects holding ``files`` (name, content) and each file's part keys; ``salt``: the
     package's (``Provenance.content_salt``), which each object's name digests with its keys."""
     placed: list[tuple[int, int, str, bytes]] = []  # (file index, part index, key, part)
-    counts: list[int] = []
+    keys: list[list[str]] = []
     for index, (_, content) in enumerate(files):
         pieces = [content[i : i + PART_BYTES] for i in range(0, len(content), PART_BYTES)] or [b""]
-        counts.append(len(pieces))
+        keys.append([sha256(piece) for piece in pieces])
         placed.extend((index, k, sha256(piece), piece) for k, piece in enumerate(pieces))
     groups: list[dict[str, bytes]] = []
     where: dict[str, int] = {}  # key -> group index (an equal part is kept once)
@@ -89,12 +79,7 @@ def pack(package: str, salt: str, files: list[tuple[str, bytes]]) -> Content:
         groups[-1][key] = piece
         where[key] = len(groups) - 1
     objects = [ContentObject(object_name(package, salt, sorted(group)), group) for group in groups]
-    mounts = []
-    for index, k, key, _ in placed:
-        name = files[index][0]
-        path = name if counts[index] == 1 else f"{PARTS_DIR}/{index}/{k}"
-        mounts.append(Mount(objects[where[key]].name, key, path))
-    return Content(objects, mounts, counts, [sha256(content) for _, content in files])
+    return Content(objects, keys, [sha256(content) for _, content in files])
 
 
 def needs_touch(metadata: Mapping[str, Any], now: datetime.datetime) -> bool:

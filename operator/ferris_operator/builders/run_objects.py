@@ -13,7 +13,6 @@ from typing import Any
 from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody
-from ferris_operator.builders.package_content import Mount
 from ferris_operator.problems import Problem
 from ferris_wire.runner_api import RUN_DOCUMENT_FILE, ParamFile, RunDocument
 
@@ -77,7 +76,7 @@ def run_document(
     secrets_version: int,
     api_ca: str | None = None,
     first_step: int = 0,
-    parts: list[int] | None = None,
+    content_keys: list[list[str]] | None = None,
     param_files: list[ParamFile] | None = None,
 ) -> RunDocument:
     """Non-secret description of the run that the runner reads next to the bundle (its digest is
@@ -93,12 +92,11 @@ def run_document(
         "config": spec.get("config") or {},
         "steps": model.steps_of(spec),
         "files": [s["name"] for s in spec["scripts"]],
+        "contentKeys": content_keys if content_keys is not None else [[] for _ in spec["scripts"]],
         "maskSecrets": spec.get("maskSecretsInOutput", True),
         "secretsInArgv": spec.get("secretsInArgv", True),
         "secretsVersion": secrets_version,
     }
-    if parts is not None and any(count > 1 for count in parts):
-        document["parts"] = parts
     if param_files:
         document["paramFiles"] = sorted(param_files, key=lambda f: f["param"])
     if sql := spec.get("sql"):
@@ -161,20 +159,14 @@ def read_key_secret(secret: dict[str, Any]) -> tuple[bytes, str]:
     return run_key, token
 
 
-def scripts_volume(mounts: list[Mount]) -> dict[str, Any]:
-    """The package's files from its shared content objects, as one projected volume: each key
-    at its path (a file's own name, or its parts'), the objects in the order first named."""
-    items: dict[str, list[dict[str, str]]] = {}
-    for mount in mounts:
-        items.setdefault(mount.configmap, []).append({"key": mount.key, "path": mount.path})
-    return {
-        "name": "scripts",
-        "projected": {"sources": [{"configMap": {"name": name, "items": found}} for name, found in items.items()]},
-    }
+def scripts_volume(objects: list[str]) -> dict[str, Any]:
+    """The package's shared content objects, whole, as one projected volume: each part under its
+    own key (no two objects hold the same one); the run document says which make each file."""
+    return {"name": "scripts", "projected": {"sources": [{"configMap": {"name": name}} for name in objects]}}
 
 
 def job(
-    run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int, content: list[Mount]
+    run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int, content: list[str]
 ) -> dict[str, Any]:
     spec = package["spec"]
     runner = spec.get("runner") or {}

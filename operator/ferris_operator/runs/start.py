@@ -353,7 +353,7 @@ class Starter:
                 return self._create_job(ref, package, spec, content)  # the bundle sealed before still opens
         first_step = int(spec.get("fromStep") or 1) - 1 if spec.get("rerunOf") else 0
         document = run_objects.run_document(
-            ref, package, params, stored.version, self.api_ca, first_step, content.parts, param_files
+            ref, package, params, stored.version, self.api_ca, first_step, content.keys, param_files
         )
         files = run_objects.sealed_files(document, scripts)
         bundle = self.proof.stamp_child(
@@ -459,7 +459,7 @@ class Starter:
         try:
             job, job_created = self.kube.create_or_get(
                 self.proof.stamp_child(
-                    run_objects.job(ref, package, self.settings.runner_image, api_url, timeout, content.mounts),
+                    run_objects.job(ref, package, self.settings.runner_image, api_url, timeout, content.names),
                     "Job",
                     ref.uid,
                 )

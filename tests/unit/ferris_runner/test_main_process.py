@@ -21,6 +21,10 @@ from ferris_wire.runner_api import RunDocument
 RUNNER = str(Path(sys.executable).parent / "ferris-runner")
 
 
+def part_key(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
 def lay_out(
     tmp_path: Path,
     bundle_uid: str = "run-1",
@@ -52,6 +56,7 @@ def lay_out(
         "config": {},
         "steps": [name for name, _ in steps],
         "files": [name for name, _ in scripts],
+        "contentKeys": [[part_key(content)] for _, content in scripts],
         "maskSecrets": True,
         "secretsInArgv": True,
         "secretsVersion": 1,
@@ -63,8 +68,8 @@ def lay_out(
     sealed = seal_bundle(key, bundle_uid, {"A": "secret-value"} if secrets is None else secrets, files)
     (run_dir / "bundle" / "bundle").write_bytes(sealed)
     (run_dir / "bundle" / "run.json").write_text(text)
-    for name, content in scripts:
-        (run_dir / "scripts" / name).write_text(content)
+    for _, content in scripts:  # as the Job mounts the content objects: each part under its key
+        (run_dir / "scripts" / part_key(content)).write_text(content)
     env = {
         "PATH": "/usr/bin:/bin",
         "FERRIS_RUN_DIR": str(run_dir),
@@ -125,7 +130,7 @@ def test_missing_run_key_fails_closed(tmp_path: Path) -> None:
 def test_a_replaced_script_beside_the_real_bundle_fails_closed(tmp_path: Path) -> None:
     """A bundle ConfigMap rebuilt around the real sealed bundle with other scripts runs nothing."""
     run_dir, env = lay_out(tmp_path)
-    (run_dir / "scripts" / "a.py").write_text("import sys; print(sys.argv[1])")
+    (run_dir / "scripts" / part_key("print('hello')")).write_text("import sys; print(sys.argv[1])")
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "ContentDigestMismatch: a.py (script.0) is not the content this run was sealed with" in result.stderr
@@ -134,26 +139,25 @@ def test_a_replaced_script_beside_the_real_bundle_fails_closed(tmp_path: Path) -
 
 
 def test_a_file_of_several_parts_is_joined_and_a_changed_part_fails_closed(tmp_path: Path) -> None:
-    """A file mounted as parts (.parts/<index>/<k>) is joined before its sealed digest is checked."""
+    """A file of several parts (each under its key) is joined before its sealed digest is checked."""
     asset = bytes(range(256)) * 5000  # binary, and cut in three
     script = "import hashlib; print(hashlib.sha256(open('blob.bin', 'rb').read()).hexdigest())"
-    run_dir, env = lay_out(tmp_path, script=script, assets=(("blob.bin", ""),), document={"parts": [1, 3]})
+    sizes = (500_000, 500_000, len(asset) - 1_000_000)
+    pieces = [asset[sum(sizes[:k]) : sum(sizes[: k + 1])] for k in range(3)]
+    keys = [[part_key(script)], [hashlib.sha256(piece).hexdigest() for piece in pieces]]
+    run_dir, env = lay_out(tmp_path, script=script, assets=(("blob.bin", ""),), document={"contentKeys": keys})
     key = (run_dir / "key" / "run.key").read_bytes()
     document = (run_dir / "bundle" / "run.json").read_text()
     files = {"run.json": document, "script.0": script, "script.1": asset}
     (run_dir / "bundle" / "bundle").write_bytes(seal_bundle(key, "run-1", {}, files))
-    sizes = (500_000, 500_000, len(asset) - 1_000_000)
-    start = 0
-    for k, size in enumerate(sizes):
-        (run_dir / "scripts" / ".parts" / "1").mkdir(parents=True, exist_ok=True)
-        (run_dir / "scripts" / ".parts" / "1" / str(k)).write_bytes(asset[start : start + size])
-        start += size
+    for key, piece in zip(keys[1], pieces, strict=True):
+        (run_dir / "scripts" / key).write_bytes(piece)
     with runner_api() as (url, reports):
         env["FERRIS_API_URL"] = url
         done = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert hashlib.sha256(asset).hexdigest() in json.dumps(reports)
-    (run_dir / "scripts" / ".parts" / "1" / "2").write_bytes(b"changed")
+    (run_dir / "scripts" / keys[1][2]).write_bytes(b"changed")
     result = subprocess.run([RUNNER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "ContentDigestMismatch: blob.bin (script.1) is not the content this run was sealed with" in result.stderr

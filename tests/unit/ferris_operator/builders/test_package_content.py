@@ -12,12 +12,12 @@ from ferris_operator.builders.package_content import OBJECT_BYTES, PART_BYTES, h
 MiB = 1024 * 1024
 
 
-def test_small_files_share_one_object_and_mount_under_their_own_names() -> None:
+def test_small_files_share_one_object_each_a_part_under_its_own_key() -> None:
     content = pack("nightly", "uid-1", [("a.py", b"print(1)"), ("data.csv", b"x,y\n")])
     [obj] = content.objects
     assert obj.parts == {sha256(b"print(1)"): b"print(1)", sha256(b"x,y\n"): b"x,y\n"}
-    assert [(m.configmap, m.path) for m in content.mounts] == [(obj.name, "a.py"), (obj.name, "data.csv")]
-    assert content.parts == [1, 1] and obj.name.startswith("nightly-content-")
+    assert content.keys == [[sha256(b"print(1)")], [sha256(b"x,y\n")]]
+    assert content.names == [obj.name] and obj.name.startswith("nightly-content-")
 
 
 def test_the_same_content_gives_the_same_objects_and_other_content_or_another_package_others() -> None:
@@ -43,19 +43,16 @@ def test_eight_mib_with_a_five_mib_binary_file_spreads_over_objects_each_below_a
     assert 8 * MiB - 8 * 1024 < sum(len(c) for _, c in files) <= 8 * MiB
     content = pack("big", "uid-1", files)
     assert all(obj.size() <= OBJECT_BYTES for obj in content.objects)
-    assert content.parts[0] == -(-len(blob) // PART_BYTES) and content.parts[1:] == [1] * 7
+    assert len(content.keys[0]) == -(-len(blob) // PART_BYTES) and [len(k) for k in content.keys[1:]] == [1] * 7
     by_key = {key: part for obj in content.objects for key, part in obj.parts.items()}
-    joined = b"".join(by_key[m.key] for m in content.mounts if m.path.startswith(".parts/0/"))
-    assert joined == blob
-    assert [m.path for m in content.mounts if m.path.startswith(".parts/0/")] == [
-        f".parts/0/{k}" for k in range(content.parts[0])
-    ]
+    assert sum(len(obj.parts) for obj in content.objects) == len(by_key)  # a key is in one object only
+    assert b"".join(by_key[key] for key in content.keys[0]) == blob
 
 
 def test_an_equal_part_is_stored_once() -> None:
     content = pack("p", "uid-1", [("a.txt", b"same"), ("b.txt", b"same")])
     [obj] = content.objects
-    assert len(obj.parts) == 1 and [m.key for m in content.mounts] == [sha256(b"same")] * 2
+    assert len(obj.parts) == 1 and content.keys == [[sha256(b"same")]] * 2
 
 
 def test_text_goes_into_data_and_binary_into_binary_data_and_a_found_object_must_hold_exactly_the_parts() -> None:
@@ -77,4 +74,4 @@ def test_text_goes_into_data_and_binary_into_binary_data_and_a_found_object_must
 
 def test_an_empty_file_is_one_empty_part() -> None:
     content = pack("p", "uid-1", [("empty.txt", b"")])
-    assert content.parts == [1] and content.mounts[0].key == sha256(b"")
+    assert content.keys == [[sha256(b"")]]

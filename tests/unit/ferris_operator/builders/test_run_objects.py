@@ -14,7 +14,7 @@ from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.problems import Problem
 
 RUN = RunRef("team", "nightly-abc12", "uid-run-1")
-MOUNTS = package_content.pack("nightly", "uid-pkg-1", [("a.py", b"1"), ("lib.txt", b"x"), ("b.sh", b"2")]).mounts
+MOUNTS = package_content.pack("nightly", "uid-pkg-1", [("a.py", b"1"), ("lib.txt", b"x"), ("b.sh", b"2")]).names
 
 
 PACKAGE: dict[str, Any] = {
@@ -138,7 +138,7 @@ def test_a_packages_sql_settings_travel_in_the_run_document() -> None:
     assert "sqlConnectionSecret" not in run_objects.run_document(RUN, PACKAGE, {}, 1)
 
 
-def test_the_bundle_holds_the_document_and_the_files_mount_from_the_shared_content_under_their_names() -> None:
+def test_the_bundle_holds_the_document_and_the_shared_content_mounts_whole_naming_no_key() -> None:
     scripts = [("run.json", b"print(1)"), ("b.sh", b"echo 2")]  # a script may be called run.json
     package = {**PACKAGE, "spec": {**PACKAGE["spec"], "scripts": [{"name": n, "content": "x"} for n, _ in scripts]}}
     document = run_objects.run_document(RUN, package, {}, 1)
@@ -150,16 +150,12 @@ def test_the_bundle_holds_the_document_and_the_files_mount_from_the_shared_conte
     content = package_content.pack("nightly", "uid-pkg-1", scripts)
     volumes = {
         v["name"]: v
-        for v in run_objects.job(RUN, package, "img:1", "http://api", 60, content.mounts)["spec"]["template"]["spec"][
+        for v in run_objects.job(RUN, package, "img:1", "http://api", 60, content.names)["spec"]["template"]["spec"][
             "volumes"
         ]
     }
     [source] = volumes["scripts"]["projected"]["sources"]
-    assert source["configMap"] == {
-        "name": content.names[0],
-        "items": [
-            {"key": package_content.sha256(b"print(1)"), "path": "run.json"},
-            {"key": package_content.sha256(b"echo 2"), "path": "b.sh"},
-        ],
-    }
+    assert source["configMap"] == {"name": content.names[0]}  # each part under its key; run.json says which
+    keyed = run_objects.run_document(RUN, package, {}, 1, content_keys=content.keys)
+    assert keyed["contentKeys"] == [[package_content.sha256(b"print(1)")], [package_content.sha256(b"echo 2")]]
     assert [i["key"] for i in volumes["bundle"]["configMap"]["items"]] == ["run.json", "bundle"]
