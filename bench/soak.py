@@ -174,12 +174,12 @@ def soak(
             stop = threading.Event()
             names: list[str] = []
 
-            def create() -> None:
+            def create() -> None:  # at the rate on average: after a stall (a fault), it catches up
                 while not stop.is_set():
                     name = f"soak-{len(names):05d}"
                     _create(api, name, str(markers))
                     names.append(name)
-                    stop.wait(1 / rate)
+                    stop.wait(max(0.0, started + len(names) / rate - time.monotonic()))
 
             creator = threading.Thread(target=create, name="creator", daemon=True)
             creator.start()
