@@ -70,3 +70,9 @@ def least_privileged(ferris: Ferris, namespace: str, name: str, rules: list[dict
 
 def rule(group: str, resource: str, *verbs: str) -> dict[str, Any]:
     return {"apiGroups": [group], "resources": [resource], "verbs": list(verbs)}
+
+
+def run_starter(ferris: Ferris, namespace: str) -> Actor:
+    """Who may read packages and start runs, and nothing more: what `ferris run` needs."""
+    rules = [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "list", "create")]
+    return least_privileged(ferris, namespace, "starter", rules)

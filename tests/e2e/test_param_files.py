@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .actors import least_privileged, rule
+from .actors import least_privileged, rule, run_starter
 from .conftest import Ferris
 from .test_security import assert_clean, every_object_as_yaml
 from .test_tenant_walls import reason_of
@@ -43,12 +43,7 @@ def test_a_file_param_reaches_the_script_whole_and_no_other_surface(ferris: Ferr
     rows = tmp_path / "rows.csv"
     line = b"1,alpha,2026-12-07,42.5\n"
     rows.write_bytes(b"id,name,day,amount\n" + canary.encode() + b"\n" + line * (2 * MiB // len(line)))
-    starter = least_privileged(
-        ferris,
-        ns,
-        "starter",
-        [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "list", "create")],
-    )
+    starter = run_starter(ferris, ns)
     started = ferris.ferris(
         "run", "with-a-file", "-n", ns, "-p", f"data=@{rows}", "-p", "region=us",
         "--kubeconfig", str(starter.kubeconfig),

@@ -167,7 +167,7 @@ def test_a_secret_param_reaches_the_script_and_no_other_surface(ferris: Ferris, 
     made with kubectl that writes a secret param into its spec is refused without quoting it."""
     import hashlib
 
-    from .actors import least_privileged, rule
+    from .actors import run_starter
 
     canary = "p4r4m-" + uuid.uuid4().hex
     schema = {
@@ -182,12 +182,7 @@ def test_a_secret_param_reaches_the_script_and_no_other_surface(ferris: Ferris, 
     )
     ferris.package(ns, "param-canary", script, paramsSchema=schema, maskSecretsInOutput=False)
     ferris.wait_condition(ns, "ferrispackage", "param-canary", "Ready")
-    user = least_privileged(
-        ferris,
-        ns,
-        "starter",
-        [rule("ferris.io", "ferrispackages", "get"), rule("ferris.io", "ferrisruns", "get", "list", "create")],
-    )
+    user = run_starter(ferris, ns)
     started = ferris.ferris(
         "run", "param-canary", "-n", ns, "-s", f"api_token={canary}", "-p", "region=us",
         "--kubeconfig", str(user.kubeconfig),

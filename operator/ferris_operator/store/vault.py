@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -325,17 +325,23 @@ class Vault:
 
     def run_params(self, package_uid: str, run_uid: str) -> dict[str, Any] | None:
         """A run's secret params; None when none were kept for it (for this package)."""
+        blob, dek = self._kept_for_run(
+            "SELECT ciphertext FROM run_secret_params WHERE run_uid = %s AND package_uid = %s",
+            (run_uid, package_uid),
+            package_uid,
+        )
+        return None if blob is None or dek is None else decrypt_run_params(dek, package_uid, run_uid, blob)
+
+    def _kept_for_run(
+        self, query: LiteralString, args: tuple[str, ...], package_uid: str
+    ) -> tuple[bytes | None, DataKey | None]:
+        """The ciphertext ``query`` finds for a run, and its package's data key (None: either
+        is not there)."""
         with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT ciphertext FROM run_secret_params WHERE run_uid = %s AND package_uid = %s",
-                (run_uid, package_uid),
-            ).fetchone()
+            row = conn.execute(query, args).fetchone()
             if row is None:
-                return None
-            dek = self._state_key(conn, package_uid, lock=False)
-            if dek is None:
-                return None
-            return decrypt_run_params(dek, package_uid, run_uid, bytes(row[0]))
+                return None, None
+            return bytes(row[0]), self._state_key(conn, package_uid, lock=False)
 
     def put_param_files(self, package_uid: str, run_uid: str, files: Mapping[str, tuple[str, bytes]]) -> None:
         """Keep the files given for a run's file params (param: (name, content)), each encrypted
@@ -366,17 +372,12 @@ class Vault:
 
     def param_file(self, package_uid: str, run_uid: str, param: str) -> bytes | None:
         """The file kept for one of a run's file params, decrypted; None when none was kept."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT ciphertext FROM run_param_files WHERE run_uid = %s AND param = %s AND package_uid = %s",
-                (run_uid, param, package_uid),
-            ).fetchone()
-            if row is None:
-                return None
-            dek = self._state_key(conn, package_uid, lock=False)
-            if dek is None:
-                return None
-            return decrypt_param_file(dek, package_uid, run_uid, param, bytes(row[0]))
+        blob, dek = self._kept_for_run(
+            "SELECT ciphertext FROM run_param_files WHERE run_uid = %s AND param = %s AND package_uid = %s",
+            (run_uid, param, package_uid),
+            package_uid,
+        )
+        return None if blob is None or dek is None else decrypt_param_file(dek, package_uid, run_uid, param, blob)
 
     def state_get(self, package_uid: str) -> dict[str, Any]:
         """The package's ``context.state``, decrypted. Values stored in plaintext by an older
