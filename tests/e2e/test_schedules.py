@@ -43,7 +43,11 @@ def seconds_into_minute() -> float:
 
 @pytest.mark.long
 def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary(ferris: Ferris, ns: str) -> None:
-    ferris.package(ns, "minutely", "print('tick')", schedule={"crons": ["* * * * *"]}, successfulRunsHistoryLimit=50)
+    # CatchUp: the minute the operator was down for runs however long its restart takes. With the
+    # default (RunLatest) a restart slower than a minute on a loaded machine rightly runs only the
+    # latest minute and reports the one before as missed (tests/unit/ferris_operator/schedules/test_due.py).
+    schedule = {"crons": ["* * * * *"], "missed": "CatchUp", "maxCatchUp": 5}
+    ferris.package(ns, "minutely", "print('tick')", schedule=schedule, successfulRunsHistoryLimit=50)
     ferris.wait_condition(ns, "ferrispackage", "minutely", "Ready")
     first = wait_runs(ferris, ns, "minutely", 1, timeout=90)
     # Kill the operator a few seconds before the next minute; bring it back after it.
@@ -67,9 +71,8 @@ def test_every_minute_once_while_the_operator_is_killed_across_a_minute_boundary
     for run in runs:
         assert ferris.wait_run(ns, run["metadata"]["name"])["status"]["phase"] == "Succeeded"
     jobs = json.loads(ferris.kubectl("get", "jobs", "-n", ns, "-o", "json").stdout)["items"]
-    assert Counter(j["metadata"]["labels"]["ferris.io/run"] for j in jobs) == {
-        run["metadata"]["name"]: 1 for run in runs
-    }
+    per_run = Counter(j["metadata"]["labels"]["ferris.io/run"] for j in jobs)  # later minutes may have come
+    assert all(per_run[run["metadata"]["name"]] == 1 for run in runs) and max(per_run.values()) == 1, per_run
     status = ferris.get(ns, "ferrispackage", "minutely")["status"]["schedule"]
     assert status["lastScheduledRun"] in {run["metadata"]["name"] for run in runs}
     assert status["nextScheduleTime"] > status["lastScheduleTime"]
