@@ -47,6 +47,7 @@ class LocalPostgres:
         self.database = "ferris"
         self._process: subprocess.Popen[bytes] | None = None
         self._run_as = UNPRIVILEGED_USER if os.geteuid() == 0 else None
+        self.standby_of: LocalPostgres | None = None  # a streaming replica of that server (replicated.py)
 
     def url_for(self, database: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -68,6 +69,9 @@ class LocalPostgres:
     def init(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
+        if self.standby_of is not None:
+            self._base_backup(self.standby_of)
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # the unprivileged server user must reach its data directory
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +85,31 @@ class LocalPostgres:
                 self.user,
                 "--auth=trust",
                 "--encoding=UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            user=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def _base_backup(self, primary: LocalPostgres) -> None:
+        """This server's data a copy of ``primary``'s, set up to stream from it (standby.signal
+        and primary_conninfo written by pg_basebackup -R)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._chown(self.data_dir)
+        subprocess.run(
+            [
+                str(self.bin_dir / "pg_basebackup"),
+                "--dbname",
+                primary.url_for("postgres"),
+                "--pgdata",
+                str(self.data_dir),
+                "--write-recovery-conf",
+                "--wal-method=stream",
+                "--checkpoint=fast",
                 "--no-sync",
             ],
             check=True,
@@ -122,7 +151,8 @@ class LocalPostgres:
                 with psycopg.connect(self.url_for("postgres"), connect_timeout=2) as conn:
                     conn.autocommit = True
                     if (
-                        conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+                        self.standby_of is None
+                        and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
                         is None
                     ):
                         conn.execute(f'CREATE DATABASE "{self.database}"')
@@ -143,6 +173,17 @@ class LocalPostgres:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._process = None
+
+    @shielded()
+    def crash(self) -> None:
+        """SIGKILL the server and every backend of it, as the loss of its node would: no
+        shutdown checkpoint, no goodbye to its clients."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
         self._process = None
 
     def dump(self, database: str | None = None) -> bytes:

@@ -27,6 +27,7 @@ from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.ports import free_port
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_devcluster.processes import Supervised
+from ferris_devcluster.replicated import ReplicatedPostgres
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "ferris-system"
@@ -35,11 +36,19 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 
 class FerrisStack:
     def __init__(
-        self, directory: Path | None = None, operator_env: dict[str, str] | None = None, runtime: str | None = None
+        self,
+        directory: Path | None = None,
+        operator_env: dict[str, str] | None = None,
+        runtime: str | None = None,
+        replicated: bool = False,
     ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-stack-"))
         self.directory.chmod(0o755)  # PostgreSQL runs unprivileged below it
-        self.postgres = LocalPostgres(self.directory / "postgres")
+        # replicated: a primary and a synchronous standby, for failovers (replicated.py)
+        database = self.directory / "postgres"
+        self.postgres: LocalPostgres | ReplicatedPostgres = (
+            ReplicatedPostgres(database) if replicated else LocalPostgres(database)
+        )
         # runtime: how the node runs pods (LocalCluster's; FERRIS_NODE_RUNTIME by default)
         self.cluster = LocalCluster(self.directory / "cluster", runtime=runtime)
         self.key_dir = self.directory / "master-key"

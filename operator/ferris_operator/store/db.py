@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import psycopg
+import psycopg.conninfo
 import psycopg_pool
 from psycopg_pool import ConnectionPool
 
 # "The database is unavailable": the one definition. Whoever catches these waits for PostgreSQL
 # to return (and reports DatabaseUnavailable) instead of failing the object at hand.
 DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+
+
+# A server that vanishes (its node lost in a failover) resets no connection: without these, a
+# query on one waits for the kernel's retransmissions to give up (about 15 minutes) and an idle
+# one is found dead only when used. Defaults: a URL that sets any of them keeps its own.
+TCP_DEFAULTS = {
+    "keepalives": "1",
+    "keepalives_idle": "10",  # seconds idle before the first probe
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # ms that sent data may stay unacknowledged
+}
+
+
+def with_tcp_defaults(url: str) -> str:
+    """``url`` as a connection string with the TCP_DEFAULTS it does not set itself."""
+    given = psycopg.conninfo.conninfo_to_dict(url)
+    return psycopg.conninfo.make_conninfo(url, **{k: v for k, v in TCP_DEFAULTS.items() if k not in given})
 
 
 def open_pool(
@@ -18,7 +37,7 @@ def open_pool(
     PostgreSQL dropped it (a restart, a failover): one round trip per request, for a server
     that must not answer 503 to the first requests after the database came back."""
     pool = ConnectionPool(
-        url,
+        with_tcp_defaults(url),
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,

@@ -9,7 +9,12 @@ in the tables. A lost connection is retried with backoff until ``stop()``.
 After each (re)connection the listener checks that it hears at all: it NOTIFYs itself through
 the URL everything else writes with (``notify_url``) and must hear it within CHECK_SECONDS. A
 LISTEN through a transaction-mode pooler (PgBouncer's ``pool_mode = transaction``) never does:
-``problem`` then says so, and the operator is not ready until a later check hears its own."""
+``problem`` then says so, and the operator is not ready until a later check hears its own.
+
+A connection that heard its own check goes on being checked every ``alive_seconds``: after a
+failover in which the old primary's node vanished, a LISTEN connection to it is never closed
+(no reset comes from a machine that is gone), so it would wait for notifications forever. One
+that stops hearing itself is dropped and made again, to whichever server is the primary now."""
 
 from __future__ import annotations
 
@@ -23,11 +28,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ferris_operator.store.db import with_tcp_defaults
+
 log = logging.getLogger("ferris.notifications")
 MAX_BACKOFF_SECONDS = 30.0
 CHECK_CHANNEL = "ferris_listen_check"
 CHECK_SECONDS = 5.0
 RECHECK_SECONDS = 60.0  # while a check fails, how often the listener tries again
+ALIVE_SECONDS = 30.0  # while checks pass, how often the listener makes sure it still hears
 
 
 class Listener:
@@ -39,6 +47,7 @@ class Listener:
         poll_seconds: float = 1.0,
         notify_url: str | None = None,
         check_seconds: float = CHECK_SECONDS,
+        alive_seconds: float = ALIVE_SECONDS,
     ) -> None:
         self._url = database_url
         self._notify_url = notify_url or database_url
@@ -46,6 +55,7 @@ class Listener:
         self._connected = connected
         self._poll = poll_seconds
         self._check_seconds = check_seconds
+        self._alive_seconds = alive_seconds
         self.problem: str | None = "not listening yet"  # None: it heard its own notification
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="listener", daemon=True)
@@ -61,17 +71,24 @@ class Listener:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(with_tcp_defaults(self._url), autocommit=True, connect_timeout=5) as conn:
                     for channel in (*self._heard, CHECK_CHANNEL):
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     backoff = 1.0
                     self._connected()
                     checked = self._check(conn)
+                    heard_itself = self.problem is None
                     while not self._stopping.is_set():
                         for notification in conn.notifies(timeout=self._poll):
                             self._hear(notification.channel, notification.payload)
-                        if self.problem is not None and time.monotonic() - checked > RECHECK_SECONDS:
+                        every = RECHECK_SECONDS if self.problem is not None else self._alive_seconds
+                        if time.monotonic() - checked > every:
                             checked = self._check(conn)
+                            if heard_itself and self.problem is not None:
+                                self.problem = "the LISTEN connection stopped hearing: connecting again"
+                                log.warning("%s", self.problem)
+                                break  # closed on leaving the block; made again at once
+                            heard_itself = heard_itself or self.problem is None
             except psycopg.Error as exc:
                 self.problem = f"the LISTEN connection failed: {type(exc).__name__}"
                 log.warning("listening for reports and events: %s; again in %.0f s", type(exc).__name__, backoff)
