@@ -23,6 +23,7 @@ from bench import (
     admission,
     console_load,
     events,
+    failover,
     key_providers,
     notifications,
     package_content,
@@ -266,6 +267,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(notifications.summary(results["notifications"]))
     if "year" in results:
         lines.append(year.summary(results["year"]))
+    if "failover" in results:
+        lines.append(failover.summary(results["failover"]))
     return "\n".join(lines)
 
 
@@ -285,11 +288,13 @@ def main() -> None:
     parser.add_argument("--unrelated-pods", type=int, default=10000, help="pods that are not Ferris's, beside it")
     parser.add_argument("--unrelated-jobs", type=int, default=1000, help="Jobs that are not Ferris's, beside it")
     parser.add_argument("--year-packages", type=int, default=1000, help="packages run daily for the year stage")
+    parser.add_argument("--failover-runs", type=int, default=500, help="runs in each burst of the failover stage")
     parser.add_argument(
         "--stages",
-        default="components,year,admission,paced,schedules,events,unrelated,content,history",
+        default="components,year,failover,admission,paced,schedules,events,unrelated,content,history",
         help="comma-separated: components (runner, runner API, scopes, key providers, reports, server"
-        " history, console), year (PostgreSQL after a year, with and without retention), admission, paced,"
+        " history, console), year (PostgreSQL after a year, with and without retention), failover (PostgreSQL's"
+        " standby promoted mid-burst, beside the same burst without), admission, paced,"
         " schedules, events, unrelated, content (etcd bytes a run costs, shared package content), history",
     )
     args = parser.parse_args()
@@ -319,6 +324,9 @@ def main() -> None:
     if "year" in stages:  # a database of its own
         results["year"] = year.measure(args.year_packages)
         save("year")
+    if "failover" in stages:  # two stacks of its own
+        results["failover"] = failover.measure(args.failover_runs)
+        save("failover")
     on_a_stack = bool(sizes) or bool(stages & {"paced", "schedules", "events", "unrelated", "content", "history"})
     with contextlib.ExitStack() as exits:  # no stack for database-only stages
         stack: Any = exits.enter_context(FerrisStack()) if on_a_stack else None

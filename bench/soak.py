@@ -1,6 +1,7 @@
 """`make soak`: runs created at a steady rate for a while (15 minutes by default) on the local
 cluster, with a fault every 30-60 s chosen at random among an operator SIGKILL, a PostgreSQL
-restart, a kube-apiserver restart and a process-node crash and restart. Then it waits for every
+restart, a PostgreSQL failover (the primary's node lost, the synchronous standby promoted:
+devcluster/replicated.py), a kube-apiserver restart and a process-node crash and restart. Then it waits for every
 run to end and counts: created, succeeded, failed by reason, retried (the package retries a
 lost runner and a timeout twice), duplicated and lost, both of which must be 0.
 
@@ -32,11 +33,18 @@ from kubernetes.client.exceptions import ApiException
 from bench.cluster import namespace, wait_ready
 from ferris_devcluster import interrupts
 from ferris_devcluster.kube import client_for
+from ferris_devcluster.replicated import ReplicatedPostgres
 from ferris_devcluster.stack import FerrisStack
 
 NS = "soak"
 PACKAGE = "steady"
-FAULTS = ("operator SIGKILL", "PostgreSQL restart", "kube-apiserver restart", "process-node restart")
+FAULTS = (
+    "operator SIGKILL",
+    "PostgreSQL restart",
+    "PostgreSQL failover",
+    "kube-apiserver restart",
+    "process-node restart",
+)
 SCRIPT = """import json, os, random, sys, time
 argument = json.loads(sys.argv[1])
 open(os.path.join(argument["markers"], f"{argument['run_id']}.{os.getpid()}"), "w").close()
@@ -70,9 +78,9 @@ class Soak:
         )
 
 
-def _package(api: client.ApiClient) -> None:
+def make_package(api: client.ApiClient, script: str = SCRIPT) -> None:
     spec = {
-        "scripts": [{"name": "steady.py", "content": SCRIPT}],
+        "scripts": [{"name": "steady.py", "content": script}],
         "successfulRunsHistoryLimit": 1000,
         "failedRunsHistoryLimit": 1000,
         "ttlSecondsAfterFinished": 86400,
@@ -83,7 +91,7 @@ def _package(api: client.ApiClient) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object("ferris.io", "v1alpha1", NS, "ferrispackages", body)
 
 
-def _create(api: client.ApiClient, name: str, markers: str) -> None:
+def create_run(api: client.ApiClient, name: str, markers: str) -> None:
     """One FerrisRun, by name: made once even when the API server restarts under the call."""
     body = {
         "apiVersion": "ferris.io/v1alpha1",
@@ -115,6 +123,9 @@ def _fault(stack: FerrisStack, kind: str) -> None:
     elif kind == "PostgreSQL restart":
         stack.postgres.stop()
         stack.postgres.start()
+    elif kind == "PostgreSQL failover":
+        assert isinstance(stack.postgres, ReplicatedPostgres)
+        stack.postgres.promote()
     elif kind == "kube-apiserver restart":
         stack.cluster.restart("kube-apiserver")
     else:
@@ -122,7 +133,7 @@ def _fault(stack: FerrisStack, kind: str) -> None:
         stack.cluster.start_node()
 
 
-def _retrying(read: Callable[[], Any], seconds: float = 120) -> Any:
+def retrying(read: Callable[[], Any], seconds: float = 120) -> Any:
     """A read that outlives a restart of the API server or PostgreSQL going on."""
     deadline = time.monotonic() + seconds
     while True:
@@ -134,12 +145,12 @@ def _retrying(read: Callable[[], Any], seconds: float = 120) -> Any:
             time.sleep(1)
 
 
-def _runs(api: client.ApiClient) -> list[dict[str, Any]]:
+def list_runs(api: client.ApiClient) -> list[dict[str, Any]]:
     custom: Any = client.CustomObjectsApi(api)
     return list(custom.list_namespaced_custom_object("ferris.io", "v1alpha1", NS, "ferrisruns")["items"])
 
 
-def _jobs_per_run(api: client.ApiClient) -> collections.Counter[str]:
+def jobs_per_run(api: client.ApiClient) -> collections.Counter[str]:
     batch: Any = client.BatchV1Api(api)
     jobs = batch.list_namespaced_job(NS).items
     return collections.Counter((job.metadata.labels or {}).get("ferris.io/run-uid", "") for job in jobs)
@@ -167,10 +178,10 @@ def soak(
     markers = Path(tempfile.mkdtemp(prefix="ferris-soak-", dir="/var/tmp"))
     markers.chmod(0o777)  # scripts write here as the runner's user
     try:
-        with FerrisStack() as stack:
+        with FerrisStack(replicated=True) as stack:
             api = client_for(stack.kubeconfig).api
             namespace(api, NS)
-            _package(api)
+            make_package(api)
             wait_ready(api, NS, PACKAGE)
             started = time.monotonic()
             stop = threading.Event()
@@ -179,7 +190,7 @@ def soak(
             def create() -> None:  # at the rate on average: after a stall (a fault), it catches up
                 while not stop.is_set():
                     name = f"soak-{len(names):05d}"
-                    _create(api, name, str(markers))
+                    create_run(api, name, str(markers))
                     names.append(name)
                     stop.wait(max(0.0, started + len(names) / rate - time.monotonic()))
 
@@ -206,19 +217,19 @@ def soak(
             say(f"[{time.monotonic() - started:5.0f} s] {len(names)} runs created; waiting for every run to end")
             deadline = time.monotonic() + 300
             while True:
-                runs = _retrying(lambda: _runs(api))
+                runs = retrying(lambda: list_runs(api))
                 open_runs = [r for r in runs if (r.get("status") or {}).get("phase") not in TERMINAL]
                 if not open_runs or time.monotonic() > deadline:
                     break
                 time.sleep(2)
             result.seconds = time.monotonic() - started
-            _count(result, names, runs, _retrying(lambda: _jobs_per_run(api)), stack.postgres.url, markers)
+            account(result, names, runs, retrying(lambda: jobs_per_run(api)), stack.postgres.url, markers)
     finally:
         shutil.rmtree(markers, ignore_errors=True)
     return result
 
 
-def _count(
+def account(
     result: Soak,
     created: list[str],
     runs: list[dict[str, Any]],

@@ -1,7 +1,7 @@
 """Two minutes of `make soak` (bench/soak.py): runs created every second while the operator is
-SIGKILLed and PostgreSQL, the API server and the process node restart, each once in a random
-order, 10-18 s apart; every run ends once: none lost, none duplicated. Its own stack: the faults
-touch nobody else."""
+SIGKILLed, PostgreSQL restarts, its standby is promoted, the API server and the process node
+restart, each once in a random order, 10-18 s apart; every run ends once: none lost, none
+duplicated. Its own stack: the faults touch nobody else."""
 
 from __future__ import annotations
 
