@@ -67,51 +67,22 @@ class LocalPostgres:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def init(self) -> None:
+        """A new data directory: an empty database cluster, or with ``standby_of`` a copy of
+        that server's data set up to stream from it (pg_basebackup -R writes standby.signal and
+        primary_conninfo)."""
         if (self.data_dir / "PG_VERSION").exists():
-            return
-        if self.standby_of is not None:
-            self._base_backup(self.standby_of)
             return
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # the unprivileged server user must reach its data directory
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._chown(self.data_dir)
-        subprocess.run(
-            [
-                str(self.bin_dir / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                self.user,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-            check=True,
-            user=self._run_as,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def _base_backup(self, primary: LocalPostgres) -> None:
-        """This server's data a copy of ``primary``'s, set up to stream from it (standby.signal
-        and primary_conninfo written by pg_basebackup -R)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._chown(self.data_dir)
+        if self.standby_of is None:
+            made = ["initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "--encoding=UTF8"]
+        else:
+            made = ["pg_basebackup", "--dbname", self.standby_of.url_for("postgres"), "--pgdata", str(self.data_dir)]
+            made += ["--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"]
         subprocess.run(
-            [
-                str(self.bin_dir / "pg_basebackup"),
-                "--dbname",
-                primary.url_for("postgres"),
-                "--pgdata",
-                str(self.data_dir),
-                "--write-recovery-conf",
-                "--wal-method=stream",
-                "--checkpoint=fast",
-                "--no-sync",
-            ],
+            [str(self.bin_dir / made[0]), *made[1:], "--no-sync"],
             check=True,
             user=self._run_as,
             stdout=subprocess.DEVNULL,
