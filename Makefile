@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit cluster-bins browser browser-checks poolers container-tools images manifests kms-stubs bench soak mutate clean
+.PHONY: setup demo test lint unit cluster-bins kueue browser browser-checks poolers container-tools images manifests kms-stubs bench soak mutate clean
 
 # Five distributions, installed together and editable: the ciphertext format, the runner's wire,
 # the runner, the operator with its CLI (and the test tools), and the local cluster.
@@ -55,6 +55,11 @@ container-tools: $(STAMP)
 cluster-bins: $(STAMP)
 	$(BIN)/ferris-devcluster build
 
+## Kueue's controller for the queue tests (tests/e2e/test_queues.py), built once into the cache
+## (minutes on two cores the first time): not needed by the demo.
+kueue: cluster-bins
+	$(BIN)/ferris-devcluster build --kueue
+
 ## The main job: local cluster, embedded PostgreSQL, operator, examples/secrets-demo run, results printed.
 ## MODE=containers runs the pods from the real images (built first, as `make images` does).
 MODE ?= processes
@@ -71,7 +76,7 @@ demo: setup
 TEST_WORKERS ?= 6
 ## The unit and PostgreSQL tiers compute more than they wait: four workers (six were 10 s slower).
 UNIT_WORKERS ?= 4
-test: setup lint
+test: setup kueue lint
 	$(BIN)/pytest -n $(UNIT_WORKERS) -x tests/unit tests/db
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup tests/cluster tests/e2e
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ferris_devcluster import binaries, imagebuild
+from ferris_devcluster import binaries, imagebuild, kueue
 from ferris_devcluster.cluster import STATE_FILE, LocalCluster, stop_from_state
 from ferris_devcluster.demo import run_demo
 from ferris_devcluster.helm_values import write_local_values
@@ -42,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="demo, up: how the node runs pods: host processes (fast) or containers from the images "
         "`make images` builds (podman + runc)",
     )
+    parser.add_argument(
+        "--kueue",
+        action="store_true",
+        help="up: run Kueue's controller too (built into the cache the first time), for chart kueue.enabled=true",
+    )
     args = parser.parse_args(argv)
     directory = default_dir(args.name)
     if args.command == "demo":
@@ -49,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "build":
         found = binaries.resolve(build_missing=True)
         print(found.describe())
+        if args.kueue:
+            print(f"kueue {kueue.VERSION} from {kueue.binary()}")
         return 0
     if args.command == "images":
         for reference in imagebuild.build_images():
@@ -58,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (directory / STATE_FILE).exists():
             stop_from_state(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        cluster = LocalCluster(directory, runtime=args.runtime)
+        cluster = LocalCluster(directory, runtime=args.runtime, kueue=args.kueue)
         info = cluster.start()
         values = write_local_values(directory / "values-local.yaml")
         # The processes run on in their own sessions; `down` stops them.

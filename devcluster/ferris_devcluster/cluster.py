@@ -21,6 +21,8 @@ from types import TracebackType
 from ferris_devcluster import binaries, control_plane, imagebuild, pki
 from ferris_devcluster.interrupts import shielded
 from ferris_devcluster.kubeconfig import write_kubeconfig
+from ferris_devcluster.kueue import KueueSetup
+from ferris_devcluster.kueue import crd_dir as kueue_crds
 from ferris_devcluster.node.container_runtime import clear_node, node_id
 from ferris_devcluster.podman import Podman
 from ferris_devcluster.ports import free_port
@@ -52,8 +54,11 @@ class LocalCluster:
         images: dict[str, list[str]] | None = None,
         audit: bool = False,
         runtime: str | None = None,
+        kueue: bool = False,
     ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-cluster-"))
+        # Kueue's controller beside the control plane (kueue.py); its visibility server's URL once started
+        self.kueue = KueueSetup(self.directory / "kueue", self.directory / "admin.kubeconfig") if kueue else None
         self.node_name = node_name
         self.images = images
         # processes (the fast mode) or containers (real images): FERRIS_NODE_RUNTIME by default
@@ -139,6 +144,29 @@ class LocalCluster:
         self._node_argv = node_argv
         self._spawn("process-node", node_argv)
         self._wait_default_service_account(timeout)
+        if self.kueue is not None:
+            self._start_kueue(self.kueue, timeout)
+
+    def _start_kueue(self, kueue: KueueSetup, timeout: float) -> None:
+        crds = kueue_crds()
+        self.kubectl("apply", "--server-side", "-f", str(crds))
+        names = [  # kueue.x-k8s.io_workloads.yaml holds crd/workloads.kueue.x-k8s.io
+            f"crd/{path.stem.split('_', 1)[1]}.{path.stem.split('_', 1)[0]}" for path in sorted(crds.glob("*.yaml"))
+        ]
+        self.kubectl("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", *names)
+        self._spawn("kueue", kueue.prepare())
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{kueue.health_port}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"kueue was not ready within {timeout:.0f} s; see {self.logs / 'kueue.log'}")
+            time.sleep(0.2)
 
     def restart(self, name: str, timeout: float = 90.0) -> None:
         """Stop a control-plane process (``etcd``, ``kube-apiserver``, ``kube-controller-manager``)
@@ -271,7 +299,7 @@ def stop_from_state(directory: Path, grace: float = 10.0) -> bool:
     if not state_path.exists():
         return False
     pids: dict[str, int] = json.loads(state_path.read_text())["pids"]
-    order = ["process-node", "kube-controller-manager", "kube-apiserver", "etcd"]
+    order = ["kueue", "process-node", "kube-controller-manager", "kube-apiserver", "etcd"]
     for name in order:
         pid = pids.get(name)
         if pid is None:
