@@ -41,6 +41,7 @@ class FerrisStack:
         operator_env: dict[str, str] | None = None,
         runtime: str | None = None,
         replicated: bool = False,
+        kueue: bool = False,
     ) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ferris-stack-"))
         self.directory.chmod(0o755)  # PostgreSQL runs unprivileged below it
@@ -50,7 +51,11 @@ class FerrisStack:
             ReplicatedPostgres(database) if replicated else LocalPostgres(database)
         )
         # runtime: how the node runs pods (LocalCluster's; FERRIS_NODE_RUNTIME by default)
-        self.cluster = LocalCluster(self.directory / "cluster", runtime=runtime)
+        # kueue: Kueue's controller and Ferris's lanes on the cluster, and the operator making its
+        # Jobs for it (chart kueue.enabled)
+        self.cluster = LocalCluster(self.directory / "cluster", runtime=runtime, kueue=kueue)
+        if kueue:
+            operator_env = {"FERRIS_KUEUE_ENABLED": "true", **(operator_env or {})}
         self.key_dir = self.directory / "master-key"
         self.api_tls_dir = self.directory / "runner-api-tls"
         self.server_tls_dir = self.directory / "server-tls"
@@ -108,6 +113,8 @@ class FerrisStack:
                 if not directory.exists():
                     serving_certificate(directory, ("127.0.0.1", "localhost"))
             self.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+            if self.cluster.kueue is not None:  # the lanes, as the chart ships them
+                self.kubectl("apply", "--server-side", "-f", str(REPO / "charts/ferris/files/kueue-lanes.yaml"))
             self.kubectl(
                 "wait",
                 "--for=condition=Established",

@@ -143,6 +143,8 @@ class PackageSpec(TypedDict, total=False):
     sealedSecrets: str
     runner: RunnerSpec
     timeoutSeconds: int
+    priority: int  # 1-10, with Kueue (queues/lanes.py)
+    queue: str  # a LocalQueue of the namespace, with Kueue
     ttlSecondsAfterFinished: int
     successfulRunsHistoryLimit: int
     failedRunsHistoryLimit: int
@@ -193,6 +195,7 @@ class RunSpec(TypedDict, total=False):
     packageRef: Named
     params: dict[str, Any]
     timeoutSeconds: int
+    priority: int  # 1-10, with Kueue: instead of the package's
     cancel: bool
     trigger: str
     startAfter: str

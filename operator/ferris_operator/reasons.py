@@ -127,6 +127,7 @@ SHORT_SECRET_NOT_MASKED = _reason(
 
 # ---- runs: in progress and finished -------------------------------------------------------------
 PENDING = _reason("Pending", RUN, "children made; waiting for the runner's first report")
+QUEUED = _reason("Queued", RUN, "with Kueue: its Job waits in its queue and lane to be admitted")
 RUNNING = _reason("Running", RUN, "the runner is running the scripts")
 SUCCEEDED = _reason("Succeeded", RUN, "every step exited 0")
 STEP_FAILED = _reason("StepFailed", RUN, "a step exited non-zero; later steps were skipped")
@@ -152,6 +153,11 @@ PACKAGE_NOT_RECONCILED = _reason(
     "PackageNotReconciled",
     RUN,
     "waiting for the package's current generation, or for it to be stored in the operator's database",
+)
+PRIORITY_LIMITED = _reason(
+    "PriorityLimited",
+    RUN,
+    "Event: the run's `spec.priority` is more urgent than `queue.maxOverridePriority` allows; it waits at that limit",
 )
 CONCURRENCY_FORBIDDEN = _reason("ConcurrencyForbidden", RUN, "another run is active (`concurrencyPolicy: Forbid`)")
 PACKAGE_CHANGED = _reason(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ferris_operator.queues.lanes import LEAST_URGENT, MOST_URGENT, QueueSettings
 from ferris_operator.runner_policy import DEFAULT_FORBIDDEN_ENV, RunnerPolicy
 
 log = logging.getLogger("ferris.settings")
@@ -190,6 +191,7 @@ class Settings:
     standalone: bool = True
     peering_name: str = "ferris"
     runner_policy: RunnerPolicy = field(default_factory=RunnerPolicy)
+    queues: QueueSettings = field(default_factory=QueueSettings)
     keys: KeyProviderSettings = field(default_factory=KeyProviderSettings)
     max_chain_depth: int = 10  # how many event-started runs a chain may hold (FERRIS_MAX_CHAIN_DEPTH)
     events_retention_days: float = 7.0  # routed events are kept this long (FERRIS_EVENTS_RETENTION_DAYS)
@@ -264,6 +266,13 @@ class Settings:
                 if "FERRIS_RUNNER_FORBIDDEN_ENV" in env
                 else DEFAULT_FORBIDDEN_ENV,
             ),
+            queues=QueueSettings(
+                enabled=env.get("FERRIS_KUEUE_ENABLED", "") == "true",
+                default_queue=env.get("FERRIS_QUEUE_DEFAULT", defaults.queues.default_queue),
+                max_override_priority=_priority(
+                    env.get("FERRIS_QUEUE_MAX_OVERRIDE_PRIORITY", str(defaults.queues.max_override_priority))
+                ),
+            ),
             keys=KeyProviderSettings.from_env(env, program),
             max_chain_depth=int(env.get("FERRIS_MAX_CHAIN_DEPTH", defaults.max_chain_depth)),
             events_retention_days=float(env.get("FERRIS_EVENTS_RETENTION_DAYS", defaults.events_retention_days)),
@@ -279,6 +288,19 @@ class Settings:
             ),
             log_level=env.get("FERRIS_LOG_LEVEL", defaults.log_level).upper(),
         )
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not MOST_URGENT <= value <= LEAST_URGENT:
+        raise SystemExit(
+            f"FERRIS_QUEUE_MAX_OVERRIDE_PRIORITY must be a priority from {MOST_URGENT} (the most urgent a run may"
+            f" ask for) to {LEAST_URGENT}, not {text!r} (chart: queue.maxOverridePriority)"
+        )
+    return value
 
 
 def _path(text: str) -> Path | None:

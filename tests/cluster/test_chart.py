@@ -26,6 +26,7 @@ from ferris_devcluster.helm_values import LocalPorts, write_local_values
 from ferris_devcluster.pki import serving_certificate
 from ferris_devcluster.postgres import LocalPostgres
 from ferris_operator.builders.runner_egress import runner_egress_policy
+from ferris_operator.queues.lanes import LANES
 from ferris_operator.settings import Settings
 from ferris_operator.triggers.signatures import sign
 
@@ -360,6 +361,29 @@ def test_the_key_providers_cache_and_timeout_reach_both_pods_as_their_settings(i
         }
         keys = Settings.from_env({**env, "FERRIS_DATABASE_URL": "postgresql://u@h/db"}).keys
         assert (keys.cache_seconds, keys.timeout) == (42.0, 7.0), name
+
+
+def test_kueue_turned_on_ships_the_lanes_and_reaches_the_operator_as_its_settings(install: Install) -> None:
+    assert "WorkloadPriorityClass" not in render(install)
+    values = (
+        "--set",
+        "kueue.enabled=true",
+        "--set",
+        "queue.defaultQueue=batch",
+        "--set",
+        "queue.maxOverridePriority=3",
+    )
+    docs = [d for d in yaml.safe_load_all(render(install, *values)) if d]
+    lanes = {d["metadata"]["name"]: d["value"] for d in docs if d["kind"] == "WorkloadPriorityClass"}
+    assert lanes == {lane.name: lane.value for lane in LANES}
+    [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "ferris"]
+    env = {
+        e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
+    }
+    queues = Settings.from_env({**env, "FERRIS_DATABASE_URL": "postgresql://u@h/db"}).queues
+    assert (queues.enabled, queues.default_queue, queues.max_override_priority) == (True, "batch", 3)
+    refused = render_refused(install, "--set", "queue.maxOverridePriority=0")
+    assert refused.returncode != 0 and "maxOverridePriority" in refused.stderr
 
 
 def test_two_replicas_get_a_peering_object_in_each_watched_namespace_or_one_for_the_cluster(install: Install) -> None:

@@ -14,6 +14,7 @@ from ferris_ciphertext.aead import KEY_SIZE
 from ferris_operator import model, reasons
 from ferris_operator.bodies import PackageBody
 from ferris_operator.problems import Problem
+from ferris_operator.queues.lanes import Placement
 from ferris_wire.runner_api import RUN_DOCUMENT_FILE, ParamFile, RunDocument
 
 RUNNER_DIR = "/var/run/ferris"
@@ -166,8 +167,16 @@ def scripts_volume(objects: list[str]) -> dict[str, Any]:
 
 
 def job(
-    run: RunRef, package: PackageBody, image: str, api_url: str, timeout_seconds: int, content: list[str]
+    run: RunRef,
+    package: PackageBody,
+    image: str,
+    api_url: str,
+    timeout_seconds: int,
+    content: list[str],
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
+    """With a ``placement`` the Job is made suspended, in a Kueue queue and lane: Kueue admits it
+    when there is room (there may be no admission webhook to suspend it: it must be made so)."""
     spec = package["spec"]
     runner = spec.get("runner") or {}
     name = package["metadata"]["name"]
@@ -231,13 +240,18 @@ def job(
         if runner.get(field):
             pod_spec[field] = runner[field]
     labels = run.labels(name, "runner")
-    return {
+    made: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": run.metadata(model.job_name(run.name), name, "runner"),
         "spec": {
             "backoffLimit": 0,
+            # Counts from admission: a suspended Job's deadline starts when it is resumed.
             "activeDeadlineSeconds": timeout_seconds,
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+    if placement is not None:
+        made["metadata"]["labels"].update(placement.labels)
+        made["spec"]["suspend"] = True
+    return made

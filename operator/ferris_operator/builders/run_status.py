@@ -51,7 +51,10 @@ def run_status(
     previous_conditions: Conditions,
     *,
     now: datetime.datetime,
+    waiting: tuple[str, str] | None = None,
 ) -> RunStatus:
+    """``waiting``: the reason and message of a run still Pending for a known cause (its Job
+    queued in Kueue) instead of the usual wait for the runner."""
     done = sum(1 for s in steps if s.phase == model.STEP_SUCCEEDED)
     status: RunStatus = {
         "phase": record.phase,
@@ -95,6 +98,8 @@ def run_status(
     else:
         reason = IN_PROGRESS_REASON.get(record.phase, record.phase)
         message = "the run is in progress" if record.phase == model.RUNNING else "waiting for the runner to start"
+        if waiting is not None and record.phase == model.PENDING:
+            reason, message = waiting
         # Without Reconciling=True, kstatus would read a running run as Current.
         status["conditions"] = _conditions(
             previous_conditions,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ferris_operator import model
+from ferris_operator import model, reasons
 from ferris_operator.builders.run_manifest import run_manifest
 from ferris_operator.cli.kubeconfig import add_arguments, context_of
 
@@ -85,6 +85,9 @@ def progress_line(run: dict[str, Any]) -> str:
     steps = status.get("steps") or []
     marks = {"Succeeded": "ok", "Failed": "FAILED", "Running": "..", "Skipped": "skipped", "Pending": "  "}
     parts = [f"{s['name']}[{marks.get(s['phase'], s['phase'])}]" for s in steps]
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    if ready.get("reason") == reasons.QUEUED:  # with Kueue: where it waits
+        parts.append(f"({ready.get('message', 'queued')})")
     return f"{run['metadata']['name']}: {status.get('phase', 'Pending')} {status.get('progress', '')} {' '.join(parts)}"
 
 

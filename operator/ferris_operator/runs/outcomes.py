@@ -45,20 +45,30 @@ class Outcomes:
             yield
 
     def publish(
-        self, uid: str, generation: int | None = None, previous_conditions: Sequence[Condition] | None = None
+        self,
+        uid: str,
+        generation: int | None = None,
+        previous_conditions: Sequence[Condition] | None = None,
+        waiting: tuple[str, str] | None = None,
     ) -> None:
-        """Show the run as the store has it now."""
+        """Show the run as the store has it now (``waiting``: why a Pending run waits, if known)."""
         with self.held(uid):
             record = self.store.get(uid)
             if record is not None:
-                self.show(record, generation, previous_conditions)
+                self.show(record, generation, previous_conditions, waiting)
 
     def show(
-        self, record: RunRecord, generation: int | None = None, previous_conditions: Sequence[Condition] | None = None
+        self,
+        record: RunRecord,
+        generation: int | None = None,
+        previous_conditions: Sequence[Condition] | None = None,
+        waiting: tuple[str, str] | None = None,
     ) -> None:
         """Write ``record`` as the run's status: only under ``held``, with ``record`` read under it."""
         steps = self.store.steps(record.uid, tail=model.OUTPUT_TAIL_CHARS)
-        status = run_status.run_status(record, steps, generation, previous_conditions, now=model.utcnow())
+        status = run_status.run_status(
+            record, steps, generation, previous_conditions, now=model.utcnow(), waiting=waiting
+        )
         if generation is None:
             status.pop("observedGeneration", None)
         self.kube.patch_status(model.RUNS, record.namespace, record.name, status)

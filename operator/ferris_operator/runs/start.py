@@ -30,6 +30,7 @@ from ferris_operator.packages.scripts import read_scripts
 from ferris_operator.ports import KubePort, RunStorePort, ScopeReaderPort, VaultPort
 from ferris_operator.problems import MasterKeyMismatch, PackageNotStored, Problem, Refused, VersionGone
 from ferris_operator.process import metrics
+from ferris_operator.queues import lanes
 from ferris_operator.records import Attempt, NewRun, RunRecord, ScopedSecrets
 from ferris_operator.retry_policy import policy_of
 from ferris_operator.runs import gates
@@ -219,7 +220,15 @@ class Starter:
                 raise  # the handler reports it and tries again
             self._fail(body, package_name, problem)
             return
-        self.outcomes.publish(ref.uid, generation, conditions)
+        placed = self._placement(package["spec"], spec)
+        waiting = (
+            None if placed is None else (reasons.QUEUED, f"waiting for Kueue to admit its Job: {placed.describe()}")
+        )
+        self.outcomes.publish(ref.uid, generation, conditions, waiting)
+
+    def _placement(self, package_spec: PackageSpec, spec: RunSpec) -> lanes.Placement | None:
+        """With Kueue: the queue and lane the run's Job waits in."""
+        return lanes.placement(package_spec, spec, self.settings.queues) if self.settings.queues.enabled else None
 
     def _fail(self, body: RunBody, package_name: str, problem: Problem) -> None:
         """End a run that cannot go on: recorded once, with a condition and an Event."""
@@ -456,14 +465,10 @@ class Starter:
         pkg_spec = package["spec"]
         timeout = int(spec.get("timeoutSeconds") or pkg_spec.get("timeoutSeconds") or 3600)
         api_url = self.settings.runner_api_url
+        placed = self._placement(pkg_spec, spec)
+        made = run_objects.job(ref, package, self.settings.runner_image, api_url, timeout, content.names, placed)
         try:
-            job, job_created = self.kube.create_or_get(
-                self.proof.stamp_child(
-                    run_objects.job(ref, package, self.settings.runner_image, api_url, timeout, content.names),
-                    "Job",
-                    ref.uid,
-                )
-            )
+            job, job_created = self.kube.create_or_get(self.proof.stamp_child(made, "Job", ref.uid))
         except Refused as refused:
             raise Problem(
                 reasons.JOB_REJECTED,
@@ -474,6 +479,13 @@ class Starter:
         else:
             metrics.RUNS_STARTED.inc()
             metrics.RUNS_ACTIVE.inc()
+            if placed is not None and placed.asked is not None:
+                message = (
+                    f"spec.priority {placed.asked} is more urgent than the platform allows runs to ask for"
+                    f" (queue.maxOverridePriority {placed.priority}): the run waits in {placed.describe()}"
+                )
+                involved = {"metadata": {"namespace": ref.namespace, "name": ref.name, "uid": ref.uid}}
+                self.kube.event(involved, "FerrisRun", reasons.PRIORITY_LIMITED, message, "Normal")
         return job_created
 
     def _own(self, kind: str, obj: dict[str, Any], ref: RunRef) -> None:

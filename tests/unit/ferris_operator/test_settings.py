@@ -37,3 +37,19 @@ def test_retention_and_trusted_proxies_are_read() -> None:
     settings = Settings.from_env(env)
     assert (settings.history_retention_days, settings.history_output_bytes) == (30.0, 1048576)
     assert settings.server_trusted_proxies == ("10.0.0.0/8", "192.168.1.7")
+
+
+def test_queues_are_off_unless_the_chart_turns_kueue_on_and_a_bad_limit_stops_start_up() -> None:
+    assert Settings.from_env(BASE).queues.enabled is False
+    on = Settings.from_env(
+        {
+            **BASE,
+            "FERRIS_KUEUE_ENABLED": "true",
+            "FERRIS_QUEUE_DEFAULT": "batch",
+            "FERRIS_QUEUE_MAX_OVERRIDE_PRIORITY": "3",
+        }
+    ).queues
+    assert (on.enabled, on.default_queue, on.max_override_priority) == (True, "batch", 3)
+    for bad in ("0", "11", "fast"):
+        with pytest.raises(SystemExit, match=r"FERRIS_QUEUE_MAX_OVERRIDE_PRIORITY.*queue\.maxOverridePriority"):
+            Settings.from_env({**BASE, "FERRIS_QUEUE_MAX_OVERRIDE_PRIORITY": bad})

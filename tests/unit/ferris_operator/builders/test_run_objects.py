@@ -12,6 +12,7 @@ from ferris_operator import model
 from ferris_operator.builders import package_content, run_objects
 from ferris_operator.builders.run_objects import RunRef
 from ferris_operator.problems import Problem
+from ferris_operator.queues.lanes import Placement
 
 RUN = RunRef("team", "nightly-abc12", "uid-run-1")
 MOUNTS = package_content.pack("nightly", "uid-pkg-1", [("a.py", b"1"), ("lib.txt", b"x"), ("b.sh", b"2")]).names
@@ -159,3 +160,15 @@ def test_the_bundle_holds_the_document_and_the_shared_content_mounts_whole_namin
     keyed = run_objects.run_document(RUN, package, {}, 1, content_keys=content.keys)
     assert keyed["contentKeys"] == [[package_content.sha256(b"print(1)")], [package_content.sha256(b"echo 2")]]
     assert [i["key"] for i in volumes["bundle"]["configMap"]["items"]] == ["run.json", "bundle"]
+
+
+def test_a_job_for_kueue_is_made_suspended_in_its_queue_and_lane_and_otherwise_not() -> None:
+    placed = Placement("team-queue", 9, "ferris-slow")
+    job = run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60, MOUNTS, placed)
+    assert job["spec"]["suspend"] is True
+    labels = job["metadata"]["labels"]
+    assert labels["kueue.x-k8s.io/queue-name"] == "team-queue"
+    assert labels["kueue.x-k8s.io/priority-class"] == "ferris-slow"
+    assert labels[model.LABEL_RUN_UID] == RUN.uid  # Ferris's own labels stay
+    plain = run_objects.job(RUN, PACKAGE, "img:1", "http://api", 60, MOUNTS)
+    assert "suspend" not in plain["spec"] and not any(k.startswith("kueue.") for k in plain["metadata"]["labels"])

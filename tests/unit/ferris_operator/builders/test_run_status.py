@@ -41,6 +41,15 @@ def test_a_running_run_is_in_progress_for_kstatus_with_its_progress_and_duration
     assert status["jobName"] == "nightly-1-run" and status["secretsVersion"] == 2
 
 
+def test_a_queued_run_says_where_it_waits_until_its_runner_reports() -> None:
+    why = ("Queued", "waiting for Kueue to admit it: queue ferris, priority 9 (ferris-slow)")
+    queued = by_type(run_status.run_status(run(model.PENDING), steps("Pending"), 1, None, now=NOW, waiting=why))
+    assert (queued["Ready"]["reason"], queued["Ready"]["message"]) == why
+    assert queued["Reconciling"]["status"] == "True" and queued["Stalled"]["status"] == "False"
+    running = by_type(run_status.run_status(run(model.RUNNING), steps("Running"), 1, None, now=NOW, waiting=why))
+    assert running["Ready"]["reason"] == "Running", "a run its runner reported on is not queued any more"
+
+
 def test_a_failed_run_is_stalled_with_its_reason_and_a_succeeded_one_is_ready() -> None:
     failed = run_status.run_status(
         run(model.FAILED, "StepFailed", "step s1.py exited with code 2", finished=True),

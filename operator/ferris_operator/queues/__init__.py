@@ -1,0 +1,1 @@
+"""Queues and priority lanes: where a run waits for capacity (Kueue)."""
