@@ -76,9 +76,11 @@ demo: setup
 TEST_WORKERS ?= 6
 ## The unit and PostgreSQL tiers compute more than they wait: four workers (six were 10 s slower).
 UNIT_WORKERS ?= 4
+## The tests' temporary folders go in one folder of this run's, removed on every exit.
 test: setup kueue lint
-	$(BIN)/pytest -n $(UNIT_WORKERS) -x tests/unit tests/db
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup tests/cluster tests/e2e
+	@T=$$(mktemp -d /tmp/ferris-test-XXXXXX) && trap 'rm -rf "$$T"' EXIT && trap 'exit 130' INT && trap 'exit 143' TERM && \
+	$(BIN)/pytest -n $(UNIT_WORKERS) -x --basetemp "$$T/fast" tests/unit tests/db && \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --basetemp "$$T/cluster" tests/cluster tests/e2e
 
 ## Faults put into the modules that decide trust, one at a time, against the unit and PostgreSQL
 ## tests that should catch them; prints who killed each (tests/mutations.py). A few minutes.

@@ -28,7 +28,8 @@ def test_a_group_runs_on_one_worker(tmp_path: Path) -> None:
     seen = tmp_path / "workers"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "3", "--dist", "loadgroup", "-p", "no:cacheprovider",
-         "-p", "no:randomly", "--rootdir", str(tmp_path), "-c", "/dev/null", str(tmp_path)],
+         "-p", "no:randomly", "--rootdir", str(tmp_path), "-c", "/dev/null", "--basetemp", str(tmp_path / "inner"),
+         str(tmp_path)],
         env={"WORKERS_FILE": str(seen), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
