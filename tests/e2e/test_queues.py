@@ -57,6 +57,16 @@ def queued() -> Iterator[Ferris]:
         yield ferris
 
 
+def taking_the_room(ferris: Ferris, package: str) -> str:
+    """A run of ``package``, once it is admitted and running: the queue's one runner is taken."""
+    run = ferris.create_run(NS, package)
+    deadline = time.monotonic() + 60
+    while ferris.get(NS, "ferrisrun", run).get("status", {}).get("phase") != "Running":
+        assert time.monotonic() < deadline, f"{run} was never admitted"
+        time.sleep(0.5)
+    return run
+
+
 def job_of(ferris: Ferris, run: str) -> dict[str, Any]:
     """The run's Job, once it is made."""
     deadline = time.monotonic() + 60
@@ -80,11 +90,7 @@ def test_runs_queued_behind_a_busy_runner_start_by_lane_not_by_arrival(queued: F
         ferris.package(NS, f"p{priority}", "print('ran')", priority=priority)
     for name in ("blocker", "p9", "p5", "p2"):
         ferris.wait_condition(NS, "ferrispackage", name, "Ready")
-    blocker = ferris.create_run(NS, "blocker")
-    deadline = time.monotonic() + 60
-    while ferris.get(NS, "ferrisrun", blocker).get("status", {}).get("phase") != "Running":
-        assert time.monotonic() < deadline, "the blocking run was never admitted"
-        time.sleep(0.5)
+    taking_the_room(ferris, "blocker")
     runs = {}
     for priority in (9, 5, 2):  # the least urgent first
         runs[priority] = ferris.create_run(NS, f"p{priority}")
@@ -143,11 +149,7 @@ def test_a_runs_timeout_counts_from_its_admission_not_from_its_wait(queued: Ferr
     ferris.package(NS, "short", "import time; time.sleep(3)", timeoutSeconds=10)
     for name in ("holder", "short"):
         ferris.wait_condition(NS, "ferrispackage", name, "Ready")
-    holder = ferris.create_run(NS, "holder")
-    deadline = time.monotonic() + 60
-    while ferris.get(NS, "ferrisrun", holder).get("status", {}).get("phase") != "Running":
-        assert time.monotonic() < deadline, "the holding run was never admitted"
-        time.sleep(0.5)
+    holder = taking_the_room(ferris, "holder")
     short = ferris.create_run(NS, "short")
     ferris.wait_condition(NS, "ferrisrun", short, "Queued", timeout=30)
     finished = ferris.wait_run(NS, short, timeout=240)
