@@ -148,7 +148,10 @@ class VanishingRoute:
     def _pump(self, source: socket.socket, sink: socket.socket, generation: int) -> None:
         while data := _received(source):
             if generation == self.generation:  # a vanished connection's bytes go nowhere
-                sink.sendall(data)
+                try:
+                    sink.sendall(data)
+                except OSError:  # the other side closed, or the route did on teardown
+                    return
 
     def vanish(self) -> None:
         self.generation += 1
