@@ -10,10 +10,8 @@ import signal
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import psycopg
@@ -27,7 +25,7 @@ from ferris_operator.store.migrations import migrate
 from ferris_operator.store.notifications import Listener
 from ferris_operator.store.reports import CHANNEL, ReportStore
 from ferris_operator.store.runs import RunStore
-from tests.db.test_reports import new_run, step
+from tests.db.test_reports import new_run, step, wait_for
 
 
 @pytest.fixture
@@ -102,23 +100,16 @@ def test_the_listener_connects_again_and_hears_reports_stored_after_a_promotion(
         assert connections.acquire(timeout=10), "the listener never connected"
         first = new_run(runs)
         step(reports, first, 0, model.STEP_RUNNING)
-        wait_for(lambda: first in heard)
+        wait_for(lambda: first in heard, 15)
         pair.promote()
         assert connections.acquire(timeout=30), "the listener did not connect to the new primary"
         second = new_run(runs)
         step(reports, second, 0, model.STEP_RUNNING)
-        wait_for(lambda: second in heard)
-        wait_for(lambda: listener.problem is None)  # and it hears itself through the new primary
+        wait_for(lambda: second in heard, 15)
+        wait_for(lambda: listener.problem is None, 15)  # and it hears itself through the new primary
     finally:
         listener.stop()
         pool.close()
-
-
-def wait_for(condition: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 class VanishingRoute:
@@ -185,12 +176,12 @@ def test_a_listen_connection_to_a_vanished_server_is_dropped_and_made_again(data
     try:
         pool.wait()
         assert connections.acquire(timeout=10), "the listener never connected"
-        wait_for(lambda: listener.problem is None)
+        wait_for(lambda: listener.problem is None, 15)
         route.vanish()
         assert connections.acquire(timeout=15), "the listener kept a connection that hears nothing"
         uid = new_run(runs)
         step(reports, uid, 0, model.STEP_RUNNING)
-        wait_for(lambda: uid in heard)
+        wait_for(lambda: uid in heard, 15)
     finally:
         listener.stop()
         pool.close()

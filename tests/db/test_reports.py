@@ -239,7 +239,7 @@ def test_the_listener_hears_reports_and_reconnects_after_its_connection_is_kille
         assert connections.acquire(timeout=10), "the listener never connected"
         first = new_run(runs)
         step(reports, first, 0, model.STEP_RUNNING)
-        _wait_for(lambda: first in heard)
+        wait_for(lambda: first in heard)
         with psycopg.connect(database_url, autocommit=True) as admin:
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%'"
@@ -248,7 +248,7 @@ def test_the_listener_hears_reports_and_reconnects_after_its_connection_is_kille
         assert connections.acquire(timeout=15), "the listener did not reconnect (its connected() tells the operator)"
         second = new_run(runs)
         step(reports, second, 0, model.STEP_RUNNING)
-        _wait_for(lambda: second in heard)
+        wait_for(lambda: second in heard)
     finally:
         listener.stop()
 
@@ -268,8 +268,8 @@ def test_a_listener_that_does_not_hear_its_own_notification_says_why_until_it_do
         for listener in (deaf, hearing):
             listener.start()
         try:
-            _wait_for(lambda: hearing.problem is None)
-            _wait_for(lambda: deaf.problem is not None and "transaction-mode pooler" in deaf.problem)
+            wait_for(lambda: hearing.problem is None)
+            wait_for(lambda: deaf.problem is not None and "transaction-mode pooler" in deaf.problem)
             assert "FERRIS_DATABASE_LISTEN_URL" in (deaf.problem or "")
         finally:
             for listener in (deaf, hearing):
@@ -279,7 +279,7 @@ def test_a_listener_that_does_not_hear_its_own_notification_says_why_until_it_do
             admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(other)))
 
 
-def _wait_for(condition: Any, timeout: float = 10) -> None:
+def wait_for(condition: Any, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "not heard in time"
